@@ -1,0 +1,14 @@
+//! `tether_agent`: the Tether GitOps agent as a library.
+//!
+//! The modules follow the pipeline of a sync, so that the layout shows it:
+//!
+//! - [`source`]: fetch the Git repository and hand out immutable snapshots of one commit;
+//!   discover the apps in a snapshot.
+//! - [`render`]: turn a directory of a snapshot into an ordered list of objects (plain YAML and
+//!   native Kustomize), with no exec and nothing read outside the snapshot.
+//!
+//! The `tether-agent` binary is a thin layer over these modules.
+#![deny(missing_docs)]
+
+pub mod render;
+pub mod source;

@@ -1,0 +1,1 @@
+//! Rendering manifests: plain YAML directories and Kustomize.

@@ -1,0 +1,1 @@
+//! The Git source: fetch, snapshots, app discovery, webhooks.

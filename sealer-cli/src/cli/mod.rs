@@ -1,0 +1,34 @@
+//! Command-line parsing and dispatch. Each family of subcommands lives in its own module:
+//! [`sops_cmd`] (encrypt, decrypt, edit, rotate, set, filestatus) and [`seal_cmd`] (keygen,
+//! recipient, seal, unseal, verify).
+
+use clap::Parser;
+use std::process::ExitCode;
+
+mod seal_cmd;
+mod sops_cmd;
+
+/// Encrypt files like sops; seal Kubernetes Secrets for a cluster like kubeseal.
+#[derive(Debug, Parser)]
+#[command(name = "tether-seal", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Sops(sops_cmd::Command),
+    #[command(flatten)]
+    Seal(seal_cmd::Command),
+}
+
+/// Parses the arguments and runs the chosen subcommand; the exit code says how it ended.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sops(cmd) => sops_cmd::run(cmd),
+        Command::Seal(cmd) => seal_cmd::run(cmd),
+    }
+}

@@ -1,0 +1,1 @@
+//! age identities and recipients.

@@ -1,0 +1,1 @@
+//! An emulation of the Kubernetes API server.
