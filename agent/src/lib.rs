@@ -7,8 +7,12 @@
 //! - [`render`]: turn a directory of a snapshot into an ordered list of objects (plain YAML and
 //!   native Kustomize), with no exec and nothing read outside the snapshot.
 //!
+//! - [`tree`]: the read-only file tree both of them share, which keeps every read inside the
+//!   snapshot root.
+//!
 //! The `tether-agent` binary is a thin layer over these modules.
 #![deny(missing_docs)]
 
 pub mod render;
 pub mod source;
+pub mod tree;

@@ -1,0 +1,694 @@
+//! A read-only file tree addressed by normalized relative paths: the one view of a source
+//! snapshot that rendering reads through.
+//!
+//! Everything a render reads must stay inside the snapshot root. This module is where that
+//! rule lives: [`RelPath`] cannot name anything above the root, and [`Tree`] resolves
+//! symlinks itself, component by component, refusing absolute targets and targets that climb
+//! out of the root. Backends ([`RawTree`]) only answer for paths whose parents are real
+//! directories, so they never follow a link on their own: [`FsTree`] reads a directory on
+//! disk (`tether-agent render DIR`, tests); the Git source provides a backend over a commit's
+//! tree in the object database.
+//!
+//! ```
+//! use tether_agent::tree::{FsTree, RelPath, Tree};
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("a.yaml"), "kind: ConfigMap\n").unwrap();
+//! let tree = Tree::new(FsTree::new(dir.path()));
+//! let bytes = tree.read(&RelPath::parse("a.yaml").unwrap()).unwrap();
+//! assert_eq!(bytes, b"kind: ConfigMap\n");
+//! assert!(RelPath::parse("../etc/passwd").is_err());
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How many symlinks one path resolution may follow (Linux uses 40 too).
+const MAX_SYMLINK_HOPS: usize = 40;
+
+/// The default largest file a render may read: 8 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Errors from reading a tree. Each names the path as written, relative to the tree root.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    /// The path is absolute; everything is addressed relative to the root.
+    #[error("{path}: absolute paths are not allowed")]
+    AbsolutePath {
+        /// The offending path.
+        path: String,
+    },
+    /// The path climbs above the root with `..`.
+    #[error("{path}: path leaves the repository root")]
+    EscapesRoot {
+        /// The offending path.
+        path: String,
+    },
+    /// A symlink on the way points outside the root (absolute, or climbing above it).
+    #[error("{path}: symlink to {target:?} leaves the repository root")]
+    SymlinkEscapesRoot {
+        /// The symlink's path.
+        path: String,
+        /// Where it points.
+        target: String,
+    },
+    /// Too many symlinks were followed (a loop).
+    #[error("{path}: too many levels of symlinks")]
+    SymlinkLoop {
+        /// The path being resolved.
+        path: String,
+    },
+    /// Nothing exists at the path.
+    #[error("{path}: no such file or directory")]
+    NotFound {
+        /// The missing path.
+        path: String,
+    },
+    /// A directory was expected.
+    #[error("{path}: not a directory")]
+    NotADirectory {
+        /// The path.
+        path: String,
+    },
+    /// A file was expected.
+    #[error("{path}: not a file")]
+    NotAFile {
+        /// The path.
+        path: String,
+    },
+    /// The file is larger than the limit.
+    #[error("{path}: file is {size} bytes, over the limit of {limit} bytes")]
+    FileTooLarge {
+        /// The file.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// The path is not valid UTF-8 or has an empty or NUL component.
+    #[error("{path}: invalid path: {reason}")]
+    InvalidPath {
+        /// The path (lossily printed).
+        path: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The backend failed to read (I/O, object database).
+    #[error("{path}: read failed: {message}")]
+    ReadFailed {
+        /// The path.
+        path: String,
+        /// The backend's description of the failure.
+        message: String,
+    },
+}
+
+/// A normalized path relative to a tree root: `/`-separated, no `.` or `..` components, no
+/// leading or trailing slash. The empty path is the root itself.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct RelPath(String);
+
+impl RelPath {
+    /// The root of the tree.
+    #[must_use]
+    pub fn root() -> Self {
+        Self(String::new())
+    }
+
+    /// Parses a relative path, resolving `.` and `..` lexically. Absolute paths and paths
+    /// that climb above the root are errors.
+    pub fn parse(path: &str) -> Result<Self, TreeError> {
+        Self::root().join(path)
+    }
+
+    /// Joins `rel` onto this path (a directory), resolving `.` and `..` lexically. Absolute
+    /// paths and paths that climb above the root are errors.
+    pub fn join(&self, rel: &str) -> Result<Self, TreeError> {
+        if rel.starts_with('/') || rel.starts_with('\\') {
+            return Err(TreeError::AbsolutePath {
+                path: rel.to_owned(),
+            });
+        }
+        if rel.contains('\0') {
+            return Err(TreeError::InvalidPath {
+                path: rel.replace('\0', "\\0"),
+                reason: "contains a NUL byte",
+            });
+        }
+        let mut parts: Vec<&str> = self.components().collect();
+        for part in rel.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if parts.pop().is_none() {
+                        return Err(TreeError::EscapesRoot {
+                            path: rel.to_owned(),
+                        });
+                    }
+                }
+                other => parts.push(other),
+            }
+        }
+        Ok(Self(parts.join("/")))
+    }
+
+    /// The path as a string (empty for the root).
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the root.
+    #[must_use]
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The components, outermost first.
+    pub fn components(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.0.split('/').filter(|c| !c.is_empty())
+    }
+
+    /// The parent directory, or `None` for the root.
+    #[must_use]
+    pub fn parent(&self) -> Option<Self> {
+        if self.is_root() {
+            return None;
+        }
+        Some(match self.0.rfind('/') {
+            Some(i) => Self(self.0[..i].to_owned()),
+            None => Self::root(),
+        })
+    }
+
+    /// The last component, or `None` for the root.
+    #[must_use]
+    pub fn file_name(&self) -> Option<&str> {
+        self.components().last()
+    }
+
+    /// A child of this directory; `name` must be a single component.
+    pub fn child(&self, name: &str) -> Result<Self, TreeError> {
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(TreeError::InvalidPath {
+                path: format!("{}/{name}", self.0),
+                reason: "not a single path component",
+            });
+        }
+        Ok(if self.is_root() {
+            Self(name.to_owned())
+        } else {
+            Self(format!("{}/{name}", self.0))
+        })
+    }
+
+    /// Whether `self` is `other` or inside it.
+    #[must_use]
+    pub fn starts_with(&self, other: &RelPath) -> bool {
+        other.is_root()
+            || self.0 == other.0
+            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_root() {
+            f.write_str(".")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+impl fmt::Debug for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RelPath({:?})", self.0)
+    }
+}
+
+/// What a backend finds at a path, without following a symlink there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawEntry {
+    /// A regular file of this many bytes.
+    File {
+        /// Size in bytes.
+        size: u64,
+    },
+    /// A directory.
+    Dir,
+    /// A symlink and its target as stored.
+    Symlink {
+        /// The link target, as written in the link.
+        target: String,
+    },
+}
+
+/// A storage backend of a [`Tree`]. It is only ever asked about paths whose parent
+/// components are real directories, so it must not follow symlinks itself.
+pub trait RawTree: Send + Sync {
+    /// The entry at `path`, or `None` when nothing is there.
+    fn entry(&self, path: &RelPath) -> Result<Option<RawEntry>, TreeError>;
+    /// The contents of the regular file at `path`, refusing files over `limit` bytes.
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Vec<u8>, TreeError>;
+    /// The names in the directory at `path`, in any order.
+    fn list_dir(&self, path: &RelPath) -> Result<Vec<String>, TreeError>;
+}
+
+/// The kind of a resolved entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+}
+
+/// One entry of a directory listing, with symlinks resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name within the directory.
+    pub name: String,
+    /// The path as listed (inside the listed directory).
+    pub path: RelPath,
+    /// The kind after resolving symlinks.
+    pub kind: EntryKind,
+}
+
+/// A read-only tree that resolves symlinks safely and bounds file sizes. Cheap to clone.
+#[derive(Clone)]
+pub struct Tree {
+    raw: Arc<dyn RawTree>,
+    max_file_bytes: u64,
+}
+
+impl fmt::Debug for Tree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tree")
+            .field("max_file_bytes", &self.max_file_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tree {
+    /// A tree over `raw` with the default file size limit.
+    pub fn new(raw: impl RawTree + 'static) -> Self {
+        Self {
+            raw: Arc::new(raw),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+
+    /// Sets the largest file [`Tree::read`] accepts.
+    #[must_use]
+    pub fn with_max_file_bytes(mut self, limit: u64) -> Self {
+        self.max_file_bytes = limit;
+        self
+    }
+
+    /// The largest file [`Tree::read`] accepts.
+    #[must_use]
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_bytes
+    }
+
+    /// Resolves every symlink in `path`, returning the real path inside the tree and what is
+    /// there, or `None` when nothing is.
+    pub fn resolve(&self, path: &RelPath) -> Result<Option<(RelPath, EntryKind)>, TreeError> {
+        let mut hops = 0;
+        // `pending` holds the components still to walk; `done` the resolved prefix.
+        let mut pending: Vec<String> = path.components().rev().map(str::to_owned).collect();
+        let mut done = RelPath::root();
+        let mut kind = EntryKind::Dir;
+        while let Some(name) = pending.pop() {
+            if kind != EntryKind::Dir {
+                return Err(TreeError::NotADirectory {
+                    path: done.to_string(),
+                });
+            }
+            let candidate = done.child(&name)?;
+            match self.raw.entry(&candidate)? {
+                None => return Ok(None),
+                Some(RawEntry::Dir) => {
+                    done = candidate;
+                    kind = EntryKind::Dir;
+                }
+                Some(RawEntry::File { .. }) => {
+                    done = candidate;
+                    kind = EntryKind::File;
+                }
+                Some(RawEntry::Symlink { target }) => {
+                    hops += 1;
+                    if hops > MAX_SYMLINK_HOPS {
+                        return Err(TreeError::SymlinkLoop {
+                            path: path.to_string(),
+                        });
+                    }
+                    let escapes = || TreeError::SymlinkEscapesRoot {
+                        path: candidate.to_string(),
+                        target: target.clone(),
+                    };
+                    if target.starts_with('/') || target.starts_with('\\') {
+                        return Err(escapes());
+                    }
+                    // Resolve the target relative to the link's directory; walk it again
+                    // from the root, since it may itself pass through links.
+                    let joined = done.join(&target).map_err(|_| escapes())?;
+                    for part in joined.components().rev() {
+                        pending.push(part.to_owned());
+                    }
+                    done = RelPath::root();
+                    kind = EntryKind::Dir;
+                }
+            }
+        }
+        Ok(Some((done, kind)))
+    }
+
+    /// What is at `path` after resolving symlinks, or `None`.
+    pub fn kind(&self, path: &RelPath) -> Result<Option<EntryKind>, TreeError> {
+        Ok(self.resolve(path)?.map(|(_, kind)| kind))
+    }
+
+    /// Whether a regular file is at `path`.
+    pub fn is_file(&self, path: &RelPath) -> Result<bool, TreeError> {
+        Ok(self.kind(path)? == Some(EntryKind::File))
+    }
+
+    /// Whether a directory is at `path`.
+    pub fn is_dir(&self, path: &RelPath) -> Result<bool, TreeError> {
+        Ok(self.kind(path)? == Some(EntryKind::Dir))
+    }
+
+    /// Reads the file at `path`, within the size limit.
+    pub fn read(&self, path: &RelPath) -> Result<Vec<u8>, TreeError> {
+        match self.resolve(path)? {
+            None => Err(TreeError::NotFound {
+                path: path.to_string(),
+            }),
+            Some((_, EntryKind::Dir)) => Err(TreeError::NotAFile {
+                path: path.to_string(),
+            }),
+            Some((real, EntryKind::File)) => {
+                self.raw
+                    .read_file(&real, self.max_file_bytes)
+                    .map_err(|err| match err {
+                        // Name the path as the caller wrote it, not the link target.
+                        TreeError::FileTooLarge { size, limit, .. } => TreeError::FileTooLarge {
+                            path: path.to_string(),
+                            size,
+                            limit,
+                        },
+                        other => other,
+                    })
+            }
+        }
+    }
+
+    /// Reads the file at `path` as UTF-8 text.
+    pub fn read_to_string(&self, path: &RelPath) -> Result<String, TreeError> {
+        String::from_utf8(self.read(path)?).map_err(|_| TreeError::InvalidPath {
+            path: path.to_string(),
+            reason: "file is not valid UTF-8",
+        })
+    }
+
+    /// Lists the directory at `path`, sorted by name, with symlinked entries resolved. A
+    /// symlink that leaves the root is an error, not a silently skipped entry.
+    pub fn list(&self, path: &RelPath) -> Result<Vec<DirEntry>, TreeError> {
+        let real = match self.resolve(path)? {
+            None => {
+                return Err(TreeError::NotFound {
+                    path: path.to_string(),
+                });
+            }
+            Some((_, EntryKind::File)) => {
+                return Err(TreeError::NotADirectory {
+                    path: path.to_string(),
+                });
+            }
+            Some((real, EntryKind::Dir)) => real,
+        };
+        let mut names = self.raw.list_dir(&real)?;
+        names.sort();
+        let mut entries = Vec::with_capacity(names.len());
+        for name in names {
+            let listed = path.child(&name)?;
+            match self.resolve(&listed)? {
+                Some((_, kind)) => entries.push(DirEntry {
+                    name,
+                    path: listed,
+                    kind,
+                }),
+                // A dangling link inside the tree: nothing to read there.
+                None => {}
+            }
+        }
+        Ok(entries)
+    }
+}
+
+/// A [`RawTree`] over a directory on disk.
+#[derive(Debug, Clone)]
+pub struct FsTree {
+    root: PathBuf,
+}
+
+impl FsTree {
+    /// A tree rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn path_of(&self, path: &RelPath) -> PathBuf {
+        let mut full = self.root.clone();
+        for part in path.components() {
+            full.push(part);
+        }
+        full
+    }
+
+    fn io_error(path: &RelPath, err: &std::io::Error) -> TreeError {
+        TreeError::ReadFailed {
+            path: path.to_string(),
+            message: err.to_string(),
+        }
+    }
+}
+
+impl RawTree for FsTree {
+    fn entry(&self, path: &RelPath) -> Result<Option<RawEntry>, TreeError> {
+        let full = self.path_of(path);
+        let meta = match std::fs::symlink_metadata(&full) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(Self::io_error(path, &err)),
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let target = std::fs::read_link(&full).map_err(|err| Self::io_error(path, &err))?;
+            let target = target.to_str().ok_or_else(|| TreeError::InvalidPath {
+                path: path.to_string(),
+                reason: "symlink target is not valid UTF-8",
+            })?;
+            Ok(Some(RawEntry::Symlink {
+                target: target.to_owned(),
+            }))
+        } else if kind.is_dir() {
+            Ok(Some(RawEntry::Dir))
+        } else if kind.is_file() {
+            Ok(Some(RawEntry::File { size: meta.len() }))
+        } else {
+            // Sockets, fifos, devices: nothing a render should read.
+            Err(TreeError::NotAFile {
+                path: path.to_string(),
+            })
+        }
+    }
+
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Vec<u8>, TreeError> {
+        use std::io::Read;
+        let full = self.path_of(path);
+        let file = std::fs::File::open(&full).map_err(|err| Self::io_error(path, &err))?;
+        let size = file
+            .metadata()
+            .map_err(|err| Self::io_error(path, &err))?
+            .len();
+        if size > limit {
+            return Err(TreeError::FileTooLarge {
+                path: path.to_string(),
+                size,
+                limit,
+            });
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        // Read one byte past the limit so a file that grew meanwhile is still caught.
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|err| Self::io_error(path, &err))?;
+        let read = bytes.len() as u64;
+        if read > limit {
+            return Err(TreeError::FileTooLarge {
+                path: path.to_string(),
+                size: read,
+                limit,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn list_dir(&self, path: &RelPath) -> Result<Vec<String>, TreeError> {
+        let full = self.path_of(path);
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&full).map_err(|err| Self::io_error(path, &err))? {
+            let entry = entry.map_err(|err| Self::io_error(path, &err))?;
+            let name = entry.file_name();
+            let name = name.to_str().ok_or_else(|| TreeError::InvalidPath {
+                path: format!("{path}/{}", name.to_string_lossy()),
+                reason: "file name is not valid UTF-8",
+            })?;
+            names.push(name.to_owned());
+        }
+        Ok(names)
+    }
+}
+
+/// Returns `path` relative to `root` when it lies inside it, for turning a command-line path
+/// into a [`RelPath`].
+pub fn relative_to(root: &Path, path: &Path) -> Option<PathBuf> {
+    path.strip_prefix(root).ok().map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Tree) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (path, body) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+            std::fs::write(full, body).expect("write");
+        }
+        let tree = Tree::new(FsTree::new(dir.path()));
+        (dir, tree)
+    }
+
+    #[test]
+    fn rel_paths_normalize_dots_and_refuse_escapes() {
+        assert_eq!(
+            RelPath::parse("a/./b//c/../d").expect("ok").as_str(),
+            "a/b/d"
+        );
+        assert_eq!(RelPath::parse("a/..").expect("ok"), RelPath::root());
+        assert!(matches!(
+            RelPath::parse("../x"),
+            Err(TreeError::EscapesRoot { .. })
+        ));
+        assert!(matches!(
+            RelPath::parse("a/../../x"),
+            Err(TreeError::EscapesRoot { .. })
+        ));
+        assert!(matches!(
+            RelPath::parse("/etc/passwd"),
+            Err(TreeError::AbsolutePath { .. })
+        ));
+        let base = RelPath::parse("apps/web").expect("ok");
+        assert_eq!(
+            base.join("../db/k.yaml").expect("ok").as_str(),
+            "apps/db/k.yaml"
+        );
+        assert!(base.join("../../../x").is_err());
+    }
+
+    #[test]
+    fn starts_with_matches_whole_components_only() {
+        let a = RelPath::parse("apps/web").expect("ok");
+        assert!(RelPath::parse("apps/web/x").expect("ok").starts_with(&a));
+        assert!(!RelPath::parse("apps/webber").expect("ok").starts_with(&a));
+        assert!(a.starts_with(&RelPath::root()));
+    }
+
+    #[test]
+    fn reads_files_and_lists_sorted() {
+        let (_dir, tree) = tree_with(&[("b.yaml", "b"), ("a.yaml", "a"), ("sub/c.yaml", "c")]);
+        let names: Vec<_> = tree
+            .list(&RelPath::root())
+            .expect("list")
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["a.yaml", "b.yaml", "sub"]);
+        assert_eq!(
+            tree.read(&RelPath::parse("sub/c.yaml").expect("ok"))
+                .expect("read"),
+            b"c"
+        );
+        assert!(matches!(
+            tree.read(&RelPath::parse("nope").expect("ok")),
+            Err(TreeError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn symlinks_inside_the_tree_resolve() {
+        let (dir, tree) = tree_with(&[("base/cm.yaml", "cm")]);
+        symlink("base", dir.path().join("alias")).expect("symlink");
+        symlink("../base/cm.yaml", dir.path().join("base/link.yaml")).expect("symlink");
+        let read = |p: &str| tree.read(&RelPath::parse(p).expect("ok")).expect("read");
+        assert_eq!(read("alias/cm.yaml"), b"cm");
+        assert_eq!(read("alias/link.yaml"), b"cm");
+    }
+
+    #[test]
+    fn fail_symlink_leaving_the_root() {
+        let (dir, tree) = tree_with(&[("a.yaml", "a")]);
+        symlink("/etc/passwd", dir.path().join("abs")).expect("symlink");
+        symlink("../../outside", dir.path().join("up")).expect("symlink");
+        for name in ["abs", "up"] {
+            let err = tree
+                .read(&RelPath::parse(name).expect("ok"))
+                .expect_err("must fail");
+            assert!(
+                matches!(err, TreeError::SymlinkEscapesRoot { .. }),
+                "{name}: {err}"
+            );
+        }
+        // A listing does not hide the escaping link: it fails and names it.
+        let err = tree.list(&RelPath::root()).expect_err("must fail");
+        assert!(err.to_string().contains("abs"), "{err}");
+    }
+
+    #[test]
+    fn fail_symlink_loop() {
+        let (dir, tree) = tree_with(&[]);
+        symlink("b", dir.path().join("a")).expect("symlink");
+        symlink("a", dir.path().join("b")).expect("symlink");
+        let err = tree
+            .read(&RelPath::parse("a").expect("ok"))
+            .expect_err("must fail");
+        assert!(matches!(err, TreeError::SymlinkLoop { .. }), "{err}");
+    }
+
+    #[test]
+    fn fail_file_over_the_size_limit() {
+        let (_dir, tree) = tree_with(&[("big.yaml", "0123456789")]);
+        let tree = tree.with_max_file_bytes(4);
+        let err = tree
+            .read(&RelPath::parse("big.yaml").expect("ok"))
+            .expect_err("must fail");
+        assert!(
+            matches!(
+                err,
+                TreeError::FileTooLarge {
+                    size: 10,
+                    limit: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
