@@ -7,7 +7,10 @@ use std::path::PathBuf;
 /// the `deps/` folder the test executable runs from.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable has a path");
-    let mut dir = exe.parent().expect("the test executable is in a folder").to_path_buf();
+    let mut dir = exe
+        .parent()
+        .expect("the test executable is in a folder")
+        .to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }

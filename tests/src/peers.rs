@@ -74,7 +74,10 @@ pub fn sops_command() -> Command {
 /// not collide.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
-    listener.local_addr().expect("a bound listener has an address").port()
+    listener
+        .local_addr()
+        .expect("a bound listener has an address")
+        .port()
 }
 
 /// Waits until something accepts TCP connections on `127.0.0.1:port`, for at most `timeout`.
@@ -108,9 +111,15 @@ impl Process {
         let err = out.try_clone()?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         let child = cmd.spawn().map_err(|e| {
-            io::Error::new(e.kind(), format!("start {name} ({:?}): {e}", cmd.get_program()))
+            io::Error::new(
+                e.kind(),
+                format!("start {name} ({:?}): {e}", cmd.get_program()),
+            )
         })?;
-        Ok(Self { name: name.to_owned(), child })
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+        })
     }
 
     /// The process id.
@@ -169,7 +178,12 @@ impl OpenBao {
             .env("BAO_ADDR", format!("http://127.0.0.1:{port}"));
         let process = Process::spawn("bao", cmd, &dir.path().join("bao.log"))?;
         wait_for_port(port, Duration::from_secs(20))?;
-        Ok(Self { process, address: format!("http://127.0.0.1:{port}"), root_token, _dir: dir })
+        Ok(Self {
+            process,
+            address: format!("http://127.0.0.1:{port}"),
+            root_token,
+            _dir: dir,
+        })
     }
 }
 
@@ -188,9 +202,16 @@ impl Moto {
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let mut cmd = Command::new(peer_binary("moto_server"));
-        cmd.arg("-H").arg("127.0.0.1").arg("-p").arg(port.to_string());
+        cmd.arg("-H")
+            .arg("127.0.0.1")
+            .arg("-p")
+            .arg(port.to_string());
         let process = Process::spawn("moto_server", cmd, &dir.path().join("moto.log"))?;
         wait_for_port(port, Duration::from_secs(30))?;
-        Ok(Self { process, endpoint: format!("http://127.0.0.1:{port}"), _dir: dir })
+        Ok(Self {
+            process,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        })
     }
 }
