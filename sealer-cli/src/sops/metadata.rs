@@ -1,0 +1,354 @@
+//! The `sops` metadata block: key groups, MAC, `lastmodified`, the rule, the version.
+//!
+//! Written in the field order of sops 3.11.0 (`shamir_threshold`, `key_groups`, the key types,
+//! `lastmodified`, `mac`, `pgp`, the rule, `mac_only_encrypted`, `version`); read in any order.
+//! Key types other than age (pgp, kms, ...) are kept verbatim so that a file that also has
+//! them survives a re-encryption, but they are never used to decrypt.
+
+use super::Error;
+use super::rules::{RULE_KEYS, Rule};
+use super::time::Timestamp;
+use super::tree::{Branch, MapItem, Node};
+use super::value::Scalar;
+
+/// The sops format version written into new files (the sops release this format matches).
+pub const FORMAT_VERSION: &str = "3.11.0";
+
+/// The master-key types other than age, in the order sops writes them (before `age`).
+const OTHER_KEY_TYPES_BEFORE_AGE: [&str; 4] = ["kms", "gcp_kms", "azure_kv", "hc_vault"];
+
+/// One age recipient and the data key (or share) wrapped for it.
+pub struct AgeKey {
+    /// The `age1...` recipient.
+    pub recipient: String,
+    /// The armoured age file holding the data key or share.
+    pub enc: String,
+}
+
+/// A key group: any one of its keys unlocks the group's share of the data key.
+#[derive(Default)]
+pub struct KeyGroup {
+    /// The age recipients.
+    pub age: Vec<AgeKey>,
+    /// Other key types (`pgp`, `kms`, ...), kept verbatim.
+    pub others: Vec<(String, Node)>,
+}
+
+/// The parsed `sops` metadata.
+pub struct Metadata {
+    /// The key groups (one unless Shamir sharing is used).
+    pub key_groups: Vec<KeyGroup>,
+    /// Groups needed to recover the key (0 means all of them).
+    pub shamir_threshold: usize,
+    /// `lastmodified`, as stored (RFC 3339).
+    pub lastmodified: String,
+    /// The encrypted MAC (`ENC[...]`).
+    pub mac: String,
+    /// Which values are encrypted.
+    pub rule: Rule,
+    /// Whether the rule was written in the file (the binary store writes none).
+    pub write_rule: bool,
+    /// Whether the MAC covers only encrypted values.
+    pub mac_only_encrypted: bool,
+    /// The sops version that wrote the file.
+    pub version: String,
+}
+
+fn malformed(field: &str, reason: impl Into<String>) -> Error {
+    Error::Malformed {
+        file: String::new(),
+        path: format!("sops.{field}"),
+        reason: reason.into(),
+    }
+}
+
+fn scalar_text(node: &Node) -> Option<String> {
+    match node {
+        Node::Scalar(Scalar::Str(s) | Scalar::Time(s)) => s.expose_str().map(str::to_owned),
+        Node::Scalar(Scalar::Int(i)) => Some(i.to_string()),
+        Node::Scalar(Scalar::Float(f)) => Some(super::value::go_format_f(*f)),
+        Node::Scalar(Scalar::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn age_keys(node: &Node, field: &str) -> Result<Vec<AgeKey>, Error> {
+    let Node::Seq(items) = node else {
+        return match node {
+            Node::Scalar(Scalar::Null) => Ok(Vec::new()),
+            _ => Err(malformed(field, "not a list")),
+        };
+    };
+    let mut keys = Vec::new();
+    for item in items {
+        match item {
+            Node::Comment(_) => {}
+            Node::Map(b) => {
+                let get = |k: &str| b.get(k).and_then(scalar_text);
+                keys.push(AgeKey {
+                    recipient: get("recipient")
+                        .ok_or_else(|| malformed(field, "an entry without recipient"))?,
+                    enc: get("enc").ok_or_else(|| malformed(field, "an entry without enc"))?,
+                });
+            }
+            _ => return Err(malformed(field, "an entry that is not a mapping")),
+        }
+    }
+    Ok(keys)
+}
+
+fn group_from(branch: &Branch, field: &str) -> Result<KeyGroup, Error> {
+    let mut group = KeyGroup::default();
+    for (k, v) in branch.entries() {
+        match k {
+            "age" => group.age = age_keys(v, &format!("{field}.age"))?,
+            "pgp" | "kms" | "gcp_kms" | "azure_kv" | "hc_vault" | "hckms" => {
+                let empty = matches!(v, Node::Seq(items) if items.is_empty())
+                    || matches!(v, Node::Scalar(Scalar::Null));
+                if !empty {
+                    group.others.push((k.to_owned(), v.duplicate()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(group)
+}
+
+impl Metadata {
+    /// Reads the metadata from the `sops` mapping of a document.
+    pub fn from_branch(b: &Branch) -> Result<Self, Error> {
+        let text = |k: &str| b.get(k).and_then(scalar_text);
+        let top = group_from(b, "")?;
+        let key_groups = if !top.age.is_empty() || !top.others.is_empty() {
+            vec![top]
+        } else if let Some(Node::Seq(groups)) = b.get("key_groups") {
+            let mut out = Vec::new();
+            for (i, g) in groups
+                .iter()
+                .filter(|g| !matches!(g, Node::Comment(_)))
+                .enumerate()
+            {
+                let Node::Map(gb) = g else {
+                    return Err(malformed("key_groups", "a group that is not a mapping"));
+                };
+                out.push(group_from(gb, &format!("key_groups[{i}]"))?);
+            }
+            out
+        } else {
+            return Err(malformed("age", "no keys found in file"));
+        };
+        let shamir_threshold = match text("shamir_threshold") {
+            None => 0,
+            Some(t) => t
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as usize)
+                .ok_or_else(|| malformed("shamir_threshold", "not an integer"))?,
+        };
+        let lastmodified =
+            text("lastmodified").ok_or_else(|| malformed("lastmodified", "missing"))?;
+        let parsed = Timestamp::parse_rfc3339(&lastmodified)
+            .ok_or_else(|| malformed("lastmodified", "not an RFC 3339 time"))?;
+        let mac = text("mac").ok_or_else(|| Error::MacMissing {
+            file: String::new(),
+        })?;
+        let pairs: Vec<(&str, String)> = RULE_KEYS
+            .iter()
+            .filter_map(|k| text(k).map(|v| (*k, v)))
+            .collect();
+        let rule = Rule::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))?;
+        let mac_only_encrypted =
+            matches!(text("mac_only_encrypted").as_deref(), Some("true" | "True"));
+        Ok(Metadata {
+            key_groups,
+            shamir_threshold,
+            // Go re-formats the parsed time with RFC 3339 (no fraction) to build the MAC's AAD.
+            lastmodified: rfc3339_seconds(&parsed.to_rfc3339_nano()),
+            mac,
+            write_rule: !pairs.is_empty(),
+            rule,
+            mac_only_encrypted,
+            version: text("version").unwrap_or_default(),
+        })
+    }
+
+    /// Fresh metadata for new recipients (one group each entry of `groups`).
+    pub fn new(
+        groups: Vec<Vec<String>>,
+        shamir_threshold: usize,
+        rule: Rule,
+        mac_only_encrypted: bool,
+    ) -> Self {
+        Metadata {
+            key_groups: groups
+                .into_iter()
+                .map(|g| KeyGroup {
+                    age: g
+                        .into_iter()
+                        .map(|recipient| AgeKey {
+                            recipient,
+                            enc: String::new(),
+                        })
+                        .collect(),
+                    others: Vec::new(),
+                })
+                .collect(),
+            shamir_threshold,
+            lastmodified: String::new(),
+            mac: String::new(),
+            rule,
+            write_rule: true,
+            mac_only_encrypted,
+            version: FORMAT_VERSION.to_owned(),
+        }
+    }
+
+    /// All age recipients of all groups.
+    pub fn recipients(&self) -> Vec<String> {
+        self.key_groups
+            .iter()
+            .flat_map(|g| g.age.iter().map(|k| k.recipient.clone()))
+            .collect()
+    }
+
+    /// The metadata as a mapping, in sops 3.11.0 field order.
+    pub fn to_branch(&self) -> Branch {
+        let mut b = Branch::new();
+        if self.shamir_threshold > 0 {
+            b.push(
+                "shamir_threshold",
+                Node::Scalar(Scalar::Int(self.shamir_threshold as i64)),
+            );
+        }
+        if self.key_groups.len() > 1 {
+            let groups = self
+                .key_groups
+                .iter()
+                .map(|g| Node::Map(group_branch(g, true)))
+                .collect();
+            b.push("key_groups", Node::Seq(groups));
+        } else if let Some(g) = self.key_groups.first() {
+            for (k, v) in &group_branch(g, false)
+                .items
+                .iter()
+                .filter_map(entry)
+                .collect::<Vec<_>>()
+            {
+                if *k != "pgp" {
+                    b.push(*k, v.duplicate());
+                }
+            }
+        }
+        b.push("lastmodified", Node::text(&self.lastmodified));
+        b.push("mac", Node::text(&self.mac));
+        if self.key_groups.len() == 1
+            && let Some((_, v)) = self.key_groups[0].others.iter().find(|(k, _)| k == "pgp")
+        {
+            b.push("pgp", v.duplicate());
+        }
+        if self.write_rule {
+            let (k, v) = self.rule.key_value();
+            b.push(k, Node::text(v));
+        }
+        if self.mac_only_encrypted {
+            b.push("mac_only_encrypted", Node::Scalar(Scalar::Bool(true)));
+        }
+        b.push("version", Node::text(&self.version));
+        b
+    }
+}
+
+fn entry(item: &MapItem) -> Option<(&str, &Node)> {
+    match item {
+        MapItem::Entry(k, v) => Some((k.as_str(), v)),
+        MapItem::Comment(_) => None,
+    }
+}
+
+fn age_node(keys: &[AgeKey]) -> Node {
+    Node::Seq(
+        keys.iter()
+            .map(|k| {
+                let mut e = Branch::new();
+                e.push("recipient", Node::text(&k.recipient));
+                e.push("enc", Node::text(&k.enc));
+                Node::Map(e)
+            })
+            .collect(),
+    )
+}
+
+/// A group as a mapping. Inside `key_groups`, sops always writes `hc_vault` and `age`.
+fn group_branch(g: &KeyGroup, in_key_groups: bool) -> Branch {
+    let mut b = Branch::new();
+    let other = |name: &str| {
+        g.others
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.duplicate())
+    };
+    if in_key_groups && let Some(v) = other("pgp") {
+        b.push("pgp", v);
+    }
+    for name in OTHER_KEY_TYPES_BEFORE_AGE {
+        match other(name) {
+            Some(v) => b.push(name, v),
+            None if in_key_groups && name == "hc_vault" => b.push(name, Node::Seq(Vec::new())),
+            None => {}
+        }
+    }
+    if in_key_groups || !g.age.is_empty() {
+        b.push("age", age_node(&g.age));
+    }
+    if !in_key_groups && let Some(v) = other("pgp") {
+        b.push("pgp", v);
+    }
+    b
+}
+
+/// Drops the fractional seconds of an RFC 3339 time (Go's `time.RFC3339` layout).
+fn rfc3339_seconds(nano: &str) -> String {
+    match (nano.find('.'), nano.rfind(['Z', '+', '-'])) {
+        (Some(dot), Some(zone)) if zone > dot => format!("{}{}", &nano[..dot], &nano[zone..]),
+        _ => nano.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lastmodified_is_reformatted_without_fraction() {
+        assert_eq!(
+            rfc3339_seconds("2024-01-02T03:04:05.5Z"),
+            "2024-01-02T03:04:05Z"
+        );
+        assert_eq!(
+            rfc3339_seconds("2024-01-02T03:04:05+02:00"),
+            "2024-01-02T03:04:05+02:00"
+        );
+    }
+
+    #[test]
+    fn metadata_round_trips_through_a_branch() {
+        let mut m = Metadata::new(
+            vec![vec!["age1a".into()], vec!["age1b".into()]],
+            2,
+            Rule::default(),
+            true,
+        );
+        m.lastmodified = "2024-01-02T03:04:05Z".into();
+        m.mac = "ENC[x]".into();
+        let back = Metadata::from_branch(&m.to_branch()).expect("parses");
+        assert_eq!(back.key_groups.len(), 2);
+        assert_eq!(back.shamir_threshold, 2);
+        assert!(back.mac_only_encrypted);
+        assert_eq!(
+            back.recipients(),
+            vec!["age1a".to_owned(), "age1b".to_owned()]
+        );
+    }
+}
