@@ -435,14 +435,13 @@ impl Tree {
         let mut entries = Vec::with_capacity(names.len());
         for name in names {
             let listed = path.child(&name)?;
-            match self.resolve(&listed)? {
-                Some((_, kind)) => entries.push(DirEntry {
+            // A dangling link inside the tree resolves to nothing: there is nothing to read.
+            if let Some((_, kind)) = self.resolve(&listed)? {
+                entries.push(DirEntry {
                     name,
                     path: listed,
                     kind,
-                }),
-                // A dangling link inside the tree: nothing to read there.
-                None => {}
+                });
             }
         }
         Ok(entries)
