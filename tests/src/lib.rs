@@ -9,4 +9,5 @@
 
 pub mod apiserver;
 pub mod bins;
+pub mod gitserver;
 pub mod peers;
