@@ -6,6 +6,9 @@
 //!   discover the apps in a snapshot.
 //! - [`render`]: turn a directory of a snapshot into an ordered list of objects (plain YAML and
 //!   native Kustomize), with no exec and nothing read outside the snapshot.
+//! - [`policy`]: Rego policies (conftest conventions) on every rendered object before apply.
+//! - [`check`]: `tether-agent check`, the repository's CI gate (render, encryption, manifests,
+//!   policies).
 //!
 //! - [`tree`]: the read-only file tree both of them share, which keeps every read inside the
 //!   snapshot root.
@@ -13,6 +16,8 @@
 //! The `tether-agent` binary is a thin layer over these modules.
 #![deny(missing_docs)]
 
+pub mod check;
+pub mod policy;
 pub mod render;
 pub mod source;
 pub mod tree;

@@ -1,7 +1,10 @@
 //! `tether-agent`: the Tether GitOps agent.
 
 use clap::Parser;
+use std::path::Path;
 use std::process::ExitCode;
+use tether_agent::render::{self, RenderOptions};
+use tether_agent::tree::{FsTree, RelPath, Tree, relative_to};
 
 /// The Tether GitOps agent.
 #[derive(Debug, Parser)]
@@ -13,19 +16,102 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Check a configuration repository as the agent would (render, encryption, manifests,
+    /// policies): exit 0 when clean, 1 on violations, 2 on usage or internal errors.
+    Check(tether_agent::check::CheckArgs),
     /// Print the objects a directory renders to, as multi-document YAML.
     Render {
         /// The directory (plain manifests or a kustomization).
         dir: std::path::PathBuf,
+        /// The directory everything read must stay inside (the repository root); by
+        /// default DIR itself.
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
     },
+    /// Fetch a Git source once into a cache directory and print the commit (benchmarks).
+    #[command(hide = true)]
+    Fetch {
+        /// The remote URL.
+        #[arg(long)]
+        url: String,
+        /// What to follow: a branch, `tag:NAME`, `semver:RANGE` or `commit:ID`.
+        #[arg(long = "ref", default_value = "main")]
+        reference: String,
+        /// The cache directory (a bare repository, created when missing).
+        #[arg(long)]
+        cache: std::path::PathBuf,
+        /// Fetch the whole history instead of depth 1.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+/// Renders `dir`, reading nothing outside `root`, and prints the objects.
+fn render_command(dir: &Path, root: Option<&Path>) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("tether-agent: render: {message}");
+        ExitCode::from(2)
+    };
+    let root = root.unwrap_or(dir);
+    let (Ok(root_abs), Ok(dir_abs)) = (root.canonicalize(), dir.canonicalize()) else {
+        return usage(format!("{}: no such directory", dir.display()));
+    };
+    if !dir_abs.is_dir() {
+        return usage(format!("{}: not a directory", dir.display()));
+    }
+    let Some(rel) = relative_to(&root_abs, &dir_abs) else {
+        return usage(format!(
+            "{} is not inside {}",
+            dir.display(),
+            root.display()
+        ));
+    };
+    let rel = match RelPath::parse(&rel.to_string_lossy()) {
+        Ok(rel) => rel,
+        Err(err) => return usage(err.to_string()),
+    };
+    let tree = Tree::new(FsTree::new(root_abs));
+    let rendered = render::render(&tree, &rel, &RenderOptions::default())
+        .map_err(|err| err.to_string())
+        .and_then(|objects| {
+            render::yaml::emit_documents(objects.iter().map(|o| &o.value))
+                .map_err(|err| err.to_string())
+        });
+    match rendered {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("tether-agent: render {}: {err}", dir.display());
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Render { dir } => {
-            eprintln!("tether-agent: render {}: not implemented yet", dir.display());
-            ExitCode::from(2)
-        }
+        Command::Check(args) => ExitCode::from(tether_agent::check::command(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
+        Command::Render { dir, root } => render_command(&dir, root.as_deref()),
+        Command::Fetch {
+            url,
+            reference,
+            cache,
+            full,
+        } => match tether_agent::source::fetch_once(&url, &reference, &cache, full) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("tether-agent: fetch: {err}");
+                ExitCode::from(1)
+            }
+        },
     }
 }

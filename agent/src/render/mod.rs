@@ -1,1 +1,326 @@
-//! Rendering manifests: plain YAML directories and Kustomize.
+//! Rendering: turn a directory of a snapshot into the ordered list of objects to apply, in
+//! process, with no exec and nothing read outside the snapshot.
+//!
+//! - A directory with a kustomization file (`kustomization.yaml`, `kustomization.yml` or
+//!   `Kustomization`) is built natively with Kustomize v5 semantics ([`kustomize`]); the
+//!   output matches `kubectl kustomize` object by object and in order.
+//! - Any other directory is read as plain manifests: every `.yaml`, `.yml` and `.json` file
+//!   below it (sorted by path, hidden entries skipped), each possibly holding several
+//!   documents; other files are ignored.
+//!
+//! All reads go through [`Tree`], which keeps them inside the snapshot root. Rendering
+//! bounds what untrusted content can cost: YAML nesting depth and alias expansion, the
+//! number of documents and objects, and the size of the output.
+//!
+//! SOPS-encrypted manifests pass through untouched, for the secrets stage. Generator inputs
+//! (ConfigMap and Secret generators' files and env files) that are SOPS-encrypted are
+//! decrypted through a [`Decryptor`], so that rendering itself holds no keys.
+//!
+//! ```
+//! use tether_agent::render::{render, RenderOptions};
+//! use tether_agent::tree::{FsTree, RelPath, Tree};
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("kustomization.yaml"), "namePrefix: app-\nresources: [cm.yaml]\n").unwrap();
+//! std::fs::write(dir.path().join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: conf}\n").unwrap();
+//! let tree = Tree::new(FsTree::new(dir.path()));
+//! let objects = render(&tree, &RelPath::root(), &RenderOptions::default()).unwrap();
+//! assert_eq!(objects[0].value["metadata"]["name"], "app-conf");
+//! ```
+
+pub mod kustomize;
+pub mod yaml;
+
+use crate::tree::{EntryKind, RelPath, Tree, TreeError};
+use serde_json::Value;
+use std::sync::Arc;
+use yaml::ParseOptions;
+use zeroize::Zeroizing;
+
+pub use kustomize::KustomizeError;
+pub use yaml::YamlError;
+
+/// Decrypts SOPS-encrypted generator inputs. Rendering holds no keys: the agent's secrets
+/// stage provides an implementation; without one, encrypted inputs are refused.
+pub trait Decryptor: Send + Sync {
+    /// Returns the plaintext of the encrypted file `path` (whose contents are `bytes`), in
+    /// the same format (YAML, JSON or dotenv). The error is a reason that names no secret.
+    fn decrypt_file(&self, path: &RelPath, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, String>;
+}
+
+/// A [`Decryptor`] that refuses everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDecryption;
+
+impl Decryptor for NoDecryption {
+    fn decrypt_file(&self, path: &RelPath, _bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        Err(format!("{path}: decryption is not configured"))
+    }
+}
+
+/// Whether a YAML or JSON document is SOPS-encrypted (a top-level `sops` map with a `mac`).
+#[must_use]
+pub fn is_sops_document(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    if !text.contains("sops") {
+        return false;
+    }
+    match yaml::parse_values(text, &ParseOptions::default()) {
+        Ok(docs) => docs.iter().any(is_sops_object),
+        Err(_) => false,
+    }
+}
+
+/// Whether a parsed object carries SOPS metadata (a top-level `sops` map with a `mac`).
+#[must_use]
+pub fn is_sops_object(value: &Value) -> bool {
+    value.get("sops").and_then(|s| s.get("mac")).is_some()
+}
+
+/// Whether a dotenv file is SOPS-encrypted (a `sops_mac=` line).
+#[must_use]
+pub fn is_sops_dotenv(bytes: &[u8]) -> bool {
+    bytes
+        .split(|b| *b == b'\n')
+        .any(|line| line.starts_with(b"sops_mac="))
+}
+
+/// Bounds and hooks of a render.
+#[derive(Clone)]
+pub struct RenderOptions {
+    /// Most documents (input manifests) and objects (output) a render may hold.
+    pub max_documents: usize,
+    /// Largest output, in bytes (approximately, as YAML).
+    pub max_output_bytes: usize,
+    /// Deepest YAML nesting accepted.
+    pub max_depth: usize,
+    /// Most YAML nodes one file may expand to, aliases included.
+    pub max_yaml_nodes: usize,
+    /// Decrypts SOPS-encrypted generator inputs; `None` refuses them.
+    pub decryptor: Option<Arc<dyn Decryptor>>,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            max_documents: 10_000,
+            max_output_bytes: 64 * 1024 * 1024,
+            max_depth: 64,
+            max_yaml_nodes: 1_000_000,
+            decryptor: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RenderOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderOptions")
+            .field("max_documents", &self.max_documents)
+            .field("max_output_bytes", &self.max_output_bytes)
+            .field("max_depth", &self.max_depth)
+            .field("max_yaml_nodes", &self.max_yaml_nodes)
+            .field("decryptor", &self.decryptor.is_some())
+            .finish()
+    }
+}
+
+impl RenderOptions {
+    /// The YAML parse budget these options imply.
+    #[must_use]
+    pub fn yaml_limits(&self) -> ParseOptions {
+        ParseOptions {
+            core_booleans: false,
+            max_depth: self.max_depth,
+            max_documents: self.max_documents,
+            max_nodes: self.max_yaml_nodes,
+        }
+    }
+}
+
+/// One rendered object and the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    /// The object, keys in order.
+    pub value: Value,
+    /// The file it was read from (for generated objects, the kustomization).
+    pub source: RelPath,
+}
+
+/// Errors of the render stage. Each names the file and, where there is one, the field.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The directory or a file in it could not be read.
+    #[error("{0}")]
+    ReadFailed(#[from] TreeError),
+    /// A manifest is not valid YAML or not an object.
+    #[error("{path}: {source}")]
+    ParseFailed {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        #[source]
+        source: YamlError,
+    },
+    /// A manifest lacks `apiVersion` or `kind`.
+    #[error("{path}: document {index}: missing `{field}`")]
+    NotAnObject {
+        /// The file.
+        path: String,
+        /// The document's index in the file.
+        index: usize,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// The kustomization could not be built.
+    #[error(transparent)]
+    KustomizeFailed(#[from] KustomizeError),
+    /// A bound was reached.
+    #[error("{path}: {what} exceeds the limit of {limit}")]
+    LimitExceeded {
+        /// The directory or file.
+        path: String,
+        /// What is bounded.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl RenderError {
+    /// A short, stable reason for status, Events and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ReadFailed(_) => "ReadFailed",
+            Self::ParseFailed { .. } | Self::NotAnObject { .. } => "InvalidManifest",
+            Self::KustomizeFailed(KustomizeError::Unsupported { .. }) => "Unsupported",
+            Self::KustomizeFailed(KustomizeError::PathRefused { .. }) => "PathRefused",
+            Self::KustomizeFailed(_) => "KustomizeFailed",
+            Self::LimitExceeded { .. } => "LimitExceeded",
+        }
+    }
+}
+
+/// Renders the directory `dir` of `tree` into ordered objects.
+pub fn render(
+    tree: &Tree,
+    dir: &RelPath,
+    options: &RenderOptions,
+) -> Result<Vec<Object>, RenderError> {
+    match tree.kind(dir)? {
+        Some(EntryKind::Dir) => {}
+        Some(EntryKind::File) => {
+            return Err(TreeError::NotADirectory {
+                path: dir.to_string(),
+            }
+            .into());
+        }
+        None => {
+            return Err(TreeError::NotFound {
+                path: dir.to_string(),
+            }
+            .into());
+        }
+    }
+    let objects = match kustomize::load::find_kustomization(tree, dir)? {
+        Some(file) => kustomize::load::build(tree, dir, &file, options)?
+            .into_iter()
+            .map(|res| Object {
+                value: res.obj,
+                source: res.source,
+            })
+            .collect(),
+        None => read_plain(tree, dir, options)?,
+    };
+    if objects.len() > options.max_documents {
+        return Err(RenderError::LimitExceeded {
+            path: dir.to_string(),
+            what: "the number of objects",
+            limit: options.max_documents,
+        });
+    }
+    let size: usize = objects
+        .iter()
+        .map(|o| yaml::approximate_size(&o.value))
+        .sum();
+    if size > options.max_output_bytes {
+        return Err(RenderError::LimitExceeded {
+            path: dir.to_string(),
+            what: "the size of the output",
+            limit: options.max_output_bytes,
+        });
+    }
+    Ok(objects)
+}
+
+fn is_manifest(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")
+}
+
+/// Reads a plain directory: every manifest file below it, sorted by path.
+fn read_plain(
+    tree: &Tree,
+    dir: &RelPath,
+    options: &RenderOptions,
+) -> Result<Vec<Object>, RenderError> {
+    let limits = options.yaml_limits();
+    debug_assert!(!limits.core_booleans);
+    let mut objects = Vec::new();
+    let mut pending = vec![dir.clone()];
+    let mut files = Vec::new();
+    while let Some(current) = pending.pop() {
+        for entry in tree.list(&current)? {
+            if entry.name.starts_with('.') {
+                continue;
+            }
+            match entry.kind {
+                EntryKind::Dir => pending.push(entry.path),
+                EntryKind::File if is_manifest(&entry.name) => files.push(entry.path),
+                EntryKind::File => {}
+            }
+        }
+    }
+    files.sort();
+    for path in files {
+        let text = tree.read_to_string(&path)?;
+        let docs =
+            yaml::parse_mappings(&text, &limits).map_err(|source| RenderError::ParseFailed {
+                path: path.to_string(),
+                source,
+            })?;
+        for (index, doc) in docs.into_iter().enumerate() {
+            for field in ["apiVersion", "kind"] {
+                if doc
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    return Err(RenderError::NotAnObject {
+                        path: path.to_string(),
+                        index,
+                        field,
+                    });
+                }
+            }
+            let items = kustomize::load::expand_lists(vec![doc], &path)?;
+            for value in items {
+                objects.push(Object {
+                    value,
+                    source: path.clone(),
+                });
+                if objects.len() > options.max_documents {
+                    return Err(RenderError::LimitExceeded {
+                        path: path.to_string(),
+                        what: "the number of documents",
+                        limit: options.max_documents,
+                    });
+                }
+            }
+        }
+    }
+    Ok(objects)
+}
+
+#[cfg(test)]
+mod tests;

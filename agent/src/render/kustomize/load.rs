@@ -1,0 +1,549 @@
+//! Loading a kustomization tree: resources (files, directories, nested kustomizations),
+//! bases, components, CRD schemas, with kustomize's load restrictions (files must sit in or
+//! below the kustomization that names them; directories anywhere inside the snapshot),
+//! cycle detection, and the bounds of a render. Then the transformers run in kustomize's
+//! order, and at the top the hash suffixes, name references and output order.
+
+use super::fieldspec::FieldSpec;
+use super::kustomization::Kustomization;
+use super::names::NameBackRef;
+use super::{
+    KUSTOMIZATION_FILE_NAMES, KustomizeError, Resource, generators, images, labels, names,
+    namespace, order, patch, replacements, replicas,
+};
+use crate::render::yaml::{self, ParseOptions};
+use crate::render::{Decryptor, RenderOptions};
+use crate::tree::{EntryKind, RelPath, Tree, TreeError};
+use serde_json::Value;
+
+/// Where transformers write, as extended by `crds`.
+#[derive(Debug, Clone)]
+pub(crate) struct TransformerConfig {
+    pub(crate) name_prefix: Vec<FieldSpec>,
+    pub(crate) common_labels: Vec<FieldSpec>,
+    pub(crate) common_annotations: Vec<FieldSpec>,
+    pub(crate) name_reference: Vec<NameBackRef>,
+}
+
+impl Default for TransformerConfig {
+    fn default() -> Self {
+        Self {
+            name_prefix: vec![FieldSpec::new("", "", "", "metadata/name", false)],
+            common_labels: labels::common_label_specs(),
+            common_annotations: labels::common_annotation_specs(),
+            name_reference: names::default_name_references(),
+        }
+    }
+}
+
+impl TransformerConfig {
+    fn merge(&mut self, other: &TransformerConfig) {
+        fn add(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
+            for spec in from {
+                if !into.contains(spec) {
+                    into.push(spec.clone());
+                }
+            }
+        }
+        add(&mut self.name_prefix, &other.name_prefix);
+        add(&mut self.common_labels, &other.common_labels);
+        add(&mut self.common_annotations, &other.common_annotations);
+        for rule in &other.name_reference {
+            if !self.name_reference.contains(rule) {
+                self.name_reference.push(rule.clone());
+            }
+        }
+    }
+}
+
+/// The objects of a build so far, and the transformer configuration gathered with them.
+#[derive(Debug, Default)]
+pub(crate) struct Accumulator {
+    pub(crate) resources: Vec<Resource>,
+    pub(crate) config: TransformerConfig,
+}
+
+impl Accumulator {
+    /// Appends a resource, refusing a second object with the same identity.
+    pub(crate) fn append(&mut self, res: Resource, from: &RelPath) -> Result<(), KustomizeError> {
+        let id = res.cur_id();
+        if self.resources.iter().any(|r| r.cur_id().equals(&id)) {
+            return Err(KustomizeError::DuplicateObject {
+                path: from.to_string(),
+                id: id.to_string(),
+            });
+        }
+        self.resources.push(res);
+        Ok(())
+    }
+}
+
+/// One kustomization directory being built: how to read the files it names.
+pub(crate) struct Dir<'a> {
+    pub(crate) tree: &'a Tree,
+    /// The kustomization's directory.
+    pub(crate) dir: RelPath,
+    /// The kustomization file, for error messages.
+    pub(crate) file: RelPath,
+    pub(crate) limits: ParseOptions,
+    pub(crate) decryptor: Option<&'a dyn Decryptor>,
+}
+
+impl Dir<'_> {
+    /// Reads a file named by `field`, which must be in or below the kustomization's
+    /// directory (kustomize's default load restriction).
+    pub(crate) fn read(
+        &self,
+        field: &str,
+        entry: &str,
+    ) -> Result<(RelPath, Vec<u8>), KustomizeError> {
+        let path = self.join(field, entry)?;
+        self.check_inside(field, entry, &path)?;
+        let bytes = self
+            .tree
+            .read(&path)
+            .map_err(|source| KustomizeError::ReadFailed {
+                path: self.file.to_string(),
+                source,
+            })?;
+        Ok((path, bytes))
+    }
+
+    /// Reads a text file named by `field` (see [`Dir::read`]).
+    pub(crate) fn read_text(
+        &self,
+        field: &str,
+        entry: &str,
+    ) -> Result<(RelPath, String), KustomizeError> {
+        let (path, bytes) = self.read(field, entry)?;
+        let text = String::from_utf8(bytes).map_err(|_| KustomizeError::ParseFailed {
+            path: path.to_string(),
+            message: "file is not valid UTF-8".to_owned(),
+        })?;
+        Ok((path, text))
+    }
+
+    /// Joins an entry onto the directory, refusing absolute paths and escapes.
+    pub(crate) fn join(&self, field: &str, entry: &str) -> Result<RelPath, KustomizeError> {
+        self.dir
+            .join(entry)
+            .map_err(|err| KustomizeError::PathRefused {
+                path: self.file.to_string(),
+                field: field.to_owned(),
+                target: entry.to_owned(),
+                root: "the repository root".to_owned(),
+                reason: err.to_string(),
+            })
+    }
+
+    fn check_inside(&self, field: &str, entry: &str, path: &RelPath) -> Result<(), KustomizeError> {
+        let refused = |reason: &str| KustomizeError::PathRefused {
+            path: self.file.to_string(),
+            field: field.to_owned(),
+            target: entry.to_owned(),
+            root: self.dir.to_string(),
+            reason: reason.to_owned(),
+        };
+        if !path.starts_with(&self.dir) {
+            return Err(refused(
+                "files must be in or below the kustomization's directory",
+            ));
+        }
+        let real_dir = self
+            .resolve(&self.dir)?
+            .map(|(p, _)| p)
+            .unwrap_or_else(|| self.dir.clone());
+        if let Some((real, _)) = self.resolve(path)?
+            && !real.starts_with(&real_dir)
+        {
+            return Err(refused(
+                "the file is a symlink to a place outside the kustomization's directory",
+            ));
+        }
+        Ok(())
+    }
+
+    fn resolve(&self, path: &RelPath) -> Result<Option<(RelPath, EntryKind)>, KustomizeError> {
+        self.tree
+            .resolve(path)
+            .map_err(|source| KustomizeError::ReadFailed {
+                path: self.file.to_string(),
+                source,
+            })
+    }
+
+    /// Parses manifests: every document must be a mapping.
+    pub(crate) fn parse_mappings(
+        &self,
+        path: &RelPath,
+        text: &str,
+    ) -> Result<Vec<Value>, KustomizeError> {
+        yaml::parse_mappings(text, &self.limits).map_err(|err| KustomizeError::ParseFailed {
+            path: path.to_string(),
+            message: err.to_string(),
+        })
+    }
+}
+
+/// Whether a resource entry names a remote location (Git URL, HTTP, go-getter style).
+fn is_remote(entry: &str) -> bool {
+    let lower = entry.to_ascii_lowercase();
+    lower.contains("://")
+        || lower.starts_with("git@")
+        || lower.starts_with("github.com/")
+        || lower.starts_with("gitlab.com/")
+        || lower.starts_with("bitbucket.org/")
+        || lower.contains("?ref=")
+        || lower.contains(".git//")
+}
+
+/// Finds the kustomization file of `dir`, if any; two of them is an error.
+pub(crate) fn find_kustomization(
+    tree: &Tree,
+    dir: &RelPath,
+) -> Result<Option<RelPath>, KustomizeError> {
+    let mut found = Vec::new();
+    for name in KUSTOMIZATION_FILE_NAMES {
+        let path = dir
+            .child(name)
+            .map_err(|source| KustomizeError::ReadFailed {
+                path: dir.to_string(),
+                source,
+            })?;
+        let is_file = tree
+            .is_file(&path)
+            .map_err(|source| KustomizeError::ReadFailed {
+                path: dir.to_string(),
+                source,
+            })?;
+        if is_file {
+            found.push(path);
+        }
+    }
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(KustomizeError::ParseFailed {
+            path: dir.to_string(),
+            message: format!(
+                "found multiple kustomization files: {}",
+                found
+                    .iter()
+                    .map(RelPath::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+/// Builds the kustomization in `dir` (whose file is `file`) into ordered objects.
+pub(crate) fn build(
+    tree: &Tree,
+    dir: &RelPath,
+    file: &RelPath,
+    options: &RenderOptions,
+) -> Result<Vec<Resource>, KustomizeError> {
+    let mut builder = Builder {
+        tree,
+        options,
+        documents: 0,
+    };
+    let kustomization = builder.load_kustomization(file)?;
+    if kustomization.is_component() {
+        return Err(KustomizeError::InvalidField {
+            path: file.to_string(),
+            field: "kind".to_owned(),
+            reason: "a Component cannot be built on its own".to_owned(),
+        });
+    }
+    let mut acc = Accumulator::default();
+    let mut chain = vec![dir.clone()];
+    builder.accumulate(dir, file, &kustomization, &mut acc, &mut chain)?;
+    generators::add_hash_suffixes(&mut acc.resources, file)?;
+    names::fix_references(&mut acc.resources, &acc.config.name_reference, file)?;
+    order::sort(
+        &mut acc.resources,
+        kustomization.sort_options.as_ref(),
+        file,
+    )?;
+    Ok(acc.resources)
+}
+
+struct Builder<'a> {
+    tree: &'a Tree,
+    options: &'a RenderOptions,
+    documents: usize,
+}
+
+impl<'a> Builder<'a> {
+    fn dir(&self, dir: &RelPath, file: &RelPath) -> Dir<'a> {
+        Dir {
+            tree: self.tree,
+            dir: dir.clone(),
+            file: file.clone(),
+            limits: self.kustomize_limits(),
+            decryptor: self.options.decryptor.as_deref(),
+        }
+    }
+
+    /// Kustomize reads its inputs with YAML 1.2 booleans.
+    fn kustomize_limits(&self) -> ParseOptions {
+        ParseOptions {
+            core_booleans: true,
+            ..self.options.yaml_limits()
+        }
+    }
+
+    fn load_kustomization(&self, file: &RelPath) -> Result<Kustomization, KustomizeError> {
+        let text = self
+            .tree
+            .read_to_string(file)
+            .map_err(|source| KustomizeError::ReadFailed {
+                path: file.to_string(),
+                source,
+            })?;
+        let value = yaml::parse_one(&text, &self.kustomize_limits()).map_err(|err| {
+            KustomizeError::ParseFailed {
+                path: file.to_string(),
+                message: err.to_string(),
+            }
+        })?;
+        Kustomization::from_value(value, file)
+    }
+
+    fn accumulate(
+        &mut self,
+        dir: &RelPath,
+        file: &RelPath,
+        k: &Kustomization,
+        acc: &mut Accumulator,
+        chain: &mut Vec<RelPath>,
+    ) -> Result<(), KustomizeError> {
+        let here = self.dir(dir, file);
+        let entries = k
+            .resources
+            .iter()
+            .map(|e| ("resources", e))
+            .chain(k.bases.iter().map(|e| ("bases", e)));
+        for (field, entry) in entries {
+            self.accumulate_resource(&here, field, entry, acc, chain)?;
+        }
+        for entry in &k.crds {
+            let (path, text) = here.read_text("crds", entry)?;
+            let config = names::config_from_crd_schema(&path, &text, &here.limits)?;
+            acc.config.merge(&config);
+        }
+        generators::run(&here, k, acc)?;
+        for entry in &k.components {
+            let sub = self.sub_kustomization(&here, "components", entry, chain)?;
+            let (sub_dir, sub_file, sub_k) = sub;
+            if !sub_k.is_component() {
+                return Err(KustomizeError::InvalidField {
+                    path: file.to_string(),
+                    field: "components".to_owned(),
+                    reason: format!("expected kind Component for {sub_file}"),
+                });
+            }
+            chain.push(sub_dir.clone());
+            let result = self.accumulate(&sub_dir, &sub_file, &sub_k, acc, chain);
+            chain.pop();
+            result?;
+        }
+        transform(&here, k, acc)?;
+        self.check_bounds(file, acc)
+    }
+
+    fn check_bounds(&self, file: &RelPath, acc: &Accumulator) -> Result<(), KustomizeError> {
+        if acc.resources.len() > self.options.max_documents {
+            return Err(KustomizeError::LimitExceeded {
+                path: file.to_string(),
+                what: "the number of objects",
+                limit: self.options.max_documents,
+            });
+        }
+        Ok(())
+    }
+
+    fn sub_kustomization(
+        &self,
+        here: &Dir<'_>,
+        field: &str,
+        entry: &str,
+        chain: &[RelPath],
+    ) -> Result<(RelPath, RelPath, Kustomization), KustomizeError> {
+        if is_remote(entry) {
+            return Err(KustomizeError::Unsupported {
+                path: here.file.to_string(),
+                field: field.to_owned(),
+                reason: format!(
+                    "remote base {entry:?}: only paths inside the repository are allowed"
+                ),
+            });
+        }
+        let sub_dir = here.join(field, entry)?;
+        // Like kustomize: a directory equal to, or above, one being built is a cycle.
+        if let Some(seen) = chain.iter().find(|seen| seen.starts_with(&sub_dir)) {
+            let mut names: Vec<String> = chain.iter().map(RelPath::to_string).collect();
+            names.push(sub_dir.to_string());
+            return Err(KustomizeError::CycleDetected {
+                path: here.file.to_string(),
+                chain: format!("{} (contains {seen})", names.join(" -> ")),
+            });
+        }
+        let Some(sub_file) = find_kustomization(self.tree, &sub_dir)? else {
+            return Err(KustomizeError::ReadFailed {
+                path: here.file.to_string(),
+                source: TreeError::NotFound {
+                    path: format!("{sub_dir}/kustomization.yaml"),
+                },
+            });
+        };
+        let sub_k = self.load_kustomization(&sub_file)?;
+        Ok((sub_dir, sub_file, sub_k))
+    }
+
+    fn accumulate_resource(
+        &mut self,
+        here: &Dir<'_>,
+        field: &str,
+        entry: &str,
+        acc: &mut Accumulator,
+        chain: &mut Vec<RelPath>,
+    ) -> Result<(), KustomizeError> {
+        if is_remote(entry) {
+            return Err(KustomizeError::Unsupported {
+                path: here.file.to_string(),
+                field: field.to_owned(),
+                reason: format!(
+                    "remote resource {entry:?}: only paths inside the repository are allowed"
+                ),
+            });
+        }
+        let path = here.join(field, entry)?;
+        let kind = here.resolve(&path)?.map(|(_, kind)| kind);
+        match kind {
+            None => Err(KustomizeError::ReadFailed {
+                path: here.file.to_string(),
+                source: TreeError::NotFound {
+                    path: path.to_string(),
+                },
+            }),
+            Some(EntryKind::File) => {
+                let (path, text) = here.read_text(field, entry)?;
+                let docs = here.parse_mappings(&path, &text)?;
+                for doc in expand_lists(docs, &path)? {
+                    self.documents += 1;
+                    if self.documents > self.options.max_documents {
+                        return Err(KustomizeError::LimitExceeded {
+                            path: path.to_string(),
+                            what: "the number of documents",
+                            limit: self.options.max_documents,
+                        });
+                    }
+                    acc.append(Resource::new(doc, path.clone()), &path)?;
+                }
+                Ok(())
+            }
+            Some(EntryKind::Dir) => {
+                let (sub_dir, sub_file, sub_k) =
+                    self.sub_kustomization(here, field, entry, chain)?;
+                if sub_k.is_component() {
+                    return Err(KustomizeError::InvalidField {
+                        path: here.file.to_string(),
+                        field: field.to_owned(),
+                        reason: format!("{sub_file} is a Component; list it under `components`"),
+                    });
+                }
+                let mut sub_acc = Accumulator::default();
+                chain.push(sub_dir.clone());
+                let result = self.accumulate(&sub_dir, &sub_file, &sub_k, &mut sub_acc, chain);
+                chain.pop();
+                result?;
+                for res in sub_acc.resources {
+                    acc.append(res, &sub_file)?;
+                }
+                acc.config.merge(&sub_acc.config);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Checks that every document names its kind, and expands `kind: *List` documents into
+/// their items, as kustomize does.
+pub(crate) fn expand_lists(docs: Vec<Value>, path: &RelPath) -> Result<Vec<Value>, KustomizeError> {
+    let mut out = Vec::with_capacity(docs.len());
+    for (index, doc) in docs.into_iter().enumerate() {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind.is_empty() {
+            return Err(KustomizeError::ParseFailed {
+                path: path.to_string(),
+                message: format!("document {index} has no `kind`"),
+            });
+        }
+        if kind.ends_with("List")
+            && let Some(Value::Array(items)) = doc.get("items")
+        {
+            for item in items {
+                if !item.is_object() {
+                    return Err(KustomizeError::ParseFailed {
+                        path: path.to_string(),
+                        message: format!("document {index}: an item of the list is not a mapping"),
+                    });
+                }
+                out.push(item.clone());
+            }
+            continue;
+        }
+        out.push(doc);
+    }
+    Ok(out)
+}
+
+/// Runs the transformers of one kustomization, in kustomize's order.
+fn transform(
+    here: &Dir<'_>,
+    k: &Kustomization,
+    acc: &mut Accumulator,
+) -> Result<(), KustomizeError> {
+    patch::apply_strategic_merge_list(here, &k.patches_strategic_merge, &mut acc.resources)?;
+    patch::apply_patches(here, "patches", &k.patches, &mut acc.resources)?;
+    if !k.namespace.is_empty() {
+        namespace::apply(&k.namespace, &mut acc.resources, &here.file)?;
+    }
+    if !k.name_prefix.is_empty() {
+        names::apply_prefix(
+            &k.name_prefix,
+            &acc.config.name_prefix,
+            &mut acc.resources,
+            &here.file,
+        )?;
+    }
+    if !k.name_suffix.is_empty() {
+        names::apply_suffix(&k.name_suffix, &mut acc.resources, &here.file)?;
+    }
+    labels::apply_labels(k, &acc.config, &mut acc.resources, &here.file)?;
+    if !k.common_annotations.is_empty() {
+        labels::apply_annotations(
+            &k.common_annotations,
+            &acc.config.common_annotations,
+            &mut acc.resources,
+            &here.file,
+        )?;
+    }
+    patch::apply_patches(
+        here,
+        "patchesJson6902",
+        &k.patches_json6902,
+        &mut acc.resources,
+    )?;
+    for replica in &k.replicas {
+        replicas::apply(replica, &mut acc.resources, &here.file)?;
+    }
+    for image in k.images.iter().chain(k.image_tags.iter()) {
+        images::apply(image, &mut acc.resources, &here.file)?;
+    }
+    replacements::apply(here, &k.replacements, &mut acc.resources)?;
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Conformance of `tether-agent render` with `kubectl kustomize` (kustomize v5.5.0).
+//!
+//! Every directory under `tests/fixtures/kustomize/` is a case: both tools render it, the
+//! outputs are parsed the same way (YAML 1.1, as kubectl reads manifests) and compared
+//! object by object: same objects (semantic equality of the parsed values) in the same
+//! order. Every mismatch is reported with both objects, then the test fails.
+//!
+//! Cases under `tests/fixtures/kustomize-invalid/` must be refused by both tools; cases under
+//! `tests/fixtures/render-refused/` must be refused by Tether (paths leaving the root,
+//! remote bases, Helm, plugins), with a message naming the kustomization file.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures(group: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(group);
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|err| panic!("{}: {err}", root.display()))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn kubectl(dir: &Path) -> Output {
+    Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl is installed (it is part of the test environment)")
+}
+
+fn tether(dir: &Path) -> Output {
+    Command::new(tether_tests::bins::tether_agent())
+        .arg("render")
+        .arg(dir)
+        .output()
+        .expect("run tether-agent")
+}
+
+fn parse(text: &str) -> Result<Vec<Value>, String> {
+    let options = serde_saphyr::options! { legacy_octal_numbers: true };
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|err| err.to_string())?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+fn describe(value: &Value) -> String {
+    let text = |path: &[&str]| {
+        let mut node = value;
+        for part in path {
+            node = &node[*part];
+        }
+        node.as_str().unwrap_or("").to_owned()
+    };
+    format!(
+        "{}/{} ns={:?}",
+        text(&["kind"]),
+        text(&["metadata", "name"]),
+        text(&["metadata", "namespace"])
+    )
+}
+
+/// A readable difference between two objects: the paths whose values differ.
+fn differences(expected: &Value, actual: &Value, path: &str, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in a {
+                let child = format!("{path}.{key}");
+                match b.get(key) {
+                    Some(other) => differences(value, other, &child, out),
+                    None => out.push(format!(
+                        "  {child}: kubectl has {value}, tether has nothing"
+                    )),
+                }
+            }
+            for (key, value) in b {
+                if !a.contains_key(key) {
+                    out.push(format!(
+                        "  {path}.{key}: kubectl has nothing, tether has {value}"
+                    ));
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(x, y, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ if expected != actual => {
+            out.push(format!(
+                "  {path}: kubectl has {expected}, tether has {actual}"
+            ));
+        }
+        _ => {}
+    }
+}
+
+fn compare(case: &Path) -> Result<usize, String> {
+    let expected = kubectl(case);
+    if !expected.status.success() {
+        return Err(format!(
+            "kubectl kustomize failed: {}",
+            String::from_utf8_lossy(&expected.stderr)
+        ));
+    }
+    let actual = tether(case);
+    if !actual.status.success() {
+        return Err(format!(
+            "tether-agent render failed: {}",
+            String::from_utf8_lossy(&actual.stderr)
+        ));
+    }
+    let expected = parse(&String::from_utf8_lossy(&expected.stdout))
+        .map_err(|err| format!("kubectl output: {err}"))?;
+    let actual = parse(&String::from_utf8_lossy(&actual.stdout))
+        .map_err(|err| format!("tether output: {err}"))?;
+    let mut problems = Vec::new();
+    if expected.len() != actual.len() {
+        problems.push(format!(
+            "kubectl printed {} objects, tether {}:\n  kubectl: {:?}\n  tether:  {:?}",
+            expected.len(),
+            actual.len(),
+            expected.iter().map(describe).collect::<Vec<_>>(),
+            actual.iter().map(describe).collect::<Vec<_>>()
+        ));
+    }
+    for (index, (e, a)) in expected.iter().zip(&actual).enumerate() {
+        if e != a {
+            let mut diff = Vec::new();
+            differences(e, a, "", &mut diff);
+            problems.push(format!(
+                "object {index}: kubectl {} / tether {}\n{}",
+                describe(e),
+                describe(a),
+                diff.join("\n")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(expected.len())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+#[test]
+fn every_kustomization_renders_like_kubectl_kustomize() {
+    let cases = fixtures("kustomize");
+    assert!(cases.len() >= 40, "the corpus has {} cases", cases.len());
+    let mut failures = Vec::new();
+    let mut objects = 0;
+    for case in &cases {
+        match compare(case) {
+            Ok(count) => {
+                assert!(count > 0, "{}: renders to nothing", case.display());
+                objects += count;
+            }
+            Err(problem) => failures.push(format!("--- {}\n{problem}", case.display())),
+        }
+    }
+    println!(
+        "render conformance: {} passed, {} failed ({objects} objects compared)",
+        cases.len() - failures.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn invalid_kustomizations_are_refused_by_both() {
+    let cases = fixtures("kustomize-invalid");
+    assert!(
+        cases.len() >= 5,
+        "the invalid corpus has {} cases",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let theirs = kubectl(case);
+        let ours = tether(case);
+        let stderr = String::from_utf8_lossy(&ours.stderr);
+        if theirs.status.success() {
+            failures.push(format!("{}: kubectl accepted it", case.display()));
+        }
+        if ours.status.code() != Some(1) {
+            failures.push(format!(
+                "{}: tether-agent exited with {:?}, not 1",
+                case.display(),
+                ours.status.code()
+            ));
+        }
+        if !stderr.contains("kustomization") && !stderr.contains(".yaml") {
+            failures.push(format!(
+                "{}: the message names no file: {stderr}",
+                case.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn unsafe_or_unsupported_kustomizations_are_refused_by_tether() {
+    let cases = fixtures("render-refused");
+    assert!(
+        cases.len() >= 6,
+        "the refused corpus has {} cases",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let ours = tether(case);
+        let stderr = String::from_utf8_lossy(&ours.stderr);
+        if ours.status.code() != Some(1) || !ours.stdout.is_empty() {
+            failures.push(format!(
+                "{}: exit {:?}, stdout {} bytes",
+                case.display(),
+                ours.status.code(),
+                ours.stdout.len()
+            ));
+        }
+        if !stderr.contains("kustomization.yaml") {
+            failures.push(format!(
+                "{}: the message does not name the file: {stderr}",
+                case.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn render_fails_with_usage_exit_code_on_a_missing_directory() {
+    let out = Command::new(tether_tests::bins::tether_agent())
+        .arg("render")
+        .arg("/nonexistent/tether-render-test")
+        .output()
+        .expect("run tether-agent");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
