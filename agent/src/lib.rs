@@ -6,6 +6,9 @@
 //!   discover the apps in a snapshot.
 //! - [`render`]: turn a directory of a snapshot into an ordered list of objects (plain YAML and
 //!   native Kustomize), with no exec and nothing read outside the snapshot.
+//! - [`secrets`]: between render and apply, turn every secret-bearing manifest (SOPS,
+//!   SealedSecret, ExternalSecret, inline `ref+vault://` / `ref+awssecrets://`) into a plain
+//!   Secret held in zeroizing memory until the apply call; the agent's age keys.
 //! - [`policy`]: Rego policies (conftest conventions) on every rendered object before apply.
 //! - [`check`]: `tether-agent check`, the repository's CI gate (render, encryption, manifests,
 //!   policies).
@@ -19,5 +22,6 @@
 pub mod check;
 pub mod policy;
 pub mod render;
+pub mod secrets;
 pub mod source;
 pub mod tree;
