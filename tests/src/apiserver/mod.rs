@@ -350,14 +350,28 @@ impl ApiServer {
         Ok(store.put(key, obj))
     }
 
-    /// Issues a token that `POST /apis/authentication.k8s.io/v1/tokenreviews` reports as
-    /// the service account `system:serviceaccount:NAMESPACE:NAME`.
+    /// Issues a service account token that `POST /apis/authentication.k8s.io/v1/tokenreviews`
+    /// reports as `system:serviceaccount:NAMESPACE:NAME`. Like the real server's bound tokens
+    /// it is a JWT carrying the service account claims (both the `kubernetes.io` claim and the
+    /// legacy flat ones), so clients that read the claims before asking for a review (OpenBao's
+    /// Kubernetes auth) accept it; the signature is not a real one and only the review decides.
+    /// One service account keeps one uid across tokens, as a real object would.
     pub fn issue_service_account_token(&self, namespace: &str, name: &str) -> String {
-        let token = format!("tether-test.{}.{}", meta::new_uid(), meta::new_uid());
-        self.state
-            .lock()
-            .tokens
-            .insert(token.clone(), (namespace.to_owned(), name.to_owned()));
+        let mut state = self.state.lock();
+        let uid = state
+            .service_account_uids
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_insert_with(meta::new_uid)
+            .clone();
+        let token = tokens::service_account_jwt(namespace, name, &uid);
+        state.tokens.insert(
+            token.clone(),
+            tokens::IssuedToken {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                uid,
+            },
+        );
         token
     }
 

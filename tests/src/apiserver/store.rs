@@ -64,8 +64,10 @@ pub struct Store {
     compacted: u64,
     /// Cluster IP and node port allocation.
     pub alloc: Allocator,
-    /// Service account tokens issued by the test hook: token → (namespace, name).
-    pub tokens: HashMap<String, (String, String)>,
+    /// Service account tokens issued by the test hook.
+    pub tokens: HashMap<String, super::tokens::IssuedToken>,
+    /// The uid of each service account tokens were issued for: (namespace, name) → uid.
+    pub service_account_uids: HashMap<(String, String), String>,
     /// CRDs waiting to become Established, by name.
     pub pending_crds: Vec<String>,
     /// Whether CRDs are Established at once (no establishing delay).
@@ -88,6 +90,7 @@ impl Store {
             compacted: 1,
             alloc: Allocator::default(),
             tokens: HashMap::new(),
+            service_account_uids: HashMap::new(),
             pending_crds: Vec::new(),
             crd_delay_zero: true,
             tx,

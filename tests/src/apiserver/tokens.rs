@@ -4,10 +4,57 @@
 //! and access reviews (`authorization.k8s.io/v1`, as `kubectl auth can-i` sends them), always
 //! allowed since RBAC is not enforced.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::kinds::ResourceType;
 use super::store::Store;
+
+/// A service account token issued by the test hook.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The service account's namespace.
+    pub namespace: String,
+    /// The service account's name.
+    pub name: String,
+    /// The service account's uid (stable across tokens).
+    pub uid: String,
+}
+
+/// A JWT with the claims of a bound service account token ("Service account tokens" in the
+/// Kubernetes authentication docs). The signature part is random bytes: nothing verifies it
+/// but the TokenReview, which looks the token up.
+pub fn service_account_jwt(namespace: &str, name: &str, uid: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let header = json!({"alg": "RS256", "kid": "tether-test-apiserver", "typ": "JWT"});
+    let claims = json!({
+        "aud": ["https://kubernetes.default.svc.cluster.local"],
+        "exp": now + 3600,
+        "iat": now,
+        "nbf": now,
+        "iss": "https://kubernetes.default.svc.cluster.local",
+        "sub": format!("system:serviceaccount:{namespace}:{name}"),
+        "jti": super::meta::new_uid(),
+        "kubernetes.io": {
+            "namespace": namespace,
+            "serviceaccount": {"name": name, "uid": uid},
+        },
+        "kubernetes.io/serviceaccount/namespace": namespace,
+        "kubernetes.io/serviceaccount/service-account.name": name,
+        "kubernetes.io/serviceaccount/service-account.uid": uid,
+    });
+    let signature: [u8; 32] = rand::random();
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
 
 /// Answers a (Self|Local)SubjectAccessReview: allowed.
 pub fn access_review(ty: &ResourceType, review: &Value) -> Value {
@@ -28,12 +75,12 @@ pub fn token_review(store: &Store, review: &Value) -> Value {
         .and_then(Value::as_str)
         .unwrap_or("");
     let status = match store.tokens.get(token) {
-        Some((ns, name)) => json!({
+        Some(issued) => json!({
             "authenticated": true,
             "user": {
-                "username": format!("system:serviceaccount:{ns}:{name}"),
-                "uid": super::meta::new_uid(),
-                "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}"), "system:authenticated"],
+                "username": format!("system:serviceaccount:{}:{}", issued.namespace, issued.name),
+                "uid": issued.uid,
+                "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{}", issued.namespace), "system:authenticated"],
                 "extra": {},
             },
             "audiences": review.get("spec").and_then(|s| s.get("audiences")).cloned().unwrap_or_else(|| json!([])),

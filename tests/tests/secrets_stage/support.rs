@@ -1,6 +1,6 @@
 //! Support for the secrets stage tests: an OpenBao dev server that can be stopped and
-//! restarted on the same port and seeded with the `bao` CLI, a TokenReview bridge between
-//! OpenBao's Kubernetes auth and the API server emulation, moto seeding through the AWS SDK,
+//! restarted on the same port and seeded with the `bao` CLI, forged service account tokens,
+//! moto seeding through the AWS SDK,
 //! and a log capture buffer.
 
 use std::io::Write as _;
@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use k8s_openapi::api::authentication::v1::TokenReview;
 use serde_json::{Value, json};
 use tether_tests::peers::{self, Process};
 
@@ -197,11 +196,9 @@ pub fn any_pem() -> std::path::PathBuf {
     peers::workspace_root().join("tests/fixtures/secrets/any-ca.pem")
 }
 
-/// A JWT-shaped wrapper around a token issued by the API server emulation: OpenBao's
-/// Kubernetes auth parses the ServiceAccount claims out of the JWT before it sends the
-/// TokenReview, and the emulation's tokens are not JWTs. The signature is never checked by
-/// OpenBao (no `pem_keys`); the bridge unwraps the inner token for the emulation.
-pub fn wrap_token(inner: &str, namespace: &str, name: &str) -> String {
+/// A JWT with the claims of the service account `namespace/name` that the API server
+/// emulation never issued: its TokenReview must refuse it.
+pub fn forged_token(namespace: &str, name: &str) -> String {
     let b64 = |v: &Value| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
     };
@@ -209,91 +206,14 @@ pub fn wrap_token(inner: &str, namespace: &str, name: &str) -> String {
         "{}.{}.{}",
         b64(&json!({"alg": "RS256", "typ": "JWT"})),
         b64(&json!({
-            "iss": "kubernetes/serviceaccount",
+            "iss": "https://kubernetes.default.svc.cluster.local",
             "sub": format!("system:serviceaccount:{namespace}:{name}"),
             "kubernetes.io/serviceaccount/namespace": namespace,
             "kubernetes.io/serviceaccount/service-account.name": name,
             "kubernetes.io/serviceaccount/service-account.uid": "00000000-0000-0000-0000-000000000000",
-            "tether.dev/emulation-token": inner,
         })),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"unsigned")
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"forged")
     )
-}
-
-/// A loopback HTTP server that forwards OpenBao's TokenReviews to the API server emulation,
-/// replacing the JWT wrapper with the emulation-issued token inside it. The emulation
-/// decides; the bridge only unwraps.
-pub async fn start_token_review_bridge(
-    emulation_url: String,
-) -> (String, tokio::task::JoinHandle<()>) {
-    use axum::routing::post;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let client = kube::Client::try_from(kube::Config::new(
-        emulation_url.parse().expect("emulation URL"),
-    ))
-    .expect("kube client");
-    let app = axum::Router::new().route(
-        "/apis/authentication.k8s.io/v1/tokenreviews",
-        post(move |axum::Json(mut review): axum::Json<Value>| {
-            let client = client.clone();
-            async move {
-                let jwt = review
-                    .pointer("/spec/token")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let claims = jwt
-                    .split('.')
-                    .nth(1)
-                    .and_then(|p| {
-                        base64::engine::general_purpose::URL_SAFE_NO_PAD
-                            .decode(p)
-                            .ok()
-                    })
-                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                    .unwrap_or_default();
-                let claim = |name: &str| {
-                    claims
-                        .get(name)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned()
-                };
-                let inner = claim("tether.dev/emulation-token");
-                review["spec"]["token"] = json!(inner);
-                let answer = match serde_json::from_value::<TokenReview>(review) {
-                    Ok(review) => kube::Api::<TokenReview>::all(client)
-                        .create(&kube::api::PostParams::default(), &review)
-                        .await
-                        .map(|r| {
-                            let mut answer = serde_json::to_value(r).unwrap_or_default();
-                            // The emulation makes up a user UID per review; OpenBao checks it
-                            // against the JWT's claim, so the bridge carries the claim over.
-                            if let Some(user) = answer.pointer_mut("/status/user") {
-                                user["uid"] = json!(claim(
-                                    "kubernetes.io/serviceaccount/service-account.uid"
-                                ));
-                            }
-                            answer
-                        })
-                        .unwrap_or_else(|e| refused(&e.to_string())),
-                    Err(e) => refused(&e.to_string()),
-                };
-                (axum::http::StatusCode::CREATED, axum::Json(answer))
-            }
-        }),
-    );
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}"), task)
-}
-
-fn refused(error: &str) -> Value {
-    json!({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
-           "status": {"authenticated": false, "error": error}})
 }
 
 /// Creates the AWS SDK client the tests seed moto with.
