@@ -38,6 +38,15 @@ impl Context {
             Context::SeqItem(s) => s + 2,
         }
     }
+
+    /// The indentation a YAML reader holds for the enclosing collection: the column of the
+    /// key, or of the dash. A block scalar's indentation indicator counts from there.
+    fn parent_column(self) -> usize {
+        match self {
+            Context::MapValue(k) => k,
+            Context::SeqItem(s) => s,
+        }
+    }
 }
 
 struct Emitter {
@@ -211,7 +220,7 @@ impl Emitter {
                 };
                 self.block_seq(&items[skip..], child);
             }
-            Node::Scalar(s) => self.scalar(s, child),
+            Node::Scalar(s) => self.scalar(s, child, child - ctx.parent_column()),
             Node::Comment(_) => {}
         }
     }
@@ -228,10 +237,10 @@ impl Emitter {
 
     fn key(&mut self, k: &str) {
         let style = string_style(k, true);
-        self.write_string(k, style, 0);
+        self.write_string(k, style, 0, INDENT);
     }
 
-    fn scalar(&mut self, s: &Scalar, literal_indent: usize) {
+    fn scalar(&mut self, s: &Scalar, literal_indent: usize, indicator: usize) {
         match s {
             Scalar::Null => self.plain("null"),
             Scalar::Int(i) => self.plain(&i.to_string()),
@@ -241,7 +250,7 @@ impl Emitter {
             Scalar::Str(s) => match s.expose_str() {
                 Some(text) => {
                     let style = string_style(text, false);
-                    self.write_string(text, style, literal_indent);
+                    self.write_string(text, style, literal_indent, indicator);
                 }
                 None => {
                     let b64 = base64::engine::general_purpose::STANDARD.encode(s.expose());
@@ -263,7 +272,7 @@ impl Emitter {
         self.indention = false;
     }
 
-    fn write_string(&mut self, text: &str, style: Style, literal_indent: usize) {
+    fn write_string(&mut self, text: &str, style: Style, literal_indent: usize, indicator: usize) {
         match style {
             Style::Plain => self.plain(text),
             Style::Single => {
@@ -280,15 +289,20 @@ impl Emitter {
                 self.whitespace = false;
                 self.indention = false;
             }
-            Style::Literal => self.literal(text, literal_indent),
+            Style::Literal => self.literal(text, literal_indent, indicator),
         }
     }
 
-    fn literal(&mut self, text: &str, indent: usize) {
+    /// A literal block scalar whose lines start at column `indent`. When the text starts with a
+    /// space or a line break, a reader cannot detect the indentation and the header carries it:
+    /// `indicator` columns past the enclosing collection. go-yaml always writes `4` there, which
+    /// inside a sequence (content two columns past the dash) makes YAML that no reader accepts,
+    /// sops included; this writes the indicator that matches the content instead.
+    fn literal(&mut self, text: &str, indent: usize, indicator: usize) {
         self.write_indicator("|", true, false, false);
         let chars: Vec<char> = text.chars().collect();
         if chars.first().is_some_and(|c| *c == ' ' || is_break(*c)) {
-            self.write_indicator(&INDENT.to_string(), false, false, false);
+            self.write_indicator(&indicator.to_string(), false, false, false);
         }
         self.open_ended = false;
         let chomp = match chars.as_slice() {
@@ -304,6 +318,9 @@ impl Emitter {
                 self.open_ended = true;
             }
         }
+        // The header line ends here, as go-yaml ends it, so that a value starting with a line
+        // break keeps that break as an empty first line.
+        self.put_break();
         self.whitespace = true;
         let mut breaks = true;
         for c in chars {
@@ -620,7 +637,7 @@ pub fn emit_value(node: &Node) -> String {
         Node::Seq(_) => "[]\n".to_owned(),
         Node::Scalar(s) => {
             let mut e = new_emitter();
-            e.scalar(s, INDENT);
+            e.scalar(s, INDENT, INDENT);
             e.write_indent(0);
             e.out
         }
