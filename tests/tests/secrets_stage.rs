@@ -63,11 +63,7 @@ async fn vault_kv_v1_and_v2_with_token_approle_and_kubernetes_auth_and_token_ren
         Zeroizing::new(auth.secret_id.as_bytes().to_vec()),
     );
     let issued = api.issue_service_account_token("shop", "app");
-    creds.set_service_account_token(
-        "shop",
-        "app",
-        Zeroizing::new(issued),
-    );
+    creds.set_service_account_token("shop", "app", Zeroizing::new(issued));
     creds.set_service_account_token(
         "shop",
         "intruder",
