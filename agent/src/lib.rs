@@ -10,6 +10,8 @@
 //!   SealedSecret, ExternalSecret, inline `ref+vault://` / `ref+awssecrets://`) into a plain
 //!   Secret held in zeroizing memory until the apply call; the agent's age keys.
 //! - [`policy`]: Rego policies (conftest conventions) on every rendered object before apply.
+//! - [`sync`]: make the cluster match the rendered objects: ordered server-side apply,
+//!   pre-sync hooks, inventory, protected prune, drift self-heal and health.
 //! - [`check`]: `tether-agent check`, the repository's CI gate (render, encryption, manifests,
 //!   policies).
 //!
@@ -24,4 +26,5 @@ pub mod policy;
 pub mod render;
 pub mod secrets;
 pub mod source;
+pub mod sync;
 pub mod tree;

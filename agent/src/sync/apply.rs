@@ -1,0 +1,242 @@
+//! The API calls of a sync: server-side apply, get, list and delete of dynamic objects, each
+//! retried with exponential backoff on transient failures (429, 5xx, broken connections).
+//!
+//! Apply is server-side apply with `force`, so that Tether wins conflicts with other field
+//! managers over the fields it sets, and nothing else. Error messages of Secrets pass through
+//! [`super::changeset::redact_message`] so a value echoed by the API never leaves this module.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use kube::Client;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
+    PropagationPolicy,
+};
+use serde_json::Value;
+
+use super::changeset::redact_message;
+use super::client::Resolved;
+use super::object::ObjectRef;
+
+/// Why an API call on an object failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The API refused the call (after retries for transient answers).
+    #[error("{verb} {object}: {code} {reason}: {message}")]
+    Rejected {
+        /// `apply`, `get`, `list` or `delete`.
+        verb: &'static str,
+        /// The object (or `kind namespace` for a list).
+        object: String,
+        /// The HTTP code.
+        code: u16,
+        /// The API's reason (`Invalid`, `Conflict`, ...).
+        reason: String,
+        /// The API's message, with Secret values redacted.
+        message: String,
+    },
+    /// The API could not be reached or answered something unreadable.
+    #[error("{verb} {object}: {message}")]
+    Unreachable {
+        /// `apply`, `get`, `list` or `delete`.
+        verb: &'static str,
+        /// The object.
+        object: String,
+        /// What went wrong (transport or decoding).
+        message: String,
+    },
+}
+
+impl ApplyError {
+    /// The short, stable reason used in status, Events and metrics.
+    pub fn reason(&self) -> &'static str {
+        "ApplyFailed"
+    }
+
+    /// The HTTP code of a refusal.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Self::Rejected { code, .. } => Some(*code),
+            Self::Unreachable { .. } => None,
+        }
+    }
+
+    fn from_kube(
+        verb: &'static str,
+        object: String,
+        err: kube::Error,
+        secret: Option<&Value>,
+    ) -> Self {
+        let clean = |m: String| match secret {
+            Some(s) => redact_message(&m, s),
+            None => m,
+        };
+        match err {
+            kube::Error::Api(status) => Self::Rejected {
+                verb,
+                object,
+                code: status.code,
+                reason: status.reason.clone(),
+                message: clean(status.message.clone()),
+            },
+            other => Self::Unreachable {
+                verb,
+                object,
+                message: clean(other.to_string()),
+            },
+        }
+    }
+}
+
+/// Whether a failed call may succeed when retried.
+pub fn is_transient(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        _ => false,
+    }
+}
+
+/// The retry schedule of API calls: 6 attempts, 50 ms doubling to 2 s, with jitter.
+pub fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(6)
+        .with_jitter()
+}
+
+/// An `Api` for the object's resource and namespace.
+pub fn api_for(client: &Client, resolved: &Resolved, namespace: &str) -> Api<DynamicObject> {
+    if resolved.scope.namespaced {
+        Api::namespaced_with(client.clone(), namespace, &resolved.resource)
+    } else {
+        Api::all_with(client.clone(), &resolved.resource)
+    }
+}
+
+fn to_value(
+    object: DynamicObject,
+    verb: &'static str,
+    reference: &ObjectRef,
+) -> Result<Value, ApplyError> {
+    serde_json::to_value(object).map_err(|err| ApplyError::Unreachable {
+        verb,
+        object: reference.to_string(),
+        message: format!("decode the answer: {err}"),
+    })
+}
+
+/// Server-side applies `object` as `field_manager`, with force; returns the live object.
+pub async fn apply(
+    api: &Api<DynamicObject>,
+    reference: &ObjectRef,
+    object: &Value,
+    field_manager: &str,
+) -> Result<Value, ApplyError> {
+    let params = PatchParams::apply(field_manager).force();
+    let patch = Patch::Apply(object);
+    let live = (|| async { api.patch(&reference.name, &params, &patch).await })
+        .retry(backoff())
+        .when(is_transient)
+        .await
+        .map_err(|err| {
+            let secret = reference.is_secret().then_some(object);
+            ApplyError::from_kube("apply", reference.to_string(), err, secret)
+        })?;
+    to_value(live, "apply", reference)
+}
+
+/// Reads one object; `None` when it does not exist.
+pub async fn get(
+    api: &Api<DynamicObject>,
+    reference: &ObjectRef,
+) -> Result<Option<Value>, ApplyError> {
+    let found = (|| async { api.get_opt(&reference.name).await })
+        .retry(backoff())
+        .when(is_transient)
+        .await
+        .map_err(|err| ApplyError::from_kube("get", reference.to_string(), err, None))?;
+    found.map(|o| to_value(o, "get", reference)).transpose()
+}
+
+/// Lists the objects of `api` that carry `label_selector`, following continue tokens.
+pub async fn list(
+    api: &Api<DynamicObject>,
+    what: &str,
+    label_selector: &str,
+) -> Result<Vec<Value>, ApplyError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().labels(label_selector).limit(500);
+        if let Some(t) = &token {
+            params = params.continue_token(t);
+        }
+        let page = (|| async { api.list(&params).await })
+            .retry(backoff())
+            .when(is_transient)
+            .await
+            .map_err(|err| ApplyError::from_kube("list", what.to_owned(), err, None))?;
+        for item in page.items {
+            out.push(
+                serde_json::to_value(item).map_err(|err| ApplyError::Unreachable {
+                    verb: "list",
+                    object: what.to_owned(),
+                    message: format!("decode the answer: {err}"),
+                })?,
+            );
+        }
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The object is deleted (or being deleted).
+    Deleted,
+    /// It was already gone.
+    AlreadyGone,
+    /// The object under that name is not the one read (another uid): left alone.
+    Replaced,
+}
+
+/// Deletes an object with propagation `Background` and a precondition on its uid.
+///
+/// Background: the object goes at once and the garbage collector removes its dependents
+/// (ReplicaSets, Pods) afterwards, so a prune never waits on the finalizers of dependents;
+/// Foreground would hold the owner in a `deletionTimestamp` state until they are gone.
+pub async fn delete(
+    api: &Api<DynamicObject>,
+    reference: &ObjectRef,
+    uid: &str,
+) -> Result<Deleted, ApplyError> {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let result = (|| async { api.delete(&reference.name, &params).await })
+        .retry(backoff())
+        .when(is_transient)
+        .await;
+    match result {
+        Ok(_) => Ok(Deleted::Deleted),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Deleted::AlreadyGone),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(Deleted::Replaced),
+        Err(err) => Err(ApplyError::from_kube(
+            "delete",
+            reference.to_string(),
+            err,
+            None,
+        )),
+    }
+}

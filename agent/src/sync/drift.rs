@@ -1,0 +1,492 @@
+//! Drift self-heal: watch exactly the resources and namespaces of the apps' inventories and
+//! re-apply a managed object as soon as someone changes a field Tether set, or deletes it.
+//!
+//! The watches carry Tether's label selector (`app.kubernetes.io/managed-by=tether`), so an
+//! object whose label is removed is seen as gone and re-applied too. Full objects are watched
+//! (a metadata-only watch would need a read per event to compare values); nothing is cached:
+//! each event is cut down to the fields Tether applied ([`super::compare`]) and its hash
+//! compared with the one recorded after the last apply, so defaulting, status updates and
+//! fields of other managers (an HPA's replicas) cause no write.
+//!
+//! Corrections of one object back off exponentially ([`EngineConfig::drift_backoff_start`],
+//! doubling up to [`EngineConfig::drift_backoff_cap`] while the fight goes on, reset after a
+//! quiet period), so a fight with another controller cannot become a hot loop. Each
+//! correction is counted and broadcast ([`Engine::subscribe_corrections`]).
+//!
+//! [`EngineConfig::drift_backoff_start`]: super::engine::EngineConfig::drift_backoff_start
+//! [`EngineConfig::drift_backoff_cap`]: super::engine::EngineConfig::drift_backoff_cap
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::apply;
+use super::compare;
+use super::engine::{Engine, lock};
+use super::inventory;
+use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef};
+use super::plan::Desired;
+
+/// One drift correction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Correction {
+    /// The app.
+    pub app: String,
+    /// The object re-applied.
+    pub object: ObjectRef,
+    /// It had been deleted and was created again.
+    pub recreated: bool,
+}
+
+/// A resource and namespace watched (no namespace: cluster-wide or cluster-scoped).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct TargetKey {
+    api_version: String,
+    plural: String,
+    namespace: Option<String>,
+}
+
+/// Which objects each self-healing app manages, and so what to watch.
+#[derive(Debug, Default)]
+pub(super) struct WatchIndex {
+    apps: HashMap<String, Vec<(ObjectRef, ApiResource, bool)>>,
+    owners: HashMap<ObjectRef, String>,
+}
+
+impl WatchIndex {
+    /// Records the objects of `app`; true when they changed.
+    pub(super) fn set_app<'a>(
+        &mut self,
+        app: &str,
+        objects: impl Iterator<Item = &'a Desired>,
+    ) -> bool {
+        let list: Vec<(ObjectRef, ApiResource, bool)> = objects
+            .map(|d| {
+                (
+                    d.reference.clone(),
+                    d.resolved.resource.clone(),
+                    d.resolved.scope.namespaced,
+                )
+            })
+            .collect();
+        let same = self
+            .apps
+            .get(app)
+            .is_some_and(|old| old.iter().map(|o| &o.0).eq(list.iter().map(|o| &o.0)));
+        if same {
+            return false;
+        }
+        self.remove_app(app);
+        for (r, _, _) in &list {
+            self.owners.insert(r.clone(), app.to_owned());
+        }
+        self.apps.insert(app.to_owned(), list);
+        true
+    }
+
+    /// Forgets `app`; true when it was known.
+    pub(super) fn remove_app(&mut self, app: &str) -> bool {
+        let Some(old) = self.apps.remove(app) else {
+            return false;
+        };
+        for (r, _, _) in old {
+            if self.owners.get(&r).is_some_and(|a| a == app) {
+                self.owners.remove(&r);
+            }
+        }
+        true
+    }
+
+    fn owner(&self, reference: &ObjectRef) -> Option<String> {
+        self.owners.get(reference).cloned()
+    }
+
+    /// What to watch: per resource, one watch per namespace, or one cluster-wide watch when
+    /// the resource is cluster-scoped or spans more than `max_namespaces` namespaces.
+    fn targets(&self, max_namespaces: usize) -> BTreeMap<TargetKey, ApiResource> {
+        let mut by_resource: BTreeMap<
+            (String, String),
+            (ApiResource, bool, std::collections::BTreeSet<String>),
+        > = BTreeMap::new();
+        for (r, resource, namespaced) in self.apps.values().flatten() {
+            by_resource
+                .entry((resource.api_version.clone(), resource.plural.clone()))
+                .or_insert_with(|| (resource.clone(), *namespaced, Default::default()))
+                .2
+                .insert(r.namespace.clone());
+        }
+        let mut out = BTreeMap::new();
+        for ((api_version, plural), (resource, namespaced, namespaces)) in by_resource {
+            if !namespaced || namespaces.len() > max_namespaces {
+                out.insert(
+                    TargetKey {
+                        api_version,
+                        plural,
+                        namespace: None,
+                    },
+                    resource,
+                );
+                continue;
+            }
+            for ns in namespaces {
+                out.insert(
+                    TargetKey {
+                        api_version: api_version.clone(),
+                        plural: plural.clone(),
+                        namespace: Some(ns),
+                    },
+                    resource.clone(),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The drift state shared with the engine: counters and the broadcast of corrections.
+#[derive(Debug)]
+pub(super) struct DriftShared {
+    corrections: broadcast::Sender<Correction>,
+    counts: Mutex<HashMap<String, u64>>,
+}
+
+impl DriftShared {
+    pub(super) fn new(corrections: broadcast::Sender<Correction>) -> Self {
+        Self {
+            corrections,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<Correction> {
+        self.corrections.subscribe()
+    }
+
+    pub(super) fn count(&self, app: &str) -> u64 {
+        lock(&self.counts).get(app).copied().unwrap_or(0)
+    }
+
+    fn record(&self, correction: Correction) {
+        *lock(&self.counts)
+            .entry(correction.app.clone())
+            .or_insert(0) += 1;
+        let _ = self.corrections.send(correction);
+    }
+}
+
+/// The pause before the next correction of one object.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    delay: Duration,
+    last: Instant,
+}
+
+impl Backoff {
+    /// After a correction at `now`: the delay doubles while corrections follow each other
+    /// within twice the delay, and starts over after a quiet period.
+    fn after(previous: Option<Self>, now: Instant, start: Duration, cap: Duration) -> Self {
+        match previous {
+            Some(b) if now.duration_since(b.last) <= b.delay * 2 => Self {
+                delay: (b.delay * 2).min(cap),
+                last: now,
+            },
+            _ => Self {
+                delay: start,
+                last: now,
+            },
+        }
+    }
+
+    fn next_allowed(&self) -> Instant {
+        self.last + self.delay
+    }
+}
+
+enum Seen {
+    Changed(ObjectRef, serde_json::Value),
+    Gone(ObjectRef),
+}
+
+/// What a correction attempt did.
+enum Outcome {
+    /// No drift (or the object is no longer managed).
+    Clean,
+    /// Re-applied.
+    Corrected,
+    /// The re-apply failed: try again after the backoff.
+    Retry,
+}
+
+type Key = (String, ObjectRef);
+
+fn reference_of(resource: &ApiResource, object: &DynamicObject) -> ObjectRef {
+    ObjectRef {
+        group: resource.group.clone(),
+        version: resource.version.clone(),
+        kind: resource.kind.clone(),
+        namespace: object.metadata.namespace.clone().unwrap_or_default(),
+        name: object.metadata.name.clone().unwrap_or_default(),
+    }
+}
+
+async fn watch_target(
+    client: kube::Client,
+    key: TargetKey,
+    resource: ApiResource,
+    tx: mpsc::Sender<Seen>,
+) {
+    let api: Api<DynamicObject> = match &key.namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &resource),
+        None => Api::all_with(client, &resource),
+    };
+    let config =
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let mut stream = watcher(api, config).default_backoff().boxed();
+    while let Some(event) = stream.next().await {
+        let seen = match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                let reference = reference_of(&resource, &o);
+                match serde_json::to_value(o) {
+                    Ok(v) => Seen::Changed(reference, v),
+                    Err(_) => continue,
+                }
+            }
+            Ok(watcher::Event::Delete(o)) => Seen::Gone(reference_of(&resource, &o)),
+            Ok(_) => continue,
+            Err(err) => {
+                tracing::debug!(resource = %resource.plural, error = %err, "drift watch error; retrying");
+                continue;
+            }
+        };
+        if tx.send(seen).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Engine {
+    /// Runs the drift watcher until `shutdown` completes: watches follow the inventories of
+    /// the apps synced with self-heal on, and drifted objects are re-applied.
+    pub async fn run_drift(&self, shutdown: impl Future<Output = ()>) {
+        let mut generations = self.inner.targets.subscribe();
+        let (tx, mut rx) = mpsc::channel::<Seen>(4096);
+        let mut watches: HashMap<TargetKey, JoinHandle<()>> = HashMap::new();
+        let mut tasks: JoinSet<(Key, Outcome)> = JoinSet::new();
+        let mut pending: HashMap<Key, bool> = HashMap::new();
+        let mut backoff: HashMap<Key, Backoff> = HashMap::new();
+        self.reconcile_watches(&mut watches, &tx);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                changed = generations.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    self.reconcile_watches(&mut watches, &tx);
+                }
+                Some(seen) = rx.recv() => {
+                    if let Some(key) = self.drifted(seen) {
+                        self.schedule(key, &mut pending, &backoff, &mut tasks);
+                    }
+                }
+                Some(done) = tasks.join_next() => {
+                    let Ok((key, outcome)) = done else { continue };
+                    let again = pending.remove(&key).unwrap_or(false);
+                    let config = &self.inner.config;
+                    if matches!(outcome, Outcome::Corrected | Outcome::Retry) {
+                        let next = Backoff::after(
+                            backoff.get(&key).copied(),
+                            Instant::now(),
+                            config.drift_backoff_start,
+                            config.drift_backoff_cap,
+                        );
+                        backoff.insert(key.clone(), next);
+                    }
+                    if again || matches!(outcome, Outcome::Retry) {
+                        self.schedule(key, &mut pending, &backoff, &mut tasks);
+                    }
+                }
+            }
+        }
+        for (_, handle) in watches {
+            handle.abort();
+        }
+        tasks.abort_all();
+    }
+
+    fn reconcile_watches(
+        &self,
+        watches: &mut HashMap<TargetKey, JoinHandle<()>>,
+        tx: &mpsc::Sender<Seen>,
+    ) {
+        let wanted = lock(&self.inner.index).targets(self.inner.config.max_namespaced_watches);
+        watches.retain(|key, handle| {
+            let keep = wanted.contains_key(key);
+            if !keep {
+                handle.abort();
+            }
+            keep
+        });
+        for (key, resource) in wanted {
+            if let std::collections::hash_map::Entry::Vacant(slot) = watches.entry(key) {
+                let key = slot.key().clone();
+                tracing::debug!(resource = %resource.plural, namespace = ?key.namespace, "drift watch started");
+                let client = self.inner.client.clone();
+                slot.insert(tokio::spawn(watch_target(
+                    client,
+                    key,
+                    resource,
+                    tx.clone(),
+                )));
+            }
+        }
+    }
+
+    /// The app and object to check when an event may be drift; `None` when the event shows
+    /// the object as Tether left it.
+    fn drifted(&self, seen: Seen) -> Option<Key> {
+        let (reference, live) = match seen {
+            Seen::Changed(r, v) => (r, Some(v)),
+            Seen::Gone(r) => (r, None),
+        };
+        let app = lock(&self.inner.index).owner(&reference)?;
+        let slot = self.existing_slot(&app)?;
+        if let (Some(live), Ok(state)) = (&live, slot.state.try_lock()) {
+            let managed = state.as_ref()?.objects.get(&reference)?;
+            if compare::live_hash(live, &managed.desired.shape) == managed.live {
+                return None;
+            }
+        }
+        Some((app, reference))
+    }
+
+    fn schedule(
+        &self,
+        key: Key,
+        pending: &mut HashMap<Key, bool>,
+        backoff: &HashMap<Key, Backoff>,
+        tasks: &mut JoinSet<(Key, Outcome)>,
+    ) {
+        if let Some(again) = pending.get_mut(&key) {
+            *again = true;
+            return;
+        }
+        pending.insert(key.clone(), false);
+        let not_before = backoff.get(&key).map(Backoff::next_allowed);
+        let engine = self.clone();
+        tasks.spawn(async move {
+            if let Some(at) = not_before {
+                tokio::time::sleep_until(at).await;
+            }
+            let outcome = engine.correct(&key.0, &key.1).await;
+            (key, outcome)
+        });
+    }
+
+    /// Re-reads one object under its app's lock and re-applies it when it drifted.
+    async fn correct(&self, app: &str, reference: &ObjectRef) -> Outcome {
+        let Some(slot) = self.existing_slot(app) else {
+            return Outcome::Clean;
+        };
+        let mut guard = slot.state.lock().await;
+        let Some(state) = guard.as_mut().filter(|s| s.spec.self_heal) else {
+            return Outcome::Clean;
+        };
+        let Some(managed) = state.objects.get(reference).cloned() else {
+            return Outcome::Clean;
+        };
+        let inner = &self.inner;
+        let api = apply::api_for(
+            &inner.client,
+            &managed.desired.resolved,
+            &reference.namespace,
+        );
+        let live = match apply::get(&api, reference).await {
+            Ok(live) => live,
+            Err(err) => {
+                tracing::warn!(app, object = %reference, error = %err, "drift check could not read the object");
+                return Outcome::Retry;
+            }
+        };
+        if let Some(live) = &live
+            && (compare::live_hash(live, &managed.desired.shape) == managed.live
+                || super::object::meta_str(live, "deletionTimestamp").is_some())
+        {
+            return Outcome::Clean;
+        }
+        let new_live = match apply::apply(
+            &api,
+            reference,
+            &managed.desired.object,
+            &inner.config.field_manager,
+        )
+        .await
+        {
+            Ok(v) => v,
+            Err(err) => {
+                tracing::warn!(app, object = %reference, error = %err, "drift correction failed");
+                return Outcome::Retry;
+            }
+        };
+        let hash = compare::live_hash(&new_live, &managed.desired.shape);
+        if hash != managed.live {
+            let before = state.inventory.clone();
+            if let Some(m) = state.objects.get_mut(reference) {
+                m.live.clone_from(&hash);
+            }
+            if let Some(e) = state.inventory.entries.get_mut(reference) {
+                e.live = hash;
+            }
+            if before != state.inventory
+                && let Err(err) = inventory::store(
+                    &inner.client,
+                    &inner.config.namespace,
+                    app,
+                    &inner.config.field_manager,
+                    &state.inventory,
+                )
+                .await
+            {
+                tracing::warn!(app, error = %err, "could not record the corrected object in the inventory");
+            }
+        }
+        tracing::info!(app, object = %reference, recreated = live.is_none(), "drift corrected");
+        inner.drift.record(Correction {
+            app: app.to_owned(),
+            object: reference.clone(),
+            recreated: live.is_none(),
+        });
+        Outcome::Corrected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrections_back_off_while_the_fight_goes_on_and_reset_after_quiet() {
+        let (start, cap) = (Duration::from_secs(1), Duration::from_secs(300));
+        let t0 = Instant::now();
+        let mut b = Backoff::after(None, t0, start, cap);
+        assert_eq!(b.delay, start);
+        let mut now = t0;
+        for expected in [2, 4, 8, 16, 32, 64, 128, 256, 300, 300] {
+            now = b.next_allowed();
+            b = Backoff::after(Some(b), now, start, cap);
+            assert_eq!(b.delay, Duration::from_secs(expected));
+        }
+        let quiet = now + Duration::from_secs(601);
+        assert_eq!(Backoff::after(Some(b), quiet, start, cap).delay, start);
+    }
+}

@@ -1,0 +1,491 @@
+//! The engine: the per-app sync, reading top to bottom as stages, and the multi-app runner.
+//!
+//! ```text
+//! prepare -> read inventory -> namespace -> pre-sync hooks -> apply (staged) -> prune
+//!         -> write inventory -> health
+//! ```
+//!
+//! Every stage failure has its own [`SyncError`] variant and a stable [`SyncError::reason`].
+//! Apps sync in parallel, at most [`EngineConfig::concurrency`] at once; one app's failure
+//! never blocks another. The state each app needs between syncs (what was applied, the
+//! hashes) is kept in memory and mirrored to the inventory ConfigMap, which is all a
+//! restarted agent needs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures::future::join_all;
+use kube::Client;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{Semaphore, broadcast, watch};
+use tracing::Instrument;
+
+use super::apply::{self, ApplyError};
+use super::changeset::ChangeSet;
+use super::client::Resolver;
+use super::compare::IgnoreRule;
+use super::drift::{Correction, DriftShared, WatchIndex};
+use super::health::Health;
+use super::hooks::{HookError, HookSettings};
+use super::inventory::{Inventory, InventoryError};
+use super::order::OrderError;
+use super::plan::{Desired, PlanError};
+use super::prune::PruneError;
+use super::stages;
+
+/// Settings of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The agent's namespace, where inventories are stored.
+    pub namespace: String,
+    /// The server-side apply field manager.
+    pub field_manager: String,
+    /// The largest share (percent) of an app's objects one sync may prune.
+    pub max_prune_percent: u8,
+    /// How many apps sync at once.
+    pub concurrency: usize,
+    /// How long to wait for applied objects to become healthy; zero assesses once, without
+    /// waiting and without a timeout error.
+    pub health_timeout: Duration,
+    /// How often health is read while waiting.
+    pub health_poll: Duration,
+    /// How long to wait for applied CRDs to be Established.
+    pub crd_timeout: Duration,
+    /// Pre-sync hooks.
+    pub hooks: HookSettings,
+    /// First delay between two drift corrections of one object.
+    pub drift_backoff_start: Duration,
+    /// Longest delay between two drift corrections of one object.
+    pub drift_backoff_cap: Duration,
+    /// Above this many namespaces of one resource, drift watches the resource cluster-wide
+    /// (with Tether's label selector) instead of one watch per namespace.
+    pub max_namespaced_watches: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            namespace: "tether-system".into(),
+            field_manager: "tether".into(),
+            max_prune_percent: 50,
+            concurrency: 8,
+            health_timeout: Duration::from_secs(300),
+            health_poll: Duration::from_secs(2),
+            crd_timeout: Duration::from_secs(60),
+            hooks: HookSettings {
+                timeout: Duration::from_secs(600),
+                poll: Duration::from_secs(2),
+                delete_on_success: true,
+            },
+            drift_backoff_start: Duration::from_secs(1),
+            drift_backoff_cap: Duration::from_secs(300),
+            max_namespaced_watches: 4,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One app as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppSpec {
+    /// The app's name (a DNS label; it names the inventory ConfigMap).
+    pub name: String,
+    /// The namespace of namespaced objects that name none.
+    #[serde(default)]
+    pub target_namespace: String,
+    /// Create the target namespace when it is missing.
+    #[serde(default)]
+    pub create_namespace: bool,
+    /// Delete objects that left Git (with the protections of [`super::prune`]).
+    #[serde(default = "yes")]
+    pub prune: bool,
+    /// Revert drift as soon as it is seen.
+    #[serde(default = "yes")]
+    pub self_heal: bool,
+    /// Fields left out of drift detection.
+    #[serde(default)]
+    pub ignore: Vec<IgnoreRule>,
+    /// Overrides [`EngineConfig::max_prune_percent`] for this app.
+    #[serde(default)]
+    pub max_prune_percent: Option<u8>,
+}
+
+impl AppSpec {
+    /// An app with prune and self-heal on.
+    pub fn new(name: &str, target_namespace: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            target_namespace: target_namespace.to_owned(),
+            create_namespace: false,
+            prune: true,
+            self_heal: true,
+            ignore: Vec::new(),
+            max_prune_percent: None,
+        }
+    }
+}
+
+/// Why a sync did not complete; each variant is a stage.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The app's settings are invalid.
+    #[error("app {app}: field {field}: {problem}")]
+    InvalidApp {
+        /// The app.
+        app: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The desired objects could not be prepared.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The desired objects could not be ordered.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// Reading or writing the inventory failed.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    /// The target namespace could not be created.
+    #[error("create namespace {namespace}: {source}")]
+    NamespaceFailed {
+        /// The namespace.
+        namespace: String,
+        /// The cause.
+        #[source]
+        source: ApplyError,
+    },
+    /// A pre-sync hook failed: nothing else was applied.
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    /// Objects of a stage could not be applied; later stages were not applied.
+    #[error("apply failed in stage {stage}: {failed} objects; first: {first}")]
+    ApplyFailed {
+        /// The stage (`crds`, `wave 0`, ...).
+        stage: String,
+        /// How many objects failed.
+        failed: usize,
+        /// The first failure, with the API's message.
+        first: String,
+    },
+    /// An applied CRD did not become Established in time.
+    #[error("CRD {object} is not Established after {after:?}")]
+    CrdNotEstablished {
+        /// The CRD.
+        object: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// Prune was blocked or failed.
+    #[error(transparent)]
+    Prune(#[from] PruneError),
+    /// The sync task ended abnormally (a bug): nothing more is known.
+    #[error("the sync of app {app} ended abnormally: {message}")]
+    Aborted {
+        /// The app.
+        app: String,
+        /// What the runtime reported.
+        message: String,
+    },
+    /// Objects did not become healthy in time.
+    #[error("health timeout after {after:?}: {object}: {reason}")]
+    HealthTimeout {
+        /// The first object still not healthy.
+        object: String,
+        /// Why it is not.
+        reason: String,
+        /// The timeout.
+        after: Duration,
+    },
+}
+
+impl SyncError {
+    /// The short, stable reason used in status, Events and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidApp { .. } => "InvalidApp",
+            Self::Plan(e) => e.reason(),
+            Self::Order(e) => e.reason(),
+            Self::Inventory(e) => e.reason(),
+            Self::NamespaceFailed { .. } => "NamespaceFailed",
+            Self::Hook(e) => e.reason(),
+            Self::ApplyFailed { .. } => "ApplyFailed",
+            Self::CrdNotEstablished { .. } => "CrdNotEstablished",
+            Self::Prune(e) => e.reason(),
+            Self::HealthTimeout { .. } => "HealthTimeout",
+            Self::Aborted { .. } => "SyncAborted",
+        }
+    }
+}
+
+/// The outcome of one sync of one app.
+#[derive(Debug)]
+pub struct SyncResult {
+    /// The app.
+    pub app: String,
+    /// The revision synced.
+    pub revision: String,
+    /// What happened to each object.
+    pub changes: ChangeSet,
+    /// The app's health after the sync.
+    pub health: Health,
+    /// The stage that failed, if any.
+    pub error: Option<SyncError>,
+}
+
+impl SyncResult {
+    /// `Succeeded`, or the failed stage's reason.
+    pub fn reason(&self) -> &'static str {
+        self.error.as_ref().map_or("Succeeded", SyncError::reason)
+    }
+
+    /// Whether every stage completed.
+    pub fn is_success(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// What the engine keeps of one applied object between syncs.
+#[derive(Debug, Clone)]
+pub(super) struct Managed {
+    pub(super) desired: Desired,
+    /// The hash of the live object projected on the applied fields, after the last apply.
+    pub(super) live: String,
+}
+
+/// What the engine keeps of one app between syncs.
+#[derive(Debug)]
+pub(super) struct AppState {
+    pub(super) spec: AppSpec,
+    pub(super) inventory: Inventory,
+    pub(super) objects: BTreeMap<super::object::ObjectRef, Managed>,
+}
+
+/// One app's state behind the lock a sync or a drift correction holds.
+#[derive(Debug, Default)]
+pub(super) struct Slot {
+    pub(super) state: tokio::sync::Mutex<Option<AppState>>,
+}
+
+pub(super) struct Inner {
+    pub(super) client: Client,
+    pub(super) resolver: Resolver,
+    pub(super) config: EngineConfig,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    semaphore: Arc<Semaphore>,
+    pub(super) index: Mutex<WatchIndex>,
+    pub(super) targets: watch::Sender<u64>,
+    pub(super) drift: DriftShared,
+}
+
+/// The sync engine; cheap to clone (shared).
+#[derive(Clone)]
+pub struct Engine {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Engine {
+    /// An engine that talks to the cluster through `client`.
+    pub fn new(client: Client, config: EngineConfig) -> Self {
+        let (targets, _) = watch::channel(0);
+        let (corrections, _) = broadcast::channel(1024);
+        Self {
+            inner: Arc::new(Inner {
+                resolver: Resolver::new(client.clone()),
+                client,
+                semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
+                config,
+                slots: Mutex::new(HashMap::new()),
+                index: Mutex::new(WatchIndex::default()),
+                targets,
+                drift: DriftShared::new(corrections),
+            }),
+        }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    pub(super) fn slot(&self, app: &str) -> Arc<Slot> {
+        lock(&self.inner.slots)
+            .entry(app.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    pub(super) fn existing_slot(&self, app: &str) -> Option<Arc<Slot>> {
+        lock(&self.inner.slots).get(app).cloned()
+    }
+
+    /// Syncs one app to `desired` at `revision`: waits for a concurrency permit, then runs
+    /// the stages. Never panics on bad input; every failure is in [`SyncResult::error`].
+    pub async fn sync(&self, app: &AppSpec, revision: &str, desired: Vec<Value>) -> SyncResult {
+        let span = tracing::info_span!("sync", app = %app.name, revision = %revision);
+        async {
+            let _permit = self.inner.semaphore.clone().acquire_owned().await.ok();
+            let slot = self.slot(&app.name);
+            let mut state = slot.state.lock().await;
+            let mut run = stages::Run::new(self, app, revision);
+            let error = run.stages(&mut state, desired).await.err();
+            self.update_index(&app.name, state.as_ref());
+            let (changes, mut health) = run.finish();
+            if let Some(err) = &error {
+                health = health.worst(Health::Degraded(format!("{}: {err}", err.reason())));
+            }
+            match &error {
+                None => tracing::info!(
+                    created = changes.count(super::changeset::Action::Created),
+                    configured = changes.count(super::changeset::Action::Configured),
+                    pruned = changes.count(super::changeset::Action::Pruned),
+                    health = health.status(),
+                    "synced"
+                ),
+                Some(err) => tracing::warn!(reason = err.reason(), error = %err, "sync failed"),
+            }
+            SyncResult {
+                app: app.name.clone(),
+                revision: revision.to_owned(),
+                changes,
+                health,
+                error,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Syncs several apps in parallel (at most [`EngineConfig::concurrency`] at once); the
+    /// results are in the order of `apps`.
+    pub async fn sync_all(&self, apps: Vec<(AppSpec, String, Vec<Value>)>) -> Vec<SyncResult> {
+        let tasks = apps.into_iter().map(|(app, revision, desired)| {
+            let engine = self.clone();
+            let name = app.name.clone();
+            let rev = revision.clone();
+            let handle = tokio::spawn(async move { engine.sync(&app, &revision, desired).await });
+            async move {
+                handle.await.unwrap_or_else(|err| SyncResult {
+                    app: name.clone(),
+                    revision: rev,
+                    changes: ChangeSet::default(),
+                    health: Health::Degraded(format!("the sync task ended abnormally: {err}")),
+                    error: Some(SyncError::Aborted {
+                        app: name,
+                        message: err.to_string(),
+                    }),
+                })
+            }
+        });
+        join_all(tasks).await
+    }
+
+    /// Subscribes to drift corrections (each re-apply the drift watcher makes).
+    pub fn subscribe_corrections(&self) -> broadcast::Receiver<Correction> {
+        self.inner.drift.subscribe()
+    }
+
+    /// How many drift corrections were made for `app` since the engine started.
+    pub fn corrections(&self, app: &str) -> u64 {
+        self.inner.drift.count(app)
+    }
+
+    fn update_index(&self, app: &str, state: Option<&AppState>) {
+        let changed = {
+            let mut index = lock(&self.inner.index);
+            match state.filter(|s| s.spec.self_heal) {
+                Some(s) => index.set_app(app, s.objects.values().map(|m| &m.desired)),
+                None => index.remove_app(app),
+            }
+        };
+        if changed {
+            self.inner
+                .targets
+                .send_modify(|generation| *generation += 1);
+        }
+    }
+}
+
+/// Lists the live objects a stage needs, by resource and namespace, with Tether's label;
+/// returns the objects by identity, and the identities whose listing failed.
+pub(super) async fn list_live<'a>(
+    client: &Client,
+    items: impl Iterator<Item = &'a Desired>,
+    listed: &mut std::collections::HashSet<(String, String)>,
+    live: &mut HashMap<super::object::ObjectRef, Value>,
+    unknown: &mut std::collections::HashSet<super::object::ObjectRef>,
+) {
+    let selector = format!(
+        "{}={}",
+        super::object::MANAGED_BY_LABEL,
+        super::object::MANAGED_BY_VALUE
+    );
+    let mut wanted: BTreeMap<(String, String), (&Desired, Vec<&Desired>)> = BTreeMap::new();
+    for d in items {
+        let key = (
+            format!(
+                "{}/{}",
+                d.resolved.resource.api_version, d.resolved.resource.plural
+            ),
+            d.reference.namespace.clone(),
+        );
+        if listed.contains(&key) {
+            continue;
+        }
+        wanted
+            .entry(key)
+            .or_insert_with(|| (d, Vec::new()))
+            .1
+            .push(d);
+    }
+    let selector = &selector;
+    let calls = wanted
+        .into_iter()
+        .map(|(key, (first, members))| async move {
+            let api = apply::api_for(client, &first.resolved, &first.reference.namespace);
+            let what = format!("{} in {:?}", key.0, key.1);
+            let result = apply::list(&api, &what, selector).await;
+            (key, members, result)
+        });
+    for (key, members, result) in join_all(calls).await {
+        match result {
+            Ok(objects) => {
+                listed.insert(key);
+                let template = &members[0].reference;
+                for object in objects {
+                    let name = super::object::meta_str(&object, "name")
+                        .unwrap_or("")
+                        .to_owned();
+                    let reference = super::object::ObjectRef {
+                        name,
+                        ..template.clone()
+                    };
+                    live.insert(reference, object);
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "listing live objects failed; reading them one by one");
+                unknown.extend(members.into_iter().map(|d| d.reference.clone()));
+            }
+        }
+    }
+}

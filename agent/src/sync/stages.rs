@@ -1,0 +1,589 @@
+//! The stages of one app's sync, in the order [`Run::stages`] calls them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use super::apply::{self, Deleted};
+use super::changeset::{self, Action, ChangeSet};
+use super::client::ClientError;
+use super::compare;
+use super::engine::{AppSpec, AppState, Engine, Managed, SyncError, list_live};
+use super::health::{self, Health};
+use super::hooks;
+use super::inventory::{self, Entry, Inventory};
+use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, ObjectRef, meta_str};
+use super::order::{self, StageKey};
+use super::plan::{self, Desired};
+use super::prune::{self, PruneError};
+
+/// One sync in progress.
+pub(super) struct Run<'a> {
+    engine: &'a Engine,
+    app: &'a AppSpec,
+    revision: &'a str,
+    changes: ChangeSet,
+    health: Health,
+}
+
+/// What the apply stage leaves: each applied (or unchanged) object with its live hash and
+/// live object.
+type Applied = BTreeMap<ObjectRef, (Desired, String, Value)>;
+
+fn valid_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+impl<'a> Run<'a> {
+    pub(super) fn new(engine: &'a Engine, app: &'a AppSpec, revision: &'a str) -> Self {
+        Self {
+            engine,
+            app,
+            revision,
+            changes: ChangeSet::default(),
+            health: Health::Healthy,
+        }
+    }
+
+    pub(super) fn finish(self) -> (ChangeSet, Health) {
+        (self.changes, self.health)
+    }
+
+    /// The stages, top to bottom.
+    pub(super) async fn stages(
+        &mut self,
+        state: &mut Option<AppState>,
+        desired: Vec<Value>,
+    ) -> Result<(), SyncError> {
+        self.validate()?;
+        let inner = &self.engine.inner;
+        let prepared = plan::prepare(
+            &inner.resolver,
+            &self.app.name,
+            &self.app.target_namespace,
+            &self.app.ignore,
+            desired,
+        )
+        .await?;
+        let previous = match state.as_ref() {
+            Some(s) => s.inventory.clone(),
+            None => inventory::load(&inner.client, &inner.config.namespace, &self.app.name)
+                .await?
+                .unwrap_or_default(),
+        };
+        if prepared.objects.is_empty() && !previous.entries.is_empty() {
+            return Err(PruneError::EmptyDesiredSet {
+                app: self.app.name.clone(),
+                total: previous.entries.len(),
+            }
+            .into());
+        }
+        if self.app.create_namespace {
+            self.ensure_namespace().await?;
+        }
+        if !prepared.hooks.is_empty() && previous.digest != prepared.digest {
+            hooks::run(
+                &inner.client,
+                &inner.resolver,
+                &prepared.hooks,
+                &inner.config.hooks,
+                &inner.config.field_manager,
+            )
+            .instrument(tracing::info_span!("hooks", count = prepared.hooks.len()))
+            .await?;
+        }
+        let last_applied: HashMap<ObjectRef, Value> = state
+            .as_ref()
+            .map(|s| {
+                s.objects
+                    .iter()
+                    .map(|(r, m)| (r.clone(), m.desired.object.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (applied, failure) = self
+            .apply(&prepared.objects, &previous)
+            .instrument(tracing::info_span!(
+                "apply",
+                objects = prepared.objects.len()
+            ))
+            .await?;
+        if let Some(failure) = failure {
+            // Keep what was applied in the inventory, so it can be pruned later.
+            let mut partial = previous.clone();
+            for (r, (_, live, _)) in &applied {
+                let desired = &applied[r].0;
+                partial.entries.insert(
+                    r.clone(),
+                    Entry {
+                        applied: desired.applied.clone(),
+                        live: live.clone(),
+                    },
+                );
+            }
+            if let Err(err) = self.store(&previous, &partial).await {
+                tracing::warn!(error = %err, "could not record the partially applied objects");
+            }
+            let mut objects = state.take().map(|s| s.objects).unwrap_or_default();
+            for (r, (desired, live, _)) in applied {
+                objects.insert(r, Managed { desired, live });
+            }
+            *state = Some(AppState {
+                spec: self.app.clone(),
+                inventory: partial,
+                objects,
+            });
+            return Err(failure);
+        }
+        let (kept, prune_error) = self
+            .prune(&prepared.objects, &previous, &last_applied)
+            .instrument(tracing::info_span!("prune"))
+            .await;
+        let mut next = Inventory {
+            revision: self.revision.to_owned(),
+            digest: prepared.digest.clone(),
+            entries: kept,
+        };
+        for (r, (desired, live, _)) in &applied {
+            next.entries.insert(
+                r.clone(),
+                Entry {
+                    applied: desired.applied.clone(),
+                    live: live.clone(),
+                },
+            );
+        }
+        self.store(&previous, &next).await?;
+        let live: Vec<(Desired, Value)> = applied
+            .values()
+            .map(|(d, _, l)| (d.clone(), l.clone()))
+            .collect();
+        *state = Some(AppState {
+            spec: self.app.clone(),
+            inventory: next,
+            objects: applied
+                .into_iter()
+                .map(|(r, (desired, live, _))| (r, Managed { desired, live }))
+                .collect(),
+        });
+        let health = self
+            .health(live)
+            .instrument(tracing::info_span!("health"))
+            .await;
+        match prune_error {
+            Some(err) => Err(err.into()),
+            None => health,
+        }
+    }
+
+    fn validate(&self) -> Result<(), SyncError> {
+        if !valid_app_name(&self.app.name) {
+            return Err(SyncError::InvalidApp {
+                app: self.app.name.clone(),
+                field: "name",
+                problem: "must be a DNS label (lowercase letters, digits and '-')".into(),
+            });
+        }
+        if self.app.max_prune_percent.is_some_and(|p| p > 100) {
+            return Err(SyncError::InvalidApp {
+                app: self.app.name.clone(),
+                field: "maxPrunePercent",
+                problem: "must be between 0 and 100".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates the target namespace when it is missing (a read, and a write only then).
+    async fn ensure_namespace(&self) -> Result<(), SyncError> {
+        let name = &self.app.target_namespace;
+        let inner = &self.engine.inner;
+        let fail = |source| SyncError::NamespaceFailed {
+            namespace: name.clone(),
+            source,
+        };
+        let api = Api::<Namespace>::all(inner.client.clone());
+        let reference = ObjectRef {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: String::new(),
+            name: name.clone(),
+        };
+        let call_error = |err: kube::Error| apply::ApplyError::Unreachable {
+            verb: "apply",
+            object: reference.to_string(),
+            message: err.to_string(),
+        };
+        let found = api.get_opt(name).await.map_err(|e| fail(call_error(e)))?;
+        if found.is_some() {
+            return Ok(());
+        }
+        let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, "annotations": {OWNER_ANNOTATION: self.app.name}}});
+        let params = PatchParams::apply(&inner.config.field_manager).force();
+        api.patch(name, &params, &Patch::Apply(&body))
+            .await
+            .map_err(|e| fail(call_error(e)))?;
+        Ok(())
+    }
+
+    /// Applies the objects stage by stage; an object whose applied hash and live projection
+    /// match the inventory is not written. Returns the applied objects and, when a stage
+    /// failed, the failure (later stages are skipped).
+    async fn apply(
+        &mut self,
+        objects: &[Desired],
+        previous: &Inventory,
+    ) -> Result<(Applied, Option<SyncError>), SyncError> {
+        let inner = &self.engine.inner;
+        let stages = order::stages(
+            objects
+                .iter()
+                .map(|d| (d.reference.clone(), d.object.clone(), d))
+                .collect(),
+        )?;
+        let mut applied = Applied::new();
+        let mut listed = HashSet::new();
+        let mut live = HashMap::new();
+        let mut unknown = HashSet::new();
+        let mut failure: Option<SyncError> = None;
+        for (key, items) in stages {
+            if failure.is_some() {
+                for (r, _, _) in items {
+                    self.changes
+                        .push(r, Action::Skipped, Some("an earlier stage failed".into()));
+                }
+                continue;
+            }
+            tracing::debug!(stage = %key, objects = items.len(), "applying a stage");
+            list_live(
+                &inner.client,
+                items.iter().map(|i| i.2),
+                &mut listed,
+                &mut live,
+                &mut unknown,
+            )
+            .await;
+            let mut failed = 0;
+            let mut first = String::new();
+            for (reference, _, desired) in items.iter().map(|(r, o, d)| (r, o, *d)) {
+                let api = apply::api_for(&inner.client, &desired.resolved, &reference.namespace);
+                let current = if unknown.contains(reference) {
+                    apply::get(&api, reference).await.ok().flatten()
+                } else {
+                    live.get(reference).cloned()
+                };
+                if let (Some(prev), Some(current)) =
+                    (previous.entries.get(reference), current.as_ref())
+                    && prev.applied == desired.applied
+                    && compare::live_hash(current, &desired.shape) == prev.live
+                {
+                    self.changes
+                        .push(reference.clone(), Action::Unchanged, None);
+                    applied.insert(
+                        reference.clone(),
+                        (desired.clone(), prev.live.clone(), current.clone()),
+                    );
+                    continue;
+                }
+                match apply::apply(
+                    &api,
+                    reference,
+                    &desired.object,
+                    &inner.config.field_manager,
+                )
+                .await
+                {
+                    Ok(new_live) => {
+                        let action = match &current {
+                            None if only_manager(&new_live, &inner.config.field_manager) => {
+                                Action::Created
+                            }
+                            None => Action::Configured,
+                            Some(c)
+                                if meta_str(c, "resourceVersion")
+                                    == meta_str(&new_live, "resourceVersion") =>
+                            {
+                                Action::Unchanged
+                            }
+                            Some(_) => Action::Configured,
+                        };
+                        let diff = match (&current, action) {
+                            (Some(c), Action::Configured) => changeset::diff(
+                                reference,
+                                &compare::project(c, &desired.shape),
+                                &compare::project(&new_live, &desired.shape),
+                            ),
+                            _ => Vec::new(),
+                        };
+                        self.changes.push(reference.clone(), action, None);
+                        if let Some(last) = self.changes.changes.last_mut() {
+                            last.diff = diff;
+                        }
+                        let hash = compare::live_hash(&new_live, &desired.shape);
+                        applied.insert(reference.clone(), (desired.clone(), hash, new_live));
+                    }
+                    Err(err) => {
+                        failed += 1;
+                        if first.is_empty() {
+                            first = err.to_string();
+                        }
+                        self.changes
+                            .push(reference.clone(), Action::Failed, Some(err.to_string()));
+                    }
+                }
+            }
+            if failed > 0 {
+                failure = Some(SyncError::ApplyFailed {
+                    stage: key.to_string(),
+                    failed,
+                    first,
+                });
+            } else if key == StageKey::Crds {
+                self.wait_established(&items.iter().map(|i| i.2).collect::<Vec<_>>())
+                    .await?;
+            }
+        }
+        Ok((applied, failure))
+    }
+
+    /// Waits until every applied CRD is Established, then forgets the groups they define so
+    /// that discovery sees their kinds.
+    async fn wait_established(&self, crds: &[&Desired]) -> Result<(), SyncError> {
+        let inner = &self.engine.inner;
+        let deadline = tokio::time::Instant::now() + inner.config.crd_timeout;
+        for crd in crds {
+            let api = apply::api_for(&inner.client, &crd.resolved, "");
+            loop {
+                let live = apply::get(&api, &crd.reference).await.ok().flatten();
+                if live
+                    .as_ref()
+                    .is_some_and(|l| health::assess(&crd.reference, l) == Health::Healthy)
+                {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(SyncError::CrdNotEstablished {
+                        object: crd.reference.to_string(),
+                        after: inner.config.crd_timeout,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if let Some(group) = crd.object.pointer("/spec/group").and_then(Value::as_str) {
+                inner.resolver.forget_group(group);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes what left Git, except protected objects and objects that are not this app's.
+    /// Returns the inventory entries to keep (objects that could not be checked or deleted,
+    /// or a blocked prune) and the prune failure, if any.
+    async fn prune(
+        &mut self,
+        objects: &[Desired],
+        previous: &Inventory,
+        last_applied: &HashMap<ObjectRef, Value>,
+    ) -> (BTreeMap<ObjectRef, Entry>, Option<PruneError>) {
+        let inner = &self.engine.inner;
+        let desired: BTreeSet<&ObjectRef> = objects.iter().map(|d| &d.reference).collect();
+        let candidates: Vec<(&ObjectRef, &Entry)> = previous
+            .entries
+            .iter()
+            .filter(|(r, _)| !desired.contains(r))
+            .collect();
+        let mut kept = BTreeMap::new();
+        if candidates.is_empty() {
+            return (kept, None);
+        }
+        tracing::debug!(candidates = candidates.len(), "pruning");
+        if !self.app.prune {
+            for (r, _) in candidates {
+                self.changes.push(
+                    r.clone(),
+                    Action::Orphaned,
+                    Some("prune is disabled for the app".into()),
+                );
+            }
+            return (kept, None);
+        }
+        let mut deletes = Vec::new();
+        for (reference, entry) in candidates {
+            let resolved = match inner.resolver.resolve(&reference.gvk()).await {
+                Ok(r) => r,
+                Err(ClientError::UnknownKind { .. }) => continue,
+                Err(err) => {
+                    self.changes.push(
+                        reference.clone(),
+                        Action::Failed,
+                        Some(format!("not checked: {err}")),
+                    );
+                    kept.insert(reference.clone(), entry.clone());
+                    continue;
+                }
+            };
+            let api = apply::api_for(&inner.client, &resolved, &reference.namespace);
+            let live = match apply::get(&api, reference).await {
+                Ok(Some(live)) => live,
+                Ok(None) => continue,
+                Err(err) => {
+                    self.changes.push(
+                        reference.clone(),
+                        Action::Failed,
+                        Some(format!("not checked: {err}")),
+                    );
+                    kept.insert(reference.clone(), entry.clone());
+                    continue;
+                }
+            };
+            if let Some(reason) = prune::keep_reason(
+                &self.app.name,
+                reference,
+                &live,
+                last_applied.get(reference),
+            ) {
+                self.changes
+                    .push(reference.clone(), Action::Orphaned, Some(reason));
+                continue;
+            }
+            let uid = meta_str(&live, "uid").unwrap_or("").to_owned();
+            deletes.push((reference, entry, api, uid));
+        }
+        let max = self
+            .app
+            .max_prune_percent
+            .unwrap_or(inner.config.max_prune_percent);
+        if let Err(err) = prune::guard(&self.app.name, deletes.len(), previous.entries.len(), max) {
+            for (reference, entry, _, _) in deletes {
+                self.changes
+                    .push(reference.clone(), Action::Skipped, Some(err.to_string()));
+                kept.insert(reference.clone(), entry.clone());
+            }
+            return (kept, Some(err));
+        }
+        let mut failed = Vec::new();
+        for (reference, entry, api, uid) in deletes {
+            match apply::delete(&api, reference, &uid).await {
+                Ok(Deleted::Deleted | Deleted::AlreadyGone) => {
+                    self.changes.push(reference.clone(), Action::Pruned, None);
+                }
+                Ok(Deleted::Replaced) => self.changes.push(
+                    reference.clone(),
+                    Action::Orphaned,
+                    Some("replaced by another object since it was read (uid changed)".into()),
+                ),
+                Err(err) => {
+                    self.changes
+                        .push(reference.clone(), Action::Failed, Some(err.to_string()));
+                    kept.insert(reference.clone(), entry.clone());
+                    failed.push(err.to_string());
+                }
+            }
+        }
+        let error = (!failed.is_empty()).then(|| PruneError::DeleteFailed {
+            app: self.app.name.clone(),
+            failed: failed.len(),
+            first: failed.swap_remove(0),
+        });
+        (kept, error)
+    }
+
+    /// Writes the inventory when it changed.
+    async fn store(&self, previous: &Inventory, next: &Inventory) -> Result<(), SyncError> {
+        if previous == next {
+            return Ok(());
+        }
+        let inner = &self.engine.inner;
+        inventory::store(
+            &inner.client,
+            &inner.config.namespace,
+            &self.app.name,
+            &inner.config.field_manager,
+            next,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Assesses the health of the applied objects, waiting up to the health timeout.
+    async fn health(&mut self, objects: Vec<(Desired, Value)>) -> Result<(), SyncError> {
+        let inner = &self.engine.inner;
+        let timeout = inner.config.health_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pending: Vec<(Desired, Health)> = Vec::new();
+        let mut overall = Health::Healthy;
+        for (desired, live) in objects {
+            match health::assess(&desired.reference, &live) {
+                Health::Healthy => {}
+                other => pending.push((desired, other)),
+            }
+        }
+        loop {
+            overall = pending.iter().fold(overall, |acc, (d, h)| {
+                acc.worst(match h {
+                    Health::Healthy => Health::Healthy,
+                    Health::Progressing(r) => Health::Progressing(format!("{}: {r}", d.reference)),
+                    Health::Degraded(r) => Health::Degraded(format!("{}: {r}", d.reference)),
+                })
+            });
+            let degraded = matches!(overall, Health::Degraded(_));
+            if pending.is_empty() || degraded || timeout.is_zero() {
+                self.health = overall;
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let (d, h) = &pending[0];
+                self.health =
+                    Health::Degraded(format!("HealthTimeout: {}: {}", d.reference, h.reason()));
+                return Err(SyncError::HealthTimeout {
+                    object: d.reference.to_string(),
+                    reason: h.reason().to_owned(),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(inner.config.health_poll).await;
+            overall = Health::Healthy;
+            let mut still = Vec::new();
+            for (desired, _) in pending {
+                let api = apply::api_for(
+                    &inner.client,
+                    &desired.resolved,
+                    &desired.reference.namespace,
+                );
+                let health = match apply::get(&api, &desired.reference).await {
+                    Ok(Some(live)) => health::assess(&desired.reference, &live),
+                    Ok(None) => Health::Degraded("deleted".into()),
+                    Err(err) => Health::Progressing(format!("not read: {err}")),
+                };
+                if health != Health::Healthy {
+                    still.push((desired, health));
+                }
+            }
+            pending = still;
+        }
+    }
+}
+
+/// Whether every managedFields entry of `object` is `manager`'s (the object is new).
+fn only_manager(object: &Value, manager: &str) -> bool {
+    object
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_none_or(|entries| {
+            entries
+                .iter()
+                .all(|e| e.get("manager").and_then(Value::as_str) == Some(manager))
+        })
+}
