@@ -128,3 +128,141 @@ fn at_trace_level_no_log_line_error_or_redacted_view_holds_a_plaintext() {
     }
     assert!(redacted.iter().any(|r| r.contains("<redacted sha256:")));
 }
+
+/// The whole path from encrypted manifests to the cluster, at TRACE: the secrets stage, then
+/// a sync by the engine against the API server emulation. The plaintexts must reach the
+/// applied Secrets (checked, so the search looks for something real) and nothing else: no
+/// log line, no change set or sync result, no inventory, no Event, no other object.
+#[test]
+fn a_whole_sync_at_trace_level_puts_plaintext_only_into_the_applied_secrets() {
+    if std::env::var_os(ALONE).is_none() {
+        run_alone(
+            "redaction::a_whole_sync_at_trace_level_puts_plaintext_only_into_the_applied_secrets",
+        );
+        return;
+    }
+    use base64::Engine as _;
+    use tether_agent::secrets::Desired;
+    use tether_agent::sync::{AppSpec, Engine, EngineConfig};
+    use tether_tests::apiserver::ApiServer;
+
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let vault_plain = "whole-sync-vault-9d1e";
+    let sealed_plain = "whole-sync-sealed-41b7";
+    let plaintexts = [vault_plain, sealed_plain];
+
+    let (result, server) = tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let bao = Bao::start();
+            bao.put_v2("shop/db", &json!({"password": vault_plain}));
+            let creds = StaticCredentials::new();
+            creds.set_secret("shop", "vault-token", "token", Zeroizing::new(ROOT_TOKEN.as_bytes().to_vec()));
+            let identity = Identity::generate();
+            let mut plain = UnsealedSecret::new("sealed").with_namespace("shop");
+            plain.insert("password", Zeroizing::new(sealed_plain.as_bytes().to_vec()));
+            let sealed = seal::seal(&plain, &[identity.recipient()], Scope::Strict).expect("seal");
+            let mut keys = KeyRing::new();
+            keys.push(identity).expect("a key");
+            let ctx = context(keys, Stores::new(Arc::new(creds)));
+            let objects = vec![
+                vault_store("vault", &bao.address, "secret", "v2", json!({"tokenSecretRef": {"name": "vault-token", "key": "token"}})),
+                external("db", "vault", "1h", json!({"data": [remote("password", "shop/db", Some("password"), None)]})),
+                serde_json::from_str(&sealed.to_json().expect("JSON")).expect("JSON"),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "shop"},
+                       "data": {"mode": "production"}}),
+            ];
+            let resolution = secrets::resolve(&shop(), objects, &ctx).await;
+            assert!(resolution.failures.is_empty(), "{}", resolution.message());
+            // The one moment plaintext leaves zeroizing memory: the objects handed to apply.
+            let desired: Vec<serde_json::Value> = resolution
+                .desired
+                .iter()
+                .map(|d| match d {
+                    Desired::Plain(v) => v.clone(),
+                    Desired::Secret(s) => serde_json::from_str(&s.to_apply_json()).expect("Secret JSON"),
+                })
+                .collect();
+
+            let server = ApiServer::start().await.expect("the API server emulation starts");
+            for ns in ["tether-system", "shop"] {
+                server
+                    .put_object(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+                    .expect("namespace");
+            }
+            let client = kube::Client::try_from(kube::Config::new(server.url().parse().expect("URL")))
+                .expect("client");
+            let engine = Engine::new(client, EngineConfig { health_timeout: std::time::Duration::ZERO, ..EngineConfig::default() });
+            let result = engine.sync(&AppSpec::new("shop", "shop"), "rev-1", desired).await;
+            (result, server)
+        })
+    });
+    assert!(result.is_success(), "{:?}", result.error);
+
+    // The plaintexts are in the applied Secrets.
+    let secret_value = |name: &str| {
+        let secret = server
+            .object("Secret", "shop", name)
+            .expect("the Secret was applied");
+        let b64 = secret["data"]["password"]
+            .as_str()
+            .expect("data.password")
+            .to_owned();
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .expect("base64"),
+        )
+        .expect("UTF-8")
+    };
+    assert_eq!(secret_value("db"), vault_plain);
+    assert_eq!(secret_value("sealed"), sealed_plain);
+    assert!(
+        server.object("SealedSecret", "shop", "sealed").is_none(),
+        "a SealedSecret is never sent"
+    );
+
+    // And nowhere else.
+    let mut haystacks = vec![
+        ("logs".to_owned(), logs.text()),
+        ("sync result".to_owned(), format!("{result:?}")),
+        ("change set".to_owned(), format!("{:?}", result.changes)),
+    ];
+    for kind in ["ConfigMap", "Event", "Namespace"] {
+        for object in server.list_objects(kind) {
+            haystacks.push((
+                format!("{kind} {}", object["metadata"]["name"]),
+                object.to_string(),
+            ));
+        }
+    }
+    assert!(
+        haystacks
+            .iter()
+            .any(|(what, _)| what.contains("tether-inventory-shop")),
+        "the inventory was written and is searched"
+    );
+    assert!(logs.text().contains("TRACE"), "trace lines were captured");
+    for plaintext in plaintexts {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(plaintext);
+        for (what, haystack) in &haystacks {
+            assert!(
+                !haystack.contains(plaintext),
+                "{plaintext} appears in the {what}"
+            );
+            assert!(
+                !haystack.contains(&encoded),
+                "base64 of {plaintext} appears in the {what}"
+            );
+        }
+    }
+}
