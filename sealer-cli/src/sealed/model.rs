@@ -160,25 +160,7 @@ impl SealedSecret {
     /// Reads a SealedSecret from YAML or JSON text. `source_name` (a file name) is used in
     /// errors. Checks `apiVersion` and `kind`; the values are checked when unsealed.
     pub fn from_text(text: &str, source_name: &str) -> Result<Self> {
-        if text.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::ManifestTooLarge {
-                source_name: source_name.to_owned(),
-                max: MAX_MANIFEST_BYTES,
-            });
-        }
-        let parsed: Self = if looks_like_json(text) {
-            serde_json::from_str(text).map_err(|e| Error::ReadManifest {
-                source_name: source_name.to_owned(),
-                reason: e.to_string(),
-            })?
-        } else {
-            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-                Error::ReadManifest {
-                    source_name: source_name.to_owned(),
-                    reason: e.to_string(),
-                }
-            })?
-        };
+        let parsed: Self = read_manifest(text, source_name)?;
         parsed.check_type(source_name)?;
         Ok(parsed)
     }
@@ -235,6 +217,29 @@ pub(crate) fn object_ref(namespace: Option<&str>, name: &str) -> String {
 }
 
 /// Whether the text is JSON rather than YAML (its first non-blank character opens an object).
+/// Reads one manifest from YAML or JSON text, bounded in size; errors name `source_name`.
+pub(crate) fn read_manifest<T: serde::de::DeserializeOwned>(
+    text: &str,
+    source_name: &str,
+) -> Result<T> {
+    if text.len() > MAX_MANIFEST_BYTES {
+        return Err(Error::ManifestTooLarge {
+            source_name: source_name.to_owned(),
+            max: MAX_MANIFEST_BYTES,
+        });
+    }
+    let read_failed = |reason: String| Error::ReadManifest {
+        source_name: source_name.to_owned(),
+        reason,
+    };
+    if looks_like_json(text) {
+        serde_json::from_str(text).map_err(|e| read_failed(e.to_string()))
+    } else {
+        serde_saphyr::from_str_with_options(text, yaml_options())
+            .map_err(|e| read_failed(e.to_string()))
+    }
+}
+
 pub(crate) fn looks_like_json(text: &str) -> bool {
     text.trim_start().starts_with('{')
 }

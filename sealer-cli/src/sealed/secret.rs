@@ -2,7 +2,7 @@
 //! or produced by unsealing, and turned into a Kubernetes Secret only by
 //! [`UnsealedSecret::expose_secret_json`].
 
-use super::model::{MAX_MANIFEST_BYTES, looks_like_json, object_ref, yaml_options};
+use super::model::{object_ref, read_manifest};
 use super::{Error, Result};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -166,25 +166,7 @@ impl UnsealedSecret {
     /// API server. Errors name `source_name`, the object and the field, never a value: a
     /// malformed value is reported by its key only.
     pub fn from_manifest(text: &str, source_name: &str) -> Result<Self> {
-        if text.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::ManifestTooLarge {
-                source_name: source_name.to_owned(),
-                max: MAX_MANIFEST_BYTES,
-            });
-        }
-        let manifest: SecretManifest = if looks_like_json(text) {
-            serde_json::from_str(text).map_err(|e| Error::ReadManifest {
-                source_name: source_name.to_owned(),
-                reason: e.to_string(),
-            })?
-        } else {
-            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-                Error::ReadManifest {
-                    source_name: source_name.to_owned(),
-                    reason: e.to_string(),
-                }
-            })?
-        };
+        let manifest: SecretManifest = read_manifest(text, source_name)?;
         manifest.into_secret(source_name)
     }
 }
