@@ -13,6 +13,17 @@ use zeroize::Zeroizing;
 use crate::manifests::{ALONE, context, external, remote, run_alone, shop, text, vault_store};
 use crate::support::{Bao, LogBuffer, ROOT_TOKEN, moto_client};
 
+/// A subscriber that records every event at TRACE into the returned buffer.
+fn trace_capture() -> (LogBuffer, impl tracing::Subscriber + Send + Sync) {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    (logs, subscriber)
+}
+
 #[test]
 fn at_trace_level_no_log_line_error_or_redacted_view_holds_a_plaintext() {
     // Tracing's callsite interest is process-wide: another test hitting the same callsites
@@ -22,12 +33,7 @@ fn at_trace_level_no_log_line_error_or_redacted_view_holds_a_plaintext() {
         return;
     }
     use base64::Engine as _;
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
+    let (logs, subscriber) = trace_capture();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -146,12 +152,7 @@ fn a_whole_sync_at_trace_level_puts_plaintext_only_into_the_applied_secrets() {
     use tether_agent::sync::{AppSpec, Engine, EngineConfig};
     use tether_tests::apiserver::ApiServer;
 
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
+    let (logs, subscriber) = trace_capture();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
