@@ -236,6 +236,7 @@ pub struct HttpGit {
     pub process: Process,
     /// The port.
     pub port: u16,
+    scheme: &'static str,
     dir: tempfile::TempDir,
 }
 
@@ -246,6 +247,21 @@ impl HttpGit {
         repos: &Path,
         basic: Option<(&str, &str)>,
         bearer: Option<&str>,
+    ) -> io::Result<Self> {
+        Self::start_with(repos, basic, bearer, None)
+    }
+
+    /// Like [`HttpGit::start`], serving HTTPS with `tls`: a PEM file holding the server's
+    /// certificate and private key. URLs then start with `https://`.
+    pub fn start_tls(repos: &Path, basic: Option<(&str, &str)>, tls: &Path) -> io::Result<Self> {
+        Self::start_with(repos, basic, None, Some(tls))
+    }
+
+    fn start_with(
+        repos: &Path,
+        basic: Option<(&str, &str)>,
+        bearer: Option<&str>,
+        tls: Option<&Path>,
     ) -> io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
@@ -279,7 +295,8 @@ auth.require = ( "/git/" => ( "method" => "basic", "realm" => "git", "require" =
 server.port = {port}
 server.document-root = "{docroot}"
 server.errorlog = "{log}"
-server.modules = ( "mod_access", "mod_alias", "mod_setenv", "mod_auth", "mod_authn_file", "mod_cgi" )
+server.modules = ( "mod_access", "mod_alias", "mod_setenv", "mod_auth", "mod_authn_file", "mod_cgi"{tls_module} )
+{tls_conf}
 {auth}
 {bearer_rule}
 alias.url = ( "/git/" => "{backend}/", "/bearer/" => "{backend}/" )
@@ -290,6 +307,18 @@ $HTTP["url"] =~ "^/(git|bearer)/" {{
 "#,
             docroot = docroot.display(),
             log = dir.path().join("error.log").display(),
+            tls_module = if tls.is_some() {
+                r#", "mod_openssl""#
+            } else {
+                ""
+            },
+            tls_conf = match tls {
+                Some(pem) => format!(
+                    "ssl.engine = \"enable\"\nssl.pemfile = \"{}\"",
+                    pem.display()
+                ),
+                None => String::new(),
+            },
             repos = repos.display(),
         );
         let conf_path = dir.path().join("lighttpd.conf");
@@ -298,22 +327,97 @@ $HTTP["url"] =~ "^/(git|bearer)/" {{
         cmd.arg("-D").arg("-f").arg(&conf_path);
         let process = Process::spawn("lighttpd", cmd, &dir.path().join("lighttpd.log"))?;
         wait_for_port(port, Duration::from_secs(10))?;
-        Ok(Self { process, port, dir })
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        Ok(Self {
+            process,
+            port,
+            scheme,
+            dir,
+        })
     }
 
-    /// `http://127.0.0.1:PORT/git/NAME`.
+    /// `http(s)://127.0.0.1:PORT/git/NAME`.
     pub fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/git/{name}", self.port)
+        format!("{}://127.0.0.1:{}/git/{name}", self.scheme, self.port)
     }
 
-    /// `http://127.0.0.1:PORT/bearer/NAME`.
+    /// `http(s)://127.0.0.1:PORT/bearer/NAME`.
     pub fn bearer_url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/bearer/{name}", self.port)
+        format!("{}://127.0.0.1:{}/bearer/{name}", self.scheme, self.port)
     }
 
     /// The server's error log, for failure messages.
     pub fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+}
+
+/// A private CA and a server certificate it signed for `127.0.0.1`, made with the `openssl`
+/// CLI: `ca.pem` (to trust) and `server.pem` (certificate and key, for lighttpd).
+pub struct TestCa {
+    /// The CA certificate, PEM.
+    pub ca_pem: std::path::PathBuf,
+    /// The server certificate followed by its private key, PEM.
+    pub server_pem: std::path::PathBuf,
+}
+
+impl TestCa {
+    /// Makes the CA and the server certificate under `dir`.
+    pub fn create(dir: &Path) -> io::Result<Self> {
+        let path = |name: &str| dir.join(name);
+        let openssl = |args: &[&str]| run(Command::new("openssl").args(args).current_dir(dir));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Tether test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ])?;
+        std::fs::write(path("san.ext"), "subjectAltName=IP:127.0.0.1\n")?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ])?;
+        let mut pem = std::fs::read(path("server.crt"))?;
+        pem.extend(std::fs::read(path("server.key"))?);
+        std::fs::write(path("server.pem"), pem)?;
+        Ok(Self {
+            ca_pem: path("ca.pem"),
+            server_pem: path("server.pem"),
+        })
     }
 }
 

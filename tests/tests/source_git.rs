@@ -16,7 +16,7 @@ use tether_agent::source::trigger::{self, Cause, Poll, Trigger};
 use tether_agent::source::webhook::{self, WebhookAuth};
 use tether_agent::source::{Depth, RedactedUrl, Reference, Source, SourceConfig, SourceStatus};
 use tether_agent::tree::{RelPath, TreeError};
-use tether_tests::gitserver::{GitDaemon, HttpGit, SshGit, Upstream, run};
+use tether_tests::gitserver::{GitDaemon, HttpGit, SshGit, TestCa, Upstream, run};
 
 // ---- log capture: every tracing line of this test binary, searched for secrets ----
 
@@ -724,6 +724,62 @@ fn secret_files(dir: &Path, entries: &[(&str, &str)]) -> CredentialFiles {
         }
     }
     files
+}
+
+#[test]
+fn https_with_a_private_ca_is_refused_without_the_ca_bundle_and_works_with_it() {
+    let fx = fixture();
+    fx.upstream.write("a", "over tls").expect("write");
+    let head = fx.upstream.commit("one").expect("commit");
+    let ca_dir = fx.root.path().join("ca");
+    std::fs::create_dir_all(&ca_dir).expect("mkdir");
+    let ca = TestCa::create(&ca_dir).expect("a CA and a server certificate");
+    let https = HttpGit::start_tls(fx.root.path(), Some(("ci", PASSWORD)), &ca.server_pem)
+        .expect("lighttpd with TLS");
+    assert!(https.url("config.git").starts_with("https://127.0.0.1:"));
+    let rt = rt();
+
+    // The system roots do not know the private CA: the certificate is refused, clearly,
+    // and the password is not in the error.
+    let mut config = fx.source(&https.url("config.git"), main_branch());
+    config.credentials = Credentials::load(&secret_files(
+        &fx.root.path().join("tls-no-ca"),
+        &[("username", "ci"), ("password", PASSWORD)],
+    ))
+    .expect("credentials");
+    config.cache_dir = fx.cache("tls-no-ca");
+    let err = rt
+        .block_on(Source::new(config).sync())
+        .expect_err("a server certificate from an unknown CA is refused");
+    let message = format!("{err} {err:?}");
+    assert!(
+        message.to_lowercase().contains("certificate"),
+        "the error names the certificate problem: {message}"
+    );
+    assert!(
+        !message.contains(PASSWORD),
+        "the password leaked: {message}"
+    );
+
+    // With the CA bundle from a file, the clone works over TLS with basic auth.
+    let mut files = secret_files(
+        &fx.root.path().join("tls-ca"),
+        &[("username", "ci"), ("password", PASSWORD)],
+    );
+    files.ca_bundle = Some(ca.ca_pem.clone());
+    let mut config = fx.source(&https.url("config.git"), main_branch());
+    config.credentials = Credentials::load(&files).expect("credentials");
+    config.cache_dir = fx.cache("tls-ca");
+    let mut source = Source::new(config);
+    let snapshot = rt
+        .block_on(source.sync())
+        .unwrap_or_else(|err| panic!("https sync with the CA: {err}\n{}", https.error_log()));
+    assert_eq!(snapshot.revision, head);
+    let read = snapshot
+        .tree
+        .read(&RelPath::parse("a").expect("path"))
+        .expect("read");
+    assert_eq!(read, b"over tls");
 }
 
 #[test]
