@@ -18,13 +18,27 @@
 //! - [`tree`]: the read-only file tree both of them share, which keeps every read inside the
 //!   snapshot root.
 //!
+//! Running them:
+//!
+//! - [`config`]: the agent's configuration file.
+//! - [`daemon`]: `tether-agent run`: sources, the per-app pipeline, leader election, status
+//!   and Events, shutdown; [`daemon::pipeline`] holds the stages before apply.
+//! - [`server`]: the HTTP endpoints (health, readiness, metrics, webhooks, the apps API).
+//! - [`plan`]: `tether-agent plan`, what the next sync would do (also `--offline`).
+//! - [`telemetry`]: logs (runtime level changes) and metrics.
+//!
 //! The `tether-agent` binary is a thin layer over these modules.
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod config;
+pub mod daemon;
+pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod secrets;
+pub mod server;
 pub mod source;
 pub mod sync;
+pub mod telemetry;
 pub mod tree;

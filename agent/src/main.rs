@@ -19,6 +19,13 @@ enum Command {
     /// Check a configuration repository as the agent would (render, encryption, manifests,
     /// policies): exit 0 when clean, 1 on violations, 2 on usage or internal errors.
     Check(tether_agent::check::CheckArgs),
+    /// Run the agent: sync the configured sources into the cluster, serve health, metrics,
+    /// webhooks and the apps API.
+    Run(tether_agent::daemon::RunArgs),
+    /// Show what the next sync would do, per app (`--offline`: no cluster needed).
+    Plan(tether_agent::plan::PlanArgs),
+    /// Print each app's sync status as the cluster records it.
+    Status(tether_agent::daemon::status::StatusArgs),
     /// Print the objects a directory renders to, as multi-document YAML.
     Render {
         /// The directory (plain manifests or a kustomization).
@@ -89,6 +96,15 @@ fn render_command(dir: &Path, root: Option<&Path>) -> ExitCode {
     }
 }
 
+/// A multi-threaded runtime for the async commands.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| eprintln!("tether-agent: cannot start the runtime: {err}"))
+        .ok()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -97,6 +113,21 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Run(args) => tether_agent::daemon::main(&args),
+        Command::Plan(args) => runtime().map_or(ExitCode::from(2), |rt| {
+            ExitCode::from(rt.block_on(tether_agent::plan::command(
+                &args,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )))
+        }),
+        Command::Status(args) => runtime().map_or(ExitCode::from(2), |rt| {
+            ExitCode::from(rt.block_on(tether_agent::daemon::status::command(
+                &args,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )))
+        }),
         Command::Render { dir, root } => render_command(&dir, root.as_deref()),
         Command::Fetch {
             url,

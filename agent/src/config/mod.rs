@@ -1,0 +1,484 @@
+//! The agent's configuration file (YAML), read once at start and again on SIGHUP or when the
+//! file changes.
+//!
+//! Every struct refuses unknown fields, so a typo is an error that names the field and its
+//! line instead of a setting silently ignored. Durations are written `500ms`, `30s`, `5m`,
+//! `1h`. Relative file paths are resolved against the config file's directory.
+//!
+//! ```yaml
+//! listen: 0.0.0.0:8080
+//! namespace: tether-system
+//! sources:
+//!   - name: config
+//!     url: https://git.example.com/platform/config.git
+//!     ref: main                    # a branch, tag:NAME, semver:RANGE or commit:ID
+//!     interval: 1m
+//!     credentials: {bearerToken: /etc/tether/git/token}
+//!     verify: {sshAllowedSigners: /etc/tether/git/allowed_signers}
+//!     webhook: {provider: github, secretFile: /etc/tether/git/webhook-secret}
+//! apps:
+//!   - source: config
+//!     directories: [{path: "apps/*/overlays/production"}]
+//!     name: "{{path[1]}}"
+//!     namespace: "{{path[1]}}"
+//!     createNamespace: true
+//! keys: {files: [/etc/tether/keys/example.agekey]}
+//! limits: {concurrency: 4, fetchTimeout: 60s}
+//! ```
+
+use crate::policy::PolicyConfig;
+use crate::secrets::AllowListConfig;
+use crate::sync::IgnoreRule;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The largest config file read.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Errors of loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config {path}: {source}")]
+    ReadFailed {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML for the schema (the message names the field and line).
+    #[error("config {path}: {message}")]
+    ParseFailed {
+        /// The file.
+        path: String,
+        /// The parser's message, with the field and line.
+        message: String,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("config {path}: {field}: {problem}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The field (`sources[0].ref`).
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    /// A short, stable reason for logs and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ReadFailed { .. } => "ConfigReadFailed",
+            Self::ParseFailed { .. } | Self::Invalid { .. } => "ConfigInvalid",
+        }
+    }
+}
+
+/// A duration written `500ms`, `30s`, `5m` or `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub Duration);
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text).map(Interval).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}: expected a number and a unit (500ms, 30s, 5m, 1h)"
+            ))
+        })
+    }
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h`, `1h30m`.
+#[must_use]
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !c.is_ascii_digit())?;
+        if split == 0 {
+            return None;
+        }
+        let number: u64 = rest[..split].parse().ok()?;
+        let after = &rest[split..];
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let part = match &after[..unit_len] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.checked_mul(60)?),
+            "h" => Duration::from_secs(number.checked_mul(3600)?),
+            _ => return None,
+        };
+        total = total.checked_add(part)?;
+        rest = &after[unit_len..];
+    }
+    Some(total)
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+fn default_namespace() -> String {
+    "tether-system".into()
+}
+fn default_cache_dir() -> PathBuf {
+    PathBuf::from("/var/cache/tether")
+}
+fn yes() -> bool {
+    true
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// The HTTP listen address (health, metrics, webhooks, API).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The agent's namespace: inventories, status, the Lease and the key Secret live there.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Where Git caches live.
+    #[serde(default = "default_cache_dir")]
+    pub cache_dir: PathBuf,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Leader election.
+    #[serde(default)]
+    pub leader_election: LeaderElectionConfig,
+    /// The Git sources.
+    #[serde(default)]
+    pub sources: Vec<SourceSpec>,
+    /// The app generators.
+    #[serde(default)]
+    pub apps: Vec<AppGenerator>,
+    /// The agent's age keys.
+    #[serde(default)]
+    pub keys: KeysConfig,
+    /// Trusted `ClusterSecretStore` manifests (vault, aws), available to every app.
+    #[serde(default)]
+    pub secret_stores: Vec<serde_json::Value>,
+    /// The stores `ref+vault://` and `ref+awssecrets://` references read from.
+    #[serde(default)]
+    pub inline_stores: Vec<serde_json::Value>,
+    /// The default secret allow-list of apps without their own.
+    #[serde(default)]
+    pub secret_allow: Option<AllowListConfig>,
+    /// Policies.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Bounds on work.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LogConfig {
+    /// `json` (default) or `text`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// The filter (`info`, `tether_agent=debug`); changeable at run time.
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            level: default_level(),
+        }
+    }
+}
+
+/// The log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Leader election on a `coordination.k8s.io/v1` Lease.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LeaderElectionConfig {
+    /// On by default; off only for a single replica.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The Lease's name (in the agent's namespace).
+    #[serde(default = "default_lease_name")]
+    pub lease_name: String,
+    /// How long a lease lasts without renewal: a standby takes over within it.
+    #[serde(default = "default_lease_duration")]
+    pub lease_duration: Interval,
+    /// How long before expiry the holder renews.
+    #[serde(default = "default_renew_grace")]
+    pub renew_grace: Interval,
+}
+
+fn default_lease_name() -> String {
+    "tether-leader".into()
+}
+fn default_lease_duration() -> Interval {
+    Interval(Duration::from_secs(15))
+}
+fn default_renew_grace() -> Interval {
+    Interval(Duration::from_secs(5))
+}
+
+impl Default for LeaderElectionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lease_name: default_lease_name(),
+            lease_duration: default_lease_duration(),
+            renew_grace: default_renew_grace(),
+        }
+    }
+}
+
+/// One Git source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceSpec {
+    /// Its name (a DNS label): `/webhook/{name}`, status and metrics use it.
+    pub name: String,
+    /// The remote URL.
+    pub url: String,
+    /// What to follow: a branch, `tag:NAME`, `semver:RANGE`, `commit:ID`.
+    #[serde(default = "default_ref", rename = "ref")]
+    pub reference: String,
+    /// The polling interval.
+    #[serde(default = "default_interval")]
+    pub interval: Interval,
+    /// Fetch the whole history instead of depth 1.
+    #[serde(default)]
+    pub full_history: bool,
+    /// Credential files.
+    #[serde(default)]
+    pub credentials: CredentialsSpec,
+    /// Commit signature verification.
+    #[serde(default)]
+    pub verify: Option<VerifySpec>,
+    /// Webhook authentication; without it `/webhook/{name}` refuses every request.
+    #[serde(default)]
+    pub webhook: Option<WebhookSpec>,
+}
+
+fn default_ref() -> String {
+    "main".into()
+}
+fn default_interval() -> Interval {
+    Interval(Duration::from_secs(60))
+}
+
+/// Credential files of a source (each optional; mounted Secrets).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialsSpec {
+    /// HTTP user name file.
+    pub username: Option<PathBuf>,
+    /// HTTP password file.
+    pub password: Option<PathBuf>,
+    /// Bearer token file.
+    pub bearer_token: Option<PathBuf>,
+    /// SSH private key file.
+    pub ssh_private_key: Option<PathBuf>,
+    /// SSH known_hosts file.
+    pub ssh_known_hosts: Option<PathBuf>,
+    /// Extra CA certificates (PEM) for HTTPS.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// Which commit signatures are required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifySpec {
+    /// An `allowed_signers` file: commits must carry an SSH signature by one of its keys.
+    pub ssh_allowed_signers: Option<PathBuf>,
+    /// Armored OpenPGP public key files: commits must be signed by one of them.
+    #[serde(default)]
+    pub gpg_keys: Vec<PathBuf>,
+}
+
+/// Webhook authentication of a source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookSpec {
+    /// `github` (also Gitea, Forgejo), `gitlab` or `generic`.
+    pub provider: WebhookProvider,
+    /// The file holding the secret (HMAC key or token).
+    pub secret_file: PathBuf,
+    /// The signature header, for `generic`.
+    #[serde(default)]
+    pub header: Option<String>,
+}
+
+/// The kind of webhook sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookProvider {
+    /// `X-Hub-Signature-256`.
+    Github,
+    /// `X-Gitlab-Token`.
+    Gitlab,
+    /// An HMAC-SHA256 in the header named by `header`.
+    Generic,
+}
+
+/// One app generator: directories of a source that become apps, with their settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppGenerator {
+    /// The source's name (the only source when omitted).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Directory globs (`apps/*/overlays/production`), with exclusions.
+    pub directories: Vec<crate::source::discovery::DirectoryRule>,
+    /// The app name template (default `{{path.basename}}`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The target namespace template.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Create the target namespace when missing.
+    #[serde(default)]
+    pub create_namespace: bool,
+    /// Delete objects that left Git (with protections).
+    #[serde(default = "yes")]
+    pub prune: bool,
+    /// Revert drift at once.
+    #[serde(default = "yes")]
+    pub self_heal: bool,
+    /// Fields left out of drift detection.
+    #[serde(default)]
+    pub ignore: Vec<IgnoreRule>,
+    /// The policy enforcement of these apps (default: the global one).
+    #[serde(default)]
+    pub policy: Option<crate::policy::Enforcement>,
+    /// Which store paths these apps may read (default: their namespace's).
+    #[serde(default)]
+    pub secret_allow: Option<AllowListConfig>,
+    /// The largest share (percent) of an app's objects one sync may prune.
+    #[serde(default)]
+    pub max_prune_percent: Option<u8>,
+}
+
+/// The agent's age keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeysConfig {
+    /// Identity files (a mounted Secret).
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// Keep generated keys in this Secret of the agent's namespace (generated when missing,
+    /// renewed on `renewPeriod`); none: only `files`.
+    #[serde(default)]
+    pub secret_name: Option<String>,
+    /// How often a new key is added (`0s`: never).
+    #[serde(default = "default_renew")]
+    pub renew_period: Interval,
+}
+
+fn default_renew() -> Interval {
+    Interval(crate::secrets::keys::DEFAULT_RENEW_PERIOD)
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            files: Vec::new(),
+            secret_name: None,
+            renew_period: default_renew(),
+        }
+    }
+}
+
+/// Bounds on the agent's work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Limits {
+    /// Apps synced at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// The largest object database of a source, in bytes.
+    #[serde(default = "default_repo_bytes")]
+    pub max_repository_bytes: u64,
+    /// The largest file read from a snapshot, in bytes.
+    #[serde(default = "default_file_bytes")]
+    pub max_file_bytes: u64,
+    /// How long one fetch may take.
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout: Interval,
+    /// How long applied objects may take to become healthy (`0s`: assess once).
+    #[serde(default = "default_health_timeout")]
+    pub health_timeout: Interval,
+    /// The largest share (percent) of an app's objects one sync may prune.
+    #[serde(default = "default_prune_percent")]
+    pub max_prune_percent: u8,
+    /// How long a shutdown waits for the sync in flight.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: Interval,
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+fn default_repo_bytes() -> u64 {
+    crate::source::DEFAULT_MAX_BYTES
+}
+fn default_file_bytes() -> u64 {
+    crate::tree::DEFAULT_MAX_FILE_BYTES
+}
+fn default_fetch_timeout() -> Interval {
+    Interval(crate::source::DEFAULT_TIMEOUT)
+}
+fn default_health_timeout() -> Interval {
+    Interval(Duration::from_secs(120))
+}
+fn default_prune_percent() -> u8 {
+    50
+}
+fn default_shutdown_grace() -> Interval {
+    Interval(Duration::from_secs(25))
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            concurrency: default_concurrency(),
+            max_repository_bytes: default_repo_bytes(),
+            max_file_bytes: default_file_bytes(),
+            fetch_timeout: default_fetch_timeout(),
+            health_timeout: default_health_timeout(),
+            max_prune_percent: default_prune_percent(),
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+mod load;
+
+pub use load::is_dns_label;

@@ -1,0 +1,424 @@
+//! The stages before apply, shared by the daemon and `tether-agent plan`: discover the apps
+//! of a snapshot, then per app render, resolve secrets and evaluate policies.
+
+use crate::config::{AppGenerator, Config};
+use crate::policy::{AppMeta, AppObject, PolicyError, PolicySet, Report, SecretSource};
+use crate::render::{self, RenderError, RenderOptions};
+use crate::secrets::{
+    self, AllowList, AppContext, Desired, Resolution, SecretOrigin, SecretsContext,
+};
+use crate::source::discovery::{self, DiscoveryError};
+use crate::sync::AppSpec;
+use crate::tree::Tree;
+use serde_json::Value;
+
+/// Errors of the stages before apply; each names the app.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Discovering the apps of a generator failed.
+    #[error("apps[{generator}]: {source}")]
+    DiscoveryFailed {
+        /// The generator's index in the configuration.
+        generator: usize,
+        /// The cause.
+        #[source]
+        source: DiscoveryError,
+    },
+    /// Two generators produced the same app name.
+    #[error("app {app}: produced by apps[{first}] and apps[{second}]")]
+    DuplicateApp {
+        /// The app.
+        app: String,
+        /// The first generator.
+        first: usize,
+        /// The second generator.
+        second: usize,
+    },
+    /// The app's allow-list is invalid.
+    #[error("app {app}: secretAllow: {message}")]
+    InvalidAllowList {
+        /// The app.
+        app: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Rendering failed.
+    #[error("app {app}: render: {source}")]
+    RenderFailed {
+        /// The app.
+        app: String,
+        /// The cause (it names the file).
+        #[source]
+        source: Box<RenderError>,
+    },
+    /// Policies could not be evaluated.
+    #[error("app {app}: policy: {source}")]
+    PolicyFailed {
+        /// The app.
+        app: String,
+        /// The cause.
+        #[source]
+        source: PolicyError,
+    },
+}
+
+impl PipelineError {
+    /// A short, stable reason for status, Events and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::DiscoveryFailed { .. } | Self::DuplicateApp { .. } => "DiscoveryFailed",
+            Self::InvalidAllowList { .. } => "InvalidApp",
+            Self::RenderFailed { .. } => "RenderFailed",
+            Self::PolicyFailed { .. } => "PolicyFailed",
+        }
+    }
+}
+
+/// One app found in a snapshot, with its settings.
+#[derive(Debug, Clone)]
+pub struct AppDef {
+    /// The engine's view (name, namespace, prune, self-heal, ignore rules).
+    pub spec: AppSpec,
+    /// The app's directory.
+    pub path: crate::tree::RelPath,
+    /// The generator's index in the configuration.
+    pub generator: usize,
+    /// The source it is read from.
+    pub source: String,
+}
+
+/// The apps the generators reading `source` find in `tree`, sorted by name.
+pub fn discover_apps(
+    config: &Config,
+    source: &str,
+    tree: &Tree,
+) -> Result<Vec<AppDef>, PipelineError> {
+    let mut apps: Vec<AppDef> = Vec::new();
+    for (index, generator) in config.apps.iter().enumerate() {
+        if config.source_of(generator).map(|s| s.name.as_str()) != Some(source) {
+            continue;
+        }
+        let found = discovery::discover(tree, &Config::discovery(generator)).map_err(|source| {
+            PipelineError::DiscoveryFailed {
+                generator: index,
+                source,
+            }
+        })?;
+        for app in found {
+            if let Some(other) = apps.iter().find(|a| a.spec.name == app.name) {
+                return Err(PipelineError::DuplicateApp {
+                    app: app.name,
+                    first: other.generator,
+                    second: index,
+                });
+            }
+            apps.push(AppDef {
+                spec: spec_for(config, generator, &app.name, app.namespace.as_deref()),
+                path: app.path,
+                generator: index,
+                source: source.to_owned(),
+            });
+        }
+    }
+    apps.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    Ok(apps)
+}
+
+fn spec_for(config: &Config, g: &AppGenerator, name: &str, namespace: Option<&str>) -> AppSpec {
+    AppSpec {
+        name: name.to_owned(),
+        target_namespace: namespace.unwrap_or_default().to_owned(),
+        create_namespace: g.create_namespace,
+        prune: g.prune,
+        self_heal: g.self_heal,
+        ignore: g.ignore.clone(),
+        max_prune_percent: g
+            .max_prune_percent
+            .or(Some(config.limits.max_prune_percent)),
+    }
+}
+
+/// An ExternalSecret (or inline reference) that was not resolved because no store was
+/// contacted (`plan --offline`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Unresolved {
+    /// `ExternalSecret namespace/name`.
+    pub object: String,
+    /// The store it reads (`SecretStore vault-shop`).
+    pub store: String,
+    /// Why it is unresolved.
+    pub note: String,
+}
+
+/// The result of the stages before apply for one app.
+pub struct Prepared {
+    /// How many objects the render produced.
+    pub rendered: usize,
+    /// The secrets stage's output: what to apply and what failed.
+    pub resolution: Resolution,
+    /// The policy findings (`None` when policies are off for the app).
+    pub policy: Report,
+    /// Objects skipped because no store may be contacted (offline only).
+    pub unresolved: Vec<Unresolved>,
+}
+
+impl Prepared {
+    /// Whether the policies deny the sync.
+    #[must_use]
+    pub fn denied(&self) -> bool {
+        self.policy.is_denied()
+    }
+
+    /// The objects to hand the engine. **Secrets leave the zeroizing types here**: call it
+    /// right before the sync and drop the result right after.
+    #[must_use]
+    pub fn apply_objects(&self) -> Vec<Value> {
+        self.resolution
+            .desired
+            .iter()
+            .filter_map(|d| match d {
+                Desired::Plain(v) => Some(v.clone()),
+                Desired::Secret(s) => serde_json::from_str(&s.to_apply_json()).ok(),
+            })
+            .collect()
+    }
+}
+
+/// The allow-list of an app: its generator's, else the agent's default, else its namespace's.
+pub fn allow_list(config: &Config, app: &AppDef) -> Result<AllowList, PipelineError> {
+    let namespace = namespace_of(app);
+    let configured = config
+        .apps
+        .get(app.generator)
+        .and_then(|g| g.secret_allow.as_ref())
+        .or(config.secret_allow.as_ref());
+    let result = match configured {
+        Some(c) => AllowList::new(c, &app.spec.name, namespace),
+        None => AllowList::for_namespace(&app.spec.name, namespace),
+    };
+    result.map_err(|err| PipelineError::InvalidAllowList {
+        app: app.spec.name.clone(),
+        message: err.to_string(),
+    })
+}
+
+fn namespace_of(app: &AppDef) -> &str {
+    if app.spec.target_namespace.is_empty() {
+        "default"
+    } else {
+        &app.spec.target_namespace
+    }
+}
+
+const INLINE_PREFIXES: [&str; 2] = ["ref+vault://", "ref+awssecrets://"];
+
+/// Whether a Secret carries an inline store reference (in `stringData`, or base64 in `data`).
+fn has_inline_reference(object: &Value) -> bool {
+    use base64::Engine as _;
+    let is_secret = object.get("apiVersion").and_then(Value::as_str) == Some("v1")
+        && object.get("kind").and_then(Value::as_str) == Some("Secret");
+    if !is_secret {
+        return false;
+    }
+    let starts = |text: &[u8]| {
+        INLINE_PREFIXES
+            .iter()
+            .any(|p| text.starts_with(p.as_bytes()))
+    };
+    let plain = object
+        .get("stringData")
+        .and_then(Value::as_object)
+        .is_some_and(|m| {
+            m.values()
+                .filter_map(Value::as_str)
+                .any(|v| starts(v.as_bytes()))
+        });
+    let encoded = object
+        .get("data")
+        .and_then(Value::as_object)
+        .is_some_and(|m| {
+            m.values().filter_map(Value::as_str).any(|v| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v)
+                    .is_ok_and(|bytes| starts(&bytes))
+            })
+        });
+    plain || encoded
+}
+
+fn inline_unresolved(object: &Value, namespace: &str) -> Unresolved {
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("<unnamed>");
+    let ns = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(namespace);
+    Unresolved {
+        object: format!("Secret {ns}/{name}"),
+        store: "inline reference".into(),
+        note: "offline: the store was not contacted; the Secret is not planned and the live one would stay".into(),
+    }
+}
+
+fn is_external(object: &Value) -> bool {
+    let api = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    api.starts_with("external-secrets.io/") && kind == "ExternalSecret"
+}
+
+fn unresolved_of(object: &Value, namespace: &str) -> Unresolved {
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("<unnamed>");
+    let ns = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(namespace);
+    let store_kind = object
+        .pointer("/spec/secretStoreRef/kind")
+        .and_then(Value::as_str)
+        .unwrap_or("SecretStore");
+    let store = object
+        .pointer("/spec/secretStoreRef/name")
+        .and_then(Value::as_str)
+        .unwrap_or("<none>");
+    Unresolved {
+        object: format!("ExternalSecret {ns}/{name}"),
+        store: format!("{store_kind} {store}"),
+        note: "offline: the store was not contacted; the target Secret is not planned and the live one would stay".into(),
+    }
+}
+
+/// Renders, resolves and evaluates one app. With `offline`, ExternalSecrets and Secrets with
+/// inline store references are not resolved but listed in [`Prepared::unresolved`].
+pub async fn prepare(
+    tree: &Tree,
+    config: &Config,
+    app: &AppDef,
+    revision: &str,
+    secrets_ctx: &SecretsContext,
+    policies: &PolicySet,
+    offline: bool,
+) -> Result<Prepared, PipelineError> {
+    let name = app.spec.name.clone();
+    let options = RenderOptions::default();
+    let rendered = {
+        let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
+            .entered();
+        render::render(tree, &app.path, &options).map_err(|source| PipelineError::RenderFailed {
+            app: name.clone(),
+            source: Box::new(source),
+        })?
+    };
+    let count = rendered.len();
+    let namespace = namespace_of(app).to_owned();
+    let mut unresolved = Vec::new();
+    let mut objects = Vec::with_capacity(count);
+    for object in rendered {
+        if offline && is_external(&object.value) {
+            unresolved.push(unresolved_of(&object.value, &namespace));
+        } else if offline && has_inline_reference(&object.value) {
+            unresolved.push(inline_unresolved(&object.value, &namespace));
+        } else {
+            objects.push(object.value);
+        }
+    }
+    let allow = allow_list(config, app)?;
+    let ctx = AppContext {
+        name: name.clone(),
+        namespace: namespace.clone(),
+        allow,
+    };
+    let resolution = secrets::resolve(&ctx, objects, secrets_ctx).await;
+    let redacted: Vec<(Value, SecretSource)> = resolution
+        .desired
+        .iter()
+        .map(|d| {
+            let source = match d {
+                Desired::Plain(_) => SecretSource::None,
+                Desired::Secret(s) => match s.origin() {
+                    SecretOrigin::Sops => SecretSource::Sops,
+                    SecretOrigin::Sealed => SecretSource::Sealed,
+                    SecretOrigin::External | SecretOrigin::Inline => SecretSource::External,
+                    SecretOrigin::Plain => SecretSource::None,
+                },
+            };
+            (d.redacted(), source)
+        })
+        .collect();
+    let meta = AppMeta {
+        name: name.clone(),
+        namespace: (!app.spec.target_namespace.is_empty())
+            .then(|| app.spec.target_namespace.clone()),
+        path: app.path.to_string(),
+        revision: revision.to_owned(),
+    };
+    let inputs: Vec<AppObject<'_>> = redacted
+        .iter()
+        .map(|(v, s)| AppObject::new(v, None).with_secret_source(*s))
+        .collect();
+    let policy = {
+        let _span = tracing::info_span!("policy", app = %name, stage = "policy").entered();
+        policies
+            .evaluate(&meta, &inputs)
+            .map_err(|source| PipelineError::PolicyFailed {
+                app: name.clone(),
+                source,
+            })?
+    };
+    Ok(Prepared {
+        rendered: count,
+        resolution,
+        policy,
+        unresolved,
+    })
+}
+
+/// The policy settings with each app's generator enforcement as a per-app override (an
+/// explicit `policy.apps` entry wins).
+#[must_use]
+pub fn policy_config(config: &Config, apps: &[AppDef]) -> crate::policy::PolicyConfig {
+    let mut policy = config.policy.clone();
+    for app in apps {
+        if let Some(enforcement) = config.apps.get(app.generator).and_then(|g| g.policy) {
+            policy
+                .apps
+                .entry(app.spec.name.clone())
+                .or_default()
+                .enforcement
+                .get_or_insert(enforcement);
+        }
+    }
+    policy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn inline_references_are_found_in_string_data_and_data() {
+        let plain = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "stringData": {"password": "ref+vault://secret/data/shop/db#/password"}});
+        assert!(has_inline_reference(&plain));
+        // base64 of "ref+awssecrets://shop/db#/password"
+        let encoded = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "data": {"password": "cmVmK2F3c3NlY3JldHM6Ly9zaG9wL2RiIy9wYXNzd29yZA=="}});
+        assert!(has_inline_reference(&encoded));
+        let none = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "stringData": {"password": "hunter2"}});
+        assert!(!has_inline_reference(&none));
+        let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+            "data": {"url": "ref+vault://x"}});
+        assert!(!has_inline_reference(&config));
+        assert_eq!(inline_unresolved(&plain, "shop").object, "Secret shop/db");
+    }
+}

@@ -1,0 +1,450 @@
+//! One generation of the daemon's work under one configuration: a loop per source (fetch on
+//! an interval or a webhook, then the apps' pipelines and syncs), the drift watcher, and the
+//! listener of drift corrections. [`Generation::stop`] lets the round in flight finish.
+
+use super::DaemonError;
+use record::{finish_failed, finish_synced, write_status};
+
+mod record;
+use super::pipeline;
+use super::state::{Shared, Webhook};
+use super::status::Events;
+use crate::config::{Config, SourceSpec, WebhookProvider};
+use crate::policy::PolicySet;
+use crate::secrets::SecretsContext;
+use crate::source::trigger::{self, Cause, Poll, Trigger};
+use crate::source::webhook::WebhookAuth;
+use crate::source::{CredentialFiles, Credentials, Depth, RedactedUrl, Source, SourceConfig};
+use crate::sync::Engine;
+use crate::telemetry::{AppLabel, SourceLabel};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument as _;
+
+/// What every round of a generation shares.
+pub(super) struct Ctx {
+    config: Config,
+    client: kube::Client,
+    engine: Engine,
+    secrets: SecretsContext,
+    state: Arc<Shared>,
+    events: Events,
+}
+
+/// A generation's running tasks.
+pub(super) struct Generation {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+pub(crate) fn source_config(
+    config: &Config,
+    spec: &SourceSpec,
+) -> Result<SourceConfig, DaemonError> {
+    let reference = crate::source::parse_reference(&spec.reference).map_err(|e| {
+        DaemonError::SourceInvalid {
+            source_name: spec.name.clone(),
+            message: e.to_string(),
+        }
+    })?;
+    let mut sc = SourceConfig::new(
+        &spec.name,
+        RedactedUrl::new(&spec.url),
+        reference,
+        config.cache_dir.join(&spec.name),
+    );
+    if spec.full_history {
+        sc.depth = Depth::Full;
+    }
+    let c = &spec.credentials;
+    sc.credentials = Credentials::load(&CredentialFiles {
+        username: c.username.clone(),
+        password: c.password.clone(),
+        bearer_token: c.bearer_token.clone(),
+        ssh_private_key: c.ssh_private_key.clone(),
+        ssh_known_hosts: c.ssh_known_hosts.clone(),
+        ca_bundle: c.ca_bundle.clone(),
+    })
+    .map_err(|e| DaemonError::SourceInvalid {
+        source_name: spec.name.clone(),
+        message: e.to_string(),
+    })?;
+    if let Some(verify) = &spec.verify {
+        if let Some(path) = &verify.ssh_allowed_signers {
+            let signers = crate::source::signature::AllowedSigners::load(path).map_err(|e| {
+                DaemonError::SourceInvalid {
+                    source_name: spec.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            sc.signatures = crate::source::SignaturePolicy::Ssh(signers);
+        } else if !verify.gpg_keys.is_empty() {
+            sc.signatures = crate::source::SignaturePolicy::Gpg {
+                keys: verify.gpg_keys.clone(),
+            };
+        }
+    }
+    sc.max_bytes = config.limits.max_repository_bytes;
+    sc.timeout = config.limits.fetch_timeout.0;
+    sc.max_file_bytes = config.limits.max_file_bytes;
+    Ok(sc)
+}
+
+fn webhook_auth(spec: &SourceSpec) -> Result<Option<WebhookAuth>, DaemonError> {
+    let Some(hook) = &spec.webhook else {
+        return Ok(None);
+    };
+    let text =
+        std::fs::read_to_string(&hook.secret_file).map_err(|e| DaemonError::SourceInvalid {
+            source_name: spec.name.clone(),
+            message: format!("webhook.secretFile {}: {e}", hook.secret_file.display()),
+        })?;
+    let secret = crate::source::credentials::SecretText::new(text.trim().to_owned());
+    Ok(Some(match hook.provider {
+        WebhookProvider::Github => WebhookAuth::GitHub { secret },
+        WebhookProvider::Gitlab => WebhookAuth::GitLab { token: secret },
+        WebhookProvider::Generic => WebhookAuth::Generic {
+            header: hook.header.clone().unwrap_or_default(),
+            secret,
+        },
+    }))
+}
+
+impl Generation {
+    /// Starts the work of `config`.
+    pub(super) async fn start(
+        config: Config,
+        client: kube::Client,
+        state: Arc<Shared>,
+        secrets: SecretsContext,
+        identity: &str,
+    ) -> Result<Self, DaemonError> {
+        let engine = Engine::new(
+            client.clone(),
+            crate::sync::EngineConfig {
+                namespace: config.namespace.clone(),
+                max_prune_percent: config.limits.max_prune_percent,
+                concurrency: config.limits.concurrency,
+                health_timeout: config.limits.health_timeout.0,
+                ..crate::sync::EngineConfig::default()
+            },
+        );
+        let mut sources = Vec::new();
+        let mut hooks = BTreeMap::new();
+        for spec in &config.sources {
+            let sc = source_config(&config, spec)?;
+            let trigger = Trigger::new();
+            if let Some(auth) = webhook_auth(spec)? {
+                hooks.insert(
+                    spec.name.clone(),
+                    Arc::new(Webhook {
+                        auth,
+                        url: spec.url.clone(),
+                        trigger: trigger.clone(),
+                    }),
+                );
+            }
+            sources.push((spec.clone(), sc, trigger));
+        }
+        state.set_sources(
+            &config
+                .sources
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>(),
+        );
+        state.set_webhooks(hooks);
+        let events = Events::new(client.clone(), &config.namespace, identity);
+        let ctx = Arc::new(Ctx {
+            config,
+            client,
+            engine: engine.clone(),
+            secrets,
+            state,
+            events,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        {
+            let engine = engine.clone();
+            let rx = stop_rx.clone();
+            tasks.spawn(async move { engine.run_drift(stopped(rx)).await });
+        }
+        tasks.spawn(corrections(Arc::clone(&ctx), stop_rx.clone()));
+        {
+            let stores = Arc::clone(&ctx.secrets.stores);
+            let rx = stop_rx.clone();
+            tasks.spawn(async move { stores.run_token_renewal(stopped(rx)).await });
+        }
+        for (spec, sc, trigger) in sources {
+            tasks.spawn(source_loop(
+                Arc::clone(&ctx),
+                spec,
+                sc,
+                trigger,
+                stop_rx.clone(),
+            ));
+        }
+        Ok(Self { stop, tasks })
+    }
+
+    /// Stops: the rounds in flight finish (each within `grace`), then every task ends.
+    pub(super) async fn stop(mut self, grace: std::time::Duration) {
+        let _ = self.stop.send(true);
+        let all = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(grace = ?grace, "work still running after the shutdown grace; stopping it");
+            self.tasks.shutdown().await;
+        }
+    }
+
+    /// Stops at once (leadership lost: another replica may already sync).
+    pub(super) async fn abort(mut self) {
+        let _ = self.stop.send(true);
+        self.tasks.shutdown().await;
+    }
+}
+
+async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
+    let mut rx = ctx.engine.subscribe_corrections();
+    let stop = stopped(stop);
+    tokio::pin!(stop);
+    loop {
+        let correction = tokio::select! {
+            () = &mut stop => return,
+            c = rx.recv() => c,
+        };
+        match correction {
+            Ok(c) => {
+                ctx.state
+                    .metrics
+                    .drift_corrections
+                    .get_or_create(&AppLabel { app: c.app.clone() })
+                    .inc();
+                let count = ctx.engine.corrections(&c.app);
+                ctx.state
+                    .update_app(&c.app, |s| s.drift_corrections = count);
+                let verb = if c.recreated {
+                    "recreated"
+                } else {
+                    "re-applied"
+                };
+                let note = format!("{} {verb}", c.object);
+                ctx.events
+                    .publish_on(&c.object, &c.app, false, "DriftCorrected", note.clone())
+                    .await;
+                ctx.events
+                    .publish(&c.app, false, "DriftCorrected", note)
+                    .await;
+                if let Some(status) = ctx.state.app(&c.app) {
+                    write_status(&ctx, &status).await;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "drift corrections missed by the status listener"
+                );
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn source_loop(
+    ctx: Arc<Ctx>,
+    spec: SourceSpec,
+    config: SourceConfig,
+    trigger: Trigger,
+    stop: watch::Receiver<bool>,
+) {
+    let source = Arc::new(tokio::sync::Mutex::new(Source::new(config)));
+    // The shutdown future waits for the round in flight (which holds the source's lock).
+    let shutdown = {
+        let source = Arc::clone(&source);
+        async move {
+            stopped(stop).await;
+            let _round = source.lock().await;
+        }
+    };
+    let poll = Poll {
+        interval: spec.interval.0,
+        jitter: 0.1,
+    };
+    // A round sooner than the poll when a Secret asks for it (an ExternalSecret's
+    // refreshInterval, a retry after a failed resolution).
+    let requeue: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>> = Arc::default();
+    trigger::run(trigger.clone(), poll, shutdown, |cause| {
+        let ctx = Arc::clone(&ctx);
+        let source = Arc::clone(&source);
+        let name = spec.name.clone();
+        let trigger = trigger.clone();
+        let requeue = Arc::clone(&requeue);
+        let interval = spec.interval.0;
+        async move {
+            let mut source = source.lock().await;
+            let span = tracing::info_span!("round", source = %name, cause = ?cause);
+            let after = round(&ctx, &name, &mut source, cause)
+                .instrument(span)
+                .await;
+            let mut slot = requeue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(previous) = slot.take() {
+                previous.abort();
+            }
+            if let Some(after) = after.filter(|a| *a < interval) {
+                tracing::debug!(source = %name, after = ?after, "next round requested by a Secret");
+                *slot = Some(tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    trigger.trigger();
+                }));
+            }
+        }
+    })
+    .await;
+    if let Some(pending) = requeue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        pending.abort();
+    }
+}
+
+/// One round of a source; returns how soon a Secret wants the next one.
+async fn round(
+    ctx: &Ctx,
+    name: &str,
+    source: &mut Source,
+    cause: Cause,
+) -> Option<std::time::Duration> {
+    let metrics = &ctx.state.metrics;
+    let started = Instant::now();
+    let fetched = source.sync().await;
+    metrics
+        .git_fetch_duration
+        .get_or_create(&SourceLabel {
+            source: name.to_owned(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    let snapshot = match fetched {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!(reason = err.reason(), error = %err, ?cause, "fetch failed");
+            // The last good snapshot is not re-synced here; its apps keep their status with
+            // the fetch error added.
+            for app in ctx.state.apps().into_iter().filter(|a| a.source == name) {
+                ctx.state.update_app(&app.name, |s| {
+                    s.errors = vec![format!("{}: {err}", err.reason())];
+                    s.first_sync_done = true;
+                });
+            }
+            ctx.state.source_round_done(name);
+            return None;
+        }
+    };
+    metrics.set_revision(name, &snapshot.revision);
+    let apps = match pipeline::discover_apps(&ctx.config, name, &snapshot.tree) {
+        Ok(apps) => apps,
+        Err(err) => {
+            tracing::warn!(reason = err.reason(), error = %err, "app discovery failed");
+            ctx.state.source_round_done(name);
+            return None;
+        }
+    };
+    let names: Vec<String> = apps.iter().map(|a| a.spec.name.clone()).collect();
+    ctx.state.retain_apps(name, &names);
+    for app in &apps {
+        // Every per-app series exists from the first round, at zero.
+        let label = AppLabel {
+            app: app.spec.name.clone(),
+        };
+        let _ = metrics.drift_corrections.get_or_create(&label);
+        let _ = metrics.prune_blocked.get_or_create(&label);
+        let _ = metrics.orphaned_objects.get_or_create(&label);
+        let _ = metrics.managed_objects.get_or_create(&label);
+        ctx.state.update_app(&app.spec.name, |s| {
+            s.source = name.to_owned();
+            s.path = app.path.to_string();
+            s.namespace = app.spec.target_namespace.clone();
+        });
+    }
+    let policies = match PolicySet::load(
+        &pipeline::policy_config(&ctx.config, &apps),
+        Some(&snapshot.tree),
+    ) {
+        Ok(p) => p,
+        Err(err) => {
+            tracing::warn!(reason = err.reason(), error = %err, "policies do not load");
+            for app in &apps {
+                let message = format!("{}: {err}", err.reason());
+                finish_failed(ctx, app, &snapshot.revision, "PolicyFailed", message).await;
+            }
+            ctx.state.source_round_done(name);
+            return None;
+        }
+    };
+    let revision = snapshot.revision.clone();
+    let syncs = apps.iter().map(|app| {
+        let policies = &policies;
+        let tree = &snapshot.tree;
+        let revision = revision.as_str();
+        async move {
+            let started = Instant::now();
+            let prepared = pipeline::prepare(
+                tree,
+                &ctx.config,
+                app,
+                revision,
+                &ctx.secrets,
+                policies,
+                false,
+            )
+            .await;
+            match prepared {
+                Err(err) => {
+                    let message = err.to_string();
+                    finish_failed(ctx, app, revision, err.reason(), message).await;
+                    None
+                }
+                Ok(p) if p.denied() => {
+                    let message = p
+                        .policy
+                        .denials()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    finish_failed(ctx, app, revision, "PolicyDenied", message).await;
+                    None
+                }
+                Ok(p) => {
+                    let mut spec = app.spec.clone();
+                    if !p.resolution.prune_allowed() {
+                        spec.prune = false;
+                    }
+                    let result = {
+                        let objects = p.apply_objects();
+                        ctx.engine.sync(&spec, revision, objects).await
+                    };
+                    finish_synced(ctx, app, &p, result, started).await;
+                    p.resolution.requeue_after
+                }
+            }
+        }
+    });
+    let requeue = futures::future::join_all(syncs)
+        .await
+        .into_iter()
+        .flatten()
+        .min();
+    ctx.state.source_round_done(name);
+    requeue
+}

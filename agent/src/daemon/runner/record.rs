@@ -1,0 +1,218 @@
+//! Recording the outcome of an app's round: status, metrics, Events and the status ConfigMap.
+
+use super::Ctx;
+use crate::daemon::pipeline::{AppDef, Prepared};
+use crate::daemon::state::AppStatus;
+use crate::daemon::status;
+use crate::daemon::time::format_rfc3339;
+use crate::secrets::{SecretsError, StoreError};
+use crate::sync::{Action, SyncResult};
+use crate::telemetry::{AppLabel, StoreLabel, SyncLabels};
+use std::time::{Instant, SystemTime};
+
+fn store_label(err: &SecretsError) -> String {
+    match err {
+        SecretsError::StoreReadFailed { source, .. } => match source {
+            StoreError::Unavailable { store, .. }
+            | StoreError::PermissionDenied { store, .. }
+            | StoreError::NotFound { store, .. }
+            | StoreError::LoginFailed { store, .. }
+            | StoreError::Credentials { store, .. }
+            | StoreError::ReadFailed { store, .. }
+            | StoreError::Invalid { store, .. } => store.clone(),
+        },
+        other => other.reason().to_owned(),
+    }
+}
+
+pub(super) async fn finish_failed(
+    ctx: &Ctx,
+    app: &AppDef,
+    revision: &str,
+    reason: &str,
+    message: String,
+) {
+    let name = &app.spec.name;
+    ctx.state
+        .metrics
+        .sync_total
+        .get_or_create(&SyncLabels {
+            app: name.clone(),
+            result: reason.to_owned(),
+        })
+        .inc();
+    let denied = reason == "PolicyDenied";
+    ctx.state.update_app(name, |s| {
+        s.revision = revision.to_owned();
+        s.last_sync = Some(format_rfc3339(SystemTime::now()));
+        s.sync = if denied { "Denied" } else { "Failed" }.into();
+        s.reason = reason.to_owned();
+        s.errors = vec![message.clone()];
+        s.first_sync_done = true;
+    });
+    let event_reason = if denied { "PolicyDenied" } else { "SyncFailed" };
+    ctx.events
+        .publish(
+            name,
+            true,
+            event_reason,
+            format!("{revision}: {reason}: {message}"),
+        )
+        .await;
+    if let Some(status) = ctx.state.app(name) {
+        write_status(ctx, &status).await;
+    }
+}
+
+pub(super) async fn finish_synced(
+    ctx: &Ctx,
+    app: &AppDef,
+    prepared: &Prepared,
+    result: SyncResult,
+    started: Instant,
+) {
+    let name = &app.spec.name;
+    let metrics = &ctx.state.metrics;
+    let label = AppLabel { app: name.clone() };
+    let secrets_failed = !prepared.resolution.failures.is_empty();
+    let reason = if result.error.is_none() && secrets_failed {
+        prepared
+            .resolution
+            .degraded_reason()
+            .unwrap_or("SecretResolveFailed")
+    } else {
+        result.reason()
+    };
+    metrics
+        .sync_total
+        .get_or_create(&SyncLabels {
+            app: name.clone(),
+            result: reason.to_owned(),
+        })
+        .inc();
+    metrics
+        .sync_duration
+        .get_or_create(&label)
+        .observe(started.elapsed().as_secs_f64());
+    let orphaned = result.changes.count(Action::Orphaned);
+    metrics
+        .orphaned_objects
+        .get_or_create(&label)
+        .set(i64::try_from(orphaned).unwrap_or(i64::MAX));
+    let managed = [Action::Created, Action::Configured, Action::Unchanged]
+        .iter()
+        .map(|a| result.changes.count(*a))
+        .sum::<usize>();
+    metrics
+        .managed_objects
+        .get_or_create(&label)
+        .set(i64::try_from(managed).unwrap_or(i64::MAX));
+    if reason == "PruneBlocked" {
+        metrics.prune_blocked.get_or_create(&label).inc();
+    }
+    for failure in &prepared.resolution.failures {
+        metrics
+            .secret_resolve_errors
+            .get_or_create(&StoreLabel {
+                store: store_label(&failure.error),
+            })
+            .inc();
+    }
+    let mut errors: Vec<String> = Vec::new();
+    if let Some(err) = &result.error {
+        errors.push(format!("{}: {err}", err.reason()));
+    }
+    errors.extend(
+        prepared
+            .resolution
+            .failures
+            .iter()
+            .map(|f| format!("{}: {}", f.error.reason(), f.error)),
+    );
+    let ok = result.error.is_none() && !secrets_failed;
+    let corrections = ctx.engine.corrections(name);
+    ctx.state.update_app(name, |s: &mut AppStatus| {
+        s.revision = result.revision.clone();
+        s.last_sync = Some(format_rfc3339(SystemTime::now()));
+        s.sync = if ok { "Succeeded" } else { "Failed" }.into();
+        s.reason = reason.to_owned();
+        s.health = if secrets_failed {
+            "Degraded".into()
+        } else {
+            result.health.status().to_owned()
+        };
+        s.changes = result.changes.changes.clone();
+        s.drift_corrections = corrections;
+        s.errors = errors.clone();
+        s.first_sync_done = true;
+    });
+    let events = &ctx.events;
+    let summary = format!(
+        "{}: {} created, {} configured, {} pruned, {} orphaned",
+        result.revision,
+        result.changes.count(Action::Created),
+        result.changes.count(Action::Configured),
+        result.changes.count(Action::Pruned),
+        orphaned
+    );
+    match &result.error {
+        None => events.publish(name, false, "SyncSucceeded", summary).await,
+        Some(err) if err.reason() == "PruneBlocked" => {
+            events
+                .publish(name, true, "PruneBlocked", err.to_string())
+                .await;
+        }
+        Some(err) => {
+            events
+                .publish(name, true, "SyncFailed", format!("{}: {err}", err.reason()))
+                .await
+        }
+    }
+    for change in &result.changes.changes {
+        let reason = change.reason.clone().unwrap_or_default();
+        match change.action {
+            Action::Orphaned => {
+                let note = format!("left Git and was kept: {reason}");
+                events
+                    .publish_on(&change.object, name, false, "Orphaned", note)
+                    .await;
+            }
+            Action::Failed => {
+                let note = format!("{}: {reason}", result.revision);
+                events
+                    .publish_on(&change.object, name, true, "SyncFailed", note)
+                    .await;
+            }
+            _ => {}
+        }
+    }
+    if orphaned > 0 {
+        let objects = result
+            .changes
+            .with(Action::Orphaned)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        events.publish(name, false, "Orphaned", objects).await;
+    }
+    if secrets_failed {
+        events
+            .publish(
+                name,
+                true,
+                "SecretResolveFailed",
+                prepared.resolution.message(),
+            )
+            .await;
+    }
+    if let Some(status) = ctx.state.app(name) {
+        write_status(ctx, &status).await;
+    }
+}
+
+pub(super) async fn write_status(ctx: &Ctx, status: &AppStatus) {
+    if let Err(err) = status::write(&ctx.client, &ctx.config.namespace, status).await {
+        tracing::warn!(app = %status.name, error = %err, "writing status failed");
+    }
+}

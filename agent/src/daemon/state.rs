@@ -1,0 +1,198 @@
+//! What the daemon knows about each app and source, shared with the HTTP server.
+
+use crate::source::trigger::Trigger;
+use crate::source::webhook::WebhookAuth;
+use crate::telemetry::{LogControl, Metrics};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// One app's status, as `/api/v1/apps` shows it. Never a secret value: change sets are
+/// redacted by the engine and messages come from errors that carry no value.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    /// The app.
+    pub name: String,
+    /// Its source.
+    pub source: String,
+    /// Its directory.
+    pub path: String,
+    /// Its target namespace.
+    pub namespace: String,
+    /// The revision last synced (or attempted).
+    pub revision: String,
+    /// When the last sync ended (RFC 3339).
+    pub last_sync: Option<String>,
+    /// `Pending`, `Succeeded`, `Failed`, `Denied`.
+    pub sync: String,
+    /// `Succeeded` or the failed stage's reason.
+    pub reason: String,
+    /// `Healthy`, `Progressing`, `Degraded`, `Unknown`.
+    pub health: String,
+    /// The last sync's change set, redacted.
+    pub changes: Vec<crate::sync::Change>,
+    /// Drift corrections since the agent started.
+    pub drift_corrections: u64,
+    /// Errors of the last sync (stage failures, failed Secrets, policy denials).
+    pub errors: Vec<String>,
+    /// Whether a first sync finished (or failed).
+    pub first_sync_done: bool,
+}
+
+/// A source's webhook: how requests are verified and what they trigger.
+pub struct Webhook {
+    /// The verifier.
+    pub auth: WebhookAuth,
+    /// The source's URL, to check that an event concerns it.
+    pub url: String,
+    /// Asks the source's loop for a fetch.
+    pub trigger: Trigger,
+}
+
+/// State shared by the daemon and the server.
+pub struct Shared {
+    apps: Mutex<BTreeMap<String, AppStatus>>,
+    sources_started: Mutex<BTreeMap<String, bool>>,
+    webhooks: Mutex<BTreeMap<String, std::sync::Arc<Webhook>>>,
+    recipient: Mutex<Option<String>>,
+    leader: AtomicBool,
+    /// The metrics registry.
+    pub metrics: Metrics,
+    /// The log level control.
+    pub log: LogControl,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Empty state.
+    #[must_use]
+    pub fn new(log: LogControl) -> Self {
+        Self {
+            apps: Mutex::new(BTreeMap::new()),
+            sources_started: Mutex::new(BTreeMap::new()),
+            webhooks: Mutex::new(BTreeMap::new()),
+            recipient: Mutex::new(None),
+            leader: AtomicBool::new(false),
+            metrics: Metrics::new(),
+            log,
+        }
+    }
+
+    /// Every app's status, by name.
+    #[must_use]
+    pub fn apps(&self) -> Vec<AppStatus> {
+        lock(&self.apps).values().cloned().collect()
+    }
+
+    /// One app's status.
+    #[must_use]
+    pub fn app(&self, name: &str) -> Option<AppStatus> {
+        lock(&self.apps).get(name).cloned()
+    }
+
+    /// Changes one app's status (creating it).
+    pub fn update_app(&self, name: &str, f: impl FnOnce(&mut AppStatus)) {
+        let mut apps = lock(&self.apps);
+        let status = apps.entry(name.to_owned()).or_insert_with(|| AppStatus {
+            name: name.to_owned(),
+            sync: "Pending".into(),
+            health: "Unknown".into(),
+            ..AppStatus::default()
+        });
+        f(status);
+    }
+
+    /// Keeps only the apps of `source` named in `keep` (apps that left the configuration or
+    /// the repository).
+    pub fn retain_apps(&self, source: &str, keep: &[String]) {
+        lock(&self.apps).retain(|name, s| s.source != source || keep.contains(name));
+    }
+
+    /// Declares the sources of the configuration (none has finished a first round); apps of
+    /// sources no longer configured are forgotten.
+    pub fn set_sources(&self, names: &[String]) {
+        lock(&self.apps).retain(|_, app| app.source.is_empty() || names.contains(&app.source));
+        let mut sources = lock(&self.sources_started);
+        sources.clear();
+        for name in names {
+            sources.insert(name.clone(), false);
+        }
+    }
+
+    /// Records that a source finished its first round (fetch and syncs, or a failure).
+    pub fn source_round_done(&self, name: &str) {
+        lock(&self.sources_started).insert(name.to_owned(), true);
+    }
+
+    /// Ready: every source finished a first round and every app a first sync.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        lock(&self.sources_started).values().all(|done| *done)
+            && lock(&self.apps).values().all(|a| a.first_sync_done)
+    }
+
+    /// Registers the webhooks of the configuration.
+    pub fn set_webhooks(&self, hooks: BTreeMap<String, std::sync::Arc<Webhook>>) {
+        *lock(&self.webhooks) = hooks;
+    }
+
+    /// The webhook of `source`.
+    #[must_use]
+    pub fn webhook(&self, source: &str) -> Option<std::sync::Arc<Webhook>> {
+        lock(&self.webhooks).get(source).cloned()
+    }
+
+    /// The agent's newest recipient.
+    #[must_use]
+    pub fn recipient(&self) -> Option<String> {
+        lock(&self.recipient).clone()
+    }
+
+    /// Sets the agent's newest recipient.
+    pub fn set_recipient(&self, recipient: Option<String>) {
+        *lock(&self.recipient) = recipient;
+    }
+
+    /// Whether this replica holds the lease (always true without leader election).
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Acquire)
+    }
+
+    /// Records leadership.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::Release);
+        self.metrics.leader.set(i64::from(leader));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apps_of_a_removed_source_are_forgotten() {
+        let state = Shared::new(LogControl::detached("info"));
+        state.update_app("a", |s| s.source = "one".into());
+        state.update_app("b", |s| s.source = "two".into());
+        state.set_sources(&["one".to_owned()]);
+        let names: Vec<String> = state.apps().into_iter().map(|a| a.name).collect();
+        assert_eq!(names, ["a"]);
+        assert!(!state.is_ready(), "the source has not finished a round");
+        state.source_round_done("one");
+        assert!(!state.is_ready(), "app a has not synced");
+        state.update_app("a", |s| s.first_sync_done = true);
+        assert!(state.is_ready());
+    }
+}

@@ -1,0 +1,371 @@
+//! Status for people: each app's status in a ConfigMap of the agent's namespace
+//! (`tether-status-<app>`, label `tether.dev/status-of`), Kubernetes Events on the app's
+//! inventory ConfigMap, and `tether-agent status [APP]`, which prints them as a table.
+
+use super::state::AppStatus;
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// The label that marks a status ConfigMap, with the app as its value.
+pub const STATUS_LABEL: &str = "tether.dev/status-of";
+/// The field manager of status writes.
+pub const STATUS_MANAGER: &str = "tether-status";
+
+/// Errors of reading or writing status.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// Writing an app's status ConfigMap failed.
+    #[error("write status of app {app} to {namespace}/{name}: {source}")]
+    WriteFailed {
+        /// The app.
+        app: String,
+        /// The namespace.
+        namespace: String,
+        /// The ConfigMap.
+        name: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// Listing the status ConfigMaps failed.
+    #[error("list status ConfigMaps in {namespace}: {source}")]
+    ListFailed {
+        /// The namespace.
+        namespace: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// The cluster could not be reached.
+    #[error(transparent)]
+    Client(#[from] crate::sync::client::ClientError),
+}
+
+/// The name of an app's status ConfigMap.
+#[must_use]
+pub fn config_map_name(app: &str) -> String {
+    format!("tether-status-{app}")
+}
+
+/// Writes `status` to its ConfigMap (server-side apply).
+pub async fn write(
+    client: &kube::Client,
+    namespace: &str,
+    status: &AppStatus,
+) -> Result<(), StatusError> {
+    let name = config_map_name(&status.name);
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let mut data = BTreeMap::new();
+    data.insert("app", status.name.clone());
+    data.insert("source", status.source.clone());
+    data.insert("path", status.path.clone());
+    data.insert("revision", status.revision.clone());
+    data.insert("sync", status.sync.clone());
+    data.insert("reason", status.reason.clone());
+    data.insert("health", status.health.clone());
+    data.insert("driftCorrections", status.drift_corrections.to_string());
+    data.insert("lastSync", status.last_sync.clone().unwrap_or_default());
+    data.insert("errors", status.errors.join("\n"));
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {STATUS_LABEL: status.name, "app.kubernetes.io/part-of": "tether"},
+        },
+        "data": data,
+    });
+    api.patch(
+        &name,
+        &PatchParams::apply(STATUS_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| StatusError::WriteFailed {
+        app: status.name.clone(),
+        namespace: namespace.to_owned(),
+        name,
+        source,
+    })
+}
+
+/// Publishes Events about apps on their inventory ConfigMaps.
+#[derive(Clone)]
+pub struct Events {
+    recorder: Recorder,
+    namespace: String,
+}
+
+impl Events {
+    /// A publisher reporting as `tether` (instance: this replica).
+    #[must_use]
+    pub fn new(client: kube::Client, namespace: &str, instance: &str) -> Self {
+        let reporter = Reporter {
+            controller: "tether".into(),
+            instance: Some(instance.to_owned()),
+        };
+        Self {
+            recorder: Recorder::new(client, reporter),
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    /// Publishes one Event on a managed object of `app` (failures logged, never fatal).
+    pub async fn publish_on(
+        &self,
+        object: &crate::sync::ObjectRef,
+        app: &str,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        let reference = ObjectReference {
+            api_version: Some(object.api_version()),
+            kind: Some(object.kind.clone()),
+            name: Some(object.name.clone()),
+            namespace: (!object.namespace.is_empty()).then(|| object.namespace.clone()),
+            ..ObjectReference::default()
+        };
+        self.send(&reference, app, warning, reason, note).await;
+    }
+
+    /// Publishes one Event about `app` (reason: `SyncSucceeded`, `SyncFailed`,
+    /// `DriftCorrected`, `PruneBlocked`, `Orphaned`, `PolicyDenied`, `SecretResolveFailed`).
+    /// Failures are logged, never fatal.
+    pub async fn publish(&self, app: &str, warning: bool, reason: &str, note: String) {
+        let reference = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("ConfigMap".into()),
+            name: Some(crate::sync::inventory::config_map_name(app)),
+            namespace: Some(self.namespace.clone()),
+            ..ObjectReference::default()
+        };
+        self.send(&reference, app, warning, reason, note).await;
+    }
+
+    async fn send(
+        &self,
+        reference: &ObjectReference,
+        app: &str,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        let mut note = format!("app {app}: {note}");
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Sync".into(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&event, reference).await {
+            tracing::warn!(app = %app, reason = %reason, error = %err, "publishing an Event failed");
+        }
+    }
+}
+
+/// The arguments of `tether-agent status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// Only this app.
+    pub app: Option<String>,
+    /// The agent's namespace.
+    #[arg(long, short = 'n', default_value = "tether-system")]
+    pub namespace: String,
+    /// A kubeconfig (default: `$KUBECONFIG`, else in-cluster).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// One row of the status table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The app.
+    pub app: String,
+    /// The revision, shortened.
+    pub revision: String,
+    /// The sync result.
+    pub sync: String,
+    /// The health.
+    pub health: String,
+    /// Drift corrections.
+    pub drift: String,
+    /// Time since the last sync.
+    pub age: String,
+}
+
+/// Reads the status rows from the cluster.
+pub async fn rows(
+    client: &kube::Client,
+    namespace: &str,
+    app: Option<&str>,
+) -> Result<Vec<Row>, StatusError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let selector = match app {
+        Some(a) => format!("{STATUS_LABEL}={a}"),
+        None => STATUS_LABEL.to_owned(),
+    };
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| StatusError::ListFailed {
+            namespace: namespace.to_owned(),
+            source,
+        })?;
+    let now = std::time::SystemTime::now();
+    let mut rows: Vec<Row> = list
+        .items
+        .iter()
+        .map(|cm| {
+            let data = cm.data.clone().unwrap_or_default();
+            let get = |k: &str| data.get(k).cloned().unwrap_or_default();
+            let revision: String = get("revision").chars().take(12).collect();
+            let sync = match get("reason").as_str() {
+                "" | "Succeeded" => get("sync"),
+                reason => format!("{} ({reason})", get("sync")),
+            };
+            Row {
+                app: get("app"),
+                revision: if revision.is_empty() {
+                    "<none>".into()
+                } else {
+                    revision
+                },
+                sync,
+                health: get("health"),
+                drift: get("driftCorrections"),
+                age: age(&get("lastSync"), now),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.app.cmp(&b.app));
+    Ok(rows)
+}
+
+fn age(rfc3339: &str, now: std::time::SystemTime) -> String {
+    let Some(then) = super::time::parse_rfc3339(rfc3339) else {
+        return "<unknown>".into();
+    };
+    let secs = now.duration_since(then).map_or(0, |d| d.as_secs());
+    match secs {
+        0..120 => format!("{secs}s"),
+        120..7200 => format!("{}m", secs / 60),
+        7200..172_800 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// Writes `rows` as a table like `kubectl get`.
+pub fn write_table(rows: &[Row], out: &mut dyn Write) -> std::io::Result<()> {
+    let header = ["APP", "REVISION", "SYNC", "HEALTH", "DRIFT", "AGE"];
+    let cells: Vec<[&str; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.app.as_str(),
+                &r.revision,
+                &r.sync,
+                &r.health,
+                &r.drift,
+                &r.age,
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(cells.iter()) {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}   "));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// Runs `tether-agent status`: exit 0, 1 when an asked-for app has no status, 2 on errors.
+pub async fn command(args: &StatusArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let result = async {
+        let client = crate::sync::connect(&crate::sync::ClientOptions {
+            kubeconfig: args.kubeconfig.clone(),
+            ..Default::default()
+        })
+        .await?;
+        rows(&client, &args.namespace, args.app.as_deref()).await
+    }
+    .await;
+    match result {
+        Ok(rows) if rows.is_empty() => {
+            let _ = match &args.app {
+                Some(app) => writeln!(
+                    err,
+                    "tether-agent: status: no status for app {app:?} in {}",
+                    args.namespace
+                ),
+                None => writeln!(err, "tether-agent: status: no apps in {}", args.namespace),
+            };
+            1
+        }
+        Ok(rows) => match write_table(&rows, out) {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = writeln!(err, "tether-agent: status: {e}");
+                2
+            }
+        },
+        Err(e) => {
+            let _ = writeln!(err, "tether-agent: status: {e}");
+            2
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_aligns_like_kubectl() {
+        let rows = vec![Row {
+            app: "shop".into(),
+            revision: "3f2a9c1".into(),
+            sync: "Succeeded".into(),
+            health: "Healthy".into(),
+            drift: "0".into(),
+            age: "5s".into(),
+        }];
+        let mut out = Vec::new();
+        write_table(&rows, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "APP    REVISION   SYNC        HEALTH    DRIFT   AGE\nshop   3f2a9c1    Succeeded   Healthy   0       5s\n"
+        );
+    }
+}

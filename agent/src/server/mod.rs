@@ -1,0 +1,234 @@
+//! The HTTP endpoints (axum):
+//!
+//! | path | what |
+//! |---|---|
+//! | `GET /healthz` | the process is alive |
+//! | `GET /readyz` | 200 once every app's first sync finished or failed (a standby replica is ready: it has nothing to sync) |
+//! | `GET /metrics` | OpenMetrics text (see [`crate::telemetry::Metrics`]) |
+//! | `POST /webhook/{source}` | a push notification, verified with the source's secret; body at most 1 MiB; a standby answers 503 (the leader labels its Pod `tether.dev/leader=true` for a webhook Service) |
+//! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status as JSON (never a secret value) |
+//! | `GET /api/v1/recipient` | the agent's newest age recipient |
+//! | `GET`/`PUT /debug/log-level` | the log filter in force / a new one (body: `debug`, `tether_agent::sync=trace`) |
+//!
+//! [`run`] takes its listener and its shutdown signal, so tests bind port 0.
+
+use crate::daemon::state::Shared;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::future::Future;
+use std::sync::Arc;
+
+/// The largest webhook body accepted.
+pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+
+/// Serves the endpoints on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The routes, for tests that drive them without a socket.
+pub fn router(state: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/webhook/{source}",
+            axum::routing::post(webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)),
+        )
+        .route("/api/v1/apps", get(apps))
+        .route("/api/v1/apps/{name}", get(app))
+        .route("/api/v1/recipient", get(recipient))
+        .route("/debug/log-level", get(log_level).put(set_log_level))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<Arc<Shared>>) -> Response {
+    if !state.is_leader() {
+        (StatusCode::OK, "ready (standby)\n").into_response()
+    } else if state.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: first syncs running\n",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": message.into()})),
+    )
+        .into_response()
+}
+
+async fn webhook(
+    State(state): State<Arc<Shared>>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(hook) = state.webhook(&source) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no webhook for source {source:?}"),
+        );
+    };
+    let pairs: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect();
+    match crate::source::webhook::verify(&hook.auth, &pairs, &body) {
+        Ok(event) => {
+            if !event.concerns(&hook.url) {
+                tracing::info!(source = %source, "webhook for another repository ignored");
+                return (StatusCode::ACCEPTED, "ignored: another repository\n").into_response();
+            }
+            if !state.is_leader() {
+                return problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "this replica is a standby; the leader polls on its interval",
+                );
+            }
+            tracing::info!(source = %source, git_ref = ?event.git_ref, after = ?event.after, "webhook accepted");
+            hook.trigger.trigger();
+            (StatusCode::ACCEPTED, "fetch triggered\n").into_response()
+        }
+        Err(err) => {
+            tracing::warn!(source = %source, reason = err.reason(), error = %err, "webhook refused");
+            problem(StatusCode::UNAUTHORIZED, err.to_string())
+        }
+    }
+}
+
+async fn apps(State(state): State<Arc<Shared>>) -> Response {
+    axum::Json(serde_json::json!({"apps": state.apps()})).into_response()
+}
+
+async fn app(State(state): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    match state.app(&name) {
+        Some(status) => axum::Json(status).into_response(),
+        None => problem(StatusCode::NOT_FOUND, format!("no app {name:?}")),
+    }
+}
+
+async fn recipient(State(state): State<Arc<Shared>>) -> Response {
+    match state.recipient() {
+        Some(r) => (StatusCode::OK, format!("{r}\n")).into_response(),
+        None => problem(StatusCode::NOT_FOUND, "the agent has no key yet"),
+    }
+}
+
+async fn log_level(State(state): State<Arc<Shared>>) -> String {
+    format!("{}\n", state.log.current())
+}
+
+async fn set_log_level(State(state): State<Arc<Shared>>, body: String) -> Response {
+    match state.log.set(body.trim()) {
+        Ok(()) => (StatusCode::OK, format!("{}\n", state.log.current())).into_response(),
+        Err(err) => problem(StatusCode::BAD_REQUEST, err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::LogControl;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    async fn call(
+        state: &Arc<Shared>,
+        method: &str,
+        uri: &str,
+        body: &str,
+    ) -> (StatusCode, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        let response = router(Arc::clone(state))
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readiness_waits_for_every_first_sync_of_the_leader() {
+        let state = Arc::new(Shared::new(LogControl::detached("info")));
+        assert_eq!(
+            call(&state, "GET", "/readyz", "").await.0,
+            StatusCode::OK,
+            "a standby is ready"
+        );
+        state.set_sources(&["config".to_owned()]);
+        state.set_leader(true);
+        assert_eq!(
+            call(&state, "GET", "/readyz", "").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        state.update_app("shop", |s| s.source = "config".into());
+        state.source_round_done("config");
+        assert_eq!(
+            call(&state, "GET", "/readyz", "").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        state.update_app("shop", |s| s.first_sync_done = true);
+        assert_eq!(
+            call(&state, "GET", "/readyz", "").await,
+            (StatusCode::OK, "ready\n".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_webhook_for_an_unknown_source_is_not_found_and_apps_are_json() {
+        let state = Arc::new(Shared::new(LogControl::detached("info")));
+        let (status, _) = call(&state, "POST", "/webhook/nope", "{}").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        state.update_app("shop", |s| s.revision = "abc".into());
+        let (status, body) = call(&state, "GET", "/api/v1/apps/shop", "").await;
+        assert_eq!(status, StatusCode::OK);
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(json["revision"], "abc");
+        assert_eq!(json["sync"], "Pending");
+        assert_eq!(
+            call(&state, "GET", "/api/v1/apps/other", "").await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            call(&state, "GET", "/api/v1/recipient", "").await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+}
