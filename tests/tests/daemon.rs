@@ -275,6 +275,59 @@ fn the_daemon_syncs_two_apps_serves_readiness_metrics_and_status_and_syncs_on_a_
             "a plaintext leaked into the plan:\n{plan}"
         );
     }
+    // An app whose directory leaves Git is pruned, but its PVC stays (orphaned, reported).
+    let push = || {
+        let (code, _) = http(
+            agent.port,
+            "POST",
+            "/webhook/config",
+            &[("X-Signature", &signed(body))],
+            body,
+        );
+        assert_eq!(code, 202);
+    };
+    repo.upstream
+        .write(
+            "apps/one/data.yaml",
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n",
+        )
+        .expect("write");
+    repo.upstream.commit("a volume for one").expect("commit");
+    push();
+    wait_for("the PVC of app one", Duration::from_secs(60), || {
+        cluster
+            .exists(&["persistentvolumeclaim", "data", "-n", "one"])
+            .then_some(())
+    });
+    repo.upstream.remove("apps/one").expect("remove");
+    repo.upstream.commit("app one leaves Git").expect("commit");
+    push();
+    wait_for("app one's objects pruned", Duration::from_secs(60), || {
+        (!cluster.exists(&["configmap", "settings", "-n", "one"])).then_some(())
+    });
+    assert!(
+        cluster.exists(&["persistentvolumeclaim", "data", "-n", "one"]),
+        "the PVC of a removed app was deleted\n{}",
+        agent.logs()
+    );
+    assert!(
+        cluster.exists(&["configmap", "settings", "-n", "two"]),
+        "the other app was touched"
+    );
+    wait_for("app one forgotten", Duration::from_secs(30), || {
+        app_status(&agent, "one").is_none().then_some(())
+    });
+    let events = cluster.ok(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        "tether-system",
+        "-o",
+        "json",
+    ]);
+    for reason in ["AppRemoved", "Orphaned"] {
+        assert!(events.contains(reason), "no {reason} Event: {events}");
+    }
     // The log level changes at run time.
     let (code, _) = http(agent.port, "PUT", "/debug/log-level", &[], b"debug");
     assert_eq!(code, 200);

@@ -288,6 +288,70 @@ async fn the_mass_deletion_guard_blocks_the_whole_prune() {
 }
 
 #[tokio::test]
+async fn a_removed_app_is_pruned_but_its_pvc_stays_and_other_apps_are_untouched() {
+    let c = cluster().await;
+    let engine = c.engine();
+    let mut objects = shop_objects();
+    objects.push(pvc("uploads"));
+    assert_ok(&engine.sync(&shop(), "rev1", objects).await);
+    let billing = AppSpec::new("billing", SHOP);
+    assert_ok(
+        &engine
+            .sync(
+                &billing,
+                "rev1",
+                vec![config_map("billing-config", json!({"a": "b"}))],
+            )
+            .await,
+    );
+    let billing_uid = c.uid("ConfigMap", SHOP, "billing-config");
+
+    // A new engine, as after a restart: the removal works from the inventory in the cluster.
+    let engine = c.engine();
+    let result = engine.remove(&shop(), "rev2").await;
+    assert_ok(&result);
+    assert_eq!(
+        names(&result, Action::Pruned),
+        [
+            "ConfigMap/web-config",
+            "ConfigMap/web-flags",
+            "Deployment/web",
+            "Service/web"
+        ]
+    );
+    assert_eq!(
+        names(&result, Action::Orphaned),
+        ["PersistentVolumeClaim/uploads"]
+    );
+    for (kind, name) in [
+        ("ConfigMap", "web-config"),
+        ("Deployment", "web"),
+        ("Service", "web"),
+    ] {
+        assert!(!c.exists(kind, SHOP, name), "{kind}/{name} was not pruned");
+    }
+    assert!(
+        c.exists("PersistentVolumeClaim", SHOP, "uploads"),
+        "the PVC was deleted"
+    );
+    assert!(
+        c.inventory_text("shop").is_none(),
+        "the inventory of a removed app stays"
+    );
+    assert_eq!(c.uid("ConfigMap", SHOP, "billing-config"), billing_uid);
+    assert!(c.inventory_text("billing").is_some());
+
+    // Removing it again finds nothing to do.
+    c.server.requests().reset();
+    assert_ok(&engine.remove(&shop(), "rev3").await);
+    assert_eq!(
+        c.server.requests().writes(),
+        1,
+        "only the inventory delete (already gone)"
+    );
+}
+
+#[tokio::test]
 async fn an_empty_render_never_prunes() {
     let c = cluster().await;
     let engine = c.engine();

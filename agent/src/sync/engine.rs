@@ -375,6 +375,48 @@ impl Engine {
         .await
     }
 
+    /// Removes an app whose directory left Git: prunes what its inventory lists (protected
+    /// objects are orphaned and left running, as in any prune) and deletes the inventory.
+    /// The caller decides that the app is really gone (a good snapshot, not a failed fetch or
+    /// an empty discovery); the per-app share guard does not apply, since every object goes.
+    pub async fn remove(&self, app: &AppSpec, revision: &str) -> SyncResult {
+        let span = tracing::info_span!("remove", app = %app.name, revision = %revision);
+        async {
+            let _permit = self.inner.semaphore.clone().acquire_owned().await.ok();
+            let slot = self.slot(&app.name);
+            let mut state = slot.state.lock().await;
+            let mut run = stages::Run::new(self, app, revision);
+            let error = run.remove(&mut state).await.err();
+            self.update_index(&app.name, state.as_ref());
+            let gone = state.is_none();
+            drop(state);
+            if gone {
+                lock(&self.inner.slots).remove(&app.name);
+            }
+            let (changes, mut health) = run.finish();
+            match &error {
+                None => tracing::info!(
+                    pruned = changes.count(super::changeset::Action::Pruned),
+                    orphaned = changes.count(super::changeset::Action::Orphaned),
+                    "removed"
+                ),
+                Some(err) => {
+                    health = health.worst(Health::Degraded(format!("{}: {err}", err.reason())));
+                    tracing::warn!(reason = err.reason(), error = %err, "removal failed");
+                }
+            }
+            SyncResult {
+                app: app.name.clone(),
+                revision: revision.to_owned(),
+                changes,
+                health,
+                error,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Syncs several apps in parallel (at most [`EngineConfig::concurrency`] at once); the
     /// results are in the order of `apps`.
     pub async fn sync_all(&self, apps: Vec<(AppSpec, String, Vec<Value>)>) -> Vec<SyncResult> {

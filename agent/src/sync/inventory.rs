@@ -78,6 +78,17 @@ pub enum InventoryError {
         #[source]
         source: kube::Error,
     },
+    /// Deleting the ConfigMap of a removed app failed.
+    #[error("delete the inventory ConfigMap {namespace}/{config_map}: {source}")]
+    DeleteFailed {
+        /// The namespace.
+        namespace: String,
+        /// The ConfigMap.
+        config_map: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
 }
 
 impl InventoryError {
@@ -223,6 +234,28 @@ pub async fn load(
         .and_then(|d| d.get(DATA_KEY))
         .map_or("", String::as_str);
     Inventory::decode(text, &format!("{namespace}/{name}")).map(Some)
+}
+
+/// Deletes the inventory of `app` from `namespace` (an app that left Git); a missing one is
+/// not an error.
+pub async fn delete(client: &Client, namespace: &str, app: &str) -> Result<(), InventoryError> {
+    let name = config_map_name(app);
+    let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
+    (|| async {
+        match api.delete(&name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(err) => Err(err),
+        }
+    })
+    .retry(backoff())
+    .when(is_transient)
+    .await
+    .map_err(|source| InventoryError::DeleteFailed {
+        namespace: namespace.to_owned(),
+        config_map: name.clone(),
+        source,
+    })
 }
 
 /// Writes the inventory of `app` to `namespace` (server-side apply as `field_manager`).

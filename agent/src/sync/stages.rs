@@ -28,6 +28,8 @@ pub(super) struct Run<'a> {
     revision: &'a str,
     changes: ChangeSet,
     health: Health,
+    /// The app left Git: everything in its inventory goes, so the share guard does not apply.
+    removing: bool,
 }
 
 /// What the apply stage leaves: each applied (or unchanged) object with its live hash and
@@ -52,6 +54,7 @@ impl<'a> Run<'a> {
             revision,
             changes: ChangeSet::default(),
             health: Health::Healthy,
+            removing: false,
         }
     }
 
@@ -184,6 +187,52 @@ impl<'a> Run<'a> {
             Some(err) => Err(err.into()),
             None => health,
         }
+    }
+
+    /// Removes an app that left Git: prunes every object of its inventory under the same
+    /// protections as any prune (protected and foreign objects are orphaned, not deleted),
+    /// then deletes the inventory. Objects whose delete failed stay in the inventory, which is
+    /// kept, so the next attempt finds them.
+    pub(super) async fn remove(&mut self, state: &mut Option<AppState>) -> Result<(), SyncError> {
+        self.validate()?;
+        self.removing = true;
+        let inner = &self.engine.inner;
+        let previous = match state.as_ref() {
+            Some(s) => s.inventory.clone(),
+            None => inventory::load(&inner.client, &inner.config.namespace, &self.app.name)
+                .await?
+                .unwrap_or_default(),
+        };
+        let last_applied: HashMap<ObjectRef, Value> = state
+            .as_ref()
+            .map(|s| {
+                s.objects
+                    .iter()
+                    .map(|(r, m)| (r.clone(), m.desired.object.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (kept, prune_error) = self
+            .prune(&[], &previous, &last_applied)
+            .instrument(tracing::info_span!("prune", removing = true))
+            .await;
+        if let Some(err) = prune_error {
+            let next = Inventory {
+                revision: self.revision.to_owned(),
+                digest: previous.digest.clone(),
+                entries: kept,
+            };
+            self.store(&previous, &next).await?;
+            *state = Some(AppState {
+                spec: self.app.clone(),
+                inventory: next,
+                objects: BTreeMap::new(),
+            });
+            return Err(err.into());
+        }
+        inventory::delete(&inner.client, &inner.config.namespace, &self.app.name).await?;
+        *state = None;
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), SyncError> {
@@ -465,7 +514,12 @@ impl<'a> Run<'a> {
             .app
             .max_prune_percent
             .unwrap_or(inner.config.max_prune_percent);
-        if let Err(err) = prune::guard(&self.app.name, deletes.len(), previous.entries.len(), max) {
+        let guarded = if self.removing {
+            Ok(())
+        } else {
+            prune::guard(&self.app.name, deletes.len(), previous.entries.len(), max)
+        };
+        if let Err(err) = guarded {
             for (reference, entry, _, _) in deletes {
                 self.changes
                     .push(reference.clone(), Action::Skipped, Some(err.to_string()));

@@ -5,6 +5,7 @@
 use super::DaemonError;
 use record::{finish_failed, finish_synced, write_status};
 
+mod departed;
 mod record;
 use super::pipeline;
 use super::state::{Shared, Webhook};
@@ -361,6 +362,7 @@ async fn round(
         }
     };
     let names: Vec<String> = apps.iter().map(|a| a.spec.name.clone()).collect();
+    departed::remove_departed(ctx, name, &names, &snapshot.revision).await;
     ctx.state.retain_apps(name, &names);
     for app in &apps {
         // Every per-app series exists from the first round, at zero.

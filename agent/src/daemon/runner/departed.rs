@@ -1,0 +1,136 @@
+//! Apps whose directory left Git: their objects are pruned under the same protections as any
+//! prune, and their inventory and status are deleted.
+//!
+//! The apps a source had are read from the status ConfigMaps in the agent's namespace, so a
+//! restarted agent still prunes what left Git while it was down. Guards: only after a good
+//! snapshot and a successful discovery (the caller's job); never when discovery found no app
+//! at all; never when more than `maxPrunePercent` of the source's apps leave at once (a
+//! mistyped glob must not delete a cluster). A blocked removal is reported, not retried
+//! silently: the apps stay and keep running.
+
+use super::Ctx;
+use crate::daemon::status;
+use crate::sync::{Action, AppSpec};
+use crate::telemetry::AppLabel;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams};
+
+/// The apps of `source` recorded in the cluster that are not in `discovered`.
+async fn departed(ctx: &Ctx, source: &str, discovered: &[String]) -> Option<(Vec<String>, usize)> {
+    let namespace = &ctx.engine.config().namespace;
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+    let list = match api
+        .list(&ListParams::default().labels(status::STATUS_LABEL))
+        .await
+    {
+        Ok(list) => list,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list the status of known apps; no app is removed");
+            return None;
+        }
+    };
+    let mut known = 0;
+    let mut gone = Vec::new();
+    for cm in list.items {
+        let data = cm.data.unwrap_or_default();
+        if data.get("source").map(String::as_str) != Some(source) {
+            continue;
+        }
+        let Some(app) = data.get("app") else { continue };
+        known += 1;
+        if !discovered.contains(app) {
+            gone.push(app.clone());
+        }
+    }
+    gone.sort();
+    Some((gone, known))
+}
+
+/// Removes the apps of `source` that are no longer discovered, within the guards.
+pub(super) async fn remove_departed(
+    ctx: &Ctx,
+    source: &str,
+    discovered: &[String],
+    revision: &str,
+) {
+    let Some((gone, known)) = departed(ctx, source, discovered).await else {
+        return;
+    };
+    if gone.is_empty() {
+        return;
+    }
+    let max = u64::from(ctx.engine.config().max_prune_percent);
+    let blocked = if discovered.is_empty() {
+        Some("discovery found no app at all; removing every app is never automatic".to_owned())
+    } else if (gone.len() as u64) * 100 > max * (known as u64) {
+        Some(format!(
+            "{} of the source's {known} apps left Git at once, over the {max}% limit",
+            gone.len()
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = blocked {
+        tracing::warn!(source, apps = gone.len(), reason = "PruneBlocked", "{why}");
+        for app in &gone {
+            let label = AppLabel { app: app.clone() };
+            ctx.state.metrics.prune_blocked.get_or_create(&label).inc();
+            ctx.events
+                .publish(
+                    app,
+                    true,
+                    "PruneBlocked",
+                    format!("the app left Git but is kept: {why}"),
+                )
+                .await;
+        }
+        return;
+    }
+    for app in gone {
+        let result = ctx.engine.remove(&AppSpec::new(&app, ""), revision).await;
+        let pruned = result.changes.count(Action::Pruned);
+        let orphaned: Vec<String> = result
+            .changes
+            .with(Action::Orphaned)
+            .into_iter()
+            .map(|r| format!("{}/{}", r.kind, r.name))
+            .collect();
+        if let Some(err) = &result.error {
+            ctx.events
+                .publish(
+                    &app,
+                    true,
+                    err.reason(),
+                    format!("removing the app that left Git: {err}"),
+                )
+                .await;
+            continue;
+        }
+        ctx.events
+            .publish(
+                &app,
+                false,
+                "AppRemoved",
+                format!("the app left Git at {revision}: {pruned} objects pruned"),
+            )
+            .await;
+        if !orphaned.is_empty() {
+            ctx.events
+                .publish(
+                    &app,
+                    true,
+                    "Orphaned",
+                    format!("protected objects left running: {}", orphaned.join(", ")),
+                )
+                .await;
+        }
+        let api: Api<ConfigMap> =
+            Api::namespaced(ctx.client.clone(), &ctx.engine.config().namespace);
+        if let Err(err) = api
+            .delete(&status::config_map_name(&app), &Default::default())
+            .await
+        {
+            tracing::warn!(app, error = %err, "could not delete the status of a removed app");
+        }
+    }
+}
