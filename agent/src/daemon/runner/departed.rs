@@ -46,6 +46,20 @@ async fn departed(ctx: &Ctx, source: &str, discovered: &[String]) -> Option<(Vec
     Some((gone, known))
 }
 
+/// Why removing `gone` of `known` apps must not happen, if it must not: discovery found
+/// nothing, or more than `max_percent` of the apps leave at once.
+fn blocked(gone: usize, known: usize, nothing_found: bool, max_percent: u8) -> Option<String> {
+    if nothing_found {
+        return Some(
+            "discovery found no app at all; removing every app is never automatic".to_owned(),
+        );
+    }
+    let max = u64::from(max_percent);
+    ((gone as u64) * 100 > max * (known as u64)).then(|| {
+        format!("{gone} of the source's {known} apps left Git at once, over the {max}% limit")
+    })
+}
+
 /// Removes the apps of `source` that are no longer discovered, within the guards.
 pub(super) async fn remove_departed(
     ctx: &Ctx,
@@ -59,18 +73,8 @@ pub(super) async fn remove_departed(
     if gone.is_empty() {
         return;
     }
-    let max = u64::from(ctx.engine.config().max_prune_percent);
-    let blocked = if discovered.is_empty() {
-        Some("discovery found no app at all; removing every app is never automatic".to_owned())
-    } else if (gone.len() as u64) * 100 > max * (known as u64) {
-        Some(format!(
-            "{} of the source's {known} apps left Git at once, over the {max}% limit",
-            gone.len()
-        ))
-    } else {
-        None
-    };
-    if let Some(why) = blocked {
+    let max = ctx.engine.config().max_prune_percent;
+    if let Some(why) = blocked(gone.len(), known, discovered.is_empty(), max) {
         tracing::warn!(source, apps = gone.len(), reason = "PruneBlocked", "{why}");
         for app in &gone {
             let label = AppLabel { app: app.clone() };
@@ -132,5 +136,25 @@ pub(super) async fn remove_departed(
         {
             tracing::warn!(app, error = %err, "could not delete the status of a removed app");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blocked;
+
+    #[test]
+    fn removal_is_blocked_when_discovery_finds_nothing() {
+        assert!(blocked(1, 1, true, 50).is_some());
+        assert!(blocked(3, 3, true, 100).is_some());
+    }
+
+    #[test]
+    fn removal_is_blocked_above_the_share_limit_and_allowed_at_it() {
+        assert_eq!(blocked(1, 2, false, 50), None);
+        assert!(blocked(2, 3, false, 50).is_some_and(|why| why.contains("2 of the source's 3")));
+        assert_eq!(blocked(1, 10, false, 10), None);
+        assert!(blocked(2, 10, false, 10).is_some());
+        assert_eq!(blocked(5, 5, false, 100), None);
     }
 }
