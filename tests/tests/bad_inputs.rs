@@ -22,12 +22,6 @@ use pipeline::{APP_NS, Agent, Outcome};
 /// Cases the agent does not handle as expected yet: `(case, what happens instead)`.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
-        "kust-remote-patch-url",
-        "a patch given as a URL is read as the local file `app/https:/example.com/patch.yaml` \
-         (\"no such file or directory\"): refused, but neither the field `patches` nor the URL is \
-         named, and it is not said that remote patches are unsupported",
-    ),
-    (
         "sealed-encrypted-data-not-a-map",
         "\"cannot read the manifest: invalid type: sequence, expected a map at line 1 column N\": \
          the field `spec.encryptedData` is not named; the line and column are those of an \

@@ -123,8 +123,18 @@ impl Dir<'_> {
         Ok((path, text))
     }
 
-    /// Joins an entry onto the directory, refusing absolute paths and escapes.
+    /// Joins an entry onto the directory, refusing remote locations, absolute paths and
+    /// escapes.
     pub(crate) fn join(&self, field: &str, entry: &str) -> Result<RelPath, KustomizeError> {
+        if field_takes_urls(field) && entry.to_ascii_lowercase().contains("://") {
+            return Err(KustomizeError::Unsupported {
+                path: self.file.to_string(),
+                field: field.to_owned(),
+                reason: format!(
+                    "remote file {entry:?}: only paths inside the repository are allowed"
+                ),
+            });
+        }
         self.dir
             .join(entry)
             .map_err(|err| KustomizeError::PathRefused {
@@ -183,6 +193,13 @@ impl Dir<'_> {
             message: err.to_string(),
         })
     }
+}
+
+/// Whether kustomize would fetch a URL given in `field` (patch files, generator sources,
+/// replacement sources, components, crds): everything but the resource lists, which
+/// [`is_remote`] checks with their own wording.
+fn field_takes_urls(field: &str) -> bool {
+    !field.starts_with("resources") && !field.starts_with("bases")
 }
 
 /// Whether a resource entry names a remote location (Git URL, HTTP, go-getter style).
