@@ -160,7 +160,14 @@ impl SealedSecret {
     /// Reads a SealedSecret from YAML or JSON text. `source_name` (a file name) is used in
     /// errors. Checks `apiVersion` and `kind`; the values are checked when unsealed.
     pub fn from_text(text: &str, source_name: &str) -> Result<Self> {
-        let parsed: Self = read_manifest(text, source_name)?;
+        let parsed: Self = match read_manifest(text, source_name) {
+            Ok(parsed) => parsed,
+            // serde names the type it expected, not the field: find the field.
+            Err(err @ Error::ReadManifest { .. }) => {
+                return Err(misplaced_field(text, source_name).unwrap_or(err));
+            }
+            Err(err) => return Err(err),
+        };
         parsed.check_type(source_name)?;
         Ok(parsed)
     }
@@ -209,6 +216,97 @@ impl SealedSecret {
 }
 
 /// `namespace/name`, or `name` alone without a namespace.
+/// The first field of a SealedSecret manifest whose value has the wrong shape, as an
+/// [`Error::InvalidField`] naming the object and the field; `None` when the text does not
+/// even parse as a document, or no field is found wrong.
+fn misplaced_field(text: &str, source_name: &str) -> Option<Error> {
+    use serde_json::Value;
+    let doc: Value = read_manifest(text, source_name).ok()?;
+    let meta = doc.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
+    let object = match name {
+        Some(name) => object_ref(namespace, name),
+        None => source_name.to_owned(),
+    };
+    let invalid = |field: &str, reason: &str| {
+        Some(Error::InvalidField {
+            object: object.clone(),
+            field: field.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    let string_map = |value: &Value, field: &str, what: &str| -> Option<Error> {
+        let Some(map) = value.as_object() else {
+            return invalid(field, &format!("must be a map of {what}"));
+        };
+        map.iter().find(|(_, v)| !v.is_string()).and_then(|(k, _)| {
+            invalid(
+                &format!("{field}.{k}"),
+                &format!("must be a string ({what})"),
+            )
+        })
+    };
+    if let Some(meta) = meta {
+        if !meta.is_object() {
+            return invalid("metadata", "must be a map");
+        }
+        for key in ["name", "namespace"] {
+            if meta.get(key).is_some_and(|v| !v.is_string()) {
+                return invalid(&format!("metadata.{key}"), "must be a string");
+            }
+        }
+        for key in ["labels", "annotations"] {
+            if let Some(err) = meta
+                .get(key)
+                .and_then(|v| string_map(v, &format!("metadata.{key}"), "strings"))
+            {
+                return Some(err);
+            }
+        }
+    }
+    let spec = doc.get("spec")?;
+    if !spec.is_object() {
+        return invalid("spec", "must be a map");
+    }
+    if spec
+        .get("scope")
+        .is_some_and(|scope| !matches!(scope.as_str(), Some("strict" | "namespace" | "cluster")))
+    {
+        return invalid("spec.scope", "must be one of strict, namespace, cluster");
+    }
+    if let Some(data) = spec.get("encryptedData")
+        && let Some(err) = string_map(data, "spec.encryptedData", "key to sealed value")
+    {
+        return Some(err);
+    }
+    if let Some(template) = spec.get("template") {
+        if !template.is_object() {
+            return invalid("spec.template", "must be a map");
+        }
+        if template.get("type").is_some_and(|v| !v.is_string()) {
+            return invalid("spec.template.type", "must be a string");
+        }
+        if template.get("immutable").is_some_and(|v| !v.is_boolean()) {
+            return invalid("spec.template.immutable", "must be true or false");
+        }
+        if let Some(meta) = template.get("metadata") {
+            if !meta.is_object() {
+                return invalid("spec.template.metadata", "must be a map");
+            }
+            for key in ["labels", "annotations"] {
+                let field = format!("spec.template.metadata.{key}");
+                if let Some(err) = meta.get(key).and_then(|v| string_map(v, &field, "strings")) {
+                    return Some(err);
+                }
+            }
+        }
+    }
+    None
+}
+
 pub(crate) fn object_ref(namespace: Option<&str>, name: &str) -> String {
     match namespace {
         Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),

@@ -385,3 +385,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fail_a_misshaped_field_is_named_in_the_error() {
+    let base = "apiVersion: tether.dev/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: db\n  namespace: shop\n";
+    for (spec, field) in [
+        ("spec:\n  encryptedData: [a, b]\n", "spec.encryptedData"),
+        (
+            "spec:\n  scope: everywhere\n  encryptedData: {}\n",
+            "spec.scope",
+        ),
+        (
+            "spec:\n  encryptedData:\n    password: {nested: 12345}\n",
+            "spec.encryptedData.password",
+        ),
+        (
+            "spec:\n  encryptedData: {}\n  template: {immutable: maybe}\n",
+            "spec.template.immutable",
+        ),
+    ] {
+        let err = SealedSecret::from_text(&format!("{base}{spec}"), "sealed.yaml")
+            .expect_err("a misshaped field is refused");
+        let message = err.to_string();
+        assert!(matches!(err, Error::InvalidField { .. }), "{message}");
+        assert!(message.starts_with("shop/db: "), "{message}");
+        assert!(message.contains(field), "{field} not named: {message}");
+        assert!(!message.contains("12345"), "the value is echoed: {message}");
+    }
+}
