@@ -601,3 +601,69 @@ fn every_subcommand_has_help_with_an_example_and_the_exit_codes() {
         assert!(help.contains("5  scope mismatch"), "{cmd}: {help}");
     }
 }
+
+#[test]
+fn recipient_from_cluster_reads_what_the_agent_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime
+        .block_on(tether_tests::apiserver::ApiServer::start())
+        .unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let kc = kubeconfig.to_str().unwrap();
+
+    // Nothing published yet: a clear error naming the ConfigMap.
+    let missing = seal_cli(
+        dir.path(),
+        &[
+            "recipient",
+            "--from-cluster",
+            "--kubeconfig",
+            kc,
+            "--namespace",
+            "tether-system",
+        ],
+    );
+    assert_exit(&missing, 1);
+    assert!(
+        stderr(&missing).contains("tether-system/tether-recipient"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let recipient = keygen(dir.path(), "cluster.agekey");
+    for object in [
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tether-system"}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "tether-recipient", "namespace": "tether-system"},
+            "data": {"recipient": recipient}}),
+    ] {
+        server.put_object(object).unwrap();
+    }
+    let out = seal_cli(
+        dir.path(),
+        &[
+            "recipient",
+            "--from-cluster",
+            "--kubeconfig",
+            kc,
+            "--namespace",
+            "tether-system",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out).trim(), recipient);
+
+    // A file and --from-cluster together is a usage error.
+    let both = seal_cli(
+        dir.path(),
+        &["recipient", "cluster.agekey", "--from-cluster"],
+    );
+    assert_exit(&both, 2);
+    drop(server);
+}

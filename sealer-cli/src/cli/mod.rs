@@ -5,6 +5,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+mod cluster;
 mod seal_cmd;
 mod sops_cmd;
 

@@ -42,8 +42,10 @@ Example:
   tether-seal recipient cluster-key.txt > cluster.pub";
 
 const RECIPIENT_HELP: &str = "\
-Example:
+Examples:
   tether-seal recipient cluster-key.txt
+  age1...
+  tether-seal recipient --from-cluster --namespace tether-system
   age1...";
 
 const SEAL_HELP: &str = "\
@@ -89,7 +91,24 @@ pub enum Command {
     #[command(after_help = format!("{RECIPIENT_HELP}\n\n{EXIT_CODES}"))]
     Recipient {
         /// The identity file.
-        file: PathBuf,
+        #[arg(
+            required_unless_present = "from_cluster",
+            conflicts_with = "from_cluster"
+        )]
+        file: Option<PathBuf>,
+        /// Read the recipient the agent publishes (ConfigMap `tether-recipient`) through the
+        /// kubeconfig instead: for sealing without access to any private key.
+        #[arg(long)]
+        from_cluster: bool,
+        /// The agent's namespace, with --from-cluster.
+        #[arg(long, default_value = "tether-system", requires = "from_cluster")]
+        namespace: String,
+        /// The kubeconfig, with --from-cluster (default: KUBECONFIG or ~/.kube/config).
+        #[arg(long, requires = "from_cluster")]
+        kubeconfig: Option<PathBuf>,
+        /// The kubeconfig context, with --from-cluster (default: the current one).
+        #[arg(long, requires = "from_cluster")]
+        context: Option<String>,
     },
     /// Seal a Kubernetes Secret into a SealedSecret for one or more recipients.
     #[command(after_help = format!("{SEAL_HELP}\n\n{EXIT_CODES}"))]
@@ -257,7 +276,19 @@ fn chain(err: &dyn std::error::Error) -> String {
 pub fn run(cmd: Command) -> ExitCode {
     let (name, result) = match cmd {
         Command::Keygen { output } => ("keygen", keygen(output.as_deref())),
-        Command::Recipient { file } => ("recipient", recipient(&file)),
+        Command::Recipient {
+            file,
+            from_cluster,
+            namespace,
+            kubeconfig,
+            context,
+        } => (
+            "recipient",
+            match file {
+                Some(file) if !from_cluster => recipient(&file),
+                _ => recipient_from_cluster(kubeconfig.as_deref(), context.as_deref(), &namespace),
+            },
+        ),
         Command::Seal(args) => ("seal", seal(&args)),
         Command::Unseal(args) => ("unseal", unseal(&args)),
         Command::Verify(args) => ("verify", verify(&args)),
@@ -293,6 +324,22 @@ fn recipient(file: &Path) -> Result<(), Failure> {
         out.push('\n');
     }
     write_stdout(&out)
+}
+
+fn recipient_from_cluster(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    namespace: &str,
+) -> Result<(), Failure> {
+    let text = super::cluster::published_recipient(kubeconfig, context, namespace)
+        .map_err(Failure::other)?;
+    let recipient: keys::Recipient = text.trim().parse().map_err(|_| Failure {
+        code: EXIT_MALFORMED,
+        message: format!(
+            "the recipient published in {namespace}/tether-recipient is not an age1... recipient"
+        ),
+    })?;
+    write_stdout(&format!("{recipient}\n"))
 }
 
 fn seal(args: &SealArgs) -> Result<(), Failure> {
