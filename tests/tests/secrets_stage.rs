@@ -630,3 +630,60 @@ async fn agent_keys_are_generated_renewed_published_and_old_keys_still_decrypt()
     assert_eq!(text(&out, "db", "password"), "old-key-pass");
     api.shutdown().await;
 }
+
+/// sops's MAC covers the values it leaves in clear, so a Kustomize transformer that changes
+/// them (an overlay's labels, a name prefix) breaks a file encrypted in the default mode; with
+/// `mac_only_encrypted` the MAC covers only the encrypted values and the transformed object
+/// still decrypts. The README gives this as the way to combine both.
+#[tokio::test]
+async fn mac_only_encrypted_files_survive_kustomize_transformers_and_default_ones_do_not() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let identity = Identity::generate();
+    let recipient = identity.recipient().to_string();
+    let mut keys = KeyRing::new();
+    keys.push(identity).expect("a valid key");
+    let ctx = context(keys, Stores::new(Arc::new(StaticCredentials::new())));
+    let encrypt = |mac_only: bool| {
+        let file = dir.path().join(format!("db-{mac_only}.yaml"));
+        std::fs::copy(
+            tether_tests::peers::workspace_root().join("tests/fixtures/secrets/db-secret.yaml"),
+            &file,
+        )
+        .expect("copy the fixture");
+        let mut cmd = tether_tests::peers::sops_command();
+        cmd.args([
+            "--encrypt",
+            "--age",
+            &recipient,
+            "--encrypted-regex",
+            "^(data|stringData)$",
+        ]);
+        if mac_only {
+            cmd.arg("--mac-only-encrypted");
+        }
+        let out = cmd.arg(&file).output().expect("sops runs");
+        assert!(
+            out.status.success(),
+            "sops: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut object = yaml(&String::from_utf8(out.stdout).expect("UTF-8"));
+        // What an overlay with `namePrefix: prod-` and `labels: {env: production}` does.
+        object["metadata"]["name"] = json!(format!("prod-db-{mac_only}"));
+        object["metadata"]["labels"] = json!({"env": "production"});
+        object
+    };
+    let out = secrets::resolve(&shop(), vec![encrypt(true), encrypt(false)], &ctx).await;
+    assert_eq!(
+        text(&out, "prod-db-true", "password"),
+        "sops-db-password-7f3a"
+    );
+    assert_eq!(out.failures.len(), 1, "{}", out.message());
+    let failure = &out.failures[0];
+    assert_eq!(failure.error.reason(), "DecryptFailed", "{}", failure.error);
+    assert!(
+        failure.error.to_string().contains("MAC"),
+        "{}",
+        failure.error
+    );
+}
