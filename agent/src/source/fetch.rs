@@ -323,6 +323,7 @@ fn open_cache(req: &FetchRequest<'_>) -> Result<(gix::Repository, bool), FetchEr
     };
     let exists = dir.join("HEAD").exists() || dir.join("objects").exists();
     if exists {
+        clear_stale_locks(dir);
         match gix::open_opts(dir, open_options()) {
             Ok(repo) => {
                 let depth_mismatch = req.depth == Depth::Full && repo.is_shallow().unwrap_or(false);
@@ -349,6 +350,58 @@ fn open_cache(req: &FetchRequest<'_>) -> Result<(gix::Repository, bool), FetchEr
     let repo =
         gix::open_opts(dir, open_options()).map_err(|err| cache_failed("open", describe(&err)))?;
     Ok((repo, true))
+}
+
+/// When this process started (first asked): lock files older than that were left by an
+/// earlier run.
+fn process_start() -> std::time::SystemTime {
+    static START: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::SystemTime::now)
+}
+
+/// Removes the `*.lock` files (`shallow.lock`, `packed-refs.lock`, `refs/**.lock`, ...) that a
+/// run killed in the middle of a fetch left in the cache: git would refuse every later fetch
+/// with "could not be locked". A cache belongs to one agent process and its fetches of one
+/// source run one at a time, so a lock older than this process is stale; a newer one is left
+/// alone.
+fn clear_stale_locks(dir: &Path) {
+    let started = process_start();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                // Locks live at the top and under refs/; objects/ holds none worth a walk.
+                if folder == dir && entry.file_name() == "refs"
+                    || folder.starts_with(dir.join("refs"))
+                {
+                    pending.push(path);
+                }
+                continue;
+            }
+            let is_lock = path.extension().is_some_and(|e| e == "lock");
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < started);
+            if is_lock && stale {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::warn!(lock = %path.display(), "removed a lock file left by an interrupted fetch")
+                    }
+                    Err(err) => {
+                        tracing::warn!(lock = %path.display(), error = %err, "cannot remove a stale lock file")
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Checks that every ref leads to a readable commit whose trees are readable and whose
@@ -616,4 +669,41 @@ fn http_options(
         options.backend = Some(Arc::new(std::sync::Mutex::new(backend)));
     }
     Ok(Some(options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{clear_stale_locks, process_start};
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn locks_left_by_an_earlier_run_are_removed_and_fresh_ones_kept() {
+        let started = process_start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("refs/heads")).expect("mkdir");
+        std::fs::create_dir_all(root.join("objects/pack")).expect("mkdir");
+        let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let write = |path: &str, modified: SystemTime| {
+            let file = std::fs::File::create(root.join(path)).expect("create");
+            file.set_modified(modified).expect("set mtime");
+        };
+        write("shallow.lock", old);
+        write("refs/heads/main.lock", old);
+        write("objects/pack/tmp.lock", old);
+        write("packed-refs.lock", started + Duration::from_secs(3600));
+        write("HEAD", old);
+        clear_stale_locks(root);
+        assert!(!root.join("shallow.lock").exists());
+        assert!(!root.join("refs/heads/main.lock").exists());
+        assert!(
+            root.join("objects/pack/tmp.lock").exists(),
+            "objects/ is not walked"
+        );
+        assert!(
+            root.join("packed-refs.lock").exists(),
+            "a lock of this run is kept"
+        );
+        assert!(root.join("HEAD").exists(), "only lock files are removed");
+    }
 }
