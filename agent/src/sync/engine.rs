@@ -265,6 +265,9 @@ pub(super) struct Managed {
 pub(super) struct AppState {
     pub(super) spec: AppSpec,
     pub(super) inventory: Inventory,
+    /// The last write of `inventory` to the cluster failed: the next sync writes it even
+    /// when nothing changed.
+    pub(super) unsaved: bool,
     pub(super) objects: BTreeMap<super::object::ObjectRef, Managed>,
 }
 

@@ -30,6 +30,9 @@ pub(super) struct Run<'a> {
     health: Health,
     /// The app left Git: everything in its inventory goes, so the share guard does not apply.
     removing: bool,
+    /// Objects whose apply failed: the server may have applied them all the same (a timeout,
+    /// a lost answer), so a failed sync records them too, for a later prune to consider.
+    attempted: Vec<ObjectRef>,
 }
 
 /// What the apply stage leaves: each applied (or unchanged) object with its live hash and
@@ -55,6 +58,7 @@ impl<'a> Run<'a> {
             changes: ChangeSet::default(),
             health: Health::Healthy,
             removing: false,
+            attempted: Vec::new(),
         }
     }
 
@@ -121,9 +125,18 @@ impl<'a> Run<'a> {
                 objects = prepared.objects.len()
             ))
             .await?;
+        let unsaved = state.as_ref().is_some_and(|s| s.unsaved);
         if let Some(failure) = failure {
-            // Keep what was applied in the inventory, so it can be pruned later.
+            // Keep what was applied, and what may have been, in the inventory, so it can be
+            // pruned later. An attempted object gets `-` for its hashes, which match nothing,
+            // so the next sync applies it.
             let mut partial = previous.clone();
+            for r in &self.attempted {
+                partial.entries.entry(r.clone()).or_insert_with(|| Entry {
+                    applied: "-".to_owned(),
+                    live: "-".to_owned(),
+                });
+            }
             for (r, (_, live, _)) in &applied {
                 let desired = &applied[r].0;
                 partial.entries.insert(
@@ -134,7 +147,8 @@ impl<'a> Run<'a> {
                     },
                 );
             }
-            if let Err(err) = self.store(&previous, &partial).await {
+            let stored = self.store(&previous, &partial, unsaved).await;
+            if let Err(err) = &stored {
                 tracing::warn!(error = %err, "could not record the partially applied objects");
             }
             let mut objects = state.take().map(|s| s.objects).unwrap_or_default();
@@ -144,6 +158,7 @@ impl<'a> Run<'a> {
             *state = Some(AppState {
                 spec: self.app.clone(),
                 inventory: partial,
+                unsaved: stored.is_err(),
                 objects,
             });
             return Err(failure);
@@ -166,7 +181,9 @@ impl<'a> Run<'a> {
                 },
             );
         }
-        self.store(&previous, &next).await?;
+        // The state is kept even when the inventory cannot be written, so that the objects
+        // just applied are still known (and prunable) at the next sync, which writes it again.
+        let stored = self.store(&previous, &next, unsaved).await;
         let live: Vec<(Desired, Value)> = applied
             .values()
             .map(|(d, _, l)| (d.clone(), l.clone()))
@@ -174,11 +191,13 @@ impl<'a> Run<'a> {
         *state = Some(AppState {
             spec: self.app.clone(),
             inventory: next,
+            unsaved: stored.is_err(),
             objects: applied
                 .into_iter()
                 .map(|(r, (desired, live, _))| (r, Managed { desired, live }))
                 .collect(),
         });
+        stored?;
         let health = self
             .health(live)
             .instrument(tracing::info_span!("health"))
@@ -222,12 +241,14 @@ impl<'a> Run<'a> {
                 digest: previous.digest.clone(),
                 entries: kept,
             };
-            self.store(&previous, &next).await?;
+            let stored = self.store(&previous, &next, false).await;
             *state = Some(AppState {
                 spec: self.app.clone(),
                 inventory: next,
+                unsaved: stored.is_err(),
                 objects: BTreeMap::new(),
             });
+            stored?;
             return Err(err.into());
         }
         inventory::delete(&inner.client, &inner.config.namespace, &self.app.name).await?;
@@ -385,6 +406,7 @@ impl<'a> Run<'a> {
                     }
                     Err(err) => {
                         failed += 1;
+                        self.attempted.push(reference.clone());
                         if first.is_empty() {
                             first = err.to_string();
                         }
@@ -554,9 +576,14 @@ impl<'a> Run<'a> {
         (kept, error)
     }
 
-    /// Writes the inventory when it changed.
-    async fn store(&self, previous: &Inventory, next: &Inventory) -> Result<(), SyncError> {
-        if previous == next {
+    /// Writes the inventory when it changed, or when the last write failed (`unsaved`).
+    async fn store(
+        &self,
+        previous: &Inventory,
+        next: &Inventory,
+        unsaved: bool,
+    ) -> Result<(), SyncError> {
+        if previous == next && !unsaved {
             return Ok(());
         }
         let inner = &self.engine.inner;
