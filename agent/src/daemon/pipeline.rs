@@ -247,7 +247,8 @@ fn has_inline_reference(object: &Value) -> bool {
     plain || encoded
 }
 
-fn inline_unresolved(object: &Value, namespace: &str) -> Unresolved {
+/// `namespace/name` of a rendered object, the app's namespace standing in for a missing one.
+fn object_id(object: &Value, namespace: &str) -> String {
     let name = object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -256,8 +257,12 @@ fn inline_unresolved(object: &Value, namespace: &str) -> Unresolved {
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or(namespace);
+    format!("{ns}/{name}")
+}
+
+fn inline_unresolved(object: &Value, namespace: &str) -> Unresolved {
     Unresolved {
-        object: format!("Secret {ns}/{name}"),
+        object: format!("Secret {}", object_id(object, namespace)),
         store: "inline reference".into(),
         note: "offline: the store was not contacted; the Secret is not planned and the live one would stay".into(),
     }
@@ -273,14 +278,6 @@ fn is_external(object: &Value) -> bool {
 }
 
 fn unresolved_of(object: &Value, namespace: &str) -> Unresolved {
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("<unnamed>");
-    let ns = object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or(namespace);
     let store_kind = object
         .pointer("/spec/secretStoreRef/kind")
         .and_then(Value::as_str)
@@ -290,7 +287,7 @@ fn unresolved_of(object: &Value, namespace: &str) -> Unresolved {
         .and_then(Value::as_str)
         .unwrap_or("<none>");
     Unresolved {
-        object: format!("ExternalSecret {ns}/{name}"),
+        object: format!("ExternalSecret {}", object_id(object, namespace)),
         store: format!("{store_kind} {store}"),
         note: "offline: the store was not contacted; the target Secret is not planned and the live one would stay".into(),
     }
