@@ -465,8 +465,7 @@ fn the_daemon_corrects_drift_reports_unresolvable_secrets_and_reloads_a_changed_
     let settings = Settings {
         apps: "apps/*",
         extra: &stores,
-        managed_keys: false,
-        in_pod: false,
+        ..Settings::default()
     };
     let agent = Agent::start_with(&cluster, &repo, dir.path(), "agent-a", settings);
     wait_for("readiness", Duration::from_secs(60), || {
@@ -524,8 +523,7 @@ fn the_daemon_corrects_drift_reports_unresolvable_secrets_and_reloads_a_changed_
         Settings {
             apps: "apps/one",
             extra: &stores,
-            managed_keys: false,
-            in_pod: false,
+            ..Settings::default()
         },
     );
     wait_for("the reload", Duration::from_secs(60), || {

@@ -10,12 +10,11 @@
 #[allow(dead_code)]
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hmac::Mac;
-use support::{Agent, Cluster, Repo, WEBHOOK_SECRET, http, root, wait_for};
-use tether_tests::{bins, peers};
+use support::{Agent, Cluster, Repo, Settings, WEBHOOK_SECRET, http, wait_for};
+use tether_tests::peers;
 
 /// The services of the config repository; `cache` is deleted in step 6.
 const SERVICES: [&str; 3] = ["web", "api", "cache"];
@@ -157,68 +156,15 @@ fn sops_secret(dir: &std::path::Path) -> String {
     text
 }
 
-/// The agent's config: every `apps/*/overlays/*` is an app named `SERVICE-ENV` in the
-/// namespace `ENV`.
-fn write_config(dir: &std::path::Path, repo: &Repo, port: u16) -> std::path::PathBuf {
-    let secret = dir.join("webhook-secret");
-    std::fs::write(&secret, WEBHOOK_SECRET).expect("write the webhook secret");
-    let text = format!(
-        "listen: 127.0.0.1:{port}
-namespace: tether-system
-cacheDir: {cache}
-log: {{format: json, level: info}}
-leaderElection: {{enabled: true, leaseDuration: 4s, renewGrace: 2s}}
-sources:
-  - name: config
-    url: {url}
-    ref: main
-    interval: 1h
-    webhook: {{provider: generic, header: X-Signature, secretFile: {secret}}}
-apps:
-  - directories: [{{path: \"apps/*/overlays/*\"}}]
-    name: \"{{{{path[1]}}}}-{{{{path[3]}}}}\"
-    namespace: \"{{{{path[3]}}}}\"
-    createNamespace: true
-keys: {{files: [{key}]}}
-limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
-",
-        cache = dir.join("cache").display(),
-        url = repo.daemon.url("config.git"),
-        secret = secret.display(),
-        key = root().join("examples/keys/example.agekey").display(),
-    );
-    let path = dir.join("agent.yaml");
-    std::fs::write(&path, text).expect("write the config");
-    path
-}
-
+/// The agent: every `apps/*/overlays/*` is an app named `SERVICE-ENV` in the namespace `ENV`.
 fn start_agent(cluster: &Cluster, repo: &Repo, dir: &std::path::Path) -> Agent {
-    let port = peers::free_port();
-    let config = write_config(dir, repo, port);
-    let log = dir.join("agent.log");
-    let mut cmd = Command::new(bins::tether_agent());
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
-        .arg("--identity")
-        .arg("workflow")
-        .env_remove("POD_NAME");
-    let process = peers::Process::spawn("workflow", cmd, &log).expect("start tether-agent");
-    peers::wait_for_port(port, Duration::from_secs(30)).unwrap_or_else(|e| {
-        panic!(
-            "the agent did not listen: {e}\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        )
-    });
-    Agent {
-        process,
-        port,
-        log,
-        identity: "workflow".to_owned(),
-        config,
-    }
+    let settings = Settings {
+        apps: "apps/*/overlays/*",
+        name: Some("{{path[1]}}-{{path[3]}}"),
+        namespace: "{{path[3]}}",
+        ..Settings::default()
+    };
+    Agent::start_with(cluster, repo, dir, "workflow", settings)
 }
 
 fn app_status(agent: &Agent, name: &str) -> Option<serde_json::Value> {

@@ -174,6 +174,10 @@ pub const EXAMPLE_RECIPIENT: &str =
 pub struct Settings<'a> {
     /// The apps glob.
     pub apps: &'a str,
+    /// The app name template; `None` keeps the default (the directory's name).
+    pub name: Option<&'a str>,
+    /// The target namespace template.
+    pub namespace: &'a str,
     /// More top-level YAML (secretStores).
     pub extra: &'a str,
     /// Keep the agent's keys in the Secret `tether-keys` instead of the example key file.
@@ -186,6 +190,8 @@ impl Default for Settings<'_> {
     fn default() -> Self {
         Self {
             apps: "apps/*",
+            name: None,
+            namespace: "{{path.basename}}",
             extra: "",
             managed_keys: false,
             in_pod: false,
@@ -217,13 +223,18 @@ sources:
     webhook: {{provider: generic, header: X-Signature, secretFile: {secret}}}
 apps:
   - directories: [{{path: \"{apps}\"}}]
-    namespace: \"{{{{path.basename}}}}\"
+{name}    namespace: \"{namespace}\"
     createNamespace: true
 {keys}
 limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
 {extra}
 ",
         apps = settings.apps,
+        name = settings
+            .name
+            .map(|n| format!("    name: \"{n}\"\n"))
+            .unwrap_or_default(),
+        namespace = settings.namespace,
         extra = settings.extra,
         keys = if settings.managed_keys {
             "keys: {secretName: tether-keys}".to_owned()
