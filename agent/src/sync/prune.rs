@@ -100,6 +100,37 @@ fn annotation_protection(object: &Value) -> Option<String> {
     None
 }
 
+/// Annotation on a live object that lets an app take it over although Tether did not create
+/// it (Secrets) or another app owns it. It sits on the live object, so only someone who may
+/// already write that object can hand it over.
+pub const ADOPT_ANNOTATION: &str = "tether.dev/adopt";
+
+/// Why `app` may not apply over `live`, or `None` when it may. An object owned by another app
+/// is refused, and so is a Secret that Tether did not create: writing a decrypted Secret over
+/// one made by someone else would let whoever can commit to the repository replace any
+/// Secret the agent can write. Other objects made outside Tether are adopted, as a migration
+/// from `kubectl apply` expects. [`ADOPT_ANNOTATION`] `"true"` on the live object allows both.
+pub fn takeover_refusal(app: &str, reference: &ObjectRef, live: &Value) -> Option<String> {
+    if annotation(live, ADOPT_ANNOTATION).is_some_and(|v| v.trim() == "true") {
+        return None;
+    }
+    let ours = label(live, MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE);
+    match annotation(live, OWNER_ANNOTATION) {
+        Some(owner) if ours && owner != app => {
+            return Some(format!(
+                "{reference} is owned by app {owner}; annotate the live object {ADOPT_ANNOTATION}: \"true\" to move it to app {app}"
+            ));
+        }
+        _ => {}
+    }
+    if reference.is_secret() && !ours {
+        return Some(format!(
+            "{reference} exists and was not created by Tether (no {MANAGED_BY_LABEL}={MANAGED_BY_VALUE} label); annotate it {ADOPT_ANNOTATION}: \"true\" to let app {app} replace it"
+        ));
+    }
+    None
+}
+
 /// Why a leftover object of `app` must stay, or `None` when it may be deleted. `live` is the
 /// object as read now; `last_applied` what Tether applied last, when known.
 pub fn keep_reason(
@@ -170,6 +201,27 @@ mod tests {
         let object = json!({"apiVersion": api_version, "kind": kind,
             "metadata": {"name": "x", "labels": {MANAGED_BY_LABEL: "tether"}, "annotations": a}});
         (ObjectRef::from_object(0, &object).expect("valid"), object)
+    }
+
+    #[test]
+    fn takeover_is_refused_for_another_apps_objects_and_foreign_secrets_unless_adopted() {
+        let (r, o) = live("ConfigMap", "v1", json!({}));
+        assert_eq!(takeover_refusal("shop", &r, &o), None);
+        let reason = takeover_refusal("billing", &r, &o).expect("another app's object");
+        assert!(reason.contains("owned by app shop"), "{reason}");
+        let (r, o) = live("ConfigMap", "v1", json!({ADOPT_ANNOTATION: "true"}));
+        assert_eq!(takeover_refusal("billing", &r, &o), None);
+
+        let foreign = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}});
+        let r = ObjectRef::from_object(0, &foreign).expect("valid");
+        let reason = takeover_refusal("shop", &r, &foreign).expect("a foreign Secret");
+        assert!(reason.contains("not created by Tether"), "{reason}");
+        let adopted = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "annotations": {ADOPT_ANNOTATION: "true"}}});
+        assert_eq!(takeover_refusal("shop", &r, &adopted), None);
+        let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "db"}});
+        let r = ObjectRef::from_object(0, &config).expect("valid");
+        assert_eq!(takeover_refusal("shop", &r, &config), None, "adopted silently");
     }
 
     #[test]

@@ -349,11 +349,43 @@ impl<'a> Run<'a> {
             let mut first = String::new();
             for (reference, _, desired) in items.iter().map(|(r, o, d)| (r, o, *d)) {
                 let api = apply::api_for(&inner.client, &desired.resolved, &reference.namespace);
-                let current = if unknown.contains(reference) {
+                let mut current = if unknown.contains(reference) {
                     apply::get(&api, reference).await.ok().flatten()
                 } else {
                     live.get(reference).cloned()
                 };
+                // A Secret missing from the list of Tether's objects may still exist, made by
+                // someone else: read it before writing over it.
+                if current.is_none()
+                    && reference.is_secret()
+                    && !unknown.contains(reference)
+                    && !previous.entries.contains_key(reference)
+                {
+                    match apply::get(&api, reference).await {
+                        Ok(found) => current = found,
+                        Err(err) => {
+                            failed += 1;
+                            if first.is_empty() {
+                                first = err.to_string();
+                            }
+                            self.changes
+                                .push(reference.clone(), Action::Failed, Some(err.to_string()));
+                            continue;
+                        }
+                    }
+                }
+                if let Some(reason) = current
+                    .as_ref()
+                    .and_then(|c| prune::takeover_refusal(&self.app.name, reference, c))
+                {
+                    failed += 1;
+                    if first.is_empty() {
+                        first.clone_from(&reason);
+                    }
+                    self.changes
+                        .push(reference.clone(), Action::Failed, Some(reason));
+                    continue;
+                }
                 if let (Some(prev), Some(current)) =
                     (previous.entries.get(reference), current.as_ref())
                     && prev.applied == desired.applied
