@@ -282,6 +282,13 @@ pub fn parse_store(
         app_namespace.to_owned()
     };
     if !trusted {
+        if let Some((field, reason)) = uses_agent_identity(&spec) {
+            return Err(SecretsError::PolicyDenied {
+                object: object.clone(),
+                field: field.into(),
+                reason: reason.into(),
+            });
+        }
         for (field, namespace) in credential_namespaces(&spec) {
             if namespace != app_namespace {
                 return Err(SecretsError::PolicyDenied {
@@ -304,6 +311,30 @@ pub fn parse_store(
         }
     }
     Ok(ResolvedStore::new(spec, &credential_namespace, object))
+}
+
+/// Where a store would authenticate as the agent itself at an address its manifest chose: the
+/// agent's service account token sent to the store's Vault server, or the agent's AWS
+/// credentials signing requests to a custom endpoint. An app's own stores may not, so a tenant
+/// cannot point a store at a server of theirs and collect the agent's credentials.
+fn uses_agent_identity(spec: &ProviderSpec) -> Option<(&'static str, &'static str)> {
+    match spec {
+        ProviderSpec::Vault(vault) => vault
+            .auth
+            .kubernetes
+            .as_ref()
+            .filter(|k| k.secret_ref.is_none() && k.service_account_ref.is_none())
+            .map(|_| {
+                (
+                    "spec.provider.vault.auth.kubernetes",
+                    "a store from the app's manifests must name its token (secretRef or serviceAccountRef): the agent's own service account token is only sent to stores of the agent's configuration",
+                )
+            }),
+        ProviderSpec::Aws(aws) => (aws.auth.secret_ref.is_none() && aws.endpoint.is_some()).then_some((
+            "spec.provider.aws.endpoint",
+            "a store from the app's manifests that sets an endpoint must name its credentials (auth.secretRef): the agent's own AWS credentials are only sent to AWS or to stores of the agent's configuration",
+        )),
+    }
 }
 
 fn check_vault(vault: &VaultProvider) -> Result<(), (&'static str, String)> {
@@ -424,6 +455,31 @@ mod tests {
         let err = parse_store(&elsewhere, "shop", false).err().unwrap();
         assert_eq!(err.reason(), "PolicyDenied", "{err}");
         assert!(parse_store(&elsewhere, "shop", true).is_ok());
+    }
+
+    #[test]
+    fn a_store_of_the_app_never_authenticates_as_the_agent_at_an_address_it_chose() {
+        let own_token = store(json!({"kubernetes": {"role": "shop"}}));
+        let err = parse_store(&own_token, "shop", false).err().unwrap();
+        assert_eq!(err.reason(), "PolicyDenied", "{err}");
+        assert!(err.to_string().contains("auth.kubernetes"), "{err}");
+        assert!(parse_store(&own_token, "shop", true).is_ok());
+        let named = store(json!({"kubernetes": {"role": "shop",
+            "serviceAccountRef": {"name": "shop-reader"}}}));
+        assert!(parse_store(&named, "shop", false).is_ok());
+
+        let aws = |auth: Value| {
+            json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+                   "metadata": {"name": "aws", "namespace": "shop"},
+                   "spec": {"provider": {"aws": {"region": "us-east-1",
+                       "endpoint": "http://collector.example", "auth": auth}}}})
+        };
+        let err = parse_store(&aws(json!({})), "shop", false).err().unwrap();
+        assert!(err.to_string().contains("spec.provider.aws.endpoint"), "{err}");
+        let keys = json!({"secretRef": {
+            "accessKeyIDSecretRef": {"name": "aws", "key": "id"},
+            "secretAccessKeySecretRef": {"name": "aws", "key": "secret"}}});
+        assert!(parse_store(&aws(keys), "shop", false).is_ok());
     }
 
     #[test]
