@@ -209,6 +209,17 @@ pub fn redact_message(message: &str, secret: &Value) -> String {
             }
         }
     }
+    // A server may quote the object back as JSON (an admission webhook's message does), where
+    // quotes, backslashes and line breaks of a value are escaped.
+    let escaped: Vec<String> = values
+        .iter()
+        .filter_map(|v| {
+            let json = serde_json::to_string(v).ok()?;
+            let inner = json.get(1..json.len() - 1)?;
+            (inner != v).then(|| inner.to_owned())
+        })
+        .collect();
+    values.extend(escaped);
     values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     for value in values.iter().filter(|v| v.len() >= 3) {
         out = out.replace(value.as_str(), &redacted(value.as_bytes()));

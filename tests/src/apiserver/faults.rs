@@ -62,6 +62,8 @@ struct FaultState {
     plan: Option<FaultPlan>,
     rng: Option<StdRng>,
     injected: u64,
+    /// Resources (plurals) whose writes a validating admission webhook denies.
+    denied: std::collections::BTreeSet<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,6 +92,18 @@ impl Faults {
     /// How many faults were injected since the server started.
     pub fn injected(&self) -> u64 {
         lock(&self.0).injected
+    }
+
+    /// Makes a validating admission webhook deny every write (create, update, patch, apply)
+    /// of `plural`, quoting the request body in its message as careless webhooks do.
+    pub fn deny_writes(&self, plural: &str) {
+        lock(&self.0).denied.insert(plural.to_owned());
+    }
+
+    /// Whether a write of `verb` to `plural` is denied by [`Faults::deny_writes`].
+    pub fn write_denied(&self, verb: &str, plural: &str) -> bool {
+        matches!(verb, "create" | "update" | "patch" | "apply")
+            && lock(&self.0).denied.contains(plural)
     }
 
     /// Decides the latency and the fault of one request of `verb`.

@@ -304,6 +304,13 @@ async fn resource(
         }
         None => {}
     }
+    if target.subresource.is_empty() && state.faults.write_denied(verb, &target.ty.plural) {
+        let message = format!(
+            "admission webhook \"deny.tether.test\" denied the request: {}",
+            String::from_utf8_lossy(&body)
+        );
+        return ApiError::new(403, "Forbidden", &message).into_response();
+    }
     let served_verb = if verb == "apply" { "patch" } else { verb };
     if !target.ty.verbs.iter().any(|v| v == served_verb) {
         return ApiError::method_not_allowed(&target.ty, verb).into_response();
