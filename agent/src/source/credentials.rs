@@ -87,7 +87,8 @@ impl SshAuth {
     #[must_use]
     pub fn ssh_command(&self) -> String {
         let mut cmd = format!(
-            "ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=20",
+            "{} -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=20",
+            shell_quote(&super::program::find_or_default("ssh")),
             shell_quote(&self.private_key)
         );
         if self.insecure_ignore_host_key {

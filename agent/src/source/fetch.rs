@@ -440,7 +440,10 @@ fn configure(
 ) -> Result<(), FetchError> {
     let mut ssh_command = match &req.credentials.ssh {
         Some(ssh) => ssh.ssh_command(),
-        None => "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes".to_owned(),
+        None => format!(
+            "{} -o BatchMode=yes -o StrictHostKeyChecking=yes",
+            super::credentials::shell_quote(&super::program::find_or_default("ssh"))
+        ),
     };
     let _ = std::fs::remove_file(&ctx.ssh_log);
     ssh_command.push_str(" -E ");

@@ -19,6 +19,7 @@
 pub mod credentials;
 pub mod discovery;
 pub mod fetch;
+pub mod program;
 pub mod redact;
 pub mod refs;
 pub mod signature;

@@ -324,8 +324,9 @@ fn verify_gpg(
 ) -> Result<String, SignatureError> {
     let gpg_failed = |step, message: String| SignatureError::GpgFailed { step, message };
     let home = tempfile::tempdir().map_err(|err| gpg_failed("create keyring", err.to_string()))?;
+    let gpg = super::program::find_or_default("gpg");
     let run = |args: &[&std::ffi::OsStr]| {
-        Command::new("gpg")
+        Command::new(&gpg)
             .arg("--batch")
             .arg("--no-tty")
             .arg("--homedir")
