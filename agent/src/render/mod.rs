@@ -97,6 +97,10 @@ pub struct RenderOptions {
     pub max_depth: usize,
     /// Most YAML nodes one file may expand to, aliases included.
     pub max_yaml_nodes: usize,
+    /// Most kustomization files one render loads (each path to a base counts).
+    pub max_kustomizations: usize,
+    /// Longest a render may take.
+    pub max_render_time: std::time::Duration,
     /// Decrypts SOPS-encrypted generator inputs; `None` refuses them.
     pub decryptor: Option<Arc<dyn Decryptor>>,
 }
@@ -108,6 +112,8 @@ impl Default for RenderOptions {
             max_output_bytes: 64 * 1024 * 1024,
             max_depth: 64,
             max_yaml_nodes: 1_000_000,
+            max_kustomizations: 1_000,
+            max_render_time: std::time::Duration::from_secs(30),
             decryptor: None,
         }
     }
@@ -120,6 +126,8 @@ impl std::fmt::Debug for RenderOptions {
             .field("max_output_bytes", &self.max_output_bytes)
             .field("max_depth", &self.max_depth)
             .field("max_yaml_nodes", &self.max_yaml_nodes)
+            .field("max_kustomizations", &self.max_kustomizations)
+            .field("max_render_time", &self.max_render_time)
             .field("decryptor", &self.decryptor.is_some())
             .finish()
     }
@@ -196,6 +204,9 @@ impl RenderError {
             Self::ParseFailed { .. } | Self::NotAnObject { .. } => "InvalidManifest",
             Self::KustomizeFailed(KustomizeError::Unsupported { .. }) => "Unsupported",
             Self::KustomizeFailed(KustomizeError::PathRefused { .. }) => "PathRefused",
+            Self::KustomizeFailed(
+                KustomizeError::LimitExceeded { .. } | KustomizeError::TimeExceeded { .. },
+            ) => "LimitExceeded",
             Self::KustomizeFailed(_) => "KustomizeFailed",
             Self::LimitExceeded { .. } => "LimitExceeded",
         }

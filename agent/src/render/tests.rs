@@ -153,6 +153,76 @@ fn fail_kustomization_cycle() {
     );
 }
 
+/// Level `i` builds two overlays of level `i + 1` (`a` and `b`, with different prefixes and,
+/// from components, different labels): no cycle, but twice the work at every level.
+fn diamond(levels: usize, via_components: bool) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for i in 0..levels {
+        let next = i + 1;
+        let (field, kind) = if via_components && i > 0 {
+            ("components", "kind: Component\n")
+        } else {
+            ("resources", "")
+        };
+        files.push((format!("l{i}/kustomization.yaml"), format!("{kind}{field}:\n- a\n- b\n")));
+        for side in ["a", "b"] {
+            let body = if via_components {
+                format!("kind: Component\ncommonAnnotations: {{side-{i}: {side}}}\ncomponents:\n- ../../l{next}\n")
+            } else {
+                format!("namePrefix: {side}-\nresources:\n- ../../l{next}\n")
+            };
+            files.push((format!("l{i}/{side}/kustomization.yaml"), body));
+        }
+    }
+    let last = if via_components {
+        "kind: Component\ncommonLabels: {leaf: \"yes\"}\n"
+    } else {
+        "resources:\n- cm.yaml\n"
+    };
+    files.push((format!("l{levels}/kustomization.yaml"), last.to_owned()));
+    files.push((
+        format!("l{levels}/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n".to_owned(),
+    ));
+    files
+}
+
+#[test]
+fn fail_exponential_bases_and_components_are_bounded() {
+    for via_components in [false, true] {
+        let mut files = diamond(40, via_components);
+        if via_components {
+            // The components apply to one ConfigMap of the top kustomization.
+            files.push(("top/kustomization.yaml".into(), "resources:\n- cm.yaml\ncomponents:\n- ../l0\n".into()));
+            files.push(("top/cm.yaml".into(), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n".into()));
+            files[0].1 = files[0].1.replace("resources", "kind: Component\ncomponents");
+        }
+        let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), b.as_str())).collect();
+        let (_dir, tree) = tree_with(&refs);
+        let start = if via_components { "top" } else { "l0" };
+        let err = render(&tree, &RelPath::parse(start).expect("path"), &RenderOptions::default())
+            .expect_err("exponential work is refused");
+        assert_eq!(err.reason(), "LimitExceeded", "{err}");
+        assert!(err.to_string().contains("kustomization files loaded"), "{err}");
+    }
+}
+
+#[test]
+fn fail_render_time_budget() {
+    let files = diamond(6, false);
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), b.as_str())).collect();
+    let (_dir, tree) = tree_with(&refs);
+    let l0 = RelPath::parse("l0").expect("path");
+    let rendered = render(&tree, &l0, &RenderOptions::default()).expect("64 objects");
+    assert_eq!(rendered.len(), 64);
+    let options = RenderOptions {
+        max_render_time: std::time::Duration::ZERO,
+        ..RenderOptions::default()
+    };
+    let err = render(&tree, &l0, &options).expect_err("no time at all");
+    assert!(err.to_string().contains("budget"), "{err}");
+}
+
 #[test]
 fn fail_too_many_documents() {
     let many: String = (0..50)

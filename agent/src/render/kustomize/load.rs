@@ -17,7 +17,7 @@ use crate::tree::{EntryKind, RelPath, Tree, TreeError};
 use serde_json::Value;
 
 /// Where transformers write, as extended by `crds`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TransformerConfig {
     pub(crate) name_prefix: Vec<FieldSpec>,
     pub(crate) common_labels: Vec<FieldSpec>,
@@ -38,6 +38,10 @@ impl Default for TransformerConfig {
 
 impl TransformerConfig {
     fn merge(&mut self, other: &TransformerConfig) {
+        // Most kustomizations keep the default configuration: compare once, not rule by rule.
+        if self == other {
+            return;
+        }
         fn add(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
             for spec in from {
                 if !into.contains(spec) {
@@ -74,6 +78,35 @@ impl Accumulator {
             });
         }
         self.resources.push(res);
+        Ok(())
+    }
+
+    /// Appends the objects of a sub-kustomization, refusing duplicates like
+    /// [`Accumulator::append`] with one index instead of a scan per object.
+    pub(crate) fn append_all(
+        &mut self,
+        resources: Vec<Resource>,
+        from: &RelPath,
+    ) -> Result<(), KustomizeError> {
+        let key = |id: &super::ResId| {
+            (
+                id.gvk.clone(),
+                id.name.clone(),
+                id.effective_namespace().to_owned(),
+            )
+        };
+        let mut seen: std::collections::HashSet<_> =
+            self.resources.iter().map(|r| key(&r.cur_id())).collect();
+        for res in resources {
+            let id = res.cur_id();
+            if !seen.insert(key(&id)) {
+                return Err(KustomizeError::DuplicateObject {
+                    path: from.to_string(),
+                    id: id.to_string(),
+                });
+            }
+            self.resources.push(res);
+        }
         Ok(())
     }
 }
@@ -265,6 +298,8 @@ pub(crate) fn build(
         tree,
         options,
         documents: 0,
+        loads: std::cell::Cell::new(0),
+        deadline: std::time::Instant::now() + options.max_render_time,
     };
     let kustomization = builder.load_kustomization(file)?;
     if kustomization.is_component() {
@@ -291,6 +326,10 @@ struct Builder<'a> {
     tree: &'a Tree,
     options: &'a RenderOptions,
     documents: usize,
+    /// Kustomization files loaded so far (a file reached by two paths counts twice).
+    loads: std::cell::Cell<usize>,
+    /// When the render must have finished.
+    deadline: std::time::Instant,
 }
 
 impl<'a> Builder<'a> {
@@ -313,6 +352,22 @@ impl<'a> Builder<'a> {
     }
 
     fn load_kustomization(&self, file: &RelPath) -> Result<Kustomization, KustomizeError> {
+        // Bases and components reached by several paths are built once per path, so a
+        // kustomization without a cycle can still ask for work that doubles at every level.
+        self.loads.set(self.loads.get() + 1);
+        if self.loads.get() > self.options.max_kustomizations {
+            return Err(KustomizeError::LimitExceeded {
+                path: file.to_string(),
+                what: "the number of kustomization files loaded",
+                limit: self.options.max_kustomizations,
+            });
+        }
+        if std::time::Instant::now() > self.deadline {
+            return Err(KustomizeError::TimeExceeded {
+                path: file.to_string(),
+                limit: self.options.max_render_time,
+            });
+        }
         let text = self
             .tree
             .read_to_string(file)
@@ -477,9 +532,7 @@ impl<'a> Builder<'a> {
                 let result = self.accumulate(&sub_dir, &sub_file, &sub_k, &mut sub_acc, chain);
                 chain.pop();
                 result?;
-                for res in sub_acc.resources {
-                    acc.append(res, &sub_file)?;
-                }
+                acc.append_all(sub_acc.resources, &sub_file)?;
                 acc.config.merge(&sub_acc.config);
                 Ok(())
             }

@@ -132,6 +132,14 @@ pub enum KustomizeError {
         /// Why it could not be decrypted.
         reason: String,
     },
+    /// The render took longer than its time budget.
+    #[error("{path}: the render took longer than its budget of {limit:?}")]
+    TimeExceeded {
+        /// The file being loaded when the budget ran out.
+        path: String,
+        /// The budget.
+        limit: std::time::Duration,
+    },
     /// A bound on the render's size was reached.
     #[error("{path}: {what} exceeds the limit of {limit}")]
     LimitExceeded {
@@ -145,7 +153,7 @@ pub enum KustomizeError {
 }
 
 /// Group, version and kind of an object.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Gvk {
     pub(crate) group: String,
     pub(crate) version: String,

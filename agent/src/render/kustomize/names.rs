@@ -20,7 +20,10 @@ pub(crate) struct NameBackRef {
 
 /// The built-in name references.
 pub(crate) fn default_name_references() -> Vec<NameBackRef> {
-    builtin_refs::name_references()
+    // Built once: every kustomization of a render starts from this table.
+    static TABLE: std::sync::LazyLock<Vec<NameBackRef>> =
+        std::sync::LazyLock::new(builtin_refs::name_references);
+    TABLE.clone()
 }
 
 /// Kinds that never get a prefix or suffix.
