@@ -164,10 +164,15 @@ fn diamond(levels: usize, via_components: bool) -> Vec<(String, String)> {
         } else {
             ("resources", "")
         };
-        files.push((format!("l{i}/kustomization.yaml"), format!("{kind}{field}:\n- a\n- b\n")));
+        files.push((
+            format!("l{i}/kustomization.yaml"),
+            format!("{kind}{field}:\n- a\n- b\n"),
+        ));
         for side in ["a", "b"] {
             let body = if via_components {
-                format!("kind: Component\ncommonAnnotations: {{side-{i}: {side}}}\ncomponents:\n- ../../l{next}\n")
+                format!(
+                    "kind: Component\ncommonAnnotations: {{side-{i}: {side}}}\ncomponents:\n- ../../l{next}\n"
+                )
             } else {
                 format!("namePrefix: {side}-\nresources:\n- ../../l{next}\n")
             };
@@ -193,24 +198,45 @@ fn fail_exponential_bases_and_components_are_bounded() {
         let mut files = diamond(40, via_components);
         if via_components {
             // The components apply to one ConfigMap of the top kustomization.
-            files.push(("top/kustomization.yaml".into(), "resources:\n- cm.yaml\ncomponents:\n- ../l0\n".into()));
-            files.push(("top/cm.yaml".into(), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n".into()));
-            files[0].1 = files[0].1.replace("resources", "kind: Component\ncomponents");
+            files.push((
+                "top/kustomization.yaml".into(),
+                "resources:\n- cm.yaml\ncomponents:\n- ../l0\n".into(),
+            ));
+            files.push((
+                "top/cm.yaml".into(),
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n".into(),
+            ));
+            files[0].1 = files[0]
+                .1
+                .replace("resources", "kind: Component\ncomponents");
         }
-        let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), b.as_str())).collect();
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_str()))
+            .collect();
         let (_dir, tree) = tree_with(&refs);
         let start = if via_components { "top" } else { "l0" };
-        let err = render(&tree, &RelPath::parse(start).expect("path"), &RenderOptions::default())
-            .expect_err("exponential work is refused");
+        let err = render(
+            &tree,
+            &RelPath::parse(start).expect("path"),
+            &RenderOptions::default(),
+        )
+        .expect_err("exponential work is refused");
         assert_eq!(err.reason(), "LimitExceeded", "{err}");
-        assert!(err.to_string().contains("kustomization files loaded"), "{err}");
+        assert!(
+            err.to_string().contains("kustomization files loaded"),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn fail_render_time_budget() {
     let files = diamond(6, false);
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_str()))
+        .collect();
     let (_dir, tree) = tree_with(&refs);
     let l0 = RelPath::parse("l0").expect("path");
     let rendered = render(&tree, &l0, &RenderOptions::default()).expect("64 objects");

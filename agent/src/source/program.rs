@@ -46,8 +46,8 @@ mod tests {
         let absolute = std::env::join_paths([dir.path()]).unwrap();
         assert_eq!(find_in("tool", &absolute), Some(tool.clone()));
         // The same folder named relatively (as `.` would be from inside it) is not searched.
-        let relative = std::env::join_paths([Path::new("."), Path::new(""), Path::new("bin")])
-            .unwrap();
+        let relative =
+            std::env::join_paths([Path::new("."), Path::new(""), Path::new("bin")]).unwrap();
         assert_eq!(find_in("tool", &relative), None);
         std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(find_in("tool", &absolute), None, "not executable");

@@ -221,7 +221,11 @@ mod tests {
         assert_eq!(takeover_refusal("shop", &r, &adopted), None);
         let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "db"}});
         let r = ObjectRef::from_object(0, &config).expect("valid");
-        assert_eq!(takeover_refusal("shop", &r, &config), None, "adopted silently");
+        assert_eq!(
+            takeover_refusal("shop", &r, &config),
+            None,
+            "adopted silently"
+        );
     }
 
     #[test]

@@ -368,8 +368,11 @@ impl<'a> Run<'a> {
                             if first.is_empty() {
                                 first = err.to_string();
                             }
-                            self.changes
-                                .push(reference.clone(), Action::Failed, Some(err.to_string()));
+                            self.changes.push(
+                                reference.clone(),
+                                Action::Failed,
+                                Some(err.to_string()),
+                            );
                             continue;
                         }
                     }

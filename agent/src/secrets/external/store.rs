@@ -475,7 +475,10 @@ mod tests {
                        "endpoint": "http://collector.example", "auth": auth}}}})
         };
         let err = parse_store(&aws(json!({})), "shop", false).err().unwrap();
-        assert!(err.to_string().contains("spec.provider.aws.endpoint"), "{err}");
+        assert!(
+            err.to_string().contains("spec.provider.aws.endpoint"),
+            "{err}"
+        );
         let keys = json!({"secretRef": {
             "accessKeyIDSecretRef": {"name": "aws", "key": "id"},
             "secretAccessKeySecretRef": {"name": "aws", "key": "secret"}}});
