@@ -68,9 +68,10 @@ impl SecretCache {
     /// Stores `doc` for `ttl` minus up to 10 % of jitter; `None` keeps it until it is
     /// invalidated (a `refreshInterval` of `0s`: read once).
     pub(crate) fn put(&self, key: String, doc: Arc<RemoteDoc>, ttl: Option<Duration>) {
-        let expires = ttl.map(|ttl| {
+        // A TTL too long for the clock (a refreshInterval of centuries) means: never expires.
+        let expires = ttl.and_then(|ttl| {
             let jitter = ttl.mul_f64(rand::thread_rng().gen_range(0.0..0.1));
-            Instant::now() + ttl.saturating_sub(jitter)
+            Instant::now().checked_add(ttl.saturating_sub(jitter))
         });
         if let Ok(mut entries) = self.entries.lock() {
             entries.insert(key, Entry { doc, expires });
@@ -112,6 +113,13 @@ impl SecretCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ttl_beyond_the_clock_never_expires_instead_of_panicking() {
+        let cache = SecretCache::default();
+        cache.put("k".into(), doc("v"), Some(Duration::MAX));
+        assert!(cache.get("k").is_some());
+    }
 
     fn doc(text: &str) -> Arc<RemoteDoc> {
         Arc::new(RemoteDoc {

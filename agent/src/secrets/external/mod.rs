@@ -41,6 +41,9 @@ use stores::{ReadRequest, Stores};
 /// The group of the External Secrets Operator's kinds.
 pub const GROUP: &str = "external-secrets.io";
 
+/// The shortest `refreshInterval` accepted (other than `0s`).
+pub const MIN_REFRESH: Duration = Duration::from_secs(1);
+
 /// The default `refreshInterval`.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 
@@ -272,6 +275,13 @@ pub(crate) fn plan(
         None => Some(DEFAULT_REFRESH),
         Some(text) => match parse_go_duration(text) {
             Some(d) if d.is_zero() => None,
+            // Shorter would have the agent read the store in a tight loop.
+            Some(d) if d < MIN_REFRESH => {
+                return Err(invalid(
+                    "spec.refreshInterval",
+                    format!("{text:?} is shorter than {MIN_REFRESH:?} (0s means: read once)"),
+                ));
+            }
             Some(d) => Some(d),
             None => {
                 return Err(invalid(

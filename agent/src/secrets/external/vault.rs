@@ -32,11 +32,15 @@ struct TokenState {
 
 impl TokenState {
     fn renew_at(&self) -> Option<Instant> {
-        self.ttl.map(|ttl| self.obtained + ttl.mul_f64(2.0 / 3.0))
+        // A TTL the server set beyond the clock's range is treated as no expiry.
+        self.ttl
+            .and_then(|ttl| self.obtained.checked_add(ttl.mul_f64(2.0 / 3.0)))
     }
 
     fn expired(&self, now: Instant) -> bool {
-        self.ttl.is_some_and(|ttl| now >= self.obtained + ttl)
+        self.ttl
+            .and_then(|ttl| self.obtained.checked_add(ttl))
+            .is_some_and(|end| now >= end)
     }
 }
 
