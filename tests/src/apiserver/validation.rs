@@ -165,6 +165,9 @@ pub fn check_body(
     } else if !body_ns.is_empty() {
         meta::remove_meta(body, "namespace");
     }
+    if ty.group.is_empty() && ty.kind == "Secret" {
+        check_secret_values(body)?;
+    }
     if let Some(url_name) = url_name {
         let body_name = meta::name(body).to_owned();
         if body_name.is_empty() {
@@ -173,6 +176,47 @@ pub fn check_body(
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({body_name}) does not match the name on the URL ({url_name})"
             )));
+        }
+    }
+    Ok(())
+}
+
+/// A Secret's `stringData` values must be strings and its `data` values base64 strings, or
+/// the body does not decode (the real server's messages, which name no value).
+fn check_secret_values(body: &Value) -> Result<(), ApiError> {
+    use base64::Engine as _;
+    let fail = |detail: String| {
+        ApiError::bad_request(format!(
+            "Secret in version \"v1\" cannot be handled as a Secret: {detail}"
+        ))
+    };
+    let type_of = |v: &Value| match v {
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        _ => "string",
+    };
+    for (field, base64) in [("stringData", false), ("data", true)] {
+        let Some(map) = body.get(field).and_then(Value::as_object) else {
+            continue;
+        };
+        for value in map.values() {
+            match value {
+                Value::String(text) if base64 => {
+                    if let Err(err) = base64::engine::general_purpose::STANDARD.decode(text) {
+                        return Err(fail(format!("illegal base64 data: {err}")));
+                    }
+                }
+                Value::String(_) | Value::Null => {}
+                other => {
+                    return Err(fail(format!(
+                        "json: cannot unmarshal {} into Go struct field Secret.{field} of type {}",
+                        type_of(other),
+                        if base64 { "[]uint8" } else { "string" }
+                    )));
+                }
+            }
         }
     }
     Ok(())
