@@ -5,6 +5,14 @@
 //! Tether's is left unlisted, objects never removed from Git kept their uid, and no agent
 //! panicked.
 //!
+//! Every app also holds guarded objects: a ConfigMap that says `tether.dev/prune: disabled`,
+//! a PersistentVolumeClaim and a StatefulSet (protected by their kind), and a
+//! PersistentVolumeClaim that opts back in with `tether.dev/prune: enabled`. Every third
+//! commit removes one of them from Git. After every kill and at the end, a protected object
+//! that left Git is still there with its uid (never deleted, never recreated) and is either
+//! still listed by its app's inventory (a later sync reports it) or reported by an `Orphaned`
+//! Event; at the end no inventory lists it. The unprotected one is gone at the end.
+//!
 //! The random choices come from a seeded generator; the seed is printed and can be replayed
 //! with `TETHER_CRASH_SEED=<seed>`.
 
@@ -21,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use hmac::Mac;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use support::{Agent, Cluster, Repo, http, wait_for};
 
@@ -30,10 +39,117 @@ use model::{APPS, Desired, Key};
 const KILLS: usize = 20;
 /// The longest delay between the webhook and the kill, in milliseconds.
 const MAX_DELAY_MS: u64 = 800;
-/// Tether's managed-by label.
-const MANAGED_BY: &str = "app.kubernetes.io/managed-by=tether";
+/// Tether's managed-by label and its value.
+const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+const MANAGED_BY_VALUE: &str = "tether";
 /// The identity every incarnation of the agent uses (so it re-takes its own lease).
 const IDENTITY: &str = "agent-crash";
+/// The guarded objects of every app: kind, name, and whether prune protects it.
+const GUARDED: [(&str, &str, bool); 4] = [
+    ("ConfigMap", "pinned", true),
+    ("PersistentVolumeClaim", "data", true),
+    ("StatefulSet", "db", true),
+    ("PersistentVolumeClaim", "scratch", false),
+];
+/// How many guarded objects leave Git (one every third round).
+const GUARDED_REMOVALS: usize = 6;
+
+/// `(kind, namespace, name)` of a live object.
+type ObjectKey = (String, String, String);
+
+/// One guarded object of one app, and what the test knows of it.
+struct Guarded {
+    app: &'static str,
+    kind: &'static str,
+    name: &'static str,
+    protected: bool,
+    /// The round whose commit removed it from Git.
+    removed_at: Option<usize>,
+    /// Its uid after the first sync.
+    uid: String,
+}
+
+impl Guarded {
+    fn all() -> Vec<Self> {
+        APPS.iter()
+            .flat_map(|app| {
+                GUARDED.iter().map(|(kind, name, protected)| Self {
+                    app,
+                    kind,
+                    name,
+                    protected: *protected,
+                    removed_at: None,
+                    uid: String::new(),
+                })
+            })
+            .collect()
+    }
+
+    fn path(&self) -> String {
+        format!("apps/{}/guarded-{}.yaml", self.app, self.name)
+    }
+
+    fn key(&self) -> ObjectKey {
+        (self.kind.into(), self.app.into(), self.name.into())
+    }
+
+    /// How an inventory lists it (`group/version/kind/namespace/name`).
+    fn inventory_line(&self) -> String {
+        let group = if self.kind == "StatefulSet" {
+            "apps"
+        } else {
+            ""
+        };
+        format!("{group}/v1/{}/{}/{}", self.kind, self.app, self.name)
+    }
+
+    /// How the agent names it in Events (`StatefulSet.apps one/db`).
+    fn display(&self) -> String {
+        let kind = if self.kind == "StatefulSet" {
+            "StatefulSet.apps"
+        } else {
+            self.kind
+        };
+        format!("{kind} {}/{}", self.app, self.name)
+    }
+
+    fn manifest(&self) -> String {
+        let name = self.name;
+        match self.kind {
+            "ConfigMap" => format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n    tether.dev/prune: disabled\ndata:\n  value: {}-kept\n",
+                self.app
+            ),
+            "PersistentVolumeClaim" => format!(
+                "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n{}spec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n",
+                if self.protected {
+                    ""
+                } else {
+                    "  annotations:\n    tether.dev/prune: enabled\n"
+                }
+            ),
+            _ => format!(
+                "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\nspec:\n  serviceName: {name}\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n      - name: {name}\n        image: postgres:16\n"
+            ),
+        }
+    }
+}
+
+/// Which guarded objects leave Git, in order: one of each name (in a random app), then
+/// others at random.
+fn removal_plan(rng: &mut StdRng) -> Vec<usize> {
+    let mut plan: Vec<usize> = (0..GUARDED.len())
+        .map(|n| rng.gen_range(0..APPS.len()) * GUARDED.len() + n)
+        .collect();
+    while plan.len() < GUARDED_REMOVALS {
+        let i = rng.gen_range(0..APPS.len() * GUARDED.len());
+        if !plan.contains(&i) {
+            plan.push(i);
+        }
+    }
+    plan.shuffle(rng);
+    plan
+}
 
 fn signed(body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(support::WEBHOOK_SECRET.as_bytes())
@@ -84,12 +200,44 @@ fn converge(agent: &Agent, head: &str, what: &str, seed: u64, cache: &Path) {
     }
 }
 
+/// What the checks read, in one kubectl call: Namespaces, ConfigMaps, PersistentVolumeClaims,
+/// StatefulSets and Events, in every namespace.
+struct Snapshot {
+    items: Vec<serde_json::Value>,
+}
+
+impl Snapshot {
+    fn read(cluster: &Cluster) -> Self {
+        let text = cluster.ok(&[
+            "get",
+            "namespaces,configmaps,persistentvolumeclaims,statefulsets.apps,events.events.k8s.io",
+            "-A",
+            "-o",
+            "json",
+        ]);
+        let mut list: serde_json::Value = serde_json::from_str(&text).expect("a JSON list");
+        let items = match list["items"].take() {
+            serde_json::Value::Array(items) => items,
+            other => panic!("no items: {other}"),
+        };
+        Self { items }
+    }
+
+    fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a serde_json::Value> {
+        self.items.iter().filter(move |item| item["kind"] == kind)
+    }
+
+    /// The objects of `kind` carrying Tether's managed-by label.
+    fn managed<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a serde_json::Value> {
+        self.of_kind(kind)
+            .filter(|item| item["metadata"]["labels"][MANAGED_BY_LABEL] == MANAGED_BY_VALUE)
+    }
+}
+
 /// Every ConfigMap carrying Tether's managed-by label: key -> (uid, data.value).
-fn managed_config_maps(cluster: &Cluster) -> BTreeMap<Key, (String, Option<String>)> {
-    let text = cluster.ok(&["get", "configmaps", "-A", "-l", MANAGED_BY, "-o", "json"]);
-    let list: serde_json::Value = serde_json::from_str(&text).expect("a JSON list");
+fn managed_config_maps(snapshot: &Snapshot) -> BTreeMap<Key, (String, Option<String>)> {
     let mut out = BTreeMap::new();
-    for item in list["items"].as_array().expect("items") {
+    for item in snapshot.managed("ConfigMap") {
         let meta = &item["metadata"];
         let key = Key {
             namespace: meta["namespace"].as_str().unwrap_or_default().to_owned(),
@@ -103,11 +251,9 @@ fn managed_config_maps(cluster: &Cluster) -> BTreeMap<Key, (String, Option<Strin
 }
 
 /// The uid of each app's Namespace that exists.
-fn namespace_uids(cluster: &Cluster) -> BTreeMap<Key, String> {
-    let text = cluster.ok(&["get", "namespaces", "-o", "json"]);
-    let list: serde_json::Value = serde_json::from_str(&text).expect("a JSON list");
+fn namespace_uids(snapshot: &Snapshot) -> BTreeMap<Key, String> {
     let mut out = BTreeMap::new();
-    for item in list["items"].as_array().expect("items") {
+    for item in snapshot.of_kind("Namespace") {
         let name = item["metadata"]["name"].as_str().unwrap_or_default();
         if APPS.contains(&name) {
             let uid = item["metadata"]["uid"].as_str().unwrap_or_default();
@@ -117,17 +263,26 @@ fn namespace_uids(cluster: &Cluster) -> BTreeMap<Key, String> {
     out
 }
 
-/// The object lines of app `app`'s inventory (`group/version/kind/namespace/name`).
-fn inventory(cluster: &Cluster, app: &str) -> BTreeSet<String> {
-    let text = cluster.ok(&[
-        "get",
-        "configmap",
-        &format!("tether-inventory-{app}"),
-        "-n",
-        "tether-system",
-        "-o",
-        "jsonpath={.data.objects}",
-    ]);
+/// The object lines (`group/version/kind/namespace/name`) of every app's inventory; an app
+/// without one lists nothing.
+fn inventories(snapshot: &Snapshot) -> BTreeMap<&'static str, BTreeSet<String>> {
+    APPS.iter()
+        .map(|app| {
+            let name = format!("tether-inventory-{app}");
+            let lines = snapshot
+                .of_kind("ConfigMap")
+                .find(|item| {
+                    item["metadata"]["namespace"] == "tether-system"
+                        && item["metadata"]["name"] == name.as_str()
+                })
+                .map(|item| parse_inventory(app, item["data"]["objects"].as_str().unwrap_or("")))
+                .unwrap_or_default();
+            (*app, lines)
+        })
+        .collect()
+}
+
+fn parse_inventory(app: &str, text: &str) -> BTreeSet<String> {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
@@ -150,14 +305,103 @@ fn inventory(cluster: &Cluster, app: &str) -> BTreeSet<String> {
     objects
 }
 
+/// Every ConfigMap, PersistentVolumeClaim and StatefulSet carrying Tether's managed-by label
+/// outside the agent's namespace: key -> uid.
+fn guarded_kinds_live(snapshot: &Snapshot) -> BTreeMap<ObjectKey, String> {
+    let mut out = BTreeMap::new();
+    for kind in ["ConfigMap", "PersistentVolumeClaim", "StatefulSet"] {
+        for item in snapshot.managed(kind) {
+            let meta = &item["metadata"];
+            let namespace = meta["namespace"].as_str().unwrap_or_default();
+            if namespace == "tether-system" {
+                continue;
+            }
+            let key = (
+                kind.to_owned(),
+                namespace.to_owned(),
+                meta["name"].as_str().unwrap_or_default().to_owned(),
+            );
+            out.insert(key, meta["uid"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    out
+}
+
+/// Whether an `Orphaned` Event reports `g`: one about the object itself, or one about its
+/// app that names it.
+fn reported_orphaned(snapshot: &Snapshot, g: &Guarded) -> bool {
+    snapshot
+        .of_kind("Event")
+        .filter(|e| e["reason"] == "Orphaned")
+        .any(|e| {
+            let about = &e["regarding"];
+            let note = e["note"].as_str().unwrap_or_default();
+            (about["kind"] == g.kind && about["namespace"] == g.app && about["name"] == g.name)
+                || (note.starts_with(&format!("app {}: ", g.app)) && note.contains(&g.display()))
+        })
+}
+
+/// The guarded objects' invariants at any moment (`end`: after convergence). A protected
+/// object is there with its first uid; one that left Git is still listed by its inventory (a
+/// later sync reports it) or reported by an `Orphaned` Event (at the end: reported, and listed
+/// nowhere). An unprotected one keeps its uid while in Git; once out of Git it is gone or not
+/// yet pruned (at the end: gone, and listed nowhere).
+fn check_guarded(snapshot: &Snapshot, guarded: &[Guarded], when: &str, end: bool, seed: u64) {
+    let live = guarded_kinds_live(snapshot);
+    let listed = inventories(snapshot);
+    for g in guarded {
+        let now = live.get(&g.key());
+        let in_inventory = listed[g.app].contains(&g.inventory_line());
+        let context = format!("{} ({when}, seed {seed})", g.display());
+        if g.protected || g.removed_at.is_none() {
+            assert_eq!(
+                now,
+                Some(&g.uid),
+                "{context}: deleted or recreated (first uid {})",
+                g.uid
+            );
+        } else {
+            assert!(
+                now.is_none_or(|uid| *uid == g.uid),
+                "{context}: recreated after it left Git"
+            );
+        }
+        match g.removed_at {
+            None => assert!(
+                !end || in_inventory,
+                "{context}: in Git but not in the inventory"
+            ),
+            Some(round) if g.protected => {
+                assert!(
+                    reported_orphaned(snapshot, g) || (in_inventory && !end),
+                    "{context}: left Git in round {round}; no inventory lists it any more and no Orphaned Event reports it, so no later sync will (the report is lost when the agent dies between the inventory write and the Events)"
+                );
+                assert!(
+                    !(end && in_inventory),
+                    "{context}: still in the inventory after it was orphaned"
+                );
+            }
+            Some(round) => assert!(
+                !end || (now.is_none() && !in_inventory),
+                "{context}: left Git in round {round} and was not pruned"
+            ),
+        }
+    }
+}
+
 /// Records the first uid seen of each object never removed from Git, and fails when one of
 /// them shows a different uid (a needless recreation).
-fn check_uids(cluster: &Cluster, desired: &Desired, first: &mut BTreeMap<Key, String>, when: &str) {
-    let mut seen: BTreeMap<Key, String> = managed_config_maps(cluster)
+fn check_uids(
+    snapshot: &Snapshot,
+    desired: &Desired,
+    first: &mut BTreeMap<Key, String>,
+    when: &str,
+) {
+    let mut seen: BTreeMap<Key, String> = managed_config_maps(snapshot)
         .into_iter()
         .map(|(k, (uid, _))| (k, uid))
         .collect();
-    seen.extend(namespace_uids(cluster));
+    seen.extend(namespace_uids(snapshot));
     for (key, uid) in seen {
         if desired.ever_removed(&key) || !desired.ever_desired(&key) {
             continue;
@@ -233,23 +477,45 @@ fn an_agent_killed_at_random_points_of_its_syncs_converges_without_orphans_or_re
     let mut desired = Desired::new();
     desired.start(&mut rng);
     desired.write_all(&repo.upstream);
+    let mut guarded = Guarded::all();
+    for g in &guarded {
+        repo.upstream.write(&g.path(), g.manifest()).expect("write");
+    }
+    let mut removals = removal_plan(&mut rng);
     let mut head = repo.upstream.commit("the starting state").expect("commit");
 
     let mut logs: Vec<String> = Vec::new();
     let mut agent = start(&cluster, &repo, dir.path());
     converge(&agent, &head, "the first syncs", seed, &cache);
     let mut first_uids = BTreeMap::new();
-    check_uids(&cluster, &desired, &mut first_uids, "after the first sync");
+    let snapshot = Snapshot::read(&cluster);
+    check_uids(&snapshot, &desired, &mut first_uids, "after the first sync");
     assert!(
         first_uids.len() >= APPS.len() * 2,
         "too few objects synced: {first_uids:?}"
     );
+    let live = guarded_kinds_live(&snapshot);
+    for g in &mut guarded {
+        g.uid = live
+            .get(&g.key())
+            .unwrap_or_else(|| panic!("{} was not synced", g.display()))
+            .clone();
+    }
 
     let mut codes = BTreeMap::new();
     let mut stale_locks = 0;
     for round in 1..=KILLS {
         let changes = desired.mutate(&mut rng, round);
         desired.write_changes(&repo.upstream, &changes);
+        let mut left = String::new();
+        if round % 3 == 0
+            && let Some(i) = removals.pop()
+        {
+            let g = &mut guarded[i];
+            repo.upstream.remove(&g.path()).expect("remove");
+            g.removed_at = Some(round);
+            left = format!(", {} left Git", g.display());
+        }
         head = repo
             .upstream
             .commit(&format!("round {round}"))
@@ -257,14 +523,12 @@ fn an_agent_killed_at_random_points_of_its_syncs_converges_without_orphans_or_re
         *codes.entry(push(&agent)).or_insert(0usize) += 1;
         let delay = rng.gen_range(0..=MAX_DELAY_MS);
         std::thread::sleep(Duration::from_millis(delay));
-        println!("round {round}: {changes:?}, kill after {delay} ms");
+        println!("round {round}: {changes:?}{left}, kill after {delay} ms");
         logs.push(kill_9(agent));
-        check_uids(
-            &cluster,
-            &desired,
-            &mut first_uids,
-            &format!("after kill {round}"),
-        );
+        let when = format!("after kill {round}");
+        let snapshot = Snapshot::read(&cluster);
+        check_uids(&snapshot, &desired, &mut first_uids, &when);
+        check_guarded(&snapshot, &guarded, &when, false, seed);
         let locks = lock_files(&cache);
         if !locks.is_empty() {
             println!("round {round}: the kill left lock files: {locks:?}");
@@ -286,7 +550,9 @@ fn an_agent_killed_at_random_points_of_its_syncs_converges_without_orphans_or_re
     let last_log = agent.logs();
 
     // The cluster equals the last desired state.
-    let live = managed_config_maps(&cluster);
+    let snapshot = Snapshot::read(&cluster);
+    let live = managed_config_maps(&snapshot);
+    let inventories = inventories(&snapshot);
     for (key, value) in desired.objects() {
         match live.get(key) {
             Some((_, got)) => assert_eq!(
@@ -299,7 +565,13 @@ fn an_agent_killed_at_random_points_of_its_syncs_converges_without_orphans_or_re
     }
     let stray: Vec<&Key> = live
         .keys()
-        .filter(|k| k.namespace != "tether-system" && !desired.objects().contains_key(*k))
+        .filter(|k| {
+            k.namespace != "tether-system"
+                && !desired.objects().contains_key(*k)
+                && !guarded
+                    .iter()
+                    .any(|g| g.kind == "ConfigMap" && g.name == k.name)
+        })
         .collect();
     assert!(
         stray.is_empty(),
@@ -309,7 +581,7 @@ fn an_agent_killed_at_random_points_of_its_syncs_converges_without_orphans_or_re
     // Each inventory lists exactly its app's objects; every Tether object is listed somewhere.
     let mut listed = BTreeSet::new();
     for app in APPS {
-        let objects = inventory(&cluster, app);
+        let objects = inventories[app].clone();
         let mut expected: BTreeSet<String> = desired
             .objects()
             .keys()
@@ -321,22 +593,39 @@ fn an_agent_killed_at_random_points_of_its_syncs_converges_without_orphans_or_re
         if objects.contains(&namespace) {
             expected.insert(namespace);
         }
+        expected.extend(
+            guarded
+                .iter()
+                .filter(|g| g.app == app && g.removed_at.is_none())
+                .map(Guarded::inventory_line),
+        );
         assert_eq!(
             objects, expected,
             "inventory of {app} differs from Git (seed {seed})"
         );
         listed.extend(objects);
     }
-    for key in live.keys().filter(|k| k.namespace != "tether-system") {
-        let line = format!("/v1/ConfigMap/{}/{}", key.namespace, key.name);
+    // Protected objects that left Git are the only ones no inventory lists: reported as
+    // orphaned, checked below.
+    for (kind, namespace, name) in guarded_kinds_live(&snapshot).keys() {
+        let group = if kind == "StatefulSet" { "apps" } else { "" };
+        let line = format!("{group}/v1/{kind}/{namespace}/{name}");
+        let orphaned = guarded
+            .iter()
+            .any(|g| g.protected && g.removed_at.is_some() && g.inventory_line() == line);
         assert!(
-            listed.contains(&line),
-            "orphan: {key} is labelled as Tether's but no inventory lists it (seed {seed})"
+            listed.contains(&line) || orphaned,
+            "orphan: {kind} {namespace}/{name} is labelled as Tether's but no inventory lists it (seed {seed})"
         );
     }
+    check_guarded(&snapshot, &guarded, "at the end", true, seed);
+    assert!(
+        removals.is_empty(),
+        "not every planned removal happened: {removals:?}"
+    );
 
     // Objects never removed from Git kept their uid through every kill.
-    check_uids(&cluster, &desired, &mut first_uids, "at the end");
+    check_uids(&snapshot, &desired, &mut first_uids, "at the end");
     let kept = desired
         .objects()
         .keys()
@@ -345,11 +634,13 @@ fn an_agent_killed_at_random_points_of_its_syncs_converges_without_orphans_or_re
     assert!(kept >= APPS.len(), "the uid check covered nothing");
 
     println!(
-        "checked: {} desired objects, {} inventory lines, {} uids tracked, {} objects ever removed",
+        "checked: {} desired objects, {} inventory lines, {} uids tracked, {} objects ever removed, {} guarded objects of which {} left Git",
         desired.objects().len(),
         listed.len(),
         first_uids.len(),
-        desired.removed_count()
+        desired.removed_count(),
+        guarded.len(),
+        guarded.iter().filter(|g| g.removed_at.is_some()).count()
     );
 
     // No incarnation panicked.

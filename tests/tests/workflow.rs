@@ -3,8 +3,10 @@
 //! run` as a process against the API emulation. One long test, in labelled steps: a staging
 //! update by webhook, promotion to production, a failing pre-sync migration that keeps the
 //! old version, `git revert`, a manual edit reverted by drift correction, a service
-//! directory deleted (its PVC kept), and SOPS and sealed Secrets that reach the cluster and
-//! nowhere else. Each step's latency is printed (never asserted).
+//! directory deleted (its PVC kept), Secrets from OpenBao and moto (ExternalSecrets with the
+//! app's own SecretStores, an inline reference through the agent's store) and their rotation,
+//! and the values of all four sources (SOPS, sealed, OpenBao, Secrets Manager) in the cluster
+//! and nowhere else. Each step's latency is printed (never asserted).
 
 #[path = "daemon/support.rs"]
 #[allow(dead_code)]
@@ -23,6 +25,15 @@ const ENVIRONMENTS: [&str; 2] = ["staging", "production"];
 /// The SOPS-encrypted password (production) and the sealed token (staging).
 const SOPS_PASSWORD: &str = "sops-db-password-4b1e9d";
 const SEALED_TOKEN: &str = "sealed-api-token-c07a55";
+/// The values OpenBao and moto hold for `api` in production, before and after rotation, and
+/// the one an inline reference reads; the AWS credentials the test gives the app.
+const BAO_PASSWORD: &str = "bao-api-password-5d2f81";
+const BAO_ROTATED: &str = "bao-api-password-rotated-e94c10";
+const MOTO_KEY: &str = "moto-api-key-7a3b62";
+const MOTO_ROTATED: &str = "moto-api-key-rotated-1f08d4";
+const INLINE_PASSWORD: &str = "bao-inline-password-93ce07";
+const AWS_ACCESS_KEY_ID: &str = "AKIATETHERWORKFLOW01";
+const AWS_SECRET_KEY: &str = "aws-secret-access-key-workflow-6b2e";
 /// How long one step may take before the test fails.
 const STEP: Duration = Duration::from_secs(90);
 
@@ -156,15 +167,265 @@ fn sops_secret(dir: &std::path::Path) -> String {
     text
 }
 
-/// The agent: every `apps/*/overlays/*` is an app named `SERVICE-ENV` in the namespace `ENV`.
-fn start_agent(cluster: &Cluster, repo: &Repo, dir: &std::path::Path) -> Agent {
+/// The agent: every `apps/*/overlays/*` is an app named `SERVICE-ENV` in the namespace `ENV`;
+/// inline `ref+vault://` references read OpenBao with the token in the Secret
+/// `tether-system/inline-bao-token`.
+fn start_agent(cluster: &Cluster, repo: &Repo, dir: &std::path::Path, stores: &Stores) -> Agent {
+    let extra = format!(
+        "inlineStores:
+  - apiVersion: external-secrets.io/v1
+    kind: ClusterSecretStore
+    metadata: {{name: inline-openbao}}
+    spec:
+      provider:
+        vault:
+          server: \"{bao}\"
+          path: secret
+          version: v2
+          auth: {{tokenSecretRef: {{name: inline-bao-token, key: token}}}}
+",
+        bao = stores.bao.address
+    );
     let settings = Settings {
         apps: "apps/*/overlays/*",
         name: Some("{{path[1]}}-{{path[3]}}"),
         namespace: "{{path[3]}}",
+        extra: &extra,
         ..Settings::default()
     };
     Agent::start_with(cluster, repo, dir, "workflow", settings)
+}
+
+/// OpenBao (seeded through its CLI as root) and moto (seeded through the AWS SDK), both
+/// stopped by PID when dropped.
+struct Stores {
+    bao: peers::OpenBao,
+    moto: peers::Moto,
+    sm: aws_sdk_secretsmanager::Client,
+    runtime: tokio::runtime::Runtime,
+    home: tempfile::TempDir,
+}
+
+impl Stores {
+    fn start() -> Self {
+        let bao = peers::OpenBao::start().expect("start OpenBao");
+        let moto = peers::Moto::start().expect("start moto");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let sm = runtime.block_on(async {
+            use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+            let config = aws_config::defaults(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(&moto.endpoint)
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+                .load()
+                .await;
+            aws_sdk_secretsmanager::Client::new(&config)
+        });
+        let stores = Self {
+            bao,
+            moto,
+            sm,
+            runtime,
+            home: tempfile::tempdir().expect("temporary folder"),
+        };
+        // OpenBao listens slightly before its `secret/` mount is there.
+        wait_for("the KV mount of OpenBao", STEP, || {
+            let out = stores.bao_command(&["secrets", "list"]).output().ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains("secret/")
+                .then_some(())
+        });
+        stores.bao(
+            &["policy", "write", "production-reader", "-"],
+            "path \"secret/data/production/*\" { capabilities = [\"read\"] }\n",
+        );
+        stores
+    }
+
+    fn bao_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(peers::peer_binary("bao"));
+        cmd.args(args)
+            .env("BAO_ADDR", &self.bao.address)
+            .env("BAO_TOKEN", &self.bao.root_token)
+            .env("HOME", self.home.path());
+        cmd
+    }
+
+    /// Runs `bao ARGS` with `stdin`; returns its stdout, trimmed.
+    fn bao(&self, args: &[&str], stdin: &str) -> String {
+        use std::io::Write as _;
+        use std::process::Stdio;
+        let mut child = self
+            .bao_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run bao");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("bao");
+        assert!(
+            out.status.success(),
+            "bao {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Writes the KV v2 secret `secret/PATH` with one `password` (from stdin, never argv).
+    fn put_password(&self, path: &str, password: &str) {
+        let data = serde_json::json!({ "password": password }).to_string();
+        self.bao(&["kv", "put", "-mount=secret", path, "-"], &data);
+    }
+
+    /// A token that may read `secret/data/production/*` and nothing else.
+    fn production_token(&self) -> String {
+        self.bao(
+            &[
+                "token",
+                "create",
+                "-policy=production-reader",
+                "-ttl=1h",
+                "-field=token",
+            ],
+            "",
+        )
+    }
+
+    /// Creates, or gives a new current version to, the Secrets Manager secret `name` holding
+    /// `{"apiKey": key}`.
+    fn put_api_key(&self, name: &str, key: &str, create: bool) {
+        let value = serde_json::json!({ "apiKey": key }).to_string();
+        self.runtime.block_on(async {
+            if create {
+                self.sm
+                    .create_secret()
+                    .name(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("{e:?}"))
+            } else {
+                self.sm
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("{e:?}"))
+            }
+            .unwrap_or_else(|e| panic!("moto {name}: {e:?}"));
+        });
+    }
+}
+
+/// The overlay files of `api` in production that read OpenBao and moto: the app's own
+/// SecretStores (credentials in Secrets of the namespace, which the test creates), two
+/// ExternalSecrets refreshed every 2 s, and a Secret with an inline reference.
+fn store_manifests(stores: &Stores) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "stores.yaml",
+            format!(
+                "apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: openbao
+spec:
+  provider:
+    vault:
+      server: {bao}
+      path: secret
+      version: v2
+      auth:
+        tokenSecretRef:
+          name: bao-token
+          key: token
+---
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: moto
+spec:
+  provider:
+    aws:
+      service: SecretsManager
+      region: us-east-1
+      endpoint: {moto}
+      auth:
+        secretRef:
+          accessKeyIDSecretRef:
+            name: aws-credentials
+            key: access-key-id
+          secretAccessKeySecretRef:
+            name: aws-credentials
+            key: secret-access-key
+",
+                bao = stores.bao.address,
+                moto = stores.moto.endpoint
+            ),
+        ),
+        (
+            "external.yaml",
+            "apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: api-vault
+spec:
+  refreshInterval: 2s
+  secretStoreRef:
+    name: openbao
+    kind: SecretStore
+  target:
+    name: api-vault
+  data:
+  - secretKey: password
+    remoteRef:
+      key: production/api
+      property: password
+---
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: api-aws
+spec:
+  refreshInterval: 2s
+  secretStoreRef:
+    name: moto
+    kind: SecretStore
+  target:
+    name: api-aws
+  data:
+  - secretKey: apiKey
+    remoteRef:
+      key: production/api-key
+      property: apiKey
+"
+            .to_owned(),
+        ),
+        (
+            "inline.yaml",
+            "apiVersion: v1
+kind: Secret
+metadata:
+  name: api-inline
+type: Opaque
+stringData:
+  password: ref+vault://secret/data/production/inline#/password
+"
+            .to_owned(),
+        ),
+    ]
 }
 
 fn app_status(agent: &Agent, name: &str) -> Option<serde_json::Value> {
@@ -235,10 +496,100 @@ fn secret_value(cluster: &Cluster, name: &str, namespace: &str, key: &str) -> Ve
     base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data.trim()).expect("base64")
 }
 
+/// Waits until the Secret `namespace/name` holds `expected` under `key`.
+fn secret_becomes(cluster: &Cluster, name: &str, namespace: &str, key: &str, expected: &str) {
+    wait_for(
+        &format!("{namespace}/{name} to hold its value"),
+        STEP,
+        || {
+            let out = cluster.kubectl(&[
+                "get",
+                "secret",
+                name,
+                "-n",
+                namespace,
+                "-o",
+                &format!("jsonpath={{.data.{key}}}"),
+            ]);
+            let data = String::from_utf8_lossy(&out.stdout);
+            let value =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data.trim())
+                    .ok()?;
+            (out.status.success() && value == expected.as_bytes()).then_some(())
+        },
+    );
+}
+
+/// The base64 forms of `plain` wherever it starts in an encoded text (three alignments),
+/// without the characters its neighbours share.
+fn base64_forms(plain: &str) -> Vec<String> {
+    (0..3)
+        .map(|offset: usize| {
+            let mut bytes = vec![0u8; offset];
+            bytes.extend_from_slice(plain.as_bytes());
+            let encoded =
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, &bytes);
+            let start = (offset * 8).div_ceil(6);
+            let end = bytes.len() * 8 / 6;
+            encoded[start..end].to_owned()
+        })
+        .collect()
+}
+
+/// Every file under `dir`, as bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read a folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+/// Every object of the cluster but Secrets, in all namespaces, as JSON.
+fn everything_but_secrets(cluster: &Cluster) -> String {
+    let kinds: Vec<String> = cluster
+        .ok(&["api-resources", "--verbs=list", "-o", "name"])
+        .lines()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && *k != "secrets")
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        kinds.iter().any(|k| k == "configmaps") && kinds.iter().any(|k| k.starts_with("events")),
+        "the kinds listed: {kinds:?}"
+    );
+    cluster.ok(&["get", &kinds.join(","), "-A", "-o", "json"])
+}
+
 #[test]
 fn the_gitops_workflow_runs_from_commit_to_cluster() {
     let cluster = Cluster::start();
     cluster.ok(&["create", "namespace", "tether-system"]);
+    // OpenBao and moto hold the values of `api` in production (read from step 7 on). The
+    // tokens and AWS keys only go to the cluster, as Secrets the test creates.
+    let stores = Stores::start();
+    stores.put_password("production/api", BAO_PASSWORD);
+    stores.put_password("production/inline", INLINE_PASSWORD);
+    stores.put_api_key("production/api-key", MOTO_KEY, true);
+    let app_token = stores.production_token();
+    let agent_token = stores.production_token();
+    cluster.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "inline-bao-token",
+        "-n",
+        "tether-system",
+        &format!("--from-literal=token={agent_token}"),
+    ]);
     // The repository of the support module starts with `apps/one` and `apps/two`, which the
     // glob `apps/*/overlays/*` does not match.
     let repo = Repo::start();
@@ -278,7 +629,7 @@ fn the_gitops_workflow_runs_from_commit_to_cluster() {
 
     // Step 0: the agent syncs every app of the repository.
     let started = Instant::now();
-    let agent = start_agent(&cluster, &repo, dir.path());
+    let agent = start_agent(&cluster, &repo, dir.path(), &stores);
     for service in SERVICES {
         for env in ENVIRONMENTS {
             synced(&agent, &format!("{service}-{env}"), &first);
@@ -290,8 +641,8 @@ fn the_gitops_workflow_runs_from_commit_to_cluster() {
     }
     table.push(("initial sync of 6 apps", started.elapsed()));
 
-    // Step 7 (checked first, the plaintext checks are at the end): both Secrets are in the
-    // cluster with their values.
+    // The SOPS and sealed Secrets are in the cluster with their values from the start (the
+    // plaintext checks are in step 9).
     assert_eq!(
         secret_value(&cluster, "db", "production", "password"),
         SOPS_PASSWORD.as_bytes(),
@@ -505,29 +856,153 @@ spec:
             .then_some(())
     });
 
-    // Step 7: the plaintexts appear nowhere but in the Secrets.
+    // Step 7: `api` in production reads OpenBao and moto through its own SecretStores, whose
+    // credentials are Secrets of its namespace (created here, never in Git), and OpenBao
+    // through the agent's inline store.
+    for args in [
+        vec![
+            "bao-token".to_owned(),
+            format!("--from-literal=token={app_token}"),
+        ],
+        vec![
+            "aws-credentials".to_owned(),
+            format!("--from-literal=access-key-id={AWS_ACCESS_KEY_ID}"),
+            format!("--from-literal=secret-access-key={AWS_SECRET_KEY}"),
+        ],
+    ] {
+        let mut all = vec!["create", "secret", "generic", "-n", "production"];
+        all.extend(args.iter().map(String::as_str));
+        cluster.ok(&all);
+    }
+    let files = store_manifests(&stores);
+    for (file, text) in &files {
+        up.write(&format!("apps/api/overlays/production/{file}"), text)
+            .expect("write");
+    }
+    let names: Vec<&str> = files.iter().map(|(file, _)| *file).collect();
+    up.write(
+        &overlay_path("api", "production"),
+        overlay("api", "production", "1.0.0", &names),
+    )
+    .expect("write");
+    let external = up
+        .commit("api reads OpenBao and Secrets Manager")
+        .expect("commit");
+    let sent = webhook(&agent);
+    secret_becomes(
+        &cluster,
+        "api-vault",
+        "production",
+        "password",
+        BAO_PASSWORD,
+    );
+    secret_becomes(&cluster, "api-aws", "production", "apiKey", MOTO_KEY);
+    secret_becomes(
+        &cluster,
+        "api-inline",
+        "production",
+        "password",
+        INLINE_PASSWORD,
+    );
+    table.push(("7. OpenBao and moto secrets synced", sent.elapsed()));
+    synced(&agent, "api-production", &external);
+    // All four sources in the cluster at once, with their values.
+    for (name, namespace, key, value) in [
+        ("db", "production", "password", SOPS_PASSWORD),
+        ("token", "staging", "token", SEALED_TOKEN),
+        ("api-vault", "production", "password", BAO_PASSWORD),
+        ("api-aws", "production", "apiKey", MOTO_KEY),
+        ("api-inline", "production", "password", INLINE_PASSWORD),
+    ] {
+        assert_eq!(
+            secret_value(&cluster, name, namespace, key),
+            value.as_bytes(),
+            "{namespace}/{name}"
+        );
+    }
+
+    // Step 8: new values in OpenBao and moto reach the cluster within the refresh interval.
+    let rotated = Instant::now();
+    stores.put_password("production/api", BAO_ROTATED);
+    stores.put_api_key("production/api-key", MOTO_ROTATED, false);
+    secret_becomes(&cluster, "api-vault", "production", "password", BAO_ROTATED);
+    secret_becomes(&cluster, "api-aws", "production", "apiKey", MOTO_ROTATED);
+    table.push(("8. rotation in OpenBao and moto", rotated.elapsed()));
+    let status = app_status(&agent, "api-production").expect("the status of api-production");
+    assert_eq!(status["sync"], "Succeeded", "{status}");
+    assert_eq!(status["revision"], external.as_str(), "{status}");
+
+    // Step 9: the plaintexts (and the store credentials) appear nowhere but in the Secrets:
+    // not in the agent's log, its API and metrics, any object of the cluster but a Secret,
+    // the files it wrote, or the repository.
     let mut places = vec![
-        ("agent log", agent.logs()),
-        ("/api/v1/apps", agent.get("/api/v1/apps").1),
+        ("agent log".to_owned(), agent.logs()),
+        ("metrics".to_owned(), agent.get("/metrics").1),
+        (
+            "cluster objects".to_owned(),
+            everything_but_secrets(&cluster),
+        ),
     ];
-    for kind in ["configmaps", "events.events.k8s.io", "events"] {
-        for namespace in ["tether-system", "staging", "production"] {
-            places.push((
-                "cluster objects",
-                cluster.ok(&["get", kind, "-n", namespace, "-o", "json"]),
-            ));
-        }
+    for path in ["/api/v1/apps".to_owned(), "/api/v1/recipient".to_owned()]
+        .into_iter()
+        .chain(
+            ["web", "api"]
+                .iter()
+                .flat_map(|s| ENVIRONMENTS.map(|env| format!("/api/v1/apps/{s}-{env}"))),
+        )
+    {
+        let (code, body) = agent.get(&path);
+        assert_eq!(code, 200, "{path}: {body}");
+        places.push((path, body));
     }
+    let cache = dir.path().join("cache-workflow");
+    for (path, bytes) in files_under(&cache) {
+        places.push((
+            path.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
+    let plaintexts = [
+        SOPS_PASSWORD,
+        SEALED_TOKEN,
+        BAO_PASSWORD,
+        BAO_ROTATED,
+        MOTO_KEY,
+        MOTO_ROTATED,
+        INLINE_PASSWORD,
+        AWS_ACCESS_KEY_ID,
+        AWS_SECRET_KEY,
+        &app_token,
+        &agent_token,
+    ];
     for (name, text) in &places {
-        for plain in [SOPS_PASSWORD, SEALED_TOKEN] {
-            let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, plain);
-            assert!(
-                !text.contains(plain) && !text.contains(&encoded),
-                "{name} holds a plaintext"
-            );
+        for plain in plaintexts {
+            assert!(!text.contains(plain), "{name} holds a plaintext");
+            for encoded in base64_forms(plain) {
+                assert!(
+                    !text.contains(&encoded),
+                    "{name} holds a plaintext in base64"
+                );
+            }
         }
     }
-    for plain in [SOPS_PASSWORD, SEALED_TOKEN] {
+    // The same search finds the values where they belong.
+    let secrets = cluster.ok(&["get", "secrets", "-A", "-o", "json"]);
+    for plain in [
+        SOPS_PASSWORD,
+        SEALED_TOKEN,
+        BAO_ROTATED,
+        MOTO_ROTATED,
+        INLINE_PASSWORD,
+        AWS_SECRET_KEY,
+        &app_token,
+    ] {
+        assert!(
+            base64_forms(plain).iter().any(|e| secrets.contains(e)),
+            "the search does not find a value in the Secrets"
+        );
+    }
+    for plain in plaintexts {
         let grep = up
             .git()
             .args(["grep", "-I", "-q", "-F", "-e", plain, "--", "."])
@@ -535,10 +1010,19 @@ spec:
             .expect("run git grep");
         assert_eq!(grep.code(), Some(1), "the repository holds a plaintext");
     }
-    assert!(
-        places[2].1.contains("tether-status-web-production"),
-        "the status ConfigMaps were read"
-    );
+    let objects = &places[2].1;
+    for read in [
+        "tether-status-api-production",
+        "tether-inventory-api-production",
+        "Orphaned",
+        "SyncSucceeded",
+    ] {
+        assert!(
+            objects.contains(read),
+            "{read} was not among the objects read"
+        );
+    }
+    assert!(places.len() > 8, "the agent's files were read");
 
     eprintln!("\nstep                                latency");
     for (step, took) in &table {
