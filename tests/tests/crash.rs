@@ -9,9 +9,10 @@
 //! a PersistentVolumeClaim and a StatefulSet (protected by their kind), and a
 //! PersistentVolumeClaim that opts back in with `tether.dev/prune: enabled`. Every third
 //! commit removes one of them from Git. After every kill and at the end, a protected object
-//! that left Git is still there with its uid (never deleted, never recreated) and is either
-//! still listed by its app's inventory (a later sync reports it) or reported by an `Orphaned`
-//! Event; at the end no inventory lists it. The unprotected one is gone at the end.
+//! that left Git is still there with its uid (never deleted, never recreated) and still listed
+//! by its app's inventory, so that a later sync reports it even when the agent died before
+//! its report; at the end it is listed as an orphan and reported by an `Orphaned` Event. The
+//! unprotected one is gone at the end.
 //!
 //! The random choices come from a seeded generator; the seed is printed and can be replayed
 //! with `TETHER_CRASH_SEED=<seed>`.
@@ -282,6 +283,9 @@ fn inventories(snapshot: &Snapshot) -> BTreeMap<&'static str, BTreeSet<String>> 
         .collect()
 }
 
+/// How [`parse_inventory`] marks an orphan's line.
+const ORPHAN: &str = "(orphaned)";
+
 fn parse_inventory(app: &str, text: &str) -> BTreeSet<String> {
     let mut lines = text.lines();
     assert_eq!(
@@ -296,8 +300,14 @@ fn parse_inventory(app: &str, text: &str) -> BTreeSet<String> {
         }
         let fields: Vec<&str> = line.split(' ').collect();
         assert_eq!(fields.len(), 3, "inventory of {app}: bad line {line:?}");
+        // An orphan (a protected object that left Git) stays listed, marked.
+        let id = if fields[1] == "orphaned" {
+            format!("{} {ORPHAN}", fields[0])
+        } else {
+            fields[0].to_owned()
+        };
         assert!(
-            objects.insert(fields[0].to_owned()),
+            objects.insert(id),
             "inventory of {app} lists {} twice",
             fields[0]
         );
@@ -351,7 +361,9 @@ fn check_guarded(snapshot: &Snapshot, guarded: &[Guarded], when: &str, end: bool
     let listed = inventories(snapshot);
     for g in guarded {
         let now = live.get(&g.key());
-        let in_inventory = listed[g.app].contains(&g.inventory_line());
+        let as_orphan = format!("{} {ORPHAN}", g.inventory_line());
+        let listed_as_orphan = listed[g.app].contains(&as_orphan);
+        let in_inventory = listed[g.app].contains(&g.inventory_line()) || listed_as_orphan;
         let context = format!("{} ({when}, seed {seed})", g.display());
         if g.protected || g.removed_at.is_none() {
             assert_eq!(
@@ -373,12 +385,12 @@ fn check_guarded(snapshot: &Snapshot, guarded: &[Guarded], when: &str, end: bool
             ),
             Some(round) if g.protected => {
                 assert!(
-                    reported_orphaned(snapshot, g) || (in_inventory && !end),
-                    "{context}: left Git in round {round}; no inventory lists it any more and no Orphaned Event reports it, so no later sync will (the report is lost when the agent dies between the inventory write and the Events)"
+                    in_inventory,
+                    "{context}: left Git in round {round} and no inventory lists it any more, so no later sync reports it"
                 );
                 assert!(
-                    !(end && in_inventory),
-                    "{context}: still in the inventory after it was orphaned"
+                    !end || (listed_as_orphan && reported_orphaned(snapshot, g)),
+                    "{context}: left Git in round {round}; at the end it must be listed as an orphan and reported by an Orphaned Event"
                 );
             }
             Some(round) => assert!(
@@ -599,22 +611,24 @@ fn an_agent_killed_at_random_points_of_its_syncs_converges_without_orphans_or_re
                 .filter(|g| g.app == app && g.removed_at.is_none())
                 .map(Guarded::inventory_line),
         );
+        expected.extend(
+            guarded
+                .iter()
+                .filter(|g| g.app == app && g.protected && g.removed_at.is_some())
+                .map(|g| format!("{} {ORPHAN}", g.inventory_line())),
+        );
         assert_eq!(
             objects, expected,
             "inventory of {app} differs from Git (seed {seed})"
         );
         listed.extend(objects);
     }
-    // Protected objects that left Git are the only ones no inventory lists: reported as
-    // orphaned, checked below.
+    // Protected objects that left Git are listed as orphans.
     for (kind, namespace, name) in guarded_kinds_live(&snapshot).keys() {
         let group = if kind == "StatefulSet" { "apps" } else { "" };
         let line = format!("{group}/v1/{kind}/{namespace}/{name}");
-        let orphaned = guarded
-            .iter()
-            .any(|g| g.protected && g.removed_at.is_some() && g.inventory_line() == line);
         assert!(
-            listed.contains(&line) || orphaned,
+            listed.contains(&line) || listed.contains(&format!("{line} {ORPHAN}")),
             "orphan: {kind} {namespace}/{name} is labelled as Tether's but no inventory lists it (seed {seed})"
         );
     }

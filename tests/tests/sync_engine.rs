@@ -580,7 +580,17 @@ async fn an_object_another_app_owns_or_tether_did_not_create_is_never_pruned() {
     objects.push(config_map("shared", json!({"by": "shop"})));
     objects.push(config_map("adopted", json!({})));
     assert_ok(&engine.sync(&shop(), "rev1", objects).await);
-    // Another app takes "shared" over; someone strips Tether's label from "adopted".
+    // An operator hands "shared" over to another app, which takes it; someone strips
+    // Tether's label from "adopted".
+    c.patch_as(
+        "kubectl-annotate",
+        "v1",
+        "configmaps",
+        SHOP,
+        "shared",
+        json!({"metadata": {"annotations": {"tether.dev/adopt": "true"}}}),
+    )
+    .await;
     assert_ok(
         &engine
             .sync(

@@ -100,6 +100,8 @@ pub async fn write(
 pub struct Events {
     recorder: Recorder,
     namespace: String,
+    /// Per app, the orphans last reported by this process.
+    orphans: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl Events {
@@ -111,6 +113,7 @@ impl Events {
             instance: Some(instance.to_owned()),
         };
         Self {
+            orphans: std::sync::Arc::default(),
             recorder: Recorder::new(client, reporter),
             namespace: namespace.to_owned(),
         }
@@ -133,6 +136,21 @@ impl Events {
             ..ObjectReference::default()
         };
         self.send(&reference, app, warning, reason, note).await;
+    }
+
+    /// Whether `objects` (the app's orphans, as listed in a report) differ from what this
+    /// process last reported for `app`; records them. Orphans stay in the inventory and come
+    /// back at every sync: they are reported when the set changes, and once after a restart.
+    pub fn orphans_changed(&self, app: &str, objects: &str) -> bool {
+        let mut reported = self
+            .orphans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reported.get(app).map(String::as_str) == Some(objects) {
+            return false;
+        }
+        reported.insert(app.to_owned(), objects.to_owned());
+        true
     }
 
     /// Publishes one Event about `app` (reason: `SyncSucceeded`, `SyncFailed`,

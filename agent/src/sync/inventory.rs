@@ -107,6 +107,28 @@ pub struct Entry {
     pub live: String,
 }
 
+/// Both hashes of an orphan's entry: a protected object of the app that left Git stays listed
+/// (and is reported at every sync) until it is deleted, comes back to Git or stops being the
+/// app's, so that an agent stopped between the sync and its report reports it after restart.
+pub const ORPHANED: &str = "orphaned";
+
+impl Entry {
+    /// The entry of an orphan.
+    #[must_use]
+    pub fn orphaned() -> Self {
+        Self {
+            applied: ORPHANED.to_owned(),
+            live: ORPHANED.to_owned(),
+        }
+    }
+
+    /// Whether this is an orphan's entry.
+    #[must_use]
+    pub fn is_orphaned(&self) -> bool {
+        self.applied == ORPHANED
+    }
+}
+
 /// The objects of one app at its last successful sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {

@@ -131,6 +131,12 @@ pub fn takeover_refusal(app: &str, reference: &ObjectRef, live: &Value) -> Optio
     None
 }
 
+/// Whether `live` carries Tether's label and `app` as its owner.
+pub fn is_owned_by(app: &str, live: &Value) -> bool {
+    label(live, MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE)
+        && annotation(live, OWNER_ANNOTATION) == Some(app)
+}
+
 /// Why a leftover object of `app` must stay, or `None` when it may be deleted. `live` is the
 /// object as read now; `last_applied` what Tether applied last, when known.
 pub fn keep_reason(

@@ -560,6 +560,9 @@ impl<'a> Run<'a> {
                 &live,
                 last_applied.get(reference),
             ) {
+                if prune::is_owned_by(&self.app.name, &live) {
+                    kept.insert(reference.clone(), inventory::Entry::orphaned());
+                }
                 self.changes
                     .push(reference.clone(), Action::Orphaned, Some(reason));
                 continue;
@@ -574,7 +577,12 @@ impl<'a> Run<'a> {
         let guarded = if self.removing {
             Ok(())
         } else {
-            prune::guard(&self.app.name, deletes.len(), previous.entries.len(), max)
+            let managed = previous
+                .entries
+                .values()
+                .filter(|e| !e.is_orphaned())
+                .count();
+            prune::guard(&self.app.name, deletes.len(), managed, max)
         };
         if let Err(err) = guarded {
             for (reference, entry, _, _) in deletes {

@@ -168,10 +168,18 @@ pub(super) async fn finish_synced(
                 .await
         }
     }
+    let orphans = result
+        .changes
+        .with(Action::Orphaned)
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let report_orphans = events.orphans_changed(name, &orphans);
     for change in &result.changes.changes {
         let reason = change.reason.clone().unwrap_or_default();
         match change.action {
-            Action::Orphaned => {
+            Action::Orphaned if report_orphans => {
                 let note = format!("left Git and was kept: {reason}");
                 events
                     .publish_on(&change.object, name, false, "Orphaned", note)
@@ -186,15 +194,8 @@ pub(super) async fn finish_synced(
             _ => {}
         }
     }
-    if orphaned > 0 {
-        let objects = result
-            .changes
-            .with(Action::Orphaned)
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        events.publish(name, false, "Orphaned", objects).await;
+    if orphaned > 0 && report_orphans {
+        events.publish(name, false, "Orphaned", orphans).await;
     }
     if secrets_failed {
         events
