@@ -21,6 +21,9 @@ mod cases;
 #[path = "bad_inputs/pipeline.rs"]
 #[allow(dead_code)]
 mod pipeline;
+#[path = "daemon/support.rs"]
+#[allow(dead_code)]
+mod support;
 
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -665,6 +668,103 @@ async fn go_2024_3002_webhooks_need_a_signature_and_a_bounded_body() {
     let err = verify(&auth, &[("x-signature", signed_huge.as_bytes())], &huge)
         .expect_err("over the size limit");
     assert!(err.to_string().contains("limit"), "{err}");
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files_under(&path, out),
+            Ok(t) if t.is_file() => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+/// CVE-2022-24730 (an API endpoint rendered out-of-bounds files), CVE-2025-55190 (API
+/// tokens read repository credentials) and GO-2024-2877 (a cache without integrity holding
+/// manifests): the running daemon serves no file by path, and neither its API, metrics,
+/// Events, status, logs nor anything it writes to disk holds the webhook secret or a
+/// decrypted value.
+#[test]
+fn cve_2022_24730_cve_2025_55190_go_2024_2877_the_daemon_shows_no_file_credential_or_plaintext() {
+    let cluster = support::Cluster::start();
+    cluster.ok(&["create", "namespace", "tether-system"]);
+    let repo = support::Repo::start();
+    let value = "daemon-plaintext-55190";
+    repo.upstream
+        .write(
+            "apps/one/secret.yaml",
+            support::sealed("one", "db", "password", value),
+        )
+        .expect("write");
+    repo.upstream.commit("a sealed Secret").expect("commit");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let agent = support::Agent::start(&cluster, &repo, dir.path(), "agent-a");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !cluster.exists(&["secret", "db", "-n", "one"]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no decrypted Secret: {}\n{}\n{}",
+            agent.logs(),
+            agent.get("/api/v1/apps").1,
+            cluster.ok(&["get", "events", "-A"])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for path in [
+        "/api/v1/apps/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/apps/../../../../etc/passwd",
+        "/api/v1/apps/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/api/v1/apps/one/../../../../../etc/passwd",
+        "/../../../../etc/passwd",
+        "/api/v1/apps?path=../../../../etc/passwd",
+    ] {
+        let (code, body) = agent.get(path);
+        assert!(!body.contains("root:"), "{path} served a file: {body}");
+        if path.contains("?path=") {
+            assert!(!body.contains("passwd"), "{path}: {body}");
+        } else {
+            assert!((400..500).contains(&code), "{path}: {code} {body}");
+        }
+    }
+    let mut shown = String::new();
+    for path in [
+        "/api/v1/apps",
+        "/api/v1/apps/one",
+        "/api/v1/apps/two",
+        "/metrics",
+        "/api/v1/recipient",
+        "/readyz",
+    ] {
+        let (code, body) = agent.get(path);
+        assert_eq!(code, 200, "{path}: {body}");
+        shown.push_str(&body);
+    }
+    shown.push_str(&cluster.ok(&["get", "events", "-A", "-o", "json"]));
+    shown.push_str(&cluster.ok(&["get", "configmaps", "-A", "-o", "json"]));
+    shown.push_str(&agent.logs());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+    for secret in [support::WEBHOOK_SECRET, value, encoded.as_str()] {
+        assert!(!shown.contains(secret), "{secret} is shown");
+    }
+    // On disk: everything under the agent's folder (cache, config, logs) but the webhook
+    // secret file the test wrote itself.
+    let mut files = Vec::new();
+    files_under(dir.path(), &mut files);
+    assert!(files.len() > 3, "the agent wrote nothing? {files:?}");
+    for file in files.iter().filter(|f| !f.ends_with("webhook-secret")) {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in [value, encoded.as_str()] {
+            assert!(!text.contains(secret), "{} holds {secret}", file.display());
+        }
+    }
+    agent.terminate();
 }
 
 // ---- Flux ----

@@ -577,12 +577,7 @@ impl<'a> Run<'a> {
         let guarded = if self.removing {
             Ok(())
         } else {
-            let managed = previous
-                .entries
-                .values()
-                .filter(|e| !e.is_orphaned())
-                .count();
-            prune::guard(&self.app.name, deletes.len(), managed, max)
+            prune::guard(&self.app.name, deletes.len(), previous.entries.len(), max)
         };
         if let Err(err) = guarded {
             for (reference, entry, _, _) in deletes {
