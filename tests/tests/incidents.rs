@@ -517,7 +517,7 @@ async fn cve_2024_29893_fetches_files_and_renders_are_bounded() {
     let daemon = GitDaemon::start(dir.path()).expect("git daemon");
     let mut config = SourceConfig::new(
         "config",
-        RedactedUrl::new(&daemon.url("config.git")),
+        RedactedUrl::new(daemon.url("config.git")),
         Reference::branch("main").expect("a branch"),
         dir.path().join("cache-size"),
     );
@@ -544,7 +544,7 @@ async fn cve_2024_29893_fetches_files_and_renders_are_bounded() {
     });
     let mut config = SourceConfig::new(
         "config",
-        RedactedUrl::new(&format!("http://127.0.0.1:{port}/config.git")),
+        RedactedUrl::new(format!("http://127.0.0.1:{port}/config.git")),
         Reference::branch("main").expect("a branch"),
         dir.path().join("cache-hang"),
     );
@@ -862,7 +862,7 @@ async fn cve_2022_24877_every_kustomize_field_that_reads_files_stays_inside_the_
         ),
         (
             "components",
-            format!("resources:\n- cm.yaml\ncomponents:\n- ../../outside\n"),
+            "resources:\n- cm.yaml\ncomponents:\n- ../../outside\n".to_owned(),
         ),
         ("crds", format!("resources:\n- cm.yaml\ncrds:\n- {token}\n")),
     ];
@@ -1068,7 +1068,7 @@ fn ghsa_x5c7_x7m2_rhmf_helper_programs_never_come_from_a_relative_path() {
         let port = tether_tests::peers::free_port();
         let mut config = SourceConfig::new(
             "config",
-            RedactedUrl::new(&format!("ssh://git@127.0.0.1:{port}/config.git")),
+            RedactedUrl::new(format!("ssh://git@127.0.0.1:{port}/config.git")),
             Reference::branch("main").expect("a branch"),
             cache,
         );
