@@ -194,6 +194,12 @@ pub enum SyncError {
         /// What the runtime reported.
         message: String,
     },
+    /// The pre-sync hooks of this content failed at an earlier sync and are not run again.
+    #[error("{message} (not run again for the same content: commit a change to retry)")]
+    HookFailedBefore {
+        /// The earlier failure.
+        message: String,
+    },
     /// Objects did not become healthy in time.
     #[error("health timeout after {after:?}: {object}: {reason}")]
     HealthTimeout {
@@ -216,6 +222,7 @@ impl SyncError {
             Self::Inventory(e) => e.reason(),
             Self::NamespaceFailed { .. } => "NamespaceFailed",
             Self::Hook(e) => e.reason(),
+            Self::HookFailedBefore { .. } => "HookFailed",
             Self::ApplyFailed { .. } => "ApplyFailed",
             Self::CrdNotEstablished { .. } => "CrdNotEstablished",
             Self::Prune(e) => e.reason(),
@@ -269,6 +276,9 @@ pub(super) struct AppState {
     /// when nothing changed.
     pub(super) unsaved: bool,
     pub(super) objects: BTreeMap<super::object::ObjectRef, Managed>,
+    /// The digest whose pre-sync hooks failed, and why: those hooks are not run again (their
+    /// failed Job stays for its logs) until the content changes or the agent restarts.
+    pub(super) failed_hooks: Option<(String, String)>,
 }
 
 /// One app's state behind the lock a sync or a drift correction holds.

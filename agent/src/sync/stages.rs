@@ -99,7 +99,16 @@ impl<'a> Run<'a> {
             self.ensure_namespace().await?;
         }
         if !prepared.hooks.is_empty() && previous.digest != prepared.digest {
-            hooks::run(
+            if let Some((_, message)) = state
+                .as_ref()
+                .and_then(|s| s.failed_hooks.as_ref())
+                .filter(|(digest, _)| *digest == prepared.digest)
+            {
+                return Err(SyncError::HookFailedBefore {
+                    message: message.clone(),
+                });
+            }
+            let ran = hooks::run(
                 &inner.client,
                 &inner.resolver,
                 &prepared.hooks,
@@ -107,7 +116,23 @@ impl<'a> Run<'a> {
                 &inner.config.field_manager,
             )
             .instrument(tracing::info_span!("hooks", count = prepared.hooks.len()))
-            .await?;
+            .await;
+            if let Err(err) = ran {
+                let failed = Some((prepared.digest.clone(), err.to_string()));
+                match state.as_mut() {
+                    Some(s) => s.failed_hooks = failed,
+                    None => {
+                        *state = Some(AppState {
+                            spec: self.app.clone(),
+                            inventory: previous.clone(),
+                            unsaved: false,
+                            objects: BTreeMap::new(),
+                            failed_hooks: failed,
+                        });
+                    }
+                }
+                return Err(err.into());
+            }
         }
         let last_applied: HashMap<ObjectRef, Value> = state
             .as_ref()
@@ -160,6 +185,7 @@ impl<'a> Run<'a> {
                 inventory: partial,
                 unsaved: stored.is_err(),
                 objects,
+                failed_hooks: None,
             });
             return Err(failure);
         }
@@ -196,6 +222,7 @@ impl<'a> Run<'a> {
                 .into_iter()
                 .map(|(r, (desired, live, _))| (r, Managed { desired, live }))
                 .collect(),
+            failed_hooks: None,
         });
         stored?;
         let health = self
@@ -247,6 +274,7 @@ impl<'a> Run<'a> {
                 inventory: next,
                 unsaved: stored.is_err(),
                 objects: BTreeMap::new(),
+                failed_hooks: None,
             });
             stored?;
             return Err(err.into());

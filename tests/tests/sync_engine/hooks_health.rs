@@ -92,6 +92,30 @@ async fn hook_run(complete: bool) {
             c.inventory_text("shop")
                 .is_some_and(|t| t.contains("revision rev1"))
         );
+        // The next round with the same content does not run the hook again: the failed Job
+        // (and its logs) stays, and the sync reports the earlier failure at once.
+        let uid = c.get("Job", SHOP, "migrate").expect("the Job")["metadata"]["uid"].clone();
+        let mut again = shop_objects();
+        again[3] = deployment("web", "ghcr.io/acme/web:2.0.0");
+        again.push(yaml_fixture("migration-job.yaml"));
+        let result =
+            tokio::time::timeout(Duration::from_secs(5), engine.sync(&shop(), "rev2", again))
+                .await
+                .expect("no wait on a hook");
+        assert_eq!(result.reason(), "HookFailed");
+        assert!(
+            result
+                .error
+                .as_ref()
+                .is_some_and(|e| e.to_string().contains("not run again")),
+            "{:?}",
+            result.error
+        );
+        assert_eq!(
+            c.get("Job", SHOP, "migrate").expect("kept")["metadata"]["uid"],
+            uid
+        );
+        assert_eq!(image(&c), "ghcr.io/acme/web:1.0.0");
     }
 }
 
