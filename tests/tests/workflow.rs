@@ -32,6 +32,7 @@ const BAO_ROTATED: &str = "bao-api-password-rotated-e94c10";
 const MOTO_KEY: &str = "moto-api-key-7a3b62";
 const MOTO_ROTATED: &str = "moto-api-key-rotated-1f08d4";
 const INLINE_PASSWORD: &str = "bao-inline-password-93ce07";
+const INLINE_ROTATED: &str = "bao-inline-password-rotated-27be4a";
 const AWS_ACCESS_KEY_ID: &str = "AKIATETHERWORKFLOW01";
 const AWS_SECRET_KEY: &str = "aws-secret-access-key-workflow-6b2e";
 /// How long one step may take before the test fails.
@@ -172,7 +173,8 @@ fn sops_secret(dir: &std::path::Path) -> String {
 /// `tether-system/inline-bao-token`.
 fn start_agent(cluster: &Cluster, repo: &Repo, dir: &std::path::Path, stores: &Stores) -> Agent {
     let extra = format!(
-        "inlineStores:
+        "inlineRefresh: 2s
+inlineStores:
   - apiVersion: external-secrets.io/v1
     kind: ClusterSecretStore
     metadata: {{name: inline-openbao}}
@@ -921,13 +923,22 @@ spec:
         );
     }
 
-    // Step 8: new values in OpenBao and moto reach the cluster within the refresh interval.
+    // Step 8: new values in OpenBao and moto (and behind the inline reference) reach the
+    // cluster within the refresh interval.
     let rotated = Instant::now();
     stores.put_password("production/api", BAO_ROTATED);
     stores.put_api_key("production/api-key", MOTO_ROTATED, false);
+    stores.put_password("production/inline", INLINE_ROTATED);
     secret_becomes(&cluster, "api-vault", "production", "password", BAO_ROTATED);
     secret_becomes(&cluster, "api-aws", "production", "apiKey", MOTO_ROTATED);
-    table.push(("8. rotation in OpenBao and moto", rotated.elapsed()));
+    secret_becomes(
+        &cluster,
+        "api-inline",
+        "production",
+        "password",
+        INLINE_ROTATED,
+    );
+    table.push(("8. rotation in OpenBao, moto and inline", rotated.elapsed()));
     let status = app_status(&agent, "api-production").expect("the status of api-production");
     assert_eq!(status["sync"], "Succeeded", "{status}");
     assert_eq!(status["revision"], external.as_str(), "{status}");
@@ -970,6 +981,7 @@ spec:
         MOTO_KEY,
         MOTO_ROTATED,
         INLINE_PASSWORD,
+        INLINE_ROTATED,
         AWS_ACCESS_KEY_ID,
         AWS_SECRET_KEY,
         &app_token,
@@ -993,7 +1005,7 @@ spec:
         SEALED_TOKEN,
         BAO_ROTATED,
         MOTO_ROTATED,
-        INLINE_PASSWORD,
+        INLINE_ROTATED,
         AWS_SECRET_KEY,
         &app_token,
     ] {

@@ -89,6 +89,12 @@ impl Config {
             field,
             problem,
         };
+        if self.inline_refresh.0 < Duration::from_secs(1) {
+            return Err(invalid(
+                "inlineRefresh".into(),
+                "must be at least 1s".into(),
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, source) in self.sources.iter().enumerate() {
             if !is_dns_label(&source.name) {

@@ -126,6 +126,10 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
+fn default_inline_refresh() -> Interval {
+    Interval(Duration::from_secs(3600))
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 8080))
 }
@@ -173,6 +177,10 @@ pub struct Config {
     /// The stores `ref+vault://` and `ref+awssecrets://` references read from.
     #[serde(default)]
     pub inline_stores: Vec<serde_json::Value>,
+    /// How long a value read by an inline reference is used before it is read again (default
+    /// 1h, at least 1s).
+    #[serde(default = "default_inline_refresh")]
+    pub inline_refresh: Interval,
     /// The default secret allow-list of apps without their own.
     #[serde(default)]
     pub secret_allow: Option<AllowListConfig>,

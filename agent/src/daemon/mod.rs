@@ -257,7 +257,8 @@ async fn secrets_context(
     state.set_recipient(ring.newest_recipient().map(ToString::to_string));
     let mut stores = Stores::new(Arc::new(crate::secrets::KubeCredentials::new(
         client.clone(),
-    )));
+    )))
+    .with_inline_ttl(config.inline_refresh.0);
     for store in &config.secret_stores {
         stores
             .add_cluster_store(store, &config.namespace)
