@@ -190,14 +190,24 @@ impl Events {
                 EventType::Normal
             },
             reason: reason.to_owned(),
+            action: action_for(&note),
             note: Some(note),
-            action: "Sync".into(),
             secondary: None,
         };
         if let Err(err) = self.recorder.publish(&event, reference).await {
             tracing::warn!(app = %app, reason = %reason, error = %err, "publishing an Event failed");
         }
     }
+}
+
+/// The Event's action: `Sync`, with a short hash of the note. The event recorder merges
+/// Events by type, reason, action and object for a few minutes and keeps the first note, so
+/// a different note (another failure, another orphan) must make another Event; the same note
+/// still counts up on one.
+fn action_for(note: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(note.as_bytes());
+    format!("Sync-{}", hex::encode(&digest[..4]))
 }
 
 /// The arguments of `tether-agent status`.
