@@ -89,11 +89,14 @@ impl Config {
             field,
             problem,
         };
-        if self.inline_refresh.0 < Duration::from_secs(1) {
-            return Err(invalid(
-                "inlineRefresh".into(),
-                "must be at least 1s".into(),
-            ));
+        for (field, value) in [
+            ("inlineRefresh", self.inline_refresh),
+            ("limits.hookTimeout", self.limits.hook_timeout),
+            ("limits.renderTimeout", self.limits.render_timeout),
+        ] {
+            if value.0 < Duration::from_secs(1) {
+                return Err(invalid(field.into(), "must be at least 1s".into()));
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, source) in self.sources.iter().enumerate() {

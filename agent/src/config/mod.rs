@@ -449,6 +449,12 @@ pub struct Limits {
     /// How long a shutdown waits for the sync in flight.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace: Interval,
+    /// How long a pre-sync hook Job may run.
+    #[serde(default = "default_hook_timeout")]
+    pub hook_timeout: Interval,
+    /// How long one app's render may take.
+    #[serde(default = "default_render_timeout")]
+    pub render_timeout: Interval,
 }
 
 fn default_concurrency() -> usize {
@@ -472,6 +478,12 @@ fn default_prune_percent() -> u8 {
 fn default_shutdown_grace() -> Interval {
     Interval(Duration::from_secs(25))
 }
+fn default_hook_timeout() -> Interval {
+    Interval(Duration::from_secs(600))
+}
+fn default_render_timeout() -> Interval {
+    Interval(Duration::from_secs(30))
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -483,6 +495,8 @@ impl Default for Limits {
             health_timeout: default_health_timeout(),
             max_prune_percent: default_prune_percent(),
             shutdown_grace: default_shutdown_grace(),
+            hook_timeout: default_hook_timeout(),
+            render_timeout: default_render_timeout(),
         }
     }
 }

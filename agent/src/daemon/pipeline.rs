@@ -305,7 +305,10 @@ pub async fn prepare(
     offline: bool,
 ) -> Result<Prepared, PipelineError> {
     let name = app.spec.name.clone();
-    let options = RenderOptions::default();
+    let options = RenderOptions {
+        max_render_time: config.limits.render_timeout.0,
+        ..RenderOptions::default()
+    };
     let rendered = {
         let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
             .entered();

@@ -134,6 +134,10 @@ impl Generation {
                 max_prune_percent: config.limits.max_prune_percent,
                 concurrency: config.limits.concurrency,
                 health_timeout: config.limits.health_timeout.0,
+                hooks: crate::sync::hooks::HookSettings {
+                    timeout: config.limits.hook_timeout.0,
+                    ..crate::sync::EngineConfig::default().hooks
+                },
                 ..crate::sync::EngineConfig::default()
             },
         );
