@@ -112,7 +112,9 @@ fn tokenize(path: &str) -> Vec<Tok> {
     toks
 }
 
-fn insert(node: &mut Node, toks: &[Tok], value: &str) {
+/// Places `value` at `toks`. A list index must be below `max_index` (the number of flattened
+/// keys, which no real list exceeds): a larger one is ignored rather than allocated.
+fn insert(node: &mut Node, toks: &[Tok], value: &str, max_index: usize) {
     let Some((tok, rest)) = toks.split_first() else {
         return;
     };
@@ -127,9 +129,10 @@ fn insert(node: &mut Node, toks: &[Tok], value: &str) {
                 b.push(k.clone(), leaf());
             }
             if let Some(child) = b.get_mut(k) {
-                insert(child, rest, value);
+                insert(child, rest, value, max_index);
             }
         }
+        (Node::Seq(_), Tok::Index(i)) if *i >= max_index => {}
         (Node::Seq(items), Tok::Index(i)) => {
             while items.len() <= *i {
                 items.push(Node::Scalar(Scalar::Null));
@@ -137,7 +140,7 @@ fn insert(node: &mut Node, toks: &[Tok], value: &str) {
             if matches!(items[*i], Node::Scalar(Scalar::Null)) {
                 items[*i] = leaf();
             }
-            insert(&mut items[*i], rest, value);
+            insert(&mut items[*i], rest, value, max_index);
         }
         _ => {}
     }
@@ -147,7 +150,7 @@ fn unflatten(flat: &[(String, String)]) -> Branch {
     let mut root = Node::Map(Branch::new());
     for (k, v) in flat {
         let v = v.replace("\\n", "\n");
-        insert(&mut root, &tokenize(k), &v);
+        insert(&mut root, &tokenize(k), &v, flat.len());
     }
     match root {
         Node::Map(b) => b,
@@ -239,6 +242,16 @@ pub fn emit(b: &Branch, metadata: Option<&Branch>) -> Result<Vec<u8>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_list_index_is_ignored_not_allocated() {
+        let parsed = parse(b"sops_age__list_999999999__map_recipient=x\nsops_mac=m\n").unwrap();
+        let (_, metadata) = split_metadata(parsed);
+        match metadata.get("age") {
+            Some(Node::Seq(items)) => assert!(items.is_empty()),
+            _ => panic!("no age list"),
+        }
+    }
 
     #[test]
     fn metadata_flattens_and_back() {
