@@ -25,11 +25,10 @@ mod pipeline;
 #[allow(dead_code)]
 mod support;
 
-use std::io::Read as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -101,6 +100,69 @@ fn configmap(name: &str) -> String {
 /// password is `corpus-test-password`).
 fn good_app() -> PathBuf {
     cases::corpus_root().join("_apps")
+}
+
+/// A source following `main` of `url`, cached in `cache`, with a `timeout`.
+fn source_config(url: &str, cache: PathBuf, timeout: Duration) -> SourceConfig {
+    let mut config = SourceConfig::new(
+        "config",
+        RedactedUrl::new(url),
+        Reference::branch("main").expect("a branch"),
+        cache,
+    );
+    config.timeout = timeout;
+    config
+}
+
+/// A loopback server that accepts connections, counts them and never answers; its thread
+/// stops when it is dropped.
+struct SilentServer {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentServer {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (connections, stop) = (connections.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok((stream, _)) = listener.accept() {
+                        connections.fetch_add(1, Ordering::Relaxed);
+                        held.push(stream);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Self {
+            port,
+            connections,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 // ---- Argo CD ----
@@ -467,13 +529,7 @@ async fn cve_2023_25163_repository_credentials_never_appear_in_errors() {
         ),
         (format!("http://127.0.0.1:{closed}/config.git"), true),
     ] {
-        let mut config = SourceConfig::new(
-            "config",
-            RedactedUrl::new(&url),
-            Reference::branch("main").expect("a branch"),
-            dir.path().join("cache"),
-        );
-        config.timeout = Duration::from_secs(20);
+        let mut config = source_config(&url, dir.path().join("cache"), Duration::from_secs(20));
         if files {
             config.credentials =
                 tether_agent::source::Credentials::load(&tether_agent::source::CredentialFiles {
@@ -515,11 +571,10 @@ async fn cve_2024_29893_fetches_files_and_renders_are_bounded() {
     upstream.write("big.bin", &noise).expect("write");
     upstream.commit("big").expect("commit");
     let daemon = GitDaemon::start(dir.path()).expect("git daemon");
-    let mut config = SourceConfig::new(
-        "config",
-        RedactedUrl::new(daemon.url("config.git")),
-        Reference::branch("main").expect("a branch"),
+    let mut config = source_config(
+        &daemon.url("config.git"),
         dir.path().join("cache-size"),
+        tether_agent::source::DEFAULT_TIMEOUT,
     );
     config.max_bytes = 100_000;
     let err = Source::new(config)
@@ -529,35 +584,19 @@ async fn cve_2024_29893_fetches_files_and_renders_are_bounded() {
     assert_eq!(err.reason(), "SizeLimitExceeded", "{err}");
 
     // A server that accepts and never answers.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let held = std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        listener.set_nonblocking(true).expect("nonblocking");
-        for _ in 0..200 {
-            if let Ok((stream, _)) = listener.accept() {
-                kept.push(stream);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        kept.len()
-    });
-    let mut config = SourceConfig::new(
-        "config",
-        RedactedUrl::new(format!("http://127.0.0.1:{port}/config.git")),
-        Reference::branch("main").expect("a branch"),
+    let silent = SilentServer::start();
+    let config = source_config(
+        &format!("http://127.0.0.1:{}/config.git", silent.port),
         dir.path().join("cache-hang"),
+        Duration::from_secs(2),
     );
-    config.timeout = Duration::from_secs(2);
     let err = Source::new(config)
         .sync()
         .await
         .expect_err("cut by the timeout");
     assert_eq!(err.reason(), "FetchTimeout", "{err}");
-    assert!(
-        held.join().expect("the listener thread") > 0,
-        "the fetch never connected"
-    );
+    assert!(silent.connections() > 0, "the fetch never connected");
+    drop(silent);
 
     // Files over the per-file cap, and renders over the document cap.
     let agent = Agent::start().await;
@@ -591,24 +630,8 @@ async fn cve_2024_29893_fetches_files_and_renders_are_bounded() {
 #[tokio::test]
 async fn applicationset_scm_provider_an_apps_store_never_receives_the_agents_credentials() {
     let agent = Agent::start().await;
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let port = listener.local_addr().expect("addr").port();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let counter = {
-        let (connections, stop) = (connections.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok((mut stream, _)) = listener.accept() {
-                    connections.fetch_add(1, Ordering::Relaxed);
-                    let mut buf = [0u8; 1024];
-                    let _ = stream.read(&mut buf);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let silent = SilentServer::start();
+    let port = silent.port;
     let external = |store: &str, provider: &str| {
         format!(
             "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: {store}\nspec:\n  provider:\n{provider}\n---\napiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: {store}-db\nspec:\n  secretStoreRef: {{name: {store}}}\n  target: {{name: {store}-db}}\n  data:\n  - secretKey: password\n    remoteRef: {{key: {APP_NS}/db, property: password}}\n"
@@ -632,13 +655,7 @@ async fn applicationset_scm_provider_an_apps_store_never_receives_the_agents_cre
         assert_eq!(stage, Stage::Secrets, "{app}: {message}");
         assert!(message.contains(field), "{app}: {message}");
     }
-    stop.store(true, Ordering::Relaxed);
-    counter.join().expect("the listener thread");
-    assert_eq!(
-        connections.load(Ordering::Relaxed),
-        0,
-        "the app's server was contacted"
-    );
+    assert_eq!(silent.connections(), 0, "the app's server was contacted");
 }
 
 /// GO-2024-3002 and CVE-2025-59537: unauthenticated webhook endpoints were a way to stall
@@ -668,21 +685,6 @@ async fn go_2024_3002_webhooks_need_a_signature_and_a_bounded_body() {
     let err = verify(&auth, &[("x-signature", signed_huge.as_bytes())], &huge)
         .expect_err("over the size limit");
     assert!(err.to_string().contains("limit"), "{err}");
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => files_under(&path, out),
-            Ok(t) if t.is_file() => out.push(path),
-            _ => {}
-        }
-    }
 }
 
 /// CVE-2022-24730 (an API endpoint rendered out-of-bounds files), CVE-2025-55190 (API
@@ -754,12 +756,14 @@ fn cve_2022_24730_cve_2025_55190_go_2024_2877_the_daemon_shows_no_file_credentia
     }
     // On disk: everything under the agent's folder (cache, config, logs) but the webhook
     // secret file the test wrote itself.
-    let mut files = Vec::new();
-    files_under(dir.path(), &mut files);
-    assert!(files.len() > 3, "the agent wrote nothing? {files:?}");
-    for file in files.iter().filter(|f| !f.ends_with("webhook-secret")) {
-        let bytes = std::fs::read(file).unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes);
+    let files = tether_tests::files_under(dir.path());
+    assert!(
+        files.len() > 3,
+        "the agent wrote almost nothing: {} files",
+        files.len()
+    );
+    for (file, bytes) in files.iter().filter(|(f, _)| !f.ends_with("webhook-secret")) {
+        let text = String::from_utf8_lossy(bytes);
         for secret in [value, encoded.as_str()] {
             assert!(!text.contains(secret), "{} holds {secret}", file.display());
         }
@@ -781,13 +785,7 @@ async fn cve_2021_41254_no_shell_ever_runs_data_from_a_url() {
         format!("ext::sh -c touch% {}", mark.display()),
         format!("-u touch {}", mark.display()),
     ] {
-        let mut config = SourceConfig::new(
-            "config",
-            RedactedUrl::new(&url),
-            Reference::branch("main").expect("a branch"),
-            dir.path().join("cache"),
-        );
-        config.timeout = Duration::from_secs(10);
+        let config = source_config(&url, dir.path().join("cache"), Duration::from_secs(10));
         let result = Source::new(config).sync().await;
         assert!(result.is_err(), "{url} was accepted");
         assert!(!mark.exists(), "{url} ran a command");
@@ -1066,13 +1064,11 @@ fn ghsa_x5c7_x7m2_rhmf_helper_programs_never_come_from_a_relative_path() {
     if std::env::var_os(CHILD).is_some() {
         let cache = std::env::current_dir().expect("cwd").join("cache");
         let port = tether_tests::peers::free_port();
-        let mut config = SourceConfig::new(
-            "config",
-            RedactedUrl::new(format!("ssh://git@127.0.0.1:{port}/config.git")),
-            Reference::branch("main").expect("a branch"),
+        let config = source_config(
+            &format!("ssh://git@127.0.0.1:{port}/config.git"),
             cache,
+            Duration::from_secs(20),
         );
-        config.timeout = Duration::from_secs(20);
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let result = runtime.block_on(Source::new(config).sync());
         assert!(result.is_err(), "nothing listens there");

@@ -538,23 +538,6 @@ fn base64_forms(plain: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every file under `dir`, as bytes.
-fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).expect("read a folder").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push((path, bytes));
-            }
-        }
-    }
-    out
-}
-
 /// Every object of the cluster but Secrets, in all namespaces, as JSON.
 fn everything_but_secrets(cluster: &Cluster) -> String {
     let kinds: Vec<String> = cluster
@@ -967,7 +950,7 @@ spec:
         places.push((path, body));
     }
     let cache = dir.path().join("cache-workflow");
-    for (path, bytes) in files_under(&cache) {
+    for (path, bytes) in tether_tests::files_under(&cache) {
         places.push((
             path.display().to_string(),
             String::from_utf8_lossy(&bytes).into_owned(),

@@ -121,12 +121,6 @@ impl Entry {
             live: ORPHANED.to_owned(),
         }
     }
-
-    /// Whether this is an orphan's entry.
-    #[must_use]
-    pub fn is_orphaned(&self) -> bool {
-        self.applied == ORPHANED
-    }
 }
 
 /// The objects of one app at its last successful sync.

@@ -115,13 +115,13 @@ pub fn takeover_refusal(app: &str, reference: &ObjectRef, live: &Value) -> Optio
         return None;
     }
     let ours = label(live, MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE);
-    match annotation(live, OWNER_ANNOTATION) {
-        Some(owner) if ours && owner != app => {
-            return Some(format!(
-                "{reference} is owned by app {owner}; annotate the live object {ADOPT_ANNOTATION}: \"true\" to move it to app {app}"
-            ));
-        }
-        _ => {}
+    if let Some(owner) = annotation(live, OWNER_ANNOTATION)
+        && ours
+        && owner != app
+    {
+        return Some(format!(
+            "{reference} is owned by app {owner}; annotate the live object {ADOPT_ANNOTATION}: \"true\" to move it to app {app}"
+        ));
     }
     if reference.is_secret() && !ours {
         return Some(format!(

@@ -373,8 +373,8 @@ impl<'a> Run<'a> {
                 &mut unknown,
             )
             .await;
-            let mut failed = 0;
-            let mut first = String::new();
+            // The reasons of the objects of this stage that failed.
+            let mut failures: Vec<String> = Vec::new();
             for (reference, _, desired) in items.iter().map(|(r, o, d)| (r, o, *d)) {
                 let api = apply::api_for(&inner.client, &desired.resolved, &reference.namespace);
                 let mut current = if unknown.contains(reference) {
@@ -392,10 +392,7 @@ impl<'a> Run<'a> {
                     match apply::get(&api, reference).await {
                         Ok(found) => current = found,
                         Err(err) => {
-                            failed += 1;
-                            if first.is_empty() {
-                                first = err.to_string();
-                            }
+                            failures.push(err.to_string());
                             self.changes.push(
                                 reference.clone(),
                                 Action::Failed,
@@ -409,10 +406,7 @@ impl<'a> Run<'a> {
                     .as_ref()
                     .and_then(|c| prune::takeover_refusal(&self.app.name, reference, c))
                 {
-                    failed += 1;
-                    if first.is_empty() {
-                        first.clone_from(&reason);
-                    }
+                    failures.push(reason.clone());
                     self.changes
                         .push(reference.clone(), Action::Failed, Some(reason));
                     continue;
@@ -468,21 +462,18 @@ impl<'a> Run<'a> {
                         applied.insert(reference.clone(), (desired.clone(), hash, new_live));
                     }
                     Err(err) => {
-                        failed += 1;
+                        failures.push(err.to_string());
                         self.attempted.push(reference.clone());
-                        if first.is_empty() {
-                            first = err.to_string();
-                        }
                         self.changes
                             .push(reference.clone(), Action::Failed, Some(err.to_string()));
                     }
                 }
             }
-            if failed > 0 {
+            if let Some(first) = failures.first() {
                 failure = Some(SyncError::ApplyFailed {
                     stage: key.to_string(),
-                    failed,
-                    first,
+                    failed: failures.len(),
+                    first: first.clone(),
                 });
             } else if key == StageKey::Crds {
                 self.wait_established(&items.iter().map(|i| i.2).collect::<Vec<_>>())
