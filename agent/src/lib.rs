@@ -35,6 +35,7 @@ pub mod config;
 pub mod daemon;
 pub mod plan;
 pub mod policy;
+pub mod redact;
 pub mod render;
 pub mod secrets;
 pub mod server;

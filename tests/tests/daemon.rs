@@ -254,7 +254,7 @@ fn the_daemon_syncs_two_apps_serves_readiness_metrics_and_status_and_syncs_on_a_
         "/data/value: \"two\" -> \"changed\"",
         "- prune ConfigMap one/extra",
         "~ update Secret two/token",
-        "/data/token: \"<redacted sha256:",
+        "/data/token: \"<redacted hmac:",
         &format!("app two (apps/two -> namespace two) at {head}"),
     ] {
         assert!(plan.contains(expected), "missing {expected:?} in:\n{plan}");

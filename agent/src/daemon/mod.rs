@@ -240,6 +240,12 @@ async fn secrets_context(
     client: &kube::Client,
     state: &Shared,
 ) -> Result<SecretsContext, DaemonError> {
+    if let Err(err) = crate::secrets::redaction_key::load_or_create(client, &config.namespace, true).await
+    {
+        // Redaction still works with a key of this process; marks just cannot be compared
+        // with other replicas' until the Secret can be read.
+        tracing::warn!(error = %err, "the installation's redaction key is not available; using a key of this process");
+    }
     let mut ring = match &config.keys.secret_name {
         Some(name) => {
             KeyManager::new(client.clone(), &config.namespace)

@@ -5,12 +5,14 @@ use crate::config::{AppGenerator, Config};
 use crate::policy::{AppMeta, AppObject, PolicyError, PolicySet, Report, SecretSource};
 use crate::render::{self, RenderError, RenderOptions};
 use crate::secrets::{
+    Held, RenderDecryptor,
     self, AllowList, AppContext, Desired, Resolution, SecretOrigin, SecretsContext,
 };
 use crate::source::discovery::{self, DiscoveryError};
 use crate::sync::AppSpec;
 use crate::tree::Tree;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Errors of the stages before apply; each names the app.
 #[derive(Debug, thiserror::Error)]
@@ -305,8 +307,13 @@ pub async fn prepare(
     offline: bool,
 ) -> Result<Prepared, PipelineError> {
     let name = app.spec.name.clone();
+    // SOPS documents and generator inputs are decrypted as the render loads them; the values
+    // of decrypted Secrets stay in `held` (zeroizing) and the render carries stand-ins.
+    let held = Arc::new(Held::new());
+    let decryptor = RenderDecryptor::new(Arc::clone(&secrets_ctx.keys), Arc::clone(&held));
     let options = RenderOptions {
         max_render_time: config.limits.render_timeout.0,
+        decryptor: Some(Arc::new(decryptor)),
         ..RenderOptions::default()
     };
     let rendered = {
@@ -336,7 +343,8 @@ pub async fn prepare(
         namespace: namespace.clone(),
         allow,
     };
-    let resolution = secrets::resolve(&ctx, objects, secrets_ctx).await;
+    let resolution = secrets::resolve_rendered(&ctx, objects, secrets_ctx, &held).await;
+    drop(held);
     let redacted: Vec<(Value, SecretSource)> = resolution
         .desired
         .iter()

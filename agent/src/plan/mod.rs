@@ -11,7 +11,7 @@
 //!   repository is read from the working directory (`--repo`, by default the config file's
 //!   directory).
 //!
-//! Secret values never appear: they are shown as `<redacted sha256:xxxxxxxx>`.
+//! Secret values never appear: they are shown as `<redacted hmac:xxxxxxxx>`.
 
 mod online;
 mod output;
@@ -138,6 +138,14 @@ pub async fn plan(args: &PlanArgs) -> Result<Vec<AppPlan>, PlanError> {
             .await?,
         )
     };
+    if let Some(client) = &client {
+        // Marks comparable with the agent's: the installation's key, read, never created.
+        if let Err(err) =
+            crate::secrets::redaction_key::load_or_create(client, &config.namespace, false).await
+        {
+            tracing::warn!(error = %err, "the installation's redaction key could not be read; marks are this run's");
+        }
+    }
     // Offline, the stores are parsed (so a bad one is reported) but never contacted:
     // ExternalSecrets are set aside before the secrets stage.
     let mut stores = match &client {

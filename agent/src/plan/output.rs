@@ -83,7 +83,7 @@ pub struct SecretPlan {
     pub object: String,
     /// Where the values came from (`sops`, `sealed`, `external`, `inline`, `plain`).
     pub origin: String,
-    /// `key: <redacted sha256:...>`.
+    /// `key: <redacted hmac:...>`.
     pub keys: Vec<(String, String)>,
 }
 

@@ -2,14 +2,14 @@
 //! replaced by a hash, and Tether's metadata about the app and the object.
 //!
 //! Redaction happens here, before anything reaches the engine: a Secret's `data` and
-//! `stringData` values become `<redacted sha256:HEX>` (the hash of the decoded value), and its
+//! `stringData` values become `<redacted hmac:HEX>` (the hash of the decoded value), and its
 //! `kubectl.kubernetes.io/last-applied-configuration` annotation, which may hold a copy of the
 //! data, is replaced the same way. Policies can still count keys or compare two values for
 //! equality, never read one.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+
 use zeroize::Zeroizing;
 
 /// The annotation kubectl uses for client-side apply; on a Secret it may hold the data.
@@ -150,10 +150,11 @@ pub fn is_secret(object: &Value) -> bool {
         && object.get("apiVersion").and_then(Value::as_str) == Some("v1")
 }
 
-/// The redaction marker for `bytes`: `<redacted sha256:HEX>`.
+/// The redaction marker for `bytes`: `<redacted hmac:HEX>`, the one redaction
+/// ([`crate::redact::mark`]).
 #[must_use]
 pub fn redaction_marker(bytes: &[u8]) -> String {
-    format!("<redacted sha256:{}>", hex::encode(Sha256::digest(bytes)))
+    crate::redact::mark(bytes)
 }
 
 /// A copy of `object` that is safe to show a policy: for a Secret, every value of `data`

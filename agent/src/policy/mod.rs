@@ -10,7 +10,7 @@
 //!
 //! # What a policy sees
 //! - `input` is the object itself, exactly as conftest gives a plain manifest, except that every
-//!   value of a Secret's `data`/`stringData` is replaced by `<redacted sha256:HEX>` (see
+//!   value of a Secret's `data`/`stringData` is replaced by `<redacted hmac:HEX>` (see
 //!   [`input::redact`]). No plaintext secret value ever reaches a policy or its messages.
 //! - `data.tether.app`: `{name, namespace, path, revision}` of the app (`namespace` is `null`
 //!   when the app has no target namespace).

@@ -12,9 +12,11 @@
 //! bounds what untrusted content can cost: YAML nesting depth and alias expansion, the
 //! number of documents and objects, and the size of the output.
 //!
-//! SOPS-encrypted manifests pass through untouched, for the secrets stage. Generator inputs
-//! (ConfigMap and Secret generators' files and env files) that are SOPS-encrypted are
-//! decrypted through a [`Decryptor`], so that rendering itself holds no keys.
+//! SOPS-encrypted manifests and generator inputs (ConfigMap and Secret generators' files and
+//! env files) are decrypted as they are loaded, before any transformer, through a
+//! [`Decryptor`] that the secrets stage hands the render, so that rendering itself holds no
+//! keys and decrypted Secret values stay in its zeroizing memory (the render carries
+//! stand-ins). Without a decryptor, encrypted manifests pass through untouched.
 //!
 //! ```
 //! use tether_agent::render::{render, RenderOptions};
@@ -39,12 +41,31 @@ use zeroize::Zeroizing;
 pub use kustomize::KustomizeError;
 pub use yaml::YamlError;
 
-/// Decrypts SOPS-encrypted generator inputs. Rendering holds no keys: the agent's secrets
-/// stage provides an implementation; without one, encrypted inputs are refused.
+/// Decrypts SOPS-encrypted inputs as the render loads them, before any transformer: resource
+/// documents and generator inputs. Rendering holds no keys: the agent's secrets stage
+/// provides an implementation; without one, encrypted generator inputs are refused and
+/// encrypted documents pass through untouched.
+///
+/// Decrypted Secret values never enter the render's objects: the decryptor keeps them in
+/// zeroizing memory and the render carries a stand-in ([`is_stand_in`]) in their place, which
+/// the secrets stage exchanges for the value. So the sops MAC is checked on the bytes in Git,
+/// an overlay's `namespace`, `namePrefix`, labels and patches apply to the decrypted Secret,
+/// and no transformer can copy a secret value into another object unnoticed.
 pub trait Decryptor: Send + Sync {
     /// Returns the plaintext of the encrypted file `path` (whose contents are `bytes`), in
     /// the same format (YAML, JSON or dotenv). The error is a reason that names no secret.
     fn decrypt_file(&self, path: &RelPath, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, String>;
+
+    /// Decrypts one SOPS-encrypted document of the resource file `path`. For a Secret, the
+    /// values of `data` and `stringData` in the result are stand-ins ([`Decryptor::hold`]);
+    /// any other object is returned in clear. The error is a reason that names no secret.
+    fn decrypt_object(&self, path: &RelPath, object: &Value) -> Result<Value, String> {
+        let _ = object;
+        Err(format!("{path}: decryption is not configured"))
+    }
+
+    /// Keeps a decrypted value and returns the stand-in that the render carries instead.
+    fn hold(&self, value: Zeroizing<Vec<u8>>) -> String;
 }
 
 /// A [`Decryptor`] that refuses everything.
@@ -54,6 +75,75 @@ pub struct NoDecryption;
 impl Decryptor for NoDecryption {
     fn decrypt_file(&self, path: &RelPath, _bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
         Err(format!("{path}: decryption is not configured"))
+    }
+
+    fn hold(&self, _value: Zeroizing<Vec<u8>>) -> String {
+        // Nothing is decrypted, so nothing is held; the stand-in resolves to nothing.
+        stand_in("unavailable")
+    }
+}
+
+/// The start of a stand-in for a decrypted value.
+pub const STAND_IN_PREFIX: &str = "<tether-plaintext:";
+
+/// The stand-in text for the held value `id`.
+#[must_use]
+pub fn stand_in(id: &str) -> String {
+    format!("{STAND_IN_PREFIX}{id}>")
+}
+
+/// Whether `text` is a stand-in for a decrypted value.
+#[must_use]
+pub fn is_stand_in(text: &str) -> bool {
+    text.starts_with(STAND_IN_PREFIX) && text.ends_with('>')
+}
+
+/// The annotation put on an encrypted document that failed to decrypt at load, with the
+/// reason; the secrets stage reports it for that object, which is never applied.
+pub const DECRYPT_FAILED_ANNOTATION: &str = "tether.dev/decrypt-failed";
+
+/// The opt-out annotation: `tether.dev/decrypt: disabled` leaves a document encrypted.
+pub const DECRYPT_ANNOTATION: &str = "tether.dev/decrypt";
+
+/// At most 400 bytes of a reason, cut at a character boundary.
+fn clip(reason: &str) -> String {
+    let mut end = reason.len().min(400);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
+/// Decrypts, in place, the SOPS-encrypted documents just loaded from `path`. A document that
+/// fails keeps its ciphertext and gets [`DECRYPT_FAILED_ANNOTATION`], so that one bad Secret
+/// fails alone, in the secrets stage, and the rest of the app renders.
+pub(crate) fn decrypt_loaded(decryptor: Option<&dyn Decryptor>, path: &RelPath, docs: &mut [Value]) {
+    let Some(decryptor) = decryptor else { return };
+    for doc in docs.iter_mut().filter(|d| is_sops_object(d)) {
+        let opted_out = doc
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(DECRYPT_ANNOTATION))
+            .and_then(Value::as_str)
+            == Some("disabled");
+        if opted_out {
+            continue;
+        }
+        match decryptor.decrypt_object(path, doc) {
+            Ok(plain) => *doc = plain,
+            Err(reason) => {
+                if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+                    let annotations = meta
+                        .entry("annotations")
+                        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                    if let Some(map) = annotations.as_object_mut() {
+                        map.insert(
+                            DECRYPT_FAILED_ANNOTATION.to_owned(),
+                            Value::String(clip(&reason)),
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -101,7 +191,8 @@ pub struct RenderOptions {
     pub max_kustomizations: usize,
     /// Longest a render may take.
     pub max_render_time: std::time::Duration,
-    /// Decrypts SOPS-encrypted generator inputs; `None` refuses them.
+    /// Decrypts SOPS-encrypted documents and generator inputs as they are loaded; `None`
+    /// leaves documents encrypted and refuses encrypted generator inputs.
     pub decryptor: Option<Arc<dyn Decryptor>>,
 }
 
@@ -295,11 +386,12 @@ fn read_plain(
     files.sort();
     for path in files {
         let text = tree.read_to_string(&path)?;
-        let docs =
+        let mut docs =
             yaml::parse_mappings(&text, &limits).map_err(|source| RenderError::ParseFailed {
                 path: path.to_string(),
                 source,
             })?;
+        decrypt_loaded(options.decryptor.as_deref(), &path, &mut docs);
         for (index, doc) in docs.into_iter().enumerate() {
             for field in ["apiVersion", "kind"] {
                 if doc

@@ -322,6 +322,22 @@ impl Decryptor for FakeDecryptor {
         );
         Ok(Zeroizing::new(b"PASSWORD=plain\n".to_vec()))
     }
+
+    fn decrypt_object(&self, _path: &RelPath, object: &Value) -> Result<Value, String> {
+        let mut plain = object.clone();
+        if let Some(map) = plain.as_object_mut() {
+            map.remove("sops");
+        }
+        if plain["metadata"]["name"] == "broken" {
+            return Err("MAC mismatch".into());
+        }
+        plain["data"]["a"] = Value::from(self.hold(Zeroizing::new(b"plain".to_vec())));
+        Ok(plain)
+    }
+
+    fn hold(&self, value: Zeroizing<Vec<u8>>) -> String {
+        crate::render::stand_in(&String::from_utf8_lossy(&value))
+    }
 }
 
 const SOPS_ENV: &str = "PASSWORD=ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nsops_mac=ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n";
@@ -340,7 +356,56 @@ fn encrypted_generator_inputs_go_through_the_decryptor() {
         ..RenderOptions::default()
     };
     let objects = render(&tree, &RelPath::root(), &options).expect("render");
-    assert_eq!(objects[0].value["data"]["PASSWORD"], "cGxhaW4=");
+    assert_eq!(
+        objects[0].value["data"]["PASSWORD"],
+        crate::render::stand_in("plain"),
+        "a decrypted generator value is held by the decryptor, not base64 in the object"
+    );
+}
+
+#[test]
+fn encrypted_manifests_are_decrypted_before_the_overlay_transforms_them() {
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata:\n  a: ENC[AES256_GCM,data:x]\nsops:\n  mac: ENC[AES256_GCM,data:y]\n  version: 3.9.0\n";
+    let (_dir, tree) = tree_with(&[
+        ("base/kustomization.yaml", "resources:\n- s.yaml\n"),
+        ("base/s.yaml", secret),
+        (
+            "prod/kustomization.yaml",
+            "resources: [../base]\nnamespace: prod\nnamePrefix: p-\nlabels:\n- pairs: {tier: db}\n",
+        ),
+    ]);
+    let options = RenderOptions {
+        decryptor: Some(Arc::new(FakeDecryptor)),
+        ..RenderOptions::default()
+    };
+    let objects = render(&tree, &RelPath::parse("prod").expect("path"), &options).expect("render");
+    let s = &objects[0].value;
+    assert!(!is_sops_object(s), "{s}");
+    assert_eq!(s["metadata"]["name"], "p-db");
+    assert_eq!(s["metadata"]["namespace"], "prod");
+    assert_eq!(s["metadata"]["labels"]["tier"], "db");
+    assert_eq!(s["data"]["a"], crate::render::stand_in("plain"));
+}
+
+#[test]
+fn an_encrypted_manifest_that_fails_to_decrypt_is_marked_and_the_rest_renders() {
+    let broken = "apiVersion: v1\nkind: Secret\nmetadata: {name: broken}\ndata:\n  a: ENC[AES256_GCM,data:x]\nsops:\n  mac: ENC[AES256_GCM,data:y]\n  version: 3.9.0\n";
+    let (_dir, tree) = tree_with(&[
+        ("kustomization.yaml", "resources: [s.yaml, cm.yaml]\n"),
+        ("s.yaml", broken),
+        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"),
+    ]);
+    let options = RenderOptions {
+        decryptor: Some(Arc::new(FakeDecryptor)),
+        ..RenderOptions::default()
+    };
+    let objects = render(&tree, &RelPath::root(), &options).expect("render");
+    assert_eq!(objects.len(), 2);
+    let s = objects.iter().find(|o| o.value["kind"] == "Secret").expect("secret");
+    assert_eq!(
+        s.value["metadata"]["annotations"][crate::render::DECRYPT_FAILED_ANNOTATION],
+        "MAC mismatch"
+    );
 }
 
 #[test]

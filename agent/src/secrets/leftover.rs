@@ -46,6 +46,15 @@ pub(crate) fn check_plain(object: &Value, reference: &str) -> Result<(), Secrets
             hint: "a SOPS value without its file's metadata cannot be decrypted".into(),
         });
     }
+    if let Some(field) = find_string(object, &mut Vec::new(), &crate::render::is_stand_in) {
+        return Err(SecretsError::PolicyDenied {
+            object: reference.to_owned(),
+            field,
+            reason: "holds a value decrypted from a Secret (copied by a replacement, var or \
+                     patch); decrypted values are only applied inside a Secret's data"
+                .into(),
+        });
+    }
     if let Some(field) = inline::find_reference(object, &mut Vec::new()) {
         return Err(SecretsError::PolicyDenied {
             object: reference.to_owned(),
@@ -58,17 +67,26 @@ pub(crate) fn check_plain(object: &Value, reference: &str) -> Result<(), Secrets
 }
 
 fn find_ciphertext(value: &Value, path: &mut Vec<String>) -> Option<String> {
+    find_string(value, path, &|s| s.starts_with(CIPHERTEXT_PREFIX))
+}
+
+/// The path of the first string of `value` that `matches`, if any.
+fn find_string(
+    value: &Value,
+    path: &mut Vec<String>,
+    matches: &dyn Fn(&str) -> bool,
+) -> Option<String> {
     match value {
-        Value::String(s) if s.starts_with(CIPHERTEXT_PREFIX) => Some(path.join(".")),
+        Value::String(s) if matches(s) => Some(path.join(".")),
         Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
             path.push(format!("[{i}]"));
-            let found = find_ciphertext(v, path);
+            let found = find_string(v, path, matches);
             path.pop();
             found
         }),
         Value::Object(map) => map.iter().find_map(|(k, v)| {
             path.push(k.clone());
-            let found = find_ciphertext(v, path);
+            let found = find_string(v, path, matches);
             path.pop();
             found
         }),

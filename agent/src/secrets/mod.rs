@@ -5,7 +5,7 @@
 //! apply ([`Desired`]): plain objects as they are, and every Secret as a [`SecretObject`]
 //! whose values stay in zeroizing memory until [`SecretObject::to_apply_json`], the moment
 //! plaintext leaves. Diffs, logs, policy input and status use [`Desired::redacted`]
-//! (`<redacted sha256:xxxxxxxx>` per value).
+//! (`<redacted hmac:xxxxxxxx>` per value).
 //!
 //! What it does, per object:
 //! - SOPS-encrypted objects ([`sops`]) are decrypted with the agent's keys, then handled
@@ -33,11 +33,13 @@ pub mod allow;
 pub mod cache;
 pub mod credentials;
 pub mod external;
+pub mod held;
 pub mod inline;
 pub mod keys;
 mod leftover;
 pub mod object;
 pub mod redact;
+pub mod redaction_key;
 pub mod sealed;
 pub mod sops;
 
@@ -52,6 +54,7 @@ use tracing::Instrument as _;
 
 pub use allow::{AllowError, AllowList, AllowListConfig};
 pub use cache::SecretCache;
+pub use held::{Held, RenderDecryptor};
 pub use credentials::{CredentialError, CredentialSource, KubeCredentials, StaticCredentials};
 pub use external::StoreError;
 pub use external::stores::{StoreStats, Stores};
@@ -102,6 +105,14 @@ pub enum SecretsError {
         field: String,
         /// Why it was not decrypted.
         hint: String,
+    },
+    /// A SOPS-encrypted document did not decrypt when the render loaded it.
+    #[error("{object}: SOPS decryption failed: {reason}")]
+    DecryptFailedAtLoad {
+        /// The object.
+        object: String,
+        /// The cause (names no value).
+        reason: String,
     },
     /// The object is malformed or uses something not supported.
     #[error("{object}: {field} {reason}")]
@@ -155,6 +166,7 @@ impl SecretsError {
     pub fn reason(&self) -> &'static str {
         match self {
             SecretsError::DecryptFailed { .. }
+            | SecretsError::DecryptFailedAtLoad { .. }
             | SecretsError::UnsealFailed { .. }
             | SecretsError::NoKeys { .. }
             | SecretsError::CiphertextLeft { .. } => "DecryptFailed",
@@ -339,11 +351,30 @@ enum Slot {
 
 /// Runs the stage for one app. See the module docs.
 pub async fn resolve(app: &AppContext, objects: Vec<Value>, ctx: &SecretsContext) -> Resolution {
-    let span = tracing::info_span!("secrets", app = %app.name, namespace = %app.namespace, stage = "secrets");
-    resolve_inner(app, objects, ctx).instrument(span).await
+    resolve_rendered(app, objects, ctx, &Held::new()).await
 }
 
-async fn resolve_inner(app: &AppContext, objects: Vec<Value>, ctx: &SecretsContext) -> Resolution {
+/// Runs the stage for one app whose render decrypted through a
+/// [`held::RenderDecryptor`]: the stand-ins of its Secrets are exchanged for the values in
+/// `held`.
+pub async fn resolve_rendered(
+    app: &AppContext,
+    objects: Vec<Value>,
+    ctx: &SecretsContext,
+    held: &Held,
+) -> Resolution {
+    let span = tracing::info_span!("secrets", app = %app.name, namespace = %app.namespace, stage = "secrets");
+    resolve_inner(app, objects, ctx, held)
+        .instrument(span)
+        .await
+}
+
+async fn resolve_inner(
+    app: &AppContext,
+    objects: Vec<Value>,
+    ctx: &SecretsContext,
+    held: &Held,
+) -> Resolution {
     let mut failures = Vec::new();
     let fail = |failures: &mut Vec<ObjectFailure>, object: String, secret, error: SecretsError| {
         tracing::warn!(object = %object, reason = error.reason(), error = %error, "secret object failed");
@@ -356,7 +387,21 @@ async fn resolve_inner(app: &AppContext, objects: Vec<Value>, ctx: &SecretsConte
     // 1. Decrypt SOPS objects.
     let mut decrypted: Vec<(Value, bool)> = Vec::with_capacity(objects.len());
     for object in objects {
-        if tether_seal::sops::object_is_encrypted(&object) && !sops::opted_out(&object) {
+        if let Some(reason) = object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(crate::render::DECRYPT_FAILED_ANNOTATION))
+            .and_then(Value::as_str)
+        {
+            let reference = object_ref(&object, &app.namespace);
+            let target = is_secret(&object)
+                .then(|| secret_ref(&object, &app.namespace))
+                .flatten();
+            let error = SecretsError::DecryptFailedAtLoad {
+                object: reference.clone(),
+                reason: reason.to_owned(),
+            };
+            fail(&mut failures, reference, target, error);
+        } else if tether_seal::sops::object_is_encrypted(&object) && !sops::opted_out(&object) {
             let reference = object_ref(&object, &app.namespace);
             let target = is_secret(&object)
                 .then(|| secret_ref(&object, &app.namespace))
@@ -434,7 +479,7 @@ async fn resolve_inner(app: &AppContext, objects: Vec<Value>, ctx: &SecretsConte
             } else {
                 SecretOrigin::Plain
             };
-            match secret_slot(object, opted_out, origin, app, ctx) {
+            match secret_slot(object, opted_out, origin, app, ctx, held) {
                 Ok(slot) => {
                     if matches!(slot, Slot::Inline(_)) {
                         let ttl = ctx.stores.inline_ttl();
@@ -525,6 +570,7 @@ fn secret_slot(
     origin: SecretOrigin,
     app: &AppContext,
     ctx: &SecretsContext,
+    held: &Held,
 ) -> Result<Slot, SecretsError> {
     let reference = object_ref(&object, &app.namespace);
     if object.get("sops").is_some() {
@@ -538,7 +584,7 @@ fn secret_slot(
             },
         });
     }
-    let mut secret = SecretObject::from_manifest(object, &app.namespace, origin)?;
+    let mut secret = SecretObject::from_rendered(object, &app.namespace, origin, Some(held))?;
     if !opted_out && sops::decrypt_entries(&mut secret, &ctx.keys)? > 0 {
         secret.origin = SecretOrigin::Sops;
     }

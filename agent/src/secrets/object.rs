@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use zeroize::Zeroizing;
 
 use super::SecretsError;
+use super::held::Held;
 use super::redact::{redact_bytes, scrub_value};
 
 /// The annotation `kubectl apply` uses to store the whole last applied object, Secret values
@@ -113,6 +114,19 @@ impl SecretObject {
         default_namespace: &str,
         origin: SecretOrigin,
     ) -> Result<Self, SecretsError> {
+        Self::from_rendered(manifest, default_namespace, origin, None)
+    }
+
+    /// [`SecretObject::from_manifest`] for a rendered Secret whose values may be stand-ins
+    /// for values the render decrypted ([`crate::render::is_stand_in`]): each is exchanged for
+    /// its value in `held`; one that `held` does not have is refused by name. A Secret with
+    /// a stand-in is of origin [`SecretOrigin::Sops`].
+    pub fn from_rendered(
+        manifest: Value,
+        default_namespace: &str,
+        origin: SecretOrigin,
+        held: Option<&Held>,
+    ) -> Result<Self, SecretsError> {
         let mut manifest = manifest;
         let object = super::object_ref(&manifest, default_namespace);
         let name = manifest
@@ -144,7 +158,7 @@ impl SecretObject {
             Some(m) => (m.remove("data"), m.remove("stringData")),
             None => (None, None),
         };
-        let result = out.read_values(&object, data, string_data);
+        let result = out.read_values(&object, data, string_data, held);
         scrub_value(manifest);
         result.map(|()| out)
     }
@@ -154,6 +168,7 @@ impl SecretObject {
         object: &str,
         data: Option<Value>,
         string_data: Option<Value>,
+        held: Option<&Held>,
     ) -> Result<(), SecretsError> {
         let mut first_error = None;
         for (field, section) in [("data", data), ("stringData", string_data)] {
@@ -171,6 +186,11 @@ impl SecretObject {
             };
             for (key, value) in entries {
                 let decoded = match (&value, field) {
+                    (Value::String(text), _) if crate::render::is_stand_in(text) => {
+                        self.origin = SecretOrigin::Sops;
+                        held.and_then(|h| h.value(text))
+                            .ok_or("holds a stand-in for a decrypted value that this render did not decrypt")
+                    }
                     (Value::String(text), "data") => BASE64
                         .decode(text)
                         .map(Zeroizing::new)
@@ -270,7 +290,7 @@ impl SecretObject {
         secret
     }
 
-    /// The Secret with every value replaced by `<redacted sha256:xxxxxxxx>`: what diffs, logs,
+    /// The Secret with every value replaced by `<redacted hmac:xxxxxxxx>`: what diffs, logs,
     /// policy input and status see.
     #[must_use]
     pub fn redacted(&self) -> Value {
@@ -393,7 +413,7 @@ mod tests {
             !text.contains("override") && !text.contains("admin"),
             "{text}"
         );
-        assert!(text.contains("<redacted sha256:"));
+        assert!(text.contains("<redacted hmac:"));
     }
 
     #[test]

@@ -1,44 +1,17 @@
 //! Redaction: how a secret value is shown in logs, Events, status, errors, policy input and
-//! diffs: `<redacted sha256:xxxxxxxx>`.
-//!
-//! The eight hex digits are the start of an HMAC-SHA-256 of the value under a key drawn once
-//! per process, not a bare SHA-256: a plain hash of a short password can be reversed with a
-//! dictionary, a keyed one cannot. Within one process the same value always gives the same
-//! text, so a diff still shows which keys changed. The text is computed from the value, never
-//! taken from the input, so a Secret whose value looks like a redaction mark is redacted like
-//! any other (a mark cannot be spoofed).
+//! diffs: `<redacted hmac:xxxxxxxx>`, the installation's keyed hash ([`crate::redact`]), applied
+//! to Secret objects given as JSON, and the wiping of JSON that held plaintext.
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac as _};
-use rand::RngCore as _;
 use serde_json::Value;
-use sha2::Sha256;
-use std::sync::OnceLock;
 use zeroize::Zeroizing;
 
 use super::object::BASE64;
 
-/// The per-process key of the redaction HMAC.
-fn process_key() -> &'static [u8; 32] {
-    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        key
-    })
-}
-
-/// The redaction mark of one value: `<redacted sha256:xxxxxxxx>`.
+/// The redaction mark of one value: `<redacted hmac:xxxxxxxx>` ([`crate::redact::mark`]).
 #[must_use]
 pub fn redact_bytes(value: &[u8]) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(process_key()) {
-        Ok(mac) => mac,
-        // HMAC takes keys of any length; this branch cannot run.
-        Err(_) => return "<redacted>".to_owned(),
-    };
-    mac.update(value);
-    let digest = mac.finalize().into_bytes();
-    format!("<redacted sha256:{}>", hex::encode(&digest[..4]))
+    crate::redact::mark(value)
 }
 
 /// Replaces, in place, every value of `data` (base64) and `stringData` of a Secret given as
@@ -113,8 +86,7 @@ mod tests {
     #[test]
     fn a_mark_names_a_keyed_hash_and_never_the_value() {
         let mark = redact_bytes(b"hunter2");
-        assert!(mark.starts_with("<redacted sha256:"), "{mark}");
-        assert_eq!(mark.len(), "<redacted sha256:12345678>".len());
+        assert!(crate::redact::is_mark(&mark), "{mark}");
         assert!(!mark.contains("hunter2"));
         assert_eq!(mark, redact_bytes(b"hunter2"), "stable within a process");
         assert_ne!(mark, redact_bytes(b"hunter3"));

@@ -2,15 +2,15 @@
 //! status, Events and logs.
 //!
 //! Secret values never appear: a Secret's `data` and `stringData` values are shown as
-//! `<redacted sha256:xxxxxxxx>` (the first 8 hex digits of the SHA-256 of the value, enough
-//! to see that a value changed), and API messages about a Secret have its values masked.
+//! `<redacted hmac:xxxxxxxx>` (the start of the installation-keyed HMAC of the value, enough to
+//! see that a value changed), and API messages about a Secret have its values masked.
 
 use std::fmt;
 
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+
 
 use super::object::ObjectRef;
 
@@ -149,10 +149,9 @@ impl fmt::Display for ChangeSet {
     }
 }
 
-/// `<redacted sha256:xxxxxxxx>` for a secret value.
+/// `<redacted hmac:xxxxxxxx>` for a secret value: the one redaction ([`crate::redact::mark`]).
 pub fn redacted(value: &[u8]) -> String {
-    let digest = Sha256::digest(value);
-    format!("<redacted sha256:{}>", hex::encode(&digest[..4]))
+    crate::redact::mark(value)
 }
 
 /// A copy of a Secret with each value of `data` and `stringData` replaced by [`redacted`] of
@@ -324,7 +323,7 @@ mod tests {
             changes[1]
                 .after
                 .as_deref()
-                .is_some_and(|v| v.starts_with("\"<redacted sha256:"))
+                .is_some_and(|v| v.starts_with("\"<redacted hmac:"))
         );
     }
 

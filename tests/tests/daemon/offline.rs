@@ -66,9 +66,9 @@ fn plan_offline_shows_the_example_apps_with_secrets_redacted_and_policy_results(
         );
     }
     for key in [
-        "password: <redacted sha256:",
-        "username: <redacted sha256:",
-        "token: <redacted sha256:",
+        "password: <redacted hmac:",
+        "username: <redacted hmac:",
+        "token: <redacted hmac:",
     ] {
         assert!(stdout.contains(key), "missing {key:?} in:\n{stdout}");
     }

@@ -132,7 +132,7 @@ fn at_trace_level_no_log_line_error_or_redacted_view_holds_a_plaintext() {
             );
         }
     }
-    assert!(redacted.iter().any(|r| r.contains("<redacted sha256:")));
+    assert!(redacted.iter().any(|r| r.contains("<redacted hmac:")));
 }
 
 /// The whole path from encrypted manifests to the cluster, at TRACE: the secrets stage, then

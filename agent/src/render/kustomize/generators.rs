@@ -16,6 +16,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use zeroize::Zeroizing;
 
 /// kustomize's base64: standard alphabet, and for values of 70 characters or more, lines
 /// of 70 each followed by a newline.
@@ -134,6 +135,19 @@ fn is_env_var_name(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// A generator input file, decrypted when it was SOPS-encrypted.
+struct Input {
+    bytes: Zeroizing<Vec<u8>>,
+    decrypted: bool,
+}
+
+/// One key of a generated object, and whether its value came from a decrypted input.
+struct Pair {
+    key: String,
+    value: Zeroizing<Vec<u8>>,
+    decrypted: bool,
+}
+
 struct Generator<'a, 'b> {
     here: &'a Dir<'b>,
     field: &'static str,
@@ -149,11 +163,14 @@ impl Generator<'_, '_> {
     }
 
     /// Reads a generator input, decrypting it when it is SOPS-encrypted.
-    fn read_input(&self, entry: &str) -> Result<Vec<u8>, KustomizeError> {
+    fn read_input(&self, entry: &str) -> Result<Input, KustomizeError> {
         let (path, bytes) = self.here.read(self.field, entry)?;
         let encrypted = is_sops_dotenv(&bytes) || is_sops_document(&bytes);
         if !encrypted {
-            return Ok(bytes);
+            return Ok(Input {
+                bytes: Zeroizing::new(bytes),
+                decrypted: false,
+            });
         }
         let decryptor: &dyn Decryptor =
             self.here
@@ -172,16 +189,15 @@ impl Generator<'_, '_> {
                 reason,
             }
         })?;
-        Ok(plain.to_vec())
+        Ok(Input {
+            bytes: plain,
+            decrypted: true,
+        })
     }
 
-    fn env_pairs(
-        &self,
-        entry: &str,
-        pairs: &mut Vec<(String, Vec<u8>)>,
-    ) -> Result<(), KustomizeError> {
-        let bytes = self.read_input(entry)?;
-        let text = String::from_utf8(bytes)
+    fn env_pairs(&self, entry: &str, pairs: &mut Vec<Pair>) -> Result<(), KustomizeError> {
+        let input = self.read_input(entry)?;
+        let text = std::str::from_utf8(&input.bytes)
             .map_err(|_| self.fail(format!("env file {entry:?} is not valid UTF-8")))?;
         for (index, raw) in text.split('\n').enumerate() {
             let mut line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -199,13 +215,17 @@ impl Generator<'_, '_> {
                     index + 1
                 )));
             }
-            pairs.push((key.to_owned(), value.as_bytes().to_vec()));
+            pairs.push(Pair {
+                key: key.to_owned(),
+                value: Zeroizing::new(value.as_bytes().to_vec()),
+                decrypted: input.decrypted,
+            });
         }
         Ok(())
     }
 
-    fn pairs(&self, args: &GeneratorArgs) -> Result<BTreeMap<String, Vec<u8>>, KustomizeError> {
-        let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
+    fn pairs(&self, args: &GeneratorArgs) -> Result<BTreeMap<String, Pair>, KustomizeError> {
+        let mut pairs: Vec<Pair> = Vec::new();
         let envs = args
             .envs
             .iter()
@@ -226,7 +246,11 @@ impl Generator<'_, '_> {
                 [q, .., e] if q == e && (*q == b'"' || *q == b'\'') => &value[1..value.len() - 1],
                 _ => value,
             };
-            pairs.push((key.to_owned(), unquoted.as_bytes().to_vec()));
+            pairs.push(Pair {
+                key: key.to_owned(),
+                value: Zeroizing::new(unquoted.as_bytes().to_vec()),
+                decrypted: false,
+            });
         }
         for source in &args.files {
             let (key, path) = match source.matches('=').count() {
@@ -244,18 +268,34 @@ impl Generator<'_, '_> {
                     )));
                 }
             };
-            pairs.push((key, self.read_input(path)?));
+            let input = self.read_input(path)?;
+            pairs.push(Pair {
+                key,
+                value: input.bytes,
+                decrypted: input.decrypted,
+            });
         }
         let mut map = BTreeMap::new();
-        for (key, value) in pairs {
+        for pair in pairs {
+            let key = pair.key.clone();
             if !is_valid_key(&key) {
                 return Err(self.fail(format!("{:?}: invalid key {key:?}", args.name)));
             }
-            if map.insert(key.clone(), value).is_some() {
+            if map.insert(key.clone(), pair).is_some() {
                 return Err(self.fail(format!("{:?} illegally repeats the key `{key}`", args.name)));
             }
         }
         Ok(map)
+    }
+
+    /// A generated Secret's `data` value: base64, or for a value that came from a decrypted
+    /// input, the decryptor's stand-in (the value stays in its zeroizing memory; the name
+    /// hash then follows a keyed fingerprint of the value, never a plain hash of it).
+    fn secret_value(&self, pair: Pair) -> String {
+        match self.here.decryptor {
+            Some(decryptor) if pair.decrypted => decryptor.hold(pair.value),
+            _ => encode_base64(&pair.value),
+        }
     }
 
     fn generate(
@@ -303,14 +343,14 @@ impl Generator<'_, '_> {
             };
             obj.insert("type".to_owned(), Value::from(kind));
             let data: Map<String, Value> = pairs
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::from(encode_base64(v))))
+                .into_iter()
+                .map(|(k, pair)| (k, Value::from(self.secret_value(pair))))
                 .collect();
             obj.insert("data".to_owned(), Value::Object(data));
         } else {
             let mut data = Map::new();
             let mut binary = Map::new();
-            for (key, value) in &pairs {
+            for (key, Pair { value, .. }) in &pairs {
                 match std::str::from_utf8(value) {
                     Ok(text) => data.insert(key.clone(), Value::from(text)),
                     Err(_) => binary.insert(key.clone(), Value::from(encode_base64(value))),

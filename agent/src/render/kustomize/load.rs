@@ -503,7 +503,8 @@ impl<'a> Builder<'a> {
             }),
             Some(EntryKind::File) => {
                 let (path, text) = here.read_text(field, entry)?;
-                let docs = here.parse_mappings(&path, &text)?;
+                let mut docs = here.parse_mappings(&path, &text)?;
+                crate::render::decrypt_loaded(here.decryptor, &path, &mut docs);
                 for doc in expand_lists(docs, &path)? {
                     self.documents += 1;
                     if self.documents > self.options.max_documents {
