@@ -1,6 +1,12 @@
 //! `tether-agent`: the Tether GitOps agent.
 
 use clap::Parser;
+
+/// Every heap block is wiped when it is freed: plaintext that passed through a buffer this
+/// process does not control (the HTTP client's, the JSON parser's) leaves no copy behind.
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
 use std::path::Path;
 use std::process::ExitCode;
 use tether_agent::render::{self, RenderOptions};

@@ -9,7 +9,7 @@ use crate::secrets::{
     self, AllowList, AppContext, Desired, Resolution, SecretOrigin, SecretsContext,
 };
 use crate::source::discovery::{self, DiscoveryError};
-use crate::sync::AppSpec;
+use crate::sync::{AppSpec, Manifest, SecretManifest};
 use crate::tree::Tree;
 use serde_json::Value;
 use std::sync::Arc;
@@ -172,8 +172,26 @@ impl Prepared {
         self.policy.is_denied()
     }
 
-    /// The objects to hand the engine. **Secrets leave the zeroizing types here**: call it
-    /// right before the sync and drop the result right after.
+    /// The objects to hand the engine: Secrets stay in zeroizing types
+    /// ([`SecretManifest`]) until the engine builds their apply requests.
+    #[must_use]
+    pub fn manifests(&self) -> Vec<Manifest> {
+        self.resolution
+            .desired
+            .iter()
+            .map(|d| match d {
+                Desired::Plain(v) => Manifest::Plain(v.clone()),
+                Desired::Secret(s) => {
+                    let (object, data) = s.to_parts();
+                    Manifest::Secret(SecretManifest::new(object, data))
+                }
+            })
+            .collect()
+    }
+
+    /// The objects as JSON, for the online plan's comparison with live objects. **Secrets
+    /// leave the zeroizing types here**: call it right before the comparison and drop the
+    /// result right after; everything shown is sanitized.
     #[must_use]
     pub fn apply_objects(&self) -> Vec<Value> {
         self.resolution

@@ -304,6 +304,20 @@ impl SecretObject {
         Value::Object(secret)
     }
 
+    /// The Secret without its values (what [`SecretObject::redacted`] shows, minus `data`)
+    /// and a zeroizing copy of the values: what the sync engine takes
+    /// (`sync::SecretManifest::new`), so the values never pass through JSON before the
+    /// apply request.
+    #[must_use]
+    pub fn to_parts(&self) -> (Value, SecretData) {
+        let data = self
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (Value::Object(self.shell()), data)
+    }
+
     /// The Secret as JSON (`apiVersion` v1, values base64 in `data`), for the apply call.
     ///
     /// **This is the moment plaintext leaves the zeroizing types.** The text is built directly

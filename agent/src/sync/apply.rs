@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::changeset::redact_message;
 use super::client::Resolved;
 use super::object::ObjectRef;
+use super::secret::SecretManifest;
 
 /// Why an API call on an object failed.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +147,91 @@ pub async fn apply(
             ApplyError::from_kube("apply", reference.to_string(), err, secret)
         })?;
     to_value(live, "apply", reference)
+}
+
+/// Server-side applies the Secret `secret` (its stand-in prepared as `prepared`) as
+/// `field_manager`, with force; returns the live object. The request body is built in
+/// zeroizing memory right before each attempt and handed to the client, which drops it
+/// when sent; the answer is read into zeroizing memory. Errors have the values masked.
+pub async fn apply_secret(
+    client: &Client,
+    reference: &ObjectRef,
+    secret: &SecretManifest,
+    prepared: &Value,
+    field_manager: &str,
+) -> Result<Value, ApplyError> {
+    let path = format!(
+        "/api/v1/namespaces/{}/secrets/{}?fieldManager={}&force=true",
+        path_segment(&reference.namespace),
+        path_segment(&reference.name),
+        path_segment(field_manager),
+    );
+    let object = reference.to_string();
+    let answer = (|| async {
+        let mut body = secret.apply_body(prepared);
+        let request = http::Request::builder()
+            .method(http::Method::PATCH)
+            .uri(path.as_str())
+            .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
+            .header(http::header::ACCEPT, "application/json")
+            .body(std::mem::take(&mut *body))
+            .map_err(|e| kube::Error::BuildRequest(kube::core::request::Error::BuildRequest(e)))?;
+        client.request_text(request).await
+    })
+    .retry(backoff())
+    .when(is_transient)
+    .await
+    .map_err(|err| {
+        let unmasked = ApplyError::from_kube("apply", object.clone(), err, None);
+        mask_error(unmasked, secret)
+    })?;
+    let answer = zeroize::Zeroizing::new(answer);
+    serde_json::from_str(&answer).map_err(|err| ApplyError::Unreachable {
+        verb: "apply",
+        object,
+        message: format!("decode the answer: {err}"),
+    })
+}
+
+fn mask_error(err: ApplyError, secret: &SecretManifest) -> ApplyError {
+    match err {
+        ApplyError::Rejected {
+            verb,
+            object,
+            code,
+            reason,
+            message,
+        } => ApplyError::Rejected {
+            verb,
+            object,
+            code,
+            reason,
+            message: secret.mask(&message),
+        },
+        ApplyError::Unreachable {
+            verb,
+            object,
+            message,
+        } => ApplyError::Unreachable {
+            verb,
+            object,
+            message: secret.mask(&message),
+        },
+    }
+}
+
+/// A path segment or query value, percent-encoded outside the characters of Kubernetes
+/// names.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Reads one object; `None` when it does not exist.

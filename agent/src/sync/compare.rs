@@ -166,9 +166,14 @@ fn project_list(live: &Value, shape: &[Value]) -> Value {
     }
 }
 
-/// The hash of `live` projected onto `shape`.
+/// The hash of `live` projected onto `shape`. A Secret's values are hashed by their keyed
+/// fingerprints ([`super::secret::fingerprinted`]), never by a plain hash.
 pub fn live_hash(live: &Value, shape: &Value) -> String {
-    hash_value(&project(live, shape))
+    let projected = project(live, shape);
+    if projected.get("kind").and_then(Value::as_str) == Some("Secret") {
+        return hash_value(&super::secret::fingerprinted(&projected));
+    }
+    hash_value(&projected)
 }
 
 #[cfg(test)]

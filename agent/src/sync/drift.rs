@@ -45,6 +45,10 @@ pub struct Correction {
     pub object: ObjectRef,
     /// It had been deleted and was created again.
     pub recreated: bool,
+    /// The object is a Secret, whose values the engine does not keep between syncs: it was
+    /// not re-applied here, and the app must be synced again (rendered and resolved anew)
+    /// to restore it.
+    pub resync: bool,
 }
 
 /// A resource and namespace watched (no namespace: cluster-wide or cluster-scoped).
@@ -424,6 +428,16 @@ impl Engine {
         {
             return Outcome::Clean;
         }
+        if managed.desired.secret.is_none() && reference.is_secret() {
+            tracing::info!(app, object = %reference, "a Secret drifted; asking for a sync of its app");
+            inner.drift.record(Correction {
+                app: app.to_owned(),
+                object: reference.clone(),
+                recreated: live.is_none(),
+                resync: true,
+            });
+            return Outcome::Clean;
+        }
         let new_live = match apply::apply(
             &api,
             reference,
@@ -465,6 +479,7 @@ impl Engine {
             app: app.to_owned(),
             object: reference.clone(),
             recreated: live.is_none(),
+            resync: false,
         });
         Outcome::Corrected
     }

@@ -32,6 +32,7 @@ use super::hooks::{HookError, HookSettings};
 use super::inventory::{Inventory, InventoryError};
 use super::order::OrderError;
 use super::plan::{Desired, PlanError};
+use super::secret::Manifest;
 use super::prune::PruneError;
 use super::stages;
 
@@ -267,6 +268,15 @@ pub(super) struct Managed {
     pub(super) live: String,
 }
 
+impl Managed {
+    /// What is kept of an applied object: a Secret's values are dropped here (the stand-in
+    /// with keyed fingerprints stays), so no plaintext outlives the sync.
+    pub(super) fn keep(mut desired: Desired, live: String) -> Self {
+        desired.secret = None;
+        Self { desired, live }
+    }
+}
+
 /// What the engine keeps of one app between syncs.
 #[derive(Debug)]
 pub(super) struct AppState {
@@ -353,7 +363,13 @@ impl Engine {
 
     /// Syncs one app to `desired` at `revision`: waits for a concurrency permit, then runs
     /// the stages. Never panics on bad input; every failure is in [`SyncResult::error`].
-    pub async fn sync(&self, app: &AppSpec, revision: &str, desired: Vec<Value>) -> SyncResult {
+    pub async fn sync<M: Into<Manifest>>(
+        &self,
+        app: &AppSpec,
+        revision: &str,
+        desired: Vec<M>,
+    ) -> SyncResult {
+        let desired: Vec<Manifest> = desired.into_iter().map(Into::into).collect();
         let span = tracing::info_span!("sync", app = %app.name, revision = %revision);
         async {
             let _permit = self.inner.semaphore.clone().acquire_owned().await.ok();
@@ -432,7 +448,10 @@ impl Engine {
 
     /// Syncs several apps in parallel (at most [`EngineConfig::concurrency`] at once); the
     /// results are in the order of `apps`.
-    pub async fn sync_all(&self, apps: Vec<(AppSpec, String, Vec<Value>)>) -> Vec<SyncResult> {
+    pub async fn sync_all<M: Into<Manifest> + Send + 'static>(
+        &self,
+        apps: Vec<(AppSpec, String, Vec<M>)>,
+    ) -> Vec<SyncResult> {
         let tasks = apps.into_iter().map(|(app, revision, desired)| {
             let engine = self.clone();
             let name = app.name.clone();

@@ -40,6 +40,7 @@ pub mod object;
 pub mod order;
 pub mod plan;
 pub mod prune;
+pub mod secret;
 mod stages;
 
 pub use changeset::{Action, Change, ChangeSet};
@@ -50,3 +51,4 @@ pub use engine::{AppSpec, Engine, EngineConfig, SyncError, SyncResult};
 pub use health::Health;
 pub use hooks::HookSettings;
 pub use object::ObjectRef;
+pub use secret::{Manifest, SecretManifest};

@@ -6,6 +6,7 @@
 //! pre-sync hooks and ordinary objects.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use kube::api::ApiResource;
 use serde_json::Value;
@@ -14,6 +15,7 @@ use super::client::{ClientError, Resolved, Resolver};
 use super::compare::{self, IgnoreRule};
 use super::hooks;
 use super::object::{self, ObjectError, ObjectRef, Scope, hash_value};
+use super::secret::{Manifest, SecretManifest};
 
 /// Why the desired set cannot be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,9 @@ pub struct Desired {
     pub shape: Value,
     /// The hash of `object`.
     pub applied: String,
+    /// For a Secret, its values until the sync's apply (then dropped: the engine keeps the
+    /// stand-in in `object`, with keyed fingerprints in place of the values).
+    pub secret: Option<Arc<SecretManifest>>,
 }
 
 impl std::fmt::Debug for Desired {
@@ -82,11 +87,11 @@ pub struct Prepared {
 }
 
 /// Resources defined by the CRDs of a desired set: `(group, version, kind)` to resource.
-fn crd_resources(desired: &[Value]) -> HashMap<(String, String, String), Resolved> {
+fn crd_resources<'a>(
+    desired: impl Iterator<Item = &'a Value>,
+) -> HashMap<(String, String, String), Resolved> {
     let mut out = HashMap::new();
-    for crd in desired
-        .iter()
-        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+    for crd in desired.filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
     {
         let text = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or("");
         let (group, kind, plural) = (
@@ -136,12 +141,19 @@ pub async fn prepare(
     app: &str,
     namespace: &str,
     ignore: &[IgnoreRule],
-    desired: Vec<Value>,
+    desired: Vec<Manifest>,
 ) -> Result<Prepared, PlanError> {
-    let from_crds = crd_resources(&desired);
+    let desired: Vec<(Value, Option<Arc<SecretManifest>>)> = desired
+        .into_iter()
+        .map(|m| match m {
+            Manifest::Plain(v) => (v, None),
+            Manifest::Secret(s) => (s.stand_in(), Some(Arc::new(s))),
+        })
+        .collect();
+    let from_crds = crd_resources(desired.iter().map(|(v, _)| v));
     let mut prepared = Prepared::default();
     let mut seen = BTreeSet::new();
-    for (index, raw) in desired.into_iter().enumerate() {
+    for (index, (raw, secret)) in desired.into_iter().enumerate() {
         let reference = ObjectRef::from_object(index, &raw)?;
         let key = (
             reference.group.clone(),
@@ -181,6 +193,7 @@ pub async fn prepare(
             object,
             shape,
             applied,
+            secret,
         });
     }
     let mut all: Vec<(String, &str)> = prepared

@@ -19,6 +19,7 @@ use super::inventory::{self, Entry, Inventory};
 use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, ObjectRef, meta_str};
 use super::order::{self, StageKey};
 use super::plan::{self, Desired};
+use super::secret::Manifest;
 use super::prune::{self, PruneError};
 
 /// One sync in progress.
@@ -70,7 +71,7 @@ impl<'a> Run<'a> {
     pub(super) async fn stages(
         &mut self,
         state: &mut Option<AppState>,
-        desired: Vec<Value>,
+        desired: Vec<Manifest>,
     ) -> Result<(), SyncError> {
         self.validate()?;
         let inner = &self.engine.inner;
@@ -178,7 +179,7 @@ impl<'a> Run<'a> {
             }
             let mut objects = state.take().map(|s| s.objects).unwrap_or_default();
             for (r, (desired, live, _)) in applied {
-                objects.insert(r, Managed { desired, live });
+                objects.insert(r, Managed::keep(desired, live));
             }
             *state = Some(AppState {
                 spec: self.app.clone(),
@@ -220,7 +221,7 @@ impl<'a> Run<'a> {
             unsaved: stored.is_err(),
             objects: applied
                 .into_iter()
-                .map(|(r, (desired, live, _))| (r, Managed { desired, live }))
+                .map(|(r, (desired, live, _))| (r, Managed::keep(desired, live)))
                 .collect(),
             failed_hooks: None,
         });
@@ -424,14 +425,28 @@ impl<'a> Run<'a> {
                     );
                     continue;
                 }
-                match apply::apply(
-                    &api,
-                    reference,
-                    &desired.object,
-                    &inner.config.field_manager,
-                )
-                .await
-                {
+                let result = match &desired.secret {
+                    Some(secret) => {
+                        apply::apply_secret(
+                            &inner.client,
+                            reference,
+                            secret,
+                            &desired.object,
+                            &inner.config.field_manager,
+                        )
+                        .await
+                    }
+                    None => {
+                        apply::apply(
+                            &api,
+                            reference,
+                            &desired.object,
+                            &inner.config.field_manager,
+                        )
+                        .await
+                    }
+                };
+                match result {
                     Ok(new_live) => {
                         let action = match &current {
                             None if only_manager(&new_live, &inner.config.field_manager) => {

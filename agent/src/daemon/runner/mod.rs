@@ -33,6 +33,8 @@ pub(super) struct Ctx {
     secrets: SecretsContext,
     state: Arc<Shared>,
     events: Events,
+    /// Each source's trigger, by name: a drifted Secret asks for a round of its app's source.
+    triggers: BTreeMap<String, Trigger>,
 }
 
 /// A generation's running tasks.
@@ -167,6 +169,12 @@ impl Generation {
         );
         state.set_webhooks(hooks);
         let events = Events::new(client.clone(), &config.namespace, identity);
+        let triggers = sources
+            .iter()
+            .map(|(spec, _, trigger): &(SourceSpec, SourceConfig, Trigger)| {
+                (spec.name.clone(), trigger.clone())
+            })
+            .collect();
         let ctx = Arc::new(Ctx {
             config,
             client,
@@ -174,6 +182,7 @@ impl Generation {
             secrets,
             state,
             events,
+            triggers,
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -227,6 +236,15 @@ async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
             c = rx.recv() => c,
         };
         match correction {
+            Ok(c) if c.resync => {
+                // A Secret's values are not kept between syncs: its app's source renders
+                // and resolves it again, and the sync re-applies it.
+                let source = ctx.state.app(&c.app).map(|s| s.source);
+                if let Some(trigger) = source.as_ref().and_then(|s| ctx.triggers.get(s)) {
+                    tracing::info!(app = %c.app, object = %c.object, "a drifted Secret is restored by a sync of its app");
+                    trigger.trigger();
+                }
+            }
             Ok(c) => {
                 ctx.state
                     .metrics
@@ -437,7 +455,7 @@ async fn round(
                         spec.prune = false;
                     }
                     let result = {
-                        let objects = p.apply_objects();
+                        let objects = p.manifests();
                         ctx.engine.sync(&spec, revision, objects).await
                     };
                     finish_synced(ctx, app, &p, result, started).await;
