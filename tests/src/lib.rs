@@ -2,6 +2,7 @@
 //!
 //! - [`peers`]: start and stop the real peers the tests run against (sops, OpenBao, moto, git
 //!   servers), each on a loopback port chosen at run time and stopped by PID when dropped.
+//! - [`memory`]: read a running process's memory, to search it for secret values.
 //! - [`bins`]: locate the project's own binaries (`tether-seal`, `tether-agent`).
 //! - [`apiserver`]: an emulation of the Kubernetes API server that kube-rs and kubectl talk to
 //!   over real HTTP.
@@ -10,6 +11,7 @@
 pub mod apiserver;
 pub mod bins;
 pub mod gitserver;
+pub mod memory;
 pub mod peers;
 
 /// Every file under `dir`, recursively, with its bytes (for searching what a process wrote).

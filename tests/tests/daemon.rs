@@ -10,6 +10,8 @@ mod support;
 mod deploy;
 #[path = "daemon/offline.rs"]
 mod offline;
+#[path = "daemon/overlays.rs"]
+mod overlays;
 
 use std::time::Duration;
 

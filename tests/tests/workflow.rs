@@ -522,22 +522,6 @@ fn secret_becomes(cluster: &Cluster, name: &str, namespace: &str, key: &str, exp
     );
 }
 
-/// The base64 forms of `plain` wherever it starts in an encoded text (three alignments),
-/// without the characters its neighbours share.
-fn base64_forms(plain: &str) -> Vec<String> {
-    (0..3)
-        .map(|offset: usize| {
-            let mut bytes = vec![0u8; offset];
-            bytes.extend_from_slice(plain.as_bytes());
-            let encoded =
-                base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, &bytes);
-            let start = (offset * 8).div_ceil(6);
-            let end = bytes.len() * 8 / 6;
-            encoded[start..end].to_owned()
-        })
-        .collect()
-}
-
 /// Every object of the cluster but Secrets, in all namespaces, as JSON.
 fn everything_but_secrets(cluster: &Cluster) -> String {
     let kinds: Vec<String> = cluster
@@ -973,7 +957,7 @@ spec:
     for (name, text) in &places {
         for plain in plaintexts {
             assert!(!text.contains(plain), "{name} holds a plaintext");
-            for encoded in base64_forms(plain) {
+            for encoded in tether_tests::memory::base64_forms(plain) {
                 assert!(
                     !text.contains(&encoded),
                     "{name} holds a plaintext in base64"
@@ -993,7 +977,7 @@ spec:
         &app_token,
     ] {
         assert!(
-            base64_forms(plain).iter().any(|e| secrets.contains(e)),
+            tether_tests::memory::base64_forms(plain).iter().any(|e| secrets.contains(e)),
             "the search does not find a value in the Secrets"
         );
     }
