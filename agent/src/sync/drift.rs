@@ -3,8 +3,10 @@
 //!
 //! The watches carry Tether's label selector (`app.kubernetes.io/managed-by=tether`), so an
 //! object whose label is removed is seen as gone and re-applied too. Full objects are watched
-//! (a metadata-only watch would need a read per event to compare values); nothing is cached:
-//! each event is cut down to the fields Tether applied ([`super::compare`]) and its hash
+//! (a metadata-only watch would need a read per event to compare values), except Secrets: a
+//! watch stream keeps its last event in its buffers, so their values would stay in memory;
+//! they are watched metadata-only and read again on each event. Nothing is cached: each event
+//! is cut down to the fields Tether applied ([`super::compare`]) and its hash
 //! compared with the one recorded after the last apply, so defaulting, status updates and
 //! fields of other managers (an HPA's replicas) cause no write.
 //!
@@ -12,6 +14,9 @@
 //! doubling up to [`EngineConfig::drift_backoff_cap`] while the fight goes on, reset after a
 //! quiet period), so a fight with another controller cannot become a hot loop. Each
 //! correction is counted and broadcast ([`Engine::subscribe_corrections`]).
+//!
+//! The engine keeps no Secret values between syncs ([`super::secret`]): a drifted Secret is
+//! not re-applied here; its correction asks for a sync of its app ([`Correction::resync`]).
 //!
 //! [`EngineConfig::drift_backoff_start`]: super::engine::EngineConfig::drift_backoff_start
 //! [`EngineConfig::drift_backoff_cap`]: super::engine::EngineConfig::drift_backoff_cap
@@ -23,7 +28,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
@@ -217,6 +222,9 @@ impl Backoff {
 
 enum Seen {
     Changed(ObjectRef, serde_json::Value),
+    /// A change seen through a metadata-only watch (Secrets): the object is read again to
+    /// compare.
+    Touched(ObjectRef),
     Gone(ObjectRef),
 }
 
@@ -254,6 +262,11 @@ async fn watch_target(
     };
     let config =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    if resource.group.is_empty() && resource.plural == "secrets" {
+        // Secrets are watched metadata-only: a watch stream keeps its last event in its
+        // buffers, and a Secret's values must not stay in this process.
+        return watch_metadata(api, config, resource, tx).await;
+    }
     let mut stream = watcher(api, config).default_backoff().boxed();
     while let Some(event) = stream.next().await {
         let seen = match event {
@@ -265,6 +278,38 @@ async fn watch_target(
                 }
             }
             Ok(watcher::Event::Delete(o)) => Seen::Gone(reference_of(&resource, &o)),
+            Ok(_) => continue,
+            Err(err) => {
+                tracing::debug!(resource = %resource.plural, error = %err, "drift watch error; retrying");
+                continue;
+            }
+        };
+        if tx.send(seen).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn watch_metadata(
+    api: Api<DynamicObject>,
+    config: watcher::Config,
+    resource: ApiResource,
+    tx: mpsc::Sender<Seen>,
+) {
+    let reference = |meta: &kube::api::ObjectMeta| ObjectRef {
+        group: resource.group.clone(),
+        version: resource.version.clone(),
+        kind: resource.kind.clone(),
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta.name.clone().unwrap_or_default(),
+    };
+    let mut stream = metadata_watcher(api, config).default_backoff().boxed();
+    while let Some(event) = stream.next().await {
+        let seen = match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                Seen::Touched(reference(&o.metadata))
+            }
+            Ok(watcher::Event::Delete(o)) => Seen::Gone(reference(&o.metadata)),
             Ok(_) => continue,
             Err(err) => {
                 tracing::debug!(resource = %resource.plural, error = %err, "drift watch error; retrying");
@@ -361,7 +406,7 @@ impl Engine {
     fn drifted(&self, seen: Seen) -> Option<Key> {
         let (reference, live) = match seen {
             Seen::Changed(r, v) => (r, Some(v)),
-            Seen::Gone(r) => (r, None),
+            Seen::Touched(r) | Seen::Gone(r) => (r, None),
         };
         let app = lock(&self.inner.index).owner(&reference)?;
         let slot = self.existing_slot(&app)?;

@@ -191,6 +191,24 @@ fn sops_secrets_of_a_base_are_decrypted_before_each_overlay_transforms_them() {
         .output()
         .expect("read the file in Git");
     assert_eq!(String::from_utf8_lossy(&in_git.stdout), encrypted);
+    // A Secret changed by someone else is restored: its values are not kept between syncs,
+    // so the agent syncs the app again (render and decrypt) to restore it.
+    let other = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "overwritten");
+    cluster.ok(&[
+        "patch",
+        "secret",
+        "stg-db",
+        "-n",
+        "db-staging",
+        "--type",
+        "merge",
+        "-p",
+        &format!("{{\"data\":{{\"password\":\"{other}\"}}}}"),
+    ]);
+    wait_for("the drifted Secret restored", Duration::from_secs(60), || {
+        (decoded(&cluster, "db-staging", "stg-db", "password").as_deref() == Some(PASSWORD))
+            .then_some(())
+    });
     // Once the syncs have returned, no plaintext is anywhere in the agent's memory.
     wait_for("both apps synced", Duration::from_secs(60), || {
         ["staging", "production"]
