@@ -29,6 +29,29 @@ fn signed(body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The redaction mark of `value` under the installation's key (the Secret
+/// `tether-redaction-key` the agent created): what every output of this installation shows.
+fn installation_mark(cluster: &Cluster, value: &str) -> String {
+    let text = cluster.ok(&[
+        "get",
+        "secret",
+        "tether-redaction-key",
+        "-n",
+        "tether-system",
+        "-o",
+        "jsonpath={.data.key}",
+    ]);
+    let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text.trim())
+        .expect("the redaction key is base64");
+    assert_eq!(key.len(), 32, "the redaction key is 32 bytes");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
+    mac.update(value.as_bytes());
+    format!(
+        "<redacted hmac:{}>",
+        hex::encode(&mac.finalize().into_bytes()[..4])
+    )
+}
+
 fn app_status(agent: &Agent, name: &str) -> Option<serde_json::Value> {
     let (code, body) = agent.get(&format!("/api/v1/apps/{name}"));
     (code == 200)
@@ -256,7 +279,11 @@ fn the_daemon_syncs_two_apps_serves_readiness_metrics_and_status_and_syncs_on_a_
         "/data/value: \"two\" -> \"changed\"",
         "- prune ConfigMap one/extra",
         "~ update Secret two/token",
-        "/data/token: \"<redacted hmac:",
+        &format!(
+            "/data/token: \"{}\" -> \"{}\"",
+            installation_mark(&cluster, TOKEN_BEFORE),
+            installation_mark(&cluster, TOKEN_AFTER)
+        ),
         &format!("app two (apps/two -> namespace two) at {head}"),
     ] {
         assert!(plan.contains(expected), "missing {expected:?} in:\n{plan}");

@@ -175,3 +175,30 @@ fn fail_config_with_a_bad_duration_names_the_value() {
     );
     assert!(stderr.contains("line 5"), "{stderr}");
 }
+
+/// The mark `plan --offline` shows for the production password.
+fn production_password_mark() -> String {
+    let out = agent(&["plan", "--config", "examples/tether.yaml", "--offline"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    let section = stdout
+        .split("Secret shop-production/db-credentials (sops):")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no production Secret in:\n{stdout}"));
+    let line = section
+        .lines()
+        .find(|l| l.trim_start().starts_with("password: "))
+        .unwrap_or_else(|| panic!("no password line in:\n{stdout}"));
+    line.trim_start()["password: ".len()..].trim().to_owned()
+}
+
+#[test]
+fn plan_offline_marks_are_keyed_per_run_and_never_a_plain_hash() {
+    use sha2::Digest as _;
+    let first = production_password_mark();
+    let second = production_password_mark();
+    assert!(first.starts_with("<redacted hmac:"), "{first}");
+    assert_ne!(first, second, "without the installation's key, each run draws its own");
+    let plain = hex::encode(&sha2::Sha256::digest(EXAMPLE_PLAINTEXTS[0].as_bytes())[..4]);
+    assert!(!first.contains(&plain) && !second.contains(&plain));
+}
