@@ -8,15 +8,13 @@
 //! taken from the input, so a Secret whose value looks like a redaction mark is redacted like
 //! any other (a mark cannot be spoofed).
 
-use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
 use rand::RngCore as _;
 use serde_json::Value;
 use sha2::Sha256;
 use std::sync::OnceLock;
-use zeroize::Zeroizing;
 
-use super::object::BASE64;
+use super::object::decode_data;
 
 /// The per-process key of the redaction HMAC.
 fn process_key() -> &'static [u8; 32] {
@@ -50,8 +48,8 @@ pub fn redact_secret_json(secret: &mut Value) {
     if let Some(data) = secret.get_mut("data").and_then(Value::as_object_mut) {
         for value in data.values_mut() {
             let mark = match value.as_str() {
-                Some(text) => match BASE64.decode(text) {
-                    Ok(bytes) => redact_bytes(&Zeroizing::new(bytes)),
+                Some(text) => match decode_data(text) {
+                    Ok(bytes) => redact_bytes(&bytes),
                     Err(_) => redact_bytes(text.as_bytes()),
                 },
                 None => redact_bytes(value.to_string().as_bytes()),
