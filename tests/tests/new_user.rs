@@ -1,0 +1,11 @@
+//! The defects a new user meets on a first try, each against the real binaries: a
+//! `secretGenerator` over a longer file, YAML alias bombs in SOPS-shaped files, failed syncs
+//! that left no log line, a closed stdout, errors quoting huge input, the default render
+//! root, the admin listener, `createNamespace` in the inventory, and a `KUBECONFIG` list.
+
+#[allow(dead_code)]
+#[path = "daemon/support.rs"]
+mod support;
+
+#[path = "new_user/generator.rs"]
+mod generator;
