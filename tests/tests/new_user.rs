@@ -9,3 +9,5 @@ mod support;
 
 #[path = "new_user/generator.rs"]
 mod generator;
+#[path = "new_user/alias_bomb.rs"]
+mod alias_bomb;

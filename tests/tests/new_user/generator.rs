@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use tether_tests::bins;
 
-use super::support::{Agent, Cluster, Repo, wait_for};
+use super::support::{Agent, Cluster, Repo, Settings, wait_for};
 
 /// 200 bytes of a token-like value, folded by Kustomize over three lines of base64.
 fn token() -> String {
@@ -37,6 +37,8 @@ apps:
   - source: local
     directories: [{path: \"apps/*\"}]
     namespace: \"{{path.basename}}\"
+# The generated Secret is plain in Git, which the default policies deny.
+policy: {enforcement: warn}
 ",
     )
     .expect("write the config");
@@ -94,7 +96,11 @@ fn the_daemon_syncs_a_secret_generator_over_a_file_longer_than_one_base64_line()
         .expect("write");
     repo.upstream.commit("a generated Secret").expect("commit");
     let dir = tempfile::tempdir().expect("temporary folder");
-    let agent = Agent::start(&cluster, &repo, dir.path(), "agent-gen");
+    let settings = Settings {
+        extra: "policy: {enforcement: warn}",
+        ..Settings::default()
+    };
+    let agent = Agent::start_with(&cluster, &repo, dir.path(), "agent-gen", settings);
     let stored = wait_for("the generated Secret", Duration::from_secs(60), || {
         let out = cluster.kubectl(&[
             "get",
