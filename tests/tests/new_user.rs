@@ -11,3 +11,5 @@ mod support;
 mod generator;
 #[path = "new_user/alias_bomb.rs"]
 mod alias_bomb;
+#[path = "new_user/failed_sync.rs"]
+mod failed_sync;
