@@ -26,6 +26,7 @@
 //! - [`server`]: the HTTP endpoints (health, readiness, metrics, webhooks, the apps API).
 //! - [`plan`]: `tether-agent plan`, what the next sync would do (also `--offline`).
 //! - [`telemetry`]: logs (runtime level changes) and metrics.
+//! - [`output`]: a command's stdout; a closed pipe ends the command quietly.
 //!
 //! The `tether-agent` binary is a thin layer over these modules.
 #![deny(missing_docs)]
@@ -33,6 +34,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod render;

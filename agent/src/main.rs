@@ -3,6 +3,7 @@
 use clap::Parser;
 use std::path::Path;
 use std::process::ExitCode;
+use tether_agent::output;
 use tether_agent::render::{self, RenderOptions};
 use tether_agent::tree::{FsTree, RelPath, Tree, relative_to};
 
@@ -85,13 +86,24 @@ fn render_command(dir: &Path, root: Option<&Path>) -> ExitCode {
                 .map_err(|err| err.to_string())
         });
     match rendered {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(text) => write_stdout(text.as_bytes(), "render"),
         Err(err) => {
             eprintln!("tether-agent: render {}: {err}", dir.display());
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes a command's output; a closed stdout ends the command quietly.
+fn write_stdout(bytes: &[u8], command: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if output::closed_pipe(&err) => ExitCode::from(output::EXIT_CLOSED_PIPE),
+        Err(err) => {
+            eprintln!("tether-agent: {command}: cannot write the output: {err}");
+            ExitCode::from(2)
         }
     }
 }
@@ -135,10 +147,7 @@ fn main() -> ExitCode {
             cache,
             full,
         } => match tether_agent::source::fetch_once(&url, &reference, &cache, full) {
-            Ok(line) => {
-                println!("{line}");
-                ExitCode::SUCCESS
-            }
+            Ok(line) => write_stdout(format!("{line}\n").as_bytes(), "fetch"),
             Err(err) => {
                 eprintln!("tether-agent: fetch: {err}");
                 ExitCode::from(1)

@@ -7,9 +7,11 @@
 #[path = "daemon/support.rs"]
 mod support;
 
-#[path = "new_user/generator.rs"]
-mod generator;
 #[path = "new_user/alias_bomb.rs"]
 mod alias_bomb;
+#[path = "new_user/closed_pipe.rs"]
+mod closed_pipe;
 #[path = "new_user/failed_sync.rs"]
 mod failed_sync;
+#[path = "new_user/generator.rs"]
+mod generator;

@@ -367,8 +367,12 @@ pub fn command(args: &CheckArgs, out: &mut dyn std::io::Write, err: &mut dyn std
             } else {
                 report.to_text()
             };
-            if out.write_all(text.as_bytes()).is_err() {
-                return 2;
+            if let Err(e) = out.write_all(text.as_bytes()) {
+                return if crate::output::closed_pipe(&e) {
+                    crate::output::EXIT_CLOSED_PIPE
+                } else {
+                    2
+                };
             }
             u8::from(report.failed())
         }

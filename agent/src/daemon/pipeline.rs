@@ -237,9 +237,9 @@ fn has_inline_reference(object: &Value) -> bool {
         .get("data")
         .and_then(Value::as_object)
         .is_some_and(|m| {
-            m.values().filter_map(Value::as_str).any(|v| {
-                crate::secrets::object::decode_data(v).is_ok_and(|bytes| starts(&bytes))
-            })
+            m.values()
+                .filter_map(Value::as_str)
+                .any(|v| crate::secrets::object::decode_data(v).is_ok_and(|bytes| starts(&bytes)))
         });
     plain || encoded
 }

@@ -365,7 +365,10 @@ mod tests {
             .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
             .collect();
         assert_eq!(decode_data(&folded).expect("folded").as_slice(), long);
-        assert_eq!(decode_data("Zm9v\r\nYmFy").expect("crlf").as_slice(), b"foobar");
+        assert_eq!(
+            decode_data("Zm9v\r\nYmFy").expect("crlf").as_slice(),
+            b"foobar"
+        );
         // Non-canonical trailing bits, as sops and Go accept them.
         assert_eq!(decode_data("Zh==").expect("trailing bits").as_slice(), b"f");
         // Go's StdEncoding requires padding, and skips no other whitespace.

@@ -76,12 +76,11 @@ pub(crate) fn decrypt_entries(
         let Some(value) = secret.value(&key) else {
             continue;
         };
-        let format = encrypted_entry(&key, value).map_err(|source| {
-            SecretsError::DecryptFailed {
+        let format =
+            encrypted_entry(&key, value).map_err(|source| SecretsError::DecryptFailed {
                 object: object.clone(),
                 source: source.in_file(&format!("data.{key}")),
-            }
-        })?;
+            })?;
         let Some(format) = format else {
             continue;
         };

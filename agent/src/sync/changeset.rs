@@ -166,12 +166,10 @@ pub fn sanitize(reference: &ObjectRef, object: &Value) -> Value {
         if let Some(map) = copy.get_mut(field).and_then(Value::as_object_mut) {
             for value in map.values_mut() {
                 let masked = match value.as_str() {
-                    Some(text) if encoded => {
-                        match crate::secrets::object::decode_data(text) {
-                            Ok(bytes) => redacted(&bytes),
-                            Err(_) => redacted(text.as_bytes()),
-                        }
-                    }
+                    Some(text) if encoded => match crate::secrets::object::decode_data(text) {
+                        Ok(bytes) => redacted(&bytes),
+                        Err(_) => redacted(text.as_bytes()),
+                    },
                     Some(text) => redacted(text.as_bytes()),
                     None => redacted(value.to_string().as_bytes()),
                 };

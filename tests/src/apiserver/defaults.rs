@@ -464,6 +464,9 @@ mod tests {
         apply("Secret", "", &mut s, &mut Allocator::default());
         assert_eq!(s, json!({"type": "Opaque", "data": {"k": "YWJjZGVm"}}));
         assert!(super::super::validation::go_std_decode("Zg").is_err());
-        assert_eq!(super::super::validation::go_std_decode("Zh==").ok(), Some(b"f".to_vec()));
+        assert_eq!(
+            super::super::validation::go_std_decode("Zh==").ok(),
+            Some(b"f".to_vec())
+        );
     }
 }

@@ -192,7 +192,10 @@ pub(crate) fn go_std_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> 
             .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
             .with_decode_allow_trailing_bits(true),
     );
-    let compact: Vec<u8> = text.bytes().filter(|b| *b != b'\r' && *b != b'\n').collect();
+    let compact: Vec<u8> = text
+        .bytes()
+        .filter(|b| *b != b'\r' && *b != b'\n')
+        .collect();
     GO_STD.decode(compact)
 }
 

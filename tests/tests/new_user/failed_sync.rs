@@ -81,11 +81,15 @@ fn a_render_failure_is_logged_and_the_app_shows_this_attempt_not_the_last_change
     assert_eq!(line["stage"], "render", "{line}");
     assert_eq!(line["reason"], "RenderFailed", "{line}");
     assert!(
-        line["error"].as_str().is_some_and(|e| e.contains("broken.yaml")),
+        line["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broken.yaml")),
         "{line}"
     );
 
-    repo.upstream.remove("apps/one/broken.yaml").expect("remove");
+    repo.upstream
+        .remove("apps/one/broken.yaml")
+        .expect("remove");
     repo.upstream
         .write(
             "apps/one/privileged.yaml",
