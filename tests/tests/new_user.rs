@@ -15,3 +15,5 @@ mod closed_pipe;
 mod failed_sync;
 #[path = "new_user/generator.rs"]
 mod generator;
+#[path = "new_user/render_root.rs"]
+mod render_root;

@@ -175,11 +175,7 @@ pub fn run(config: &CheckConfig, paths: &[PathBuf], cwd: &Path) -> Result<CheckR
                 (absolute, apps)
             }
             None => {
-                let root = if absolute.starts_with(&cwd) {
-                    cwd.clone()
-                } else {
-                    absolute.clone()
-                };
+                let root = crate::repo_root::repository_root(&absolute, &cwd);
                 let relative = absolute
                     .strip_prefix(&root)
                     .unwrap_or(Path::new(""))
