@@ -328,11 +328,14 @@ fn the_daemon_syncs_two_apps_serves_readiness_metrics_and_status_and_syncs_on_a_
     for reason in ["AppRemoved", "Orphaned"] {
         assert!(events.contains(reason), "no {reason} Event: {events}");
     }
-    // The log level changes at run time.
-    let (code, _) = http(agent.port, "PUT", "/debug/log-level", &[], b"debug");
+    // The log level changes at run time, on the admin listener.
+    let (code, _) = http(agent.admin_port, "PUT", "/debug/log-level", &[], b"debug");
     assert_eq!(code, 200);
-    assert_eq!(agent.get("/debug/log-level"), (200, "debug\n".to_owned()));
-    let (code, _) = http(agent.port, "PUT", "/debug/log-level", &[], b"[[[");
+    assert_eq!(
+        agent.get_admin("/debug/log-level"),
+        (200, "debug\n".to_owned())
+    );
+    let (code, _) = http(agent.admin_port, "PUT", "/debug/log-level", &[], b"[[[");
     assert_eq!(code, 400);
     // The agent's recipient, for sealing.
     let (code, recipient) = agent.get("/api/v1/recipient");
@@ -555,13 +558,13 @@ fn the_daemon_corrects_drift_reports_unresolvable_secrets_and_reloads_a_changed_
     // SIGUSR1 toggles debug logs.
     agent.signal("-USR1");
     wait_for("debug logs", Duration::from_secs(30), || {
-        (agent.get("/debug/log-level").1 == "debug\n").then_some(())
+        (agent.get_admin("/debug/log-level").1 == "debug\n").then_some(())
     });
     agent.signal("-USR1");
     wait_for(
         "the configured level again",
         Duration::from_secs(30),
-        || (agent.get("/debug/log-level").1 == "info\n").then_some(()),
+        || (agent.get_admin("/debug/log-level").1 == "info\n").then_some(()),
     );
 }
 

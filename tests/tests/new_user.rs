@@ -7,6 +7,8 @@
 #[path = "daemon/support.rs"]
 mod support;
 
+#[path = "new_user/admin.rs"]
+mod admin;
 #[path = "new_user/alias_bomb.rs"]
 mod alias_bomb;
 #[path = "new_user/closed_pipe.rs"]
