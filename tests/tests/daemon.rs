@@ -117,7 +117,8 @@ fn the_daemon_syncs_two_apps_serves_readiness_metrics_and_status_and_syncs_on_a_
         "tether_sync_duration_seconds_count{app=\"two\"} 1",
         "tether_git_fetch_duration_seconds_count{source=\"config\"}",
         "tether_source_revision_info{source=\"config\",revision=\"",
-        "tether_managed_objects{app=\"one\"} 1",
+        // Its ConfigMap and the Namespace `createNamespace` made.
+        "tether_managed_objects{app=\"one\"} 2",
         "tether_drift_corrections_total{app=\"one\"} 0",
         "tether_prune_blocked_total{app=\"two\"} 0",
         "tether_orphaned_objects{app=\"one\"} 0",

@@ -17,5 +17,7 @@ mod closed_pipe;
 mod failed_sync;
 #[path = "new_user/generator.rs"]
 mod generator;
+#[path = "new_user/namespace.rs"]
+mod namespace;
 #[path = "new_user/render_root.rs"]
 mod render_root;
