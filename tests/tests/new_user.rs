@@ -13,6 +13,8 @@ mod admin;
 mod alias_bomb;
 #[path = "new_user/closed_pipe.rs"]
 mod closed_pipe;
+#[path = "new_user/dry_run.rs"]
+mod dry_run;
 #[path = "new_user/failed_sync.rs"]
 mod failed_sync;
 #[path = "new_user/generator.rs"]
