@@ -26,6 +26,8 @@
 //! - [`server`]: the HTTP endpoints (health, readiness, metrics, webhooks, the apps API).
 //! - [`plan`]: `tether-agent plan`, what the next sync would do (also `--offline`).
 //! - [`telemetry`]: logs (runtime level changes) and metrics.
+//! - [`output`]: a command's stdout; a closed pipe ends the command quietly.
+//! - [`repo_root`]: the default root of a local render or check (the Git work tree).
 //!
 //! The `tether-agent` binary is a thin layer over these modules.
 #![deny(missing_docs)]
@@ -33,10 +35,12 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod redact;
 pub mod render;
+pub mod repo_root;
 pub mod secrets;
 pub mod server;
 pub mod source;

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use tether_agent::render::{self, RenderOptions};
 use tether_agent::tree::{FsTree, RelPath, Tree, relative_to};
+use tether_agent::{output, repo_root};
 
 /// The Tether GitOps agent.
 #[derive(Debug, Parser)]
@@ -37,7 +38,8 @@ enum Command {
         /// The directory (plain manifests or a kustomization).
         dir: std::path::PathBuf,
         /// The directory everything read must stay inside (the repository root); by
-        /// default DIR itself.
+        /// default the Git work tree that contains DIR, else the current directory (when it
+        /// contains DIR), else DIR itself.
         #[arg(long)]
         root: Option<std::path::PathBuf>,
     },
@@ -65,13 +67,25 @@ fn render_command(dir: &Path, root: Option<&Path>) -> ExitCode {
         eprintln!("tether-agent: render: {message}");
         ExitCode::from(2)
     };
-    let root = root.unwrap_or(dir);
-    let (Ok(root_abs), Ok(dir_abs)) = (root.canonicalize(), dir.canonicalize()) else {
+    let Ok(dir_abs) = dir.canonicalize() else {
         return usage(format!("{}: no such directory", dir.display()));
     };
     if !dir_abs.is_dir() {
         return usage(format!("{}: not a directory", dir.display()));
     }
+    let root_abs = match root {
+        Some(root) => match root.canonicalize() {
+            Ok(root) => root,
+            Err(_) => return usage(format!("{}: no such directory", root.display())),
+        },
+        None => {
+            let cwd = std::env::current_dir()
+                .and_then(|c| c.canonicalize())
+                .unwrap_or_else(|_| dir_abs.clone());
+            repo_root::repository_root(&dir_abs, &cwd)
+        }
+    };
+    let root = root_abs.as_path();
     let Some(rel) = relative_to(&root_abs, &dir_abs) else {
         return usage(format!(
             "{} is not inside {}",
@@ -91,13 +105,24 @@ fn render_command(dir: &Path, root: Option<&Path>) -> ExitCode {
                 .map_err(|err| err.to_string())
         });
     match rendered {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(text) => write_stdout(text.as_bytes(), "render"),
         Err(err) => {
             eprintln!("tether-agent: render {}: {err}", dir.display());
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes a command's output; a closed stdout ends the command quietly.
+fn write_stdout(bytes: &[u8], command: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if output::closed_pipe(&err) => ExitCode::from(output::EXIT_CLOSED_PIPE),
+        Err(err) => {
+            eprintln!("tether-agent: {command}: cannot write the output: {err}");
+            ExitCode::from(2)
         }
     }
 }
@@ -141,10 +166,7 @@ fn main() -> ExitCode {
             cache,
             full,
         } => match tether_agent::source::fetch_once(&url, &reference, &cache, full) {
-            Ok(line) => {
-                println!("{line}");
-                ExitCode::SUCCESS
-            }
+            Ok(line) => write_stdout(format!("{line}\n").as_bytes(), "fetch"),
             Err(err) => {
                 eprintln!("tether-agent: fetch: {err}");
                 ExitCode::from(1)

@@ -142,7 +142,8 @@ fn the_daemon_syncs_two_apps_serves_readiness_metrics_and_status_and_syncs_on_a_
         "tether_sync_duration_seconds_count{app=\"two\"} 1",
         "tether_git_fetch_duration_seconds_count{source=\"config\"}",
         "tether_source_revision_info{source=\"config\",revision=\"",
-        "tether_managed_objects{app=\"one\"} 1",
+        // Its ConfigMap and the Namespace `createNamespace` made.
+        "tether_managed_objects{app=\"one\"} 2",
         "tether_drift_corrections_total{app=\"one\"} 0",
         "tether_prune_blocked_total{app=\"two\"} 0",
         "tether_orphaned_objects{app=\"one\"} 0",
@@ -357,11 +358,14 @@ fn the_daemon_syncs_two_apps_serves_readiness_metrics_and_status_and_syncs_on_a_
     for reason in ["AppRemoved", "Orphaned"] {
         assert!(events.contains(reason), "no {reason} Event: {events}");
     }
-    // The log level changes at run time.
-    let (code, _) = http(agent.port, "PUT", "/debug/log-level", &[], b"debug");
+    // The log level changes at run time, on the admin listener.
+    let (code, _) = http(agent.admin_port, "PUT", "/debug/log-level", &[], b"debug");
     assert_eq!(code, 200);
-    assert_eq!(agent.get("/debug/log-level"), (200, "debug\n".to_owned()));
-    let (code, _) = http(agent.port, "PUT", "/debug/log-level", &[], b"[[[");
+    assert_eq!(
+        agent.get_admin("/debug/log-level"),
+        (200, "debug\n".to_owned())
+    );
+    let (code, _) = http(agent.admin_port, "PUT", "/debug/log-level", &[], b"[[[");
     assert_eq!(code, 400);
     // The agent's recipient, for sealing.
     let (code, recipient) = agent.get("/api/v1/recipient");
@@ -584,13 +588,13 @@ fn the_daemon_corrects_drift_reports_unresolvable_secrets_and_reloads_a_changed_
     // SIGUSR1 toggles debug logs.
     agent.signal("-USR1");
     wait_for("debug logs", Duration::from_secs(30), || {
-        (agent.get("/debug/log-level").1 == "debug\n").then_some(())
+        (agent.get_admin("/debug/log-level").1 == "debug\n").then_some(())
     });
     agent.signal("-USR1");
     wait_for(
         "the configured level again",
         Duration::from_secs(30),
-        || (agent.get("/debug/log-level").1 == "info\n").then_some(()),
+        || (agent.get_admin("/debug/log-level").1 == "info\n").then_some(()),
     );
 }
 

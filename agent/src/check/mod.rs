@@ -175,11 +175,7 @@ pub fn run(config: &CheckConfig, paths: &[PathBuf], cwd: &Path) -> Result<CheckR
                 (absolute, apps)
             }
             None => {
-                let root = if absolute.starts_with(&cwd) {
-                    cwd.clone()
-                } else {
-                    absolute.clone()
-                };
+                let root = crate::repo_root::repository_root(&absolute, &cwd);
                 let relative = absolute
                     .strip_prefix(&root)
                     .unwrap_or(Path::new(""))
@@ -367,8 +363,12 @@ pub fn command(args: &CheckArgs, out: &mut dyn std::io::Write, err: &mut dyn std
             } else {
                 report.to_text()
             };
-            if out.write_all(text.as_bytes()).is_err() {
-                return 2;
+            if let Err(e) = out.write_all(text.as_bytes()) {
+                return if crate::output::closed_pipe(&e) {
+                    crate::output::EXIT_CLOSED_PIPE
+                } else {
+                    2
+                };
             }
             u8::from(report.failed())
         }

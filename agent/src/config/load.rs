@@ -89,6 +89,12 @@ impl Config {
             field,
             problem,
         };
+        if self.admin_listen == self.listen {
+            return Err(invalid(
+                "adminListen".into(),
+                "must differ from listen: the admin endpoints are never served on it".into(),
+            ));
+        }
         for (field, value) in [
             ("inlineRefresh", self.inline_refresh),
             ("limits.hookTimeout", self.limits.hook_timeout),

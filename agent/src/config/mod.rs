@@ -7,6 +7,7 @@
 //!
 //! ```yaml
 //! listen: 0.0.0.0:8080
+//! adminListen: 127.0.0.1:8081      # debug endpoints; reach it with kubectl port-forward
 //! namespace: tether-system
 //! sources:
 //!   - name: config
@@ -133,6 +134,9 @@ fn default_inline_refresh() -> Interval {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 8080))
 }
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
 fn default_namespace() -> String {
     "tether-system".into()
 }
@@ -150,6 +154,10 @@ pub struct Config {
     /// The HTTP listen address (health, metrics, webhooks, API).
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// The admin listen address: the debug endpoints that change the agent (the log level).
+    /// Loopback by default, reached with `kubectl port-forward`; never served on `listen`.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
     /// The agent's namespace: inventories, status, the Lease and the key Secret live there.
     #[serde(default = "default_namespace")]
     pub namespace: String,

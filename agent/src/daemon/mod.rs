@@ -10,7 +10,7 @@
 //! - **Reload**: on SIGHUP, or when the config file's content changes (a mounted ConfigMap
 //!   swaps a symlink; the file is read every 2 s), the new file is loaded; if it is valid
 //!   the current generation finishes its round in flight and a new one starts. An invalid
-//!   file is logged and the running configuration kept. The listen address is read once.
+//!   file is logged and the running configuration kept. The listen addresses are read once.
 //! - **Leadership lost**: work stops at once (another replica may already sync) and the
 //!   replica waits to lead again.
 //! - **SIGTERM/SIGINT**: the round in flight finishes (within `limits.shutdownGrace`), the
@@ -157,13 +157,19 @@ async fn process(args: &RunArgs, config: Config, log: LogControl) -> Result<(), 
         ..Default::default()
     })
     .await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| DaemonError::BindFailed {
-            addr: config.listen.to_string(),
-            source,
-        })?;
-    tracing::info!(listen = %config.listen, "listening");
+    let bind = |addr: std::net::SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::BindFailed {
+                addr: addr.to_string(),
+                source,
+            })
+    };
+    let listener = crate::server::Listeners {
+        public: bind(config.listen).await?,
+        admin: bind(config.admin_listen).await?,
+    };
+    tracing::info!(listen = %config.listen, admin_listen = %config.admin_listen, "listening");
     let reload = Arc::new(Notify::new());
     let shutdown = signals(log.clone(), Arc::clone(&reload));
     let state = Arc::new(Shared::new(log));
@@ -301,10 +307,11 @@ async fn keys_renewed(config: &Config, client: &kube::Client) -> bool {
     }
 }
 
-/// Runs the daemon on `listener` until `shutdown` completes. See the module docs.
+/// Runs the daemon on `listener` (public and admin) until `shutdown` completes. See the
+/// module docs.
 pub async fn run(
     daemon: Daemon,
-    listener: tokio::net::TcpListener,
+    listener: crate::server::Listeners,
     state: Arc<Shared>,
     shutdown: impl Future<Output = ()> + Send,
     reload: Arc<Notify>,

@@ -235,7 +235,6 @@ const INLINE_PREFIXES: [&str; 2] = ["ref+vault://", "ref+awssecrets://"];
 
 /// Whether a Secret carries an inline store reference (in `stringData`, or base64 in `data`).
 fn has_inline_reference(object: &Value) -> bool {
-    use base64::Engine as _;
     let is_secret = object.get("apiVersion").and_then(Value::as_str) == Some("v1")
         && object.get("kind").and_then(Value::as_str) == Some("Secret");
     if !is_secret {
@@ -258,11 +257,9 @@ fn has_inline_reference(object: &Value) -> bool {
         .get("data")
         .and_then(Value::as_object)
         .is_some_and(|m| {
-            m.values().filter_map(Value::as_str).any(|v| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(v)
-                    .is_ok_and(|bytes| starts(&bytes))
-            })
+            m.values()
+                .filter_map(Value::as_str)
+                .any(|v| crate::secrets::object::decode_data(v).is_ok_and(|bytes| starts(&bytes)))
         });
     plain || encoded
 }

@@ -362,6 +362,7 @@ pub async fn command(args: &StatusArgs, out: &mut dyn Write, err: &mut dyn Write
         }
         Ok(rows) => match write_table(&rows, out) {
             Ok(()) => 0,
+            Err(e) if crate::output::closed_pipe(&e) => crate::output::EXIT_CLOSED_PIPE,
             Err(e) => {
                 let _ = writeln!(err, "tether-agent: status: {e}");
                 2

@@ -108,6 +108,9 @@ pub async fn command(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) 
                 plans.iter().try_for_each(|p| output::write_text(p, out))
             };
             if let Err(e) = written {
+                if crate::output::closed_pipe(&e) {
+                    return crate::output::EXIT_CLOSED_PIPE;
+                }
                 let _ = writeln!(err, "tether-agent: plan: {e}");
                 return 2;
             }

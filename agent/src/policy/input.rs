@@ -7,7 +7,6 @@
 //! data, is replaced the same way. Policies can still count keys or compare two values for
 //! equality, never read one.
 
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use zeroize::Zeroizing;
@@ -191,10 +190,7 @@ fn redact_values(map: &mut Map<String, Value>, base64_encoded: bool) {
             Value::String(text) => {
                 let text = Zeroizing::new(std::mem::take(text));
                 let decoded = if base64_encoded {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(text.as_bytes())
-                        .ok()
-                        .map(Zeroizing::new)
+                    crate::secrets::object::decode_data(&text).ok()
                 } else {
                     None
                 };

@@ -9,7 +9,6 @@
 //! generated Secret's name hash changes when a value changes, without a plain hash of it in
 //! any name.
 
-use base64::Engine as _;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,7 +17,7 @@ use tether_seal::sops::Format;
 use zeroize::Zeroizing;
 
 use super::keys::KeyRing;
-use super::object::BASE64;
+use super::object::decode_data;
 use super::redact::scrub_value;
 use crate::render::{Decryptor, stand_in};
 use crate::tree::RelPath;
@@ -123,13 +122,8 @@ fn hold_secret_values(secret: &mut Value, held: &Held) {
         for value in map.values_mut() {
             let Value::String(text) = value else { continue };
             let bytes = if field == "data" {
-                let compact: Zeroizing<String> = Zeroizing::new(
-                    text.chars()
-                        .filter(|c| !matches!(c, '\n' | '\r'))
-                        .collect(),
-                );
-                match BASE64.decode(compact.as_bytes()) {
-                    Ok(bytes) => Zeroizing::new(bytes),
+                match decode_data(text) {
+                    Ok(bytes) => bytes,
                     Err(_) => continue,
                 }
             } else {

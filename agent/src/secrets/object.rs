@@ -16,14 +16,27 @@ use super::redact::{redact_bytes, scrub_value};
 /// included; never carried into a Secret to apply.
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// Standard base64 as the API server reads it: padding optional, non-canonical trailing bits
-/// accepted (as Go's `base64.StdEncoding` does).
+/// Standard base64 as the API server reads it (Go's `base64.StdEncoding`): padding required,
+/// non-canonical trailing bits accepted. Line breaks are removed before by [`decode_data`].
 pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
         .with_decode_allow_trailing_bits(true),
 );
+
+/// Decodes one value of a Secret's `data` exactly as the API server does: Go's
+/// `base64.StdEncoding`, which skips `\r` and `\n` anywhere (Kustomize folds long values
+/// over lines of 70 characters), requires padding and accepts non-canonical trailing bits.
+/// The copy without line breaks, when one is needed, is wiped.
+pub fn decode_data(text: &str) -> Result<Zeroizing<Vec<u8>>, base64::DecodeError> {
+    if !text.contains(['\r', '\n']) {
+        return BASE64.decode(text).map(Zeroizing::new);
+    }
+    let mut compact = Zeroizing::new(text.as_bytes().to_vec());
+    compact.retain(|b| *b != b'\r' && *b != b'\n');
+    BASE64.decode(compact.as_slice()).map(Zeroizing::new)
+}
 
 /// The plaintext values of a Secret, by key, in zeroizing memory.
 pub type SecretData = BTreeMap<String, Zeroizing<Vec<u8>>>;
@@ -191,10 +204,9 @@ impl SecretObject {
                         held.and_then(|h| h.value(text))
                             .ok_or("holds a stand-in for a decrypted value that this render did not decrypt")
                     }
-                    (Value::String(text), "data") => BASE64
-                        .decode(text)
-                        .map(Zeroizing::new)
-                        .map_err(|_| "is not valid base64"),
+                    (Value::String(text), "data") => {
+                        decode_data(text).map_err(|_| "is not valid base64")
+                    }
                     (Value::String(text), _) => Ok(Zeroizing::new(text.as_bytes().to_vec())),
                     (Value::Null, _) => Ok(Zeroizing::new(Vec::new())),
                     _ => Err("must be a string"),
@@ -375,6 +387,29 @@ fn to_json_map(map: &BTreeMap<String, String>) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn data_values_are_decoded_as_the_api_server_decodes_them() {
+        // Kustomize folds long values over lines of 70 characters.
+        let long = vec![7u8; 200];
+        let encoded = BASE64.encode(&long);
+        let folded: String = encoded
+            .as_bytes()
+            .chunks(70)
+            .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
+            .collect();
+        assert_eq!(decode_data(&folded).expect("folded").as_slice(), long);
+        assert_eq!(
+            decode_data("Zm9v\r\nYmFy").expect("crlf").as_slice(),
+            b"foobar"
+        );
+        // Non-canonical trailing bits, as sops and Go accept them.
+        assert_eq!(decode_data("Zh==").expect("trailing bits").as_slice(), b"f");
+        // Go's StdEncoding requires padding, and skips no other whitespace.
+        assert!(decode_data("Zg").is_err());
+        assert!(decode_data("Zm9v YmFy").is_err());
+        assert!(decode_data("Zg==Zg==").is_err());
+    }
 
     fn secret() -> SecretObject {
         SecretObject::from_manifest(

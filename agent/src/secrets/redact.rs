@@ -2,11 +2,9 @@
 //! diffs: `<redacted hmac:xxxxxxxx>`, the installation's keyed hash ([`crate::redact`]), applied
 //! to Secret objects given as JSON, and the wiping of JSON that held plaintext.
 
-use base64::Engine as _;
 use serde_json::Value;
-use zeroize::Zeroizing;
 
-use super::object::BASE64;
+use super::object::decode_data;
 
 /// The redaction mark of one value: `<redacted hmac:xxxxxxxx>` ([`crate::redact::mark`]).
 #[must_use]
@@ -23,8 +21,8 @@ pub fn redact_secret_json(secret: &mut Value) {
     if let Some(data) = secret.get_mut("data").and_then(Value::as_object_mut) {
         for value in data.values_mut() {
             let mark = match value.as_str() {
-                Some(text) => match BASE64.decode(text) {
-                    Ok(bytes) => redact_bytes(&Zeroizing::new(bytes)),
+                Some(text) => match decode_data(text) {
+                    Ok(bytes) => redact_bytes(&bytes),
                     Err(_) => redact_bytes(text.as_bytes()),
                 },
                 None => redact_bytes(value.to_string().as_bytes()),

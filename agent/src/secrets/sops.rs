@@ -46,15 +46,21 @@ pub(crate) fn decrypt_object(
     })
 }
 
-/// Whether a Secret value is a SOPS-encrypted file, for the format its key names.
-fn encrypted_entry(key: &str, value: &[u8]) -> Option<Format> {
+/// Whether a Secret value is a SOPS-encrypted file, for the format its key names. A value
+/// shaped like one (sops metadata and `ENC[...]` values) that cannot be read, for example
+/// because its aliases expand beyond the reader's bounds, is an error, not a plain value.
+fn encrypted_entry(key: &str, value: &[u8]) -> Result<Option<Format>, sops::Error> {
     // Cheap filter before parsing: every sops file carries its metadata's `mac` and `sops`.
     let has = |needle: &[u8]| value.windows(needle.len()).any(|w| w == needle);
     if !(has(b"sops") && has(b"mac")) {
-        return None;
+        return Ok(None);
     }
     let format = Format::from_path(Path::new(key));
-    sops::is_encrypted(value, format).then_some(format)
+    match sops::parse_encrypted(value, format) {
+        Ok(file) => Ok((!file.metadata.mac.is_empty()).then_some(format)),
+        Err(err) if has(b"ENC[AES256_GCM,") => Err(err),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Decrypts, in place, the values of `secret` that are SOPS-encrypted files. Returns how
@@ -70,7 +76,12 @@ pub(crate) fn decrypt_entries(
         let Some(value) = secret.value(&key) else {
             continue;
         };
-        let Some(format) = encrypted_entry(&key, value) else {
+        let format =
+            encrypted_entry(&key, value).map_err(|source| SecretsError::DecryptFailed {
+                object: object.clone(),
+                source: source.in_file(&format!("data.{key}")),
+            })?;
+        let Some(format) = format else {
             continue;
         };
         if keys.is_empty() {

@@ -8,9 +8,16 @@
 //! | `POST /webhook/{source}` | a push notification, verified with the source's secret; body at most 1 MiB; a standby answers 503 (the leader labels its Pod `tether.dev/leader=true` for a webhook Service) |
 //! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status as JSON (never a secret value) |
 //! | `GET /api/v1/recipient` | the agent's newest age recipient |
+//!
+//! The admin listener (`adminListen`, loopback by default, reached with
+//! `kubectl port-forward`) serves what changes the agent or shows its internals; the public
+//! listener answers 404 for these paths:
+//!
+//! | path | what |
+//! |---|---|
 //! | `GET`/`PUT /debug/log-level` | the log filter in force / a new one (body: `debug`, `tether_agent::sync=trace`) |
 //!
-//! [`run`] takes its listener and its shutdown signal, so tests bind port 0.
+//! [`run`] takes its listeners and its shutdown signal, so tests bind port 0.
 
 use crate::daemon::state::Shared;
 use axum::Router;
@@ -25,18 +32,46 @@ use std::sync::Arc;
 /// The largest webhook body accepted.
 pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 
-/// Serves the endpoints on `listener` until `shutdown` completes.
+/// The sockets the agent serves on.
+pub struct Listeners {
+    /// `listen`: health, readiness, metrics, webhooks and the read-only API.
+    pub public: tokio::net::TcpListener,
+    /// `adminListen`: the debug endpoints ([`admin_router`]).
+    pub admin: tokio::net::TcpListener,
+}
+
+/// Serves the public endpoints and the admin endpoints, each on its own listener, until
+/// `shutdown` completes.
 pub async fn run(
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     state: Arc<Shared>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use std::future::IntoFuture as _;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let public = axum::serve(listeners.public, router(Arc::clone(&state)))
+        .with_graceful_shutdown(until_stopped(stopped.clone()));
+    let admin = axum::serve(listeners.admin, admin_router(state))
+        .with_graceful_shutdown(until_stopped(stopped));
+    let signal = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+        Ok(())
+    };
+    tokio::try_join!(public.into_future(), admin.into_future(), signal).map(|_| ())
 }
 
-/// The routes, for tests that drive them without a socket.
+/// The admin routes (served on `adminListen` only).
+pub fn admin_router(state: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/debug/log-level", get(log_level).put(set_log_level))
+        .with_state(state)
+}
+
+/// The public routes, for tests that drive them without a socket.
 pub fn router(state: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -49,7 +84,6 @@ pub fn router(state: Arc<Shared>) -> Router {
         .route("/api/v1/apps", get(apps))
         .route("/api/v1/apps/{name}", get(app))
         .route("/api/v1/recipient", get(recipient))
-        .route("/debug/log-level", get(log_level).put(set_log_level))
         .with_state(state)
 }
 
@@ -168,15 +202,16 @@ mod tests {
         uri: &str,
         body: &str,
     ) -> (StatusCode, String) {
+        call_on(router(Arc::clone(state)), method, uri, body).await
+    }
+
+    async fn call_on(routes: Router, method: &str, uri: &str, body: &str) -> (StatusCode, String) {
         let request = Request::builder()
             .method(method)
             .uri(uri)
             .body(Body::from(body.to_owned()))
             .expect("request");
-        let response = router(Arc::clone(state))
-            .oneshot(request)
-            .await
-            .expect("response");
+        let response = routes.oneshot(request).await.expect("response");
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
@@ -208,6 +243,31 @@ mod tests {
         assert_eq!(
             call(&state, "GET", "/readyz", "").await,
             (StatusCode::OK, "ready\n".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_log_level_is_served_on_the_admin_routes_only() {
+        let state = Arc::new(Shared::new(LogControl::detached("info")));
+        for method in ["GET", "PUT"] {
+            let (status, _) = call(&state, method, "/debug/log-level", "debug").await;
+            assert_eq!(
+                status,
+                StatusCode::NOT_FOUND,
+                "{method} on the public routes"
+            );
+        }
+        assert_eq!(state.log.current(), "info");
+        let admin = || admin_router(Arc::clone(&state));
+        let (status, _) = call_on(admin(), "PUT", "/debug/log-level", "debug").await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, level) = call_on(admin(), "GET", "/debug/log-level", "").await;
+        assert_eq!(level, "debug\n");
+        let (status, _) = call_on(admin(), "GET", "/api/v1/apps", "").await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "the admin routes are only the admin's"
         );
     }
 

@@ -7,7 +7,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -166,12 +165,10 @@ pub fn sanitize(reference: &ObjectRef, object: &Value) -> Value {
         if let Some(map) = copy.get_mut(field).and_then(Value::as_object_mut) {
             for value in map.values_mut() {
                 let masked = match value.as_str() {
-                    Some(text) if encoded => {
-                        let bytes = base64::engine::general_purpose::STANDARD
-                            .decode(text)
-                            .unwrap_or_else(|_| text.as_bytes().to_vec());
-                        redacted(&bytes)
-                    }
+                    Some(text) if encoded => match crate::secrets::object::decode_data(text) {
+                        Ok(bytes) => redacted(&bytes),
+                        Err(_) => redacted(text.as_bytes()),
+                    },
                     Some(text) => redacted(text.as_bytes()),
                     None => redacted(value.to_string().as_bytes()),
                 };
@@ -199,8 +196,8 @@ pub fn redact_message(message: &str, secret: &Value) -> String {
                 let text = value
                     .as_str()
                     .map_or_else(|| value.to_string(), str::to_owned);
-                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&text)
-                    && let Ok(decoded) = String::from_utf8(bytes)
+                if let Ok(bytes) = crate::secrets::object::decode_data(&text)
+                    && let Ok(decoded) = String::from_utf8(bytes.to_vec())
                 {
                     values.push(decoded);
                 }

@@ -28,7 +28,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
@@ -265,6 +266,10 @@ async fn watch_target(
     if resource.group.is_empty() && resource.plural == "secrets" {
         // Secrets are watched metadata-only: a watch stream keeps its last event in its
         // buffers, and a Secret's values must not stay in this process.
+        let api: Api<PartialObjectMeta<DynamicObject>> = match &key.namespace {
+            Some(ns) => Api::namespaced_with(api.into_client(), ns, &resource),
+            None => Api::all_with(api.into_client(), &resource),
+        };
         return watch_metadata(api, config, resource, tx).await;
     }
     let mut stream = watcher(api, config).default_backoff().boxed();
@@ -291,7 +296,7 @@ async fn watch_target(
 }
 
 async fn watch_metadata(
-    api: Api<DynamicObject>,
+    api: Api<PartialObjectMeta<DynamicObject>>,
     config: watcher::Config,
     resource: ApiResource,
     tx: mpsc::Sender<Seen>,
@@ -303,7 +308,7 @@ async fn watch_metadata(
         namespace: meta.namespace.clone().unwrap_or_default(),
         name: meta.name.clone().unwrap_or_default(),
     };
-    let mut stream = metadata_watcher(api, config).default_backoff().boxed();
+    let mut stream = watcher(api, config).default_backoff().boxed();
     while let Some(event) = stream.next().await {
         let seen = match event {
             Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {

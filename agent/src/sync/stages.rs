@@ -75,7 +75,7 @@ impl<'a> Run<'a> {
     ) -> Result<(), SyncError> {
         self.validate()?;
         let inner = &self.engine.inner;
-        let prepared = plan::prepare(
+        let mut prepared = plan::prepare(
             &inner.resolver,
             &self.app.name,
             &self.app.target_namespace,
@@ -96,8 +96,24 @@ impl<'a> Run<'a> {
             }
             .into());
         }
-        if self.app.create_namespace {
-            self.ensure_namespace().await?;
+        if self.app.create_namespace
+            && let Some(namespace) = self.ensure_namespace().await?
+        {
+            // The Namespace the app created is one of its objects: in its inventory, watched
+            // for drift, and protected (orphaned, never deleted) when the app leaves.
+            let extra = plan::prepare(
+                &inner.resolver,
+                &self.app.name,
+                &self.app.target_namespace,
+                &self.app.ignore,
+                vec![Manifest::Plain(namespace)],
+            )
+            .await?;
+            for ns in extra.objects {
+                if !prepared.objects.iter().any(|d| d.reference == ns.reference) {
+                    prepared.objects.insert(0, ns);
+                }
+            }
         }
         if !prepared.hooks.is_empty() && previous.digest != prepared.digest {
             if let Some((_, message)) = state
@@ -304,7 +320,9 @@ impl<'a> Run<'a> {
     }
 
     /// Creates the target namespace when it is missing (a read, and a write only then).
-    async fn ensure_namespace(&self) -> Result<(), SyncError> {
+    /// Returns it when it is the app's (created now, or before, with its owner annotation),
+    /// so that it joins the app's objects; a Namespace made by someone else is left alone.
+    async fn ensure_namespace(&self) -> Result<Option<Value>, SyncError> {
         let name = &self.app.target_namespace;
         let inner = &self.engine.inner;
         let fail = |source| SyncError::NamespaceFailed {
@@ -324,17 +342,22 @@ impl<'a> Run<'a> {
             object: reference.to_string(),
             message: err.to_string(),
         };
-        let found = api.get_opt(name).await.map_err(|e| fail(call_error(e)))?;
-        if found.is_some() {
-            return Ok(());
-        }
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name,
             "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, "annotations": {OWNER_ANNOTATION: self.app.name}}});
+        let found = api.get_opt(name).await.map_err(|e| fail(call_error(e)))?;
+        if let Some(found) = found {
+            let owner = found
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(OWNER_ANNOTATION));
+            return Ok((owner == Some(&self.app.name)).then_some(body));
+        }
         let params = PatchParams::apply(&inner.config.field_manager).force();
         api.patch(name, &params, &Patch::Apply(&body))
             .await
             .map_err(|e| fail(call_error(e)))?;
-        Ok(())
+        Ok(Some(body))
     }
 
     /// Applies the objects stage by stage; an object whose applied hash and live projection

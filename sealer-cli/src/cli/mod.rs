@@ -9,6 +9,15 @@ mod cluster;
 mod seal_cmd;
 mod sops_cmd;
 
+/// The exit code when stdout was closed by its reader (`tether-seal decrypt f | head`): the
+/// code a shell reports for a process ended by `SIGPIPE`, with nothing printed.
+const EXIT_CLOSED_PIPE: u8 = 141;
+
+/// Whether writing failed because the reader of stdout went away.
+fn closed_pipe(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::BrokenPipe
+}
+
 /// Encrypt files like sops; seal Kubernetes Secrets for a cluster like kubeseal.
 #[derive(Debug, Parser)]
 #[command(name = "tether-seal", version, about, long_about = None)]

@@ -297,7 +297,10 @@ pub fn run(cmd: Command) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("tether-seal {name}: {}", failure.message);
+            // A closed stdout ends the command quietly.
+            if !failure.message.is_empty() {
+                eprintln!("tether-seal {name}: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -558,7 +561,16 @@ fn write_stdout(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| Failure::other(format!("cannot write to stdout: {e}")))
+        .map_err(|e| {
+            if super::closed_pipe(&e) {
+                Failure {
+                    code: super::EXIT_CLOSED_PIPE,
+                    message: String::new(),
+                }
+            } else {
+                Failure::other(format!("cannot write to stdout: {e}"))
+            }
+        })
 }
 
 /// Replaces `path` with `text` through a temporary file in the same folder and a rename, so a

@@ -238,7 +238,10 @@ pub fn run(cmd: Command) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("tether-seal: {}", f.message);
+            // A closed stdout ends the command quietly.
+            if !f.message.is_empty() {
+                eprintln!("tether-seal: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }
@@ -294,7 +297,13 @@ fn write_output(bytes: &[u8], in_place: bool, file: &Path) -> Outcome {
         let mut out = std::io::stdout().lock();
         out.write_all(bytes)
             .and_then(|()| out.flush())
-            .map_err(|e| fail(1, format!("<stdout>: {e}")))
+            .map_err(|e| {
+                if super::closed_pipe(&e) {
+                    fail(super::EXIT_CLOSED_PIPE, "")
+                } else {
+                    fail(1, format!("<stdout>: {e}"))
+                }
+            })
     }
 }
 

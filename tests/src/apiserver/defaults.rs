@@ -180,6 +180,17 @@ fn secret(obj: &mut Value) {
         return;
     };
     set_default(o, "type", json!("Opaque"));
+    // `data` is stored as bytes: read back, a value is canonical base64 on one line.
+    if let Some(Value::Object(data)) = o.get_mut("data") {
+        for value in data.values_mut() {
+            if let Some(bytes) = value
+                .as_str()
+                .and_then(|text| super::validation::go_std_decode(text).ok())
+            {
+                *value = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+            }
+        }
+    }
     // `stringData` is write-only: merged into `data` (base64) and dropped.
     if let Some(Value::Object(string_data)) = o.remove("stringData") {
         let data = o.entry("data").or_insert_with(|| Value::Object(Map::new()));
@@ -445,5 +456,17 @@ mod tests {
         let mut s = json!({"stringData": {"k": "v"}});
         apply("Secret", "", &mut s, &mut Allocator::default());
         assert_eq!(s, json!({"type": "Opaque", "data": {"k": "dg=="}}));
+    }
+
+    #[test]
+    fn secret_data_folded_over_lines_is_stored_on_one_line() {
+        let mut s = json!({"data": {"k": "YWJj\nZGVm\r\n"}});
+        apply("Secret", "", &mut s, &mut Allocator::default());
+        assert_eq!(s, json!({"type": "Opaque", "data": {"k": "YWJjZGVm"}}));
+        assert!(super::super::validation::go_std_decode("Zg").is_err());
+        assert_eq!(
+            super::super::validation::go_std_decode("Zh==").ok(),
+            Some(b"f".to_vec())
+        );
     }
 }

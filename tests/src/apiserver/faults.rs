@@ -142,8 +142,13 @@ impl Faults {
 /// Request counters by (verb, resource); the resource is the plural, with `/status` for the
 /// status subresource (`deployments/status`). Every API request is counted when it arrives,
 /// including those answered by an injected fault; discovery and OpenAPI requests are not.
+/// A `dryRun` request changes nothing: it is counted under its verb with [`DRY_RUN`]
+/// appended (`patch?dryRun`), never as a write.
 #[derive(Debug, Clone, Default)]
 pub struct Requests(Arc<Mutex<BTreeMap<(String, String), u64>>>);
+
+/// What a dry-run request's verb is counted under: the verb with this suffix.
+pub const DRY_RUN: &str = "?dryRun";
 
 impl Requests {
     /// Counts one request.
@@ -151,6 +156,20 @@ impl Requests {
         *lock(&self.0)
             .entry((verb.to_owned(), resource.to_owned()))
             .or_insert(0) += 1;
+    }
+
+    /// Counts one `dryRun` request (not a write).
+    pub fn record_dry_run(&self, verb: &str, resource: &str) {
+        self.record(&format!("{verb}{DRY_RUN}"), resource);
+    }
+
+    /// The `dryRun` requests, of any verb.
+    pub fn dry_runs(&self) -> u64 {
+        lock(&self.0)
+            .iter()
+            .filter(|((v, _), _)| v.ends_with(DRY_RUN))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// The requests of one verb on one resource.
@@ -170,7 +189,8 @@ impl Requests {
             .sum()
     }
 
-    /// The writes: create, update, patch, apply, delete and deletecollection.
+    /// The writes: create, update, patch, apply, delete and deletecollection, without
+    /// `dryRun` requests (which change nothing).
     pub fn writes(&self) -> u64 {
         [
             "create",

@@ -275,7 +275,15 @@ async fn resource(
     } else {
         format!("{}/{}", target.ty.plural, target.subresource)
     };
-    state.requests.record(verb, &counted);
+    let dry_run = match verb {
+        "delete" | "deletecollection" => super::params::delete_options(params, &body).dry_run,
+        _ => super::params::write_options(params, headers, verb).dry_run,
+    };
+    if dry_run {
+        state.requests.record_dry_run(verb, &counted);
+    } else {
+        state.requests.record(verb, &counted);
+    }
     let (latency, fault) = state.faults.decide(verb);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -181,10 +181,27 @@ pub fn check_body(
     Ok(())
 }
 
+/// Decodes base64 as Go's `base64.StdEncoding` (which reads a Secret's `data`): `\r` and `\n`
+/// are skipped anywhere, padding is required, non-canonical trailing bits are accepted.
+pub(crate) fn go_std_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const GO_STD: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let compact: Vec<u8> = text
+        .bytes()
+        .filter(|b| *b != b'\r' && *b != b'\n')
+        .collect();
+    GO_STD.decode(compact)
+}
+
 /// A Secret's `stringData` values must be strings and its `data` values base64 strings, or
 /// the body does not decode (the real server's messages, which name no value).
 fn check_secret_values(body: &Value) -> Result<(), ApiError> {
-    use base64::Engine as _;
     let fail = |detail: String| {
         ApiError::bad_request(format!(
             "Secret in version \"v1\" cannot be handled as a Secret: {detail}"
@@ -204,7 +221,7 @@ fn check_secret_values(body: &Value) -> Result<(), ApiError> {
         for value in map.values() {
             match value {
                 Value::String(text) if base64 => {
-                    if let Err(err) = base64::engine::general_purpose::STANDARD.decode(text) {
+                    if let Err(err) = go_std_decode(text) {
                         return Err(fail(format!("illegal base64 data: {err}")));
                     }
                 }

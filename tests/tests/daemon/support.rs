@@ -199,7 +199,8 @@ impl Default for Settings<'_> {
     }
 }
 
-/// Writes an agent config for `repo` listening on `port`; returns its path.
+/// Writes an agent config for `repo` listening on `port` (its admin endpoints on a free
+/// port); returns its path.
 pub fn write_config(
     dir: &Path,
     name: &str,
@@ -207,10 +208,24 @@ pub fn write_config(
     port: u16,
     settings: Settings<'_>,
 ) -> PathBuf {
+    write_config_with_admin(dir, name, repo, (port, peers::free_port()), settings)
+}
+
+/// Writes an agent config for `repo` listening on `ports.0`, its admin endpoints on
+/// `ports.1`; returns its path.
+pub fn write_config_with_admin(
+    dir: &Path,
+    name: &str,
+    repo: &Repo,
+    ports: (u16, u16),
+    settings: Settings<'_>,
+) -> PathBuf {
+    let (port, admin_port) = ports;
     let secret = dir.join("webhook-secret");
     std::fs::write(&secret, WEBHOOK_SECRET).expect("write the webhook secret");
     let text = format!(
         "listen: 127.0.0.1:{port}
+adminListen: 127.0.0.1:{admin_port}
 namespace: tether-system
 cacheDir: {cache}
 log: {{format: json, level: info}}
@@ -257,6 +272,8 @@ limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
 pub struct Agent {
     pub process: Process,
     pub port: u16,
+    /// The admin listener's port (`adminListen`).
+    pub admin_port: u16,
     pub log: PathBuf,
     pub identity: String,
     pub config: PathBuf,
@@ -275,7 +292,8 @@ impl Agent {
         settings: Settings<'_>,
     ) -> Self {
         let port = peers::free_port();
-        let config = write_config(dir, identity, repo, port, settings);
+        let admin_port = peers::free_port();
+        let config = write_config_with_admin(dir, identity, repo, (port, admin_port), settings);
         let log = dir.join(format!("{identity}.log"));
         let mut cmd = Command::new(bins::tether_agent());
         cmd.arg("run")
@@ -300,6 +318,7 @@ impl Agent {
         Self {
             process,
             port,
+            admin_port,
             log,
             identity: identity.to_owned(),
             config,
@@ -308,6 +327,11 @@ impl Agent {
 
     pub fn get(&self, path: &str) -> (u16, String) {
         http(self.port, "GET", path, &[], b"")
+    }
+
+    /// `GET path` on the admin listener.
+    pub fn get_admin(&self, path: &str) -> (u16, String) {
+        http(self.admin_port, "GET", path, &[], b"")
     }
 
     pub fn logs(&self) -> String {

@@ -25,6 +25,18 @@ fn store_label(err: &SecretsError) -> String {
     }
 }
 
+/// The stage a failure before the sync happened in, from its reason.
+fn stage_of(reason: &str) -> &'static str {
+    match reason {
+        "RenderFailed" => "render",
+        "PolicyFailed" | "PolicyDenied" => "policy",
+        "DiscoveryFailed" | "InvalidApp" => "discovery",
+        _ => "prepare",
+    }
+}
+
+/// Records an app whose round failed before the sync (render, policy): logs it, counts it,
+/// and makes its status show this attempt (the error, no changes), not the previous sync.
 pub(super) async fn finish_failed(
     ctx: &Ctx,
     app: &AppDef,
@@ -33,6 +45,16 @@ pub(super) async fn finish_failed(
     message: String,
 ) {
     let name = &app.spec.name;
+    // The message is what status and Events show: object references and causes, never a
+    // Secret's value.
+    tracing::warn!(
+        app = %name,
+        revision,
+        stage = stage_of(reason),
+        reason,
+        error = %message,
+        "sync failed"
+    );
     ctx.state
         .metrics
         .sync_total
@@ -48,6 +70,7 @@ pub(super) async fn finish_failed(
         s.sync = if denied { "Denied" } else { "Failed" }.into();
         s.reason = reason.to_owned();
         s.errors = vec![message.clone()];
+        s.changes.clear();
         s.first_sync_done = true;
     });
     let event_reason = if denied { "PolicyDenied" } else { "SyncFailed" };
@@ -130,6 +153,17 @@ pub(super) async fn finish_synced(
             .map(|f| format!("{}: {}", f.error.reason(), f.error)),
     );
     let ok = result.error.is_none() && !secrets_failed;
+    if secrets_failed {
+        // The engine logs its own failures; Secrets that did not resolve are logged here.
+        tracing::warn!(
+            app = %name,
+            revision = %result.revision,
+            stage = "secrets",
+            reason,
+            error = %prepared.resolution.message(),
+            "secrets failed"
+        );
+    }
     let corrections = ctx.engine.corrections(name);
     ctx.state.update_app(name, |s: &mut AppStatus| {
         s.revision = result.revision.clone();
