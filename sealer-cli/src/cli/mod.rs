@@ -8,6 +8,8 @@ use std::process::ExitCode;
 mod cluster;
 mod seal_cmd;
 mod sops_cmd;
+mod sops_keyargs;
+mod sops_keys;
 
 /// Encrypt files like sops; seal Kubernetes Secrets for a cluster like kubeseal.
 #[derive(Debug, Parser)]
