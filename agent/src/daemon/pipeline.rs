@@ -203,6 +203,27 @@ pub fn allow_list(config: &Config, app: &AppDef) -> Result<AllowList, PipelineEr
     })
 }
 
+/// The SOPS key allow-list of an app: its generator's, else the agent's default, else none.
+pub fn key_allow_list(
+    config: &Config,
+    app: &AppDef,
+) -> Result<secrets::kms::KeyAllowList, PipelineError> {
+    let configured = config
+        .apps
+        .get(app.generator)
+        .and_then(|g| g.key_allow.as_ref())
+        .or(config.key_allow.as_ref());
+    match configured {
+        Some(c) => secrets::kms::KeyAllowList::new(c, &app.spec.name, namespace_of(app)).map_err(
+            |message| PipelineError::InvalidAllowList {
+                app: app.spec.name.clone(),
+                message,
+            },
+        ),
+        None => Ok(secrets::kms::KeyAllowList::deny_all()),
+    }
+}
+
 fn namespace_of(app: &AppDef) -> &str {
     if app.spec.target_namespace.is_empty() {
         "default"
@@ -331,10 +352,12 @@ pub async fn prepare(
         }
     }
     let allow = allow_list(config, app)?;
+    let key_allow = key_allow_list(config, app)?;
     let ctx = AppContext {
         name: name.clone(),
         namespace: namespace.clone(),
         allow,
+        key_allow,
     };
     let resolution = secrets::resolve(&ctx, objects, secrets_ctx).await;
     let redacted: Vec<(Value, SecretSource)> = resolution

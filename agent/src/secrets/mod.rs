@@ -35,6 +35,7 @@ pub mod credentials;
 pub mod external;
 pub mod inline;
 pub mod keys;
+pub mod kms;
 mod leftover;
 pub mod object;
 pub mod redact;
@@ -176,6 +177,8 @@ pub struct AppContext {
     pub namespace: String,
     /// Which store paths the app may read.
     pub allow: AllowList,
+    /// Which remote SOPS master keys (KMS, Transit, ...) the app's files may use.
+    pub key_allow: kms::KeyAllowList,
 }
 
 impl AppContext {
@@ -185,7 +188,15 @@ impl AppContext {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
             allow: AllowList::for_namespace(name, namespace)?,
+            key_allow: kms::KeyAllowList::deny_all(),
         })
+    }
+
+    /// Replaces the key allow-list.
+    #[must_use]
+    pub fn with_key_allow_list(mut self, allow: kms::KeyAllowList) -> Self {
+        self.key_allow = allow;
+        self
     }
 
     /// Replaces the allow-list.
@@ -361,7 +372,7 @@ async fn resolve_inner(app: &AppContext, objects: Vec<Value>, ctx: &SecretsConte
             let target = is_secret(&object)
                 .then(|| secret_ref(&object, &app.namespace))
                 .flatten();
-            match sops::decrypt_object(&object, &reference, &ctx.keys) {
+            match sops::decrypt_object(&object, &reference, &ctx.keys, &app.key_allow) {
                 Ok(plain) => {
                     tracing::debug!(object = %reference, "decrypted a SOPS object");
                     decrypted.push((plain, true));
@@ -539,7 +550,7 @@ fn secret_slot(
         });
     }
     let mut secret = SecretObject::from_manifest(object, &app.namespace, origin)?;
-    if !opted_out && sops::decrypt_entries(&mut secret, &ctx.keys)? > 0 {
+    if !opted_out && sops::decrypt_entries(&mut secret, &ctx.keys, &app.key_allow)? > 0 {
         secret.origin = SecretOrigin::Sops;
     }
     match inline::plan(secret, app, &ctx.stores)? {

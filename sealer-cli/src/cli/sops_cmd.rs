@@ -374,7 +374,9 @@ fn encrypt(
         return Err(fail(203, format!("{n}: the file is already encrypted")));
     }
     let settings = match config::find_config(file) {
-        Some(cfg) => config::creation_settings(&cfg, file, &keys.context()?).map_err(Failure::from)?,
+        Some(cfg) => {
+            config::creation_settings(&cfg, file, &keys.context()?).map_err(Failure::from)?
+        }
         None => None,
     };
     let key_groups = match keys.keys()? {

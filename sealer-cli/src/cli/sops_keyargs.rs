@@ -52,7 +52,12 @@ pub fn parse_context(text: &str) -> Result<Vec<(String, String)>, Failure> {
         .map(|pair| {
             pair.split_once(':')
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .ok_or_else(|| fail(2, format!("--encryption-context: {pair:?} is not key:value")))
+                .ok_or_else(|| {
+                    fail(
+                        2,
+                        format!("--encryption-context: {pair:?} is not key:value"),
+                    )
+                })
         })
         .collect()
 }
@@ -60,7 +65,11 @@ pub fn parse_context(text: &str) -> Result<Vec<(String, String)>, Failure> {
 fn vault_keys(text: &str) -> Result<Vec<KeyRef>, Failure> {
     split_list(text)
         .iter()
-        .map(|u| VaultKey::from_uri(u).map(KeyRef::HcVault).map_err(|e| fail(2, e)))
+        .map(|u| {
+            VaultKey::from_uri(u)
+                .map(KeyRef::HcVault)
+                .map_err(|e| fail(2, e))
+        })
         .collect()
 }
 
@@ -161,11 +170,21 @@ impl RotateArgs {
         add.extend(list(&self.add_age).into_iter().map(KeyRef::Age));
         add.extend(list(&self.add_pgp).into_iter().map(KeyRef::Pgp));
         add.extend(kms_keys(self.add_kms.as_deref().unwrap_or(""), &[], ""));
-        add.extend(vault_keys(self.add_hc_vault_transit.as_deref().unwrap_or(""))?);
+        add.extend(vault_keys(
+            self.add_hc_vault_transit.as_deref().unwrap_or(""),
+        )?);
         gone.extend(list(&self.rm_age));
         gone.extend(list(&self.rm_pgp));
-        gone.extend(kms_keys(self.rm_kms.as_deref().unwrap_or(""), &[], "").iter().map(KeyRef::id));
-        gone.extend(vault_keys(self.rm_hc_vault_transit.as_deref().unwrap_or(""))?.iter().map(KeyRef::id));
+        gone.extend(
+            kms_keys(self.rm_kms.as_deref().unwrap_or(""), &[], "")
+                .iter()
+                .map(KeyRef::id),
+        );
+        gone.extend(
+            vault_keys(self.rm_hc_vault_transit.as_deref().unwrap_or(""))?
+                .iter()
+                .map(KeyRef::id),
+        );
         for k in add {
             if !groups[0].iter().any(|g| g.id() == k.id()) {
                 groups[0].push(k);

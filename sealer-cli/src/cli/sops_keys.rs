@@ -48,7 +48,11 @@ impl CliKeys {
             .ok_or_else(|| failed("cannot build an HTTP client"))
     }
 
-    fn post(&self, call: &Call, headers: &[(&str, &str)]) -> Result<Zeroizing<Vec<u8>>, UnwrapError> {
+    fn post(
+        &self,
+        call: &Call,
+        headers: &[(&str, &str)],
+    ) -> Result<Zeroizing<Vec<u8>>, UnwrapError> {
         let mut req = self
             .http()?
             .post(&call.url)
@@ -238,7 +242,8 @@ impl KeyService for CliKeys {
             }
             KeyRef::Kms(k) => self.kms_unwrap(k, &key.enc),
             KeyRef::HcVault(v) => {
-                let token = vault_token().ok_or_else(|| failed("no VAULT_TOKEN and no ~/.vault-token"))?;
+                let token =
+                    vault_token().ok_or_else(|| failed("no VAULT_TOKEN and no ~/.vault-token"))?;
                 let answer = self.post(
                     &remote::transit_decrypt(v, &key.enc),
                     &[("X-Vault-Token", token.as_str())],
@@ -273,10 +278,7 @@ impl KeyService for CliKeys {
     fn wrap(&self, key: &mut MasterKey, data_key: &[u8]) -> Result<(), UnwrapError> {
         let enc = match &key.key {
             KeyRef::Pgp(fp) => {
-                let short_id: String = fp
-                    .chars()
-                    .skip(fp.len().saturating_sub(16))
-                    .collect();
+                let short_id: String = fp.chars().skip(fp.len().saturating_sub(16)).collect();
                 let out = run_gpg(
                     &[
                         "--batch",
@@ -296,7 +298,8 @@ impl KeyService for CliKeys {
             }
             KeyRef::Kms(k) => self.kms_wrap(k, data_key)?,
             KeyRef::HcVault(v) => {
-                let token = vault_token().ok_or_else(|| failed("no VAULT_TOKEN and no ~/.vault-token"))?;
+                let token =
+                    vault_token().ok_or_else(|| failed("no VAULT_TOKEN and no ~/.vault-token"))?;
                 let answer = self.post(
                     &remote::transit_encrypt(v, data_key),
                     &[("X-Vault-Token", token.as_str())],

@@ -254,7 +254,11 @@ fn group_keys(g: &KeyGroupConfig) -> Result<Vec<KeyRef>, String> {
             aws_profile: k.aws_profile.clone(),
         }));
     }
-    keys.extend(g.gcp_kms.iter().map(|k| KeyRef::GcpKms(k.resource_id.clone())));
+    keys.extend(
+        g.gcp_kms
+            .iter()
+            .map(|k| KeyRef::GcpKms(k.resource_id.clone())),
+    );
     keys.extend(g.azure_keyvault.iter().map(|k| {
         KeyRef::AzureKv(AzureKey {
             vault_url: k.vault_url.clone(),
@@ -270,9 +274,9 @@ fn group_keys(g: &KeyGroupConfig) -> Result<Vec<KeyRef>, String> {
 
 /// Parses `https://VAULT.vault.azure.net/keys/NAME/VERSION`.
 pub fn azure_from_url(url: &str) -> Result<AzureKey, String> {
-    let (vault, rest) = url
-        .split_once("/keys/")
-        .ok_or_else(|| format!("{url:?} is not an Azure Key Vault key URL (.../keys/NAME/VERSION)"))?;
+    let (vault, rest) = url.split_once("/keys/").ok_or_else(|| {
+        format!("{url:?} is not an Azure Key Vault key URL (.../keys/NAME/VERSION)")
+    })?;
     let (name, version) = rest.split_once('/').unwrap_or((rest, ""));
     if name.is_empty() {
         return Err(format!("{url:?} names no key"));

@@ -46,7 +46,11 @@ pub enum Error {
         path: String,
     },
     /// No master key of the file could unwrap the data key.
-    #[error("{}: no key could decrypt the data key; tried: {}", show(file), tried(recipients))]
+    #[error(
+        "{}: no key could decrypt the data key; tried: {}",
+        show(file),
+        tried(recipients)
+    )]
     NoMatchingIdentity {
         /// The file.
         file: String,

@@ -116,9 +116,9 @@ pub struct VaultKey {
 impl VaultKey {
     /// Parses `https://ADDRESS/v1/ENGINE/keys/NAME` as sops' `--hc-vault-transit` flag does.
     pub fn from_uri(uri: &str) -> Result<Self, String> {
-        let (scheme, rest) = uri
-            .split_once("://")
-            .ok_or_else(|| format!("{uri:?} has no scheme (https://ADDRESS/v1/ENGINE/keys/NAME)"))?;
+        let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
+            format!("{uri:?} has no scheme (https://ADDRESS/v1/ENGINE/keys/NAME)")
+        })?;
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
         let dirs: Vec<&str> = path.trim_matches('/').split('/').collect();
         let n = dirs.len();
@@ -313,9 +313,9 @@ fn parse_entry(kind: KeyKind, b: &Branch, field: &str) -> Result<MasterKey, Erro
                 Some(Node::Map(c)) => c
                     .entries()
                     .map(|(k, v)| {
-                        text_of(v).map(|v| (k.to_owned(), v)).ok_or_else(|| {
-                            malformed(field, format!("context.{k} is not a string"))
-                        })
+                        text_of(v)
+                            .map(|v| (k.to_owned(), v))
+                            .ok_or_else(|| malformed(field, format!("context.{k} is not a string")))
                     })
                     .collect::<Result<_, _>>()?,
                 Some(_) => return Err(malformed(field, "context is not a mapping")),

@@ -6,9 +6,9 @@
 //! does not know (`hckms`) are kept verbatim.
 
 use super::Error;
+use super::master::{self, KeyKind, KeyRef, MasterKey};
 use super::rules::{RULE_KEYS, Rule};
 use super::time::Timestamp;
-use super::master::{self, KeyKind, KeyRef, MasterKey};
 use super::tree::{Branch, Node};
 use super::value::Scalar;
 

@@ -38,9 +38,9 @@ pub mod value;
 pub mod yaml;
 pub mod yaml_emit;
 
+mod error;
 #[cfg(test)]
 mod proptests;
-mod error;
 
 pub use error::Error;
 
