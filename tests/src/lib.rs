@@ -10,6 +10,7 @@
 pub mod apiserver;
 pub mod bins;
 pub mod gitserver;
+pub mod keypeers;
 pub mod peers;
 
 /// Every file under `dir`, recursively, with its bytes (for searching what a process wrote).

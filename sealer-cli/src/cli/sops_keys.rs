@@ -225,7 +225,12 @@ fn run_gpg(args: &[&str], input: &[u8]) -> Result<Zeroizing<Vec<u8>>, UnwrapErro
     let stdout = Zeroizing::new(out.stdout);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(failed(format!("gpg: {}", short(err.trim()))));
+        let lines: Vec<&str> = err
+            .lines()
+            .map(|l| l.trim().trim_start_matches("gpg: "))
+            .filter(|l| !l.is_empty())
+            .collect();
+        return Err(failed(format!("gpg: {}", short(&lines.join(" / ")))));
     }
     Ok(stdout)
 }
