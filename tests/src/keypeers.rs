@@ -70,7 +70,10 @@ impl GnuPg {
             ]),
             "gpg --quick-gen-key",
         )?;
-        let listing = run(&mut gpg(&["--with-colons", "--list-keys", uid]), "gpg --list-keys")?;
+        let listing = run(
+            &mut gpg(&["--with-colons", "--list-keys", uid]),
+            "gpg --list-keys",
+        )?;
         let fingerprint = listing
             .lines()
             .find_map(|l| l.strip_prefix("fpr:"))
@@ -148,7 +151,10 @@ impl KeyPeers {
                 .env("HOME", dir.path());
             c
         };
-        run(&mut bao_cli(&["secrets", "enable", "transit"]), "enable transit")?;
+        run(
+            &mut bao_cli(&["secrets", "enable", "transit"]),
+            "enable transit",
+        )?;
         for name in ["shop", "bank"] {
             run(
                 &mut bao_cli(&["write", "-f", &format!("transit/keys/{name}")]),
@@ -158,7 +164,9 @@ impl KeyPeers {
         let gpg = GnuPg::new(dir.path(), "Tether Test <test@example.com>")?;
         let age_key_file = dir.path().join("age.txt");
         run(
-            Command::new(peer_binary("age-keygen")).arg("-o").arg(&age_key_file),
+            Command::new(peer_binary("age-keygen"))
+                .arg("-o")
+                .arg(&age_key_file),
             "age-keygen",
         )?;
         let text = std::fs::read_to_string(&age_key_file)?;
@@ -237,7 +245,9 @@ impl KeyPeers {
     /// `program` with a clean environment from [`KeyPeers::env`], in the test's folder.
     pub fn command(&self, program: &Path, kinds: &[Kind]) -> Command {
         let mut cmd = Command::new(program);
-        cmd.env_clear().envs(self.env(kinds)).current_dir(self.dir.path());
+        cmd.env_clear()
+            .envs(self.env(kinds))
+            .current_dir(self.dir.path());
         cmd
     }
 }

@@ -154,18 +154,101 @@ async fn sops_encrypted_files_decrypt_with_each_key_type_alone_in_tether_seal_an
         let out = seal(&p, &[kind], &["decrypt", file.to_str().expect("utf-8")]);
         let text = ok(&out, &format!("tether-seal decrypt with {kind:?} only"));
         assert!(text.contains(SECRET), "{kind:?}: {text}");
-        let password = agent_decrypt(agent_ring(&p, kind), &shop_app(allow_all(&p)), object.clone())
-            .await
-            .unwrap_or_else(|e| panic!("the agent with {kind:?} only: {e}"));
+        let password = agent_decrypt(
+            agent_ring(&p, kind),
+            &shop_app(allow_all(&p)),
+            object.clone(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the agent with {kind:?} only: {e}"));
         assert_eq!(password, SECRET, "{kind:?}");
     }
+    // A KMS key with a role (`ARN+ROLE`): sops assumes it through moto's STS, and so do
+    // tether-seal and the agent.
+    let role = format!(
+        "{}+arn:aws:iam::123456789012:role/sops-decrypt",
+        p.kms_arns[1]
+    );
+    let out = p
+        .command(&peers::sops(), &[Kind::Kms])
+        .args([
+            "--encrypt",
+            "--encrypted-regex",
+            "^stringData$",
+            "--kms",
+            &role,
+        ])
+        .arg(&plain)
+        .output()
+        .expect("sops runs");
+    let with_role = ok(&out, "sops --kms ARN+ROLE");
+    assert!(with_role.contains("role: arn:aws:iam::123456789012:role/sops-decrypt"));
+    let role_file = p.dir.path().join("role.enc.yaml");
+    std::fs::write(&role_file, &with_role).expect("write");
+    let out = seal(
+        &p,
+        &[Kind::Kms],
+        &["decrypt", role_file.to_str().expect("utf-8")],
+    );
+    assert!(ok(&out, "tether-seal decrypt with a role").contains(SECRET));
+    // The allow-list names the role too: a file cannot make the agent assume another role.
+    let allow = KeyAllowConfig {
+        aws_kms: vec![
+            "arn:aws:kms:us-east-1:123456789012:key/*+arn:aws:iam::123456789012:role/sops-decrypt"
+                .into(),
+        ],
+        ..Default::default()
+    };
+    let err = agent_decrypt(
+        agent_ring(&p, Kind::Kms),
+        &shop_app(allow_all(&p)),
+        to_json(&with_role),
+    )
+    .await
+    .expect_err("a role the allow-list does not name is refused");
+    assert!(
+        err.contains("sops-decrypt") && err.contains("may not use"),
+        "{err}"
+    );
+    let password = agent_decrypt(
+        agent_ring(&p, Kind::Kms),
+        &shop_app(allow),
+        to_json(&with_role),
+    )
+    .await
+    .expect("the agent assumes the key's role");
+    assert_eq!(password, SECRET);
+    // IRSA-style web identity: the agent trades a projected token for credentials at STS.
+    let token = p.dir.path().join("web-identity-token");
+    std::fs::write(
+        &token,
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6dGV0aGVyIn0.c2ln",
+    )
+    .expect("write the token");
+    let config: KeysConfig = serde_json::from_value(json!({"kms": {"aws": {
+        "endpoint": p.moto.endpoint,
+        "roleArn": "arn:aws:iam::123456789012:role/tether-agent",
+        "webIdentityTokenFile": token,
+    }}}))
+    .expect("config");
+    let mut ring = KeyRing::new();
+    ring.set_remote(&config).expect("set up");
+    let password = agent_decrypt(ring, &shop_app(allow_all(&p)), object.clone())
+        .await
+        .expect("the agent decrypts with web identity credentials");
+    assert_eq!(password, SECRET);
     // Re-encrypting after an edit keeps the metadata of every key as sops wrote it.
     let copy = p.dir.path().join("copy.enc.yaml");
     std::fs::write(&copy, &enc).expect("write");
     let out = seal(
         &p,
         &[Kind::Age],
-        &["set", copy.to_str().expect("utf-8"), r#"["stringData"]["user"]"#, r#""other""#],
+        &[
+            "set",
+            copy.to_str().expect("utf-8"),
+            r#"["stringData"]["user"]"#,
+            r#""other""#,
+        ],
     );
     ok(&out, "tether-seal set");
     let after = std::fs::read_to_string(&copy).expect("read");
@@ -176,7 +259,11 @@ async fn sops_encrypted_files_decrypt_with_each_key_type_alone_in_tether_seal_an
             .collect::<Vec<_>>()
             .join("\n")
     };
-    assert_eq!(keys_block(&after), keys_block(&enc), "the key metadata changed");
+    assert_eq!(
+        keys_block(&after),
+        keys_block(&enc),
+        "the key metadata changed"
+    );
     let out = p
         .command(&peers::sops(), &[Kind::Kms])
         .args(["--decrypt", copy.to_str().expect("utf-8")])
@@ -195,15 +282,26 @@ fn tether_seal_encrypts_for_each_key_type_and_sops_decrypts_with_that_type_alone
         (Kind::Pgp, vec!["--pgp", &p.gpg.fingerprint]),
         (
             Kind::Kms,
-            vec!["--kms", &p.kms_arns[1], "--encryption-context", "app:shop,env:prod"],
+            vec![
+                "--kms",
+                &p.kms_arns[1],
+                "--encryption-context",
+                "app:shop,env:prod",
+            ],
         ),
-        (Kind::Transit, vec!["--hc-vault-transit", &p.transit_uris[1]]),
+        (
+            Kind::Transit,
+            vec!["--hc-vault-transit", &p.transit_uris[1]],
+        ),
     ];
     for (kind, flags) in cases {
         let mut args = vec!["encrypt"];
         args.extend(flags);
         args.push(plain);
-        let enc = ok(&seal(&p, &[kind], &args), &format!("tether-seal encrypt {kind:?}"));
+        let enc = ok(
+            &seal(&p, &[kind], &args),
+            &format!("tether-seal encrypt {kind:?}"),
+        );
         let file = p.dir.path().join(format!("{kind:?}.enc.yaml"));
         std::fs::write(&file, &enc).expect("write");
         let out = p
@@ -213,7 +311,11 @@ fn tether_seal_encrypts_for_each_key_type_and_sops_decrypts_with_that_type_alone
             .expect("sops runs");
         assert!(ok(&out, &format!("sops -d {kind:?}")).contains(SECRET));
         // And no other kind opens it.
-        let other = if kind == Kind::Age { Kind::Kms } else { Kind::Age };
+        let other = if kind == Kind::Age {
+            Kind::Kms
+        } else {
+            Kind::Age
+        };
         let out = p
             .command(&peers::sops(), &[other])
             .args(["--decrypt", file.to_str().expect("utf-8")])
@@ -240,16 +342,30 @@ fn shamir_key_groups_across_key_types_work_both_ways_with_sops() {
         .args(["--encrypt", "by-sops.yaml"])
         .output()
         .expect("sops runs");
-    std::fs::write(p.dir.path().join("by-sops.enc.yaml"), ok(&out, "sops shamir")).expect("write");
-    let out = seal(&p, &[Kind::Age, Kind::Transit], &["decrypt", "by-sops.enc.yaml"]);
+    std::fs::write(
+        p.dir.path().join("by-sops.enc.yaml"),
+        ok(&out, "sops shamir"),
+    )
+    .expect("write");
+    let out = seal(
+        &p,
+        &[Kind::Age, Kind::Transit],
+        &["decrypt", "by-sops.enc.yaml"],
+    );
     assert!(ok(&out, "tether-seal shamir decrypt").contains(SECRET));
     let out = seal(&p, &[Kind::Age], &["decrypt", "by-sops.enc.yaml"]);
     assert_eq!(out.status.code(), Some(128), "{}", stderr(&out));
     assert!(stderr(&out).contains("2 needed"), "{}", stderr(&out));
     // tether-seal encrypts from the same rule; sops decrypts with two groups (PGP + KMS).
     write_plain(&p, "by-tether.yaml");
-    let enc = ok(&seal(&p, &all, &["encrypt", "by-tether.yaml"]), "tether-seal shamir");
-    assert!(enc.contains("shamir_threshold: 2") && enc.contains("key_groups:"), "{enc}");
+    let enc = ok(
+        &seal(&p, &all, &["encrypt", "by-tether.yaml"]),
+        "tether-seal shamir",
+    );
+    assert!(
+        enc.contains("shamir_threshold: 2") && enc.contains("key_groups:"),
+        "{enc}"
+    );
     std::fs::write(p.dir.path().join("by-tether.enc.yaml"), &enc).expect("write");
     let out = p
         .command(&peers::sops(), &[Kind::Pgp, Kind::Kms])
@@ -312,7 +428,14 @@ async fn fail_wrong_keys_keys_not_allowed_and_unreachable_kms_name_the_file_and_
     let out = seal(&p, &[], &["decrypt", "secret.enc.yaml"]);
     assert_eq!(out.status.code(), Some(128));
     let msg = stderr(&out);
-    for needle in ["secret.enc.yaml", "age ", "pgp ", "kms ", "hc_vault ", &p.kms_arns[0]] {
+    for needle in [
+        "secret.enc.yaml",
+        "age ",
+        "pgp ",
+        "kms ",
+        "hc_vault ",
+        &p.kms_arns[0],
+    ] {
         assert!(msg.contains(needle), "{needle:?} missing: {msg}");
     }
     assert!(!msg.contains(SECRET));
@@ -322,11 +445,17 @@ async fn fail_wrong_keys_keys_not_allowed_and_unreachable_kms_name_the_file_and_
         aws_kms: vec!["arn:aws:kms:us-east-1:*:key/not-this-one".into()],
         ..Default::default()
     };
-    let err = agent_decrypt(agent_ring(&p, Kind::Kms), &shop_app(deny_kms), object.clone())
-        .await
-        .expect_err("a key outside the allow-list is refused");
+    let err = agent_decrypt(
+        agent_ring(&p, Kind::Kms),
+        &shop_app(deny_kms),
+        object.clone(),
+    )
+    .await
+    .expect_err("a key outside the allow-list is refused");
     assert!(
-        err.contains("Secret shop/db") && err.contains(&p.kms_arns[0]) && err.contains("may not use"),
+        err.contains("Secret shop/db")
+            && err.contains(&p.kms_arns[0])
+            && err.contains("may not use"),
         "{err}"
     );
     assert!(!err.contains(SECRET));
@@ -335,21 +464,30 @@ async fn fail_wrong_keys_keys_not_allowed_and_unreachable_kms_name_the_file_and_
         hc_vault: vec![format!("{}/v1/transit/keys/bank", p.bao.address)],
         ..Default::default()
     };
-    let err = agent_decrypt(agent_ring(&p, Kind::Transit), &shop_app(bank_only), object.clone())
-        .await
-        .expect_err("refused");
-    assert!(err.contains(&p.transit_uris[0]) && err.contains("may not use"), "{err}");
+    let err = agent_decrypt(
+        agent_ring(&p, Kind::Transit),
+        &shop_app(bank_only),
+        object.clone(),
+    )
+    .await
+    .expect_err("refused");
+    assert!(
+        err.contains(&p.transit_uris[0]) && err.contains("may not use"),
+        "{err}"
+    );
     // Unreachable KMS: the error names the object and the key, no value.
     let mut ring = KeyRing::new();
-    let config: KeysConfig = serde_json::from_value(
-        json!({"kms": {"aws": {"endpoint": "http://127.0.0.1:9"}}}),
-    )
-    .expect("config");
+    let config: KeysConfig =
+        serde_json::from_value(json!({"kms": {"aws": {"endpoint": "http://127.0.0.1:9"}}}))
+            .expect("config");
     ring.set_remote(&config).expect("set up");
     let err = agent_decrypt(ring, &shop_app(allow_all(&p)), object.clone())
         .await
         .expect_err("unreachable");
-    assert!(err.contains("Secret shop/db") && err.contains(&p.kms_arns[0]), "{err}");
+    assert!(
+        err.contains("Secret shop/db") && err.contains(&p.kms_arns[0]),
+        "{err}"
+    );
     // The wrong Transit key: a file wrapped for `bank` cannot be opened through `shop`.
     let mut forged = object.clone();
     forged["sops"]["hc_vault"][0]["key_name"] = json!("bank");
@@ -360,7 +498,10 @@ async fn fail_wrong_keys_keys_not_allowed_and_unreachable_kms_name_the_file_and_
     let err = agent_decrypt(agent_ring(&p, Kind::Transit), &shop_app(allow), forged)
         .await
         .expect_err("the wrong key fails");
-    assert!(err.contains("transit/keys/bank") && !err.contains(SECRET), "{err}");
+    assert!(
+        err.contains("transit/keys/bank") && !err.contains(SECRET),
+        "{err}"
+    );
 }
 
 #[test]
@@ -396,7 +537,11 @@ fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused()
         assert!(ok(&out, &format!("tether-seal decrypt ssh-{kind}")).contains(SECRET));
         // tether-seal encrypts for it; sops decrypts with the SSH key.
         let enc = ok(
-            &seal(&p, &[], &["encrypt", "--age", public, plain.to_str().expect("utf-8")]),
+            &seal(
+                &p,
+                &[],
+                &["encrypt", "--age", public, plain.to_str().expect("utf-8")],
+            ),
             "tether-seal encrypt ssh",
         );
         std::fs::write(&file, enc).expect("write");
@@ -425,7 +570,11 @@ fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused()
             .output()
             .expect("tether-seal runs");
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-        assert!(stderr(&out).contains("passphrase-protected"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("passphrase-protected"),
+            "{}",
+            stderr(&out)
+        );
     }
     // An age identity file encrypted with a passphrase is refused the same way.
     let protected = p.dir.path().join("protected.age");
@@ -434,7 +583,11 @@ fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused()
         "-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCg==\n-----END AGE ENCRYPTED FILE-----\n",
     )
     .expect("write");
-    let out = seal(&p, &[], &["decrypt", "--identity", "protected.age", "ssh-rsa.enc.yaml"]);
+    let out = seal(
+        &p,
+        &[],
+        &["decrypt", "--identity", "protected.age", "ssh-rsa.enc.yaml"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("protected.age") && stderr(&out).contains("passphrase-protected"),

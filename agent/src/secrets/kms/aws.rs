@@ -22,6 +22,43 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text.chars().take(300).collect()
 }
 
+/// Trades the projected token for role credentials at STS (the configured endpoint, as
+/// IRSA does), and returns the config with them.
+async fn with_web_identity(
+    shared: aws_config::SdkConfig,
+    role: &str,
+    token_file: &std::path::Path,
+) -> Result<aws_config::SdkConfig, String> {
+    let token = Zeroizing::new(std::fs::read_to_string(token_file).map_err(|e| {
+        format!(
+            "keys.kms.aws.webIdentityTokenFile {}: {e}",
+            token_file.display()
+        )
+    })?);
+    let out = aws_sdk_sts::Client::new(&shared)
+        .assume_role_with_web_identity()
+        .role_arn(role)
+        .role_session_name("tether-agent")
+        .web_identity_token(token.trim())
+        .send()
+        .await
+        .map_err(|e| format!("web identity for {role}: {}", error_chain(&e)))?;
+    let creds = out
+        .credentials
+        .ok_or_else(|| format!("web identity for {role}: STS answered without credentials"))?;
+    let provider = aws_sdk_kms::config::Credentials::new(
+        creds.access_key_id,
+        creds.secret_access_key,
+        Some(creds.session_token),
+        None,
+        "web-identity",
+    );
+    Ok(shared
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build())
+}
+
 // The replacement types live in aws-runtime, which aws-config does not re-export.
 #[allow(deprecated)]
 fn with_credentials_file(
@@ -59,22 +96,18 @@ async fn client(config: &AwsKmsConfig, key: &KmsKey) -> Result<aws_sdk_kms::Clie
     if let Some(profile) = &config.profile {
         loader = loader.profile_name(profile);
     }
-    if let (Some(role), Some(token)) = (&config.role_arn, &config.web_identity_token_file) {
-        let provider =
-            aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder()
-                .static_configuration(aws_config::web_identity_token::StaticConfiguration {
-                    web_identity_token_file: token.clone(),
-                    role_arn: role.clone(),
-                    session_name: "tether-agent".into(),
-                })
-                .configure(
-                    &aws_config::provider_config::ProviderConfig::default()
-                        .with_region(Some(region.clone())),
-                )
-                .build();
-        loader = loader.credentials_provider(provider);
+    let web_identity = config
+        .role_arn
+        .as_ref()
+        .zip(config.web_identity_token_file.as_ref());
+    if web_identity.is_some() {
+        // STS AssumeRoleWithWebIdentity is unsigned: no credentials are looked up for it.
+        loader = loader.no_credentials();
     }
     let mut shared = loader.load().await;
+    if let Some((role, token_file)) = web_identity {
+        shared = with_web_identity(shared, role, token_file).await?;
+    }
     if !key.role.is_empty() {
         let provider = aws_config::sts::AssumeRoleProvider::builder(&key.role)
             .session_name("tether-agent")

@@ -57,6 +57,17 @@ fn run(home: &Path, args: &[&str], input: &[u8]) -> Result<Zeroizing<Vec<u8>>, S
     Ok(stdout)
 }
 
+impl Drop for GpgHome {
+    fn drop(&mut self) {
+        // Stop the gpg-agent GnuPG started for this home before the folder goes.
+        let _ = Command::new("/usr/bin/gpgconf")
+            .arg("--homedir")
+            .arg(self.dir.path())
+            .args(["--kill", "all"])
+            .output();
+    }
+}
+
 impl GpgHome {
     /// Imports the secret keys of `files`; `Err` names the file.
     pub(super) fn with_keys(files: &[PathBuf]) -> Result<Self, String> {
