@@ -191,6 +191,32 @@ impl KeyPeers {
         })
     }
 
+    /// Runs the `bao` CLI as root against the server; its standard output.
+    pub fn bao(&self, args: &[&str], stdin: Option<&str>) -> io::Result<String> {
+        use std::io::Write as _;
+        let mut child = Command::new(peer_binary("bao"))
+            .args(args)
+            .env("BAO_ADDR", &self.bao.address)
+            .env("BAO_TOKEN", &self.bao.root_token)
+            .env("HOME", self.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+            input.write_all(text.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "bao {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
     /// The environment for a `sops` or `tether-seal` command that may use only `kinds`
     /// (the others point nowhere: no GnuPG home, a closed KMS port, no Vault token).
     pub fn env(&self, kinds: &[Kind]) -> Vec<(String, String)> {

@@ -504,6 +504,77 @@ async fn fail_wrong_keys_keys_not_allowed_and_unreachable_kms_name_the_file_and_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_logs_in_to_openbao_with_kubernetes_auth_for_transit() {
+    let p = KeyPeers::start().expect("the key peers start");
+    let api = tether_tests::apiserver::ApiServer::start()
+        .await
+        .expect("the API server emulation starts");
+    let pem = peers::workspace_root().join("tests/fixtures/secrets/any-ca.pem");
+    p.bao(&["auth", "enable", "kubernetes"], None)
+        .expect("enable");
+    p.bao(
+        &[
+            "write",
+            "auth/kubernetes/config",
+            &format!("kubernetes_host={}", api.url()),
+            &format!("kubernetes_ca_cert=@{}", pem.display()),
+            "disable_local_ca_jwt=true",
+        ],
+        None,
+    )
+    .expect("configure");
+    p.bao(
+        &["policy", "write", "sops-shop", "-"],
+        Some("path \"transit/decrypt/shop\" { capabilities = [\"update\"] }\n"),
+    )
+    .expect("policy");
+    p.bao(
+        &[
+            "write",
+            "auth/kubernetes/role/tether",
+            "bound_service_account_names=tether",
+            "bound_service_account_namespaces=tether-system",
+            "token_policies=sops-shop",
+            "token_ttl=1h",
+        ],
+        None,
+    )
+    .expect("role");
+    let plain = write_plain(&p, "secret.yaml");
+    let object = to_json(&sops_encrypt_all(&p, &plain));
+    let token = p.dir.path().join("sa-token");
+    std::fs::write(
+        &token,
+        api.issue_service_account_token("tether-system", "tether"),
+    )
+    .expect("write the token");
+    let ring_with = |token_file: &Path| {
+        let mut ring = KeyRing::new();
+        let config: KeysConfig = serde_json::from_value(json!({"kms": {"vault": {
+            "address": p.bao.address,
+            "kubernetes": {"role": "tether", "tokenFile": token_file},
+        }}}))
+        .expect("config");
+        ring.set_remote(&config).expect("set up");
+        ring
+    };
+    let password = agent_decrypt(ring_with(&token), &shop_app(allow_all(&p)), object.clone())
+        .await
+        .expect("the agent decrypts through Kubernetes auth");
+    assert_eq!(password, SECRET);
+    // A token the API server never issued is refused at login: the error names the key.
+    let forged = p.dir.path().join("forged-token");
+    std::fs::write(&forged, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.Zm9yZ2Vk").expect("write");
+    let err = agent_decrypt(ring_with(&forged), &shop_app(allow_all(&p)), object)
+        .await
+        .expect_err("a forged token cannot log in");
+    assert!(
+        err.contains(&p.transit_uris[0]) && err.contains("auth/kubernetes/login"),
+        "{err}"
+    );
+}
+
 #[test]
 fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused() {
     let p = KeyPeers::start().expect("the key peers start");
