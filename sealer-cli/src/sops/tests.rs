@@ -80,3 +80,37 @@ fn fail_a_plain_file_is_not_encrypted() {
         Err(Error::NotEncrypted { .. })
     ));
 }
+
+#[test]
+fn metadata_of_every_key_kind_written_by_sops_round_trips_byte_for_byte() {
+    for (text, format) in [
+        (include_str!("testdata/all-kinds.enc.yaml"), Format::Yaml),
+        (include_str!("testdata/all-kinds.enc.json"), Format::Json),
+        (include_str!("testdata/shamir-kinds.enc.yaml"), Format::Yaml),
+    ] {
+        let file = parse_encrypted(text.as_bytes(), format).expect("parses");
+        let kinds: Vec<KeyKind> = file
+            .metadata
+            .key_groups
+            .iter()
+            .flat_map(|g| g.keys.iter().map(MasterKey::kind))
+            .collect();
+        for kind in [KeyKind::Age, KeyKind::Pgp, KeyKind::Kms, KeyKind::HcVault] {
+            assert!(kinds.contains(&kind), "{kind:?} not read");
+        }
+        let back = file.to_bytes(format).expect("writes");
+        assert_eq!(String::from_utf8_lossy(&back), text);
+    }
+}
+
+#[test]
+fn fail_a_file_no_key_opens_says_which_keys_it_tried() {
+    let text = include_str!("testdata/all-kinds.enc.yaml");
+    let err = decrypt_bytes(text.as_bytes(), Format::Yaml, &Identities::new())
+        .expect_err("no key")
+        .in_file("all.yaml")
+        .to_string();
+    for needle in ["all.yaml", "age age1", "pgp 1BAB", "kms arn:aws:kms", "hc_vault http"] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+}
