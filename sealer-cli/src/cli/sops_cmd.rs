@@ -81,7 +81,7 @@ pub enum Command {
     #[command(after_help = format!("Example:\n  tether-seal encrypt --age age1... --encrypted-regex '^(data|stringData)$' secret.yaml > secret.enc.yaml\n\n{AFTER_HELP_CODES}"))]
     Encrypt {
         #[command(flatten)]
-        keys: KeyArgs,
+        keys: Box<KeyArgs>,
         #[command(flatten)]
         rules: RuleArgs,
         /// Compute the MAC over encrypted values only.
@@ -128,7 +128,7 @@ pub enum Command {
         #[command(flatten)]
         ids: IdentityArgs,
         #[command(flatten)]
-        change: RotateArgs,
+        change: Box<RotateArgs>,
         /// Write the result back to the file instead of stdout.
         #[arg(short = 'i', long)]
         in_place: bool,

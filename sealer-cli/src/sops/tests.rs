@@ -110,7 +110,13 @@ fn fail_a_file_no_key_opens_says_which_keys_it_tried() {
         .expect_err("no key")
         .in_file("all.yaml")
         .to_string();
-    for needle in ["all.yaml", "age age1", "pgp 1BAB", "kms arn:aws:kms", "hc_vault http"] {
+    for needle in [
+        "all.yaml",
+        "age age1",
+        "pgp 1BAB",
+        "kms arn:aws:kms",
+        "hc_vault http",
+    ] {
         assert!(err.contains(needle), "{needle}: {err}");
     }
 }
