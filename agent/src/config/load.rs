@@ -61,6 +61,21 @@ impl Config {
         };
         fix(&mut self.cache_dir);
         self.keys.files.iter_mut().for_each(fix);
+        self.keys.pgp_files.iter_mut().for_each(fix);
+        let kms = &mut self.keys.kms;
+        if let Some(a) = &mut kms.aws {
+            fix_opt(&mut a.credentials_file);
+            fix_opt(&mut a.web_identity_token_file);
+        }
+        if let Some(v) = &mut kms.vault {
+            fix_opt(&mut v.token_file);
+            if let Some(k) = &mut v.kubernetes {
+                fix(&mut k.token_file);
+            }
+        }
+        for t in [&mut kms.gcp, &mut kms.azure].into_iter().flatten() {
+            fix(&mut t.token_file);
+        }
         for source in &mut self.sources {
             let c = &mut source.credentials;
             for p in [

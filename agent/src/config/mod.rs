@@ -189,6 +189,9 @@ pub struct Config {
     /// 1h, at least 1s).
     #[serde(default = "default_inline_refresh")]
     pub inline_refresh: Interval,
+    /// The default SOPS key allow-list (KMS, Transit, ...) of apps without their own.
+    #[serde(default)]
+    pub key_allow: Option<crate::secrets::kms::KeyAllowConfig>,
     /// The default secret allow-list of apps without their own.
     #[serde(default)]
     pub secret_allow: Option<AllowListConfig>,
@@ -394,6 +397,9 @@ pub struct AppGenerator {
     /// The policy enforcement of these apps (default: the global one).
     #[serde(default)]
     pub policy: Option<crate::policy::Enforcement>,
+    /// Which remote SOPS master keys these apps' files may use (default: the agent's).
+    #[serde(default)]
+    pub key_allow: Option<crate::secrets::kms::KeyAllowConfig>,
     /// Which store paths these apps may read (default: their namespace's).
     #[serde(default)]
     pub secret_allow: Option<AllowListConfig>,
@@ -416,6 +422,12 @@ pub struct KeysConfig {
     /// How often a new key is added (`0s`: never).
     #[serde(default = "default_renew")]
     pub renew_period: Interval,
+    /// Armoured PGP secret keys for SOPS files encrypted with PGP.
+    #[serde(default)]
+    pub pgp_files: Vec<PathBuf>,
+    /// Credentials for SOPS files encrypted with AWS KMS, Transit, GCP KMS or Azure Key Vault.
+    #[serde(default)]
+    pub kms: crate::secrets::kms::KmsConfig,
 }
 
 fn default_renew() -> Interval {
@@ -428,6 +440,8 @@ impl Default for KeysConfig {
             files: Vec::new(),
             secret_name: None,
             renew_period: default_renew(),
+            pgp_files: Vec::new(),
+            kms: crate::secrets::kms::KmsConfig::default(),
         }
     }
 }

@@ -266,6 +266,7 @@ async fn secrets_context(
     for file in &config.keys.files {
         ring.add_file(file)?;
     }
+    ring.set_remote(&config.keys)?;
     state.set_recipient(ring.newest_recipient().map(ToString::to_string));
     let mut stores = Stores::new(Arc::new(crate::secrets::KubeCredentials::new(
         client.clone(),

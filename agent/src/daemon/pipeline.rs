@@ -223,6 +223,27 @@ pub fn allow_list(config: &Config, app: &AppDef) -> Result<AllowList, PipelineEr
     })
 }
 
+/// The SOPS key allow-list of an app: its generator's, else the agent's default, else none.
+pub fn key_allow_list(
+    config: &Config,
+    app: &AppDef,
+) -> Result<secrets::kms::KeyAllowList, PipelineError> {
+    let configured = config
+        .apps
+        .get(app.generator)
+        .and_then(|g| g.key_allow.as_ref())
+        .or(config.key_allow.as_ref());
+    match configured {
+        Some(c) => secrets::kms::KeyAllowList::new(c, &app.spec.name, namespace_of(app)).map_err(
+            |message| PipelineError::InvalidAllowList {
+                app: app.spec.name.clone(),
+                message,
+            },
+        ),
+        None => Ok(secrets::kms::KeyAllowList::deny_all()),
+    }
+}
+
 fn namespace_of(app: &AppDef) -> &str {
     if app.spec.target_namespace.is_empty() {
         "default"
@@ -324,8 +345,13 @@ pub async fn prepare(
     let name = app.spec.name.clone();
     // SOPS documents and generator inputs are decrypted as the render loads them; the values
     // of decrypted Secrets stay in `held` (zeroizing) and the render carries stand-ins.
+    let key_allow = key_allow_list(config, app)?;
     let held = Arc::new(Held::new());
-    let decryptor = RenderDecryptor::new(Arc::clone(&secrets_ctx.keys), Arc::clone(&held));
+    let decryptor = RenderDecryptor::new(
+        Arc::clone(&secrets_ctx.keys),
+        key_allow.clone(),
+        Arc::clone(&held),
+    );
     let options = RenderOptions {
         max_render_time: config.limits.render_timeout.0,
         decryptor: Some(Arc::new(decryptor)),
@@ -357,6 +383,7 @@ pub async fn prepare(
         name: name.clone(),
         namespace: namespace.clone(),
         allow,
+        key_allow,
     };
     let resolution = secrets::resolve_rendered(&ctx, objects, secrets_ctx, &held).await;
     drop(held);

@@ -130,6 +130,7 @@ pub async fn plan(args: &PlanArgs) -> Result<Vec<AppPlan>, PlanError> {
     for file in &config.keys.files {
         keys.add_file(file)?;
     }
+    keys.set_remote(&config.keys)?;
     let client = if args.offline {
         None
     } else {

@@ -17,6 +17,7 @@ use tether_seal::sops::Format;
 use zeroize::Zeroizing;
 
 use super::keys::KeyRing;
+use super::kms::KeyAllowList;
 use super::object::decode_data;
 use super::redact::scrub_value;
 use crate::render::{Decryptor, stand_in};
@@ -75,30 +76,33 @@ impl Held {
 /// The render's decryptor: the agent's keys and the values it decrypted.
 pub struct RenderDecryptor {
     keys: Arc<KeyRing>,
+    allow: KeyAllowList,
     held: Arc<Held>,
 }
 
 impl RenderDecryptor {
-    /// A decryptor with `keys`, keeping values in `held`.
+    /// A decryptor with `keys` (remote keys as the app's `allow` list permits), keeping
+    /// values in `held`.
     #[must_use]
-    pub fn new(keys: Arc<KeyRing>, held: Arc<Held>) -> Self {
-        Self { keys, held }
+    pub fn new(keys: Arc<KeyRing>, allow: KeyAllowList, held: Arc<Held>) -> Self {
+        Self { keys, allow, held }
     }
 }
 
 impl Decryptor for RenderDecryptor {
     fn decrypt_file(&self, path: &RelPath, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
-        if self.keys.is_empty() {
+        if self.keys.is_empty() && self.keys.remote().is_none() {
             return Err("the agent has no key to decrypt with".to_owned());
         }
         let format = Format::from_path(Path::new(path.as_str()));
-        tether_seal::sops::decrypt_bytes(bytes, format, self.keys.sops_identities())
+        let service = super::sops::service(&self.keys, &self.allow);
+        tether_seal::sops::decrypt_bytes(bytes, format, &service)
             .map_err(|e| e.in_file(path.as_str()).to_string())
     }
 
     fn decrypt_object(&self, path: &RelPath, object: &Value) -> Result<Value, String> {
         let reference = format!("{path}: {}", super::object_ref(object, ""));
-        let mut plain = super::sops::decrypt_object(object, &reference, &self.keys)
+        let mut plain = super::sops::decrypt_object(object, &reference, &self.keys, &self.allow)
             .map_err(|e| e.to_string())?;
         if super::is_secret(&plain) {
             hold_secret_values(&mut plain, &self.held);

@@ -1,5 +1,5 @@
 //! The agent's age keys: [`KeyRing`] (the identities SOPS objects and SealedSecrets are
-//! decrypted with, newest first) and [`KeyManager`] (the key Secret in the agent's namespace:
+//! decrypted with, newest first, plus the PGP keys and KMS credentials of [`super::kms`]) and [`KeyManager`] (the key Secret in the agent's namespace:
 //! generation on first start, renewal on a period with old keys kept for decryption, and the
 //! newest recipient published in ConfigMap `tether-recipient`). Keys from mounted identity
 //! files are added with [`KeyRing::add_file`].
@@ -73,6 +73,12 @@ pub enum KeyError {
         #[source]
         source: tether_seal::keys::Error,
     },
+    /// The PGP keys or KMS credentials of the config could not be set up.
+    #[error("keys: {reason}")]
+    RemoteKeysFailed {
+        /// What failed (names the file or field).
+        reason: String,
+    },
     /// A key file could not be read.
     #[error("{path}: {source}")]
     ReadKeyFileFailed {
@@ -90,6 +96,7 @@ pub struct KeyRing {
     identities: Vec<Identity>,
     sops: Identities,
     recipients: Vec<Recipient>,
+    remote: Option<super::kms::RemoteKeys>,
 }
 
 impl KeyRing {
@@ -141,6 +148,29 @@ impl KeyRing {
             self.push(identity)?;
         }
         Ok(())
+    }
+
+    /// Sets up the PGP keys and KMS credentials of the config (`keys.pgpFiles`, `keys.kms`).
+    pub fn set_remote(&mut self, config: &crate::config::KeysConfig) -> Result<(), KeyError> {
+        let kms = &config.kms;
+        if config.pgp_files.is_empty()
+            && kms.aws.is_none()
+            && kms.vault.is_none()
+            && kms.gcp.is_none()
+            && kms.azure.is_none()
+        {
+            self.remote = None;
+            return Ok(());
+        }
+        let remote = super::kms::RemoteKeys::new(kms, &config.pgp_files)
+            .map_err(|reason| KeyError::RemoteKeysFailed { reason })?;
+        self.remote = Some(remote);
+        Ok(())
+    }
+
+    /// The PGP keys and KMS credentials, when configured.
+    pub(crate) fn remote(&self) -> Option<&super::kms::RemoteKeys> {
+        self.remote.as_ref()
     }
 
     /// Whether the ring holds no key.

@@ -36,6 +36,7 @@ pub mod external;
 pub mod held;
 pub mod inline;
 pub mod keys;
+pub mod kms;
 mod leftover;
 pub mod object;
 pub mod redact;
@@ -188,6 +189,8 @@ pub struct AppContext {
     pub namespace: String,
     /// Which store paths the app may read.
     pub allow: AllowList,
+    /// Which remote SOPS master keys (KMS, Transit, ...) the app's files may use.
+    pub key_allow: kms::KeyAllowList,
 }
 
 impl AppContext {
@@ -197,7 +200,15 @@ impl AppContext {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
             allow: AllowList::for_namespace(name, namespace)?,
+            key_allow: kms::KeyAllowList::deny_all(),
         })
+    }
+
+    /// Replaces the key allow-list.
+    #[must_use]
+    pub fn with_key_allow_list(mut self, allow: kms::KeyAllowList) -> Self {
+        self.key_allow = allow;
+        self
     }
 
     /// Replaces the allow-list.
@@ -406,7 +417,7 @@ async fn resolve_inner(
             let target = is_secret(&object)
                 .then(|| secret_ref(&object, &app.namespace))
                 .flatten();
-            match sops::decrypt_object(&object, &reference, &ctx.keys) {
+            match sops::decrypt_object(&object, &reference, &ctx.keys, &app.key_allow) {
                 Ok(plain) => {
                     tracing::debug!(object = %reference, "decrypted a SOPS object");
                     decrypted.push((plain, true));
@@ -585,7 +596,7 @@ fn secret_slot(
         });
     }
     let mut secret = SecretObject::from_rendered(object, &app.namespace, origin, Some(held))?;
-    if !opted_out && sops::decrypt_entries(&mut secret, &ctx.keys)? > 0 {
+    if !opted_out && sops::decrypt_entries(&mut secret, &ctx.keys, &app.key_allow)? > 0 {
         secret.origin = SecretOrigin::Sops;
     }
     match inline::plan(secret, app, &ctx.stores)? {

@@ -1,7 +1,8 @@
 //! SOPS at apply time: objects encrypted as a whole (a top-level `sops` map with a `mac`, as
 //! Flux users write them) and Secret data entries that are SOPS-encrypted files (a
 //! `secretGenerator` fed with `*.enc.yaml`, `.json`, `.env`, or binary files), decrypted with
-//! the agent's age identities. `tether.dev/decrypt: disabled` opts an object out; an object
+//! the agent's age identities, PGP keys and KMS/Transit credentials ([`super::kms`]); a
+//! remote key the app's key allow-list does not name is refused. `tether.dev/decrypt: disabled` opts an object out; an object
 //! still encrypted after this stage is refused by the leftover check, never applied.
 
 use serde_json::Value;
@@ -11,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::SecretsError;
 use super::keys::KeyRing;
+use super::kms::{AgentKeys, KeyAllowList};
 use super::object::SecretObject;
 
 /// The opt-out annotation.
@@ -32,18 +34,29 @@ pub(crate) fn decrypt_object(
     object: &Value,
     object_ref: &str,
     keys: &KeyRing,
+    allow: &KeyAllowList,
 ) -> Result<Value, SecretsError> {
-    if keys.is_empty() {
+    if keys.is_empty() && keys.remote().is_none() {
         return Err(SecretsError::NoKeys {
             object: object_ref.to_owned(),
         });
     }
-    sops::decrypt_object(object, keys.sops_identities()).map_err(|source| {
+    sops::decrypt_object(object, &service(keys, allow)).map_err(|source| {
         SecretsError::DecryptFailed {
             object: object_ref.to_owned(),
             source: source.in_file(object_ref),
         }
     })
+}
+
+/// The key service of one app: the agent's keys, remote keys as the allow-list permits.
+#[must_use]
+pub fn service<'a>(keys: &'a KeyRing, allow: &'a KeyAllowList) -> AgentKeys<'a> {
+    AgentKeys {
+        age: keys.sops_identities(),
+        remote: keys.remote(),
+        allow,
+    }
 }
 
 /// Whether a Secret value is a SOPS-encrypted file, for the format its key names. A value
@@ -68,6 +81,7 @@ fn encrypted_entry(key: &str, value: &[u8]) -> Result<Option<Format>, sops::Erro
 pub(crate) fn decrypt_entries(
     secret: &mut SecretObject,
     keys: &KeyRing,
+    allow: &KeyAllowList,
 ) -> Result<usize, SecretsError> {
     let object = secret.object_ref();
     let mut count = 0;
@@ -84,14 +98,14 @@ pub(crate) fn decrypt_entries(
         let Some(format) = format else {
             continue;
         };
-        if keys.is_empty() {
+        if keys.is_empty() && keys.remote().is_none() {
             return Err(SecretsError::NoKeys { object });
         }
-        let plain: Zeroizing<Vec<u8>> = sops::decrypt_bytes(value, format, keys.sops_identities())
+        let plain: Zeroizing<Vec<u8>> = sops::decrypt_bytes(value, format, &service(keys, allow))
             .map_err(|source| SecretsError::DecryptFailed {
-                object: object.clone(),
-                source: source.in_file(&format!("data.{key}")),
-            })?;
+            object: object.clone(),
+            source: source.in_file(&format!("data.{key}")),
+        })?;
         secret.insert(key, plain);
         count += 1;
     }

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 mod cluster;
 mod seal_cmd;
 mod sops_cmd;
+mod sops_keyargs;
+mod sops_keys;
 
 /// The exit code when stdout was closed by its reader (`tether-seal decrypt f | head`): the
 /// code a shell reports for a process ended by `SIGPIPE`, with nothing printed.

@@ -1,4 +1,5 @@
-//! The sops-like subcommands: encrypt, decrypt, edit, rotate, set, filestatus.
+//! The sops-like subcommands: encrypt, decrypt, edit, rotate, updatekeys, set, filestatus.
+//! Master keys other than age are handled by [`super::sops_keys`].
 //!
 //! Exit codes (kept from sops where it has one):
 //! - 0: success;
@@ -15,10 +16,14 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use tether_seal::sops::keys::Services;
 use tether_seal::sops::{
     self, Decrypted, EncryptOptions, EncryptedFile, Error, Format, Identities, Node, Rule, config,
     tree,
 };
+
+use super::sops_keyargs::{self, KeyArgs, RotateArgs};
+use super::sops_keys::CliKeys;
 use zeroize::Zeroizing;
 
 const AFTER_HELP_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 25 a value failed authentication \
@@ -72,12 +77,11 @@ pub struct RuleArgs {
 /// Subcommands that work on SOPS files.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Encrypt a file for age recipients, like `sops --encrypt`.
+    /// Encrypt a file for age, PGP, AWS KMS or Transit keys, like `sops --encrypt`.
     #[command(after_help = format!("Example:\n  tether-seal encrypt --age age1... --encrypted-regex '^(data|stringData)$' secret.yaml > secret.enc.yaml\n\n{AFTER_HELP_CODES}"))]
     Encrypt {
-        /// Age recipients, comma separated (else SOPS_AGE_RECIPIENTS, else .sops.yaml).
-        #[arg(long, value_name = "R1,R2")]
-        age: Option<String>,
+        #[command(flatten)]
+        keys: Box<KeyArgs>,
         #[command(flatten)]
         rules: RuleArgs,
         /// Compute the MAC over encrypted values only.
@@ -123,16 +127,24 @@ pub enum Command {
     Rotate {
         #[command(flatten)]
         ids: IdentityArgs,
-        /// Age recipients to add (comma separated).
-        #[arg(long, value_name = "R1,R2")]
-        add_age: Option<String>,
-        /// Age recipients to remove (comma separated).
-        #[arg(long, value_name = "R1,R2")]
-        rm_age: Option<String>,
+        #[command(flatten)]
+        change: Box<RotateArgs>,
         /// Write the result back to the file instead of stdout.
         #[arg(short = 'i', long)]
         in_place: bool,
         /// The encrypted file.
+        file: PathBuf,
+    },
+    /// Give a file the keys of its `.sops.yaml` creation rule (same data key), like
+    /// `sops updatekeys`; prints the keys added and removed.
+    #[command(after_help = format!("Example:\n  tether-seal updatekeys -y secret.enc.yaml\n\n{AFTER_HELP_CODES}"))]
+    Updatekeys {
+        #[command(flatten)]
+        ids: IdentityArgs,
+        /// Apply without asking (accepted for sops compatibility; nothing is asked).
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// The encrypted file (changed in place).
         file: PathBuf,
     },
     /// Set one value in an encrypted file (VALUE is JSON, like sops).
@@ -162,7 +174,7 @@ pub enum Command {
 }
 
 /// A failure with its exit code.
-struct Failure {
+pub(super) struct Failure {
     code: u8,
     message: String,
 }
@@ -182,7 +194,7 @@ impl From<Error> for Failure {
     }
 }
 
-fn fail(code: u8, message: impl Into<String>) -> Failure {
+pub(super) fn fail(code: u8, message: impl Into<String>) -> Failure {
     Failure {
         code,
         message: message.into(),
@@ -195,7 +207,7 @@ type Outcome = Result<(), Failure>;
 pub fn run(cmd: Command) -> ExitCode {
     let result = match cmd {
         Command::Encrypt {
-            age,
+            keys,
             rules,
             mac_only_encrypted,
             shamir_secret_sharing_threshold,
@@ -203,7 +215,7 @@ pub fn run(cmd: Command) -> ExitCode {
             in_place,
             file,
         } => encrypt(
-            age,
+            &keys,
             &rules,
             mac_only_encrypted,
             shamir_secret_sharing_threshold,
@@ -221,11 +233,11 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::Edit { ids, file } => edit(&ids, &file),
         Command::Rotate {
             ids,
-            add_age,
-            rm_age,
+            change,
             in_place,
             file,
-        } => rotate(&ids, add_age.as_deref(), rm_age.as_deref(), in_place, &file),
+        } => rotate(&ids, &change, in_place, &file),
+        Command::Updatekeys { ids, yes: _, file } => updatekeys(&ids, &file),
         Command::Set {
             ids,
             value_file,
@@ -307,20 +319,31 @@ fn write_output(bytes: &[u8], in_place: bool, file: &Path) -> Outcome {
     }
 }
 
+/// age identities from the flags and the environment, and the other key kinds.
+struct KeySet {
+    ids: Identities,
+    cli: CliKeys,
+}
+
+impl KeySet {
+    fn services(&self) -> Services<'_> {
+        Services(vec![&self.ids, &self.cli])
+    }
+}
+
+fn keyset(args: &IdentityArgs) -> Result<KeySet, Failure> {
+    Ok(KeySet {
+        ids: identities(args)?,
+        cli: CliKeys::default(),
+    })
+}
+
 fn identities(args: &IdentityArgs) -> Result<Identities, Failure> {
     let mut ids = Identities::from_environment()?;
     for f in &args.identities {
         ids.add_file(f)?;
     }
     Ok(ids)
-}
-
-fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 fn rule_from_args(r: &RuleArgs) -> Result<Option<Rule>, Failure> {
@@ -341,7 +364,7 @@ fn rule_from_args(r: &RuleArgs) -> Result<Option<Rule>, Failure> {
 }
 
 fn encrypt(
-    age: Option<String>,
+    keys: &KeyArgs,
     rules: &RuleArgs,
     mac_only: bool,
     threshold: Option<usize>,
@@ -360,11 +383,13 @@ fn encrypt(
         return Err(fail(203, format!("{n}: the file is already encrypted")));
     }
     let settings = match config::find_config(file) {
-        Some(cfg) => config::creation_settings(&cfg, file).map_err(Failure::from)?,
+        Some(cfg) => {
+            config::creation_settings(&cfg, file, &keys.context()?).map_err(Failure::from)?
+        }
         None => None,
     };
-    let key_groups = match age.or_else(|| std::env::var("SOPS_AGE_RECIPIENTS").ok()) {
-        Some(list) => vec![split_list(&list)],
+    let key_groups = match keys.keys()? {
+        Some(list) => vec![list],
         None => settings
             .as_ref()
             .map(|s| s.key_groups.clone())
@@ -386,7 +411,7 @@ fn encrypt(
         mac_only_encrypted: mac_only || settings.as_ref().is_some_and(|s| s.mac_only_encrypted),
     };
     let tree = sops::parse_plain(&bytes, input_format).map_err(|e| e.in_file(&n))?;
-    let enc = sops::encrypt(tree, &options).map_err(|e| e.in_file(&n))?;
+    let enc = sops::encrypt_with(tree, &options, &CliKeys::default()).map_err(|e| e.in_file(&n))?;
     let out = enc.to_bytes(output_format).map_err(|e| e.in_file(&n))?;
     write_output(&out, in_place, file)
 }
@@ -394,9 +419,9 @@ fn encrypt(
 fn open(ids: &IdentityArgs, file: &Path, format: Format) -> Result<Decrypted, Failure> {
     let n = name(file);
     let bytes = read_input(file)?;
-    let ids = identities(ids)?;
+    let keys = keyset(ids)?;
     let enc = sops::parse_encrypted(&bytes, format).map_err(|e| e.in_file(&n))?;
-    Ok(enc.decrypt(&ids).map_err(|e| e.in_file(&n))?)
+    Ok(enc.decrypt(&keys.services()).map_err(|e| e.in_file(&n))?)
 }
 
 fn decrypt(
@@ -496,47 +521,48 @@ fn edit(ids: &IdentityArgs, file: &Path) -> Outcome {
     )
 }
 
-fn rotate(
-    ids: &IdentityArgs,
-    add: Option<&str>,
-    rm: Option<&str>,
-    in_place: bool,
-    file: &Path,
-) -> Outcome {
+fn rotate(ids: &IdentityArgs, change: &RotateArgs, in_place: bool, file: &Path) -> Outcome {
     let n = name(file);
     let format = Format::from_path(file);
     let plain = open(ids, file, format)?;
-    let groups = if add.is_some() || rm.is_some() {
-        let mut groups: Vec<Vec<String>> = plain
-            .metadata
-            .key_groups
-            .iter()
-            .map(|g| g.age.iter().map(|k| k.recipient.clone()).collect())
-            .collect();
-        if groups.is_empty() {
-            groups.push(Vec::new());
-        }
-        if let Some(add) = add {
-            for r in split_list(add) {
-                if !groups[0].contains(&r) {
-                    groups[0].push(r);
-                }
-            }
-        }
-        if let Some(rm) = rm {
-            let gone = split_list(rm);
-            for g in &mut groups {
-                g.retain(|r| !gone.contains(r));
-            }
-        }
-        Some(groups)
+    let groups = if change.changes() {
+        Some(change.apply(sops_keyargs::file_groups(&plain.metadata))?)
     } else {
         None
     };
-    let enc: EncryptedFile = plain.rotate(groups).map_err(|e| e.in_file(&n))?;
+    let enc: EncryptedFile = plain
+        .rotate(groups, &CliKeys::default())
+        .map_err(|e| e.in_file(&n))?;
     write_output(
         &enc.to_bytes(format).map_err(|e| e.in_file(&n))?,
         in_place,
+        file,
+    )
+}
+
+fn updatekeys(ids: &IdentityArgs, file: &Path) -> Outcome {
+    let n = name(file);
+    let format = Format::from_path(file);
+    let (groups, threshold) = sops_keyargs::rule_groups(file, &[])?;
+    let plain = open(ids, file, format)?;
+    let (added, removed) =
+        sops_keyargs::key_changes(&sops_keyargs::file_groups(&plain.metadata), &groups);
+    if added.is_empty() && removed.is_empty() && plain.metadata.shamir_threshold == threshold {
+        eprintln!("{n}: already up to date");
+        return Ok(());
+    }
+    for k in &added {
+        eprintln!("+++ {k}");
+    }
+    for k in &removed {
+        eprintln!("--- {k}");
+    }
+    let enc = plain
+        .update_keys(groups, threshold, &CliKeys::default())
+        .map_err(|e| e.in_file(&n))?;
+    write_output(
+        &enc.to_bytes(format).map_err(|e| e.in_file(&n))?,
+        true,
         file,
     )
 }

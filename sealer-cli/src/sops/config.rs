@@ -7,6 +7,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 use super::Error;
+use super::master::{AzureKey, KeyRef, KmsKey, VaultKey};
 use super::rules::Rule;
 
 const MAX_DEPTH: usize = 100;
@@ -43,6 +44,35 @@ impl OneOrMany {
 #[serde(default)]
 struct KeyGroupConfig {
     age: Vec<String>,
+    pgp: Vec<String>,
+    kms: Vec<KmsConfig>,
+    gcp_kms: Vec<GcpKmsConfig>,
+    azure_keyvault: Vec<AzureConfig>,
+    hc_vault: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct KmsConfig {
+    arn: String,
+    role: String,
+    context: indexmap::IndexMap<String, String>,
+    aws_profile: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GcpKmsConfig {
+    resource_id: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AzureConfig {
+    #[serde(rename = "vaultUrl")]
+    vault_url: String,
+    key: String,
+    version: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -50,6 +80,12 @@ struct KeyGroupConfig {
 struct CreationRule {
     path_regex: String,
     age: Option<OneOrMany>,
+    pgp: Option<OneOrMany>,
+    kms: Option<OneOrMany>,
+    aws_profile: String,
+    gcp_kms: Option<OneOrMany>,
+    azure_keyvault: Option<OneOrMany>,
+    hc_vault_transit_uri: Option<OneOrMany>,
     key_groups: Vec<KeyGroupConfig>,
     shamir_threshold: usize,
     unencrypted_suffix: String,
@@ -63,8 +99,8 @@ struct CreationRule {
 
 /// What a creation rule says about a new file.
 pub struct CreationSettings {
-    /// Age recipients per key group.
-    pub key_groups: Vec<Vec<String>>,
+    /// Master keys per key group.
+    pub key_groups: Vec<Vec<KeyRef>>,
     /// The Shamir threshold (0: all groups).
     pub shamir_threshold: usize,
     /// The encryption rule, when the creation rule sets one.
@@ -98,8 +134,13 @@ pub fn find_config(file: &Path) -> Option<PathBuf> {
 }
 
 /// Reads the creation rule for `file` from the config file at `config`. `Ok(None)` when the
-/// config has no `creation_rules`.
-pub fn creation_settings(config: &Path, file: &Path) -> Result<Option<CreationSettings>, Error> {
+/// config has no `creation_rules`. `kms_context` is the encryption context given on the
+/// command line, for the rule's top-level `kms` keys.
+pub fn creation_settings(
+    config: &Path,
+    file: &Path,
+    kms_context: &[(String, String)],
+) -> Result<Option<CreationSettings>, Error> {
     let cfg_err = |reason: String| Error::Config {
         file: config.display().to_string(),
         reason,
@@ -137,10 +178,11 @@ pub fn creation_settings(config: &Path, file: &Path) -> Result<Option<CreationSe
     let key_groups = if !r.key_groups.is_empty() {
         r.key_groups
             .iter()
-            .map(|g| OneOrMany::Many(g.age.clone()).list())
-            .collect()
+            .enumerate()
+            .map(|(i, g)| group_keys(g).map_err(|e| cfg_err(format!("key_groups[{i}]: {e}"))))
+            .collect::<Result<_, _>>()?
     } else {
-        vec![r.age.as_ref().map(OneOrMany::list).unwrap_or_default()]
+        vec![rule_keys(r, kms_context).map_err(cfg_err)?]
     };
     let pairs = [
         ("unencrypted_suffix", r.unencrypted_suffix.as_str()),
@@ -170,9 +212,121 @@ pub fn creation_settings(config: &Path, file: &Path) -> Result<Option<CreationSe
     }))
 }
 
+fn list(v: &Option<OneOrMany>) -> Vec<String> {
+    v.as_ref().map(OneOrMany::list).unwrap_or_default()
+}
+
+/// The keys of a rule without `key_groups`, in sops' order (age, pgp, kms, gcp, azure, vault).
+fn rule_keys(r: &CreationRule, kms_context: &[(String, String)]) -> Result<Vec<KeyRef>, String> {
+    let mut keys: Vec<KeyRef> = list(&r.age).into_iter().map(KeyRef::Age).collect();
+    keys.extend(list(&r.pgp).into_iter().map(KeyRef::Pgp));
+    keys.extend(list(&r.kms).into_iter().map(|a| {
+        let mut k = KmsKey::from_arn(&a, kms_context.to_vec());
+        k.aws_profile = r.aws_profile.clone();
+        KeyRef::Kms(k)
+    }));
+    keys.extend(list(&r.gcp_kms).into_iter().map(KeyRef::GcpKms));
+    for url in list(&r.azure_keyvault) {
+        keys.push(KeyRef::AzureKv(azure_from_url(&url)?));
+    }
+    for uri in list(&r.hc_vault_transit_uri) {
+        keys.push(KeyRef::HcVault(VaultKey::from_uri(&uri)?));
+    }
+    Ok(keys)
+}
+
+fn group_keys(g: &KeyGroupConfig) -> Result<Vec<KeyRef>, String> {
+    let mut keys: Vec<KeyRef> = OneOrMany::Many(g.age.clone())
+        .list()
+        .into_iter()
+        .map(KeyRef::Age)
+        .collect();
+    keys.extend(g.pgp.iter().map(|fp| KeyRef::Pgp(fp.trim().to_owned())));
+    for k in &g.kms {
+        keys.push(KeyRef::Kms(KmsKey {
+            arn: k.arn.clone(),
+            role: k.role.clone(),
+            context: k
+                .context
+                .iter()
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect(),
+            aws_profile: k.aws_profile.clone(),
+        }));
+    }
+    keys.extend(
+        g.gcp_kms
+            .iter()
+            .map(|k| KeyRef::GcpKms(k.resource_id.clone())),
+    );
+    keys.extend(g.azure_keyvault.iter().map(|k| {
+        KeyRef::AzureKv(AzureKey {
+            vault_url: k.vault_url.clone(),
+            name: k.key.clone(),
+            version: k.version.clone(),
+        })
+    }));
+    for uri in &g.hc_vault {
+        keys.push(KeyRef::HcVault(VaultKey::from_uri(uri)?));
+    }
+    Ok(keys)
+}
+
+/// Parses `https://VAULT.vault.azure.net/keys/NAME/VERSION`.
+pub fn azure_from_url(url: &str) -> Result<AzureKey, String> {
+    let (vault, rest) = url.split_once("/keys/").ok_or_else(|| {
+        format!("{url:?} is not an Azure Key Vault key URL (.../keys/NAME/VERSION)")
+    })?;
+    let (name, version) = rest.split_once('/').unwrap_or((rest, ""));
+    if name.is_empty() {
+        return Err(format!("{url:?} names no key"));
+    }
+    Ok(AzureKey {
+        vault_url: vault.to_owned(),
+        name: name.to_owned(),
+        version: version.trim_end_matches('/').to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ids(groups: &[Vec<KeyRef>]) -> Vec<Vec<String>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(KeyRef::id).collect())
+            .collect()
+    }
+
+    #[test]
+    fn key_groups_of_every_kind_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join(".sops.yaml");
+        std::fs::write(
+            &cfg,
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [age1a]\n        pgp: [FP1]\n      - kms:\n          - arn: arn:aws:kms:us-east-1:1:key/k\n            context: {app: shop}\n        hc_vault: [http://127.0.0.1:8200/v1/transit/keys/k1]\n      - gcp_kms: [{resource_id: projects/p/locations/l/keyRings/r/cryptoKeys/k}]\n        azure_keyvault: [{vaultUrl: https://v.vault.azure.net, key: k, version: v1}]\n",
+        )
+        .expect("write");
+        let s = creation_settings(&cfg, &dir.path().join("x.yaml"), &[])
+            .expect("reads")
+            .expect("a rule");
+        assert_eq!(s.shamir_threshold, 2);
+        assert_eq!(
+            ids(&s.key_groups),
+            vec![
+                vec!["age1a", "FP1"],
+                vec![
+                    "arn:aws:kms:us-east-1:1:key/k",
+                    "http://127.0.0.1:8200/v1/transit/keys/k1"
+                ],
+                vec![
+                    "projects/p/locations/l/keyRings/r/cryptoKeys/k",
+                    "https://v.vault.azure.net/keys/k/v1"
+                ],
+            ]
+        );
+    }
 
     #[test]
     fn the_first_matching_creation_rule_applies() {
@@ -183,18 +337,15 @@ mod tests {
             "creation_rules:\n  - path_regex: secrets/.*\\.yaml$\n    encrypted_regex: ^data$\n    age: age1a,age1b\n  - age: age1c\n",
         )
         .expect("write");
-        let s = creation_settings(&cfg, &dir.path().join("secrets/x.yaml"))
+        let s = creation_settings(&cfg, &dir.path().join("secrets/x.yaml"), &[])
             .expect("reads")
             .expect("a rule");
-        assert_eq!(
-            s.key_groups,
-            vec![vec!["age1a".to_owned(), "age1b".to_owned()]]
-        );
+        assert_eq!(ids(&s.key_groups), vec![vec!["age1a", "age1b"]]);
         assert!(matches!(s.rule, Some(Rule::EncryptedRegex(..))));
-        let s = creation_settings(&cfg, &dir.path().join("other.json"))
+        let s = creation_settings(&cfg, &dir.path().join("other.json"), &[])
             .expect("reads")
             .expect("a rule");
-        assert_eq!(s.key_groups, vec![vec!["age1c".to_owned()]]);
+        assert_eq!(ids(&s.key_groups), vec![vec!["age1c"]]);
         assert_eq!(
             find_config(&dir.path().join("secrets/x.yaml")).as_deref(),
             Some(cfg.as_path())

@@ -2,36 +2,31 @@
 //!
 //! Written in the field order of sops 3.11.0 (`shamir_threshold`, `key_groups`, the key types,
 //! `lastmodified`, `mac`, `pgp`, the rule, `mac_only_encrypted`, `version`); read in any order.
-//! Key types other than age (pgp, kms, ...) are kept verbatim so that a file that also has
-//! them survives a re-encryption, but they are never used to decrypt.
+//! The keys of each group are typed [`MasterKey`]s (see [`super::master`]); kinds this library
+//! does not know (`hckms`) are kept verbatim.
 
 use super::Error;
+use super::master::{self, KeyKind, KeyRef, MasterKey};
 use super::rules::{RULE_KEYS, Rule};
 use super::time::Timestamp;
-use super::tree::{Branch, MapItem, Node};
+use super::tree::{Branch, Node};
 use super::value::Scalar;
 
 /// The sops format version written into new files (the sops release this format matches).
 pub const FORMAT_VERSION: &str = "3.11.0";
 
-/// The master-key types other than age, in the order sops writes them (before `age`).
-const OTHER_KEY_TYPES_BEFORE_AGE: [&str; 4] = ["kms", "gcp_kms", "azure_kv", "hc_vault"];
-
-/// One age recipient and the data key (or share) wrapped for it.
-pub struct AgeKey {
-    /// The `age1...` recipient.
-    pub recipient: String,
-    /// The armoured age file holding the data key or share.
-    pub enc: String,
+/// A key group: any one of its keys unlocks the group's share of the data key.
+#[derive(Default, Clone, Debug)]
+pub struct KeyGroup {
+    /// The master keys, in the order they were read or given.
+    pub keys: Vec<MasterKey>,
 }
 
-/// A key group: any one of its keys unlocks the group's share of the data key.
-#[derive(Default)]
-pub struct KeyGroup {
-    /// The age recipients.
-    pub age: Vec<AgeKey>,
-    /// Other key types (`pgp`, `kms`, ...), kept verbatim.
-    pub others: Vec<(String, Node)>,
+impl KeyGroup {
+    /// The keys of one kind.
+    pub fn of_kind(&self, kind: KeyKind) -> impl Iterator<Item = &MasterKey> {
+        self.keys.iter().filter(move |k| k.kind() == kind)
+    }
 }
 
 /// The parsed `sops` metadata.
@@ -72,44 +67,16 @@ fn scalar_text(node: &Node) -> Option<String> {
     }
 }
 
-fn age_keys(node: &Node, field: &str) -> Result<Vec<AgeKey>, Error> {
-    let Node::Seq(items) = node else {
-        return match node {
-            Node::Scalar(Scalar::Null) => Ok(Vec::new()),
-            _ => Err(malformed(field, "not a list")),
-        };
-    };
-    let mut keys = Vec::new();
-    for item in items {
-        match item {
-            Node::Comment(_) => {}
-            Node::Map(b) => {
-                let get = |k: &str| b.get(k).and_then(scalar_text);
-                keys.push(AgeKey {
-                    recipient: get("recipient")
-                        .ok_or_else(|| malformed(field, "an entry without recipient"))?,
-                    enc: get("enc").ok_or_else(|| malformed(field, "an entry without enc"))?,
-                });
-            }
-            _ => return Err(malformed(field, "an entry that is not a mapping")),
-        }
-    }
-    Ok(keys)
-}
-
 fn group_from(branch: &Branch, field: &str) -> Result<KeyGroup, Error> {
     let mut group = KeyGroup::default();
     for (k, v) in branch.entries() {
-        match k {
-            "age" => group.age = age_keys(v, &format!("{field}.age"))?,
-            "pgp" | "kms" | "gcp_kms" | "azure_kv" | "hc_vault" | "hckms" => {
-                let empty = matches!(v, Node::Seq(items) if items.is_empty())
-                    || matches!(v, Node::Scalar(Scalar::Null));
-                if !empty {
-                    group.others.push((k.to_owned(), v.duplicate()));
-                }
-            }
-            _ => {}
+        if let Some(kind) = KeyKind::from_field(k) {
+            let name = if field.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{field}.{k}")
+            };
+            group.keys.extend(master::parse_entries(kind, v, &name)?);
         }
     }
     Ok(group)
@@ -120,7 +87,7 @@ impl Metadata {
     pub fn from_branch(b: &Branch) -> Result<Self, Error> {
         let text = |k: &str| b.get(k).and_then(scalar_text);
         let top = group_from(b, "")?;
-        let key_groups = if !top.age.is_empty() || !top.others.is_empty() {
+        let key_groups = if !top.keys.is_empty() {
             vec![top]
         } else if let Some(Node::Seq(groups)) = b.get("key_groups") {
             let mut out = Vec::new();
@@ -174,9 +141,9 @@ impl Metadata {
         })
     }
 
-    /// Fresh metadata for new recipients (one group each entry of `groups`).
+    /// Fresh metadata for new master keys (one group each entry of `groups`).
     pub fn new(
-        groups: Vec<Vec<String>>,
+        groups: Vec<Vec<KeyRef>>,
         shamir_threshold: usize,
         rule: Rule,
         mac_only_encrypted: bool,
@@ -185,14 +152,7 @@ impl Metadata {
             key_groups: groups
                 .into_iter()
                 .map(|g| KeyGroup {
-                    age: g
-                        .into_iter()
-                        .map(|recipient| AgeKey {
-                            recipient,
-                            enc: String::new(),
-                        })
-                        .collect(),
-                    others: Vec::new(),
+                    keys: g.into_iter().map(MasterKey::new).collect(),
                 })
                 .collect(),
             shamir_threshold,
@@ -205,11 +165,11 @@ impl Metadata {
         }
     }
 
-    /// All age recipients of all groups.
+    /// The names of all master keys of all groups (see [`KeyRef::id`]).
     pub fn recipients(&self) -> Vec<String> {
         self.key_groups
             .iter()
-            .flat_map(|g| g.age.iter().map(|k| k.recipient.clone()))
+            .flat_map(|g| g.keys.iter().map(MasterKey::id))
             .collect()
     }
 
@@ -226,27 +186,20 @@ impl Metadata {
             let groups = self
                 .key_groups
                 .iter()
-                .map(|g| Node::Map(group_branch(g, true)))
+                .map(|g| Node::Map(group_branch(g)))
                 .collect();
             b.push("key_groups", Node::Seq(groups));
         } else if let Some(g) = self.key_groups.first() {
-            for (k, v) in &group_branch(g, false)
-                .items
-                .iter()
-                .filter_map(entry)
-                .collect::<Vec<_>>()
-            {
-                if *k != "pgp" {
-                    b.push(*k, v.duplicate());
+            for kind in KeyKind::ALL {
+                if kind != KeyKind::Pgp {
+                    push_kind(&mut b, g, kind, false);
                 }
             }
         }
         b.push("lastmodified", Node::text(&self.lastmodified));
         b.push("mac", Node::text(&self.mac));
-        if self.key_groups.len() == 1
-            && let Some((_, v)) = self.key_groups[0].others.iter().find(|(k, _)| k == "pgp")
-        {
-            b.push("pgp", v.duplicate());
+        if let [g] = self.key_groups.as_slice() {
+            push_kind(&mut b, g, KeyKind::Pgp, false);
         }
         if self.write_rule {
             let (k, v) = self.rule.key_value();
@@ -260,50 +213,20 @@ impl Metadata {
     }
 }
 
-fn entry(item: &MapItem) -> Option<(&str, &Node)> {
-    match item {
-        MapItem::Entry(k, v) => Some((k.as_str(), v)),
-        MapItem::Comment(_) => None,
+/// Writes the keys of one kind: omitted when there are none, except `hc_vault` and `age`
+/// inside `key_groups`, which sops always writes.
+fn push_kind(b: &mut Branch, g: &KeyGroup, kind: KeyKind, in_key_groups: bool) {
+    let entries: Vec<Node> = g.of_kind(kind).map(master::entry_node).collect();
+    if !entries.is_empty() || (in_key_groups && matches!(kind, KeyKind::HcVault | KeyKind::Age)) {
+        b.push(kind.field(), Node::Seq(entries));
     }
 }
 
-fn age_node(keys: &[AgeKey]) -> Node {
-    Node::Seq(
-        keys.iter()
-            .map(|k| {
-                let mut e = Branch::new();
-                e.push("recipient", Node::text(&k.recipient));
-                e.push("enc", Node::text(&k.enc));
-                Node::Map(e)
-            })
-            .collect(),
-    )
-}
-
-/// A group as a mapping. Inside `key_groups`, sops always writes `hc_vault` and `age`.
-fn group_branch(g: &KeyGroup, in_key_groups: bool) -> Branch {
+/// A group inside `key_groups`.
+fn group_branch(g: &KeyGroup) -> Branch {
     let mut b = Branch::new();
-    let other = |name: &str| {
-        g.others
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.duplicate())
-    };
-    if in_key_groups && let Some(v) = other("pgp") {
-        b.push("pgp", v);
-    }
-    for name in OTHER_KEY_TYPES_BEFORE_AGE {
-        match other(name) {
-            Some(v) => b.push(name, v),
-            None if in_key_groups && name == "hc_vault" => b.push(name, Node::Seq(Vec::new())),
-            None => {}
-        }
-    }
-    if in_key_groups || !g.age.is_empty() {
-        b.push("age", age_node(&g.age));
-    }
-    if !in_key_groups && let Some(v) = other("pgp") {
-        b.push("pgp", v);
+    for kind in KeyKind::ALL {
+        push_kind(&mut b, g, kind, true);
     }
     b
 }
@@ -335,7 +258,10 @@ mod tests {
     #[test]
     fn metadata_round_trips_through_a_branch() {
         let mut m = Metadata::new(
-            vec![vec!["age1a".into()], vec!["age1b".into()]],
+            vec![
+                vec![KeyRef::Age("age1a".into())],
+                vec![KeyRef::Age("age1b".into())],
+            ],
             2,
             Rule::default(),
             true,

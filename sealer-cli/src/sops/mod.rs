@@ -1,11 +1,13 @@
-//! The SOPS file format, compatible with the `sops` tool (3.11), for age recipients.
+//! The SOPS file format, compatible with the `sops` tool (3.11), for every master-key kind sops
+//! writes (age, PGP, AWS KMS, Vault Transit, GCP KMS, Azure Key Vault).
 //!
 //! Written by hand because no maintained crate reads and writes it faithfully. Layout:
 //! - [`value`]: plaintext secrets, typed scalars, the `ENC[AES256_GCM,...]` format;
 //! - [`tree`]: the ordered document tree with comments;
 //! - [`rules`]: which values are encrypted (the six rule keys);
 //! - [`mac`] (crate-internal walk): encryption, decryption and the MAC;
-//! - [`metadata`]: the `sops` block; [`keys`]: data key wrapping, identities, Shamir;
+//! - [`metadata`]: the `sops` block; [`master`]: the typed master keys; [`keys`]: the data
+//!   key and the [`keys::KeyService`] that wraps it; [`identities`]: age; [`shamir`];
 //! - stores: [`yaml`] + [`yaml_emit`], [`json`] (also binary), [`dotenv`];
 //! - [`config`]: `.sops.yaml` creation rules.
 //!
@@ -21,186 +23,36 @@
 
 pub mod config;
 pub mod dotenv;
+pub mod identities;
 pub mod json;
 pub mod keys;
 mod mac;
+pub mod master;
 pub mod metadata;
+pub mod remote;
 pub mod rules;
+pub mod shamir;
 pub mod time;
 pub mod tree;
 pub mod value;
 pub mod yaml;
 pub mod yaml_emit;
 
+mod error;
 #[cfg(test)]
 mod proptests;
+
+pub use error::Error;
 
 use std::path::Path;
 use zeroize::Zeroizing;
 
-pub use keys::Identities;
+pub use keys::{Identities, KeyService};
+pub use master::{KeyKind, KeyRef, MasterKey};
 pub use metadata::Metadata;
 pub use rules::Rule;
 pub use tree::{Branch, MapItem, Node, PathStep, Tree};
 pub use value::{Scalar, Secret};
-
-/// Errors of the SOPS format. Messages name the file and the key path, never a value.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The input is not valid for its format, or a value is not in the sops format.
-    #[error("{}: {path}: {reason}", show(file))]
-    Malformed {
-        /// The file (empty when unknown).
-        file: String,
-        /// Where in the file.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The file has no `sops` metadata: it is not encrypted.
-    #[error("{}: sops metadata not found (the file is not encrypted)", show(file))]
-    NotEncrypted {
-        /// The file.
-        file: String,
-    },
-    /// The metadata has no `mac`.
-    #[error("{}: the sops metadata has no mac", show(file))]
-    MacMissing {
-        /// The file.
-        file: String,
-    },
-    /// The MAC does not match the content: a value was changed, added or removed.
-    #[error(
-        "{}: MAC mismatch: the file was modified after it was encrypted",
-        show(file)
-    )]
-    MacMismatch {
-        /// The file.
-        file: String,
-    },
-    /// A ciphertext failed authentication: it was changed, or moved to another key path.
-    #[error(
-        "{}: {path}: authentication failed: the encrypted value was changed or moved",
-        show(file)
-    )]
-    AuthenticationFailed {
-        /// The file.
-        file: String,
-        /// The key path of the value.
-        path: String,
-    },
-    /// None of the identities can unwrap the data key.
-    #[error("{}: no identity matches any recipient of the file ({})", show(file), recipients.join(", "))]
-    NoMatchingIdentity {
-        /// The file.
-        file: String,
-        /// The file's recipients.
-        recipients: Vec<String>,
-    },
-    /// Too few key groups could be unlocked for the Shamir threshold.
-    #[error(
-        "{}: {recovered} key group(s) unlocked, {needed} needed (shamir_threshold)",
-        show(file)
-    )]
-    NotEnoughKeyGroups {
-        /// The file.
-        file: String,
-        /// Groups needed.
-        needed: usize,
-        /// Groups unlocked.
-        recovered: usize,
-    },
-    /// An identity could not be read.
-    #[error("identity {source_name}: {reason}")]
-    Identity {
-        /// Where it was read from (file or variable name).
-        source_name: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A recipient is not an age X25519 recipient.
-    #[error("invalid age recipient {recipient:?}")]
-    Recipient {
-        /// The text given.
-        recipient: String,
-    },
-    /// Wrapping the data key for a recipient failed.
-    #[error("wrapping the data key for {recipient}: {reason}")]
-    DataKeyWrap {
-        /// The recipient.
-        recipient: String,
-        /// What failed.
-        reason: String,
-    },
-    /// The encryption rules are invalid.
-    #[error("invalid encryption rules: {reason}")]
-    InvalidRules {
-        /// What is wrong.
-        reason: String,
-    },
-    /// No recipient was given for a new file.
-    #[error(
-        "{}: no recipients: use --age, SOPS_AGE_RECIPIENTS or a .sops.yaml creation rule",
-        show(file)
-    )]
-    NoRecipients {
-        /// The file.
-        file: String,
-    },
-    /// The `.sops.yaml` configuration is invalid.
-    #[error("config {file}: {reason}")]
-    Config {
-        /// The config file.
-        file: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The input is larger than accepted.
-    #[error("{}: input larger than {limit} bytes", show(file))]
-    TooLarge {
-        /// The file.
-        file: String,
-        /// The limit.
-        limit: usize,
-    },
-    /// The tree cannot be written in the requested format.
-    #[error("{}: cannot write the output: {reason}", show(file))]
-    Emit {
-        /// The file.
-        file: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-fn show(file: &str) -> &str {
-    if file.is_empty() { "<input>" } else { file }
-}
-
-impl Error {
-    /// Names the file in the error, when it does not name one yet.
-    #[must_use]
-    pub fn in_file(mut self, name: &str) -> Self {
-        match &mut self {
-            Error::Malformed { file, .. }
-            | Error::NotEncrypted { file }
-            | Error::MacMissing { file }
-            | Error::MacMismatch { file }
-            | Error::AuthenticationFailed { file, .. }
-            | Error::NoMatchingIdentity { file, .. }
-            | Error::NotEnoughKeyGroups { file, .. }
-            | Error::NoRecipients { file }
-            | Error::TooLarge { file, .. }
-            | Error::Emit { file, .. }
-                if file.is_empty() =>
-            {
-                *file = name.to_owned();
-            }
-            _ => {}
-        }
-        self
-    }
-}
 
 /// A file format (a sops "store").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,9 +176,10 @@ pub fn is_encrypted(bytes: &[u8], format: Format) -> bool {
 }
 
 impl EncryptedFile {
-    /// Recovers the data key with the identities, decrypts every value and verifies the MAC.
-    pub fn decrypt(self, ids: &Identities) -> Result<Decrypted, Error> {
-        let key = keys::recover_data_key(&self.metadata, ids)?;
+    /// Recovers the data key with the key service (age [`Identities`] or any other
+    /// [`KeyService`]), decrypts every value and verifies the MAC.
+    pub fn decrypt(self, keys: &dyn KeyService) -> Result<Decrypted, Error> {
+        let key = keys::recover_data_key(&self.metadata, keys)?;
         self.decrypt_with_key(key)
     }
 
@@ -416,8 +269,8 @@ pub fn emit_plain(tree: &Tree, format: Format) -> Result<Zeroizing<Vec<u8>>, Err
 
 /// How to encrypt a new file.
 pub struct EncryptOptions {
-    /// Age recipients, one list per key group (usually one group).
-    pub key_groups: Vec<Vec<String>>,
+    /// Master keys, one list per key group (usually one group).
+    pub key_groups: Vec<Vec<KeyRef>>,
     /// Groups needed to decrypt when there are several (0: all).
     pub shamir_threshold: usize,
     /// Which values are encrypted.
@@ -444,9 +297,19 @@ fn seal(
     Ok(EncryptedFile { tree, metadata })
 }
 
-/// Encrypts a plaintext tree for new recipients with a fresh data key.
+/// Encrypts a plaintext tree for new age recipients with a fresh data key.
 pub fn encrypt(tree: Tree, options: &EncryptOptions) -> Result<EncryptedFile, Error> {
-    let groups: Vec<Vec<String>> = options
+    encrypt_with(tree, options, &Identities::new())
+}
+
+/// Encrypts a plaintext tree for new master keys with a fresh data key, wrapping it through
+/// `service` (age is always handled).
+pub fn encrypt_with(
+    tree: Tree,
+    options: &EncryptOptions,
+    service: &dyn KeyService,
+) -> Result<EncryptedFile, Error> {
+    let groups: Vec<Vec<KeyRef>> = options
         .key_groups
         .iter()
         .filter(|g| !g.is_empty())
@@ -458,7 +321,9 @@ pub fn encrypt(tree: Tree, options: &EncryptOptions) -> Result<EncryptedFile, Er
         });
     }
     for r in groups.iter().flatten() {
-        keys::parse_recipient(r)?;
+        if let KeyRef::Age(r) = r {
+            keys::parse_recipient(r)?;
+        }
     }
     let mut metadata = Metadata::new(
         groups,
@@ -467,7 +332,9 @@ pub fn encrypt(tree: Tree, options: &EncryptOptions) -> Result<EncryptedFile, Er
         options.mac_only_encrypted,
     );
     let key = keys::generate_data_key();
-    keys::wrap_for_groups(&key, &mut metadata)?;
+    let age = Identities::new();
+    let services = keys::Services(vec![&age, service]);
+    keys::wrap_for_groups(&key, &mut metadata, &services)?;
     seal(tree, metadata, &key, None)
 }
 
@@ -490,8 +357,12 @@ impl Decrypted {
     }
 
     /// Encrypts the tree with a new data key, for the given key groups (or the file's
-    /// current recipients when `None`).
-    pub fn rotate(self, key_groups: Option<Vec<Vec<String>>>) -> Result<EncryptedFile, Error> {
+    /// current master keys when `None`), wrapping it through `service` (age always).
+    pub fn rotate(
+        self,
+        key_groups: Option<Vec<Vec<KeyRef>>>,
+        service: &dyn KeyService,
+    ) -> Result<EncryptedFile, Error> {
         let Decrypted {
             tree, mut metadata, ..
         } = self;
@@ -504,15 +375,48 @@ impl Decrypted {
             );
             metadata.key_groups = fresh.key_groups;
         }
-        if metadata.key_groups.iter().all(|g| g.age.is_empty()) {
+        if metadata.key_groups.iter().all(|g| g.keys.is_empty()) {
             return Err(Error::NoRecipients {
                 file: String::new(),
             });
         }
         metadata.version = metadata::FORMAT_VERSION.to_owned();
         let key = keys::generate_data_key();
-        keys::wrap_for_groups(&key, &mut metadata)?;
+        let age = Identities::new();
+        let services = keys::Services(vec![&age, service]);
+        keys::wrap_for_groups(&key, &mut metadata, &services)?;
         seal(tree, metadata, &key, None)
+    }
+}
+
+impl Decrypted {
+    /// Wraps the same data key for new key groups, as `sops updatekeys` does: values keep
+    /// their ciphertext.
+    pub fn update_keys(
+        self,
+        key_groups: Vec<Vec<KeyRef>>,
+        shamir_threshold: usize,
+        service: &dyn KeyService,
+    ) -> Result<EncryptedFile, Error> {
+        let Decrypted {
+            tree,
+            mut metadata,
+            key,
+            stash,
+        } = self;
+        let groups: Vec<Vec<KeyRef>> = key_groups.into_iter().filter(|g| !g.is_empty()).collect();
+        if groups.is_empty() {
+            return Err(Error::NoRecipients {
+                file: String::new(),
+            });
+        }
+        let fresh = Metadata::new(groups, shamir_threshold, metadata.rule.clone(), false);
+        metadata.key_groups = fresh.key_groups;
+        metadata.shamir_threshold = shamir_threshold;
+        let age = Identities::new();
+        let services = keys::Services(vec![&age, service]);
+        keys::wrap_for_groups(&key, &mut metadata, &services)?;
+        seal(tree, metadata, &key, Some(&stash))
     }
 }
 
@@ -521,7 +425,7 @@ impl Decrypted {
 /// and numbers are compared as floats. Returns the object without its `sops` field.
 pub fn decrypt_object(
     object: &serde_json::Value,
-    ids: &Identities,
+    ids: &dyn KeyService,
 ) -> Result<serde_json::Value, Error> {
     let Node::Map(mut doc) = json::from_value(object, 0)? else {
         return Err(Error::Malformed {
@@ -556,7 +460,7 @@ pub fn object_is_encrypted(object: &serde_json::Value) -> bool {
 pub fn decrypt_bytes(
     bytes: &[u8],
     format: Format,
-    ids: &Identities,
+    ids: &dyn KeyService,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     parse_encrypted(bytes, format)?
         .decrypt(ids)?
@@ -564,86 +468,4 @@ pub fn decrypt_bytes(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn identity() -> (Identities, String) {
-        let id = age::x25519::Identity::generate();
-        let recipient = id.to_public().to_string();
-        let mut ids = Identities::new();
-        ids.push(id);
-        (ids, recipient)
-    }
-
-    #[test]
-    fn a_kubernetes_object_decrypts_like_flux_does_with_key_order_kept() {
-        let (ids, recipient) = identity();
-        let yaml = b"apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\nstringData:\n    zeta: one\n    alpha: two\n    replicas: 3\n";
-        let tree = parse_plain(yaml, Format::Yaml).expect("parses");
-        let rule = Rule::from_key("encrypted_regex", "^(data|stringData)$").expect("valid");
-        let options = EncryptOptions {
-            key_groups: vec![vec![recipient]],
-            shamir_threshold: 0,
-            rule,
-            mac_only_encrypted: false,
-        };
-        let enc = encrypt(tree, &options)
-            .expect("encrypts")
-            .to_bytes(Format::Json)
-            .expect("writes");
-        let object: serde_json::Value = serde_json::from_slice(&enc).expect("json");
-        assert!(object_is_encrypted(&object));
-        let plain = decrypt_object(&object, &ids).expect("decrypts");
-        assert_eq!(
-            serde_json::to_string(&plain).expect("serializes"),
-            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db"},"stringData":{"zeta":"one","alpha":"two","replicas":3}}"#
-        );
-    }
-
-    #[test]
-    fn fail_errors_name_the_path_and_never_the_value() {
-        let (ids, recipient) = identity();
-        let tree =
-            parse_plain(b"a:\n    secret: hunter2\n    other: x\n", Format::Yaml).expect("parses");
-        let options = EncryptOptions {
-            key_groups: vec![vec![recipient]],
-            shamir_threshold: 0,
-            rule: Rule::default(),
-            mac_only_encrypted: false,
-        };
-        let enc = String::from_utf8(
-            encrypt(tree, &options)
-                .expect("encrypts")
-                .to_bytes(Format::Yaml)
-                .expect("writes"),
-        )
-        .expect("utf8");
-        // Move the first ciphertext onto the other key: the AAD no longer matches.
-        let values: Vec<&str> = enc
-            .lines()
-            .filter_map(|l| l.split_once(": ENC[").map(|(_, v)| v))
-            .collect();
-        let swapped = enc
-            .replacen(values[0], "@", 1)
-            .replacen(values[1], values[0], 1)
-            .replacen('@', values[1], 1);
-        let err = decrypt_bytes(swapped.as_bytes(), Format::Yaml, &ids)
-            .expect_err("fails")
-            .in_file("s.yaml");
-        let msg = err.to_string();
-        assert!(matches!(err, Error::AuthenticationFailed { .. }), "{msg}");
-        assert!(
-            msg.contains("s.yaml") && msg.contains("a.secret") && !msg.contains("hunter2"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn fail_a_plain_file_is_not_encrypted() {
-        assert!(!is_encrypted(b"a: 1\n", Format::Yaml));
-        assert!(matches!(
-            parse_encrypted(b"a: 1\n", Format::Yaml),
-            Err(Error::NotEncrypted { .. })
-        ));
-    }
-}
+mod tests;

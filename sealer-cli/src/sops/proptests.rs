@@ -85,7 +85,7 @@ proptest! {
         let tree = parse_plain(&plain, format).expect("reads its own output");
         // JSON numbers are floats in sops, so compare with the document as read back.
         let plain = emit_plain(&parse_plain(&plain, format).expect("reads"), format).expect("emits");
-        let options = EncryptOptions { key_groups: vec![vec![recipient]], shamir_threshold: 0, rule: Rule::default(), mac_only_encrypted: false };
+        let options = EncryptOptions { key_groups: vec![vec![KeyRef::Age(recipient)]], shamir_threshold: 0, rule: Rule::default(), mac_only_encrypted: false };
         let enc = encrypt(tree, &options).expect("encrypts").to_bytes(format).expect("writes");
         let back = decrypt_bytes(&enc, format, &ids).expect("decrypts");
         prop_assert_eq!(String::from_utf8_lossy(&back), String::from_utf8_lossy(&plain));
