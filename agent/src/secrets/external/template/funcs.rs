@@ -22,6 +22,52 @@ const RENAMED: &[(&str, &str)] = &[
     ("toJSON", "toJson"),
 ];
 
+/// Every function [`call`] knows.
+const NAMES: &[&str] = &[
+    "index",
+    "get",
+    "len",
+    "print",
+    "toString",
+    "printf",
+    "b64enc",
+    "b64dec",
+    "sha256sum",
+    "toJson",
+    "fromJson",
+    "fromYaml",
+    "upper",
+    "lower",
+    "trim",
+    "squote",
+    "quote",
+    "nospace",
+    "trimPrefix",
+    "trimSuffix",
+    "trimAll",
+    "replace",
+    "default",
+    "indent",
+    "nindent",
+    "list",
+    "join",
+    "filterPEM",
+];
+
+/// Checks a function name when the template is parsed, so an unknown one is refused before
+/// anything is read.
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    if NAMES.contains(&name) {
+        return Ok(());
+    }
+    match RENAMED.iter().find(|(old, _)| *old == name) {
+        Some((_, new)) => Err(format!(
+            "function {name:?} is from ESO's v1 template engine; use {new:?}"
+        )),
+        None => Err(format!("function {name:?} is not supported")),
+    }
+}
+
 /// Calls `name` with `args` (a piped value last).
 pub(crate) fn call(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
     let arity = |n: usize, args: &[Val]| -> Result<(), String> {
@@ -217,12 +263,7 @@ pub(crate) fn call(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
             let pem = text(&args[1])?;
             Ok(from_string(filter_pem(&kind, &pem)))
         }
-        other => match RENAMED.iter().find(|(old, _)| *old == other) {
-            Some((_, new)) => Err(format!(
-                "function {other:?} is from ESO's v1 template engine; use {new:?}"
-            )),
-            None => Err(format!("function {other:?} is not supported")),
-        },
+        other => check_name(other).and_then(|()| Err(format!("function {other:?} failed"))),
     }
 }
 

@@ -254,6 +254,7 @@ mod tests {
         for (text, needle) in [
             ("{{ .missing }}", "missing"),
             ("{{ .user | nosuchfunc }}", "nosuchfunc"),
+            ("{{ .user | base64encode }}", "b64enc"),
             ("{{ .user | b64dec }}", "b64dec"),
             ("{{ .user.x }}", "fromJson"),
             ("{{ .user | fromJson }}", "fromJson"),

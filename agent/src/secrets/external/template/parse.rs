@@ -231,6 +231,7 @@ impl<'a> Lexer<'a> {
                         return Err(format!("{w:?} actions are not supported"));
                     }
                     w if w.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                        super::funcs::check_name(w)?;
                         Token::Arg(Arg::Func(w.to_owned()))
                     }
                     w => return Err(format!("unexpected {:?}", quote(w))),
