@@ -17,6 +17,7 @@
 //! [`aws`], [`extract`] (properties and pointers), [`plan`] (an ExternalSecret checked, then
 //! listed and assembled).
 
+pub mod assemble;
 pub mod aws;
 pub mod extract;
 pub mod find;

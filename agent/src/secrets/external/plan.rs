@@ -1,34 +1,31 @@
-//! One ExternalSecret from manifest to Secret: [`plan`] checks every field and authorises
-//! every direct read; [`ExternalPlan::prepare`] lists what its `find`s select and loads its
-//! `templateFrom` sources; [`ExternalPlan::assemble`] builds the Secret from the documents
-//! read. `refreshInterval` is per ExternalSecret: its reads (and the names its finds list) are
+//! One ExternalSecret from manifest to plan: [`plan`] checks every field and authorises
+//! every direct read; [`super::assemble`] lists its finds, loads its template sources and
+//! builds the Secret. `refreshInterval` is per ExternalSecret: its reads (and the names its finds list) are
 //! cached under its own name for exactly that long (`0`: read once, until the agent restarts).
 
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::super::cache::RemoteDoc;
 use super::super::object::{CreationPolicy, SecretObject, SecretOrigin};
 use super::super::{AppContext, SecretsError};
-use super::extract::{self, Selector};
-use super::find::{self, FindError, FindQuery};
+use super::extract::Selector;
+use super::find::FindQuery;
 use super::model::{DataFrom, RemoteRef, Spec, parse_go_duration, parse_spec};
-use super::rewrite::{self, Conversion, Decoding, Rewrite, Values};
+use super::rewrite::{self, Conversion, Decoding, Rewrite};
 use super::sources::TargetTemplate;
 use super::store::ResolvedStore;
 use super::stores::{ReadRequest, Stores};
-use super::{DEFAULT_REFRESH, MIN_REFRESH, StoreError, StoreIndex, request_for};
+use super::{DEFAULT_REFRESH, MIN_REFRESH, StoreIndex, request_for};
 
 /// What happens to the keys and values of a `dataFrom` entry.
-struct KeyRules {
-    rewrites: Vec<Rewrite>,
-    conversion: Conversion,
-    decoding: Decoding,
+pub(crate) struct KeyRules {
+    pub(crate) rewrites: Vec<Rewrite>,
+    pub(crate) conversion: Conversion,
+    pub(crate) decoding: Decoding,
 }
 
-enum Item {
+pub(crate) enum Item {
     Key {
         secret_key: String,
         field: String,
@@ -59,16 +56,16 @@ enum Item {
 /// An ExternalSecret read and authorised, waiting for its documents.
 pub(crate) struct ExternalPlan {
     pub(crate) object: String,
-    namespace: String,
-    store: Arc<ResolvedStore>,
-    target: Option<SecretObject>,
-    items: Vec<Item>,
-    template: Option<TargetTemplate>,
+    pub(crate) namespace: String,
+    pub(crate) store: Arc<ResolvedStore>,
+    pub(crate) target: Option<SecretObject>,
+    pub(crate) items: Vec<Item>,
+    pub(crate) template: Option<TargetTemplate>,
     /// `None`: read once.
     pub(crate) refresh: Option<Duration>,
 }
 
-fn invalid(object: &str, field: &str, reason: String) -> SecretsError {
+pub(crate) fn invalid(object: &str, field: &str, reason: String) -> SecretsError {
     SecretsError::InvalidObject {
         object: object.to_owned(),
         field: field.to_owned(),
@@ -221,33 +218,7 @@ pub(crate) fn plan(
     let store = find_store(&spec, &object, &namespace, index, stores)?;
     let mut items = Vec::new();
     for (i, item) in spec.data.iter().enumerate() {
-        let field = format!("spec.data[{i}].remoteRef");
-        if item.source_ref.is_some() {
-            let field = format!("spec.data[{i}].sourceRef");
-            return Err(invalid(&object, &field, "is not supported".into()));
-        }
-        let decoding = check_ref(&object, &field, &item.remote_ref, false)?;
-        let r = &item.remote_ref;
-        let request = request_for(
-            &object,
-            &format!("{field}.key"),
-            &store,
-            &r.key,
-            r.version.as_deref(),
-            refresh,
-            &app.allow,
-        )?;
-        let selector = match &r.property {
-            Some(p) if !p.is_empty() => Selector::Property(p.clone()),
-            _ => Selector::Whole,
-        };
-        items.push(Item::Key {
-            secret_key: item.secret_key.clone(),
-            field,
-            request,
-            selector,
-            decoding,
-        });
+        items.push(data_item(item, i, &object, &store, refresh, app)?);
     }
     for (i, from) in spec.data_from.iter().enumerate() {
         items.push(data_from_item(
@@ -275,6 +246,43 @@ pub(crate) fn plan(
         items,
         template,
         refresh,
+    })
+}
+
+fn data_item(
+    item: &super::model::DataItem,
+    i: usize,
+    object: &str,
+    store: &Arc<ResolvedStore>,
+    refresh: Option<Duration>,
+    app: &AppContext,
+) -> Result<Item, SecretsError> {
+    let field = format!("spec.data[{i}].remoteRef");
+    if item.source_ref.is_some() {
+        let field = format!("spec.data[{i}].sourceRef");
+        return Err(invalid(object, &field, "is not supported".into()));
+    }
+    let decoding = check_ref(object, &field, &item.remote_ref, false)?;
+    let r = &item.remote_ref;
+    let request = request_for(
+        object,
+        &format!("{field}.key"),
+        store,
+        &r.key,
+        r.version.as_deref(),
+        refresh,
+        &app.allow,
+    )?;
+    let selector = match &r.property {
+        Some(p) if !p.is_empty() => Selector::Property(p.clone()),
+        _ => Selector::Whole,
+    };
+    Ok(Item::Key {
+        secret_key: item.secret_key.clone(),
+        field,
+        request,
+        selector,
+        decoding,
     })
 }
 
@@ -321,48 +329,54 @@ fn data_from_item(
                 },
             })
         }
-        (None, Some(f)) => {
-            let here = format!("{field}.find");
-            let bad = |sub: &str, reason: String| invalid(object, &format!("{here}.{sub}"), reason);
-            let decoding = Decoding::parse(f.decoding_strategy.as_deref())
-                .map_err(|e| bad("decodingStrategy", e))?;
-            let conversion = Conversion::parse(f.conversion_strategy.as_deref())
-                .map_err(|e| bad("conversionStrategy", e))?;
-            let name = match &f.name {
-                Some(n) => Some(rewrite::regex(&n.regexp).map_err(|e| bad("name.regexp", e))?),
-                None => None,
-            };
-            if name.is_none() && f.tags.is_empty() {
-                return Err(invalid(object, &here, "needs name.regexp or tags".into()));
-            }
-            if let Some(path) = &f.path
-                && (path.trim_matches('/').is_empty() || path.contains(".."))
-            {
-                return Err(bad(
-                    "path",
-                    format!("{path:?} is not a path to search under"),
-                ));
-            }
-            Ok(Item::Find {
-                field: here,
-                query: FindQuery {
-                    path: f.path.clone(),
-                    name,
-                    tags: f.tags.clone(),
-                },
-                rules: KeyRules {
-                    rewrites,
-                    conversion,
-                    decoding,
-                },
-            })
-        }
+        (None, Some(f)) => find_item(f, &format!("{field}.find"), object, rewrites),
         _ => Err(invalid(
             object,
             field,
             "needs exactly one of extract, find".into(),
         )),
     }
+}
+
+fn find_item(
+    f: &super::model::Find,
+    here: &str,
+    object: &str,
+    rewrites: Vec<Rewrite>,
+) -> Result<Item, SecretsError> {
+    let bad = |sub: &str, reason: String| invalid(object, &format!("{here}.{sub}"), reason);
+    let decoding =
+        Decoding::parse(f.decoding_strategy.as_deref()).map_err(|e| bad("decodingStrategy", e))?;
+    let conversion = Conversion::parse(f.conversion_strategy.as_deref())
+        .map_err(|e| bad("conversionStrategy", e))?;
+    let name = match &f.name {
+        Some(n) => Some(rewrite::regex(&n.regexp).map_err(|e| bad("name.regexp", e))?),
+        None => None,
+    };
+    if name.is_none() && f.tags.is_empty() {
+        return Err(invalid(object, here, "needs name.regexp or tags".into()));
+    }
+    if let Some(path) = &f.path
+        && (path.trim_matches('/').is_empty() || path.contains(".."))
+    {
+        return Err(bad(
+            "path",
+            format!("{path:?} is not a path to search under"),
+        ));
+    }
+    Ok(Item::Find {
+        field: here.to_owned(),
+        query: FindQuery {
+            path: f.path.clone(),
+            name,
+            tags: f.tags.clone(),
+        },
+        rules: KeyRules {
+            rewrites,
+            conversion,
+            decoding,
+        },
+    })
 }
 
 type Target = (Option<SecretObject>, Option<TargetTemplate>);
@@ -468,244 +482,4 @@ fn template_of(
         .map_err(|(field, reason)| invalid(object, &field, reason))?;
     template.take_from_app(&index.sources, namespace);
     Ok(template)
-}
-
-impl ExternalPlan {
-    /// Lists what every `find` selects (within the allow-list) and loads the `templateFrom`
-    /// sources not among the app's objects.
-    pub(crate) async fn prepare(
-        &mut self,
-        stores: &Stores,
-        app: &AppContext,
-    ) -> Result<(), SecretsError> {
-        for item in &mut self.items {
-            let Item::Find { field, query, .. } = item else {
-                continue;
-            };
-            let names = find::find(
-                stores,
-                &self.store,
-                query,
-                &app.allow,
-                &self.object,
-                self.refresh,
-            )
-            .await
-            .map_err(|e| match e {
-                FindError::Store(source) => SecretsError::StoreReadFailed {
-                    object: self.object.clone(),
-                    field: field.clone(),
-                    source,
-                },
-                FindError::Denied(reason) => SecretsError::PolicyDenied {
-                    object: self.object.clone(),
-                    field: field.clone(),
-                    reason,
-                },
-            })?;
-            let mut reads = Vec::with_capacity(names.len());
-            for name in names {
-                let request = request_for(
-                    &self.object,
-                    field,
-                    &self.store,
-                    &name,
-                    None,
-                    self.refresh,
-                    &app.allow,
-                )?;
-                reads.push((name, request));
-            }
-            let Item::Find { field, rules, .. } = std::mem::replace(
-                item,
-                Item::Found {
-                    field: String::new(),
-                    reads: Vec::new(),
-                    rules: KeyRules {
-                        rewrites: Vec::new(),
-                        conversion: Conversion::Default,
-                        decoding: Decoding::None,
-                    },
-                },
-            ) else {
-                continue;
-            };
-            *item = Item::Found {
-                field,
-                reads,
-                rules,
-            };
-        }
-        if let Some(template) = &mut self.template {
-            if self.namespace != app.namespace {
-                return Err(SecretsError::PolicyDenied {
-                    object: self.object.clone(),
-                    field: "spec.target.template.templateFrom".into(),
-                    reason: format!(
-                        "sources are only read in the app's namespace {:?}",
-                        app.namespace
-                    ),
-                });
-            }
-            template
-                .load(stores, &self.namespace)
-                .await
-                .map_err(|(field, reason)| invalid(&self.object, &field, reason))?;
-        }
-        Ok(())
-    }
-
-    /// The read requests of this ExternalSecret (after [`Self::prepare`]).
-    pub(crate) fn requests(&self) -> impl Iterator<Item = &ReadRequest> {
-        self.items
-            .iter()
-            .flat_map(|item| -> Box<dyn Iterator<Item = &ReadRequest> + '_> {
-                match item {
-                    Item::Key { request, .. } | Item::Extract { request, .. } => {
-                        Box::new(std::iter::once(request))
-                    }
-                    Item::Found { reads, .. } => Box::new(reads.iter().map(|(_, r)| r)),
-                    Item::Find { .. } => Box::new(std::iter::empty()),
-                }
-            })
-    }
-
-    /// `namespace/name` of the Secret this ExternalSecret writes, if it writes one.
-    pub(crate) fn target_ref(&self) -> Option<(String, String)> {
-        self.target
-            .as_ref()
-            .map(|t| (t.namespace.clone(), t.name.clone()))
-    }
-}
-
-/// The documents read in one stage run, by cache key.
-pub(crate) type Docs = HashMap<String, Result<Arc<RemoteDoc>, StoreError>>;
-
-impl ExternalPlan {
-    fn doc(
-        &self,
-        docs: &Docs,
-        field: &str,
-        request: &ReadRequest,
-    ) -> Result<Arc<RemoteDoc>, SecretsError> {
-        match docs.get(&request.cache_key()) {
-            Some(Ok(doc)) => Ok(doc.clone()),
-            Some(Err(source)) => Err(SecretsError::StoreReadFailed {
-                object: self.object.clone(),
-                field: field.to_owned(),
-                source: source.clone(),
-            }),
-            None => Err(SecretsError::StoreReadFailed {
-                object: self.object.clone(),
-                field: field.to_owned(),
-                source: StoreError::ReadFailed {
-                    store: request.store.display.clone(),
-                    path: request.full_path.clone(),
-                    reason: "not read".into(),
-                },
-            }),
-        }
-    }
-
-    fn missing(&self, field: &str, path: String, reason: String) -> SecretsError {
-        SecretsError::ValueMissing {
-            object: self.object.clone(),
-            field: field.to_owned(),
-            path,
-            reason,
-        }
-    }
-
-    fn item_values(
-        &self,
-        item: &Item,
-        docs: &Docs,
-        values: &mut Values,
-    ) -> Result<(), SecretsError> {
-        match item {
-            Item::Key {
-                secret_key,
-                field,
-                request,
-                selector,
-                decoding,
-            } => {
-                let doc = self.doc(docs, field, request)?;
-                let path = || format!("{} {}", request.full_path, selector.describe());
-                let value =
-                    extract::select(&doc, selector).map_err(|r| self.missing(field, path(), r))?;
-                let value = decoding.decode(value).map_err(|r| {
-                    invalid(
-                        &self.object,
-                        &format!("{field}.decodingStrategy"),
-                        format!("the value of {} {r}", path()),
-                    )
-                })?;
-                values.insert(secret_key.clone(), value);
-            }
-            Item::Extract {
-                field,
-                request,
-                property,
-                rules,
-            } => {
-                let doc = self.doc(docs, field, request)?;
-                let all = extract::extract_all(&doc, property.as_deref())
-                    .map_err(|r| self.missing(field, request.full_path.clone(), r))?;
-                values.extend(self.apply_rules(field, all, rules)?);
-            }
-            Item::Found {
-                field,
-                reads,
-                rules,
-            } => {
-                let mut all = Values::new();
-                for (name, request) in reads {
-                    let doc = self.doc(docs, field, request)?;
-                    all.insert(name.clone(), zeroize::Zeroizing::new(doc.bytes.to_vec()));
-                }
-                values.extend(self.apply_rules(field, all, rules)?);
-            }
-            Item::Find { field, .. } => {
-                return Err(invalid(&self.object, field, "was not listed".into()));
-            }
-        }
-        Ok(())
-    }
-
-    fn apply_rules(
-        &self,
-        field: &str,
-        all: Values,
-        rules: &KeyRules,
-    ) -> Result<Values, SecretsError> {
-        let field = field.rsplit_once('.').map_or(field, |(head, _)| head);
-        rewrite::apply(all, &rules.rewrites, rules.conversion, rules.decoding).map_err(|reason| {
-            let sub = if rules.rewrites.is_empty() {
-                ""
-            } else {
-                ".rewrite"
-            };
-            invalid(&self.object, &format!("{field}{sub}"), reason)
-        })
-    }
-
-    /// Builds the Secret from the documents read. The first failure fails the whole
-    /// ExternalSecret: a partial Secret is never applied.
-    pub(crate) fn assemble(self, docs: &Docs) -> Result<Option<SecretObject>, SecretsError> {
-        let mut values = Values::new();
-        for item in &self.items {
-            self.item_values(item, docs, &mut values)?;
-        }
-        let Some(mut secret) = self.target else {
-            return Ok(None);
-        };
-        secret.data = match &self.template {
-            Some(template) => template
-                .render(&values)
-                .map_err(|(field, reason)| invalid(&self.object, &field, reason))?,
-            None => values,
-        };
-        Ok(Some(secret))
-    }
 }

@@ -186,6 +186,14 @@ impl TargetTemplate {
         }
     }
 
+    /// Whether a source item is still to be read from the cluster.
+    pub(crate) fn needs_cluster(&self) -> bool {
+        self.from.iter().any(|e| match e {
+            FromEntry::Source { items, .. } => items.iter().any(|i| i.text.is_none()),
+            FromEntry::Literal { .. } => false,
+        })
+    }
+
     /// Reads from the cluster (namespace `namespace`) every source item not found among the
     /// app's objects.
     pub(crate) async fn load(

@@ -69,15 +69,30 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// Calls `name` with `args` (a piped value last).
-pub(crate) fn call(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
-    let arity = |n: usize, args: &[Val]| -> Result<(), String> {
-        if args.len() == n {
-            Ok(())
-        } else {
-            Err(format!("{name} takes {n} argument(s), got {}", args.len()))
+pub(crate) fn call(name: &str, args: Vec<Val>) -> Result<Val, String> {
+    check_name(name)?;
+    match name {
+        "index" | "get" | "len" | "list" | "join" => collections(name, args),
+        "print" | "toString" | "printf" | "default" => printing(name, args),
+        "b64enc" | "b64dec" | "sha256sum" | "toJson" | "fromJson" | "fromYaml" | "filterPEM" => {
+            encodings(name, args)
         }
-    };
+        "upper" | "lower" | "trim" | "squote" | "quote" | "nospace" => simple_strings(name, &args),
+        _ => strings(name, args),
+    }
+}
+
+fn arity(name: &str, n: usize, args: &[Val]) -> Result<(), String> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(format!("{name} takes {n} argument(s), got {}", args.len()))
+    }
+}
+
+fn collections(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
     let fail = |what: &str| format!("{name}: {what}");
+    let arity = |n: usize, args: &[Val]| arity(name, n, args);
     match name {
         "index" => {
             if args.is_empty() {
@@ -111,6 +126,30 @@ pub(crate) fn call(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
             };
             Ok(Val::Num(n.to_string()))
         }
+        "list" => Ok(Val::List(args)),
+        "join" => {
+            arity(2, &args)?;
+            let sep = text(&args[0])?;
+            let Val::List(items) = &args[1] else {
+                return Err(fail("the second argument is not a list"));
+            };
+            let mut out = Zeroizing::new(Vec::new());
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(sep.as_bytes());
+                }
+                item.print(&mut out);
+            }
+            Ok(Val::Bytes(out))
+        }
+        _ => Err(fail("unknown")),
+    }
+}
+
+fn printing(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
+    let fail = |what: &str| format!("{name}: {what}");
+    let arity = |n: usize, args: &[Val]| arity(name, n, args);
+    match name {
         "print" | "toString" => {
             let mut out = Zeroizing::new(Vec::new());
             for arg in &args {
@@ -119,6 +158,20 @@ pub(crate) fn call(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
             Ok(Val::Bytes(out))
         }
         "printf" => printf(args).map_err(|e| fail(&e)),
+        "default" => {
+            arity(2, &args)?;
+            let given = args.pop().unwrap_or(Val::Null);
+            let fallback = args.pop().unwrap_or(Val::Null);
+            Ok(if is_empty(&given) { fallback } else { given })
+        }
+        _ => Err(fail("unknown")),
+    }
+}
+
+fn encodings(name: &str, args: Vec<Val>) -> Result<Val, String> {
+    let fail = |what: &str| format!("{name}: {what}");
+    let arity = |n: usize, args: &[Val]| arity(name, n, args);
+    match name {
         "b64enc" => {
             arity(1, &args)?;
             let input = args[0].to_bytes();
@@ -171,33 +224,48 @@ pub(crate) fn call(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
             scrub_value(value);
             Ok(out)
         }
-        "upper" | "lower" | "trim" | "squote" | "quote" | "nospace" => {
-            let mut out = Zeroizing::new(String::new());
-            for (i, arg) in args.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                let s = text(arg)?;
-                match name {
-                    "upper" => out.push_str(&Zeroizing::new(s.to_uppercase())),
-                    "lower" => out.push_str(&Zeroizing::new(s.to_lowercase())),
-                    "trim" => out.push_str(s.trim()),
-                    "nospace" => out.extend(s.chars().filter(|c| !c.is_whitespace())),
-                    "squote" => {
-                        out.push('\'');
-                        out.push_str(&s);
-                        out.push('\'');
-                    }
-                    _ => out.push_str(&Zeroizing::new(go_quote(&s))),
-                }
-            }
-            if matches!(name, "upper" | "lower" | "trim" | "nospace") {
-                arity(1, &args)?;
-            }
-            Ok(Val::Bytes(Zeroizing::new(
-                std::mem::take(&mut *out).into_bytes(),
-            )))
+        "filterPEM" => {
+            arity(2, &args)?;
+            let kind = text(&args[0])?;
+            let pem = text(&args[1])?;
+            Ok(from_string(filter_pem(&kind, &pem)))
         }
+        _ => Err(fail("unknown")),
+    }
+}
+
+fn simple_strings(name: &str, args: &[Val]) -> Result<Val, String> {
+    let mut out = Zeroizing::new(String::new());
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let s = text(arg)?;
+        match name {
+            "upper" => out.push_str(&Zeroizing::new(s.to_uppercase())),
+            "lower" => out.push_str(&Zeroizing::new(s.to_lowercase())),
+            "trim" => out.push_str(s.trim()),
+            "nospace" => out.extend(s.chars().filter(|c| !c.is_whitespace())),
+            "squote" => {
+                out.push('\'');
+                out.push_str(&s);
+                out.push('\'');
+            }
+            _ => out.push_str(&Zeroizing::new(go_quote(&s))),
+        }
+    }
+    if matches!(name, "upper" | "lower" | "trim" | "nospace") {
+        arity(name, 1, args)?;
+    }
+    Ok(Val::Bytes(Zeroizing::new(
+        std::mem::take(&mut *out).into_bytes(),
+    )))
+}
+
+fn strings(name: &str, args: Vec<Val>) -> Result<Val, String> {
+    let fail = |what: &str| format!("{name}: {what}");
+    let arity = |n: usize, args: &[Val]| arity(name, n, args);
+    match name {
         "trimPrefix" | "trimSuffix" | "trimAll" => {
             arity(2, &args)?;
             let (cut, s) = (text(&args[0])?, text(&args[1])?);
@@ -212,12 +280,6 @@ pub(crate) fn call(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
             arity(3, &args)?;
             let (old, new, s) = (text(&args[0])?, text(&args[1])?, text(&args[2])?);
             Ok(from_string(s.replace(old.as_str(), &new)))
-        }
-        "default" => {
-            arity(2, &args)?;
-            let given = args.pop().unwrap_or(Val::Null);
-            let fallback = args.pop().unwrap_or(Val::Null);
-            Ok(if is_empty(&given) { fallback } else { given })
         }
         "indent" | "nindent" => {
             arity(2, &args)?;
@@ -241,29 +303,7 @@ pub(crate) fn call(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
                 std::mem::take(&mut *out).into_bytes(),
             )))
         }
-        "list" => Ok(Val::List(args)),
-        "join" => {
-            arity(2, &args)?;
-            let sep = text(&args[0])?;
-            let Val::List(items) = &args[1] else {
-                return Err(fail("the second argument is not a list"));
-            };
-            let mut out = Zeroizing::new(Vec::new());
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(sep.as_bytes());
-                }
-                item.print(&mut out);
-            }
-            Ok(Val::Bytes(out))
-        }
-        "filterPEM" => {
-            arity(2, &args)?;
-            let kind = text(&args[0])?;
-            let pem = text(&args[1])?;
-            Ok(from_string(filter_pem(&kind, &pem)))
-        }
-        other => check_name(other).and_then(|()| Err(format!("function {other:?} failed"))),
+        _ => Err(fail("unknown")),
     }
 }
 

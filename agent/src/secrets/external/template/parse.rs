@@ -193,21 +193,8 @@ impl<'a> Lexer<'a> {
             }
             '.' => {
                 let end = word_end(trimmed);
-                let word = &trimmed[..end];
                 self.pos += end;
-                if word == "." {
-                    Token::Arg(Arg::Field(Vec::new()))
-                } else {
-                    let parts: Vec<String> = word[1..].split('.').map(str::to_owned).collect();
-                    if parts.iter().any(|p| {
-                        p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_')
-                    }) {
-                        return Err(format!(
-                            "{word:?} is not a field name (use index . \"key\" for keys with other characters)"
-                        ));
-                    }
-                    Token::Arg(Arg::Field(parts))
-                }
+                field_token(&trimmed[..end])?
             }
             '$' => return Err("variables are not supported".into()),
             c if c.is_ascii_digit() || c == '-' || c == '+' => {
@@ -221,26 +208,46 @@ impl<'a> Lexer<'a> {
             }
             c if c.is_alphabetic() || c == '_' => {
                 let end = word_end(trimmed);
-                let word = &trimmed[..end];
                 self.pos += end;
-                match word {
-                    "true" => Token::Arg(Arg::Bool(true)),
-                    "false" => Token::Arg(Arg::Bool(false)),
-                    "nil" => Token::Arg(Arg::Nil),
-                    w if KEYWORDS.contains(&w) => {
-                        return Err(format!("{w:?} actions are not supported"));
-                    }
-                    w if w.chars().all(|c| c.is_alphanumeric() || c == '_') => {
-                        super::funcs::check_name(w)?;
-                        Token::Arg(Arg::Func(w.to_owned()))
-                    }
-                    w => return Err(format!("unexpected {:?}", quote(w))),
-                }
+                word_token(&trimmed[..end])?
             }
             other => return Err(format!("unexpected {other:?}")),
         };
         Ok(Some(token))
     }
+}
+
+/// `.` or `.a.b`.
+fn field_token(word: &str) -> Result<Token, String> {
+    if word == "." {
+        return Ok(Token::Arg(Arg::Field(Vec::new())));
+    }
+    let parts: Vec<String> = word[1..].split('.').map(str::to_owned).collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    {
+        return Err(format!(
+            "{:?} is not a field name (use index . \"key\" for keys with other characters)",
+            quote(word)
+        ));
+    }
+    Ok(Token::Arg(Arg::Field(parts)))
+}
+
+/// A function name, `true`, `false` or `nil`.
+fn word_token(word: &str) -> Result<Token, String> {
+    Ok(match word {
+        "true" => Token::Arg(Arg::Bool(true)),
+        "false" => Token::Arg(Arg::Bool(false)),
+        "nil" => Token::Arg(Arg::Nil),
+        w if KEYWORDS.contains(&w) => return Err(format!("{w:?} actions are not supported")),
+        w if w.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+            super::funcs::check_name(w)?;
+            Token::Arg(Arg::Func(w.to_owned()))
+        }
+        w => return Err(format!("unexpected {:?}", quote(w))),
+    })
 }
 
 /// A double-quoted Go string literal at the start of `text`: its value and length.
