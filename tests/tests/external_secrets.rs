@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use manifests::{context, external, remote, shop, text, value, vault_store};
 use serde_json::{Value, json};
-use support::{Bao, ROOT_TOKEN, moto_client};
+use support::{Bao, LogBuffer, ROOT_TOKEN, moto_client};
 use tether_agent::secrets::{
     self, AllowList, AllowListConfig, KeyRing, Resolution, SecretsContext, StaticCredentials,
     Stores,
@@ -45,7 +45,6 @@ const PLAINTEXTS: &[&str] = &[
 
 /// Fails when a plaintext (or its base64) appears in an error or the redacted output.
 fn assert_no_plaintext(out: &Resolution) {
-    use base64::Engine as _;
     let mut seen = out.message();
     for d in &out.desired {
         seen.push_str(&d.redacted().to_string());
@@ -53,6 +52,11 @@ fn assert_no_plaintext(out: &Resolution) {
     for f in &out.failures {
         seen.push_str(&format!("{:?}", f.error));
     }
+    assert_no_plaintext_in(&seen);
+}
+
+fn assert_no_plaintext_in(seen: &str) {
+    use base64::Engine as _;
     for p in PLAINTEXTS {
         let b64 = base64::engine::general_purpose::STANDARD.encode(p);
         assert!(!seen.contains(p), "plaintext {p:?} in {seen}");
@@ -130,12 +134,30 @@ fn seed_bao(bao: &Bao) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openbao_find_rewrite_templates_refresh_and_the_allow_list() {
+    use tracing::instrument::WithSubscriber as _;
     let bao = Bao::start();
     seed_bao(&bao);
-    find_by_name_and_by_tags_with_rewrites(&bao).await;
-    the_allow_list_limits_what_a_find_lists_and_reads(&bao).await;
-    templates_from_configmaps_secrets_and_literals_in_both_merge_policies(&bao).await;
-    refresh_interval_is_per_external_secret_and_zero_reads_once(&bao).await;
+    // Every event of these runs, at TRACE, is captured and searched for plaintext too.
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    async {
+        find_by_name_and_by_tags_with_rewrites(&bao).await;
+        the_allow_list_limits_what_a_find_lists_and_reads(&bao).await;
+        templates_from_configmaps_secrets_and_literals_in_both_merge_policies(&bao).await;
+        refresh_interval_is_per_external_secret_and_zero_reads_once(&bao).await;
+    }
+    .with_subscriber(subscriber)
+    .await;
+    let text = logs.text();
+    assert!(
+        text.contains("resolved an ExternalSecret") && text.contains("find: not descending"),
+        "the stage logged at TRACE: {text}"
+    );
+    assert_no_plaintext_in(&text);
 }
 
 async fn find_by_name_and_by_tags_with_rewrites(bao: &Bao) {
