@@ -299,7 +299,23 @@ async fn templates_from_configmaps_secrets_and_literals_in_both_merge_policies(b
                    "target": {"template": {"templateFrom": [{"secret": {"name": "cluster-secret-templates",
                        "items": [{"key": "broken"}]}}]}}}),
         ));
+        // ESO's usual shapes: an env file from a range, a literal block with variables.
+        objects.push(external(
+            "env-file",
+            "vault",
+            "1h",
+            json!({"dataFrom": [{"extract": {"key": "shop/config"}}],
+                   "target": {"template": {"engineVersion": "v2",
+                       "data": {"app.env": "{{- range $k, $v := . }}{{ if ne $k \"cfg\" }}{{ $k | upper }}={{ $v }}\n{{ end }}{{ end }}"},
+                       "templateFrom": [{"literal": "{{- $host := (.cfg | fromJson).host }}\nurl: \"https://{{ $host }}/\"\n{{- if eq $host \"other\" }}\nnever: here{{ end }}"}]}}}),
+        ));
         let out = secrets::resolve(&shop(), objects, &ctx).await;
+        assert_eq!(keys(&out, "env-file"), ["app.env", "url"]);
+        assert_eq!(
+            text(&out, "env-file", "app.env"),
+            "PASS=cfg-pass-9\nUSER=admin\n"
+        );
+        assert_eq!(text(&out, "env-file", "url"), "https://db.shop/");
         let broken = failure(&out, "ExternalSecret shop/bad-secret-template");
         assert!(
             broken
@@ -546,8 +562,13 @@ async fn bad_fields_are_refused_naming_the_external_secret_and_the_field() {
             "spec.target.template.data.x",
         ),
         (
-            "range",
-            template(json!({"data": {"x": "{{ range . }}{{ end }}"}})),
+            "unclosed-range",
+            template(json!({"data": {"x": "{{ range . }}x"}})),
+            "spec.target.template.data.x",
+        ),
+        (
+            "define",
+            template(json!({"data": {"x": "{{ define \"y\" }}{{ end }}"}})),
             "spec.target.template.data.x",
         ),
         (

@@ -1,8 +1,9 @@
 //! The template functions: Go's builtins (`index`, `len`, `print`, `printf`), the Sprig
 //! functions ExternalSecret templates use (`b64enc`, `b64dec`, `toString`, `toJson`, `fromJson`,
 //! `fromYaml`, `upper`, `lower`, `trim`, `trimAll`, `trimPrefix`, `trimSuffix`, `replace`,
-//! `quote`, `squote`, `default`, `indent`, `nindent`, `list`, `join`, `get`, `sha256sum`) and
-//! ESO's `filterPEM`. Any other name is refused with the name. Sprig's argument order: a piped
+//! `quote`, `squote`, `default`, `indent`, `nindent`, `list`, `append`, `join`, `keys`, `get`,
+//! `hasKey`, `contains`, `hasPrefix`, `hasSuffix`, `empty`, `sha256sum`), Go's comparisons and
+//! logic (`eq`, `ne`, `not`, `and`, `or`) and ESO's `filterPEM`. Any other name is refused with the name. Sprig's argument order: a piped
 //! value is the last argument. Every result is built in zeroizing memory; errors name the
 //! function, never an argument's value.
 
@@ -52,6 +53,18 @@ const NAMES: &[&str] = &[
     "list",
     "join",
     "filterPEM",
+    "eq",
+    "ne",
+    "not",
+    "and",
+    "or",
+    "empty",
+    "hasKey",
+    "append",
+    "keys",
+    "contains",
+    "hasPrefix",
+    "hasSuffix",
 ];
 
 /// Checks a function name when the template is parsed, so an unknown one is refused before
@@ -78,6 +91,9 @@ pub(crate) fn call(name: &str, args: Vec<Val>) -> Result<Val, String> {
             encodings(name, args)
         }
         "upper" | "lower" | "trim" | "squote" | "quote" | "nospace" => simple_strings(name, &args),
+        "eq" | "ne" | "not" | "and" | "or" | "empty" | "hasKey" | "append" | "keys" => {
+            logic(name, args)
+        }
         _ => strings(name, args),
     }
 }
@@ -262,6 +278,80 @@ fn simple_strings(name: &str, args: &[Val]) -> Result<Val, String> {
     )))
 }
 
+fn logic(name: &str, mut args: Vec<Val>) -> Result<Val, String> {
+    let fail = |what: &str| format!("{name}: {what}");
+    let arity = |n: usize, args: &[Val]| arity(name, n, args);
+    match name {
+        "eq" | "ne" => {
+            if args.len() < 2 {
+                return Err(fail("needs two arguments"));
+            }
+            let first = args.remove(0);
+            let any = args.iter().any(|other| equal(&first, other));
+            Ok(Val::Bool(if name == "eq" { any } else { !any }))
+        }
+        "not" => {
+            arity(1, &args)?;
+            Ok(Val::Bool(!truthy(&args[0])))
+        }
+        "empty" => {
+            arity(1, &args)?;
+            Ok(Val::Bool(!truthy(&args[0])))
+        }
+        // Go's `and` / `or`: the first empty (or non-empty) argument, else the last.
+        "and" | "or" => {
+            let want = name == "or";
+            let last = args.pop().ok_or_else(|| fail("needs arguments"))?;
+            Ok(args.into_iter().find(|a| truthy(a) == want).unwrap_or(last))
+        }
+        "hasKey" => {
+            arity(2, &args)?;
+            let key = text(&args[1])?;
+            match &args[0] {
+                Val::Map(map) => Ok(Val::Bool(map.contains_key(key.as_str()))),
+                _ => Err(fail("the first argument is not a map")),
+            }
+        }
+        "append" => {
+            arity(2, &args)?;
+            let item = args.pop().unwrap_or(Val::Null);
+            match args.pop() {
+                Some(Val::List(mut list)) => {
+                    list.push(item);
+                    Ok(Val::List(list))
+                }
+                _ => Err(fail("the first argument is not a list")),
+            }
+        }
+        "keys" => {
+            arity(1, &args)?;
+            match &args[0] {
+                Val::Map(map) => Ok(Val::List(map.keys().map(|k| Val::text(k)).collect())),
+                _ => Err(fail("the argument is not a map")),
+            }
+        }
+        _ => Err(fail("unknown")),
+    }
+}
+
+/// Go's truth: false, 0, nil and empty strings, maps and lists are false.
+pub(crate) fn truthy(val: &Val) -> bool {
+    !is_empty(val)
+}
+
+fn equal(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Bytes(x), Val::Bytes(y)) => x.as_slice() == y.as_slice(),
+        (Val::Num(x), Val::Num(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => x == y,
+        },
+        (Val::Bool(x), Val::Bool(y)) => x == y,
+        (Val::Null, Val::Null) => true,
+        _ => false,
+    }
+}
+
 fn strings(name: &str, args: Vec<Val>) -> Result<Val, String> {
     let fail = |what: &str| format!("{name}: {what}");
     let arity = |n: usize, args: &[Val]| arity(name, n, args);
@@ -275,6 +365,15 @@ fn strings(name: &str, args: Vec<Val>) -> Result<Val, String> {
                 _ => s.trim_matches(|c| cut.contains(c)),
             };
             Ok(Val::text(result))
+        }
+        "contains" | "hasPrefix" | "hasSuffix" => {
+            arity(2, &args)?;
+            let (needle, s) = (text(&args[0])?, text(&args[1])?);
+            Ok(Val::Bool(match name {
+                "contains" => s.contains(needle.as_str()),
+                "hasPrefix" => s.starts_with(needle.as_str()),
+                _ => s.ends_with(needle.as_str()),
+            }))
         }
         "replace" => {
             arity(3, &args)?;

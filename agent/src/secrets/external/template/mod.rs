@@ -107,25 +107,30 @@ pub(crate) type Data = BTreeMap<String, Zeroizing<Vec<u8>>>;
 /// A parsed template, ready to render many times.
 pub(crate) struct Template(Vec<Node>);
 
+/// The most nodes and commands one rendering evaluates (ranges over ranges of large lists
+/// would otherwise keep the agent busy).
+const MAX_STEPS: usize = 1_000_000;
+
 impl Template {
     /// Parses `text`.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         parse::parse(text).map(Template)
     }
 
-    /// Renders with `data` as `.`.
+    /// Renders with `data` as `.` (and `$`).
     pub(crate) fn render(&self, data: &Data) -> Result<Zeroizing<Vec<u8>>, String> {
-        let mut out = Zeroizing::new(Vec::new());
-        for node in &self.0 {
-            match node {
-                Node::Text(text) => out.extend_from_slice(text.as_bytes()),
-                Node::Action(pipeline) => eval_pipeline(pipeline, data)?.print(&mut out),
-            }
-            if out.len() > MAX_OUTPUT {
-                return Err(format!("the output is larger than {MAX_OUTPUT} bytes"));
-            }
-        }
-        Ok(out)
+        let root = Val::Map(
+            data.iter()
+                .map(|(k, v)| (k.clone(), Val::Bytes(Zeroizing::new(v.to_vec()))))
+                .collect(),
+        );
+        let mut eval = Eval {
+            vars: vec![(String::new(), root.clone())],
+            out: Zeroizing::new(Vec::new()),
+            steps: 0,
+        };
+        eval.nodes(&self.0, &root)?;
+        Ok(eval.out)
     }
 }
 
@@ -135,59 +140,191 @@ pub(crate) fn render(text: &str, data: &Data) -> Result<Zeroizing<Vec<u8>>, Stri
     Template::parse(text)?.render(data)
 }
 
-fn eval_pipeline(pipeline: &Pipeline, data: &Data) -> Result<Val, String> {
-    let mut piped: Option<Val> = None;
-    for command in &pipeline.0 {
-        piped = Some(eval_command(command, data, piped)?);
-    }
-    Ok(piped.unwrap_or(Val::Null))
+struct Eval {
+    /// In scope, innermost last; `$` is the name "".
+    vars: Vec<(String, Val)>,
+    out: Zeroizing<Vec<u8>>,
+    steps: usize,
 }
 
-fn eval_command(command: &Command, data: &Data, piped: Option<Val>) -> Result<Val, String> {
-    match command.0.as_slice() {
-        [Arg::Func(name), rest @ ..] => {
-            let mut args = Vec::with_capacity(rest.len() + 1);
-            for arg in rest {
-                args.push(eval_arg(arg, data)?);
-            }
-            args.extend(piped);
-            funcs::call(name, args)
+impl Eval {
+    fn step(&mut self) -> Result<(), String> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(format!("the template takes more than {MAX_STEPS} steps"));
         }
-        [single] => eval_arg(single, data),
-        _ => Err("empty command".into()),
+        if self.out.len() > MAX_OUTPUT {
+            return Err(format!("the output is larger than {MAX_OUTPUT} bytes"));
+        }
+        Ok(())
     }
-}
 
-fn eval_arg(arg: &Arg, data: &Data) -> Result<Val, String> {
-    match arg {
-        Arg::Func(name) => funcs::call(name, Vec::new()),
-        Arg::Str(s) => Ok(Val::text(s)),
-        Arg::Num(n) => Ok(Val::Num(n.clone())),
-        Arg::Bool(b) => Ok(Val::Bool(*b)),
-        Arg::Nil => Ok(Val::Null),
-        Arg::Sub(pipeline) => eval_pipeline(pipeline, data),
-        Arg::Field(path) => field(path, data),
+    fn nodes(&mut self, nodes: &[Node], dot: &Val) -> Result<(), String> {
+        for node in nodes {
+            self.step()?;
+            match node {
+                Node::Text(text) => self.out.extend_from_slice(text.as_bytes()),
+                Node::Action(pipeline) => {
+                    let value = self.pipeline(pipeline, dot)?;
+                    value.print(&mut self.out);
+                }
+                Node::Set { var, declare, pipe } => {
+                    let value = self.pipeline(pipe, dot)?;
+                    self.set(var, *declare, value)?;
+                }
+                Node::If {
+                    with,
+                    cond,
+                    body,
+                    otherwise,
+                } => {
+                    let value = self.pipeline(cond, dot)?;
+                    let scope = self.vars.len();
+                    let result = if funcs::truthy(&value) {
+                        self.nodes(body, if *with { &value } else { dot })
+                    } else {
+                        self.nodes(otherwise, dot)
+                    };
+                    self.vars.truncate(scope);
+                    result?;
+                }
+                Node::Range {
+                    vars,
+                    over,
+                    body,
+                    otherwise,
+                } => {
+                    let value = self.pipeline(over, dot)?;
+                    self.range(vars, value, body, otherwise, dot)?;
+                }
+            }
+        }
+        Ok(())
     }
-}
 
-/// `.` or `.a.b`: a missing key is an error (ESO renders with `missingkey=error`).
-fn field(path: &[String], data: &Data) -> Result<Val, String> {
-    let Some((first, rest)) = path.split_first() else {
-        return Ok(Val::Map(
-            data.iter()
-                .map(|(k, v)| (k.clone(), Val::Bytes(Zeroizing::new(v.to_vec()))))
+    fn range(
+        &mut self,
+        vars: &[String],
+        over: Val,
+        body: &[Node],
+        otherwise: &[Node],
+        dot: &Val,
+    ) -> Result<(), String> {
+        let items: Vec<(Val, Val)> = match over {
+            Val::Map(map) => map.into_iter().map(|(k, v)| (Val::text(&k), v)).collect(),
+            Val::List(list) => list
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (Val::Num(i.to_string()), v))
                 .collect(),
-        ));
-    };
-    let value = data
-        .get(first)
-        .ok_or_else(|| format!("map has no entry for key {first:?}"))?;
-    if let Some(next) = rest.first() {
-        return Err(format!(
-            ".{first} is a string, it has no field {next:?} (use fromJson first)"
-        ));
+            Val::Null => Vec::new(),
+            other => return Err(format!("range over a {}", other.kind())),
+        };
+        if items.is_empty() {
+            let scope = self.vars.len();
+            let result = self.nodes(otherwise, dot);
+            self.vars.truncate(scope);
+            return result;
+        }
+        for (key, value) in items {
+            let scope = self.vars.len();
+            match vars {
+                [v] => self.vars.push((v.clone(), value.clone())),
+                [k, v] => {
+                    self.vars.push((k.clone(), key));
+                    self.vars.push((v.clone(), value.clone()));
+                }
+                _ => {}
+            }
+            let result = self.nodes(body, &value);
+            self.vars.truncate(scope);
+            result?;
+        }
+        Ok(())
     }
-    Ok(Val::Bytes(Zeroizing::new(value.to_vec())))
+
+    fn set(&mut self, var: &str, declare: bool, value: Val) -> Result<(), String> {
+        if declare {
+            self.vars.push((var.to_owned(), value));
+            return Ok(());
+        }
+        match self.vars.iter_mut().rev().find(|(name, _)| name == var) {
+            Some((_, slot)) => {
+                *slot = value;
+                Ok(())
+            }
+            None => Err(format!("undefined variable ${var}")),
+        }
+    }
+
+    fn pipeline(&mut self, pipeline: &Pipeline, dot: &Val) -> Result<Val, String> {
+        let mut piped: Option<Val> = None;
+        for command in &pipeline.0 {
+            self.step()?;
+            piped = Some(self.command(command, dot, piped)?);
+        }
+        Ok(piped.unwrap_or(Val::Null))
+    }
+
+    fn command(&mut self, command: &Command, dot: &Val, piped: Option<Val>) -> Result<Val, String> {
+        match command.0.as_slice() {
+            [Arg::Func(name), rest @ ..] => {
+                let mut args = Vec::with_capacity(rest.len() + 1);
+                for arg in rest {
+                    args.push(self.arg(arg, dot)?);
+                }
+                args.extend(piped);
+                funcs::call(name, args)
+            }
+            [single] => self.arg(single, dot),
+            _ => Err("empty command".into()),
+        }
+    }
+
+    fn arg(&mut self, arg: &Arg, dot: &Val) -> Result<Val, String> {
+        match arg {
+            Arg::Func(name) => funcs::call(name, Vec::new()),
+            Arg::Str(s) => Ok(Val::text(s)),
+            Arg::Num(n) => Ok(Val::Num(n.clone())),
+            Arg::Bool(b) => Ok(Val::Bool(*b)),
+            Arg::Nil => Ok(Val::Null),
+            Arg::Sub(pipeline) => self.pipeline(pipeline, dot),
+            Arg::Field(path) => fields(dot.clone(), path, "."),
+            Arg::Var(name, path) => {
+                let value = self
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| format!("undefined variable ${name}"))?;
+                fields(value, path, &format!("${name}"))
+            }
+            Arg::Chain(inner, path) => {
+                let value = self.arg(inner, dot)?;
+                fields(value, path, "(...)")
+            }
+        }
+    }
+}
+
+/// Follows `.a.b` from `value`: a missing key is an error (ESO renders with
+/// `missingkey=error`).
+fn fields(mut value: Val, path: &[String], from: &str) -> Result<Val, String> {
+    for name in path {
+        value = match value {
+            Val::Map(mut map) => map
+                .remove(name.as_str())
+                .ok_or_else(|| format!("map has no entry for key {name:?}"))?,
+            other => {
+                return Err(format!(
+                    "{from} is a {}, it has no field {name:?} (use fromJson first)",
+                    other.kind()
+                ));
+            }
+        };
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -224,6 +361,7 @@ mod tests {
         assert_eq!(out("{{ .b64 | b64dec | upper }}"), "HELLO");
         assert_eq!(out("{{ .user | b64enc }}"), "YWRtaW4=");
         assert_eq!(out("{{ index (.config | fromJson) \"tags\" 1 }}"), "b");
+        assert_eq!(out("{{ (.config | fromJson).host }}"), "db");
         assert_eq!(out("{{ index (.config | fromJson) \"port\" }}"), "5432");
         assert_eq!(
             out("{{ .config | fromJson | toJson }}"),
@@ -250,6 +388,41 @@ mod tests {
     }
 
     #[test]
+    fn blocks_ranges_and_variables_evaluate() {
+        assert_eq!(
+            out(
+                "{{- range $k, $v := . }}{{ if eq $k \"user\" \"b64\" }}{{ $k }}={{ $v }};{{ end }}{{ end }}"
+            ),
+            "b64=aGVsbG8=;user=admin;"
+        );
+        assert_eq!(
+            out(
+                "{{ $c := .config | fromJson }}{{ range $c.tags }}[{{ . }}]{{ else }}none{{ end }}{{ with $c.host }}@{{ . }}{{ end }}"
+            ),
+            "[a][b]@db"
+        );
+        assert_eq!(
+            out(
+                "{{ $x := \"a\" }}{{ if .user }}{{ $x = \"b\" }}{{ end }}{{ $x }}{{ if not .user }}no{{ else if .b64 }}yes{{ end }}"
+            ),
+            "byes"
+        );
+        assert_eq!(
+            out(
+                "{{ $l := list }}{{ range $u, $p := . }}{{ $l = append $l $u }}{{ end }}{{ join \",\" $l }}"
+            ),
+            "b64,config,pass-word,user"
+        );
+        assert!(
+            render(
+                "{{ range . }}{{ range $.config }}{{ end }}{{ end }}",
+                &data()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn errors_name_the_action_never_a_value() {
         for (text, needle) in [
             ("{{ .missing }}", "missing"),
@@ -257,6 +430,7 @@ mod tests {
             ("{{ .user | base64encode }}", "b64enc"),
             ("{{ .user | b64dec }}", "b64dec"),
             ("{{ .user.x }}", "fromJson"),
+            ("{{ $nope }}", "undefined variable"),
             ("{{ .user | fromJson }}", "fromJson"),
         ] {
             let err = render(text, &data()).err().unwrap();

@@ -1,8 +1,10 @@
 //! Parsing the subset of Go's `text/template` that ExternalSecret templates use: text and
-//! actions (`{{ }}`, with `{{-` / `-}}` trimming and `{{/* comments */}}`), each action a
-//! pipeline of commands (`.key | b64dec | upper`, `index . "k"`, `printf "%s" (.a | trim)`).
-//! Control structures (`if`, `range`, `with`, `define`, ...) and variables are refused with the
-//! action named: the error quotes template text (from Git), never a value.
+//! actions (`{{ }}`, with `{{-` / `-}}` trimming and `{{/* comments */}}`); pipelines of
+//! commands (`.key | b64dec | upper`, `index . "k"`, `printf "%s" (.a | trim)`,
+//! `(.cfg | fromJson).host`); variables (`$x := ...`, `$x = ...`, `$`, `$x.field`); and `if` /
+//! `else if` / `else`, `range` (with `$k, $v :=`) and `with` blocks closed by `end`. `define`,
+//! `template`, `block`, `break` and `continue` are refused with the action named: an error
+//! quotes template text (from Git), never a value.
 
 /// One piece of a parsed template.
 #[derive(Debug, Clone, PartialEq)]
@@ -11,6 +13,39 @@ pub(crate) enum Node {
     Text(String),
     /// An action to evaluate and print.
     Action(Pipeline),
+    /// `$a := pipeline` (declare) or `$a = pipeline`: prints nothing.
+    Set {
+        /// The variable.
+        var: String,
+        /// Whether it is declared here.
+        declare: bool,
+        /// Its value.
+        pipe: Pipeline,
+    },
+    /// `if` / `with`: `body` when the value is not empty, else `otherwise`; `with` also sets
+    /// `.` to the value.
+    If {
+        /// `with` rather than `if`.
+        with: bool,
+        /// The condition.
+        cond: Pipeline,
+        /// When true.
+        body: Vec<Node>,
+        /// When false.
+        otherwise: Vec<Node>,
+    },
+    /// `range`: `body` per element (`.` the element; `vars` its key/index and value), else
+    /// `otherwise` when there is none.
+    Range {
+        /// `$v` or `$k, $v`.
+        vars: Vec<String>,
+        /// The map or list.
+        over: Pipeline,
+        /// Per element.
+        body: Vec<Node>,
+        /// When empty.
+        otherwise: Vec<Node>,
+    },
 }
 
 /// `cmd | cmd | ...`.
@@ -26,8 +61,12 @@ pub(crate) struct Command(pub(crate) Vec<Arg>);
 pub(crate) enum Arg {
     /// A function name.
     Func(String),
-    /// `.` (empty) or `.a.b`.
+    /// `.` (empty) or `.a.b`, relative to the current `.`.
     Field(Vec<String>),
+    /// `$name.a.b` (`$` alone is the name "").
+    Var(String, Vec<String>),
+    /// `(pipeline).a.b`.
+    Chain(Box<Arg>, Vec<String>),
     /// A string literal.
     Str(String),
     /// A number literal, as written.
@@ -43,6 +82,9 @@ pub(crate) enum Arg {
 /// The longest action quoted in an error.
 const QUOTE: usize = 120;
 
+/// How deeply blocks and parentheses may nest.
+const MAX_NESTING: usize = 32;
+
 fn quote(text: &str) -> String {
     let mut end = text.len().min(QUOTE);
     while !text.is_char_boundary(end) {
@@ -55,9 +97,27 @@ fn quote(text: &str) -> String {
     }
 }
 
+/// Text or an action's body, after trimming.
+enum Piece<'a> {
+    Text(String),
+    Action(&'a str),
+}
+
 /// Parses a whole template.
 pub(crate) fn parse(text: &str) -> Result<Vec<Node>, String> {
-    let mut nodes = Vec::new();
+    let pieces = scan(text)?;
+    let mut parser = Parser { pieces, pos: 0 };
+    let (nodes, stop) = parser.list(0)?;
+    match stop {
+        Stop::Eof => Ok(nodes),
+        Stop::End => Err("{{end}} without a block".into()),
+        Stop::Else(_) => Err("{{else}} without a block".into()),
+    }
+}
+
+/// Splits `text` into text and action bodies, applying `{{-` / `-}}` and dropping comments.
+fn scan(text: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut pieces = Vec::new();
     let mut rest = text;
     let mut trim_next = false;
     while let Some(start) = rest.find("{{") {
@@ -66,15 +126,13 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, String> {
             literal = literal.trim_start();
         }
         let after = &rest[start + 2..];
-        let trim_before = after.starts_with("- ")
-            || after.starts_with("-\t")
-            || after.starts_with("-\n")
-            || after.starts_with("-\r");
+        let trim_before =
+            after.starts_with('-') && after[1..].starts_with(|c: char| c.is_ascii_whitespace());
         if trim_before {
             literal = literal.trim_end();
         }
         if !literal.is_empty() {
-            nodes.push(Node::Text(literal.to_owned()));
+            pieces.push(Piece::Text(literal.to_owned()));
         }
         let body_start = if trim_before { &after[1..] } else { after };
         let (body, consumed, trim_after) = action_body(body_start)?;
@@ -85,17 +143,15 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, String> {
                 return Err(format!("unclosed comment in {{{{{}}}}}", quote(body)));
             }
         } else {
-            let pipeline = parse_pipeline(&mut Lexer::new(body), false)
-                .map_err(|e| format!("{{{{{}}}}}: {e}", quote(body)))?;
-            nodes.push(Node::Action(pipeline));
+            pieces.push(Piece::Action(body));
         }
         rest = &body_start[consumed..];
     }
     let literal = if trim_next { rest.trim_start() } else { rest };
     if !literal.is_empty() {
-        nodes.push(Node::Text(literal.to_owned()));
+        pieces.push(Piece::Text(literal.to_owned()));
     }
-    Ok(nodes)
+    Ok(pieces)
 }
 
 /// The text of an action up to its `}}` (outside string literals): the body, how many bytes
@@ -122,7 +178,8 @@ fn action_body(text: &str) -> Result<(&str, usize, bool), String> {
             }
             b'}' if bytes.get(i + 1) == Some(&b'}') => {
                 let body = &text[..i];
-                let trim = body.ends_with(" -") || body.ends_with("\t-") || body.ends_with("\n-");
+                let trim = body.ends_with('-')
+                    && body[..body.len() - 1].ends_with(|c: char| c.is_ascii_whitespace());
                 let body = if trim { &body[..body.len() - 1] } else { body };
                 return Ok((body, i + 2, trim));
             }
@@ -133,14 +190,167 @@ fn action_body(text: &str) -> Result<(&str, usize, bool), String> {
     Err(format!("unclosed action {{{{{}", quote(text)))
 }
 
+/// Why a list of nodes ended.
+enum Stop {
+    Eof,
+    End,
+    /// `else` and what follows it (`if ...` for `else if`).
+    Else(String),
+}
+
+struct Parser<'a> {
+    pieces: Vec<Piece<'a>>,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn list(&mut self, depth: usize) -> Result<(Vec<Node>, Stop), String> {
+        if depth > MAX_NESTING {
+            return Err(format!("blocks nest deeper than {MAX_NESTING}"));
+        }
+        let mut nodes = Vec::new();
+        while self.pos < self.pieces.len() {
+            let body = match &self.pieces[self.pos] {
+                Piece::Text(text) => {
+                    nodes.push(Node::Text(text.clone()));
+                    self.pos += 1;
+                    continue;
+                }
+                Piece::Action(body) => *body,
+            };
+            self.pos += 1;
+            let trimmed = body.trim();
+            let (word, rest) = trimmed
+                .split_once(|c: char| c.is_ascii_whitespace())
+                .map_or((trimmed, ""), |(w, r)| (w, r.trim()));
+            let wrap = |e: String| format!("{{{{{}}}}}: {e}", quote(body));
+            match word {
+                "end" if rest.is_empty() => return Ok((nodes, Stop::End)),
+                "else" => return Ok((nodes, Stop::Else(rest.to_owned()))),
+                "if" | "with" => {
+                    nodes.push(self.if_block(word == "with", rest, depth).map_err(wrap)?)
+                }
+                "range" => nodes.push(self.range_block(rest, depth).map_err(wrap)?),
+                _ => nodes.push(action(body).map_err(wrap)?),
+            }
+        }
+        Ok((nodes, Stop::Eof))
+    }
+
+    fn if_block(&mut self, with: bool, cond: &str, depth: usize) -> Result<Node, String> {
+        let cond = parse_pipeline(&mut Lexer::new(cond), 0)?;
+        let (body, stop) = self.list(depth + 1)?;
+        let otherwise = match stop {
+            Stop::Eof => return Err("no {{end}}".into()),
+            Stop::End => Vec::new(),
+            Stop::Else(rest) if rest.is_empty() => self.until_end(depth)?,
+            Stop::Else(rest) => match rest.split_once(|c: char| c.is_ascii_whitespace()) {
+                // `else if` / `else with` share the block's one `end`.
+                Some(("if", cond)) => vec![self.if_block(false, cond, depth + 1)?],
+                Some(("with", cond)) => vec![self.if_block(true, cond, depth + 1)?],
+                _ => return Err(format!("{{{{else {}}}}} is not supported", quote(&rest))),
+            },
+        };
+        Ok(Node::If {
+            with,
+            cond,
+            body,
+            otherwise,
+        })
+    }
+
+    fn range_block(&mut self, rest: &str, depth: usize) -> Result<Node, String> {
+        let mut lexer = Lexer::new(rest);
+        let vars = match declaration(&mut lexer)? {
+            Some((_, false)) => return Err("range assigns with :=".into()),
+            Some((vars, true)) => vars,
+            None => Vec::new(),
+        };
+        let over = parse_pipeline(&mut lexer, 0)?;
+        let (body, stop) = self.list(depth + 1)?;
+        let otherwise = match stop {
+            Stop::Eof => return Err("no {{end}}".into()),
+            Stop::End => Vec::new(),
+            Stop::Else(rest) if rest.is_empty() => self.until_end(depth)?,
+            Stop::Else(_) => return Err("range has a plain {{else}} only".into()),
+        };
+        Ok(Node::Range {
+            vars,
+            over,
+            body,
+            otherwise,
+        })
+    }
+
+    fn until_end(&mut self, depth: usize) -> Result<Vec<Node>, String> {
+        match self.list(depth + 1)? {
+            (nodes, Stop::End) => Ok(nodes),
+            (_, Stop::Eof) => Err("no {{end}}".into()),
+            (_, Stop::Else(_)) => Err("a second {{else}}".into()),
+        }
+    }
+}
+
+/// An action that is not a block: a declaration, an assignment or a pipeline to print.
+fn action(body: &str) -> Result<Node, String> {
+    let mut lexer = Lexer::new(body);
+    match declaration(&mut lexer)? {
+        Some((mut vars, declare)) => {
+            if vars.len() != 1 {
+                return Err("only range declares two variables".into());
+            }
+            let pipe = parse_pipeline(&mut lexer, 0)?;
+            Ok(Node::Set {
+                var: vars.remove(0),
+                declare,
+                pipe,
+            })
+        }
+        None => Ok(Node::Action(parse_pipeline(&mut lexer, 0)?)),
+    }
+}
+
+/// `$a :=`, `$a, $b :=` or `$a =` at the lexer's position: the variables and whether they
+/// are declared; `None` (the lexer untouched) when there is none.
+fn declaration(lexer: &mut Lexer<'_>) -> Result<Option<(Vec<String>, bool)>, String> {
+    let mut probe = lexer.clone();
+    let mut vars = Vec::new();
+    loop {
+        match probe.next()? {
+            Some(Token::Arg(Arg::Var(name, fields))) if fields.is_empty() && !name.is_empty() => {
+                vars.push(name);
+            }
+            _ => return Ok(None),
+        }
+        match probe.next()? {
+            Some(Token::Comma) if vars.len() == 1 => {}
+            Some(Token::Declare) => {
+                *lexer = probe;
+                return Ok(Some((vars, true)));
+            }
+            Some(Token::Assign) if vars.len() == 1 => {
+                *lexer = probe;
+                return Ok(Some((vars, false)));
+            }
+            _ => return Ok(None),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Arg(Arg),
     Pipe,
     Open,
     Close,
+    /// `).a.b`.
+    CloseChain(Vec<String>),
+    Comma,
+    Declare,
+    Assign,
 }
 
+#[derive(Clone)]
 struct Lexer<'a> {
     text: &'a str,
     pos: usize,
@@ -149,6 +359,11 @@ struct Lexer<'a> {
 const KEYWORDS: &[&str] = &[
     "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
 ];
+
+fn word_end(s: &str) -> usize {
+    s.find(|c: char| c.is_whitespace() || matches!(c, '|' | '(' | ')' | ',' | ':' | '='))
+        .unwrap_or(s.len())
+}
 
 impl<'a> Lexer<'a> {
     fn new(text: &'a str) -> Self {
@@ -162,67 +377,59 @@ impl<'a> Lexer<'a> {
         let Some(c) = trimmed.chars().next() else {
             return Ok(None);
         };
-        let word_end = |s: &str| {
-            s.find(|c: char| c.is_whitespace() || matches!(c, '|' | '(' | ')'))
-                .unwrap_or(s.len())
-        };
-        let token = match c {
-            '|' => {
-                self.pos += 1;
-                Token::Pipe
+        let (token, len) = match c {
+            '|' => (Token::Pipe, 1),
+            '(' => (Token::Open, 1),
+            ',' => (Token::Comma, 1),
+            '=' => (Token::Assign, 1),
+            ':' if trimmed[1..].starts_with('=') => (Token::Declare, 2),
+            ')' if trimmed[1..].starts_with('.') => {
+                let end = 1 + word_end(&trimmed[1..]);
+                let Token::Arg(Arg::Field(fields)) = field_token(&trimmed[1..end])? else {
+                    return Err("a field must follow ).".into());
+                };
+                (Token::CloseChain(fields), end)
             }
-            '(' => {
-                self.pos += 1;
-                Token::Open
-            }
-            ')' => {
-                self.pos += 1;
-                Token::Close
-            }
+            ')' => (Token::Close, 1),
             '"' => {
                 let (value, len) = string_literal(trimmed)?;
-                self.pos += len;
-                Token::Arg(Arg::Str(value))
+                (Token::Arg(Arg::Str(value)), len)
             }
             '`' => {
                 let end = trimmed[1..]
                     .find('`')
                     .ok_or_else(|| "unclosed raw string".to_owned())?;
-                self.pos += end + 2;
-                Token::Arg(Arg::Str(trimmed[1..=end].to_owned()))
+                (Token::Arg(Arg::Str(trimmed[1..=end].to_owned())), end + 2)
             }
             '.' => {
                 let end = word_end(trimmed);
-                self.pos += end;
-                field_token(&trimmed[..end])?
+                (field_token(&trimmed[..end])?, end)
             }
-            '$' => return Err("variables are not supported".into()),
+            '$' => {
+                let end = word_end(trimmed);
+                (var_token(&trimmed[..end])?, end)
+            }
             c if c.is_ascii_digit() || c == '-' || c == '+' => {
                 let end = word_end(trimmed);
                 let word = &trimmed[..end];
                 if word.parse::<f64>().is_err() {
-                    return Err(format!("{word:?} is not a number"));
+                    return Err(format!("{:?} is not a number", quote(word)));
                 }
-                self.pos += end;
-                Token::Arg(Arg::Num(word.to_owned()))
+                (Token::Arg(Arg::Num(word.to_owned())), end)
             }
             c if c.is_alphabetic() || c == '_' => {
                 let end = word_end(trimmed);
-                self.pos += end;
-                word_token(&trimmed[..end])?
+                (word_token(&trimmed[..end])?, end)
             }
             other => return Err(format!("unexpected {other:?}")),
         };
+        self.pos += len;
         Ok(Some(token))
     }
 }
 
-/// `.` or `.a.b`.
-fn field_token(word: &str) -> Result<Token, String> {
-    if word == "." {
-        return Ok(Token::Arg(Arg::Field(Vec::new())));
-    }
-    let parts: Vec<String> = word[1..].split('.').map(str::to_owned).collect();
+fn fields_of(word: &str, path: &str) -> Result<Vec<String>, String> {
+    let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
     if parts
         .iter()
         .any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_'))
@@ -232,7 +439,30 @@ fn field_token(word: &str) -> Result<Token, String> {
             quote(word)
         ));
     }
-    Ok(Token::Arg(Arg::Field(parts)))
+    Ok(parts)
+}
+
+/// `.` or `.a.b`.
+fn field_token(word: &str) -> Result<Token, String> {
+    if word == "." {
+        return Ok(Token::Arg(Arg::Field(Vec::new())));
+    }
+    Ok(Token::Arg(Arg::Field(fields_of(word, &word[1..])?)))
+}
+
+/// `$`, `$name` or `$name.a.b`.
+fn var_token(word: &str) -> Result<Token, String> {
+    let body = &word[1..];
+    let (name, path) = body.split_once('.').unwrap_or((body, ""));
+    if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return Err(format!("{:?} is not a variable", quote(word)));
+    }
+    let fields = if path.is_empty() && !body.ends_with('.') {
+        Vec::new()
+    } else {
+        fields_of(word, path)?
+    };
+    Ok(Token::Arg(Arg::Var(name.to_owned(), fields)))
 }
 
 /// A function name, `true`, `false` or `nil`.
@@ -241,7 +471,7 @@ fn word_token(word: &str) -> Result<Token, String> {
         "true" => Token::Arg(Arg::Bool(true)),
         "false" => Token::Arg(Arg::Bool(false)),
         "nil" => Token::Arg(Arg::Nil),
-        w if KEYWORDS.contains(&w) => return Err(format!("{w:?} actions are not supported")),
+        w if KEYWORDS.contains(&w) => return Err(format!("{w:?} actions are not supported here")),
         w if w.chars().all(|c| c.is_alphanumeric() || c == '_') => {
             super::funcs::check_name(w)?;
             Token::Arg(Arg::Func(w.to_owned()))
@@ -273,23 +503,56 @@ fn string_literal(text: &str) -> Result<(String, usize), String> {
     Err("unclosed string".into())
 }
 
-fn parse_pipeline(lexer: &mut Lexer<'_>, nested: bool) -> Result<Pipeline, String> {
+fn parse_pipeline(lexer: &mut Lexer<'_>, depth: usize) -> Result<Pipeline, String> {
+    if depth > MAX_NESTING {
+        return Err(format!("parentheses nest deeper than {MAX_NESTING}"));
+    }
+    let (pipeline, chain) = pipeline_until(lexer, depth)?;
+    if depth > 0 || chain.is_some() {
+        return Err("unexpected )".into());
+    }
+    Ok(pipeline)
+}
+
+/// A pipeline up to the end (`depth` 0) or its closing `)` (with the fields after it).
+fn pipeline_until(
+    lexer: &mut Lexer<'_>,
+    depth: usize,
+) -> Result<(Pipeline, Option<Vec<String>>), String> {
     let mut commands = Vec::new();
     let mut args = Vec::new();
+    let mut chain = None;
     loop {
         match lexer.next()? {
-            None if nested => return Err("unclosed (".into()),
+            None if depth > 0 => return Err("unclosed (".into()),
             None => break,
-            Some(Token::Close) if nested => break,
-            Some(Token::Close) => return Err("unexpected )".into()),
+            Some(Token::Close) if depth > 0 => {
+                chain = Some(Vec::new());
+                break;
+            }
+            Some(Token::CloseChain(fields)) if depth > 0 => {
+                chain = Some(fields);
+                break;
+            }
             Some(Token::Pipe) => {
                 if args.is_empty() {
                     return Err("empty command before |".into());
                 }
                 commands.push(Command(std::mem::take(&mut args)));
             }
-            Some(Token::Open) => args.push(Arg::Sub(parse_pipeline(lexer, true)?)),
+            Some(Token::Open) => {
+                if depth >= MAX_NESTING {
+                    return Err(format!("parentheses nest deeper than {MAX_NESTING}"));
+                }
+                let (sub, fields) = pipeline_until(lexer, depth + 1)?;
+                let sub = Arg::Sub(sub);
+                args.push(match fields {
+                    Some(f) if !f.is_empty() => Arg::Chain(Box::new(sub), f),
+                    _ => sub,
+                });
+            }
             Some(Token::Arg(arg)) => args.push(arg),
+            Some(other) => return Err(format!("unexpected {other:?}")),
         }
     }
     if args.is_empty() {
@@ -297,14 +560,15 @@ fn parse_pipeline(lexer: &mut Lexer<'_>, nested: bool) -> Result<Pipeline, Strin
     }
     commands.push(Command(args));
     for (i, command) in commands.iter().enumerate() {
-        if !matches!(command.0.first(), Some(Arg::Func(_))) && command.0.len() > 1 {
+        let is_func = matches!(command.0.first(), Some(Arg::Func(_)));
+        if !is_func && command.0.len() > 1 {
             return Err("only a function takes arguments".into());
         }
-        if i > 0 && !matches!(command.0.first(), Some(Arg::Func(_))) {
+        if i > 0 && !is_func {
             return Err("only a function can follow |".into());
         }
     }
-    Ok(Pipeline(commands))
+    Ok((Pipeline(commands), chain))
 }
 
 #[cfg(test)]
@@ -324,20 +588,41 @@ mod tests {
         assert_eq!(cmds.len(), 2);
         assert_eq!(cmds[1].0, vec![Arg::Func("b64dec".into())]);
         assert!(parse("{{ printf \"%s}}\" (.a | trim) }}").is_ok());
+        let chained = parse("{{ (.a | fromJson).b.c }}").unwrap();
+        let Node::Action(Pipeline(cmds)) = &chained[0] else {
+            panic!("an action")
+        };
+        assert!(matches!(&cmds[0].0[0], Arg::Chain(_, f) if f == &["b", "c"]));
     }
 
     #[test]
-    fn control_structures_and_variables_are_refused_by_name() {
+    fn blocks_and_variables_parse() {
+        let nodes = parse(
+            "{{ range $k, $v := . }}{{ if eq $k \"a\" }}A{{ else if $v }}V{{ else }}-{{ end }}{{ end }}{{ $x := .a }}{{ $x = 1 }}{{ $x.b }}",
+        )
+        .unwrap();
+        assert!(matches!(&nodes[0], Node::Range { vars, .. } if vars == &["k", "v"]));
+        assert!(matches!(&nodes[1], Node::Set { var, declare: true, .. } if var == "x"));
+        assert!(matches!(&nodes[2], Node::Set { declare: false, .. }));
+        assert!(matches!(&nodes[3], Node::Action(_)));
+    }
+
+    #[test]
+    fn bad_templates_are_refused_by_name() {
         for (text, needle) in [
-            ("{{ range . }}x{{ end }}", "range"),
-            ("{{ if .a }}x{{ end }}", "if"),
-            ("{{ $x := .a }}", "variables"),
+            ("{{ define \"x\" }}{{ end }}", "define"),
+            ("{{ if .a }}x", "no {{end}}"),
+            ("{{ end }}", "without a block"),
             ("{{ .a ", "unclosed"),
             ("{{ (.a }}", "unclosed ("),
             ("{{ .a .b }}", "only a function"),
+            ("{{ $a, $b := .x }}", "only range"),
+            ("{{ .a | nosuch }}", "nosuch"),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");
         }
+        let deep = "{{ if .a }}".repeat(40) + &"{{ end }}".repeat(40);
+        assert!(parse(&deep).unwrap_err().contains("nest"));
     }
 }
