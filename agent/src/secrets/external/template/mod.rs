@@ -5,6 +5,7 @@
 //! or function (template text from Git), never a value.
 
 pub(crate) mod funcs;
+pub(crate) mod lex;
 pub(crate) mod parse;
 
 use std::collections::BTreeMap;
