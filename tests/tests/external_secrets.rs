@@ -110,6 +110,7 @@ fn seed_bao(bao: &Bao) {
         &json!({"url": "redis://:redis-pass-1@cache"}),
     );
     bao.put_v2("bank/db", &json!({"password": "bank-secret-1"}));
+    bao.put_v2("data/app/x", &json!({"v": "d"}));
     bao.put_v2(
         "shop/config",
         &json!({"user": "admin", "pass": "cfg-pass-9", "cfg": "{\"host\":\"db.shop\"}"}),
@@ -235,10 +236,15 @@ async fn the_allow_list_limits_what_a_find_lists_and_reads(bao: &Bao) {
             "one-level",
             json!({"path": "shop/app", "name": {"regexp": "."}}),
         ),
+        // A secret whose path starts with `data/` is read where it was listed.
+        find("data-dir", json!({"path": "data", "name": {"regexp": "."}})),
     ];
     // Only the secrets directly in shop/app: nested/ is not listed, bank/ never.
     let config = AllowListConfig {
-        vault: vec!["secret/data/{namespace}/app/*".into()],
+        vault: vec![
+            "secret/data/{namespace}/app/*".into(),
+            "secret/data/data/**".into(),
+        ],
         aws: vec![],
     };
     let app = shop().with_allow_list(AllowList::new(&config, "shop", "shop").expect("compiles"));
@@ -259,6 +265,8 @@ async fn the_allow_list_limits_what_a_find_lists_and_reads(bao: &Bao) {
         keys(&out, "one-level"),
         ["shop_app_api-key", "shop_app_db-password"]
     );
+    assert_eq!(keys(&out, "data-dir"), ["data_app_x"]);
+    assert_eq!(text(&out, "data-dir", "data_app_x"), "{\"v\":\"d\"}");
     assert_no_plaintext(&out);
 }
 

@@ -14,7 +14,7 @@ use super::find::{self, FindError};
 use super::plan::{ExternalPlan, Item, KeyRules, invalid};
 use super::rewrite::{self, Conversion, Decoding, Values};
 use super::stores::{ReadRequest, Stores};
-use super::{StoreError, request_for};
+use super::{StoreError, request_for_found};
 
 impl ExternalPlan {
     /// Lists what every `find` selects (within the allow-list) and loads the `templateFrom`
@@ -98,12 +98,11 @@ impl ExternalPlan {
         })?;
         let mut reads = Vec::with_capacity(names.len());
         for name in names {
-            let request = request_for(
+            let request = request_for_found(
                 &self.object,
                 field,
                 &self.store,
                 &name,
-                None,
                 self.refresh,
                 &app.allow,
             )?;

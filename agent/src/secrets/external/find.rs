@@ -27,6 +27,9 @@ use super::stores::Stores;
 /// The most secrets one find may select.
 pub(crate) const MAX_FOUND: usize = 500;
 
+/// The most entries a Vault find lists in all (directories included).
+const MAX_LISTED: usize = 10_000;
+
 /// How deep a Vault find descends below its path.
 const MAX_DEPTH: usize = 16;
 
@@ -95,7 +98,7 @@ pub(crate) async fn find(
         bytes: Zeroizing::new(serde_json::to_vec(&names).unwrap_or_default()),
         kind: DocKind::JsonMap,
     };
-    stores.cache().put(key, Arc::new(doc), ttl);
+    stores.cache().put_exact(key, Arc::new(doc), ttl);
     Ok(names)
 }
 
@@ -130,9 +133,16 @@ async fn find_vault(
         .to_owned();
     vault_dir_allowed(allow, mount, &root).map_err(FindError::Denied)?;
     let mut found = Vec::new();
+    let mut listed = 0usize;
     let mut pending = vec![(root, 0usize)];
     while let Some((dir, depth)) = pending.pop() {
         let names = session.list(creds, &dir).await.map_err(FindError::Store)?;
+        listed += names.len();
+        if listed > MAX_LISTED {
+            return Err(FindError::Denied(format!(
+                "the find lists more than {MAX_LISTED} entries; narrow its path"
+            )));
+        }
         for name in names {
             let path = if dir.is_empty() {
                 name.clone()

@@ -208,6 +208,41 @@ fn vault_paths(mount: &str, version: KvVersion, key: &str) -> (String, String) {
     }
 }
 
+/// A read request for a secret a `find` listed (Vault: its path inside the mount, taken as
+/// it is; AWS: its name), checked against the allow-list.
+pub(crate) fn request_for_found(
+    object: &str,
+    field: &str,
+    store: &Arc<ResolvedStore>,
+    name: &str,
+    ttl: Option<Duration>,
+    allow: &AllowList,
+) -> Result<ReadRequest, SecretsError> {
+    let (provider, full) = match &store.provider {
+        ProviderSpec::Vault(v) => (
+            Provider::Vault,
+            format!("{}/data/{name}", v.path.trim_matches('/')),
+        ),
+        ProviderSpec::Aws(_) => (Provider::Aws, name.to_owned()),
+    };
+    allow
+        .check(provider, &full)
+        .map_err(|reason| SecretsError::PolicyDenied {
+            object: object.to_owned(),
+            field: field.to_owned(),
+            reason,
+        })?;
+    Ok(ReadRequest {
+        store: store.clone(),
+        key: name.to_owned(),
+        full_path: full,
+        version: None,
+        ttl,
+        mount: None,
+        scope: object.to_owned(),
+    })
+}
+
 /// A read request for `key` of `store`, checked against the allow-list.
 pub(crate) fn request_for(
     object: &str,
