@@ -22,9 +22,10 @@ use manifests::{context, external, remote, shop, text, value, vault_store};
 use serde_json::{Value, json};
 use support::{Bao, LogBuffer, ROOT_TOKEN, moto_client};
 use tether_agent::secrets::{
-    self, AllowList, AllowListConfig, KeyRing, Resolution, SecretsContext, StaticCredentials,
-    Stores,
+    self, AllowList, AllowListConfig, KeyRing, KubeCredentials, Resolution, SecretsContext,
+    StaticCredentials, Stores,
 };
+use tether_tests::apiserver::ApiServer;
 use tether_tests::peers::{self, Moto};
 use zeroize::Zeroizing;
 
@@ -151,6 +152,7 @@ async fn openbao_find_rewrite_templates_refresh_and_the_allow_list() {
         find_by_name_and_by_tags_with_rewrites(&bao).await;
         the_allow_list_limits_what_a_find_lists_and_reads(&bao).await;
         templates_from_configmaps_secrets_and_literals_in_both_merge_policies(&bao).await;
+        template_sources_are_read_from_the_cluster_through_its_api(&bao).await;
         refresh_interval_is_per_external_secret_and_zero_reads_once(&bao).await;
     }
     .with_subscriber(subscriber)
@@ -376,6 +378,73 @@ async fn templates_from_configmaps_secrets_and_literals_in_both_merge_policies(b
         assert_eq!(out.failures.len(), 1, "{}", out.message());
         assert_no_plaintext(&out);
     }
+}
+
+async fn template_sources_are_read_from_the_cluster_through_its_api(bao: &Bao) {
+    use base64::Engine as _;
+    let api = ApiServer::start()
+        .await
+        .expect("the API server emulation starts");
+    let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+    for object in [
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "vault-token", "namespace": "shop"},
+               "data": {"token": b64(ROOT_TOKEN)}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-cm", "namespace": "shop"},
+               "data": {"t": "host={{ index (.cfg | fromJson) \"host\" }}"}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cluster-sec", "namespace": "shop"},
+               "data": {"t": b64("user: '{{ .user }}'")}}),
+    ] {
+        api.put_object(object).expect("stored");
+    }
+    let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL")))
+        .expect("a kube client");
+    let ctx = context(
+        KeyRing::new(),
+        Stores::new(Arc::new(KubeCredentials::new(client))),
+    );
+    let store = vault_store(
+        "vault",
+        &bao.address,
+        "secret",
+        "v2",
+        json!({"tokenSecretRef": {"name": "vault-token", "key": "token"}}),
+    );
+    let with_sources = |name: &str, from: Value| {
+        external(
+            name,
+            "vault",
+            "1h",
+            json!({"dataFrom": [{"extract": {"key": "shop/config"}}],
+                   "target": {"template": {"templateFrom": from}}}),
+        )
+    };
+    let objects = vec![
+        store,
+        with_sources(
+            "from-cluster",
+            json!([{"configMap": {"name": "cluster-cm", "items": [{"key": "t"}]}},
+                   {"secret": {"name": "cluster-sec", "items": [{"key": "t", "templateAs": "KeysAndValues"}]}}]),
+        ),
+        with_sources(
+            "absent-source",
+            json!([{"configMap": {"name": "absent", "items": [{"key": "t"}]}}]),
+        ),
+    ];
+    let out = secrets::resolve(&shop(), objects, &ctx).await;
+    assert_eq!(keys(&out, "from-cluster"), ["t", "user"]);
+    assert_eq!(text(&out, "from-cluster", "t"), "host=db.shop");
+    assert_eq!(text(&out, "from-cluster", "user"), "admin");
+    let absent = failure(&out, "ExternalSecret shop/absent-source")
+        .error
+        .to_string();
+    assert!(
+        absent.contains("spec.target.template.templateFrom[0].configMap.items[0].key")
+            && absent.contains("ConfigMap shop/absent key t not found"),
+        "{absent}"
+    );
+    assert_eq!(out.failures.len(), 1, "{}", out.message());
+    assert_no_plaintext(&out);
+    api.shutdown().await;
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
