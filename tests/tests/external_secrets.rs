@@ -463,40 +463,65 @@ async fn refresh_interval_is_per_external_secret_and_zero_reads_once(bao: &Bao) 
             json!({"data": [remote("v", "shop/rot", Some("v"), None)]}),
         )
     };
+    let find = |name: &str, refresh: &str| {
+        external(
+            name,
+            "vault",
+            refresh,
+            json!({"dataFrom": [{"find": {"path": "shop", "name": {"regexp": "^shop/rot"}}}]}),
+        )
+    };
     let objects = vec![
         store,
-        read("every-3s", "3s"),
+        read("every-5s", "5s"),
         read("once", "0s"),
         read("hourly", "1h"),
+        find("find-every-5s", "5s"),
+        find("find-once", "0"),
     ];
     let out = secrets::resolve(&shop(), objects.clone(), &ctx).await;
-    for name in ["every-3s", "once", "hourly"] {
+    for name in ["every-5s", "once", "hourly"] {
         assert_eq!(text(&out, name, "v"), "rot-value-1", "{name}");
     }
-    assert_eq!(out.requeue_after, Some(Duration::from_secs(3)));
+    assert_eq!(keys(&out, "find-once"), ["shop_rot"]);
+    assert_eq!(out.requeue_after, Some(Duration::from_secs(5)));
     bao.put_v2("shop/rot", &json!({"v": "rot-value-2"}));
-    // Within the interval: every ExternalSecret still has its cached value.
+    bao.put_v2("shop/rot-new", &json!({"v": "new"}));
+    // Within the interval: every ExternalSecret still has its cached values and names.
     let out = secrets::resolve(&shop(), objects.clone(), &ctx).await;
-    for name in ["every-3s", "once", "hourly"] {
+    for name in ["every-5s", "once", "hourly"] {
         assert_eq!(
             text(&out, name, "v"),
             "rot-value-1",
             "{name} before its interval"
         );
     }
-    // Past 3s (polled, bounded): only the 3s one re-reads; 0s never does, 1h not yet.
+    assert_eq!(keys(&out, "find-every-5s"), ["shop_rot"]);
+    // Past 5s (polled, bounded): only the 5s ones read and list again; 0 never does, 1h
+    // not yet.
     let mut rotated = None;
-    for _ in 0..40 {
+    for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let out = secrets::resolve(&shop(), objects.clone(), &ctx).await;
-        if text(&out, "every-3s", "v") == "rot-value-2" {
+        if text(&out, "every-5s", "v") == "rot-value-2"
+            && keys(&out, "find-every-5s") == ["shop_rot", "shop_rot-new"]
+        {
             rotated = Some(out);
             break;
         }
     }
-    let out = rotated.expect("the 3s ExternalSecret re-reads after its interval");
+    let out = rotated.expect("the 5s ExternalSecrets read and list again after their interval");
     assert_eq!(text(&out, "once", "v"), "rot-value-1");
     assert_eq!(text(&out, "hourly", "v"), "rot-value-1");
+    assert_eq!(keys(&out, "find-once"), ["shop_rot"]);
+    assert_eq!(
+        text(&out, "find-once", "shop_rot"),
+        "{\"v\":\"rot-value-1\"}"
+    );
+    assert_eq!(
+        text(&out, "find-every-5s", "shop_rot"),
+        "{\"v\":\"rot-value-2\"}"
+    );
     assert_no_plaintext(&out);
 }
 
