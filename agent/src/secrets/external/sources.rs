@@ -407,3 +407,71 @@ fn keys_and_values(text: &[u8], out: &mut Values) -> Result<(), String> {
     scrub_value(parsed);
     result
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn data() -> Data {
+        let mut d = Data::new();
+        d.insert("user".into(), Zeroizing::new(b"admin".to_vec()));
+        d.insert("pass".into(), Zeroizing::new(b"s3cr3t-value".to_vec()));
+        d
+    }
+
+    #[test]
+    fn keys_and_values_must_render_a_map_of_valid_keys() {
+        let mut out = Values::new();
+        keys_and_values(b"a: '1'\nb: 2\nc:\n", &mut out).unwrap();
+        assert_eq!(out["a"].as_slice(), b"1");
+        assert_eq!(out["b"].as_slice(), b"2");
+        assert!(out["c"].is_empty());
+        let err = keys_and_values(b"bad key/: s3cr3t-value", &mut out).unwrap_err();
+        assert!(
+            err.contains("not a valid Secret key") && !err.contains("s3cr3t"),
+            "{err}"
+        );
+        let err = keys_and_values(b"- s3cr3t-value", &mut out).unwrap_err();
+        assert!(!err.contains("s3cr3t"), "{err}");
+        let err = keys_and_values(b"a: &x s3cr3t-value\nb: *x", &mut out).unwrap_err();
+        assert!(err.contains("aliases") && !err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn sources_come_from_the_app_and_render_in_order() {
+        let mut sources = AppSources::default();
+        sources.add(
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"},
+                    "data": {"dsn": "{{ .user }}@db", "kv": "x: '{{ .user | upper }}'"}}),
+            "shop",
+        );
+        sources.add(
+            &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "shop"},
+                    "data": {"t": "e3sgLnBhc3MgfX0="}}),
+            "shop",
+        );
+        let from: Vec<TemplateFrom> = serde_json::from_value(json!([
+            {"configMap": {"name": "cm", "items": [{"key": "dsn"}, {"key": "kv", "templateAs": "KeysAndValues"}]}},
+            {"secret": {"name": "s", "items": [{"key": "t"}]}}
+        ]))
+        .unwrap();
+        let mut data_tpl = BTreeMap::new();
+        data_tpl.insert("dsn".to_owned(), "override".to_owned());
+        let mut template = TargetTemplate::parse(Some(&data_tpl), &from, false).unwrap();
+        template.take_from_app(&sources, "shop");
+        assert!(!template.needs_cluster());
+        let out = template.render(&data()).unwrap();
+        let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["dsn", "t", "x"]);
+        assert_eq!(out["dsn"].as_slice(), b"override", "data comes last");
+        assert_eq!(out["t"].as_slice(), b"s3cr3t-value");
+        assert_eq!(out["x"].as_slice(), b"ADMIN");
+        let merged = TargetTemplate::parse(Some(&data_tpl), &[], true)
+            .unwrap()
+            .render(&data())
+            .unwrap();
+        assert_eq!(merged.len(), 3);
+    }
+}
