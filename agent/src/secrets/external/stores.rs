@@ -346,11 +346,37 @@ impl Stores {
         if job.len() > 1 {
             let store = job[0].store.clone();
             let session = self.aws_session(&store);
-            let names: Vec<String> = job.iter().map(|r| r.key.clone()).collect();
+            // Several ExternalSecrets may read one name (each keeps its own cache entry):
+            // the batch asks for each name once.
+            let mut names: Vec<String> = Vec::new();
+            for request in &job {
+                if !names.contains(&request.key) {
+                    names.push(request.key.clone());
+                }
+            }
             self.counters.batch_calls.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(store = %store.display, count = names.len(), "batch read");
             let outcomes = session.batch_get(creds, &names).await;
-            return job.into_iter().zip(outcomes).collect();
+            let by_name: HashMap<String, Result<RemoteDoc, StoreError>> =
+                names.into_iter().zip(outcomes).collect();
+            return job
+                .into_iter()
+                .map(|request| {
+                    let outcome = match by_name.get(&request.key) {
+                        Some(Ok(doc)) => Ok(RemoteDoc {
+                            bytes: zeroize::Zeroizing::new(doc.bytes.to_vec()),
+                            kind: doc.kind,
+                        }),
+                        Some(Err(e)) => Err(e.clone()),
+                        None => Err(StoreError::ReadFailed {
+                            store: request.store.display.clone(),
+                            path: request.full_path.clone(),
+                            reason: "not in the batch answer".into(),
+                        }),
+                    };
+                    (request, outcome)
+                })
+                .collect();
         }
         let mut out = Vec::with_capacity(1);
         for request in job {
