@@ -362,7 +362,11 @@ fn render_item(
         // The text comes from a Secret: the parser's quote of it is not passed on.
         SourceKind::Secret => "the template in the Secret does not parse".to_owned(),
     })?;
-    let rendered = template.render(values)?;
+    let rendered = template.render(values).map_err(|e| match kind {
+        SourceKind::ConfigMap => e,
+        // The message may name a key from the Secret's text.
+        SourceKind::Secret => "the template in the Secret does not render".to_owned(),
+    })?;
     match item.scope {
         Scope::Values => {
             out.insert(item.key.clone(), rendered);
