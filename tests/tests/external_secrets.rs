@@ -272,47 +272,45 @@ async fn the_allow_list_limits_what_a_find_lists_and_reads(bao: &Bao) {
     assert_no_plaintext(&out);
 }
 
-async fn templates_from_configmaps_secrets_and_literals_in_both_merge_policies(bao: &Bao) {
-    let fixture = std::fs::read_to_string(
-        peers::workspace_root().join("tests/fixtures/external/templated.yaml"),
-    )
-    .expect("the fixture");
-    for policy in ["Replace", "Merge"] {
-        let creds = StaticCredentials::new();
-        creds.set_config_map(
-            "shop",
-            "cluster-templates",
-            "props",
-            "host: '{{ index (.cfg | fromJson) \"host\" }}'\nuser-upper: '{{ .user | upper }}'",
-        );
-        creds.set_secret(
-            "shop",
-            "cluster-secret-templates",
-            "more",
-            Zeroizing::new(b"from-cluster-secret: '{{ .user | b64enc }}'".to_vec()),
-        );
-        creds.set_secret(
-            "shop",
-            "cluster-secret-templates",
-            "broken",
-            Zeroizing::new(b"tpl-secret-text {{ .user ".to_vec()),
-        );
-        let (ctx, store) = bao_context(bao, creds);
-        let docs: Vec<Value> =
-            serde_saphyr::from_multiple(&fixture.replace("MERGE_POLICY", policy)).expect("YAML");
-        let mut objects = vec![store];
-        objects.extend(docs);
+/// The template sources that exist only in the cluster.
+fn template_credentials() -> StaticCredentials {
+    let creds = StaticCredentials::new();
+    creds.set_config_map(
+        "shop",
+        "cluster-templates",
+        "props",
+        "host: '{{ index (.cfg | fromJson) \"host\" }}'\nuser-upper: '{{ .user | upper }}'",
+    );
+    creds.set_secret(
+        "shop",
+        "cluster-secret-templates",
+        "more",
+        Zeroizing::new(b"from-cluster-secret: '{{ .user | b64enc }}'".to_vec()),
+    );
+    creds.set_secret(
+        "shop",
+        "cluster-secret-templates",
+        "broken",
+        Zeroizing::new(b"tpl-secret-text {{ .user ".to_vec()),
+    );
+    creds
+}
+
+/// A template kept in a Secret that does not parse (its error never quotes it), and ESO's
+/// usual shapes: an env file from a range, a literal block with variables.
+fn more_template_objects() -> Vec<Value> {
+    vec![
         // A template kept in a Secret that does not parse: the error never quotes it.
-        objects.push(external(
+        external(
             "bad-secret-template",
             "vault",
             "1h",
             json!({"data": [remote("user", "shop/config", Some("user"), None)],
                    "target": {"template": {"templateFrom": [{"secret": {"name": "cluster-secret-templates",
                        "items": [{"key": "broken"}]}}]}}}),
-        ));
+        ),
         // ESO's usual shapes: an env file from a range, a literal block with variables.
-        objects.push(external(
+        external(
             "env-file",
             "vault",
             "1h",
@@ -320,7 +318,22 @@ async fn templates_from_configmaps_secrets_and_literals_in_both_merge_policies(b
                    "target": {"template": {"engineVersion": "v2",
                        "data": {"app.env": "{{- range $k, $v := . }}{{ if ne $k \"cfg\" }}{{ $k | upper }}={{ $v }}\n{{ end }}{{ end }}"},
                        "templateFrom": [{"literal": "{{- $host := (.cfg | fromJson).host }}\nurl: \"https://{{ $host }}/\"\n{{- if eq $host \"other\" }}\nnever: here{{ end }}"}]}}}),
-        ));
+        ),
+    ]
+}
+
+async fn templates_from_configmaps_secrets_and_literals_in_both_merge_policies(bao: &Bao) {
+    let fixture = std::fs::read_to_string(
+        peers::workspace_root().join("tests/fixtures/external/templated.yaml"),
+    )
+    .expect("the fixture");
+    for policy in ["Replace", "Merge"] {
+        let (ctx, store) = bao_context(bao, template_credentials());
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(&fixture.replace("MERGE_POLICY", policy)).expect("YAML");
+        let mut objects = vec![store];
+        objects.extend(docs);
+        objects.extend(more_template_objects());
         let out = secrets::resolve(&shop(), objects, &ctx).await;
         assert_eq!(keys(&out, "env-file"), ["app.env", "url"]);
         assert_eq!(
@@ -525,11 +538,9 @@ async fn refresh_interval_is_per_external_secret_and_zero_reads_once(bao: &Bao) 
     assert_no_plaintext(&out);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secrets_manager_find_by_name_and_tags_within_the_allow_list() {
+/// Secrets with tags, one outside the allow-list (`bank/`) carrying the same tags.
+async fn seed_moto(sm: &aws_sdk_secretsmanager::Client) {
     use aws_sdk_secretsmanager::types::Tag;
-    let moto = Moto::start().expect("moto starts");
-    let sm = moto_client(&moto.endpoint).await;
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
     for (name, value, tags) in [
         ("shop/app/one", "aws-one-1", vec![tag("team", "shop")]),
@@ -554,6 +565,12 @@ async fn secrets_manager_find_by_name_and_tags_within_the_allow_list() {
             .await
             .expect("create");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_manager_find_by_name_and_tags_within_the_allow_list() {
+    let moto = Moto::start().expect("moto starts");
+    seed_moto(&moto_client(&moto.endpoint).await).await;
     let creds = StaticCredentials::new();
     creds.set_secret("shop", "aws", "id", Zeroizing::new(b"testing".to_vec()));
     creds.set_secret("shop", "aws", "secret", Zeroizing::new(b"testing".to_vec()));

@@ -22,9 +22,38 @@ async fn bad_fields_are_refused_naming_the_external_secret_and_the_field() {
         "v2",
         json!({"tokenSecretRef": {"name": "t", "key": "t"}}),
     );
-    let data = json!([remote("a", "shop/a", None, None)]);
-    let template = |t: Value| json!({"data": data, "target": {"template": t}});
-    let cases: Vec<(&str, Value, &str)> = vec![
+    let cases = cases();
+    let mut objects = vec![store];
+    for (name, spec, _) in &cases {
+        let mut es = external(name, "vault", "1h", spec.clone());
+        if name == &"too-fast" {
+            es["spec"]["refreshInterval"] = json!("500ms");
+        }
+        objects.push(es);
+    }
+    let out = secrets::resolve(&shop(), objects, &ctx).await;
+    for (name, _, field) in &cases {
+        let f = failure(&out, &format!("ExternalSecret shop/{name}"));
+        let message = f.error.to_string();
+        assert!(
+            message.starts_with(&format!("ExternalSecret shop/{name}: {field}")),
+            "{name}: {message}"
+        );
+        assert_eq!(f.error.reason(), "InvalidObject", "{message}");
+    }
+    assert_eq!(out.failures.len(), cases.len(), "{}", out.message());
+}
+
+/// `(ExternalSecret name, spec, the field its error must name)`.
+fn cases() -> Vec<(&'static str, Value, &'static str)> {
+    let mut all = data_from_cases();
+    all.extend(target_cases());
+    all
+}
+
+/// Bad `data`, `dataFrom`, `find` and `rewrite` fields.
+fn data_from_cases() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
         (
             "typo",
             json!({"dataFrom": [{"find": {"nmae": {"regexp": "x"}}}]}),
@@ -60,6 +89,14 @@ async fn bad_fields_are_refused_naming_the_external_secret_and_the_field() {
             json!({"dataFrom": [{"extract": {"key": "shop/a", "conversionStrategy": "Ascii"}}]}),
             "spec.dataFrom[0].extract.conversionStrategy",
         ),
+    ]
+}
+
+/// Bad `target` and `refreshInterval` fields.
+fn target_cases() -> Vec<(&'static str, Value, &'static str)> {
+    let data = json!([remote("a", "shop/a", None, None)]);
+    let template = |t: Value| json!({"data": data, "target": {"template": t}});
+    vec![
         (
             "unknown-function",
             template(json!({"data": {"x": "{{ .a | htpasswd }}"}})),
@@ -122,24 +159,5 @@ async fn bad_fields_are_refused_naming_the_external_secret_and_the_field() {
             json!({"data": data, "target": {"deletionPolicy": "Delete"}}),
             "spec.target.deletionPolicy",
         ),
-    ];
-    let mut objects = vec![store];
-    for (name, spec, _) in &cases {
-        let mut es = external(name, "vault", "1h", spec.clone());
-        if name == &"too-fast" {
-            es["spec"]["refreshInterval"] = json!("500ms");
-        }
-        objects.push(es);
-    }
-    let out = secrets::resolve(&shop(), objects, &ctx).await;
-    for (name, _, field) in &cases {
-        let f = failure(&out, &format!("ExternalSecret shop/{name}"));
-        let message = f.error.to_string();
-        assert!(
-            message.starts_with(&format!("ExternalSecret shop/{name}: {field}")),
-            "{name}: {message}"
-        );
-        assert_eq!(f.error.reason(), "InvalidObject", "{message}");
-    }
-    assert_eq!(out.failures.len(), cases.len(), "{}", out.message());
+    ]
 }
