@@ -161,6 +161,26 @@ impl AllowList {
             ))
         }
     }
+
+    /// The literal beginnings of the patterns of `provider` (up to the first glob character),
+    /// the non-empty ones, without duplicates: where a listing may look.
+    #[must_use]
+    pub fn literal_prefixes(&self, provider: Provider) -> Vec<String> {
+        let tag = format!("{}:", provider.as_str());
+        let mut out: Vec<String> = Vec::new();
+        for pattern in self
+            .patterns
+            .iter()
+            .filter_map(|p| p.strip_prefix(tag.as_str()))
+        {
+            let end = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
+            let prefix = pattern[..end].to_owned();
+            if !prefix.is_empty() && !out.contains(&prefix) {
+                out.push(prefix);
+            }
+        }
+        out
+    }
 }
 
 fn glob(pattern: &str) -> Result<Glob, String> {
@@ -262,5 +282,12 @@ mod tests {
         );
         assert!(allow.check(Provider::Aws, "shop/db").is_err());
         assert!(AllowList::deny_all().check(Provider::Aws, "x").is_err());
+    }
+
+    #[test]
+    fn literal_prefixes_are_where_a_listing_may_look() {
+        let allow = AllowList::for_namespace("a", "shop").unwrap();
+        assert_eq!(allow.literal_prefixes(Provider::Aws), ["shop/"]);
+        assert!(allow.literal_prefixes(Provider::Vault).is_empty());
     }
 }

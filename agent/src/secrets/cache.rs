@@ -4,8 +4,9 @@
 //! An entry is one remote document (a Vault KV secret, an AWS secret version), keyed by the
 //! store's identity (server and credentials, so two stores with different permissions never
 //! share an entry), the path and the version. Its lifetime is the TTL asked for by the reader
-//! (an ExternalSecret's `refreshInterval`, the inline references' TTL) minus up to 10 % of
-//! jitter, so entries read together do not all expire in the same instant. An expired entry is
+//! (the inline references' TTL) minus up to 10 % of jitter, so entries read together do not
+//! all expire in the same instant. An ExternalSecret's entries are its own (keyed by the
+//! object too) and live exactly its `refreshInterval` (`0`: until invalidated). An expired entry is
 //! never served, even when the store is down: a stale value is not applied silently. Reads
 //! are checked against the app's allow-list before the cache is consulted.
 
@@ -78,6 +79,15 @@ impl SecretCache {
         }
     }
 
+    /// Stores `doc` for exactly `ttl` (an ExternalSecret's own entry: its `refreshInterval`
+    /// is honoured to the second, never shortened); `None` keeps it until it is invalidated.
+    pub(crate) fn put_exact(&self, key: String, doc: Arc<RemoteDoc>, ttl: Option<Duration>) {
+        let expires = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(key, Entry { doc, expires });
+        }
+    }
+
     /// Drops every entry (their memory is wiped once no reader holds them).
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
@@ -111,6 +121,7 @@ impl SecretCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -140,5 +151,20 @@ mod tests {
         assert_eq!(cache.purge_expired(), 2);
         cache.clear();
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn an_exact_entry_lives_its_whole_ttl() {
+        let cache = SecretCache::new();
+        let before = Instant::now();
+        cache.put_exact("a".into(), doc("one"), Some(Duration::from_secs(3600)));
+        cache.put_exact("once".into(), doc("two"), None);
+        let entries = cache.entries.lock().unwrap();
+        let expires = entries["a"].expires.unwrap();
+        assert!(
+            expires >= before + Duration::from_secs(3600),
+            "no jitter shortens it"
+        );
+        assert!(entries["once"].expires.is_none());
     }
 }

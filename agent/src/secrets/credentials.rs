@@ -44,6 +44,15 @@ pub trait CredentialSource: Send + Sync {
         name: &'a str,
         audiences: &'a [String],
     ) -> BoxFuture<'a, Result<Zeroizing<String>, CredentialError>>;
+
+    /// The value of `key` in the ConfigMap `namespace/name` (an ExternalSecret's
+    /// `templateFrom`).
+    fn config_map_value<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<String, CredentialError>>;
 }
 
 /// `(namespace, name, key)` of a value in a Secret.
@@ -54,6 +63,7 @@ type SecretKeyRef = (String, String, String);
 pub struct StaticCredentials {
     secrets: Mutex<BTreeMap<SecretKeyRef, Zeroizing<Vec<u8>>>>,
     tokens: Mutex<BTreeMap<(String, String), Zeroizing<String>>>,
+    config_maps: Mutex<BTreeMap<SecretKeyRef, String>>,
 }
 
 impl StaticCredentials {
@@ -67,6 +77,16 @@ impl StaticCredentials {
     pub fn set_secret(&self, namespace: &str, name: &str, key: &str, value: Zeroizing<Vec<u8>>) {
         if let Ok(mut map) = self.secrets.lock() {
             map.insert((namespace.into(), name.into(), key.into()), value);
+        }
+    }
+
+    /// Sets the value of `key` in ConfigMap `namespace/name`.
+    pub fn set_config_map(&self, namespace: &str, name: &str, key: &str, value: &str) {
+        if let Ok(mut map) = self.config_maps.lock() {
+            map.insert(
+                (namespace.into(), name.into(), key.into()),
+                value.to_owned(),
+            );
         }
     }
 
@@ -109,6 +129,23 @@ impl CredentialSource for StaticCredentials {
         Box::pin(async move {
             found.ok_or_else(|| CredentialError::NotFound {
                 what: format!("ServiceAccount {namespace}/{name} token"),
+            })
+        })
+    }
+
+    fn config_map_value<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<String, CredentialError>> {
+        let found = self.config_maps.lock().ok().and_then(|map| {
+            map.get(&(namespace.into(), name.into(), key.into()))
+                .cloned()
+        });
+        Box::pin(async move {
+            found.ok_or_else(|| CredentialError::NotFound {
+                what: format!("ConfigMap {namespace}/{name} key {key}"),
             })
         })
     }
@@ -205,6 +242,28 @@ impl CredentialSource for KubeCredentials {
             }
             token
                 .filter(|t| !t.is_empty())
+                .ok_or(CredentialError::NotFound { what })
+        })
+    }
+
+    fn config_map_value<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<String, CredentialError>> {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        Box::pin(async move {
+            let what = format!("ConfigMap {namespace}/{name} key {key}");
+            let api: kube::Api<ConfigMap> = kube::Api::namespaced(self.client.clone(), namespace);
+            let map = api
+                .get_opt(name)
+                .await
+                .map_err(|e| CredentialError::ReadFailed {
+                    what: what.clone(),
+                    reason: e.to_string(),
+                })?;
+            map.and_then(|m| m.data.and_then(|mut d| d.remove(key)))
                 .ok_or(CredentialError::NotFound { what })
         })
     }

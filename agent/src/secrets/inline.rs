@@ -198,6 +198,7 @@ fn request(
                 version: reference.param("version").map(str::to_owned),
                 ttl,
                 mount: Some((mount.to_owned(), version)),
+                scope: String::new(),
             })
         }
         Provider::Aws => {
@@ -231,6 +232,7 @@ fn request(
                 version,
                 ttl,
                 mount: None,
+                scope: String::new(),
             })
         }
     }

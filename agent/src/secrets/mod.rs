@@ -507,6 +507,16 @@ async fn resolve_inner(
             }
         }
     }
+    // 3b. ExternalSecrets: list what their finds select, load their template sources.
+    for slot in &mut slots {
+        if let Slot::External(plan) = slot
+            && let Err(e) = plan.prepare(&ctx.stores, app).await
+        {
+            let (object, target) = (plan.object.clone(), plan.target_ref());
+            fail(&mut failures, object, target, e);
+            *slot = Slot::Consumed;
+        }
+    }
     // 4. Read every remote document at once.
     let requests: Vec<_> = slots
         .iter()

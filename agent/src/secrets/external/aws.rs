@@ -279,6 +279,58 @@ impl AwsSession {
             })
             .collect()
     }
+
+    /// `ListSecrets` with `filters` (`(key, values)`, e.g. `("name", ["shop/"])`), every page
+    /// up to `limit` secrets: each secret's name and tags.
+    pub(crate) async fn list(
+        &self,
+        creds: &dyn CredentialSource,
+        filters: &[(&str, Vec<String>)],
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<(String, String)>)>, StoreError> {
+        use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+        let client = self.client(creds).await?;
+        let filters: Vec<Filter> = filters
+            .iter()
+            .map(|(key, values)| {
+                Filter::builder()
+                    .key(FilterNameStringType::from(*key))
+                    .set_values(Some(values.clone()))
+                    .build()
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let response = client
+                .list_secrets()
+                .set_filters((!filters.is_empty()).then(|| filters.clone()))
+                .set_next_token(token.take())
+                .max_results(100)
+                .send()
+                .await
+                .map_err(|e| self.error("ListSecrets", &e))?;
+            for entry in response.secret_list() {
+                let Some(name) = entry.name() else { continue };
+                let tags = entry
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                    .collect();
+                out.push((name.to_owned(), tags));
+                if out.len() > limit {
+                    return Err(StoreError::Invalid {
+                        store: self.store.display.clone(),
+                        reason: format!("a find matches more than {limit} secrets"),
+                    });
+                }
+            }
+            match response.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
 }
 
 fn take_doc(

@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Spec {
     #[serde(default)]
     pub(crate) secret_store_ref: Option<StoreRef>,
     #[serde(default)]
     pub(crate) refresh_interval: Option<String>,
+    #[serde(default)]
+    pub(crate) refresh_policy: Option<String>,
     #[serde(default)]
     pub(crate) target: Target,
     #[serde(default)]
@@ -22,6 +24,7 @@ pub(crate) struct Spec {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct StoreRef {
     pub(crate) name: String,
     #[serde(default)]
@@ -29,12 +32,14 @@ pub(crate) struct StoreRef {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Target {
     #[serde(default)]
     pub(crate) name: Option<String>,
     #[serde(default)]
     pub(crate) creation_policy: Option<String>,
+    #[serde(default)]
+    pub(crate) deletion_policy: Option<String>,
     #[serde(default)]
     pub(crate) immutable: Option<bool>,
     #[serde(default)]
@@ -42,10 +47,12 @@ pub(crate) struct Target {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Template {
     #[serde(default, rename = "type")]
     pub(crate) type_: Option<String>,
+    #[serde(default)]
+    pub(crate) engine_version: Option<String>,
     #[serde(default)]
     pub(crate) metadata: TemplateMetadata,
     #[serde(default)]
@@ -53,10 +60,11 @@ pub(crate) struct Template {
     #[serde(default)]
     pub(crate) merge_policy: Option<String>,
     #[serde(default)]
-    pub(crate) template_from: Option<Value>,
+    pub(crate) template_from: Vec<TemplateFrom>,
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct TemplateMetadata {
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,
@@ -64,8 +72,38 @@ pub(crate) struct TemplateMetadata {
     pub(crate) annotations: BTreeMap<String, String>,
 }
 
+/// One `templateFrom` entry: exactly one of `configMap`, `secret`, `literal`.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct TemplateFrom {
+    #[serde(default)]
+    pub(crate) config_map: Option<TemplateRef>,
+    #[serde(default)]
+    pub(crate) secret: Option<TemplateRef>,
+    #[serde(default)]
+    pub(crate) literal: Option<String>,
+    #[serde(default)]
+    pub(crate) target: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TemplateRef {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) items: Vec<TemplateRefItem>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct TemplateRefItem {
+    pub(crate) key: String,
+    #[serde(default)]
+    pub(crate) template_as: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct DataItem {
     pub(crate) secret_key: String,
     pub(crate) remote_ref: RemoteRef,
@@ -74,20 +112,20 @@ pub(crate) struct DataItem {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct DataFrom {
     #[serde(default)]
     pub(crate) extract: Option<RemoteRef>,
     #[serde(default)]
-    pub(crate) find: Option<Value>,
+    pub(crate) find: Option<Find>,
     #[serde(default)]
-    pub(crate) rewrite: Option<Value>,
+    pub(crate) rewrite: Vec<RewriteSpec>,
     #[serde(default)]
     pub(crate) source_ref: Option<Value>,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RemoteRef {
     pub(crate) key: String,
     #[serde(default)]
@@ -98,6 +136,66 @@ pub(crate) struct RemoteRef {
     pub(crate) conversion_strategy: Option<String>,
     #[serde(default)]
     pub(crate) decoding_strategy: Option<String>,
+    #[serde(default)]
+    pub(crate) metadata_policy: Option<String>,
+}
+
+/// `dataFrom[].find`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Find {
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+    #[serde(default)]
+    pub(crate) name: Option<FindName>,
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) conversion_strategy: Option<String>,
+    #[serde(default)]
+    pub(crate) decoding_strategy: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FindName {
+    pub(crate) regexp: String,
+}
+
+/// One `dataFrom[].rewrite` entry: exactly one of `regexp`, `transform`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RewriteSpec {
+    #[serde(default)]
+    pub(crate) regexp: Option<RewriteRegexp>,
+    #[serde(default)]
+    pub(crate) transform: Option<RewriteTransform>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RewriteRegexp {
+    pub(crate) source: String,
+    pub(crate) target: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RewriteTransform {
+    pub(crate) template: String,
+}
+
+/// Reads `spec`; an error names the field (`spec.dataFrom[0].find.nmae`) and what is wrong.
+pub(crate) fn parse_spec(spec: &Value) -> Result<Spec, (String, String)> {
+    serde_path_to_error::deserialize(spec).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            "spec".to_owned()
+        } else {
+            format!("spec.{path}")
+        };
+        (field, e.into_inner().to_string())
+    })
 }
 
 /// Parses a Go duration (`1h`, `1h0m0s`, `30s`, `500ms`).

@@ -37,16 +37,20 @@ pub(crate) struct ReadRequest {
     /// Vault: the KV mount and version when they differ from the store's (inline
     /// references name their mount in the path).
     pub(crate) mount: Option<(String, KvVersion)>,
+    /// Whose cache entry this is: an ExternalSecret's own (`Kind ns/name`), expiring exactly
+    /// after its `refreshInterval`; empty for entries shared by inline references.
+    pub(crate) scope: String,
 }
 
 impl ReadRequest {
     /// The cache key: store identity, path, version.
     pub(crate) fn cache_key(&self) -> String {
         format!(
-            "{}\u{0}{}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{}",
             self.store.id,
             self.full_path,
-            self.version.as_deref().unwrap_or("")
+            self.version.as_deref().unwrap_or(""),
+            self.scope
         )
     }
 }
@@ -168,6 +172,11 @@ impl Stores {
         self.inline_ttl
     }
 
+    /// Where store credentials are read from.
+    pub(crate) fn credentials(&self) -> &dyn CredentialSource {
+        self.credentials.as_ref()
+    }
+
     /// The shared cache.
     #[must_use]
     pub fn cache(&self) -> &SecretCache {
@@ -193,7 +202,7 @@ impl Stores {
         }
     }
 
-    fn vault_session(&self, store: &Arc<ResolvedStore>) -> Arc<VaultSession> {
+    pub(crate) fn vault_session(&self, store: &Arc<ResolvedStore>) -> Arc<VaultSession> {
         let mut sessions = match self.vault.lock() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
@@ -204,7 +213,7 @@ impl Stores {
             .clone()
     }
 
-    fn aws_session(&self, store: &Arc<ResolvedStore>) -> Arc<AwsSession> {
+    pub(crate) fn aws_session(&self, store: &Arc<ResolvedStore>) -> Arc<AwsSession> {
         let mut sessions = match self.aws.lock() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
@@ -318,7 +327,11 @@ impl Stores {
             let key = request.cache_key();
             let outcome = outcome.map(Arc::new);
             if let Ok(doc) = &outcome {
-                self.cache.put(key.clone(), doc.clone(), request.ttl);
+                if request.scope.is_empty() {
+                    self.cache.put(key.clone(), doc.clone(), request.ttl);
+                } else {
+                    self.cache.put_exact(key.clone(), doc.clone(), request.ttl);
+                }
             }
             results.insert(key, outcome);
         }
@@ -333,11 +346,37 @@ impl Stores {
         if job.len() > 1 {
             let store = job[0].store.clone();
             let session = self.aws_session(&store);
-            let names: Vec<String> = job.iter().map(|r| r.key.clone()).collect();
+            // Several ExternalSecrets may read one name (each keeps its own cache entry):
+            // the batch asks for each name once.
+            let mut names: Vec<String> = Vec::new();
+            for request in &job {
+                if !names.contains(&request.key) {
+                    names.push(request.key.clone());
+                }
+            }
             self.counters.batch_calls.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(store = %store.display, count = names.len(), "batch read");
             let outcomes = session.batch_get(creds, &names).await;
-            return job.into_iter().zip(outcomes).collect();
+            let by_name: HashMap<String, Result<RemoteDoc, StoreError>> =
+                names.into_iter().zip(outcomes).collect();
+            return job
+                .into_iter()
+                .map(|request| {
+                    let outcome = match by_name.get(&request.key) {
+                        Some(Ok(doc)) => Ok(RemoteDoc {
+                            bytes: zeroize::Zeroizing::new(doc.bytes.to_vec()),
+                            kind: doc.kind,
+                        }),
+                        Some(Err(e)) => Err(e.clone()),
+                        None => Err(StoreError::ReadFailed {
+                            store: request.store.display.clone(),
+                            path: request.full_path.clone(),
+                            reason: "not in the batch answer".into(),
+                        }),
+                    };
+                    (request, outcome)
+                })
+                .collect();
         }
         let mut out = Vec::with_capacity(1);
         for request in job {

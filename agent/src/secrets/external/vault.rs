@@ -349,7 +349,25 @@ impl VaultSession {
                 });
             }
         };
-        let value = result.map_err(|e| match classify(&e) {
+        let value = result.map_err(|e| self.read_error(&e, full_path))?;
+        let bytes = Zeroizing::new(serde_json::to_vec(&value).unwrap_or_default());
+        let is_map = value.is_object();
+        scrub_value(value);
+        if !is_map {
+            return Err(StoreError::ReadFailed {
+                store: self.store.display.clone(),
+                path: full_path.to_owned(),
+                reason: "the secret's data is not a map".into(),
+            });
+        }
+        Ok(RemoteDoc {
+            bytes,
+            kind: DocKind::JsonMap,
+        })
+    }
+
+    fn read_error(&self, e: &ClientError, full_path: &str) -> StoreError {
+        match classify(e) {
             Class::Unavailable(reason) => StoreError::Unavailable {
                 store: self.store.display.clone(),
                 reason,
@@ -367,21 +385,48 @@ impl VaultSession {
                 path: full_path.to_owned(),
                 reason,
             },
-        })?;
-        let bytes = Zeroizing::new(serde_json::to_vec(&value).unwrap_or_default());
-        let is_map = value.is_object();
-        scrub_value(value);
-        if !is_map {
-            return Err(StoreError::ReadFailed {
-                store: self.store.display.clone(),
-                path: full_path.to_owned(),
-                reason: "the secret's data is not a map".into(),
-            });
         }
-        Ok(RemoteDoc {
-            bytes,
-            kind: DocKind::JsonMap,
-        })
+    }
+
+    /// KV v2: the names under `dir` (inside the store's mount; directories end with `/`).
+    /// A directory that does not exist lists as empty.
+    pub(crate) async fn list(
+        &self,
+        creds: &dyn CredentialSource,
+        dir: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mount = self.provider()?.path.trim_matches('/').to_owned();
+        let full = format!("{mount}/metadata/{dir}");
+        let client = self.client(creds).await?;
+        match vaultrs::kv2::list(client.as_ref(), &mount, dir).await {
+            Ok(names) => Ok(names),
+            Err(e) => match self.read_error(&e, &full) {
+                StoreError::NotFound { .. } => Ok(Vec::new()),
+                StoreError::PermissionDenied { .. } => {
+                    self.forget();
+                    let client = self.client(creds).await?;
+                    vaultrs::kv2::list(client.as_ref(), &mount, dir)
+                        .await
+                        .map_err(|e| self.read_error(&e, &full))
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    /// KV v2: the `custom_metadata` of the secret `key` (inside the store's mount).
+    pub(crate) async fn custom_metadata(
+        &self,
+        creds: &dyn CredentialSource,
+        key: &str,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mount = self.provider()?.path.trim_matches('/').to_owned();
+        let full = format!("{mount}/metadata/{key}");
+        let client = self.client(creds).await?;
+        vaultrs::kv2::read_metadata(client.as_ref(), &mount, key)
+            .await
+            .map(|m| m.custom_metadata.unwrap_or_default())
+            .map_err(|e| self.read_error(&e, &full))
     }
 }
 
