@@ -10,6 +10,8 @@ mod support;
 mod deploy;
 #[path = "daemon/offline.rs"]
 mod offline;
+#[path = "daemon/validation.rs"]
+mod validation;
 
 use std::time::Duration;
 

@@ -8,11 +8,13 @@
 //! - [`builtin`]: the API's own kinds for Kubernetes 1.30 to 1.35, built into the binary;
 //! - [`custom`]: custom resources, from CRDs (repository, app, cluster) and from schema
 //!   directories in the layout of the CRDs catalog;
+//! - [`app`]: the validation of one app's rendered objects (its own CRDs first);
 //! - [`walk`]: the validation of one value against one schema; [`formats`]; [`path`].
 //!
 //! Input: a [`SchemaOptions`] and the objects; output: an [`Outcome`] per object.
 //! CEL rules (`x-kubernetes-validations`) are not evaluated.
 
+pub mod app;
 pub mod builtin;
 pub mod custom;
 pub mod formats;
