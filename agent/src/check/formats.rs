@@ -59,6 +59,9 @@ pub fn junit(report: &CheckReport) -> String {
     for app in &report.apps {
         let mut cases: BTreeMap<String, Vec<&Problem>> = BTreeMap::new();
         cases.entry(format!("app {}", app.name)).or_default();
+        for object in &app.object_names {
+            cases.entry(object.clone()).or_default();
+        }
         for problem in report.problems.iter().filter(|p| p.app == app.name) {
             let key = problem
                 .object
@@ -265,6 +268,7 @@ mod tests {
                 path: "apps/shop".into(),
                 namespace: None,
                 objects: 2,
+                object_names: vec!["Deployment shop/web".into()],
             }],
             problems: vec![deny, warn],
             diffs: Vec::new(),

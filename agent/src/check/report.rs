@@ -75,6 +75,9 @@ pub struct CheckedApp {
     pub namespace: Option<String>,
     /// How many objects it rendered to.
     pub objects: usize,
+    /// The objects (`Kind namespace/name`), in render order.
+    #[serde(skip)]
+    pub object_names: Vec<String>,
 }
 
 /// The outcome of a check.

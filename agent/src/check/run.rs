@@ -140,6 +140,11 @@ pub fn check_root(
     let mut locator = Locator::default();
     for (app, objects) in selected.iter().zip(rendered) {
         let start = report.problems.len();
+        let object_names: Vec<String> = objects
+            .iter()
+            .flatten()
+            .map(|o| ObjectRef::of(&o.value).to_string())
+            .collect();
         let checked = match objects {
             Ok(objects) => {
                 let context = AppCheck {
@@ -169,6 +174,7 @@ pub fn check_root(
             path: app.meta.path.clone(),
             namespace: app.meta.namespace.clone(),
             objects: checked,
+            object_names,
         });
     }
     Ok(())
