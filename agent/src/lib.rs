@@ -12,6 +12,8 @@
 //! - [`policy`]: Rego policies (conftest conventions) on every rendered object before apply.
 //! - [`sync`]: make the cluster match the rendered objects: ordered server-side apply,
 //!   pre-sync hooks, inventory, protected prune, drift self-heal and health.
+//! - [`schema`]: Kubernetes schema validation of rendered objects (built-in kinds of
+//!   Kubernetes 1.30–1.35, CRDs, schema directories), shared by `check` and the daemon.
 //! - [`check`]: `tether-agent check`, the repository's CI gate (render, encryption, manifests,
 //!   policies).
 //!
@@ -41,6 +43,7 @@ pub mod policy;
 pub mod redact;
 pub mod render;
 pub mod repo_root;
+pub mod schema;
 pub mod secrets;
 pub mod server;
 pub mod source;

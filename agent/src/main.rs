@@ -23,8 +23,9 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Check a configuration repository as the agent would (render, encryption, manifests,
-    /// policies): exit 0 when clean, 1 on violations, 2 on usage or internal errors.
+    /// Check a configuration repository as the agent and the API server would (render,
+    /// encryption, manifests, Kubernetes schemas, policies): exit 0 when clean, 1 on
+    /// violations, 2 on usage or internal errors.
     Check(tether_agent::check::CheckArgs),
     /// Run the agent: sync the configured sources into the cluster, serve health, metrics,
     /// webhooks and the apps API.

@@ -12,6 +12,8 @@ mod deploy;
 mod offline;
 #[path = "daemon/overlays.rs"]
 mod overlays;
+#[path = "daemon/validation.rs"]
+mod validation;
 
 use std::time::Duration;
 

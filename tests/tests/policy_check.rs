@@ -33,26 +33,26 @@ fn a_repository_with_violations_fails_with_one_line_per_problem() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
     let expected = [
         // manifests
-        r#"DENY apps/broken/configmaps.yaml: ConfigMap Bad_Name: manifest.invalid-name: metadata.name "Bad_Name" is not a DNS subdomain (lowercase alphanumerics, '-' and '.', at most 253)"#,
-        r#"DENY apps/broken/configmaps.yaml: ConfigMap Bad_Name: manifest.unknown-field: unknown top-level field "dta" for ConfigMap (expected one of: data, binaryData, immutable)"#,
-        "DENY apps/broken/configmaps.yaml: ConfigMap settings: manifest.duplicate: defined twice in the app (first in apps/broken/configmaps.yaml)",
+        r#"DENY apps/broken/configmaps.yaml:1: ConfigMap Bad_Name: manifest.invalid-name: metadata.name "Bad_Name" is not a DNS subdomain (lowercase alphanumerics, '-' and '.', at most 253)"#,
+        r#"DENY apps/broken/configmaps.yaml:1: ConfigMap Bad_Name: schema.invalid: dta: unknown field "dta""#,
+        "DENY apps/broken/configmaps.yaml:8: ConfigMap settings: manifest.duplicate: defined twice in the app (first in apps/broken/configmaps.yaml)",
         // encryption, without a key
-        "DENY apps/broken/db-credentials.sops.yaml: Secret db-credentials: encryption.sops: stringData.username: malformed encrypted value: iv is not 32 bytes",
-        "DENY apps/broken/token.sealed.yaml: SealedSecret token: encryption.sealed: spec.encryptedData.token is not an age file",
-        "DENY apps/broken/token.sealed.yaml: SealedSecret token: encryption.sealed: sealed for age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p but none of the configured recipients",
+        "DENY apps/broken/db-credentials.sops.yaml:1: Secret db-credentials: encryption.sops: stringData.username: malformed encrypted value: iv is not 32 bytes",
+        "DENY apps/broken/token.sealed.yaml:1: SealedSecret token: encryption.sealed: spec.encryptedData.token is not an age file",
+        "DENY apps/broken/token.sealed.yaml:1: SealedSecret token: encryption.sealed: sealed for age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p but none of the configured recipients",
         // the custom conftest policy from the repository
-        "DENY apps/broken/pod.yaml: Pod web: main.deny: Pod web has no team label",
+        "DENY apps/broken/pod.yaml:1: Pod web: main.deny: Pod web has no team label",
         // the default bundle
-        "DENY apps/broken/configmaps.yaml: ConfigMap settings: tether.secret_references.deny: ref+vault reference at data.url: secret references are resolved only in Secrets",
-        r#"DENY apps/broken/pod.yaml: Pod web: tether.host_access.deny: container "app" is privileged"#,
-        "DENY apps/broken/pod.yaml: Pod web: tether.host_access.deny: spec: hostNetwork shares the node's namespace",
-        r#"WARN apps/broken/pod.yaml: Pod web: tether.image_tags.warn: container "app" uses image "nginx" without a tag (latest): pin a tag or a digest"#,
-        r#"WARN apps/broken/pod.yaml: Pod web: tether.resources.warn: container "app" has no resource limits"#,
-        r#"WARN apps/broken/pod.yaml: Pod web: tether.resources.warn: container "app" has no resource requests"#,
-        "DENY apps/broken/secret.yaml: Secret db: tether.plaintext_secrets.deny: Secret db holds 1 plaintext value(s) committed to Git: encrypt it with sops or tether-seal, or reference a secret store",
-        r#"WARN apps/clean/cache.yaml: Pod cache: tether.image_tags.warn: container "redis" uses image "redis:latest": pin a tag other than latest, or a digest"#,
+        "DENY apps/broken/configmaps.yaml:8: ConfigMap settings: tether.secret_references.deny: ref+vault reference at data.url: secret references are resolved only in Secrets",
+        r#"DENY apps/broken/pod.yaml:1: Pod web: tether.host_access.deny: container "app" is privileged"#,
+        "DENY apps/broken/pod.yaml:1: Pod web: tether.host_access.deny: spec: hostNetwork shares the node's namespace",
+        r#"WARN apps/broken/pod.yaml:1: Pod web: tether.image_tags.warn: container "app" uses image "nginx" without a tag (latest): pin a tag or a digest"#,
+        r#"WARN apps/broken/pod.yaml:1: Pod web: tether.resources.warn: container "app" has no resource limits"#,
+        r#"WARN apps/broken/pod.yaml:1: Pod web: tether.resources.warn: container "app" has no resource requests"#,
+        "DENY apps/broken/secret.yaml:2: Secret db: tether.plaintext_secrets.deny: Secret db holds 1 plaintext value(s) committed to Git: encrypt it with sops or tether-seal, or reference a secret store",
+        r#"WARN apps/clean/cache.yaml:2: Pod cache: tether.image_tags.warn: container "redis" uses image "redis:latest": pin a tag other than latest, or a digest"#,
         // enforcement "warn" for the legacy app: the denial is reported, not failed
-        r#"WARN apps/legacy/pod.yaml: Pod tools: tether.host_access.deny: container "tools" is privileged"#,
+        r#"WARN apps/legacy/pod.yaml:2: Pod tools: tether.host_access.deny: container "tools" is privileged"#,
         "3 app(s), 12 object(s) checked: 11 violation(s), 5 warning(s)",
     ];
     let mut lines: Vec<&str> = stdout.lines().collect();
@@ -95,6 +95,7 @@ fn the_json_report_has_apps_problems_and_a_summary() {
             "severity": "warn",
             "app": "legacy",
             "file": "apps/legacy/pod.yaml",
+            "line": 2,
             "object": "Pod tools",
             "rule": "tether.host_access.deny",
             "message": "container \"tools\" is privileged"
@@ -116,7 +117,7 @@ fn a_clean_app_passes_with_warnings_and_exit_code_zero() {
     );
     let stdout = text(&out.stdout);
     assert!(
-        stdout.starts_with("WARN apps/clean/cache.yaml: Pod cache: tether.image_tags.warn: "),
+        stdout.starts_with("WARN apps/clean/cache.yaml:2: Pod cache: tether.image_tags.warn: "),
         "{stdout}"
     );
     assert!(

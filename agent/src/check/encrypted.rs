@@ -38,21 +38,23 @@ const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
 struct Reporter<'a> {
     app: &'a str,
     file: Option<&'a str>,
-    object: String,
+    object: ObjectRef,
     rule: &'static str,
     problems: &'a mut Vec<Problem>,
 }
 
 impl Reporter<'_> {
     fn push(&mut self, severity: Severity, message: String) {
-        self.problems.push(Problem {
-            severity,
-            app: self.app.to_owned(),
-            file: self.file.map(str::to_owned),
-            object: Some(self.object.clone()),
-            rule: self.rule.to_owned(),
-            message,
-        });
+        self.problems.push(
+            Problem::new(
+                severity,
+                self.app,
+                self.file.map(str::to_owned),
+                self.rule,
+                message,
+            )
+            .with_object(self.object.clone()),
+        );
     }
 }
 
@@ -137,7 +139,7 @@ pub fn check_sops(
     let mut r = Reporter {
         app,
         file,
-        object: ObjectRef::of(object).to_string(),
+        object: ObjectRef::of(object),
         rule: rules::SOPS,
         problems,
     };
@@ -244,7 +246,7 @@ pub fn check_sealed(
     let mut r = Reporter {
         app,
         file,
-        object: ObjectRef::of(object).to_string(),
+        object: ObjectRef::of(object),
         rule: rules::SEALED,
         problems,
     };

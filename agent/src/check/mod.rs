@@ -1,40 +1,38 @@
-//! `tether-agent check`: the configuration repository's CI gate. It finds what the agent
-//! would refuse, before the pull request merges:
+//! `tether-agent check`: the configuration repository's one pre-merge gate. It finds what the
+//! agent or the API server would refuse, before the pull request merges:
 //!
-//! 1. discover the apps (the `apps` discovery rules of the config; without them each PATH is
-//!    one app) and render each one ([`crate::render`]);
+//! 1. read the agent's own `tether.yaml` ([`config`]; found at the repository root without
+//!    `--config`, and never read as a manifest), discover the apps as the agent does, and
+//!    render each one ([`crate::render`]);
 //! 2. check every encrypted value without a private key ([`encrypted`]);
-//! 3. validate the manifests: required fields, names, duplicates, unknown top-level fields of
-//!    built-in kinds ([`validate`]);
+//! 3. validate the manifests: required fields, names, duplicates ([`validate`]), and every
+//!    object against the OpenAPI schema of its kind for the target Kubernetes version, as
+//!    `kubeconform -strict` does ([`crate::schema`]; CRDs of the repository, `--schema-location`);
 //! 4. run the policies ([`crate::policy`]) with the app's enforcement.
 //!
-//! The report ([`report`]) lists file, object, rule and message, as text or JSON. Exit codes:
-//! 0 when nothing fails (warnings allowed), 1 when something does, 2 for a usage or internal
-//! error (unreadable config, a policy that does not compile, a path that does not exist).
-//!
-//! The config file (YAML):
-//! ```yaml
-//! apps:                          # app discovery, as the agent does it
-//!   directories: [{path: "apps/*/overlays/production"}]
-//!   name: "{{path[1]}}"
-//!   namespace: "{{path[1]}}"
-//! recipients: [age1...]          # the clusters' public keys (optional)
-//! policy: {enforcement: enforce} # the agent's policy section
-//! ```
+//! The report ([`report`], [`formats`]) lists file, line, object, rule and message, as text,
+//! JSON, JUnit XML, SARIF 2.1.0 or GitHub workflow commands. With `--changed-since REF` only
+//! the apps whose rendered objects differ from REF's are checked, and each one's rendered diff
+//! is printed ([`changed`]). Exit codes: 0 when nothing fails (warnings allowed), 1 when
+//! something does, 2 for a usage or internal error.
 
+pub mod changed;
+pub mod config;
 pub mod encrypted;
+pub mod formats;
+pub mod locate;
 pub mod report;
+pub mod run;
 pub mod validate;
 
-pub use report::{CheckReport, CheckedApp, Problem, Severity, Summary};
+pub use report::{AppDiff, CheckReport, CheckedApp, Problem, Severity, Summary};
+pub use run::CheckOptions;
 
-use crate::policy::{self, AppMeta, AppObject, PolicyConfig, PolicyError, PolicySet, SecretSource};
-use crate::render::{self, RenderOptions};
-use crate::source::discovery::{self, DiscoveryConfig, DiscoveryError};
-use crate::tree::{FsTree, RelPath, Tree};
+use crate::policy::{self, PolicyConfig, PolicyError, SecretSource};
+use crate::render;
+use crate::schema::{SchemaError, SchemaOptions};
+use crate::source::discovery::{DiscoveryConfig, DiscoveryError};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 
 /// The rule name of render failures.
@@ -63,6 +61,9 @@ pub enum CheckError {
         /// What is wrong (the parser names the field).
         message: String,
     },
+    /// The agent's configuration file is not valid (the message names the field).
+    #[error(transparent)]
+    AgentConfigInvalid(crate::config::ConfigError),
     /// A configured recipient is not an age recipient.
     #[error("config: recipients[{index}]: {message}")]
     InvalidRecipient {
@@ -91,9 +92,20 @@ pub enum CheckError {
     /// The policies could not be loaded.
     #[error(transparent)]
     PolicyLoadFailed(#[from] PolicyError),
+    /// The schemas could not be set up (unsupported version, unreadable schema location).
+    #[error(transparent)]
+    SchemasFailed(SchemaError),
+    /// The base of `--changed-since` could not be read.
+    #[error("--changed-since {reference}: {message}")]
+    ChangedSinceFailed {
+        /// The Git ref.
+        reference: String,
+        /// What failed.
+        message: String,
+    },
 }
 
-/// The configuration of a check.
+/// The older, check-only configuration (deprecated: `check` reads the agent's `tether.yaml`).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CheckConfig {
@@ -139,90 +151,8 @@ impl CheckConfig {
     }
 }
 
-/// Checks `paths` (default: the current directory) under `config`. With discovery rules,
-/// each path is a repository root; without, each path is one app, read inside `cwd` when it
-/// lies there (so that Kustomize bases in `../` resolve) or else inside itself.
-pub fn run(config: &CheckConfig, paths: &[PathBuf], cwd: &Path) -> Result<CheckReport, CheckError> {
-    let default = [PathBuf::from(".")];
-    let paths = if paths.is_empty() {
-        &default[..]
-    } else {
-        paths
-    };
-    let mut report = CheckReport::default();
-    let mut policy_sets: HashMap<PathBuf, PolicySet> = HashMap::new();
-    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_owned());
-    for path in paths {
-        let absolute = canonical_dir(&cwd.join(path), path)?;
-        let (root, apps) = match &config.apps {
-            Some(rules) => {
-                let tree = Tree::new(FsTree::new(&absolute));
-                let found = discovery::discover(&tree, rules).map_err(|source| {
-                    CheckError::DiscoveryFailed {
-                        root: path.display().to_string(),
-                        source,
-                    }
-                })?;
-                let apps = found
-                    .into_iter()
-                    .map(|app| AppMeta {
-                        name: app.name,
-                        namespace: app.namespace,
-                        path: app.path.to_string(),
-                        revision: String::new(),
-                    })
-                    .collect();
-                (absolute, apps)
-            }
-            None => {
-                let root = crate::repo_root::repository_root(&absolute, &cwd);
-                let relative = absolute
-                    .strip_prefix(&root)
-                    .unwrap_or(Path::new(""))
-                    .to_string_lossy()
-                    .into_owned();
-                let name = absolute
-                    .file_name()
-                    .map_or_else(|| "root".to_owned(), |n| n.to_string_lossy().into_owned());
-                (
-                    root,
-                    vec![AppMeta {
-                        name,
-                        namespace: None,
-                        path: relative,
-                        revision: String::new(),
-                    }],
-                )
-            }
-        };
-        let tree = Tree::new(FsTree::new(&root));
-        let policies = match policy_sets.entry(root) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(PolicySet::load(&config.policy, Some(&tree))?),
-        };
-        for app in apps {
-            check_app(&tree, &app, policies, &config.recipients, &mut report);
-        }
-    }
-    Ok(report)
-}
-
-fn canonical_dir(absolute: &Path, shown: &Path) -> Result<PathBuf, CheckError> {
-    let failed = |message: &str| CheckError::PathFailed {
-        path: shown.display().to_string(),
-        message: message.to_owned(),
-    };
-    let canonical = absolute
-        .canonicalize()
-        .map_err(|_| failed("no such directory"))?;
-    if !canonical.is_dir() {
-        return Err(failed("not a directory"));
-    }
-    Ok(canonical)
-}
-
 /// Where a Secret's values come from, as far as the repository tells.
-fn secret_source(object: &Value) -> SecretSource {
+pub(crate) fn secret_source(object: &Value) -> SecretSource {
     if render::is_sops_object(object) {
         return SecretSource::Sops;
     }
@@ -244,7 +174,7 @@ fn secret_source(object: &Value) -> SecretSource {
     SecretSource::None
 }
 
-fn is_sealed_secret(object: &Value) -> bool {
+pub(crate) fn is_sealed_secret(object: &Value) -> bool {
     object.get("kind").and_then(Value::as_str) == Some(tether_seal::sealed::KIND)
         && object
             .get("apiVersion")
@@ -252,117 +182,66 @@ fn is_sealed_secret(object: &Value) -> bool {
             .is_some_and(|v| v.starts_with("tether.dev/"))
 }
 
-fn check_app(
-    tree: &Tree,
-    app: &AppMeta,
-    policies: &PolicySet,
-    recipients: &[String],
-    report: &mut CheckReport,
-) {
-    let mut checked = CheckedApp {
-        name: app.name.clone(),
-        path: app.path.clone(),
-        namespace: app.namespace.clone(),
-        objects: 0,
-    };
-    let problems = &mut report.problems;
-    let dir = match RelPath::parse(&app.path) {
-        Ok(dir) => dir,
-        Err(err) => {
-            problems.push(app_problem(app, RENDER_RULE, err.to_string()));
-            report.apps.push(checked);
-            return;
-        }
-    };
-    let objects = match render::render(tree, &dir, &RenderOptions::default()) {
-        Ok(objects) => objects,
-        Err(err) => {
-            problems.push(app_problem(app, RENDER_RULE, err.to_string()));
-            report.apps.push(checked);
-            return;
-        }
-    };
-    checked.objects = objects.len();
-    let files: Vec<String> = objects.iter().map(|o| o.source.to_string()).collect();
-    for (object, file) in objects.iter().zip(&files) {
-        validate::check_object(&app.name, Some(file), &object.value, problems);
-        if render::is_sops_object(&object.value) {
-            encrypted::check_sops(&app.name, Some(file), &object.value, recipients, problems);
-        } else if is_sealed_secret(&object.value) {
-            encrypted::check_sealed(&app.name, Some(file), &object.value, recipients, problems);
-        }
+/// Checks `paths` under `settings`: every root's apps, into one report.
+pub fn run(
+    settings: &config::CheckSettings,
+    options: &CheckOptions,
+    paths: &[PathBuf],
+    cwd: &Path,
+) -> Result<CheckReport, CheckError> {
+    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_owned());
+    let mut report = CheckReport::default();
+    for (root, dir, shown) in run::roots(settings, paths, &cwd)? {
+        let apps = run::find_apps(settings, &root, &dir, &shown)?;
+        run::check_root(settings, options, &root, &apps, &mut report)?;
     }
-    validate::check_duplicates(
-        &app.name,
-        objects
-            .iter()
-            .zip(&files)
-            .map(|(o, f)| (Some(f.as_str()), &o.value)),
-        problems,
-    );
-    let inputs: Vec<AppObject<'_>> = objects
-        .iter()
-        .zip(&files)
-        .map(|(o, f)| AppObject::new(&o.value, Some(f)).with_secret_source(secret_source(&o.value)))
-        .collect();
-    match policies.evaluate(app, &inputs) {
-        Ok(result) => problems.extend(result.findings.into_iter().map(|finding| Problem {
-            severity: finding.severity,
-            app: app.name.clone(),
-            file: finding.file,
-            object: Some(finding.object.to_string()),
-            rule: finding.rule,
-            message: finding.message,
-        })),
-        Err(err) => problems.push(app_problem(app, POLICY_RULE, err.to_string())),
-    }
-    report.apps.push(checked);
-}
-
-fn app_problem(app: &AppMeta, rule: &str, message: String) -> Problem {
-    Problem {
-        severity: Severity::Deny,
-        app: app.name.clone(),
-        file: Some(if app.path.is_empty() {
-            ".".to_owned()
-        } else {
-            app.path.clone()
-        }),
-        object: None,
-        rule: rule.to_owned(),
-        message,
-    }
+    Ok(report)
 }
 
 /// The arguments of `tether-agent check`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
-    /// The config file (YAML: `apps` discovery rules, `recipients`, `policy`).
+    /// The agent's configuration file (`tether.yaml`: sources, apps, keys, policy); by default
+    /// `tether.yaml` at the repository root when it is there. The older check-only format
+    /// (`apps`, `recipients`, `policy`) still works, with a deprecation warning.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Check only the apps of this source of the configuration.
+    #[arg(long)]
+    pub source: Option<String>,
     /// The report format.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long, default_value = "text", value_parser = formats::FORMATS)]
     pub format: String,
-    /// Repository roots (with discovery rules) or app directories (without); default `.`.
+    /// The Kubernetes version whose schemas objects are validated against (1.30 to 1.35;
+    /// default: the newest).
+    #[arg(long)]
+    pub kubernetes_version: Option<String>,
+    /// A directory of custom resource schemas in the CRDs-catalog layout
+    /// (`{group}/{kind}_{version}.json`); may be repeated.
+    #[arg(long = "schema-location")]
+    pub schema_locations: Vec<PathBuf>,
+    /// Fail on objects whose kind has no schema (default: a warning).
+    #[arg(long)]
+    pub strict_schemas: bool,
+    /// Do not validate objects against schemas.
+    #[arg(long, conflicts_with_all = ["strict_schemas", "kubernetes_version", "schema_locations"])]
+    pub skip_schemas: bool,
+    /// Check only the apps whose rendered objects differ from this Git ref's, and print each
+    /// one's rendered diff against it (Secret values redacted).
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
+    /// Repository roots (with app generators) or app directories (without); default: the
+    /// config file's directory, else `.`.
     pub paths: Vec<PathBuf>,
 }
 
-/// Runs the command: writes the report to `out` and errors to `err`, and returns the exit
-/// code (0 clean, 1 problems, 2 usage or internal error).
+/// Runs the command: writes the report to `out` and errors and warnings to `err`, and
+/// returns the exit code (0 clean, 1 problems, 2 usage or internal error).
 pub fn command(args: &CheckArgs, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> u8 {
-    let config = match &args.config {
-        Some(path) => CheckConfig::read(path),
-        None => Ok(CheckConfig::default()),
-    };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let outcome = config.and_then(|config| run(&config, &args.paths, &cwd));
-    match outcome {
+    match outcome(args, &cwd, err) {
         Ok(report) => {
-            let text = if args.format == "json" {
-                report.to_json() + "\n"
-            } else {
-                report.to_text()
-            };
+            let text = formats::render(&report, &args.format);
             if let Err(e) = out.write_all(text.as_bytes()) {
                 return if crate::output::closed_pipe(&e) {
                     crate::output::EXIT_CLOSED_PIPE
@@ -377,4 +256,35 @@ pub fn command(args: &CheckArgs, out: &mut dyn std::io::Write, err: &mut dyn std
             2
         }
     }
+}
+
+fn outcome(
+    args: &CheckArgs,
+    cwd: &Path,
+    err: &mut dyn std::io::Write,
+) -> Result<CheckReport, CheckError> {
+    let search_root = args
+        .paths
+        .first()
+        .map_or_else(|| cwd.to_owned(), |p| cwd.join(p));
+    let settings = config::find(args.config.as_deref(), &search_root, args.source.as_deref())?;
+    for warning in &settings.warnings {
+        let _ = writeln!(err, "tether-agent: check: warning: {warning}");
+    }
+    let mut options = CheckOptions {
+        schemas: (!args.skip_schemas).then(|| SchemaOptions {
+            kubernetes_version: args.kubernetes_version.clone(),
+            schema_locations: args.schema_locations.clone(),
+        }),
+        strict_schemas: args.strict_schemas,
+        only: None,
+    };
+    let Some(reference) = &args.changed_since else {
+        return run(&settings, &options, &args.paths, cwd);
+    };
+    let changes = changed::changes_since(&settings, &args.paths, cwd, reference)?;
+    options.only = Some(changes.apps());
+    let mut report = run(&settings, &options, &args.paths, cwd)?;
+    report.diffs = changes.diffs;
+    Ok(report)
 }

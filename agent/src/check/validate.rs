@@ -120,14 +120,10 @@ fn is_dns_label_loose(label: &str) -> bool {
 pub fn check_object(app: &str, file: Option<&str>, object: &Value, problems: &mut Vec<Problem>) {
     let reference = ObjectRef::of(object);
     let mut problem = |rule: &str, message: String| {
-        problems.push(Problem {
-            severity: Severity::Deny,
-            app: app.to_owned(),
-            file: file.map(str::to_owned),
-            object: Some(reference.to_string()),
-            rule: rule.to_owned(),
-            message,
-        });
+        problems.push(
+            Problem::new(Severity::Deny, app, file.map(str::to_owned), rule, message)
+                .with_object(reference.clone()),
+        );
     };
     for field in ["apiVersion", "kind"] {
         match object.get(field) {
@@ -221,17 +217,19 @@ pub fn check_duplicates<'a>(
             reference.name.clone(),
         );
         match seen.get(&key) {
-            Some(first) => problems.push(Problem {
-                severity: Severity::Deny,
-                app: app.to_owned(),
-                file: file.map(str::to_owned),
-                object: Some(reference.to_string()),
-                rule: rules::DUPLICATE.to_owned(),
-                message: format!(
-                    "defined twice in the app (first in {})",
-                    first.unwrap_or("<unknown file>")
-                ),
-            }),
+            Some(first) => problems.push(
+                Problem::new(
+                    Severity::Deny,
+                    app,
+                    file.map(str::to_owned),
+                    rules::DUPLICATE,
+                    format!(
+                        "defined twice in the app (first in {})",
+                        first.unwrap_or("<unknown file>")
+                    ),
+                )
+                .with_object(reference),
+            ),
             None => {
                 seen.insert(key, file);
             }

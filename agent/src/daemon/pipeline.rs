@@ -4,6 +4,7 @@
 use crate::config::{AppGenerator, Config};
 use crate::policy::{AppMeta, AppObject, PolicyError, PolicySet, Report, SecretSource};
 use crate::render::{self, RenderError, RenderOptions};
+use crate::schema::{self, Outcome, SchemaCatalog};
 use crate::secrets::{
     Held, RenderDecryptor,
     self, AllowList, AppContext, Desired, Resolution, SecretOrigin, SecretsContext,
@@ -53,6 +54,14 @@ pub enum PipelineError {
         #[source]
         source: Box<RenderError>,
     },
+    /// A rendered object does not match its schema: nothing of the app is applied.
+    #[error("app {app}: invalid: {message}")]
+    Invalid {
+        /// The app.
+        app: String,
+        /// The objects and fields refused.
+        message: String,
+    },
     /// Policies could not be evaluated.
     #[error("app {app}: policy: {source}")]
     PolicyFailed {
@@ -72,6 +81,7 @@ impl PipelineError {
             Self::DiscoveryFailed { .. } | Self::DuplicateApp { .. } => "DiscoveryFailed",
             Self::InvalidAllowList { .. } => "InvalidApp",
             Self::RenderFailed { .. } => "RenderFailed",
+            Self::Invalid { .. } => "Invalid",
             Self::PolicyFailed { .. } => "PolicyFailed",
         }
     }
@@ -331,8 +341,10 @@ fn unresolved_of(object: &Value, namespace: &str) -> Unresolved {
     }
 }
 
-/// Renders, resolves and evaluates one app. With `offline`, ExternalSecrets and Secrets with
-/// inline store references are not resolved but listed in [`Prepared::unresolved`].
+/// Renders, validates, resolves and evaluates one app. With `offline`, ExternalSecrets and
+/// Secrets with inline store references are not resolved but listed in
+/// [`Prepared::unresolved`].
+#[allow(clippy::too_many_arguments)]
 pub async fn prepare(
     tree: &Tree,
     config: &Config,
@@ -340,6 +352,7 @@ pub async fn prepare(
     revision: &str,
     secrets_ctx: &SecretsContext,
     policies: &PolicySet,
+    schemas: &SchemaCatalog,
     offline: bool,
 ) -> Result<Prepared, PipelineError> {
     let name = app.spec.name.clone();
@@ -365,6 +378,7 @@ pub async fn prepare(
             source: Box::new(source),
         })?
     };
+    validate(schemas, &name, &rendered)?;
     let count = rendered.len();
     let namespace = namespace_of(app).to_owned();
     let mut unresolved = Vec::new();
@@ -428,6 +442,36 @@ pub async fn prepare(
         resolution,
         policy,
         unresolved,
+    })
+}
+
+/// Refuses the app when a rendered object does not match its schema; objects without a schema
+/// are logged and applied.
+fn validate(
+    schemas: &SchemaCatalog,
+    app: &str,
+    rendered: &[render::Object],
+) -> Result<(), PipelineError> {
+    let _span = tracing::info_span!("validate", app = %app, stage = "validate").entered();
+    let objects = rendered.iter().map(|o| (&o.value, None));
+    let findings =
+        schema::app::validate_objects(schemas, objects).map_err(|err| PipelineError::Invalid {
+            app: app.to_owned(),
+            message: err.to_string(),
+        })?;
+    let (invalid, missing): (Vec<_>, Vec<_>) = findings
+        .iter()
+        .partition(|f| matches!(f.outcome, Outcome::Invalid(_)));
+    for finding in missing {
+        tracing::warn!(app = %app, object = %finding.object, "no schema to validate the object against");
+    }
+    if invalid.is_empty() {
+        return Ok(());
+    }
+    let message: Vec<String> = invalid.iter().take(5).map(|f| f.summary()).collect();
+    Err(PipelineError::Invalid {
+        app: app.to_owned(),
+        message: message.join("; "),
     })
 }
 

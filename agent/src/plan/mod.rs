@@ -67,6 +67,9 @@ pub enum PlanError {
     /// Writing the plan failed.
     #[error("write: {0}")]
     WriteFailed(#[from] std::io::Error),
+    /// The schemas to validate against cannot be set up.
+    #[error("schemas: {0}")]
+    SchemasFailed(#[from] crate::schema::SchemaError),
 }
 
 /// The arguments of `tether-agent plan`.
@@ -175,6 +178,7 @@ pub async fn plan(args: &PlanArgs) -> Result<Vec<AppPlan>, PlanError> {
         stores: Arc::new(stores),
     };
     let trees = trees(args, &config).await?;
+    let schemas = crate::schema::SchemaCatalog::new(&crate::schema::SchemaOptions::default())?;
     let mut plans = Vec::new();
     for (source, tree, revision) in &trees {
         let mut apps = pipeline::discover_apps(&config, source, tree)?;
@@ -183,9 +187,17 @@ pub async fn plan(args: &PlanArgs) -> Result<Vec<AppPlan>, PlanError> {
         }
         let policies = PolicySet::load(&pipeline::policy_config(&config, &apps), Some(tree))?;
         for app in &apps {
-            let prepared =
-                pipeline::prepare(tree, &config, app, revision, &ctx, &policies, args.offline)
-                    .await;
+            let prepared = pipeline::prepare(
+                tree,
+                &config,
+                app,
+                revision,
+                &ctx,
+                &policies,
+                &schemas,
+                args.offline,
+            )
+            .await;
             let mut plan = match (prepared, &client) {
                 (Err(e), _) => AppPlan::failed_with(app, &e),
                 (Ok(p), None) => offline_plan(app, &p),

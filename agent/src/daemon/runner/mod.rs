@@ -7,6 +7,7 @@ use record::{finish_failed, finish_synced, write_status};
 
 mod departed;
 mod record;
+mod schemas;
 use super::pipeline;
 use super::state::{Shared, Webhook};
 use super::status::Events;
@@ -416,9 +417,21 @@ async fn round(
             return None;
         }
     };
+    let schemas = match schemas::catalog(&ctx.client).await {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "the schemas cannot be set up");
+            for app in &apps {
+                finish_failed(ctx, app, &snapshot.revision, "Invalid", err.to_string()).await;
+            }
+            ctx.state.source_round_done(name);
+            return None;
+        }
+    };
     let revision = snapshot.revision.clone();
     let syncs = apps.iter().map(|app| {
         let policies = &policies;
+        let schemas = &schemas;
         let tree = &snapshot.tree;
         let revision = revision.as_str();
         async move {
@@ -430,6 +443,7 @@ async fn round(
                 revision,
                 &ctx.secrets,
                 policies,
+                schemas,
                 false,
             )
             .await;
