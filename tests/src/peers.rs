@@ -215,3 +215,17 @@ impl Moto {
         })
     }
 }
+
+/// The kubectl that `kubectl kustomize` comparisons run: kubectl 1.33 with kustomize v5.6,
+/// installed by `scripts/setup-peers` into the peers' folder (the image's own kubectl is
+/// older and is not used for these comparisons). Panics with the setup command when it is
+/// missing.
+pub fn kustomize_kubectl() -> PathBuf {
+    let path = peers_bin_dir().join("kubectl");
+    assert!(
+        path.is_file(),
+        "{} not found: run scripts/setup-peers (scripts/test does)",
+        path.display()
+    );
+    path
+}

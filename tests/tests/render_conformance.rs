@@ -1,4 +1,5 @@
-//! Conformance of `tether-agent render` with `kubectl kustomize` (kustomize v5.5.0).
+//! Conformance of `tether-agent render` with `kubectl kustomize` (kubectl 1.33, kustomize
+//! v5.6, installed by `scripts/setup-peers`).
 //!
 //! Every directory under `tests/fixtures/kustomize/` is a case: both tools render it, the
 //! outputs are parsed the same way (YAML 1.1, as kubectl reads manifests) and compared
@@ -28,7 +29,7 @@ fn fixtures(group: &str) -> Vec<PathBuf> {
 }
 
 fn kubectl(dir: &Path) -> Output {
-    Command::new("kubectl")
+    Command::new(tether_tests::peers::kustomize_kubectl())
         .arg("kustomize")
         .arg(dir)
         .output()
@@ -244,4 +245,16 @@ fn render_fails_with_usage_exit_code_on_a_missing_directory() {
         .expect("run tether-agent");
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn the_reference_is_kubectl_1_33_with_kustomize_5_6() {
+    let out = Command::new(tether_tests::peers::kustomize_kubectl())
+        .args(["version", "--client"])
+        .output()
+        .expect("run kubectl version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "kubectl version failed: {text}");
+    assert!(text.contains("Client Version: v1.33."), "{text}");
+    assert!(text.contains("Kustomize Version: v5.6."), "{text}");
 }

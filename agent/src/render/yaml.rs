@@ -7,6 +7,9 @@
 //! make a render use unbounded memory or time. Objects are `serde_json::Value`s with their key
 //! order preserved.
 
+mod build;
+
+use granit_parser::{Event, ScalarStyle};
 use serde_json::Value;
 
 /// How YAML is read: the bounds applied to every parse, and which booleans are recognised.
@@ -79,19 +82,54 @@ fn options(limits: &ParseOptions) -> serde_saphyr::Options {
     }
 }
 
+/// One document as read, with what a `serde_json::Value` cannot say about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The document.
+    pub value: Value,
+    /// Where the document holds an empty null (`key:` with nothing after it), which
+    /// kustomize drops where a strategic merge patch walks, unlike a written `null`. Only
+    /// known for text read on the fast path; empty otherwise.
+    pub empty_nulls: Vec<Vec<PathSegment>>,
+}
+
+/// One step of a path into a document.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathSegment {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
 /// Parses every document of a YAML stream into values. Empty documents are dropped; any
 /// other document is returned as it is (the caller decides what a valid document is).
 pub fn parse_values(text: &str, limits: &ParseOptions) -> Result<Vec<Value>, YamlError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options(limits))
-        .map_err(|err| YamlError::ParseFailed {
-            message: first_line(&err.to_string()),
-        })?;
+    Ok(parse_documents(text, limits)?
+        .into_iter()
+        .map(|doc| doc.value)
+        .collect())
+}
+
+/// Parses every document of a YAML stream, keeping where each holds empty nulls. Empty
+/// documents are dropped.
+pub fn parse_documents(text: &str, limits: &ParseOptions) -> Result<Vec<Document>, YamlError> {
+    let docs = match build::build(text, limits) {
+        Some(docs) => docs,
+        None => parse_with_serde(text, limits)?
+            .into_iter()
+            .map(|value| Document {
+                value,
+                empty_nulls: Vec::new(),
+            })
+            .collect(),
+    };
     let mut out = Vec::with_capacity(docs.len());
     for (index, doc) in docs.into_iter().enumerate() {
-        if doc.is_null() {
+        if doc.value.is_null() {
             continue;
         }
-        if depth(&doc) > limits.max_depth {
+        if depth(&doc.value) > limits.max_depth {
             return Err(YamlError::TooDeep {
                 index,
                 limit: limits.max_depth,
@@ -100,6 +138,87 @@ pub fn parse_values(text: &str, limits: &ParseOptions) -> Result<Vec<Value>, Yam
         out.push(doc);
     }
     Ok(out)
+}
+
+/// The serde path: every input the fast path ([`build`]) does not take.
+fn parse_with_serde(text: &str, limits: &ParseOptions) -> Result<Vec<Value>, YamlError> {
+    let mut docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options(limits))
+        .map_err(|err| YamlError::ParseFailed {
+            message: first_line(&err.to_string()),
+        })?;
+    if !text.ends_with('\n') {
+        trim_block_scalar_at_end_of_input(text, &mut docs);
+    }
+    Ok(docs)
+}
+
+/// The number of nodes of a value (mapping keys included), as parse budgets count them.
+pub(crate) fn node_count(value: &Value) -> usize {
+    let mut total = 0;
+    let mut stack = vec![value];
+    while let Some(node) = stack.pop() {
+        total += 1;
+        match node {
+            Value::Object(map) => {
+                total += map.len();
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items.iter()),
+            _ => {}
+        }
+    }
+    total
+}
+
+/// A `|` or `>` block scalar whose last line ends the input (no final newline) has no final
+/// line break, as kubectl's YAML reader (go-yaml) reads it; serde-saphyr adds one. When the
+/// input's last node is such a scalar, the line break is taken off the last value of the last
+/// document (the same scalar, checked by its text).
+fn trim_block_scalar_at_end_of_input(text: &str, docs: &mut [Value]) {
+    let last_line = text.rsplit('\n').next().unwrap_or(text);
+    if last_line.trim().is_empty() {
+        return;
+    }
+    let mut last: Option<String> = None;
+    for event in granit_parser::Parser::new_from_str(text) {
+        let Ok((event, span)) = event else {
+            return;
+        };
+        match event {
+            Event::Scalar(value, ScalarStyle::Literal | ScalarStyle::Folded, ..)
+                if span.end.byte_offset() == Some(text.len()) =>
+            {
+                last = Some(value.into_owned());
+            }
+            Event::MappingEnd | Event::SequenceEnd | Event::DocumentEnd | Event::StreamEnd => {}
+            _ => last = None,
+        }
+    }
+    let Some(scalar) = last.filter(|s| s.ends_with('\n')) else {
+        return;
+    };
+    let Some(mut node) = docs.last_mut() else {
+        return;
+    };
+    loop {
+        node = match node {
+            Value::Object(map) => match map.values_mut().next_back() {
+                Some(child) => child,
+                None => return,
+            },
+            Value::Array(items) => match items.last_mut() {
+                Some(child) => child,
+                None => return,
+            },
+            Value::String(s) => {
+                if *s == scalar {
+                    s.pop();
+                }
+                return;
+            }
+            _ => return,
+        };
+    }
 }
 
 /// Parses a YAML stream whose documents must all be mappings (manifests, patches).

@@ -9,7 +9,7 @@ use super::kustomization::Kustomization;
 use super::names::NameBackRef;
 use super::{
     KUSTOMIZATION_FILE_NAMES, KustomizeError, Resource, generators, images, labels, names,
-    namespace, order, patch, replacements, replicas,
+    namespace, order, output, patch, replacements, replicas,
 };
 use crate::render::yaml::{self, ParseOptions};
 use crate::render::{Decryptor, RenderOptions};
@@ -215,16 +215,37 @@ impl Dir<'_> {
             })
     }
 
-    /// Parses manifests: every document must be a mapping.
+    /// Parses resource manifests: every document must be a mapping. Where a document holds
+    /// empty nulls, their paths ride along in the object under a reserved key that
+    /// [`Resource::new`] takes out again (see [`patch::nulls::take_empty_nulls`]).
     pub(crate) fn parse_mappings(
         &self,
         path: &RelPath,
         text: &str,
     ) -> Result<Vec<Value>, KustomizeError> {
-        yaml::parse_mappings(text, &self.limits).map_err(|err| KustomizeError::ParseFailed {
-            path: path.to_string(),
-            message: err.to_string(),
-        })
+        let docs = yaml::parse_documents(text, &self.limits).map_err(|err| {
+            KustomizeError::ParseFailed {
+                path: path.to_string(),
+                message: err.to_string(),
+            }
+        })?;
+        let mut out = Vec::with_capacity(docs.len());
+        for (index, doc) in docs.into_iter().enumerate() {
+            let Value::Object(mut map) = doc.value else {
+                return Err(KustomizeError::ParseFailed {
+                    path: path.to_string(),
+                    message: yaml::YamlError::NotAMapping { index }.to_string(),
+                });
+            };
+            if !doc.empty_nulls.is_empty() && !map.contains_key(patch::nulls::EMPTY_NULLS_KEY) {
+                map.insert(
+                    patch::nulls::EMPTY_NULLS_KEY.to_owned(),
+                    patch::nulls::encode_paths(&doc.empty_nulls),
+                );
+            }
+            out.push(Value::Object(map));
+        }
+        Ok(out)
     }
 }
 
@@ -319,6 +340,7 @@ pub(crate) fn build(
         kustomization.sort_options.as_ref(),
         file,
     )?;
+    output::finish(&mut acc.resources);
     Ok(acc.resources)
 }
 

@@ -26,10 +26,12 @@ pub(crate) mod load;
 pub(crate) mod names;
 pub(crate) mod namespace;
 pub(crate) mod order;
+pub(crate) mod output;
 pub(crate) mod patch;
 pub(crate) mod replacements;
 pub(crate) mod replicas;
 
+use crate::render::yaml::PathSegment;
 use crate::tree::{RelPath, TreeError};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -338,6 +340,8 @@ pub(crate) struct Resource {
     pub(crate) suffixes: Vec<String>,
     pub(crate) behavior: Behavior,
     pub(crate) needs_hash: bool,
+    /// Where the object holds empty nulls, as read (see [`patch::nulls`]).
+    pub(crate) empty_nulls: Vec<Vec<PathSegment>>,
 }
 
 fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
@@ -352,8 +356,10 @@ fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
 }
 
 impl Resource {
-    /// A resource read from `source`.
-    pub(crate) fn new(obj: Value, source: RelPath) -> Self {
+    /// A resource read from `source`. The empty nulls that [`load::Dir::parse_mappings`]
+    /// noted in the object are taken out of it into the resource.
+    pub(crate) fn new(mut obj: Value, source: RelPath) -> Self {
+        let empty_nulls = patch::nulls::take_empty_nulls(&mut obj);
         Self {
             obj,
             source,
@@ -362,6 +368,7 @@ impl Resource {
             suffixes: Vec::new(),
             behavior: Behavior::Create,
             needs_hash: false,
+            empty_nulls,
         }
     }
 

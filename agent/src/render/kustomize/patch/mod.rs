@@ -2,6 +2,7 @@
 //! without a target) and `patchesJson6902`, applied the way kustomize applies them.
 
 pub(crate) mod json6902;
+pub(crate) mod nulls;
 pub(crate) mod schema;
 pub(crate) mod strategic;
 pub(crate) mod target;
@@ -39,7 +40,12 @@ pub(crate) fn apply_strategic_merge_list(
             Some(docs) => docs,
             None => {
                 let (path, text) = here.read_text(field, entry)?;
-                here.parse_mappings(&path, &text)?
+                yaml::parse_mappings(&text, &here.limits).map_err(|err| {
+                    KustomizeError::ParseFailed {
+                        path: path.to_string(),
+                        message: err.to_string(),
+                    }
+                })?
             }
         };
         patches.extend(docs);
@@ -155,7 +161,10 @@ fn apply_strategic(
             res.obj = Value::Object(serde_json::Map::new());
             return Ok(());
         }
-        Some(value) => res.obj = value,
+        Some(mut value) => {
+            nulls::after_merge(&res.obj, &mut value, root, &mut res.empty_nulls);
+            res.obj = value;
+        }
     }
     if res.is_empty() {
         return Ok(());
