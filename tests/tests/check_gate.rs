@@ -248,7 +248,7 @@ fn changed_since_checks_only_the_changed_apps_and_prints_their_redacted_rendered
     assert!(stdout.contains("--- app good: changes against the base\n--- ConfigMap settings (main)\n+++ ConfigMap settings (this change)\n"), "{stdout}");
     assert!(stdout.contains("-  value: a\n+  value: b\n"), "{stdout}");
     assert!(stdout.contains("--- Secret db (main)"), "{stdout}");
-    assert!(stdout.contains("<redacted sha256:"), "{stdout}");
+    assert!(stdout.contains("<redacted hmac:"), "{stdout}");
     assert!(
         !stdout.contains("Pa55word"),
         "the Secret value leaked: {stdout}"
