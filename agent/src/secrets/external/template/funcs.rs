@@ -1,6 +1,6 @@
 //! The template functions: Go's builtins (`index`, `len`, `print`, `printf`), the Sprig
 //! functions ExternalSecret templates use (`b64enc`, `b64dec`, `toString`, `toJson`, `fromJson`,
-//! `fromYaml`, `upper`, `lower`, `trim`, `trimAll`, `trimPrefix`, `trimSuffix`, `replace`,
+//! `fromYaml`, `toYaml`, `upper`, `lower`, `trim`, `trimAll`, `trimPrefix`, `trimSuffix`, `replace`,
 //! `quote`, `squote`, `default`, `indent`, `nindent`, `list`, `append`, `join`, `keys`, `get`,
 //! `hasKey`, `contains`, `hasPrefix`, `hasSuffix`, `empty`, `sha256sum`), Go's comparisons and
 //! logic (`eq`, `ne`, `not`, `and`, `or`) and ESO's `filterPEM`. Any other name is refused with the name. Sprig's argument order: a piped
@@ -37,6 +37,7 @@ const NAMES: &[&str] = &[
     "toJson",
     "fromJson",
     "fromYaml",
+    "toYaml",
     "upper",
     "lower",
     "trim",
@@ -87,9 +88,8 @@ pub(crate) fn call(name: &str, args: Vec<Val>) -> Result<Val, String> {
     match name {
         "index" | "get" | "len" | "list" | "join" => collections(name, args),
         "print" | "toString" | "printf" | "default" => printing(name, args),
-        "b64enc" | "b64dec" | "sha256sum" | "toJson" | "fromJson" | "fromYaml" | "filterPEM" => {
-            encodings(name, args)
-        }
+        "b64enc" | "b64dec" | "sha256sum" | "toJson" | "fromJson" | "fromYaml" | "toYaml"
+        | "filterPEM" => encodings(name, args),
         "upper" | "lower" | "trim" | "squote" | "quote" | "nospace" => simple_strings(name, &args),
         "eq" | "ne" | "not" | "and" | "or" | "empty" | "hasKey" | "append" | "keys" => {
             logic(name, args)
@@ -232,6 +232,21 @@ fn encodings(name: &str, args: Vec<Val>) -> Result<Val, String> {
             let out = from_json(&value);
             scrub_value(value);
             Ok(out)
+        }
+        "toYaml" => {
+            arity(1, &args)?;
+            let value = to_json(&args[0]);
+            let text =
+                serde_saphyr::to_string(&value).map_err(|_| fail("the value has no YAML form"));
+            scrub_value(value);
+            // Sprig's toYaml has no trailing newline.
+            text.map(|t| {
+                let mut t = Zeroizing::new(t);
+                while t.ends_with('\n') {
+                    t.pop();
+                }
+                Val::Bytes(Zeroizing::new(std::mem::take(&mut *t).into_bytes()))
+            })
         }
         "fromYaml" => {
             arity(1, &args)?;

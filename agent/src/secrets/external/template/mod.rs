@@ -363,6 +363,10 @@ mod tests {
         assert_eq!(out("{{ .user | b64enc }}"), "YWRtaW4=");
         assert_eq!(out("{{ index (.config | fromJson) \"tags\" 1 }}"), "b");
         assert_eq!(out("{{ (.config | fromJson).host }}"), "db");
+        assert_eq!(
+            out("{{ .config | fromJson | toYaml | fromYaml | toJson }}"),
+            r#"{"host":"db","port":5432,"tags":["a","b"]}"#
+        );
         assert_eq!(out("{{ index (.config | fromJson) \"port\" }}"), "5432");
         assert_eq!(
             out("{{ .config | fromJson | toJson }}"),
