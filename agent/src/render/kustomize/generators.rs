@@ -195,8 +195,9 @@ impl Generator<'_, '_> {
             let (key, value) = line.split_once('=').unwrap_or((line, ""));
             if !is_env_var_name(key) {
                 return Err(self.fail(format!(
-                    "env file {entry:?} line {}: invalid key {key:?}",
-                    index + 1
+                    "env file {entry:?} line {}: invalid key {:?}",
+                    index + 1,
+                    crate::text::clip(key)
                 )));
             }
             pairs.push((key.to_owned(), value.as_bytes().to_vec()));
@@ -249,7 +250,11 @@ impl Generator<'_, '_> {
         let mut map = BTreeMap::new();
         for (key, value) in pairs {
             if !is_valid_key(&key) {
-                return Err(self.fail(format!("{:?}: invalid key {key:?}", args.name)));
+                return Err(self.fail(format!(
+                    "{:?}: invalid key {:?}",
+                    crate::text::clip(&args.name),
+                    crate::text::clip(&key)
+                )));
             }
             if map.insert(key.clone(), value).is_some() {
                 return Err(self.fail(format!("{:?} illegally repeats the key `{key}`", args.name)));
