@@ -21,6 +21,8 @@ mod failed_sync;
 mod generator;
 #[path = "new_user/kubeconfig.rs"]
 mod kubeconfig;
+#[path = "new_user/long_input.rs"]
+mod long_input;
 #[path = "new_user/namespace.rs"]
 mod namespace;
 #[path = "new_user/render_root.rs"]
