@@ -30,6 +30,7 @@
 //! - [`telemetry`]: logs (runtime level changes) and metrics.
 //! - [`output`]: a command's stdout; a closed pipe ends the command quietly.
 //! - [`repo_root`]: the default root of a local render or check (the Git work tree).
+//! - [`text`]: what an error quotes of its input, cut to a few hundred bytes.
 //!
 //! The `tether-agent` binary is a thin layer over these modules.
 #![deny(missing_docs)]
@@ -49,4 +50,5 @@ pub mod server;
 pub mod source;
 pub mod sync;
 pub mod telemetry;
+pub mod text;
 pub mod tree;

@@ -108,7 +108,11 @@ fn render_command(dir: &Path, root: Option<&Path>) -> ExitCode {
     match rendered {
         Ok(text) => write_stdout(text.as_bytes(), "render"),
         Err(err) => {
-            eprintln!("tether-agent: render {}: {err}", dir.display());
+            let message = format!("{}: {err}", dir.display());
+            eprintln!(
+                "tether-agent: render {}",
+                tether_agent::text::clip_message(&message)
+            );
             ExitCode::from(1)
         }
     }

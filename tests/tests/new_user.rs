@@ -19,6 +19,10 @@ mod dry_run;
 mod failed_sync;
 #[path = "new_user/generator.rs"]
 mod generator;
+#[path = "new_user/kubeconfig.rs"]
+mod kubeconfig;
+#[path = "new_user/long_input.rs"]
+mod long_input;
 #[path = "new_user/namespace.rs"]
 mod namespace;
 #[path = "new_user/render_root.rs"]

@@ -143,7 +143,7 @@ pub fn check_object(app: &str, file: Option<&str>, object: &Value, problems: &mu
             {
                 problem(
                     rules::INVALID_NAME,
-                    format!("metadata.name {text:?} {reason}"),
+                    format!("metadata.name {:?} {reason}", crate::text::clip(text)),
                 );
             }
         }
@@ -174,8 +174,9 @@ pub fn check_object(app: &str, file: Option<&str>, object: &Value, problems: &mu
                 problem(
                     rules::UNKNOWN_FIELD,
                     format!(
-                        "unknown top-level field {key:?} for {} (expected one of: {})",
-                        reference.kind,
+                        "unknown top-level field {:?} for {} (expected one of: {})",
+                        crate::text::clip(key),
+                        crate::text::clip(&reference.kind),
                         fields.join(", ")
                     ),
                 );

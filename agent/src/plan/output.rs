@@ -139,7 +139,8 @@ impl AppPlan {
     #[must_use]
     pub fn failed_with(app: &AppDef, error: &PipelineError) -> Self {
         let mut plan = Self::empty(app);
-        plan.error = Some(format!("{}: {error}", error.reason()));
+        let message = format!("{}: {error}", error.reason());
+        plan.error = Some(crate::text::clip_message(&message).into_owned());
         plan
     }
 
@@ -188,7 +189,10 @@ impl AppPlan {
             .resolution
             .failures
             .iter()
-            .map(|f| format!("{}: {}", f.error.reason(), f.error))
+            .map(|f| {
+                let message = format!("{}: {}", f.error.reason(), f.error);
+                crate::text::clip_message(&message).into_owned()
+            })
             .collect();
         plan.unresolved = prepared.unresolved.clone();
         let report = &prepared.policy;
@@ -236,7 +240,7 @@ pub fn write_text(plan: &AppPlan, out: &mut dyn Write) -> std::io::Result<()> {
         plan.app, plan.path, plan.revision
     )?;
     if let Some(error) = &plan.error {
-        writeln!(out, "  error: {error}")?;
+        writeln!(out, "  error: {}", crate::text::clip_message(error))?;
         writeln!(out)?;
         return Ok(());
     }

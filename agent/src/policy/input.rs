@@ -135,8 +135,10 @@ impl std::fmt::Display for ObjectRef {
         } else {
             &self.name
         };
+        // Names and kinds come from the repository: quoted, never in full.
+        let (kind, name) = (crate::text::clip(kind), crate::text::clip(name));
         match &self.namespace {
-            Some(ns) => write!(f, "{kind} {ns}/{name}"),
+            Some(ns) => write!(f, "{kind} {}/{name}", crate::text::clip(ns)),
             None => write!(f, "{kind} {name}"),
         }
     }

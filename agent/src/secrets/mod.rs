@@ -327,10 +327,11 @@ pub(crate) fn object_ref(object: &Value, default_namespace: &str) -> String {
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or(default_namespace);
+    let (kind, name) = (crate::text::clip(kind), crate::text::clip(name));
     if namespace.is_empty() {
         format!("{kind} {name}")
     } else {
-        format!("{kind} {namespace}/{name}")
+        format!("{kind} {}/{name}", crate::text::clip(namespace))
     }
 }
 

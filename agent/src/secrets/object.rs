@@ -219,7 +219,7 @@ impl SecretObject {
                     Err(reason) => {
                         first_error.get_or_insert(SecretsError::InvalidObject {
                             object: object.to_owned(),
-                            field: format!("{field}.{key}"),
+                            field: format!("{field}.{}", crate::text::clip(&key)),
                             reason: reason.into(),
                         });
                     }

@@ -91,7 +91,8 @@ impl ClientError {
 /// Where the client's configuration comes from.
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
-    /// A kubeconfig file; `None` means the in-cluster service account.
+    /// A kubeconfig file, or a `KUBECONFIG`-style list of them (`a:b`) merged as kubectl
+    /// merges them ([`super::kubeconfig`]); `None` means the in-cluster service account.
     pub kubeconfig: Option<PathBuf>,
     /// The context of the kubeconfig (its current context when `None`).
     pub context: Option<String>,
@@ -103,11 +104,7 @@ pub struct ClientOptions {
 pub async fn connect(options: &ClientOptions) -> Result<Client, ClientError> {
     let config = match &options.kubeconfig {
         Some(path) => {
-            let kubeconfig =
-                Kubeconfig::read_from(path).map_err(|source| ClientError::ReadKubeconfig {
-                    path: path.clone(),
-                    source,
-                })?;
+            let kubeconfig = super::kubeconfig::read(path)?;
             if !options.allow_exec {
                 refuse_exec(path, &kubeconfig, options.context.as_deref())?;
             }

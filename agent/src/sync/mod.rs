@@ -4,7 +4,7 @@
 //! them lives in [`engine`] (see [`engine::Engine::sync`]):
 //!
 //! - [`client`]: the Kubernetes client (kubeconfig or in-cluster; `exec` refused) and
-//!   discovery of kinds.
+//!   discovery of kinds; [`kubeconfig`]: a `KUBECONFIG` list merged as kubectl merges it.
 //! - [`object`]: object identity and preparation for apply (label, owner, server fields).
 //! - [`plan`]: the desired set, resolved, prepared and hashed.
 //! - [`order`]: the apply order (CRDs, Namespaces, cluster RBAC, sync waves, kinds).
@@ -36,6 +36,7 @@ pub mod engine;
 pub mod health;
 pub mod hooks;
 pub mod inventory;
+pub mod kubeconfig;
 pub mod object;
 pub mod order;
 pub mod plan;

@@ -27,10 +27,22 @@ pub const MAX_ALIAS_NODES: usize = 1_000_000;
 /// cannot make a small file take gigabytes.
 pub const MAX_ALIAS_BYTES: usize = 64 * 1024 * 1024;
 
+/// The most bytes of a path (made of the file's keys) an error quotes.
+const MAX_QUOTED_PATH: usize = 256;
+
 fn malformed(path: &str, reason: impl Into<String>) -> Error {
+    let path = if path.len() > MAX_QUOTED_PATH {
+        let mut end = MAX_QUOTED_PATH;
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…({} bytes)", &path[..end], path.len())
+    } else {
+        path.to_owned()
+    };
     Error::Malformed {
         file: String::new(),
-        path: path.to_owned(),
+        path,
         reason: reason.into(),
     }
 }

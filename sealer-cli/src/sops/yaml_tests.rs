@@ -83,6 +83,17 @@ fn fail_aliases_of_a_long_string_are_bounded_by_bytes() {
 }
 
 #[test]
+fn fail_errors_quote_a_huge_key_cut_short() {
+    let key = "k".repeat(1_000_000);
+    let err = parse(&format!("? {key}\n:\n  a: 1\n  a: 2\n"))
+        .err()
+        .expect("refused");
+    let message = err.to_string();
+    assert!(message.len() < 1024, "{} bytes", message.len());
+    assert!(message.contains("(1000000 bytes)"), "{}", &message[..300]);
+}
+
+#[test]
 fn fail_duplicate_keys_are_refused() {
     assert!(parse("a: 1\na: 2\n").is_err());
 }

@@ -45,6 +45,7 @@ pub(super) async fn finish_failed(
     message: String,
 ) {
     let name = &app.spec.name;
+    let message = crate::text::clip_message(&message).into_owned();
     // The message is what status and Events show: object references and causes, never a
     // Secret's value.
     tracing::warn!(
@@ -152,6 +153,10 @@ pub(super) async fn finish_synced(
             .iter()
             .map(|f| format!("{}: {}", f.error.reason(), f.error)),
     );
+    let errors: Vec<String> = errors
+        .iter()
+        .map(|e| crate::text::clip_message(e).into_owned())
+        .collect();
     let ok = result.error.is_none() && !secrets_failed;
     if secrets_failed {
         // The engine logs its own failures; Secrets that did not resolve are logged here.
@@ -160,7 +165,7 @@ pub(super) async fn finish_synced(
             revision = %result.revision,
             stage = "secrets",
             reason,
-            error = %prepared.resolution.message(),
+            error = %crate::text::clip_message(&prepared.resolution.message()),
             "secrets failed"
         );
     }

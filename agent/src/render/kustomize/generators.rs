@@ -211,8 +211,9 @@ impl Generator<'_, '_> {
             let (key, value) = line.split_once('=').unwrap_or((line, ""));
             if !is_env_var_name(key) {
                 return Err(self.fail(format!(
-                    "env file {entry:?} line {}: invalid key {key:?}",
-                    index + 1
+                    "env file {entry:?} line {}: invalid key {:?}",
+                    index + 1,
+                    crate::text::clip(key)
                 )));
             }
             pairs.push(Pair {
@@ -279,7 +280,11 @@ impl Generator<'_, '_> {
         for pair in pairs {
             let key = pair.key.clone();
             if !is_valid_key(&key) {
-                return Err(self.fail(format!("{:?}: invalid key {key:?}", args.name)));
+                return Err(self.fail(format!(
+                    "{:?}: invalid key {:?}",
+                    crate::text::clip(&args.name),
+                    crate::text::clip(&key)
+                )));
             }
             if map.insert(key.clone(), pair).is_some() {
                 return Err(self.fail(format!("{:?} illegally repeats the key `{key}`", args.name)));

@@ -62,7 +62,12 @@ pub enum KustomizeError {
         message: String,
     },
     /// A kustomization field is invalid (unknown field, wrong type, bad value).
-    #[error("{path}: field `{field}`: {reason}")]
+    #[error(
+        "{}: field `{}`: {}",
+        crate::text::clip(path),
+        crate::text::clip(field),
+        crate::text::clip_message(reason)
+    )]
     InvalidField {
         /// The kustomization file.
         path: String,
@@ -105,7 +110,10 @@ pub enum KustomizeError {
         chain: String,
     },
     /// Two objects have the same identity.
-    #[error("{path}: may not add object with an already registered id: {id}")]
+    #[error(
+        "{path}: may not add object with an already registered id: {}",
+        crate::text::clip(id)
+    )]
     DuplicateObject {
         /// Where the second one comes from.
         path: String,
@@ -113,7 +121,7 @@ pub enum KustomizeError {
         id: String,
     },
     /// A transformer (patch, namespace, prefix, labels, images, replacements, ...) failed.
-    #[error("{path}: field `{field}`: {reason}")]
+    #[error("{path}: field `{field}`: {}", crate::text::clip_message(reason))]
     TransformFailed {
         /// The kustomization file.
         path: String,
