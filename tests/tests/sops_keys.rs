@@ -456,8 +456,8 @@ async fn the_agent_logs_in_to_openbao_with_kubernetes_auth_for_transit() {
     );
 }
 
-#[test]
-fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused() {
     let p = KeyPeers::start().expect("the key peers start");
     let plain = write_plain(&p, "secret.yaml");
     for (kind, bits) in [("ed25519", None), ("rsa", Some("2048"))] {
@@ -487,6 +487,14 @@ fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused()
             .output()
             .expect("tether-seal runs");
         assert!(ok(&out, &format!("tether-seal decrypt ssh-{kind}")).contains(SECRET));
+        // The agent decrypts it with the SSH key among its key files.
+        let mut ring = KeyRing::new();
+        ring.add_file(&key).expect("an SSH key file is accepted");
+        let encrypted = std::fs::read_to_string(&file).expect("read");
+        let password = agent_decrypt(ring, &shop_app(allow_all(&p)), to_json(&encrypted))
+            .await
+            .expect("the agent decrypts with its SSH key");
+        assert_eq!(password, SECRET);
         // tether-seal encrypts for it; sops decrypts with the SSH key.
         let enc = ok(
             &seal(
@@ -526,6 +534,14 @@ fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused()
             stderr(&out).contains("passphrase-protected"),
             "{}",
             stderr(&out)
+        );
+        let err = KeyRing::new()
+            .add_file(&key)
+            .expect_err("the agent refuses a passphrase-protected key")
+            .to_string();
+        assert!(
+            err.contains("passphrase-protected") && err.contains("id_"),
+            "{err}"
         );
     }
     // An age identity file encrypted with a passphrase is refused the same way.
