@@ -206,8 +206,8 @@ fn tether_seal_encrypts_for_each_key_type_and_sops_decrypts_with_that_type_alone
     }
 }
 
-#[test]
-fn shamir_key_groups_across_key_types_work_both_ways_with_sops() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shamir_key_groups_across_key_types_work_both_ways_with_sops() {
     let p = KeyPeers::start().expect("the key peers start");
     let config = format!(
         "creation_rules:\n  - path_regex: \\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - pgp: [{}]\n      - kms:\n          - arn: {}\n            context: {{app: shop}}\n        hc_vault: [{}]\n",
@@ -237,6 +237,19 @@ fn shamir_key_groups_across_key_types_work_both_ways_with_sops() {
     let out = seal(&p, &[Kind::Age], &["decrypt", "by-sops.enc.yaml"]);
     assert_eq!(out.status.code(), Some(128), "{}", stderr(&out));
     assert!(stderr(&out).contains("2 needed"), "{}", stderr(&out));
+    // The agent too: its age key and Transit credentials make two groups of three.
+    let object =
+        to_json(&std::fs::read_to_string(p.dir.path().join("by-sops.enc.yaml")).expect("read"));
+    let mut ring = agent_ring(&p, Kind::Transit);
+    ring.add_file(&p.age_key_file).expect("age key");
+    let password = agent_decrypt(ring, &shop_app(allow_all(&p)), object.clone())
+        .await
+        .expect("the agent recovers the key from two groups");
+    assert_eq!(password, SECRET);
+    let err = agent_decrypt(agent_ring(&p, Kind::Age), &shop_app(allow_all(&p)), object)
+        .await
+        .expect_err("one group is not enough");
+    assert!(err.contains("2 needed") && !err.contains(SECRET), "{err}");
     // tether-seal encrypts from the same rule; sops decrypts with two groups (PGP + KMS).
     write_plain(&p, "by-tether.yaml");
     let enc = ok(
