@@ -169,3 +169,30 @@ fn gcp_kms_and_azure_key_vault_requests_follow_their_rest_apis() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn the_config_takes_kms_credentials_and_key_allow_lists_with_paths_resolved() {
+    let text = "namespace: tether-system\nsources:\n  - {name: c, url: \"file:///x\"}\nkeys:\n  pgpFiles: [pgp.asc]\n  kms:\n    aws: {roleArn: arn:aws:iam::1:role/t, webIdentityTokenFile: token}\n    vault: {address: http://127.0.0.1:8200, kubernetes: {role: tether}}\n    gcp: {tokenFile: gcp-token}\nkeyAllow: {awsKms: [\"arn:aws:kms:*:1:key/*\"]}\napps:\n  - directories: [{path: apps/*}]\n    keyAllow: {hcVault: [\"http://127.0.0.1:8200/v1/transit/keys/{namespace}\"]}\n";
+    let config = crate::config::Config::parse(text, "t.yaml", std::path::Path::new("/etc/tether"))
+        .expect("parses");
+    assert_eq!(
+        config.keys.pgp_files,
+        vec![std::path::PathBuf::from("/etc/tether/pgp.asc")]
+    );
+    let aws = config.keys.kms.aws.as_ref().expect("aws");
+    assert_eq!(
+        aws.web_identity_token_file.as_deref(),
+        Some(std::path::Path::new("/etc/tether/token"))
+    );
+    let vault = config.keys.kms.vault.as_ref().expect("vault");
+    let k8s = vault.kubernetes.as_ref().expect("kubernetes auth");
+    assert_eq!(k8s.mount_path, "kubernetes");
+    assert!(k8s.token_file.ends_with("serviceaccount/token"));
+    assert!(config.key_allow.is_some());
+    assert!(config.apps[0].key_allow.is_some());
+    let bad = text.replace("roleArn", "roleARN");
+    let err = crate::config::Config::parse(&bad, "t.yaml", std::path::Path::new("."))
+        .expect_err("an unknown field is refused")
+        .to_string();
+    assert!(err.contains("roleARN"), "{err}");
+}
