@@ -576,3 +576,65 @@ async fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_ref
         stderr(&out)
     );
 }
+
+#[test]
+fn the_agent_binary_plans_kms_and_transit_secrets_from_its_config_and_refuses_keys_not_allowed() {
+    let p = KeyPeers::start().expect("the key peers start");
+    // The repository (and config) folder, apart from the GnuPG home and its sockets.
+    let repo = p.dir.path().join("repo");
+    let dir = repo.as_path();
+    for app in ["shop", "bank"] {
+        std::fs::create_dir_all(dir.join("apps").join(app)).expect("mkdir");
+    }
+    let plain = write_plain(&p, "plain.yaml");
+    let encrypt = |flags: &[&str], out: &str| {
+        let o = p
+            .command(&peers::sops(), &[Kind::Kms, Kind::Transit])
+            .args(["--encrypt", "--encrypted-regex", "^(data|stringData)$"])
+            .args(flags)
+            .arg(&plain)
+            .output()
+            .expect("sops runs");
+        std::fs::write(dir.join(out), ok(&o, "sops --encrypt")).expect("write");
+    };
+    // shop: a KMS key it may use; bank: the `shop` Transit key, which it may not.
+    encrypt(&["--kms", &p.kms_arns[0]], "apps/shop/secret.yaml");
+    encrypt(
+        &["--hc-vault-transit", &p.transit_uris[0]],
+        "apps/bank/secret.yaml",
+    );
+    std::fs::write(
+        dir.join("aws-credentials"),
+        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("bao-token"), &p.bao.root_token).expect("write");
+    let config = format!(
+        "namespace: tether-system\nsources:\n  - {{name: repo, url: \"file:///nonexistent\"}}\napps:\n  - directories: [{{path: \"apps/*\"}}]\n    name: \"{{{{path.basename}}}}\"\n    namespace: \"{{{{path.basename}}}}\"\n    keyAllow:\n      awsKms: [\"{}\"]\n      hcVault: [\"{}/v1/transit/keys/{{namespace}}-*\"]\nkeys:\n  kms:\n    aws: {{endpoint: \"{}\", credentialsFile: aws-credentials}}\n    vault: {{address: \"{}\", tokenFile: bao-token}}\n",
+        p.kms_arns[0], p.bao.address, p.moto.endpoint, p.bao.address
+    );
+    std::fs::write(dir.join("tether.yaml"), config).expect("write the config");
+    let out = Command::new(bins::tether_agent())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir)
+        .args(["plan", "--config", "tether.yaml", "--offline"])
+        .current_dir(dir)
+        .output()
+        .expect("tether-agent runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", stderr(&out));
+    assert!(
+        stdout.contains("Secret shop/db (sops):") && stdout.contains("+ create Secret shop/db"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("secret failed: DecryptFailed: Secret shop/db")
+            && stdout.contains(&format!(
+                "the app may not use hc_vault key {}",
+                p.transit_uris[0]
+            )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(SECRET) && !stderr(&out).contains(SECRET));
+}
