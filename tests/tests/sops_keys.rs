@@ -5,141 +5,23 @@
 //! failures (wrong key, a key the app may not use, a passphrase-protected identity, an
 //! unreachable KMS) name the file and the key, never a value.
 
-use serde_json::{Value, json};
-use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::Arc;
+#[path = "sops_keys/agent.rs"]
+mod agent;
+#[path = "sops_keys/support.rs"]
+mod support;
+
+use serde_json::json;
+use std::process::Command;
+use support::{
+    SECRET, agent_decrypt, agent_ring, allow_all, ok, seal, shop_app, sops_encrypt_all, stderr,
+    to_json, write_plain,
+};
 use tether_agent::config::KeysConfig;
-use tether_agent::secrets::kms::{KeyAllowConfig, KeyAllowList};
-use tether_agent::secrets::{self, AppContext, KeyRing, SecretsContext, StaticCredentials, Stores};
+use tether_agent::secrets::KeyRing;
+use tether_agent::secrets::kms::KeyAllowConfig;
 use tether_tests::bins;
 use tether_tests::keypeers::{KeyPeers, Kind};
 use tether_tests::peers;
-
-const PLAIN: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n    namespace: shop\nstringData:\n    password: hunter2-kms-test\n    user: shop\n";
-const SECRET: &str = "hunter2-kms-test";
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn write_plain(p: &KeyPeers, name: &str) -> std::path::PathBuf {
-    let path = p.dir.path().join(name);
-    std::fs::write(&path, PLAIN).expect("write the plaintext");
-    path
-}
-
-/// `sops --encrypt` with all four kinds (KMS with an encryption context).
-fn sops_encrypt_all(p: &KeyPeers, file: &Path) -> String {
-    let out = p
-        .command(&peers::sops(), &[Kind::Kms, Kind::Pgp, Kind::Transit])
-        .args(["--encrypt", "--encrypted-regex", "^(data|stringData)$"])
-        .args(["--age", &p.age_recipient, "--pgp", &p.gpg.fingerprint])
-        .args(["--kms", &p.kms_arns[0], "--encryption-context", "app:shop"])
-        .args(["--hc-vault-transit", &p.transit_uris[0]])
-        .arg(file)
-        .output()
-        .expect("sops runs");
-    ok(&out, "sops --encrypt")
-}
-
-fn seal(p: &KeyPeers, kinds: &[Kind], args: &[&str]) -> Output {
-    p.command(&bins::tether_seal(), kinds)
-        .args(args)
-        .output()
-        .expect("tether-seal runs")
-}
-
-/// The agent's key ring for one kind, configured like a deployment would be.
-fn agent_ring(p: &KeyPeers, kind: Kind) -> KeyRing {
-    let mut ring = KeyRing::new();
-    let dir = p.dir.path();
-    let config: Value = match kind {
-        Kind::Age => {
-            ring.add_file(&p.age_key_file).expect("age key");
-            json!({})
-        }
-        Kind::Pgp => json!({"pgpFiles": [p.gpg.secret_key_file]}),
-        Kind::Kms => {
-            let creds = dir.join("aws-credentials");
-            std::fs::write(
-                &creds,
-                "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
-            )
-            .expect("write credentials");
-            json!({"kms": {"aws": {"endpoint": p.moto.endpoint, "credentialsFile": creds}}})
-        }
-        Kind::Transit => {
-            let token = dir.join("bao-token");
-            std::fs::write(&token, &p.bao.root_token).expect("write token");
-            json!({"kms": {"vault": {"address": p.bao.address, "tokenFile": token}}})
-        }
-    };
-    let config: KeysConfig = serde_json::from_value(config).expect("a keys config");
-    ring.set_remote(&config).expect("the remote keys set up");
-    ring
-}
-
-fn shop_app(allow: KeyAllowConfig) -> AppContext {
-    AppContext::new("shop", "shop")
-        .expect("the default allow-list compiles")
-        .with_key_allow_list(KeyAllowList::new(&allow, "shop", "shop").expect("compiles"))
-}
-
-fn allow_all(p: &KeyPeers) -> KeyAllowConfig {
-    KeyAllowConfig {
-        aws_kms: vec![p.kms_arns[0].clone()],
-        hc_vault: vec![format!("{}/v1/transit/keys/{{namespace}}", p.bao.address)],
-        ..Default::default()
-    }
-}
-
-/// Runs the agent's secrets stage on one SOPS object; the password, or the failure message.
-async fn agent_decrypt(ring: KeyRing, app: &AppContext, object: Value) -> Result<String, String> {
-    let ctx = SecretsContext {
-        keys: Arc::new(ring),
-        stores: Arc::new(Stores::new(Arc::new(StaticCredentials::new()))),
-    };
-    let out = secrets::resolve(app, vec![object], &ctx).await;
-    if !out.failures.is_empty() {
-        return Err(out.message());
-    }
-    let secret = out
-        .desired
-        .iter()
-        .find_map(|d| match d {
-            secrets::Desired::Secret(s) => Some(s.to_apply_json()),
-            _ => None,
-        })
-        .ok_or("no Secret in the output")?;
-    let json: Value = serde_json::from_str(&secret).map_err(|e| e.to_string())?;
-    Ok(json["stringData"]["password"]
-        .as_str()
-        .map(str::to_owned)
-        .or_else(|| {
-            use base64::Engine as _;
-            json["data"]["password"].as_str().and_then(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .ok()
-                    .map(|v| String::from_utf8_lossy(&v).into_owned())
-            })
-        })
-        .unwrap_or_default())
-}
-
-fn to_json(yaml: &str) -> Value {
-    serde_saphyr::from_str(yaml).expect("the encrypted file is YAML")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sops_encrypted_files_decrypt_with_each_key_type_alone_in_tether_seal_and_the_agent() {
@@ -325,8 +207,8 @@ fn tether_seal_encrypts_for_each_key_type_and_sops_decrypts_with_that_type_alone
     }
 }
 
-#[test]
-fn shamir_key_groups_across_key_types_work_both_ways_with_sops() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shamir_key_groups_across_key_types_work_both_ways_with_sops() {
     let p = KeyPeers::start().expect("the key peers start");
     let config = format!(
         "creation_rules:\n  - path_regex: \\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - pgp: [{}]\n      - kms:\n          - arn: {}\n            context: {{app: shop}}\n        hc_vault: [{}]\n",
@@ -356,6 +238,19 @@ fn shamir_key_groups_across_key_types_work_both_ways_with_sops() {
     let out = seal(&p, &[Kind::Age], &["decrypt", "by-sops.enc.yaml"]);
     assert_eq!(out.status.code(), Some(128), "{}", stderr(&out));
     assert!(stderr(&out).contains("2 needed"), "{}", stderr(&out));
+    // The agent too: its age key and Transit credentials make two groups of three.
+    let object =
+        to_json(&std::fs::read_to_string(p.dir.path().join("by-sops.enc.yaml")).expect("read"));
+    let mut ring = agent_ring(&p, Kind::Transit);
+    ring.add_file(&p.age_key_file).expect("age key");
+    let password = agent_decrypt(ring, &shop_app(allow_all(&p)), object.clone())
+        .await
+        .expect("the agent recovers the key from two groups");
+    assert_eq!(password, SECRET);
+    let err = agent_decrypt(agent_ring(&p, Kind::Age), &shop_app(allow_all(&p)), object)
+        .await
+        .expect_err("one group is not enough");
+    assert!(err.contains("2 needed") && !err.contains(SECRET), "{err}");
     // tether-seal encrypts from the same rule; sops decrypts with two groups (PGP + KMS).
     write_plain(&p, "by-tether.yaml");
     let enc = ok(
@@ -505,78 +400,7 @@ async fn fail_wrong_keys_keys_not_allowed_and_unreachable_kms_name_the_file_and_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_agent_logs_in_to_openbao_with_kubernetes_auth_for_transit() {
-    let p = KeyPeers::start().expect("the key peers start");
-    let api = tether_tests::apiserver::ApiServer::start()
-        .await
-        .expect("the API server emulation starts");
-    let pem = peers::workspace_root().join("tests/fixtures/secrets/any-ca.pem");
-    p.bao(&["auth", "enable", "kubernetes"], None)
-        .expect("enable");
-    p.bao(
-        &[
-            "write",
-            "auth/kubernetes/config",
-            &format!("kubernetes_host={}", api.url()),
-            &format!("kubernetes_ca_cert=@{}", pem.display()),
-            "disable_local_ca_jwt=true",
-        ],
-        None,
-    )
-    .expect("configure");
-    p.bao(
-        &["policy", "write", "sops-shop", "-"],
-        Some("path \"transit/decrypt/shop\" { capabilities = [\"update\"] }\n"),
-    )
-    .expect("policy");
-    p.bao(
-        &[
-            "write",
-            "auth/kubernetes/role/tether",
-            "bound_service_account_names=tether",
-            "bound_service_account_namespaces=tether-system",
-            "token_policies=sops-shop",
-            "token_ttl=1h",
-        ],
-        None,
-    )
-    .expect("role");
-    let plain = write_plain(&p, "secret.yaml");
-    let object = to_json(&sops_encrypt_all(&p, &plain));
-    let token = p.dir.path().join("sa-token");
-    std::fs::write(
-        &token,
-        api.issue_service_account_token("tether-system", "tether"),
-    )
-    .expect("write the token");
-    let ring_with = |token_file: &Path| {
-        let mut ring = KeyRing::new();
-        let config: KeysConfig = serde_json::from_value(json!({"kms": {"vault": {
-            "address": p.bao.address,
-            "kubernetes": {"role": "tether", "tokenFile": token_file},
-        }}}))
-        .expect("config");
-        ring.set_remote(&config).expect("set up");
-        ring
-    };
-    let password = agent_decrypt(ring_with(&token), &shop_app(allow_all(&p)), object.clone())
-        .await
-        .expect("the agent decrypts through Kubernetes auth");
-    assert_eq!(password, SECRET);
-    // A token the API server never issued is refused at login: the error names the key.
-    let forged = p.dir.path().join("forged-token");
-    std::fs::write(&forged, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.Zm9yZ2Vk").expect("write");
-    let err = agent_decrypt(ring_with(&forged), &shop_app(allow_all(&p)), object)
-        .await
-        .expect_err("a forged token cannot log in");
-    assert!(
-        err.contains(&p.transit_uris[0]) && err.contains("auth/kubernetes/login"),
-        "{err}"
-    );
-}
-
-#[test]
-fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused() {
+async fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused() {
     let p = KeyPeers::start().expect("the key peers start");
     let plain = write_plain(&p, "secret.yaml");
     for (kind, bits) in [("ed25519", None), ("rsa", Some("2048"))] {
@@ -606,6 +430,14 @@ fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused()
             .output()
             .expect("tether-seal runs");
         assert!(ok(&out, &format!("tether-seal decrypt ssh-{kind}")).contains(SECRET));
+        // The agent decrypts it with the SSH key among its key files.
+        let mut ring = KeyRing::new();
+        ring.add_file(&key).expect("an SSH key file is accepted");
+        let encrypted = std::fs::read_to_string(&file).expect("read");
+        let password = agent_decrypt(ring, &shop_app(allow_all(&p)), to_json(&encrypted))
+            .await
+            .expect("the agent decrypts with its SSH key");
+        assert_eq!(password, SECRET);
         // tether-seal encrypts for it; sops decrypts with the SSH key.
         let enc = ok(
             &seal(
@@ -645,6 +477,14 @@ fn ssh_age_keys_work_both_ways_and_passphrase_protected_identities_are_refused()
             stderr(&out).contains("passphrase-protected"),
             "{}",
             stderr(&out)
+        );
+        let err = KeyRing::new()
+            .add_file(&key)
+            .expect_err("the agent refuses a passphrase-protected key")
+            .to_string();
+        assert!(
+            err.contains("passphrase-protected") && err.contains("id_"),
+            "{err}"
         );
     }
     // An age identity file encrypted with a passphrase is refused the same way.

@@ -4,9 +4,11 @@
 //! - every `ENC[...]` value is well-formed: `AES256_GCM`, base64 data, a 32-byte IV, a 16-byte
 //!   tag and a known type; the MAC is such a value;
 //! - in a Secret, every `data`/`stringData` value is encrypted;
-//! - there is at least one age recipient (`sops.age[]`, or in `sops.key_groups`), each a valid
-//!   `age1…` recipient whose `enc` is an armored age file; when recipients are configured, at
-//!   least one of the file's recipients is one of them (otherwise the agent cannot decrypt it).
+//! - there is at least one master key; each age recipient (`sops.age[]`, or in
+//!   `sops.key_groups`) is a valid `age1…` or SSH recipient whose `enc` is an armored age file;
+//!   when recipients are configured and the file has age keys only, at least one of them is
+//!   configured (otherwise the agent cannot decrypt it). PGP and KMS-type keys are checked
+//!   when the agent decrypts.
 //!
 //! SealedSecrets (`tether.dev/v1alpha1`):
 //! - the object matches the SealedSecret schema;
@@ -198,10 +200,14 @@ pub fn check_sops(
         );
     }
     if keys.is_empty() {
-        r.push(
-            Severity::Deny,
-            "sops: no age recipient (the agent decrypts with age keys only)".into(),
-        );
+        // PGP, KMS, Transit, GCP and Azure keys are checked when the agent decrypts (its
+        // credentials and the app's keyAllow), not here.
+        if !has_other_master_keys(sops) {
+            r.push(
+                Severity::Deny,
+                "sops: no master key (age, pgp, kms, hc_vault, gcp_kms or azure_kv)".into(),
+            );
+        }
         return;
     }
     let mut recipients = Vec::new();
@@ -211,7 +217,15 @@ pub fn check_sops(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .trim();
-        if let Err(err) = tether_seal::keys::Recipient::parse(recipient, "sops.age") {
+        if recipient.starts_with("ssh-") {
+            // An SSH recipient (sops accepts ssh-ed25519 and ssh-rsa).
+            if tether_seal::sops::keys::parse_recipient(recipient).is_err() {
+                r.push(
+                    Severity::Deny,
+                    format!("sops age key {index}: invalid SSH recipient"),
+                );
+            }
+        } else if let Err(err) = tether_seal::keys::Recipient::parse(recipient, "sops.age") {
             r.push(Severity::Deny, format!("sops age key {index}: {err}"));
         }
         let enc = key.get("enc").and_then(Value::as_str).unwrap_or_default();
@@ -224,7 +238,10 @@ pub fn check_sops(
         }
         recipients.push(recipient.to_owned());
     }
-    if !known.is_empty() && !recipients.iter().any(|rcpt| known.contains(rcpt)) {
+    if !known.is_empty()
+        && !has_other_master_keys(sops)
+        && !recipients.iter().any(|rcpt| known.contains(rcpt))
+    {
         r.push(
             Severity::Deny,
             format!(
@@ -309,12 +326,60 @@ pub fn check_sealed(
     }
 }
 
+/// Whether the sops metadata names master keys other than age, at the top or in a group.
+fn has_other_master_keys(sops: &Value) -> bool {
+    const KINDS: [&str; 5] = ["pgp", "kms", "hc_vault", "gcp_kms", "azure_kv"];
+    let non_empty = |v: &Value| {
+        KINDS.iter().any(|k| {
+            v.get(k)
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+        })
+    };
+    non_empty(sops)
+        || sops
+            .get("key_groups")
+            .and_then(Value::as_array)
+            .is_some_and(|groups| groups.iter().any(non_empty))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const IV: &str = "4Lo0NCRg41JAnteUiYvjDpHXLvAn2uyeRaaX79JCnPY=";
     const TAG: &str = "agV4jQ6IVRxkMQ+3iSBaFg==";
+
+    #[test]
+    fn a_file_with_kms_pgp_or_transit_keys_and_no_age_key_is_not_refused() {
+        let enc = format!("ENC[AES256_GCM,data:AAAA,iv:{IV},tag:{TAG},type:str]");
+        let with = |keys: Value| {
+            let mut sops = json!({"mac": enc, "lastmodified": "2024-01-01T00:00:00Z"});
+            if let (Some(m), Some(k)) = (sops.as_object_mut(), keys.as_object()) {
+                m.extend(k.clone());
+            }
+            let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "sops": sops});
+            let mut problems = Vec::new();
+            check_sops(
+                "app",
+                None,
+                &object,
+                &["age1known".to_owned()],
+                &mut problems,
+            );
+            problems.len()
+        };
+        assert_eq!(
+            with(json!({"kms": [{"arn": "arn:aws:kms:us-east-1:1:key/k", "enc": "x"}]})),
+            0
+        );
+        assert_eq!(
+            with(json!({"key_groups": [{"hc_vault": [{"key_name": "k"}], "age": []}]})),
+            0
+        );
+        assert_eq!(with(json!({})), 1, "no master key at all is refused");
+    }
 
     #[test]
     fn well_formed_enc_values_pass_and_each_defect_is_named() {

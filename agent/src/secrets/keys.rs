@@ -73,6 +73,14 @@ pub enum KeyError {
         #[source]
         source: tether_seal::keys::Error,
     },
+    /// An SSH private key file cannot be used (passphrase-protected, unsupported type).
+    #[error("{path}: {reason}")]
+    SshKeyInvalid {
+        /// The file.
+        path: String,
+        /// Why (names no key material).
+        reason: String,
+    },
     /// The PGP keys or KMS credentials of the config could not be set up.
     #[error("keys: {reason}")]
     RemoteKeysFailed {
@@ -136,8 +144,24 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Adds the identities of a mounted key file.
+    /// Adds the identities of a mounted key file: age identities (for SOPS and SealedSecrets),
+    /// or an unencrypted SSH private key (`ssh-ed25519`, `ssh-rsa`; for SOPS only).
     pub fn add_file(&mut self, path: &Path) -> Result<(), KeyError> {
+        let head = std::fs::File::open(path).and_then(|f| {
+            use std::io::Read as _;
+            let mut buf = [0u8; 11];
+            let n = f.take(11).read(&mut buf)?;
+            Ok(buf[..n].to_vec())
+        });
+        if head.as_deref().is_ok_and(|h| h.starts_with(b"-----BEGIN")) {
+            return self
+                .sops
+                .add_file(path)
+                .map_err(|e| KeyError::SshKeyInvalid {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                });
+        }
         let parsed = tether_seal::keys::read_identity_file(path).map_err(|source| {
             KeyError::ReadKeyFileFailed {
                 path: path.display().to_string(),
@@ -171,6 +195,13 @@ impl KeyRing {
     /// The PGP keys and KMS credentials, when configured.
     pub(crate) fn remote(&self) -> Option<&super::kms::RemoteKeys> {
         self.remote.as_ref()
+    }
+
+    /// Whether the ring can try to decrypt SOPS files (an age or SSH identity, or PGP/KMS
+    /// keys configured).
+    #[must_use]
+    pub fn has_sops_keys(&self) -> bool {
+        !self.sops.is_empty() || self.remote.is_some()
     }
 
     /// Whether the ring holds no key.

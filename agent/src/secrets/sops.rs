@@ -36,7 +36,7 @@ pub(crate) fn decrypt_object(
     keys: &KeyRing,
     allow: &KeyAllowList,
 ) -> Result<Value, SecretsError> {
-    if keys.is_empty() && keys.remote().is_none() {
+    if !keys.has_sops_keys() {
         return Err(SecretsError::NoKeys {
             object: object_ref.to_owned(),
         });
@@ -98,7 +98,7 @@ pub(crate) fn decrypt_entries(
         let Some(format) = format else {
             continue;
         };
-        if keys.is_empty() && keys.remote().is_none() {
+        if !keys.has_sops_keys() {
             return Err(SecretsError::NoKeys { object });
         }
         let plain: Zeroizing<Vec<u8>> = sops::decrypt_bytes(value, format, &service(keys, allow))

@@ -33,8 +33,10 @@ const AFTER_HELP_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 25 a value f
 /// Identity options shared by the subcommands that decrypt.
 #[derive(Debug, clap::Args)]
 pub struct IdentityArgs {
-    /// An age identity file (repeatable). SOPS_AGE_KEY, SOPS_AGE_KEY_FILE and
-    /// $XDG_CONFIG_HOME/sops/age/keys.txt are also used.
+    /// An age identity file or unencrypted SSH private key (repeatable). SOPS_AGE_KEY,
+    /// SOPS_AGE_KEY_FILE, $XDG_CONFIG_HOME/sops/age/keys.txt and SOPS_AGE_SSH_PRIVATE_KEY_FILE
+    /// (else ~/.ssh/id_ed25519 or id_rsa) are also used; PGP, KMS and Transit keys as sops
+    /// finds them.
     #[arg(long = "identity", value_name = "FILE")]
     identities: Vec<PathBuf>,
 }

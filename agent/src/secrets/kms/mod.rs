@@ -16,6 +16,8 @@ mod allow;
 mod aws;
 mod http;
 mod pgp;
+#[cfg(test)]
+mod tests;
 
 pub use allow::{KeyAllowConfig, KeyAllowList};
 
