@@ -258,3 +258,31 @@ fn the_reference_is_kubectl_1_33_with_kustomize_5_6() {
     assert!(text.contains("Client Version: v1.33."), "{text}");
     assert!(text.contains("Kustomize Version: v5.6."), "{text}");
 }
+
+#[test]
+fn an_empty_component_built_directly_renders_nothing_like_kubectl() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: []\n",
+    )
+    .expect("write");
+    let theirs = kubectl(dir.path());
+    assert!(
+        theirs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    let ours = tether(dir.path());
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let theirs = parse(&String::from_utf8_lossy(&theirs.stdout)).expect("kubectl output");
+    let ours = parse(&String::from_utf8_lossy(&ours.stdout)).expect("tether output");
+    assert!(
+        theirs.is_empty() && ours.is_empty(),
+        "{theirs:?} / {ours:?}"
+    );
+}

@@ -139,21 +139,10 @@ impl Updater {
     }
 }
 
-fn specs() -> Vec<FieldSpec> {
-    [
-        "spec/containers[]/image",
-        "spec/initContainers[]/image",
-        "spec/template/spec/containers[]/image",
-        "spec/template/spec/initContainers[]/image",
-    ]
-    .iter()
-    .map(|p| FieldSpec::new("", "", "", p, true))
-    .collect()
-}
-
 /// Applies one `images` entry to every resource.
 pub(crate) fn apply(
     image: &Image,
+    specs: &[FieldSpec],
     resources: &mut [Resource],
     file: &RelPath,
 ) -> Result<(), KustomizeError> {
@@ -166,8 +155,8 @@ pub(crate) fn apply(
         let fail = |reason: String| transform_error(file, FIELD, format!("{id}: {reason}"));
         updater.walk(&mut res.obj).map_err(fail)?;
         let gvk = res.gvk();
-        for spec in specs() {
-            fieldspec::apply(&mut res.obj, &gvk, &spec, CreateKind::Nothing, &mut |n| {
+        for spec in specs {
+            fieldspec::apply(&mut res.obj, &gvk, spec, CreateKind::Nothing, &mut |n| {
                 updater.update(n)
             })
             .map_err(|reason| {

@@ -25,11 +25,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("transformers", "transformer plugins may run programs"),
     ("validators", "validator plugins may run programs"),
     (
-        "configurations",
-        "custom transformer configurations are not supported",
-    ),
-    ("vars", "`vars` are deprecated; use `replacements`"),
-    (
         "buildMetadata",
         "build metadata annotations are not supported",
     ),
@@ -73,7 +68,6 @@ pub(crate) struct Kustomization {
     #[serde(default)]
     pub(crate) replicas: Vec<Replica>,
     #[serde(default)]
-    #[allow(dead_code, reason = "read only to be checked or refused by name")]
     pub(crate) vars: Vec<Value>,
     #[serde(default)]
     pub(crate) sort_options: Option<SortOptions>,
@@ -104,8 +98,7 @@ pub(crate) struct Kustomization {
     #[allow(dead_code, reason = "read only to be checked or refused by name")]
     pub(crate) helm_chart_inflation_generator: Vec<Value>,
     #[serde(default)]
-    #[allow(dead_code, reason = "read only to be checked or refused by name")]
-    pub(crate) configurations: Vec<Value>,
+    pub(crate) configurations: Vec<String>,
     #[serde(default)]
     #[allow(dead_code, reason = "read only to be checked or refused by name")]
     pub(crate) generators: Vec<Value>,
@@ -134,7 +127,7 @@ pub(crate) struct Label {
     pub(crate) fields: Vec<FieldSpecArgs>,
 }
 
-/// A field spec as written in a kustomization.
+/// A field spec as written in a kustomization or a `configurations` file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct FieldSpecArgs {
@@ -148,6 +141,19 @@ pub(crate) struct FieldSpecArgs {
     pub(crate) path: String,
     #[serde(default)]
     pub(crate) create: bool,
+}
+
+impl FieldSpecArgs {
+    /// The field spec.
+    pub(crate) fn to_spec(&self) -> super::fieldspec::FieldSpec {
+        super::fieldspec::FieldSpec::new(
+            &self.group,
+            &self.version,
+            &self.kind,
+            &self.path,
+            self.create,
+        )
+    }
 }
 
 /// An entry of `patches` or `patchesJson6902`.

@@ -2,9 +2,9 @@
 //! with `includeTemplates` / `includeSelectors`) and `commonAnnotations`, with the field
 //! specs kustomize uses for the built-in workload types.
 
+use super::config::TransformerConfig;
 use super::fieldspec::{self, CreateKind, FieldSpec};
 use super::kustomization::Kustomization;
-use super::load::TransformerConfig;
 use super::{KustomizeError, Resource, transform_error};
 use crate::tree::RelPath;
 use std::collections::BTreeMap;
@@ -244,7 +244,7 @@ pub(crate) fn apply_labels(
             specs.extend(config.common_labels.iter().cloned());
         } else {
             if label.include_templates {
-                specs.extend(template_label_specs());
+                specs.extend(config.template_labels.iter().cloned());
             }
             specs.push(fs("", "", "", "metadata/labels", true));
         }

@@ -4,67 +4,24 @@
 //! cycle detection, and the bounds of a render. Then the transformers run in kustomize's
 //! order, and at the top the hash suffixes, name references and output order.
 
-use super::fieldspec::FieldSpec;
+use super::config::{self, TransformerConfig};
 use super::kustomization::Kustomization;
-use super::names::NameBackRef;
 use super::{
-    KUSTOMIZATION_FILE_NAMES, KustomizeError, Resource, generators, images, labels, names,
-    namespace, order, output, patch, replacements, replicas,
+    KUSTOMIZATION_FILE_NAMES, KustomizeError, Resource, generators, images, invalid_field, labels,
+    names, namespace, order, output, patch, replacements, replicas, vars,
 };
 use crate::render::yaml::{self, ParseOptions};
 use crate::render::{Decryptor, RenderOptions};
 use crate::tree::{EntryKind, RelPath, Tree, TreeError};
 use serde_json::Value;
 
-/// Where transformers write, as extended by `crds`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TransformerConfig {
-    pub(crate) name_prefix: Vec<FieldSpec>,
-    pub(crate) common_labels: Vec<FieldSpec>,
-    pub(crate) common_annotations: Vec<FieldSpec>,
-    pub(crate) name_reference: Vec<NameBackRef>,
-}
-
-impl Default for TransformerConfig {
-    fn default() -> Self {
-        Self {
-            name_prefix: vec![FieldSpec::new("", "", "", "metadata/name", false)],
-            common_labels: labels::common_label_specs(),
-            common_annotations: labels::common_annotation_specs(),
-            name_reference: names::default_name_references(),
-        }
-    }
-}
-
-impl TransformerConfig {
-    fn merge(&mut self, other: &TransformerConfig) {
-        // Most kustomizations keep the default configuration: compare once, not rule by rule.
-        if self == other {
-            return;
-        }
-        fn add(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
-            for spec in from {
-                if !into.contains(spec) {
-                    into.push(spec.clone());
-                }
-            }
-        }
-        add(&mut self.name_prefix, &other.name_prefix);
-        add(&mut self.common_labels, &other.common_labels);
-        add(&mut self.common_annotations, &other.common_annotations);
-        for rule in &other.name_reference {
-            if !self.name_reference.contains(rule) {
-                self.name_reference.push(rule.clone());
-            }
-        }
-    }
-}
-
 /// The objects of a build so far, and the transformer configuration gathered with them.
 #[derive(Debug, Default)]
 pub(crate) struct Accumulator {
     pub(crate) resources: Vec<Resource>,
     pub(crate) config: TransformerConfig,
+    /// The `vars` of the build so far.
+    pub(crate) vars: Vec<vars::Var>,
 }
 
 impl Accumulator {
@@ -106,6 +63,31 @@ impl Accumulator {
                 });
             }
             self.resources.push(res);
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator {
+    /// Takes in the vars of a sub-kustomization; a name defined twice differently is an
+    /// error.
+    pub(crate) fn merge_vars(
+        &mut self,
+        incoming: Vec<vars::Var>,
+        from: &RelPath,
+    ) -> Result<(), KustomizeError> {
+        for var in incoming {
+            match self.vars.iter().find(|v| v.name == var.name) {
+                Some(existing) if *existing != var => {
+                    return Err(invalid_field(
+                        from,
+                        "vars",
+                        format!("var {:?} is already defined differently", var.name),
+                    ));
+                }
+                Some(_) => {}
+                None => self.vars.push(var),
+            }
         }
         Ok(())
     }
@@ -322,19 +304,19 @@ pub(crate) fn build(
         loads: std::cell::Cell::new(0),
         deadline: std::time::Instant::now() + options.max_render_time,
     };
+    // A Component built on its own builds like a Kustomization.
     let kustomization = builder.load_kustomization(file)?;
-    if kustomization.is_component() {
-        return Err(KustomizeError::InvalidField {
-            path: file.to_string(),
-            field: "kind".to_owned(),
-            reason: "a Component cannot be built on its own".to_owned(),
-        });
-    }
     let mut acc = Accumulator::default();
     let mut chain = vec![dir.clone()];
     builder.accumulate(dir, file, &kustomization, &mut acc, &mut chain)?;
     generators::add_hash_suffixes(&mut acc.resources, file)?;
     names::fix_references(&mut acc.resources, &acc.config.name_reference, file)?;
+    vars::resolve(
+        &acc.vars,
+        &acc.config.var_reference,
+        &mut acc.resources,
+        file,
+    )?;
     order::sort(
         &mut acc.resources,
         kustomization.sort_options.as_ref(),
@@ -423,11 +405,7 @@ impl<'a> Builder<'a> {
         for (field, entry) in entries {
             self.accumulate_resource(&here, field, entry, acc, chain)?;
         }
-        for entry in &k.crds {
-            let (path, text) = here.read_text("crds", entry)?;
-            let config = names::config_from_crd_schema(&path, &text, &here.limits)?;
-            acc.config.merge(&config);
-        }
+        merge_configurations(&here, k, acc)?;
         generators::run(&here, k, acc)?;
         for entry in &k.components {
             let sub = self.sub_kustomization(&here, "components", entry, chain)?;
@@ -445,6 +423,7 @@ impl<'a> Builder<'a> {
             result?;
         }
         transform(&here, k, acc)?;
+        vars::merge(&k.vars, &mut acc.resources, &mut acc.vars, file)?;
         self.check_bounds(file, acc)
     }
 
@@ -550,14 +529,18 @@ impl<'a> Builder<'a> {
                         reason: format!("{sub_file} is a Component; list it under `components`"),
                     });
                 }
-                let mut sub_acc = Accumulator::default();
+                // Boxed: builds recurse, and each level's frame should stay small.
+                let mut sub_acc = Box::<Accumulator>::default();
                 chain.push(sub_dir.clone());
                 let result = self.accumulate(&sub_dir, &sub_file, &sub_k, &mut sub_acc, chain);
                 chain.pop();
                 result?;
+                let sub_acc = *sub_acc;
                 acc.append_all(sub_acc.resources, &sub_file)?;
-                acc.config.merge(&sub_acc.config);
-                Ok(())
+                acc.config
+                    .merge(&sub_acc.config)
+                    .map_err(|reason| invalid_field(&sub_file, "configurations", reason))?;
+                acc.merge_vars(sub_acc.vars, &sub_file)
             }
         }
     }
@@ -594,6 +577,29 @@ pub(crate) fn expand_lists(docs: Vec<Value>, path: &RelPath) -> Result<Vec<Value
     Ok(out)
 }
 
+/// Merges a kustomization's `configurations` and `crds` into the build's configuration.
+#[inline(never)]
+fn merge_configurations(
+    here: &Dir<'_>,
+    k: &Kustomization,
+    acc: &mut Accumulator,
+) -> Result<(), KustomizeError> {
+    if !k.configurations.is_empty() {
+        let own = config::load(here, &k.configurations)?;
+        acc.config
+            .merge(&own)
+            .map_err(|reason| invalid_field(&here.file, "configurations", reason))?;
+    }
+    for entry in &k.crds {
+        let (path, text) = here.read_text("crds", entry)?;
+        let config = names::config_from_crd_schema(&path, &text, &here.limits)?;
+        acc.config
+            .merge(&config)
+            .map_err(|reason| invalid_field(&here.file, "crds", reason))?;
+    }
+    Ok(())
+}
+
 /// Runs the transformers of one kustomization, in kustomize's order.
 fn transform(
     here: &Dir<'_>,
@@ -603,7 +609,12 @@ fn transform(
     patch::apply_strategic_merge_list(here, &k.patches_strategic_merge, &mut acc.resources)?;
     patch::apply_patches(here, "patches", &k.patches, &mut acc.resources)?;
     if !k.namespace.is_empty() {
-        namespace::apply(&k.namespace, &mut acc.resources, &here.file)?;
+        namespace::apply(
+            &k.namespace,
+            &acc.config.namespace,
+            &mut acc.resources,
+            &here.file,
+        )?;
     }
     if !k.name_prefix.is_empty() {
         names::apply_prefix(
@@ -614,7 +625,12 @@ fn transform(
         )?;
     }
     if !k.name_suffix.is_empty() {
-        names::apply_suffix(&k.name_suffix, &mut acc.resources, &here.file)?;
+        names::apply_suffix(
+            &k.name_suffix,
+            &acc.config.name_suffix,
+            &mut acc.resources,
+            &here.file,
+        )?;
     }
     labels::apply_labels(k, &acc.config, &mut acc.resources, &here.file)?;
     if !k.common_annotations.is_empty() {
@@ -632,10 +648,15 @@ fn transform(
         &mut acc.resources,
     )?;
     for replica in &k.replicas {
-        replicas::apply(replica, &mut acc.resources, &here.file)?;
+        replicas::apply(
+            replica,
+            &acc.config.replicas,
+            &mut acc.resources,
+            &here.file,
+        )?;
     }
     for image in k.images.iter().chain(k.image_tags.iter()) {
-        images::apply(image, &mut acc.resources, &here.file)?;
+        images::apply(image, &acc.config.images, &mut acc.resources, &here.file)?;
     }
     replacements::apply(here, &k.replacements, &mut acc.resources)?;
     Ok(())

@@ -17,6 +17,7 @@
 //! into the output.
 
 pub(crate) mod builtin_refs;
+pub(crate) mod config;
 pub(crate) mod fieldspec;
 pub(crate) mod generators;
 pub(crate) mod images;
@@ -30,6 +31,7 @@ pub(crate) mod output;
 pub(crate) mod patch;
 pub(crate) mod replacements;
 pub(crate) mod replicas;
+pub(crate) mod vars;
 
 use crate::render::yaml::PathSegment;
 use crate::tree::{RelPath, TreeError};
@@ -350,6 +352,8 @@ pub(crate) struct Resource {
     pub(crate) needs_hash: bool,
     /// Where the object holds empty nulls, as read (see [`patch::nulls`]).
     pub(crate) empty_nulls: Vec<Vec<PathSegment>>,
+    /// The `vars` that read a field of this object.
+    pub(crate) ref_vars: Vec<String>,
 }
 
 fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
@@ -377,6 +381,7 @@ impl Resource {
             behavior: Behavior::Create,
             needs_hash: false,
             empty_nulls,
+            ref_vars: Vec::new(),
         }
     }
 

@@ -4,8 +4,8 @@
 //! carry one, namespace), choosing the object the way kustomize does: by previous name and
 //! type, then namespace, then matching prefixes and suffixes.
 
+use super::config::TransformerConfig;
 use super::fieldspec::{self, CreateKind, FieldSpec};
-use super::load::TransformerConfig;
 use super::{Gvk, KustomizeError, ResId, Resource, builtin_refs, transform_error};
 use crate::render::yaml::{self, ParseOptions};
 use crate::tree::RelPath;
@@ -94,11 +94,11 @@ pub(crate) fn apply_prefix(
 /// Applies `nameSuffix`.
 pub(crate) fn apply_suffix(
     suffix: &str,
+    specs: &[FieldSpec],
     resources: &mut [Resource],
     file: &RelPath,
 ) -> Result<(), KustomizeError> {
-    let specs = [FieldSpec::new("", "", "", "metadata/name", false)];
-    rename(resources, &specs, file, "nameSuffix", suffix, false)
+    rename(resources, specs, file, "nameSuffix", suffix, false)
 }
 
 /// What the fix-ups need to know about each object of the build.
@@ -382,12 +382,7 @@ pub(crate) fn config_from_crd_schema(
             message: "expected a mapping of OpenAPI definitions".to_owned(),
         });
     };
-    let mut config = TransformerConfig {
-        name_prefix: Vec::new(),
-        common_labels: Vec::new(),
-        common_annotations: Vec::new(),
-        name_reference: Vec::new(),
-    };
+    let mut config = TransformerConfig::empty();
     for (name, _) in &definitions {
         let Some(props) = properties(&definitions, name) else {
             continue;

@@ -11,28 +11,10 @@ use serde_json::Value;
 
 const FIELD: &str = "namespace";
 
-fn specs() -> Vec<FieldSpec> {
-    vec![
-        FieldSpec::new(
-            "apiregistration.k8s.io",
-            "",
-            "APIService",
-            "spec/service/namespace",
-            true,
-        ),
-        FieldSpec::new(
-            "apiextensions.k8s.io",
-            "",
-            "CustomResourceDefinition",
-            "spec/conversion/webhook/clientConfig/service/namespace",
-            false,
-        ),
-    ]
-}
-
 /// Applies `namespace: <ns>` to every resource.
 pub(crate) fn apply(
     ns: &str,
+    specs: &[FieldSpec],
     resources: &mut [Resource],
     file: &RelPath,
 ) -> Result<(), KustomizeError> {
@@ -46,9 +28,6 @@ pub(crate) fn apply(
         if !gvk.is_cluster_scoped() {
             res.set_namespace(ns);
         }
-        if res.api_version() == "v1" && res.kind() == "Namespace" {
-            res.set_name(ns);
-        }
         if matches!(res.kind(), "RoleBinding" | "ClusterRoleBinding")
             && let Some(Value::Array(subjects)) = res.obj.get_mut("subjects")
         {
@@ -60,8 +39,18 @@ pub(crate) fn apply(
                 }
             }
         }
-        for spec in specs() {
-            fieldspec::apply(&mut res.obj, &gvk, &spec, CreateKind::Scalar, &mut |node| {
+        let is_v1 = res.api_version() == "v1";
+        let is_binding = matches!(res.kind(), "RoleBinding" | "ClusterRoleBinding");
+        for spec in specs {
+            // As kustomize: `metadata/namespace` is set above, `metadata/name` only on `v1`
+            // objects (Namespaces), and binding subjects only as above.
+            if spec.path == "metadata/namespace"
+                || (spec.path == "metadata/name" && !is_v1)
+                || (is_binding && spec.path == "subjects/namespace")
+            {
+                continue;
+            }
+            fieldspec::apply(&mut res.obj, &gvk, spec, CreateKind::Scalar, &mut |node| {
                 *node = Value::from(ns);
                 Ok(())
             })

@@ -10,20 +10,12 @@ use serde_json::Value;
 /// Applies one `replicas` entry; naming no object of those kinds is an error.
 pub(crate) fn apply(
     replica: &Replica,
+    specs: &[FieldSpec],
     resources: &mut [Resource],
     file: &RelPath,
 ) -> Result<(), KustomizeError> {
-    let specs: Vec<FieldSpec> = [
-        "Deployment",
-        "ReplicationController",
-        "ReplicaSet",
-        "StatefulSet",
-    ]
-    .iter()
-    .map(|kind| FieldSpec::new("", "", kind, "spec/replicas", true))
-    .collect();
     let mut found = false;
-    for spec in &specs {
+    for spec in specs {
         for res in resources.iter_mut() {
             let hit = res
                 .all_ids()
