@@ -324,12 +324,15 @@ pub fn roots(
     for path in paths {
         let absolute = canonical_dir(&cwd.join(path), path)?;
         // With app generators each path is a repository root; without, one app read inside
-        // the Git work tree that contains it (else the current directory), so that its
+        // the current directory when it lies there (where CI runs, and where repository
+        // policies are found), else inside the Git work tree that contains it, so that its
         // Kustomize bases in `../` resolve as `kubectl kustomize` resolves them.
-        let root = if settings.generators.is_empty() {
-            crate::repo_root::repository_root(&absolute, cwd)
-        } else {
+        let root = if !settings.generators.is_empty() {
             absolute.clone()
+        } else if absolute.starts_with(cwd) {
+            cwd.to_owned()
+        } else {
+            crate::repo_root::repository_root(&absolute, cwd)
         };
         out.push((root, absolute, path.clone()));
     }

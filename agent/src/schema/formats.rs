@@ -90,14 +90,34 @@ pub fn is_date_time(text: &str) -> bool {
 /// ConfigMap `binaryData`).
 #[must_use]
 pub fn is_base64(text: &str) -> bool {
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .is_ok()
+    // A value the render decrypted is carried as a stand-in until the secrets stage puts the
+    // value back; it is base64 by then.
+    if crate::render::is_stand_in(text) {
+        return true;
+    }
+    // As the API server decodes it: Go's decoder skips line breaks (Kustomize folds long
+    // values) and accepts non-canonical trailing bits.
+    const GO_STD: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    if text.contains(['\r', '\n']) {
+        let compact: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+        return GO_STD.decode(compact).is_ok();
+    }
+    GO_STD.decode(text).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_is_read_as_the_api_server_reads_it() {
+        assert!(is_base64("aHVudGVy\nMg=="), "folded by Kustomize");
+        assert!(is_base64(&crate::render::stand_in("abc")), "a decrypted value's stand-in");
+        assert!(!is_base64("not base64!"));
+    }
 
     #[test]
     fn quantities_are_accepted_as_the_api_server_parses_them() {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -344,20 +344,38 @@ impl<'a> Run<'a> {
         };
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name,
             "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, "annotations": {OWNER_ANNOTATION: self.app.name}}});
-        let found = api.get_opt(name).await.map_err(|e| fail(call_error(e)))?;
-        if let Some(found) = found {
-            let owner = found
+        let owned = |ns: &Namespace| {
+            let owner = ns
                 .metadata
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get(OWNER_ANNOTATION));
-            return Ok((owner == Some(&self.app.name)).then_some(body));
+            owner == Some(&self.app.name)
+        };
+        if let Some(found) = api.get_opt(name).await.map_err(|e| fail(call_error(e)))? {
+            return Ok(owned(&found).then_some(body));
         }
-        let params = PatchParams::apply(&inner.config.field_manager).force();
-        api.patch(name, &params, &Patch::Apply(&body))
-            .await
-            .map_err(|e| fail(call_error(e)))?;
-        Ok(Some(body))
+        // Created, not applied: when apps sharing a namespace sync at once, the first to
+        // create it owns it and the others find it theirs to use, not to own.
+        let namespace: Namespace = serde_json::from_value(body.clone()).map_err(|e| {
+            fail(apply::ApplyError::Unreachable {
+                verb: "create",
+                object: reference.to_string(),
+                message: e.to_string(),
+            })
+        })?;
+        let params = kube::api::PostParams {
+            field_manager: Some(inner.config.field_manager.clone()),
+            ..Default::default()
+        };
+        match api.create(&params, &namespace).await {
+            Ok(created) => Ok(owned(&created).then_some(body)),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let found = api.get_opt(name).await.map_err(|e| fail(call_error(e)))?;
+                Ok(found.filter(|ns| owned(ns)).map(|_| body))
+            }
+            Err(e) => Err(fail(call_error(e))),
+        }
     }
 
     /// Applies the objects stage by stage; an object whose applied hash and live projection

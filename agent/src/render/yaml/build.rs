@@ -21,6 +21,10 @@ use std::collections::HashMap;
 /// Most parser events one text may produce on the fast path (serde-saphyr's own default).
 const MAX_EVENTS: usize = 1_000_000;
 
+/// Most bytes aliases may copy in one text: a few aliases of a long string would otherwise
+/// expand a small file to gigabytes within the node budget.
+const MAX_ALIAS_BYTES: usize = 64 << 20;
+
 enum Frame {
     Map {
         map: Map<String, Value>,
@@ -37,9 +41,11 @@ struct Builder<'a> {
     limits: &'a ParseOptions,
     stack: Vec<Frame>,
     root: Option<Value>,
-    /// Anchored values with their node counts.
-    anchors: HashMap<usize, (Value, usize)>,
+    /// Anchored values with their node counts and sizes in bytes.
+    anchors: HashMap<usize, (Value, usize, usize)>,
     nodes: usize,
+    /// Bytes copied by aliases so far.
+    alias_bytes: usize,
     empty_nulls: Vec<Vec<PathSegment>>,
     docs: Vec<Document>,
 }
@@ -54,6 +60,7 @@ pub(super) fn build(text: &str, limits: &ParseOptions) -> Option<Vec<Document>> 
         root: None,
         anchors: HashMap::new(),
         nodes: 0,
+        alias_bytes: 0,
         empty_nulls: Vec::new(),
         docs: Vec::new(),
     };
@@ -105,6 +112,7 @@ impl Builder<'_> {
                     self.nodes += 1;
                     return (self.nodes <= self.limits.max_nodes).then_some(());
                 }
+                let text_len = text.len();
                 let value = if style == ScalarStyle::Plain {
                     if empty {
                         self.empty_nulls.push(self.path());
@@ -114,7 +122,7 @@ impl Builder<'_> {
                     Value::String(text.into_owned())
                 };
                 if anchor != 0 {
-                    self.anchors.insert(anchor, (value.clone(), 1));
+                    self.anchors.insert(anchor, (value.clone(), 1, text_len));
                 }
                 self.add(value, 1)?;
             }
@@ -122,9 +130,10 @@ impl Builder<'_> {
                 if self.expects_key() {
                     return None;
                 }
-                let (value, size) = self.anchors.get(&id)?;
-                let size = *size;
-                if self.nodes + size > self.limits.max_nodes {
+                let (value, size, bytes) = self.anchors.get(&id)?;
+                let (size, bytes) = (*size, *bytes);
+                self.alias_bytes = self.alias_bytes.saturating_add(bytes);
+                if self.nodes + size > self.limits.max_nodes || self.alias_bytes > MAX_ALIAS_BYTES {
                     return None;
                 }
                 let value = value.clone();
@@ -161,7 +170,8 @@ impl Builder<'_> {
                 };
                 if anchor != 0 {
                     let size = super::node_count(&value);
-                    self.anchors.insert(anchor, (value.clone(), size));
+                    let bytes = super::approximate_size(&value);
+                    self.anchors.insert(anchor, (value.clone(), size, bytes));
                 }
                 self.add(value, 1)?;
             }
@@ -340,6 +350,14 @@ mod tests {
         ] {
             assert!(build(text, &ParseOptions::default()).is_none(), "{text}");
         }
+    }
+
+    #[test]
+    fn aliases_of_a_long_string_are_bounded_by_the_bytes_they_copy() {
+        let long = "x".repeat(1 << 20);
+        let aliases = vec!["*a"; 100].join(", ");
+        let text = format!("a: &a {long}\nb: [{aliases}]\n");
+        assert!(build(&text, &ParseOptions::default()).is_none());
     }
 
     #[test]
