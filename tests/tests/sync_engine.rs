@@ -358,7 +358,9 @@ async fn an_empty_render_never_prunes() {
     assert_ok(&engine.sync(&shop(), "rev1", shop_objects()).await);
     let before = c.inventory_text("shop");
     c.server.requests().reset();
-    let result = engine.sync(&shop(), "rev2", Vec::<serde_json::Value>::new()).await;
+    let result = engine
+        .sync(&shop(), "rev2", Vec::<serde_json::Value>::new())
+        .await;
     assert_eq!(result.reason(), "PruneBlocked");
     assert_eq!(c.server.requests().writes(), 0);
     assert!(c.exists("Deployment", SHOP, "web"));

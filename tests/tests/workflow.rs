@@ -977,7 +977,9 @@ spec:
         &app_token,
     ] {
         assert!(
-            tether_tests::memory::base64_forms(plain).iter().any(|e| secrets.contains(e)),
+            tether_tests::memory::base64_forms(plain)
+                .iter()
+                .any(|e| secrets.contains(e)),
             "the search does not find a value in the Secrets"
         );
     }

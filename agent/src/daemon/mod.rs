@@ -246,7 +246,8 @@ async fn secrets_context(
     client: &kube::Client,
     state: &Shared,
 ) -> Result<SecretsContext, DaemonError> {
-    if let Err(err) = crate::secrets::redaction_key::load_or_create(client, &config.namespace, true).await
+    if let Err(err) =
+        crate::secrets::redaction_key::load_or_create(client, &config.namespace, true).await
     {
         // Redaction still works with a key of this process; marks just cannot be compared
         // with other replicas' until the Secret can be read.

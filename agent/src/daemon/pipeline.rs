@@ -6,8 +6,8 @@ use crate::policy::{AppMeta, AppObject, PolicyError, PolicySet, Report, SecretSo
 use crate::render::{self, RenderError, RenderOptions};
 use crate::schema::{self, Outcome, SchemaCatalog};
 use crate::secrets::{
-    Held, RenderDecryptor,
-    self, AllowList, AppContext, Desired, Resolution, SecretOrigin, SecretsContext,
+    self, AllowList, AppContext, Desired, Held, RenderDecryptor, Resolution, SecretOrigin,
+    SecretsContext,
 };
 use crate::source::discovery::{self, DiscoveryError};
 use crate::sync::{AppSpec, Manifest, SecretManifest};

@@ -117,7 +117,11 @@ fn clip(reason: &str) -> String {
 /// Decrypts, in place, the SOPS-encrypted documents just loaded from `path`. A document that
 /// fails keeps its ciphertext and gets [`DECRYPT_FAILED_ANNOTATION`], so that one bad Secret
 /// fails alone, in the secrets stage, and the rest of the app renders.
-pub(crate) fn decrypt_loaded(decryptor: Option<&dyn Decryptor>, path: &RelPath, docs: &mut [Value]) {
+pub(crate) fn decrypt_loaded(
+    decryptor: Option<&dyn Decryptor>,
+    path: &RelPath,
+    docs: &mut [Value],
+) {
     let Some(decryptor) = decryptor else { return };
     for doc in docs.iter_mut().filter(|d| is_sops_object(d)) {
         let opted_out = doc

@@ -393,7 +393,10 @@ fn an_encrypted_manifest_that_fails_to_decrypt_is_marked_and_the_rest_renders() 
     let (_dir, tree) = tree_with(&[
         ("kustomization.yaml", "resources: [s.yaml, cm.yaml]\n"),
         ("s.yaml", broken),
-        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"),
+        (
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+        ),
     ]);
     let options = RenderOptions {
         decryptor: Some(Arc::new(FakeDecryptor)),
@@ -401,7 +404,10 @@ fn an_encrypted_manifest_that_fails_to_decrypt_is_marked_and_the_rest_renders() 
     };
     let objects = render(&tree, &RelPath::root(), &options).expect("render");
     assert_eq!(objects.len(), 2);
-    let s = objects.iter().find(|o| o.value["kind"] == "Secret").expect("secret");
+    let s = objects
+        .iter()
+        .find(|o| o.value["kind"] == "Secret")
+        .expect("secret");
     assert_eq!(
         s.value["metadata"]["annotations"][crate::render::DECRYPT_FAILED_ANNOTATION],
         "MAC mismatch"

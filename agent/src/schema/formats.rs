@@ -115,7 +115,10 @@ mod tests {
     #[test]
     fn base64_is_read_as_the_api_server_reads_it() {
         assert!(is_base64("aHVudGVy\nMg=="), "folded by Kustomize");
-        assert!(is_base64(&crate::render::stand_in("abc")), "a decrypted value's stand-in");
+        assert!(
+            is_base64(&crate::render::stand_in("abc")),
+            "a decrypted value's stand-in"
+        );
         assert!(!is_base64("not base64!"));
     }
 

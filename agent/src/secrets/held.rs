@@ -152,12 +152,21 @@ mod tests {
             "data": {"password": "aHVudGVyMg=="}, "stringData": {"user": "admin"}});
         hold_secret_values(&mut secret, &held);
         let text = secret.to_string();
-        assert!(!text.contains("aHVudGVyMg") && !text.contains("admin"), "{text}");
+        assert!(
+            !text.contains("aHVudGVyMg") && !text.contains("admin"),
+            "{text}"
+        );
         let stand_in = secret["data"]["password"].as_str().unwrap_or_default();
         assert!(crate::render::is_stand_in(stand_in));
-        assert_eq!(held.value(stand_in).as_deref().map(Vec::as_slice), Some(&b"hunter2"[..]));
+        assert_eq!(
+            held.value(stand_in).as_deref().map(Vec::as_slice),
+            Some(&b"hunter2"[..])
+        );
         let user = secret["stringData"]["user"].as_str().unwrap_or_default();
-        assert_eq!(held.value(user).as_deref().map(Vec::as_slice), Some(&b"admin"[..]));
+        assert_eq!(
+            held.value(user).as_deref().map(Vec::as_slice),
+            Some(&b"admin"[..])
+        );
     }
 
     #[test]
@@ -167,6 +176,9 @@ mod tests {
             "metadata": {"name": "db"}, "data": {"k": "aHVu\ndGVy\nMg=="}});
         hold_secret_values(&mut secret, &held);
         let k = secret["data"]["k"].as_str().unwrap_or_default();
-        assert_eq!(held.value(k).as_deref().map(Vec::as_slice), Some(&b"hunter2"[..]));
+        assert_eq!(
+            held.value(k).as_deref().map(Vec::as_slice),
+            Some(&b"hunter2"[..])
+        );
     }
 }

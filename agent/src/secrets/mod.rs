@@ -55,10 +55,10 @@ use tracing::Instrument as _;
 
 pub use allow::{AllowError, AllowList, AllowListConfig};
 pub use cache::SecretCache;
-pub use held::{Held, RenderDecryptor};
 pub use credentials::{CredentialError, CredentialSource, KubeCredentials, StaticCredentials};
 pub use external::StoreError;
 pub use external::stores::{StoreStats, Stores};
+pub use held::{Held, RenderDecryptor};
 pub use keys::{KeyError, KeyManager, KeyRing};
 pub use object::{CreationPolicy, SecretObject, SecretOrigin};
 

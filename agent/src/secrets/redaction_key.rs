@@ -37,7 +37,9 @@ pub enum RedactionKeyError {
         source: kube::Error,
     },
     /// The Secret exists but its `key` is not 32 bytes.
-    #[error("the redaction key Secret {namespace}/{SECRET_NAME}: data.key must hold {KEY_LEN} bytes")]
+    #[error(
+        "the redaction key Secret {namespace}/{SECRET_NAME}: data.key must hold {KEY_LEN} bytes"
+    )]
     Malformed {
         /// The agent's namespace.
         namespace: String,

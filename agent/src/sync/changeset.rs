@@ -10,7 +10,6 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-
 use super::object::ObjectRef;
 
 /// What a sync did to one object.

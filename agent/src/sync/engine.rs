@@ -32,8 +32,8 @@ use super::hooks::{HookError, HookSettings};
 use super::inventory::{Inventory, InventoryError};
 use super::order::OrderError;
 use super::plan::{Desired, PlanError};
-use super::secret::Manifest;
 use super::prune::PruneError;
+use super::secret::Manifest;
 use super::stages;
 
 /// Settings of the engine.

@@ -91,7 +91,8 @@ fn crd_resources<'a>(
     desired: impl Iterator<Item = &'a Value>,
 ) -> HashMap<(String, String, String), Resolved> {
     let mut out = HashMap::new();
-    for crd in desired.filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+    for crd in desired
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
     {
         let text = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or("");
         let (group, kind, plural) = (

@@ -140,7 +140,9 @@ impl SecretManifest {
             forms.push((encoded, mark.clone()));
             if let Ok(text) = std::str::from_utf8(value) {
                 let escaped = serde_json::to_string(text).unwrap_or_default();
-                let inner = escaped.get(1..escaped.len().saturating_sub(1)).unwrap_or("");
+                let inner = escaped
+                    .get(1..escaped.len().saturating_sub(1))
+                    .unwrap_or("");
                 forms.push((Zeroizing::new(inner.to_owned()), mark.clone()));
                 forms.push((Zeroizing::new(text.to_owned()), mark));
             }
@@ -165,12 +167,12 @@ fn fingerprint(value: &[u8]) -> String {
 /// Base64 as the API server decodes a Secret's `data` (Go's decoder skips `\r` and `\n`;
 /// padding and trailing bits as Go accepts them).
 fn decode(text: &str) -> Option<Zeroizing<Vec<u8>>> {
-    let compact: Zeroizing<String> = Zeroizing::new(
-        text.chars()
-            .filter(|c| !matches!(c, '\n' | '\r'))
-            .collect(),
-    );
-    API_BASE64.decode(compact.as_bytes()).ok().map(Zeroizing::new)
+    let compact: Zeroizing<String> =
+        Zeroizing::new(text.chars().filter(|c| !matches!(c, '\n' | '\r')).collect());
+    API_BASE64
+        .decode(compact.as_bytes())
+        .ok()
+        .map(Zeroizing::new)
 }
 
 /// Standard base64 as the API server reads it: padding optional, non-canonical trailing bits
@@ -290,7 +292,10 @@ mod tests {
     fn the_stand_in_holds_fingerprints_and_no_value() {
         let s = secret();
         let text = s.stand_in().to_string();
-        assert!(!text.contains("hunter2") && !text.contains("aHVudGVy") && !text.contains("admin"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("aHVudGVy") && !text.contains("admin"),
+            "{text}"
+        );
         assert!(text.contains("\"password\":\"hmac:"), "{text}");
     }
 
@@ -303,7 +308,10 @@ mod tests {
         let parsed: Value = serde_json::from_slice(&body).expect("JSON");
         assert_eq!(parsed["data"]["password"], "aHVudGVyMg==");
         assert_eq!(parsed["data"]["user"], "YWRtaW4=");
-        assert_eq!(parsed["metadata"]["labels"]["app.kubernetes.io/managed-by"], "tether");
+        assert_eq!(
+            parsed["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "tether"
+        );
         assert_eq!(parsed["type"], "Opaque");
         assert!(parsed.get("stringData").is_none());
     }
@@ -322,7 +330,12 @@ mod tests {
     fn api_errors_that_quote_a_value_are_masked() {
         let s = secret();
         let masked = s.mask("data[password]: hunter2 (aHVudGVyMg==) user admin");
-        assert!(!masked.contains("hunter2") && !masked.contains("aHVudGVyMg==") && !masked.contains("admin"), "{masked}");
+        assert!(
+            !masked.contains("hunter2")
+                && !masked.contains("aHVudGVyMg==")
+                && !masked.contains("admin"),
+            "{masked}"
+        );
         assert!(masked.contains(crate::redact::MARK_PREFIX), "{masked}");
     }
 }

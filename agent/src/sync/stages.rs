@@ -19,8 +19,8 @@ use super::inventory::{self, Entry, Inventory};
 use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, ObjectRef, meta_str};
 use super::order::{self, StageKey};
 use super::plan::{self, Desired};
-use super::secret::Manifest;
 use super::prune::{self, PruneError};
+use super::secret::Manifest;
 
 /// One sync in progress.
 pub(super) struct Run<'a> {

@@ -198,7 +198,10 @@ fn plan_offline_marks_are_keyed_per_run_and_never_a_plain_hash() {
     let first = production_password_mark();
     let second = production_password_mark();
     assert!(first.starts_with("<redacted hmac:"), "{first}");
-    assert_ne!(first, second, "without the installation's key, each run draws its own");
+    assert_ne!(
+        first, second,
+        "without the installation's key, each run draws its own"
+    );
     let plain = hex::encode(&sha2::Sha256::digest(EXAMPLE_PLAINTEXTS[0].as_bytes())[..4]);
     assert!(!first.contains(&plain) && !second.contains(&plain));
 }

@@ -26,10 +26,7 @@ fn sops_encrypted(dir: &Path, name: &str, plain: &str) -> String {
     if name.ends_with(".yaml") {
         cmd.args(["--encrypted-regex", "^(data|stringData)$"]);
     }
-    let out = cmd
-        .arg(&file)
-        .output()
-        .expect("run sops");
+    let out = cmd.arg(&file).output().expect("run sops");
     std::fs::remove_file(&file).expect("remove the plaintext");
     assert!(
         out.status.success(),
@@ -205,17 +202,19 @@ fn sops_secrets_of_a_base_are_decrypted_before_each_overlay_transforms_them() {
         "-p",
         &format!("{{\"data\":{{\"password\":\"{other}\"}}}}"),
     ]);
-    wait_for("the drifted Secret restored", Duration::from_secs(60), || {
-        (decoded(&cluster, "db-staging", "stg-db", "password").as_deref() == Some(PASSWORD))
-            .then_some(())
-    });
+    wait_for(
+        "the drifted Secret restored",
+        Duration::from_secs(60),
+        || {
+            (decoded(&cluster, "db-staging", "stg-db", "password").as_deref() == Some(PASSWORD))
+                .then_some(())
+        },
+    );
     // Once the syncs have returned, no plaintext is anywhere in the agent's memory.
     wait_for("both apps synced", Duration::from_secs(60), || {
         ["staging", "production"]
             .iter()
-            .all(|app| {
-                super::app_status(&agent, app).is_some_and(|s| s["sync"] == "Succeeded")
-            })
+            .all(|app| super::app_status(&agent, app).is_some_and(|s| s["sync"] == "Succeeded"))
             .then_some(())
     });
     std::thread::sleep(Duration::from_millis(500));
