@@ -150,15 +150,7 @@ impl<'a> Run<'a> {
                 return Err(err.into());
             }
         }
-        let last_applied: HashMap<ObjectRef, Value> = state
-            .as_ref()
-            .map(|s| {
-                s.objects
-                    .iter()
-                    .map(|(r, m)| (r.clone(), m.desired.object.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let last_applied = last_applied(state);
         let (applied, failure) = self
             .apply(&prepared.objects, &previous)
             .instrument(tracing::info_span!(
@@ -265,15 +257,7 @@ impl<'a> Run<'a> {
                 .await?
                 .unwrap_or_default(),
         };
-        let last_applied: HashMap<ObjectRef, Value> = state
-            .as_ref()
-            .map(|s| {
-                s.objects
-                    .iter()
-                    .map(|(r, m)| (r.clone(), m.desired.object.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let last_applied = last_applied(state);
         let (kept, prune_error) = self
             .prune(&[], &previous, &last_applied)
             .instrument(tracing::info_span!("prune", removing = true))
@@ -576,4 +560,18 @@ impl<'a> Run<'a> {
             pending = still;
         }
     }
+}
+
+/// What the last sync applied, by object (the stand-ins of Secrets): the prune stage reads
+/// the protections of objects that left Git from it.
+fn last_applied(state: &Option<AppState>) -> HashMap<ObjectRef, Value> {
+    state
+        .as_ref()
+        .map(|s| {
+            s.objects
+                .iter()
+                .map(|(r, m)| (r.clone(), m.desired.object.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
