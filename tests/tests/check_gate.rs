@@ -266,3 +266,39 @@ fn changed_since_checks_only_the_changed_apps_and_prints_their_redacted_rendered
     let bad = check(&repo, &["--changed-since", "no-such-branch"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
 }
+
+#[test]
+fn an_agent_config_without_apps_checks_nothing_and_is_never_read_as_a_manifest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("tether.yaml"),
+        "sources:\n  - {name: config, url: https://git.example.com/config.git}\n",
+    )
+    .expect("write");
+    let out = check(dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "0 app(s), 0 object(s) checked: 0 violation(s), 0 warning(s)\n"
+    );
+    assert!(
+        text(&out.stderr).contains("no app generators (apps[]): nothing to check"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A typo in the agent's config is an error naming the field, not a manifest problem.
+    std::fs::write(dir.path().join("tether.yaml"), "sourcez: []\n").expect("write");
+    let out = check(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown field `sourcez`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -29,6 +29,8 @@ pub struct Generator {
 pub struct CheckSettings {
     /// The file read, if any.
     pub path: Option<PathBuf>,
+    /// Whether it is the agent's format (its apps are the generators' only).
+    pub agent_format: bool,
     /// The app generators; none: each PATH is one app.
     pub generators: Vec<Generator>,
     /// The recipients encrypted values must be sealed to (empty: not checked).
@@ -89,6 +91,7 @@ pub fn read(path: &Path, source: Option<&str>) -> Result<CheckSettings, CheckErr
     match super::CheckConfig::from_yaml(&text, &name) {
         Ok(legacy) => Ok(CheckSettings {
             path: Some(path.to_owned()),
+            agent_format: false,
             generators: legacy
                 .apps
                 .into_iter()
@@ -147,6 +150,7 @@ fn from_agent(
     }
     Ok(CheckSettings {
         path: Some(path.to_owned()),
+        agent_format: true,
         generators,
         recipients,
         policy: config.policy.clone(),

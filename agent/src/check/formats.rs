@@ -3,7 +3,7 @@
 //! `sarif` (SARIF 2.1.0: code scanning) and `github` (workflow commands
 //! `::error file=...,line=...::message`, annotations on the pull request).
 
-use super::report::{CheckReport, Problem, Severity};
+use super::report::{CheckReport, CheckedApp, Problem, Severity};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -82,49 +82,7 @@ pub fn junit(report: &CheckReport) -> String {
             cases.len()
         );
         for (name, problems) in &cases {
-            let file = problems
-                .iter()
-                .find_map(|p| p.file.as_deref())
-                .unwrap_or(&app.path);
-            let _ = write!(
-                suites,
-                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\"",
-                xml_escape(&app.name),
-                xml_escape(name),
-                xml_escape(file)
-            );
-            if problems.is_empty() {
-                suites.push_str("/>\n");
-                continue;
-            }
-            suites.push_str(">\n");
-            let (denied, warned): (Vec<&&Problem>, Vec<&&Problem>) =
-                problems.iter().partition(|p| p.severity == Severity::Deny);
-            if let Some(first) = denied.first() {
-                let body: Vec<String> = denied
-                    .iter()
-                    .map(|p| format!("{}: {}: {}", location(p), p.rule, p.message))
-                    .collect();
-                let _ = writeln!(
-                    suites,
-                    "      <failure message=\"{}\" type=\"{}\">{}</failure>",
-                    xml_escape(&first.message),
-                    xml_escape(&first.rule),
-                    xml_escape(&body.join("\n"))
-                );
-            }
-            if !warned.is_empty() {
-                let body: Vec<String> = warned
-                    .iter()
-                    .map(|p| format!("WARN {}: {}: {}", location(p), p.rule, p.message))
-                    .collect();
-                let _ = writeln!(
-                    suites,
-                    "      <system-out>{}</system-out>",
-                    xml_escape(&body.join("\n"))
-                );
-            }
-            suites.push_str("    </testcase>\n");
+            junit_case(&mut suites, app, name, problems);
         }
         suites.push_str("  </testsuite>\n");
     }
@@ -135,6 +93,53 @@ pub fn junit(report: &CheckReport) -> String {
     out.push_str(&suites);
     out.push_str("</testsuites>\n");
     out
+}
+
+/// One `<testcase>`: a failure listing the deny problems, the warnings as its output.
+fn junit_case(out: &mut String, app: &CheckedApp, name: &str, problems: &[&Problem]) {
+    let file = problems
+        .iter()
+        .find_map(|p| p.file.as_deref())
+        .unwrap_or(&app.path);
+    let _ = write!(
+        out,
+        "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\"",
+        xml_escape(&app.name),
+        xml_escape(name),
+        xml_escape(file)
+    );
+    if problems.is_empty() {
+        out.push_str("/>\n");
+        return;
+    }
+    out.push_str(">\n");
+    let (denied, warned): (Vec<&Problem>, Vec<&Problem>) =
+        problems.iter().partition(|p| p.severity == Severity::Deny);
+    if let Some(first) = denied.first() {
+        let body: Vec<String> = denied
+            .iter()
+            .map(|p| format!("{}: {}: {}", location(p), p.rule, p.message))
+            .collect();
+        let _ = writeln!(
+            out,
+            "      <failure message=\"{}\" type=\"{}\">{}</failure>",
+            xml_escape(&first.message),
+            xml_escape(&first.rule),
+            xml_escape(&body.join("\n"))
+        );
+    }
+    if !warned.is_empty() {
+        let body: Vec<String> = warned
+            .iter()
+            .map(|p| format!("WARN {}: {}: {}", location(p), p.rule, p.message))
+            .collect();
+        let _ = writeln!(
+            out,
+            "      <system-out>{}</system-out>",
+            xml_escape(&body.join("\n"))
+        );
+    }
+    out.push_str("    </testcase>\n");
 }
 
 /// SARIF 2.1.0: one run of the `tether-agent` driver, a rule per rule name, a result per
@@ -243,7 +248,6 @@ pub fn github(report: &CheckReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::CheckedApp;
 
     fn report() -> CheckReport {
         let mut deny = Problem::new(

@@ -268,6 +268,17 @@ fn outcome(
         .first()
         .map_or_else(|| cwd.to_owned(), |p| cwd.join(p));
     let settings = config::find(args.config.as_deref(), &search_root, args.source.as_deref())?;
+    if settings.agent_format && settings.generators.is_empty() && args.paths.is_empty() {
+        let path = settings
+            .path
+            .as_deref()
+            .unwrap_or(Path::new(config::DEFAULT_CONFIG));
+        let _ = writeln!(
+            err,
+            "tether-agent: check: warning: {}: no app generators (apps[]): nothing to check; pass app directories as PATH",
+            path.display()
+        );
+    }
     for warning in &settings.warnings {
         let _ = writeln!(err, "tether-agent: check: warning: {warning}");
     }

@@ -115,19 +115,10 @@ pub fn check_root(
         .filter_map(|a| a.generator.map(|g| (a.meta.name.clone(), g)))
         .collect();
     let policies = PolicySet::load(&settings.policy_for(&names), Some(&tree))?;
-    let selected: Vec<&FoundApp> = apps
-        .iter()
-        .filter(|a| {
-            options
-                .only
-                .as_ref()
-                .is_none_or(|only| only.contains(&a.meta.name))
-        })
-        .collect();
-    let rendered: Vec<Result<Vec<Object>, String>> = selected
-        .iter()
-        .map(|a| render_app(&tree, &a.meta))
-        .collect();
+    // Every app is rendered, so that the CRDs of all of them are schemas for the custom
+    // resources of the ones checked.
+    let rendered: Vec<Result<Vec<Object>, String>> =
+        apps.iter().map(|a| render_app(&tree, &a.meta)).collect();
     let catalog = match &options.schemas {
         Some(schema_options) => {
             let mut catalog =
@@ -138,7 +129,13 @@ pub fn check_root(
         None => None,
     };
     let mut locator = Locator::default();
-    for (app, objects) in selected.iter().zip(rendered) {
+    let selected = apps.iter().zip(rendered).filter(|(a, _)| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|only| only.contains(&a.meta.name))
+    });
+    for (app, objects) in selected {
         let start = report.problems.len();
         let object_names: Vec<String> = objects
             .iter()
@@ -312,6 +309,10 @@ pub fn roots(
     paths: &[PathBuf],
     cwd: &Path,
 ) -> Result<Vec<(PathBuf, PathBuf, PathBuf)>, CheckError> {
+    if paths.is_empty() && settings.agent_format && settings.generators.is_empty() {
+        // The configuration's directory is no app: it holds tether.yaml, not manifests.
+        return Ok(Vec::new());
+    }
     let default = [settings
         .root()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)];

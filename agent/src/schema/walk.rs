@@ -156,7 +156,10 @@ impl<'r> Walker<'r> {
             );
         }
         match value {
-            Value::Object(map) => self.object(schema, map, path),
+            // A node that only refers or combines (`{"allOf": [{"$ref": ...}]}`) says nothing
+            // of the object's fields itself.
+            Value::Object(map) if declares_fields(schema) => self.object(schema, map, path),
+            Value::Object(_) => {}
             Value::Array(items) => self.array(schema, items, path),
             Value::String(text) => self.string(schema, text, path),
             Value::Number(number) => self.number(schema, number, path),
@@ -400,6 +403,21 @@ impl<'r> Walker<'r> {
     }
 }
 
+/// Whether a schema node describes an object's fields (rather than only referring to or
+/// combining other schemas).
+fn declares_fields(schema: &Map<String, Value>) -> bool {
+    [
+        "type",
+        "properties",
+        "additionalProperties",
+        "required",
+        "x-kubernetes-preserve-unknown-fields",
+        "x-kubernetes-embedded-resource",
+    ]
+    .iter()
+    .any(|key| schema.contains_key(*key))
+}
+
 fn is_of_type(value: &Value, kind: &str) -> bool {
     match (kind, value) {
         ("object", Value::Object(_))
@@ -426,5 +444,93 @@ pub fn type_name(value: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Definitions(serde_json::Map<String, Value>);
+
+    impl Resolver for Definitions {
+        fn definition(&self, name: &str) -> Option<&Value> {
+            self.0.get(name)
+        }
+        fn matches(&self, pattern: &str, text: &str) -> Option<bool> {
+            regex::Regex::new(pattern).ok().map(|re| re.is_match(text))
+        }
+    }
+
+    fn errors(mode: Mode, schema: &Value, value: &Value) -> Vec<String> {
+        let definitions = json!({
+            "Port": {"type": "object", "required": ["port"], "properties": {"port": {"type": "integer", "format": "int32"}}},
+            "Raw": {"type": "object"}
+        });
+        let resolver = Definitions(definitions.as_object().cloned().unwrap_or_default());
+        let mut walker = Walker::new(&resolver, mode, false);
+        walker.walk(schema, value, &mut FieldPath::root());
+        walker.errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn refs_and_all_of_are_followed_and_unknown_fields_refused_at_depth() {
+        let schema = json!({"type": "object", "properties": {
+            "ports": {"type": "array", "items": {"allOf": [{"$ref": "Port"}]}},
+            "raw": {"$ref": "Raw"}}});
+        let value = json!({"ports": [{"port": 80}, {"prot": 1}], "raw": {"anything": 1}});
+        assert_eq!(
+            errors(Mode::Builtin, &schema, &value),
+            [
+                "ports[1].port: required field is missing",
+                "ports[1].prot: unknown field \"prot\""
+            ]
+        );
+        // The same object schema without properties takes nothing in a CRD.
+        assert_eq!(
+            errors(Mode::Structural, &schema, &value),
+            [
+                "ports[1].port: required field is missing",
+                "ports[1].prot: unknown field \"prot\"",
+                "raw.anything: unknown field \"anything\""
+            ]
+        );
+    }
+
+    #[test]
+    fn additional_properties_preserve_unknown_fields_and_combinations_apply() {
+        let schema = json!({"type": "object", "properties": {
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "closed": {"type": "object", "additionalProperties": false, "properties": {"a": {"type": "string"}}},
+            "open": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"n": {"type": "integer"}}},
+            "either": {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]+%$"}]},
+            "one": {"oneOf": [{"minimum": 1}, {"maximum": 10}]}}});
+        let value = json!({"labels": {"a": "x", "b": 2}, "closed": {"a": "x", "b": "y"},
+            "open": {"n": "x", "free": {"deep": true}}, "either": "50", "one": 5});
+        assert_eq!(
+            errors(Mode::Structural, &schema, &value),
+            [
+                "labels.b: expected string, got integer 2",
+                "closed.b: unknown field \"b\"",
+                "open.n: expected integer, got string \"x\"",
+                "either: (string \"50\") does not match the schema (anyOf)",
+                "one: (integer 5) does not match the schema (oneOf)"
+            ]
+        );
+        let good = json!({"labels": {}, "either": "50%", "one": 0});
+        assert!(errors(Mode::Structural, &schema, &good).is_empty());
+    }
+
+    #[test]
+    fn long_values_are_cut_and_redacted_walks_show_no_value() {
+        let schema = json!({"type": "integer"});
+        let long = Value::String("x".repeat(500));
+        let message = errors(Mode::Builtin, &schema, &long).join("");
+        assert!(message.len() < 120, "{message}");
+        let resolver = Definitions(serde_json::Map::new());
+        let mut walker = Walker::new(&resolver, Mode::Builtin, true);
+        walker.walk(&schema, &json!("s3cret"), &mut FieldPath::root());
+        assert_eq!(walker.errors[0].message, "expected integer, got string");
     }
 }
