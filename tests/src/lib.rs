@@ -11,6 +11,7 @@ pub mod apiserver;
 pub mod bins;
 pub mod gitserver;
 pub mod peers;
+pub mod render_compare;
 
 /// Every file under `dir`, recursively, with its bytes (for searching what a process wrote).
 pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {

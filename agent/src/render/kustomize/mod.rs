@@ -29,6 +29,7 @@ pub(crate) mod namespace;
 pub(crate) mod order;
 pub(crate) mod output;
 pub(crate) mod patch;
+pub(crate) mod plugins;
 pub(crate) mod replacements;
 pub(crate) mod replicas;
 pub(crate) mod vars;
