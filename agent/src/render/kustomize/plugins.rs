@@ -266,6 +266,13 @@ pub(crate) fn transform(
                 let r: ReplacementConfig = read(here, FIELD, &config)?;
                 replacements::apply(here, &r.replacements, &mut acc.resources)?;
             }
+            "HashTransformer" => {
+                // The generated objects get their hash suffix here rather than at the end.
+                generators::add_hash_suffixes(&mut acc.resources, file)?;
+                for res in acc.resources.iter_mut() {
+                    res.needs_hash = false;
+                }
+            }
             other => return Err(not_builtin(here, FIELD, &config.origin, other)),
         }
     }
