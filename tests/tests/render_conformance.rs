@@ -10,9 +10,9 @@
 //! `tests/fixtures/render-refused/` must be refused by Tether (paths leaving the root,
 //! remote bases, Helm, plugins), with a message naming the kustomization file.
 
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use tether_tests::render_compare::{describe, differences, parse};
 
 fn fixtures(group: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,64 +54,6 @@ fn tether_rooted(dir: &Path) -> Output {
         .arg(dir)
         .output()
         .expect("run tether-agent")
-}
-
-fn parse(text: &str) -> Result<Vec<Value>, String> {
-    let options = serde_saphyr::options! { legacy_octal_numbers: true };
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(text, options).map_err(|err| err.to_string())?;
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
-}
-
-fn describe(value: &Value) -> String {
-    let text = |path: &[&str]| {
-        let mut node = value;
-        for part in path {
-            node = &node[*part];
-        }
-        node.as_str().unwrap_or("").to_owned()
-    };
-    format!(
-        "{}/{} ns={:?}",
-        text(&["kind"]),
-        text(&["metadata", "name"]),
-        text(&["metadata", "namespace"])
-    )
-}
-
-/// A readable difference between two objects: the paths whose values differ.
-fn differences(expected: &Value, actual: &Value, path: &str, out: &mut Vec<String>) {
-    match (expected, actual) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, value) in a {
-                let child = format!("{path}.{key}");
-                match b.get(key) {
-                    Some(other) => differences(value, other, &child, out),
-                    None => out.push(format!(
-                        "  {child}: kubectl has {value}, tether has nothing"
-                    )),
-                }
-            }
-            for (key, value) in b {
-                if !a.contains_key(key) {
-                    out.push(format!(
-                        "  {path}.{key}: kubectl has nothing, tether has {value}"
-                    ));
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                differences(x, y, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ if expected != actual => {
-            out.push(format!(
-                "  {path}: kubectl has {expected}, tether has {actual}"
-            ));
-        }
-        _ => {}
-    }
 }
 
 fn compare(case: &Path) -> Result<usize, String> {

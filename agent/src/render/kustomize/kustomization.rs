@@ -21,8 +21,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "helmChartInflationGenerator",
         "Helm chart inflation runs `helm`",
     ),
-    ("generators", "generator plugins may run programs"),
-    ("transformers", "transformer plugins may run programs"),
     ("validators", "validator plugins may run programs"),
     (
         "buildMetadata",
@@ -100,11 +98,9 @@ pub(crate) struct Kustomization {
     #[serde(default)]
     pub(crate) configurations: Vec<String>,
     #[serde(default)]
-    #[allow(dead_code, reason = "read only to be checked or refused by name")]
-    pub(crate) generators: Vec<Value>,
+    pub(crate) generators: Vec<String>,
     #[serde(default)]
-    #[allow(dead_code, reason = "read only to be checked or refused by name")]
-    pub(crate) transformers: Vec<Value>,
+    pub(crate) transformers: Vec<String>,
     #[serde(default)]
     #[allow(dead_code, reason = "read only to be checked or refused by name")]
     pub(crate) validators: Vec<Value>,
@@ -277,7 +273,7 @@ pub(crate) struct GeneratorOptions {
 }
 
 /// An entry of `replacements`: inline, or a file holding more.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct ReplacementField {
     #[serde(default)]
@@ -479,7 +475,7 @@ mod tests {
 
     #[test]
     fn fail_helm_and_plugins_are_refused_by_name() {
-        for field in ["helmCharts", "generators", "transformers", "openapi"] {
+        for field in ["helmCharts", "openapi"] {
             let value = if field == "openapi" {
                 json!({"path": "x.json"})
             } else {

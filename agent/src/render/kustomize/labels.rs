@@ -197,7 +197,7 @@ pub(crate) fn common_annotation_specs() -> Vec<FieldSpec> {
     ]
 }
 
-fn apply_pairs(
+pub(crate) fn apply_pairs(
     pairs: &BTreeMap<String, String>,
     specs: &[FieldSpec],
     resources: &mut [Resource],

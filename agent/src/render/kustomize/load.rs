@@ -8,7 +8,7 @@ use super::config::{self, TransformerConfig};
 use super::kustomization::Kustomization;
 use super::{
     KUSTOMIZATION_FILE_NAMES, KustomizeError, Resource, generators, images, invalid_field, labels,
-    names, namespace, order, output, patch, replacements, replicas, vars,
+    names, namespace, order, output, patch, plugins, replacements, replicas, vars,
 };
 use crate::render::yaml::{self, ParseOptions};
 use crate::render::{Decryptor, RenderOptions};
@@ -407,6 +407,7 @@ impl<'a> Builder<'a> {
         }
         merge_configurations(&here, k, acc)?;
         generators::run(&here, k, acc)?;
+        plugins::generate(&here, k, acc)?;
         for entry in &k.components {
             let sub = self.sub_kustomization(&here, "components", entry, chain)?;
             let (sub_dir, sub_file, sub_k) = sub;
@@ -659,5 +660,5 @@ fn transform(
         images::apply(image, &acc.config.images, &mut acc.resources, &here.file)?;
     }
     replacements::apply(here, &k.replacements, &mut acc.resources)?;
-    Ok(())
+    plugins::transform(here, k, acc)
 }

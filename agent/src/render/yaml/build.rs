@@ -54,6 +54,8 @@ struct Builder<'a> {
 pub(super) fn build(text: &str, limits: &ParseOptions) -> Option<Vec<Document>> {
     let mut parser_options = granit_parser::Options::default();
     parser_options.block_scalar_eof_without_line_feed = true;
+    // Comments are not data; without this, a long run of comments is an error.
+    parser_options.set_emit_comments(false);
     let mut builder = Builder {
         limits,
         stack: Vec::new(),
@@ -336,6 +338,12 @@ mod tests {
                 vec![PathSegment::Key("l".into()), PathSegment::Index(0)],
             ]
         );
+    }
+
+    #[test]
+    fn comments_are_skipped_however_many() {
+        let text = format!("{}a: 1\n", "# a comment\n".repeat(500));
+        assert_eq!(fast(&text), vec![json!({"a": 1})]);
     }
 
     #[test]
