@@ -119,6 +119,9 @@ impl Config {
                 return Err(invalid(field.into(), "must be at least 1s".into()));
             }
         }
+        if let Err((field, problem)) = self.notifications.validate() {
+            return Err(invalid(format!("notifications.{field}"), problem));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, source) in self.sources.iter().enumerate() {
             if !is_dns_label(&source.name) {

@@ -1,0 +1,269 @@
+//! Notifications: tell people and systems when a sync fails, health degrades, drift is
+//! reverted, a prune is held back, a secret store fails or a hook fails.
+//!
+//! Typed input and output: each round of an app gives an [`machine::Observation`] (the
+//! conditions seen); the state machine ([`machine`]) turns it into [`Event`]s, one per change
+//! of state, a reminder after `notifications.reminder`, a recovery when a condition clears;
+//! the rules of `tether.yaml` ([`config`]) choose the providers; each provider has a bounded
+//! queue and a worker ([`delivery`]) that sends the provider's payload ([`payload`], [`smtp`]).
+//! What was notified is kept with the app's status (`notified` in its status ConfigMap) so a
+//! restart sends nothing twice. Syncing never waits for a delivery.
+
+pub mod config;
+pub mod delivery;
+pub mod event;
+pub mod machine;
+pub mod observe;
+pub mod payload;
+pub mod provider;
+pub mod report;
+pub mod rules;
+pub mod smtp;
+
+pub use config::NotificationsConfig;
+pub use event::{Commit, Condition, Event, Kind, Severity};
+
+use delivery::{Queue, Report};
+use machine::{AppMemory, Observation};
+use provider::Provider;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+/// Errors of setting up notifications.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// A provider's address, token or password could not be read.
+    #[error("notifications provider {provider}: {field}: {problem}")]
+    CredentialFailed {
+        /// The provider.
+        provider: String,
+        /// The field (`tokenFrom`).
+        field: String,
+        /// What went wrong (never the value).
+        problem: String,
+    },
+}
+
+/// The app an observation is about.
+#[derive(Debug, Clone, Default)]
+pub struct AppInfo {
+    /// Its name.
+    pub name: String,
+    /// Its target namespace.
+    pub namespace: String,
+    /// Its labels (those every rendered object carries), when known.
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+struct Channel {
+    provider: Arc<Provider>,
+    queue: Arc<Queue>,
+}
+
+/// The notifier of one generation of the daemon: its providers' queues and workers, and
+/// what was notified per app.
+pub struct Notifier {
+    cluster: String,
+    agent_url: Option<String>,
+    reminder: Option<Duration>,
+    rules: rules::Rules,
+    channels: Vec<Channel>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    report: Arc<dyn Report>,
+    memory: Mutex<HashMap<String, AppMemory>>,
+    labels: Mutex<HashMap<String, BTreeMap<String, String>>>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("providers", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Notifier {
+    /// Loads the providers of `config` (secrets from files, or Secrets of `namespace`) and
+    /// starts their workers. A provider whose secrets cannot be read is left out, logged and
+    /// reported; the others work.
+    pub async fn start(
+        config: &NotificationsConfig,
+        client: Option<&kube::Client>,
+        namespace: &str,
+        report: Arc<dyn Report>,
+    ) -> Self {
+        let reminder = config.reminder.map(|r| r.0);
+        // A firing alert lasts two reminders (a day without them).
+        let hold = reminder.map_or(Duration::from_secs(24 * 3600), |r| r * 2);
+        let mut channels = Vec::new();
+        let mut workers = Vec::new();
+        for p in &config.providers {
+            match Provider::load(p, client, namespace, hold).await {
+                Ok(provider) => {
+                    let provider = Arc::new(provider);
+                    let queue = Arc::new(Queue::new(p.queue.unwrap_or(100)));
+                    workers.push(tokio::spawn(delivery::run_worker(
+                        Arc::clone(&provider),
+                        Arc::clone(&queue),
+                        Arc::clone(&report),
+                    )));
+                    channels.push(Channel { provider, queue });
+                }
+                Err(err) => {
+                    tracing::error!(provider = %p.name, error = %err, "notification provider left out");
+                }
+            }
+        }
+        Self {
+            cluster: config.cluster.clone().unwrap_or_else(|| "tether".into()),
+            agent_url: config.agent_url.clone(),
+            reminder,
+            rules: rules::Rules::new(config),
+            channels,
+            workers,
+            report,
+            memory: Mutex::new(HashMap::new()),
+            labels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether any provider is configured.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        !self.channels.is_empty()
+    }
+
+    /// Whether the memory of `app` is known in this process (else it is to be read from its
+    /// status first, with [`Notifier::restore`]).
+    #[must_use]
+    pub fn knows(&self, app: &str) -> bool {
+        lock(&self.memory).contains_key(app)
+    }
+
+    /// Sets the memory of `app` read from its status (`notified`), unless known already.
+    pub fn restore(&self, app: &str, stored: Option<&str>) {
+        lock(&self.memory)
+            .entry(app.to_owned())
+            .or_insert_with(|| stored.map(AppMemory::from_json).unwrap_or_default());
+    }
+
+    /// Applies one observation of `app`: decides what is news, queues it to the providers its
+    /// rules choose, and returns the memory to keep with the app's status.
+    pub fn observe(&self, app: &AppInfo, commit: &Commit, observation: &Observation) -> String {
+        let now = SystemTime::now();
+        if let Some(labels) = &app.labels {
+            lock(&self.labels).insert(app.name.clone(), labels.clone());
+        }
+        let labels = lock(&self.labels)
+            .get(&app.name)
+            .cloned()
+            .unwrap_or_default();
+        let (decisions, memory) = {
+            let mut all = lock(&self.memory);
+            let memory = all.entry(app.name.clone()).or_default();
+            let decisions = machine::step(memory, observation, now, self.reminder);
+            (decisions, memory.to_json())
+        };
+        for d in decisions {
+            let severity = if d.resolved {
+                Severity::Info
+            } else {
+                d.condition.kind.severity()
+            };
+            let link = self
+                .agent_url
+                .as_ref()
+                .map(|u| format!("{}/api/v1/apps/{}", u.trim_end_matches('/'), app.name));
+            let event = Event {
+                app: app.name.clone(),
+                namespace: app.namespace.clone(),
+                cluster: self.cluster.clone(),
+                kind: d.condition.kind,
+                resolved: d.resolved,
+                reminder: d.reminder,
+                severity,
+                commit: commit.clone(),
+                stage: d.condition.stage.clone(),
+                reason: d.condition.reason.clone(),
+                message: redact_text(&d.condition.message),
+                link,
+                time: crate::daemon::time::format_rfc3339(now),
+                at: now,
+            };
+            self.dispatch(&event, &app.namespace, &labels);
+        }
+        memory
+    }
+
+    fn dispatch(&self, event: &Event, namespace: &str, labels: &BTreeMap<String, String>) {
+        for channel in &self.channels {
+            if !self
+                .rules
+                .routes(&channel.provider.name, event, namespace, labels)
+            {
+                continue;
+            }
+            let mut event = event.clone();
+            event.message = channel.provider.scrub(&event.message);
+            if let Some(dropped) = channel.queue.push(event) {
+                tracing::warn!(provider = %channel.provider.name, app = %dropped.app, kind = dropped.kind.name(), "notification queue full: an event was dropped");
+                self.report.dropped(&channel.provider.name, &dropped);
+            }
+        }
+    }
+}
+
+/// A message as notifications show it: URL credentials masked (values in errors are already
+/// redaction marks, [`crate::redact`]), at most 2000 bytes.
+#[must_use]
+pub fn redact_text(text: &str) -> String {
+    let mut out = crate::source::redact::scrub(text, &[]);
+    if out.len() > 2000 {
+        let mut cut = 2000;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+/// The subject and author of `revision` in the Git cache `repo` (a bare repository), when
+/// it can be read.
+#[must_use]
+pub fn commit_of(repo: &std::path::Path, revision: &str) -> Commit {
+    let mut commit = Commit {
+        revision: revision.to_owned(),
+        ..Commit::default()
+    };
+    let Ok(repo) = gix::open_opts(repo, gix::open::Options::isolated().strict_config(false)) else {
+        return commit;
+    };
+    let Ok(id) = gix::ObjectId::from_hex(revision.as_bytes()) else {
+        return commit;
+    };
+    let Ok(object) = repo.find_commit(id) else {
+        return commit;
+    };
+    if let Ok(message) = object.message() {
+        commit.subject = Some(redact_text(&message.summary().to_string()));
+    }
+    if let Ok(author) = object.author() {
+        commit.author = Some(format!("{} <{}>", author.name, author.email));
+    }
+    commit
+}
