@@ -209,16 +209,23 @@ impl Notifier {
     }
 
     fn dispatch(&self, event: &Event, namespace: &str, labels: &BTreeMap<String, String>) {
+        // Every provider's address, token and password is masked in every payload: a
+        // message may quote one provider's URL and go to another.
+        let secrets: Vec<&str> = self
+            .channels
+            .iter()
+            .flat_map(|c| c.provider.secrets())
+            .collect();
+        let mut event = event.clone();
+        event.message = crate::source::redact::scrub(&event.message, &secrets);
         for channel in &self.channels {
             if !self
                 .rules
-                .routes(&channel.provider.name, event, namespace, labels)
+                .routes(&channel.provider.name, &event, namespace, labels)
             {
                 continue;
             }
-            let mut event = event.clone();
-            event.message = channel.provider.scrub(&event.message);
-            if let Some(dropped) = channel.queue.push(event) {
+            if let Some(dropped) = channel.queue.push(event.clone()) {
                 tracing::warn!(provider = %channel.provider.name, app = %dropped.app, kind = dropped.kind.name(), "notification queue full: an event was dropped");
                 self.report.dropped(&channel.provider.name, &dropped);
             }
