@@ -15,3 +15,6 @@ mod peers_notify;
 
 #[path = "notify/delivery.rs"]
 mod delivery;
+
+#[path = "notify/daemon.rs"]
+mod daemon;

@@ -281,6 +281,10 @@ pub fn build(provider: &Provider, event: &Event) -> Option<Outgoing> {
             r
         }
         ProviderType::Alertmanager => {
+            // Alerts are conditions: a success or a drift revert is no alert.
+            if !event.kind.is_condition() {
+                return None;
+            }
             let base = address?;
             let url = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
             json_request(
