@@ -60,6 +60,15 @@ impl Config {
             }
         };
         fix(&mut self.cache_dir);
+        for p in &mut self.notifications.providers {
+            fix_opt(&mut p.ca_file);
+            for source in [&mut p.address_from, &mut p.token_from, &mut p.password_from]
+                .into_iter()
+                .flatten()
+            {
+                fix_opt(&mut source.file);
+            }
+        }
         self.keys.files.iter_mut().for_each(fix);
         self.keys.pgp_files.iter_mut().for_each(fix);
         let kms = &mut self.keys.kms;

@@ -78,6 +78,9 @@ pub struct SecretKeyRef {
     pub name: String,
     /// The key.
     pub key: String,
+    /// A missing Secret or key is no error (the value is then absent).
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// How the SMTP connection is secured.

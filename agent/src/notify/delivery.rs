@@ -301,6 +301,7 @@ mod tests {
             reason: "R".into(),
             message: String::new(),
             link: None,
+            channel: None,
             time: String::new(),
             at: SystemTime::UNIX_EPOCH,
         }

@@ -192,6 +192,9 @@ pub struct Event {
     /// The app's page on the agent, when the agent's URL is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// The recipient a subscription asked for (an Argo CD annotation's Slack channel).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// When it happened (RFC 3339).
     pub time: String,
     /// The same, as a time.

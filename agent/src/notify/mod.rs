@@ -19,6 +19,7 @@ pub mod provider;
 pub mod report;
 pub mod rules;
 pub mod smtp;
+pub mod sources;
 
 pub use config::NotificationsConfig;
 pub use event::{Commit, Condition, Event, Kind, Severity};
@@ -61,6 +62,22 @@ struct Channel {
     queue: Arc<Queue>,
 }
 
+/// The providers and rules an app's manifests bring (Flux objects), with their workers.
+struct Extra {
+    fingerprint: String,
+    channels: Vec<Channel>,
+    rules: rules::Rules,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Extra {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.abort();
+        }
+    }
+}
+
 /// The notifier of one generation of the daemon: its providers' queues and workers, and
 /// what was notified per app.
 pub struct Notifier {
@@ -73,6 +90,10 @@ pub struct Notifier {
     report: Arc<dyn Report>,
     memory: Mutex<HashMap<String, AppMemory>>,
     labels: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    client: Option<kube::Client>,
+    hold: Duration,
+    extras: Mutex<HashMap<String, Arc<Extra>>>,
+    subscriptions: Mutex<HashMap<String, Vec<sources::Subscription>>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -137,13 +158,74 @@ impl Notifier {
             report,
             memory: Mutex::new(HashMap::new()),
             labels: Mutex::new(HashMap::new()),
+            client: client.cloned(),
+            hold,
+            extras: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets what `app`'s manifests bring (Flux `Provider`/`Alert` objects, Argo CD
+    /// subscriptions); Flux providers read their Secrets from `namespace`. Providers are
+    /// rebuilt only when the objects change.
+    pub async fn set_app_sources(&self, app: &str, namespace: &str, found: sources::AppSources) {
+        if found.subscriptions.is_empty() {
+            lock(&self.subscriptions).remove(app);
+        } else {
+            lock(&self.subscriptions).insert(app.to_owned(), found.subscriptions.clone());
+        }
+        let fingerprint = found.fingerprint();
+        if found.providers.is_empty() && found.rules.is_empty() {
+            lock(&self.extras).remove(app);
+            return;
+        }
+        if lock(&self.extras)
+            .get(app)
+            .is_some_and(|e| e.fingerprint == fingerprint)
+        {
+            return;
+        }
+        for problem in &found.problems {
+            tracing::warn!(app, problem = %problem, "a notification object of the app is not used");
+        }
+        let mut channels = Vec::new();
+        let mut workers = Vec::new();
+        for p in &found.providers {
+            match Provider::load(p, self.client.as_ref(), namespace, self.hold).await {
+                Ok(provider) => {
+                    let provider = Arc::new(provider);
+                    let queue = Arc::new(Queue::new(p.queue.unwrap_or(100)));
+                    workers.push(tokio::spawn(delivery::run_worker(
+                        Arc::clone(&provider),
+                        Arc::clone(&queue),
+                        Arc::clone(&self.report),
+                    )));
+                    channels.push(Channel { provider, queue });
+                }
+                Err(err) => {
+                    tracing::warn!(app, provider = %p.name, error = %err, "a Flux notification provider of the app is left out");
+                }
+            }
+        }
+        let config = NotificationsConfig {
+            rules: found.rules.clone(),
+            ..NotificationsConfig::default()
+        };
+        let extra = Extra {
+            fingerprint,
+            channels,
+            rules: rules::Rules::new(&config),
+            workers,
+        };
+        lock(&self.extras).insert(app.to_owned(), Arc::new(extra));
     }
 
     /// Whether any provider is configured.
     #[must_use]
     pub fn is_active(&self) -> bool {
         !self.channels.is_empty()
+            || !lock(&self.extras).is_empty()
+            || !lock(&self.subscriptions).is_empty()
     }
 
     /// Whether the memory of `app` is known in this process (else it is to be read from its
@@ -200,6 +282,7 @@ impl Notifier {
                 reason: d.condition.reason.clone(),
                 message: redact_text(&d.condition.message),
                 link,
+                channel: None,
                 time: crate::daemon::time::format_rfc3339(now),
                 at: now,
             };
@@ -225,10 +308,60 @@ impl Notifier {
             {
                 continue;
             }
-            if let Some(dropped) = channel.queue.push(event.clone()) {
-                tracing::warn!(provider = %channel.provider.name, app = %dropped.app, kind = dropped.kind.name(), "notification queue full: an event was dropped");
-                self.report.dropped(&channel.provider.name, &dropped);
+            self.enqueue(channel, event.clone());
+        }
+        let extras: Vec<Arc<Extra>> = lock(&self.extras).values().cloned().collect();
+        for extra in &extras {
+            for channel in &extra.channels {
+                if extra
+                    .rules
+                    .routes(&channel.provider.name, &event, namespace, labels)
+                {
+                    self.enqueue(channel, event.clone());
+                }
             }
+        }
+        let subscriptions = lock(&self.subscriptions)
+            .get(&event.app)
+            .cloned()
+            .unwrap_or_default();
+        for sub in subscriptions
+            .iter()
+            .filter(|s| s.kinds.contains(&event.kind))
+        {
+            let channel = self
+                .channels
+                .iter()
+                .find(|c| c.provider.name == sub.service)
+                .or_else(|| {
+                    self.channels
+                        .iter()
+                        .find(|c| sources::serves(c.provider.kind, &sub.service))
+                });
+            let Some(channel) = channel else {
+                tracing::warn!(app = %event.app, service = %sub.service, "an Argo CD subscription names a service no provider serves");
+                continue;
+            };
+            if channel.provider.kind == config::ProviderType::SlackBot && !sub.recipients.is_empty()
+            {
+                for recipient in &sub.recipients {
+                    let mut e = event.clone();
+                    e.channel = Some(recipient.clone());
+                    self.enqueue(channel, e);
+                }
+            } else if !self
+                .rules
+                .routes(&channel.provider.name, &event, namespace, labels)
+            {
+                self.enqueue(channel, event.clone());
+            }
+        }
+    }
+
+    fn enqueue(&self, channel: &Channel, event: Event) {
+        if let Some(dropped) = channel.queue.push(event) {
+            tracing::warn!(provider = %channel.provider.name, app = %dropped.app, kind = dropped.kind.name(), "notification queue full: an event was dropped");
+            self.report.dropped(&channel.provider.name, &dropped);
         }
     }
 }

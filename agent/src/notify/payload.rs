@@ -254,7 +254,8 @@ pub fn build(provider: &Provider, event: &Event) -> Option<Outgoing> {
         ProviderType::Slack => json_request(address?, vec![], &slack_body(event)),
         ProviderType::SlackBot => {
             let mut body = slack_body(event);
-            body["channel"] = json!(provider.channel.clone().unwrap_or_default());
+            let channel = event.channel.clone().or_else(|| provider.channel.clone());
+            body["channel"] = json!(channel.unwrap_or_default());
             let url = address.unwrap_or_else(|| "https://slack.com/api/chat.postMessage".into());
             let mut headers: Vec<(String, String)> = bearer().into_iter().collect();
             headers.push((

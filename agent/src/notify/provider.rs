@@ -62,7 +62,7 @@ async fn read_source(
     provider: &str,
     field: &str,
     source: &SecretSource,
-) -> Result<SecretText, NotifyError> {
+) -> Result<Option<SecretText>, NotifyError> {
     let failed = |problem: String| NotifyError::CredentialFailed {
         provider: provider.to_owned(),
         field: field.to_owned(),
@@ -73,7 +73,7 @@ async fn read_source(
             std::fs::read_to_string(path)
                 .map_err(|e| failed(format!("read {}: {e}", path.display())))?,
         );
-        return Ok(SecretText::new(text.trim().to_owned()));
+        return Ok(Some(SecretText::new(text.trim().to_owned())));
     }
     let Some(reference) = &source.secret_ref else {
         return Err(failed("give file or secretRef".into()));
@@ -83,27 +83,30 @@ async fn read_source(
     };
     let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), namespace);
     let secret = api
-        .get(&reference.name)
+        .get_opt(&reference.name)
         .await
         .map_err(|e| failed(format!("Secret {namespace}/{}: {e}", reference.name)))?;
     let bytes = secret
-        .data
         .as_ref()
+        .and_then(|s| s.data.as_ref())
         .and_then(|d| d.get(&reference.key))
-        .map(|b| Zeroizing::new(b.0.clone()))
-        .ok_or_else(|| {
-            failed(format!(
-                "Secret {namespace}/{} has no key {:?}",
-                reference.name, reference.key
-            ))
-        })?;
+        .map(|b| Zeroizing::new(b.0.clone()));
+    let Some(bytes) = bytes else {
+        if reference.optional {
+            return Ok(None);
+        }
+        return Err(failed(format!(
+            "Secret {namespace}/{} or its key {:?} is missing",
+            reference.name, reference.key
+        )));
+    };
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         failed(format!(
             "Secret {namespace}/{} key {:?} is not UTF-8",
             reference.name, reference.key
         ))
     })?;
-    Ok(SecretText::new(text.trim().to_owned()))
+    Ok(Some(SecretText::new(text.trim().to_owned())))
 }
 
 impl Provider {
@@ -121,21 +124,25 @@ impl Provider {
         }
         if let Some(s) = &config.address_from {
             let a = read_source(client, namespace, name, "addressFrom", s).await?;
-            if !(a.expose().starts_with("http://") || a.expose().starts_with("https://")) {
+            if let Some(a) = &a
+                && !(a.expose().starts_with("http://") || a.expose().starts_with("https://"))
+            {
                 return Err(NotifyError::CredentialFailed {
                     provider: name.clone(),
                     field: "addressFrom".into(),
                     problem: "the address is not an http:// or https:// URL".into(),
                 });
             }
-            address = Some(a);
+            if a.is_some() {
+                address = a;
+            }
         }
         let token = match &config.token_from {
-            Some(s) => Some(read_source(client, namespace, name, "tokenFrom", s).await?),
+            Some(s) => read_source(client, namespace, name, "tokenFrom", s).await?,
             None => None,
         };
         let password = match &config.password_from {
-            Some(s) => Some(read_source(client, namespace, name, "passwordFrom", s).await?),
+            Some(s) => read_source(client, namespace, name, "passwordFrom", s).await?,
             None => None,
         };
         let ca_pem = match &config.ca_file {

@@ -106,6 +106,7 @@ mod tests {
             reason: String::new(),
             message: String::new(),
             link: None,
+            channel: None,
             time: String::new(),
             at: std::time::SystemTime::UNIX_EPOCH,
         }

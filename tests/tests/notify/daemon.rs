@@ -197,3 +197,101 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
     }
     drop(agent);
 }
+
+#[test]
+fn flux_provider_and_alert_objects_and_argo_subscriptions_in_an_app_are_honoured() {
+    let cluster = Cluster::start();
+    cluster.ok(&["create", "namespace", "tether-system"]);
+    let repo = Repo::start();
+    let receiver = Receiver::start();
+    repo.upstream
+        .write(
+            "apps/one/notifications.yaml",
+            format!(
+                "apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {{name: team-hook, namespace: one}}
+spec: {{type: generic, address: '{url}/hook/flux'}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {{name: team, namespace: one}}
+spec:
+  providerRef: {{name: team-hook}}
+  eventSeverity: info
+  eventSources: [{{kind: Kustomization, name: one}}]
+",
+                url = receiver.url
+            ),
+        )
+        .expect("write");
+    repo.upstream
+        .write(
+            "apps/two/settings.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  annotations:\n    notifications.argoproj.io/subscribe.on-sync-failed.slack: ops-alerts\ndata:\n  value: two\n",
+        )
+        .expect("write");
+    repo.upstream
+        .commit("notifications in the apps")
+        .expect("commit");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let token = dir.path().join("bot");
+    std::fs::write(&token, crate::receiver::SLACK_BOT_TOKEN).expect("write");
+    let extra = format!(
+        "notifications:
+  providers:
+  - name: slack-bot
+    type: slackBot
+    address: {url}/slackbot/api/chat.postMessage
+    tokenFrom: {{file: {token}}}
+    channel: '#deploys'
+    retry: {{attempts: 3, backoff: 50ms}}
+    rateLimit: {{perMinute: 6000}}
+  rules:
+  - providers: [slack-bot]
+    apps: {{names: [no-such-app]}}
+",
+        url = receiver.url,
+        token = token.display()
+    );
+    let settings = Settings {
+        extra: &extra,
+        ..Settings::default()
+    };
+    let agent = Agent::start_with(&cluster, &repo, dir.path(), "notify-b", settings);
+    // The Flux objects are used, not applied (the cluster has no such kind): app one syncs
+    // and its success goes to the Flux provider.
+    wait_for(
+        "the Flux provider's first event",
+        Duration::from_secs(60),
+        || receiver.accepted("hook").into_iter().next(),
+    );
+    let (_, status) = agent.get("/api/v1/apps/one");
+    assert!(status.contains("\"sync\":\"Succeeded\""), "{status}");
+    assert_eq!(receiver.accepted("hook")[0].json["kind"], "syncSucceeded");
+    assert_eq!(receiver.accepted("hook")[0].json["app"], "one");
+    assert!(
+        receiver.accepted("slackbot").is_empty(),
+        "no subscription for successes"
+    );
+    // App two breaks: its Argo CD subscription sends to the Slack bot's channel ops-alerts.
+    repo.upstream
+        .write("apps/two/broken.yaml", "kind: [unclosed\n")
+        .expect("write");
+    repo.upstream.commit("two: break it").expect("commit");
+    push(&agent);
+    let sent = wait_for(
+        "the subscription's message",
+        Duration::from_secs(60),
+        || receiver.accepted("slackbot").into_iter().next(),
+    );
+    assert_eq!(sent.json["channel"], "ops-alerts");
+    assert!(sent.body.contains("app two: sync failed"), "{}", sent.body);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        receiver.accepted("hook").len(),
+        1,
+        "the Flux Alert names app one only"
+    );
+    assert_clean(&receiver);
+}

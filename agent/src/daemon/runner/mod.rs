@@ -493,7 +493,13 @@ async fn round(
                         spec.prune = false;
                     }
                     let result = {
-                        let objects = p.manifests();
+                        let mut objects = p.manifests();
+                        // Flux notification objects are used, not applied.
+                        let found =
+                            crate::notify::sources::take(&mut objects, &spec.target_namespace);
+                        ctx.notifier
+                            .set_app_sources(&spec.name, &spec.target_namespace, found)
+                            .await;
                         ctx.engine.sync(&spec, revision, objects).await
                     };
                     finish_synced(ctx, app, &p, result, started).await;
