@@ -190,9 +190,14 @@ impl Notifier {
         }
         let mut channels = Vec::new();
         let mut workers = Vec::new();
+        let mut fingerprint = fingerprint;
         for p in &found.providers {
             match Provider::load(p, self.client.as_ref(), namespace, self.hold).await {
                 Ok(provider) => {
+                    if provider.is_incomplete() {
+                        // Its Secret may come with this sync: read again next round.
+                        fingerprint.clear();
+                    }
                     let provider = Arc::new(provider);
                     let queue = Arc::new(Queue::new(p.queue.unwrap_or(100)));
                     workers.push(tokio::spawn(delivery::run_worker(

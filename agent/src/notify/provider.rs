@@ -188,6 +188,26 @@ impl Provider {
         self.password.as_ref().map(SecretText::expose)
     }
 
+    /// Whether an address or token it needs is absent (an optional Secret not there yet).
+    #[must_use]
+    pub fn is_incomplete(&self) -> bool {
+        let needs_address = !matches!(
+            self.kind,
+            ProviderType::SlackBot
+                | ProviderType::Github
+                | ProviderType::Gitlab
+                | ProviderType::Smtp
+        );
+        let needs_token = matches!(
+            self.kind,
+            ProviderType::SlackBot
+                | ProviderType::Github
+                | ProviderType::Gitlab
+                | ProviderType::GenericHmac
+        );
+        (needs_address && self.address.is_none()) || (needs_token && self.token.is_none())
+    }
+
     /// How long a firing alert is announced for.
     #[must_use]
     pub fn alert_hold(&self) -> Duration {
