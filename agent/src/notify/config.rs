@@ -263,6 +263,84 @@ fn check_source(s: &SecretSource, field: String) -> Result<(), Invalid> {
     Ok(())
 }
 
+fn validate_provider(i: usize, p: &ProviderConfig) -> Result<(), Invalid> {
+    for (field, source) in [
+        ("addressFrom", &p.address_from),
+        ("tokenFrom", &p.token_from),
+        ("passwordFrom", &p.password_from),
+    ] {
+        if let Some(s) = source {
+            check_source(s, format!("providers[{i}].{field}"))?;
+        }
+    }
+    let has_address = p.address.is_some() || p.address_from.is_some();
+    if p.address.is_some() && p.address_from.is_some() {
+        return Err((
+            format!("providers[{i}].address"),
+            "give address or addressFrom, not both".into(),
+        ));
+    }
+    if let Some(a) = &p.address
+        && !(a.starts_with("http://") || a.starts_with("https://"))
+    {
+        return Err((
+            format!("providers[{i}].address"),
+            "must be an http:// or https:// URL".into(),
+        ));
+    }
+    use ProviderType as T;
+    match p.kind {
+        T::Webhook | T::Slack | T::Teams | T::Discord | T::GoogleChat | T::Alertmanager => {
+            need(p, i, "address", has_address, "with a URL")?;
+        }
+        T::GenericHmac => {
+            need(p, i, "address", has_address, "genericHmac")?;
+            need(p, i, "tokenFrom", p.token_from.is_some(), "genericHmac")?;
+        }
+        T::SlackBot => {
+            need(p, i, "tokenFrom", p.token_from.is_some(), "slackBot")?;
+            need(p, i, "channel", p.channel.is_some(), "slackBot")?;
+        }
+        T::Github | T::Gitlab => {
+            need(p, i, "tokenFrom", p.token_from.is_some(), "github/gitlab")?;
+            need(p, i, "repository", p.repository.is_some(), "github/gitlab")?;
+        }
+        T::Smtp => {
+            need(p, i, "smtp", p.smtp.is_some(), "smtp")?;
+            if let Some(s) = &p.smtp {
+                if s.to.is_empty() {
+                    return Err((
+                        format!("providers[{i}].smtp.to"),
+                        "needs at least one recipient".into(),
+                    ));
+                }
+                if s.username.is_some() != p.password_from.is_some() {
+                    return Err((
+                        format!("providers[{i}].passwordFrom"),
+                        "smtp.username and passwordFrom go together".into(),
+                    ));
+                }
+            }
+        }
+    }
+    if p.queue == Some(0) {
+        return Err((format!("providers[{i}].queue"), "must be at least 1".into()));
+    }
+    if p.rate_limit.is_some_and(|r| r.per_minute == 0) {
+        return Err((
+            format!("providers[{i}].rateLimit.perMinute"),
+            "must be at least 1".into(),
+        ));
+    }
+    if p.retry.attempts == 0 {
+        return Err((
+            format!("providers[{i}].retry.attempts"),
+            "must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl NotificationsConfig {
     /// Checks what the types cannot: required fields per provider type, unique names, known
     /// providers and event kinds in rules, globs. The field is relative to `notifications`.
@@ -275,80 +353,7 @@ impl NotificationsConfig {
                     format!("must be set and unique ({:?})", p.name),
                 ));
             }
-            for (field, source) in [
-                ("addressFrom", &p.address_from),
-                ("tokenFrom", &p.token_from),
-                ("passwordFrom", &p.password_from),
-            ] {
-                if let Some(s) = source {
-                    check_source(s, format!("providers[{i}].{field}"))?;
-                }
-            }
-            let has_address = p.address.is_some() || p.address_from.is_some();
-            if p.address.is_some() && p.address_from.is_some() {
-                return Err((
-                    format!("providers[{i}].address"),
-                    "give address or addressFrom, not both".into(),
-                ));
-            }
-            if let Some(a) = &p.address
-                && !(a.starts_with("http://") || a.starts_with("https://"))
-            {
-                return Err((
-                    format!("providers[{i}].address"),
-                    "must be an http:// or https:// URL".into(),
-                ));
-            }
-            use ProviderType as T;
-            match p.kind {
-                T::Webhook | T::Slack | T::Teams | T::Discord | T::GoogleChat | T::Alertmanager => {
-                    need(p, i, "address", has_address, "with a URL")?;
-                }
-                T::GenericHmac => {
-                    need(p, i, "address", has_address, "genericHmac")?;
-                    need(p, i, "tokenFrom", p.token_from.is_some(), "genericHmac")?;
-                }
-                T::SlackBot => {
-                    need(p, i, "tokenFrom", p.token_from.is_some(), "slackBot")?;
-                    need(p, i, "channel", p.channel.is_some(), "slackBot")?;
-                }
-                T::Github | T::Gitlab => {
-                    need(p, i, "tokenFrom", p.token_from.is_some(), "github/gitlab")?;
-                    need(p, i, "repository", p.repository.is_some(), "github/gitlab")?;
-                }
-                T::Smtp => {
-                    need(p, i, "smtp", p.smtp.is_some(), "smtp")?;
-                    if let Some(s) = &p.smtp {
-                        if s.to.is_empty() {
-                            return Err((
-                                format!("providers[{i}].smtp.to"),
-                                "needs at least one recipient".into(),
-                            ));
-                        }
-                        if s.username.is_some() != p.password_from.is_some() {
-                            return Err((
-                                format!("providers[{i}].passwordFrom"),
-                                "smtp.username and passwordFrom go together".into(),
-                            ));
-                        }
-                    }
-                }
-            }
-            if p.queue == Some(0) {
-                return Err((format!("providers[{i}].queue"), "must be at least 1".into()));
-            }
-            if p.rate_limit.is_some_and(|r| r.per_minute == 0) {
-                return Err((
-                    format!("providers[{i}].rateLimit.perMinute"),
-                    "must be at least 1".into(),
-                ));
-            }
-            if p.retry.attempts == 0 {
-                return Err((
-                    format!("providers[{i}].retry.attempts"),
-                    "must be at least 1".into(),
-                ));
-            }
+            validate_provider(i, p)?;
         }
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.providers.is_empty() {

@@ -144,7 +144,16 @@ async fn send_http(
         Ok(r) => r,
         Err(err) => {
             let transient = err.is_timeout() || err.is_connect() || err.is_request();
-            let why = provider.scrub(&err.without_url().to_string());
+            let err = err.without_url();
+            // The causes (connection refused, DNS, TLS) say what to fix; the URL is left
+            // out and the provider's secrets masked.
+            let mut why = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                why.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            let why = provider.scrub(&why);
             return Err(if transient {
                 Attempt::Retry { after: None, why }
             } else {

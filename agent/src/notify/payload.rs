@@ -220,6 +220,60 @@ fn json_request(url: String, headers: Vec<(String, String)>, body: &Value) -> Ou
     })
 }
 
+/// A GitHub (`github`) or GitLab commit status on the event's commit.
+fn commit_status(
+    provider: &Provider,
+    event: &Event,
+    address: Option<String>,
+    context: &str,
+    github: bool,
+) -> Option<Outgoing> {
+    let ok = commit_state(event)?;
+    if event.commit.revision.is_empty() {
+        return None;
+    }
+    let repository = provider.repository.as_deref().unwrap_or_default();
+    let token = provider.token().unwrap_or_default();
+    let (url, mut body, headers) = if github {
+        let base = address.unwrap_or_else(|| "https://api.github.com".into());
+        let url = format!(
+            "{}/repos/{repository}/statuses/{}",
+            base.trim_end_matches('/'),
+            event.commit.revision
+        );
+        let body = json!({
+            "state": if ok { "success" } else { "failure" },
+            "description": cut(&event.summary(), 140),
+            "context": context,
+        });
+        let headers = vec![
+            ("authorization".into(), format!("Bearer {token}")),
+            ("accept".into(), "application/vnd.github+json".into()),
+            ("x-github-api-version".into(), "2022-11-28".into()),
+            ("user-agent".into(), "tether-agent".into()),
+        ];
+        (url, body, headers)
+    } else {
+        let base = address.unwrap_or_else(|| "https://gitlab.com".into());
+        let url = format!(
+            "{}/api/v4/projects/{}/statuses/{}",
+            base.trim_end_matches('/'),
+            percent_encode(repository),
+            event.commit.revision
+        );
+        let body = json!({
+            "state": if ok { "success" } else { "failed" },
+            "name": context,
+            "description": cut(&event.summary(), 255),
+        });
+        (url, body, vec![("private-token".into(), token)])
+    };
+    if let Some(link) = &event.link {
+        body["target_url"] = json!(link);
+    }
+    Some(json_request(url, headers, &body))
+}
+
 /// The request for `event` to `provider`; `None` when the provider does not take this kind
 /// of event (a commit status for a drift revert).
 #[must_use]
@@ -294,60 +348,8 @@ pub fn build(provider: &Provider, event: &Event) -> Option<Outgoing> {
                 &alertmanager_body(provider, event),
             )
         }
-        ProviderType::Github => {
-            let ok = commit_state(event)?;
-            if event.commit.revision.is_empty() {
-                return None;
-            }
-            let base = address.unwrap_or_else(|| "https://api.github.com".into());
-            let url = format!(
-                "{}/repos/{}/statuses/{}",
-                base.trim_end_matches('/'),
-                provider.repository.clone().unwrap_or_default(),
-                event.commit.revision
-            );
-            let mut body = json!({
-                "state": if ok { "success" } else { "failure" },
-                "description": cut(&event.summary(), 140),
-                "context": context,
-            });
-            if let Some(link) = &event.link {
-                body["target_url"] = json!(link);
-            }
-            let headers = vec![
-                (
-                    "authorization".into(),
-                    format!("Bearer {}", provider.token().unwrap_or_default()),
-                ),
-                ("accept".into(), "application/vnd.github+json".into()),
-                ("x-github-api-version".into(), "2022-11-28".into()),
-                ("user-agent".into(), "tether-agent".into()),
-            ];
-            json_request(url, headers, &body)
-        }
-        ProviderType::Gitlab => {
-            let ok = commit_state(event)?;
-            if event.commit.revision.is_empty() {
-                return None;
-            }
-            let base = address.unwrap_or_else(|| "https://gitlab.com".into());
-            let url = format!(
-                "{}/api/v4/projects/{}/statuses/{}",
-                base.trim_end_matches('/'),
-                percent_encode(provider.repository.as_deref().unwrap_or_default()),
-                event.commit.revision
-            );
-            let mut body = json!({
-                "state": if ok { "success" } else { "failed" },
-                "name": context,
-                "description": cut(&event.summary(), 255),
-            });
-            if let Some(link) = &event.link {
-                body["target_url"] = json!(link);
-            }
-            let headers = vec![("private-token".into(), provider.token().unwrap_or_default())];
-            json_request(url, headers, &body)
-        }
+        ProviderType::Github => commit_status(provider, event, address, &context, true)?,
+        ProviderType::Gitlab => commit_status(provider, event, address, &context, false)?,
         ProviderType::Smtp => Outgoing::Mail(Mail {
             subject: cut(&format!("[tether] {}", event.summary()), 200),
             body: event.text(),

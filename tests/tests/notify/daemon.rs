@@ -247,9 +247,15 @@ spec:
     channel: '#deploys'
     retry: {{attempts: 3, backoff: 50ms}}
     rateLimit: {{perMinute: 6000}}
+  - name: down
+    type: webhook
+    address: http://127.0.0.1:1/nobody-listens
+    retry: {{attempts: 2, backoff: 50ms}}
   rules:
   - providers: [slack-bot]
     apps: {{names: [no-such-app]}}
+  - providers: [down]
+    apps: {{names: [one]}}
 ",
         url = receiver.url,
         token = token.display()
@@ -288,10 +294,41 @@ spec:
     assert_eq!(sent.json["channel"], "ops-alerts");
     assert!(sent.body.contains("app two: sync failed"), "{}", sent.body);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        receiver.accepted("hook").len(),
-        1,
-        "the Flux Alert names app one only"
+    for got in receiver.accepted("hook") {
+        assert_eq!(got.json["app"], "one", "the Flux Alert names app one only");
+    }
+    // A provider nobody answers: counted and published as an Event, the agent unaffected.
+    wait_for(
+        "the failed delivery's metric",
+        Duration::from_secs(30),
+        || {
+            let (_, metrics) = agent.get("/metrics");
+            metrics
+                .lines()
+                .any(|l| {
+                    l.starts_with("tether_notifications_total{")
+                        && l.contains("provider=\"down\"")
+                        && l.contains("result=\"failed\"")
+                })
+                .then_some(())
+        },
+    );
+    wait_for(
+        "the NotificationFailed Event",
+        Duration::from_secs(30),
+        || {
+            cluster
+                .ok(&[
+                    "get",
+                    "events.events.k8s.io",
+                    "-n",
+                    "tether-system",
+                    "-o",
+                    "json",
+                ])
+                .contains("NotificationFailed")
+                .then_some(())
+        },
     );
     assert_clean(&receiver);
 }
