@@ -195,7 +195,41 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
     for alert in am.alerts() {
         assert!(!alert.to_string().contains(SEALED_VALUE));
     }
+    let logs = agent.logs();
+    for secret in crate::delivery::forbidden()
+        .into_iter()
+        .chain([SEALED_VALUE])
+    {
+        assert!(!logs.contains(secret), "the agent's log holds a secret");
+    }
     drop(agent);
+}
+
+#[test]
+fn a_bad_notifications_section_stops_the_agent_at_start_naming_the_field() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let config = dir.path().join("tether.yaml");
+    std::fs::write(
+        &config,
+        "notifications:\n  providers:\n  - {name: s, type: slack, addressFrom: {file: url}}\n  rules:\n  - providers: [team-slack]\n",
+    )
+    .expect("write");
+    let out = support::agent(&["run", "--config", &config.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("notifications.rules[0].providers") && stderr.contains("team-slack"),
+        "{stderr}"
+    );
+    std::fs::write(
+        &config,
+        "notifications:\n  providers:\n  - {name: s, type: slack, adress: x}\n",
+    )
+    .expect("write");
+    let out = support::agent(&["run", "--config", &config.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("adress"), "{stderr}");
 }
 
 #[test]
