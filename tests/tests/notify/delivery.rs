@@ -421,3 +421,27 @@ async fn mail_goes_over_starttls_with_auth_to_a_real_smtp_server() {
     );
     assert!(!body.contains(PASSWORD));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_bot_answer_with_ok_false_is_a_failure_not_retried() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let r = Receiver::start();
+    let yaml = format!(
+        "providers:\n- name: bot\n  type: slackBot\n  channel: '#x'\n  address: {}/slackbot/api/chat.postMessage\n  tokenFrom: {{file: {}}}\n  retry: {{attempts: 3, backoff: 20ms}}\n",
+        r.url,
+        secret_file(dir.path(), "bot", "xoxb-a-revoked-token-0000")
+    );
+    let counts = Arc::new(Counts::default());
+    let n = Notifier::start(&config(&yaml), None, "tether-system", counts.clone()).await;
+    n.observe(&app(), &commit(REVISION), &failed("boom"));
+    wait_for("the failure reported", Duration::from_secs(20), || {
+        counts.failed.lock().expect("lock").first().cloned()
+    });
+    let failed = counts.failed.lock().expect("lock").clone();
+    assert!(failed[0].1.contains("invalid_auth"), "{failed:?}");
+    assert!(
+        counts.retried.lock().expect("lock").is_empty(),
+        "an auth error is not retried"
+    );
+    assert_eq!(r.received().len(), 1);
+}
