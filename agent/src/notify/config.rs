@@ -21,6 +21,10 @@ pub struct NotificationsConfig {
     /// Repeat a condition that still holds after this long (default: never).
     #[serde(default)]
     pub reminder: Option<Interval>,
+    /// How often firing alerts are sent to Alertmanager again (default 5m); an alert the
+    /// agent stops sending ends on its own after three of these.
+    #[serde(default)]
+    pub alert_refresh: Option<Interval>,
     /// Where events go.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,

@@ -57,6 +57,34 @@ pub struct AppInfo {
     pub labels: Option<BTreeMap<String, String>>,
 }
 
+/// The firing conditions, by app and kind, with the app's namespace and labels.
+type Firing = Arc<Mutex<HashMap<(String, Kind), (Event, String, BTreeMap<String, String>)>>>;
+
+/// Sends the firing conditions to the Alertmanager channels again every `every`, so that an
+/// alert lasts while its condition does (and ends on its own if the agent goes away).
+async fn refresh_alerts(
+    channels: Vec<Channel>,
+    rules: rules::Rules,
+    firing: Firing,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let now = SystemTime::now();
+        let alerts: Vec<_> = lock(&firing).values().cloned().collect();
+        for (event, namespace, labels) in alerts {
+            let mut event = event;
+            // startsAt stays the first time; endsAt counts from now.
+            event.at = now;
+            for channel in &channels {
+                if rules.routes(&channel.provider.name, &event, &namespace, &labels) {
+                    let _ = channel.queue.push(event.clone());
+                }
+            }
+        }
+    }
+}
+
 struct Channel {
     provider: Arc<Provider>,
     queue: Arc<Queue>,
@@ -92,6 +120,7 @@ pub struct Notifier {
     labels: Mutex<HashMap<String, BTreeMap<String, String>>>,
     client: Option<kube::Client>,
     hold: Duration,
+    firing: Firing,
     extras: Mutex<HashMap<String, Arc<Extra>>>,
     subscriptions: Mutex<HashMap<String, Vec<sources::Subscription>>>,
 }
@@ -127,8 +156,12 @@ impl Notifier {
         report: Arc<dyn Report>,
     ) -> Self {
         let reminder = config.reminder.map(|r| r.0);
-        // A firing alert lasts two reminders (a day without them).
-        let hold = reminder.map_or(Duration::from_secs(24 * 3600), |r| r * 2);
+        let refresh = config
+            .alert_refresh
+            .map_or(Duration::from_secs(300), |r| r.0)
+            .max(Duration::from_secs(1));
+        // A firing alert is sent again every `refresh`; it ends after three without one.
+        let hold = refresh * 3;
         let mut channels = Vec::new();
         let mut workers = Vec::new();
         for p in &config.providers {
@@ -148,7 +181,25 @@ impl Notifier {
                 }
             }
         }
+        let firing: Firing = Arc::default();
+        let alertmanagers: Vec<Channel> = channels
+            .iter()
+            .filter(|c| c.provider.kind == config::ProviderType::Alertmanager)
+            .map(|c| Channel {
+                provider: Arc::clone(&c.provider),
+                queue: Arc::clone(&c.queue),
+            })
+            .collect();
+        if !alertmanagers.is_empty() {
+            workers.push(tokio::spawn(refresh_alerts(
+                alertmanagers,
+                rules::Rules::new(config),
+                Arc::clone(&firing),
+                refresh,
+            )));
+        }
         Self {
+            firing,
             cluster: config.cluster.clone().unwrap_or_else(|| "tether".into()),
             agent_url: config.agent_url.clone(),
             reminder,
@@ -291,6 +342,15 @@ impl Notifier {
                 time: crate::daemon::time::format_rfc3339(now),
                 at: now,
             };
+            if event.kind.is_condition() {
+                let key = (app.name.clone(), event.kind);
+                if event.resolved {
+                    lock(&self.firing).remove(&key);
+                } else {
+                    lock(&self.firing)
+                        .insert(key, (event.clone(), app.namespace.clone(), labels.clone()));
+                }
+            }
             self.dispatch(&event, &app.namespace, &labels);
         }
         memory

@@ -338,7 +338,7 @@ async fn a_provider_that_keeps_failing_is_reported_and_the_next_event_still_goes
 async fn alertmanager_shows_the_alert_and_resolves_it() {
     let am = Alertmanager::start();
     let yaml = format!(
-        "cluster: test\nproviders:\n- name: am\n  type: alertmanager\n  address: {}\n  retry: {{attempts: 10, backoff: 200ms}}\n",
+        "cluster: test\nalertRefresh: 1s\nproviders:\n- name: am\n  type: alertmanager\n  address: {}\n  retry: {{attempts: 10, backoff: 200ms}}\n  rateLimit: {{perMinute: 6000}}\n",
         am.url()
     );
     let counts = Arc::new(Counts::default());
@@ -358,6 +358,15 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
         alert["annotations"]["summary"]
             .as_str()
             .is_some_and(|s| s.contains("sync failed"))
+    );
+    // Sent again every second, each time lasting three: it is still firing well after.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let still = tokio::task::block_in_place(|| am.alerts());
+    assert!(
+        still
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed"),
+        "the alert of a condition that holds stays active: {still:?}"
     );
     n.observe(&app(), &commit(FIXED_REVISION), &succeeded(FIXED_REVISION));
     wait_for("the alert resolved", Duration::from_secs(30), || {
