@@ -187,3 +187,85 @@ pub fn drift_reverted(object: &str, recreated: bool) -> Observation {
         synced_revision: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::prune::PruneError;
+    use crate::sync::{Change, ChangeSet, Health, ObjectRef, SyncError};
+
+    fn orphan(name: &str) -> Change {
+        Change {
+            object: ObjectRef {
+                group: String::new(),
+                version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: "shop".into(),
+                name: name.into(),
+            },
+            action: Action::Orphaned,
+            reason: Some("protected".into()),
+            diff: Vec::new(),
+        }
+    }
+
+    fn result(error: Option<SyncError>, health: Health, changes: Vec<Change>) -> SyncResult {
+        SyncResult {
+            app: "web".into(),
+            revision: "abc".into(),
+            changes: ChangeSet { changes },
+            health,
+            error,
+        }
+    }
+
+    fn kinds(o: &Observation) -> Vec<Kind> {
+        o.seen.iter().map(|c| c.kind).collect()
+    }
+
+    #[test]
+    fn a_held_prune_degraded_health_and_orphans_are_conditions_not_a_success() {
+        let blocked = PruneError::Blocked {
+            app: "web".into(),
+            would_delete: 9,
+            total: 10,
+            max_percent: 50,
+        };
+        let o = after_sync(
+            &result(
+                Some(SyncError::Prune(blocked)),
+                Health::Degraded("pod crash".into()),
+                vec![orphan("old")],
+            ),
+            &[],
+        );
+        assert_eq!(
+            kinds(&o),
+            [Kind::PruneHeld, Kind::HealthDegraded, Kind::OrphanAppeared]
+        );
+        assert!(o.synced_revision.is_none());
+        assert!(
+            o.evaluated.contains(&Kind::SyncFailed),
+            "the sync itself recovered"
+        );
+    }
+
+    #[test]
+    fn a_clean_sync_clears_every_condition_and_is_a_success() {
+        let o = after_sync(&result(None, Health::Healthy, Vec::new()), &[]);
+        assert_eq!(kinds(&o), [Kind::SyncSucceeded]);
+        assert_eq!(o.synced_revision.as_deref(), Some("abc"));
+        assert!(o.evaluated.contains(&Kind::HealthDegraded));
+        assert!(o.evaluated.contains(&Kind::SealedValueRefused));
+    }
+
+    #[test]
+    fn a_sealed_value_that_does_not_unseal_is_refused_and_stages_are_named() {
+        let o = failed_before_sync("DecryptFailed", "Secret shop/db: unsealing failed: scope");
+        assert_eq!(kinds(&o), [Kind::SealedValueRefused]);
+        let o = failed_before_sync("RenderFailed", "bad YAML");
+        assert_eq!(kinds(&o), [Kind::SyncFailed]);
+        assert_eq!(o.seen[0].stage.as_deref(), Some("render"));
+        assert_eq!(stage_of("PolicyDenied"), "policy");
+    }
+}
