@@ -28,6 +28,8 @@
 //! - [`server`]: the HTTP endpoints (health, readiness, metrics, webhooks, the apps API).
 //! - [`plan`]: `tether-agent plan`, what the next sync would do (also `--offline`).
 //! - [`telemetry`]: logs (runtime level changes) and metrics.
+//! - [`notify`]: tells people and systems of failed syncs, degraded health, reverted drift
+//!   and held prunes (Slack, Teams, Alertmanager, commit statuses, e-mail, ...).
 //! - [`output`]: a command's stdout; a closed pipe ends the command quietly.
 //! - [`repo_root`]: the default root of a local render or check (the Git work tree).
 //! - [`text`]: what an error quotes of its input, cut to a few hundred bytes.
@@ -38,6 +40,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod notify;
 pub mod output;
 pub mod plan;
 pub mod policy;

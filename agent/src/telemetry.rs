@@ -172,6 +172,15 @@ pub struct StoreLabel {
     pub store: String,
 }
 
+/// Labels of `tether_notifications_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    /// The notification provider.
+    pub provider: String,
+    /// `sent`, `failed`, `dropped` or `retried`.
+    pub result: String,
+}
+
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 12))
 }
@@ -199,6 +208,8 @@ pub struct Metrics {
     pub managed_objects: Family<AppLabel, Gauge>,
     /// 1 while this replica holds the lease.
     pub leader: Gauge,
+    /// Notification deliveries by provider and result.
+    pub notifications: Family<NotifyLabels, Counter>,
     revisions: Mutex<std::collections::HashMap<String, String>>,
 }
 
@@ -231,6 +242,12 @@ impl Metrics {
         let secret_resolve_errors = Family::<StoreLabel, Counter>::default();
         let managed_objects = Family::<AppLabel, Gauge>::default();
         let leader = Gauge::default();
+        let notifications = Family::<NotifyLabels, Counter>::default();
+        registry.register(
+            "tether_notifications",
+            "Notification deliveries by provider and result (sent, failed, dropped, retried)",
+            notifications.clone(),
+        );
         registry.register("tether_sync", "Syncs by app and result", sync_total.clone());
         registry.register(
             "tether_sync_duration_seconds",
@@ -289,6 +306,7 @@ impl Metrics {
             secret_resolve_errors,
             managed_objects,
             leader,
+            notifications,
             revisions: Mutex::new(std::collections::HashMap::new()),
         }
     }

@@ -60,6 +60,15 @@ impl Config {
             }
         };
         fix(&mut self.cache_dir);
+        for p in &mut self.notifications.providers {
+            fix_opt(&mut p.ca_file);
+            for source in [&mut p.address_from, &mut p.token_from, &mut p.password_from]
+                .into_iter()
+                .flatten()
+            {
+                fix_opt(&mut source.file);
+            }
+        }
         self.keys.files.iter_mut().for_each(fix);
         self.keys.pgp_files.iter_mut().for_each(fix);
         let kms = &mut self.keys.kms;
@@ -118,6 +127,9 @@ impl Config {
             if value.0 < Duration::from_secs(1) {
                 return Err(invalid(field.into(), "must be at least 1s".into()));
             }
+        }
+        if let Err((field, problem)) = self.notifications.validate() {
+            return Err(invalid(format!("notifications.{field}"), problem));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, source) in self.sources.iter().enumerate() {

@@ -201,6 +201,9 @@ pub struct Config {
     /// Bounds on work.
     #[serde(default)]
     pub limits: Limits,
+    /// Notifications: providers and rules.
+    #[serde(default)]
+    pub notifications: crate::notify::NotificationsConfig,
 }
 
 /// Log output.

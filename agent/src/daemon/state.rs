@@ -39,6 +39,9 @@ pub struct AppStatus {
     pub errors: Vec<String>,
     /// Whether a first sync finished (or failed).
     pub first_sync_done: bool,
+    /// What notifications last said about the app (kept in its status ConfigMap).
+    #[serde(skip)]
+    pub notified: String,
 }
 
 /// A source's webhook: how requests are verified and what they trigger.

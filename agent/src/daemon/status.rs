@@ -70,6 +70,9 @@ pub async fn write(
     data.insert("driftCorrections", status.drift_corrections.to_string());
     data.insert("lastSync", status.last_sync.clone().unwrap_or_default());
     data.insert("errors", status.errors.join("\n"));
+    if !status.notified.is_empty() {
+        data.insert("notified", status.notified.clone());
+    }
     let body = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -93,6 +96,19 @@ pub async fn write(
         name,
         source,
     })
+}
+
+/// What notifications last said about `app`, as kept in its status ConfigMap (`notified`);
+/// `None` when there is no status or it cannot be read.
+pub async fn read_notified(client: &kube::Client, namespace: &str, app: &str) -> Option<String> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(&config_map_name(app)).await {
+        Ok(cm) => cm?.data?.remove("notified"),
+        Err(err) => {
+            tracing::warn!(app, error = %err, "reading what was notified failed");
+            None
+        }
+    }
 }
 
 /// Publishes Events about apps on their inventory ConfigMaps.

@@ -6,6 +6,7 @@ use super::DaemonError;
 use record::{finish_failed, finish_synced, write_status};
 
 mod departed;
+mod notify;
 mod record;
 mod schemas;
 use super::pipeline;
@@ -36,6 +37,8 @@ pub(super) struct Ctx {
     events: Events,
     /// Each source's trigger, by name: a drifted Secret asks for a round of its app's source.
     triggers: BTreeMap<String, Trigger>,
+    /// Notifications.
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 /// A generation's running tasks.
@@ -176,7 +179,20 @@ impl Generation {
                 (spec.name.clone(), trigger.clone())
             })
             .collect();
+        let notifier = Arc::new(
+            crate::notify::Notifier::start(
+                &config.notifications,
+                Some(&client),
+                &config.namespace,
+                Arc::new(crate::notify::report::DaemonReport::new(
+                    Arc::clone(&state),
+                    Some(events.clone()),
+                )),
+            )
+            .await,
+        );
         let ctx = Arc::new(Ctx {
+            notifier,
             config,
             client,
             engine: engine.clone(),
@@ -267,6 +283,14 @@ async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
                 ctx.events
                     .publish(&c.app, false, "DriftCorrected", note)
                     .await;
+                let revision = ctx
+                    .state
+                    .app(&c.app)
+                    .map(|s| s.revision)
+                    .unwrap_or_default();
+                let observed =
+                    crate::notify::observe::drift_reverted(&c.object.to_string(), c.recreated);
+                notify::notify(&ctx, &c.app, &revision, None, observed).await;
                 if let Some(status) = ctx.state.app(&c.app) {
                     write_status(&ctx, &status).await;
                 }
@@ -469,7 +493,13 @@ async fn round(
                         spec.prune = false;
                     }
                     let result = {
-                        let objects = p.manifests();
+                        let mut objects = p.manifests();
+                        // Flux notification objects are used, not applied.
+                        let found =
+                            crate::notify::sources::take(&mut objects, &spec.target_namespace);
+                        ctx.notifier
+                            .set_app_sources(&spec.name, &spec.target_namespace, found)
+                            .await;
                         ctx.engine.sync(&spec, revision, objects).await
                     };
                     finish_synced(ctx, app, &p, result, started).await;

@@ -83,6 +83,8 @@ pub(super) async fn finish_failed(
             format!("{revision}: {reason}: {message}"),
         )
         .await;
+    let observed = crate::notify::observe::failed_before_sync(reason, &message);
+    super::notify::notify(ctx, name, revision, None, observed).await;
     if let Some(status) = ctx.state.app(name) {
         write_status(ctx, &status).await;
     }
@@ -246,6 +248,19 @@ pub(super) async fn finish_synced(
             )
             .await;
     }
+    let failures: Vec<&SecretsError> = prepared
+        .resolution
+        .failures
+        .iter()
+        .map(|f| &f.error)
+        .collect();
+    let observed = crate::notify::observe::after_sync(&result, &failures);
+    let plain = prepared.resolution.desired.iter().filter_map(|d| match d {
+        crate::secrets::Desired::Plain(v) => Some(v),
+        crate::secrets::Desired::Secret(_) => None,
+    });
+    let labels = Some(super::notify::common_labels(plain));
+    super::notify::notify(ctx, name, &result.revision, labels, observed).await;
     if let Some(status) = ctx.state.app(name) {
         write_status(ctx, &status).await;
     }

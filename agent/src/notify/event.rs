@@ -1,0 +1,269 @@
+//! The typed input of notifications: what happened to an app ([`Event`]), of which
+//! [`Kind`] and [`Severity`].
+
+use serde::{Deserialize, Serialize};
+use std::time::SystemTime;
+
+/// What an event is about. A kind that names a condition (a failure that holds until it is
+/// fixed) is followed by its recovery ([`Event::resolved`]); the others are single events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Kind {
+    /// A sync succeeded with a new revision.
+    SyncSucceeded,
+    /// A sync failed (render, decrypt, policy, apply, ...: the stage is in the event).
+    SyncFailed,
+    /// A hook failed.
+    HookFailed,
+    /// The app's health degraded (resolved: recovered).
+    HealthDegraded,
+    /// Drift was reverted.
+    DriftReverted,
+    /// A prune was held back (protection or the mass-deletion guard).
+    PruneHeld,
+    /// An object left Git and was kept (orphan).
+    OrphanAppeared,
+    /// An external secret store could not be reached.
+    SecretStoreUnreachable,
+    /// Reading or refreshing a secret from a store failed.
+    SecretRefreshFailed,
+    /// A sealed value was refused (its scope does not allow it here).
+    SealedValueRefused,
+}
+
+impl Kind {
+    /// Every kind, in order.
+    pub const ALL: [Kind; 10] = [
+        Kind::SyncSucceeded,
+        Kind::SyncFailed,
+        Kind::HookFailed,
+        Kind::HealthDegraded,
+        Kind::DriftReverted,
+        Kind::PruneHeld,
+        Kind::OrphanAppeared,
+        Kind::SecretStoreUnreachable,
+        Kind::SecretRefreshFailed,
+        Kind::SealedValueRefused,
+    ];
+
+    /// The name used in configuration and payloads (`syncFailed`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::SyncSucceeded => "syncSucceeded",
+            Kind::SyncFailed => "syncFailed",
+            Kind::HookFailed => "hookFailed",
+            Kind::HealthDegraded => "healthDegraded",
+            Kind::DriftReverted => "driftReverted",
+            Kind::PruneHeld => "pruneHeld",
+            Kind::OrphanAppeared => "orphanAppeared",
+            Kind::SecretStoreUnreachable => "secretStoreUnreachable",
+            Kind::SecretRefreshFailed => "secretRefreshFailed",
+            Kind::SealedValueRefused => "sealedValueRefused",
+        }
+    }
+
+    /// The kind named `name` (as in [`Kind::name`]).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the kind is a condition that holds until fixed, with a recovery event.
+    #[must_use]
+    pub fn is_condition(self) -> bool {
+        !matches!(self, Kind::SyncSucceeded | Kind::DriftReverted)
+    }
+
+    /// Whether its recovery is notified (orphans are not: they leave quietly).
+    #[must_use]
+    pub fn notifies_recovery(self) -> bool {
+        self.is_condition() && self != Kind::OrphanAppeared
+    }
+
+    /// The severity of the kind while it holds.
+    #[must_use]
+    pub fn severity(self) -> Severity {
+        match self {
+            Kind::SyncSucceeded | Kind::DriftReverted | Kind::OrphanAppeared => Severity::Info,
+            Kind::PruneHeld | Kind::HealthDegraded | Kind::SecretRefreshFailed => Severity::Warning,
+            Kind::SyncFailed
+            | Kind::HookFailed
+            | Kind::SecretStoreUnreachable
+            | Kind::SealedValueRefused => Severity::Error,
+        }
+    }
+
+    /// A short title: `sync failed`.
+    #[must_use]
+    pub fn title(self, resolved: bool) -> &'static str {
+        match (self, resolved) {
+            (Kind::SyncSucceeded, _) => "sync succeeded",
+            (Kind::SyncFailed, false) => "sync failed",
+            (Kind::SyncFailed, true) => "sync recovered",
+            (Kind::HookFailed, false) => "hook failed",
+            (Kind::HookFailed, true) => "hook recovered",
+            (Kind::HealthDegraded, false) => "health degraded",
+            (Kind::HealthDegraded, true) => "health recovered",
+            (Kind::DriftReverted, _) => "drift reverted",
+            (Kind::PruneHeld, false) => "prune held back",
+            (Kind::PruneHeld, true) => "prune no longer held back",
+            (Kind::OrphanAppeared, false) => "orphan appeared",
+            (Kind::OrphanAppeared, true) => "orphans gone",
+            (Kind::SecretStoreUnreachable, false) => "secret store unreachable",
+            (Kind::SecretStoreUnreachable, true) => "secret store reachable again",
+            (Kind::SecretRefreshFailed, false) => "secret refresh failing",
+            (Kind::SecretRefreshFailed, true) => "secret refresh recovered",
+            (Kind::SealedValueRefused, false) => "sealed value refused",
+            (Kind::SealedValueRefused, true) => "sealed value accepted again",
+        }
+    }
+}
+
+/// How bad an event is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// Something worth knowing (a sync, a drift revert, a recovery).
+    #[default]
+    Info,
+    /// Something to look at.
+    Warning,
+    /// Something broken.
+    Error,
+}
+
+impl Severity {
+    /// `info`, `warning`, `error`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// The commit an event concerns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Commit {
+    /// The commit id.
+    pub revision: String,
+    /// Its subject (first line of the message), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Its author (`Name <mail>`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+/// One notification's content. Every text in it went through the project's redaction
+/// ([`crate::notify::redact_text`]) before the event was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// The app.
+    pub app: String,
+    /// Its target namespace.
+    pub namespace: String,
+    /// The cluster (from the configuration), for contexts and labels.
+    pub cluster: String,
+    /// What happened.
+    pub kind: Kind,
+    /// Whether this is the recovery of the condition `kind`.
+    pub resolved: bool,
+    /// Whether this repeats a condition that still holds (a reminder).
+    pub reminder: bool,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The commit.
+    pub commit: Commit,
+    /// The failed stage (`render`, `decrypt`, `policy`, `apply`, `hook`, ...), when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The short reason (`RenderFailed`, `PruneBlocked`, ...).
+    pub reason: String,
+    /// The message, redacted.
+    pub message: String,
+    /// The app's page on the agent, when the agent's URL is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The recipient a subscription asked for (an Argo CD annotation's Slack channel).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// When it happened (RFC 3339).
+    pub time: String,
+    /// The same, as a time.
+    #[serde(skip)]
+    pub at: SystemTime,
+}
+
+impl Event {
+    /// A one-line summary: `[error] app web: sync failed (render) at abc1234`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "[{}] app {}: {}",
+            self.severity.name(),
+            self.app,
+            self.kind.title(self.resolved)
+        );
+        if let Some(stage) = &self.stage
+            && !self.resolved
+        {
+            s.push_str(&format!(" ({stage})"));
+        }
+        if self.reminder {
+            s.push_str(", still");
+        }
+        if !self.commit.revision.is_empty() {
+            s.push_str(&format!(" at {}", self.short_revision()));
+        }
+        s
+    }
+
+    /// The first 12 hex digits of the revision.
+    #[must_use]
+    pub fn short_revision(&self) -> &str {
+        let r = &self.commit.revision;
+        r.get(..12).unwrap_or(r)
+    }
+
+    /// The summary, the commit and the message, as lines of plain text.
+    #[must_use]
+    pub fn text(&self) -> String {
+        let mut lines = vec![self.summary()];
+        if let Some(subject) = &self.commit.subject {
+            let author = self.commit.author.as_deref().unwrap_or("unknown");
+            lines.push(format!("commit: {subject} ({author})"));
+        }
+        if !self.message.is_empty() {
+            lines.push(self.message.clone());
+        }
+        if let Some(link) = &self.link {
+            lines.push(link.clone());
+        }
+        lines.join("\n")
+    }
+}
+
+/// A condition (or a single event) seen in one round of an app, before the state machine
+/// decides whether it is news.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// Its kind.
+    pub kind: Kind,
+    /// What distinguishes one occurrence from another of the same kind (a new stage, a new
+    /// orphan set): a change is notified again.
+    pub fingerprint: String,
+    /// The stage, when any.
+    pub stage: Option<String>,
+    /// The reason.
+    pub reason: String,
+    /// The message (redacted by [`crate::notify::redact_text`] when the event is made).
+    pub message: String,
+}

@@ -1,0 +1,271 @@
+//! From the daemon's results to observations: which conditions a round of an app showed.
+
+use super::event::{Condition, Kind};
+use super::machine::Observation;
+use crate::secrets::{SecretsError, StoreError};
+use crate::sync::{Action, SyncResult};
+
+/// The stage of a failure before the sync, from its reason.
+#[must_use]
+pub fn stage_of(reason: &str) -> &'static str {
+    match reason {
+        "RenderFailed" => "render",
+        "DecryptFailed" | "SecretResolveFailed" | "InvalidObject" => "decrypt",
+        "PolicyFailed" | "PolicyDenied" => "policy",
+        "DiscoveryFailed" | "InvalidApp" => "discovery",
+        "Invalid" | "SchemaInvalid" => "validate",
+        "HookFailed" => "hook",
+        _ => "prepare",
+    }
+}
+
+fn condition(
+    kind: Kind,
+    fingerprint: String,
+    stage: Option<&str>,
+    reason: &str,
+    message: String,
+) -> Condition {
+    Condition {
+        kind,
+        fingerprint,
+        stage: stage.map(str::to_owned),
+        reason: reason.to_owned(),
+        message,
+    }
+}
+
+/// A round that failed before the sync (render, decrypt, policy, ...). A SealedSecret that
+/// did not unseal is a sealed value refused; anything else a failed sync of its stage.
+#[must_use]
+pub fn failed_before_sync(reason: &str, message: &str) -> Observation {
+    let stage = stage_of(reason);
+    let kind = if reason == "DecryptFailed" && message.contains("unsealing failed") {
+        Kind::SealedValueRefused
+    } else {
+        Kind::SyncFailed
+    };
+    Observation {
+        evaluated: vec![Kind::SyncFailed, Kind::SealedValueRefused],
+        seen: vec![condition(
+            kind,
+            format!("{stage}/{reason}"),
+            Some(stage),
+            reason,
+            message.to_owned(),
+        )],
+        synced_revision: None,
+    }
+}
+
+/// The kind of a secret that did not resolve: a store that cannot be reached, or a read
+/// (refresh) that failed.
+fn secret_kind(error: &SecretsError) -> Kind {
+    match error {
+        SecretsError::StoreReadFailed {
+            source: StoreError::Unavailable { .. },
+            ..
+        } => Kind::SecretStoreUnreachable,
+        _ => Kind::SecretRefreshFailed,
+    }
+}
+
+/// A round that reached the sync: its result and the Secrets that did not resolve.
+#[must_use]
+pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Observation {
+    let mut seen = Vec::new();
+    if let Some(err) = &result.error {
+        let reason = err.reason();
+        let (kind, stage) = match reason {
+            "PruneBlocked" => (Kind::PruneHeld, "prune"),
+            "HookFailed" => (Kind::HookFailed, "hook"),
+            "HealthTimeout" => (Kind::SyncFailed, "health"),
+            _ => (Kind::SyncFailed, "apply"),
+        };
+        seen.push(condition(
+            kind,
+            format!("{stage}/{reason}"),
+            Some(stage),
+            reason,
+            format!("{reason}: {err}"),
+        ));
+    }
+    if result.health.status() == "Degraded" {
+        seen.push(condition(
+            Kind::HealthDegraded,
+            String::new(),
+            None,
+            "Degraded",
+            result.health.reason().to_owned(),
+        ));
+    }
+    let mut orphans: Vec<String> = result
+        .changes
+        .with(Action::Orphaned)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    orphans.sort();
+    if !orphans.is_empty() {
+        let list = orphans.join(", ");
+        seen.push(condition(
+            Kind::OrphanAppeared,
+            list.clone(),
+            None,
+            "Orphaned",
+            format!("left Git and kept: {list}"),
+        ));
+    }
+    for kind in [Kind::SecretStoreUnreachable, Kind::SecretRefreshFailed] {
+        let of_kind: Vec<&&SecretsError> = secret_failures
+            .iter()
+            .filter(|e| secret_kind(e) == kind)
+            .collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let message = of_kind
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let reason = of_kind
+            .first()
+            .map_or("SecretResolveFailed", |e| e.reason());
+        seen.push(condition(
+            kind,
+            String::new(),
+            Some("secrets"),
+            reason,
+            message,
+        ));
+    }
+    let ok = result.error.is_none() && secret_failures.is_empty();
+    if ok {
+        seen.push(condition(
+            Kind::SyncSucceeded,
+            result.revision.clone(),
+            None,
+            "Succeeded",
+            format!(
+                "{} created, {} configured, {} pruned",
+                result.changes.count(Action::Created),
+                result.changes.count(Action::Configured),
+                result.changes.count(Action::Pruned)
+            ),
+        ));
+    }
+    let mut evaluated: Vec<Kind> = Kind::ALL.into_iter().filter(|k| k.is_condition()).collect();
+    if result
+        .error
+        .as_ref()
+        .is_some_and(|e| e.reason() != "PruneBlocked")
+    {
+        // A sync that stopped early says nothing about health or orphans.
+        evaluated.retain(|k| !matches!(k, Kind::HealthDegraded | Kind::OrphanAppeared));
+    }
+    Observation {
+        evaluated,
+        seen,
+        synced_revision: ok.then(|| result.revision.clone()),
+    }
+}
+
+/// A drift correction: a single event.
+#[must_use]
+pub fn drift_reverted(object: &str, recreated: bool) -> Observation {
+    let verb = if recreated { "recreated" } else { "re-applied" };
+    Observation {
+        evaluated: Vec::new(),
+        seen: vec![condition(
+            Kind::DriftReverted,
+            object.to_owned(),
+            None,
+            "DriftCorrected",
+            format!("{object} changed in the cluster and was {verb}"),
+        )],
+        synced_revision: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::prune::PruneError;
+    use crate::sync::{Change, ChangeSet, Health, ObjectRef, SyncError};
+
+    fn orphan(name: &str) -> Change {
+        Change {
+            object: ObjectRef {
+                group: String::new(),
+                version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: "shop".into(),
+                name: name.into(),
+            },
+            action: Action::Orphaned,
+            reason: Some("protected".into()),
+            diff: Vec::new(),
+        }
+    }
+
+    fn result(error: Option<SyncError>, health: Health, changes: Vec<Change>) -> SyncResult {
+        SyncResult {
+            app: "web".into(),
+            revision: "abc".into(),
+            changes: ChangeSet { changes },
+            health,
+            error,
+        }
+    }
+
+    fn kinds(o: &Observation) -> Vec<Kind> {
+        o.seen.iter().map(|c| c.kind).collect()
+    }
+
+    #[test]
+    fn a_held_prune_degraded_health_and_orphans_are_conditions_not_a_success() {
+        let blocked = PruneError::Blocked {
+            app: "web".into(),
+            would_delete: 9,
+            total: 10,
+            max_percent: 50,
+        };
+        let o = after_sync(
+            &result(
+                Some(SyncError::Prune(blocked)),
+                Health::Degraded("pod crash".into()),
+                vec![orphan("old")],
+            ),
+            &[],
+        );
+        assert_eq!(
+            kinds(&o),
+            [Kind::PruneHeld, Kind::HealthDegraded, Kind::OrphanAppeared]
+        );
+        assert!(o.synced_revision.is_none());
+        assert!(
+            o.evaluated.contains(&Kind::SyncFailed),
+            "the sync itself recovered"
+        );
+    }
+
+    #[test]
+    fn a_clean_sync_clears_every_condition_and_is_a_success() {
+        let o = after_sync(&result(None, Health::Healthy, Vec::new()), &[]);
+        assert_eq!(kinds(&o), [Kind::SyncSucceeded]);
+        assert_eq!(o.synced_revision.as_deref(), Some("abc"));
+        assert!(o.evaluated.contains(&Kind::HealthDegraded));
+        assert!(o.evaluated.contains(&Kind::SealedValueRefused));
+    }
+
+    #[test]
+    fn a_sealed_value_that_does_not_unseal_is_refused_and_stages_are_named() {
+        let o = failed_before_sync("DecryptFailed", "Secret shop/db: unsealing failed: scope");
+        assert_eq!(kinds(&o), [Kind::SealedValueRefused]);
+        let o = failed_before_sync("RenderFailed", "bad YAML");
+        assert_eq!(kinds(&o), [Kind::SyncFailed]);
+        assert_eq!(o.seen[0].stage.as_deref(), Some("render"));
+        assert_eq!(stage_of("PolicyDenied"), "policy");
+    }
+}

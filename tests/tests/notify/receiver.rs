@@ -1,0 +1,430 @@
+//! A receiver standing in for Slack, Teams, Discord, Google Chat, GitHub, GitLab and generic
+//! webhooks: it checks each request against the service's documented payload and auth,
+//! answers the faults a test queues (500, 429 with `Retry-After`) and records what arrived.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use hmac::Mac as _;
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// The credentials the receiver expects.
+pub const SLACK_BOT_TOKEN: &str = "xoxb-notify-test-bot-token-4b1d";
+pub const GITHUB_TOKEN: &str = "ghp_notifyTestToken0123456789abcdef";
+pub const GITLAB_TOKEN: &str = "glpat-notify-test-token-9z8y";
+pub const HMAC_KEY: &str = "hmac-key-of-the-signed-webhook-5e7f";
+/// The secret part of the webhook paths (as Slack's, Discord's and Teams' URLs hold theirs).
+pub const HOOK_TOKEN: &str = "T000NOTIFY/B000TEST/XXXXhookTokenXXXX";
+
+/// One request that arrived.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The service (`slack`, `teams`, ...).
+    pub service: String,
+    /// The path.
+    pub path: String,
+    /// The body as text.
+    pub body: String,
+    /// The body as JSON.
+    pub json: Value,
+    /// What was wrong with it (empty: valid).
+    pub problems: Vec<String>,
+    /// The status answered.
+    pub answered: u16,
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    faults: BTreeMap<String, VecDeque<u16>>,
+}
+
+/// The receiver, served by a thread of its own; stops when dropped.
+pub struct Receiver {
+    inner: Arc<Mutex<Inner>>,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+fn need(problems: &mut Vec<String>, ok: bool, what: &str) {
+    if !ok {
+        problems.push(what.to_owned());
+    }
+}
+
+fn str_len(v: &Value, pointer: &str) -> Option<usize> {
+    v.pointer(pointer).and_then(Value::as_str).map(str::len)
+}
+
+/// Checks a request against the documented payload and auth of `service`.
+fn validate(service: &str, path: &str, h: &HeaderMap, body: &[u8], json: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    let ct = header(h, "content-type");
+    need(
+        &mut p,
+        ct.starts_with("application/json"),
+        "content-type application/json",
+    );
+    match service {
+        "slack" => {
+            need(
+                &mut p,
+                path.ends_with(HOOK_TOKEN),
+                "the hook's token in the path",
+            );
+            need(
+                &mut p,
+                str_len(json, "/text").is_some_and(|n| n > 0 && n <= 40_000),
+                "text",
+            );
+            need(
+                &mut p,
+                json.pointer("/blocks/0/type") == Some(&"section".into()),
+                "a section block",
+            );
+            need(
+                &mut p,
+                json.pointer("/blocks/0/text/type") == Some(&"mrkdwn".into()),
+                "mrkdwn text",
+            );
+            need(
+                &mut p,
+                str_len(json, "/blocks/0/text/text").is_some_and(|n| n <= 3000),
+                "block text ≤ 3000",
+            );
+        }
+        "slackbot" => {
+            need(
+                &mut p,
+                header(h, "authorization") == format!("Bearer {SLACK_BOT_TOKEN}"),
+                "bearer bot token",
+            );
+            need(
+                &mut p,
+                ct == "application/json; charset=utf-8",
+                "charset=utf-8",
+            );
+            need(
+                &mut p,
+                json.get("channel")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| !c.is_empty()),
+                "channel",
+            );
+            need(
+                &mut p,
+                str_len(json, "/text").is_some_and(|n| n > 0),
+                "text",
+            );
+        }
+        "teams" => {
+            need(
+                &mut p,
+                path.ends_with(HOOK_TOKEN),
+                "the workflow's signature in the path",
+            );
+            need(
+                &mut p,
+                json.get("type") == Some(&"message".into()),
+                "type message",
+            );
+            need(
+                &mut p,
+                json.pointer("/attachments/0/contentType")
+                    == Some(&"application/vnd.microsoft.card.adaptive".into()),
+                "an Adaptive Card attachment",
+            );
+            need(
+                &mut p,
+                json.pointer("/attachments/0/content/type") == Some(&"AdaptiveCard".into()),
+                "AdaptiveCard",
+            );
+            need(
+                &mut p,
+                json.pointer("/attachments/0/content/version")
+                    .and_then(Value::as_str)
+                    .is_some(),
+                "card version",
+            );
+            need(
+                &mut p,
+                json.pointer("/attachments/0/content/body")
+                    .and_then(Value::as_array)
+                    .is_some_and(|b| !b.is_empty()),
+                "card body",
+            );
+        }
+        "discord" => {
+            need(
+                &mut p,
+                path.ends_with(HOOK_TOKEN),
+                "the hook's token in the path",
+            );
+            need(
+                &mut p,
+                str_len(json, "/content").is_some_and(|n| n <= 2000),
+                "content ≤ 2000",
+            );
+            let embeds = json.get("embeds").and_then(Value::as_array);
+            need(&mut p, embeds.is_some_and(|e| e.len() <= 10), "≤ 10 embeds");
+            for e in embeds.into_iter().flatten() {
+                need(
+                    &mut p,
+                    str_len(e, "/title").is_some_and(|n| n <= 256),
+                    "embed title ≤ 256",
+                );
+                need(
+                    &mut p,
+                    str_len(e, "/description").is_none_or(|n| n <= 4096),
+                    "embed description ≤ 4096",
+                );
+                need(
+                    &mut p,
+                    e.get("fields")
+                        .and_then(Value::as_array)
+                        .is_none_or(|f| f.len() <= 25),
+                    "≤ 25 fields",
+                );
+            }
+        }
+        "chat" => {
+            need(
+                &mut p,
+                path.ends_with(HOOK_TOKEN),
+                "key and token in the URL",
+            );
+            need(
+                &mut p,
+                str_len(json, "/text").is_some_and(|n| n > 0),
+                "text",
+            );
+        }
+        "hook" => {
+            need(
+                &mut p,
+                json.get("app").and_then(Value::as_str).is_some(),
+                "app",
+            );
+            need(
+                &mut p,
+                json.get("kind").and_then(Value::as_str).is_some(),
+                "kind",
+            );
+        }
+        "hmac" => {
+            let mut mac =
+                hmac::Hmac::<sha2::Sha256>::new_from_slice(HMAC_KEY.as_bytes()).expect("key");
+            mac.update(body);
+            let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+            need(
+                &mut p,
+                header(h, "x-signature") == want,
+                "X-Signature: sha256=HMAC of the body",
+            );
+        }
+        "github" => {
+            need(
+                &mut p,
+                header(h, "authorization") == format!("Bearer {GITHUB_TOKEN}"),
+                "bearer token",
+            );
+            need(
+                &mut p,
+                header(h, "accept") == "application/vnd.github+json",
+                "accept",
+            );
+            need(&mut p, !header(h, "user-agent").is_empty(), "user-agent");
+            let state = json.get("state").and_then(Value::as_str).unwrap_or("");
+            need(
+                &mut p,
+                ["error", "failure", "pending", "success"].contains(&state),
+                "state",
+            );
+            need(
+                &mut p,
+                str_len(json, "/description").is_none_or(|n| n <= 140),
+                "description ≤ 140",
+            );
+            need(
+                &mut p,
+                json.get("context").and_then(Value::as_str).is_some(),
+                "context",
+            );
+            need(
+                &mut p,
+                path.split('/').next_back().is_some_and(|s| s.len() == 40),
+                "a commit sha",
+            );
+        }
+        "gitlab" => {
+            need(
+                &mut p,
+                header(h, "private-token") == GITLAB_TOKEN,
+                "PRIVATE-TOKEN",
+            );
+            let state = json.get("state").and_then(Value::as_str).unwrap_or("");
+            need(
+                &mut p,
+                ["pending", "running", "success", "failed", "canceled"].contains(&state),
+                "state",
+            );
+            need(
+                &mut p,
+                json.get("name").and_then(Value::as_str).is_some(),
+                "name",
+            );
+            let segments: Vec<&str> = path
+                .trim_start_matches("api/v4/projects/")
+                .split('/')
+                .collect();
+            need(
+                &mut p,
+                segments.len() == 3 && segments[1] == "statuses",
+                "a URL-encoded project id",
+            );
+        }
+        other => p.push(format!("unknown service {other}")),
+    }
+    p
+}
+
+async fn receive(
+    State(inner): State<Shared>,
+    Path((service, _)): Path<(String, String)>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // The raw path, as sent (GitLab's project id must arrive URL-encoded).
+    let rest = uri
+        .path()
+        .strip_prefix(&format!("/{service}/"))
+        .unwrap_or_default()
+        .to_owned();
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut problems = validate(&service, &rest, &headers, &body, &json);
+    if json.is_null() {
+        problems.push("not JSON".into());
+    }
+    let mut inner = inner.lock().expect("receiver lock");
+    let fault = inner.faults.get_mut(&service).and_then(VecDeque::pop_front);
+    let answered = match (fault, problems.is_empty()) {
+        (Some(code), _) => code,
+        (None, false) => 400,
+        (None, true) => match service.as_str() {
+            "github" | "gitlab" => 201,
+            "discord" => 204,
+            "teams" => 202,
+            _ => 200,
+        },
+    };
+    inner.received.push(Received {
+        service: service.clone(),
+        path: rest,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        json,
+        problems,
+        answered,
+    });
+    let status = StatusCode::from_u16(answered).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if answered == 429 {
+        return (status, [("retry-after", "1")], "slow down").into_response();
+    }
+    if service == "slackbot" && answered == 400 && problems_of_auth(&inner) {
+        // Slack answers errors of chat.postMessage with 200 and `ok: false`.
+        return (StatusCode::OK, r#"{"ok":false,"error":"invalid_auth"}"#).into_response();
+    }
+    if service == "slackbot" && answered == 200 {
+        return (status, r#"{"ok":true,"channel":"C1","ts":"1.2"}"#).into_response();
+    }
+    (status, "ok").into_response()
+}
+
+fn problems_of_auth(inner: &Inner) -> bool {
+    inner
+        .received
+        .last()
+        .is_some_and(|r| r.problems.iter().any(|p| p.contains("bearer")))
+}
+
+impl Receiver {
+    /// Starts on a free loopback port.
+    pub fn start() -> Self {
+        let inner: Shared = Arc::default();
+        let app = Router::new()
+            .route("/{service}/{*rest}", post(receive))
+            .with_state(Arc::clone(&inner));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        Self {
+            inner,
+            url: format!("http://127.0.0.1:{port}"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Answers the next requests of `service` with `codes`, in order.
+    pub fn fail(&self, service: &str, codes: &[u16]) {
+        self.inner
+            .lock()
+            .expect("lock")
+            .faults
+            .entry(service.to_owned())
+            .or_default()
+            .extend(codes);
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().expect("lock").received.clone()
+    }
+
+    /// What was accepted (answered 2xx) for `service`.
+    pub fn accepted(&self, service: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.service == service && (200..300).contains(&r.answered))
+            .collect()
+    }
+}
