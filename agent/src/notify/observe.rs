@@ -173,8 +173,9 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
 
 /// A drift correction: a single event.
 #[must_use]
-pub fn drift_reverted(object: &str, recreated: bool) -> Observation {
+pub fn drift_reverted(object: &str, recreated: bool, changed_by: Option<&str>) -> Observation {
     let verb = if recreated { "recreated" } else { "re-applied" };
+    let by = changed_by.map(|m| format!(" by {m}")).unwrap_or_default();
     Observation {
         evaluated: Vec::new(),
         seen: vec![condition(
@@ -182,7 +183,7 @@ pub fn drift_reverted(object: &str, recreated: bool) -> Observation {
             object.to_owned(),
             None,
             "DriftCorrected",
-            format!("{object} changed in the cluster and was {verb}"),
+            format!("{object} changed in the cluster{by} and was {verb}"),
         )],
         synced_revision: None,
     }

@@ -51,6 +51,9 @@ pub struct Correction {
     pub object: ObjectRef,
     /// It had been deleted and was created again.
     pub recreated: bool,
+    /// The field manager that made the latest change Tether did not make (from the live
+    /// object's `managedFields`), when known.
+    pub changed_by: Option<String>,
     /// The object is a Secret, whose values the engine does not keep between syncs: it was
     /// not re-applied here, and the app must be synced again (rendered and resolved anew)
     /// to restore it.
@@ -484,6 +487,9 @@ impl Engine {
                 app: app.to_owned(),
                 object: reference.clone(),
                 recreated: live.is_none(),
+                changed_by: live
+                    .as_ref()
+                    .and_then(|l| last_other_manager(l, &inner.config.field_manager)),
                 resync: true,
             });
             return Outcome::Clean;
@@ -529,15 +535,44 @@ impl Engine {
             app: app.to_owned(),
             object: reference.clone(),
             recreated: live.is_none(),
+            changed_by: live
+                .as_ref()
+                .and_then(|l| last_other_manager(l, &inner.config.field_manager)),
             resync: false,
         });
         Outcome::Corrected
     }
 }
 
+/// The manager of the most recent `managedFields` entry that is not `ours` (RFC 3339 times
+/// compare as text).
+fn last_other_manager(live: &serde_json::Value, ours: &str) -> Option<String> {
+    live.pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| {
+            let manager = e.get("manager")?.as_str()?;
+            let time = e.get("time").and_then(serde_json::Value::as_str).unwrap_or("");
+            (manager != ours).then_some((time, manager))
+        })
+        .max_by(|a, b| a.0.cmp(b.0))
+        .map(|(_, manager)| manager.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manager_of_a_drift_is_the_latest_one_that_is_not_tether() {
+        let live = serde_json::json!({"metadata": {"managedFields": [
+            {"manager": "tether", "time": "2026-01-01T00:00:03Z"},
+            {"manager": "kubectl-edit", "time": "2026-01-01T00:00:01Z"},
+            {"manager": "kubectl-patch", "time": "2026-01-01T00:00:02Z"},
+        ]}});
+        assert_eq!(last_other_manager(&live, "tether").as_deref(), Some("kubectl-patch"));
+        assert_eq!(last_other_manager(&serde_json::json!({}), "tether"), None);
+    }
 
     #[test]
     fn corrections_back_off_while_the_fight_goes_on_and_reset_after_quiet() {

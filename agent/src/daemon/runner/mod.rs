@@ -276,7 +276,10 @@ async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
                 } else {
                     "re-applied"
                 };
-                let note = format!("{} {verb}", c.object);
+                let note = match &c.changed_by {
+                    Some(manager) => format!("{} {verb} (changed by {manager})", c.object),
+                    None => format!("{} {verb}", c.object),
+                };
                 ctx.events
                     .publish_on(&c.object, &c.app, false, "DriftCorrected", note.clone())
                     .await;
@@ -289,7 +292,11 @@ async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
                     .map(|s| s.revision)
                     .unwrap_or_default();
                 let observed =
-                    crate::notify::observe::drift_reverted(&c.object.to_string(), c.recreated);
+                    crate::notify::observe::drift_reverted(
+                        &c.object.to_string(),
+                        c.recreated,
+                        c.changed_by.as_deref(),
+                    );
                 notify::notify(&ctx, &c.app, &revision, None, observed).await;
                 if let Some(status) = ctx.state.app(&c.app) {
                     write_status(&ctx, &status).await;
