@@ -428,6 +428,10 @@ pub struct KeysConfig {
     /// Credentials for SOPS files encrypted with AWS KMS, Transit, GCP KMS or Azure Key Vault.
     #[serde(default)]
     pub kms: crate::secrets::kms::KmsConfig,
+    /// The Sealed Secrets controller's keys, to unseal Bitnami SealedSecrets (none: those are
+    /// refused).
+    #[serde(default)]
+    pub bitnami: Option<BitnamiKeysConfig>,
 }
 
 fn default_renew() -> Interval {
@@ -442,6 +446,7 @@ impl Default for KeysConfig {
             renew_period: default_renew(),
             pgp_files: Vec::new(),
             kms: crate::secrets::kms::KmsConfig::default(),
+            bitnami: None,
         }
     }
 }
@@ -523,6 +528,8 @@ impl Default for Limits {
     }
 }
 
+mod bitnami;
 mod load;
 
+pub use bitnami::{BitnamiKeysConfig, DEFAULT_CONTROLLER_NAMESPACE};
 pub use load::is_dns_label;

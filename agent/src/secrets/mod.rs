@@ -12,6 +12,8 @@
 //!   like any object; SOPS-encrypted files inside a Secret's values are decrypted too.
 //! - Tether SealedSecrets ([`sealed`]) are unsealed, the scope checked against where the
 //!   Secret is applied; the SealedSecret itself is not applied.
+//! - Bitnami SealedSecrets ([`bitnami`], `bitnami.com/v1alpha1`) are unsealed with the
+//!   Sealed Secrets controller's keys, as the controller does; the SealedSecret is not applied.
 //! - ExternalSecrets ([`external`]) are resolved against their SecretStore or
 //!   ClusterSecretStore (Vault / OpenBao, AWS Secrets Manager); the ESO objects themselves
 //!   are not applied.
@@ -30,6 +32,7 @@
 //! credentials for stores are read through [`credentials::CredentialSource`].
 
 pub mod allow;
+pub mod bitnami;
 pub mod cache;
 pub mod credentials;
 pub mod external;
@@ -90,6 +93,16 @@ pub enum SecretsError {
         /// The cause.
         #[source]
         source: tether_seal::sealed::Error,
+    },
+    /// A Bitnami SealedSecret did not unseal (no key, wrong key or scope, moved, truncated,
+    /// a template that does not render).
+    #[error("unsealing failed: {source}")]
+    BitnamiUnsealFailed {
+        /// The object.
+        object: String,
+        /// The cause (names the object and the field).
+        #[source]
+        source: tether_seal::bitnami::Error,
     },
     /// The agent holds no key to decrypt with.
     #[error("{object}: the agent has no age key to decrypt with")]
@@ -169,6 +182,7 @@ impl SecretsError {
             SecretsError::DecryptFailed { .. }
             | SecretsError::DecryptFailedAtLoad { .. }
             | SecretsError::UnsealFailed { .. }
+            | SecretsError::BitnamiUnsealFailed { .. }
             | SecretsError::NoKeys { .. }
             | SecretsError::CiphertextLeft { .. } => "DecryptFailed",
             SecretsError::InvalidObject { .. } => "InvalidObject",
@@ -443,6 +457,19 @@ async fn resolve_inner(
             match sealed::unseal(&object, &app.namespace, &ctx.keys) {
                 Ok(secret) => {
                     tracing::debug!(object = %reference, keys = ?secret.keys().collect::<Vec<_>>(), "unsealed");
+                    slots.push(Slot::Done(Desired::Secret(secret)));
+                }
+                Err(e) => fail(
+                    &mut failures,
+                    reference,
+                    secret_ref(&object, &app.namespace),
+                    e,
+                ),
+            }
+        } else if bitnami::is_bitnami_sealed_secret(api_version, kind) {
+            match bitnami::unseal(&object, &app.namespace, ctx.keys.bitnami()) {
+                Ok(secret) => {
+                    tracing::debug!(object = %reference, keys = ?secret.keys().collect::<Vec<_>>(), "unsealed a Bitnami SealedSecret");
                     slots.push(Slot::Done(Desired::Secret(secret)));
                 }
                 Err(e) => fail(
