@@ -7,6 +7,13 @@
 //! controller makes them, the private key in the controller's PKCS#1 form.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+#[allow(dead_code)] // shared with the daemon tests, which use more of it
+#[path = "daemon/support.rs"]
+mod support;
+
+#[path = "bitnami/daemon.rs"]
+mod daemon;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
