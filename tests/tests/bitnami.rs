@@ -435,7 +435,7 @@ fn fail_wrong_key_scope_swap_and_truncation_name_object_and_field_without_a_valu
     for cut in [8, 400, full.len() - 8] {
         let mut truncated = sealed.clone();
         let mut part = full[..cut].to_owned();
-        while part.len() % 4 != 0 {
+        while !part.len().is_multiple_of(4) {
             part.pop();
         }
         truncated["spec"]["encryptedData"]["password"] = part.into();
