@@ -271,7 +271,7 @@ async fn secrets_context(
         let keys = crate::secrets::bitnami::BitnamiKeys::load(bitnami, client)
             .await
             .map_err(crate::secrets::KeyError::from)?;
-        state.set_bitnami_cert(keys.cert_pem().map(str::to_owned));
+        state.set_bitnami_cert(keys.cert_pem());
         ring.set_bitnami(keys);
     }
     state.set_recipient(ring.newest_recipient().map(ToString::to_string));

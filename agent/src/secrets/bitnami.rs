@@ -14,6 +14,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use serde_json::Value;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 use tether_seal::bitnami::{self, BitnamiSealedSecret, PrivateKey};
 use zeroize::Zeroizing;
 
@@ -47,23 +49,17 @@ pub enum BitnamiKeyError {
     InvalidKey(#[from] bitnami::KeyError),
 }
 
-/// The controller's private keys, newest first, and the newest one's certificate.
+/// One reading of the controller's keys, newest first, and the newest one's certificate.
 #[derive(Default)]
-pub struct BitnamiKeys {
+struct KeySet {
     keys: Vec<PrivateKey>,
     cert_pem: Option<String>,
 }
 
-impl BitnamiKeys {
-    /// No key.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl KeySet {
     /// Adds the private keys of a PEM text (after those held: they count as older), and
     /// `cert_pem` as the published certificate when none is held yet.
-    pub fn add_pem(
+    fn add_pem(
         &mut self,
         key_pem: &str,
         cert_pem: Option<&str>,
@@ -84,7 +80,7 @@ impl BitnamiKeys {
     }
 
     /// Adds the keys of a PEM file.
-    pub fn add_file(&mut self, path: &Path) -> Result<(), BitnamiKeyError> {
+    fn add_file(&mut self, path: &Path) -> Result<(), BitnamiKeyError> {
         let text = std::fs::read_to_string(path)
             .map(Zeroizing::new)
             .map_err(|source| BitnamiKeyError::ReadKeyFileFailed {
@@ -94,12 +90,12 @@ impl BitnamiKeys {
         self.add_pem(&text, None, &path.display().to_string())
     }
 
-    /// Loads what `config` names: the key Secrets of the cluster (newest first), then files.
-    pub async fn load(
+    /// Reads what `config` names: the key Secrets of the cluster (newest first), then files.
+    async fn read(
         config: &BitnamiKeysConfig,
         client: &kube::Client,
     ) -> Result<Self, BitnamiKeyError> {
-        let mut out = Self::new();
+        let mut out = Self::default();
         if config.from_cluster {
             let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), &config.namespace);
             let list = api
@@ -150,23 +146,119 @@ impl BitnamiKeys {
         })?;
         self.add_pem(text, cert.as_deref(), &name)
     }
+}
+
+/// How soon after a reading the cluster's key Secrets may be read again, when a value opens
+/// with none of the keys held (the controller may have added a key since).
+const REFRESH_AFTER: Duration = Duration::from_secs(10);
+
+/// The controller's private keys, newest first, and the newest one's certificate. Keys read
+/// from the cluster are read again ([`BitnamiKeys::refresh`]) when a value opens with none of
+/// them, at most every 10 s, so a key the controller adds while the agent runs is picked up.
+#[derive(Default)]
+pub struct BitnamiKeys {
+    current: RwLock<Arc<KeySet>>,
+    cluster: Option<(kube::Client, BitnamiKeysConfig)>,
+    last_read: Mutex<Option<Instant>>,
+}
+
+impl BitnamiKeys {
+    /// No key.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn set_mut(&mut self) -> &mut KeySet {
+        let current = self
+            .current
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if Arc::get_mut(current).is_none() {
+            // Snapshots live only inside one call, so `&mut self` holds the only one; should
+            // that ever change, keys added now start a set of their own.
+            *current = Arc::new(KeySet::default());
+        }
+        Arc::get_mut(current).expect("the set was just made unique")
+    }
+
+    /// Adds the private keys of a PEM text (after those held: they count as older), and
+    /// `cert_pem` as the published certificate when none is held yet.
+    pub fn add_pem(
+        &mut self,
+        key_pem: &str,
+        cert_pem: Option<&str>,
+        source_name: &str,
+    ) -> Result<(), BitnamiKeyError> {
+        self.set_mut().add_pem(key_pem, cert_pem, source_name)
+    }
+
+    /// Adds the keys of a PEM file.
+    pub fn add_file(&mut self, path: &Path) -> Result<(), BitnamiKeyError> {
+        self.set_mut().add_file(path)
+    }
+
+    /// Loads what `config` names: the key Secrets of the cluster (newest first), then files.
+    pub async fn load(
+        config: &BitnamiKeysConfig,
+        client: &kube::Client,
+    ) -> Result<Self, BitnamiKeyError> {
+        let set = KeySet::read(config, client).await?;
+        Ok(Self {
+            current: RwLock::new(Arc::new(set)),
+            cluster: config
+                .from_cluster
+                .then(|| (client.clone(), config.clone())),
+            last_read: Mutex::new(Some(Instant::now())),
+        })
+    }
+
+    /// Reads the cluster's key Secrets again, unless they were read less than 10 s ago or do
+    /// not come from the cluster; true when the keys changed.
+    pub async fn refresh(&self) -> Result<bool, BitnamiKeyError> {
+        let Some((client, config)) = &self.cluster else {
+            return Ok(false);
+        };
+        {
+            let mut last = self
+                .last_read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < REFRESH_AFTER) {
+                return Ok(false);
+            }
+            *last = Some(Instant::now());
+        }
+        let set = KeySet::read(config, client).await?;
+        let before = self.snapshot().keys.len();
+        let changed = set.keys.len() != before;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+        Ok(changed)
+    }
+
+    fn snapshot(&self) -> Arc<KeySet> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 
     /// Whether no key is held.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.snapshot().keys.is_empty()
     }
 
     /// How many keys are held.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.snapshot().keys.len()
     }
 
     /// The newest key's certificate (PEM), what developers seal for.
     #[must_use]
-    pub fn cert_pem(&self) -> Option<&str> {
-        self.cert_pem.as_deref()
+    pub fn cert_pem(&self) -> Option<String> {
+        self.snapshot().cert_pem.clone()
     }
 }
 
@@ -193,7 +285,7 @@ pub(crate) fn unseal(
         .namespace
         .clone()
         .unwrap_or_else(|| default_namespace.to_owned());
-    let opened = bitnami::unseal(&sealed, &keys.keys, &namespace).map_err(failed)?;
+    let opened = bitnami::unseal(&sealed, &keys.snapshot().keys, &namespace).map_err(failed)?;
     let mut secret = SecretObject::new(&namespace, &opened.name, SecretOrigin::Sealed);
     secret.labels = opened.labels.clone();
     secret.annotations = opened.annotations.clone();
@@ -206,6 +298,39 @@ pub(crate) fn unseal(
         secret.insert(key, value);
     }
     Ok(secret)
+}
+
+/// [`unseal`], and when no key opened a value, once more after reading the cluster's key
+/// Secrets again ([`BitnamiKeys::refresh`]): the controller may have added a key.
+pub(crate) async fn unseal_or_refresh(
+    manifest: &Value,
+    default_namespace: &str,
+    keys: &BitnamiKeys,
+) -> Result<SecretObject, SecretsError> {
+    match unseal(manifest, default_namespace, keys) {
+        Err(SecretsError::BitnamiUnsealFailed {
+            source:
+                bitnami::Error::DecryptFailed {
+                    source: bitnami::FormatError::NoKeyMatched { .. },
+                    ..
+                }
+                | bitnami::Error::NoKeys { .. },
+            ..
+        }) if keys.cluster.is_some() => {
+            match keys.refresh().await {
+                Ok(true) => tracing::info!(
+                    keys = keys.len(),
+                    "read the Sealed Secrets controller's keys again"
+                ),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading the Sealed Secrets controller's keys again failed")
+                }
+            }
+            unseal(manifest, default_namespace, keys)
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -224,7 +349,7 @@ mod tests {
     fn context() -> SecretsContext {
         let mut keys = BitnamiKeys::new();
         keys.add_pem(KEY, Some(CERT), "test key").unwrap();
-        assert_eq!(keys.cert_pem(), Some(CERT));
+        assert_eq!(keys.cert_pem().as_deref(), Some(CERT));
         let mut ring = KeyRing::new();
         ring.set_bitnami(keys);
         SecretsContext {

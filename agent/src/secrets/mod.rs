@@ -467,7 +467,7 @@ async fn resolve_inner(
                 ),
             }
         } else if bitnami::is_bitnami_sealed_secret(api_version, kind) {
-            match bitnami::unseal(&object, &app.namespace, ctx.keys.bitnami()) {
+            match bitnami::unseal_or_refresh(&object, &app.namespace, ctx.keys.bitnami()).await {
                 Ok(secret) => {
                     tracing::debug!(object = %reference, keys = ?secret.keys().collect::<Vec<_>>(), "unsealed a Bitnami SealedSecret");
                     slots.push(Slot::Done(Desired::Secret(secret)));

@@ -1,5 +1,5 @@
 //! Through the daemon, against the API emulation: the controller's key Secrets created with
-//! kubectl, a Bitnami SealedSecret in Git (sealed by kubesealpy with the older key, with a
+//! kubectl, a Bitnami SealedSecret in Git (sealed by kubesealpy, with a
 //! `spec.template`) becomes its Secret with the right values, and the plaintext appears nowhere
 //! else (logs, status, other objects); the agent serves the newest key's certificate, which
 //! `tether-seal kubeseal --cert URL` seals for.
@@ -82,29 +82,8 @@ fn a_bitnami_sealed_secret_in_git_becomes_its_secret_through_the_daemon() {
     cluster.ok(&["create", "namespace", "tether-system"]);
     // The emulation has kube-system already, as a cluster does.
     cluster.ok(&["get", "namespace", "kube-system"]);
-    // The controller's keys as it keeps them: an older and a newer kubernetes.io/tls Secret.
-    for (name, key) in [("sealed-secrets-keya", &k.a), ("sealed-secrets-keyb", &k.b)] {
-        cluster.ok(&[
-            "create",
-            "secret",
-            "tls",
-            name,
-            "-n",
-            "kube-system",
-            "--cert",
-            p(&key.cert()),
-            "--key",
-            p(&key.key()),
-        ]);
-        cluster.ok(&[
-            "label",
-            "secret",
-            name,
-            "-n",
-            "kube-system",
-            "sealedsecrets.bitnami.com/sealed-secrets-key=active",
-        ]);
-    }
+    // The controller's key as it keeps it: a labelled kubernetes.io/tls Secret.
+    add_key_secret(&cluster, "sealed-secrets-keya", &k.a);
     let repo = Repo::start();
     let dir = tempfile::tempdir().unwrap();
     let mut sealed = yaml_to_json(&kubesealpy_seal(
@@ -181,18 +160,90 @@ fn a_bitnami_sealed_secret_in_git_becomes_its_secret_through_the_daemon() {
     let inventory = cluster.ok(&["get", "configmaps", "-n", "tether-system", "-o", "yaml"]);
     assert!(!inventory.contains("bitnami.com"), "{inventory}");
 
-    // The newest key's certificate is served; tether-seal seals for it by URL.
+    // The key's certificate is served; tether-seal seals for it by URL.
     let (status, cert) = agent.get("/api/v1/bitnami-cert");
     assert_eq!(status, 200);
-    assert_eq!(cert, std::fs::read_to_string(k.b.cert()).unwrap());
+    assert_eq!(cert, std::fs::read_to_string(k.a.cert()).unwrap());
     let url = format!("http://127.0.0.1:{}/api/v1/bitnami-cert", agent.port);
     let secret = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"web","namespace":"one"},"stringData":{"token":"by-url-9"}}"#;
     let out = kubeseal(&["--cert", &url], secret);
     assert!(out.status.success(), "{}", text(&out));
     let sealed = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
-        kubesealpy_unseal(&k.b.key(), &sealed).unwrap(),
+        kubesealpy_unseal(&k.a.key(), &sealed).unwrap(),
         vec![("token".into(), "by-url-9".into())]
     );
+
+    // The controller renews its key while the agent runs: a SealedSecret sealed for the new
+    // key unseals (the agent reads the key Secrets again), and the old one still does.
+    add_key_secret(&cluster, "sealed-secrets-keyb", &k.b);
+    let newer = kubesealpy_seal(
+        dir.path(),
+        &k.b.cert(),
+        "one",
+        "api",
+        "strict",
+        &[("token", "renewed-10")],
+    );
+    repo.upstream
+        .write("apps/one/api.sealed.yaml", newer)
+        .unwrap();
+    repo.upstream.commit("sealed for the renewed key").unwrap();
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let (code, _) = support::http(
+        agent.port,
+        "POST",
+        "/webhook/config",
+        &[("X-Signature", &signed(body))],
+        body,
+    );
+    assert_eq!(code, 202);
+    support::wait_for(
+        "the Secret sealed for the renewed key",
+        Duration::from_secs(60),
+        || decoded(&cluster, "one", "api", "token"),
+    );
+    assert_eq!(
+        decoded(&cluster, "one", "api", "token").as_deref(),
+        Some("renewed-10"),
+        "{}",
+        agent.logs()
+    );
+    assert_eq!(
+        decoded(&cluster, "one", "db", "password").as_deref(),
+        Some(PASSWORD)
+    );
+    assert!(!agent.logs().contains("renewed-10"));
     agent.terminate();
+}
+
+fn add_key_secret(cluster: &Cluster, name: &str, key: &Key) {
+    cluster.ok(&[
+        "create",
+        "secret",
+        "tls",
+        name,
+        "-n",
+        "kube-system",
+        "--cert",
+        p(&key.cert()),
+        "--key",
+        p(&key.key()),
+    ]);
+    cluster.ok(&[
+        "label",
+        "secret",
+        name,
+        "-n",
+        "kube-system",
+        "sealedsecrets.bitnami.com/sealed-secrets-key=active",
+    ]);
+}
+
+fn signed(body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(support::WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
