@@ -106,15 +106,7 @@ impl KeySet {
                     source,
                 })?;
             let mut secrets = list.items;
-            secrets.sort_by(|a, b| {
-                let key = |s: &Secret| {
-                    (
-                        s.metadata.creation_timestamp.clone(),
-                        s.metadata.name.clone(),
-                    )
-                };
-                key(b).cmp(&key(a))
-            });
+            newest_first(&mut secrets);
             for secret in secrets {
                 out.add_secret(secret, &config.namespace)?;
             }
@@ -262,6 +254,20 @@ impl BitnamiKeys {
     }
 }
 
+/// Orders key Secrets newest first (by creation time, then name, as the controller names
+/// them with a random suffix): the newest key's certificate is the one published.
+fn newest_first(secrets: &mut [Secret]) {
+    secrets.sort_by(|a, b| {
+        let key = |s: &Secret| {
+            (
+                s.metadata.creation_timestamp.clone(),
+                s.metadata.name.clone(),
+            )
+        };
+        key(b).cmp(&key(a))
+    });
+}
+
 /// Whether an object is a Bitnami SealedSecret.
 #[must_use]
 pub fn is_bitnami_sealed_secret(api_version: &str, kind: &str) -> bool {
@@ -375,6 +381,26 @@ mod tests {
             .build()
             .unwrap()
             .block_on(super::super::resolve(&app, objects, ctx))
+    }
+
+    #[test]
+    fn key_secrets_are_ordered_newest_first() {
+        let at = |name: &str, secs: i64| {
+            let mut s = Secret::default();
+            s.metadata.name = Some(name.into());
+            s.metadata.creation_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::from_second(secs).unwrap(),
+                ));
+            s
+        };
+        let mut secrets = vec![at("old", 100), at("newest", 300), at("middle", 200)];
+        newest_first(&mut secrets);
+        let names: Vec<_> = secrets
+            .iter()
+            .filter_map(|s| s.metadata.name.as_deref())
+            .collect();
+        assert_eq!(names, ["newest", "middle", "old"]);
     }
 
     #[test]
