@@ -71,6 +71,9 @@ impl Config {
         }
         self.keys.files.iter_mut().for_each(fix);
         self.keys.pgp_files.iter_mut().for_each(fix);
+        if let Some(b) = &mut self.keys.bitnami {
+            b.files.iter_mut().for_each(fix);
+        }
         let kms = &mut self.keys.kms;
         if let Some(a) = &mut kms.aws {
             fix_opt(&mut a.credentials_file);
@@ -216,6 +219,11 @@ impl Config {
                 "namespace".into(),
                 format!("{:?} is not a DNS label", self.namespace),
             ));
+        }
+        if let Some(bitnami) = &self.keys.bitnami {
+            bitnami
+                .validate()
+                .map_err(|reason| invalid("keys.bitnami".into(), reason))?;
         }
         Ok(())
     }

@@ -431,6 +431,10 @@ pub struct KeysConfig {
     /// Credentials for SOPS files encrypted with AWS KMS, Transit, GCP KMS or Azure Key Vault.
     #[serde(default)]
     pub kms: crate::secrets::kms::KmsConfig,
+    /// The Sealed Secrets controller's keys, to unseal Bitnami SealedSecrets (none: those are
+    /// refused).
+    #[serde(default)]
+    pub bitnami: Option<BitnamiKeysConfig>,
 }
 
 fn default_renew() -> Interval {
@@ -445,6 +449,7 @@ impl Default for KeysConfig {
             renew_period: default_renew(),
             pgp_files: Vec::new(),
             kms: crate::secrets::kms::KmsConfig::default(),
+            bitnami: None,
         }
     }
 }
@@ -526,6 +531,8 @@ impl Default for Limits {
     }
 }
 
+mod bitnami;
 mod load;
 
+pub use bitnami::{BitnamiKeysConfig, DEFAULT_CONTROLLER_NAMESPACE};
 pub use load::is_dns_label;

@@ -268,6 +268,13 @@ async fn secrets_context(
         ring.add_file(file)?;
     }
     ring.set_remote(&config.keys)?;
+    if let Some(bitnami) = &config.keys.bitnami {
+        let keys = crate::secrets::bitnami::BitnamiKeys::load(bitnami, client)
+            .await
+            .map_err(crate::secrets::KeyError::from)?;
+        state.set_bitnami_cert(keys.cert_pem());
+        ring.set_bitnami(keys);
+    }
     state.set_recipient(ring.newest_recipient().map(ToString::to_string));
     let mut stores = Stores::new(Arc::new(crate::secrets::KubeCredentials::new(
         client.clone(),

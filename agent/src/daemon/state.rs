@@ -60,6 +60,7 @@ pub struct Shared {
     sources_started: Mutex<BTreeMap<String, bool>>,
     webhooks: Mutex<BTreeMap<String, std::sync::Arc<Webhook>>>,
     recipient: Mutex<Option<String>>,
+    bitnami_cert: Mutex<Option<String>>,
     leader: AtomicBool,
     /// The metrics registry.
     pub metrics: Metrics,
@@ -86,6 +87,7 @@ impl Shared {
             sources_started: Mutex::new(BTreeMap::new()),
             webhooks: Mutex::new(BTreeMap::new()),
             recipient: Mutex::new(None),
+            bitnami_cert: Mutex::new(None),
             leader: AtomicBool::new(false),
             metrics: Metrics::new(),
             log,
@@ -160,6 +162,17 @@ impl Shared {
     #[must_use]
     pub fn recipient(&self) -> Option<String> {
         lock(&self.recipient).clone()
+    }
+
+    /// The Sealed Secrets certificate (PEM) of the newest controller key the agent holds.
+    #[must_use]
+    pub fn bitnami_cert(&self) -> Option<String> {
+        lock(&self.bitnami_cert).clone()
+    }
+
+    /// Sets the Sealed Secrets certificate.
+    pub fn set_bitnami_cert(&self, cert: Option<String>) {
+        *lock(&self.bitnami_cert) = cert;
     }
 
     /// Sets the agent's newest recipient.

@@ -24,6 +24,16 @@ pub enum SecretsError {
         #[source]
         source: tether_seal::sealed::Error,
     },
+    /// A Bitnami SealedSecret did not unseal (no key, wrong key or scope, moved, truncated,
+    /// a template that does not render).
+    #[error("unsealing failed: {source}")]
+    BitnamiUnsealFailed {
+        /// The object.
+        object: String,
+        /// The cause (names the object and the field).
+        #[source]
+        source: tether_seal::bitnami::Error,
+    },
     /// The agent holds no key to decrypt with.
     #[error("{object}: the agent has no age key to decrypt with")]
     NoKeys {
@@ -102,6 +112,7 @@ impl SecretsError {
             SecretsError::DecryptFailed { .. }
             | SecretsError::DecryptFailedAtLoad { .. }
             | SecretsError::UnsealFailed { .. }
+            | SecretsError::BitnamiUnsealFailed { .. }
             | SecretsError::NoKeys { .. }
             | SecretsError::CiphertextLeft { .. } => "DecryptFailed",
             SecretsError::InvalidObject { .. } => "InvalidObject",

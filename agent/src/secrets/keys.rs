@@ -87,6 +87,9 @@ pub enum KeyError {
         /// What failed (names the file or field).
         reason: String,
     },
+    /// The Sealed Secrets controller's keys could not be loaded.
+    #[error(transparent)]
+    BitnamiKeysFailed(#[from] super::bitnami::BitnamiKeyError),
     /// A key file could not be read.
     #[error("{path}: {source}")]
     ReadKeyFileFailed {
@@ -105,6 +108,7 @@ pub struct KeyRing {
     sops: Identities,
     recipients: Vec<Recipient>,
     remote: Option<super::kms::RemoteKeys>,
+    bitnami: super::bitnami::BitnamiKeys,
 }
 
 impl KeyRing {
@@ -231,6 +235,17 @@ impl KeyRing {
     /// The identities, for unsealing.
     pub(crate) fn identities(&self) -> &[Identity] {
         &self.identities
+    }
+
+    /// Sets the Sealed Secrets controller's keys (Bitnami SealedSecrets).
+    pub fn set_bitnami(&mut self, keys: super::bitnami::BitnamiKeys) {
+        self.bitnami = keys;
+    }
+
+    /// The Sealed Secrets controller's keys.
+    #[must_use]
+    pub fn bitnami(&self) -> &super::bitnami::BitnamiKeys {
+        &self.bitnami
     }
 
     /// The identities, for SOPS.

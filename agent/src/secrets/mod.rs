@@ -12,6 +12,8 @@
 //!   like any object; SOPS-encrypted files inside a Secret's values are decrypted too.
 //! - Tether SealedSecrets ([`sealed`]) are unsealed, the scope checked against where the
 //!   Secret is applied; the SealedSecret itself is not applied.
+//! - Bitnami SealedSecrets ([`bitnami`], `bitnami.com/v1alpha1`) are unsealed with the
+//!   Sealed Secrets controller's keys, as the controller does; the SealedSecret is not applied.
 //! - ExternalSecrets ([`external`]) are resolved against their SecretStore or
 //!   ClusterSecretStore (Vault / OpenBao, AWS Secrets Manager); the ESO objects themselves
 //!   are not applied.
@@ -30,6 +32,7 @@
 //! credentials for stores are read through [`credentials::CredentialSource`].
 
 pub mod allow;
+pub mod bitnami;
 pub mod cache;
 pub mod credentials;
 mod error;
@@ -336,6 +339,19 @@ async fn resolve_inner(
             match sealed::unseal(&object, &app.namespace, &ctx.keys) {
                 Ok(secret) => {
                     tracing::debug!(object = %reference, keys = ?secret.keys().collect::<Vec<_>>(), "unsealed");
+                    slots.push(Slot::Done(Desired::Secret(secret)));
+                }
+                Err(e) => fail(
+                    &mut failures,
+                    reference,
+                    secret_ref(&object, &app.namespace),
+                    e,
+                ),
+            }
+        } else if bitnami::is_bitnami_sealed_secret(api_version, kind) {
+            match bitnami::unseal_or_refresh(&object, &app.namespace, ctx.keys.bitnami()).await {
+                Ok(secret) => {
+                    tracing::debug!(object = %reference, keys = ?secret.keys().collect::<Vec<_>>(), "unsealed a Bitnami SealedSecret");
                     slots.push(Slot::Done(Desired::Secret(secret)));
                 }
                 Err(e) => fail(

@@ -8,6 +8,7 @@
 //! | `POST /webhook/{source}` | a push notification, verified with the source's secret; body at most 1 MiB; a standby answers 503 (the leader labels its Pod `tether.dev/leader=true` for a webhook Service) |
 //! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status as JSON (never a secret value) |
 //! | `GET /api/v1/recipient` | the agent's newest age recipient |
+//! | `GET /api/v1/bitnami-cert` | the Sealed Secrets controller certificate (PEM) of the newest key the agent holds, for `tether-seal kubeseal --cert URL` |
 //!
 //! The admin listener (`adminListen`, loopback by default, reached with
 //! `kubectl port-forward`) serves what changes the agent or shows its internals; the public
@@ -84,6 +85,7 @@ pub fn router(state: Arc<Shared>) -> Router {
         .route("/api/v1/apps", get(apps))
         .route("/api/v1/apps/{name}", get(app))
         .route("/api/v1/recipient", get(recipient))
+        .route("/api/v1/bitnami-cert", get(bitnami_cert))
         .with_state(state)
 }
 
@@ -174,6 +176,21 @@ async fn recipient(State(state): State<Arc<Shared>>) -> Response {
     match state.recipient() {
         Some(r) => (StatusCode::OK, format!("{r}\n")).into_response(),
         None => problem(StatusCode::NOT_FOUND, "the agent has no key yet"),
+    }
+}
+
+async fn bitnami_cert(State(state): State<Arc<Shared>>) -> Response {
+    match state.bitnami_cert() {
+        Some(pem) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            pem,
+        )
+            .into_response(),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            "the agent holds no Sealed Secrets key (keys.bitnami)",
+        ),
     }
 }
 
@@ -290,5 +307,17 @@ mod tests {
             call(&state, "GET", "/api/v1/recipient", "").await.0,
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[tokio::test]
+    async fn the_bitnami_cert_is_served_once_the_agent_holds_a_key() {
+        let state = Arc::new(Shared::new(LogControl::detached("info")));
+        let (status, _) = call(&state, "GET", "/api/v1/bitnami-cert", "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        state.set_bitnami_cert(Some(pem.into()));
+        let (status, body) = call(&state, "GET", "/api/v1/bitnami-cert", "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, pem);
     }
 }

@@ -552,7 +552,10 @@ fn last_other_manager(live: &serde_json::Value, ours: &str) -> Option<String> {
         .iter()
         .filter_map(|e| {
             let manager = e.get("manager")?.as_str()?;
-            let time = e.get("time").and_then(serde_json::Value::as_str).unwrap_or("");
+            let time = e
+                .get("time")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
             (manager != ours).then_some((time, manager))
         })
         .max_by(|a, b| a.0.cmp(b.0))
@@ -570,7 +573,10 @@ mod tests {
             {"manager": "kubectl-edit", "time": "2026-01-01T00:00:01Z"},
             {"manager": "kubectl-patch", "time": "2026-01-01T00:00:02Z"},
         ]}});
-        assert_eq!(last_other_manager(&live, "tether").as_deref(), Some("kubectl-patch"));
+        assert_eq!(
+            last_other_manager(&live, "tether").as_deref(),
+            Some("kubectl-patch")
+        );
         assert_eq!(last_other_manager(&serde_json::json!({}), "tether"), None);
     }
 

@@ -1,11 +1,12 @@
 //! Command-line parsing and dispatch. Each family of subcommands lives in its own module:
 //! [`sops_cmd`] (encrypt, decrypt, edit, rotate, set, filestatus) and [`seal_cmd`] (keygen,
-//! recipient, seal, unseal, verify).
+//! recipient, seal, unseal, verify) and [`kubeseal_cmd`] (Bitnami SealedSecrets, kubeseal's flags).
 
 use clap::Parser;
 use std::process::ExitCode;
 
 mod cluster;
+mod kubeseal_cmd;
 mod seal_cmd;
 mod sops_cmd;
 mod sops_keyargs;
@@ -34,6 +35,9 @@ enum Command {
     Sops(sops_cmd::Command),
     #[command(flatten)]
     Seal(seal_cmd::Command),
+    /// Bitnami SealedSecrets with kubeseal's flags (--cert, --scope, --raw, --merge-into,
+    /// --re-encrypt, --validate).
+    Kubeseal(kubeseal_cmd::Args),
 }
 
 /// Parses the arguments and runs the chosen subcommand; the exit code says how it ended.
@@ -42,5 +46,6 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Sops(cmd) => sops_cmd::run(cmd),
         Command::Seal(cmd) => seal_cmd::run(cmd),
+        Command::Kubeseal(args) => kubeseal_cmd::run(args),
     }
 }

@@ -16,9 +16,9 @@ use zeroize::Zeroizing;
 /// Exit code for a failure without a more specific code.
 const EXIT_OTHER: u8 = 1;
 /// Exit code for a usage error (also clap's).
-const EXIT_USAGE: u8 = 2;
+pub(super) const EXIT_USAGE: u8 = 2;
 /// Exit code for input that cannot be read as what it should be.
-const EXIT_MALFORMED: u8 = 3;
+pub(super) const EXIT_MALFORMED: u8 = 3;
 /// Exit code when no given identity opens a value.
 const EXIT_NO_IDENTITY: u8 = 4;
 /// Exit code when a value is bound to another namespace, name or key.
@@ -198,9 +198,9 @@ pub struct ResealArgs {
 }
 
 /// A failed command: its exit code and its message (never a plaintext).
-struct Failure {
-    code: u8,
-    message: String,
+pub(super) struct Failure {
+    pub(super) code: u8,
+    pub(super) message: String,
 }
 
 impl Failure {
@@ -211,7 +211,11 @@ impl Failure {
         }
     }
 
-    fn other(message: impl Into<String>) -> Self {
+    pub(super) fn usage_text(message: impl Into<String>) -> Self {
+        Self::usage(message)
+    }
+
+    pub(super) fn other(message: impl Into<String>) -> Self {
         Self {
             code: EXIT_OTHER,
             message: message.into(),
@@ -261,7 +265,7 @@ impl From<keys::Error> for Failure {
 }
 
 /// An error with its causes, joined by `: `.
-fn chain(err: &dyn std::error::Error) -> String {
+pub(super) fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -515,7 +519,7 @@ fn read_identities(files: &[PathBuf]) -> Result<Vec<Identity>, Failure> {
     Ok(identities)
 }
 
-fn display(path: &Path) -> String {
+pub(super) fn display(path: &Path) -> String {
     if path == Path::new("-") {
         "<stdin>".to_owned()
     } else {
@@ -524,7 +528,7 @@ fn display(path: &Path) -> String {
 }
 
 /// Reads a manifest from a file or stdin (`-`) into zeroizing memory, bounded in size.
-fn read_input(path: &Path) -> Result<Zeroizing<String>, Failure> {
+pub(super) fn read_input(path: &Path) -> Result<Zeroizing<String>, Failure> {
     let name = display(path);
     let mut bytes = Zeroizing::new(Vec::new());
     let read = if path == Path::new("-") {
@@ -557,7 +561,7 @@ fn render(sealed: &SealedSecret, format: Format) -> Result<String, Failure> {
     text.map_err(|e| Failure::sealed(None, &e))
 }
 
-fn write_stdout(text: &str) -> Result<(), Failure> {
+pub(super) fn write_stdout(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -575,7 +579,7 @@ fn write_stdout(text: &str) -> Result<(), Failure> {
 
 /// Replaces `path` with `text` through a temporary file in the same folder and a rename, so a
 /// failure never leaves a half-written SealedSecret.
-fn write_in_place(path: &Path, text: &str) -> Result<(), Failure> {
+pub(super) fn write_in_place(path: &Path, text: &str) -> Result<(), Failure> {
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(format!(".tether-seal-{}.tmp", std::process::id()));
     let tmp = path.with_file_name(tmp_name);

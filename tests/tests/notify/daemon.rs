@@ -179,7 +179,10 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
     );
     assert_eq!(hook[2].json["resolved"], true);
     assert!(
-        hook[4].json.to_string().contains("changed in the cluster by kubectl"),
+        hook[4]
+            .json
+            .to_string()
+            .contains("changed in the cluster by kubectl"),
         "the revert names the field manager that changed the object: {}",
         hook[4].json
     );

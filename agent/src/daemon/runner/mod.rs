@@ -291,12 +291,11 @@ async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
                     .app(&c.app)
                     .map(|s| s.revision)
                     .unwrap_or_default();
-                let observed =
-                    crate::notify::observe::drift_reverted(
-                        &c.object.to_string(),
-                        c.recreated,
-                        c.changed_by.as_deref(),
-                    );
+                let observed = crate::notify::observe::drift_reverted(
+                    &c.object.to_string(),
+                    c.recreated,
+                    c.changed_by.as_deref(),
+                );
                 notify::notify(&ctx, &c.app, &revision, None, observed).await;
                 if let Some(status) = ctx.state.app(&c.app) {
                     write_status(&ctx, &status).await;
