@@ -30,6 +30,7 @@
 //! - [`telemetry`]: logs (runtime level changes) and metrics.
 //! - [`output`]: a command's stdout; a closed pipe ends the command quietly.
 //! - [`repo_root`]: the default root of a local render or check (the Git work tree).
+//! - [`migrate`]: `tether-agent import`, Argo CD and Flux objects read as Tether apps.
 //! - [`text`]: what an error quotes of its input, cut to a few hundred bytes.
 //!
 //! The `tether-agent` binary is a thin layer over these modules.
@@ -38,6 +39,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod migrate;
 pub mod output;
 pub mod plan;
 pub mod policy;
