@@ -1,8 +1,8 @@
 //! Argo CD: `Application` objects (argoproj.io/v1alpha1) become sources and apps.
 //!
 //! Each distinct `repoURL` and `targetRevision` becomes a source named after the
-//! repository; `HEAD` is read as `main` (a note says so). An app-of-apps is imported as
-//! what it is: every Application found in the repository, the parent included, is an app.
+//! repository; `HEAD` is read as `main` (a note says so). An app of apps is imported as
+//! its children: an Application whose directory holds Applications is not an app itself.
 //! `ApplicationSet` generators are not mapped yet: each one is an error naming it.
 
 use super::{
@@ -20,7 +20,19 @@ const IN_CLUSTER: &[&str] = &["https://kubernetes.default.svc", "in-cluster"];
 #[must_use]
 pub fn map(found: &[Found]) -> Outcome {
     let mut outcome = Outcome::default();
+    let applications: Vec<&Found> = found
+        .iter()
+        .filter(|f| f.group() == GROUP && f.kind() == "Application")
+        .collect();
     for object in found.iter().filter(|f| f.group() == GROUP) {
+        if let Some(child) = parent_of(object, &applications) {
+            outcome.notes.push(format!(
+                "{}: an app of apps (it holds {}): its Applications are the apps",
+                describe(&object.value),
+                describe(&child.value)
+            ));
+            continue;
+        }
         match object.kind() {
             "Application" => match app(object, &mut outcome) {
                 Ok(app) => outcome.imported.apps.push(app),
@@ -38,6 +50,18 @@ pub fn map(found: &[Found]) -> Outcome {
         }
     }
     outcome
+}
+
+/// The first Application inside the directory of Application `object`, if any.
+fn parent_of<'a>(object: &Found, applications: &[&'a Found]) -> Option<&'a Found> {
+    if object.kind() != "Application" {
+        return None;
+    }
+    let path = clean_path(object.value["spec"]["source"]["path"].as_str()?)?;
+    applications
+        .iter()
+        .find(|a| path == "." || a.file.starts_with(&format!("{path}/")))
+        .copied()
 }
 
 fn unmappable(object: &Found, field: &str, problem: &str) -> MigrateError {

@@ -60,14 +60,7 @@ pub fn map(found: &[Found]) -> Outcome {
             )),
         }
     }
-    let flux_objects: Vec<&Found> = found
-        .iter()
-        .filter(|f| f.group().ends_with(".fluxcd.io"))
-        .collect();
-    outcome.charts_refused += flux_objects
-        .iter()
-        .filter(|f| f.kind() == "HelmRelease")
-        .count();
+    outcome.charts_refused += found.iter().filter(|f| f.kind() == "HelmRelease").count();
     let bootstrap_dirs: Vec<String> = found
         .iter()
         .filter(|f| f.file.ends_with("flux-system/gotk-sync.yaml") && f.kind() == "GitRepository")
@@ -92,7 +85,7 @@ pub fn map(found: &[Found]) -> Outcome {
             outcome.suspended.push(describe(&object.value));
             continue;
         }
-        match app(object, &sources, &flux_objects, &mut outcome.notes) {
+        match app(object, &sources, &mut outcome.notes) {
             Ok(app) => apps.push(app),
             Err(err) => outcome.errors.push(err),
         }
@@ -226,7 +219,6 @@ struct Pending {
 fn app(
     object: &Found,
     sources: &BTreeMap<String, ImportedSource>,
-    flux_objects: &[&Found],
     notes: &mut Vec<String>,
 ) -> Result<Pending, MigrateError> {
     if !object.value["apiVersion"]
@@ -291,21 +283,6 @@ fn app(
     let Some(path) = clean_path(path) else {
         return Err(unmappable(object, "spec.path", "leaves the repository"));
     };
-    if let Some(held) = flux_objects
-        .iter()
-        .find(|c| path == "." || c.file.starts_with(&format!("{path}/")))
-    {
-        let why = if held.kind() == "HelmRelease" {
-            "charts are not supported yet"
-        } else {
-            "Flux objects inside an app are not supported yet; they are imported on their own"
-        };
-        return Err(unmappable(
-            object,
-            "spec.path",
-            &format!("holds {} ({why})", describe(&held.value)),
-        ));
-    }
     let source_ref = &object.value["spec"]["sourceRef"];
     if source_ref["kind"].as_str() != Some("GitRepository") {
         return Err(unmappable(

@@ -75,7 +75,45 @@ pub fn scan(dir: &Path) -> (Vec<Found>, Vec<MigrateError>) {
             Err(message) => errors.push(MigrateError::ReadFailed { file: rel, message }),
         }
     }
+    let patches = patch_files(&found);
+    found.retain(|f| !patches.contains(&f.file));
     (found, errors)
+}
+
+/// The files kustomizations name as patches: partial objects, not objects to import.
+fn patch_files(found: &[Found]) -> Vec<String> {
+    let mut out = Vec::new();
+    for kustomization in found.iter().filter(|f| {
+        let name = f.file.rsplit('/').next().unwrap_or_default();
+        name == "kustomization.yaml" || name == "kustomization.yml"
+    }) {
+        let dir = kustomization.file.rsplit_once('/').map_or("", |(d, _)| d);
+        let v = &kustomization.value;
+        let listed = v["patches"]
+            .as_array()
+            .into_iter()
+            .chain(v["patchesJson6902"].as_array())
+            .flatten()
+            .filter_map(|p| p["path"].as_str())
+            .chain(
+                v["patchesStrategicMerge"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str),
+            );
+        for path in listed {
+            let joined = if dir.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{dir}/{path}")
+            };
+            if let Some(clean) = super::clean_path(&joined) {
+                out.push(clean);
+            }
+        }
+    }
+    out
 }
 
 fn read(path: &Path) -> Result<Vec<Value>, String> {
