@@ -3,7 +3,7 @@
 //! Each distinct `repoURL` and `targetRevision` becomes a source named after the
 //! repository; `HEAD` is read as `main` (a note says so). An app of apps is imported as
 //! its children: an Application whose directory holds Applications is not an app itself.
-//! `ApplicationSet` generators are not mapped yet: each one is an error naming it.
+//! `ApplicationSet`s are mapped by [`super::appset`].
 
 use super::{
     Credentials, Found, ImportedApp, ImportedDirectory, ImportedSource, MigrateError, Outcome,
@@ -38,6 +38,7 @@ pub fn map(found: &[Found]) -> Outcome {
                 Ok(app) => outcome.imported.apps.push(app),
                 Err(err) => outcome.errors.push(err),
             },
+            "ApplicationSet" => super::appset::map(object, &mut outcome),
             "AppProject" => outcome.notes.push(format!(
                 "{}: projects are not mapped; Tether policies restrict what apps may apply",
                 describe(&object.value)
@@ -45,7 +46,7 @@ pub fn map(found: &[Found]) -> Outcome {
             _ => outcome.errors.push(unmappable(
                 object,
                 "kind",
-                "not supported yet (only Application)",
+                "not supported yet (only Application and ApplicationSet)",
             )),
         }
     }
@@ -73,7 +74,7 @@ fn unmappable(object: &Found, field: &str, problem: &str) -> MigrateError {
     }
 }
 
-fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, MigrateError> {
+pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, MigrateError> {
     let spec = object.value["spec"]
         .as_object()
         .cloned()
@@ -112,7 +113,10 @@ fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, MigrateErro
     let (prune, self_heal, create_namespace) = sync_policy(object)?;
     Ok(ImportedApp {
         source: source_name,
-        directories: vec![ImportedDirectory { path }],
+        directories: vec![ImportedDirectory {
+            path,
+            exclude: false,
+        }],
         name: object.name().to_owned(),
         namespace: destination["namespace"].as_str().map(str::to_owned),
         create_namespace,

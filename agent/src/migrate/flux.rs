@@ -332,7 +332,10 @@ fn app(
         depends_on,
         app: ImportedApp {
             source: source.name.clone(),
-            directories: vec![ImportedDirectory { path }],
+            directories: vec![ImportedDirectory {
+                path,
+                exclude: false,
+            }],
             name: object.name().to_owned(),
             namespace: spec
                 .get("targetNamespace")

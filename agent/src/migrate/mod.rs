@@ -7,6 +7,7 @@
 //! A field that has no Tether equivalent is a [`MigrateError`] naming the object and the
 //! field; it is never ignored, and one object's error never stops the others.
 
+mod appset;
 pub mod argocd;
 pub mod flux;
 mod scan;
@@ -148,8 +149,11 @@ pub struct ImportedApp {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportedDirectory {
-    /// The directory, relative to the repository root.
+    /// The directory (or glob), relative to the repository root.
     pub path: String,
+    /// Whether the entry excludes the directories it matches.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exclude: bool,
 }
 
 /// What an import produced: the config of everything mapped, and every error.

@@ -353,3 +353,109 @@ fn command_exits_one_and_prints_errors_when_something_is_not_mapped() {
         2
     );
 }
+
+const APPSET: &str = "\
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: cluster-addons, namespace: argocd}
+spec:
+  generators:
+    - git:
+        repoURL: https://github.com/example/addons.git
+        revision: main
+        directories:
+          - path: addons/*
+          - path: addons/legacy
+            exclude: true
+  template:
+    metadata: {name: '{{path.basename}}'}
+    spec:
+      project: default
+      source:
+        repoURL: https://github.com/example/addons.git
+        targetRevision: main
+        path: '{{path}}'
+      destination: {server: https://kubernetes.default.svc, namespace: '{{path[1]}}'}
+      syncPolicy:
+        automated: {prune: true}
+";
+
+#[test]
+fn applicationset_git_directories_becomes_one_generator_with_the_same_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &[("appset.yaml", APPSET)]);
+    let outcome = import(From::Argocd, dir.path());
+    assert!(outcome.errors.is_empty(), "{:?}", errors(&outcome));
+    let app = &outcome.imported.apps[0];
+    assert_eq!(app.name, "{{path.basename}}");
+    assert_eq!(app.namespace.as_deref(), Some("{{path[1]}}"));
+    let dirs: Vec<(&str, bool)> = app
+        .directories
+        .iter()
+        .map(|d| (d.path.as_str(), d.exclude))
+        .collect();
+    assert_eq!(dirs, [("addons/*", false), ("addons/legacy", true)]);
+    assert!(app.prune && !app.self_heal);
+    let config = Config::parse(&outcome.to_yaml().unwrap(), "imported", dir.path()).unwrap();
+    assert!(config.apps[0].directories[1].exclude);
+}
+
+#[test]
+fn applicationset_list_generator_makes_one_app_per_element() {
+    let list = APPSET
+        .replace(
+            "    - git:\n        repoURL: https://github.com/example/addons.git\n        revision: main\n        directories:\n          - path: addons/*\n          - path: addons/legacy\n            exclude: true\n",
+            "    - list:\n        elements: [{app: web}, {app: api}]\n",
+        )
+        .replace("'{{path.basename}}'", "'{{app}}'")
+        .replace("'{{path}}'", "'apps/{{app}}'")
+        .replace("'{{path[1]}}'", "'{{app}}'");
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &[("appset.yaml", &list)]);
+    let outcome = import(From::Argocd, dir.path());
+    assert!(outcome.errors.is_empty(), "{:?}", errors(&outcome));
+    let apps: Vec<(&str, &str)> = outcome
+        .imported
+        .apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.directories[0].path.as_str()))
+        .collect();
+    assert_eq!(apps, [("web", "apps/web"), ("api", "apps/api")]);
+}
+
+#[test]
+fn applicationset_unsupported_generators_are_errors_naming_the_field() {
+    for (from, to, field) in [
+        (
+            "directories:",
+            "files: [{path: x.json}]\n        ignored:",
+            "git.files",
+        ),
+        (
+            "  generators:",
+            "  goTemplate: true\n  generators:",
+            "spec.goTemplate",
+        ),
+        (
+            "path: '{{path}}'",
+            "path: '{{path}}/x'",
+            "spec.template.spec.source.path",
+        ),
+        (
+            "automated: {prune: true}",
+            "syncOptions: [Replace=true]",
+            "spec.template.spec.syncPolicy",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[("appset.yaml", &APPSET.replace(from, to))]);
+        let errors = errors(&import(From::Argocd, dir.path()));
+        assert_eq!(errors.len(), 1, "{field}: {errors:?}");
+        assert!(errors[0].contains(field), "{field}: {}", errors[0]);
+        assert!(
+            errors[0].contains("ApplicationSet argocd/cluster-addons"),
+            "{}",
+            errors[0]
+        );
+    }
+}
