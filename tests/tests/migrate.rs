@@ -208,70 +208,9 @@ fn argocd_example_apps_sync_end_to_end_to_what_kubectl_renders() {
     for source in &mut outcome.imported.sources {
         source.url = daemon.url("config.git");
     }
-    // guestbook as Argo CD left it: applied by its controller, with its tracking label and
-    // annotation. Tether adopts these objects: same UIDs, Argo CD's marks kept.
-    cluster.ok(&["create", "namespace", "guestbook"]);
-    let mut before = Vec::new();
-    for mut object in kubectl_objects(&corpus("argocd-example-apps/guestbook")) {
-        object["metadata"]["labels"] =
-            serde_json::json!({"app.kubernetes.io/instance": "guestbook"});
-        object["metadata"]["annotations"] = serde_json::json!({
-            "argocd.argoproj.io/tracking-id": "guestbook:apps/Deployment:guestbook/guestbook-ui"
-        });
-        let file = dir.path().join("argo-applied.json");
-        std::fs::write(&file, object.to_string()).expect("write");
-        let file = file.to_string_lossy().into_owned();
-        cluster.ok(&[
-            "apply",
-            "--server-side",
-            "--field-manager",
-            "argocd-controller",
-            "-n",
-            "guestbook",
-            "-f",
-            &file,
-        ]);
-        let kind = object["kind"].as_str().expect("kind").to_owned();
-        let name = object["metadata"]["name"]
-            .as_str()
-            .expect("name")
-            .to_owned();
-        let uid = cluster.ok(&[
-            "get",
-            &kind,
-            &name,
-            "-n",
-            "guestbook",
-            "-o",
-            "jsonpath={.metadata.uid}",
-        ]);
-        before.push((kind, name, uid));
-    }
+    let before = apply_as_argocd_and_flux(&cluster, dir.path());
     let port = peers::free_port();
-    let config = format!(
-        "{}listen: 127.0.0.1:{port}\nadminListen: 127.0.0.1:{admin}\nnamespace: tether-system\n\
-         cacheDir: {cache}\nleaderElection: {{enabled: false}}\n\
-         limits: {{healthTimeout: 0s, shutdownGrace: 10s}}\n",
-        outcome.to_yaml().expect("the config"),
-        admin = peers::free_port(),
-        cache = dir.path().join("cache").display(),
-    );
-    let config_path = dir.path().join("tether.yaml");
-    std::fs::write(&config_path, config).expect("write the config");
-    let log = dir.path().join("agent.log");
-    let mut cmd = Command::new(tether_tests::bins::tether_agent());
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&config_path)
-        .arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
-        .arg("--identity")
-        .arg("migrate")
-        .env_remove("POD_NAME");
-    let _agent = Process::spawn("tether-agent", cmd, &log).expect("start tether-agent");
-    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
-    peers::wait_for_port(port, Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("the agent did not listen: {e}\n{}", logs()));
+    let _agent = start_agent(&cluster, dir.path(), &outcome, port);
     for app in &outcome.imported.apps {
         wait_for(
             &format!("app {} synced", app.name),
@@ -323,6 +262,82 @@ fn argocd_example_apps_sync_end_to_end_to_what_kubectl_renders() {
             "{live}"
         );
     }
+}
+
+/// guestbook as Argo CD (or Flux) left it: applied by its controller, with Argo CD's tracking
+/// label and annotation and Flux's labels. Returns each object's kind, name and UID.
+fn apply_as_argocd_and_flux(cluster: &Cluster, dir: &Path) -> Vec<(String, String, String)> {
+    cluster.ok(&["create", "namespace", "guestbook"]);
+    let mut before = Vec::new();
+    for mut object in kubectl_objects(&corpus("argocd-example-apps/guestbook")) {
+        object["metadata"]["labels"] = serde_json::json!({
+            "app.kubernetes.io/instance": "guestbook",
+            "kustomize.toolkit.fluxcd.io/name": "guestbook",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+        });
+        object["metadata"]["annotations"] = serde_json::json!({
+            "argocd.argoproj.io/tracking-id": "guestbook:apps/Deployment:guestbook/guestbook-ui"
+        });
+        let file = dir.join("argo-applied.json");
+        std::fs::write(&file, object.to_string()).expect("write");
+        let file = file.to_string_lossy().into_owned();
+        cluster.ok(&[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "argocd-controller",
+            "-n",
+            "guestbook",
+            "-f",
+            &file,
+        ]);
+        let kind = object["kind"].as_str().expect("kind").to_owned();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_owned();
+        let uid = cluster.ok(&[
+            "get",
+            &kind,
+            &name,
+            "-n",
+            "guestbook",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ]);
+        before.push((kind, name, uid));
+    }
+    before
+}
+
+/// `tether-agent run` on the imported config, listening on `port`.
+fn start_agent(cluster: &Cluster, dir: &Path, outcome: &Outcome, port: u16) -> Process {
+    let config = format!(
+        "{}listen: 127.0.0.1:{port}\nadminListen: 127.0.0.1:{admin}\nnamespace: tether-system\n\
+         cacheDir: {cache}\nleaderElection: {{enabled: false}}\n\
+         limits: {{healthTimeout: 0s, shutdownGrace: 10s}}\n",
+        outcome.to_yaml().expect("the config"),
+        admin = peers::free_port(),
+        cache = dir.join("cache").display(),
+    );
+    let config_path = dir.join("tether.yaml");
+    std::fs::write(&config_path, config).expect("write the config");
+    let log = dir.join("agent.log");
+    let mut cmd = Command::new(tether_tests::bins::tether_agent());
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .arg("--identity")
+        .arg("migrate")
+        .env_remove("POD_NAME");
+    let agent = Process::spawn("tether-agent", cmd, &log).expect("start tether-agent");
+    peers::wait_for_port(port, Duration::from_secs(30)).unwrap_or_else(|e| {
+        let logs = std::fs::read_to_string(&log).unwrap_or_default();
+        panic!("the agent did not listen: {e}\n{logs}")
+    });
+    agent
 }
 
 /// Every field of `expected` is in `actual` with the same value (the API server adds

@@ -64,6 +64,16 @@ fn map_inner(object: &Found, outcome: &mut Outcome) -> Result<(), MigrateError> 
         }
         return Ok(());
     }
+    git_directories(object, generator, &template, outcome)
+}
+
+/// A git directories generator: one Tether app generator.
+fn git_directories(
+    object: &Found,
+    generator: &Value,
+    template: &Value,
+    outcome: &mut Outcome,
+) -> Result<(), MigrateError> {
     let Some(git) = generator.get("git") else {
         return Err(unmappable(
             object,

@@ -236,6 +236,93 @@ fn app(
         .as_object()
         .cloned()
         .unwrap_or_default();
+    check_fields(object, &spec, notes)?;
+    let path = spec.get("path").and_then(Value::as_str).unwrap_or(".");
+    let Some(path) = clean_path(path) else {
+        return Err(unmappable(object, "spec.path", "leaves the repository"));
+    };
+    let source_ref = &object.value["spec"]["sourceRef"];
+    if source_ref["kind"].as_str() != Some("GitRepository") {
+        return Err(unmappable(
+            object,
+            "spec.sourceRef.kind",
+            "only GitRepository",
+        ));
+    }
+    let source_ns = source_ref["namespace"].as_str().unwrap_or(namespace);
+    let source_name = source_ref["name"].as_str().unwrap_or_default();
+    let Some(source) = sources.get(&key(source_ns, source_name)) else {
+        return Err(unmappable(
+            object,
+            "spec.sourceRef",
+            &format!("GitRepository {source_ns}/{source_name} not found or not imported"),
+        ));
+    };
+    let decryption = &object.value["spec"]["decryption"];
+    if !decryption.is_null() && decryption["provider"].as_str() != Some("sops") {
+        return Err(unmappable(object, "spec.decryption.provider", "only sops"));
+    }
+    if let Some(secret) = decryption["secretRef"]["name"].as_str() {
+        notes.push(format!(
+            "{}: spec.decryption.secretRef: put the keys of Secret {secret} in keys.files",
+            describe(&object.value)
+        ));
+    }
+    let depends_on = dependencies(object, &spec, namespace)?;
+    Ok(Pending {
+        key: key(namespace, object.name()),
+        depends_on,
+        app: ImportedApp {
+            source: source.name.clone(),
+            directories: vec![ImportedDirectory {
+                path,
+                exclude: false,
+            }],
+            name: object.name().to_owned(),
+            namespace: spec
+                .get("targetNamespace")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            create_namespace: false,
+            prune: spec.get("prune").and_then(Value::as_bool).unwrap_or(false),
+            self_heal: true,
+            ignore: Vec::new(),
+        },
+    })
+}
+
+/// The `namespace/name` of every Kustomization `object` depends on.
+fn dependencies(
+    object: &Found,
+    spec: &serde_json::Map<String, Value>,
+    namespace: &str,
+) -> Result<Vec<String>, MigrateError> {
+    let mut depends_on = Vec::new();
+    for (index, dep) in spec
+        .get("dependsOn")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some(name) = dep["name"].as_str() else {
+            return Err(unmappable(
+                object,
+                &format!("spec.dependsOn[{index}].name"),
+                "missing",
+            ));
+        };
+        depends_on.push(key(dep["namespace"].as_str().unwrap_or(namespace), name));
+    }
+    Ok(depends_on)
+}
+
+/// Refuses the fields Tether cannot honour; notes the ones it honours differently.
+fn check_fields(
+    object: &Found,
+    spec: &serde_json::Map<String, Value>,
+    notes: &mut Vec<String>,
+) -> Result<(), MigrateError> {
     for field in spec.keys() {
         if UNSUPPORTED.contains(&field.as_str()) {
             return Err(unmappable(
@@ -279,74 +366,7 @@ fn app(
             ));
         }
     }
-    let path = spec.get("path").and_then(Value::as_str).unwrap_or(".");
-    let Some(path) = clean_path(path) else {
-        return Err(unmappable(object, "spec.path", "leaves the repository"));
-    };
-    let source_ref = &object.value["spec"]["sourceRef"];
-    if source_ref["kind"].as_str() != Some("GitRepository") {
-        return Err(unmappable(
-            object,
-            "spec.sourceRef.kind",
-            "only GitRepository",
-        ));
-    }
-    let source_ns = source_ref["namespace"].as_str().unwrap_or(namespace);
-    let source_name = source_ref["name"].as_str().unwrap_or_default();
-    let Some(source) = sources.get(&key(source_ns, source_name)) else {
-        return Err(unmappable(
-            object,
-            "spec.sourceRef",
-            &format!("GitRepository {source_ns}/{source_name} not found or not imported"),
-        ));
-    };
-    let decryption = &object.value["spec"]["decryption"];
-    if !decryption.is_null() && decryption["provider"].as_str() != Some("sops") {
-        return Err(unmappable(object, "spec.decryption.provider", "only sops"));
-    }
-    if let Some(secret) = decryption["secretRef"]["name"].as_str() {
-        notes.push(format!(
-            "{}: spec.decryption.secretRef: put the keys of Secret {secret} in keys.files",
-            describe(&object.value)
-        ));
-    }
-    let mut depends_on = Vec::new();
-    for (index, dep) in spec
-        .get("dependsOn")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let Some(name) = dep["name"].as_str() else {
-            return Err(unmappable(
-                object,
-                &format!("spec.dependsOn[{index}].name"),
-                "missing",
-            ));
-        };
-        depends_on.push(key(dep["namespace"].as_str().unwrap_or(namespace), name));
-    }
-    Ok(Pending {
-        key: key(namespace, object.name()),
-        depends_on,
-        app: ImportedApp {
-            source: source.name.clone(),
-            directories: vec![ImportedDirectory {
-                path,
-                exclude: false,
-            }],
-            name: object.name().to_owned(),
-            namespace: spec
-                .get("targetNamespace")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            create_namespace: false,
-            prune: spec.get("prune").and_then(Value::as_bool).unwrap_or(false),
-            self_heal: true,
-            ignore: Vec::new(),
-        },
-    })
+    Ok(())
 }
 
 /// Orders apps so that every app comes after what it depends on (stable otherwise).
