@@ -191,7 +191,8 @@ fn source_of(
         .rsplit(['/', ':'])
         .next()
         .unwrap_or("source")
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
     let mut name = base.clone();
     let mut n = 2;
     while sources.iter().any(|s| s.name == name) {

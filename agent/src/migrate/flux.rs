@@ -147,7 +147,13 @@ fn source(object: &Found, notes: &mut Vec<String>) -> Result<ImportedSource, Mig
     let reference = reference(object, spec.get("ref"))?;
     let credentials = match spec.get("secretRef").map(|s| &s["name"]) {
         None => Credentials::default(),
-        Some(Value::String(name)) => Credentials::mounted(name, url),
+        Some(Value::String(name)) => {
+            notes.push(format!(
+                "{}: spec.secretRef: mount Secret {name} at /etc/tether/sources/{name}",
+                describe(&object.value)
+            ));
+            Credentials::mounted(name, url)
+        }
         Some(_) => return Err(unmappable(object, "spec.secretRef.name", "not a string")),
     };
     Ok(ImportedSource {

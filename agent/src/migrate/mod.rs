@@ -205,7 +205,38 @@ pub fn import(from: From, dir: &std::path::Path) -> Outcome {
     all.append(&mut outcome.errors);
     outcome.errors = all;
     refuse_foreign_renders(dir, &mut outcome);
+    refuse_bad_names(&mut outcome);
     outcome
+}
+
+/// Tether names apps and sources with DNS labels: an imported name that is not one is an
+/// error (a templated app name is checked when the agent discovers the app).
+fn refuse_bad_names(outcome: &mut Outcome) {
+    use crate::config::is_dns_label;
+    let problem = "not a DNS label (lower-case letters, digits and '-', at most 63)";
+    let apps = std::mem::take(&mut outcome.imported.apps);
+    for app in apps {
+        if app.name.contains("{{") || is_dns_label(&app.name) {
+            outcome.imported.apps.push(app);
+        } else {
+            outcome.errors.push(MigrateError::Unmappable {
+                object: format!("app {}", app.name),
+                file: app.directories[0].path.clone(),
+                field: "metadata.name".to_owned(),
+                problem: problem.to_owned(),
+            });
+        }
+    }
+    for source in &outcome.imported.sources {
+        if !is_dns_label(&source.name) {
+            outcome.errors.push(MigrateError::Unmappable {
+                object: format!("source {}", source.name),
+                file: source.url.clone(),
+                field: "metadata.name".to_owned(),
+                problem: problem.to_owned(),
+            });
+        }
+    }
 }
 
 /// Renders every imported app whose directory is in `dir` and refuses (an error naming it)

@@ -459,3 +459,18 @@ fn applicationset_unsupported_generators_are_errors_naming_the_field() {
         );
     }
 }
+
+#[test]
+fn names_that_are_not_dns_labels_are_errors_and_repository_names_are_sanitised() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = APPLICATION
+        .replace("name: guestbook,", "name: example.guestbook,")
+        .replace("argocd-example-apps.git", "Example_Apps.git");
+    write(dir.path(), &[("a.yaml", &app)]);
+    let outcome = import(From::Argocd, dir.path());
+    let errors = errors(&outcome);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("app example.guestbook") && errors[0].contains("metadata.name"));
+    assert!(outcome.imported.apps.is_empty());
+    assert_eq!(outcome.imported.sources[0].name, "example-apps");
+}
