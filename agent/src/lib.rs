@@ -32,6 +32,7 @@
 //!   and held prunes (Slack, Teams, Alertmanager, commit statuses, e-mail, ...).
 //! - [`output`]: a command's stdout; a closed pipe ends the command quietly.
 //! - [`repo_root`]: the default root of a local render or check (the Git work tree).
+//! - [`migrate`]: `tether-agent import`, Argo CD and Flux objects read as Tether apps.
 //! - [`text`]: what an error quotes of its input, cut to a few hundred bytes.
 //!
 //! The `tether-agent` binary is a thin layer over these modules.
@@ -40,6 +41,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod migrate;
 pub mod notify;
 pub mod output;
 pub mod plan;

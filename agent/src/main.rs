@@ -44,6 +44,15 @@ enum Command {
         #[arg(long)]
         root: Option<std::path::PathBuf>,
     },
+    /// Print the `tether.yaml` equivalent of a repository's Argo CD Applications or Flux
+    /// Kustomizations, for review (exit 1 when some objects could not be mapped).
+    Import {
+        /// Which tool's objects to read.
+        #[arg(long = "from", value_enum)]
+        from: tether_agent::migrate::From,
+        /// The repository's directory.
+        dir: std::path::PathBuf,
+    },
     /// Fetch a Git source once into a cache directory and print the commit (benchmarks).
     #[command(hide = true)]
     Fetch {
@@ -164,6 +173,12 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             )))
         }),
+        Command::Import { from, dir } => ExitCode::from(tether_agent::migrate::command(
+            from,
+            &dir,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
         Command::Render { dir, root } => render_command(&dir, root.as_deref()),
         Command::Fetch {
             url,

@@ -1,0 +1,180 @@
+//! Reading every Kubernetes object of a directory's YAML files (read, never applied).
+
+use super::MigrateError;
+use crate::render::yaml::{ParseOptions, parse_values};
+use serde_json::Value;
+use std::path::Path;
+
+/// The deepest directory walked.
+const MAX_DEPTH: usize = 32;
+/// The most files read.
+const MAX_FILES: usize = 20_000;
+/// The largest file read.
+const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// One object found in the repository.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The file, relative to the directory read (`clusters/prod/apps.yaml`).
+    pub file: String,
+    /// The object.
+    pub value: Value,
+}
+
+impl Found {
+    /// The object's API group (`kustomize.toolkit.fluxcd.io`).
+    #[must_use]
+    pub fn group(&self) -> &str {
+        let api = self.value["apiVersion"].as_str().unwrap_or_default();
+        api.rsplit_once('/').map_or("", |(group, _)| group)
+    }
+
+    /// The object's kind.
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        self.value["kind"].as_str().unwrap_or_default()
+    }
+
+    /// The object's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.value["metadata"]["name"].as_str().unwrap_or_default()
+    }
+
+    /// The object's namespace (empty when unset).
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        self.value["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+    }
+}
+
+/// Every object of the `.yaml`/`.yml` files under `dir` (hidden entries skipped), sorted by
+/// file, and every file that could not be read.
+#[must_use]
+pub fn scan(dir: &Path) -> (Vec<Found>, Vec<MigrateError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    walk(dir, dir, 0, &mut files, &mut errors);
+    files.sort();
+    let mut found = Vec::new();
+    for (rel, path) in files {
+        match read(&path) {
+            Ok(values) => {
+                found.extend(
+                    values
+                        .into_iter()
+                        .filter(|v| v.is_object())
+                        .map(|value| Found {
+                            file: rel.clone(),
+                            value,
+                        }),
+                )
+            }
+            Err(message) => errors.push(MigrateError::ReadFailed { file: rel, message }),
+        }
+    }
+    let patches = patch_files(&found);
+    found.retain(|f| !patches.contains(&f.file));
+    (found, errors)
+}
+
+/// The files kustomizations name as patches: partial objects, not objects to import.
+fn patch_files(found: &[Found]) -> Vec<String> {
+    let mut out = Vec::new();
+    for kustomization in found.iter().filter(|f| {
+        let name = f.file.rsplit('/').next().unwrap_or_default();
+        name == "kustomization.yaml" || name == "kustomization.yml"
+    }) {
+        let dir = kustomization.file.rsplit_once('/').map_or("", |(d, _)| d);
+        let v = &kustomization.value;
+        let listed = v["patches"]
+            .as_array()
+            .into_iter()
+            .chain(v["patchesJson6902"].as_array())
+            .flatten()
+            .filter_map(|p| p["path"].as_str())
+            .chain(
+                v["patchesStrategicMerge"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str),
+            );
+        for path in listed {
+            let joined = if dir.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{dir}/{path}")
+            };
+            if let Some(clean) = super::clean_path(&joined) {
+                out.push(clean);
+            }
+        }
+    }
+    out
+}
+
+fn read(path: &Path) -> Result<Vec<Value>, String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    parse_values(&text, &ParseOptions::default()).map_err(|e| e.to_string())
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    files: &mut Vec<(String, std::path::PathBuf)>,
+    errors: &mut Vec<MigrateError>,
+) {
+    let rel = |p: &Path| {
+        p.strip_prefix(root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned()
+    };
+    if depth > MAX_DEPTH {
+        errors.push(MigrateError::ReadFailed {
+            file: rel(dir),
+            message: format!("nested deeper than {MAX_DEPTH} directories"),
+        });
+        return;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            errors.push(MigrateError::ReadFailed {
+                file: rel(dir),
+                message: err.to_string(),
+            });
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            walk(root, &path, depth + 1, files, errors);
+        } else if kind.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+            if files.len() >= MAX_FILES {
+                errors.push(MigrateError::ReadFailed {
+                    file: rel(&path),
+                    message: format!("more than {MAX_FILES} YAML files"),
+                });
+                return;
+            }
+            files.push((rel(&path), path));
+        }
+    }
+}
