@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use tether_tests::render_compare::{describe, differences, parse};
+use tether_tests::render_compare::{compare_objects, parse};
 
 fn fixtures(group: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -75,33 +75,7 @@ fn compare(case: &Path) -> Result<usize, String> {
         .map_err(|err| format!("kubectl output: {err}"))?;
     let actual = parse(&String::from_utf8_lossy(&actual.stdout))
         .map_err(|err| format!("tether output: {err}"))?;
-    let mut problems = Vec::new();
-    if expected.len() != actual.len() {
-        problems.push(format!(
-            "kubectl printed {} objects, tether {}:\n  kubectl: {:?}\n  tether:  {:?}",
-            expected.len(),
-            actual.len(),
-            expected.iter().map(describe).collect::<Vec<_>>(),
-            actual.iter().map(describe).collect::<Vec<_>>()
-        ));
-    }
-    for (index, (e, a)) in expected.iter().zip(&actual).enumerate() {
-        if e != a {
-            let mut diff = Vec::new();
-            differences(e, a, "", &mut diff);
-            problems.push(format!(
-                "object {index}: kubectl {} / tether {}\n{}",
-                describe(e),
-                describe(a),
-                diff.join("\n")
-            ));
-        }
-    }
-    if problems.is_empty() {
-        Ok(expected.len())
-    } else {
-        Err(problems.join("\n"))
-    }
+    compare_objects(&expected, &actual)
 }
 
 #[test]

@@ -23,6 +23,7 @@
 
 pub(crate) mod builtin_refs;
 pub(crate) mod config;
+pub(crate) mod dir;
 pub(crate) mod fieldspec;
 pub(crate) mod generators;
 pub(crate) mod images;
