@@ -19,12 +19,15 @@
 //! assert!(RelPath::parse("../etc/passwd").is_err());
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// How many symlinks one path resolution may follow (Linux uses 40 too).
 const MAX_SYMLINK_HOPS: usize = 40;
+/// Most directories a tree remembers as real (bounds the memory of the lookup cache).
+const MAX_REMEMBERED_DIRS: usize = 65_536;
 
 /// The default largest file a render may read: 8 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
@@ -281,6 +284,9 @@ pub struct DirEntry {
 pub struct Tree {
     raw: Arc<dyn RawTree>,
     max_file_bytes: u64,
+    /// Paths already seen to be real directories (not links): a render reads many files
+    /// below the same directories, and each would otherwise look at every component again.
+    real_dirs: Arc<Mutex<HashSet<RelPath>>>,
 }
 
 impl fmt::Debug for Tree {
@@ -297,6 +303,7 @@ impl Tree {
         Self {
             raw: Arc::new(raw),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            real_dirs: Arc::default(),
         }
     }
 
@@ -328,9 +335,15 @@ impl Tree {
                 });
             }
             let candidate = done.child(&name)?;
+            if self.is_known_dir(&candidate) {
+                done = candidate;
+                kind = EntryKind::Dir;
+                continue;
+            }
             match self.raw.entry(&candidate)? {
                 None => return Ok(None),
                 Some(RawEntry::Dir) => {
+                    self.remember_dir(&candidate);
                     done = candidate;
                     kind = EntryKind::Dir;
                 }
@@ -364,6 +377,18 @@ impl Tree {
             }
         }
         Ok(Some((done, kind)))
+    }
+
+    fn is_known_dir(&self, path: &RelPath) -> bool {
+        self.real_dirs.lock().is_ok_and(|dirs| dirs.contains(path))
+    }
+
+    fn remember_dir(&self, path: &RelPath) {
+        if let Ok(mut dirs) = self.real_dirs.lock()
+            && dirs.len() < MAX_REMEMBERED_DIRS
+        {
+            dirs.insert(path.clone());
+        }
     }
 
     /// What is at `path` after resolving symlinks, or `None`.

@@ -219,6 +219,9 @@ const NAME_REFERENCES: &[(GvkText, &[FieldText])] = &[
 
 /// The built-in name references, one rule per referring field.
 pub(crate) fn name_references() -> Vec<NameBackRef> {
+    // Deduplicated on the table's own strings: comparing built rules pairwise was most of
+    // the cost of a small render.
+    let mut seen = std::collections::HashSet::new();
     let mut rules = Vec::new();
     for ((group, version, kind), referrers) in NAME_REFERENCES {
         let referral = Gvk {
@@ -227,13 +230,13 @@ pub(crate) fn name_references() -> Vec<NameBackRef> {
             kind: (*kind).to_owned(),
         };
         for (g, v, k, path) in *referrers {
-            let rule = NameBackRef {
+            if !seen.insert((*group, *version, *kind, *g, *v, *k, *path)) {
+                continue;
+            }
+            rules.push(NameBackRef {
                 referral: referral.clone(),
                 referrer: FieldSpec::new(g, v, k, path, false),
-            };
-            if !rules.contains(&rule) {
-                rules.push(rule);
-            }
+            });
         }
     }
     rules

@@ -28,6 +28,9 @@ pub(crate) struct TransformerConfig {
     pub(crate) var_reference: Vec<FieldSpec>,
     pub(crate) images: Vec<FieldSpec>,
     pub(crate) replicas: Vec<FieldSpec>,
+    /// Whether anything beyond the built-in field specs is in here: a configuration that
+    /// only holds the built-ins adds nothing to another one, which itself starts from them.
+    pub(crate) custom: bool,
 }
 
 impl Default for TransformerConfig {
@@ -76,6 +79,7 @@ impl Default for TransformerConfig {
             .iter()
             .map(|kind| FieldSpec::new("", "", kind, "spec/replicas", true))
             .collect(),
+            custom: false,
         }
     }
 }
@@ -95,16 +99,19 @@ impl TransformerConfig {
             var_reference: Vec::new(),
             images: Vec::new(),
             replicas: Vec::new(),
+            custom: true,
         }
     }
 
     /// Merges `other` in, as kustomize merges configurations. A conflict (the same field
     /// spec with a different `create`) is reported as its path.
     pub(crate) fn merge(&mut self, other: &TransformerConfig) -> Result<(), String> {
-        // Most kustomizations keep the default configuration: compare once, not rule by rule.
-        if self == other {
+        // Most kustomizations keep the built-in configuration, which every configuration
+        // starts from: nothing to add.
+        if !other.custom || self == other {
             return Ok(());
         }
+        self.custom = true;
         merge_specs(&mut self.name_prefix, &other.name_prefix)?;
         merge_specs(&mut self.name_suffix, &other.name_suffix)?;
         merge_specs(&mut self.namespace, &other.namespace)?;
@@ -215,6 +222,7 @@ impl ConfigFile {
             var_reference: specs(&self.var_reference),
             images: specs(&self.images),
             replicas: specs(&self.replicas),
+            custom: true,
         }
     }
 }
