@@ -124,10 +124,21 @@ pub fn backoff(
     capped.mul_f64(factor)
 }
 
-/// Parses `Retry-After` given in seconds (an HTTP date is not honoured: the backoff applies).
+/// Parses `Retry-After`: delay seconds, or an HTTP date (RFC 9110: IMF-fixdate, and the
+/// obsolete RFC 850 and asctime forms), which becomes the time left until then (zero when
+/// it has passed).
 #[must_use]
 pub fn retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    retry_after_at(value, std::time::SystemTime::now())
+}
+
+fn retry_after_at(value: Option<&str>, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Sends one HTTP request.
@@ -353,6 +364,28 @@ mod tests {
         );
         assert_eq!(backoff(1, base, max, Some(Duration::from_secs(60))), max);
         assert_eq!(retry_after(Some(" 7 ")), Some(Duration::from_secs(7)));
-        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after(Some("soon")), None);
+        assert_eq!(retry_after(None), None);
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_is_the_time_left() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        for later in [
+            "Wed, 21 Oct 2015 07:28:30 GMT",
+            "Wednesday, 21-Oct-15 07:28:30 GMT",
+            "Wed Oct 21 07:28:30 2015",
+        ] {
+            assert_eq!(
+                retry_after_at(Some(later), now),
+                Some(Duration::from_secs(30)),
+                "{later}"
+            );
+        }
+        assert_eq!(
+            retry_after_at(Some("Wed, 21 Oct 2015 07:27:00 GMT"), now),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
     }
 }
