@@ -188,6 +188,9 @@ impl Config {
                     "must name at least one directory".into(),
                 ));
             }
+            if let Some(Err((field, problem))) = app.rollout.as_ref().map(|r| r.validate()) {
+                return Err(invalid(format!("apps[{i}].rollout.{field}"), problem));
+            }
             if app.max_prune_percent.is_some_and(|p| p > 100) {
                 return Err(invalid(
                     format!("apps[{i}].maxPrunePercent"),

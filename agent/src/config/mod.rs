@@ -409,6 +409,9 @@ pub struct AppGenerator {
     /// The largest share (percent) of an app's objects one sync may prune.
     #[serde(default)]
     pub max_prune_percent: Option<u8>,
+    /// Gates after apply and automatic rollback (progressive delivery).
+    #[serde(default)]
+    pub rollout: Option<crate::rollout::RolloutConfig>,
 }
 
 /// The agent's age keys.
