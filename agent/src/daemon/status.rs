@@ -14,6 +14,8 @@ use std::path::PathBuf;
 pub const STATUS_LABEL: &str = "tether.dev/status-of";
 /// The field manager of status writes.
 pub const STATUS_MANAGER: &str = "tether-status";
+/// The key of an app's rollout status (gates, hold, revision history) in its status ConfigMap.
+pub const ROLLOUT_KEY: &str = "rollout";
 
 /// Errors of reading or writing status.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,9 @@ pub async fn write(
     data.insert("errors", status.errors.join("\n"));
     if !status.notified.is_empty() {
         data.insert("notified", status.notified.clone());
+    }
+    if let Some(rollout) = &status.rollout {
+        data.insert(ROLLOUT_KEY, rollout.encode());
     }
     let body = serde_json::json!({
         "apiVersion": "v1",

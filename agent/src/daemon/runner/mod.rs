@@ -8,6 +8,7 @@ use record::{finish_failed, finish_synced, write_status};
 mod departed;
 mod notify;
 mod record;
+mod rollout;
 mod schemas;
 use super::pipeline;
 use super::state::{Shared, Webhook};
@@ -39,6 +40,8 @@ pub(super) struct Ctx {
     triggers: BTreeMap<String, Trigger>,
     /// Notifications.
     notifier: Arc<crate::notify::Notifier>,
+    /// Gates after apply (apps with a `rollout:` block).
+    gates: rollout::Gates,
 }
 
 /// A generation's running tasks.
@@ -192,6 +195,7 @@ impl Generation {
             .await,
         );
         let ctx = Arc::new(Ctx {
+            gates: rollout::Gates::new(&client),
             notifier,
             config,
             client,
@@ -465,6 +469,11 @@ async fn round(
         let tree = &snapshot.tree;
         let revision = revision.as_str();
         async move {
+            let gated = rollout::Round { policies, schemas };
+            if let Some(hold) = rollout::held(ctx, app, revision).await {
+                rollout::keep_held(ctx, app, &hold, &gated).await;
+                return None;
+            }
             let started = Instant::now();
             let prepared = pipeline::prepare(
                 tree,
@@ -508,7 +517,9 @@ async fn round(
                             .await;
                         ctx.engine.sync(&spec, revision, objects).await
                     };
+                    let synced = rollout::Synced::of(&result);
                     finish_synced(ctx, app, &p, result, started).await;
+                    rollout::after_sync(ctx, app, revision, synced, &gated).await;
                     p.resolution.requeue_after
                 }
             }
