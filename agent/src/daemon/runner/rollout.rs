@@ -233,7 +233,8 @@ pub(super) async fn after_sync(
             }
         }
         None => {
-            ctx.state.update_app(name, |s| s.health = "Progressing".into());
+            ctx.state
+                .update_app(name, |s| s.health = "Progressing".into());
             rollout::gates(rollout::GateInput {
                 config,
                 client: &ctx.client,
@@ -259,7 +260,12 @@ pub(super) async fn after_sync(
         save(ctx, name, &status);
         ctx.state.update_app(name, |s| s.health = "Healthy".into());
         ctx.events
-            .publish(name, false, "GatesPassed", format!("{revision}: every gate passed"))
+            .publish(
+                name,
+                false,
+                "GatesPassed",
+                format!("{revision}: every gate passed"),
+            )
             .await;
         if let Some(s) = ctx.state.app(name) {
             write_status(ctx, &s).await;
@@ -271,7 +277,8 @@ pub(super) async fn after_sync(
     ctx.events
         .publish(name, true, "GateFailed", format!("{revision}: {reason}"))
         .await;
-    let observed = crate::notify::observe::rollout_event(Kind::GateFailed, revision, "GateFailed", &reason);
+    let observed =
+        crate::notify::observe::rollout_event(Kind::GateFailed, revision, "GateFailed", &reason);
     super::notify::notify(ctx, name, revision, None, observed).await;
     let target = status.last_passed(revision).map(str::to_owned);
     let mut hold = Hold {
@@ -321,7 +328,8 @@ pub(super) async fn after_sync(
 async fn report_outcome(ctx: &Ctx, name: &str, revision: &str, phase: Phase, hold: &Hold) {
     let (kind, event, warning, note) = match (phase, &hold.restored_revision) {
         (Phase::RolledBack, Some(to)) => {
-            let mut note = format!("{revision} failed its gates; back at {to}, held until Git moves");
+            let mut note =
+                format!("{revision} failed its gates; back at {to}, held until Git moves");
             if !hold.unrestorable.is_empty() {
                 note.push_str(&format!("; not restored: {}", hold.unrestorable.join(", ")));
             }
@@ -331,7 +339,10 @@ async fn report_outcome(ctx: &Ctx, name: &str, revision: &str, phase: Phase, hol
             Kind::RollbackFailed,
             "RollbackFailed",
             true,
-            format!("{revision}: {}; the app is left alone until Git moves", hold.reason),
+            format!(
+                "{revision}: {}; the app is left alone until Git moves",
+                hold.reason
+            ),
         ),
         _ => return,
     };
@@ -395,7 +406,10 @@ async fn apply_revision(
             .await;
         ctx.engine.sync(&spec, target, objects).await
     };
-    let error = result.error.as_ref().map(|e| format!("{}: {e}", e.reason()));
+    let error = result
+        .error
+        .as_ref()
+        .map(|e| format!("{}: {e}", e.reason()));
     let not_applied: Vec<String> = result
         .changes
         .with(Action::Failed)
