@@ -175,6 +175,39 @@ fn a_revision_that_breaks_health_or_the_metric_is_rolled_back_and_held_until_git
         d["spec"]["template"]["spec"]["containers"][0]["image"],
         "example/web:4"
     );
+    let at_fixed = live_fields(&setup, app);
+
+    // By hand: back to the last other revision that passed, held; then the hold cleared.
+    let kubeconfig = setup.cluster.kubeconfig.to_str().expect("UTF-8 path");
+    let out = support::agent(&["rollback", app, "--kubeconfig", kubeconfig]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manual = wait_for("the rollback by hand", STEP, || {
+        let s = app_status(&agent, app)?;
+        (s["reason"] == "Manual" && s["revision"] == good.as_str()).then_some(s)
+    });
+    assert_eq!(manual["sync"], "RolledBack", "{manual}");
+    assert_eq!(manual["rollout"]["hold"]["manual"], true, "{manual}");
+    assert_eq!(live_fields(&setup, app), at_good);
+    let out = support::agent(&["rollback", "clear", app, "--kubeconfig", kubeconfig]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the app to follow Git again", STEP, || {
+        let s = app_status(&agent, app)?;
+        (s["revision"] == fixed.as_str() && s["sync"] == "Succeeded").then_some(())
+    });
+    assert_eq!(live_fields(&setup, app), at_fixed);
+    let out = support::agent(&["rollback", "nope", "--kubeconfig", kubeconfig]);
+    assert_eq!(out.status.code(), Some(1), "an unknown app");
+    let out = support::agent(&["rollback", app, "--to", "main", "--kubeconfig", kubeconfig]);
+    assert_eq!(out.status.code(), Some(2), "not a commit id");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--to"));
     controller.stop();
 }
 

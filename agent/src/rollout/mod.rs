@@ -15,6 +15,7 @@
 //!   the bounded history of revisions and verdicts that picks the rollback target (stored in
 //!   the app's status ConfigMap, so it survives a restart; only revision ids, never objects).
 //! - [`revision`]: an earlier revision's files, from the source's cache or fetched by id.
+//! - [`request`]: `tether-agent rollback APP [--to REV]` and `rollback clear APP`.
 //!
 //! The daemon calls [`gates`] after each sync of a revision not judged yet, and re-renders and
 //! applies the rollback target itself (the same pipeline as any revision: secrets resolved
@@ -26,6 +27,7 @@ pub mod config;
 pub mod expr;
 pub mod health;
 pub mod history;
+pub mod request;
 pub mod revision;
 
 pub use config::RolloutConfig;

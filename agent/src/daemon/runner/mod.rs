@@ -8,6 +8,7 @@ use record::{finish_failed, finish_synced, write_status};
 mod departed;
 mod notify;
 mod record;
+mod requests;
 mod rollout;
 mod schemas;
 use super::pipeline;
@@ -42,6 +43,8 @@ pub(super) struct Ctx {
     notifier: Arc<crate::notify::Notifier>,
     /// Gates after apply (apps with a `rollout:` block).
     gates: rollout::Gates,
+    /// Rollbacks asked for by hand.
+    rollout_requests: requests::Requests,
 }
 
 /// A generation's running tasks.
@@ -196,6 +199,7 @@ impl Generation {
         );
         let ctx = Arc::new(Ctx {
             gates: rollout::Gates::new(&client),
+            rollout_requests: requests::Requests::default(),
             notifier,
             config,
             client,
@@ -213,6 +217,7 @@ impl Generation {
             tasks.spawn(async move { engine.run_drift(stopped(rx)).await });
         }
         tasks.spawn(corrections(Arc::clone(&ctx), stop_rx.clone()));
+        tasks.spawn(requests::watch(Arc::clone(&ctx), stop_rx.clone()));
         {
             let stores = Arc::clone(&ctx.secrets.stores);
             let rx = stop_rx.clone();
@@ -470,6 +475,11 @@ async fn round(
         let revision = revision.as_str();
         async move {
             let gated = rollout::Round { policies, schemas };
+            if let Some(request) = ctx.rollout_requests.take(&app.spec.name)
+                && requests::handle(ctx, app, revision, request, &gated).await
+            {
+                return None;
+            }
             if let Some(hold) = rollout::held(ctx, app, revision).await {
                 rollout::keep_held(ctx, app, &hold, &gated).await;
                 return None;

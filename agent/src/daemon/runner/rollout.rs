@@ -24,6 +24,8 @@ pub(super) struct Gates {
     http: reqwest::Client,
     /// How often the health gate reads the objects.
     poll: Duration,
+    /// Apps without a `rollout:` block whose stored status was looked at (a hold by hand).
+    looked: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Gates {
@@ -37,6 +39,7 @@ impl Gates {
             resolver: crate::sync::client::Resolver::new(client.clone()),
             http,
             poll: Duration::from_secs(1),
+            looked: std::sync::Mutex::default(),
         }
     }
 }
@@ -56,7 +59,7 @@ pub(super) fn config_of<'a>(ctx: &'a Ctx, app: &AppDef) -> Option<&'a RolloutCon
 }
 
 /// The app's rollout status, restored from its status ConfigMap the first time.
-async fn status_of(ctx: &Ctx, app: &str) -> RolloutStatus {
+pub(super) async fn status_of(ctx: &Ctx, app: &str) -> RolloutStatus {
     if let Some(known) = ctx.state.app(app).and_then(|s| s.rollout) {
         return known;
     }
@@ -91,7 +94,26 @@ fn save(ctx: &Ctx, app: &str, status: &RolloutStatus) {
 /// Before an app of a round is prepared: the hold that keeps it where it is while Git stays
 /// at the revision that failed. Git at another revision ends the hold.
 pub(super) async fn held(ctx: &Ctx, app: &AppDef, revision: &str) -> Option<Hold> {
-    config_of(ctx, app)?;
+    let name = &app.spec.name;
+    let known = ctx.state.app(name).and_then(|s| s.rollout).is_some();
+    if config_of(ctx, app).is_none() && !known {
+        // An app without gates is held only after a rollback by hand: its stored status is
+        // looked at once per process.
+        let first = ctx
+            .gates
+            .looked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.clone());
+        if !first {
+            return None;
+        }
+        let stored = status_of(ctx, name).await;
+        if stored.hold.is_none() {
+            ctx.state.update_app(name, |s| s.rollout = None);
+            return None;
+        }
+    }
     let mut status = status_of(ctx, &app.spec.name).await;
     if let Some(hold) = status.hold_at(revision) {
         return Some(hold.clone());
@@ -135,8 +157,13 @@ fn mark_held(ctx: &Ctx, app: &str) {
         let phase = s.rollout.as_ref().map(|r| r.phase);
         match phase {
             Some(Phase::RolledBack) => {
+                let manual = s
+                    .rollout
+                    .as_ref()
+                    .and_then(|r| r.hold.as_ref())
+                    .is_some_and(|h| h.manual);
                 s.sync = "RolledBack".into();
-                s.reason = "GateFailed".into();
+                s.reason = if manual { "Manual" } else { "GateFailed" }.into();
             }
             Some(Phase::RollbackFailed) => {
                 s.sync = "Failed".into();
@@ -354,7 +381,7 @@ async fn report_outcome(ctx: &Ctx, name: &str, revision: &str, phase: Phase, hol
 
 /// Renders `target` of the app's source again and applies it; returns the objects the apply
 /// left failed (named in the hold).
-async fn apply_revision(
+pub(super) async fn apply_revision(
     ctx: &Ctx,
     app: &AppDef,
     target: &str,
