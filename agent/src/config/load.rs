@@ -131,6 +131,9 @@ impl Config {
                 return Err(invalid(field.into(), "must be at least 1s".into()));
             }
         }
+        if let Err(err) = crate::rollout::window::Windows::new(&self.sync_windows) {
+            return Err(invalid("syncWindows".into(), err.to_string()));
+        }
         if let Err((field, problem)) = self.notifications.validate() {
             return Err(invalid(format!("notifications.{field}"), problem));
         }

@@ -204,6 +204,9 @@ pub struct Config {
     /// Notifications: providers and rules.
     #[serde(default)]
     pub notifications: crate::notify::NotificationsConfig,
+    /// Sync windows (change freezes): when new revisions may be applied.
+    #[serde(default)]
+    pub sync_windows: Vec<crate::rollout::window::WindowConfig>,
 }
 
 /// Log output.

@@ -46,6 +46,9 @@ pub struct AppStatus {
     /// ConfigMap under `rollout`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<crate::rollout::RolloutStatus>,
+    /// The sync windows in force for the app.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::rollout::window::Active>,
 }
 
 /// A source's webhook: how requests are verified and what they trigger.

@@ -16,6 +16,8 @@ pub const STATUS_LABEL: &str = "tether.dev/status-of";
 pub const STATUS_MANAGER: &str = "tether-status";
 /// The key of an app's rollout status (gates, hold, revision history) in its status ConfigMap.
 pub const ROLLOUT_KEY: &str = "rollout";
+/// The key of the sync windows in force for an app (empty: none).
+pub const WINDOWS_KEY: &str = "windows";
 
 /// Errors of reading or writing status.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,10 @@ pub async fn write(
     if let Some(rollout) = &status.rollout {
         data.insert(ROLLOUT_KEY, rollout.encode());
     }
+    data.insert(
+        WINDOWS_KEY,
+        crate::rollout::window::describe(&status.windows),
+    );
     let body = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -259,6 +265,8 @@ pub struct Row {
     pub drift: String,
     /// Time since the last sync.
     pub age: String,
+    /// The sync windows in force (empty: none).
+    pub windows: String,
 }
 
 /// Reads the status rows from the cluster.
@@ -302,6 +310,7 @@ pub async fn rows(
                 health: get("health"),
                 drift: get("driftCorrections"),
                 age: age(&get("lastSync"), now),
+                windows: get(WINDOWS_KEY),
             }
         })
         .collect();
@@ -354,6 +363,13 @@ pub fn write_table(rows: &[Row], out: &mut dyn Write) -> std::io::Result<()> {
             }
         }
         writeln!(out, "{}", line.trim_end())?;
+    }
+    let windows: Vec<&Row> = rows.iter().filter(|r| !r.windows.is_empty()).collect();
+    if !windows.is_empty() {
+        writeln!(out, "\nSync windows in force:")?;
+        for row in windows {
+            writeln!(out, "  {}: {}", row.app, row.windows)?;
+        }
     }
     Ok(())
 }
@@ -409,6 +425,7 @@ mod tests {
             health: "Healthy".into(),
             drift: "0".into(),
             age: "5s".into(),
+            windows: String::new(),
         }];
         let mut out = Vec::new();
         write_table(&rows, &mut out).unwrap();

@@ -16,6 +16,7 @@
 //!   the app's status ConfigMap, so it survives a restart; only revision ids, never objects).
 //! - [`revision`]: an earlier revision's files, from the source's cache or fetched by id.
 //! - [`request`]: `tether-agent rollback APP [--to REV]` and `rollback clear APP`.
+//! - [`window`]: sync windows (change freezes): allow and deny windows on cron schedules.
 //!
 //! The daemon calls [`gates`] after each sync of a revision not judged yet, and re-renders and
 //! applies the rollback target itself (the same pipeline as any revision: secrets resolved
@@ -29,6 +30,7 @@ pub mod health;
 pub mod history;
 pub mod request;
 pub mod revision;
+pub mod window;
 
 pub use config::RolloutConfig;
 pub use history::{Hold, Phase, RolloutStatus};

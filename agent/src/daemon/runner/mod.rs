@@ -11,6 +11,7 @@ mod record;
 mod requests;
 mod rollout;
 mod schemas;
+mod windows;
 use super::pipeline;
 use super::state::{Shared, Webhook};
 use super::status::Events;
@@ -198,7 +199,7 @@ impl Generation {
             .await,
         );
         let ctx = Arc::new(Ctx {
-            gates: rollout::Gates::new(&client),
+            gates: rollout::Gates::new(&client, &config),
             rollout_requests: requests::Requests::default(),
             notifier,
             config,
@@ -475,13 +476,19 @@ async fn round(
         let revision = revision.as_str();
         async move {
             let gated = rollout::Round { policies, schemas };
+            let window = windows::verdict(ctx, app).await;
             if let Some(request) = ctx.rollout_requests.take(&app.spec.name)
-                && requests::handle(ctx, app, revision, request, &gated).await
+                && requests::handle(ctx, app, revision, request, &gated, &window).await
             {
                 return None;
             }
             if let Some(hold) = rollout::held(ctx, app, revision).await {
-                rollout::keep_held(ctx, app, &hold, &gated).await;
+                if window.sync || window.self_heal {
+                    rollout::keep_held(ctx, app, &hold, &gated).await;
+                }
+                return None;
+            }
+            if windows::waits(ctx, app, revision, &window).await {
                 return None;
             }
             let started = Instant::now();

@@ -99,8 +99,24 @@ pub(super) async fn handle(
     revision: &str,
     request: Request,
     round: &Round<'_>,
+    window: &crate::rollout::window::Verdict,
 ) -> bool {
     let name = &app.spec.name;
+    if matches!(request, Request::Rollback { .. }) && !window.manual {
+        if let Err(err) = request::remove(&ctx.client, &ctx.config.namespace, name).await {
+            tracing::warn!(app = %name, error = %err, "removing the rollback request failed");
+        }
+        let why = window.waiting.clone().unwrap_or_default();
+        ctx.events
+            .publish(
+                name,
+                true,
+                "RollbackRefused",
+                format!("a rollback by hand is refused: {why}, and it does not allow manual syncs"),
+            )
+            .await;
+        return false;
+    }
     if let Err(err) = request::remove(&ctx.client, &ctx.config.namespace, name).await {
         tracing::warn!(app = %name, error = %err, "removing the rollback request failed");
     }

@@ -26,10 +26,12 @@ pub(super) struct Gates {
     poll: Duration,
     /// Apps without a `rollout:` block whose stored status was looked at (a hold by hand).
     looked: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The sync windows.
+    pub(super) windows: crate::rollout::window::Windows,
 }
 
 impl Gates {
-    pub(super) fn new(client: &kube::Client) -> Self {
+    pub(super) fn new(client: &kube::Client, config: &crate::config::Config) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("tether-agent")
@@ -40,6 +42,8 @@ impl Gates {
             http,
             poll: Duration::from_secs(1),
             looked: std::sync::Mutex::default(),
+            // Validated when the configuration was loaded.
+            windows: crate::rollout::window::Windows::new(&config.sync_windows).unwrap_or_default(),
         }
     }
 }
