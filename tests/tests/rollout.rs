@@ -13,6 +13,9 @@ mod agent;
 #[path = "rollout/canary.rs"]
 mod canary;
 
+#[path = "rollout/windows.rs"]
+mod windows;
+
 use std::time::Duration;
 
 use agent::{Controller, Setup, app_status, deployment, live, settings};
@@ -214,4 +217,9 @@ fn a_revision_that_breaks_health_or_the_metric_is_rolled_back_and_held_until_git
 #[test]
 fn an_argo_rollout_is_followed_through_its_phases_and_an_aborted_canary_is_rolled_back() {
     canary::run();
+}
+
+#[test]
+fn a_deny_window_holds_a_new_revision_and_drift_until_it_ends() {
+    windows::run();
 }

@@ -103,14 +103,14 @@ impl Setup {
     /// Starts `tether-agent run` on apps `apps/*` (namespace: the directory's name) with
     /// `web_rollout`.
     pub fn start_agent(&self, identity: &str, prometheus: &str) -> Agent {
-        self.start_agent_with(identity, &Self::web_rollout(prometheus), "apps/*")
+        self.start_agent_with(identity, &Self::web_rollout(prometheus), "apps/*", "")
     }
 
-    /// Starts `tether-agent run` with the generator's `rollout` block and directory glob.
-    pub fn start_agent_with(&self, identity: &str, rollout: &str, glob: &str) -> Agent {
-        let port = peers::free_port();
-        let admin_port = peers::free_port();
-        let text = format!(
+    /// The agent's configuration: the generator's `rollout` block and directory glob, and
+    /// more top-level YAML.
+    pub fn config_text(&self, ports: (u16, u16), rollout: &str, glob: &str, extra: &str) -> String {
+        let (port, admin_port) = ports;
+        format!(
             "listen: 127.0.0.1:{port}
 adminListen: 127.0.0.1:{admin_port}
 namespace: tether-system
@@ -127,10 +127,30 @@ apps:
     namespace: \"{{{{path.basename}}}}\"
     createNamespace: true
 {rollout}limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
-",
+{extra}",
             cache = self.dir.path().join("cache").display(),
             url = self.daemon.url("config.git"),
-        );
+        )
+    }
+
+    /// Rewrites a running agent's configuration (it reloads the file on its own).
+    pub fn rewrite(&self, agent: &Agent, rollout: &str, glob: &str, extra: &str) {
+        let text = self.config_text((agent.port, agent.admin_port), rollout, glob, extra);
+        std::fs::write(&agent.config, text).expect("rewrite the config");
+    }
+
+    /// Starts `tether-agent run` with the generator's `rollout` block and directory glob, and
+    /// more top-level YAML.
+    pub fn start_agent_with(
+        &self,
+        identity: &str,
+        rollout: &str,
+        glob: &str,
+        extra: &str,
+    ) -> Agent {
+        let port = peers::free_port();
+        let admin_port = peers::free_port();
+        let text = self.config_text((port, admin_port), rollout, glob, extra);
         let config: PathBuf = self.dir.path().join(format!("{identity}.yaml"));
         std::fs::write(&config, text).expect("write the config");
         let log = self.dir.path().join(format!("{identity}.log"));

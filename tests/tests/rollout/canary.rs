@@ -94,6 +94,7 @@ pub fn run() {
         "agent-canary",
         "    rollout: {health: {timeout: 60s}}\n",
         "apps/*",
+        "",
     );
     let generation = applied(&setup, "example/web:1");
     // The canary's steps: progressing, then paused at the pause step; the gate waits.
