@@ -13,6 +13,9 @@ mod agent;
 #[path = "rollout/canary.rs"]
 mod canary;
 
+#[path = "rollout/waves.rs"]
+mod waves;
+
 #[path = "rollout/windows.rs"]
 mod windows;
 
@@ -222,4 +225,9 @@ fn an_argo_rollout_is_followed_through_its_phases_and_an_aborted_canary_is_rolle
 #[test]
 fn a_deny_window_holds_a_new_revision_and_drift_until_it_ends() {
     windows::run();
+}
+
+#[test]
+fn waves_take_three_apps_through_two_steps_and_a_failure_halts_the_later_step() {
+    waves::run(prometheus::shared());
 }

@@ -131,6 +131,9 @@ impl Config {
                 return Err(invalid(field.into(), "must be at least 1s".into()));
             }
         }
+        if let Err(problem) = crate::rollout::wave::Waves::new(&self.waves) {
+            return Err(invalid("waves".into(), problem));
+        }
         if let Err(err) = crate::rollout::window::Windows::new(&self.sync_windows) {
             return Err(invalid("syncWindows".into(), err.to_string()));
         }

@@ -207,6 +207,9 @@ pub struct Config {
     /// Sync windows (change freezes): when new revisions may be applied.
     #[serde(default)]
     pub sync_windows: Vec<crate::rollout::window::WindowConfig>,
+    /// Waves: the order in which apps take a new revision.
+    #[serde(default)]
+    pub waves: crate::rollout::wave::WavesConfig,
 }
 
 /// Log output.
@@ -415,6 +418,9 @@ pub struct AppGenerator {
     /// Gates after apply and automatic rollback (progressive delivery).
     #[serde(default)]
     pub rollout: Option<crate::rollout::RolloutConfig>,
+    /// Labels of these apps (wave steps select apps by them).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The agent's age keys.

@@ -17,6 +17,7 @@
 //! - [`revision`]: an earlier revision's files, from the source's cache or fetched by id.
 //! - [`request`]: `tether-agent rollback APP [--to REV]` and `rollback clear APP`.
 //! - [`window`]: sync windows (change freezes): allow and deny windows on cron schedules.
+//! - [`wave`]: waves across apps: steps by labels, `maxUpdate`, a failure halts later steps.
 //!
 //! The daemon calls [`gates`] after each sync of a revision not judged yet, and re-renders and
 //! applies the rollback target itself (the same pipeline as any revision: secrets resolved
@@ -30,6 +31,7 @@ pub mod health;
 pub mod history;
 pub mod request;
 pub mod revision;
+pub mod wave;
 pub mod window;
 
 pub use config::RolloutConfig;

@@ -109,6 +109,18 @@ impl Setup {
     /// The agent's configuration: the generator's `rollout` block and directory glob, and
     /// more top-level YAML.
     pub fn config_text(&self, ports: (u16, u16), rollout: &str, glob: &str, extra: &str) -> String {
+        let apps = format!(
+            "apps:
+  - directories: [{{path: \"{glob}\"}}]
+    namespace: \"{{{{path.basename}}}}\"
+    createNamespace: true
+{rollout}"
+        );
+        self.config_raw(ports, &apps, extra)
+    }
+
+    /// The agent's configuration with an `apps:` block as given.
+    pub fn config_raw(&self, ports: (u16, u16), apps: &str, extra: &str) -> String {
         let (port, admin_port) = ports;
         format!(
             "listen: 127.0.0.1:{port}
@@ -122,11 +134,7 @@ sources:
     url: {url}
     ref: main
     interval: 2s
-apps:
-  - directories: [{{path: \"{glob}\"}}]
-    namespace: \"{{{{path.basename}}}}\"
-    createNamespace: true
-{rollout}limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
+{apps}limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
 {extra}",
             cache = self.dir.path().join("cache").display(),
             url = self.daemon.url("config.git"),
@@ -148,9 +156,20 @@ apps:
         glob: &str,
         extra: &str,
     ) -> Agent {
+        self.start_agent_raw(identity, |ports| {
+            self.config_text(ports, rollout, glob, extra)
+        })
+    }
+
+    /// Starts `tether-agent run` with the configuration `text` makes for its ports.
+    pub fn start_agent_raw(
+        &self,
+        identity: &str,
+        text: impl FnOnce((u16, u16)) -> String,
+    ) -> Agent {
         let port = peers::free_port();
         let admin_port = peers::free_port();
-        let text = self.config_text((port, admin_port), rollout, glob, extra);
+        let text = text((port, admin_port));
         let config: PathBuf = self.dir.path().join(format!("{identity}.yaml"));
         std::fs::write(&config, text).expect("write the config");
         let log = self.dir.path().join(format!("{identity}.log"));

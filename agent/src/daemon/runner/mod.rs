@@ -11,6 +11,7 @@ mod record;
 mod requests;
 mod rollout;
 mod schemas;
+mod waves;
 mod windows;
 use super::pipeline;
 use super::state::{Shared, Webhook};
@@ -469,7 +470,9 @@ async fn round(
         }
     };
     let revision = snapshot.revision.clone();
+    let wave_plan = waves::plan(ctx, &apps, &revision);
     let syncs = apps.iter().map(|app| {
+        let wave_plan = &wave_plan;
         let policies = &policies;
         let schemas = &schemas;
         let tree = &snapshot.tree;
@@ -490,6 +493,9 @@ async fn round(
             }
             if windows::waits(ctx, app, revision, &window).await {
                 return None;
+            }
+            if let Some(crate::rollout::wave::Decision::Wait(why)) = wave_plan.get(&app.spec.name) {
+                return waves::wait(ctx, app, revision, why).await;
             }
             let started = Instant::now();
             let prepared = pipeline::prepare(

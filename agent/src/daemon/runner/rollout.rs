@@ -28,6 +28,8 @@ pub(super) struct Gates {
     looked: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The sync windows.
     pub(super) windows: crate::rollout::window::Windows,
+    /// The waves across apps.
+    pub(super) waves: crate::rollout::wave::Waves,
 }
 
 impl Gates {
@@ -44,6 +46,7 @@ impl Gates {
             looked: std::sync::Mutex::default(),
             // Validated when the configuration was loaded.
             windows: crate::rollout::window::Windows::new(&config.sync_windows).unwrap_or_default(),
+            waves: crate::rollout::wave::Waves::new(&config.waves).unwrap_or_default(),
         }
     }
 }
