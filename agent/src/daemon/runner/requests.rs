@@ -6,6 +6,7 @@ use super::Ctx;
 use super::rollout::{Round, apply_revision, status_of};
 use crate::daemon::pipeline::AppDef;
 use crate::daemon::status;
+use crate::notify::Kind;
 use crate::rollout::request::{self, REQUEST_KEY, Request};
 use crate::rollout::{Hold, Phase};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -102,93 +103,96 @@ pub(super) async fn handle(
     window: &crate::rollout::window::Verdict,
 ) -> bool {
     let name = &app.spec.name;
-    if matches!(request, Request::Rollback { .. }) && !window.manual {
-        if let Err(err) = request::remove(&ctx.client, &ctx.config.namespace, name).await {
-            tracing::warn!(app = %name, error = %err, "removing the rollback request failed");
-        }
-        let why = window.waiting.clone().unwrap_or_default();
-        ctx.events
-            .publish(
-                name,
-                true,
-                "RollbackRefused",
-                format!("a rollback by hand is refused: {why}, and it does not allow manual syncs"),
-            )
-            .await;
-        return false;
-    }
     if let Err(err) = request::remove(&ctx.client, &ctx.config.namespace, name).await {
         tracing::warn!(app = %name, error = %err, "removing the rollback request failed");
     }
-    let mut rollout = status_of(ctx, name).await;
+    let rollout = status_of(ctx, name).await;
     match request {
-        Request::Clear => {
-            tracing::info!(app = %name, "the hold is cleared by hand");
-            rollout.clear_hold();
-            ctx.state.update_app(name, |s| s.rollout = Some(rollout));
+        Request::Rollback { .. } if !window.manual => {
+            let why = window.waiting.clone().unwrap_or_default();
+            let note =
+                format!("a rollback by hand is refused: {why}, and it does not allow manual syncs");
             ctx.events
-                .publish(
-                    name,
-                    false,
-                    "HoldCleared",
-                    "the hold was cleared by hand".into(),
-                )
+                .publish(name, true, "RollbackRefused", note)
                 .await;
             false
         }
-        Request::Rollback { to } => {
-            let live = ctx.state.app(name).map(|s| s.revision).unwrap_or_default();
-            let target = to.or_else(|| rollout.last_passed(&live).map(str::to_owned));
-            let Some(target) = target else {
-                ctx.events
-                    .publish(
-                        name,
-                        true,
-                        "RollbackFailed",
-                        "a rollback by hand: no revision passed its gates to go back to".into(),
-                    )
-                    .await;
-                return false;
-            };
-            let outcome = apply_revision(ctx, app, &target, round).await;
-            let mut hold = Hold {
-                failed_revision: revision.to_owned(),
-                restored_revision: None,
-                reason: "rolled back by hand".into(),
-                manual: true,
-                unrestorable: Vec::new(),
-            };
-            let (phase, sync, reason, note) = match outcome {
-                Ok(not_applied) => {
-                    hold.restored_revision = Some(target.clone());
-                    hold.unrestorable = not_applied;
-                    let note = format!("rolled back by hand to {target}, held until Git moves");
-                    (Phase::RolledBack, "RolledBack", "Manual", note)
-                }
-                Err(err) => {
-                    hold.reason = format!("rolled back by hand; {}: {err}", err.reason());
-                    let note = hold.reason.clone();
-                    (Phase::RollbackFailed, "Failed", "RollbackFailed", note)
-                }
-            };
-            rollout.phase = phase;
-            rollout.hold = Some(hold);
-            ctx.state.update_app(name, |s| {
-                s.rollout = Some(rollout);
-                s.sync = sync.into();
-                s.reason = reason.into();
-            });
-            let warning = phase == Phase::RollbackFailed;
-            let event = if warning {
-                "RollbackFailed"
-            } else {
-                "RolledBack"
-            };
-            ctx.events.publish(name, warning, event, note).await;
-            if let Some(s) = ctx.state.app(name) {
-                super::record::write_status(ctx, &s).await;
-            }
-            true
+        Request::Clear => {
+            tracing::info!(app = %name, "the hold is cleared by hand");
+            let mut rollout = rollout;
+            rollout.clear_hold();
+            ctx.state.update_app(name, |s| s.rollout = Some(rollout));
+            let note = "the hold was cleared by hand".to_owned();
+            ctx.events.publish(name, false, "HoldCleared", note).await;
+            false
         }
+        Request::Rollback { to } => by_hand(ctx, app, revision, to, rollout, round).await,
     }
+}
+
+/// A rollback by hand to `to`, else to the last revision that passed other than the one
+/// running; the app is held there while Git stays at `revision`.
+async fn by_hand(
+    ctx: &Ctx,
+    app: &AppDef,
+    revision: &str,
+    to: Option<String>,
+    mut rollout: crate::rollout::RolloutStatus,
+    round: &Round<'_>,
+) -> bool {
+    let name = &app.spec.name;
+    let live = ctx.state.app(name).map(|s| s.revision).unwrap_or_default();
+    let Some(target) = to.or_else(|| rollout.last_passed(&live).map(str::to_owned)) else {
+        let note = "a rollback by hand: no revision passed its gates to go back to".to_owned();
+        ctx.events.publish(name, true, "RollbackFailed", note).await;
+        return false;
+    };
+    let outcome = apply_revision(ctx, app, &target, round).await;
+    let mut hold = Hold {
+        failed_revision: revision.to_owned(),
+        restored_revision: None,
+        reason: "rolled back by hand".into(),
+        manual: true,
+        unrestorable: Vec::new(),
+    };
+    let (phase, sync, reason, kind) = match outcome {
+        Ok(not_applied) => {
+            hold.restored_revision = Some(target.clone());
+            hold.unrestorable = not_applied;
+            (Phase::RolledBack, "RolledBack", "Manual", Kind::RolledBack)
+        }
+        Err(err) => {
+            hold.reason = format!("rolled back by hand; {}: {err}", err.reason());
+            (
+                Phase::RollbackFailed,
+                "Failed",
+                "RollbackFailed",
+                Kind::RollbackFailed,
+            )
+        }
+    };
+    let note = match &hold.restored_revision {
+        Some(to) => format!("rolled back by hand to {to}, held until Git moves"),
+        None => hold.reason.clone(),
+    };
+    rollout.phase = phase;
+    rollout.hold = Some(hold);
+    ctx.state.update_app(name, |s| {
+        s.rollout = Some(rollout);
+        s.sync = sync.into();
+        s.reason = reason.into();
+    });
+    let warning = phase == Phase::RollbackFailed;
+    let event = if warning {
+        "RollbackFailed"
+    } else {
+        "RolledBack"
+    };
+    ctx.events.publish(name, warning, event, note.clone()).await;
+    let observed = crate::notify::observe::rollout_event(kind, revision, event, &note);
+    super::notify::notify(ctx, name, revision, None, observed).await;
+    if let Some(s) = ctx.state.app(name) {
+        super::record::write_status(ctx, &s).await;
+    }
+    true
 }

@@ -257,34 +257,7 @@ pub(super) async fn after_sync(
     if !synced.gateable || status.verdict_of(revision).is_some() {
         return;
     }
-    let report = match &synced.health_timeout {
-        Some(message) => {
-            let mut gate = rollout::GateResult::new("health", "health");
-            gate.finish(Verdict::Failed, message.clone());
-            rollout::GateReport {
-                verdict: Verdict::Failed,
-                gates: vec![gate],
-            }
-        }
-        None => {
-            ctx.state
-                .update_app(name, |s| s.health = "Progressing".into());
-            rollout::gates(rollout::GateInput {
-                config,
-                client: &ctx.client,
-                resolver: &ctx.gates.resolver,
-                http: &ctx.gates.http,
-                objects: synced.objects.clone(),
-                vars: rollout::analysis::Vars {
-                    app: name.clone(),
-                    namespace: app.spec.target_namespace.clone(),
-                    revision: revision.to_owned(),
-                },
-                poll: ctx.gates.poll,
-            })
-            .await
-        }
-    };
+    let report = run_gates(ctx, app, config, revision, &synced).await;
     status.revision = revision.to_owned();
     status.gates = report.gates.clone();
     status.record(revision, report.verdict, config.history_limit);
@@ -293,35 +266,82 @@ pub(super) async fn after_sync(
         status.hold = None;
         save(ctx, name, &status);
         ctx.state.update_app(name, |s| s.health = "Healthy".into());
+        let note = format!("{revision}: every gate passed");
+        ctx.events.publish(name, false, "GatesPassed", note).await;
+    } else {
+        let reason = report.failure().unwrap_or_else(|| "a gate failed".into());
+        tracing::warn!(app = %name, revision, reason = %reason, stage = "gates", "a gate failed");
         ctx.events
-            .publish(
-                name,
-                false,
-                "GatesPassed",
-                format!("{revision}: every gate passed"),
-            )
+            .publish(name, true, "GateFailed", format!("{revision}: {reason}"))
             .await;
-        if let Some(s) = ctx.state.app(name) {
-            write_status(ctx, &s).await;
-        }
-        return;
+        let observed = crate::notify::observe::rollout_event(
+            Kind::GateFailed,
+            revision,
+            "GateFailed",
+            &reason,
+        );
+        super::notify::notify(ctx, name, revision, None, observed).await;
+        let hold = Hold {
+            failed_revision: revision.to_owned(),
+            restored_revision: None,
+            reason,
+            manual: false,
+            unrestorable: unrestorable(&synced.pruned),
+        };
+        roll_back(ctx, app, config, status, hold, round).await;
     }
-    let reason = report.failure().unwrap_or_else(|| "a gate failed".into());
-    tracing::warn!(app = %name, revision, reason = %reason, stage = "gates", "a gate failed");
-    ctx.events
-        .publish(name, true, "GateFailed", format!("{revision}: {reason}"))
-        .await;
-    let observed =
-        crate::notify::observe::rollout_event(Kind::GateFailed, revision, "GateFailed", &reason);
-    super::notify::notify(ctx, name, revision, None, observed).await;
-    let target = status.last_passed(revision).map(str::to_owned);
-    let mut hold = Hold {
-        failed_revision: revision.to_owned(),
-        restored_revision: None,
-        reason: reason.clone(),
-        manual: false,
-        unrestorable: unrestorable(&synced.pruned),
-    };
+    if let Some(s) = ctx.state.app(name) {
+        write_status(ctx, &s).await;
+    }
+}
+
+/// The gates of `revision`: the engine's own health timeout is a failed health gate.
+async fn run_gates(
+    ctx: &Ctx,
+    app: &AppDef,
+    config: &RolloutConfig,
+    revision: &str,
+    synced: &Synced,
+) -> rollout::GateReport {
+    if let Some(message) = &synced.health_timeout {
+        let mut gate = rollout::GateResult::new("health", "health");
+        gate.finish(Verdict::Failed, message.clone());
+        return rollout::GateReport {
+            verdict: Verdict::Failed,
+            gates: vec![gate],
+        };
+    }
+    let name = &app.spec.name;
+    ctx.state
+        .update_app(name, |s| s.health = "Progressing".into());
+    rollout::gates(rollout::GateInput {
+        config,
+        client: &ctx.client,
+        resolver: &ctx.gates.resolver,
+        http: &ctx.gates.http,
+        objects: synced.objects.clone(),
+        vars: rollout::analysis::Vars {
+            app: name.clone(),
+            namespace: app.spec.target_namespace.clone(),
+            revision: revision.to_owned(),
+        },
+        poll: ctx.gates.poll,
+    })
+    .await
+}
+
+/// After a failed gate: back to the last revision that passed (one attempt), and the hold.
+async fn roll_back(
+    ctx: &Ctx,
+    app: &AppDef,
+    config: &RolloutConfig,
+    mut status: RolloutStatus,
+    mut hold: Hold,
+    round: &Round<'_>,
+) {
+    let name = &app.spec.name;
+    let revision = hold.failed_revision.clone();
+    let target = status.last_passed(&revision).map(str::to_owned);
     let outcome = match (&target, config.auto_rollback) {
         (_, false) => None,
         (None, true) => Some(Err(RolloutError::NoGoodRevision)),
@@ -335,13 +355,12 @@ pub(super) async fn after_sync(
             (Phase::RolledBack, "RolledBack", "GateFailed")
         }
         Some(Err(err)) => {
-            hold.reason = format!("{reason}; {}: {err}", err.reason());
-            let (phase, why) = if matches!(err, RolloutError::NoGoodRevision) {
-                (Phase::Failed, "GateFailed")
+            hold.reason = format!("{}; {}: {err}", hold.reason, err.reason());
+            if matches!(err, RolloutError::NoGoodRevision) {
+                (Phase::Failed, "Failed", "GateFailed")
             } else {
-                (Phase::RollbackFailed, "RollbackFailed")
-            };
-            (phase, "Failed", why)
+                (Phase::RollbackFailed, "Failed", "RollbackFailed")
+            }
         }
     };
     status.phase = phase;
@@ -353,10 +372,7 @@ pub(super) async fn after_sync(
         s.errors = vec![crate::text::clip_message(&hold.reason).into_owned()];
         s.first_sync_done = true;
     });
-    report_outcome(ctx, name, revision, phase, &hold).await;
-    if let Some(s) = ctx.state.app(name) {
-        write_status(ctx, &s).await;
-    }
+    report_outcome(ctx, name, &revision, phase, &hold).await;
 }
 
 async fn report_outcome(ctx: &Ctx, name: &str, revision: &str, phase: Phase, hold: &Hold) {
