@@ -80,10 +80,12 @@ pub async fn write(
     if let Some(rollout) = &status.rollout {
         data.insert(ROLLOUT_KEY, rollout.encode());
     }
-    data.insert(
-        WINDOWS_KEY,
-        crate::rollout::window::describe(&status.windows),
-    );
+    if !status.windows.is_empty() {
+        data.insert(
+            WINDOWS_KEY,
+            crate::rollout::window::describe(&status.windows),
+        );
+    }
     let body = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -434,5 +436,32 @@ mod tests {
             text,
             "APP    REVISION   SYNC        HEALTH    DRIFT   AGE\nshop   3f2a9c1    Succeeded   Healthy   0       5s\n"
         );
+    }
+
+    #[test]
+    fn the_windows_in_force_are_listed_under_the_table() {
+        let row = |app: &str, windows: &str| Row {
+            app: app.into(),
+            revision: "3f2a9c1".into(),
+            sync: "Waiting (SyncWindow)".into(),
+            health: "Healthy".into(),
+            drift: "0".into(),
+            age: "5s".into(),
+            windows: windows.into(),
+        };
+        let rows = vec![
+            row("shop", "deny 0 22 * * 5 until 2026-12-14T09:00:00Z"),
+            row("web", ""),
+        ];
+        let mut out = Vec::new();
+        write_table(&rows, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(
+                "\nSync windows in force:\n  shop: deny 0 22 * * 5 until 2026-12-14T09:00:00Z\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("  web:"), "{text}");
     }
 }

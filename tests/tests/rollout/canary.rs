@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::agent::{Setup, app_status, live};
+use crate::agent::{Receiver, Setup, app_status, live};
 use crate::support::wait_for;
 
 const STEP: Duration = Duration::from_secs(90);
@@ -90,11 +90,16 @@ pub fn run() {
         .cluster
         .ok(&["apply", "-f", crd.to_str().expect("UTF-8 path")]);
     let first = commit(&setup, "example/web:1");
+    let receiver = Receiver::start();
+    let notifications = format!(
+        "notifications:\n  providers:\n    - {{name: hook, type: webhook, address: \"http://127.0.0.1:{}/events\"}}\n",
+        receiver.port
+    );
     let agent = setup.start_agent_with(
         "agent-canary",
         "    rollout: {health: {timeout: 60s}}\n",
         "apps/*",
-        "",
+        &notifications,
     );
     let generation = applied(&setup, "example/web:1");
     // The canary's steps: progressing, then paused at the pause step; the gate waits.
@@ -150,6 +155,22 @@ pub fn run() {
     assert!(
         reason.contains("aborted") && reason.contains("metric error-rate assessed Failed"),
         "{held}"
+    );
+    // The gate failure and the rollback were notified.
+    let bodies = wait_for("the notifications", STEP, || {
+        let bodies = receiver.bodies();
+        let kinds: Vec<String> = bodies
+            .iter()
+            .filter_map(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+            .filter(|e| e["commit"]["revision"] == second.as_str())
+            .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+            .collect();
+        (kinds.iter().any(|k| k == "gateFailed") && kinds.iter().any(|k| k == "rolledBack"))
+            .then_some(bodies)
+    });
+    assert!(
+        bodies.iter().any(|b| b.contains("RolloutAborted")),
+        "the reason is in the event: {bodies:?}"
     );
     let r = live(&setup.cluster, "rollout", "web", "canary");
     assert_eq!(
