@@ -369,6 +369,115 @@ mod tests {
         assert_eq!(json_path(&doc, "$"), Some(doc.clone()));
     }
 
+    /// Serves `answers` (status line and body), one per connection, on a loopback port.
+    async fn serve(answers: Vec<(&'static str, &'static str)>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            for (status, body) in answers {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = [0_u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            }
+        });
+        address
+    }
+
+    fn web_metric(url: &str, yaml: &str) -> Metric {
+        let text = format!(
+            "name: ready\nprovider: {{web: {{url: '{url}', jsonPath: '{{$.status}}'}}}}\n{yaml}"
+        );
+        serde_saphyr::from_str(&text).expect("a metric")
+    }
+
+    #[tokio::test]
+    async fn a_web_check_passes_on_2xx_with_the_condition_and_fails_on_errors() {
+        let http = reqwest::Client::new();
+        let vars = Vars::default();
+        let url = serve(vec![("200 OK", r#"{"status": "ok"}"#)]).await;
+        let passed = run(
+            &http,
+            &web_metric(&url, "successCondition: result == 'ok'"),
+            &vars,
+        )
+        .await;
+        assert_eq!(passed.verdict, Verdict::Passed, "{passed:?}");
+        let url = serve(vec![("200 OK", r#"{"status": "starting"}"#)]).await;
+        let failed = run(
+            &http,
+            &web_metric(&url, "successCondition: result == 'ok'"),
+            &vars,
+        )
+        .await;
+        assert_eq!(failed.verdict, Verdict::Failed, "{failed:?}");
+        assert!(
+            failed.measurements[0].value.contains("starting"),
+            "{failed:?}"
+        );
+        // Errors are tolerated up to consecutiveErrorLimit, then fail the metric.
+        let url = serve(vec![
+            ("503 Service Unavailable", "{}"),
+            ("500 Internal Server Error", "{}"),
+        ])
+        .await;
+        let metric = web_metric(
+            &url,
+            "successCondition: result == 'ok'\ncount: 2\ninterval: 10ms\nconsecutiveErrorLimit: 1",
+        );
+        let errors = run(&http, &metric, &vars).await;
+        assert_eq!(errors.verdict, Verdict::Failed, "{errors:?}");
+        assert!(errors.message.contains("errors in a row"), "{errors:?}");
+        assert!(
+            errors.measurements[0].value.contains("HTTP 503"),
+            "{errors:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn prometheus_answers_become_lists_or_numbers_and_bad_ones_are_errors() {
+        let http = reqwest::Client::new();
+        let vars = Vars::default();
+        let provider = |address: String| PrometheusProvider {
+            address,
+            query: "up".into(),
+            timeout: None,
+        };
+        let vector = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0.25"]}]}}"#;
+        let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1,"3"]}}"#;
+        let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        let failed = r#"{"status":"error","error":"parse error"}"#;
+        let address = serve(vec![
+            ("200 OK", vector),
+            ("200 OK", scalar),
+            ("200 OK", matrix),
+            ("400 Bad Request", failed),
+        ])
+        .await;
+        let p = provider(address);
+        assert_eq!(
+            prometheus(&http, &p, &vars).await.ok(),
+            Some(Value::List(vec![Value::Number(0.25)]))
+        );
+        assert_eq!(
+            prometheus(&http, &p, &vars).await.ok(),
+            Some(Value::Number(3.0))
+        );
+        let err = prometheus(&http, &p, &vars).await.expect_err("matrix");
+        assert!(err.to_string().contains("matrix"), "{err}");
+        let err = prometheus(&http, &p, &vars).await.expect_err("error");
+        assert!(err.to_string().contains("parse error"), "{err}");
+    }
+
     #[test]
     fn templates_are_expanded() {
         let vars = Vars {
