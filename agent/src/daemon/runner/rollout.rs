@@ -364,7 +364,9 @@ async fn roll_back(
         }
     };
     status.phase = phase;
-    status.hold = Some(hold.clone());
+    // Without a rollback (none asked for, or nothing to go back to) the app stays where it is
+    // and is not held: the failed verdict is kept, so its gates do not run again.
+    status.hold = (phase != Phase::Failed).then(|| hold.clone());
     save(ctx, name, &status);
     ctx.state.update_app(name, |s| {
         s.sync = sync.into();

@@ -28,6 +28,25 @@ fn progress(ctx: &Ctx, app: &AppDef, revision: &str) -> Progress {
     {
         return Progress::Failed(hold.reason.clone());
     }
+    if let Some(r) = s
+        .rollout
+        .as_ref()
+        .filter(|r| gated && r.revision == revision)
+        && matches!(
+            r.phase,
+            Phase::Failed | Phase::RolledBack | Phase::RollbackFailed
+        )
+    {
+        let why = r
+            .gates
+            .iter()
+            .find(|g| g.verdict == crate::rollout::Verdict::Failed)
+            .map_or_else(
+                || "its gates failed".to_owned(),
+                |g| format!("gate {}: {}", g.name, g.message),
+            );
+        return Progress::Failed(why);
+    }
     if s.revision != revision {
         return Progress::Pending;
     }
