@@ -96,13 +96,27 @@ async fn body(response: reqwest::Response, what: &str) -> Result<Vec<u8>, Rollou
     Ok(out)
 }
 
+/// A URL as messages show it: no user, password, query or fragment (they may carry tokens).
+fn shown_url(text: &str) -> String {
+    match reqwest::Url::parse(text) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            crate::text::clip_message(url.as_str()).into_owned()
+        }
+        Err(_) => "<an invalid URL>".to_owned(),
+    }
+}
+
 /// Runs one Prometheus instant query: a vector is a list of numbers, a scalar a number.
 pub async fn prometheus(
     http: &reqwest::Client,
     provider: &PrometheusProvider,
     vars: &Vars,
 ) -> Result<Value, RolloutError> {
-    let what = format!("prometheus {}", provider.address);
+    let what = format!("prometheus {}", shown_url(&provider.address));
     let failed = |message: String| RolloutError::MeasureFailed {
         what: what.clone(),
         message,
@@ -194,7 +208,7 @@ pub async fn web(
     vars: &Vars,
 ) -> Result<Value, RolloutError> {
     let url = vars.expand(&provider.url);
-    let what = format!("web {}", crate::text::clip_message(&url));
+    let what = format!("web {}", shown_url(&url));
     let failed = |message: String| RolloutError::MeasureFailed {
         what: what.clone(),
         message,
@@ -476,6 +490,15 @@ mod tests {
         assert!(err.to_string().contains("matrix"), "{err}");
         let err = prometheus(&http, &p, &vars).await.expect_err("error");
         assert!(err.to_string().contains("parse error"), "{err}");
+    }
+
+    #[test]
+    fn urls_in_messages_carry_no_credentials_or_query() {
+        assert_eq!(
+            shown_url("https://user:s3cret@prom.example:9090/api?token=abc#x"),
+            "https://prom.example:9090/api"
+        );
+        assert_eq!(shown_url("not a url"), "<an invalid URL>");
     }
 
     #[test]
