@@ -49,6 +49,7 @@ pub mod policy;
 pub mod redact;
 pub mod render;
 pub mod repo_root;
+pub mod rollout;
 pub mod schema;
 pub mod secrets;
 pub mod server;

@@ -34,6 +34,9 @@ enum Command {
     Plan(tether_agent::plan::PlanArgs),
     /// Print each app's sync status as the cluster records it.
     Status(tether_agent::daemon::status::StatusArgs),
+    /// Roll an app back by hand (`rollback APP [--to REV]`: to REV or the last revision that
+    /// passed its gates, held there) or end its hold (`rollback clear APP`).
+    Rollback(tether_agent::rollout::request::RollbackArgs),
     /// Print the objects a directory renders to, as multi-document YAML.
     Render {
         /// The directory (plain manifests or a kustomization).
@@ -168,6 +171,13 @@ fn main() -> ExitCode {
         }),
         Command::Status(args) => runtime().map_or(ExitCode::from(2), |rt| {
             ExitCode::from(rt.block_on(tether_agent::daemon::status::command(
+                &args,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )))
+        }),
+        Command::Rollback(args) => runtime().map_or(ExitCode::from(2), |rt| {
+            ExitCode::from(rt.block_on(tether_agent::rollout::request::command(
                 &args,
                 &mut std::io::stdout(),
                 &mut std::io::stderr(),

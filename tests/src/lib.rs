@@ -4,6 +4,7 @@
 //!   servers), each on a loopback port chosen at run time and stopped by PID when dropped.
 //! - [`memory`]: read a running process's memory, to search it for secret values.
 //! - [`bins`]: locate the project's own binaries (`tether-seal`, `tether-agent`).
+//! - [`prometheus`]: the real Prometheus scraping an exporter whose values the test sets.
 //! - [`apiserver`]: an emulation of the Kubernetes API server that kube-rs and kubectl talk to
 //!   over real HTTP.
 #![deny(missing_docs)]
@@ -14,6 +15,7 @@ pub mod gitserver;
 pub mod keypeers;
 pub mod memory;
 pub mod peers;
+pub mod prometheus;
 pub mod render_compare;
 
 /// Every file under `dir`, recursively, with its bytes (for searching what a process wrote).

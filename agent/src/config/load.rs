@@ -131,6 +131,12 @@ impl Config {
                 return Err(invalid(field.into(), "must be at least 1s".into()));
             }
         }
+        if let Err(problem) = crate::rollout::wave::Waves::new(&self.waves) {
+            return Err(invalid("waves".into(), problem));
+        }
+        if let Err(err) = crate::rollout::window::Windows::new(&self.sync_windows) {
+            return Err(invalid("syncWindows".into(), err.to_string()));
+        }
         if let Err((field, problem)) = self.notifications.validate() {
             return Err(invalid(format!("notifications.{field}"), problem));
         }
@@ -187,6 +193,9 @@ impl Config {
                     format!("apps[{i}].directories"),
                     "must name at least one directory".into(),
                 ));
+            }
+            if let Some(Err((field, problem))) = app.rollout.as_ref().map(|r| r.validate()) {
+                return Err(invalid(format!("apps[{i}].rollout.{field}"), problem));
             }
             if app.max_prune_percent.is_some_and(|p| p > 100) {
                 return Err(invalid(

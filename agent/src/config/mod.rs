@@ -204,6 +204,12 @@ pub struct Config {
     /// Notifications: providers and rules.
     #[serde(default)]
     pub notifications: crate::notify::NotificationsConfig,
+    /// Sync windows (change freezes): when new revisions may be applied.
+    #[serde(default)]
+    pub sync_windows: Vec<crate::rollout::window::WindowConfig>,
+    /// Waves: the order in which apps take a new revision.
+    #[serde(default)]
+    pub waves: crate::rollout::wave::WavesConfig,
 }
 
 /// Log output.
@@ -409,6 +415,12 @@ pub struct AppGenerator {
     /// The largest share (percent) of an app's objects one sync may prune.
     #[serde(default)]
     pub max_prune_percent: Option<u8>,
+    /// Gates after apply and automatic rollback (progressive delivery).
+    #[serde(default)]
+    pub rollout: Option<crate::rollout::RolloutConfig>,
+    /// Labels of these apps (wave steps select apps by them).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The agent's age keys.

@@ -42,6 +42,13 @@ pub struct AppStatus {
     /// What notifications last said about the app (kept in its status ConfigMap).
     #[serde(skip)]
     pub notified: String,
+    /// Gates, hold and revision history (apps with a `rollout:` block; kept in the status
+    /// ConfigMap under `rollout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::RolloutStatus>,
+    /// The sync windows in force for the app.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::rollout::window::Active>,
 }
 
 /// A source's webhook: how requests are verified and what they trigger.

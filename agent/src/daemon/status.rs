@@ -14,6 +14,10 @@ use std::path::PathBuf;
 pub const STATUS_LABEL: &str = "tether.dev/status-of";
 /// The field manager of status writes.
 pub const STATUS_MANAGER: &str = "tether-status";
+/// The key of an app's rollout status (gates, hold, revision history) in its status ConfigMap.
+pub const ROLLOUT_KEY: &str = "rollout";
+/// The key of the sync windows in force for an app (empty: none).
+pub const WINDOWS_KEY: &str = "windows";
 
 /// Errors of reading or writing status.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +76,15 @@ pub async fn write(
     data.insert("errors", status.errors.join("\n"));
     if !status.notified.is_empty() {
         data.insert("notified", status.notified.clone());
+    }
+    if let Some(rollout) = &status.rollout {
+        data.insert(ROLLOUT_KEY, rollout.encode());
+    }
+    if !status.windows.is_empty() {
+        data.insert(
+            WINDOWS_KEY,
+            crate::rollout::window::describe(&status.windows),
+        );
     }
     let body = serde_json::json!({
         "apiVersion": "v1",
@@ -254,6 +267,8 @@ pub struct Row {
     pub drift: String,
     /// Time since the last sync.
     pub age: String,
+    /// The sync windows in force (empty: none).
+    pub windows: String,
 }
 
 /// Reads the status rows from the cluster.
@@ -297,6 +312,7 @@ pub async fn rows(
                 health: get("health"),
                 drift: get("driftCorrections"),
                 age: age(&get("lastSync"), now),
+                windows: get(WINDOWS_KEY),
             }
         })
         .collect();
@@ -349,6 +365,13 @@ pub fn write_table(rows: &[Row], out: &mut dyn Write) -> std::io::Result<()> {
             }
         }
         writeln!(out, "{}", line.trim_end())?;
+    }
+    let windows: Vec<&Row> = rows.iter().filter(|r| !r.windows.is_empty()).collect();
+    if !windows.is_empty() {
+        writeln!(out, "\nSync windows in force:")?;
+        for row in windows {
+            writeln!(out, "  {}: {}", row.app, row.windows)?;
+        }
     }
     Ok(())
 }
@@ -404,6 +427,7 @@ mod tests {
             health: "Healthy".into(),
             drift: "0".into(),
             age: "5s".into(),
+            windows: String::new(),
         }];
         let mut out = Vec::new();
         write_table(&rows, &mut out).unwrap();
@@ -412,5 +436,32 @@ mod tests {
             text,
             "APP    REVISION   SYNC        HEALTH    DRIFT   AGE\nshop   3f2a9c1    Succeeded   Healthy   0       5s\n"
         );
+    }
+
+    #[test]
+    fn the_windows_in_force_are_listed_under_the_table() {
+        let row = |app: &str, windows: &str| Row {
+            app: app.into(),
+            revision: "3f2a9c1".into(),
+            sync: "Waiting (SyncWindow)".into(),
+            health: "Healthy".into(),
+            drift: "0".into(),
+            age: "5s".into(),
+            windows: windows.into(),
+        };
+        let rows = vec![
+            row("shop", "deny 0 22 * * 5 until 2026-12-14T09:00:00Z"),
+            row("web", ""),
+        ];
+        let mut out = Vec::new();
+        write_table(&rows, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(
+                "\nSync windows in force:\n  shop: deny 0 22 * * 5 until 2026-12-14T09:00:00Z\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("  web:"), "{text}");
     }
 }

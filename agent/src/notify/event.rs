@@ -29,11 +29,17 @@ pub enum Kind {
     SecretRefreshFailed,
     /// A sealed value was refused (its scope does not allow it here).
     SealedValueRefused,
+    /// A revision failed its gates after apply (health or an analysis).
+    GateFailed,
+    /// The app went back to its last revision that passed its gates.
+    RolledBack,
+    /// A rollback failed: the app is left alone.
+    RollbackFailed,
 }
 
 impl Kind {
     /// Every kind, in order.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 13] = [
         Kind::SyncSucceeded,
         Kind::SyncFailed,
         Kind::HookFailed,
@@ -44,6 +50,9 @@ impl Kind {
         Kind::SecretStoreUnreachable,
         Kind::SecretRefreshFailed,
         Kind::SealedValueRefused,
+        Kind::GateFailed,
+        Kind::RolledBack,
+        Kind::RollbackFailed,
     ];
 
     /// The name used in configuration and payloads (`syncFailed`).
@@ -60,6 +69,9 @@ impl Kind {
             Kind::SecretStoreUnreachable => "secretStoreUnreachable",
             Kind::SecretRefreshFailed => "secretRefreshFailed",
             Kind::SealedValueRefused => "sealedValueRefused",
+            Kind::GateFailed => "gateFailed",
+            Kind::RolledBack => "rolledBack",
+            Kind::RollbackFailed => "rollbackFailed",
         }
     }
 
@@ -72,7 +84,15 @@ impl Kind {
     /// Whether the kind is a condition that holds until fixed, with a recovery event.
     #[must_use]
     pub fn is_condition(self) -> bool {
-        !matches!(self, Kind::SyncSucceeded | Kind::DriftReverted)
+        // Gate failures and rollbacks are single events: each one is news.
+        !matches!(
+            self,
+            Kind::SyncSucceeded
+                | Kind::DriftReverted
+                | Kind::GateFailed
+                | Kind::RolledBack
+                | Kind::RollbackFailed
+        )
     }
 
     /// Whether its recovery is notified (orphans are not: they leave quietly).
@@ -86,8 +106,13 @@ impl Kind {
     pub fn severity(self) -> Severity {
         match self {
             Kind::SyncSucceeded | Kind::DriftReverted | Kind::OrphanAppeared => Severity::Info,
-            Kind::PruneHeld | Kind::HealthDegraded | Kind::SecretRefreshFailed => Severity::Warning,
+            Kind::PruneHeld
+            | Kind::HealthDegraded
+            | Kind::SecretRefreshFailed
+            | Kind::RolledBack => Severity::Warning,
             Kind::SyncFailed
+            | Kind::GateFailed
+            | Kind::RollbackFailed
             | Kind::HookFailed
             | Kind::SecretStoreUnreachable
             | Kind::SealedValueRefused => Severity::Error,
@@ -116,6 +141,9 @@ impl Kind {
             (Kind::SecretRefreshFailed, true) => "secret refresh recovered",
             (Kind::SealedValueRefused, false) => "sealed value refused",
             (Kind::SealedValueRefused, true) => "sealed value accepted again",
+            (Kind::GateFailed, _) => "gate failed",
+            (Kind::RolledBack, _) => "rolled back",
+            (Kind::RollbackFailed, _) => "rollback failed",
         }
     }
 }

@@ -189,6 +189,23 @@ pub fn drift_reverted(object: &str, recreated: bool, changed_by: Option<&str>) -
     }
 }
 
+/// A gate failure, a rollback or a failed rollback (see [`crate::rollout`]): a single event,
+/// told once per revision.
+#[must_use]
+pub fn rollout_event(kind: Kind, revision: &str, reason: &str, message: &str) -> Observation {
+    Observation {
+        evaluated: Vec::new(),
+        seen: vec![condition(
+            kind,
+            format!("{revision}/{reason}"),
+            Some("rollout"),
+            reason,
+            message.to_owned(),
+        )],
+        synced_revision: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

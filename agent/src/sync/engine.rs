@@ -473,6 +473,16 @@ impl Engine {
         join_all(tasks).await
     }
 
+    /// Stops correcting drift of `app` (a sync window without self-heal), or resumes it as
+    /// its last sync set it.
+    pub async fn pause_drift(&self, app: &str, paused: bool) {
+        let Some(slot) = self.existing_slot(app) else {
+            return;
+        };
+        let state = slot.state.lock().await;
+        self.update_index(app, if paused { None } else { state.as_ref() });
+    }
+
     /// Subscribes to drift corrections (each re-apply the drift watcher makes).
     pub fn subscribe_corrections(&self) -> broadcast::Receiver<Correction> {
         self.inner.drift.subscribe()

@@ -153,6 +153,9 @@ pub fn assess(reference: &ObjectRef, object: &Value) -> Health {
             }
         }
         ("batch", "Job") => job(object),
+        (group, kind) if crate::rollout::argo::is_argo_kind(group, kind) => {
+            crate::rollout::argo::assess(kind, object).to_health()
+        }
         ("", "PersistentVolumeClaim") => {
             match object.pointer("/status/phase").and_then(Value::as_str) {
                 Some("Bound") => Health::Healthy,

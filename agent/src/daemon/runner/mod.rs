@@ -8,7 +8,11 @@ use record::{finish_failed, finish_synced, write_status};
 mod departed;
 mod notify;
 mod record;
+mod requests;
+mod rollout;
 mod schemas;
+mod waves;
+mod windows;
 use super::pipeline;
 use super::state::{Shared, Webhook};
 use super::status::Events;
@@ -39,6 +43,10 @@ pub(super) struct Ctx {
     triggers: BTreeMap<String, Trigger>,
     /// Notifications.
     notifier: Arc<crate::notify::Notifier>,
+    /// Gates after apply (apps with a `rollout:` block).
+    gates: rollout::Gates,
+    /// Rollbacks asked for by hand.
+    rollout_requests: requests::Requests,
 }
 
 /// A generation's running tasks.
@@ -192,6 +200,8 @@ impl Generation {
             .await,
         );
         let ctx = Arc::new(Ctx {
+            gates: rollout::Gates::new(&client, &config),
+            rollout_requests: requests::Requests::default(),
             notifier,
             config,
             client,
@@ -209,6 +219,7 @@ impl Generation {
             tasks.spawn(async move { engine.run_drift(stopped(rx)).await });
         }
         tasks.spawn(corrections(Arc::clone(&ctx), stop_rx.clone()));
+        tasks.spawn(requests::watch(Arc::clone(&ctx), stop_rx.clone()));
         {
             let stores = Arc::clone(&ctx.secrets.stores);
             let rx = stop_rx.clone();
@@ -459,12 +470,33 @@ async fn round(
         }
     };
     let revision = snapshot.revision.clone();
+    let wave_plan = waves::plan(ctx, &apps, &revision);
     let syncs = apps.iter().map(|app| {
+        let wave_plan = &wave_plan;
         let policies = &policies;
         let schemas = &schemas;
         let tree = &snapshot.tree;
         let revision = revision.as_str();
         async move {
+            let gated = rollout::Round { policies, schemas };
+            let window = windows::verdict(ctx, app).await;
+            if let Some(request) = ctx.rollout_requests.take(&app.spec.name)
+                && requests::handle(ctx, app, revision, request, &gated, &window).await
+            {
+                return None;
+            }
+            if let Some(hold) = rollout::held(ctx, app, revision).await {
+                if window.sync || window.self_heal {
+                    rollout::keep_held(ctx, app, &hold, &gated).await;
+                }
+                return None;
+            }
+            if windows::waits(ctx, app, revision, &window).await {
+                return None;
+            }
+            if let Some(crate::rollout::wave::Decision::Wait(why)) = wave_plan.get(&app.spec.name) {
+                return waves::wait(ctx, app, revision, why).await;
+            }
             let started = Instant::now();
             let prepared = pipeline::prepare(
                 tree,
@@ -508,7 +540,9 @@ async fn round(
                             .await;
                         ctx.engine.sync(&spec, revision, objects).await
                     };
+                    let synced = rollout::Synced::of(&result);
                     finish_synced(ctx, app, &p, result, started).await;
+                    rollout::after_sync(ctx, app, revision, synced, &gated).await;
                     p.resolution.requeue_after
                 }
             }
