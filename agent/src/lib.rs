@@ -34,6 +34,7 @@
 //! - [`repo_root`]: the default root of a local render or check (the Git work tree).
 //! - [`migrate`]: `tether-agent import`, Argo CD and Flux objects read as Tether apps.
 //! - [`text`]: what an error quotes of its input, cut to a few hundred bytes.
+//! - [`images`]: image automation: registry scans, tag policies, Git updates, promotion.
 //!
 //! The `tether-agent` binary is a thin layer over these modules.
 #![deny(missing_docs)]
@@ -57,3 +58,4 @@ pub mod sync;
 pub mod telemetry;
 pub mod text;
 pub mod tree;
+pub mod images;

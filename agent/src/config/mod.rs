@@ -204,6 +204,9 @@ pub struct Config {
     /// Notifications: providers and rules.
     #[serde(default)]
     pub notifications: crate::notify::NotificationsConfig,
+    /// Image automation: registries scanned, tag policies, Git updates.
+    #[serde(default)]
+    pub images: crate::images::config::ImagesConfig,
 }
 
 /// Log output.

@@ -1,0 +1,208 @@
+//! Kustomize `images:` entries: the entry whose `name` an automation names gets `newTag`
+//! (and `digest` when the policy pins digests), written in place in block style; a missing
+//! key is added under the entry's `name` with its indentation.
+
+use super::{Change, Chosen, UpdateError, check_yaml};
+
+/// Whether `file` is a kustomization by its name.
+#[must_use]
+pub fn is_kustomization(file: &str) -> bool {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    matches!(
+        base,
+        "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+    )
+}
+
+/// One entry to set: the `images[].name` and what its policy chose.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    /// The entry's `name`.
+    pub name: &'a str,
+    /// The policy (`NS:NAME`), for the change record.
+    pub policy: &'a str,
+    /// The choice.
+    pub chosen: &'a Chosen,
+}
+
+struct Line<'a> {
+    text: &'a str,
+    indent: usize,
+    /// The content after the indentation (without the newline).
+    content: &'a str,
+}
+
+fn lines(text: &str) -> Vec<Line<'_>> {
+    text.split_inclusive('\n')
+        .map(|raw| {
+            let body = raw.trim_end_matches(['\n', '\r']);
+            let content = body.trim_start_matches(' ');
+            Line {
+                text: raw,
+                indent: body.len() - content.len(),
+                content,
+            }
+        })
+        .collect()
+}
+
+fn blank(content: &str) -> bool {
+    content.is_empty() || content.starts_with('#')
+}
+
+/// Sets the entries of `targets` in a kustomization's `images:`.
+pub fn apply(
+    file: &str,
+    text: &str,
+    targets: &[Target<'_>],
+) -> Result<(String, Vec<Change>), UpdateError> {
+    if targets.is_empty() || !text.contains("images:") {
+        return Ok((text.to_owned(), Vec::new()));
+    }
+    check_yaml(file, text)?;
+    let lines = lines(text);
+    let Some(header) = lines
+        .iter()
+        .position(|l| l.indent == 0 && l.content.trim_end().starts_with("images:"))
+    else {
+        return Ok((text.to_owned(), Vec::new()));
+    };
+    let invalid = |line: usize, problem: &str| UpdateError::MarkerInvalid {
+        file: file.to_owned(),
+        line: line + 1,
+        problem: problem.to_owned(),
+    };
+    let after = lines[header].content.trim_end()["images:".len()..].trim();
+    if !after.is_empty() && !after.starts_with('#') {
+        return Err(invalid(
+            header,
+            "images: in flow style cannot be updated in place; write it as a block list",
+        ));
+    }
+    // The block: lines until one at indent 0 that is not a list item.
+    let end = (header + 1..lines.len())
+        .find(|&i| {
+            lines[i].indent == 0 && !blank(lines[i].content) && !lines[i].content.starts_with('-')
+        })
+        .unwrap_or(lines.len());
+    // Edits: (line index, replacement or insertion after).
+    let mut replace: Vec<(usize, String)> = Vec::new();
+    let mut insert: Vec<(usize, String)> = Vec::new();
+    let mut changes = Vec::new();
+    let mut i = header + 1;
+    while i < end {
+        let l = &lines[i];
+        if !l.content.starts_with("- ") {
+            i += 1;
+            continue;
+        }
+        let key_indent = l.indent + 2;
+        let item_end = (i + 1..end)
+            .find(|&j| !blank(lines[j].content) && lines[j].indent <= l.indent)
+            .unwrap_or(end);
+        // The item's keys: its first line after `- `, then lines at key_indent.
+        let mut keys: Vec<(usize, &str, usize)> = Vec::new(); // (line, key, value start byte)
+        for j in i..item_end {
+            let (content, offset) = if j == i {
+                (&l.content[2..], l.indent + 2)
+            } else if lines[j].indent == key_indent {
+                (lines[j].content, key_indent)
+            } else {
+                continue;
+            };
+            if let Some((key, _)) = content.split_once(':') {
+                let value_start = offset + key.len() + 1;
+                keys.push((j, key.trim(), value_start));
+            }
+        }
+        let name = keys
+            .iter()
+            .find(|k| k.1 == "name")
+            .map(|&(j, _, start)| scalar(&lines[j], start));
+        let Some(target) = name.and_then(|n| targets.iter().find(|t| t.name == n)) else {
+            i = item_end;
+            continue;
+        };
+        let mut wanted = vec![("newTag", target.chosen.tag.clone())];
+        if let Some(digest) = &target.chosen.digest {
+            wanted.push(("digest", digest.clone()));
+        }
+        let name_line = keys.iter().find(|k| k.1 == "name").map_or(i, |k| k.0);
+        for (key, value) in wanted {
+            match keys.iter().find(|k| k.1 == key) {
+                Some(&(j, _, start)) => {
+                    let old = scalar(&lines[j], start);
+                    if old == value {
+                        continue;
+                    }
+                    let (vs, ve) = scalar_span(&lines[j], start)
+                        .ok_or_else(|| invalid(j, "the value is not a plain or quoted scalar"))?;
+                    let text = lines[j].text;
+                    replace.push((j, format!("{}{value}{}", &text[..vs], &text[ve..])));
+                    changes.push(change(file, j, target, &old, &value));
+                }
+                None => {
+                    insert.push((
+                        name_line,
+                        format!("{}{key}: {value}\n", " ".repeat(key_indent)),
+                    ));
+                    changes.push(change(file, name_line + 1, target, "", &value));
+                }
+            }
+        }
+        i = item_end;
+    }
+    if changes.is_empty() {
+        return Ok((text.to_owned(), changes));
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    for (j, l) in lines.iter().enumerate() {
+        match replace.iter().find(|r| r.0 == j) {
+            Some((_, new)) => out.push_str(new),
+            None => out.push_str(l.text),
+        }
+        if !l.text.ends_with('\n') && insert.iter().any(|r| r.0 == j) {
+            out.push('\n');
+        }
+        for (_, added) in insert.iter().filter(|r| r.0 == j) {
+            out.push_str(added);
+        }
+    }
+    check_yaml(file, &out)?;
+    Ok((out, changes))
+}
+
+fn change(file: &str, line: usize, target: &Target<'_>, old: &str, new: &str) -> Change {
+    Change {
+        file: file.to_owned(),
+        line: line + 1,
+        policy: target.policy.to_owned(),
+        old: old.to_owned(),
+        new: new.to_owned(),
+    }
+}
+
+/// The span (in the line's text) of the scalar starting at byte `start`, without quotes.
+fn scalar_span(line: &Line<'_>, start: usize) -> Option<(usize, usize)> {
+    let body = line.text.trim_end_matches(['\n', '\r']);
+    let rest = body.get(start..)?;
+    let lead = rest.len() - rest.trim_start().len();
+    let s = start + lead;
+    let value = &body[s..];
+    if let Some(q) = value.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let close = value[1..].find(q)? + 1;
+        return Some((s + 1, s + close));
+    }
+    let end = value.find(" #").unwrap_or(value.len());
+    let v = value[..end].trim_end();
+    if v.starts_with(['{', '[', '|', '>', '&', '*', '!']) {
+        return None;
+    }
+    Some((s, s + v.len()))
+}
+
+fn scalar(line: &Line<'_>, start: usize) -> String {
+    scalar_span(line, start)
+        .map(|(s, e)| line.text[s..e].to_owned())
+        .unwrap_or_default()
+}
