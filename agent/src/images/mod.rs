@@ -8,5 +8,6 @@
 
 pub mod config;
 pub mod policy;
+pub mod push;
 pub mod registry;
 pub mod update;
