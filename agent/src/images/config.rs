@@ -221,3 +221,85 @@ impl Default for Author {
         }
     }
 }
+
+impl ImagesConfig {
+    /// Resolves relative file paths against the config file's folder.
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        let fix = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p
+                && p.is_relative()
+            {
+                *p = base.join(&*p);
+            }
+        };
+        for r in &mut self.repositories {
+            fix(&mut r.credentials.docker_config_json);
+        }
+        for a in &mut self.automations {
+            let c = &mut a.credentials;
+            for p in [
+                &mut c.username,
+                &mut c.password,
+                &mut c.bearer_token,
+                &mut a.signing_key,
+            ] {
+                fix(p);
+            }
+        }
+    }
+
+    /// Checks names, references, regexes and policies; the error is `(field, problem)`.
+    pub fn validate(&self, sources: &[crate::config::SourceSpec]) -> Result<(), (String, String)> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, r) in self.repositories.iter().enumerate() {
+            let field = |f: &str| format!("images.repositories[{i}].{f}");
+            if !seen.insert((r.namespace.clone(), r.name.clone())) {
+                return Err((field("name"), format!("{:?} is declared twice", r.name)));
+            }
+            crate::images::registry::ImageName::parse(&r.image)
+                .map_err(|e| (field("image"), e.to_string()))?;
+            for (j, pattern) in r.exclusion_list.iter().enumerate() {
+                regex::Regex::new(pattern).map_err(|e| {
+                    (
+                        field(&format!("exclusionList[{j}]")),
+                        crate::text::clip_message(&e.to_string()).into_owned(),
+                    )
+                })?;
+            }
+            if r.max_tags == 0 {
+                return Err((field("maxTags"), "must be at least 1".into()));
+            }
+            if r.interval.0 < Duration::from_secs(1) {
+                return Err((field("interval"), "must be at least 1s".into()));
+            }
+        }
+        for (i, p) in self.policies.iter().enumerate() {
+            let field = |f: &str| format!("images.policies[{i}].{f}");
+            crate::images::policy::Policy::new(&p.policy, p.filter_tags.as_ref())
+                .map_err(|e| (field("policy"), e.to_string()))?;
+            if !self
+                .repositories
+                .iter()
+                .any(|r| r.name == p.repository && r.namespace == p.namespace)
+            {
+                return Err((
+                    field("repository"),
+                    format!("no repository {:?} in the same namespace", p.repository),
+                ));
+            }
+        }
+        for (i, a) in self.automations.iter().enumerate() {
+            let field = |f: &str| format!("images.automations[{i}].{f}");
+            if !sources.iter().any(|s| s.name == a.source) {
+                return Err((field("source"), format!("no source {:?}", a.source)));
+            }
+            if !crate::config::is_dns_label(&a.name) {
+                return Err((field("name"), format!("{:?} is not a DNS label", a.name)));
+            }
+            if a.max_retries > 20 {
+                return Err((field("maxRetries"), "at most 20".into()));
+            }
+        }
+        Ok(())
+    }
+}

@@ -7,6 +7,7 @@
 //! - [`update`]: setter markers and Kustomize `images:` entries, changed byte for byte.
 
 pub mod config;
+pub mod flux;
 pub mod policy;
 pub mod push;
 pub mod registry;
