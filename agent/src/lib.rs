@@ -42,6 +42,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod images;
 pub mod migrate;
 pub mod notify;
 pub mod output;
@@ -58,4 +59,3 @@ pub mod sync;
 pub mod telemetry;
 pub mod text;
 pub mod tree;
-pub mod images;

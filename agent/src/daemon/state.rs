@@ -66,6 +66,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// The log level control.
     pub log: LogControl,
+    /// Image automation's report (`/api/v1/images`).
+    pub images: std::sync::Arc<crate::images::status::ImagesState>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -91,6 +93,7 @@ impl Shared {
             leader: AtomicBool::new(false),
             metrics: Metrics::new(),
             log,
+            images: std::sync::Arc::default(),
         }
     }
 

@@ -6,9 +6,13 @@
 //! - [`policy`]: Flux's tag policies (`semver`, `alphabetical`, `numerical`, `filterTags`).
 //! - [`update`]: setter markers and Kustomize `images:` entries, changed byte for byte.
 
+pub mod automation;
 pub mod config;
+pub mod controller;
 pub mod flux;
 pub mod policy;
 pub mod push;
 pub mod registry;
+pub mod scan;
+pub mod status;
 pub mod update;

@@ -39,6 +39,8 @@ pub(super) struct Ctx {
     triggers: BTreeMap<String, Trigger>,
     /// Notifications.
     notifier: Arc<crate::notify::Notifier>,
+    /// Image automation.
+    images: Arc<crate::images::controller::Controller>,
 }
 
 /// A generation's running tasks.
@@ -191,7 +193,9 @@ impl Generation {
             )
             .await,
         );
+        let images = images_controller(&config, &client, &state, &triggers);
         let ctx = Arc::new(Ctx {
+            images: Arc::clone(&images),
             notifier,
             config,
             client,
@@ -209,6 +213,7 @@ impl Generation {
             tasks.spawn(async move { engine.run_drift(stopped(rx)).await });
         }
         tasks.spawn(corrections(Arc::clone(&ctx), stop_rx.clone()));
+        tasks.spawn(images.run(stopped(stop_rx.clone())));
         {
             let stores = Arc::clone(&ctx.secrets.stores);
             let rx = stop_rx.clone();
@@ -241,6 +246,26 @@ impl Generation {
         let _ = self.stop.send(true);
         self.tasks.shutdown().await;
     }
+}
+
+/// The image automation of a generation: a pushed commit triggers its source's round.
+fn images_controller(
+    config: &Config,
+    client: &kube::Client,
+    state: &Shared,
+    triggers: &BTreeMap<String, Trigger>,
+) -> Arc<crate::images::controller::Controller> {
+    let triggers = triggers.clone();
+    Arc::new(crate::images::controller::Controller::new(
+        config.clone(),
+        Some(client.clone()),
+        Arc::clone(&state.images),
+        Box::new(move |source: &str| {
+            if let Some(trigger) = triggers.get(source) {
+                trigger.trigger();
+            }
+        }),
+    ))
 }
 
 async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
@@ -506,6 +531,14 @@ async fn round(
                         ctx.notifier
                             .set_app_sources(&spec.name, &spec.target_namespace, found)
                             .await;
+                        // Flux image automation objects too.
+                        let images = crate::images::flux::take(
+                            &mut objects,
+                            &spec.target_namespace,
+                            name,
+                            &ctx.triggers.keys().cloned().collect::<Vec<_>>(),
+                        );
+                        ctx.images.set_app_objects(&spec.name, images);
                         ctx.engine.sync(&spec, revision, objects).await
                     };
                     finish_synced(ctx, app, &p, result, started).await;
