@@ -24,11 +24,9 @@ pub fn edit(
     let targets: Vec<kustomize::Target<'_>> = kustomize_images
         .iter()
         .filter_map(|(name, policy)| {
-            chosen.get(policy).map(|c| kustomize::Target {
-                name,
-                policy,
-                chosen: c,
-            })
+            chosen
+                .get(policy)
+                .map(|c| kustomize::Target::from_chosen(name, policy, c))
         })
         .collect();
     for (path, text) in files {

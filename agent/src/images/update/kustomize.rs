@@ -14,15 +14,58 @@ pub fn is_kustomization(file: &str) -> bool {
     )
 }
 
-/// One entry to set: the `images[].name` and what its policy chose.
+/// One entry to set: the `images[].name` and the keys to set in it.
 #[derive(Debug, Clone)]
 pub struct Target<'a> {
     /// The entry's `name`.
     pub name: &'a str,
-    /// The policy (`NS:NAME`), for the change record.
+    /// The policy (`NS:NAME`) or origin, for the change record.
     pub policy: &'a str,
-    /// The choice.
-    pub chosen: &'a Chosen,
+    /// The keys (`newName`, `newTag`, `digest`) and their values.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl<'a> Target<'a> {
+    /// The entry set from a policy's choice: `newTag`, and `digest` when pinned.
+    #[must_use]
+    pub fn from_chosen(name: &'a str, policy: &'a str, chosen: &Chosen) -> Self {
+        let mut fields = vec![("newTag", chosen.tag.clone())];
+        if let Some(digest) = &chosen.digest {
+            fields.push(("digest", digest.clone()));
+        }
+        Self { name, policy, fields }
+    }
+}
+
+/// The `images:` entries of a kustomization: name → (key → value) for `newName`, `newTag`
+/// and `digest`.
+pub fn read_entries(
+    file: &str,
+    text: &str,
+) -> Result<Vec<(String, Vec<(&'static str, String)>)>, UpdateError> {
+    let docs = crate::render::yaml::parse_values(text, &super::parse_options()).map_err(|e| {
+        UpdateError::YamlInvalid {
+            file: file.to_owned(),
+            problem: crate::text::clip_message(&e.to_string()).into_owned(),
+        }
+    })?;
+    let mut out = Vec::new();
+    let images = docs.first().and_then(|d| d.get("images")).and_then(|i| i.as_array());
+    for entry in images.into_iter().flatten() {
+        let Some(name) = entry.get("name").and_then(|n| n.as_str()) else {
+            continue;
+        };
+        let mut fields = Vec::new();
+        for key in ["newName", "newTag", "digest"] {
+            match entry.get(key) {
+                Some(serde_json::Value::String(v)) => fields.push((key, v.clone())),
+                Some(serde_json::Value::Number(n)) => fields.push((key, n.to_string())),
+                _ => {}
+            }
+        }
+        out.push((name.to_owned(), fields));
+    }
+    Ok(out)
 }
 
 struct Line<'a> {
@@ -123,10 +166,7 @@ pub fn apply(
             i = item_end;
             continue;
         };
-        let mut wanted = vec![("newTag", target.chosen.tag.clone())];
-        if let Some(digest) = &target.chosen.digest {
-            wanted.push(("digest", digest.clone()));
-        }
+        let wanted = target.fields.clone();
         let name_line = keys.iter().find(|k| k.1 == "name").map_or(i, |k| k.0);
         for (key, value) in wanted {
             match keys.iter().find(|k| k.1 == key) {

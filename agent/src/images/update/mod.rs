@@ -113,6 +113,113 @@ pub fn apply_setters(
     text: &str,
     chosen: &BTreeMap<String, Chosen>,
 ) -> Result<(String, Vec<Change>), UpdateError> {
+    apply_markers(file, text, &|policy, field| {
+        let choice = chosen.get(policy)?;
+        match field {
+            None => Some(choice.reference()),
+            Some(Field::Tag) => Some(choice.tag.clone()),
+            Some(Field::Name) => Some(choice.image.clone()),
+            Some(Field::Digest) => choice.digest.clone(),
+        }
+    })
+}
+
+/// The part of an image a marker sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    /// `:tag`.
+    Tag,
+    /// `:name`.
+    Name,
+    /// `:digest`.
+    Digest,
+}
+
+/// One marker found in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    /// The policy (`NS:NAME`).
+    pub policy: String,
+    /// The part it sets (none: the whole image).
+    pub field: Option<Field>,
+    /// The value it marks.
+    pub value: String,
+    /// The line (from 1).
+    pub line: usize,
+}
+
+/// Every marker of a YAML file.
+pub fn read_markers(file: &str, text: &str) -> Result<Vec<Marker>, UpdateError> {
+    let mut found = Vec::new();
+    if !text.contains("$imagepolicy") {
+        return Ok(found);
+    }
+    check_yaml(file, text)?;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if let Some((policy, field, start, end)) = marker_on(file, index, line)? {
+            found.push(Marker {
+                policy,
+                field,
+                value: line[start..end].to_owned(),
+                line: index + 1,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The marker on a line: policy, field and the span of its value.
+fn marker_on(
+    file: &str,
+    index: usize,
+    line: &str,
+) -> Result<Option<(String, Option<Field>, usize, usize)>, UpdateError> {
+    let Some(caps) = MARKER.captures(line) else {
+        return Ok(None);
+    };
+    let (Some(whole), Some(reference)) = (caps.get(0), caps.get(1)) else {
+        return Ok(None);
+    };
+    let invalid = |problem: String| UpdateError::MarkerInvalid {
+        file: file.to_owned(),
+        line: index + 1,
+        problem,
+    };
+    let parts: Vec<&str> = reference.as_str().split(':').collect();
+    let (policy, field) = match parts.as_slice() {
+        [ns, name] if !ns.is_empty() && !name.is_empty() => (format!("{ns}:{name}"), None),
+        [ns, name, field] if !ns.is_empty() && !name.is_empty() => {
+            let field = match *field {
+                "tag" => Field::Tag,
+                "name" => Field::Name,
+                "digest" => Field::Digest,
+                other => {
+                    return Err(invalid(format!(
+                        "marker field {:?}: expected tag, name or digest",
+                        crate::text::clip_message(other)
+                    )));
+                }
+            };
+            (format!("{ns}:{name}"), Some(field))
+        }
+        _ => {
+            return Err(invalid(format!(
+                "marker {:?}: expected NAMESPACE:NAME[:tag|:name|:digest]",
+                crate::text::clip_message(reference.as_str())
+            )));
+        }
+    };
+    let (start, end) = value_span(&line[..whole.start()])
+        .ok_or_else(|| invalid("the marker follows no scalar value".into()))?;
+    Ok(Some((policy, field, start, end)))
+}
+
+/// Sets each marker to `value_for(policy, field)` (none: left alone).
+pub fn apply_markers(
+    file: &str,
+    text: &str,
+    value_for: &dyn Fn(&str, Option<Field>) -> Option<String>,
+) -> Result<(String, Vec<Change>), UpdateError> {
     if !text.contains("$imagepolicy") {
         return Ok((text.to_owned(), Vec::new()));
     }
@@ -120,69 +227,26 @@ pub fn apply_setters(
     let mut out = String::with_capacity(text.len());
     let mut changes = Vec::new();
     for (index, line) in text.split_inclusive('\n').enumerate() {
-        let Some(caps) = MARKER.captures(line) else {
+        let Some((policy, field, start, end)) = marker_on(file, index, line)? else {
             out.push_str(line);
             continue;
         };
-        let (Some(whole), Some(reference)) = (caps.get(0), caps.get(1)) else {
-            out.push_str(line);
-            continue;
-        };
-        let invalid = |problem: String| UpdateError::MarkerInvalid {
-            file: file.to_owned(),
-            line: index + 1,
-            problem,
-        };
-        let parts: Vec<&str> = reference.as_str().split(':').collect();
-        let (policy, field) = match parts.as_slice() {
-            [ns, name] => (format!("{ns}:{name}"), None),
-            [ns, name, field] => (format!("{ns}:{name}"), Some(*field)),
-            _ => {
-                return Err(invalid(format!(
-                    "marker {:?}: expected NAMESPACE:NAME[:tag|:name|:digest]",
-                    crate::text::clip_message(reference.as_str())
-                )));
-            }
-        };
-        let Some(choice) = chosen.get(&policy) else {
-            out.push_str(line);
-            continue;
-        };
-        let new = match field {
-            None => choice.reference(),
-            Some("tag") => choice.tag.clone(),
-            Some("name") => choice.image.clone(),
-            Some("digest") => match &choice.digest {
-                Some(d) => d.clone(),
-                None => {
-                    out.push_str(line);
-                    continue;
-                }
-            },
-            Some(other) => {
-                return Err(invalid(format!(
-                    "marker field {:?}: expected tag, name or digest",
-                    crate::text::clip_message(other)
-                )));
-            }
-        };
-        let (start, end) = value_span(&line[..whole.start()])
-            .ok_or_else(|| invalid("the marker follows no scalar value".into()))?;
         let old = &line[start..end];
-        if old == new {
-            out.push_str(line);
-            continue;
+        match value_for(&policy, field) {
+            Some(new) if new != old => {
+                out.push_str(&line[..start]);
+                out.push_str(&new);
+                out.push_str(&line[end..]);
+                changes.push(Change {
+                    file: file.to_owned(),
+                    line: index + 1,
+                    policy,
+                    old: old.to_owned(),
+                    new,
+                });
+            }
+            _ => out.push_str(line),
         }
-        out.push_str(&line[..start]);
-        out.push_str(&new);
-        out.push_str(&line[end..]);
-        changes.push(Change {
-            file: file.to_owned(),
-            line: index + 1,
-            policy: policy.clone(),
-            old: old.to_owned(),
-            new,
-        });
     }
     if !changes.is_empty() {
         check_yaml(file, &out)?;

@@ -97,16 +97,8 @@ fn kustomize_images_entries_are_set_in_place() {
     let front = chosen("registry.example/shop/frontend", "1.2.0", None);
     let back = chosen("registry.example/shop/backend", "2.0.1", Some('2'));
     let targets = [
-        kustomize::Target {
-            name: "shop/frontend",
-            policy: "ns:front",
-            chosen: &front,
-        },
-        kustomize::Target {
-            name: "shop/backend",
-            policy: "ns:back",
-            chosen: &back,
-        },
+        kustomize::Target::from_chosen("shop/frontend", "ns:front", &front),
+        kustomize::Target::from_chosen("shop/backend", "ns:back", &back),
     ];
     let (out, changes) =
         kustomize::apply("overlays/prod/kustomization.yaml", input, &targets).unwrap();
@@ -123,11 +115,7 @@ fn kustomize_images_entries_are_set_in_place() {
 #[test]
 fn kustomize_images_in_flow_style_are_refused() {
     let front = chosen("x", "1", None);
-    let targets = [kustomize::Target {
-        name: "x",
-        policy: "ns:x",
-        chosen: &front,
-    }];
+    let targets = [kustomize::Target::from_chosen("x", "ns:x", &front)];
     let err =
         kustomize::apply("k.yaml", "images: [{name: x, newTag: '0'}]\n", &targets).unwrap_err();
     assert!(err.to_string().contains("flow style"), "{err}");
