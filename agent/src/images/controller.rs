@@ -153,7 +153,7 @@ impl Controller {
         tokio::pin!(stop);
         let mut memory = Memory::default();
         loop {
-            let next = self.round(&mut memory).await;
+            let next = self.round(&mut memory, true).await;
             let wait = next.map_or(Duration::from_secs(60), |n| {
                 n.saturating_duration_since(Instant::now())
             });
@@ -165,8 +165,16 @@ impl Controller {
         }
     }
 
+    /// Scans every repository once and lets every policy choose; with `automate`, runs
+    /// every automation too. Returns the report (`tether-agent images`).
+    pub async fn once(&self, automate: bool) -> ImagesReport {
+        let mut memory = Memory::default();
+        self.round(&mut memory, automate).await;
+        self.state.report()
+    }
+
     /// One pass: what is due is done; returns when something is next due.
-    async fn round(&self, memory: &mut Memory) -> Option<Instant> {
+    async fn round(&self, memory: &mut Memory, automate: bool) -> Option<Instant> {
         let (catalog, problems) = self.catalog();
         let now = Instant::now();
         memory.repos.retain(|k, _| {
@@ -214,7 +222,7 @@ impl Controller {
         }
         memory.chosen.retain(|k, _| policies.contains_key(k));
         memory.policies = policies;
-        for automation in &catalog.automations {
+        for automation in catalog.automations.iter().filter(|_| automate) {
             let entry = memory
                 .automations
                 .entry(automation.name.clone())

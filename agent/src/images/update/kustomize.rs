@@ -33,7 +33,11 @@ impl<'a> Target<'a> {
         if let Some(digest) = &chosen.digest {
             fields.push(("digest", digest.clone()));
         }
-        Self { name, policy, fields }
+        Self {
+            name,
+            policy,
+            fields,
+        }
     }
 }
 
@@ -50,7 +54,10 @@ pub fn read_entries(
         }
     })?;
     let mut out = Vec::new();
-    let images = docs.first().and_then(|d| d.get("images")).and_then(|i| i.as_array());
+    let images = docs
+        .first()
+        .and_then(|d| d.get("images"))
+        .and_then(|i| i.as_array());
     for entry in images.into_iter().flatten() {
         let Some(name) = entry.get("name").and_then(|n| n.as_str()) else {
             continue;
@@ -245,4 +252,101 @@ fn scalar(line: &Line<'_>, start: usize) -> String {
     scalar_span(line, start)
         .map(|(s, e)| line.text[s..e].to_owned())
         .unwrap_or_default()
+}
+
+/// Adds the entries of `targets` that `text`'s `images:` lacks, at the end of the block (or
+/// a new block at the end of the file).
+pub fn append_missing(
+    file: &str,
+    text: &str,
+    targets: &[Target<'_>],
+) -> Result<(String, Vec<Change>), UpdateError> {
+    let present: Vec<String> = read_entries(file, text)?.into_iter().map(|e| e.0).collect();
+    let missing: Vec<&Target<'_>> = targets
+        .iter()
+        .filter(|t| !present.iter().any(|p| p == t.name) && !t.fields.is_empty())
+        .collect();
+    if missing.is_empty() {
+        return Ok((text.to_owned(), Vec::new()));
+    }
+    let lines = lines(text);
+    let header = lines
+        .iter()
+        .position(|l| l.indent == 0 && l.content.trim_end() == "images:");
+    if header.is_none()
+        && lines
+            .iter()
+            .any(|l| l.indent == 0 && l.content.starts_with("images:"))
+    {
+        return Err(UpdateError::MarkerInvalid {
+            file: file.to_owned(),
+            line: 1,
+            problem: "images: in flow style cannot be updated in place; write it as a block list"
+                .into(),
+        });
+    }
+    let (insert_after, item_indent) = match header {
+        Some(h) => {
+            let end = (h + 1..lines.len())
+                .find(|&i| {
+                    lines[i].indent == 0
+                        && !blank(lines[i].content)
+                        && !lines[i].content.starts_with('-')
+                })
+                .unwrap_or(lines.len());
+            let last = (h..end)
+                .rev()
+                .find(|&i| !blank(lines[i].content))
+                .unwrap_or(h);
+            let indent = (h + 1..end)
+                .find(|&i| lines[i].content.starts_with("- "))
+                .map_or(0, |i| lines[i].indent);
+            (Some(last), indent)
+        }
+        None => (None, 0),
+    };
+    let pad = " ".repeat(item_indent);
+    let mut block = String::new();
+    let mut changes = Vec::new();
+    let first_line = insert_after.map_or(lines.len() + 2, |l| l + 2);
+    let mut line = first_line;
+    for t in &missing {
+        block.push_str(&format!("{pad}- name: {}\n", t.name));
+        line += 1;
+        for (key, value) in &t.fields {
+            block.push_str(&format!("{pad}  {key}: {value}\n"));
+            changes.push(Change {
+                file: file.to_owned(),
+                line,
+                policy: t.policy.to_owned(),
+                old: String::new(),
+                new: format!("{}: {key}: {value}", t.name),
+            });
+            line += 1;
+        }
+    }
+    let mut out = String::with_capacity(text.len() + block.len() + 16);
+    match insert_after {
+        Some(last) => {
+            for (i, l) in lines.iter().enumerate() {
+                out.push_str(l.text);
+                if i == last {
+                    if !l.text.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str(&block);
+                }
+            }
+        }
+        None => {
+            out.push_str(text);
+            if !text.is_empty() && !text.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str("images:\n");
+            out.push_str(&block);
+        }
+    }
+    check_yaml(file, &out)?;
+    Ok((out, changes))
 }
