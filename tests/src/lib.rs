@@ -4,6 +4,8 @@
 //!   servers), each on a loopback port chosen at run time and stopped by PID when dropped.
 //! - [`memory`]: read a running process's memory, to search it for secret values.
 //! - [`bins`]: locate the project's own binaries (`tether-seal`, `tether-agent`).
+//! - [`registry`]: the OCI registry (Debian's `docker-registry`) anonymous, with htpasswd
+//!   basic auth or behind a token endpoint; images pushed through its HTTP API.
 //! - [`apiserver`]: an emulation of the Kubernetes API server that kube-rs and kubectl talk to
 //!   over real HTTP.
 #![deny(missing_docs)]
@@ -15,6 +17,7 @@ pub mod keypeers;
 pub mod memory;
 pub mod peers;
 pub mod render_compare;
+pub mod registry;
 
 /// Every file under `dir`, recursively, with its bytes (for searching what a process wrote).
 pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {

@@ -1,0 +1,129 @@
+//! `tether-agent images --write` against a registry and a `git daemon` that accepts
+//! pushes: the marked values change and nothing else; nothing to change makes no commit; a
+//! push refused because the branch moved is fetched, applied again and pushed; markers in
+//! broken YAML make no commit.
+
+use crate::common::{entry, images};
+use std::process::Command;
+use tether_tests::gitserver::{GitDaemon, Upstream, run};
+use tether_tests::registry::Registry;
+
+const DEPLOY: &str = "# the shop's web tier
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: REGISTRY/shop/web:1.0.0 # {\"$imagepolicy\": \"tether-system:web\"}
+          ports: [{containerPort: 8080}]   # unchanged
+";
+
+struct Setup {
+    registry: Registry,
+    upstream: Upstream,
+    daemon: GitDaemon,
+    dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    let registry = Registry::start().expect("docker-registry");
+    for tag in ["1.0.0", "1.1.0", "latest"] {
+        registry.push("shop/web", tag).expect("push");
+    }
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let upstream = Upstream::create(dir.path(), "config").expect("repository");
+    upstream.write("apps/shop/deploy.yaml", DEPLOY.replace("REGISTRY", &registry.host())).expect("write");
+    upstream.write("apps/other/deploy.yaml", DEPLOY.replace("REGISTRY", &registry.host())).expect("write");
+    upstream.commit("the shop").expect("commit");
+    let daemon = GitDaemon::start(dir.path()).expect("git daemon");
+    Setup { registry, upstream, daemon, dir }
+}
+
+fn config(s: &Setup) -> String {
+    format!(
+        "cacheDir: {cache}
+sources:
+  - {{name: config, url: {url}, ref: main}}
+images:
+  repositories:
+    - {{name: web, image: {host}/shop/web, insecure: true}}
+  policies:
+    - {{name: web, repository: web, policy: {{semver: {{range: '>=1.0.0'}}}}}}
+  automations:
+    - name: shop
+      source: config
+      paths: [apps/shop]
+      author: {{name: Tether Images, email: images@tether.invalid}}
+",
+        cache = s.dir.path().join("cache").display(),
+        url = s.daemon.url("config.git"),
+        host = s.registry.host(),
+    )
+}
+
+fn git(s: &Setup, args: &[&str]) -> String {
+    run(Command::new("git").arg("-C").arg(&s.upstream.bare).args(args)).unwrap_or_default()
+}
+
+#[test]
+fn a_new_tag_is_committed_changing_only_the_marked_value_and_nothing_twice() {
+    let s = setup();
+    let before = s.upstream.head().expect("head");
+    let (code, report, stderr) = images(s.dir.path(), &config(&s), true);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let automation = entry(&report, "automations", "shop");
+    let commit = automation["lastCommit"].as_str().expect("a commit").to_owned();
+    assert_eq!(git(&s, &["rev-parse", "main"]), commit);
+    assert_eq!(git(&s, &["rev-parse", "main~1"]), before);
+    let diff = git(&s, &["diff", &before, &commit]);
+    let host = s.registry.host();
+    let old_line = format!("-          image: {host}/shop/web:1.0.0 # {{\"$imagepolicy\": \"tether-system:web\"}}");
+    let new_line = format!("+          image: {host}/shop/web:1.1.0 # {{\"$imagepolicy\": \"tether-system:web\"}}");
+    let changed: Vec<&str> = diff.lines().filter(|l| (l.starts_with('-') || l.starts_with('+')) && !l.starts_with("---") && !l.starts_with("+++")).collect();
+    assert_eq!(changed, [old_line.as_str(), new_line.as_str()], "{diff}");
+    assert!(diff.contains("a/apps/shop/deploy.yaml") && !diff.contains("apps/other"), "{diff}");
+    assert_eq!(git(&s, &["log", "-1", "--format=%an <%ae>"]), "Tether Images <images@tether.invalid>");
+    let message = git(&s, &["log", "-1", "--format=%B"]);
+    assert!(message.starts_with("images: update shop") && message.contains("1.0.0 -> ") && message.contains(":1.1.0"), "{message}");
+    // Run again: every value is set, no commit.
+    let (code, report, _) = images(s.dir.path(), &config(&s), true);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(entry(&report, "automations", "shop")["lastCommit"].is_null());
+    assert_eq!(git(&s, &["rev-parse", "main"]), commit);
+}
+
+#[test]
+fn a_push_refused_because_the_branch_moved_is_applied_again_on_top() {
+    let s = setup();
+    // The server moves main once, while our push is being received: a colleague got there
+    // first. Only the first push meets it.
+    let hook = s.upstream.bare.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nset -e\n[ -e \"$GIT_DIR/raced\" ] && exit 0\ntouch \"$GIT_DIR/raced\"\nunset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\ntree=$(git rev-parse 'refs/heads/main^{tree}')\nc=$(echo \"a colleague's change\" | GIT_AUTHOR_NAME=colleague GIT_AUTHOR_EMAIL=c@x GIT_COMMITTER_NAME=colleague GIT_COMMITTER_EMAIL=c@x git commit-tree \"$tree\" -p refs/heads/main)\ngit update-ref refs/heads/main \"$c\"\nexit 0\n",
+    )
+    .expect("write the hook");
+    run(Command::new("chmod").arg("+x").arg(&hook)).expect("chmod");
+    let (code, report, stderr) = images(s.dir.path(), &config(&s), true);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert!(s.upstream.bare.join("raced").exists(), "the race happened");
+    assert_eq!(git(&s, &["log", "-1", "--format=%s", "main~1"]), "a colleague's change");
+    assert!(git(&s, &["show", "main:apps/shop/deploy.yaml"]).contains("shop/web:1.1.0"));
+    assert_eq!(git(&s, &["log", "-1", "--format=%an", "main"]), "Tether Images");
+}
+
+#[test]
+fn markers_in_broken_yaml_make_no_commit_and_name_the_file() {
+    let s = setup();
+    s.upstream.write("apps/shop/broken.yaml", "data: [1, 2\nimage: x:1 # {\"$imagepolicy\": \"tether-system:web\"}\n").expect("write");
+    let before = s.upstream.commit("a broken file").expect("commit");
+    let (code, report, _) = images(s.dir.path(), &config(&s), true);
+    assert_eq!(code, 1);
+    let error = &entry(&report, "automations", "shop")["error"];
+    assert_eq!(error["reason"], "ManifestInvalid", "{report:#}");
+    assert!(error["message"].as_str().unwrap_or_default().starts_with("apps/shop/broken.yaml: not valid YAML"), "{error}");
+    assert_eq!(git(&s, &["rev-parse", "main"]), before);
+}
