@@ -405,6 +405,11 @@ impl Registry {
             .unwrap_or_else(|| format!("sha256:{}", hex(&sha2::Sha256::digest(manifest.as_bytes())))))
     }
 
+    /// The response head of `GET path` (status line and headers).
+    pub fn head(&self, path: &str) -> io::Result<String> {
+        Ok(self.request("GET", path, "application/json", b"")?.1)
+    }
+
     /// The manifest of `repository:tag` as pushed.
     pub fn manifest(&self, repository: &str, tag: &str) -> io::Result<String> {
         let (status, _, text) = self.request(

@@ -1,4 +1,4 @@
-//! Registries that misbehave: a malformed tag list, an endless one, 401 without a
+//! Fake registries: a tag list in three pages is read whole; registries that misbehave: a malformed tag list, an endless one, 401 without a
 //! challenge, 429, 500 and a tag that is not one each give a clear error for their
 //! repository, and the others are still scanned.
 
@@ -23,6 +23,21 @@ fn fake_registry() -> Served {
                 (headers, serde_json::json!({"name": "endless", "tags": tags}).to_string())
             }),
         )
+        .route(
+            "/v2/paged/tags/list",
+            get(|q: axum::extract::RawQuery| async move {
+                // Three pages: 1000, 1000 and 500 tags; the last has no `Link`.
+                let page: usize = q.0.as_deref().and_then(|q| q.split("last=p").nth(1)).and_then(|n| n.split('&').next()?.parse().ok()).map_or(0, |last: usize| last / 1000 + 1);
+                let count = if page == 2 { 500 } else { 1000 };
+                let tags: Vec<String> = (0..count).map(|i| format!("{}.0.0", page * 1000 + i)).collect();
+                let mut headers = HeaderMap::new();
+                if page < 2 {
+                    let next = format!("</v2/paged/tags/list?n=1000&last=p{}>; rel=\"next\"", page * 1000 + 999);
+                    headers.insert(header::LINK, next.parse().expect("header"));
+                }
+                (headers, serde_json::json!({"name": "paged", "tags": tags}).to_string())
+            }),
+        )
         .route("/v2/denied/tags/list", get(|| async { StatusCode::UNAUTHORIZED }))
         .route(
             "/v2/limited/tags/list",
@@ -37,7 +52,7 @@ fn fake_registry() -> Served {
 fn misbehaving_registries_give_clear_errors_and_do_not_block_the_others() {
     let fake = fake_registry();
     let host = format!("127.0.0.1:{}", fake.port);
-    let names = ["good", "malformed", "endless", "denied", "limited", "broken", "badtag"];
+    let names = ["good", "paged", "malformed", "endless", "denied", "limited", "broken", "badtag"];
     let mut config = String::from("images:\n  repositories:\n");
     for name in names {
         config.push_str(&format!("    - {{name: {name}, image: {host}/{name}, insecure: true, maxTags: 2500}}\n"));
@@ -50,6 +65,9 @@ fn misbehaving_registries_give_clear_errors_and_do_not_block_the_others() {
     let (code, report, _) = images(dir.path(), &config, false);
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(entry(&report, "policies", "tether-system:good")["tag"], "1.1.0", "{report:#}");
+    // Every page of a paginated list is read (`Link: <...>; rel="next"`).
+    assert_eq!(entry(&report, "repositories", "tether-system:paged")["tagCount"], 2500, "{report:#}");
+    assert_eq!(entry(&report, "policies", "tether-system:paged")["tag"], "2499.0.0");
     let expect = [
         ("malformed", "TagListInvalid", "not JSON"),
         ("endless", "TooManyTags", "more than 2500 tags"),

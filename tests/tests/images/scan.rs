@@ -1,4 +1,4 @@
-//! Scanning a real registry: paginated tag lists, the three policies, digests, basic auth
+//! Scanning a real registry: tag lists, the three policies, digests, basic auth
 //! from a dockerconfigjson file, bearer tokens from a token endpoint.
 
 use crate::common::{entry, images};
@@ -6,15 +6,16 @@ use base64::Engine as _;
 use tether_tests::registry::{Registry, TokenServer};
 
 #[test]
-fn tags_are_listed_across_pages_and_each_policy_chooses_as_flux_does() {
+fn tags_are_listed_and_each_policy_chooses_as_flux_does() {
     let registry = Registry::start().expect("start docker-registry");
     let digest_12 = registry.push("team/app", "1.2.0").expect("push");
     for tag in ["1.0.0", "2.0.0-rc.1", "main-abc123-1700000100", "main-def456-1700000200", "app.sig"] {
         registry.push("team/app", tag).expect("push");
     }
-    // Over 1000 tags, so that the list comes in pages linked by `Link` headers.
+    // Tags that share one manifest (pagination is tested with a fake registry: this
+    // registry version answers every tag at once).
     let manifest = registry.manifest("team/app", "1.0.0").expect("manifest");
-    for n in 0..1001 {
+    for n in 0..20 {
         registry.put_manifest("team/app", &format!("build-{n:04}"), &manifest).expect("tag");
     }
     let dir = tempfile::tempdir().expect("temporary folder");
@@ -46,7 +47,7 @@ fn tags_are_listed_across_pages_and_each_policy_chooses_as_flux_does() {
     let (code, report, stderr) = images(dir.path(), &config, false);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     let repo = entry(&report, "repositories", "tether-system:app");
-    assert_eq!(repo["tagCount"], 1005, "every page read, the cosign signature tag excluded: {repo:#}");
+    assert_eq!(repo["tagCount"], 25, "the cosign signature tag excluded: {repo:#}");
     assert!(repo["error"].is_null());
     let stable = entry(&report, "policies", "tether-system:stable");
     assert_eq!(stable["tag"], "1.2.0");
