@@ -6,6 +6,16 @@ use std::process::Command;
 /// Runs `tether-agent images --config FILE [--write]` with `config` (written to `dir`);
 /// returns the exit code, the report and stderr.
 pub fn images(dir: &Path, config: &str, write: bool) -> (i32, serde_json::Value, String) {
+    images_with_env(dir, config, write, &[])
+}
+
+/// [`images`] with more environment variables.
+pub fn images_with_env(
+    dir: &Path,
+    config: &str,
+    write: bool,
+    env: &[(&str, &str)],
+) -> (i32, serde_json::Value, String) {
     let file = dir.join("tether.yaml");
     std::fs::write(&file, config).expect("write the config");
     let mut cmd = Command::new(tether_tests::bins::tether_agent());
@@ -15,6 +25,7 @@ pub fn images(dir: &Path, config: &str, write: bool) -> (i32, serde_json::Value,
     }
     let out = cmd
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied())
         .output()
         .expect("run tether-agent images");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -128,3 +128,25 @@ fn a_bearer_challenge_is_answered_with_a_token_from_the_realm() {
     assert_eq!(code, 1);
     assert_eq!(entry(&report, "repositories", "tether-system:app")["error"]["reason"], "RegistryAuthFailed", "{report:#}");
 }
+
+#[test]
+fn an_ecr_repository_is_read_with_a_token_from_the_aws_sdk() {
+    // moto answers GetAuthorizationToken with `AWS:ACCOUNT-auth-token`; the registry accepts
+    // exactly that, so the tags are listed only when the token came through the SDK.
+    let moto = tether_tests::peers::Moto::start().expect("start moto");
+    let registry = Registry::start_basic("AWS", "123456789012-auth-token").expect("start docker-registry");
+    registry.push("app", "7.0.0").expect("push");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let config = one_repository(&registry.host(), "      provider: aws\n");
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ];
+    let (code, report, stderr) = crate::common::images_with_env(dir.path(), &config, false, &env);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_eq!(entry(&report, "policies", "tether-system:app")["tag"], "7.0.0");
+    assert!(!report.to_string().contains("auth-token"));
+}
