@@ -127,3 +127,41 @@ fn markers_in_broken_yaml_make_no_commit_and_name_the_file() {
     assert!(error["message"].as_str().unwrap_or_default().starts_with("apps/shop/broken.yaml: not valid YAML"), "{error}");
     assert_eq!(git(&s, &["rev-parse", "main"]), before);
 }
+
+#[test]
+fn write_credentials_are_separate_from_the_read_url_and_optional() {
+    let s = setup();
+    let http = tether_tests::gitserver::HttpGit::start(s.dir.path(), Some(("writer", "wr1te-pass-77")), Some("bearer-write-token-88"))
+        .expect("lighttpd");
+    let user = s.dir.path().join("user");
+    let pass = s.dir.path().join("pass");
+    let token = s.dir.path().join("token");
+    std::fs::write(&user, "writer").expect("write");
+    std::fs::write(&pass, "wr1te-pass-77\n").expect("write");
+    std::fs::write(&token, "bearer-write-token-88").expect("write");
+    let head = git(&s, &["rev-parse", "main"]);
+    // Without write credentials the installation stays read-only: a clear error, no commit.
+    let anonymous = config(&s).replace("      paths: [apps/shop]\n", &format!("      paths: [apps/shop]\n      url: {}\n", http.url("config.git")));
+    let (code, report, _) = images(s.dir.path(), &anonymous, true);
+    assert_eq!(code, 1);
+    let error = entry(&report, "automations", "shop")["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("none are configured for writing"), "{error}");
+    assert_eq!(git(&s, &["rev-parse", "main"]), head);
+    // Basic credentials over smart HTTP.
+    let basic = anonymous.replace(
+        "      paths: [apps/shop]\n",
+        &format!("      paths: [apps/shop]\n      credentials: {{username: {}, password: {}}}\n", user.display(), pass.display()),
+    );
+    let (code, report, stderr) = images(s.dir.path(), &basic, true);
+    assert_eq!(code, 0, "{report:#}\n{stderr}\n{}", http.error_log());
+    assert_ne!(git(&s, &["rev-parse", "main"]), head);
+    assert!(!report.to_string().contains("wr1te-pass-77"));
+    // A bearer token (sent as a header) on the area that demands one; nothing left to change.
+    let bearer = config(&s).replace(
+        "      paths: [apps/shop]\n",
+        &format!("      paths: [apps/shop]\n      url: {}\n      credentials: {{bearerToken: {}}}\n", http.bearer_url("config.git"), token.display()),
+    );
+    let (code, report, stderr) = images(s.dir.path(), &bearer, true);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert!(entry(&report, "automations", "shop")["error"].is_null());
+}
