@@ -55,7 +55,7 @@ enum Command {
     },
     /// Set an app's overlay to the images another overlay runs, on a new branch: commit,
     /// push, print the diff, and open the pull/merge request when asked.
-    Promote(tether_agent::images::promote::PromoteArgs),
+    Promote(Box<tether_agent::images::promote::PromoteArgs>),
     /// Scan the configured image repositories once and print what each policy chooses (as
     /// JSON); `--write` also runs the automations (commit and push).
     Images {

@@ -16,8 +16,8 @@ pub mod gitserver;
 pub mod keypeers;
 pub mod memory;
 pub mod peers;
-pub mod render_compare;
 pub mod registry;
+pub mod render_compare;
 
 /// Every file under `dir`, recursively, with its bytes (for searching what a process wrote).
 pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {

@@ -37,7 +37,10 @@ impl Served {
         let port = listener.local_addr()?.port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
@@ -98,7 +101,11 @@ impl Signer {
     fn sign(&self, claims: &serde_json::Value) -> io::Result<String> {
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [self.cert_der_b64]});
-        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
         let mut child = Command::new("openssl")
             .args(["dgst", "-sha256", "-sign"])
             .arg(&self.key)
@@ -119,7 +126,10 @@ impl Signer {
 
     /// A token granting `actions` on `repository`.
     fn token(&self, subject: &str, repository: &str, actions: &[&str]) -> io::Result<String> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(io::Error::other)?.as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(io::Error::other)?
+            .as_secs();
         self.sign(&serde_json::json!({
             "iss": TOKEN_ISSUER,
             "sub": subject,
@@ -153,7 +163,17 @@ impl TokenServer {
         let key = dir.path().join("token.key");
         let cert = dir.path().join("token.crt");
         let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=tether-test-token"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=tether-test-token",
+            ])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
@@ -163,7 +183,10 @@ impl TokenServer {
         if !status.success() {
             return Err(io::Error::other("openssl req failed"));
         }
-        let der = Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(&cert).output()?;
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&cert)
+            .output()?;
         let signer = Arc::new(Signer {
             key,
             cert_der_b64: base64::engine::general_purpose::STANDARD.encode(&der.stdout),
@@ -180,29 +203,46 @@ impl TokenServer {
                 "/token",
                 axum::routing::get(
                     move |headers: axum::http::HeaderMap,
-                          axum::extract::Query(q): axum::extract::Query<std::collections::BTreeMap<String, String>>| {
+                          axum::extract::Query(q): axum::extract::Query<
+                        std::collections::BTreeMap<String, String>,
+                    >| {
                         let signer = Arc::clone(&signer);
                         let requests = Arc::clone(&requests);
                         let expected = expected.clone();
                         async move {
-                            let authenticated = headers
-                                .get("authorization")
-                                .and_then(|v| v.to_str().ok())
-                                == Some(expected.as_str());
+                            let authenticated =
+                                headers.get("authorization").and_then(|v| v.to_str().ok())
+                                    == Some(expected.as_str());
                             let scope = q.get("scope").cloned().unwrap_or_default();
                             let service = q.get("service").cloned().unwrap_or_default();
                             let parts: Vec<&str> = scope.split(':').collect();
-                            let answer = if !authenticated || service != TOKEN_SERVICE || parts.len() != 3 {
-                                (axum::http::StatusCode::UNAUTHORIZED, String::from("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}"))
-                            } else {
-                                let actions: Vec<&str> = parts[2].split(',').collect();
-                                match signer.token("tester", parts[1], &actions) {
-                                    Ok(t) => (axum::http::StatusCode::OK, serde_json::json!({"token": t, "expires_in": 3600}).to_string()),
-                                    Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-                                }
-                            };
+                            let answer =
+                                if !authenticated || service != TOKEN_SERVICE || parts.len() != 3 {
+                                    (
+                                        axum::http::StatusCode::UNAUTHORIZED,
+                                        String::from("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}"),
+                                    )
+                                } else {
+                                    let actions: Vec<&str> = parts[2].split(',').collect();
+                                    match signer.token("tester", parts[1], &actions) {
+                                        Ok(t) => (
+                                            axum::http::StatusCode::OK,
+                                            serde_json::json!({"token": t, "expires_in": 3600})
+                                                .to_string(),
+                                        ),
+                                        Err(e) => (
+                                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                            e.to_string(),
+                                        ),
+                                    }
+                                };
                             if let Ok(mut r) = requests.lock() {
-                                r.push(TokenRequest { service, scope, authenticated, answered: answer.0.as_u16() });
+                                r.push(TokenRequest {
+                                    service,
+                                    scope,
+                                    authenticated,
+                                    answered: answer.0.as_u16(),
+                                });
                             }
                             answer
                         }
@@ -282,7 +322,12 @@ impl Registry {
         cmd.arg("serve").arg(&conf);
         let process = Process::spawn("docker-registry", cmd, &dir.path().join("registry.log"))?;
         wait_for_port(port, Duration::from_secs(20))?;
-        Ok(Self { process, port, auth, dir })
+        Ok(Self {
+            process,
+            port,
+            auth,
+            dir,
+        })
     }
 
     /// An anonymous registry.
@@ -295,7 +340,10 @@ impl Registry {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("htpasswd");
         std::fs::write(&file, format!("{user}:{}\n", bcrypt(password)?))?;
-        let auth = format!("auth:\n  htpasswd: {{realm: tether-test, path: {}}}\n", file.display());
+        let auth = format!(
+            "auth:\n  htpasswd: {{realm: tether-test, path: {}}}\n",
+            file.display()
+        );
         let header = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
@@ -325,13 +373,25 @@ impl Registry {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
-    fn request(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> io::Result<(u16, String, String)> {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> io::Result<(u16, String, String)> {
         let auth = match &self.auth {
             PushAuth::None => String::new(),
             PushAuth::Basic(h) => format!("Authorization: {h}\r\n"),
         };
         let accept = "Accept: application/vnd.oci.image.manifest.v1+json, application/json\r\n";
-        http(self.port, method, path, &format!("{auth}{accept}Content-Type: {content_type}\r\n"), body)
+        http(
+            self.port,
+            method,
+            path,
+            &format!("{auth}{accept}Content-Type: {content_type}\r\n"),
+            body,
+        )
     }
 
     fn blob(&self, repository: &str, bytes: &[u8]) -> io::Result<String> {
@@ -347,7 +407,8 @@ impl Registry {
             .lines()
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("location").then(|| v.trim().to_owned())
+                k.eq_ignore_ascii_case("location")
+                    .then(|| v.trim().to_owned())
             })
             .filter(|_| status == 202)
             .ok_or_else(|| io::Error::other(format!("blob upload start: HTTP {status}: {text}")))?;
@@ -363,7 +424,9 @@ impl Registry {
             bytes,
         )?;
         if status != 201 {
-            return Err(io::Error::other(format!("blob upload: HTTP {status}: {text}")));
+            return Err(io::Error::other(format!(
+                "blob upload: HTTP {status}: {text}"
+            )));
         }
         Ok(digest)
     }
@@ -371,7 +434,9 @@ impl Registry {
     /// Pushes a minimal image (config blob, one small layer, OCI manifest) as
     /// `repository:tag`; returns the manifest's digest.
     pub fn push(&self, repository: &str, tag: &str) -> io::Result<String> {
-        let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{{\"Labels\":{{\"tag\":\"{tag}\"}}}},\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[]}}}}");
+        let config = format!(
+            "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{{\"Labels\":{{\"tag\":\"{tag}\"}}}},\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[]}}}}"
+        );
         let layer = format!("layer of {repository}:{tag}");
         let config_digest = self.blob(repository, config.as_bytes())?;
         let layer_digest = self.blob(repository, layer.as_bytes())?;
@@ -394,15 +459,20 @@ impl Registry {
             manifest.as_bytes(),
         )?;
         if status != 201 {
-            return Err(io::Error::other(format!("manifest {repository}:{tag}: HTTP {status}: {text}")));
+            return Err(io::Error::other(format!(
+                "manifest {repository}:{tag}: HTTP {status}: {text}"
+            )));
         }
         Ok(headers
             .lines()
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("docker-content-digest").then(|| v.trim().to_owned())
+                k.eq_ignore_ascii_case("docker-content-digest")
+                    .then(|| v.trim().to_owned())
             })
-            .unwrap_or_else(|| format!("sha256:{}", hex(&sha2::Sha256::digest(manifest.as_bytes())))))
+            .unwrap_or_else(|| {
+                format!("sha256:{}", hex(&sha2::Sha256::digest(manifest.as_bytes())))
+            }))
     }
 
     /// The response head of `GET path` (status line and headers).
@@ -419,7 +489,9 @@ impl Registry {
             b"",
         )?;
         if status != 200 {
-            return Err(io::Error::other(format!("manifest {repository}:{tag}: HTTP {status}")));
+            return Err(io::Error::other(format!(
+                "manifest {repository}:{tag}: HTTP {status}"
+            )));
         }
         Ok(text)
     }
@@ -430,7 +502,13 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// One HTTP/1.1 request; returns status, head and body (bodies are small here).
-fn http(port: u16, method: &str, path: &str, headers: &str, body: &[u8]) -> io::Result<(u16, String, String)> {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> io::Result<(u16, String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let request = format!(
@@ -442,7 +520,11 @@ fn http(port: u16, method: &str, path: &str, headers: &str, body: &[u8]) -> io::
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     Ok((status, head.to_owned(), body.to_owned()))
 }

@@ -36,17 +36,39 @@ fn check(path: &str, h: &HeaderMap, json: &Value) -> Vec<String> {
             p.push(what.to_owned());
         }
     };
-    need(header(h, "content-type").starts_with("application/json"), "content-type");
-    let text = |k: &str| json.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    need(
+        header(h, "content-type").starts_with("application/json"),
+        "content-type",
+    );
+    let text = |k: &str| {
+        json.get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
     if path.starts_with("/repos/") {
-        need(header(h, "authorization") == format!("Bearer {GITHUB_TOKEN}"), "bearer token");
-        need(header(h, "accept") == "application/vnd.github+json", "accept");
-        need(header(h, "x-github-api-version") == "2022-11-28", "api version");
+        need(
+            header(h, "authorization") == format!("Bearer {GITHUB_TOKEN}"),
+            "bearer token",
+        );
+        need(
+            header(h, "accept") == "application/vnd.github+json",
+            "accept",
+        );
+        need(
+            header(h, "x-github-api-version") == "2022-11-28",
+            "api version",
+        );
         need(!header(h, "user-agent").is_empty(), "user agent");
-        need(text("title") && text("head") && text("base"), "title, head, base");
+        need(
+            text("title") && text("head") && text("base"),
+            "title, head, base",
+        );
     } else {
         need(header(h, "private-token") == GITLAB_TOKEN, "PRIVATE-TOKEN");
-        need(text("source_branch") && text("target_branch") && text("title"), "source_branch, target_branch, title");
+        need(
+            text("source_branch") && text("target_branch") && text("title"),
+            "source_branch, target_branch, title",
+        );
     }
     p
 }
@@ -64,10 +86,17 @@ impl Forge {
                     let problems = check(&path, &headers, &json);
                     let ok = problems.is_empty();
                     if let Ok(mut r) = received.lock() {
-                        r.push(Request { path: path.clone(), json, problems });
+                        r.push(Request {
+                            path: path.clone(),
+                            json,
+                            problems,
+                        });
                     }
                     if !ok {
-                        return (StatusCode::UNPROCESSABLE_ENTITY, r#"{"message":"Validation Failed"}"#.to_owned());
+                        return (
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            r#"{"message":"Validation Failed"}"#.to_owned(),
+                        );
                     }
                     let body = if path.starts_with("/repos/") {
                         r#"{"number":7,"html_url":"https://github.example/owner/config/pull/7"}"#

@@ -54,23 +54,61 @@ struct Setup {
 fn setup() -> Setup {
     let dir = tempfile::tempdir().expect("temporary folder");
     let upstream = Upstream::create(dir.path(), "config").expect("repository");
-    upstream.write("apps/shop/base/kustomization.yaml", "resources: [deploy.yaml]\n").expect("write");
-    upstream.write("apps/shop/overlays/staging/kustomization.yaml", STAGING).expect("write");
-    upstream.write("apps/shop/overlays/production/kustomization.yaml", PRODUCTION).expect("write");
-    upstream.write("apps/shop/overlays/production/replicas.yaml", "replicas: 5\n").expect("write");
-    upstream.write("apps/shop/overlays/staging/replicas.yaml", "replicas: 1\n").expect("write");
-    let main = upstream.commit("shop in staging and production").expect("commit");
+    upstream
+        .write(
+            "apps/shop/base/kustomization.yaml",
+            "resources: [deploy.yaml]\n",
+        )
+        .expect("write");
+    upstream
+        .write("apps/shop/overlays/staging/kustomization.yaml", STAGING)
+        .expect("write");
+    upstream
+        .write(
+            "apps/shop/overlays/production/kustomization.yaml",
+            PRODUCTION,
+        )
+        .expect("write");
+    upstream
+        .write(
+            "apps/shop/overlays/production/replicas.yaml",
+            "replicas: 5\n",
+        )
+        .expect("write");
+    upstream
+        .write("apps/shop/overlays/staging/replicas.yaml", "replicas: 1\n")
+        .expect("write");
+    let main = upstream
+        .commit("shop in staging and production")
+        .expect("commit");
     let daemon = GitDaemon::start(dir.path()).expect("git daemon");
-    Setup { upstream, daemon, main, dir }
+    Setup {
+        upstream,
+        daemon,
+        main,
+        dir,
+    }
 }
 
 fn show(setup: &Setup, rev: &str) -> String {
-    run(Command::new("git").arg("-C").arg(&setup.upstream.bare).args(["show", rev])).unwrap_or_default()
+    run(Command::new("git")
+        .arg("-C")
+        .arg(&setup.upstream.bare)
+        .args(["show", rev]))
+    .unwrap_or_default()
 }
 
 fn promote(setup: &Setup, extra: &[&str]) -> (i32, String, String) {
     let out = Command::new(tether_tests::bins::tether_agent())
-        .args(["promote", "shop", "--from", "staging", "--to", "production", "--url"])
+        .args([
+            "promote",
+            "shop",
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--url",
+        ])
         .arg(setup.daemon.url("config.git"))
         .args(extra)
         .output()
@@ -91,19 +129,51 @@ fn promotion_pushes_a_branch_with_exactly_the_expected_diff_and_opens_a_pull_req
     let api = forge.served.url();
     let (code, stdout, stderr) = promote(
         &setup,
-        &["--github", "owner/config", "--github-api", &api, "--token-file", token.to_str().expect("path")],
+        &[
+            "--github",
+            "owner/config",
+            "--github-api",
+            &api,
+            "--token-file",
+            token.to_str().expect("path"),
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, EXPECTED_DIFF);
-    assert!(stderr.contains("review opened: https://github.example/owner/config/pull/7"), "{stderr}");
+    assert!(
+        stderr.contains("review opened: https://github.example/owner/config/pull/7"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(GITHUB_TOKEN) && !stdout.contains(GITHUB_TOKEN));
     // The branch holds exactly that change on top of main; main is untouched.
     let branch = "promote/shop-production";
-    assert_eq!(show(&setup, &format!("{branch}:apps/shop/overlays/production/kustomization.yaml")), PRODUCTION.replace("1.2.0", "1.4.0").replace("2.0.0 #", "2.1.0 #").trim_end());
-    assert_eq!(show(&setup, &format!("{branch}~1")).lines().next(), Some(format!("commit {}", setup.main).as_str()));
-    assert_eq!(show(&setup, &format!("{branch}:apps/shop/overlays/production/replicas.yaml")), "replicas: 5");
+    assert_eq!(
+        show(
+            &setup,
+            &format!("{branch}:apps/shop/overlays/production/kustomization.yaml")
+        ),
+        PRODUCTION
+            .replace("1.2.0", "1.4.0")
+            .replace("2.0.0 #", "2.1.0 #")
+            .trim_end()
+    );
+    assert_eq!(
+        show(&setup, &format!("{branch}~1")).lines().next(),
+        Some(format!("commit {}", setup.main).as_str())
+    );
+    assert_eq!(
+        show(
+            &setup,
+            &format!("{branch}:apps/shop/overlays/production/replicas.yaml")
+        ),
+        "replicas: 5"
+    );
     assert_eq!(setup.upstream.head().expect("head"), setup.main);
-    let names = run(Command::new("git").arg("-C").arg(&setup.upstream.bare).args(["diff", "--name-only", &setup.main, branch])).expect("diff");
+    let names = run(Command::new("git")
+        .arg("-C")
+        .arg(&setup.upstream.bare)
+        .args(["diff", "--name-only", &setup.main, branch]))
+    .expect("diff");
     assert_eq!(names, "apps/shop/overlays/production/kustomization.yaml");
     let requests = forge.received();
     assert_eq!(requests.len(), 1, "{requests:#?}");
@@ -112,8 +182,18 @@ fn promotion_pushes_a_branch_with_exactly_the_expected_diff_and_opens_a_pull_req
     assert!(pr.problems.is_empty(), "{:?}", pr.problems);
     assert_eq!(pr.json["head"], branch);
     assert_eq!(pr.json["base"], "main");
-    assert_eq!(pr.json["title"], "Promote shop to production (from staging)");
-    assert!(pr.json["body"].as_str().unwrap_or_default().contains("1.2.0 -> 1.4.0"), "{}", pr.json);
+    assert_eq!(
+        pr.json["title"],
+        "Promote shop to production (from staging)"
+    );
+    assert!(
+        pr.json["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1.2.0 -> 1.4.0"),
+        "{}",
+        pr.json
+    );
 
     // Promoting again changes nothing more on the branch's base: the same diff, force-pushed.
     let (code, again, _) = promote(&setup, &[]);
@@ -129,15 +209,33 @@ fn a_gitlab_merge_request_is_opened_and_a_named_file_is_promoted_whole() {
     let api = format!("{}/api/v4", forge.served.url());
     let (code, stdout, stderr) = promote(
         &setup,
-        &["--gitlab", "group/config", "--gitlab-api", &api, "--token-file", token.to_str().expect("path"), "--file", "replicas.yaml", "--head", "promote/shop"],
+        &[
+            "--gitlab",
+            "group/config",
+            "--gitlab-api",
+            &api,
+            "--token-file",
+            token.to_str().expect("path"),
+            "--file",
+            "replicas.yaml",
+            "--head",
+            "promote/shop",
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("-replicas: 5\n+replicas: 1\n"), "{stdout}");
     assert!(stderr.contains("merge_requests/3"), "{stderr}");
     let requests = forge.received();
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].path, "/api/v4/projects/group%2Fconfig/merge_requests");
-    assert!(requests[0].problems.is_empty(), "{:?}", requests[0].problems);
+    assert_eq!(
+        requests[0].path,
+        "/api/v4/projects/group%2Fconfig/merge_requests"
+    );
+    assert!(
+        requests[0].problems.is_empty(),
+        "{:?}",
+        requests[0].problems
+    );
     assert_eq!(requests[0].json["source_branch"], "promote/shop");
     assert_eq!(requests[0].json["target_branch"], "main");
 }
@@ -148,25 +246,55 @@ fn a_dry_run_or_nothing_to_promote_pushes_nothing_and_a_missing_overlay_is_named
     let (code, _, stderr) = promote(&setup, &["--overlays", "apps/shop/overlays", "--dry-run"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("dry run"), "{stderr}");
-    let branches = run(Command::new("git").arg("-C").arg(&setup.upstream.bare).args(["branch", "--list"])).expect("branches");
+    let branches = run(Command::new("git")
+        .arg("-C")
+        .arg(&setup.upstream.bare)
+        .args(["branch", "--list"]))
+    .expect("branches");
     assert_eq!(branches.trim(), "* main", "a dry run pushes nothing");
     // Once promoted, promoting from that branch again finds nothing to do.
     assert_eq!(promote(&setup, &[]).0, 0);
-    let (code, stdout, stderr) = promote(&setup, &["--branch", "promote/shop-production", "--head", "promote/again"]);
+    let (code, stdout, stderr) = promote(
+        &setup,
+        &[
+            "--branch",
+            "promote/shop-production",
+            "--head",
+            "promote/again",
+        ],
+    );
     assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
     assert!(stderr.contains("nothing to promote"), "{stderr}");
-    let branches = run(Command::new("git").arg("-C").arg(&setup.upstream.bare).args(["branch", "--list", "promote/again"])).expect("branches");
+    let branches = run(Command::new("git")
+        .arg("-C")
+        .arg(&setup.upstream.bare)
+        .args(["branch", "--list", "promote/again"]))
+    .expect("branches");
     assert!(branches.is_empty(), "{branches}");
     let out = Command::new(tether_tests::bins::tether_agent())
-        .args(["promote", "shop", "--from", "staging", "--to", "prod", "--url"])
+        .args([
+            "promote", "shop", "--from", "staging", "--to", "prod", "--url",
+        ])
         .arg(setup.daemon.url("config.git"))
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("apps/shop/overlays/prod: no such overlay on branch main"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("apps/shop/overlays/prod: no such overlay on branch main")
+    );
     // Staging promoted onto itself is a usage error.
     let out = Command::new(tether_tests::bins::tether_agent())
-        .args(["promote", "shop", "--from", "staging", "--to", "staging", "--url", "git://127.0.0.1:1/x"])
+        .args([
+            "promote",
+            "shop",
+            "--from",
+            "staging",
+            "--to",
+            "staging",
+            "--url",
+            "git://127.0.0.1:1/x",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));

@@ -35,11 +35,26 @@ fn setup() -> Setup {
     }
     let dir = tempfile::tempdir().expect("temporary folder");
     let upstream = Upstream::create(dir.path(), "config").expect("repository");
-    upstream.write("apps/shop/deploy.yaml", DEPLOY.replace("REGISTRY", &registry.host())).expect("write");
-    upstream.write("apps/other/deploy.yaml", DEPLOY.replace("REGISTRY", &registry.host())).expect("write");
+    upstream
+        .write(
+            "apps/shop/deploy.yaml",
+            DEPLOY.replace("REGISTRY", &registry.host()),
+        )
+        .expect("write");
+    upstream
+        .write(
+            "apps/other/deploy.yaml",
+            DEPLOY.replace("REGISTRY", &registry.host()),
+        )
+        .expect("write");
     upstream.commit("the shop").expect("commit");
     let daemon = GitDaemon::start(dir.path()).expect("git daemon");
-    Setup { registry, upstream, daemon, dir }
+    Setup {
+        registry,
+        upstream,
+        daemon,
+        dir,
+    }
 }
 
 fn config(s: &Setup) -> String {
@@ -65,7 +80,11 @@ images:
 }
 
 fn git(s: &Setup, args: &[&str]) -> String {
-    run(Command::new("git").arg("-C").arg(&s.upstream.bare).args(args)).unwrap_or_default()
+    run(Command::new("git")
+        .arg("-C")
+        .arg(&s.upstream.bare)
+        .args(args))
+    .unwrap_or_default()
 }
 
 #[test]
@@ -75,19 +94,44 @@ fn a_new_tag_is_committed_changing_only_the_marked_value_and_nothing_twice() {
     let (code, report, stderr) = images(s.dir.path(), &config(&s), true);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     let automation = entry(&report, "automations", "shop");
-    let commit = automation["lastCommit"].as_str().expect("a commit").to_owned();
+    let commit = automation["lastCommit"]
+        .as_str()
+        .expect("a commit")
+        .to_owned();
     assert_eq!(git(&s, &["rev-parse", "main"]), commit);
     assert_eq!(git(&s, &["rev-parse", "main~1"]), before);
     let diff = git(&s, &["diff", &before, &commit]);
     let host = s.registry.host();
-    let old_line = format!("-          image: {host}/shop/web:1.0.0 # {{\"$imagepolicy\": \"tether-system:web\"}}");
-    let new_line = format!("+          image: {host}/shop/web:1.1.0 # {{\"$imagepolicy\": \"tether-system:web\"}}");
-    let changed: Vec<&str> = diff.lines().filter(|l| (l.starts_with('-') || l.starts_with('+')) && !l.starts_with("---") && !l.starts_with("+++")).collect();
+    let old_line = format!(
+        "-          image: {host}/shop/web:1.0.0 # {{\"$imagepolicy\": \"tether-system:web\"}}"
+    );
+    let new_line = format!(
+        "+          image: {host}/shop/web:1.1.0 # {{\"$imagepolicy\": \"tether-system:web\"}}"
+    );
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
+        .collect();
     assert_eq!(changed, [old_line.as_str(), new_line.as_str()], "{diff}");
-    assert!(diff.contains("a/apps/shop/deploy.yaml") && !diff.contains("apps/other"), "{diff}");
-    assert_eq!(git(&s, &["log", "-1", "--format=%an <%ae>"]), "Tether Images <images@tether.invalid>");
+    assert!(
+        diff.contains("a/apps/shop/deploy.yaml") && !diff.contains("apps/other"),
+        "{diff}"
+    );
+    assert_eq!(
+        git(&s, &["log", "-1", "--format=%an <%ae>"]),
+        "Tether Images <images@tether.invalid>"
+    );
     let message = git(&s, &["log", "-1", "--format=%B"]);
-    assert!(message.starts_with("images: update shop") && message.contains("1.0.0 -> ") && message.contains(":1.1.0"), "{message}");
+    assert!(
+        message.starts_with("images: update shop")
+            && message.contains("1.0.0 -> ")
+            && message.contains(":1.1.0"),
+        "{message}"
+    );
     // Run again: every value is set, no commit.
     let (code, report, _) = images(s.dir.path(), &config(&s), true);
     assert_eq!(code, 0, "{report:#}");
@@ -110,29 +154,50 @@ fn a_push_refused_because_the_branch_moved_is_applied_again_on_top() {
     let (code, report, stderr) = images(s.dir.path(), &config(&s), true);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     assert!(s.upstream.bare.join("raced").exists(), "the race happened");
-    assert_eq!(git(&s, &["log", "-1", "--format=%s", "main~1"]), "a colleague's change");
+    assert_eq!(
+        git(&s, &["log", "-1", "--format=%s", "main~1"]),
+        "a colleague's change"
+    );
     assert!(git(&s, &["show", "main:apps/shop/deploy.yaml"]).contains("shop/web:1.1.0"));
-    assert_eq!(git(&s, &["log", "-1", "--format=%an", "main"]), "Tether Images");
+    assert_eq!(
+        git(&s, &["log", "-1", "--format=%an", "main"]),
+        "Tether Images"
+    );
 }
 
 #[test]
 fn markers_in_broken_yaml_make_no_commit_and_name_the_file() {
     let s = setup();
-    s.upstream.write("apps/shop/broken.yaml", "data: [1, 2\nimage: x:1 # {\"$imagepolicy\": \"tether-system:web\"}\n").expect("write");
+    s.upstream
+        .write(
+            "apps/shop/broken.yaml",
+            "data: [1, 2\nimage: x:1 # {\"$imagepolicy\": \"tether-system:web\"}\n",
+        )
+        .expect("write");
     let before = s.upstream.commit("a broken file").expect("commit");
     let (code, report, _) = images(s.dir.path(), &config(&s), true);
     assert_eq!(code, 1);
     let error = &entry(&report, "automations", "shop")["error"];
     assert_eq!(error["reason"], "ManifestInvalid", "{report:#}");
-    assert!(error["message"].as_str().unwrap_or_default().starts_with("apps/shop/broken.yaml: not valid YAML"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("apps/shop/broken.yaml: not valid YAML"),
+        "{error}"
+    );
     assert_eq!(git(&s, &["rev-parse", "main"]), before);
 }
 
 #[test]
 fn write_credentials_are_separate_from_the_read_url_and_optional() {
     let s = setup();
-    let http = tether_tests::gitserver::HttpGit::start(s.dir.path(), Some(("writer", "wr1te-pass-77")), Some("bearer-write-token-88"))
-        .expect("lighttpd");
+    let http = tether_tests::gitserver::HttpGit::start(
+        s.dir.path(),
+        Some(("writer", "wr1te-pass-77")),
+        Some("bearer-write-token-88"),
+    )
+    .expect("lighttpd");
     let user = s.dir.path().join("user");
     let pass = s.dir.path().join("pass");
     let token = s.dir.path().join("token");
@@ -141,16 +206,29 @@ fn write_credentials_are_separate_from_the_read_url_and_optional() {
     std::fs::write(&token, "bearer-write-token-88").expect("write");
     let head = git(&s, &["rev-parse", "main"]);
     // Without write credentials the installation stays read-only: a clear error, no commit.
-    let anonymous = config(&s).replace("      paths: [apps/shop]\n", &format!("      paths: [apps/shop]\n      url: {}\n", http.url("config.git")));
+    let anonymous = config(&s).replace(
+        "      paths: [apps/shop]\n",
+        &format!(
+            "      paths: [apps/shop]\n      url: {}\n",
+            http.url("config.git")
+        ),
+    );
     let (code, report, _) = images(s.dir.path(), &anonymous, true);
     assert_eq!(code, 1);
-    let error = entry(&report, "automations", "shop")["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let error = entry(&report, "automations", "shop")["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(error.contains("none are configured for writing"), "{error}");
     assert_eq!(git(&s, &["rev-parse", "main"]), head);
     // Basic credentials over smart HTTP.
     let basic = anonymous.replace(
         "      paths: [apps/shop]\n",
-        &format!("      paths: [apps/shop]\n      credentials: {{username: {}, password: {}}}\n", user.display(), pass.display()),
+        &format!(
+            "      paths: [apps/shop]\n      credentials: {{username: {}, password: {}}}\n",
+            user.display(),
+            pass.display()
+        ),
     );
     let (code, report, stderr) = images(s.dir.path(), &basic, true);
     assert_eq!(code, 0, "{report:#}\n{stderr}\n{}", http.error_log());
@@ -159,7 +237,11 @@ fn write_credentials_are_separate_from_the_read_url_and_optional() {
     // A bearer token (sent as a header) on the area that demands one; nothing left to change.
     let bearer = config(&s).replace(
         "      paths: [apps/shop]\n",
-        &format!("      paths: [apps/shop]\n      url: {}\n      credentials: {{bearerToken: {}}}\n", http.bearer_url("config.git"), token.display()),
+        &format!(
+            "      paths: [apps/shop]\n      url: {}\n      credentials: {{bearerToken: {}}}\n",
+            http.bearer_url("config.git"),
+            token.display()
+        ),
     );
     let (code, report, stderr) = images(s.dir.path(), &bearer, true);
     assert_eq!(code, 0, "{report:#}\n{stderr}");

@@ -324,7 +324,7 @@ pub fn promote(args: &PromoteArgs) -> Result<Promoted, PromoteError> {
             .join("\n");
         format!("{title}\n\n{list}\n")
     };
-    let pushed = target.update(&[overlays.clone()], &mut edit, &message)?;
+    let pushed = target.update(std::slice::from_ref(&overlays), &mut edit, &message)?;
     if let Some(err) = failure {
         return Err(err);
     }

@@ -41,12 +41,12 @@ impl<'a> Target<'a> {
     }
 }
 
+/// One `images:` entry: its name and its keys.
+pub type Entry = (String, Vec<(&'static str, String)>);
+
 /// The `images:` entries of a kustomization: name → (key → value) for `newName`, `newTag`
 /// and `digest`.
-pub fn read_entries(
-    file: &str,
-    text: &str,
-) -> Result<Vec<(String, Vec<(&'static str, String)>)>, UpdateError> {
+pub fn read_entries(file: &str, text: &str) -> Result<Vec<Entry>, UpdateError> {
     let docs = crate::render::yaml::parse_values(text, &super::parse_options()).map_err(|e| {
         UpdateError::YamlInvalid {
             file: file.to_owned(),
@@ -135,10 +135,7 @@ pub fn apply(
             lines[i].indent == 0 && !blank(lines[i].content) && !lines[i].content.starts_with('-')
         })
         .unwrap_or(lines.len());
-    // Edits: (line index, replacement or insertion after).
-    let mut replace: Vec<(usize, String)> = Vec::new();
-    let mut insert: Vec<(usize, String)> = Vec::new();
-    let mut changes = Vec::new();
+    let mut plan = Plan::default();
     let mut i = header + 1;
     while i < end {
         let l = &lines[i];
@@ -146,77 +143,133 @@ pub fn apply(
             i += 1;
             continue;
         }
-        let key_indent = l.indent + 2;
         let item_end = (i + 1..end)
             .find(|&j| !blank(lines[j].content) && lines[j].indent <= l.indent)
             .unwrap_or(end);
-        // The item's keys: its first line after `- `, then lines at key_indent.
-        let mut keys: Vec<(usize, &str, usize)> = Vec::new(); // (line, key, value start byte)
-        for j in i..item_end {
-            let (content, offset) = if j == i {
-                (&l.content[2..], l.indent + 2)
-            } else if lines[j].indent == key_indent {
-                (lines[j].content, key_indent)
-            } else {
-                continue;
-            };
-            if let Some((key, _)) = content.split_once(':') {
-                let value_start = offset + key.len() + 1;
-                keys.push((j, key.trim(), value_start));
-            }
-        }
+        let keys = item_keys(&lines, i, item_end);
         let name = keys
             .iter()
-            .find(|k| k.1 == "name")
-            .map(|&(j, _, start)| scalar(&lines[j], start));
-        let Some(target) = name.and_then(|n| targets.iter().find(|t| t.name == n)) else {
-            i = item_end;
-            continue;
-        };
-        let wanted = target.fields.clone();
-        let name_line = keys.iter().find(|k| k.1 == "name").map_or(i, |k| k.0);
-        for (key, value) in wanted {
-            match keys.iter().find(|k| k.1 == key) {
-                Some(&(j, _, start)) => {
-                    let old = scalar(&lines[j], start);
-                    if old == value {
-                        continue;
-                    }
-                    let (vs, ve) = scalar_span(&lines[j], start)
-                        .ok_or_else(|| invalid(j, "the value is not a plain or quoted scalar"))?;
-                    let text = lines[j].text;
-                    replace.push((j, format!("{}{value}{}", &text[..vs], &text[ve..])));
-                    changes.push(change(file, j, target, &old, &value));
-                }
-                None => {
-                    insert.push((
-                        name_line,
-                        format!("{}{key}: {value}\n", " ".repeat(key_indent)),
-                    ));
-                    changes.push(change(file, name_line + 1, target, "", &value));
-                }
-            }
+            .find(|k| k.key == "name")
+            .map(|k| scalar(&lines[k.line], k.value_start));
+        if let Some(target) = name.and_then(|n| targets.iter().find(|t| t.name == n)) {
+            set_fields(file, &lines, &keys, target, i, &mut plan)?;
         }
         i = item_end;
     }
-    if changes.is_empty() {
-        return Ok((text.to_owned(), changes));
+    if plan.changes.is_empty() {
+        return Ok((text.to_owned(), plan.changes));
     }
-    let mut out = String::with_capacity(text.len() + 64);
-    for (j, l) in lines.iter().enumerate() {
-        match replace.iter().find(|r| r.0 == j) {
-            Some((_, new)) => out.push_str(new),
-            None => out.push_str(l.text),
-        }
-        if !l.text.ends_with('\n') && insert.iter().any(|r| r.0 == j) {
-            out.push('\n');
-        }
-        for (_, added) in insert.iter().filter(|r| r.0 == j) {
-            out.push_str(added);
-        }
-    }
+    let out = plan.write(&lines);
     check_yaml(file, &out)?;
-    Ok((out, changes))
+    Ok((out, plan.changes))
+}
+
+/// The edits of one kustomization.
+#[derive(Default)]
+struct Plan {
+    /// (line index, its new text).
+    replace: Vec<(usize, String)>,
+    /// (line index, text inserted after it).
+    insert: Vec<(usize, String)>,
+    changes: Vec<Change>,
+}
+
+impl Plan {
+    fn write(&self, lines: &[Line<'_>]) -> String {
+        let mut out = String::new();
+        for (j, l) in lines.iter().enumerate() {
+            match self.replace.iter().find(|r| r.0 == j) {
+                Some((_, new)) => out.push_str(new),
+                None => out.push_str(l.text),
+            }
+            if !l.text.ends_with('\n') && self.insert.iter().any(|r| r.0 == j) {
+                out.push('\n');
+            }
+            for (_, added) in self.insert.iter().filter(|r| r.0 == j) {
+                out.push_str(added);
+            }
+        }
+        out
+    }
+}
+
+/// A key of an `images:` item.
+struct Key<'t> {
+    line: usize,
+    key: &'t str,
+    /// The byte where its value starts in the line.
+    value_start: usize,
+}
+
+/// The keys of the item from line `start` (`- name: ...`) to `end`: its first line after
+/// `- `, then the lines at the item's key indentation.
+fn item_keys<'t>(lines: &[Line<'t>], start: usize, end: usize) -> Vec<Key<'t>> {
+    let first = &lines[start];
+    let key_indent = first.indent + 2;
+    let mut keys = Vec::new();
+    for (j, line) in lines.iter().enumerate().take(end).skip(start) {
+        let (content, offset) = if j == start {
+            (&first.content[2..], key_indent)
+        } else if line.indent == key_indent {
+            (line.content, key_indent)
+        } else {
+            continue;
+        };
+        if let Some((key, _)) = content.split_once(':') {
+            keys.push(Key {
+                line: j,
+                key: key.trim(),
+                value_start: offset + key.len() + 1,
+            });
+        }
+    }
+    keys
+}
+
+/// Plans setting `target`'s fields in the item starting at line `item`.
+fn set_fields(
+    file: &str,
+    lines: &[Line<'_>],
+    keys: &[Key<'_>],
+    target: &Target<'_>,
+    item: usize,
+    plan: &mut Plan,
+) -> Result<(), UpdateError> {
+    let key_indent = lines[item].indent + 2;
+    let name_line = keys
+        .iter()
+        .find(|k| k.key == "name")
+        .map_or(item, |k| k.line);
+    for (key, value) in &target.fields {
+        match keys.iter().find(|k| k.key == *key) {
+            Some(k) => {
+                let old = scalar(&lines[k.line], k.value_start);
+                if old == *value {
+                    continue;
+                }
+                let (vs, ve) = scalar_span(&lines[k.line], k.value_start).ok_or_else(|| {
+                    UpdateError::MarkerInvalid {
+                        file: file.to_owned(),
+                        line: k.line + 1,
+                        problem: "the value is not a plain or quoted scalar".into(),
+                    }
+                })?;
+                let text = lines[k.line].text;
+                plan.replace
+                    .push((k.line, format!("{}{value}{}", &text[..vs], &text[ve..])));
+                plan.changes.push(change(file, k.line, target, &old, value));
+            }
+            None => {
+                plan.insert.push((
+                    name_line,
+                    format!("{}{key}: {value}\n", " ".repeat(key_indent)),
+                ));
+                plan.changes
+                    .push(change(file, name_line + 1, target, "", value));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn change(file: &str, line: usize, target: &Target<'_>, old: &str, new: &str) -> Change {

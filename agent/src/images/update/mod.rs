@@ -156,7 +156,13 @@ pub fn read_markers(file: &str, text: &str) -> Result<Vec<Marker>, UpdateError> 
     }
     check_yaml(file, text)?;
     for (index, line) in text.split_inclusive('\n').enumerate() {
-        if let Some((policy, field, start, end)) = marker_on(file, index, line)? {
+        if let Some(Found {
+            policy,
+            field,
+            start,
+            end,
+        }) = marker_on(file, index, line)?
+        {
             found.push(Marker {
                 policy,
                 field,
@@ -168,12 +174,16 @@ pub fn read_markers(file: &str, text: &str) -> Result<Vec<Marker>, UpdateError> 
     Ok(found)
 }
 
-/// The marker on a line: policy, field and the span of its value.
-fn marker_on(
-    file: &str,
-    index: usize,
-    line: &str,
-) -> Result<Option<(String, Option<Field>, usize, usize)>, UpdateError> {
+/// A marker on a line: policy, field and the span of its value.
+struct Found {
+    policy: String,
+    field: Option<Field>,
+    start: usize,
+    end: usize,
+}
+
+/// The marker on a line.
+fn marker_on(file: &str, index: usize, line: &str) -> Result<Option<Found>, UpdateError> {
     let Some(caps) = MARKER.captures(line) else {
         return Ok(None);
     };
@@ -211,7 +221,12 @@ fn marker_on(
     };
     let (start, end) = value_span(&line[..whole.start()])
         .ok_or_else(|| invalid("the marker follows no scalar value".into()))?;
-    Ok(Some((policy, field, start, end)))
+    Ok(Some(Found {
+        policy,
+        field,
+        start,
+        end,
+    }))
 }
 
 /// Sets each marker to `value_for(policy, field)` (none: left alone).
@@ -227,7 +242,13 @@ pub fn apply_markers(
     let mut out = String::with_capacity(text.len());
     let mut changes = Vec::new();
     for (index, line) in text.split_inclusive('\n').enumerate() {
-        let Some((policy, field, start, end)) = marker_on(file, index, line)? else {
+        let Some(Found {
+            policy,
+            field,
+            start,
+            end,
+        }) = marker_on(file, index, line)?
+        else {
             out.push_str(line);
             continue;
         };
