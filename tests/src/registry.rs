@@ -143,6 +143,53 @@ impl Signer {
     }
 }
 
+/// What the token endpoint checks and records.
+struct Endpoint {
+    signer: Arc<Signer>,
+    requests: Arc<Mutex<Vec<TokenRequest>>>,
+    /// The `Authorization` header of the right credentials.
+    expected: String,
+}
+
+impl Endpoint {
+    fn answer(
+        &self,
+        headers: &axum::http::HeaderMap,
+        query: &std::collections::BTreeMap<String, String>,
+    ) -> (axum::http::StatusCode, String) {
+        use axum::http::StatusCode;
+        let authenticated = headers.get("authorization").and_then(|v| v.to_str().ok())
+            == Some(self.expected.as_str());
+        let scope = query.get("scope").cloned().unwrap_or_default();
+        let service = query.get("service").cloned().unwrap_or_default();
+        let parts: Vec<&str> = scope.split(':').collect();
+        let answer = if !authenticated || service != TOKEN_SERVICE || parts.len() != 3 {
+            (
+                StatusCode::UNAUTHORIZED,
+                String::from("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}"),
+            )
+        } else {
+            let actions: Vec<&str> = parts[2].split(',').collect();
+            match self.signer.token("tester", parts[1], &actions) {
+                Ok(t) => (
+                    StatusCode::OK,
+                    serde_json::json!({"token": t, "expires_in": 3600}).to_string(),
+                ),
+                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        };
+        if let Ok(mut r) = self.requests.lock() {
+            r.push(TokenRequest {
+                service,
+                scope,
+                authenticated,
+                answered: answer.0.as_u16(),
+            });
+        }
+        answer
+    }
+}
+
 /// The token endpoint a registry's `auth.token.realm` points at: it answers
 /// `GET /token?service=...&scope=repository:NAME:ACTIONS` with a signed token when the basic
 /// credentials are right, else 401.
@@ -196,60 +243,24 @@ impl TokenServer {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         );
-        let router = {
-            let signer = Arc::clone(&signer);
-            let requests = Arc::clone(&requests);
+        let endpoint = Arc::new(Endpoint {
+            signer: Arc::clone(&signer),
+            requests: Arc::clone(&requests),
+            expected,
+        });
+        let router =
             axum::Router::new().route(
                 "/token",
                 axum::routing::get(
                     move |headers: axum::http::HeaderMap,
-                          axum::extract::Query(q): axum::extract::Query<
+                          query: axum::extract::Query<
                         std::collections::BTreeMap<String, String>,
                     >| {
-                        let signer = Arc::clone(&signer);
-                        let requests = Arc::clone(&requests);
-                        let expected = expected.clone();
-                        async move {
-                            let authenticated =
-                                headers.get("authorization").and_then(|v| v.to_str().ok())
-                                    == Some(expected.as_str());
-                            let scope = q.get("scope").cloned().unwrap_or_default();
-                            let service = q.get("service").cloned().unwrap_or_default();
-                            let parts: Vec<&str> = scope.split(':').collect();
-                            let answer =
-                                if !authenticated || service != TOKEN_SERVICE || parts.len() != 3 {
-                                    (
-                                        axum::http::StatusCode::UNAUTHORIZED,
-                                        String::from("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}"),
-                                    )
-                                } else {
-                                    let actions: Vec<&str> = parts[2].split(',').collect();
-                                    match signer.token("tester", parts[1], &actions) {
-                                        Ok(t) => (
-                                            axum::http::StatusCode::OK,
-                                            serde_json::json!({"token": t, "expires_in": 3600})
-                                                .to_string(),
-                                        ),
-                                        Err(e) => (
-                                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                                            e.to_string(),
-                                        ),
-                                    }
-                                };
-                            if let Ok(mut r) = requests.lock() {
-                                r.push(TokenRequest {
-                                    service,
-                                    scope,
-                                    authenticated,
-                                    answered: answer.0.as_u16(),
-                                });
-                            }
-                            answer
-                        }
+                        let endpoint = Arc::clone(&endpoint);
+                        async move { endpoint.answer(&headers, &query.0) }
                     },
                 ),
-            )
-        };
+            );
         Ok(Self {
             served: Served::start(router)?,
             signer,

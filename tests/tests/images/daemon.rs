@@ -2,7 +2,7 @@
 //! within one scan interval, that commit is synced to the cluster, the agent's own commit
 //! causes no other, and `/api/v1/images` reports it.
 
-use crate::support::{Agent, Cluster, Repo, Settings, wait_for};
+use crate::support::{Agent, Cluster, Repo, Settings};
 use std::process::Command;
 use std::time::Duration;
 use tether_tests::gitserver::run;
@@ -14,21 +14,32 @@ fn configmap(image: &str) -> String {
     )
 }
 
-#[test]
-fn a_new_tag_becomes_a_commit_and_reaches_the_cluster() {
-    let registry = Registry::start().expect("docker-registry");
-    registry.push("shop/web", "1.0.0").expect("push");
-    let cluster = Cluster::start();
-    cluster.ok(&["create", "namespace", "tether-system"]);
-    let repo = Repo::start();
-    let image = |tag: &str| format!("{}/shop/web:{tag}", registry.host());
-    repo.upstream
-        .write("apps/one/release.yaml", configmap(&image("1.0.0")))
-        .expect("write");
-    repo.upstream.commit("release 1.0.0").expect("commit");
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let extra = format!(
-        "images:
+struct Setup {
+    registry: Registry,
+    cluster: Cluster,
+    repo: Repo,
+    agent: Agent,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// A registry with `shop/web:1.0.0`, a repository whose app `one` runs it, and an agent
+    /// scanning every second (its source polls hourly: only the automation's push triggers
+    /// a sync).
+    fn start() -> Self {
+        let registry = Registry::start().expect("docker-registry");
+        registry.push("shop/web", "1.0.0").expect("push");
+        let cluster = Cluster::start();
+        cluster.ok(&["create", "namespace", "tether-system"]);
+        let repo = Repo::start();
+        let image = format!("{}/shop/web:1.0.0", registry.host());
+        repo.upstream
+            .write("apps/one/release.yaml", configmap(&image))
+            .expect("write");
+        repo.upstream.commit("release 1.0.0").expect("commit");
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let extra = format!(
+            "images:
   repositories:
     - {{name: web, image: {host}/shop/web, insecure: true, interval: 1s}}
   policies:
@@ -36,73 +47,87 @@ fn a_new_tag_becomes_a_commit_and_reaches_the_cluster() {
   automations:
     - {{name: web, source: config, paths: [apps/one], interval: 1s}}
 ",
-        host = registry.host()
-    );
-    let agent = Agent::start_with(
-        &cluster,
-        &repo,
-        dir.path(),
-        "images-e2e",
-        Settings {
+            host = registry.host()
+        );
+        let settings = Settings {
             extra: &extra,
             ..Settings::default()
-        },
-    );
-    let released = |tag: &str| {
-        let value = cluster.ok(&[
-            "get",
-            "configmap",
-            "release",
-            "-n",
-            "one",
-            "-o",
-            "jsonpath={.data.image}",
-        ]);
-        value == image(tag)
-    };
-    let synced = || cluster.exists(&["configmap", "release", "-n", "one"]) && released("1.0.0");
-    for _ in 0..300 {
-        if synced() {
-            break;
+        };
+        let agent = Agent::start_with(&cluster, &repo, dir.path(), "images-e2e", settings);
+        Self {
+            registry,
+            cluster,
+            repo,
+            agent,
+            _dir: dir,
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(synced(), "the first sync: {}", agent.logs());
-    let head = repo.upstream.head().expect("head");
 
-    registry
-        .push("shop/web", "1.1.0")
-        .expect("push the new tag");
-    let bare = |args: &[&str]| {
+    fn image(&self, tag: &str) -> String {
+        format!("{}/shop/web:{tag}", self.registry.host())
+    }
+
+    fn released(&self, tag: &str) -> bool {
+        self.cluster.exists(&["configmap", "release", "-n", "one"])
+            && self.cluster.ok(&[
+                "get",
+                "configmap",
+                "release",
+                "-n",
+                "one",
+                "-o",
+                "jsonpath={.data.image}",
+            ]) == self.image(tag)
+    }
+
+    fn git(&self, args: &[&str]) -> String {
         run(Command::new("git")
             .arg("-C")
-            .arg(&repo.upstream.bare)
+            .arg(&self.repo.upstream.bare)
             .args(args))
         .unwrap_or_default()
-    };
-    let commit = wait_for("a commit with the new tag", Duration::from_secs(60), || {
-        let now = bare(&["rev-parse", "main"]);
-        (now != head).then_some(now)
+    }
+
+    /// Waits (bounded) until `check` holds; panics with the agent's log.
+    fn wait(&self, what: &str, check: impl Fn() -> bool) {
+        for _ in 0..300 {
+            if check() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("timed out waiting for {what}: {}", self.agent.logs());
+    }
+}
+
+#[test]
+fn a_new_tag_becomes_a_commit_and_reaches_the_cluster() {
+    let s = Setup::start();
+    s.wait("the first sync", || s.released("1.0.0"));
+    let head = s.git(&["rev-parse", "main"]);
+
+    s.registry
+        .push("shop/web", "1.1.0")
+        .expect("push the new tag");
+    s.wait("a commit with the new tag", || {
+        s.git(&["rev-parse", "main"]) != head
     });
-    assert_eq!(bare(&["rev-parse", "main~1"]), head);
+    let commit = s.git(&["rev-parse", "main"]);
+    assert_eq!(s.git(&["rev-parse", "main~1"]), head);
     assert_eq!(
-        bare(&["show", "main:apps/one/release.yaml"]),
-        configmap(&image("1.1.0")).trim_end()
+        s.git(&["show", "main:apps/one/release.yaml"]),
+        configmap(&s.image("1.1.0")).trim_end()
     );
-    wait_for(
-        "the new tag in the cluster",
-        Duration::from_secs(60),
-        || released("1.1.0").then_some(()),
-    );
-    // The agent's own commit is synced but causes no other: a few more scans, same head.
+    s.wait("the new tag in the cluster", || s.released("1.1.0"));
+    // The agent's own commit is synced but causes no other: more scans and runs, same head.
     std::thread::sleep(Duration::from_secs(4));
-    assert_eq!(bare(&["rev-parse", "main"]), commit, "{}", agent.logs());
-    let (code, body) = agent.get("/api/v1/images");
+    assert_eq!(s.git(&["rev-parse", "main"]), commit, "{}", s.agent.logs());
+    let (code, body) = s.agent.get("/api/v1/images");
     assert_eq!(code, 200);
     let report: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(
         report["policies"][0]["latestImage"],
-        image("1.1.0"),
+        s.image("1.1.0"),
         "{report:#}"
     );
     assert_eq!(
@@ -110,4 +135,5 @@ fn a_new_tag_becomes_a_commit_and_reaches_the_cluster() {
         commit.as_str(),
         "{report:#}"
     );
+    assert_eq!(report["repositories"][0]["tagCount"], 2, "{report:#}");
 }

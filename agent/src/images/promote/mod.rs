@@ -9,10 +9,13 @@
 //! groups by).
 
 pub mod diff;
+mod overlay;
 pub mod review;
 
+pub use overlay::promote_files;
+
 use super::push::{Edits, Files, PushError, WriteTarget};
-use super::update::{Change, Field, apply_markers, kustomize, read_markers};
+use super::update::Change;
 use crate::source::credentials::{CredentialFiles, Credentials, SecretText};
 use crate::source::redact::RedactedUrl;
 use std::collections::BTreeMap;
@@ -117,133 +120,8 @@ pub struct Promoted {
     pub review: Option<String>,
 }
 
-/// The text of the first kustomization file of `dir` in `files`.
-fn kustomization<'f>(files: &'f Files, dir: &str) -> Option<(&'f String, &'f String)> {
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-        .iter()
-        .find_map(|name| files.get_key_value(&format!("{dir}/{name}")))
-}
-
-/// The promotion's edit of `files` (the overlays folder).
-pub fn promote_files(
-    files: &Files,
-    from: &str,
-    to: &str,
-    extra: &[String],
-    branch: &str,
-) -> Result<(Edits, String), PromoteError> {
-    let missing = |path: &str| PromoteError::OverlayMissing {
-        path: path.to_owned(),
-        branch: branch.to_owned(),
-    };
-    let in_dir = |dir: &str| {
-        let prefix = format!("{dir}/");
-        files
-            .iter()
-            .filter(move |(p, _)| p.starts_with(&prefix))
-            .collect::<Vec<_>>()
-    };
-    if in_dir(from).is_empty() {
-        return Err(missing(from));
-    }
-    if in_dir(to).is_empty() {
-        return Err(missing(to));
-    }
-    let mut new_files: BTreeMap<String, String> = BTreeMap::new();
-    let mut changes = Vec::new();
-    // Whole files first, so that markers and entries below apply to what they became.
-    for name in extra {
-        let name = name.trim_matches('/');
-        let source = format!("{from}/{name}");
-        let target = format!("{to}/{name}");
-        let text = files.get(&source).ok_or_else(|| {
-            PromoteError::Usage(format!(
-                "--file {name}: {source} does not exist or is not YAML"
-            ))
-        })?;
-        if files.get(&target) != Some(text) {
-            new_files.insert(target.clone(), text.clone());
-            changes.push(Change {
-                file: target,
-                line: 1,
-                policy: format!("file {source}"),
-                old: String::new(),
-                new: "(copied)".into(),
-            });
-        }
-    }
-    let current = |path: &String, new_files: &BTreeMap<String, String>| {
-        new_files
-            .get(path)
-            .cloned()
-            .unwrap_or_else(|| files[path].clone())
-    };
-    // Kustomize images entries.
-    if let Some((source_path, source_text)) = kustomization(files, from) {
-        let entries = kustomize::read_entries(source_path, source_text).map_err(PushError::from)?;
-        if let Some((target_path, _)) = kustomization(files, to) {
-            let origin = format!("{from}:{}", source_path.rsplit('/').next().unwrap_or(""));
-            let targets: Vec<kustomize::Target<'_>> = entries
-                .iter()
-                .map(|(name, fields)| kustomize::Target {
-                    name,
-                    policy: &origin,
-                    fields: fields.clone(),
-                })
-                .collect();
-            let text = current(target_path, &new_files);
-            let (out, mut found) =
-                kustomize::apply(target_path, &text, &targets).map_err(PushError::from)?;
-            let (out, added) =
-                kustomize::append_missing(target_path, &out, &targets).map_err(PushError::from)?;
-            found.extend(added);
-            if !found.is_empty() {
-                new_files.insert(target_path.clone(), out);
-                changes.extend(found);
-            }
-        }
-    }
-    // Setter markers: what the source overlay's markers hold.
-    let mut values: BTreeMap<(String, Option<Field>), String> = BTreeMap::new();
-    for (path, text) in in_dir(from) {
-        for marker in read_markers(path, text).map_err(PushError::from)? {
-            values.insert((marker.policy, marker.field), marker.value);
-        }
-    }
-    if !values.is_empty() {
-        for (path, _) in in_dir(to) {
-            let text = current(path, &new_files);
-            let (out, found) = apply_markers(path, &text, &|policy, field| {
-                values.get(&(policy.to_owned(), field)).cloned()
-            })
-            .map_err(PushError::from)?;
-            if !found.is_empty() {
-                new_files.insert(path.clone(), out);
-                changes.extend(found);
-            }
-        }
-    }
-    let mut diff_text = String::new();
-    for (path, text) in &new_files {
-        diff_text.push_str(&diff::unified(path, &files[path], text));
-    }
-    Ok((
-        Edits {
-            files: new_files,
-            changes,
-        },
-        diff_text,
-    ))
-}
-
-/// Runs a promotion.
-pub fn promote(args: &PromoteArgs) -> Result<Promoted, PromoteError> {
-    let overlays = args
-        .overlays
-        .clone()
-        .unwrap_or_else(|| format!("apps/{}/overlays", args.app))
-        .trim_matches('/')
-        .to_owned();
+/// The overlays folder, after checking the arguments.
+fn overlays(args: &PromoteArgs) -> Result<String, PromoteError> {
     if args.from == args.to {
         return Err(PromoteError::Usage(
             "--from and --to name the same environment".into(),
@@ -256,75 +134,89 @@ pub fn promote(args: &PromoteArgs) -> Result<Promoted, PromoteError> {
             )));
         }
     }
+    Ok(args
+        .overlays
+        .clone()
+        .unwrap_or_else(|| format!("apps/{}/overlays", args.app))
+        .trim_matches('/')
+        .to_owned())
+}
+
+fn head(args: &PromoteArgs) -> String {
+    args.head
+        .clone()
+        .unwrap_or_else(|| format!("promote/{}-{}", args.app, args.to))
+}
+
+fn write_target(args: &PromoteArgs, cache: &std::path::Path) -> Result<WriteTarget, PromoteError> {
     let credentials = Credentials::load(&CredentialFiles {
         username: args.username_file.clone(),
         password: args.password_file.clone(),
         ..CredentialFiles::default()
     })
     .map_err(|e| PromoteError::Usage(format!("credentials: {e}")))?;
-    let head = args
-        .head
-        .clone()
-        .unwrap_or_else(|| format!("promote/{}-{}", args.app, args.to));
-    let cache =
-        tempfile::tempdir().map_err(|e| PromoteError::Usage(format!("a temporary folder: {e}")))?;
-    let target = WriteTarget {
+    Ok(WriteTarget {
         url: RedactedUrl::new(args.url.clone()),
         branch: args.branch.clone(),
-        push_branch: head.clone(),
-        cache: cache.path().join("repo.git"),
+        push_branch: head(args),
+        cache: cache.join("repo.git"),
         credentials,
         author_name: args.author_name.clone(),
         author_email: args.author_email.clone(),
         signing_key: None,
         max_retries: 0,
-    };
+    })
+}
+
+/// The commit message (and the review's description).
+fn message(title: &str, changes: &[Change]) -> String {
+    let list = changes
+        .iter()
+        .map(|c| {
+            let old = if c.old.is_empty() { "(none)" } else { &c.old };
+            format!("- {}:{}: {old} -> {}", c.file, c.line, c.new)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!("{title}\n\n{list}\n")
+}
+
+/// Runs a promotion.
+pub fn promote(args: &PromoteArgs) -> Result<Promoted, PromoteError> {
+    let overlays = overlays(args)?;
+    // Every argument is checked before anything is pushed.
+    let forge = forge(args)?;
+    let cache =
+        tempfile::tempdir().map_err(|e| PromoteError::Usage(format!("a temporary folder: {e}")))?;
+    let target = write_target(args, cache.path())?;
     let from = format!("{overlays}/{}", args.from);
     let to = format!("{overlays}/{}", args.to);
     let mut diff_text = String::new();
     let mut changes = Vec::new();
     let mut failure = None;
-    let dry_run = args.dry_run;
+    let nothing = || Edits {
+        files: BTreeMap::new(),
+        changes: Vec::new(),
+    };
     let mut edit = |files: &Files| match promote_files(files, &from, &to, &args.files, &args.branch)
     {
         Ok((edits, diff)) => {
             diff_text = diff;
             changes = edits.changes.clone();
-            if dry_run {
-                return Ok(Edits {
-                    files: BTreeMap::new(),
-                    changes: Vec::new(),
-                });
-            }
-            Ok(edits)
+            Ok(if args.dry_run { nothing() } else { edits })
         }
         Err(PromoteError::Push(e)) => Err(e),
         Err(other) => {
             failure = Some(other);
-            Ok(Edits {
-                files: BTreeMap::new(),
-                changes: Vec::new(),
-            })
+            Ok(nothing())
         }
     };
     let title = format!("Promote {} to {} (from {})", args.app, args.to, args.from);
-    let message = |changes: &[Change]| {
-        let list = changes
-            .iter()
-            .map(|c| {
-                format!(
-                    "- {}:{}: {} -> {}",
-                    c.file,
-                    c.line,
-                    if c.old.is_empty() { "(none)" } else { &c.old },
-                    c.new
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        format!("{title}\n\n{list}\n")
-    };
-    let pushed = target.update(std::slice::from_ref(&overlays), &mut edit, &message)?;
+    let pushed = target.update(
+        std::slice::from_ref(&overlays),
+        &mut edit,
+        &|c: &[Change]| message(&title, c),
+    )?;
     if let Some(err) = failure {
         return Err(err);
     }
@@ -336,7 +228,7 @@ pub fn promote(args: &PromoteArgs) -> Result<Promoted, PromoteError> {
             review: None,
         });
     };
-    let forge = forge(args)?;
+    let head = head(args);
     let review = match forge {
         None => None,
         Some(forge) => Some(
@@ -346,7 +238,7 @@ pub fn promote(args: &PromoteArgs) -> Result<Promoted, PromoteError> {
                     head: &head,
                     base: &args.branch,
                     title: &title,
-                    body: &message(&pushed.changes),
+                    body: &message(&title, &pushed.changes),
                 },
             )
             .map_err(|source| PromoteError::Review {
@@ -413,10 +305,7 @@ pub fn command(args: &PromoteArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
                     );
                 }
                 (Some(commit), false) => {
-                    let head = args
-                        .head
-                        .clone()
-                        .unwrap_or_else(|| format!("promote/{}-{}", args.app, args.to));
+                    let head = head(args);
                     let _ = writeln!(
                         err,
                         "tether-agent: promote: pushed {commit} to branch {head} ({} change(s))",

@@ -63,6 +63,62 @@ pub struct Review<'a> {
     pub body: &'a str,
 }
 
+/// The request for `forge` and the answer's field holding the review's address.
+fn request(
+    http: &reqwest::blocking::Client,
+    forge: &Forge,
+    review: &Review<'_>,
+) -> (reqwest::blocking::RequestBuilder, &'static str) {
+    match forge {
+        Forge::GitHub {
+            api,
+            repository,
+            token,
+        } => {
+            let body = serde_json::json!({
+                "title": review.title,
+                "head": review.head,
+                "base": review.base,
+                "body": review.body,
+            });
+            let url = format!("{}/repos/{repository}/pulls", api.trim_end_matches('/'));
+            let request = http
+                .post(url)
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28")
+                .header("Authorization", format!("Bearer {}", token.expose()))
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+            (request, "html_url")
+        }
+        Forge::GitLab {
+            api,
+            project,
+            token,
+        } => {
+            let id: String = if project.chars().all(|c| c.is_ascii_digit()) {
+                project.clone()
+            } else {
+                project.replace('/', "%2F")
+            };
+            let body = serde_json::json!({
+                "source_branch": review.head,
+                "target_branch": review.base,
+                "title": review.title,
+                "description": review.body,
+                "remove_source_branch": true,
+            });
+            let url = format!("{}/projects/{id}/merge_requests", api.trim_end_matches('/'));
+            let request = http
+                .post(url)
+                .header("PRIVATE-TOKEN", token.expose())
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+            (request, "web_url")
+        }
+    }
+}
+
 /// Opens the review; returns its web address.
 pub fn open(forge: &Forge, review: &Review<'_>) -> Result<String, ReviewError> {
     let provider = match forge {
@@ -75,62 +131,7 @@ pub fn open(forge: &Forge, review: &Review<'_>) -> Result<String, ReviewError> {
         .user_agent(concat!("tether-agent/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| failed(e.to_string()))?;
-    let (request, link) = match forge {
-        Forge::GitHub {
-            api,
-            repository,
-            token,
-        } => (
-            http.post(format!(
-                "{}/repos/{repository}/pulls",
-                api.trim_end_matches('/')
-            ))
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28")
-            .header("Authorization", format!("Bearer {}", token.expose()))
-            .header("Content-Type", "application/json")
-            .body(
-                serde_json::json!({
-                    "title": review.title,
-                    "head": review.head,
-                    "base": review.base,
-                    "body": review.body,
-                })
-                .to_string(),
-            ),
-            "html_url",
-        ),
-        Forge::GitLab {
-            api,
-            project,
-            token,
-        } => {
-            let id: String = if project.chars().all(|c| c.is_ascii_digit()) {
-                project.clone()
-            } else {
-                project.replace('/', "%2F")
-            };
-            (
-                http.post(format!(
-                    "{}/projects/{id}/merge_requests",
-                    api.trim_end_matches('/')
-                ))
-                .header("PRIVATE-TOKEN", token.expose())
-                .header("Content-Type", "application/json")
-                .body(
-                    serde_json::json!({
-                        "source_branch": review.head,
-                        "target_branch": review.base,
-                        "title": review.title,
-                        "description": review.body,
-                        "remove_source_branch": true,
-                    })
-                    .to_string(),
-                ),
-                "web_url",
-            )
-        }
-    };
+    let (request, link) = request(&http, forge, review);
     let response = request
         .send()
         .map_err(|e| failed(e.without_url().to_string()))?;

@@ -70,3 +70,22 @@ fn named_files_are_copied_whole_and_missing_overlays_are_named() {
         .unwrap();
     assert_eq!(err.to_string(), "o/prod: no such overlay on branch main");
 }
+
+#[test]
+fn a_named_file_the_target_lacks_is_created() {
+    let files = files(&[
+        ("o/staging/kustomization.yaml", STAGING),
+        ("o/production/kustomization.yaml", STAGING),
+        ("o/staging/extra.yaml", "b: 1\n"),
+    ]);
+    let (edits, diff) = promote_files(
+        &files,
+        "o/staging",
+        "o/production",
+        &["extra.yaml".into()],
+        "main",
+    )
+    .unwrap();
+    assert_eq!(edits.files["o/production/extra.yaml"], "b: 1\n");
+    assert!(diff.ends_with("@@ -1,0 +1,1 @@\n+b: 1\n"), "{diff}");
+}

@@ -358,26 +358,8 @@ pub fn append_missing(
         }
         None => (None, 0),
     };
-    let pad = " ".repeat(item_indent);
-    let mut block = String::new();
-    let mut changes = Vec::new();
     let first_line = insert_after.map_or(lines.len() + 2, |l| l + 2);
-    let mut line = first_line;
-    for t in &missing {
-        block.push_str(&format!("{pad}- name: {}\n", t.name));
-        line += 1;
-        for (key, value) in &t.fields {
-            block.push_str(&format!("{pad}  {key}: {value}\n"));
-            changes.push(Change {
-                file: file.to_owned(),
-                line,
-                policy: t.policy.to_owned(),
-                old: String::new(),
-                new: format!("{}: {key}: {value}", t.name),
-            });
-            line += 1;
-        }
-    }
+    let (block, changes) = new_entries(file, &missing, item_indent, first_line);
     let mut out = String::with_capacity(text.len() + block.len() + 16);
     match insert_after {
         Some(last) => {
@@ -402,4 +384,33 @@ pub fn append_missing(
     }
     check_yaml(file, &out)?;
     Ok((out, changes))
+}
+
+/// The text of entries appended at `item_indent`, the first on line `first_line`.
+fn new_entries(
+    file: &str,
+    missing: &[&Target<'_>],
+    item_indent: usize,
+    first_line: usize,
+) -> (String, Vec<Change>) {
+    let pad = " ".repeat(item_indent);
+    let mut block = String::new();
+    let mut changes = Vec::new();
+    let mut line = first_line;
+    for t in missing {
+        block.push_str(&format!("{pad}- name: {}\n", t.name));
+        line += 1;
+        for (key, value) in &t.fields {
+            block.push_str(&format!("{pad}  {key}: {value}\n"));
+            changes.push(Change {
+                file: file.to_owned(),
+                line,
+                policy: t.policy.to_owned(),
+                old: String::new(),
+                new: format!("{}: {key}: {value}", t.name),
+            });
+            line += 1;
+        }
+    }
+    (block, changes)
 }
