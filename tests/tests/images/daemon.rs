@@ -23,32 +23,45 @@ struct Setup {
 }
 
 impl Setup {
-    /// A registry with `shop/web:1.0.0`, a repository whose app `one` runs it, and an agent
-    /// scanning every second (its source polls hourly: only the automation's push triggers
-    /// a sync).
-    fn start() -> Self {
-        let registry = Registry::start().expect("docker-registry");
+    /// A registry with basic auth holding `shop/web:1.0.0` (its credentials in a
+    /// `dockerconfigjson` Secret), a repository whose app `one` runs it, more files from
+    /// `files`, and an agent with `images` (its source polls hourly: only the automation's
+    /// push triggers a sync).
+    fn start(files: &[(&str, String)], images: &str) -> Self {
+        let registry = Registry::start_basic("puller", "pull-pass-5150").expect("docker-registry");
         registry.push("shop/web", "1.0.0").expect("push");
         let cluster = Cluster::start();
         cluster.ok(&["create", "namespace", "tether-system"]);
+        let host = registry.host();
+        let server = format!("--docker-server={host}");
+        // The agent's namespace, and app two's (for the Flux objects there).
+        cluster.ok(&["create", "namespace", "two"]);
+        for namespace in ["tether-system", "two"] {
+            cluster.ok(&[
+                "create",
+                "secret",
+                "docker-registry",
+                "regcred",
+                "-n",
+                namespace,
+                &server,
+                "--docker-username=puller",
+                "--docker-password=pull-pass-5150",
+            ]);
+        }
         let repo = Repo::start();
-        let image = format!("{}/shop/web:1.0.0", registry.host());
+        let image = format!("{host}/shop/web:1.0.0");
         repo.upstream
             .write("apps/one/release.yaml", configmap(&image))
             .expect("write");
+        for (path, text) in files {
+            repo.upstream
+                .write(path, text.replace("REGISTRY", &host))
+                .expect("write");
+        }
         repo.upstream.commit("release 1.0.0").expect("commit");
         let dir = tempfile::tempdir().expect("temporary folder");
-        let extra = format!(
-            "images:
-  repositories:
-    - {{name: web, image: {host}/shop/web, insecure: true, interval: 1s}}
-  policies:
-    - {{name: web, repository: web, policy: {{semver: {{range: '>=1.0.0'}}}}}}
-  automations:
-    - {{name: web, source: config, paths: [apps/one], interval: 1s}}
-",
-            host = registry.host()
-        );
+        let extra = images.replace("REGISTRY", &host);
         let settings = Settings {
             extra: &extra,
             ..Settings::default()
@@ -100,9 +113,18 @@ impl Setup {
     }
 }
 
+const IMAGES: &str = "images:
+  repositories:
+    - {name: web, image: REGISTRY/shop/web, insecure: true, interval: 1s, credentials: {secretName: regcred}}
+  policies:
+    - {name: web, repository: web, policy: {semver: {range: '>=1.0.0'}}}
+  automations:
+    - {name: web, source: config, paths: [apps/one], interval: 1s}
+";
+
 #[test]
 fn a_new_tag_becomes_a_commit_and_reaches_the_cluster() {
-    let s = Setup::start();
+    let s = Setup::start(&[], IMAGES);
     s.wait("the first sync", || s.released("1.0.0"));
     let head = s.git(&["rev-parse", "main"]);
 
@@ -136,4 +158,79 @@ fn a_new_tag_becomes_a_commit_and_reaches_the_cluster() {
         "{report:#}"
     );
     assert_eq!(report["repositories"][0]["tagCount"], 2, "{report:#}");
+}
+
+const FLUX_OBJECTS: &str = "apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImageRepository
+metadata: {name: web}
+spec:
+  image: REGISTRY/shop/web
+  interval: 1s
+  insecure: true
+  secretRef: {name: regcred}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: web}
+spec:
+  imageRepositoryRef: {name: web}
+  policy: {semver: {range: '>=1.0.0'}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata: {name: apps}
+spec:
+  interval: 1s
+  sourceRef: {kind: GitRepository, name: config}
+  git:
+    checkout: {ref: {branch: main}}
+    commit:
+      author: {name: fluxcdbot, email: fluxcdbot@users.noreply.github.com}
+      messageTemplate: '{{range .Changed.Changes}}{{print .OldValue}} -> {{println .NewValue}}{{end}}'
+    push: {branch: main}
+  update: {path: ./apps/one, strategy: Setters}
+";
+
+#[test]
+fn flux_image_objects_in_an_app_are_used_instead_of_applied() {
+    // The objects live in app two's namespace; app one's marker names that policy.
+    let release = configmap("REGISTRY/shop/web:1.0.0").replace("tether-system:web", "two:web");
+    let s = Setup::start(
+        &[
+            ("apps/two/flux-images.yaml", FLUX_OBJECTS.to_owned()),
+            ("apps/one/release.yaml", release),
+        ],
+        "",
+    );
+    s.wait("the first sync", || s.released("1.0.0"));
+    assert!(
+        !s.cluster
+            .kubectl(&["get", "imagerepositories.image.toolkit.fluxcd.io", "-A"])
+            .status
+            .success()
+            || s.cluster
+                .ok(&["get", "imagerepositories.image.toolkit.fluxcd.io", "-A"])
+                .trim()
+                .is_empty(),
+        "the Flux objects were not applied"
+    );
+    let head = s.git(&["rev-parse", "main"]);
+    s.registry
+        .push("shop/web", "1.2.0")
+        .expect("push the new tag");
+    s.wait("a commit by the Flux automation", || {
+        s.git(&["rev-parse", "main"]) != head
+    });
+    assert_eq!(
+        s.git(&["log", "-1", "--format=%an <%ae>", "main"]),
+        "fluxcdbot <fluxcdbot@users.noreply.github.com>"
+    );
+    s.wait("the new tag in the cluster", || s.released("1.2.0"));
+    let (_, body) = s.agent.get("/api/v1/images");
+    let report: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(report["automations"][0]["name"], "flux-apps", "{report:#}");
+    assert!(
+        report["problems"].as_array().is_some_and(Vec::is_empty),
+        "{report:#}"
+    );
 }
