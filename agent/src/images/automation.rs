@@ -135,6 +135,7 @@ pub fn write_target(
         username: c.username.clone(),
         password: c.password.clone(),
         bearer_token: c.bearer_token.clone(),
+        ca_bundle: c.ca_bundle.clone(),
         ..CredentialFiles::default()
     })
     .map_err(|e| AutomationError::CredentialsInvalid {

@@ -241,6 +241,7 @@ impl ImagesConfig {
                 &mut c.username,
                 &mut c.password,
                 &mut c.bearer_token,
+                &mut c.ca_bundle,
                 &mut a.signing_key,
             ] {
                 fix(p);

@@ -142,15 +142,7 @@ fn a_new_tag_is_committed_changing_only_the_marked_value_and_nothing_twice() {
 #[test]
 fn a_push_refused_because_the_branch_moved_is_applied_again_on_top() {
     let s = setup();
-    // The server moves main once, while our push is being received: a colleague got there
-    // first. Only the first push meets it.
-    let hook = s.upstream.bare.join("hooks/pre-receive");
-    std::fs::write(
-        &hook,
-        "#!/bin/sh\nset -e\n[ -e \"$GIT_DIR/raced\" ] && exit 0\ntouch \"$GIT_DIR/raced\"\nunset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\ntree=$(git rev-parse 'refs/heads/main^{tree}')\nc=$(echo \"a colleague's change\" | GIT_AUTHOR_NAME=colleague GIT_AUTHOR_EMAIL=c@x GIT_COMMITTER_NAME=colleague GIT_COMMITTER_EMAIL=c@x git commit-tree \"$tree\" -p refs/heads/main)\ngit update-ref refs/heads/main \"$c\"\nexit 0\n",
-    )
-    .expect("write the hook");
-    run(Command::new("chmod").arg("+x").arg(&hook)).expect("chmod");
+    race_once(&s);
     let (code, report, stderr) = images(s.dir.path(), &config(&s), true);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     assert!(s.upstream.bare.join("raced").exists(), "the race happened");
@@ -163,6 +155,18 @@ fn a_push_refused_because_the_branch_moved_is_applied_again_on_top() {
         git(&s, &["log", "-1", "--format=%an", "main"]),
         "Tether Images"
     );
+}
+
+/// Makes the server move main once, while our push is being received: a colleague got
+/// there first. Only the first push meets it.
+fn race_once(s: &Setup) {
+    let hook = s.upstream.bare.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nset -e\n[ -e \"$GIT_DIR/raced\" ] && exit 0\ntouch \"$GIT_DIR/raced\"\nunset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\ntree=$(git rev-parse 'refs/heads/main^{tree}')\nc=$(echo \"a colleague's change\" | GIT_AUTHOR_NAME=colleague GIT_AUTHOR_EMAIL=c@x GIT_COMMITTER_NAME=colleague GIT_COMMITTER_EMAIL=c@x git commit-tree \"$tree\" -p refs/heads/main)\ngit update-ref refs/heads/main \"$c\"\nexit 0\n",
+    )
+    .expect("write the hook");
+    run(Command::new("chmod").arg("+x").arg(&hook)).expect("chmod");
 }
 
 #[test]
@@ -246,4 +250,55 @@ fn write_credentials_are_separate_from_the_read_url_and_optional() {
     let (code, report, stderr) = images(s.dir.path(), &bearer, true);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     assert!(entry(&report, "automations", "shop")["error"].is_null());
+}
+
+#[test]
+fn an_https_remote_is_fetched_with_gix_and_pushed_by_send_pack_with_basic_credentials() {
+    let s = setup();
+    let ca = tether_tests::gitserver::TestCa::create(s.dir.path()).expect("test CA");
+    let https = tether_tests::gitserver::HttpGit::start_tls(
+        s.dir.path(),
+        Some(("writer", "tls-wr1te-pass")),
+        &ca.server_pem,
+    )
+    .expect("lighttpd with TLS");
+    let user = s.dir.path().join("user");
+    let pass = s.dir.path().join("pass");
+    std::fs::write(&user, "writer").expect("write");
+    std::fs::write(&pass, "tls-wr1te-pass").expect("write");
+    let head = git(&s, &["rev-parse", "main"]);
+    let creds = |password: &std::path::Path| {
+        config(&s).replace(
+            "      paths: [apps/shop]\n",
+            &format!(
+                "      paths: [apps/shop]\n      url: {}\n      credentials: {{username: {}, password: {}, caBundle: {}}}\n",
+                https.url("config.git"),
+                user.display(),
+                password.display(),
+                ca.ca_pem.display()
+            ),
+        )
+    };
+    // A wrong password: refused, named, never quoted; no commit.
+    let wrong = s.dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-pass-123").expect("write");
+    let (code, report, _) = images(s.dir.path(), &creds(&wrong), true);
+    assert_eq!(code, 1, "{report:#}");
+    assert!(!report.to_string().contains("not-the-pass-123"));
+    assert_eq!(git(&s, &["rev-parse", "main"]), head);
+    // The right one: the commit lands on main, on top of the fetched tip.
+    let (code, report, stderr) = images(s.dir.path(), &creds(&pass), true);
+    assert_eq!(code, 0, "{report:#}\n{stderr}\n{}", https.error_log());
+    let commit = entry(&report, "automations", "shop")["lastCommit"]
+        .as_str()
+        .expect("a commit")
+        .to_owned();
+    assert_eq!(git(&s, &["rev-parse", "main"]), commit);
+    assert_eq!(git(&s, &["rev-parse", "main~1"]), head);
+    assert!(git(&s, &["show", "main:apps/shop/deploy.yaml"]).contains("shop/web:1.1.0"));
+    assert_eq!(
+        git(&s, &["fsck", "--strict"]),
+        "",
+        "the pushed pack is sound"
+    );
 }

@@ -4,11 +4,13 @@
 //! again, a bounded number of times. Nothing to change: no commit.
 //!
 //! gix cannot push yet, so this uses libgit2 (`git2`, built from its vendored sources
-//! without OpenSSL or libssh2): git://, file:// and plain http:// through libgit2, with
-//! basic or bearer credentials that are separate from the sync's read credentials. https://
-//! and ssh:// pushes need a TLS or SSH backend in libgit2 and are refused with a clear error
-//! (see README, "Image automation").
+//! without OpenSSL or libssh2) for commits, packs, and git://, file:// and plain http://
+//! transfers; https:// is fetched with gix and pushed by a send-pack over smart HTTP on
+//! reqwest and rustls ([`http`]), so no second TLS stack is linked. Basic or bearer
+//! credentials are separate from the sync's read credentials. ssh:// pushes are refused
+//! with a clear error (see README, "Image automation").
 
+mod http;
 mod sign;
 
 use crate::images::update::Change;
@@ -204,7 +206,7 @@ impl WriteTarget {
     fn check_scheme(&self) -> Result<(), PushError> {
         let raw = self.url.expose();
         let scheme = raw.split_once("://").map_or("file", |(s, _)| s);
-        if matches!(scheme, "http" | "git" | "file") || !raw.contains("://") {
+        if matches!(scheme, "https" | "http" | "git" | "file") || !raw.contains("://") {
             return Ok(());
         }
         Err(PushError::SchemeUnsupported {
@@ -310,10 +312,22 @@ impl WriteTarget {
         message: &dyn Fn(&[Change]) -> String,
     ) -> Result<Option<Pushed>, PushError> {
         self.check_scheme()?;
-        let repo = self.open()?;
+        let https = self.url.expose().starts_with("https://");
         let mut last_refusal = String::new();
         for attempt in 0..=self.max_retries {
-            let tip = self.fetch(&repo)?;
+            let (repo, tip) = if https {
+                let tip = self.fetch_gix()?;
+                (self.open()?, tip)
+            } else {
+                let repo = self.open()?;
+                let tip = self.fetch(&repo)?.id();
+                (repo, tip)
+            };
+            let tip = repo.find_commit(tip).map_err(|e| PushError::ReadFailed {
+                url: self.url_text(),
+                path: tip.to_string(),
+                message: e.message().to_owned(),
+            })?;
             let files = read_files(&repo, &tip, paths).map_err(|(path, message)| {
                 PushError::ReadFailed {
                     url: self.url_text(),
@@ -327,7 +341,12 @@ impl WriteTarget {
             }
             let text = message(&edits.changes);
             let commit = self.commit(&repo, &tip, &edits.files, &text)?;
-            match self.push(&repo, commit)? {
+            let pushed = if https {
+                self.push_http(&repo, tip.id(), commit)?
+            } else {
+                self.push(&repo, commit)?
+            };
+            match pushed {
                 None => {
                     tracing::info!(url = %self.url_text(), branch = %self.push_branch, commit = %commit, changes = edits.changes.len(), retries = attempt, "image updates pushed");
                     return Ok(Some(Pushed {

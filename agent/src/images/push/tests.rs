@@ -255,10 +255,10 @@ fn commits_are_signed_with_an_ssh_key_when_asked() {
 }
 
 #[test]
-fn https_and_ssh_remotes_are_refused_with_a_clear_error() {
+fn ssh_remotes_are_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut target = target(dir.path());
-    target.url = RedactedUrl::new("https://user:hunter22@git.example/config.git");
+    target.url = RedactedUrl::new("ssh://user:hunter22@git.example/config.git");
     let err = target
         .update(&[], &mut setter_edit("1"), &message)
         .unwrap_err();
