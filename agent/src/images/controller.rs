@@ -36,7 +36,8 @@ pub struct Controller {
     config: Config,
     client: Option<kube::Client>,
     state: Arc<ImagesState>,
-    apps: Mutex<BTreeMap<String, FluxImages>>,
+    /// Per app: its source and the Flux objects of its latest render.
+    apps: Mutex<BTreeMap<String, (String, FluxImages)>>,
     on_push: OnPush,
     wake: tokio::sync::Notify,
 }
@@ -100,14 +101,28 @@ impl Controller {
         !(i.repositories.is_empty() && i.policies.is_empty() && i.automations.is_empty())
     }
 
-    /// Records the Flux image objects of an app's latest render.
-    pub fn set_app_objects(&self, app: &str, found: FluxImages) {
+    /// Forgets the Flux objects of the apps of `source` that are not in `apps` (they left
+    /// Git).
+    pub fn retain_apps(&self, source: &str, apps: &[String]) {
+        let mut known = self
+            .apps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = known.len();
+        known.retain(|app, (from, _)| from != source || apps.contains(app));
+        if known.len() != before {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Records the Flux image objects of the latest render of `app` (of `source`).
+    pub fn set_app_objects(&self, app: &str, source: &str, found: FluxImages) {
         let mut apps = self
             .apps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let changed =
-            apps.get(app).map(|f| format!("{:?}", f.config)) != Some(format!("{:?}", found.config));
+        let changed = apps.get(app).map(|f| format!("{:?}", f.1.config))
+            != Some(format!("{:?}", found.config));
         if found.config.repositories.is_empty()
             && found.config.policies.is_empty()
             && found.config.automations.is_empty()
@@ -115,7 +130,7 @@ impl Controller {
         {
             apps.remove(app);
         } else {
-            apps.insert(app.to_owned(), found);
+            apps.insert(app.to_owned(), (source.to_owned(), found));
         }
         if changed {
             self.wake.notify_one();
@@ -130,7 +145,7 @@ impl Controller {
             .apps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for found in apps.values() {
+        for (_, found) in apps.values() {
             all.repositories
                 .extend(found.config.repositories.iter().cloned());
             all.policies.extend(found.config.policies.iter().cloned());
@@ -448,5 +463,64 @@ impl Controller {
             automations: memory.automations.values().map(|a| a.1.clone()).collect(),
             problems,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn controller() -> Controller {
+        let config = crate::config::Config::parse("{}", "t.yaml", std::path::Path::new("/"))
+            .expect("an empty config");
+        Controller::new(config, None, Arc::default(), Box::new(|_| {}))
+    }
+
+    fn flux(name: &str) -> FluxImages {
+        let mut found = FluxImages::default();
+        found.config.repositories.push(RepositoryConfig {
+            name: name.into(),
+            namespace: Some("apps".into()),
+            image: "ghcr.io/org/app".into(),
+            interval: crate::config::Interval(Duration::from_secs(60)),
+            exclusion_list: Vec::new(),
+            max_tags: 10,
+            insecure: false,
+            provider: super::super::config::Provider::Generic,
+            credentials: super::super::config::RegistryCredentialsSpec::default(),
+        });
+        found
+    }
+
+    #[test]
+    fn flux_objects_of_apps_that_left_git_are_forgotten_per_source() {
+        let c = controller();
+        c.set_app_objects("one", "config", flux("a"));
+        c.set_app_objects("two", "config", flux("b"));
+        c.set_app_objects("three", "other", flux("c"));
+        let names = |c: &Controller| {
+            let mut n: Vec<String> = c
+                .catalog()
+                .0
+                .repositories
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(&c), ["a", "b", "c"]);
+        c.retain_apps("config", &["one".into()]);
+        assert_eq!(
+            names(&c),
+            ["a", "c"],
+            "two left Git; the other source's apps stay"
+        );
+        c.set_app_objects("one", "config", FluxImages::default());
+        assert_eq!(
+            names(&c),
+            ["c"],
+            "an app that no longer declares any is forgotten"
+        );
     }
 }

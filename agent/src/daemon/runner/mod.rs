@@ -442,6 +442,7 @@ async fn round(
     let names: Vec<String> = apps.iter().map(|a| a.spec.name.clone()).collect();
     departed::remove_departed(ctx, name, &names, &snapshot.revision).await;
     ctx.state.retain_apps(name, &names);
+    ctx.images.retain_apps(name, &names);
     for app in &apps {
         // Every per-app series exists from the first round, at zero.
         let label = AppLabel {
@@ -538,7 +539,7 @@ async fn round(
                             name,
                             &ctx.triggers.keys().cloned().collect::<Vec<_>>(),
                         );
-                        ctx.images.set_app_objects(&spec.name, images);
+                        ctx.images.set_app_objects(&spec.name, name, images);
                         ctx.engine.sync(&spec, revision, objects).await
                     };
                     finish_synced(ctx, app, &p, result, started).await;
