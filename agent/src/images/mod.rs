@@ -5,6 +5,19 @@
 //! - [`registry`]: the OCI distribution API: tag lists, digests, authentication.
 //! - [`policy`]: Flux's tag policies (`semver`, `alphabetical`, `numerical`, `filterTags`).
 //! - [`update`]: setter markers and Kustomize `images:` entries, changed byte for byte.
+//! - [`scan`]: one scan of one repository (credentials, tags, `exclusionList`).
+//! - [`push`]: fetch a branch, edit its files, commit (optionally SSH-signed) and push, again
+//!   on top of whatever was pushed first.
+//! - [`automation`]: an automation's edit, commit message and write target.
+//! - [`flux`]: Flux's `ImageRepository`, `ImagePolicy`, `ImageUpdateAutomation` read from an
+//!   app's manifests, used instead of applied.
+//! - [`controller`]: the daemon's loop: scans on jittered intervals, choices, automations.
+//! - [`status`]: the report `GET /api/v1/images` serves.
+//! - [`promote`]: `tether-agent promote`: one overlay's images onto another, on a branch,
+//!   with a pull or merge request.
+//!
+//! Registry scans run through the typed [`registry::Registry`] client; what changes in Git
+//! is always a [`update::Change`] list, and nothing is committed when it is empty.
 
 pub mod automation;
 pub mod config;

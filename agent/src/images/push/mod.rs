@@ -6,7 +6,7 @@
 //! gix cannot push yet, so this uses libgit2 (`git2`, built from its vendored sources
 //! without OpenSSL or libssh2) for commits, packs, and git://, file:// and plain http://
 //! transfers; https:// is fetched with gix and pushed by a send-pack over smart HTTP on
-//! reqwest and rustls ([`http`]), so no second TLS stack is linked. Basic or bearer
+//! reqwest and rustls (module `http`), so no second TLS stack is linked. Basic or bearer
 //! credentials are separate from the sync's read credentials. ssh:// pushes are refused
 //! with a clear error (see README, "Image automation").
 
