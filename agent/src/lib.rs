@@ -34,6 +34,7 @@
 //! - [`repo_root`]: the default root of a local render or check (the Git work tree).
 //! - [`migrate`]: `tether-agent import`, Argo CD and Flux objects read as Tether apps.
 //! - [`text`]: what an error quotes of its input, cut to a few hundred bytes.
+//! - [`images`]: image automation: registry scans, tag policies, Git updates, promotion.
 //!
 //! The `tether-agent` binary is a thin layer over these modules.
 #![deny(missing_docs)]
@@ -41,6 +42,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod images;
 pub mod migrate;
 pub mod notify;
 pub mod output;

@@ -56,6 +56,19 @@ enum Command {
         /// The repository's directory.
         dir: std::path::PathBuf,
     },
+    /// Set an app's overlay to the images another overlay runs, on a new branch: commit,
+    /// push, print the diff, and open the pull/merge request when asked.
+    Promote(Box<tether_agent::images::promote::PromoteArgs>),
+    /// Scan the configured image repositories once and print what each policy chooses (as
+    /// JSON); `--write` also runs the automations (commit and push).
+    Images {
+        /// The configuration file.
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// Run the automations too.
+        #[arg(long)]
+        write: bool,
+    },
     /// Fetch a Git source once into a cache directory and print the commit (benchmarks).
     #[command(hide = true)]
     Fetch {
@@ -190,6 +203,19 @@ fn main() -> ExitCode {
             &mut std::io::stderr(),
         )),
         Command::Render { dir, root } => render_command(&dir, root.as_deref()),
+        Command::Promote(args) => ExitCode::from(tether_agent::images::promote::command(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
+        Command::Images { config, write } => runtime().map_or(ExitCode::from(2), |rt| {
+            ExitCode::from(rt.block_on(tether_agent::images::command(
+                &config,
+                write,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )))
+        }),
         Command::Fetch {
             url,
             reference,

@@ -5,6 +5,8 @@
 //! - [`memory`]: read a running process's memory, to search it for secret values.
 //! - [`bins`]: locate the project's own binaries (`tether-seal`, `tether-agent`).
 //! - [`prometheus`]: the real Prometheus scraping an exporter whose values the test sets.
+//! - [`registry`]: the OCI registry (Debian's `docker-registry`) anonymous, with htpasswd
+//!   basic auth or behind a token endpoint; images pushed through its HTTP API.
 //! - [`apiserver`]: an emulation of the Kubernetes API server that kube-rs and kubectl talk to
 //!   over real HTTP.
 #![deny(missing_docs)]
@@ -16,6 +18,7 @@ pub mod keypeers;
 pub mod memory;
 pub mod peers;
 pub mod prometheus;
+pub mod registry;
 pub mod render_compare;
 
 /// Every file under `dir`, recursively, with its bytes (for searching what a process wrote).

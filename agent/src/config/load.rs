@@ -60,6 +60,7 @@ impl Config {
             }
         };
         fix(&mut self.cache_dir);
+        self.images.resolve_paths(base);
         for p in &mut self.notifications.providers {
             fix_opt(&mut p.ca_file);
             for source in [&mut p.address_from, &mut p.token_from, &mut p.password_from]
@@ -234,6 +235,9 @@ impl Config {
                 .validate()
                 .map_err(|reason| invalid("keys.bitnami".into(), reason))?;
         }
+        self.images
+            .validate(&self.sources)
+            .map_err(|(field, problem)| invalid(field, problem))?;
         Ok(())
     }
 

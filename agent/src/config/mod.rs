@@ -210,6 +210,9 @@ pub struct Config {
     /// Waves: the order in which apps take a new revision.
     #[serde(default)]
     pub waves: crate::rollout::wave::WavesConfig,
+    /// Image automation: registries scanned, tag policies, Git updates.
+    #[serde(default)]
+    pub images: crate::images::config::ImagesConfig,
 }
 
 /// Log output.

@@ -73,6 +73,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// The log level control.
     pub log: LogControl,
+    /// Image automation's report (`/api/v1/images`).
+    pub images: std::sync::Arc<crate::images::status::ImagesState>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -98,6 +100,7 @@ impl Shared {
             leader: AtomicBool::new(false),
             metrics: Metrics::new(),
             log,
+            images: std::sync::Arc::default(),
         }
     }
 

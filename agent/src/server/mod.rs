@@ -8,6 +8,7 @@
 //! | `POST /webhook/{source}` | a push notification, verified with the source's secret; body at most 1 MiB; a standby answers 503 (the leader labels its Pod `tether.dev/leader=true` for a webhook Service) |
 //! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status as JSON (never a secret value) |
 //! | `GET /api/v1/recipient` | the agent's newest age recipient |
+//! | `GET /api/v1/images` | image automation: repositories scanned, tags chosen, commits pushed |
 //! | `GET /api/v1/bitnami-cert` | the Sealed Secrets controller certificate (PEM) of the newest key the agent holds, for `tether-seal kubeseal --cert URL` |
 //!
 //! The admin listener (`adminListen`, loopback by default, reached with
@@ -19,6 +20,8 @@
 //! | `GET`/`PUT /debug/log-level` | the log filter in force / a new one (body: `debug`, `tether_agent::sync=trace`) |
 //!
 //! [`run`] takes its listeners and its shutdown signal, so tests bind port 0.
+
+mod images;
 
 use crate::daemon::state::Shared;
 use axum::Router;
@@ -86,6 +89,7 @@ pub fn router(state: Arc<Shared>) -> Router {
         .route("/api/v1/apps/{name}", get(app))
         .route("/api/v1/recipient", get(recipient))
         .route("/api/v1/bitnami-cert", get(bitnami_cert))
+        .route("/api/v1/images", get(images::images))
         .with_state(state)
 }
 

@@ -47,6 +47,8 @@ pub(super) struct Ctx {
     gates: rollout::Gates,
     /// Rollbacks asked for by hand.
     rollout_requests: requests::Requests,
+    /// Image automation.
+    images: Arc<crate::images::controller::Controller>,
 }
 
 /// A generation's running tasks.
@@ -199,9 +201,11 @@ impl Generation {
             )
             .await,
         );
+        let images = images_controller(&config, &client, &state, &triggers);
         let ctx = Arc::new(Ctx {
             gates: rollout::Gates::new(&client, &config),
             rollout_requests: requests::Requests::default(),
+            images: Arc::clone(&images),
             notifier,
             config,
             client,
@@ -220,6 +224,7 @@ impl Generation {
         }
         tasks.spawn(corrections(Arc::clone(&ctx), stop_rx.clone()));
         tasks.spawn(requests::watch(Arc::clone(&ctx), stop_rx.clone()));
+        tasks.spawn(images.run(stopped(stop_rx.clone())));
         {
             let stores = Arc::clone(&ctx.secrets.stores);
             let rx = stop_rx.clone();
@@ -252,6 +257,26 @@ impl Generation {
         let _ = self.stop.send(true);
         self.tasks.shutdown().await;
     }
+}
+
+/// The image automation of a generation: a pushed commit triggers its source's round.
+fn images_controller(
+    config: &Config,
+    client: &kube::Client,
+    state: &Shared,
+    triggers: &BTreeMap<String, Trigger>,
+) -> Arc<crate::images::controller::Controller> {
+    let triggers = triggers.clone();
+    Arc::new(crate::images::controller::Controller::new(
+        config.clone(),
+        Some(client.clone()),
+        Arc::clone(&state.images),
+        Box::new(move |source: &str| {
+            if let Some(trigger) = triggers.get(source) {
+                trigger.trigger();
+            }
+        }),
+    ))
 }
 
 async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
@@ -428,6 +453,7 @@ async fn round(
     let names: Vec<String> = apps.iter().map(|a| a.spec.name.clone()).collect();
     departed::remove_departed(ctx, name, &names, &snapshot.revision).await;
     ctx.state.retain_apps(name, &names);
+    ctx.images.retain_apps(name, &names);
     for app in &apps {
         // Every per-app series exists from the first round, at zero.
         let label = AppLabel {
@@ -538,6 +564,14 @@ async fn round(
                         ctx.notifier
                             .set_app_sources(&spec.name, &spec.target_namespace, found)
                             .await;
+                        // Flux image automation objects too.
+                        let images = crate::images::flux::take(
+                            &mut objects,
+                            &spec.target_namespace,
+                            name,
+                            &ctx.triggers.keys().cloned().collect::<Vec<_>>(),
+                        );
+                        ctx.images.set_app_objects(&spec.name, name, images);
                         ctx.engine.sync(&spec, revision, objects).await
                     };
                     let synced = rollout::Synced::of(&result);
