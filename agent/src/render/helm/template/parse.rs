@@ -80,7 +80,13 @@ impl Arg {
     /// The position Go reports for this node.
     pub(crate) fn pos(&self) -> usize {
         match self {
-            Arg::Field(_, p) | Arg::Var(_, _, p) | Arg::Dot(p) | Arg::Nil(p) | Arg::Const(_, _, p) | Arg::Ident(_, p) | Arg::Pipe(_, _, p) => *p,
+            Arg::Field(_, p)
+            | Arg::Var(_, _, p)
+            | Arg::Dot(p)
+            | Arg::Nil(p)
+            | Arg::Const(_, _, p)
+            | Arg::Ident(_, p)
+            | Arg::Pipe(_, _, p) => *p,
         }
     }
 }
@@ -247,29 +253,29 @@ impl Parser<'_> {
         let pipe = self.pipeline(kw, kw == "range")?;
         let (body, end) = self.list(false)?;
         let mut otherwise = Vec::new();
-        if let Some((k, _)) = &end {
-            if k == "else" {
-                self.skip_space();
-                // `else if` / `else with` chain: parse as a nested control in the else branch.
-                match self.peek().cloned() {
-                    Some(Tok::Ident(next))
-                        if (next == "if" && kw == "if") || (next == "with" && kw == "with") =>
-                    {
-                        self.i += 1;
-                        self.vars.pop();
-                        self.vars.push(Vec::new());
-                        otherwise.push(self.control(&next)?);
-                        self.vars.pop();
-                        return Ok(self.make(kw, pipe, body, otherwise));
+        if let Some((k, _)) = &end
+            && k == "else"
+        {
+            self.skip_space();
+            // `else if` / `else with` chain: parse as a nested control in the else branch.
+            match self.peek().cloned() {
+                Some(Tok::Ident(next))
+                    if (next == "if" && kw == "if") || (next == "with" && kw == "with") =>
+                {
+                    self.i += 1;
+                    self.vars.pop();
+                    self.vars.push(Vec::new());
+                    otherwise.push(self.control(&next)?);
+                    self.vars.pop();
+                    return Ok(self.make(kw, pipe, body, otherwise));
+                }
+                _ => {
+                    self.expect_close("else")?;
+                    let (rest, end2) = self.list(false)?;
+                    if end2.as_ref().map(|e| e.0.as_str()) != Some("end") {
+                        return Err(self.err_at(self.pos(), "expected end; found else"));
                     }
-                    _ => {
-                        self.expect_close("else")?;
-                        let (rest, end2) = self.list(false)?;
-                        if end2.as_ref().map(|e| e.0.as_str()) != Some("end") {
-                            return Err(self.err_at(self.pos(), "expected end; found else"));
-                        }
-                        otherwise = rest;
-                    }
+                    otherwise = rest;
                 }
             }
         }
@@ -516,7 +522,11 @@ impl Parser<'_> {
             }
             Tok::Char(c) => {
                 let end = self.toks.get(self.i).map_or(self.text.len(), |n| n.pos);
-                Arg::Const(Value::Int(c), self.text[t.pos..end].trim_end().to_owned(), t.pos)
+                Arg::Const(
+                    Value::Int(c),
+                    self.text[t.pos..end].trim_end().to_owned(),
+                    t.pos,
+                )
             }
             Tok::Number(n) => {
                 let v = parse_number(&n)

@@ -236,7 +236,7 @@ pub(crate) fn json_float(f: f64) -> String {
         return "null".to_owned();
     }
     let a = f.abs();
-    if a != 0.0 && (a < 1e-6 || a >= 1e21) {
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
         let s = super::super::print::format_float_fixed(f, 'e', 0);
         // Shortest digits in exponent form, then Go's cleanup of "e-07" to "e-7".
         let shortest = format!("{f:e}");
