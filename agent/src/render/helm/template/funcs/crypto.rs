@@ -279,8 +279,18 @@ fn gen_private_key(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     let pem = match kind.as_str() {
         "" | "rsa" => rsa_pem(&rsa_key(ex, 4096)?)?,
         "ecdsa" => {
+            // SEC1 with the curve named, as Go's x509.MarshalECPrivateKey writes it.
+            use p256::elliptic_curve::sec1::ToEncodedPoint;
             let sk = p256::SecretKey::random(ex.rng());
-            let der = sk.to_sec1_der().map_err(|e| e.to_string())?;
+            let point = sk.public_key().to_encoded_point(false);
+            let mut bits = vec![0u8];
+            bits.extend_from_slice(point.as_bytes());
+            let der = seq(&[
+                &uint(&[1]),
+                &tlv(0x04, &sk.to_bytes()),
+                &tlv(0xa0, &oid("1.2.840.10045.3.1.7")),
+                &tlv(0xa1, &tlv(0x03, &bits)),
+            ]);
             x509::pem("EC PRIVATE KEY", &der)
         }
         "ed25519" => {
