@@ -240,169 +240,23 @@ impl Time {
                 q(elem)
             )
         };
-        let (mut y, mut mo, mut d, mut h, mut mi, mut se, mut nanos, mut off) =
-            (1i64, 1u32, 1u32, 0u32, 0u32, 0u32, 0u32, 0i64);
-        let mut pm: Option<bool> = None;
+        let mut f = Fields {
+            y: 1,
+            mo: 1,
+            d: 1,
+            ..Fields::default()
+        };
         let mut rest = value;
         for (elem, text) in chunks(layout) {
-            if !elem {
-                rest = rest
-                    .strip_prefix(text.as_str())
-                    .ok_or_else(|| err(&text, rest))?;
-                continue;
-            }
-            let num = |rest: &str, min: usize, max: usize| -> Option<(u32, usize)> {
-                let n = rest
-                    .bytes()
-                    .take(max)
-                    .take_while(u8::is_ascii_digit)
-                    .count();
-                if n < min {
-                    return None;
-                }
-                rest[..n].parse().ok().map(|v| (v, n))
+            let consumed = if elem {
+                parse_elem(&text, rest, &mut f)
+            } else {
+                rest.starts_with(text.as_str()).then_some(text.len())
             };
-            let t = text.as_str();
-            let (consumed, ok) = match t {
-                "2006" => num(rest, 4, 4)
-                    .map(|(v, n)| {
-                        y = i64::from(v);
-                        n
-                    })
-                    .map_or((0, false), |n| (n, true)),
-                "06" => num(rest, 2, 2)
-                    .map(|(v, n)| {
-                        y = i64::from(v) + if v >= 69 { 1900 } else { 2000 };
-                        n
-                    })
-                    .map_or((0, false), |n| (n, true)),
-                "01" | "1" => num(rest, if t == "01" { 2 } else { 1 }, 2)
-                    .map(|(v, n)| {
-                        mo = v;
-                        n
-                    })
-                    .map_or((0, false), |n| (n, true)),
-                "02" | "2" | "_2" => {
-                    let r = if t == "_2" {
-                        rest.strip_prefix(' ').unwrap_or(rest)
-                    } else {
-                        rest
-                    };
-                    let skip = rest.len() - r.len();
-                    num(r, if t == "02" { 2 } else { 1 }, 2)
-                        .map(|(v, n)| {
-                            d = v;
-                            n + skip
-                        })
-                        .map_or((0, false), |n| (n, true))
-                }
-                "15" | "03" | "3" => num(rest, if t == "3" { 1 } else { 2 }, 2)
-                    .map(|(v, n)| {
-                        h = v;
-                        n
-                    })
-                    .map_or((0, false), |n| (n, true)),
-                "04" | "4" => num(rest, if t == "4" { 1 } else { 2 }, 2)
-                    .map(|(v, n)| {
-                        mi = v;
-                        n
-                    })
-                    .map_or((0, false), |n| (n, true)),
-                "05" | "5" => {
-                    match num(rest, if t == "5" { 1 } else { 2 }, 2) {
-                        Some((v, n)) => {
-                            se = v;
-                            // Go accepts a fraction after seconds even when the layout has none.
-                            let after = &rest[n..];
-                            if after.starts_with('.')
-                                && after[1..].starts_with(|c: char| c.is_ascii_digit())
-                            {
-                                let f = after[1..].bytes().take_while(u8::is_ascii_digit).count();
-                                let digits = format!("{:0<9}", &after[1..1 + f.min(9)]);
-                                nanos = digits.parse().unwrap_or(0);
-                                (n + 1 + f, true)
-                            } else {
-                                (n, true)
-                            }
-                        }
-                        None => (0, false),
-                    }
-                }
-                "PM" | "pm" => {
-                    let p = rest.get(..2).map(str::to_ascii_uppercase);
-                    match p.as_deref() {
-                        Some("PM") => {
-                            pm = Some(true);
-                            (2, true)
-                        }
-                        Some("AM") => {
-                            pm = Some(false);
-                            (2, true)
-                        }
-                        _ => (0, false),
-                    }
-                }
-                "January" | "Jan" => {
-                    let long = t == "January";
-                    match MONTHS
-                        .iter()
-                        .position(|m| rest.starts_with(if long { m } else { &m[..3] }))
-                    {
-                        Some(i) => {
-                            mo = i as u32 + 1;
-                            (if long { MONTHS[i].len() } else { 3 }, true)
-                        }
-                        None => (0, false),
-                    }
-                }
-                "Monday" | "Mon" => {
-                    let long = t == "Monday";
-                    match DAYS
-                        .iter()
-                        .find(|w| rest.starts_with(if long { w } else { &w[..3] }))
-                    {
-                        Some(w) => (if long { w.len() } else { 3 }, true),
-                        None => (0, false),
-                    }
-                }
-                "MST" => {
-                    let n = rest.bytes().take_while(u8::is_ascii_uppercase).count();
-                    (n, n >= 3)
-                }
-                _ if t.starts_with(['Z', '-']) => {
-                    if t.starts_with('Z') && rest.starts_with('Z') {
-                        (1, true)
-                    } else {
-                        match parse_offset(rest, t) {
-                            Some((o, n)) => {
-                                off = o;
-                                (n, true)
-                            }
-                            None => (0, false),
-                        }
-                    }
-                }
-                _ if t.starts_with(['.', ',']) => {
-                    let f = rest[1.min(rest.len())..]
-                        .bytes()
-                        .take_while(u8::is_ascii_digit)
-                        .count();
-                    if rest.starts_with(['.', ',']) && f > 0 {
-                        let digits = format!("{:0<9}", &rest[1..1 + f.min(9)]);
-                        nanos = digits.parse().unwrap_or(0);
-                        (1 + f, true)
-                    } else if t.as_bytes()[1] == b'9' {
-                        (0, true)
-                    } else {
-                        (0, false)
-                    }
-                }
-                _ => (0, false),
+            let Some(n) = consumed else {
+                return Err(err(&text, rest));
             };
-            if !ok {
-                return Err(err(t, rest));
-            }
-            rest = &rest[consumed..];
+            rest = &rest[n..];
         }
         if !rest.is_empty() {
             return Err(format!(
@@ -411,19 +265,157 @@ impl Time {
                 q(rest)
             ));
         }
-        if let Some(p) = pm {
-            if p && h < 12 {
-                h += 12;
-            } else if !p && h == 12 {
-                h = 0;
-            }
+        match f.pm {
+            Some(true) if f.h < 12 => f.h += 12,
+            Some(false) if f.h == 12 => f.h = 0,
+            _ => {}
         }
-        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
+        if !(1..=12).contains(&f.mo)
+            || !(1..=31).contains(&f.d)
+            || f.h > 23
+            || f.mi > 59
+            || f.se > 59
+        {
             return Err(format!("parsing time {}: value out of range", q(value)));
         }
-        let days = days_from_civil(y, mo, d);
-        let secs = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(se) - off;
-        Ok(Time { secs, nanos })
+        let days = days_from_civil(f.y, f.mo, f.d);
+        let secs =
+            days * 86_400 + i64::from(f.h) * 3600 + i64::from(f.mi) * 60 + i64::from(f.se) - f.off;
+        Ok(Time {
+            secs,
+            nanos: f.nanos,
+        })
+    }
+}
+
+/// The fields a layout's elements set while parsing.
+#[derive(Default)]
+struct Fields {
+    y: i64,
+    mo: u32,
+    d: u32,
+    h: u32,
+    mi: u32,
+    se: u32,
+    nanos: u32,
+    off: i64,
+    pm: Option<bool>,
+}
+
+/// Reads up to `max` digits (at least `min`).
+fn num(rest: &str, min: usize, max: usize) -> Option<(u32, usize)> {
+    let n = rest
+        .bytes()
+        .take(max)
+        .take_while(u8::is_ascii_digit)
+        .count();
+    if n < min {
+        return None;
+    }
+    rest[..n].parse().ok().map(|v| (v, n))
+}
+
+/// Reads a fraction of a second (`.123`), if there is one.
+fn fraction(rest: &str) -> Option<(u32, usize)> {
+    let digits = rest.strip_prefix(['.', ','])?;
+    let f = digits.bytes().take_while(u8::is_ascii_digit).count();
+    if f == 0 {
+        return None;
+    }
+    let padded = format!("{:0<9}", &digits[..f.min(9)]);
+    Some((padded.parse().unwrap_or(0), 1 + f))
+}
+
+/// Parses one layout element at the start of `rest`; returns the bytes consumed.
+fn parse_elem(t: &str, rest: &str, f: &mut Fields) -> Option<usize> {
+    let width = |two: &str| if t == two { 2 } else { 1 };
+    match t {
+        "2006" => num(rest, 4, 4).map(|(v, n)| {
+            f.y = i64::from(v);
+            n
+        }),
+        "06" => num(rest, 2, 2).map(|(v, n)| {
+            f.y = i64::from(v) + if v >= 69 { 1900 } else { 2000 };
+            n
+        }),
+        "01" | "1" => num(rest, width("01"), 2).map(|(v, n)| {
+            f.mo = v;
+            n
+        }),
+        "02" | "2" | "_2" => {
+            let r = if t == "_2" {
+                rest.strip_prefix(' ').unwrap_or(rest)
+            } else {
+                rest
+            };
+            let skip = rest.len() - r.len();
+            num(r, width("02"), 2).map(|(v, n)| {
+                f.d = v;
+                n + skip
+            })
+        }
+        "15" | "03" | "3" => num(rest, if t == "3" { 1 } else { 2 }, 2).map(|(v, n)| {
+            f.h = v;
+            n
+        }),
+        "04" | "4" => num(rest, width("04"), 2).map(|(v, n)| {
+            f.mi = v;
+            n
+        }),
+        "05" | "5" => {
+            let (v, n) = num(rest, width("05"), 2)?;
+            f.se = v;
+            // Go accepts a fraction after seconds even when the layout has none.
+            match fraction(&rest[n..]).filter(|_| rest[n..].starts_with('.')) {
+                Some((nanos, m)) => {
+                    f.nanos = nanos;
+                    Some(n + m)
+                }
+                None => Some(n),
+            }
+        }
+        "PM" | "pm" => {
+            let p = rest.get(..2).map(str::to_ascii_uppercase);
+            f.pm = Some(match p.as_deref() {
+                Some("PM") => true,
+                Some("AM") => false,
+                _ => return None,
+            });
+            Some(2)
+        }
+        "January" | "Jan" => {
+            let long = t == "January";
+            let i = MONTHS
+                .iter()
+                .position(|m| rest.starts_with(if long { m } else { &m[..3] }))?;
+            f.mo = i as u32 + 1;
+            Some(if long { MONTHS[i].len() } else { 3 })
+        }
+        "Monday" | "Mon" => {
+            let long = t == "Monday";
+            let w = DAYS
+                .iter()
+                .find(|w| rest.starts_with(if long { w } else { &w[..3] }))?;
+            Some(if long { w.len() } else { 3 })
+        }
+        "MST" => {
+            let n = rest.bytes().take_while(u8::is_ascii_uppercase).count();
+            (n >= 3).then_some(n)
+        }
+        _ if t.starts_with('Z') && rest.starts_with('Z') => Some(1),
+        _ if t.starts_with(['Z', '-']) => {
+            let (o, n) = parse_offset(rest, t)?;
+            f.off = o;
+            Some(n)
+        }
+        _ if t.starts_with(['.', ',']) => match fraction(rest) {
+            Some((nanos, n)) => {
+                f.nanos = nanos;
+                Some(n)
+            }
+            None => (t.as_bytes()[1] == b'9').then_some(0),
+        },
+        _ => None,
     }
 }
 
