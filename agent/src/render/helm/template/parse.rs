@@ -318,6 +318,24 @@ impl Parser<'_> {
         if end.as_ref().map(|e| e.0.as_str()) != Some("end") {
             return Err(self.err_at(pos, "unexpected else in define"));
         }
+        // Go refuses two non-empty definitions of one name in one text.
+        let empty = |l: &List| {
+            l.iter()
+                .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+        };
+        if let Some(i) = self.defines.iter().position(|(n, _)| *n == name) {
+            if !empty(&self.defines[i].1) && !empty(&body) {
+                return Err(self.err_at(pos, format!("multiple definition of template {name:?}")));
+            }
+            if empty(&body) {
+                return Ok(pipe.map(|pipe| Node::Template {
+                    name,
+                    pipe: Some(pipe),
+                    pos,
+                }));
+            }
+            self.defines.remove(i);
+        }
         self.defines.push((name.clone(), Arc::new(body)));
         Ok(pipe.map(|pipe| Node::Template {
             name,

@@ -62,12 +62,36 @@ fn trim_suffix(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn upper(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(string(a, 0)?.to_uppercase()))
+    Ok(s(go_upper(string(a, 0)?)))
 }
 
 fn lower(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(string(a, 0)?.to_lowercase()))
+    Ok(s(go_lower(string(a, 0)?)))
+}
+
+/// Go's `unicode.ToUpper` of one rune: the simple mapping (`ß` stays `ß`).
+pub(crate) fn upper_char(c: char) -> char {
+    let mut it = c.to_uppercase();
+    match (it.next(), it.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower` of one rune (`İ` becomes `i`).
+pub(crate) fn lower_char(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
+}
+
+/// Go's `strings.ToUpper`.
+pub(crate) fn go_upper(v: &str) -> String {
+    v.chars().map(upper_char).collect()
+}
+
+/// Go's `strings.ToLower`.
+pub(crate) fn go_lower(v: &str) -> String {
+    v.chars().map(lower_char).collect()
 }
 
 /// Go's deprecated `strings.Title`: upper-cases the first letter of each word.
@@ -80,7 +104,7 @@ pub(crate) fn go_title(v: &str) -> String {
             Some(p) => is_separator(p),
         };
         if boundary {
-            out.extend(c.to_uppercase());
+            out.push(upper_char(c));
         } else {
             out.push(c);
         }
@@ -114,7 +138,7 @@ fn untitle(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
             in_word = false;
             out.push(c);
         } else if !in_word {
-            out.extend(c.to_lowercase());
+            out.push(lower_char(c));
             in_word = true;
         } else {
             out.push(c);

@@ -201,7 +201,7 @@ fn delimit(v: &str, sep: char) -> String {
             if !last_was_sep && (prev_lower_or_digit || (prev_upper && next_lower)) {
                 out.push(sep);
             }
-            out.extend(c.to_lowercase());
+            out.push(super::strings::lower_char(c));
             last_was_sep = false;
         } else if c.is_alphanumeric() {
             out.push(c);
@@ -248,7 +248,7 @@ fn camelcase(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
             continue;
         }
         if up {
-            out.extend(c.to_uppercase());
+            out.push(super::strings::upper_char(c));
             up = false;
         } else {
             out.push(c);
@@ -263,9 +263,9 @@ fn swapcase(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     let mut out = String::new();
     for c in v.chars() {
         if c.is_uppercase() {
-            out.extend(c.to_lowercase());
+            out.push(super::strings::lower_char(c));
         } else if c.is_lowercase() {
-            out.extend(c.to_uppercase());
+            out.push(super::strings::upper_char(c));
         } else {
             out.push(c);
         }
