@@ -189,8 +189,13 @@ impl<'a> Exec<'a> {
                 self.step(pipe.pos)?;
                 let v = self.pipe(pipe, dot)?;
                 if pipe.decl.is_empty() {
-                    let s = printable(&v);
-                    self.write(out, &s)?;
+                    match &v {
+                        Value::String(s) => self.write(out, s)?,
+                        other => {
+                            let s = printable(other);
+                            self.write(out, &s)?;
+                        }
+                    }
                 }
             }
             Node::If {
@@ -229,10 +234,18 @@ impl<'a> Exec<'a> {
                     None => Value::Nil,
                 };
                 let Some(def) = self.lookup_def(name) else {
+                    let node = match pipe {
+                        Some(p) => format!(
+                            "{{{{template {} {}}}}}",
+                            super::print::go_quote(name),
+                            super::nodes::pipe_string(p)
+                        ),
+                        None => format!("{{{{template {}}}}}", super::print::go_quote(name)),
+                    };
                     return Err(self.error_at(
                         *pos,
-                        &format!("template {}", super::print::go_quote(name)),
-                        &format!("template {:?} not defined", name),
+                        &node,
+                        &format!("template {name:?} not defined"),
                     ));
                 };
                 self.run_def(def, name, &arg, out)?;

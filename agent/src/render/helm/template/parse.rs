@@ -345,10 +345,12 @@ impl Parser<'_> {
     }
 
     fn template(&mut self, pos: usize) -> Result<Node, TemplateError> {
-        let name = match self.next_non_space() {
+        // Go places the node at its name.
+        let (name, pos) = match self.next_non_space() {
             Some(Token {
-                tok: Tok::Str(s), ..
-            }) => s,
+                tok: Tok::Str(s),
+                pos,
+            }) => (s, pos),
             _ => return Err(self.err_at(pos, "unexpected name in template clause")),
         };
         self.skip_space();
