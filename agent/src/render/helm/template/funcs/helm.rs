@@ -15,7 +15,6 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
     ("required", required),
     ("fail", fail),
     ("toYaml", to_yaml),
-    ("mustToYaml", must_to_yaml),
     ("toYamlPretty", to_yaml),
     ("fromYaml", from_yaml),
     ("fromYamlArray", from_yaml_array),
@@ -29,6 +28,7 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
     ("mustFromJson", must_from_json),
     ("fromJsonArray", from_json_array),
     ("toToml", to_toml),
+    ("fromToml", from_toml),
     ("lookup", lookup),
 ];
 
@@ -119,11 +119,6 @@ fn fail(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 }
 
 fn to_yaml(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
-    arity(a, 1)?;
-    Ok(s(yaml::to_yaml(&a[0])))
-}
-
-fn must_to_yaml(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
     Ok(s(yaml::to_yaml(&a[0])))
 }
@@ -424,5 +419,34 @@ fn lookup(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     match &ex.env.lookup {
         None => Ok(Value::map(BTreeMap::new())),
         Some(l) => l.lookup(api, kind, ns, name).map(|j| Value::from_json(&j)),
+    }
+}
+
+fn toml_to_value(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(x) => s(x),
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => s(d.to_string()),
+        toml::Value::Array(a) => Value::list(a.iter().map(toml_to_value).collect()),
+        toml::Value::Table(t) => Value::map(
+            t.iter()
+                .map(|(k, x)| (k.clone(), toml_to_value(x)))
+                .collect(),
+        ),
+    }
+}
+
+/// Helm's `fromToml`: a map, or a map with `Error` when the text is not TOML.
+fn from_toml(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
+    arity(a, 1)?;
+    match toml::from_str::<toml::Value>(string(a, 0)?) {
+        Ok(v @ toml::Value::Table(_)) => Ok(toml_to_value(&v)),
+        Ok(_) => Ok(Value::map(BTreeMap::new())),
+        Err(e) => Ok(Value::map(BTreeMap::from([(
+            "Error".to_owned(),
+            s(format!("toml: {e}")),
+        )]))),
     }
 }

@@ -6,6 +6,8 @@ use super::{Func, Value, arity, int, s, string, strval};
 pub(super) const FUNCS: &[(&str, Func)] = &[
     ("trim", trim),
     ("trimAll", trim_all),
+    ("trimall", trim_all),
+    ("hello", hello),
     ("trimPrefix", trim_prefix),
     ("trimSuffix", trim_suffix),
     ("upper", upper),
@@ -398,4 +400,9 @@ fn to_strings(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
         other => vec![strval(other)],
     };
     Ok(Value::list(l.into_iter().map(s).collect()))
+}
+
+fn hello(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
+    arity(a, 0)?;
+    Ok(s("Hello!"))
 }
