@@ -260,6 +260,32 @@ impl TemplateSet {
         dot: &Value,
         env: &Environment,
     ) -> Result<String, TemplateError> {
+        // Nested includes recurse: run on a stack sized for the nesting bound (reserved,
+        // not committed), so that the bound fails cleanly before the stack runs out.
+        let stack =
+            STACK_BASE.saturating_add(self.limits.max_depth.saturating_mul(STACK_PER_LEVEL));
+        std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("helm-template".to_owned())
+                .stack_size(stack.min(STACK_MAX))
+                .spawn_scoped(scope, || self.execute_here(name, dot, env));
+            match worker {
+                Ok(handle) => handle.join().unwrap_or_else(|_| {
+                    Err(TemplateError::Execute(format!(
+                        "template: {name}: the engine failed"
+                    )))
+                }),
+                Err(_) => self.execute_here(name, dot, env),
+            }
+        })
+    }
+
+    fn execute_here(
+        &self,
+        name: &str,
+        dot: &Value,
+        env: &Environment,
+    ) -> Result<String, TemplateError> {
         let Some(def) = self.defs.get(name).cloned() else {
             return Err(TemplateError::Execute(format!(
                 "template: no template {name:?} associated with template \"gotpl\""
@@ -284,6 +310,13 @@ impl TemplateSet {
         }
     }
 }
+
+/// Stack of an execution beyond its nesting (bytes).
+const STACK_BASE: usize = 8 << 20;
+/// Stack per level of `include`/`template`/`tpl` nesting (generous for debug builds).
+const STACK_PER_LEVEL: usize = 64 << 10;
+/// Largest stack reserved for one execution.
+const STACK_MAX: usize = 1 << 30;
 
 /// Helm's `cleanupExecError`: a `required`/`fail` message becomes
 /// `execution error at (LOCATION): MESSAGE`.

@@ -270,3 +270,30 @@ fn to_yaml_follows_go_yaml() {
         "a: |\n  multi\n  line\na9: null\na10: 1.5\nb:\n- 1\n- c: \"yes\"\nk: \"1:20\""
     );
 }
+
+#[test]
+fn deep_include_recursion_at_the_default_bound_fails_cleanly() {
+    // On a test thread's small stack: the default bound must fail before the stack does.
+    let text = "{{ define \"x\" }}{{ include \"x\" . | nindent 2 }}{{ end }}{{ include \"x\" . }}";
+    let e = render(text).unwrap_err();
+    assert!(matches!(e, TemplateError::Limit(_)), "{e}");
+    assert!(e.to_string().contains("exceeds 1000"), "{e}");
+}
+
+#[test]
+fn deeply_nested_values_built_in_a_loop_render() {
+    let text = "{{ $d := dict }}{{ range until 3000 }}{{ $d = dict \"a\" $d }}{{ end }}{{ len (toYaml $d) }} {{ len (toJson $d) }} {{ len (print $d) }}";
+    let out = render(text).unwrap();
+    // As helm 3.17 prints it.
+    assert_eq!(out, "9006002 18002 21005");
+    // Indented YAML of a deep value grows with the square of its depth: bounded.
+    let e = render_with(
+        text,
+        Limits {
+            max_output: 1 << 20,
+            ..Limits::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, TemplateError::Limit(_)), "{e}");
+}

@@ -116,21 +116,33 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
 /// Marshals a value as Helm's `toYaml` does (without the final newline Helm trims).
 #[must_use]
 pub fn to_yaml(v: &Value) -> String {
+    to_yaml_bounded(v, usize::MAX).unwrap_or_default()
+}
+
+/// [`to_yaml`], or `None` once the text would exceed `limit` bytes.
+#[must_use]
+pub fn to_yaml_bounded(v: &Value, limit: usize) -> Option<String> {
     let mut e = Emitter {
         out: String::new(),
         column: 0,
+        limit,
     };
     let n = node(v);
     e.top(&n);
+    if e.out.len() > limit {
+        return None;
+    }
     if e.out.ends_with('\n') {
         e.out.pop();
     }
-    e.out
+    Some(e.out)
 }
 
 struct Emitter {
     out: String,
     column: usize,
+    /// Past this many bytes the emitter stops writing (the caller reports the bound).
+    limit: usize,
 }
 
 const WIDTH: usize = 80;
@@ -145,6 +157,9 @@ impl Emitter {
     }
 
     fn newline(&mut self, indent: usize) {
+        if self.out.len() > self.limit {
+            return;
+        }
         self.out.push('\n');
         for _ in 0..indent {
             self.out.push(' ');

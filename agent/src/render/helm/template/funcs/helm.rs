@@ -118,9 +118,18 @@ fn fail(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     Err(format!("HELM[{msg}]HELM"))
 }
 
-fn to_yaml(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
+fn to_yaml(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(yaml::to_yaml(&a[0])))
+    let limit = ex.set_limits().max_output;
+    match yaml::to_yaml_bounded(&a[0], limit) {
+        Some(text) => Ok(s(text)),
+        None => {
+            ex.limit_hit = true;
+            Err(format!(
+                "toYaml would write more than the output limit of {limit} bytes"
+            ))
+        }
+    }
 }
 
 fn yaml_limits() -> ParseOptions {
