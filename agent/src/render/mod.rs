@@ -29,6 +29,9 @@
 //! assert_eq!(objects[0].value["metadata"]["name"], "app-conf");
 //! ```
 
+/// Charts from Helm repositories and OCI registries (`render/helm/fetch`).
+#[path = "helm/fetch/mod.rs"]
+pub mod helm_fetch;
 pub mod kustomize;
 pub mod yaml;
 
