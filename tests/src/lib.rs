@@ -11,6 +11,7 @@
 pub mod apiserver;
 pub mod bins;
 pub mod gitserver;
+pub mod helm_peers;
 pub mod keypeers;
 pub mod memory;
 pub mod peers;

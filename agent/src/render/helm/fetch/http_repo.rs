@@ -50,7 +50,13 @@ pub(super) fn fetch(
         what: "index.yaml",
         message,
     };
-    let answer = client.get(chart, &index_url, &[], client.limits.max_index_bytes, "index.yaml")?;
+    let answer = client.get(
+        chart,
+        &index_url,
+        &[],
+        client.limits.max_index_bytes,
+        "index.yaml",
+    )?;
     match answer.status {
         200 => {}
         401 | 403 => {
@@ -89,7 +95,8 @@ pub(super) fn fetch(
         .iter()
         .find(|e| e.version == picked)
         .ok_or_else(|| index_failed("the chosen version vanished from the index".into()))?;
-    let expected = (!entry.digest.is_empty()).then(|| format!("sha256:{}", entry.digest.to_ascii_lowercase()));
+    let expected =
+        (!entry.digest.is_empty()).then(|| format!("sha256:{}", entry.digest.to_ascii_lowercase()));
     if let Some(digest) = &expected
         && let Some(archive) = cache::lock(cache).get(digest)
     {
@@ -112,7 +119,13 @@ pub(super) fn fetch(
             repository: without_userinfo(&url),
         });
     }
-    let answer = client.get(chart, &url, &[], client.limits.max_archive_bytes, "chart archive")?;
+    let answer = client.get(
+        chart,
+        &url,
+        &[],
+        client.limits.max_archive_bytes,
+        "chart archive",
+    )?;
     if answer.status != 200 {
         return Err(FetchError::DownloadFailed {
             chart: chart.to_owned(),
@@ -142,7 +155,12 @@ pub(super) fn fetch(
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or("").chars().take(200).collect()
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
 }
 
 #[cfg(test)]

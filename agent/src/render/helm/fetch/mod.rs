@@ -40,7 +40,9 @@ pub const CHART_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+j
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The chart's repository is not one the fetcher may contact.
-    #[error("chart {chart}: repository {repository} is not configured (only configured repositories are contacted)")]
+    #[error(
+        "chart {chart}: repository {repository} is not configured (only configured repositories are contacted)"
+    )]
     NotAllowed {
         /// The chart.
         chart: String,
@@ -216,7 +218,7 @@ pub struct ChartRequest {
 }
 
 /// A fetched chart archive.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FetchedChart {
     /// The chart's name.
     pub name: String,
@@ -226,6 +228,17 @@ pub struct FetchedChart {
     pub digest: String,
     /// The `.tgz` archive.
     pub archive: Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for FetchedChart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchedChart")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("digest", &self.digest)
+            .field("archive_bytes", &self.archive.len())
+            .finish()
+    }
 }
 
 /// Bounds on what fetching may cost.
@@ -318,10 +331,7 @@ impl Fetcher {
     /// in the cache, checks the digest.
     pub fn fetch(&self, request: &ChartRequest) -> Result<FetchedChart, FetchError> {
         let repository = self.repository(request)?;
-        if request.name.is_empty()
-            || request.name.contains("..")
-            || request.name.starts_with('/')
-        {
+        if request.name.is_empty() || request.name.contains("..") || request.name.starts_with('/') {
             return Err(FetchError::InvalidReference {
                 chart: request.name.clone(),
                 problem: "the chart name must be a plain name".into(),

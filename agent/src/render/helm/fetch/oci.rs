@@ -55,7 +55,10 @@ pub(super) fn valid_digest(digest: &str) -> bool {
 /// The repository path in the registry: the URL's path joined with the chart's name.
 fn repository_path(request: &ChartRequest) -> Result<String, FetchError> {
     let rest = request.repository.trim_start_matches("oci://");
-    let path = rest.split_once('/').map_or("", |(_, p)| p).trim_matches('/');
+    let path = rest
+        .split_once('/')
+        .map_or("", |(_, p)| p)
+        .trim_matches('/');
     let full = if path.is_empty() {
         request.name.clone()
     } else {
@@ -121,7 +124,12 @@ pub(super) fn fetch(
         }
     }
     let manifest: Manifest = serde_json::from_slice(&answer.body).map_err(|e| {
-        index_failed(client, request, "manifest", format!("not an OCI manifest: {e}"))
+        index_failed(
+            client,
+            request,
+            "manifest",
+            format!("not an OCI manifest: {e}"),
+        )
     })?;
     if let Some(config) = &manifest.config
         && !config.media_type.is_empty()
@@ -131,7 +139,10 @@ pub(super) fn fetch(
             client,
             request,
             "manifest",
-            format!("config media type {:?} is not a Helm chart's", config.media_type),
+            format!(
+                "config media type {:?} is not a Helm chart's",
+                config.media_type
+            ),
         ));
     }
     let layers: Vec<&Descriptor> = manifest
@@ -144,11 +155,19 @@ pub(super) fn fetch(
             client,
             request,
             "manifest",
-            format!("{} layers of {CHART_LAYER_MEDIA_TYPE} (one expected)", layers.len()),
+            format!(
+                "{} layers of {CHART_LAYER_MEDIA_TYPE} (one expected)",
+                layers.len()
+            ),
         ));
     };
     if !valid_digest(&layer.digest) {
-        return Err(index_failed(client, request, "manifest", "the chart layer's digest is malformed".into()));
+        return Err(index_failed(
+            client,
+            request,
+            "manifest",
+            "the chart layer's digest is malformed".into(),
+        ));
     }
     if version.is_empty() {
         version = manifest
@@ -167,7 +186,13 @@ pub(super) fn fetch(
         });
     }
     let blob_url = format!("{api}/blobs/{}", layer.digest);
-    let answer = client.get(chart, &blob_url, &[], client.limits.max_archive_bytes, "chart layer")?;
+    let answer = client.get(
+        chart,
+        &blob_url,
+        &[],
+        client.limits.max_archive_bytes,
+        "chart layer",
+    )?;
     check_status(client, request, answer.status, "chart layer")?;
     let actual = sha256_digest(&answer.body);
     if actual != layer.digest {
@@ -257,7 +282,10 @@ fn check_status(
         }),
         404 if what == "manifest" => Err(FetchError::NoMatchingVersion {
             chart: request.name.clone(),
-            constraint: request.digest.clone().unwrap_or_else(|| request.version.clone()),
+            constraint: request
+                .digest
+                .clone()
+                .unwrap_or_else(|| request.version.clone()),
             repository: without_userinfo(&request.repository),
         }),
         other => Err(index_failed(client, request, what, format!("HTTP {other}"))),
@@ -279,8 +307,14 @@ mod tests {
 
     #[test]
     fn the_repository_path_joins_the_url_path_and_the_chart() {
-        assert_eq!(repository_path(&request("oci://h:5000/charts", "podinfo")).unwrap(), "charts/podinfo");
-        assert_eq!(repository_path(&request("oci://h:5000", "podinfo")).unwrap(), "podinfo");
+        assert_eq!(
+            repository_path(&request("oci://h:5000/charts", "podinfo")).unwrap(),
+            "charts/podinfo"
+        );
+        assert_eq!(
+            repository_path(&request("oci://h:5000", "podinfo")).unwrap(),
+            "podinfo"
+        );
         assert!(repository_path(&request("oci://h/charts", "Pod Info")).is_err());
         assert!(repository_path(&request("oci://h/charts", "a/../b")).is_err());
     }

@@ -37,9 +37,9 @@ fn number(part: &str) -> Option<u64> {
 
 fn valid_ident_list(text: &str) -> bool {
     !text.is_empty()
-        && text.split('.').all(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        && text
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// Splits `text` into the numeric core, pre-release and build metadata.
@@ -205,11 +205,7 @@ fn parse_single(op: Op, version: &str, whole: &str) -> Result<Single, SemverErro
     let trimmed = version.strip_prefix('v').unwrap_or(version);
     let (core, pre, _) = split_version(trimmed).ok_or_else(bad)?;
     let parts: Vec<&str> = core.split('.').collect();
-    if parts.len() > 3
-        || parts
-            .iter()
-            .any(|p| !is_x(p) && number(p).is_none())
-    {
+    if parts.len() > 3 || parts.iter().any(|p| !is_x(p) && number(p).is_none()) {
         return Err(bad());
     }
     let part = |i: usize| parts.get(i).copied().unwrap_or("");
@@ -223,9 +219,19 @@ fn parse_single(op: Op, version: &str, whole: &str) -> Result<Single, SemverErro
     } else if is_x(part(1)) || part(1).is_empty() {
         (format!("{}.0.0{suffix}", part(0)), true, true, false)
     } else if is_x(part(2)) || part(2).is_empty() {
-        (format!("{}.{}.0{suffix}", part(0), part(1)), true, false, true)
+        (
+            format!("{}.{}.0{suffix}", part(0), part(1)),
+            true,
+            false,
+            true,
+        )
     } else {
-        (format!("{}.{}.{}{suffix}", part(0), part(1), part(2)), false, false, false)
+        (
+            format!("{}.{}.{}{suffix}", part(0), part(1), part(2)),
+            false,
+            false,
+            false,
+        )
     };
     let con = Version::parse(&text).map_err(|_| bad())?;
     Ok(Single {
@@ -351,7 +357,8 @@ impl Single {
                 if !self.dirty {
                     return v.cmp_core(c) != Ordering::Greater;
                 }
-                !(v.major > c.major || (v.major == c.major && v.minor > c.minor && !self.minor_dirty))
+                !(v.major > c.major
+                    || (v.major == c.major && v.minor > c.minor && !self.minor_dirty))
             }
             Op::Tilde => self.tilde(v),
             Op::TildeOrEqual if self.dirty => self.tilde(v),
@@ -385,8 +392,7 @@ impl Single {
         if v.cmp_core(c) == Ordering::Less {
             return false;
         }
-        if c.major == 0 && c.minor == 0 && c.patch == 0 && !self.minor_dirty && !self.patch_dirty
-        {
+        if c.major == 0 && c.minor == 0 && c.patch == 0 && !self.minor_dirty && !self.patch_dirty {
             return true;
         }
         v.major == c.major && (v.minor == c.minor || self.minor_dirty)

@@ -17,7 +17,10 @@ pub(super) fn without_userinfo(url: &str) -> String {
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    format!("{scheme}://{host}{path}").chars().take(200).collect()
+    format!("{scheme}://{host}{path}")
+        .chars()
+        .take(200)
+        .collect()
 }
 
 /// `scheme://host[:port]` of a URL.
@@ -156,8 +159,7 @@ impl<'a> Client<'a> {
         limit: u64,
         what: &str,
     ) -> Result<Answer, FetchError> {
-        let own = origin(url).is_some()
-            && origin(url) == origin(&self.base_url());
+        let own = origin(url).is_some() && origin(url) == origin(&self.base_url());
         let first = self.send(chart, url, accept, limit, what, own, None)?;
         if first.0.status != 401 || !own {
             return Ok(first.0);
@@ -166,8 +168,14 @@ impl<'a> Client<'a> {
             return Ok(first.0);
         };
         let retried = match challenge {
-            Challenge::Basic => self.send(chart, url, accept, limit, what, true, Some(Auth::Basic))?,
-            Challenge::Bearer { realm, service, scope } => {
+            Challenge::Basic => {
+                self.send(chart, url, accept, limit, what, true, Some(Auth::Basic))?
+            }
+            Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            } => {
                 let token = self.token(chart, &realm, service.as_deref(), scope.as_deref())?;
                 *self.token.borrow_mut() = Some(token);
                 self.send(chart, url, accept, limit, what, true, Some(Auth::Token))?
@@ -251,13 +259,7 @@ impl<'a> Client<'a> {
                 limit,
             });
         }
-        Ok((
-            Answer {
-                status,
-                body,
-            },
-            challenge,
-        ))
+        Ok((Answer { status, body }, challenge))
     }
 
     /// Asks the registry's token service for a token (with the basic credentials, if any).
@@ -331,7 +333,10 @@ mod tests {
 
     #[test]
     fn registry_challenges_are_read() {
-        assert_eq!(parse_challenge("Basic realm=\"Registry\""), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge("Basic realm=\"Registry\""),
+            Some(Challenge::Basic)
+        );
         assert_eq!(
             parse_challenge(
                 "Bearer realm=\"https://auth.example/token\",service=\"registry.example\",scope=\"repository:charts/app:pull\""
@@ -352,6 +357,9 @@ mod tests {
             without_userinfo("https://bob:hunter2@charts.example/stable/index.yaml"),
             "https://charts.example/stable/index.yaml"
         );
-        assert!(!without_userinfo_in("error sending request for url (https://bob:hunter2@x/y)").contains("hunter2"));
+        assert!(
+            !without_userinfo_in("error sending request for url (https://bob:hunter2@x/y)")
+                .contains("hunter2")
+        );
     }
 }

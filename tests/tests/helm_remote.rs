@@ -1,0 +1,324 @@
+//! Remote charts against real peers: a Helm repository (`helm repo index` output served by
+//! lighttpd, with and without basic auth) and an OCI registry (`docker-registry`, filled by
+//! `helm push`, anonymous and with htpasswd basic auth). The versions chosen are compared
+//! with what the real `helm pull` chooses for the same constraints. Peers start once per
+//! test binary and are stopped by PID when the binary ends.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use sha2::Digest;
+use tether_agent::render::helm_fetch::{
+    ChartRequest, Credentials, FetchError, FetchLimits, Fetcher, Repository,
+};
+use tether_tests::gitserver::run;
+use tether_tests::helm_peers::{HelmRepo, OciRegistry, helm3, package_chart};
+use zeroize::Zeroizing;
+
+const VERSIONS: [&str; 5] = ["1.0.0", "1.2.0", "1.10.0", "2.0.0-rc.1", "0.3.0+build.7"];
+const PASSWORD: &str = "s3cret-helm-pass";
+
+struct Peers {
+    charts: Vec<PathBuf>,
+    repo: HelmRepo,
+    auth_repo: HelmRepo,
+    registry: OciRegistry,
+    auth_registry: OciRegistry,
+    digests: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+fn peers() -> &'static Peers {
+    static PEERS: OnceLock<Peers> = OnceLock::new();
+    PEERS.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let charts: Vec<PathBuf> = VERSIONS
+            .iter()
+            .map(|v| package_chart(dir.path(), "greeter", v, &[]).expect("helm package"))
+            .collect();
+        let repo = HelmRepo::start(&charts, None).expect("start the Helm repository");
+        let auth_repo = HelmRepo::start(&charts, Some(("reader", PASSWORD)))
+            .expect("start the Helm repository");
+        let registry = OciRegistry::start(None).expect("start the OCI registry");
+        let auth_registry =
+            OciRegistry::start(Some(("reader", PASSWORD))).expect("start the OCI registry");
+        let digests = charts
+            .iter()
+            .map(|c| {
+                registry
+                    .push(c)
+                    .unwrap_or_else(|e| panic!("{e}\n{}", registry.log()))
+            })
+            .collect();
+        auth_registry
+            .push(&charts[0])
+            .unwrap_or_else(|e| panic!("{e}\n{}", auth_registry.log()));
+        Peers {
+            charts,
+            repo,
+            auth_repo,
+            registry,
+            auth_registry,
+            digests,
+            _dir: dir,
+        }
+    })
+}
+
+fn request(repository: &str, version: &str) -> ChartRequest {
+    ChartRequest {
+        repository: repository.to_owned(),
+        name: "greeter".into(),
+        version: version.to_owned(),
+        digest: None,
+    }
+}
+
+fn basic(password: &str) -> Option<Credentials> {
+    Some(Credentials::Basic {
+        username: "reader".into(),
+        password: Zeroizing::new(password.to_owned()),
+    })
+}
+
+fn fetcher(url: &str, credentials: Option<Credentials>) -> Fetcher {
+    let mut repository = Repository::new(url);
+    repository.credentials = credentials;
+    repository.plain_http = url.starts_with("oci://");
+    Fetcher::new(vec![repository], FetchLimits::default())
+}
+
+fn sha256(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read archive");
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// The version the real `helm pull` downloads for `constraint` (empty: the latest).
+fn helm_pulls(source: &[&str], constraint: &str) -> Option<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = helm3(&dir.path().join("home"));
+    cmd.arg("pull")
+        .args(source)
+        .arg("--destination")
+        .arg(dir.path());
+    if !constraint.is_empty() {
+        cmd.args(["--version", constraint]);
+    }
+    run(&mut cmd).ok()?;
+    let file = std::fs::read_dir(dir.path())
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".tgz"))?;
+    Some(
+        file.trim_start_matches("greeter-")
+            .trim_end_matches(".tgz")
+            .to_owned(),
+    )
+}
+
+const CONSTRAINTS: [&str; 9] = [
+    "",
+    "^1.0",
+    "~1.2",
+    "1.x",
+    ">=1.0 <1.5",
+    ">=2.0.0-0",
+    "1.2.0",
+    "<1",
+    "0.3.0+build.7",
+];
+
+#[test]
+fn an_http_repository_gives_the_version_helm_pull_gives() {
+    let peers = peers();
+    let fetcher = fetcher(&peers.repo.url(), None);
+    for constraint in CONSTRAINTS {
+        let ours = fetcher
+            .fetch(&request(&peers.repo.url(), constraint))
+            .unwrap_or_else(|e| panic!("{constraint:?}: {e}"));
+        let helm = helm_pulls(&["greeter", "--repo", &peers.repo.url()], constraint);
+        assert_eq!(
+            Some(ours.version.clone()),
+            helm,
+            "constraint {constraint:?}"
+        );
+        let file = peers
+            .charts
+            .iter()
+            .find(|c| c.ends_with(format!("greeter-{}.tgz", ours.version)))
+            .expect("the archive chosen");
+        assert_eq!(ours.digest, sha256(file), "constraint {constraint:?}");
+        assert_eq!(*ours.archive, std::fs::read(file).expect("read"));
+    }
+}
+
+#[test]
+fn an_oci_registry_gives_the_version_helm_pull_gives() {
+    let peers = peers();
+    let url = peers.registry.url();
+    let fetcher = fetcher(&url, None);
+    let chart = format!("{url}/greeter");
+    for constraint in CONSTRAINTS {
+        let ours = fetcher
+            .fetch(&request(&url, constraint))
+            .unwrap_or_else(|e| panic!("{constraint:?}: {e}\n{}", peers.registry.log()));
+        let helm = helm_pulls(&[&chart, "--plain-http"], constraint);
+        assert_eq!(
+            Some(ours.version.clone()),
+            helm,
+            "constraint {constraint:?}"
+        );
+        let file = peers
+            .charts
+            .iter()
+            .find(|c| c.ends_with(format!("greeter-{}.tgz", ours.version)))
+            .expect("the archive chosen");
+        assert_eq!(ours.digest, sha256(file), "constraint {constraint:?}");
+    }
+}
+
+#[test]
+fn a_chart_pinned_by_manifest_digest_is_that_manifest() {
+    let peers = peers();
+    let url = peers.registry.url();
+    let fetcher = fetcher(&url, None);
+    let pinned = ChartRequest {
+        digest: Some(peers.digests[1].clone()),
+        ..request(&url, "")
+    };
+    let fetched = fetcher.fetch(&pinned).expect("fetch by digest");
+    assert_eq!(fetched.version, "1.2.0");
+    assert_eq!(fetched.digest, sha256(&peers.charts[1]));
+    let wrong = ChartRequest {
+        digest: Some(format!("sha256:{}", "0".repeat(64))),
+        ..request(&url, "1.2.0")
+    };
+    let err = fetcher.fetch(&wrong).expect_err("an unknown digest");
+    assert!(matches!(err, FetchError::NoMatchingVersion { .. }), "{err}");
+}
+
+#[test]
+fn one_digest_is_downloaded_once() {
+    let peers = peers();
+    let repo = HelmRepo::start(&peers.charts[..2], None).expect("start");
+    let http = fetcher(&repo.url(), None);
+    let first = http.fetch(&request(&repo.url(), "1.2.0")).expect("fetch");
+    // The archive leaves the server: later fetches of the same digest cannot download it.
+    std::fs::remove_file(repo.folder().join("greeter-1.2.0.tgz")).expect("remove");
+    for _ in 0..2 {
+        let again = http
+            .fetch(&request(&repo.url(), "1.2.0"))
+            .expect("fetch from the cache");
+        assert_eq!(again.digest, first.digest);
+    }
+    let gone = fetcher(&repo.url(), None).fetch(&request(&repo.url(), "1.2.0"));
+    assert!(
+        matches!(gone, Err(FetchError::DownloadFailed { .. })),
+        "{gone:?}"
+    );
+    assert_eq!(http.downloads(), 1);
+    let oci = fetcher(&peers.registry.url(), None);
+    for _ in 0..2 {
+        oci.fetch(&request(&peers.registry.url(), "1.0.0"))
+            .expect("fetch");
+    }
+    assert_eq!(oci.downloads(), 1);
+}
+
+#[test]
+fn basic_auth_is_sent_to_the_repository_and_never_quoted() {
+    let peers = peers();
+    let url = peers.auth_repo.url();
+    let anonymous = fetcher(&url, None).fetch(&request(&url, "1.0.0"));
+    assert!(
+        matches!(anonymous, Err(FetchError::Unauthorized { status: 401, .. })),
+        "{anonymous:?}"
+    );
+    let wrong = fetcher(&url, basic("not-the-password")).fetch(&request(&url, "1.0.0"));
+    let err = wrong.expect_err("a wrong password");
+    assert!(matches!(err, FetchError::Unauthorized { .. }), "{err}");
+    assert!(!format!("{err} {err:?}").contains("not-the-password"));
+    let fetched = fetcher(&url, basic(PASSWORD))
+        .fetch(&request(&url, "^1"))
+        .expect("fetch with credentials");
+    assert_eq!(fetched.version, "1.10.0");
+}
+
+#[test]
+fn an_oci_registry_with_htpasswd_demands_the_credentials() {
+    let peers = peers();
+    let url = peers.auth_registry.url();
+    let anonymous = fetcher(&url, None).fetch(&request(&url, "1.0.0"));
+    assert!(
+        matches!(anonymous, Err(FetchError::Unauthorized { .. })),
+        "{anonymous:?}"
+    );
+    let wrong = fetcher(&url, basic("not-the-password"))
+        .fetch(&request(&url, "1.0.0"))
+        .expect_err("a wrong password");
+    assert!(!format!("{wrong} {wrong:?}").contains("not-the-password"));
+    let fetched = fetcher(&url, basic(PASSWORD))
+        .fetch(&request(&url, ""))
+        .unwrap_or_else(|e| panic!("{e}\n{}", peers.auth_registry.log()));
+    assert_eq!(fetched.version, "1.0.0");
+    assert_eq!(fetched.digest, sha256(&peers.charts[0]));
+}
+
+#[test]
+fn a_repository_that_is_not_configured_is_never_contacted() {
+    let peers = peers();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("address").port();
+    let only_registry = fetcher(&peers.registry.url(), None);
+    for url in [
+        format!("http://127.0.0.1:{port}/charts"),
+        format!("oci://127.0.0.1:{port}/charts"),
+    ] {
+        let err = only_registry
+            .fetch(&request(&url, "1.0.0"))
+            .expect_err("not configured");
+        assert!(matches!(err, FetchError::NotAllowed { .. }), "{err}");
+    }
+    let contacted = listener.accept();
+    assert!(
+        matches!(&contacted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the unconfigured repository was contacted"
+    );
+}
+
+#[test]
+fn an_archive_that_does_not_match_the_index_digest_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chart = package_chart(dir.path(), "greeter", "3.0.0", &[]).expect("package");
+    let repo = HelmRepo::start(&[chart.clone()], None).expect("start");
+    // A release replaced in place after it was indexed.
+    let other = package_chart(
+        &dir.path().join("other"),
+        "greeter",
+        "3.0.0",
+        &[("templates/extra.yaml", "# changed\n")],
+    )
+    .expect("package");
+    std::fs::copy(&other, repo.folder().join("greeter-3.0.0.tgz")).expect("replace");
+    let err = fetcher(&repo.url(), None)
+        .fetch(&request(&repo.url(), "3.0.0"))
+        .expect_err("a replaced archive");
+    assert!(matches!(err, FetchError::DigestMismatch { .. }), "{err}");
+}
+
+#[test]
+fn no_matching_version_names_the_constraint() {
+    let peers = peers();
+    let url = peers.repo.url();
+    let err = fetcher(&url, None)
+        .fetch(&request(&url, "^9"))
+        .expect_err("no 9.x");
+    assert!(matches!(err, FetchError::NoMatchingVersion { .. }), "{err}");
+    assert!(err.to_string().contains("^9"));
+    let err = fetcher(&url, None)
+        .fetch(&request(&url, ">>1"))
+        .expect_err("a bad constraint");
+    assert!(matches!(err, FetchError::InvalidVersion { .. }), "{err}");
+}
