@@ -20,6 +20,7 @@ use super::prune::{self, PruneError};
 use super::secret::Manifest;
 
 mod apply_stage;
+mod post_sync;
 
 /// One sync in progress.
 pub(super) struct Run<'a> {
@@ -114,7 +115,8 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        if !prepared.hooks.is_empty() && previous.digest != prepared.digest {
+        let changed = previous.digest != prepared.digest;
+        if !prepared.hooks.is_empty() && changed {
             if let Some((_, message)) = state
                 .as_ref()
                 .and_then(|s| s.failed_hooks.as_ref())
@@ -239,6 +241,9 @@ impl<'a> Run<'a> {
             .await;
         match prune_error {
             Some(err) => Err(err.into()),
+            None if changed && health.is_ok() && !matches!(self.health, Health::Degraded(_)) => {
+                self.post_sync(&prepared.post_hooks).await
+            }
             None => health,
         }
     }
