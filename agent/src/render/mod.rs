@@ -29,6 +29,8 @@
 //! assert_eq!(objects[0].value["metadata"]["name"], "app-conf");
 //! ```
 
+/// Flux `HelmRelease`s, rendered instead of applied.
+pub mod flux_helm;
 /// Charts from Helm repositories and OCI registries (`render/helm/fetch`).
 #[path = "helm/fetch/mod.rs"]
 pub mod helm_fetch;

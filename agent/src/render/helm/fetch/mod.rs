@@ -328,8 +328,31 @@ impl Fetcher {
     }
 
     /// Fetches the chart: resolves the version, downloads the archive unless its digest is
-    /// in the cache, checks the digest.
+    /// in the cache, checks the digest. Runs on a thread of its own, so that it may be
+    /// called from inside an async runtime.
     pub fn fetch(&self, request: &ChartRequest) -> Result<FetchedChart, FetchError> {
+        let run = || {
+            std::thread::scope(|s| {
+                s.spawn(|| self.fetch_here(request))
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(FetchError::DownloadFailed {
+                            chart: request.name.clone(),
+                            url: transport::without_userinfo(&request.repository),
+                            message: "the fetch thread ended abnormally".into(),
+                        })
+                    })
+            })
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        }
+    }
+
+    fn fetch_here(&self, request: &ChartRequest) -> Result<FetchedChart, FetchError> {
         let repository = self.repository(request)?;
         if request.name.is_empty() || request.name.contains("..") || request.name.starts_with('/') {
             return Err(FetchError::InvalidReference {
