@@ -29,6 +29,7 @@
 //! assert_eq!(objects[0].value["metadata"]["name"], "app-conf");
 //! ```
 
+pub mod helm;
 pub mod kustomize;
 pub mod yaml;
 
