@@ -20,15 +20,20 @@ mod deps;
 mod ignore;
 mod load;
 mod options;
+mod release;
 mod schema;
+mod scope;
 mod sort;
 pub mod strvals;
+pub mod template;
 mod values;
 
 pub use archive::{ArchiveLimits, load_archive};
 pub use chart::{Chart, ChartFile, Dependency, Metadata};
 pub use load::load_dir;
 pub use options::{DEFAULT_RELEASE_NAME, ReleaseOptions};
+pub use release::{Release, RenderedObject, render};
+pub use scope::{DEFAULT_KUBE_VERSION, HELM_VERSION};
 pub use sort::{Hook, HookEvent, INSTALL_ORDER};
 pub use values::{coalesce_tables, merge_maps, read_values_file};
 

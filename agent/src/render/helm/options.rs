@@ -1,9 +1,11 @@
 //! What a release is rendered with, and the values Helm computes from it.
 
 use super::chart::Chart;
+use super::template::{Limits, Lookup};
 use super::values::{coalesce, merge_maps};
 use super::{HelmError, clip, deps, schema, strvals};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The release name `helm template` uses when none is given.
 pub const DEFAULT_RELEASE_NAME: &str = "release-name";
@@ -39,6 +41,10 @@ pub struct ReleaseOptions {
     pub app_seed: String,
     /// `now` for the date functions, seconds since the epoch.
     pub now: i64,
+    /// Answers `lookup`; `None` answers as `helm template` does (empty).
+    pub lookup: Option<Arc<dyn Lookup>>,
+    /// Bounds on each template's execution.
+    pub limits: Limits,
 }
 
 impl Default for ReleaseOptions {
@@ -57,6 +63,8 @@ impl Default for ReleaseOptions {
             skip_schema_validation: false,
             app_seed: String::new(),
             now: 0,
+            lookup: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -149,7 +157,6 @@ mod tests {
     use super::*;
     use crate::render::helm::chart::ChartFile;
     use serde_json::json;
-    use std::sync::Arc;
 
     fn chart(files: &[(&str, &str)], subs: Vec<Chart>) -> Chart {
         let files = files

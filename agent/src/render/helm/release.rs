@@ -3,11 +3,11 @@
 //! separated into CRDs, objects and hooks as `helm template` prints them.
 
 use super::chart::Chart;
-use super::options::{prepare, ReleaseOptions};
-use super::scope::{self, map, s, ChartObject, Files};
+use super::options::{ReleaseOptions, prepare};
+use super::scope::{self, ChartObject, Files, map, s};
 use super::sort::{self, Hook};
 use super::template::{Environment, TemplateError, TemplateFile, TemplateSet, Value};
-use super::{clip, HelmError};
+use super::{HelmError, clip};
 use crate::render::yaml::{self, ParseOptions};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -68,8 +68,14 @@ fn collect(
         subcharts.insert(sub.name().to_owned(), Value::Map(sub_scope));
     }
     let mut scope = shared.clone();
-    scope.insert("Chart".into(), Value::Object(Arc::new(ChartObject::new(chart, is_root))));
-    scope.insert("Files".into(), Value::Object(Arc::new(Files::new(&chart.files))));
+    scope.insert(
+        "Chart".into(),
+        Value::Object(Arc::new(ChartObject::new(chart, is_root))),
+    );
+    scope.insert(
+        "Files".into(),
+        Value::Object(Arc::new(Files::new(&chart.files))),
+    );
     scope.insert("Values".into(), values);
     scope.insert("Subcharts".into(), Value::Map(Arc::new(subcharts)));
     let scope = Arc::new(scope);
@@ -156,7 +162,10 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
         let mut dot = (*item.scope).clone();
         dot.insert(
             "Template".into(),
-            map(vec![("Name", s(template)), ("BasePath", s(&item.base_path))]),
+            map(vec![
+                ("Name", s(template)),
+                ("BasePath", s(&item.base_path)),
+            ]),
         );
         let env = Environment {
             seed: seed(options, template),
@@ -183,13 +192,21 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
             HelmError::ManifestInvalid {
                 chart: name.clone(),
                 template,
-                reason: if options.secret_values { "invalid YAML".into() } else { reason },
+                reason: if options.secret_values {
+                    "invalid YAML".into()
+                } else {
+                    reason
+                },
             }
         })?;
     if !options.include_tests {
         hooks.retain(|h| !h.is_test());
     }
-    let crds = if options.include_crds { crds(&chart, &limits)? } else { Vec::new() };
+    let crds = if options.include_crds {
+        crds(&chart, &limits)?
+    } else {
+        Vec::new()
+    };
     Ok(Release {
         crds,
         objects: generic

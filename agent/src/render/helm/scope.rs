@@ -24,7 +24,10 @@ pub(crate) fn s(text: &str) -> Value {
 /// A map value.
 pub(crate) fn map(entries: Vec<(&str, Value)>) -> Value {
     Value::Map(Arc::new(
-        entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
     ))
 }
 
@@ -39,9 +42,14 @@ pub(crate) fn from_values(json: &serde_json::Value) -> Value {
             _ => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
         serde_json::Value::String(text) => s(text),
-        serde_json::Value::Array(list) => Value::List(Arc::new(list.iter().map(from_values).collect())),
+        serde_json::Value::Array(list) => {
+            Value::List(Arc::new(list.iter().map(from_values).collect()))
+        }
         serde_json::Value::Object(entries) => Value::Map(Arc::new(
-            entries.iter().map(|(k, v)| (k.clone(), from_values(v))).collect(),
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), from_values(v)))
+                .collect(),
         )),
     }
 }
@@ -81,7 +89,7 @@ impl ChartObject {
             let value = match *key {
                 "name" => serde_json::Value::String(chart.metadata.name.clone()),
                 "dependencies" => dependencies_json(chart),
-                "maintainers" => maintainers_json(raw.get(key)),
+                "maintainers" => maintainers_json(raw.get(*key)),
                 _ => raw.get(*key).cloned().unwrap_or(serde_json::Value::Null),
             };
             let empty = match &value {
@@ -97,7 +105,9 @@ impl ChartObject {
             let zero = match *key {
                 "deprecated" => Value::Bool(false),
                 "annotations" => Value::Map(Arc::new(BTreeMap::new())),
-                "sources" | "keywords" | "maintainers" | "dependencies" => Value::List(Arc::new(Vec::new())),
+                "sources" | "keywords" | "maintainers" | "dependencies" => {
+                    Value::List(Arc::new(Vec::new()))
+                }
                 _ => s(""),
             };
             let go_value = match value {
@@ -222,7 +232,12 @@ impl Object for ApiVersions {
         })
     }
     fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(self.0.iter().map(|v| serde_json::Value::String(v.clone())).collect())
+        serde_json::Value::Array(
+            self.0
+                .iter()
+                .map(|v| serde_json::Value::String(v.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -251,7 +266,10 @@ impl Object for Capabilities {
 }
 
 /// Builds `.Capabilities`; `kube_version` as `--kube-version` takes it (`1.30`, `v1.30.2`).
-pub(crate) fn capabilities(kube_version: Option<&str>, extra_api: &[String]) -> Result<Value, String> {
+pub(crate) fn capabilities(
+    kube_version: Option<&str>,
+    extra_api: &[String],
+) -> Result<Value, String> {
     let version = kube_version.unwrap_or(DEFAULT_KUBE_VERSION);
     let trimmed = version.trim().trim_start_matches('v');
     let mut parts = trimmed.split(['.', '-', '+']);
@@ -330,8 +348,10 @@ impl Object for Files {
     }
     fn call(&self, method: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let result = match method {
-            "Get" | "GetBytes" => string_arg(args, method)
-                .map(|name| self.get(&name).map_or_else(|| s(""), |f| s(&Files::text(f)))),
+            "Get" | "GetBytes" => string_arg(args, method).map(|name| {
+                self.get(&name)
+                    .map_or_else(|| s(""), |f| s(&Files::text(f)))
+            }),
             "Lines" => string_arg(args, method).map(|name| {
                 let lines = match self.get(&name) {
                     Some(f) if !f.data.is_empty() => {
@@ -349,7 +369,12 @@ impl Object for Files {
                     .build()
                     .map_err(|e| format!("Glob {pattern:?}: {e}"))?
                     .compile_matcher();
-                let files: Vec<ChartFile> = self.0.iter().filter(|f| glob.is_match(&f.name)).cloned().collect();
+                let files: Vec<ChartFile> = self
+                    .0
+                    .iter()
+                    .filter(|f| glob.is_match(&f.name))
+                    .cloned()
+                    .collect();
                 Ok(Value::Object(Arc::new(Files(Arc::new(files)))))
             }),
             "AsConfig" => Ok(self.as_map(Files::text)),
