@@ -31,6 +31,7 @@
 
 /// Flux `HelmRelease`s, rendered instead of applied.
 pub mod flux_helm;
+pub mod helm;
 /// Charts from Helm repositories and OCI registries (`render/helm/fetch`).
 #[path = "helm/fetch/mod.rs"]
 pub mod helm_fetch;

@@ -1,0 +1,636 @@
+//! Execution of parsed templates: Go's `text/template` semantics over [`Value`]s.
+
+use super::funcs::{self, Func};
+use super::parse::{Arg, Cmd, List, Node, Pipe};
+use super::{Def, Environment, TemplateSet, Value};
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// Why execution stopped: a formatted error or a control flow signal.
+pub(crate) type Fail = String;
+
+/// How a list of nodes ended.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+/// The state of one render (one top-level template), shared by nested includes.
+pub(crate) struct Exec<'a> {
+    pub set: &'a TemplateSet,
+    pub env: &'a Environment,
+    /// Templates `define`d by `tpl` texts being executed (innermost last).
+    pub overlay: Vec<HashMap<String, Arc<Def>>>,
+    /// The definition being executed (for error positions).
+    pub def: Arc<Def>,
+    /// The name it was called by (`executing "NAME"`).
+    pub exec_name: Arc<str>,
+    vars: Vec<(Arc<str>, Value)>,
+    pub steps: u64,
+    pub depth: usize,
+    pub written: usize,
+    /// Set when a bound in the limits was reached, so the error is reported as such.
+    pub limit_hit: bool,
+    /// Per-name include counts, as Helm bounds recursion.
+    pub included: HashMap<String, usize>,
+    pub rng: Option<rand_chacha::ChaCha20Rng>,
+    /// Parsed `tpl` texts, by text.
+    pub tpl_cache: HashMap<String, Arc<super::parse::Parsed>>,
+}
+
+impl<'a> Exec<'a> {
+    pub(crate) fn new(
+        set: &'a TemplateSet,
+        env: &'a Environment,
+        def: Arc<Def>,
+        name: &str,
+    ) -> Self {
+        Exec {
+            set,
+            env,
+            overlay: Vec::new(),
+            def,
+            exec_name: Arc::from(name),
+            vars: Vec::new(),
+            steps: 0,
+            depth: 0,
+            written: 0,
+            limit_hit: false,
+            included: HashMap::new(),
+            rng: None,
+            tpl_cache: HashMap::new(),
+        }
+    }
+
+    /// The random generator, seeded from the environment on first use.
+    pub(crate) fn rng(&mut self) -> &mut rand_chacha::ChaCha20Rng {
+        use rand::SeedableRng;
+        let seed = self.env.seed;
+        self.rng
+            .get_or_insert_with(|| rand_chacha::ChaCha20Rng::from_seed(seed))
+    }
+
+    /// The bounds of this render.
+    pub(crate) fn set_limits(&self) -> &super::Limits {
+        &self.set.limits
+    }
+
+    /// Finds a template by name (tpl overlays first).
+    pub(crate) fn lookup_def(&self, name: &str) -> Option<Arc<Def>> {
+        for o in self.overlay.iter().rev() {
+            if let Some(d) = o.get(name) {
+                return Some(d.clone());
+            }
+        }
+        self.set.defs.get(name).cloned()
+    }
+
+    /// Formats an execution error at a node, as Go does.
+    pub(crate) fn error_at(&self, pos: usize, node: &str, msg: &str) -> Fail {
+        let text = &self.def.text;
+        let pos = pos.min(text.len());
+        let before = &text[..pos];
+        let line = 1 + before.matches('\n').count();
+        let col = before.rfind('\n').map_or(pos, |i| pos - i - 1);
+        let mut ctx = node.to_owned();
+        if ctx.chars().count() > 20 {
+            ctx = format!("{}...", ctx.chars().take(20).collect::<String>());
+        }
+        format!(
+            "template: {}:{line}:{col}: executing \"{}\" at <{ctx}>: {msg}",
+            self.def.parse_name, self.exec_name
+        )
+    }
+
+    fn step(&mut self, pos: usize) -> Result<(), Fail> {
+        self.steps += 1;
+        if self.steps > self.set.limits.max_steps {
+            self.limit_hit = true;
+            return Err(self.error_at(
+                pos,
+                "",
+                &format!(
+                    "the template exceeded {} evaluation steps",
+                    self.set.limits.max_steps
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, out: &mut String, s: &str) -> Result<(), Fail> {
+        self.written += s.len();
+        if self.written > self.set.limits.max_output {
+            self.limit_hit = true;
+            return Err(format!(
+                "template: {}: output exceeds the limit of {} bytes",
+                self.exec_name, self.set.limits.max_output
+            ));
+        }
+        out.push_str(s);
+        Ok(())
+    }
+
+    /// Runs the definition `def` with `dot` in a fresh variable scope, writing to `out`.
+    pub(crate) fn run_def(
+        &mut self,
+        def: Arc<Def>,
+        name: &str,
+        dot: &Value,
+        out: &mut String,
+    ) -> Result<(), Fail> {
+        if self.depth >= self.set.limits.max_depth {
+            self.limit_hit = true;
+            return Err(format!(
+                "template: {}: nesting of include, template and tpl calls exceeds {} (while calling \"{name}\")",
+                self.exec_name, self.set.limits.max_depth
+            ));
+        }
+        self.depth += 1;
+        let saved_def = std::mem::replace(&mut self.def, def.clone());
+        let saved_name = std::mem::replace(&mut self.exec_name, Arc::from(name));
+        let saved_vars = std::mem::replace(&mut self.vars, vec![(Arc::from("$"), dot.clone())]);
+        let r = self.list(&def.body, dot, out);
+        self.vars = saved_vars;
+        self.exec_name = saved_name;
+        self.def = saved_def;
+        self.depth -= 1;
+        r.map(|_| ())
+    }
+
+    fn list(&mut self, list: &List, dot: &Value, out: &mut String) -> Result<Flow, Fail> {
+        for node in list {
+            let flow = self.node(node, dot, out)?;
+            if flow != Flow::Normal {
+                return Ok(flow);
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn node(&mut self, node: &Node, dot: &Value, out: &mut String) -> Result<Flow, Fail> {
+        match node {
+            Node::Text(t) => self.write(out, t)?,
+            Node::Action(pipe) => {
+                self.step(pipe.pos)?;
+                let v = self.pipe(pipe, dot)?;
+                if pipe.decl.is_empty() {
+                    let s = printable(&v);
+                    self.write(out, &s)?;
+                }
+            }
+            Node::If {
+                pipe,
+                then,
+                otherwise,
+                with,
+            } => {
+                self.step(pipe.pos)?;
+                let mark = self.vars.len();
+                let v = self.pipe(pipe, dot)?;
+                let r = if v.truth() {
+                    if *with {
+                        self.list(then, &v, out)
+                    } else {
+                        self.list(then, dot, out)
+                    }
+                } else {
+                    self.list(otherwise, dot, out)
+                };
+                self.vars.truncate(mark);
+                return r;
+            }
+            Node::Range {
+                pipe,
+                body,
+                otherwise,
+            } => {
+                self.step(pipe.pos)?;
+                return self.range(pipe, body, otherwise, dot, out);
+            }
+            Node::Template { name, pipe, pos } => {
+                self.step(*pos)?;
+                let arg = match pipe {
+                    Some(p) => self.pipe(p, dot)?,
+                    None => Value::Nil,
+                };
+                let Some(def) = self.lookup_def(name) else {
+                    return Err(self.error_at(
+                        *pos,
+                        &format!("template {}", super::print::go_quote(name)),
+                        &format!("template {:?} not defined", name),
+                    ));
+                };
+                self.run_def(def, name, &arg, out)?;
+            }
+            Node::Break => return Ok(Flow::Break),
+            Node::Continue => return Ok(Flow::Continue),
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn range(
+        &mut self,
+        pipe: &Pipe,
+        body: &List,
+        otherwise: &List,
+        dot: &Value,
+        out: &mut String,
+    ) -> Result<Flow, Fail> {
+        let mark = self.vars.len();
+        // The pipeline's value without declaring: range declares per iteration.
+        let v = self.pipe_value(pipe, dot)?;
+        let mut items: Vec<(Value, Value)> = Vec::new();
+        let iterate =
+            |this: &mut Self, k: Value, e: Value, out: &mut String| -> Result<Flow, Fail> {
+                this.step(pipe.pos)?;
+                this.vars.truncate(mark);
+                match pipe.decl.len() {
+                    1 => this.set_or_push(&pipe.decl[0], e.clone(), pipe.is_assign),
+                    2 => {
+                        this.set_or_push(&pipe.decl[0], k, pipe.is_assign);
+                        this.set_or_push(&pipe.decl[1], e.clone(), pipe.is_assign);
+                    }
+                    _ => {}
+                }
+                this.list(body, &e, out)
+            };
+        match &v {
+            Value::List(l) => {
+                for (i, e) in l.iter().enumerate() {
+                    items.push((Value::Int(i as i64), e.clone()));
+                }
+            }
+            Value::Map(m) => {
+                for (k, e) in m.iter() {
+                    items.push((Value::str(k), e.clone()));
+                }
+            }
+            Value::Int(n) => {
+                if pipe.decl.len() > 1 {
+                    return Err(self.error_at(
+                        pipe.pos,
+                        &pipe_string(pipe),
+                        "can't use 2 variables when ranging over an integer",
+                    ));
+                }
+                for i in 0..(*n).max(0) {
+                    let flow = iterate(self, Value::Int(i), Value::Int(i), out)?;
+                    if flow == Flow::Break {
+                        break;
+                    }
+                }
+                self.vars.truncate(mark);
+                if *n <= 0 {
+                    return self
+                        .list(otherwise, dot, out)
+                        .inspect(|_| self.vars.truncate(mark));
+                }
+                return Ok(Flow::Normal);
+            }
+            Value::Nil => {}
+            other => {
+                return Err(self.error_at(
+                    pipe.pos,
+                    &pipe_string(pipe),
+                    &format!("range can't iterate over {}", other.to_v()),
+                ));
+            }
+        }
+        if items.is_empty() {
+            let r = self.list(otherwise, dot, out);
+            self.vars.truncate(mark);
+            return r;
+        }
+        for (k, e) in items {
+            let flow = iterate(self, k, e, out)?;
+            if flow == Flow::Break {
+                break;
+            }
+        }
+        self.vars.truncate(mark);
+        Ok(Flow::Normal)
+    }
+
+    fn set_or_push(&mut self, name: &str, v: Value, assign: bool) {
+        if assign {
+            if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| &**n == name) {
+                slot.1 = v;
+                return;
+            }
+        }
+        self.vars.push((Arc::from(name), v));
+    }
+
+    /// Evaluates a pipeline and declares or assigns its variables.
+    pub(crate) fn pipe(&mut self, pipe: &Pipe, dot: &Value) -> Result<Value, Fail> {
+        let v = self.pipe_value(pipe, dot)?;
+        for name in &pipe.decl {
+            self.set_or_push(name, v.clone(), pipe.is_assign);
+        }
+        Ok(v)
+    }
+
+    fn pipe_value(&mut self, pipe: &Pipe, dot: &Value) -> Result<Value, Fail> {
+        let mut last: Option<Value> = None;
+        for cmd in &pipe.cmds {
+            last = Some(self.cmd(cmd, dot, last)?);
+        }
+        Ok(last.unwrap_or(Value::Nil))
+    }
+
+    fn cmd(&mut self, cmd: &Cmd, dot: &Value, fin: Option<Value>) -> Result<Value, Fail> {
+        let first = &cmd.args[0];
+        let rest = &cmd.args[1..];
+        match first {
+            Arg::Field(chain, pos) => self.chain(dot.clone(), chain, rest, fin, *pos, cmd, dot),
+            Arg::Var(name, chain, pos) => {
+                let v = self.var(name, *pos)?;
+                if chain.is_empty() {
+                    self.not_a_function(cmd, rest, &fin)?;
+                    return Ok(v);
+                }
+                self.chain(v, chain, rest, fin, *pos, cmd, dot)
+            }
+            Arg::Pipe(p, chain) => {
+                let v = self.pipe_value(p, dot)?;
+                if chain.is_empty() {
+                    self.not_a_function(cmd, rest, &fin)?;
+                    return Ok(v);
+                }
+                self.chain(v, chain, rest, fin, cmd.pos, cmd, dot)
+            }
+            Arg::Ident(name, pos) => self.call(name, *pos, cmd, rest, fin, dot),
+            Arg::Dot => {
+                self.not_a_function(cmd, rest, &fin)?;
+                Ok(dot.clone())
+            }
+            Arg::Nil => Err(self.error_at(cmd.pos, "nil", "nil is not a command")),
+            Arg::Const(v, _) => {
+                self.not_a_function(cmd, rest, &fin)?;
+                Ok(v.clone())
+            }
+        }
+    }
+
+    fn not_a_function(&self, cmd: &Cmd, rest: &[Arg], fin: &Option<Value>) -> Result<(), Fail> {
+        if !rest.is_empty() || fin.is_some() {
+            let s = arg_string(&cmd.args[0]);
+            return Err(self.error_at(
+                cmd.pos,
+                &cmd_string(cmd),
+                &format!("can't give argument to non-function {s}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn var(&self, name: &str, pos: usize) -> Result<Value, Fail> {
+        match self.vars.iter().rev().find(|(n, _)| &**n == name) {
+            Some((_, v)) => Ok(v.clone()),
+            None => Err(self.error_at(pos, name, &format!("undefined variable: {name}"))),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn chain(
+        &mut self,
+        mut v: Value,
+        chain: &[String],
+        rest: &[Arg],
+        fin: Option<Value>,
+        pos: usize,
+        cmd: &Cmd,
+        dot: &Value,
+    ) -> Result<Value, Fail> {
+        let n = chain.len();
+        for (i, name) in chain.iter().enumerate() {
+            let last = i + 1 == n;
+            let has_args = last && (!rest.is_empty() || fin.is_some());
+            v = match &v {
+                Value::Map(m) => {
+                    if has_args {
+                        return Err(self.error_at(
+                            pos,
+                            &cmd_string(cmd),
+                            &format!("{name} is not a method but has arguments"),
+                        ));
+                    }
+                    m.get(name.as_str()).cloned().unwrap_or(Value::Nil)
+                }
+                Value::Object(o) => {
+                    let field = if has_args { None } else { o.field(name) };
+                    match field {
+                        Some(f) => f,
+                        None => {
+                            let args = if last {
+                                self.args(rest, fin.clone(), dot)?
+                            } else {
+                                Vec::new()
+                            };
+                            match o.call(name, &args) {
+                                Some(Ok(r)) => r,
+                                Some(Err(e)) => {
+                                    return Err(self.error_at(
+                                        pos,
+                                        &cmd_string(cmd),
+                                        &format!("error calling {name}: {e}"),
+                                    ));
+                                }
+                                None => {
+                                    return Err(self.error_at(
+                                        pos,
+                                        &chain_string(chain),
+                                        &format!(
+                                            "can't evaluate field {name} in type {}",
+                                            o.type_name()
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                Value::Nil => {
+                    return Err(self.error_at(
+                        pos,
+                        &chain_string(chain),
+                        &format!("nil pointer evaluating interface {{}}.{name}"),
+                    ));
+                }
+                other => {
+                    return Err(self.error_at(
+                        pos,
+                        &chain_string(chain),
+                        &format!("can't evaluate field {name} in type {}", other.type_name()),
+                    ));
+                }
+            };
+        }
+        Ok(v)
+    }
+
+    /// Evaluates the arguments of a call, then the piped value last.
+    fn args(&mut self, rest: &[Arg], fin: Option<Value>, dot: &Value) -> Result<Vec<Value>, Fail> {
+        let mut out = Vec::with_capacity(rest.len() + 1);
+        for a in rest {
+            out.push(self.arg(a, dot)?);
+        }
+        if let Some(f) = fin {
+            out.push(f);
+        }
+        Ok(out)
+    }
+
+    fn arg(&mut self, a: &Arg, dot: &Value) -> Result<Value, Fail> {
+        match a {
+            Arg::Field(chain, pos) => {
+                let c = Cmd {
+                    pos: *pos,
+                    args: Vec::new(),
+                };
+                self.chain(dot.clone(), chain, &[], None, *pos, &c, dot)
+            }
+            Arg::Var(name, chain, pos) => {
+                let v = self.var(name, *pos)?;
+                if chain.is_empty() {
+                    return Ok(v);
+                }
+                let c = Cmd {
+                    pos: *pos,
+                    args: Vec::new(),
+                };
+                self.chain(v, chain, &[], None, *pos, &c, dot)
+            }
+            Arg::Pipe(p, chain) => {
+                let v = self.pipe_value(p, dot)?;
+                if chain.is_empty() {
+                    return Ok(v);
+                }
+                let c = Cmd {
+                    pos: p.pos,
+                    args: Vec::new(),
+                };
+                self.chain(v, chain, &[], None, p.pos, &c, dot)
+            }
+            Arg::Ident(name, pos) => {
+                let c = Cmd {
+                    pos: *pos,
+                    args: vec![Arg::Ident(name.clone(), *pos)],
+                };
+                self.call(name, *pos, &c, &[], None, dot)
+            }
+            Arg::Dot => Ok(dot.clone()),
+            Arg::Nil => Ok(Value::Nil),
+            Arg::Const(v, _) => Ok(v.clone()),
+        }
+    }
+
+    fn call(
+        &mut self,
+        name: &str,
+        pos: usize,
+        cmd: &Cmd,
+        rest: &[Arg],
+        fin: Option<Value>,
+        dot: &Value,
+    ) -> Result<Value, Fail> {
+        // `and` / `or` evaluate their arguments lazily.
+        if name == "and" || name == "or" {
+            let want = name == "or";
+            let total = rest.len() + usize::from(fin.is_some());
+            if total == 0 {
+                return Err(self.error_at(
+                    pos,
+                    &cmd_string(cmd),
+                    &format!("wrong number of args for {name}: want at least 1 got 0"),
+                ));
+            }
+            let mut last = Value::Nil;
+            for a in rest {
+                last = self.arg(a, dot)?;
+                if last.truth() == want {
+                    return Ok(last);
+                }
+            }
+            if let Some(f) = fin {
+                last = f;
+            }
+            return Ok(last);
+        }
+        let Some(func) = funcs::lookup(name) else {
+            return Err(self.error_at(pos, name, &format!("function \"{name}\" not defined")));
+        };
+        let args = self.args(rest, fin, dot)?;
+        self.invoke(func, name, &args).map_err(|e| {
+            if e.starts_with("template: ") && self.limit_hit {
+                e
+            } else {
+                self.error_at(
+                    cmd.pos,
+                    &cmd_string(cmd),
+                    &format!("error calling {name}: {e}"),
+                )
+            }
+        })
+    }
+
+    fn invoke(&mut self, func: Func, _name: &str, args: &[Value]) -> Result<Value, String> {
+        func(self, args)
+    }
+}
+
+/// What an action prints for a value: `<no value>` for nil, else Go's `%v`.
+fn printable(v: &Value) -> String {
+    match v {
+        Value::Nil => "<no value>".to_owned(),
+        Value::String(s) => s.to_string(),
+        other => other.to_v(),
+    }
+}
+
+fn chain_string(chain: &[String]) -> String {
+    let mut s = String::new();
+    for c in chain {
+        s.push('.');
+        s.push_str(c);
+    }
+    s
+}
+
+pub(crate) fn arg_string(a: &Arg) -> String {
+    match a {
+        Arg::Field(c, _) => chain_string(c),
+        Arg::Var(n, c, _) => format!("{n}{}", chain_string(c)),
+        Arg::Dot => ".".to_owned(),
+        Arg::Nil => "nil".to_owned(),
+        Arg::Const(_, s) => s.clone(),
+        Arg::Ident(n, _) => n.clone(),
+        Arg::Pipe(p, c) => format!("({}){}", pipe_string(p), chain_string(c)),
+    }
+}
+
+pub(crate) fn cmd_string(c: &Cmd) -> String {
+    let mut s = String::new();
+    for (i, a) in c.args.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        let _ = write!(s, "{}", arg_string(a));
+    }
+    s
+}
+
+pub(crate) fn pipe_string(p: &Pipe) -> String {
+    let mut s = String::new();
+    if !p.decl.is_empty() {
+        s.push_str(&p.decl.join(", "));
+        s.push_str(if p.is_assign { " = " } else { " := " });
+    }
+    let cmds: Vec<String> = p.cmds.iter().map(cmd_string).collect();
+    s.push_str(&cmds.join(" | "));
+    s
+}

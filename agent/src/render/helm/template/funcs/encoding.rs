@@ -1,0 +1,5 @@
+//! Sprig's encoding functions.
+
+use super::Func;
+
+pub(super) const FUNCS: &[(&str, Func)] = &[];

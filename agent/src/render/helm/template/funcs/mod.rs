@@ -1,0 +1,237 @@
+//! The function table: Go's builtins, Sprig v3's functions and Helm's.
+//!
+//! Each function takes the evaluated arguments (the piped value last) and returns a value
+//! or a reason; the engine wraps the reason as Go does (`error calling NAME: REASON`).
+//! Arguments are converted as Go converts them for the Go function's parameter types:
+//! a `string` parameter refuses a number (`wrong type for value; expected string; got
+//! float64`), an `interface{}` one takes anything, and Sprig's numeric functions convert
+//! with `cast` (strings, floats and bools to int64).
+
+mod builtins;
+mod conv;
+mod crypto;
+mod dates;
+mod dicts;
+mod encoding;
+mod helm;
+mod lists;
+mod math;
+mod regex;
+mod semver;
+mod strings;
+
+use super::Value;
+use super::exec::Exec;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// A template function.
+pub(crate) type Func = fn(&mut Exec<'_>, &[Value]) -> Result<Value, String>;
+
+/// The table of every function, by name.
+fn table() -> &'static HashMap<&'static str, Func> {
+    static TABLE: OnceLock<HashMap<&'static str, Func>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t: HashMap<&'static str, Func> = HashMap::new();
+        for list in [
+            builtins::FUNCS,
+            strings::FUNCS,
+            conv::FUNCS,
+            lists::FUNCS,
+            dicts::FUNCS,
+            math::FUNCS,
+            regex::FUNCS,
+            encoding::FUNCS,
+            semver::FUNCS,
+            dates::FUNCS,
+            crypto::FUNCS,
+            helm::FUNCS,
+        ] {
+            for (name, f) in list {
+                t.insert(name, *f);
+            }
+        }
+        t
+    })
+}
+
+/// The function of that name.
+pub(crate) fn lookup(name: &str) -> Option<Func> {
+    table().get(name).copied()
+}
+
+/// The names of every function the engine knows, sorted.
+#[must_use]
+pub fn names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = table().keys().copied().collect();
+    v.sort_unstable();
+    v
+}
+
+/// Checks the number of arguments as Go does.
+pub(crate) fn arity(args: &[Value], n: usize) -> Result<(), String> {
+    if args.len() != n {
+        return Err(format!("wrong number of args: want {n} got {}", args.len()));
+    }
+    Ok(())
+}
+
+/// Checks a minimum number of arguments (variadic functions).
+pub(crate) fn at_least(args: &[Value], n: usize) -> Result<(), String> {
+    if args.len() < n {
+        return Err(format!(
+            "wrong number of args: want at least {n} got {}",
+            args.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A `string` parameter.
+pub(crate) fn string(v: &Value) -> Result<&str, String> {
+    match v {
+        Value::String(s) => Ok(s),
+        Value::Nil => Err("invalid value; expected string".to_owned()),
+        other => Err(format!(
+            "wrong type for value; expected string; got {}",
+            other.type_name()
+        )),
+    }
+}
+
+/// An `int` parameter (Go converts only integer kinds).
+pub(crate) fn int(v: &Value) -> Result<i64, String> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        Value::Nil => Err("invalid value; expected int".to_owned()),
+        other => Err(format!(
+            "wrong type for value; expected int; got {}",
+            other.type_name()
+        )),
+    }
+}
+
+/// A `bool` parameter.
+pub(crate) fn boolean(v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Nil => Err("invalid value; expected bool".to_owned()),
+        other => Err(format!(
+            "wrong type for value; expected bool; got {}",
+            other.type_name()
+        )),
+    }
+}
+
+/// A `[]interface{}` parameter (nil is an empty list).
+#[allow(dead_code)]
+pub(crate) fn list(v: &Value) -> Result<Arc<Vec<Value>>, String> {
+    match v {
+        Value::List(l) => Ok(l.clone()),
+        Value::Nil => Ok(Arc::new(Vec::new())),
+        other => Err(format!(
+            "wrong type for value; expected []interface {{}}; got {}",
+            other.type_name()
+        )),
+    }
+}
+
+/// A `map[string]interface{}` parameter (nil is an empty map).
+pub(crate) fn dict(v: &Value) -> Result<Arc<std::collections::BTreeMap<String, Value>>, String> {
+    match v {
+        Value::Map(m) => Ok(m.clone()),
+        Value::Nil => Ok(Arc::new(std::collections::BTreeMap::new())),
+        other => Err(format!(
+            "wrong type for value; expected map[string]interface {{}}; got {}",
+            other.type_name()
+        )),
+    }
+}
+
+/// Sprig's `strval`: a string as it is, anything else as Go's `%v`.
+pub(crate) fn strval(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string(),
+        other => other.to_v(),
+    }
+}
+
+/// A string result.
+pub(crate) fn s(v: impl AsRef<str>) -> Value {
+    Value::str(v.as_ref())
+}
+
+/// `cast.ToInt64`: numbers, numeric strings and bools; anything else is 0.
+pub(crate) fn to_i64(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Float(f) => {
+            if f.is_nan() {
+                i64::MIN
+            } else {
+                *f as i64
+            }
+        }
+        Value::Bool(b) => i64::from(*b),
+        Value::String(s) => parse_int_str(s).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `cast`'s integer parsing of a string (base prefixes, a trailing `.0` allowed).
+pub(crate) fn parse_int_str(s: &str) -> Option<i64> {
+    let t = s
+        .strip_suffix(".0")
+        .map_or(s, |t| if t.is_empty() { s } else { t });
+    let t = trim_zero_decimal(t);
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let body = body.replace('_', "");
+    let lower = body.to_ascii_lowercase();
+    let v = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()?
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()?
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        i64::from_str_radix(&lower[1..], 8).ok()?
+    } else {
+        lower.parse::<i64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn trim_zero_decimal(s: &str) -> &str {
+    let Some((int, frac)) = s.split_once('.') else {
+        return s;
+    };
+    if !int.is_empty() && !frac.is_empty() && frac.bytes().all(|c| c == b'0') {
+        int
+    } else {
+        s
+    }
+}
+
+/// `cast.ToFloat64`: numbers, numeric strings and bools; anything else is 0.
+pub(crate) fn to_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::String(s) => s.parse::<f64>().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+/// Go's `reflect`-style emptiness (Sprig's `empty`).
+pub(crate) fn is_empty(v: &Value) -> bool {
+    !v.truth()
+}
+
+/// Go's `reflect.DeepEqual` over values (Sprig's `has`, `uniq`, `without`).
+pub(crate) fn builtins_eq(x: &Value, y: &Value) -> bool {
+    x == y
+}

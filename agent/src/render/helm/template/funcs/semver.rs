@@ -1,0 +1,5 @@
+//! Sprig's semver functions.
+
+use super::Func;
+
+pub(super) const FUNCS: &[(&str, Func)] = &[];

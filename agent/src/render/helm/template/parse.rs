@@ -1,0 +1,559 @@
+//! The parser of Go's `text/template`: actions, control structures, pipelines and
+//! `define`d templates.
+
+use super::lexer::{Tok, Token, lex, line_of};
+use super::{TemplateError, Value};
+use std::sync::Arc;
+
+/// A sequence of nodes.
+pub(crate) type List = Vec<Node>;
+
+/// A node of a parsed template.
+#[derive(Debug)]
+pub(crate) enum Node {
+    /// Literal text.
+    Text(Arc<str>),
+    /// `{{ pipeline }}`: prints unless it declares variables.
+    Action(Pipe),
+    /// `if` / `with` (`with` sets dot) with their `else` branch.
+    If {
+        pipe: Pipe,
+        then: List,
+        otherwise: List,
+        with: bool,
+    },
+    /// `range`.
+    Range {
+        pipe: Pipe,
+        body: List,
+        otherwise: List,
+    },
+    /// `{{ template "name" pipeline }}`.
+    Template {
+        name: String,
+        pipe: Option<Pipe>,
+        pos: usize,
+    },
+    /// `break`.
+    Break,
+    /// `continue`.
+    Continue,
+}
+
+/// A pipeline, possibly declaring or assigning variables.
+#[derive(Debug)]
+pub(crate) struct Pipe {
+    pub pos: usize,
+    pub decl: Vec<String>,
+    pub is_assign: bool,
+    pub cmds: Vec<Cmd>,
+}
+
+/// A command of a pipeline: a function, method or value with its arguments.
+#[derive(Debug)]
+pub(crate) struct Cmd {
+    pub pos: usize,
+    pub args: Vec<Arg>,
+}
+
+/// An operand.
+#[derive(Debug)]
+pub(crate) enum Arg {
+    /// `.A.B` chain from dot.
+    Field(Vec<String>, usize),
+    /// `$x.A.B`.
+    Var(String, Vec<String>, usize),
+    /// `.`.
+    Dot,
+    /// `nil`.
+    Nil,
+    /// A literal (bool, string, number).
+    Const(Value, String),
+    /// A function name.
+    Ident(String, usize),
+    /// `( pipeline )` with an optional field chain after it.
+    Pipe(Box<Pipe>, Vec<String>),
+}
+
+/// A parsed template file plus the templates it `define`s.
+pub(crate) struct Parsed {
+    pub root: Arc<List>,
+    pub defines: Vec<(String, Arc<List>)>,
+}
+
+/// Parses one template text.
+pub(crate) fn parse(name: &str, text: &str) -> Result<Parsed, TemplateError> {
+    let toks = lex(name, text)?;
+    let mut p = Parser {
+        name,
+        text,
+        toks,
+        i: 0,
+        defines: Vec::new(),
+        vars: vec![vec!["$".to_owned()]],
+        depth: 0,
+    };
+    let (root, end) = p.list(true)?;
+    if let Some(end) = end {
+        return Err(p.err_at(end.1, format!("unexpected {{{{{}}}}}", end.0)));
+    }
+    Ok(Parsed {
+        root: Arc::new(root),
+        defines: p.defines,
+    })
+}
+
+struct Parser<'a> {
+    name: &'a str,
+    text: &'a str,
+    toks: Vec<Token>,
+    i: usize,
+    defines: Vec<(String, Arc<List>)>,
+    vars: Vec<Vec<String>>,
+    depth: usize,
+}
+
+/// How a list ended: `end`, `else` (with what follows on the same action), at a position.
+type Ending = Option<(String, usize)>;
+
+impl Parser<'_> {
+    fn err_at(&self, pos: usize, reason: impl Into<String>) -> TemplateError {
+        TemplateError::Parse {
+            name: self.name.to_owned(),
+            line: line_of(self.text, pos),
+            reason: reason.into(),
+        }
+    }
+
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.i).map(|t| &t.tok)
+    }
+
+    fn pos(&self) -> usize {
+        self.toks.get(self.i).map_or(self.text.len(), |t| t.pos)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let t = self.toks.get(self.i).cloned();
+        self.i += 1;
+        t
+    }
+
+    fn skip_space(&mut self) {
+        while self.peek() == Some(&Tok::Space) {
+            self.i += 1;
+        }
+    }
+
+    fn next_non_space(&mut self) -> Option<Token> {
+        self.skip_space();
+        self.next()
+    }
+
+    fn expect_close(&mut self, ctx: &str) -> Result<(), TemplateError> {
+        let pos = self.pos();
+        match self.next_non_space() {
+            Some(Token {
+                tok: Tok::Close, ..
+            }) => Ok(()),
+            _ => Err(self.err_at(pos, format!("unexpected token in {ctx}"))),
+        }
+    }
+
+    /// Parses nodes until `{{end}}`, `{{else ...}}` or the end of input. Returns the
+    /// keyword that ended it (the `else` keyword leaves the rest of its action unread).
+    fn list(&mut self, top: bool) -> Result<(List, Ending), TemplateError> {
+        self.depth += 1;
+        if self.depth > 200 {
+            return Err(self.err_at(self.pos(), "template nesting too deep"));
+        }
+        let mut out = Vec::new();
+        while let Some(tok) = self.next() {
+            match tok.tok {
+                Tok::Text(s) => out.push(Node::Text(Arc::from(s))),
+                Tok::Open => {
+                    self.skip_space();
+                    let kw_pos = self.pos();
+                    if let Some(Tok::Ident(kw)) = self.peek().cloned() {
+                        match kw.as_str() {
+                            "end" | "else" => {
+                                self.i += 1;
+                                if kw == "end" {
+                                    self.expect_close("end")?;
+                                }
+                                if top && self.depth == 1 {
+                                    return Err(
+                                        self.err_at(kw_pos, format!("unexpected {{{{{kw}}}}}"))
+                                    );
+                                }
+                                self.depth -= 1;
+                                return Ok((out, Some((kw, kw_pos))));
+                            }
+                            "if" | "with" | "range" => {
+                                self.i += 1;
+                                out.push(self.control(&kw)?);
+                                continue;
+                            }
+                            "define" | "block" => {
+                                self.i += 1;
+                                if let Some(n) = self.define(kw == "block", kw_pos)? {
+                                    out.push(n);
+                                }
+                                continue;
+                            }
+                            "template" => {
+                                self.i += 1;
+                                out.push(self.template(kw_pos)?);
+                                continue;
+                            }
+                            "break" | "continue" => {
+                                self.i += 1;
+                                self.expect_close(&kw)?;
+                                out.push(if kw == "break" {
+                                    Node::Break
+                                } else {
+                                    Node::Continue
+                                });
+                                continue;
+                            }
+                            _ => {}
+                        }
+                    }
+                    let pipe = self.pipeline("command", true)?;
+                    out.push(Node::Action(pipe));
+                }
+                other => return Err(self.err_at(tok.pos, format!("unexpected {other:?}"))),
+            }
+        }
+        self.depth -= 1;
+        if !top {
+            return Err(self.err_at(self.text.len(), "unexpected EOF"));
+        }
+        Ok((out, None))
+    }
+
+    fn control(&mut self, kw: &str) -> Result<Node, TemplateError> {
+        self.vars.push(Vec::new());
+        let pipe = self.pipeline(kw, kw == "range")?;
+        let (body, end) = self.list(false)?;
+        let mut otherwise = Vec::new();
+        if let Some((k, _)) = &end {
+            if k == "else" {
+                self.skip_space();
+                // `else if` / `else with` chain: parse as a nested control in the else branch.
+                match self.peek().cloned() {
+                    Some(Tok::Ident(next))
+                        if (next == "if" && kw == "if") || (next == "with" && kw == "with") =>
+                    {
+                        self.i += 1;
+                        self.vars.pop();
+                        self.vars.push(Vec::new());
+                        otherwise.push(self.control(&next)?);
+                        self.vars.pop();
+                        return Ok(self.make(kw, pipe, body, otherwise));
+                    }
+                    _ => {
+                        self.expect_close("else")?;
+                        let (rest, end2) = self.list(false)?;
+                        if end2.as_ref().map(|e| e.0.as_str()) != Some("end") {
+                            return Err(self.err_at(self.pos(), "expected end; found else"));
+                        }
+                        otherwise = rest;
+                    }
+                }
+            }
+        }
+        self.vars.pop();
+        Ok(self.make(kw, pipe, body, otherwise))
+    }
+
+    fn make(&self, kw: &str, pipe: Pipe, then: List, otherwise: List) -> Node {
+        match kw {
+            "range" => Node::Range {
+                pipe,
+                body: then,
+                otherwise,
+            },
+            _ => Node::If {
+                pipe,
+                then,
+                otherwise,
+                with: kw == "with",
+            },
+        }
+    }
+
+    fn define(&mut self, block: bool, pos: usize) -> Result<Option<Node>, TemplateError> {
+        let name = match self.next_non_space() {
+            Some(Token {
+                tok: Tok::Str(s), ..
+            }) => s,
+            _ => return Err(self.err_at(pos, "name of template must be a string")),
+        };
+        let pipe = if block {
+            Some(self.pipeline("block", false)?)
+        } else {
+            self.expect_close("define clause")?;
+            None
+        };
+        let saved = std::mem::replace(&mut self.vars, vec![vec!["$".to_owned()]]);
+        let (body, end) = self.list(false)?;
+        self.vars = saved;
+        if end.as_ref().map(|e| e.0.as_str()) != Some("end") {
+            return Err(self.err_at(pos, "unexpected else in define"));
+        }
+        self.defines.push((name.clone(), Arc::new(body)));
+        Ok(pipe.map(|pipe| Node::Template {
+            name,
+            pipe: Some(pipe),
+            pos,
+        }))
+    }
+
+    fn template(&mut self, pos: usize) -> Result<Node, TemplateError> {
+        let name = match self.next_non_space() {
+            Some(Token {
+                tok: Tok::Str(s), ..
+            }) => s,
+            _ => return Err(self.err_at(pos, "unexpected name in template clause")),
+        };
+        self.skip_space();
+        if self.peek() == Some(&Tok::Close) {
+            self.i += 1;
+            return Ok(Node::Template {
+                name,
+                pipe: None,
+                pos,
+            });
+        }
+        let pipe = self.pipeline("template clause", false)?;
+        Ok(Node::Template {
+            name,
+            pipe: Some(pipe),
+            pos,
+        })
+    }
+
+    fn declared(&self, name: &str) -> bool {
+        self.vars
+            .iter()
+            .any(|scope| scope.iter().any(|v| v == name))
+    }
+
+    /// Parses a pipeline up to `}}` (or `)` when inside parentheses).
+    fn pipeline(&mut self, ctx: &str, multi_decl: bool) -> Result<Pipe, TemplateError> {
+        self.skip_space();
+        let pos = self.pos();
+        let mut decl = Vec::new();
+        let mut is_assign = false;
+        // Look for `$x :=`, `$x =` or `$k, $v :=`.
+        let save = self.i;
+        if let Some(Tok::Var(v)) = self.peek().cloned() {
+            self.i += 1;
+            self.skip_space();
+            match self.peek().cloned() {
+                Some(Tok::Declare) | Some(Tok::Assign) => {
+                    is_assign = self.peek() == Some(&Tok::Assign);
+                    self.i += 1;
+                    decl.push(v);
+                }
+                Some(Tok::Comma) if multi_decl => {
+                    self.i += 1;
+                    self.skip_space();
+                    match (self.next(), self.next_non_space()) {
+                        (
+                            Some(Token {
+                                tok: Tok::Var(v2), ..
+                            }),
+                            Some(Token {
+                                tok: t @ (Tok::Declare | Tok::Assign),
+                                ..
+                            }),
+                        ) => {
+                            is_assign = t == Tok::Assign;
+                            decl.push(v);
+                            decl.push(v2);
+                        }
+                        _ => {
+                            return Err(self.err_at(pos, format!("too many declarations in {ctx}")));
+                        }
+                    }
+                }
+                _ => self.i = save,
+            }
+        }
+        if is_assign {
+            for v in &decl {
+                if !self.declared(v) {
+                    return Err(self.err_at(pos, format!("undefined variable \"{v}\"")));
+                }
+            }
+        } else if let Some(scope) = self.vars.last_mut() {
+            scope.extend(decl.iter().cloned());
+        }
+        let mut cmds = Vec::new();
+        loop {
+            self.skip_space();
+            match self.peek() {
+                Some(Tok::Close) => {
+                    self.i += 1;
+                    break;
+                }
+                Some(Tok::RParen) if ctx == "parenthesized pipeline" => {
+                    self.i += 1;
+                    break;
+                }
+                None => return Err(self.err_at(pos, format!("unclosed action in {ctx}"))),
+                _ => {}
+            }
+            cmds.push(self.command(ctx)?);
+            self.skip_space();
+            if self.peek() == Some(&Tok::Pipe) {
+                self.i += 1;
+                self.skip_space();
+                if matches!(self.peek(), Some(Tok::Close) | Some(Tok::RParen)) {
+                    return Err(self.err_at(pos, "missing command after |"));
+                }
+            }
+        }
+        if cmds.is_empty() {
+            return Err(self.err_at(pos, format!("missing value for {ctx}")));
+        }
+        for c in &cmds[1..] {
+            if let Some(Arg::Const(_, s)) = c.args.first() {
+                return Err(self.err_at(
+                    c.pos,
+                    format!("non executable command in pipeline stage 2: {s}"),
+                ));
+            }
+        }
+        Ok(Pipe {
+            pos,
+            decl,
+            is_assign,
+            cmds,
+        })
+    }
+
+    fn command(&mut self, ctx: &str) -> Result<Cmd, TemplateError> {
+        let pos = self.pos();
+        let mut args = Vec::new();
+        loop {
+            self.skip_space();
+            match self.peek() {
+                None | Some(Tok::Close) | Some(Tok::Pipe) | Some(Tok::RParen) => break,
+                _ => {}
+            }
+            let arg = self.operand()?;
+            args.push(arg);
+            // Operands must be separated by space.
+            match self.peek() {
+                Some(Tok::Space) | Some(Tok::Close) | Some(Tok::Pipe) | Some(Tok::RParen)
+                | None => {}
+                Some(other) => {
+                    let other = format!("{other:?}");
+                    return Err(self.err_at(self.pos(), format!("unexpected {other} in operand")));
+                }
+            }
+        }
+        if args.is_empty() {
+            return Err(self.err_at(pos, format!("empty command in {ctx}")));
+        }
+        Ok(Cmd { pos, args })
+    }
+
+    fn fields(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(Tok::Field(f)) = self.peek().cloned() {
+            self.i += 1;
+            out.push(f);
+        }
+        out
+    }
+
+    fn operand(&mut self) -> Result<Arg, TemplateError> {
+        let Some(t) = self.next() else {
+            return Err(self.err_at(self.text.len(), "unexpected EOF"));
+        };
+        let arg = match t.tok {
+            Tok::Field(f) => {
+                let mut chain = vec![f];
+                chain.extend(self.fields());
+                Arg::Field(chain, t.pos)
+            }
+            Tok::Var(v) => {
+                if !self.declared(&v) {
+                    return Err(self.err_at(t.pos, format!("undefined variable \"{v}\"")));
+                }
+                Arg::Var(v, self.fields(), t.pos)
+            }
+            Tok::Dot => {
+                if matches!(self.peek(), Some(Tok::Field(_))) {
+                    return Err(self.err_at(t.pos, "unexpected . after term \".\""));
+                }
+                Arg::Dot
+            }
+            Tok::Nil => Arg::Nil,
+            Tok::Bool(b) => Arg::Const(Value::Bool(b), b.to_string()),
+            Tok::Str(s) => {
+                let shown = super::print::go_quote(&s);
+                Arg::Const(Value::String(Arc::from(s)), shown)
+            }
+            Tok::Char(c) => Arg::Const(Value::Int(c), self.text[t.pos..].chars().take(4).collect()),
+            Tok::Number(n) => {
+                let v = parse_number(&n)
+                    .ok_or_else(|| self.err_at(t.pos, format!("bad number syntax: {n:?}")))?;
+                Arg::Const(v, n)
+            }
+            Tok::Ident(name) => Arg::Ident(name, t.pos),
+            Tok::LParen => {
+                let pipe = self.pipeline("parenthesized pipeline", false)?;
+                let chain = self.fields();
+                Arg::Pipe(Box::new(pipe), chain)
+            }
+            other => return Err(self.err_at(t.pos, format!("unexpected {other:?} in operand"))),
+        };
+        Ok(arg)
+    }
+}
+
+/// A Go number literal: an int when it is integral and fits (`1`, `0x1F`, `1_000`, `'a'`),
+/// else a float (`1.5`, `1e3`).
+pub(crate) fn parse_number(text: &str) -> Option<Value> {
+    let clean = text.replace('_', "");
+    let (neg, body) = match clean.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, clean.strip_prefix('+').unwrap_or(&clean)),
+    };
+    let lower = body.to_ascii_lowercase();
+    let int = if let Some(h) = lower.strip_prefix("0x") {
+        if h.contains('p') {
+            None
+        } else {
+            i64::from_str_radix(h, 16).ok()
+        }
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|c| c.is_ascii_digit())
+    {
+        i64::from_str_radix(&lower[1..], 8).ok()
+    } else if lower.bytes().all(|c| c.is_ascii_digit()) && !lower.is_empty() {
+        lower.parse::<i64>().ok()
+    } else {
+        None
+    };
+    if let Some(i) = int {
+        return Some(Value::Int(if neg { -i } else { i }));
+    }
+    if lower.starts_with("0x") {
+        return None;
+    }
+    let f: f64 = lower.parse().ok()?;
+    if !lower.contains(['.', 'e']) && f.fract() == 0.0 {
+        // An integer too large for int64 stays a float, as Go's constant would fail; accept.
+        return Some(Value::Float(if neg { -f } else { f }));
+    }
+    Some(Value::Float(if neg { -f } else { f }))
+}
