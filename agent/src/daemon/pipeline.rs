@@ -373,10 +373,17 @@ pub async fn prepare(
     let rendered = {
         let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
             .entered();
-        render::render(tree, &app.path, &options).map_err(|source| PipelineError::RenderFailed {
-            app: name.clone(),
-            source: Box::new(source),
-        })?
+        render::render(tree, &app.path, &options)
+            .and_then(|objects| {
+                // Flux HelmReleases are rendered here, their values read through `held`.
+                let hold = options.decryptor.as_deref();
+                render::flux_helm::expand_rendered(objects, &name, namespace_of(app), &*held, hold)
+                    .map_err(RenderError::from)
+            })
+            .map_err(|source| PipelineError::RenderFailed {
+                app: name.clone(),
+                source: Box::new(source),
+            })?
     };
     validate(schemas, &name, &rendered)?;
     let count = rendered.len();

@@ -284,6 +284,9 @@ pub enum RenderError {
     /// The kustomization could not be built.
     #[error(transparent)]
     KustomizeFailed(#[from] KustomizeError),
+    /// A Flux HelmRelease of the app could not be rendered.
+    #[error(transparent)]
+    HelmReleaseFailed(#[from] flux_helm::FluxHelmError),
     /// A bound was reached.
     #[error("{path}: {what} exceeds the limit of {limit}")]
     LimitExceeded {
@@ -310,6 +313,7 @@ impl RenderError {
             ) => "LimitExceeded",
             Self::KustomizeFailed(_) => "KustomizeFailed",
             Self::LimitExceeded { .. } => "LimitExceeded",
+            Self::HelmReleaseFailed(e) => e.reason(),
         }
     }
 }

@@ -161,6 +161,45 @@ pub trait ChartRenderer: Send + Sync {
     ) -> Result<RenderedRelease, String>;
 }
 
+/// The native renderer: the archive loaded under [`crate::render::helm`]'s bounds and
+/// rendered as `helm template` renders it (test hooks left out).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NativeRenderer;
+
+impl ChartRenderer for NativeRenderer {
+    fn render(
+        &self,
+        chart: &FetchedChart,
+        request: &ReleaseRequest,
+    ) -> Result<RenderedRelease, String> {
+        let loaded = crate::render::helm::load_archive(
+            &format!("{}-{}.tgz", chart.name, chart.version),
+            &chart.archive,
+        )
+        .map_err(|e| e.to_string())?;
+        let options = crate::render::helm::ReleaseOptions {
+            release_name: request.release_name.clone(),
+            namespace: request.namespace.clone(),
+            values: request.values.clone(),
+            secret_values: request.secret_values,
+            include_crds: request.include_crds,
+            app_seed: request.app_seed.clone(),
+            ..crate::render::helm::ReleaseOptions::default()
+        };
+        let release = crate::render::helm::render(&loaded, &options).map_err(|e| e.to_string())?;
+        Ok(RenderedRelease {
+            crds: release.crds.into_iter().map(|o| o.value).collect(),
+            objects: release.objects.into_iter().map(|o| o.value).collect(),
+            hooks: release
+                .hooks
+                .into_iter()
+                .filter(|h| !h.is_test())
+                .map(|h| h.object)
+                .collect(),
+        })
+    }
+}
+
 /// What expanding HelmReleases needs.
 pub struct Context<'a> {
     /// The app (seeds the random functions).
@@ -216,8 +255,49 @@ fn name_of(object: &Value) -> &str {
         .unwrap_or("")
 }
 
+/// [`expand`] over rendered objects: the objects of a release keep the file of the first
+/// HelmRelease as their source. Fetches with the process-wide cache and the native renderer.
+pub fn expand_rendered(
+    objects: Vec<crate::render::Object>,
+    app: &str,
+    namespace: &str,
+    held: &dyn HeldValues,
+    hold: Option<&dyn Decryptor>,
+) -> Result<Vec<crate::render::Object>, FluxHelmError> {
+    let Some(source) = objects
+        .iter()
+        .find(|o| model::is_flux_helm_object(&o.value))
+        .map(|o| o.source.clone())
+    else {
+        return Ok(objects);
+    };
+    let renderer = NativeRenderer;
+    let ctx = Context {
+        app,
+        namespace,
+        renderer: &renderer,
+        held,
+        hold,
+        limits: FetchLimits::default(),
+        cache: shared_cache(),
+    };
+    // `expand` keeps the other objects first, in order, and appends the releases' objects.
+    let kept: Vec<crate::tree::RelPath> = objects
+        .iter()
+        .filter(|o| !model::is_flux_helm_object(&o.value))
+        .map(|o| o.source.clone())
+        .collect();
+    let expanded = expand(objects.into_iter().map(|o| o.value).collect(), &ctx)?;
+    let sources = kept.into_iter().chain(std::iter::repeat(source));
+    Ok(expanded
+        .into_iter()
+        .zip(sources)
+        .map(|(value, source)| crate::render::Object { value, source })
+        .collect())
+}
+
 /// Replaces every HelmRelease of `objects` by its chart's objects; the Flux objects are
-/// dropped. Objects without a HelmRelease pass through untouched.
+/// dropped. The other objects come first, in their order, then each release's objects.
 pub fn expand(objects: Vec<Value>, ctx: &Context<'_>) -> Result<Vec<Value>, FluxHelmError> {
     if !objects.iter().any(model::is_flux_helm_object) {
         return Ok(objects);

@@ -21,6 +21,12 @@ pub trait HeldValues {
     fn reveal(&self, stand_in: &str) -> Option<Zeroizing<Vec<u8>>>;
 }
 
+impl HeldValues for crate::secrets::Held {
+    fn reveal(&self, stand_in: &str) -> Option<Zeroizing<Vec<u8>>> {
+        self.value(stand_in)
+    }
+}
+
 /// No held values (no decryption configured).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NothingHeld;
