@@ -322,3 +322,160 @@ fn no_matching_version_names_the_constraint() {
         .expect_err("a bad constraint");
     assert!(matches!(err, FetchError::InvalidVersion { .. }), "{err}");
 }
+
+// ---- Kustomize `helmCharts`, compared with `kubectl kustomize --enable-helm` (helm 3) ----
+
+use tether_agent::render::{RenderOptions, render};
+use tether_agent::tree::{FsTree, RelPath, Tree};
+use tether_tests::render_compare;
+
+/// Writes the `webapp` test chart (unpacked) at `dir`.
+fn write_webapp(dir: &Path, version: &str) {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/helm_release");
+    let files = [
+        ("values.yaml", "values.yaml"),
+        ("templates/secret.yaml", "secret.yaml"),
+        ("templates/deployment.yaml", "deployment.yaml"),
+        ("templates/hook.yaml", "hook.yaml"),
+        ("templates/tests/smoke.yaml", "test-hook.yaml"),
+        ("crds/widgets.yaml", "crd.yaml"),
+    ];
+    for (to, from) in files {
+        let path = dir.join(to);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::copy(fixtures.join(from), path).expect("copy");
+    }
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: webapp\nversion: {version}\nappVersion: \"{version}\"\n"),
+    )
+    .expect("Chart.yaml");
+}
+
+/// Renders `dir` with Tether and with `kubectl kustomize --enable-helm --helm-command helm3`
+/// (on a copy, since kustomize pulls remote charts into the tree), and compares them.
+fn compare_with_kubectl(dir: &Path) -> usize {
+    let copy = tempfile::tempdir().expect("tempdir");
+    run(std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", dir.display()))
+        .arg(copy.path()))
+    .expect("copy the kustomization");
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = run(
+        std::process::Command::new(tether_tests::peers::kustomize_kubectl())
+            .env("HOME", home.path())
+            .args(["kustomize", "--enable-helm", "--helm-command"])
+            .arg(tether_tests::peers::peer_binary("helm3"))
+            .arg(copy.path()),
+    )
+    .expect("kubectl kustomize --enable-helm");
+    let expected = render_compare::parse(&out).expect("kubectl's output parses");
+    let tree = Tree::new(FsTree::new(dir));
+    let ours: Vec<serde_json::Value> = render(&tree, &RelPath::root(), &RenderOptions::default())
+        .unwrap_or_else(|e| panic!("tether render: {e}"))
+        .into_iter()
+        .map(|o| o.value)
+        .collect();
+    render_compare::compare_objects(&expected, &ours)
+        .unwrap_or_else(|diff| panic!("differs from kubectl kustomize --enable-helm:\n{diff}"))
+}
+
+#[test]
+fn helm_charts_under_chart_home_render_as_kubectl_kustomize_enable_helm_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_webapp(&dir.path().join("charts/webapp"), "1.4.0");
+    std::fs::write(
+        dir.path().join("extra-values.yaml"),
+        "replicas: 4\ndb: {password: extra-pw}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: prod}\n",
+    )
+    .expect("write");
+    let cases = [
+        // 5 objects: the ConfigMap, the CRD, the Secret, the Deployment, the hook Job.
+        // Inline values override the chart's values file; CRDs in; tests out; transformers
+        // apply to the chart's objects.
+        "namespace: shop\nnamePrefix: eu-\ncommonLabels: {team: web}\nresources: [settings.yaml]\n\
+         helmCharts:\n- name: webapp\n  releaseName: web\n  namespace: shop\n  includeCRDs: true\n  skipTests: true\n\
+         \x20 valuesInline: {db: {password: inline-pw}, replicas: 2}\n",
+        // 4: merge: the values file wins; additional files come last; test hooks stay.
+        "helmCharts:\n- name: webapp\n  releaseName: api\n  valuesMerge: merge\n\
+         \x20 valuesInline: {db: {user: inline-user}, greeting: hi}\n  additionalValuesFiles: [extra-values.yaml]\n",
+        // 2: replace, and no hooks (the test hook is a hook too).
+        "helmCharts:\n- name: webapp\n  releaseName: jobs\n  valuesMerge: replace\n  skipHooks: true\n\
+         \x20 valuesInline: {db: {password: replaced}}\n  apiVersions: [example.com/v1]\n  kubeVersion: \"1.30\"\n",
+    ];
+    for (kustomization, objects) in cases.into_iter().zip([5, 4, 2]) {
+        std::fs::write(dir.path().join("kustomization.yaml"), kustomization).expect("write");
+        assert_eq!(compare_with_kubectl(dir.path()), objects, "{kustomization}");
+    }
+}
+
+#[test]
+fn helm_charts_from_a_repository_render_as_kubectl_kustomize_enable_helm_does() {
+    let peers = peers();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!(
+            "namespace: greeters\nhelmCharts:\n- name: greeter\n  repo: {}\n  version: 1.2.0\n  releaseName: hi\n\
+             \x20 valuesInline: {{greeting: bonjour}}\n",
+            peers.repo.url()
+        ),
+    )
+    .expect("write");
+    assert_eq!(compare_with_kubectl(dir.path()), 1);
+    assert!(
+        !dir.path().join("charts").exists(),
+        "Tether fetches into memory, never into the tree"
+    );
+}
+
+#[test]
+fn a_chart_already_under_chart_home_is_used_without_network() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The repository does not exist: the chart pulled before (kustomize's layout for a
+    // versioned remote chart) is used.
+    write_webapp(&dir.path().join("vendor/webapp-9.9.9/webapp"), "9.9.9");
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "helmGlobals: {chartHome: vendor}\nhelmCharts:\n- name: webapp\n  repo: https://charts.invalid/none\n  version: 9.9.9\n  releaseName: offline\n  valuesInline: {db: {password: x}}\n",
+    )
+    .expect("write");
+    let tree = Tree::new(FsTree::new(dir.path()));
+    let objects = render(&tree, &RelPath::root(), &RenderOptions::default()).expect("rendered");
+    let deployment = objects
+        .iter()
+        .find(|o| o.value["kind"] == "Deployment")
+        .expect("the Deployment");
+    assert_eq!(
+        deployment.value["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/acme/webapp:9.9.9"
+    );
+}
+
+#[test]
+fn a_missing_local_chart_and_bad_values_merge_name_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = Tree::new(FsTree::new(dir.path()));
+    let write =
+        |text: &str| std::fs::write(dir.path().join("kustomization.yaml"), text).expect("write");
+    write("helmCharts:\n- name: absent\n");
+    let err = render(&tree, &RelPath::root(), &RenderOptions::default()).expect_err("no chart");
+    assert!(
+        err.to_string().contains("helmCharts[0]") && err.to_string().contains("charts/absent"),
+        "{err}"
+    );
+    write_webapp(&dir.path().join("charts/webapp"), "1.0.0");
+    write("helmCharts:\n- name: webapp\n  valuesMerge: sometimes\n");
+    let err = render(&tree, &RelPath::root(), &RenderOptions::default()).expect_err("bad merge");
+    assert!(err.to_string().contains("valuesMerge"), "{err}");
+    write("helmCharts:\n- name: webapp\n  chartVersion: 1\n");
+    let err =
+        render(&tree, &RelPath::root(), &RenderOptions::default()).expect_err("unknown field");
+    assert!(err.to_string().contains("chartVersion"), "{err}");
+}
