@@ -292,7 +292,7 @@ fn a_repository_that_is_not_configured_is_never_contacted() {
 fn an_archive_that_does_not_match_the_index_digest_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let chart = package_chart(dir.path(), "greeter", "3.0.0", &[]).expect("package");
-    let repo = HelmRepo::start(&[chart.clone()], None).expect("start");
+    let repo = HelmRepo::start(std::slice::from_ref(&chart), None).expect("start");
     // A release replaced in place after it was indexed.
     let other = package_chart(
         &dir.path().join("other"),

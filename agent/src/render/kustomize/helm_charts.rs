@@ -266,6 +266,9 @@ fn child(
         })
 }
 
+/// A values file given to helm: its path (for errors) and its values.
+type ValuesFile = (String, Map<String, Value>);
+
 /// The values files helm is given: the values file (with the inline values as `valuesMerge`
 /// says), then the additional files.
 fn values(
@@ -274,7 +277,7 @@ fn values(
     chart: &HelmChart,
     chart_dir: &RelPath,
     merge: &str,
-) -> Result<Vec<(String, Map<String, Value>)>, KustomizeError> {
+) -> Result<Vec<ValuesFile>, KustomizeError> {
     let read = |path: &RelPath| {
         helm::read_values_file(here.tree, path).map_err(|e| fail(here, field, e.to_string()))
     };

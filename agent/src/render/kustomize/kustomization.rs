@@ -463,19 +463,24 @@ mod tests {
     }
 
     #[test]
-    fn fail_helm_and_plugins_are_refused_by_name() {
-        for field in ["openapi"] {
-            let value = if field == "openapi" {
-                json!({"path": "x.json"})
-            } else {
-                json!([{"name": "x"}])
-            };
-            let err = Kustomization::from_value(json!({ field: value }), &path()).expect_err(field);
-            assert!(
-                matches!(&err, KustomizeError::Unsupported { field: f, .. } if f == field),
-                "{err}"
-            );
-        }
+    fn fail_custom_openapi_schemas_are_refused_by_name() {
+        let err = Kustomization::from_value(json!({"openapi": {"path": "x.json"}}), &path())
+            .expect_err("openapi");
+        assert!(
+            matches!(&err, KustomizeError::Unsupported { field: f, .. } if f == "openapi"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn helm_charts_are_read_not_refused() {
+        let k = Kustomization::from_value(
+            json!({"helmCharts": [{"name": "x"}], "helmGlobals": {"chartHome": "vendor"}}),
+            &path(),
+        )
+        .expect("valid");
+        assert_eq!(k.helm_charts.len(), 1);
+        assert!(k.helm_globals.is_some());
     }
 
     #[test]
