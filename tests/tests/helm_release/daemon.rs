@@ -121,7 +121,7 @@ fn jsonpath(cluster: &Cluster, args: &[&str], path: &str) -> Option<String> {
 
 /// Waits for the hook Job `name` (a new one when `after_uid` is given) and completes it,
 /// as the Job controller would.
-fn complete_hook(cluster: &Cluster, agent: &Agent, name: &str, after_uid: Option<&str>) -> String {
+fn complete_hook(cluster: &Cluster, name: &str, after_uid: Option<&str>) -> String {
     let uid = wait_for(
         &format!("the hook Job {name}"),
         Duration::from_secs(90),
@@ -130,7 +130,6 @@ fn complete_hook(cluster: &Cluster, agent: &Agent, name: &str, after_uid: Option
                 .filter(|uid| Some(uid.as_str()) != after_uid)
         },
     );
-    let _ = agent;
     cluster.ok(&[
         "patch", "job", name, "-n", "web", "--subresource=status", "--type=merge", "-p",
         r#"{"status":{"conditions":[{"type":"Complete","status":"True","reason":"Test","message":"done"}]}}"#,
@@ -148,9 +147,33 @@ fn password_of(cluster: &Cluster, secret: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-#[test]
-fn helm_releases_from_a_registry_and_a_repository_sync_upgrade_and_prune_through_the_daemon() {
-    let charts = chart_peers();
+struct Scene {
+    cluster: Cluster,
+    repo: Repo,
+    agent: Agent,
+    dir: tempfile::TempDir,
+}
+
+impl Scene {
+    fn commit(&self, files: &[(&str, String)], message: &str) {
+        for (path, text) in files {
+            self.repo.upstream.write(path, text).expect("write");
+        }
+        self.repo.upstream.commit(message).expect("commit");
+        push(&self.agent);
+    }
+
+    fn image(&self, name: &str) -> Option<String> {
+        jsonpath(
+            &self.cluster,
+            &["deployment", name, "-n", "web"],
+            "{.spec.template.spec.containers[0].image}",
+        )
+    }
+}
+
+/// The first sync: the pre-install hooks first (same weight: by name), then the objects.
+fn install(charts: &super::Peers) -> (Scene, String, String) {
     let cluster = Cluster::start();
     cluster.ok(&["create", "namespace", "tether-system"]);
     let repo = Repo::start();
@@ -178,22 +201,31 @@ fn helm_releases_from_a_registry_and_a_repository_sync_upgrade_and_prune_through
     }
     repo.upstream.commit("two HelmReleases").expect("commit");
     let agent = Agent::start(&cluster, &repo, dir.path(), "agent-helm");
-
-    // Pre-install hooks run first (same weight: by name), before any object of the app.
-    let api_hook = complete_hook(&cluster, &agent, "api-migrate", None);
+    let scene = Scene {
+        cluster,
+        repo,
+        agent,
+        dir,
+    };
+    let api_hook = complete_hook(&scene.cluster, "api-migrate", None);
     assert!(
-        !cluster.exists(&["deployment", "web", "-n", "web"]),
+        !scene.cluster.exists(&["deployment", "web", "-n", "web"]),
         "nothing applied before the hooks: {}",
-        agent.logs()
+        scene.agent.logs()
     );
-    let web_hook = complete_hook(&cluster, &agent, "web-migrate", None);
+    let web_hook = complete_hook(&scene.cluster, "web-migrate", None);
     wait_for("the releases' objects", Duration::from_secs(60), || {
-        (cluster.exists(&["deployment", "web", "-n", "web"])
-            && cluster.exists(&["deployment", "api", "-n", "web"]))
-        .then_some(())
+        (scene.image("web").is_some() && scene.image("api").is_some()).then_some(())
     });
-    assert_eq!(password_of(&cluster, "web-db").as_deref(), Some(PASSWORD));
-    assert_eq!(password_of(&cluster, "api-db").as_deref(), Some(PASSWORD));
+    (scene, api_hook, web_hook)
+}
+
+#[test]
+fn helm_releases_from_a_registry_and_a_repository_sync_upgrade_and_prune_through_the_daemon() {
+    let (scene, api_hook, web_hook) = install(chart_peers());
+    let cluster = &scene.cluster;
+    assert_eq!(password_of(cluster, "web-db").as_deref(), Some(PASSWORD));
+    assert_eq!(password_of(cluster, "api-db").as_deref(), Some(PASSWORD));
     assert!(
         cluster.exists(&["crd", "widgets.webapp.example"]),
         "the chart's CRD"
@@ -204,7 +236,7 @@ fn helm_releases_from_a_registry_and_a_repository_sync_upgrade_and_prune_through
     );
     assert_eq!(
         jsonpath(
-            &cluster,
+            cluster,
             &["deployment", "web", "-n", "web"],
             "{.metadata.annotations.meta\\.helm\\.sh/release-name}"
         )
@@ -217,28 +249,27 @@ fn helm_releases_from_a_registry_and_a_repository_sync_upgrade_and_prune_through
     );
 
     // A values change (a new password in the SOPS Secret, more replicas) upgrades.
-    repo.upstream
-        .write(
-            "apps/web/db-values.sops.yaml",
-            sops_values(dir.path(), NEW_PASSWORD),
-        )
-        .expect("write");
-    repo.upstream
-        .write(
-            "apps/web/web.yaml",
-            release("web", "charts", "1.0.0", 3, "Create"),
-        )
-        .expect("write");
-    repo.upstream.commit("new values").expect("commit");
-    push(&agent);
-    let api_hook = complete_hook(&cluster, &agent, "api-migrate", Some(&api_hook));
-    let web_hook = complete_hook(&cluster, &agent, "web-migrate", Some(&web_hook));
+    scene.commit(
+        &[
+            (
+                "apps/web/db-values.sops.yaml",
+                sops_values(scene.dir.path(), NEW_PASSWORD),
+            ),
+            (
+                "apps/web/web.yaml",
+                release("web", "charts", "1.0.0", 3, "Create"),
+            ),
+        ],
+        "new values",
+    );
+    let api_hook = complete_hook(cluster, "api-migrate", Some(&api_hook));
+    let web_hook = complete_hook(cluster, "web-migrate", Some(&web_hook));
     wait_for("the new password", Duration::from_secs(60), || {
-        (password_of(&cluster, "web-db").as_deref() == Some(NEW_PASSWORD)).then_some(())
+        (password_of(cluster, "web-db").as_deref() == Some(NEW_PASSWORD)).then_some(())
     });
     assert_eq!(
         jsonpath(
-            &cluster,
+            cluster,
             &["deployment", "web", "-n", "web"],
             "{.spec.replicas}"
         )
@@ -247,47 +278,51 @@ fn helm_releases_from_a_registry_and_a_repository_sync_upgrade_and_prune_through
     );
 
     // A version bump upgrades: the chart's appVersion is the image tag.
-    repo.upstream
-        .write(
+    scene.commit(
+        &[(
             "apps/web/web.yaml",
             release("web", "charts", "^1.1", 3, "Create"),
-        )
-        .expect("write");
-    repo.upstream.commit("webapp 1.1").expect("commit");
-    push(&agent);
-    complete_hook(&cluster, &agent, "api-migrate", Some(&api_hook));
-    let web_hook = complete_hook(&cluster, &agent, "web-migrate", Some(&web_hook));
+        )],
+        "webapp 1.1",
+    );
+    complete_hook(cluster, "api-migrate", Some(&api_hook));
+    let web_hook = complete_hook(cluster, "web-migrate", Some(&web_hook));
     wait_for("the new version", Duration::from_secs(60), || {
-        let image = jsonpath(
-            &cluster,
-            &["deployment", "web", "-n", "web"],
-            "{.spec.template.spec.containers[0].image}",
-        )?;
-        (image == "ghcr.io/acme/webapp:1.1.0").then_some(())
+        (scene.image("web").as_deref() == Some("ghcr.io/acme/webapp:1.1.0")).then_some(())
     });
 
     // Removing a release prunes its objects; the CRD (protected) stays.
-    repo.upstream.remove("apps/web/api.yaml").expect("remove");
-    repo.upstream
-        .commit("drop the api release")
-        .expect("commit");
-    push(&agent);
+    scene
+        .repo
+        .upstream
+        .remove("apps/web/api.yaml")
+        .expect("remove");
+    scene.commit(&[], "drop the api release");
     // The app's content changed, so the remaining release's pre-upgrade hook runs again.
-    complete_hook(&cluster, &agent, "web-migrate", Some(&web_hook));
+    complete_hook(cluster, "web-migrate", Some(&web_hook));
     wait_for("the api release pruned", Duration::from_secs(60), || {
-        (!cluster.exists(&["deployment", "api", "-n", "web"])
-            && !cluster.exists(&["secret", "api-db", "-n", "web"]))
-        .then_some(())
+        (scene.image("api").is_none() && !cluster.exists(&["secret", "api-db", "-n", "web"]))
+            .then_some(())
     });
-    assert!(cluster.exists(&["deployment", "web", "-n", "web"]));
+    assert!(scene.image("web").is_some());
     assert!(cluster.exists(&["crd", "widgets.webapp.example"]));
+    assert_nothing_emitted(&scene);
+}
 
-    // Nothing the agent emitted holds a value from the SOPS Secret.
-    let mut emitted = agent.logs();
-    emitted.push_str(&agent.get("/api/v1/apps").1);
-    emitted.push_str(&agent.get("/api/v1/apps/web").1);
-    emitted.push_str(&cluster.ok(&["get", "events", "-A", "-o", "json"]));
-    emitted.push_str(&cluster.ok(&["get", "configmaps", "-n", "tether-system", "-o", "json"]));
+/// Nothing the agent emitted holds a value from the SOPS Secret, in clear or in base64.
+fn assert_nothing_emitted(scene: &Scene) {
+    let mut emitted = scene.agent.logs();
+    emitted.push_str(&scene.agent.get("/api/v1/apps").1);
+    emitted.push_str(&scene.agent.get("/api/v1/apps/web").1);
+    emitted.push_str(&scene.cluster.ok(&["get", "events", "-A", "-o", "json"]));
+    emitted.push_str(&scene.cluster.ok(&[
+        "get",
+        "configmaps",
+        "-n",
+        "tether-system",
+        "-o",
+        "json",
+    ]));
     for secret in [PASSWORD, NEW_PASSWORD] {
         assert!(
             !emitted.contains(secret),

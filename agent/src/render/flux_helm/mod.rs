@@ -27,6 +27,7 @@
 
 pub mod model;
 mod post_render;
+mod source;
 pub mod values;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -35,11 +36,8 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::render::Decryptor;
-use crate::render::helm_fetch::{
-    ArchiveCache, ChartRequest, Credentials, FetchError, FetchLimits, FetchedChart, Fetcher,
-    Repository,
-};
-use model::{HelmRelease, HelmRepository, OciRepository, RepositorySpec, SourceRef};
+use crate::render::helm_fetch::{ArchiveCache, FetchError, FetchLimits, FetchedChart, Fetcher};
+use model::HelmRelease;
 pub use values::{HeldValues, NothingHeld};
 
 /// Why a HelmRelease could not be rendered. Each variant names the HelmRelease; none quotes
@@ -344,7 +342,7 @@ fn render_release(
             });
         }
     }
-    let (repository, request) = chart_source(release, namespace, id, flux, objects, ctx)?;
+    let (repository, request) = source::chart_source(release, namespace, id, flux, objects, ctx)?;
     let fetcher =
         Fetcher::new(vec![repository], ctx.limits.clone()).with_cache(Arc::clone(&ctx.cache));
     let chart = fetcher
@@ -382,6 +380,23 @@ fn render_release(
     }
     all.extend(rendered.objects);
     all.extend(rendered.hooks);
+    let mut all = post_render_all(release, id, all, secret_values)?;
+    for object in &mut all {
+        finish(object, &request.release_name, &release_namespace);
+        if secret_values && let Some(hold) = ctx.hold {
+            hold_secret(object, hold);
+        }
+    }
+    Ok(all)
+}
+
+/// Runs the release's Kustomize post-renderers in order.
+fn post_render_all(
+    release: &HelmRelease,
+    id: &str,
+    mut all: Vec<Value>,
+    secret_values: bool,
+) -> Result<Vec<Value>, FluxHelmError> {
     for (index, post) in release.spec.post_renderers.iter().enumerate() {
         if let Some(settings) = &post.kustomize {
             all = post_render::kustomize(all, settings).map_err(|reason| {
@@ -395,12 +410,6 @@ fn render_release(
                     },
                 }
             })?;
-        }
-    }
-    for object in &mut all {
-        finish(object, &request.release_name, &release_namespace);
-        if secret_values && let Some(hold) = ctx.hold {
-            hold_secret(object, hold);
         }
     }
     Ok(all)
@@ -464,205 +473,6 @@ fn hold_secret(object: &mut Value, hold: &dyn Decryptor) {
             }
         }
     }
-}
-
-/// The repository to contact and the chart to ask it for.
-fn chart_source(
-    release: &HelmRelease,
-    namespace: &str,
-    id: &str,
-    flux: &[Value],
-    objects: &[Value],
-    ctx: &Context<'_>,
-) -> Result<(Repository, ChartRequest), FluxHelmError> {
-    let find = |source: &SourceRef, kind: &str| -> Result<&Value, FluxHelmError> {
-        let wanted_ns = if source.namespace.is_empty() {
-            namespace
-        } else {
-            &source.namespace
-        };
-        flux.iter()
-            .find(|o| {
-                group_kind(o) == (model::SOURCE_GROUP, kind)
-                    && name_of(o) == source.name
-                    && namespace_of(o, ctx.namespace) == wanted_ns
-            })
-            .ok_or_else(|| FluxHelmError::SourceNotFound {
-                object: id.to_owned(),
-                source_kind: kind.to_owned(),
-                source_name: format!("{wanted_ns}/{}", source.name),
-            })
-    };
-    let invalid = |field: &str, problem: String| FluxHelmError::InvalidField {
-        object: id.to_owned(),
-        field: field.to_owned(),
-        problem,
-    };
-    match (&release.spec.chart, &release.spec.chart_ref) {
-        (Some(template), None) => {
-            let spec = &template.spec;
-            if spec.source_ref.kind != "HelmRepository" {
-                return Err(invalid(
-                    "spec.chart.spec.sourceRef.kind",
-                    format!(
-                        "{:?} is not supported (HelmRepository is)",
-                        spec.source_ref.kind
-                    ),
-                ));
-            }
-            let object = find(&spec.source_ref, "HelmRepository")?;
-            let source: HelmRepository = parse(object, "HelmRepository")?;
-            let source_ns = namespace_of(object, ctx.namespace);
-            let oci = source.spec.kind == "oci";
-            if oci != source.spec.url.starts_with("oci://") {
-                return Err(invalid(
-                    "spec.url",
-                    "a HelmRepository of type oci has an oci:// URL, any other an http(s):// URL"
-                        .into(),
-                ));
-            }
-            let repository = repository(&source.spec, source_ns, objects, ctx, id)?;
-            let version = if spec.version.trim() == "*" {
-                String::new()
-            } else {
-                spec.version.clone()
-            };
-            Ok((
-                repository,
-                ChartRequest {
-                    repository: source.spec.url.clone(),
-                    name: spec.chart.clone(),
-                    version,
-                    digest: None,
-                },
-            ))
-        }
-        (None, Some(reference)) => {
-            if reference.kind != "OCIRepository" {
-                return Err(invalid(
-                    "spec.chartRef.kind",
-                    format!("{:?} is not supported (OCIRepository is)", reference.kind),
-                ));
-            }
-            let object = find(reference, "OCIRepository")?;
-            let source: OciRepository = parse(object, "OCIRepository")?;
-            let source_ns = namespace_of(object, ctx.namespace);
-            let url = source.spec.url.trim_end_matches('/');
-            let Some((parent, chart)) = url
-                .rsplit_once('/')
-                .filter(|(p, _)| p.len() > "oci://".len())
-            else {
-                return Err(invalid(
-                    "spec.url",
-                    "an OCIRepository URL is oci://host/path/chart".into(),
-                ));
-            };
-            let mut repository = repository(&source.spec, source_ns, objects, ctx, id)?;
-            repository.url = parent.to_owned();
-            let reference = source.spec.reference.clone().unwrap_or_default();
-            let version = if reference.semver.is_empty() {
-                if reference.tag.is_empty() {
-                    "latest".to_owned()
-                } else {
-                    reference.tag.clone()
-                }
-            } else {
-                reference.semver.clone()
-            };
-            Ok((
-                repository,
-                ChartRequest {
-                    repository: parent.to_owned(),
-                    name: chart.to_owned(),
-                    version,
-                    digest: (!reference.digest.is_empty()).then(|| reference.digest.clone()),
-                },
-            ))
-        }
-        (Some(_), Some(_)) => Err(invalid(
-            "spec.chart",
-            "spec.chart and spec.chartRef are mutually exclusive".into(),
-        )),
-        (None, None) => Err(invalid(
-            "spec.chart",
-            "one of spec.chart and spec.chartRef is required".into(),
-        )),
-    }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(object: &Value, kind: &str) -> Result<T, FluxHelmError> {
-    serde_json::from_value(object.clone()).map_err(|e| FluxHelmError::InvalidObject {
-        object: format!("{kind} {}", name_of(object)),
-        problem: e.to_string().chars().take(300).collect(),
-    })
-}
-
-/// The repository a source object describes, with its credentials and CA bundle.
-fn repository(
-    spec: &RepositorySpec,
-    namespace: &str,
-    objects: &[Value],
-    ctx: &Context<'_>,
-    id: &str,
-) -> Result<Repository, FluxHelmError> {
-    let secret = |name: &str, field: &str| -> Result<&Value, FluxHelmError> {
-        objects
-            .iter()
-            .find(|o| {
-                group_kind(o) == ("", "Secret")
-                    && name_of(o) == name
-                    && namespace_of(o, ctx.namespace) == namespace
-            })
-            .ok_or_else(|| FluxHelmError::InvalidField {
-                object: id.to_owned(),
-                field: field.to_owned(),
-                problem: format!("Secret {namespace}/{name} is not in the app's manifests"),
-            })
-    };
-    let key = |object: &Value,
-               key: &str,
-               field: &str|
-     -> Result<Option<Zeroizing<Vec<u8>>>, FluxHelmError> {
-        values::secret_value(object, key, ctx.held).map_err(|problem| FluxHelmError::InvalidField {
-            object: id.to_owned(),
-            field: field.to_owned(),
-            problem: format!("key {key}: {problem}"),
-        })
-    };
-    let mut repository = Repository::new(&spec.url);
-    repository.plain_http = spec.insecure && spec.url.starts_with("oci://");
-    if let Some(reference) = &spec.secret_ref {
-        let field = "secretRef";
-        let object = secret(&reference.name, field)?;
-        let username = key(object, "username", field)?;
-        let password = key(object, "password", field)?;
-        if let (Some(username), Some(password)) = (username, password) {
-            let username =
-                String::from_utf8(username.to_vec()).map_err(|_| FluxHelmError::InvalidField {
-                    object: id.to_owned(),
-                    field: field.into(),
-                    problem: "the username is not UTF-8".into(),
-                })?;
-            let password = Zeroizing::new(String::from_utf8(password.to_vec()).map_err(|_| {
-                FluxHelmError::InvalidField {
-                    object: id.to_owned(),
-                    field: field.into(),
-                    problem: "the password is not UTF-8".into(),
-                }
-            })?);
-            repository.credentials = Some(Credentials::Basic { username, password });
-        }
-    }
-    if let Some(reference) = &spec.cert_secret_ref {
-        let field = "certSecretRef";
-        let object = secret(&reference.name, field)?;
-        let ca = match key(object, "ca.crt", field)? {
-            Some(ca) => Some(ca),
-            None => key(object, "caFile", field)?,
-        };
-        repository.ca_pem = ca.map(|c| c.to_vec());
-    }
-    Ok(repository)
 }
 
 #[cfg(test)]

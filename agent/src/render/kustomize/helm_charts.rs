@@ -183,6 +183,44 @@ fn inflate(
             ));
         }
     };
+    let (loaded, chart_dir) = load_chart(here, field, chart, chart_home)?;
+    let value_files = values(here, field, chart, &chart_dir, merge)?;
+    let options = ReleaseOptions {
+        release_name: if chart.release_name.is_empty() {
+            helm::DEFAULT_RELEASE_NAME.to_owned()
+        } else {
+            chart.release_name.clone()
+        },
+        namespace: if chart.namespace.is_empty() {
+            "default".to_owned()
+        } else {
+            chart.namespace.clone()
+        },
+        value_files,
+        include_crds: chart.include_crds,
+        include_tests: !chart.skip_tests,
+        kube_version: (!chart.kube_version.is_empty()).then(|| chart.kube_version.clone()),
+        api_versions: chart.api_versions.clone(),
+        app_seed: here.file.to_string(),
+        ..ReleaseOptions::default()
+    };
+    let release = helm::render(&loaded, &options).map_err(|e| fail(here, field, e.to_string()))?;
+    let mut out: Vec<Value> = release.crds.into_iter().map(|o| o.value).collect();
+    out.extend(release.objects.into_iter().map(|o| o.value));
+    if !chart.skip_hooks {
+        out.extend(release.hooks.into_iter().map(|h| h.object));
+    }
+    Ok(out)
+}
+
+/// The chart: under `chartHome` when it is there (kustomize's layout), else fetched from
+/// `repo` into memory. Returns it with its directory (where its `values.yaml` is).
+fn load_chart(
+    here: &Dir<'_>,
+    field: &str,
+    chart: &HelmChart,
+    chart_home: &str,
+) -> Result<(helm::Chart, RelPath), KustomizeError> {
     let home = if chart_home.is_empty() {
         "charts"
     } else {
@@ -224,33 +262,7 @@ fn inflate(
         )
         .map_err(helm_error)?
     };
-    let value_files = values(here, field, chart, &chart_dir, merge)?;
-    let options = ReleaseOptions {
-        release_name: if chart.release_name.is_empty() {
-            helm::DEFAULT_RELEASE_NAME.to_owned()
-        } else {
-            chart.release_name.clone()
-        },
-        namespace: if chart.namespace.is_empty() {
-            "default".to_owned()
-        } else {
-            chart.namespace.clone()
-        },
-        value_files,
-        include_crds: chart.include_crds,
-        include_tests: !chart.skip_tests,
-        kube_version: (!chart.kube_version.is_empty()).then(|| chart.kube_version.clone()),
-        api_versions: chart.api_versions.clone(),
-        app_seed: here.file.to_string(),
-        ..ReleaseOptions::default()
-    };
-    let release = helm::render(&loaded, &options).map_err(helm_error)?;
-    let mut out: Vec<Value> = release.crds.into_iter().map(|o| o.value).collect();
-    out.extend(release.objects.into_iter().map(|o| o.value));
-    if !chart.skip_hooks {
-        out.extend(release.hooks.into_iter().map(|h| h.object));
-    }
-    Ok(out)
+    Ok((loaded, chart_dir))
 }
 
 fn child(

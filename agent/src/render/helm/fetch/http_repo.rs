@@ -35,14 +35,9 @@ fn resolve(base: &str, url: &str) -> Option<String> {
     base.join(url).ok().map(String::from)
 }
 
-pub(super) fn fetch(
-    client: &Client<'_>,
-    request: &ChartRequest,
-    cache: &Mutex<ArchiveCache>,
-) -> Result<FetchedChart, FetchError> {
-    let chart = request.name.as_str();
+/// Reads and parses the repository's `index.yaml`.
+fn read_index(client: &Client<'_>, chart: &str, base: &str) -> Result<Index, FetchError> {
     let repository = without_userinfo(&client.repository.url);
-    let base = client.base_url();
     let index_url = format!("{}/index.yaml", base.trim_end_matches('/'));
     let index_failed = |message: String| FetchError::IndexFailed {
         chart: chart.to_owned(),
@@ -72,6 +67,24 @@ pub(super) fn fetch(
         .map_err(|_| index_failed("index.yaml is not UTF-8".into()))?;
     let index: Index = serde_saphyr::from_str(text)
         .map_err(|e| index_failed(format!("index.yaml: {}", first_line(&e.to_string()))))?;
+    Ok(index)
+}
+
+pub(super) fn fetch(
+    client: &Client<'_>,
+    request: &ChartRequest,
+    cache: &Mutex<ArchiveCache>,
+) -> Result<FetchedChart, FetchError> {
+    let chart = request.name.as_str();
+    let repository = without_userinfo(&client.repository.url);
+    let base = client.base_url();
+    let index_failed = |message: String| FetchError::IndexFailed {
+        chart: chart.to_owned(),
+        repository: repository.clone(),
+        what: "index.yaml",
+        message,
+    };
+    let index = read_index(client, chart, &base)?;
     let entries = index
         .entries
         .get(chart)

@@ -104,6 +104,56 @@ pub(super) fn fetch(
             (tag.replace('+', "_"), tag)
         }
     };
+    let (layer, annotated) = chart_layer(client, request, &api, &reference)?;
+    if version.is_empty() {
+        version = annotated;
+    }
+    if let Some(archive) = cache::lock(cache).get(&layer) {
+        tracing::debug!(version = %version, digest = %layer, "chart archive served from the cache");
+        return Ok(FetchedChart {
+            name: chart.to_owned(),
+            version,
+            digest: layer.clone(),
+            archive,
+        });
+    }
+    let blob_url = format!("{api}/blobs/{}", layer);
+    let answer = client.get(
+        chart,
+        &blob_url,
+        &[],
+        client.limits.max_archive_bytes,
+        "chart layer",
+    )?;
+    check_status(client, request, answer.status, "chart layer")?;
+    let actual = sha256_digest(&answer.body);
+    if actual != layer {
+        return Err(FetchError::DigestMismatch {
+            chart: chart.to_owned(),
+            expected: layer.clone(),
+            actual,
+        });
+    }
+    let archive = Arc::new(answer.body);
+    cache::lock(cache).insert(&actual, Arc::clone(&archive));
+    tracing::info!(version = %version, digest = %actual, bytes = archive.len(), "chart archive downloaded");
+    Ok(FetchedChart {
+        name: chart.to_owned(),
+        version,
+        digest: actual,
+        archive,
+    })
+}
+
+/// Reads the manifest (checked against the pinned digest) and returns the digest of its one
+/// chart layer and the version its annotations give.
+fn chart_layer(
+    client: &Client<'_>,
+    request: &ChartRequest,
+    api: &str,
+    reference: &str,
+) -> Result<(String, String), FetchError> {
+    let chart = request.name.as_str();
     let manifest_url = format!("{api}/manifests/{reference}");
     let answer = client.get(
         chart,
@@ -169,48 +219,12 @@ pub(super) fn fetch(
             "the chart layer's digest is malformed".into(),
         ));
     }
-    if version.is_empty() {
-        version = manifest
-            .annotations
-            .get("org.opencontainers.image.version")
-            .cloned()
-            .unwrap_or_default();
-    }
-    if let Some(archive) = cache::lock(cache).get(&layer.digest) {
-        tracing::debug!(version = %version, digest = %layer.digest, "chart archive served from the cache");
-        return Ok(FetchedChart {
-            name: chart.to_owned(),
-            version,
-            digest: layer.digest.clone(),
-            archive,
-        });
-    }
-    let blob_url = format!("{api}/blobs/{}", layer.digest);
-    let answer = client.get(
-        chart,
-        &blob_url,
-        &[],
-        client.limits.max_archive_bytes,
-        "chart layer",
-    )?;
-    check_status(client, request, answer.status, "chart layer")?;
-    let actual = sha256_digest(&answer.body);
-    if actual != layer.digest {
-        return Err(FetchError::DigestMismatch {
-            chart: chart.to_owned(),
-            expected: layer.digest.clone(),
-            actual,
-        });
-    }
-    let archive = Arc::new(answer.body);
-    cache::lock(cache).insert(&actual, Arc::clone(&archive));
-    tracing::info!(version = %version, digest = %actual, bytes = archive.len(), "chart archive downloaded");
-    Ok(FetchedChart {
-        name: chart.to_owned(),
-        version,
-        digest: actual,
-        archive,
-    })
+    let version = manifest
+        .annotations
+        .get("org.opencontainers.image.version")
+        .cloned()
+        .unwrap_or_default();
+    Ok((layer.digest.clone(), version))
 }
 
 /// The tag Helm would pull: an exact version as given, else the best tag for the
