@@ -64,6 +64,7 @@ pub struct HelmRepo {
     pub process: Process,
     /// The port.
     pub port: u16,
+    scheme: &'static str,
     dir: tempfile::TempDir,
 }
 
@@ -72,6 +73,20 @@ impl HelmRepo {
     /// `helm3 repo index` (relative URLs). `basic` is `(user, password)` demanded for
     /// everything under `/charts/`.
     pub fn start(charts: &[PathBuf], basic: Option<(&str, &str)>) -> io::Result<Self> {
+        Self::start_with(charts, basic, None)
+    }
+
+    /// Like [`HelmRepo::start`], serving HTTPS with `tls` (a PEM file with the server's
+    /// certificate and key, as [`crate::gitserver::TestCa`] makes it).
+    pub fn start_tls(charts: &[PathBuf], tls: &Path) -> io::Result<Self> {
+        Self::start_with(charts, None, Some(tls))
+    }
+
+    fn start_with(
+        charts: &[PathBuf],
+        basic: Option<(&str, &str)>,
+        tls: Option<&Path>,
+    ) -> io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let docroot = dir.path().join("www");
         let folder = docroot.join("charts");
@@ -105,11 +120,23 @@ auth.require = ( "/charts/" => ( "method" => "basic", "realm" => "charts", "requ
 server.port = {port}
 server.document-root = "{docroot}"
 server.errorlog = "{log}"
-server.modules = ( "mod_access", "mod_auth", "mod_authn_file" )
+server.modules = ( "mod_access", "mod_auth", "mod_authn_file"{tls_module} )
 server.stat-cache-engine = "disable"
 mimetype.assign = ( ".yaml" => "application/x-yaml", ".tgz" => "application/gzip" )
+{tls_conf}
 {auth}
 "#,
+            tls_module = if tls.is_some() {
+                r#", "mod_openssl""#
+            } else {
+                ""
+            },
+            tls_conf = tls
+                .map(|pem| format!(
+                    "ssl.engine = \"enable\"\nssl.pemfile = \"{}\"",
+                    pem.display()
+                ))
+                .unwrap_or_default(),
             docroot = docroot.display(),
             log = dir.path().join("error.log").display(),
         );
@@ -119,12 +146,18 @@ mimetype.assign = ( ".yaml" => "application/x-yaml", ".tgz" => "application/gzip
         cmd.arg("-D").arg("-f").arg(&conf_path);
         let process = Process::spawn("lighttpd", cmd, &dir.path().join("lighttpd.log"))?;
         wait_for_port(port, Duration::from_secs(10))?;
-        Ok(Self { process, port, dir })
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        Ok(Self {
+            process,
+            port,
+            scheme,
+            dir,
+        })
     }
 
-    /// `http://127.0.0.1:PORT/charts`.
+    /// `http(s)://127.0.0.1:PORT/charts`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/charts", self.port)
+        format!("{}://127.0.0.1:{}/charts", self.scheme, self.port)
     }
 
     /// The folder served at `/charts/` (the archives and `index.yaml`).

@@ -288,3 +288,39 @@ fn a_required_value_from_a_secret_that_fails_quotes_no_value() {
     );
     assert!(!text.contains("leaky-password-9d2f"), "{text}");
 }
+
+#[test]
+fn a_helm_repository_secret_ref_authenticates_and_its_password_is_never_quoted() {
+    let peers = peers();
+    let repo = HelmRepo::start(&peers.charts[..1], Some(("reader", "repo-pass-4e7d")))
+        .expect("start the Helm repository");
+    let objects = |password: &str| {
+        let encoded =
+            |t: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, t);
+        vec![
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "repo-creds", "namespace": "shop"},
+                "data": {"username": encoded("reader"), "password": encoded(password)}}),
+            json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                "metadata": {"name": "private", "namespace": "shop"},
+                "spec": {"url": repo.url(), "secretRef": {"name": "repo-creds"}}}),
+            json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": "private", "namespace": "shop"},
+                "spec": {"chart": {"spec": {"chart": "webapp",
+                    "sourceRef": {"kind": "HelmRepository", "name": "private"}}},
+                    "values": {"db": {"password": "x"}}}}),
+        ]
+    };
+    let renderer = NativeRenderer;
+    let cache = Arc::new(Mutex::new(ArchiveCache::new(64 << 20)));
+    let out = flux_helm::expand(
+        objects("repo-pass-4e7d"),
+        &ctx(&renderer, Arc::clone(&cache)),
+    )
+    .expect("authenticated");
+    assert!(out.iter().any(|o| o["kind"] == "Deployment"));
+    let err =
+        flux_helm::expand(objects("wrong-pass-77c1"), &ctx(&renderer, cache)).expect_err("refused");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("refused the credentials"), "{text}");
+    assert!(!text.contains("wrong-pass-77c1"), "{text}");
+}

@@ -266,6 +266,35 @@ fn an_oci_registry_with_htpasswd_demands_the_credentials() {
 }
 
 #[test]
+fn an_https_repository_is_trusted_through_its_ca_bundle_only() {
+    let peers = peers();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = tether_tests::gitserver::TestCa::create(dir.path()).expect("a test CA");
+    let repo = HelmRepo::start_tls(&peers.charts[..1], &ca.server_pem).expect("start");
+    let url = repo.url();
+    assert!(url.starts_with("https://"));
+    let err = fetcher(&url, None)
+        .fetch(&request(&url, "1.0.0"))
+        .expect_err("an unknown CA");
+    assert!(
+        matches!(err, FetchError::DownloadFailed { .. }) && err.to_string().contains("certificate"),
+        "{err}"
+    );
+    let mut trusted = Repository::new(&url);
+    trusted.ca_pem = Some(std::fs::read(&ca.ca_pem).expect("the CA"));
+    let fetched = Fetcher::new(vec![trusted], FetchLimits::default())
+        .fetch(&request(&url, "1.0.0"))
+        .expect("trusted through the CA bundle");
+    assert_eq!(fetched.digest, sha256(&peers.charts[0]));
+    let mut bad = Repository::new(&url);
+    bad.ca_pem = Some(b"not a certificate".to_vec());
+    let err = Fetcher::new(vec![bad], FetchLimits::default())
+        .fetch(&request(&url, "1.0.0"))
+        .expect_err("a bad CA bundle");
+    assert!(matches!(err, FetchError::InvalidRepository { .. }), "{err}");
+}
+
+#[test]
 fn a_repository_that_is_not_configured_is_never_contacted() {
     let peers = peers();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
