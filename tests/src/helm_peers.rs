@@ -1,7 +1,7 @@
 //! Peers for remote charts: a Helm chart repository (a folder made by `helm package` and
 //! `helm repo index`, served by lighttpd, optionally behind basic auth) and an OCI registry
 //! (Debian's `docker-registry`, CNCF distribution, with filesystem storage, optionally with
-//! htpasswd basic auth) filled by `helm push`. Both on loopback ports chosen at run time and
+//! htpasswd basic auth or a bearer-token service) filled by `helm push`. Both on loopback ports chosen at run time and
 //! stopped by PID when dropped. `helm3` (Helm 3.17) is the client that packages and pushes.
 
 use crate::gitserver::run;
@@ -188,6 +188,8 @@ pub struct OciRegistry {
     /// The port.
     pub port: u16,
     basic: Option<(String, String)>,
+    /// The token service of a registry with bearer-token auth (stopped when dropped).
+    _token_service: Option<Process>,
     dir: tempfile::TempDir,
 }
 
@@ -197,22 +199,67 @@ impl OciRegistry {
     pub fn start(basic: Option<(&str, &str)>) -> io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
-        let auth = match basic {
-            Some((user, password)) => {
-                let hash = run(Command::new(peer_binary("python3")).args([
-                    "-c",
-                    "import bcrypt,sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(rounds=5)).decode())",
-                    password,
-                ]))?;
-                let file = dir.path().join("htpasswd");
-                std::fs::write(&file, format!("{user}:{hash}\n"))?;
-                format!(
-                    "auth:\n  htpasswd:\n    realm: charts\n    path: {}\n",
-                    file.display()
-                )
-            }
-            None => String::new(),
-        };
+        let auth = htpasswd_auth(dir.path(), basic)?;
+        Self::serve(dir, port, auth, basic, None)
+    }
+
+    /// Starts a registry that demands bearer tokens from a token service (the
+    /// distribution token protocol, served by `fixtures/helm_release/token_server.py` with
+    /// Python's `cryptography`), which hands them out for `(user, password)`.
+    pub fn start_with_token_service(user: &str, password: &str) -> io::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let token_port = free_port();
+        let key = dir.path().join("token.key");
+        let cert = dir.path().join("token.pem");
+        run(Command::new("openssl")
+            .args([
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+            ])
+            .arg(&key))?;
+        run(Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-new",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=tether-test-token",
+                "-key",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert))?;
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/helm_release/token_server.py");
+        let mut cmd = Command::new(peer_binary("python3"));
+        cmd.arg(script)
+            .arg(token_port.to_string())
+            .arg(&key)
+            .arg(&cert)
+            .args(["tether-test-issuer", user, password]);
+        let service = Process::spawn("token-server", cmd, &dir.path().join("token.log"))?;
+        wait_for_port(token_port, Duration::from_secs(10))?;
+        let auth = format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: tether-test-registry\n    issuer: tether-test-issuer\n    rootcertbundle: {}\n",
+            cert.display()
+        );
+        Self::serve(dir, port, auth, Some((user, password)), Some(service))
+    }
+
+    fn serve(
+        dir: tempfile::TempDir,
+        port: u16,
+        auth: String,
+        basic: Option<(&str, &str)>,
+        token_service: Option<Process>,
+    ) -> io::Result<Self> {
         let conf = format!(
             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
             dir.path().join("storage").display()
@@ -227,6 +274,7 @@ impl OciRegistry {
             process,
             port,
             basic: basic.map(|(u, p)| (u.to_owned(), p.to_owned())),
+            _token_service: token_service,
             dir,
         })
     }
@@ -266,4 +314,25 @@ impl OciRegistry {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
+}
+
+/// The `auth:` section of a registry with htpasswd basic auth (a bcrypt hash made with
+/// Python's bcrypt from the peers' venv), or nothing.
+fn htpasswd_auth(dir: &Path, basic: Option<(&str, &str)>) -> io::Result<String> {
+    Ok(match basic {
+        Some((user, password)) => {
+            let hash = run(Command::new(peer_binary("python3")).args([
+                    "-c",
+                    "import bcrypt,sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(rounds=5)).decode())",
+                    password,
+                ]))?;
+            let file = dir.join("htpasswd");
+            std::fs::write(&file, format!("{user}:{hash}\n"))?;
+            format!(
+                "auth:\n  htpasswd:\n    realm: charts\n    path: {}\n",
+                file.display()
+            )
+        }
+        None => String::new(),
+    })
 }

@@ -295,6 +295,32 @@ fn an_https_repository_is_trusted_through_its_ca_bundle_only() {
 }
 
 #[test]
+fn a_registry_with_a_token_service_is_read_with_a_bearer_token() {
+    let peers = peers();
+    let registry = OciRegistry::start_with_token_service("reader", PASSWORD)
+        .expect("start the registry and its token service");
+    registry
+        .push(&peers.charts[1])
+        .unwrap_or_else(|e| panic!("{e}\n{}", registry.log()));
+    let url = registry.url();
+    let anonymous = fetcher(&url, None).fetch(&request(&url, "1.2.0"));
+    assert!(
+        matches!(anonymous, Err(FetchError::Unauthorized { .. })),
+        "{anonymous:?}"
+    );
+    let wrong = fetcher(&url, basic("not-the-password"))
+        .fetch(&request(&url, "^1"))
+        .expect_err("a wrong password");
+    assert!(matches!(wrong, FetchError::Unauthorized { .. }), "{wrong}");
+    assert!(!format!("{wrong} {wrong:?}").contains("not-the-password"));
+    let fetched = fetcher(&url, basic(PASSWORD))
+        .fetch(&request(&url, "^1"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", registry.log()));
+    assert_eq!(fetched.version, "1.2.0");
+    assert_eq!(fetched.digest, sha256(&peers.charts[1]));
+}
+
+#[test]
 fn a_repository_that_is_not_configured_is_never_contacted() {
     let peers = peers();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
