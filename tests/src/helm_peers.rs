@@ -1,8 +1,9 @@
 //! Peers for remote charts: a Helm chart repository (a folder made by `helm package` and
 //! `helm repo index`, served by lighttpd, optionally behind basic auth) and an OCI registry
 //! (Debian's `docker-registry`, CNCF distribution, with filesystem storage, optionally with
-//! htpasswd basic auth or a bearer-token service) filled by `helm push`. Both on loopback ports chosen at run time and
-//! stopped by PID when dropped. `helm3` (Helm 3.17) is the client that packages and pushes.
+//! htpasswd basic auth or a bearer-token service) filled by `helm push`. Both on loopback
+//! ports chosen at run time and stopped by PID when dropped. `helm3` (Helm 3.17) is the
+//! client that packages and pushes.
 
 use crate::gitserver::run;
 use crate::peers::{Process, free_port, peer_binary, wait_for_port};
