@@ -138,6 +138,33 @@ pub fn delete_policy(reference: &ObjectRef, object: &Value) -> Result<DeletePoli
     Ok(policy)
 }
 
+/// The hooks due in a sync whose content changed: a hook of a Helm release (it carries
+/// `meta.helm.sh/release-name`/`-namespace`) only when `release_changed` says that release's
+/// objects changed, as Helm and Flux upgrade (and run hooks for) one release at a time;
+/// any other hook always.
+pub fn due(
+    hooks: &[(ObjectRef, Value)],
+    release_changed: impl Fn(&str, &str) -> bool,
+) -> Vec<(ObjectRef, Value)> {
+    hooks
+        .iter()
+        .filter(|(_, object)| match release_of(object) {
+            Some((name, namespace)) => release_changed(name, namespace),
+            None => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// The Helm release an object was rendered from (its `meta.helm.sh/release-name` and
+/// `meta.helm.sh/release-namespace`).
+pub fn release_of(object: &Value) -> Option<(&str, &str)> {
+    Some((
+        annotation(object, super::adopt::RELEASE_NAME).filter(|n| !n.is_empty())?,
+        annotation(object, super::adopt::RELEASE_NAMESPACE).filter(|n| !n.is_empty())?,
+    ))
+}
+
 /// Sorts hooks as Helm runs them: by weight, then by name (stable otherwise). Hooks without
 /// a Helm weight count as weight 0.
 pub fn sort(hooks: &mut [(ObjectRef, Value)]) -> Result<(), HelmHookError> {
@@ -207,6 +234,24 @@ mod tests {
         )];
         let err = sort(&mut bad).expect_err("not an integer");
         assert!(err.to_string().contains("helm.sh/hook-weight"), "{err}");
+    }
+
+    #[test]
+    fn only_the_hooks_of_changed_releases_are_due() {
+        let of = |name: &str, release: Option<&str>| {
+            let mut annotations = json!({HOOK: "pre-upgrade"});
+            if let Some(release) = release {
+                annotations["meta.helm.sh/release-name"] = json!(release);
+                annotations["meta.helm.sh/release-namespace"] = json!("shop");
+            }
+            hook(name, annotations)
+        };
+        let hooks = vec![of("a", Some("web")), of("b", Some("api")), of("c", None)];
+        let due = due(&hooks, |name, namespace| {
+            name == "web" && namespace == "shop"
+        });
+        let names: Vec<&str> = due.iter().map(|h| h.0.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
     }
 
     #[test]

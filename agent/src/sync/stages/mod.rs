@@ -12,6 +12,7 @@ use super::changeset::{Action, ChangeSet};
 use super::client::ClientError;
 use super::engine::{AppSpec, AppState, Engine, Managed, SyncError};
 use super::health::{self, Health};
+use super::helm_hooks;
 use super::hooks;
 use super::inventory::{self, Entry, Inventory};
 use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, ObjectRef, meta_str};
@@ -116,7 +117,12 @@ impl<'a> Run<'a> {
             }
         }
         let changed = previous.digest != prepared.digest;
-        if !prepared.hooks.is_empty() && changed {
+        let release_changed = |name: &str, namespace: &str| {
+            release_changed(&prepared.objects, &previous, name, namespace)
+        };
+        let pre_hooks = helm_hooks::due(&prepared.hooks, release_changed);
+        let post_hooks = helm_hooks::due(&prepared.post_hooks, release_changed);
+        if !pre_hooks.is_empty() && changed {
             if let Some((_, message)) = state
                 .as_ref()
                 .and_then(|s| s.failed_hooks.as_ref())
@@ -129,11 +135,11 @@ impl<'a> Run<'a> {
             let ran = hooks::run(
                 &inner.client,
                 &inner.resolver,
-                &prepared.hooks,
+                &pre_hooks,
                 &inner.config.hooks,
                 &inner.config.field_manager,
             )
-            .instrument(tracing::info_span!("hooks", count = prepared.hooks.len()))
+            .instrument(tracing::info_span!("hooks", count = pre_hooks.len()))
             .await;
             if let Err(err) = ran {
                 let failed = Some((prepared.digest.clone(), err.to_string()));
@@ -242,7 +248,7 @@ impl<'a> Run<'a> {
         match prune_error {
             Some(err) => Err(err.into()),
             None if changed && health.is_ok() && !matches!(self.health, Health::Degraded(_)) => {
-                self.post_sync(&prepared.post_hooks).await
+                self.post_sync(&post_hooks).await
             }
             None => health,
         }
@@ -579,4 +585,20 @@ fn last_applied(state: &Option<AppState>) -> HashMap<ObjectRef, Value> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether an object of the Helm release `name` in `namespace` is new or changed since the
+/// last sync (a release without objects counts as changed).
+fn release_changed(objects: &[Desired], previous: &Inventory, name: &str, namespace: &str) -> bool {
+    let mut members = objects
+        .iter()
+        .filter(|d| helm_hooks::release_of(&d.object) == Some((name, namespace)))
+        .peekable();
+    members.peek().is_none()
+        || members.any(|d| {
+            previous
+                .entries
+                .get(&d.reference)
+                .is_none_or(|e| e.applied != d.applied)
+        })
 }
