@@ -464,7 +464,17 @@ fn helm_charts_under_chart_home_render_as_kubectl_kustomize_enable_helm_does() {
         "helmCharts:\n- name: webapp\n  releaseName: jobs\n  valuesMerge: replace\n  skipHooks: true\n\
          \x20 valuesInline: {db: {password: replaced}}\n  apiVersions: [example.com/v1]\n  kubeVersion: \"1.30\"\n",
     ];
-    for (kustomization, objects) in cases.into_iter().zip([5, 4, 2]) {
+    std::fs::write(
+        dir.path().join("helm-plugin.yaml"),
+        "apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata: {name: plugin}\n\
+         name: webapp\nreleaseName: plugin\nvaluesInline: {db: {password: plugin-pw}}\n",
+    )
+    .expect("write");
+    let cases = cases.into_iter().chain([
+        // 3: the builtin plugin under `generators:` (CRDs and tests left out by default).
+        "generators: [helm-plugin.yaml]\nnamePrefix: p-\n",
+    ]);
+    for (kustomization, objects) in cases.zip([5, 4, 2, 4]) {
         std::fs::write(dir.path().join("kustomization.yaml"), kustomization).expect("write");
         assert_eq!(compare_with_kubectl(dir.path()), objects, "{kustomization}");
     }

@@ -121,6 +121,9 @@ pub(crate) fn generate(
             .map_err(|e| fail(here, "helmGlobals", e.to_string()))?,
         None => HelmGlobals::default(),
     };
+    if !globals.chart_home.is_empty() {
+        chart_home_dir(here, "helmGlobals", &globals.chart_home)?;
+    }
     let mut charts = Vec::new();
     for (index, value) in k.helm_charts.iter().enumerate() {
         let field = format!("helmCharts[{index}]");
@@ -226,7 +229,7 @@ fn load_chart(
     } else {
         chart_home
     };
-    let mut home_dir = here.join(field, home)?;
+    let mut home_dir = chart_home_dir(here, field, home)?;
     if !chart.version.is_empty() && !chart.repo.is_empty() {
         home_dir = child(
             here,
@@ -263,6 +266,22 @@ fn load_chart(
         .map_err(helm_error)?
     };
     Ok((loaded, chart_dir))
+}
+
+/// `chartHome` below the kustomization, which must contain it (kustomize's load
+/// restriction: values files are read from it).
+fn chart_home_dir(here: &Dir<'_>, field: &str, home: &str) -> Result<RelPath, KustomizeError> {
+    let dir = here.join(field, home)?;
+    if !dir.starts_with(&here.dir) {
+        return Err(KustomizeError::PathRefused {
+            path: here.file.to_string(),
+            field: field.to_owned(),
+            target: home.to_owned(),
+            root: here.dir.to_string(),
+            reason: "chartHome must be in or below the kustomization's directory".to_owned(),
+        });
+    }
+    Ok(dir)
 }
 
 fn child(
