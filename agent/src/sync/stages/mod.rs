@@ -21,6 +21,7 @@ use super::prune::{self, PruneError};
 use super::secret::Manifest;
 
 mod apply_stage;
+mod hook_scope;
 mod post_sync;
 
 /// One sync in progress.
@@ -118,7 +119,7 @@ impl<'a> Run<'a> {
         }
         let changed = previous.digest != prepared.digest;
         let release_changed = |name: &str, namespace: &str| {
-            release_changed(&prepared.objects, &previous, name, namespace)
+            hook_scope::release_changed(&prepared.objects, &previous, name, namespace)
         };
         let pre_hooks = helm_hooks::due(&prepared.hooks, release_changed);
         let post_hooks = helm_hooks::due(&prepared.post_hooks, release_changed);
@@ -585,20 +586,4 @@ fn last_applied(state: &Option<AppState>) -> HashMap<ObjectRef, Value> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Whether an object of the Helm release `name` in `namespace` is new or changed since the
-/// last sync (a release without objects counts as changed).
-fn release_changed(objects: &[Desired], previous: &Inventory, name: &str, namespace: &str) -> bool {
-    let mut members = objects
-        .iter()
-        .filter(|d| helm_hooks::release_of(&d.object) == Some((name, namespace)))
-        .peekable();
-    members.peek().is_none()
-        || members.any(|d| {
-            previous
-                .entries
-                .get(&d.reference)
-                .is_none_or(|e| e.applied != d.applied)
-        })
 }
