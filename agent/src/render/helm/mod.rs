@@ -14,6 +14,7 @@
 //! renders the same on every sync. `lookup` answers as `helm template` does (empty) unless a
 //! [`template::Lookup`] is given.
 
+mod app;
 mod archive;
 mod chart;
 mod deps;
@@ -28,6 +29,7 @@ pub mod strvals;
 pub mod template;
 mod values;
 
+pub use app::{CHART_FILE, ChartSettings, is_chart_dir, render_app};
 pub use archive::{ArchiveLimits, load_archive};
 pub use chart::{Chart, ChartFile, Dependency, Metadata};
 pub use load::load_dir;
