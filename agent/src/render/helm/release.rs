@@ -175,6 +175,10 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
         let text = set
             .execute(template, &Value::Map(Arc::new(dot)), &env)
             .map_err(|e| template_error(&name, e, options.secret_values))?;
+        // NOTES.txt is executed (its errors fail the render, as in Helm) but not output.
+        if template.ends_with("/NOTES.txt") {
+            continue;
+        }
         let text = text.replace("<no value>", "");
         total += text.len();
         if total > MAX_RELEASE_OUTPUT {
