@@ -162,11 +162,11 @@ impl Chart {
         }
         let mut metadata =
             metadata.ok_or_else(|| invalid("Chart.yaml", "Chart.yaml file is missing".into()))?;
-        if let Some(req) = requirements {
-            if metadata.api_version == "v1" {
-                metadata.dependencies = parse_dependencies(req.get("dependencies"))
-                    .map_err(|r| invalid("requirements.yaml", r))?;
-            }
+        if let Some(req) = requirements
+            && metadata.api_version == "v1"
+        {
+            metadata.dependencies = parse_dependencies(req.get("dependencies"))
+                .map_err(|r| invalid("requirements.yaml", r))?;
         }
         // Helm keeps requirements/lock files among `.Files` only for v1 charts.
         if metadata.api_version != "v1" {
