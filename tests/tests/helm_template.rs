@@ -21,10 +21,9 @@ use tether_tests::peers::{peer_binary, workspace_root};
 const CHART: &str = "c";
 
 /// Cases where the engine knowingly differs from helm 3, with the reason.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
-    "uuid-shape",
-    "random: only the shape is compared (both print 36)",
-)];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
+    ("uuid-shape", "random: only the shape is compared (both print 36)"),
+];
 
 struct Case {
     name: String,
@@ -57,11 +56,7 @@ fn load_cases() -> Vec<Case> {
                     Some(n) => (n.trim().to_owned(), true),
                     None => (head.to_owned(), false),
                 };
-                current = Some(Case {
-                    name,
-                    text: String::new(),
-                    error,
-                });
+                current = Some(Case { name, text: String::new(), error });
             } else if let Some(c) = current.as_mut() {
                 c.text.push_str(line);
             }
@@ -91,15 +86,10 @@ fn wrapped(text: &str) -> String {
 fn write_chart(dir: &Path, cases: &[&Case]) {
     let templates = dir.join("templates");
     std::fs::create_dir_all(&templates).expect("chart dir");
-    std::fs::write(
-        dir.join("Chart.yaml"),
-        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
-    )
-    .expect("Chart.yaml");
+    std::fs::write(dir.join("Chart.yaml"), "apiVersion: v2\nname: c\nversion: 0.1.0\n").expect("Chart.yaml");
     std::fs::copy(data_dir().join("values.yaml"), dir.join("values.yaml")).expect("values.yaml");
     for c in cases {
-        std::fs::write(templates.join(format!("{}.yaml", c.name)), wrapped(&c.text))
-            .expect("template");
+        std::fs::write(templates.join(format!("{}.yaml", c.name)), wrapped(&c.text)).expect("template");
     }
     // Invalid YAML, so that helm takes the path that prints every file as rendered.
     std::fs::write(templates.join("zz-invalid.yaml"), "<<a: b: c>>").expect("template");
@@ -117,26 +107,14 @@ fn run_helm(helm: &str, dir: &Path) -> Result<BTreeMap<String, String>, String> 
     let marker = format!("---\n# Source: {CHART}/templates/");
     let mut files = BTreeMap::new();
     for chunk in stdout.split(&marker).skip(1) {
-        let Some((name, rest)) = chunk.split_once('\n') else {
-            continue;
-        };
-        let Some(body) = rest.strip_prefix("<<") else {
-            continue;
-        };
-        let Some(end) = body.rfind(">>") else {
-            continue;
-        };
-        files.insert(
-            name.trim_end_matches(".yaml").to_owned(),
-            body[..end].to_owned(),
-        );
+        let Some((name, rest)) = chunk.split_once('\n') else { continue };
+        let Some(body) = rest.strip_prefix("<<") else { continue };
+        let Some(end) = body.rfind(">>") else { continue };
+        files.insert(name.trim_end_matches(".yaml").to_owned(), body[..end].to_owned());
     }
     if files.is_empty() {
         let all = format!("{stderr}\n{stdout}");
-        let line = all
-            .lines()
-            .find(|l| l.starts_with("Error: "))
-            .unwrap_or("Error: (none)");
+        let line = all.lines().find(|l| l.starts_with("Error: ")).unwrap_or("Error: (none)");
         return Err(line.trim_start_matches("Error: ").to_owned());
     }
     Ok(files)
@@ -144,17 +122,14 @@ fn run_helm(helm: &str, dir: &Path) -> Result<BTreeMap<String, String>, String> 
 
 fn values() -> Value {
     let text = std::fs::read_to_string(data_dir().join("values.yaml")).expect("values");
-    let json =
-        tether_agent::render::yaml::parse_one(&text, &Default::default()).expect("values parse");
+    let json = tether_agent::render::yaml::parse_one(&text, &Default::default()).expect("values parse");
     Value::from_json(&json)
 }
 
 fn top(values: &Value, case: &str) -> Value {
     let s = |x: &str| Value::String(Arc::from(x));
     let map = |pairs: Vec<(&str, Value)>| {
-        Value::Map(Arc::new(
-            pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        ))
+        Value::Map(Arc::new(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
     };
     map(vec![
         ("Values", values.clone()),
@@ -169,37 +144,21 @@ fn top(values: &Value, case: &str) -> Value {
                 ("Revision", Value::Int(1)),
             ]),
         ),
-        (
-            "Chart",
-            map(vec![("Name", s(CHART)), ("Version", s("0.1.0"))]),
-        ),
-        (
-            "Template",
-            map(vec![
-                ("Name", s(&file_name(case))),
-                ("BasePath", s(&format!("{CHART}/templates"))),
-            ]),
-        ),
+        ("Chart", map(vec![("Name", s(CHART)), ("Version", s("0.1.0"))])),
+        ("Template", map(vec![("Name", s(&file_name(case))), ("BasePath", s(&format!("{CHART}/templates")))])),
     ])
 }
 
 fn engine(cases: &[&Case]) -> Result<TemplateSet, TemplateError> {
     let files = cases
         .iter()
-        .map(|c| TemplateFile {
-            name: file_name(&c.name),
-            text: c.text.clone(),
-        })
+        .map(|c| TemplateFile { name: file_name(&c.name), text: c.text.clone() })
         .collect();
     TemplateSet::parse(files, Limits::default())
 }
 
 fn env() -> Environment {
-    Environment {
-        seed: [1; 32],
-        now: 1_700_000_000,
-        lookup: None,
-    }
+    Environment { seed: [1; 32], now: 1_700_000_000, lookup: None }
 }
 
 #[test]
@@ -227,33 +186,18 @@ fn engine_matches_helm_template() {
         if got == want {
             passed += 1;
         } else if !known.contains_key(c.name.as_str()) {
-            failures.push(format!(
-                "{}:\n  helm3:  {want:?}\n  engine: {got:?}",
-                c.name
-            ));
+            failures.push(format!("{}:\n  helm3:  {want:?}\n  engine: {got:?}", c.name));
         }
     }
     for c in &bad {
         let cdir = tempfile::tempdir().expect("tempdir");
         let ctemplates = cdir.path().join("templates");
         std::fs::create_dir_all(&ctemplates).expect("dir");
-        std::fs::write(
-            cdir.path().join("Chart.yaml"),
-            "apiVersion: v2\nname: c\nversion: 0.1.0\n",
-        )
-        .expect("chart");
-        std::fs::copy(
-            data_dir().join("values.yaml"),
-            cdir.path().join("values.yaml"),
-        )
-        .expect("values");
+        std::fs::write(cdir.path().join("Chart.yaml"), "apiVersion: v2\nname: c\nversion: 0.1.0\n").expect("chart");
+        std::fs::copy(data_dir().join("values.yaml"), cdir.path().join("values.yaml")).expect("values");
         std::fs::write(ctemplates.join(format!("{}.yaml", c.name)), &c.text).expect("template");
-        let want3 = run_helm("helm3", cdir.path())
-            .err()
-            .unwrap_or_else(|| "(no error)".to_owned());
-        let want4 = run_helm("helm", cdir.path())
-            .err()
-            .unwrap_or_else(|| "(no error)".to_owned());
+        let want3 = run_helm("helm3", cdir.path()).err().unwrap_or_else(|| "(no error)".to_owned());
+        let want4 = run_helm("helm", cdir.path()).err().unwrap_or_else(|| "(no error)".to_owned());
         if want3 != want4 {
             differ_3_4.push(c.name.clone());
         }
@@ -271,18 +215,7 @@ fn engine_matches_helm_template() {
             failures.push(format!("{}:\n  helm3:  {want3}\n  engine: {got}", c.name));
         }
     }
-    println!(
-        "helm template cases: {passed}/{} identical to helm 3",
-        cases.len()
-    );
-    println!(
-        "cases where helm 3 and helm 4 differ ({}): {differ_3_4:?}",
-        differ_3_4.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} cases differ from helm 3:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    println!("helm template cases: {passed}/{} identical to helm 3", cases.len());
+    println!("cases where helm 3 and helm 4 differ ({}): {differ_3_4:?}", differ_3_4.len());
+    assert!(failures.is_empty(), "{} cases differ from helm 3:\n{}", failures.len(), failures.join("\n"));
 }
