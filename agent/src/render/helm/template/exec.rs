@@ -1,8 +1,8 @@
 //! Execution of parsed templates: Go's `text/template` semantics over [`Value`]s.
 
 use super::funcs::{self, Func};
-use super::mutation::Mutations;
 use super::parse::{Arg, Cmd, List, Node, Pipe};
+use super::mutation::Mutations;
 use super::{Def, Environment, TemplateSet, Value};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -372,11 +372,7 @@ impl<'a> Exec<'a> {
     fn not_a_function(&self, first: &Arg, rest: &[Arg], fin: &Option<Value>) -> Result<(), Fail> {
         if !rest.is_empty() || fin.is_some() {
             let s = arg_string(first);
-            return Err(self.error_at(
-                first.pos(),
-                &s,
-                &format!("can't give argument to non-function {s}"),
-            ));
+            return Err(self.error_at(first.pos(), &s, &format!("can't give argument to non-function {s}")));
         }
         Ok(())
     }
@@ -393,15 +389,7 @@ impl<'a> Exec<'a> {
 
     /// Walks a field chain from `v` (`.A.B`, `$x.A`, `(pipe).A`); the last field may be a
     /// method of an object called with the arguments.
-    fn chain(
-        &mut self,
-        mut v: Value,
-        chain: &[String],
-        rest: &[Arg],
-        fin: Option<Value>,
-        node: &Arg,
-        dot: &Value,
-    ) -> Result<Value, Fail> {
+    fn chain(&mut self, mut v: Value, chain: &[String], rest: &[Arg], fin: Option<Value>, node: &Arg, dot: &Value) -> Result<Value, Fail> {
         let n = chain.len();
         let pos = node.pos();
         for (i, name) in chain.iter().enumerate() {
@@ -410,11 +398,7 @@ impl<'a> Exec<'a> {
             v = match &v {
                 Value::Map(m) => {
                     if has_args {
-                        return Err(self.error_at(
-                            pos,
-                            &arg_string(node),
-                            &format!("{name} is not a method but has arguments"),
-                        ));
+                        return Err(self.error_at(pos, &arg_string(node), &format!("{name} is not a method but has arguments")));
                     }
                     m.get(name.as_str()).cloned().unwrap_or(Value::Nil)
                 }
@@ -423,53 +407,26 @@ impl<'a> Exec<'a> {
                     match field {
                         Some(f) => f,
                         None => {
-                            let args = if last {
-                                self.args(rest, fin.clone(), dot)?
-                            } else {
-                                Vec::new()
-                            };
+                            let args = if last { self.args(rest, fin.clone(), dot)? } else { Vec::new() };
                             match o.call(name, &args) {
                                 Some(Ok(r)) => r,
                                 Some(Err(e)) => {
-                                    return Err(self.error_at(
-                                        pos,
-                                        &arg_string(node),
-                                        &format!("error calling {name}: {e}"),
-                                    ));
+                                    return Err(self.error_at(pos, &arg_string(node), &format!("error calling {name}: {e}")));
                                 }
                                 None => {
-                                    return Err(self.error_at(
-                                        pos,
-                                        &arg_string(node),
-                                        &format!(
-                                            "can't evaluate field {name} in type {}",
-                                            o.type_name()
-                                        ),
-                                    ));
+                                    return Err(self.error_at(pos, &arg_string(node), &format!("can't evaluate field {name} in type {}", o.type_name())));
                                 }
                             }
                         }
                     }
                 }
                 Value::Nil => {
-                    return Err(self.error_at(
-                        pos,
-                        &arg_string(node),
-                        &format!("nil pointer evaluating interface {{}}.{name}"),
-                    ));
+                    return Err(self.error_at(pos, &arg_string(node), &format!("nil pointer evaluating interface {{}}.{name}")));
                 }
                 other => {
                     // Values read from maps are held as interface{} in Go.
-                    let ty = if i == 0 && matches!(node, Arg::Pipe(..)) {
-                        other.type_name()
-                    } else {
-                        "interface {}".to_owned()
-                    };
-                    return Err(self.error_at(
-                        pos,
-                        &arg_string(node),
-                        &format!("can't evaluate field {name} in type {ty}"),
-                    ));
+                    let ty = if i == 0 && matches!(node, Arg::Pipe(..)) { other.type_name() } else { "interface {}".to_owned() };
+                    return Err(self.error_at(pos, &arg_string(node), &format!("can't evaluate field {name} in type {ty}")));
                 }
             };
         }
@@ -509,10 +466,7 @@ impl<'a> Exec<'a> {
                 self.chain(v, chain, &[], None, a, dot)
             }
             Arg::Ident(name, pos) => {
-                let c = Cmd {
-                    pos: *pos,
-                    args: vec![Arg::Ident(name.clone(), *pos)],
-                };
+                let c = Cmd { pos: *pos, args: vec![Arg::Ident(name.clone(), *pos)] };
                 self.call(name, *pos, &c, &[], None, dot)
             }
             Arg::Dot(_) => Ok(self.fix(dot.clone())),
@@ -521,25 +475,13 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn call(
-        &mut self,
-        name: &str,
-        pos: usize,
-        cmd: &Cmd,
-        rest: &[Arg],
-        fin: Option<Value>,
-        dot: &Value,
-    ) -> Result<Value, Fail> {
+    fn call(&mut self, name: &str, pos: usize, cmd: &Cmd, rest: &[Arg], fin: Option<Value>, dot: &Value) -> Result<Value, Fail> {
         // `and` / `or` evaluate their arguments lazily.
         if name == "and" || name == "or" {
             let want = name == "or";
             let total = rest.len() + usize::from(fin.is_some());
             if total == 0 {
-                return Err(self.error_at(
-                    pos,
-                    &cmd_string(cmd),
-                    &format!("wrong number of args for {name}: want at least 1 got 0"),
-                ));
+                return Err(self.error_at(pos, &cmd_string(cmd), &format!("wrong number of args for {name}: want at least 1 got 0")));
             }
             let mut last = Value::Nil;
             for a in rest {
@@ -578,11 +520,7 @@ impl<'a> Exec<'a> {
                         };
                     if nil_ok && invalid_nil {
                         if let Some(slot) = args.get_mut(i) {
-                            *slot = if go_type.starts_with('[') {
-                                Value::list(Vec::new())
-                            } else {
-                                Value::map(Default::default())
-                            };
+                            *slot = if go_type.starts_with('[') { Value::list(Vec::new()) } else { Value::map(Default::default()) };
                         }
                         continue;
                     }
@@ -592,31 +530,15 @@ impl<'a> Exec<'a> {
                     if e.starts_with("template: ") && self.limit_hit {
                         return Err(e);
                     }
-                    return Err(self.error_at(
-                        cmd.pos,
-                        &cmd_string(cmd),
-                        &format!("error calling {name}: {e}"),
-                    ));
+                    return Err(self.error_at(cmd.pos, &cmd_string(cmd), &format!("error calling {name}: {e}")));
                 }
             }
         }
-        Err(self.error_at(
-            cmd.pos,
-            &cmd_string(cmd),
-            &format!("error calling {name}: bad arguments"),
-        ))
+        Err(self.error_at(cmd.pos, &cmd_string(cmd), &format!("error calling {name}: bad arguments")))
     }
 
     /// Go's wording for an argument that does not fit its parameter's type.
-    fn arg_type_error(
-        &self,
-        node: Option<&Arg>,
-        rest: &[Arg],
-        fpos: usize,
-        fname: &str,
-        value: &Value,
-        go_type: &str,
-    ) -> Fail {
+    fn arg_type_error(&self, node: Option<&Arg>, rest: &[Arg], fpos: usize, fname: &str, value: &Value, go_type: &str) -> Fail {
         let Some(node) = node else {
             // The piped value: Go reports it at the last argument evaluated (or the function).
             let (pos, s) = match rest.last() {
@@ -625,10 +547,7 @@ impl<'a> Exec<'a> {
             };
             let msg = match value {
                 Value::Nil => format!("invalid value; expected {go_type}"),
-                v => format!(
-                    "wrong type for value; expected {go_type}; got {}",
-                    v.type_name()
-                ),
+                v => format!("wrong type for value; expected {go_type}; got {}", v.type_name()),
             };
             return self.error_at(pos, &s, &msg);
         };
@@ -641,22 +560,13 @@ impl<'a> Exec<'a> {
                 t => format!("can't handle {lit} for arg of type {t}"),
             },
             Arg::Nil(_) => format!("cannot assign nil to {go_type}"),
-            Arg::Var(_, c, _) | Arg::Pipe(_, c, _)
-                if c.is_empty() && matches!(value, Value::Nil) =>
-            {
+            Arg::Var(_, c, _) | Arg::Pipe(_, c, _) if c.is_empty() && matches!(value, Value::Nil) => {
                 format!("invalid value; expected {go_type}")
             }
-            Arg::Ident(..) if matches!(value, Value::Nil) => {
-                format!("invalid value; expected {go_type}")
-            }
+            Arg::Ident(..) if matches!(value, Value::Nil) => format!("invalid value; expected {go_type}"),
             _ => match value {
-                Value::Nil => {
-                    format!("wrong type for value; expected {go_type}; got interface {{}}")
-                }
-                v => format!(
-                    "wrong type for value; expected {go_type}; got {}",
-                    v.type_name()
-                ),
+                Value::Nil => format!("wrong type for value; expected {go_type}; got interface {{}}"),
+                v => format!("wrong type for value; expected {go_type}; got {}", v.type_name()),
             },
         };
         self.error_at(node.pos(), &s, &msg)
@@ -700,9 +610,7 @@ pub(crate) fn arg_string(a: &Arg) -> String {
 /// The node Go last visited when a pipeline's value is refused (`range` over a number).
 fn last_node(p: &Pipe) -> (usize, String) {
     match p.cmds.last() {
-        Some(c) if c.args.len() == 1 && !matches!(c.args[0], Arg::Ident(..)) => {
-            (c.args[0].pos(), arg_string(&c.args[0]))
-        }
+        Some(c) if c.args.len() == 1 && !matches!(c.args[0], Arg::Ident(..)) => (c.args[0].pos(), arg_string(&c.args[0])),
         Some(c) => (c.pos, cmd_string(c)),
         None => (p.pos, pipe_string(p)),
     }

@@ -233,11 +233,7 @@ impl TemplateSet {
         for f in &files {
             parse_into(&mut defs, &f.name, &f.text)?;
         }
-        Ok(TemplateSet {
-            defs,
-            limits,
-            mutations: Default::default(),
-        })
+        Ok(TemplateSet { defs, limits, mutations: Default::default() })
     }
 
     /// Whether a template (a file or a `define`) of this name exists.
@@ -264,10 +260,7 @@ impl TemplateSet {
         };
         // Changes made in place to shared maps persist from one template to the next, as
         // Helm's templates share their values; executions of one set take turns.
-        let mut shared = self
-            .mutations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut shared = self.mutations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut ex = exec::Exec::new(self, env, def.clone(), name);
         ex.mutations = std::mem::take(&mut *shared);
         let mut out = String::new();

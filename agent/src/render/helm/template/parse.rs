@@ -80,13 +80,7 @@ impl Arg {
     /// The position Go reports for this node.
     pub(crate) fn pos(&self) -> usize {
         match self {
-            Arg::Field(_, p)
-            | Arg::Var(_, _, p)
-            | Arg::Dot(p)
-            | Arg::Nil(p)
-            | Arg::Const(_, _, p)
-            | Arg::Ident(_, p)
-            | Arg::Pipe(_, _, p) => *p,
+            Arg::Field(_, p) | Arg::Var(_, _, p) | Arg::Dot(p) | Arg::Nil(p) | Arg::Const(_, _, p) | Arg::Ident(_, p) | Arg::Pipe(_, _, p) => *p,
         }
     }
 }
@@ -522,11 +516,7 @@ impl Parser<'_> {
             }
             Tok::Char(c) => {
                 let end = self.toks.get(self.i).map_or(self.text.len(), |n| n.pos);
-                Arg::Const(
-                    Value::Int(c),
-                    self.text[t.pos..end].trim_end().to_owned(),
-                    t.pos,
-                )
+                Arg::Const(Value::Int(c), self.text[t.pos..end].trim_end().to_owned(), t.pos)
             }
             Tok::Number(n) => {
                 let v = parse_number(&n)

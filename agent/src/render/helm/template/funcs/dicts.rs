@@ -225,9 +225,7 @@ fn pick(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 fn omit(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     at_least(a, 1)?;
     let m = dict(a, 0)?;
-    let drop: Vec<&str> = (1..a.len())
-        .map(|i| string(a, i))
-        .collect::<Result<_, _>>()?;
+    let drop: Vec<&str> = (1..a.len()).map(|i| string(a, i)).collect::<Result<_, _>>()?;
     Ok(Value::map(
         m.iter()
             .filter(|(k, _)| !drop.contains(&k.as_str()))

@@ -125,9 +125,7 @@ pub(crate) fn boolean(a: &[Value], i: usize) -> Result<bool, String> {
 pub(crate) fn list(a: &[Value], i: usize) -> Result<Arc<Vec<Value>>, String> {
     match a.get(i) {
         Some(Value::List(l)) => Ok(l.clone()),
-        Some(Value::Nil) => Err(format!(
-            "{ARG_ERROR}{i}{ARG_ERROR}[]interface {{}}{ARG_ERROR}nil-ok"
-        )),
+        Some(Value::Nil) => Err(format!("{ARG_ERROR}{i}{ARG_ERROR}[]interface {{}}{ARG_ERROR}nil-ok")),
         _ => Err(arg_error(i, "[]interface {}")),
     }
 }
@@ -135,15 +133,10 @@ pub(crate) fn list(a: &[Value], i: usize) -> Result<Arc<Vec<Value>>, String> {
 /// A `map[string]interface{}` parameter. A nil argument read straight from a map is
 /// refused (Go's "wrong type for value"), a nil variable or piped value is an empty map;
 /// the engine decides which by the argument's node.
-pub(crate) fn dict(
-    a: &[Value],
-    i: usize,
-) -> Result<Arc<std::collections::BTreeMap<String, Value>>, String> {
+pub(crate) fn dict(a: &[Value], i: usize) -> Result<Arc<std::collections::BTreeMap<String, Value>>, String> {
     match a.get(i) {
         Some(Value::Map(m)) => Ok(m.clone()),
-        Some(Value::Nil) => Err(format!(
-            "{ARG_ERROR}{i}{ARG_ERROR}map[string]interface {{}}{ARG_ERROR}nil-ok"
-        )),
+        Some(Value::Nil) => Err(format!("{ARG_ERROR}{i}{ARG_ERROR}map[string]interface {{}}{ARG_ERROR}nil-ok")),
         _ => Err(arg_error(i, "map[string]interface {}")),
     }
 }
