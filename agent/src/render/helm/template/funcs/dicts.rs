@@ -5,7 +5,6 @@
 use super::super::exec::Exec;
 use super::{Func, Value, arity, at_least, dict, s, string, strval};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 pub(super) const FUNCS: &[(&str, Func)] = &[
     ("dict", dict_fn),

@@ -19,6 +19,7 @@ mod math;
 mod regex;
 mod semver;
 mod strings;
+mod x509;
 
 use super::Value;
 use super::exec::Exec;
@@ -227,4 +228,20 @@ pub(crate) fn is_empty(v: &Value) -> bool {
 /// Go's `reflect.DeepEqual` over values (Sprig's `has`, `uniq`, `without`).
 pub(crate) fn builtins_eq(x: &Value, y: &Value) -> bool {
     x == y
+}
+
+/// (year, "MMDDHHMMSS") of Unix seconds, for certificate validity.
+pub(crate) fn dates_time(secs: i64) -> (i64, String) {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, format!("{m:02}{d:02}{:02}{:02}{:02}", sod / 3600, (sod / 60) % 60, sod % 60))
 }
