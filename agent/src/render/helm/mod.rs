@@ -142,6 +142,23 @@ pub enum HelmError {
     },
 }
 
+/// At most about 400 bytes of `text`: its start and its end (where Go's nested template
+/// errors put the cause), cut at character boundaries.
+pub(crate) fn clip_middle(text: &str) -> String {
+    if text.len() <= 400 {
+        return text.to_owned();
+    }
+    let mut head = 100;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - 300;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{} ... {}", &text[..head], &text[tail..])
+}
+
 /// At most 300 bytes of `text`, cut at a character boundary.
 pub(crate) fn clip(text: &str) -> String {
     let mut end = text.len().min(300);

@@ -259,7 +259,7 @@ fn template_error(chart: &str, error: TemplateError, secret: bool) -> HelmError 
         reason: if secret {
             "the template failed (details withheld: the values include a Secret's)".into()
         } else {
-            clip(&reason)
+            super::clip_middle(&reason)
         },
     }
 }
