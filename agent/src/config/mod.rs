@@ -409,6 +409,9 @@ pub struct AppGenerator {
     /// The largest share (percent) of an app's objects one sync may prune.
     #[serde(default)]
     pub max_prune_percent: Option<u8>,
+    /// The apps' directories hold Helm charts, rendered with these settings.
+    #[serde(default)]
+    pub helm: Option<helm::HelmAppConfig>,
 }
 
 /// The agent's age keys.
@@ -532,6 +535,7 @@ impl Default for Limits {
 }
 
 mod bitnami;
+pub mod helm;
 mod load;
 
 pub use bitnami::{BitnamiKeysConfig, DEFAULT_CONTROLLER_NAMESPACE};

@@ -365,9 +365,24 @@ pub async fn prepare(
         key_allow.clone(),
         Arc::clone(&held),
     );
+    let helm = config.apps.get(app.generator).and_then(|g| g.helm.as_ref());
+    if helm.is_some_and(|h| !h.values_from.is_empty()) {
+        return Err(PipelineError::RenderFailed {
+            app: name.clone(),
+            source: Box::new(RenderError::ChartFailed {
+                path: app.path.to_string(),
+                source: render::helm::HelmError::InvalidValues {
+                    file: "helm.valuesFrom".into(),
+                    reason: "reading values from ConfigMaps and Secrets is not supported yet"
+                        .into(),
+                },
+            }),
+        });
+    }
     let options = RenderOptions {
         max_render_time: config.limits.render_timeout.0,
         decryptor: Some(Arc::new(decryptor)),
+        helm: helm.map(|h| h.settings(&name, namespace_of(app))),
         ..RenderOptions::default()
     };
     let rendered = {

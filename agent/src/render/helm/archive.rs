@@ -181,7 +181,7 @@ fn chart_path(raw: &str) -> Result<Option<String>, String> {
         .split(['/', '\\'])
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
-    if parts.iter().any(|p| *p == "..") {
+    if parts.contains(&"..") {
         return Err("paths with `..` are not allowed".into());
     }
     if parts.len() == 1 && parts[0] == "Chart.yaml" {

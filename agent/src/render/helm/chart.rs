@@ -149,7 +149,9 @@ impl Chart {
                         .map_err(|e| invalid("values.schema.json", clip(&e.to_string())))?;
                     chart.schema = Some(schema);
                 }
-                "requirements.yaml" | "requirements.lock" | "Chart.lock" => {
+                // Helm keeps the lock of Chart.yaml dependencies out of `.Files`.
+                "Chart.lock" => {}
+                "requirements.yaml" | "requirements.lock" => {
                     if file.name == "requirements.yaml" {
                         requirements =
                             Some(parse_map(&file).map_err(|r| invalid("requirements.yaml", r))?);
@@ -162,20 +164,17 @@ impl Chart {
         }
         let mut metadata =
             metadata.ok_or_else(|| invalid("Chart.yaml", "Chart.yaml file is missing".into()))?;
-        if let Some(req) = requirements {
-            if metadata.api_version == "v1" {
-                metadata.dependencies = parse_dependencies(req.get("dependencies"))
-                    .map_err(|r| invalid("requirements.yaml", r))?;
-            }
+        if let Some(req) = requirements
+            && metadata.api_version == "v1"
+        {
+            metadata.dependencies = parse_dependencies(req.get("dependencies"))
+                .map_err(|r| invalid("requirements.yaml", r))?;
         }
         // Helm keeps requirements/lock files among `.Files` only for v1 charts.
         if metadata.api_version != "v1" {
-            chart.files.retain(|f| {
-                !matches!(
-                    f.name.as_str(),
-                    "requirements.yaml" | "requirements.lock" | "Chart.lock"
-                )
-            });
+            chart
+                .files
+                .retain(|f| !matches!(f.name.as_str(), "requirements.yaml" | "requirements.lock"));
         }
         chart.metadata = metadata;
         chart.templates.sort_by(|a, b| a.name.cmp(&b.name));

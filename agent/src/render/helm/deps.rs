@@ -67,7 +67,7 @@ fn process_enabled(
     chart
         .metadata
         .dependencies
-        .retain(|d| !disabled.iter().any(|n| *n == d.name));
+        .retain(|d| !disabled.contains(&d.name));
     for sub in &mut chart.dependencies {
         let subpath = format!("{path}{}.", sub.name());
         process_enabled(sub, &cvals, &subpath, depth + 1)?;

@@ -14,6 +14,7 @@
 //! renders the same on every sync. `lookup` answers as `helm template` does (empty) unless a
 //! [`template::Lookup`] is given.
 
+mod app;
 mod archive;
 mod chart;
 mod deps;
@@ -28,6 +29,7 @@ pub mod strvals;
 pub mod template;
 mod values;
 
+pub use app::{CHART_FILE, ChartSettings, is_chart_dir, render_app};
 pub use archive::{ArchiveLimits, load_archive};
 pub use chart::{Chart, ChartFile, Dependency, Metadata};
 pub use load::load_dir;
@@ -138,6 +140,23 @@ pub enum HelmError {
         /// The limit.
         limit: usize,
     },
+}
+
+/// At most about 400 bytes of `text`: its start and its end (where Go's nested template
+/// errors put the cause), cut at character boundaries.
+pub(crate) fn clip_middle(text: &str) -> String {
+    if text.len() <= 400 {
+        return text.to_owned();
+    }
+    let mut head = 100;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - 300;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{} ... {}", &text[..head], &text[tail..])
 }
 
 /// At most 300 bytes of `text`, cut at a character boundary.

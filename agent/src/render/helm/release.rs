@@ -175,6 +175,10 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
         let text = set
             .execute(template, &Value::Map(Arc::new(dot)), &env)
             .map_err(|e| template_error(&name, e, options.secret_values))?;
+        // NOTES.txt is executed (its errors fail the render, as in Helm) but not output.
+        if template.ends_with("/NOTES.txt") {
+            continue;
+        }
         let text = text.replace("<no value>", "");
         total += text.len();
         if total > MAX_RELEASE_OUTPUT {
@@ -255,18 +259,213 @@ fn template_error(chart: &str, error: TemplateError, secret: bool) -> HelmError 
         reason: if secret {
             "the template failed (details withheld: the values include a Secret's)".into()
         } else {
-            clip(&reason)
+            super::clip_middle(&reason)
         },
     }
 }
 
-/// The template and line of Go's `template: NAME:LINE:COL: ...`.
+/// The template and line of Go's `template: NAME:LINE:COL: ...` or Helm's
+/// `execution error at (NAME:LINE:COL): ...`.
 fn position(message: &str) -> (String, Option<usize>) {
-    let Some(rest) = message.strip_prefix("template: ") else {
+    let rest = if let Some(rest) = message.strip_prefix("template: ") {
+        rest
+    } else if let Some(rest) = message.strip_prefix("execution error at (") {
+        rest
+    } else {
         return (String::new(), None);
     };
     let mut parts = rest.splitn(3, ':');
     let name = parts.next().unwrap_or_default().to_owned();
     let line = parts.next().and_then(|l| l.trim().parse().ok());
     (name, line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::helm::chart::ChartFile;
+
+    fn chart(files: &[(&str, &str)], subs: Vec<Chart>) -> Chart {
+        let files = files
+            .iter()
+            .map(|(n, t)| ChartFile {
+                name: (*n).to_owned(),
+                data: Arc::new(t.as_bytes().to_vec()),
+            })
+            .collect();
+        Chart::from_files("t", files, subs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn top() -> Chart {
+        let lib = chart(
+            &[
+                (
+                    "Chart.yaml",
+                    "apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n",
+                ),
+                (
+                    "templates/_n.tpl",
+                    "{{ define \"lib.name\" }}lib-{{ .Release.Name }}{{ end }}",
+                ),
+                (
+                    "templates/ignored.yaml",
+                    "kind: ConfigMap\nmetadata: {name: never}\n",
+                ),
+            ],
+            Vec::new(),
+        );
+        let sub = chart(
+            &[
+                ("Chart.yaml", "apiVersion: v2\nname: sub\nversion: 1.0.0\n"),
+                ("values.yaml", "port: 80\n"),
+                (
+                    "templates/svc.yaml",
+                    "kind: Service\nmetadata:\n  name: {{ .Chart.Name }}-{{ .Values.port }}\n  annotations: {template: {{ .Template.Name }}, global: {{ .Values.global.env }}}\n",
+                ),
+            ],
+            Vec::new(),
+        );
+        chart(
+            &[
+                (
+                    "Chart.yaml",
+                    "apiVersion: v2\nname: top\nversion: 1.0.0\ndependencies:\n- {name: sub, version: 1.x, alias: api}\n- {name: lib, version: 1.0.0}\n",
+                ),
+                ("values.yaml", "global: {env: prod}\napi: {port: 8080}\n"),
+                ("files/a.txt", "hello"),
+                (
+                    "crds/crd.yaml",
+                    "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: xs.example.com}\n",
+                ),
+                ("templates/NOTES.txt", "{{ .Release.Name }} installed"),
+                (
+                    "templates/all.yaml",
+                    "kind: Deployment\nmetadata: {name: {{ include \"lib.name\" . }}}\n---\nkind: ConfigMap\nmetadata: {name: cm, namespace: {{ .Release.Namespace }}}\ndata:\n  file: {{ .Files.Get \"files/a.txt\" }}\n  has: {{ .Capabilities.APIVersions.Has \"apps/v1\" | quote }}\n  kube: {{ .Capabilities.KubeVersion.Version }}\n  sub: {{ .Subcharts.api.Values.port | quote }}\n  missing: {{ .Values.nothing }}\n",
+                ),
+                (
+                    "templates/hooks.yaml",
+                    "kind: Job\nmetadata:\n  name: migrate\n  annotations: {helm.sh/hook: pre-install, helm.sh/hook-weight: \"2\"}\n---\nkind: Pod\nmetadata:\n  name: test\n  annotations: {helm.sh/hook: test}\n",
+                ),
+            ],
+            vec![sub, lib],
+        )
+    }
+
+    #[test]
+    fn a_chart_renders_in_helms_order_with_its_scope() {
+        let options = ReleaseOptions {
+            release_name: "r".into(),
+            namespace: "ns".into(),
+            ..ReleaseOptions::default()
+        };
+        let release = render(&top(), &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(release.crds.len(), 1);
+        assert_eq!(release.crds[0].template, "top/crds/crd.yaml");
+        let kinds: Vec<&str> = release
+            .objects
+            .iter()
+            .map(|o| o.value["kind"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(kinds, ["ConfigMap", "Service", "Deployment"]);
+        let cm = &release.objects[0].value;
+        assert_eq!(cm["metadata"]["namespace"], "ns");
+        assert_eq!(cm["data"]["file"], "hello");
+        assert_eq!(cm["data"]["has"], "true");
+        assert_eq!(cm["data"]["kube"], "v1.32.0");
+        assert_eq!(cm["data"]["sub"], "8080");
+        assert_eq!(cm["data"]["missing"], serde_json::Value::Null);
+        let svc = &release.objects[1];
+        assert_eq!(svc.template, "top/charts/api/templates/svc.yaml");
+        assert_eq!(svc.value["metadata"]["name"], "api-8080");
+        assert_eq!(
+            svc.value["metadata"]["annotations"]["template"],
+            "top/charts/api/templates/svc.yaml"
+        );
+        assert_eq!(svc.value["metadata"]["annotations"]["global"], "prod");
+        assert_eq!(release.objects[2].value["metadata"]["name"], "lib-r");
+        assert_eq!(release.hooks.len(), 1, "the test hook is left out");
+        assert_eq!(release.hooks[0].weight, 2);
+        let with_tests = ReleaseOptions {
+            include_tests: true,
+            include_crds: false,
+            ..options
+        };
+        let release = render(&top(), &with_tests).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(release.hooks.len(), 2);
+        assert!(release.crds.is_empty());
+    }
+
+    #[test]
+    fn a_failing_template_is_named_with_its_line() {
+        let broken = chart(
+            &[
+                ("Chart.yaml", "apiVersion: v2\nname: b\nversion: 1.0.0\n"),
+                ("templates/x.yaml", "a: 1\nb: {{ fail \"no way\" }}\n"),
+            ],
+            Vec::new(),
+        );
+        let err = render(&broken, &ReleaseOptions::default()).err();
+        match err {
+            Some(HelmError::RenderFailed {
+                template,
+                line,
+                reason,
+                ..
+            }) => {
+                assert_eq!(template, "b/templates/x.yaml");
+                assert_eq!(line, Some(2));
+                assert!(reason.contains("no way"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let secret = ReleaseOptions {
+            secret_values: true,
+            ..ReleaseOptions::default()
+        };
+        let err = render(&broken, &secret)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            !err.contains("no way") && err.contains("b/templates/x.yaml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn random_functions_are_seeded_per_app_release_and_template() {
+        let a = seed(
+            &ReleaseOptions {
+                app_seed: "a".into(),
+                ..ReleaseOptions::default()
+            },
+            "t/templates/x.yaml",
+        );
+        let b = seed(
+            &ReleaseOptions {
+                app_seed: "b".into(),
+                ..ReleaseOptions::default()
+            },
+            "t/templates/x.yaml",
+        );
+        let c = seed(
+            &ReleaseOptions {
+                app_seed: "a".into(),
+                ..ReleaseOptions::default()
+            },
+            "t/templates/y.yaml",
+        );
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(
+            a,
+            seed(
+                &ReleaseOptions {
+                    app_seed: "a".into(),
+                    ..ReleaseOptions::default()
+                },
+                "t/templates/x.yaml"
+            )
+        );
+    }
 }

@@ -115,24 +115,24 @@ impl<'a> Validator<'a> {
                 ),
             );
         }
-        if let Some(Value::Array(options)) = schema.get("enum") {
-            if !options.iter().any(|o| equal(o, value)) {
-                return fail(
-                    path,
-                    format!(
-                        "value must be one of {}",
-                        super::clip(&Value::Array(options.clone()).to_string())
-                    ),
-                );
-            }
+        if let Some(Value::Array(options)) = schema.get("enum")
+            && !options.iter().any(|o| equal(o, value))
+        {
+            return fail(
+                path,
+                format!(
+                    "value must be one of {}",
+                    super::clip(&Value::Array(options.clone()).to_string())
+                ),
+            );
         }
-        if let Some(constant) = schema.get("const") {
-            if !equal(constant, value) {
-                return fail(
-                    path,
-                    format!("value must be {}", super::clip(&constant.to_string())),
-                );
-            }
+        if let Some(constant) = schema.get("const")
+            && !equal(constant, value)
+        {
+            return fail(
+                path,
+                format!("value must be {}", super::clip(&constant.to_string())),
+            );
         }
         Ok(())
     }
@@ -149,13 +149,12 @@ impl<'a> Validator<'a> {
                 self.check(sub, value, path, depth + 1)?;
             }
         }
-        if let Some(Value::Array(any)) = schema.get("anyOf") {
-            if !any
+        if let Some(Value::Array(any)) = schema.get("anyOf")
+            && !any
                 .iter()
                 .any(|sub| self.check(sub, value, path, depth + 1).is_ok())
-            {
-                return fail(path, "must validate at least one schema (anyOf)".into());
-            }
+        {
+            return fail(path, "must validate at least one schema (anyOf)".into());
         }
         if let Some(Value::Array(one)) = schema.get("oneOf") {
             let passing = one
@@ -166,10 +165,10 @@ impl<'a> Validator<'a> {
                 return fail(path, "must validate one and only one schema (oneOf)".into());
             }
         }
-        if let Some(not) = schema.get("not") {
-            if self.check(not, value, path, depth + 1).is_ok() {
-                return fail(path, "must not validate the schema (not)".into());
-            }
+        if let Some(not) = schema.get("not")
+            && self.check(not, value, path, depth + 1).is_ok()
+        {
+            return fail(path, "must not validate the schema (not)".into());
         }
         if let Some(condition) = schema.get("if") {
             let branch = if self.check(condition, value, path, depth + 1).is_ok() {
@@ -323,15 +322,14 @@ fn check_string(schema: &Map<String, Value>, s: &str, path: &str) -> Outcome {
             format!("string length must be at most {}", schema["maxLength"]),
         );
     }
-    if let Some(Value::String(pattern)) = schema.get("pattern") {
-        if let Ok(re) = regex::Regex::new(pattern) {
-            if !re.is_match(s) {
-                return fail(
-                    path,
-                    format!("does not match pattern {:?}", super::clip(pattern)),
-                );
-            }
-        }
+    if let Some(Value::String(pattern)) = schema.get("pattern")
+        && let Ok(re) = regex::Regex::new(pattern)
+        && !re.is_match(s)
+    {
+        return fail(
+            path,
+            format!("does not match pattern {:?}", super::clip(pattern)),
+        );
     }
     Ok(())
 }
@@ -343,15 +341,15 @@ fn check_number(schema: &Map<String, Value>, value: &Value, path: &str) -> Outco
     let bound = |key: &str| schema.get(key).and_then(Value::as_f64);
     // Draft 4 writes exclusive bounds as booleans beside minimum/maximum.
     let exclusive = |key: &str| schema.get(key) == Some(&Value::Bool(true));
-    if let Some(min) = bound("minimum") {
-        if n < min || (exclusive("exclusiveMinimum") && n == min) {
-            return fail(path, format!("must be greater than or equal to {min}"));
-        }
+    if let Some(min) = bound("minimum")
+        && (n < min || (exclusive("exclusiveMinimum") && n == min))
+    {
+        return fail(path, format!("must be greater than or equal to {min}"));
     }
-    if let Some(max) = bound("maximum") {
-        if n > max || (exclusive("exclusiveMaximum") && n == max) {
-            return fail(path, format!("must be less than or equal to {max}"));
-        }
+    if let Some(max) = bound("maximum")
+        && (n > max || (exclusive("exclusiveMaximum") && n == max))
+    {
+        return fail(path, format!("must be less than or equal to {max}"));
     }
     if bound("exclusiveMinimum").is_some_and(|m| n <= m) {
         return fail(path, "must be greater than the exclusive minimum".into());
@@ -359,10 +357,11 @@ fn check_number(schema: &Map<String, Value>, value: &Value, path: &str) -> Outco
     if bound("exclusiveMaximum").is_some_and(|m| n >= m) {
         return fail(path, "must be less than the exclusive maximum".into());
     }
-    if let Some(step) = bound("multipleOf") {
-        if step > 0.0 && ((n / step).round() * step - n).abs() > 1e-9 {
-            return fail(path, format!("must be a multiple of {step}"));
-        }
+    if let Some(step) = bound("multipleOf")
+        && step > 0.0
+        && ((n / step).round() * step - n).abs() > 1e-9
+    {
+        return fail(path, format!("must be a multiple of {step}"));
     }
     Ok(())
 }

@@ -205,7 +205,11 @@ impl Object for KubeVersion {
         }
     }
     fn display(&self) -> Option<String> {
-        Some(self.version.clone())
+        // Helm 3's `String` has a pointer receiver, so `%v` prints the struct.
+        Some(format!(
+            "{{{} {} {}}}",
+            self.version, self.major, self.minor
+        ))
     }
     fn to_json(&self) -> serde_json::Value {
         serde_json::json!({"Version": self.version, "Major": self.major, "Minor": self.minor})
@@ -238,6 +242,47 @@ impl Object for ApiVersions {
                 .map(|v| serde_json::Value::String(v.clone()))
                 .collect(),
         )
+    }
+}
+
+/// `.Capabilities.HelmVersion`: the Helm build Tether follows.
+struct HelmVersion;
+
+const HELM_VERSION_FIELDS: [(&str, &str, &str); 4] = [
+    ("Version", "version", HELM_VERSION),
+    (
+        "GitCommit",
+        "git_commit",
+        "e4da49785aa6e6ee2b86efd5dd9e43400318262b",
+    ),
+    ("GitTreeState", "git_tree_state", "clean"),
+    ("GoVersion", "go_version", "go1.23.7"),
+];
+
+impl Object for HelmVersion {
+    fn type_name(&self) -> &str {
+        "version.BuildInfo"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        HELM_VERSION_FIELDS
+            .iter()
+            .find(|(go, _, _)| *go == name)
+            .map(|(_, _, value)| s(value))
+    }
+    fn call(&self, _method: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        None
+    }
+    fn to_json(&self) -> serde_json::Value {
+        HELM_VERSION_FIELDS
+            .iter()
+            .map(|(_, key, value)| {
+                (
+                    (*key).to_owned(),
+                    serde_json::Value::String((*value).to_owned()),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
     }
 }
 
@@ -286,12 +331,7 @@ pub(crate) fn capabilities(
     };
     let mut api: Vec<String> = DEFAULT_API_VERSIONS.lines().map(str::to_owned).collect();
     api.extend(extra_api.iter().cloned());
-    let helm = map(vec![
-        ("Version", s(HELM_VERSION)),
-        ("GitCommit", s("")),
-        ("GitTreeState", s("")),
-        ("GoVersion", s("")),
-    ]);
+    let helm = Value::Object(Arc::new(HelmVersion));
     Ok(Value::Object(Arc::new(Capabilities {
         kube: Value::Object(Arc::new(kube)),
         api: Value::Object(Arc::new(ApiVersions(api))),
@@ -328,7 +368,7 @@ impl Files {
             })
             .collect();
         let text = template::yaml::to_yaml(&Value::Map(Arc::new(entries)));
-        s(text.trim_end_matches('\n'))
+        s(text.strip_suffix('\n').unwrap_or(&text))
     }
 }
 

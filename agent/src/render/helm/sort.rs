@@ -165,7 +165,9 @@ pub(crate) fn sort_manifests(
             continue;
         }
         for doc in split_manifests(content) {
-            let parsed = yaml::parse_values(doc, limits)
+            // `helm template` prints each document followed by a newline: a block scalar
+            // ending the document keeps its final line break.
+            let parsed = yaml::parse_values(&format!("{doc}\n"), limits)
                 .map_err(|e| (path.clone(), clip(&e.to_string())))?;
             let value = match parsed.into_iter().next() {
                 None | Some(Value::Null) => continue,

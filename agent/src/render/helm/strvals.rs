@@ -250,10 +250,11 @@ fn typed(raw: &str) -> Value {
     if raw == "0" {
         return Value::Number(Number::from(0i64));
     }
-    if !raw.is_empty() && !raw.starts_with('0') {
-        if let Ok(n) = raw.parse::<i64>() {
-            return Value::Number(Number::from(n));
-        }
+    if !raw.is_empty()
+        && !raw.starts_with('0')
+        && let Ok(n) = raw.parse::<i64>()
+    {
+        return Value::Number(Number::from(n));
     }
     Value::String(raw.to_owned())
 }

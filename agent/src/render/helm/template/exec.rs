@@ -2,6 +2,7 @@
 
 use super::funcs::{self, Func};
 use super::parse::{Arg, Cmd, List, Node, Pipe};
+use super::mutation::Mutations;
 use super::{Def, Environment, TemplateSet, Value};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -39,6 +40,8 @@ pub(crate) struct Exec<'a> {
     pub rng: Option<rand_chacha::ChaCha20Rng>,
     /// Parsed `tpl` texts, by text.
     pub tpl_cache: HashMap<String, Arc<super::parse::Parsed>>,
+    /// Maps changed in place (`set`, `merge`, ...), as Go's shared maps would show them.
+    pub mutations: Mutations,
 }
 
 impl<'a> Exec<'a> {
@@ -62,7 +65,18 @@ impl<'a> Exec<'a> {
             included: HashMap::new(),
             rng: None,
             tpl_cache: HashMap::new(),
+            mutations: Mutations::default(),
         }
+    }
+
+    /// Records that the map `old` was changed in place into `new`.
+    pub(crate) fn mutated(&mut self, old: &Value, new: &Value) {
+        self.mutations.record(old, new);
+    }
+
+    /// The current state of a value read from a variable, a field or dot.
+    fn fix(&mut self, v: Value) -> Value {
+        self.mutations.resolve(v)
     }
 
     /// The random generator, seeded from the environment on first use.
@@ -95,10 +109,7 @@ impl<'a> Exec<'a> {
         let before = &text[..pos];
         let line = 1 + before.matches('\n').count();
         let col = before.rfind('\n').map_or(pos, |i| pos - i - 1);
-        let mut ctx = node.to_owned();
-        if ctx.chars().count() > 20 {
-            ctx = format!("{}...", ctx.chars().take(20).collect::<String>());
-        }
+        let ctx = node;
         format!(
             "template: {}:{line}:{col}: executing \"{}\" at <{ctx}>: {msg}",
             self.def.parse_name, self.exec_name
@@ -269,33 +280,12 @@ impl<'a> Exec<'a> {
                     items.push((Value::str(k), e.clone()));
                 }
             }
-            Value::Int(n) => {
-                if pipe.decl.len() > 1 {
-                    return Err(self.error_at(
-                        pipe.pos,
-                        &pipe_string(pipe),
-                        "can't use 2 variables when ranging over an integer",
-                    ));
-                }
-                for i in 0..(*n).max(0) {
-                    let flow = iterate(self, Value::Int(i), Value::Int(i), out)?;
-                    if flow == Flow::Break {
-                        break;
-                    }
-                }
-                self.vars.truncate(mark);
-                if *n <= 0 {
-                    return self
-                        .list(otherwise, dot, out)
-                        .inspect(|_| self.vars.truncate(mark));
-                }
-                return Ok(Flow::Normal);
-            }
             Value::Nil => {}
             other => {
+                let (pos, node) = last_node(pipe);
                 return Err(self.error_at(
-                    pipe.pos,
-                    &pipe_string(pipe),
+                    pos,
+                    &node,
                     &format!("range can't iterate over {}", other.to_v()),
                 ));
             }
@@ -346,78 +336,69 @@ impl<'a> Exec<'a> {
         let first = &cmd.args[0];
         let rest = &cmd.args[1..];
         match first {
-            Arg::Field(chain, pos) => self.chain(dot.clone(), chain, rest, fin, *pos, cmd, dot),
+            Arg::Field(chain, _) => {
+                let d = self.fix(dot.clone());
+                self.chain(d, chain, rest, fin, first, dot)
+            }
             Arg::Var(name, chain, pos) => {
                 let v = self.var(name, *pos)?;
                 if chain.is_empty() {
-                    self.not_a_function(cmd, rest, &fin)?;
+                    self.not_a_function(first, rest, &fin)?;
                     return Ok(v);
                 }
-                self.chain(v, chain, rest, fin, *pos, cmd, dot)
+                self.chain(v, chain, rest, fin, first, dot)
             }
-            Arg::Pipe(p, chain) => {
+            Arg::Pipe(p, chain, _) => {
                 let v = self.pipe_value(p, dot)?;
                 if chain.is_empty() {
-                    self.not_a_function(cmd, rest, &fin)?;
+                    self.not_a_function(first, rest, &fin)?;
                     return Ok(v);
                 }
-                self.chain(v, chain, rest, fin, cmd.pos, cmd, dot)
+                self.chain(v, chain, rest, fin, first, dot)
             }
             Arg::Ident(name, pos) => self.call(name, *pos, cmd, rest, fin, dot),
-            Arg::Dot => {
-                self.not_a_function(cmd, rest, &fin)?;
-                Ok(dot.clone())
+            Arg::Dot(_) => {
+                self.not_a_function(first, rest, &fin)?;
+                Ok(self.fix(dot.clone()))
             }
-            Arg::Nil => Err(self.error_at(cmd.pos, "nil", "nil is not a command")),
-            Arg::Const(v, _) => {
-                self.not_a_function(cmd, rest, &fin)?;
+            Arg::Nil(pos) => Err(self.error_at(*pos, "nil", "nil is not a command")),
+            Arg::Const(v, _, _) => {
+                self.not_a_function(first, rest, &fin)?;
                 Ok(v.clone())
             }
         }
     }
 
-    fn not_a_function(&self, cmd: &Cmd, rest: &[Arg], fin: &Option<Value>) -> Result<(), Fail> {
+    fn not_a_function(&self, first: &Arg, rest: &[Arg], fin: &Option<Value>) -> Result<(), Fail> {
         if !rest.is_empty() || fin.is_some() {
-            let s = arg_string(&cmd.args[0]);
-            return Err(self.error_at(
-                cmd.pos,
-                &cmd_string(cmd),
-                &format!("can't give argument to non-function {s}"),
-            ));
+            let s = arg_string(first);
+            return Err(self.error_at(first.pos(), &s, &format!("can't give argument to non-function {s}")));
         }
         Ok(())
     }
 
-    fn var(&self, name: &str, pos: usize) -> Result<Value, Fail> {
+    fn var(&mut self, name: &str, pos: usize) -> Result<Value, Fail> {
         match self.vars.iter().rev().find(|(n, _)| &**n == name) {
-            Some((_, v)) => Ok(v.clone()),
+            Some((_, v)) => {
+                let v = v.clone();
+                Ok(self.fix(v))
+            }
             None => Err(self.error_at(pos, name, &format!("undefined variable: {name}"))),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn chain(
-        &mut self,
-        mut v: Value,
-        chain: &[String],
-        rest: &[Arg],
-        fin: Option<Value>,
-        pos: usize,
-        cmd: &Cmd,
-        dot: &Value,
-    ) -> Result<Value, Fail> {
+    /// Walks a field chain from `v` (`.A.B`, `$x.A`, `(pipe).A`); the last field may be a
+    /// method of an object called with the arguments.
+    fn chain(&mut self, mut v: Value, chain: &[String], rest: &[Arg], fin: Option<Value>, node: &Arg, dot: &Value) -> Result<Value, Fail> {
         let n = chain.len();
+        let pos = node.pos();
         for (i, name) in chain.iter().enumerate() {
             let last = i + 1 == n;
             let has_args = last && (!rest.is_empty() || fin.is_some());
             v = match &v {
                 Value::Map(m) => {
                     if has_args {
-                        return Err(self.error_at(
-                            pos,
-                            &cmd_string(cmd),
-                            &format!("{name} is not a method but has arguments"),
-                        ));
+                        return Err(self.error_at(pos, &arg_string(node), &format!("{name} is not a method but has arguments")));
                     }
                     m.get(name.as_str()).cloned().unwrap_or(Value::Nil)
                 }
@@ -426,47 +407,26 @@ impl<'a> Exec<'a> {
                     match field {
                         Some(f) => f,
                         None => {
-                            let args = if last {
-                                self.args(rest, fin.clone(), dot)?
-                            } else {
-                                Vec::new()
-                            };
+                            let args = if last { self.args(rest, fin.clone(), dot)? } else { Vec::new() };
                             match o.call(name, &args) {
                                 Some(Ok(r)) => r,
                                 Some(Err(e)) => {
-                                    return Err(self.error_at(
-                                        pos,
-                                        &cmd_string(cmd),
-                                        &format!("error calling {name}: {e}"),
-                                    ));
+                                    return Err(self.error_at(pos, &arg_string(node), &format!("error calling {name}: {e}")));
                                 }
                                 None => {
-                                    return Err(self.error_at(
-                                        pos,
-                                        &chain_string(chain),
-                                        &format!(
-                                            "can't evaluate field {name} in type {}",
-                                            o.type_name()
-                                        ),
-                                    ));
+                                    return Err(self.error_at(pos, &arg_string(node), &format!("can't evaluate field {name} in type {}", o.type_name())));
                                 }
                             }
                         }
                     }
                 }
                 Value::Nil => {
-                    return Err(self.error_at(
-                        pos,
-                        &chain_string(chain),
-                        &format!("nil pointer evaluating interface {{}}.{name}"),
-                    ));
+                    return Err(self.error_at(pos, &arg_string(node), &format!("nil pointer evaluating interface {{}}.{name}")));
                 }
                 other => {
-                    return Err(self.error_at(
-                        pos,
-                        &chain_string(chain),
-                        &format!("can't evaluate field {name} in type {}", other.type_name()),
-                    ));
+                    // Values read from maps are held as interface{} in Go.
+                    let ty = if i == 0 && matches!(node, Arg::Pipe(..)) { other.type_name() } else { "interface {}".to_owned() };
+                    return Err(self.error_at(pos, &arg_string(node), &format!("can't evaluate field {name} in type {ty}")));
                 }
             };
         }
@@ -487,67 +447,41 @@ impl<'a> Exec<'a> {
 
     fn arg(&mut self, a: &Arg, dot: &Value) -> Result<Value, Fail> {
         match a {
-            Arg::Field(chain, pos) => {
-                let c = Cmd {
-                    pos: *pos,
-                    args: Vec::new(),
-                };
-                self.chain(dot.clone(), chain, &[], None, *pos, &c, dot)
+            Arg::Field(chain, _) => {
+                let d = self.fix(dot.clone());
+                self.chain(d, chain, &[], None, a, dot)
             }
             Arg::Var(name, chain, pos) => {
                 let v = self.var(name, *pos)?;
                 if chain.is_empty() {
                     return Ok(v);
                 }
-                let c = Cmd {
-                    pos: *pos,
-                    args: Vec::new(),
-                };
-                self.chain(v, chain, &[], None, *pos, &c, dot)
+                self.chain(v, chain, &[], None, a, dot)
             }
-            Arg::Pipe(p, chain) => {
+            Arg::Pipe(p, chain, _) => {
                 let v = self.pipe_value(p, dot)?;
                 if chain.is_empty() {
                     return Ok(v);
                 }
-                let c = Cmd {
-                    pos: p.pos,
-                    args: Vec::new(),
-                };
-                self.chain(v, chain, &[], None, p.pos, &c, dot)
+                self.chain(v, chain, &[], None, a, dot)
             }
             Arg::Ident(name, pos) => {
-                let c = Cmd {
-                    pos: *pos,
-                    args: vec![Arg::Ident(name.clone(), *pos)],
-                };
+                let c = Cmd { pos: *pos, args: vec![Arg::Ident(name.clone(), *pos)] };
                 self.call(name, *pos, &c, &[], None, dot)
             }
-            Arg::Dot => Ok(dot.clone()),
-            Arg::Nil => Ok(Value::Nil),
-            Arg::Const(v, _) => Ok(v.clone()),
+            Arg::Dot(_) => Ok(self.fix(dot.clone())),
+            Arg::Nil(_) => Ok(Value::Nil),
+            Arg::Const(v, _, _) => Ok(v.clone()),
         }
     }
 
-    fn call(
-        &mut self,
-        name: &str,
-        pos: usize,
-        cmd: &Cmd,
-        rest: &[Arg],
-        fin: Option<Value>,
-        dot: &Value,
-    ) -> Result<Value, Fail> {
+    fn call(&mut self, name: &str, pos: usize, cmd: &Cmd, rest: &[Arg], fin: Option<Value>, dot: &Value) -> Result<Value, Fail> {
         // `and` / `or` evaluate their arguments lazily.
         if name == "and" || name == "or" {
             let want = name == "or";
             let total = rest.len() + usize::from(fin.is_some());
             if total == 0 {
-                return Err(self.error_at(
-                    pos,
-                    &cmd_string(cmd),
-                    &format!("wrong number of args for {name}: want at least 1 got 0"),
-                ));
+                return Err(self.error_at(pos, &cmd_string(cmd), &format!("wrong number of args for {name}: want at least 1 got 0")));
             }
             let mut last = Value::Nil;
             for a in rest {
@@ -564,18 +498,78 @@ impl<'a> Exec<'a> {
         let Some(func) = funcs::lookup(name) else {
             return Err(self.error_at(pos, name, &format!("function \"{name}\" not defined")));
         };
-        let args = self.args(rest, fin, dot)?;
-        self.invoke(func, name, &args).map_err(|e| {
-            if e.starts_with("template: ") && self.limit_hit {
-                e
-            } else {
-                self.error_at(
-                    cmd.pos,
-                    &cmd_string(cmd),
-                    &format!("error calling {name}: {e}"),
-                )
+        let has_final = fin.is_some();
+        let mut args = self.args(rest, fin, dot)?;
+        for _ in 0..8 {
+            match self.invoke(func, name, &args) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.starts_with(funcs::ARG_ERROR) => {
+                    let parsed = parse_arg_error(&e);
+                    let (i, go_type, nil_ok) = parsed;
+                    let is_final = has_final && i + 1 == args.len() && i >= rest.len();
+                    let node = if is_final { None } else { rest.get(i) };
+                    let value = args.get(i).cloned().unwrap_or(Value::Nil);
+                    // A nil that Go holds as an invalid value (a variable, a pipeline's
+                    // result, the piped value) becomes a nil map or slice.
+                    let invalid_nil = matches!(value, Value::Nil)
+                        && match node {
+                            None => true,
+                            Some(Arg::Var(_, c, _)) | Some(Arg::Pipe(_, c, _)) => c.is_empty(),
+                            Some(Arg::Ident(..)) | Some(Arg::Nil(_)) => true,
+                            _ => false,
+                        };
+                    if nil_ok && invalid_nil {
+                        if let Some(slot) = args.get_mut(i) {
+                            *slot = if go_type.starts_with('[') { Value::list(Vec::new()) } else { Value::map(Default::default()) };
+                        }
+                        continue;
+                    }
+                    return Err(self.arg_type_error(node, rest, pos, name, &value, go_type));
+                }
+                Err(e) => {
+                    if e.starts_with("template: ") && self.limit_hit {
+                        return Err(e);
+                    }
+                    return Err(self.error_at(cmd.pos, &cmd_string(cmd), &format!("error calling {name}: {e}")));
+                }
             }
-        })
+        }
+        Err(self.error_at(cmd.pos, &cmd_string(cmd), &format!("error calling {name}: bad arguments")))
+    }
+
+    /// Go's wording for an argument that does not fit its parameter's type.
+    fn arg_type_error(&self, node: Option<&Arg>, rest: &[Arg], fpos: usize, fname: &str, value: &Value, go_type: &str) -> Fail {
+        let Some(node) = node else {
+            // The piped value: Go reports it at the last argument evaluated (or the function).
+            let (pos, s) = match rest.last() {
+                Some(a) => (a.pos(), arg_string(a)),
+                None => (fpos, fname.to_owned()),
+            };
+            let msg = match value {
+                Value::Nil => format!("invalid value; expected {go_type}"),
+                v => format!("wrong type for value; expected {go_type}; got {}", v.type_name()),
+            };
+            return self.error_at(pos, &s, &msg);
+        };
+        let s = arg_string(node);
+        let msg = match node {
+            Arg::Const(_, lit, _) => match go_type {
+                "string" => format!("expected string; found {lit}"),
+                "int" => format!("expected integer; found {lit}"),
+                "bool" => format!("expected bool; found {lit}"),
+                t => format!("can't handle {lit} for arg of type {t}"),
+            },
+            Arg::Nil(_) => format!("cannot assign nil to {go_type}"),
+            Arg::Var(_, c, _) | Arg::Pipe(_, c, _) if c.is_empty() && matches!(value, Value::Nil) => {
+                format!("invalid value; expected {go_type}")
+            }
+            Arg::Ident(..) if matches!(value, Value::Nil) => format!("invalid value; expected {go_type}"),
+            _ => match value {
+                Value::Nil => format!("wrong type for value; expected {go_type}; got interface {{}}"),
+                v => format!("wrong type for value; expected {go_type}; got {}", v.type_name()),
+            },
+        };
+        self.error_at(node.pos(), &s, &msg)
     }
 
     fn invoke(&mut self, func: Func, _name: &str, args: &[Value]) -> Result<Value, String> {
@@ -605,12 +599,30 @@ pub(crate) fn arg_string(a: &Arg) -> String {
     match a {
         Arg::Field(c, _) => chain_string(c),
         Arg::Var(n, c, _) => format!("{n}{}", chain_string(c)),
-        Arg::Dot => ".".to_owned(),
-        Arg::Nil => "nil".to_owned(),
-        Arg::Const(_, s) => s.clone(),
+        Arg::Dot(_) => ".".to_owned(),
+        Arg::Nil(_) => "nil".to_owned(),
+        Arg::Const(_, s, _) => s.clone(),
         Arg::Ident(n, _) => n.clone(),
-        Arg::Pipe(p, c) => format!("({}){}", pipe_string(p), chain_string(c)),
+        Arg::Pipe(p, c, _) => format!("({}){}", pipe_string(p), chain_string(c)),
     }
+}
+
+/// The node Go last visited when a pipeline's value is refused (`range` over a number).
+fn last_node(p: &Pipe) -> (usize, String) {
+    match p.cmds.last() {
+        Some(c) if c.args.len() == 1 && !matches!(c.args[0], Arg::Ident(..)) => (c.args[0].pos(), arg_string(&c.args[0])),
+        Some(c) => (c.pos, cmd_string(c)),
+        None => (p.pos, pipe_string(p)),
+    }
+}
+
+/// Reads `\0INDEX\0GO_TYPE[\0nil-ok]`.
+fn parse_arg_error(e: &str) -> (usize, &str, bool) {
+    let mut parts = e.split(funcs::ARG_ERROR).skip(1);
+    let i = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let t = parts.next().unwrap_or("interface {}");
+    let nil_ok = parts.next() == Some("nil-ok");
+    (i, t, nil_ok)
 }
 
 pub(crate) fn cmd_string(c: &Cmd) -> String {

@@ -11,7 +11,7 @@
 //! Functions: Go's builtins, Sprig v3's (see [`funcs`]) and Helm's (`include`, `tpl`,
 //! `required`, `fail`, `toYaml`, `fromYaml`, `toJson`, `fromJson`, `toToml`, `lookup`).
 //! Differences from Helm, on purpose:
-//! - `env` and `expandenv` see an empty environment.
+//! - `env` and `expandenv` are not defined, as in Helm (which removes them from Sprig's).
 //! - The random functions (`randAlphaNum`, `uuidv4`, `genCA`, `genPrivateKey`, ...) draw
 //!   from a ChaCha20 generator seeded by [`Environment::seed`], which the chart side derives
 //!   from the app, release and template: a chart renders the same on every sync, so keys
@@ -25,6 +25,7 @@
 mod exec;
 pub mod funcs;
 mod lexer;
+mod mutation;
 mod parse;
 mod print;
 mod value;
@@ -145,7 +146,7 @@ pub trait Lookup: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// The text is not a valid template.
-    #[error("parse error in {name}:{line}: {reason}")]
+    #[error("parse error at ({name}:{line}): {reason}")]
     Parse {
         /// The template file.
         name: String,
@@ -178,6 +179,7 @@ pub(crate) struct Def {
 pub struct TemplateSet {
     defs: HashMap<String, Arc<Def>>,
     limits: Limits,
+    mutations: std::sync::Mutex<mutation::Mutations>,
 }
 
 /// Adds a definition unless it is empty and one already exists (Go keeps the old one).
@@ -231,7 +233,7 @@ impl TemplateSet {
         for f in &files {
             parse_into(&mut defs, &f.name, &f.text)?;
         }
-        Ok(TemplateSet { defs, limits })
+        Ok(TemplateSet { defs, limits, mutations: Default::default() })
     }
 
     /// Whether a template (a file or a `define`) of this name exists.
@@ -256,9 +258,16 @@ impl TemplateSet {
                 "template: no template {name:?} associated with template \"gotpl\""
             )));
         };
+        // Changes made in place to shared maps persist from one template to the next, as
+        // Helm's templates share their values; executions of one set take turns.
+        let mut shared = self.mutations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut ex = exec::Exec::new(self, env, def.clone(), name);
+        ex.mutations = std::mem::take(&mut *shared);
         let mut out = String::new();
-        match ex.run_def(def, name, dot, &mut out) {
+        let result = ex.run_def(def, name, dot, &mut out);
+        *shared = std::mem::take(&mut ex.mutations);
+        drop(shared);
+        match result {
             Ok(()) => Ok(out.replace("<no value>", "")),
             Err(e) if ex.limit_hit => Err(TemplateError::Limit(e)),
             Err(e) => Err(TemplateError::Execute(cleanup_error(name, &e))),

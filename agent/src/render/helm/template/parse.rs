@@ -56,7 +56,8 @@ pub(crate) struct Cmd {
     pub args: Vec<Arg>,
 }
 
-/// An operand.
+/// An operand, with the position Go reports for it (for a field chain, the position of
+/// its second field, as Go's parser builds the node).
 #[derive(Debug)]
 pub(crate) enum Arg {
     /// `.A.B` chain from dot.
@@ -64,15 +65,24 @@ pub(crate) enum Arg {
     /// `$x.A.B`.
     Var(String, Vec<String>, usize),
     /// `.`.
-    Dot,
+    Dot(usize),
     /// `nil`.
-    Nil,
-    /// A literal (bool, string, number).
-    Const(Value, String),
+    Nil(usize),
+    /// A literal (bool, string, number) and how Go prints it.
+    Const(Value, String, usize),
     /// A function name.
     Ident(String, usize),
     /// `( pipeline )` with an optional field chain after it.
-    Pipe(Box<Pipe>, Vec<String>),
+    Pipe(Box<Pipe>, Vec<String>, usize),
+}
+
+impl Arg {
+    /// The position Go reports for this node.
+    pub(crate) fn pos(&self) -> usize {
+        match self {
+            Arg::Field(_, p) | Arg::Var(_, _, p) | Arg::Dot(p) | Arg::Nil(p) | Arg::Const(_, _, p) | Arg::Ident(_, p) | Arg::Pipe(_, _, p) => *p,
+        }
+    }
 }
 
 /// A parsed template file plus the templates it `define`s.
@@ -420,7 +430,7 @@ impl Parser<'_> {
             return Err(self.err_at(pos, format!("missing value for {ctx}")));
         }
         for c in &cmds[1..] {
-            if let Some(Arg::Const(_, s)) = c.args.first() {
+            if let Some(Arg::Const(_, s, _)) = c.args.first() {
                 return Err(self.err_at(
                     c.pos,
                     format!("non executable command in pipeline stage 2: {s}"),
@@ -462,13 +472,16 @@ impl Parser<'_> {
         Ok(Cmd { pos, args })
     }
 
-    fn fields(&mut self) -> Vec<String> {
+    /// Reads the field names that follow an operand, and the position of the first.
+    fn fields(&mut self) -> (Vec<String>, Option<usize>) {
         let mut out = Vec::new();
+        let first = self.toks.get(self.i).map(|t| t.pos);
         while let Some(Tok::Field(f)) = self.peek().cloned() {
             self.i += 1;
             out.push(f);
         }
-        out
+        let pos = if out.is_empty() { None } else { first };
+        (out, pos)
     }
 
     fn operand(&mut self) -> Result<Arg, TemplateError> {
@@ -478,38 +491,48 @@ impl Parser<'_> {
         let arg = match t.tok {
             Tok::Field(f) => {
                 let mut chain = vec![f];
-                chain.extend(self.fields());
-                Arg::Field(chain, t.pos)
+                let (more, pos) = self.fields();
+                chain.extend(more);
+                Arg::Field(chain, pos.unwrap_or(t.pos))
             }
             Tok::Var(v) => {
                 if !self.declared(&v) {
                     return Err(self.err_at(t.pos, format!("undefined variable \"{v}\"")));
                 }
-                Arg::Var(v, self.fields(), t.pos)
+                let (chain, pos) = self.fields();
+                Arg::Var(v, chain, pos.unwrap_or(t.pos))
             }
             Tok::Dot => {
                 if matches!(self.peek(), Some(Tok::Field(_))) {
                     return Err(self.err_at(t.pos, "unexpected . after term \".\""));
                 }
-                Arg::Dot
+                Arg::Dot(t.pos)
             }
-            Tok::Nil => Arg::Nil,
-            Tok::Bool(b) => Arg::Const(Value::Bool(b), b.to_string()),
+            Tok::Nil => Arg::Nil(t.pos),
+            Tok::Bool(b) => Arg::Const(Value::Bool(b), b.to_string(), t.pos),
             Tok::Str(s) => {
                 let shown = super::print::go_quote(&s);
-                Arg::Const(Value::String(Arc::from(s)), shown)
+                Arg::Const(Value::String(Arc::from(s)), shown, t.pos)
             }
-            Tok::Char(c) => Arg::Const(Value::Int(c), self.text[t.pos..].chars().take(4).collect()),
+            Tok::Char(c) => {
+                let end = self.toks.get(self.i).map_or(self.text.len(), |n| n.pos);
+                Arg::Const(Value::Int(c), self.text[t.pos..end].trim_end().to_owned(), t.pos)
+            }
             Tok::Number(n) => {
                 let v = parse_number(&n)
                     .ok_or_else(|| self.err_at(t.pos, format!("bad number syntax: {n:?}")))?;
-                Arg::Const(v, n)
+                Arg::Const(v, n, t.pos)
             }
-            Tok::Ident(name) => Arg::Ident(name, t.pos),
+            Tok::Ident(name) => {
+                if name != "and" && name != "or" && super::funcs::lookup(&name).is_none() {
+                    return Err(self.err_at(t.pos, format!("function {name:?} not defined")));
+                }
+                Arg::Ident(name, t.pos)
+            }
             Tok::LParen => {
                 let pipe = self.pipeline("parenthesized pipeline", false)?;
-                let chain = self.fields();
-                Arg::Pipe(Box::new(pipe), chain)
+                let (chain, pos) = self.fields();
+                Arg::Pipe(Box::new(pipe), chain, pos.unwrap_or(t.pos))
             }
             other => return Err(self.err_at(t.pos, format!("unexpected {other:?} in operand"))),
         };

@@ -31,7 +31,7 @@ fn node(v: &Value) -> Node<'_> {
             } else if f.fract() == 0.0 && f.abs() < 1e21 {
                 // JSON writes it as an integer, which go-yaml reads back as one (or as a
                 // uint64, or a float when it is larger).
-                let s = format!("{f:.0}");
+                let s = format!("{f}");
                 if s.parse::<i64>().is_ok() || s.parse::<u64>().is_ok() {
                     Node::Int(if s == "-0" { "0".to_owned() } else { s })
                 } else {
@@ -169,7 +169,9 @@ impl Emitter {
             Node::Seq(s) if !s.is_empty() => self.seq(s, 0),
             other => {
                 self.scalar(other, 2, false);
-                self.put("\n");
+                if !self.out.ends_with('\n') {
+                    self.put("\n");
+                }
             }
         }
     }

@@ -114,7 +114,7 @@ fn print(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn printf(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     at_least(a, 1)?;
-    let f = string(&a[0])?;
+    let f = string(a, 0)?;
     Ok(Value::str(&sprintf(f, &a[1..])))
 }
 

@@ -23,13 +23,11 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
     ("kindIs", kind_is),
     ("deepEqual", deep_equal),
     ("toBool", to_bool),
-    ("env", env),
-    ("expandenv", expandenv),
 ];
 
 fn atoi(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let v = string(&a[0])?;
+    let v = string(a, 0)?;
     let t = v.strip_prefix('+').unwrap_or(v);
     Ok(Value::Int(t.parse::<i64>().unwrap_or(0)))
 }
@@ -80,7 +78,7 @@ fn any(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn ternary(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 3)?;
-    Ok(if boolean(&a[2])? {
+    Ok(if boolean(a, 2)? {
         a[0].clone()
     } else {
         a[1].clone()
@@ -94,12 +92,12 @@ fn type_of(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn type_is(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    Ok(Value::Bool(string(&a[0])? == a[1].type_name()))
+    Ok(Value::Bool(string(a, 0)? == a[1].type_name()))
 }
 
 fn type_is_like(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let t = string(&a[0])?;
+    let t = string(a, 0)?;
     let name = a[1].type_name();
     Ok(Value::Bool(t == name || t == format!("*{name}")))
 }
@@ -111,7 +109,7 @@ fn kind_of(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn kind_is(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    Ok(Value::Bool(string(&a[0])? == a[1].kind_name()))
+    Ok(Value::Bool(string(a, 0)? == a[1].kind_name()))
 }
 
 fn deep_equal(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -129,20 +127,4 @@ fn to_bool(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
         _ => false,
     };
     Ok(Value::Bool(b))
-}
-
-/// `env`: the render sees no environment.
-fn env(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
-    arity(a, 1)?;
-    string(&a[0])?;
-    Ok(s(""))
-}
-
-/// `expandenv`: every `$VAR` expands to nothing.
-fn expandenv(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
-    arity(a, 1)?;
-    let v = string(&a[0])?;
-    let re = regex::Regex::new(r"\$(\{[^}]*\}|[A-Za-z0-9_]+|[*#$@!?\-0-9])")
-        .map_err(|e| e.to_string())?;
-    Ok(s(re.replace_all(v, "").into_owned()))
 }

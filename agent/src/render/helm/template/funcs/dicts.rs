@@ -1,12 +1,10 @@
-//! Sprig's dictionary functions. Maps are shared (`Arc`) values here, so the functions
-//! that mutate a dict in Go (`set`, `unset`, `merge`, ...) return the changed map and, as
-//! Go's shared maps would show it, later reads through the same variable see the change
-//! only where the template uses the result; see [`super::super`] for the one difference.
+//! Sprig's dictionary functions. The ones that change a dict in place in Go (`set`,
+//! `unset`, `merge`, `mergeOverwrite`) record the change so that every holder of the dict
+//! sees it (see `mutation`).
 
 use super::super::exec::Exec;
 use super::{Func, Value, arity, at_least, dict, s, string, strval};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 pub(super) const FUNCS: &[(&str, Func)] = &[
     ("dict", dict_fn),
@@ -41,39 +39,45 @@ fn dict_fn(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn get(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let m = dict(&a[0])?;
-    let k = string(&a[1])?;
+    let m = dict(a, 0)?;
+    let k = string(a, 1)?;
     Ok(m.get(k).cloned().unwrap_or_else(|| s("")))
 }
 
-fn set(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
+fn set(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 3)?;
-    let mut m = dict(&a[0])?;
-    let k = string(&a[1])?;
-    Arc::make_mut(&mut m).insert(k.to_owned(), a[2].clone());
-    Ok(Value::Map(m))
+    let m = dict(a, 0)?;
+    let k = string(a, 1)?;
+    let mut new = (*m).clone();
+    new.insert(k.to_owned(), a[2].clone());
+    let new = Value::map(new);
+    ex.mutated(&a[0], &new);
+    Ok(new)
 }
 
-fn unset(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
+fn unset(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let mut m = dict(&a[0])?;
-    let k = string(&a[1])?;
-    Arc::make_mut(&mut m).remove(k);
-    Ok(Value::Map(m))
+    let m = dict(a, 0)?;
+    let k = string(a, 1)?;
+    let mut new = (*m).clone();
+    new.remove(k);
+    let new = Value::map(new);
+    ex.mutated(&a[0], &new);
+    Ok(new)
 }
 
 fn has_key(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let m = dict(&a[0])?;
-    Ok(Value::Bool(m.contains_key(string(&a[1])?)))
+    let m = dict(a, 0)?;
+    Ok(Value::Bool(m.contains_key(string(a, 1)?)))
 }
 
 fn pluck(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     at_least(a, 1)?;
-    let k = string(&a[0])?;
+    let k = string(a, 0)?;
     let mut out = Vec::new();
-    for d in &a[1..] {
-        if let Some(v) = dict(d)?.get(k) {
+    for i in 1..a.len() {
+        if let Some(v) = dict(a, i)?.get(k) {
             out.push(v.clone());
         }
     }
@@ -87,11 +91,10 @@ fn dig(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
             a.len()
         ));
     }
-    let m = dict(&a[a.len() - 1])?;
+    let m = dict(a, a.len() - 1)?;
     let default = a[a.len() - 2].clone();
-    let keys: Vec<&str> = a[..a.len() - 2]
-        .iter()
-        .map(string)
+    let keys: Vec<&str> = (0..a.len() - 2)
+        .map(|i| string(a, i))
         .collect::<Result<_, _>>()?;
     let mut cur = Value::Map(m);
     for k in keys {
@@ -112,31 +115,49 @@ fn dig(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     Ok(cur)
 }
 
-/// mergo's `Merge` of `src` into `dst`: keys missing in `dst` (or empty there, when
-/// `overwrite`... only with overwrite) are taken from `src`, maps merged recursively.
-fn merge_into(dst: &mut BTreeMap<String, Value>, src: &BTreeMap<String, Value>, overwrite: bool) {
+/// mergo's `Merge` of `src` into `dst`, as Sprig's `merge` (and, with `overwrite`,
+/// `mergeOverwrite`) runs it on `map[string]interface{}`: a nil source value is skipped
+/// (or, overwriting, copied); maps on both sides merge recursively, in place; a non-empty
+/// destination keeps its lists and maps; otherwise the source value is taken when the
+/// destination lacks the key, holds an empty value, or `overwrite` is set. Nested maps
+/// changed in place are returned as (old, new) pairs, since Go changes them in place.
+fn merge_into(
+    dst: &mut BTreeMap<String, Value>,
+    src: &BTreeMap<String, Value>,
+    overwrite: bool,
+    changed: &mut Vec<(Value, Value)>,
+    depth: usize,
+) {
     for (k, sv) in src {
-        match dst.get_mut(k) {
-            Some(Value::Map(dm)) => {
-                if let Value::Map(sm) = sv {
-                    merge_into(Arc::make_mut(dm), sm, overwrite);
-                } else if overwrite && !matches!(sv, Value::Nil) {
-                    dst.insert(k.clone(), sv.clone());
+        if matches!(sv, Value::Nil) {
+            if overwrite {
+                dst.insert(k.clone(), Value::Nil);
+            }
+            continue;
+        }
+        let dv = dst.get(k).cloned();
+        if let (Value::Map(sm), Some(Value::Map(dm))) = (sv, &dv) {
+            if depth < 100 {
+                let mut inner = (**dm).clone();
+                merge_into(&mut inner, sm, overwrite, changed, depth + 1);
+                let new = Value::map(inner);
+                changed.push((Value::Map(dm.clone()), new.clone()));
+                dst.insert(k.clone(), new);
+            }
+        }
+        let dv = dst.get(k);
+        if let Some(d) = dv {
+            if !is_empty_value(d) {
+                if matches!(sv, Value::List(_)) && !overwrite {
+                    continue;
+                }
+                if matches!(sv, Value::Map(_)) && matches!(d, Value::Map(_)) {
+                    continue;
                 }
             }
-            Some(dv) => {
-                let empty = !dv.truth()
-                    && !matches!(dv, Value::Bool(_) | Value::Int(_) | Value::Float(_))
-                    || matches!(dv, Value::Nil);
-                if (overwrite && !is_empty_value(sv)) || empty {
-                    if !(matches!(sv, Value::Nil) && !empty) {
-                        *dv = sv.clone();
-                    }
-                }
-            }
-            None => {
-                dst.insert(k.clone(), sv.clone());
-            }
+        }
+        if overwrite || dv.is_none_or(is_empty_value) {
+            dst.insert(k.clone(), sv.clone());
         }
     }
 }
@@ -154,38 +175,45 @@ fn is_empty_value(v: &Value) -> bool {
     }
 }
 
-fn merge_common(a: &[Value], overwrite: bool) -> Result<Value, String> {
+fn merge_common(ex: &mut Exec<'_>, a: &[Value], overwrite: bool) -> Result<Value, String> {
     at_least(a, 1)?;
-    let mut dst = dict(&a[0])?;
-    for src in &a[1..] {
-        let src = dict(src)?;
-        merge_into(Arc::make_mut(&mut dst), &src, overwrite);
+    let dst = dict(a, 0)?;
+    let mut new = (*dst).clone();
+    let mut changed = Vec::new();
+    for i in 1..a.len() {
+        let src = dict(a, i)?;
+        merge_into(&mut new, &src, overwrite, &mut changed, 0);
     }
-    Ok(Value::Map(dst))
+    let new = Value::map(new);
+    for (old, n) in &changed {
+        ex.mutated(old, n);
+    }
+    ex.mutated(&a[0], &new);
+    Ok(new)
 }
 
-fn merge(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
-    merge_common(a, false)
+fn merge(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
+    merge_common(ex, a, false)
 }
 
-fn merge_overwrite(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
-    merge_common(a, true)
+fn merge_overwrite(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
+    merge_common(ex, a, true)
 }
 
 fn keys(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     let mut out = Vec::new();
-    for d in a {
-        out.extend(dict(d)?.keys().map(s));
+    for i in 0..a.len() {
+        out.extend(dict(a, i)?.keys().map(s));
     }
     Ok(Value::list(out))
 }
 
 fn pick(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     at_least(a, 1)?;
-    let m = dict(&a[0])?;
+    let m = dict(a, 0)?;
     let mut out = BTreeMap::new();
-    for k in &a[1..] {
-        let k = string(k)?;
+    for i in 1..a.len() {
+        let k = string(a, i)?;
         if let Some(v) = m.get(k) {
             out.insert(k.to_owned(), v.clone());
         }
@@ -195,8 +223,8 @@ fn pick(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn omit(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     at_least(a, 1)?;
-    let m = dict(&a[0])?;
-    let drop: Vec<&str> = a[1..].iter().map(string).collect::<Result<_, _>>()?;
+    let m = dict(a, 0)?;
+    let drop: Vec<&str> = (1..a.len()).map(|i| string(a, i)).collect::<Result<_, _>>()?;
     Ok(Value::map(
         m.iter()
             .filter(|(k, _)| !drop.contains(&k.as_str()))
@@ -207,11 +235,11 @@ fn omit(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn values(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let m = dict(&a[0])?;
+    let m = dict(a, 0)?;
     Ok(Value::list(m.values().cloned().collect()))
 }
 
 fn deep_copy(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(a[0].clone())
+    Ok(super::super::mutation::deep_copy(&a[0]))
 }

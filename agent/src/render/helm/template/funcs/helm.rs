@@ -37,7 +37,7 @@ const RECURSION_MAX: usize = 1000;
 
 fn include(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let name = string(&a[0])?.to_owned();
+    let name = string(a, 0)?.to_owned();
     let count = ex.included.entry(name.clone()).or_insert(0);
     if *count > RECURSION_MAX {
         ex.limit_hit = true;
@@ -65,7 +65,7 @@ fn include(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn tpl(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let text = string(&a[0])?.to_owned();
+    let text = string(a, 0)?.to_owned();
     let parsed = match ex.tpl_cache.get(&text) {
         Some(p) => p.clone(),
         None => {
@@ -104,7 +104,7 @@ fn tpl(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn required(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let msg = string(&a[0])?;
+    let msg = string(a, 0)?;
     match &a[1] {
         Value::Nil => Err(format!("HELM[{msg}]HELM")),
         Value::String(v) if v.is_empty() => Err(format!("HELM[{msg}]HELM")),
@@ -114,7 +114,7 @@ fn required(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn fail(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let msg = string(&a[0])?;
+    let msg = string(a, 0)?;
     Err(format!("HELM[{msg}]HELM"))
 }
 
@@ -134,7 +134,7 @@ fn yaml_limits() -> ParseOptions {
 
 fn from_yaml(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let text = string(&a[0])?;
+    let text = string(a, 0)?;
     let mut m = BTreeMap::new();
     match parse_one(text, &yaml_limits()) {
         Ok(serde_json::Value::Object(o)) => {
@@ -153,7 +153,7 @@ fn from_yaml(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn from_yaml_array(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let text = string(&a[0])?;
+    let text = string(a, 0)?;
     match parse_values(text, &yaml_limits()) {
         Ok(docs) => match docs.first() {
             Some(serde_json::Value::Array(items)) => {
@@ -295,7 +295,7 @@ fn to_pretty_json(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn from_json(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let text = string(&a[0])?;
+    let text = string(a, 0)?;
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(o)) => Ok(Value::from_json(&serde_json::Value::Object(o))),
         Ok(serde_json::Value::Null) => Ok(Value::map(BTreeMap::new())),
@@ -312,7 +312,7 @@ fn from_json(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn must_from_json(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let text = string(&a[0])?;
+    let text = string(a, 0)?;
     serde_json::from_str::<serde_json::Value>(text)
         .map(|j| Value::from_json(&j))
         .map_err(|e| e.to_string())
@@ -320,7 +320,7 @@ fn must_from_json(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn from_json_array(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let text = string(&a[0])?;
+    let text = string(a, 0)?;
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Array(items)) => {
             Ok(Value::list(items.iter().map(Value::from_json).collect()))
@@ -417,10 +417,10 @@ fn toml_table(m: &BTreeMap<String, Value>, prefix: &str, out: &mut String) {
 
 fn lookup(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 4)?;
-    let api = string(&a[0])?;
-    let kind = string(&a[1])?;
-    let ns = string(&a[2])?;
-    let name = string(&a[3])?;
+    let api = string(a, 0)?;
+    let kind = string(a, 1)?;
+    let ns = string(a, 2)?;
+    let name = string(a, 3)?;
     match &ex.env.lookup {
         None => Ok(Value::map(BTreeMap::new())),
         Some(l) => l.lookup(api, kind, ns, name).map(|j| Value::from_json(&j)),

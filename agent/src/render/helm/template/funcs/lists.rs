@@ -65,7 +65,7 @@ fn rest(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
     let l = items(&a[0], "rest")?;
     if l.is_empty() {
-        return Ok(Value::Nil);
+        return Ok(Value::list(Vec::new()));
     }
     Ok(Value::list(l[1..].to_vec()))
 }
@@ -80,7 +80,7 @@ fn initial(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
     let l = items(&a[0], "initial")?;
     if l.is_empty() {
-        return Ok(Value::Nil);
+        return Ok(Value::list(Vec::new()));
     }
     Ok(Value::list(l[..l.len() - 1].to_vec()))
 }
@@ -181,7 +181,7 @@ fn slice(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn chunk(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let size = int(&a[0])?;
+    let size = int(a, 0)?;
     let l = items(&a[1], "chunk")?;
     if size <= 0 {
         return Err("runtime error: integer divide by zero".to_owned());
@@ -219,7 +219,7 @@ fn until_step_vals(start: i64, stop: i64, step: i64) -> Result<Vec<Value>, Strin
 
 fn until(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let n = int(&a[0])?;
+    let n = int(a, 0)?;
     let step = if n < 0 { -1 } else { 1 };
     Ok(Value::list(until_step_vals(0, n, step)?))
 }
@@ -227,9 +227,9 @@ fn until(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 fn until_step(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 3)?;
     Ok(Value::list(until_step_vals(
-        int(&a[0])?,
-        int(&a[1])?,
-        int(&a[2])?,
+        int(a, 0)?,
+        int(a, 1)?,
+        int(a, 2)?,
     )?))
 }
 

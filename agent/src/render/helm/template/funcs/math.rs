@@ -214,7 +214,7 @@ fn ceil(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 fn round(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     at_least(a, 2)?;
     let v = to_f64(&a[0]);
-    let places = super::int(&a[1])?;
+    let places = super::int(a, 1)?;
     let half = if a.len() > 2 { to_f64(&a[2]) } else { 0.5 };
     let pow = 10f64.powi(places as i32);
     let digit = pow * v;

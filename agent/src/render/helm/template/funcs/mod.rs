@@ -19,6 +19,7 @@ mod math;
 mod regex;
 mod semver;
 mod strings;
+mod x509;
 
 use super::Value;
 use super::exec::Exec;
@@ -87,64 +88,57 @@ pub(crate) fn at_least(args: &[Value], n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The marker that starts an argument type error: `\0INDEX\0GO_TYPE`; the engine turns it
+/// into Go's wording for the argument's node (a literal, a field, a piped value).
+pub(crate) const ARG_ERROR: char = '\0';
+
+/// An argument of the wrong type for the Go parameter type `go_type`.
+pub(crate) fn arg_error(i: usize, go_type: &str) -> String {
+    format!("{ARG_ERROR}{i}{ARG_ERROR}{go_type}")
+}
+
 /// A `string` parameter.
-pub(crate) fn string(v: &Value) -> Result<&str, String> {
-    match v {
-        Value::String(s) => Ok(s),
-        Value::Nil => Err("invalid value; expected string".to_owned()),
-        other => Err(format!(
-            "wrong type for value; expected string; got {}",
-            other.type_name()
-        )),
+pub(crate) fn string(a: &[Value], i: usize) -> Result<&str, String> {
+    match a.get(i) {
+        Some(Value::String(s)) => Ok(s),
+        _ => Err(arg_error(i, "string")),
     }
 }
 
 /// An `int` parameter (Go converts only integer kinds).
-pub(crate) fn int(v: &Value) -> Result<i64, String> {
-    match v {
-        Value::Int(i) => Ok(*i),
-        Value::Nil => Err("invalid value; expected int".to_owned()),
-        other => Err(format!(
-            "wrong type for value; expected int; got {}",
-            other.type_name()
-        )),
+pub(crate) fn int(a: &[Value], i: usize) -> Result<i64, String> {
+    match a.get(i) {
+        Some(Value::Int(v)) => Ok(*v),
+        _ => Err(arg_error(i, "int")),
     }
 }
 
 /// A `bool` parameter.
-pub(crate) fn boolean(v: &Value) -> Result<bool, String> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::Nil => Err("invalid value; expected bool".to_owned()),
-        other => Err(format!(
-            "wrong type for value; expected bool; got {}",
-            other.type_name()
-        )),
+pub(crate) fn boolean(a: &[Value], i: usize) -> Result<bool, String> {
+    match a.get(i) {
+        Some(Value::Bool(b)) => Ok(*b),
+        _ => Err(arg_error(i, "bool")),
     }
 }
 
-/// A `[]interface{}` parameter (nil is an empty list).
+/// A `[]interface{}` parameter (a nil piped value is an empty list).
 #[allow(dead_code)]
-pub(crate) fn list(v: &Value) -> Result<Arc<Vec<Value>>, String> {
-    match v {
-        Value::List(l) => Ok(l.clone()),
-        Value::Nil => Ok(Arc::new(Vec::new())),
-        other => Err(format!(
-            "wrong type for value; expected []interface {{}}; got {}",
-            other.type_name()
-        )),
+pub(crate) fn list(a: &[Value], i: usize) -> Result<Arc<Vec<Value>>, String> {
+    match a.get(i) {
+        Some(Value::List(l)) => Ok(l.clone()),
+        Some(Value::Nil) => Err(format!("{ARG_ERROR}{i}{ARG_ERROR}[]interface {{}}{ARG_ERROR}nil-ok")),
+        _ => Err(arg_error(i, "[]interface {}")),
     }
 }
 
-/// A `map[string]interface{}` parameter (nil is an empty map).
-pub(crate) fn dict(v: &Value) -> Result<Arc<std::collections::BTreeMap<String, Value>>, String> {
-    match v {
-        Value::Map(m) => Ok(m.clone()),
-        Value::Nil => Ok(Arc::new(std::collections::BTreeMap::new())),
-        other => Err(format!(
-            "wrong type for value; expected map[string]interface {{}}; got {}",
-            other.type_name()
-        )),
+/// A `map[string]interface{}` parameter. A nil argument read straight from a map is
+/// refused (Go's "wrong type for value"), a nil variable or piped value is an empty map;
+/// the engine decides which by the argument's node.
+pub(crate) fn dict(a: &[Value], i: usize) -> Result<Arc<std::collections::BTreeMap<String, Value>>, String> {
+    match a.get(i) {
+        Some(Value::Map(m)) => Ok(m.clone()),
+        Some(Value::Nil) => Err(format!("{ARG_ERROR}{i}{ARG_ERROR}map[string]interface {{}}{ARG_ERROR}nil-ok")),
+        _ => Err(arg_error(i, "map[string]interface {}")),
     }
 }
 
@@ -234,4 +228,20 @@ pub(crate) fn is_empty(v: &Value) -> bool {
 /// Go's `reflect.DeepEqual` over values (Sprig's `has`, `uniq`, `without`).
 pub(crate) fn builtins_eq(x: &Value, y: &Value) -> bool {
     x == y
+}
+
+/// (year, "MMDDHHMMSS") of Unix seconds, for certificate validity.
+pub(crate) fn dates_time(secs: i64) -> (i64, String) {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, format!("{m:02}{d:02}{:02}{:02}{:02}", sod / 3600, (sod / 60) % 60, sod % 60))
 }

@@ -52,37 +52,37 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
 
 fn trim(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(string(&a[0])?.trim_matches(char::is_whitespace)))
+    Ok(s(string(a, 0)?.trim_matches(char::is_whitespace)))
 }
 
 fn trim_all(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let cut: Vec<char> = string(&a[0])?.chars().collect();
-    Ok(s(string(&a[1])?.trim_matches(|c| cut.contains(&c))))
+    let cut: Vec<char> = string(a, 0)?.chars().collect();
+    Ok(s(string(a, 1)?.trim_matches(|c| cut.contains(&c))))
 }
 
 fn trim_prefix(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let p = string(&a[0])?;
-    let v = string(&a[1])?;
+    let p = string(a, 0)?;
+    let v = string(a, 1)?;
     Ok(s(v.strip_prefix(p).unwrap_or(v)))
 }
 
 fn trim_suffix(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let p = string(&a[0])?;
-    let v = string(&a[1])?;
+    let p = string(a, 0)?;
+    let v = string(a, 1)?;
     Ok(s(v.strip_suffix(p).unwrap_or(v)))
 }
 
 fn upper(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(string(&a[0])?.to_uppercase()))
+    Ok(s(string(a, 0)?.to_uppercase()))
 }
 
 fn lower(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(string(&a[0])?.to_lowercase()))
+    Ok(s(string(a, 0)?.to_lowercase()))
 }
 
 /// Go's deprecated `strings.Title`: upper-cases the first letter of each word.
@@ -116,12 +116,12 @@ fn is_separator(c: char) -> bool {
 
 fn title(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(go_title(string(&a[0])?)))
+    Ok(s(go_title(string(a, 0)?)))
 }
 
 fn untitle(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let v = string(&a[0])?;
+    let v = string(a, 0)?;
     let mut out = String::new();
     let mut in_word = false;
     for c in v.chars() {
@@ -140,8 +140,8 @@ fn untitle(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn repeat(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let n = int(&a[0])?;
-    let v = string(&a[1])?;
+    let n = int(a, 0)?;
+    let v = string(a, 1)?;
     if n < 0 {
         return Err("strings: negative Repeat count".to_owned());
     }
@@ -159,7 +159,7 @@ fn substr(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 3)?;
     let start = super::to_i64(&a[0]);
     let end = super::to_i64(&a[1]);
-    let v = string(&a[2])?;
+    let v = string(a, 2)?;
     let b = v.as_bytes();
     let len = b.len() as i64;
     let r = if start < 0 {
@@ -181,7 +181,7 @@ fn substr(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn nospace(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(string(&a[0])?
+    Ok(s(string(a, 0)?
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()))
@@ -189,8 +189,8 @@ fn nospace(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn trunc(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let n = int(&a[0])?;
-    let v = string(&a[1])?;
+    let n = int(a, 0)?;
+    let v = string(a, 1)?;
     let len = v.len() as i64;
     let r = if n < 0 && len + n > 0 {
         &v.as_bytes()[(len + n) as usize..]
@@ -204,8 +204,8 @@ fn trunc(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn abbrev(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let w = int(&a[0])?;
-    let v = string(&a[1])?;
+    let w = int(a, 0)?;
+    let v = string(a, 1)?;
     if w < 4 || v.chars().count() as i64 <= w {
         return Ok(s(v));
     }
@@ -215,9 +215,9 @@ fn abbrev(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn abbrevboth(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 3)?;
-    let left = int(&a[0])?;
-    let right = int(&a[1])?;
-    let v = string(&a[2])?;
+    let left = int(a, 0)?;
+    let right = int(a, 1)?;
+    let v = string(a, 2)?;
     let chars: Vec<char> = v.chars().collect();
     let n = chars.len() as i64;
     if right < 4 || (left > 0 && right < 7) || n <= right {
@@ -248,7 +248,7 @@ fn abbrevboth(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn initials(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let v = string(&a[0])?;
+    let v = string(a, 0)?;
     Ok(s(v
         .split_whitespace()
         .filter_map(|w| w.chars().next())
@@ -257,7 +257,7 @@ fn initials(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn random_from(ex: &mut Exec<'_>, a: &[Value], alphabet: &[u8]) -> Result<Value, String> {
     arity(a, 1)?;
-    let n = int(&a[0])?;
+    let n = int(a, 0)?;
     if n < 0 {
         return Err("random string length must not be negative".to_owned());
     }
@@ -346,9 +346,9 @@ fn wrap_custom(text: &str, width: usize, nl: &str, long: bool) -> String {
 
 fn wrap(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let w = int(&a[0])?;
+    let w = int(a, 0)?;
     Ok(s(wrap_custom(
-        string(&a[1])?,
+        string(a, 1)?,
         w.max(1) as usize,
         "\n",
         false,
@@ -357,24 +357,24 @@ fn wrap(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn wrap_with(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 3)?;
-    let w = int(&a[0])?;
-    let nl = string(&a[1])?;
-    Ok(s(wrap_custom(string(&a[2])?, w.max(1) as usize, nl, true)))
+    let w = int(a, 0)?;
+    let nl = string(a, 1)?;
+    Ok(s(wrap_custom(string(a, 2)?, w.max(1) as usize, nl, true)))
 }
 
 fn contains(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    Ok(Value::Bool(string(&a[1])?.contains(string(&a[0])?)))
+    Ok(Value::Bool(string(a, 1)?.contains(string(a, 0)?)))
 }
 
 fn has_prefix(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    Ok(Value::Bool(string(&a[1])?.starts_with(string(&a[0])?)))
+    Ok(Value::Bool(string(a, 1)?.starts_with(string(a, 0)?)))
 }
 
 fn has_suffix(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    Ok(Value::Bool(string(&a[1])?.ends_with(string(&a[0])?)))
+    Ok(Value::Bool(string(a, 1)?.ends_with(string(a, 0)?)))
 }
 
 fn quote(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -419,19 +419,19 @@ fn indent_str(n: i64, v: &str) -> String {
 
 fn indent(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    Ok(s(indent_str(int(&a[0])?, string(&a[1])?)))
+    Ok(s(indent_str(int(a, 0)?, string(a, 1)?)))
 }
 
 fn nindent(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    Ok(s(format!("\n{}", indent_str(int(&a[0])?, string(&a[1])?))))
+    Ok(s(format!("\n{}", indent_str(int(a, 0)?, string(a, 1)?))))
 }
 
 fn replace(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 3)?;
-    let old = string(&a[0])?;
-    let new = string(&a[1])?;
-    let v = string(&a[2])?;
+    let old = string(a, 0)?;
+    let new = string(a, 1)?;
+    let v = string(a, 2)?;
     if old.is_empty() {
         // Go inserts `new` before every rune and at the end.
         let mut out = String::new();
@@ -447,9 +447,9 @@ fn replace(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn plural(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 3)?;
-    let one = string(&a[0])?;
-    let many = string(&a[1])?;
-    let n = int(&a[2])?;
+    let one = string(a, 0)?;
+    let many = string(a, 1)?;
+    let n = int(a, 2)?;
     Ok(s(if n == 1 { one } else { many }))
 }
 
@@ -498,17 +498,17 @@ fn delimit(v: &str, sep: char) -> String {
 
 fn snakecase(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(delimit(string(&a[0])?, '_')))
+    Ok(s(delimit(string(a, 0)?, '_')))
 }
 
 fn kebabcase(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(delimit(string(&a[0])?, '-')))
+    Ok(s(delimit(string(a, 0)?, '-')))
 }
 
 fn camelcase(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let v = string(&a[0])?;
+    let v = string(a, 0)?;
     let mut out = String::new();
     let mut up = true;
     for c in v.chars() {
@@ -531,7 +531,7 @@ fn camelcase(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn swapcase(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let v = string(&a[0])?;
+    let v = string(a, 0)?;
     let mut out = String::new();
     for c in v.chars() {
         if c.is_uppercase() {
@@ -547,7 +547,7 @@ fn swapcase(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn shuffle(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let mut chars: Vec<char> = string(&a[0])?.chars().collect();
+    let mut chars: Vec<char> = string(a, 0)?.chars().collect();
     let rng = ex.rng();
     for i in (1..chars.len()).rev() {
         let j = rng.gen_range(0..=i);
@@ -558,8 +558,8 @@ fn shuffle(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn split(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let sep = string(&a[0])?;
-    let v = string(&a[1])?;
+    let sep = string(a, 0)?;
+    let v = string(a, 1)?;
     let parts = go_split(v, sep, -1);
     let m = parts
         .into_iter()
@@ -592,15 +592,15 @@ fn go_split(v: &str, sep: &str, n: i64) -> Vec<String> {
 
 fn split_list(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let parts = go_split(string(&a[1])?, string(&a[0])?, -1);
+    let parts = go_split(string(a, 1)?, string(a, 0)?, -1);
     Ok(Value::list(parts.into_iter().map(s).collect()))
 }
 
 fn splitn(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 3)?;
-    let sep = string(&a[0])?;
-    let n = int(&a[1])?;
-    let parts = go_split(string(&a[2])?, sep, n);
+    let sep = string(a, 0)?;
+    let n = int(a, 1)?;
+    let parts = go_split(string(a, 2)?, sep, n);
     let m = parts
         .into_iter()
         .enumerate()
@@ -624,7 +624,7 @@ pub(crate) fn strslice(v: &Value) -> Vec<String> {
 
 fn join(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let sep = string(&a[0])?;
+    let sep = string(a, 0)?;
     Ok(s(strslice(&a[1]).join(sep)))
 }
 
