@@ -46,6 +46,9 @@ enum Command {
         /// contains DIR), else DIR itself.
         #[arg(long)]
         root: Option<std::path::PathBuf>,
+        /// Helm charts (a DIR with `Chart.yaml`): how to render them, as `helm template`.
+        #[command(flatten)]
+        chart: ChartArgs,
     },
     /// Print the `tether.yaml` equivalent of a repository's Argo CD Applications or Flux
     /// Kustomizations, for review (exit 1 when some objects could not be mapped).
@@ -87,8 +90,34 @@ enum Command {
     },
 }
 
+/// `tether-agent render`'s options for a chart directory (as `helm template`'s).
+#[derive(Debug, Clone, clap::Args)]
+struct ChartArgs {
+    /// A values file, relative to DIR (repeatable; later files win).
+    #[arg(long = "values", short = 'f', value_name = "FILE")]
+    values: Vec<String>,
+    /// A value as `helm --set` takes it, `a.b=c,d[0]=e` (repeatable; applied last).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// The release name (default `release-name`).
+    #[arg(long)]
+    release_name: Option<String>,
+    /// The release namespace (default `default`).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The Kubernetes version for `.Capabilities` (default v1.32.0).
+    #[arg(long)]
+    kube_version: Option<String>,
+    /// Extra API versions for `.Capabilities.APIVersions.Has` (repeatable).
+    #[arg(long = "api-versions", value_name = "GROUP/VERSION")]
+    api_versions: Vec<String>,
+    /// Leave the chart's `crds/` out.
+    #[arg(long)]
+    skip_crds: bool,
+}
+
 /// Renders `dir`, reading nothing outside `root`, and prints the objects.
-fn render_command(dir: &Path, root: Option<&Path>) -> ExitCode {
+fn render_command(dir: &Path, root: Option<&Path>, chart: ChartArgs) -> ExitCode {
     let usage = |message: String| {
         eprintln!("tether-agent: render: {message}");
         ExitCode::from(2)
@@ -123,8 +152,34 @@ fn render_command(dir: &Path, root: Option<&Path>) -> ExitCode {
         Ok(rel) => rel,
         Err(err) => return usage(err.to_string()),
     };
-    let tree = Tree::new(FsTree::new(root_abs));
-    let rendered = render::render(&tree, &rel, &RenderOptions::default())
+    let tree = Tree::new(FsTree::new(root_abs.clone()));
+    // Values files are given relative to the current directory and must lie inside the
+    // root; the chart reads them relative to itself (`../` climbing inside the root).
+    let climb = "../".repeat(rel.components().count());
+    let mut value_files = Vec::new();
+    for file in &chart.values {
+        let absolute = std::env::current_dir()
+            .map(|cwd| cwd.join(file))
+            .and_then(|p| p.canonicalize());
+        let Some(inside) = absolute.ok().and_then(|a| relative_to(&root_abs, &a)) else {
+            return usage(format!("{file}: no such file inside {}", root.display()));
+        };
+        value_files.push(format!("{climb}{}", inside.to_string_lossy()));
+    }
+    let options = RenderOptions {
+        helm: Some(render::helm::ChartSettings {
+            release_name: chart.release_name,
+            namespace: chart.namespace,
+            value_files,
+            set: chart.set,
+            skip_crds: chart.skip_crds,
+            kube_version: chart.kube_version,
+            api_versions: chart.api_versions,
+            ..render::helm::ChartSettings::default()
+        }),
+        ..RenderOptions::default()
+    };
+    let rendered = render::render(&tree, &rel, &options)
         .map_err(|err| err.to_string())
         .and_then(|objects| {
             render::yaml::emit_documents(objects.iter().map(|o| &o.value))
@@ -202,7 +257,6 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
-        Command::Render { dir, root } => render_command(&dir, root.as_deref()),
         Command::Promote(args) => ExitCode::from(tether_agent::images::promote::command(
             &args,
             &mut std::io::stdout(),
@@ -216,6 +270,7 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             )))
         }),
+        Command::Render { dir, root, chart } => render_command(&dir, root.as_deref(), chart),
         Command::Fetch {
             url,
             reference,

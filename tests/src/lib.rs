@@ -14,6 +14,7 @@
 pub mod apiserver;
 pub mod bins;
 pub mod gitserver;
+pub mod helm_peers;
 pub mod keypeers;
 pub mod memory;
 pub mod peers;

@@ -3,6 +3,8 @@
 
 #[path = "sync_engine/drift.rs"]
 mod drift;
+#[path = "sync_engine/helm_hooks.rs"]
+mod helm_hooks;
 #[path = "sync_engine/hooks_health.rs"]
 mod hooks_health;
 #[path = "sync_engine/support.rs"]

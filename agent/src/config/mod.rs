@@ -424,6 +424,9 @@ pub struct AppGenerator {
     /// Labels of these apps (wave steps select apps by them).
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The apps' directories hold Helm charts, rendered with these settings.
+    #[serde(default)]
+    pub helm: Option<helm::HelmAppConfig>,
 }
 
 /// The agent's age keys.
@@ -547,6 +550,7 @@ impl Default for Limits {
 }
 
 mod bitnami;
+pub mod helm;
 mod load;
 
 pub use bitnami::{BitnamiKeysConfig, DEFAULT_CONTROLLER_NAMESPACE};

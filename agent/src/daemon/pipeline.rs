@@ -365,18 +365,40 @@ pub async fn prepare(
         key_allow.clone(),
         Arc::clone(&held),
     );
+    let helm = config.apps.get(app.generator).and_then(|g| g.helm.as_ref());
+    if helm.is_some_and(|h| !h.values_from.is_empty()) {
+        return Err(PipelineError::RenderFailed {
+            app: name.clone(),
+            source: Box::new(RenderError::ChartFailed {
+                path: app.path.to_string(),
+                source: render::helm::HelmError::InvalidValues {
+                    file: "helm.valuesFrom".into(),
+                    reason: "reading values from ConfigMaps and Secrets is not supported yet"
+                        .into(),
+                },
+            }),
+        });
+    }
     let options = RenderOptions {
         max_render_time: config.limits.render_timeout.0,
         decryptor: Some(Arc::new(decryptor)),
+        helm: helm.map(|h| h.settings(&name, namespace_of(app))),
         ..RenderOptions::default()
     };
     let rendered = {
         let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
             .entered();
-        render::render(tree, &app.path, &options).map_err(|source| PipelineError::RenderFailed {
-            app: name.clone(),
-            source: Box::new(source),
-        })?
+        render::render(tree, &app.path, &options)
+            .and_then(|objects| {
+                // Flux HelmReleases are rendered here, their values read through `held`.
+                let hold = options.decryptor.as_deref();
+                render::flux_helm::expand_rendered(objects, &name, namespace_of(app), &*held, hold)
+                    .map_err(RenderError::from)
+            })
+            .map_err(|source| PipelineError::RenderFailed {
+                app: name.clone(),
+                source: Box::new(source),
+            })?
     };
     validate(schemas, &name, &rendered)?;
     let count = rendered.len();

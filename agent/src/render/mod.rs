@@ -4,6 +4,8 @@
 //! - A directory with a kustomization file (`kustomization.yaml`, `kustomization.yml` or
 //!   `Kustomization`) is built natively with Kustomize v5 semantics ([`kustomize`]); the
 //!   output matches `kubectl kustomize` object by object and in order.
+//! - A directory with a `Chart.yaml`, when the app has a `helm:` block (or for
+//!   `tether-agent render`), is rendered as a Helm chart ([`helm`]), as `helm template` does.
 //! - Any other directory is read as plain manifests: every `.yaml`, `.yml` and `.json` file
 //!   below it (sorted by path, hidden entries skipped), each possibly holding several
 //!   documents; other files are ignored.
@@ -29,7 +31,12 @@
 //! assert_eq!(objects[0].value["metadata"]["name"], "app-conf");
 //! ```
 
+/// Flux `HelmRelease`s, rendered instead of applied.
+pub mod flux_helm;
 pub mod helm;
+/// Charts from Helm repositories and OCI registries (`render/helm/fetch`).
+#[path = "helm/fetch/mod.rs"]
+pub mod helm_fetch;
 pub mod kustomize;
 pub mod yaml;
 
@@ -199,6 +206,8 @@ pub struct RenderOptions {
     /// Decrypts SOPS-encrypted documents and generator inputs as they are loaded; `None`
     /// leaves documents encrypted and refuses encrypted generator inputs.
     pub decryptor: Option<Arc<dyn Decryptor>>,
+    /// Render a directory holding a `Chart.yaml` as a Helm chart with these settings.
+    pub helm: Option<helm::ChartSettings>,
 }
 
 impl Default for RenderOptions {
@@ -211,6 +220,7 @@ impl Default for RenderOptions {
             max_kustomizations: 1_000,
             max_render_time: std::time::Duration::from_secs(30),
             decryptor: None,
+            helm: None,
         }
     }
 }
@@ -225,6 +235,7 @@ impl std::fmt::Debug for RenderOptions {
             .field("max_kustomizations", &self.max_kustomizations)
             .field("max_render_time", &self.max_render_time)
             .field("decryptor", &self.decryptor.is_some())
+            .field("helm", &self.helm)
             .finish()
     }
 }
@@ -279,6 +290,18 @@ pub enum RenderError {
     /// The kustomization could not be built.
     #[error(transparent)]
     KustomizeFailed(#[from] KustomizeError),
+    /// A Flux HelmRelease of the app could not be rendered.
+    #[error(transparent)]
+    HelmReleaseFailed(#[from] flux_helm::FluxHelmError),
+    /// The Helm chart could not be loaded or rendered (names the chart, template and line).
+    #[error("{path}: {source}")]
+    ChartFailed {
+        /// The chart directory.
+        path: String,
+        /// What failed.
+        #[source]
+        source: helm::HelmError,
+    },
     /// A bound was reached.
     #[error("{path}: {what} exceeds the limit of {limit}")]
     LimitExceeded {
@@ -304,7 +327,14 @@ impl RenderError {
                 KustomizeError::LimitExceeded { .. } | KustomizeError::TimeExceeded { .. },
             ) => "LimitExceeded",
             Self::KustomizeFailed(_) => "KustomizeFailed",
+            Self::ChartFailed { source, .. } => match source {
+                helm::HelmError::ArchiveRefused { .. } => "PathRefused",
+                helm::HelmError::LimitExceeded { .. } => "LimitExceeded",
+                helm::HelmError::SchemaFailed { .. } => "ValuesInvalid",
+                _ => "ChartFailed",
+            },
             Self::LimitExceeded { .. } => "LimitExceeded",
+            Self::HelmReleaseFailed(e) => e.reason(),
         }
     }
 }
@@ -330,15 +360,26 @@ pub fn render(
             .into());
         }
     }
-    let objects = match kustomize::load::find_kustomization(tree, dir)? {
-        Some(file) => kustomize::load::build(tree, dir, &file, options)?
-            .into_iter()
-            .map(|res| Object {
-                value: res.obj,
-                source: res.source,
-            })
-            .collect(),
-        None => read_plain(tree, dir, options)?,
+    let chart = options
+        .helm
+        .as_ref()
+        .filter(|_| helm::is_chart_dir(tree, dir));
+    let objects = if let Some(settings) = chart {
+        helm::render_app(tree, dir, settings).map_err(|source| RenderError::ChartFailed {
+            path: dir.to_string(),
+            source,
+        })?
+    } else {
+        match kustomize::load::find_kustomization(tree, dir)? {
+            Some(file) => kustomize::load::build(tree, dir, &file, options)?
+                .into_iter()
+                .map(|res| Object {
+                    value: res.obj,
+                    source: res.source,
+                })
+                .collect(),
+            None => read_plain(tree, dir, options)?,
+        }
     };
     if objects.len() > options.max_documents {
         return Err(RenderError::LimitExceeded {

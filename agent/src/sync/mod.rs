@@ -8,7 +8,8 @@
 //! - [`object`]: object identity and preparation for apply (label, owner, server fields).
 //! - [`plan`]: the desired set, resolved, prepared and hashed.
 //! - [`order`]: the apply order (CRDs, Namespaces, cluster RBAC, sync waves, kinds).
-//! - [`hooks`]: pre-sync hook Jobs.
+//! - [`adopt`]: objects a Helm release installed, taken over.
+//! - [`hooks`]: pre-sync and post-sync hooks; [`helm_hooks`]: Helm's hook annotations.
 //! - [`apply`]: server-side apply, get, list, delete, with retries.
 //! - [`compare`]: what counts as drift (fields Tether sets, minus ignore rules).
 //! - [`inventory`]: what each app applied, stored in a ConfigMap.
@@ -27,6 +28,7 @@
 //! # }
 //! ```
 
+pub mod adopt;
 pub mod apply;
 pub mod changeset;
 pub mod client;
@@ -34,6 +36,7 @@ pub mod compare;
 pub mod drift;
 pub mod engine;
 pub mod health;
+pub mod helm_hooks;
 pub mod hooks;
 pub mod inventory;
 pub mod kubeconfig;

@@ -3,7 +3,7 @@
 //! Each object is named, its kind resolved to a resource (through discovery, or from a CRD
 //! of the same desired set when the kind is not served yet), prepared for apply (server
 //! fields stripped, namespace, label and owner annotation set), hashed, and sorted into
-//! pre-sync hooks and ordinary objects.
+//! pre-sync hooks, post-sync hooks and ordinary objects (Helm test hooks are left out).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -80,8 +80,10 @@ impl std::fmt::Debug for Desired {
 pub struct Prepared {
     /// The objects to apply.
     pub objects: Vec<Desired>,
-    /// The pre-sync hook Jobs, prepared.
+    /// The pre-sync hooks, prepared, in the order they run.
     pub hooks: Vec<(ObjectRef, Value)>,
+    /// The post-sync hooks, prepared, in the order they run.
+    pub post_hooks: Vec<(ObjectRef, Value)>,
     /// The hash of everything (objects and hooks).
     pub digest: String,
 }
@@ -156,6 +158,10 @@ pub async fn prepare(
     let mut seen = BTreeSet::new();
     for (index, (raw, secret)) in desired.into_iter().enumerate() {
         let reference = ObjectRef::from_object(index, &raw)?;
+        if let Some(reason) = hooks::skip_reason(&raw) {
+            tracing::debug!(object = %reference, reason = %reason, "not applied");
+            continue;
+        }
         let key = (
             reference.group.clone(),
             reference.version.clone(),
@@ -173,7 +179,7 @@ pub async fn prepare(
                 });
             }
         };
-        let is_hook = hooks::is_pre_sync(&raw);
+        let phase = hooks::phase(&raw);
         let (reference, object) = object::prepare(raw, app, namespace, resolved.scope)?;
         if !seen.insert(reference.clone()) {
             return Err(ObjectError::Duplicate {
@@ -181,9 +187,12 @@ pub async fn prepare(
             }
             .into());
         }
-        if is_hook {
-            hooks::check(&reference)?;
-            prepared.hooks.push((reference, object));
+        if let Some(phase) = phase {
+            hooks::check_hook(&reference, &object)?;
+            match phase {
+                hooks::Phase::PreSync => prepared.hooks.push((reference, object)),
+                hooks::Phase::PostSync => prepared.post_hooks.push((reference, object)),
+            }
             continue;
         }
         let shape = compare::shape(&reference, &object, ignore);
@@ -202,10 +211,18 @@ pub async fn prepare(
         .iter()
         .map(|d| (d.reference.to_string(), d.applied.as_str()))
         .collect();
+    hooks::sort(&mut prepared.hooks)?;
+    hooks::sort(&mut prepared.post_hooks)?;
     let hook_hashes: Vec<(String, String)> = prepared
         .hooks
         .iter()
         .map(|(r, o)| (format!("hook {r}"), hash_value(o)))
+        .chain(
+            prepared
+                .post_hooks
+                .iter()
+                .map(|(r, o)| (format!("post-sync hook {r}"), hash_value(o))),
+        )
         .collect();
     all.extend(hook_hashes.iter().map(|(r, h)| (r.clone(), h.as_str())));
     all.sort();

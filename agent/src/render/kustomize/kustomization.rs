@@ -1,7 +1,8 @@
 //! The kustomization file model (`kustomize.config.k8s.io/v1beta1` Kustomization and
 //! `v1alpha1` Component), read strictly: an unknown field is an error that names it, as
-//! kustomize does, and features Tether does not run (Helm, plugins, exec, remote schemas)
-//! are refused by name rather than silently skipped.
+//! kustomize does, and features Tether does not run (plugins, exec, remote schemas) are
+//! refused by name rather than silently skipped. Helm charts are rendered natively
+//! ([`super::helm_charts`]).
 
 use super::{KustomizeError, invalid_field};
 use crate::tree::RelPath;
@@ -12,15 +13,6 @@ use std::collections::BTreeMap;
 /// Fields kustomize accepts but Tether refuses, with the reason given to the user.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("openapi", "custom OpenAPI schemas are not supported"),
-    (
-        "helmCharts",
-        "Helm chart inflation runs `helm`; render charts before committing",
-    ),
-    ("helmGlobals", "Helm chart inflation runs `helm`"),
-    (
-        "helmChartInflationGenerator",
-        "Helm chart inflation runs `helm`",
-    ),
     ("validators", "validator plugins may run programs"),
     (
         "buildMetadata",
@@ -87,13 +79,10 @@ pub(crate) struct Kustomization {
     #[allow(dead_code, reason = "read only to be checked or refused by name")]
     pub(crate) openapi: Option<Value>,
     #[serde(default)]
-    #[allow(dead_code, reason = "read only to be checked or refused by name")]
     pub(crate) helm_globals: Option<Value>,
     #[serde(default)]
-    #[allow(dead_code, reason = "read only to be checked or refused by name")]
     pub(crate) helm_charts: Vec<Value>,
     #[serde(default)]
-    #[allow(dead_code, reason = "read only to be checked or refused by name")]
     pub(crate) helm_chart_inflation_generator: Vec<Value>,
     #[serde(default)]
     pub(crate) configurations: Vec<String>,
@@ -474,19 +463,24 @@ mod tests {
     }
 
     #[test]
-    fn fail_helm_and_plugins_are_refused_by_name() {
-        for field in ["helmCharts", "openapi"] {
-            let value = if field == "openapi" {
-                json!({"path": "x.json"})
-            } else {
-                json!([{"name": "x"}])
-            };
-            let err = Kustomization::from_value(json!({ field: value }), &path()).expect_err(field);
-            assert!(
-                matches!(&err, KustomizeError::Unsupported { field: f, .. } if f == field),
-                "{err}"
-            );
-        }
+    fn fail_custom_openapi_schemas_are_refused_by_name() {
+        let err = Kustomization::from_value(json!({"openapi": {"path": "x.json"}}), &path())
+            .expect_err("openapi");
+        assert!(
+            matches!(&err, KustomizeError::Unsupported { field: f, .. } if f == "openapi"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn helm_charts_are_read_not_refused() {
+        let k = Kustomization::from_value(
+            json!({"helmCharts": [{"name": "x"}], "helmGlobals": {"chartHome": "vendor"}}),
+            &path(),
+        )
+        .expect("valid");
+        assert_eq!(k.helm_charts.len(), 1);
+        assert!(k.helm_globals.is_some());
     }
 
     #[test]

@@ -252,6 +252,7 @@ impl<'a> Builder<'a> {
         }
         merge_configurations(&here, k, acc)?;
         generators::run(&here, k, acc)?;
+        super::helm_charts::generate(&here, k, acc)?;
         plugins::generate(&here, k, acc)?;
         for entry in &k.components {
             let sub = self.sub_kustomization(&here, "components", entry, chain)?;

@@ -26,6 +26,7 @@ pub(crate) mod config;
 pub(crate) mod dir;
 pub(crate) mod fieldspec;
 pub(crate) mod generators;
+pub(crate) mod helm_charts;
 pub(crate) mod images;
 pub(crate) mod kustomization;
 pub(crate) mod labels;

@@ -2,8 +2,8 @@
 //! (`apiVersion: builtin`): they run no program, so they are built like the kustomization
 //! fields they stand for, with their own field specs. Entries are inline YAML or files.
 //! Anything else (exec plugins, container or exec KRM functions, other apiVersions) is
-//! refused, since Tether runs no program of the repository; so is the Helm generator until
-//! Tether supports Helm.
+//! refused, since Tether runs no program of the repository. The Helm generator renders
+//! natively ([`super::helm_charts`]).
 //!
 //! Transformers run after the kustomization's own transformers, generators after its own
 //! generators, in the order listed, as kustomize runs them.
@@ -305,11 +305,27 @@ pub(crate) fn generate(
                 read(here, FIELD, &named)?
             }
             "HelmChartInflationGenerator" => {
-                return Err(KustomizeError::Unsupported {
-                    path: here.file.to_string(),
-                    field: FIELD.to_owned(),
-                    reason: format!("{}: Helm is not supported yet", config.origin),
-                });
+                // The chart's fields, with helmGlobals' chartHome and configHome inline.
+                let mut chart = match &config.value {
+                    Value::Object(map) => map.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                for key in ["apiVersion", "kind", "metadata"] {
+                    chart.remove(key);
+                }
+                let mut globals = serde_json::Map::new();
+                for key in ["chartHome", "configHome"] {
+                    if let Some(v) = chart.remove(key) {
+                        globals.insert(key.to_owned(), v);
+                    }
+                }
+                let one = Kustomization {
+                    helm_charts: vec![Value::Object(chart)],
+                    helm_globals: Some(Value::Object(globals)),
+                    ..Kustomization::default()
+                };
+                super::helm_charts::generate(here, &one, acc)?;
+                continue;
             }
             other => return Err(not_builtin(here, FIELD, &config.origin, other)),
         };

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Run;
+use crate::sync::adopt;
 use crate::sync::apply;
 use crate::sync::changeset::{self, Action};
 use crate::sync::compare;
@@ -90,6 +91,7 @@ impl Run<'_> {
                 }
                 if let Some(reason) = current
                     .as_ref()
+                    .filter(|c| !adopt::from_same_helm_release(&desired.object, c))
                     .and_then(|c| prune::takeover_refusal(&self.app.name, reference, c))
                 {
                     failures.push(reason.clone());

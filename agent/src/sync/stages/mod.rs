@@ -12,6 +12,7 @@ use super::changeset::{Action, ChangeSet};
 use super::client::ClientError;
 use super::engine::{AppSpec, AppState, Engine, Managed, SyncError};
 use super::health::{self, Health};
+use super::helm_hooks;
 use super::hooks;
 use super::inventory::{self, Entry, Inventory};
 use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, ObjectRef, meta_str};
@@ -20,6 +21,8 @@ use super::prune::{self, PruneError};
 use super::secret::Manifest;
 
 mod apply_stage;
+mod hook_scope;
+mod post_sync;
 
 /// One sync in progress.
 pub(super) struct Run<'a> {
@@ -114,7 +117,13 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        if !prepared.hooks.is_empty() && previous.digest != prepared.digest {
+        let changed = previous.digest != prepared.digest;
+        let release_changed = |name: &str, namespace: &str| {
+            hook_scope::release_changed(&prepared.objects, &previous, name, namespace)
+        };
+        let pre_hooks = helm_hooks::due(&prepared.hooks, release_changed);
+        let post_hooks = helm_hooks::due(&prepared.post_hooks, release_changed);
+        if !pre_hooks.is_empty() && changed {
             if let Some((_, message)) = state
                 .as_ref()
                 .and_then(|s| s.failed_hooks.as_ref())
@@ -127,11 +136,11 @@ impl<'a> Run<'a> {
             let ran = hooks::run(
                 &inner.client,
                 &inner.resolver,
-                &prepared.hooks,
+                &pre_hooks,
                 &inner.config.hooks,
                 &inner.config.field_manager,
             )
-            .instrument(tracing::info_span!("hooks", count = prepared.hooks.len()))
+            .instrument(tracing::info_span!("hooks", count = pre_hooks.len()))
             .await;
             if let Err(err) = ran {
                 let failed = Some((prepared.digest.clone(), err.to_string()));
@@ -239,6 +248,9 @@ impl<'a> Run<'a> {
             .await;
         match prune_error {
             Some(err) => Err(err.into()),
+            None if changed && health.is_ok() && !matches!(self.health, Health::Degraded(_)) => {
+                self.post_sync(&post_hooks).await
+            }
             None => health,
         }
     }

@@ -1,0 +1,116 @@
+//! The `helm:` block of an app generator: its directories hold Helm charts, rendered as
+//! `helm template` renders them (fields named like Argo CD's `spec.source.helm`).
+
+use serde::Deserialize;
+
+/// How the apps' charts are rendered.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HelmAppConfig {
+    /// `.Release.Name` (default: the app's name).
+    #[serde(default)]
+    pub release_name: Option<String>,
+    /// `.Release.Namespace` (default: the app's namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Values files, relative to the chart directory, inside the snapshot; later files win.
+    #[serde(default)]
+    pub value_files: Vec<String>,
+    /// Inline values, over the files.
+    #[serde(default)]
+    pub values: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Values read from ConfigMaps and Secrets at sync, over the inline values.
+    #[serde(default)]
+    pub values_from: Vec<ValuesFrom>,
+    /// `helm --set` expressions, applied last.
+    #[serde(default)]
+    pub parameters: Vec<String>,
+    /// Leave the chart's `crds/` out.
+    #[serde(default, rename = "skipCrds")]
+    pub skip_crds: bool,
+    /// `.Capabilities.KubeVersion` (default: Helm 3's offline default).
+    #[serde(default)]
+    pub kube_version: Option<String>,
+    /// Extra `.Capabilities.APIVersions`.
+    #[serde(default)]
+    pub api_versions: Vec<String>,
+}
+
+/// Where `valuesFrom` reads values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ValuesKind {
+    /// A ConfigMap's key.
+    ConfigMap,
+    /// A Secret's key: its values are secret (never logged or quoted in errors).
+    Secret,
+}
+
+/// One `valuesFrom` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ValuesFrom {
+    /// `ConfigMap` or `Secret`.
+    pub kind: ValuesKind,
+    /// The object's name, in the app's namespace.
+    pub name: String,
+    /// The key holding YAML values (default `values.yaml`).
+    #[serde(default = "default_values_key")]
+    pub values_key: String,
+    /// Render without it when it is missing.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+fn default_values_key() -> String {
+    "values.yaml".into()
+}
+
+impl HelmAppConfig {
+    /// The render settings for the app `app` in `namespace`. `valuesFrom` is read by the
+    /// caller; its maps go in `values_from`.
+    #[must_use]
+    pub fn settings(&self, app: &str, namespace: &str) -> crate::render::helm::ChartSettings {
+        crate::render::helm::ChartSettings {
+            release_name: Some(self.release_name.clone().unwrap_or_else(|| app.to_owned())),
+            namespace: Some(
+                self.namespace
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| {
+                        if namespace.is_empty() {
+                            "default"
+                        } else {
+                            namespace
+                        }
+                        .to_owned()
+                    }),
+            ),
+            value_files: self.value_files.clone(),
+            values: self.values.clone().unwrap_or_default(),
+            values_from: Vec::new(),
+            set: self.parameters.clone(),
+            skip_crds: self.skip_crds,
+            kube_version: self.kube_version.clone(),
+            api_versions: self.api_versions.clone(),
+            app: app.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_helm_block_reads_with_argo_names() {
+        let text = "releaseName: web\nvalueFiles: [values-prod.yaml]\nvalues: {replicas: 2}\nvaluesFrom: [{kind: Secret, name: creds}]\nparameters: [a=b]\nskipCrds: true\nkubeVersion: '1.30'\napiVersions: [monitoring.coreos.com/v1]\n";
+        let config: HelmAppConfig = serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.values_from[0].values_key, "values.yaml");
+        assert_eq!(config.values_from[0].kind, ValuesKind::Secret);
+        let settings = config.settings("shop", "");
+        assert_eq!(settings.release_name.as_deref(), Some("web"));
+        assert_eq!(settings.namespace.as_deref(), Some("default"));
+        assert!(settings.skip_crds);
+        assert!(serde_saphyr::from_str::<HelmAppConfig>("valueFile: [x]\n").is_err());
+    }
+}

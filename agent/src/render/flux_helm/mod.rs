@@ -1,0 +1,479 @@
+//! Flux `HelmRelease`s found in an app's rendered manifests, rendered instead of applied.
+//!
+//! A Flux user's repository syncs unchanged: each `HelmRelease` (helm.toolkit.fluxcd.io/v2,
+//! v2beta2) is replaced by the objects of its chart, and the `HelmRelease`,
+//! `HelmRepository` and `OCIRepository` objects themselves are not applied.
+//!
+//! - The chart: `spec.chart.spec` (chart, version range, a `HelmRepository` of `type:
+//!   default` or `oci`), or `spec.chartRef` to an `OCIRepository` (tag, semver, digest).
+//!   Only the repositories these objects name are contacted
+//!   ([`crate::render::helm_fetch`]); their `secretRef` (username/password) and
+//!   `certSecretRef` (`ca.crt`) Secrets are read from the app's manifests, SOPS-encrypted or
+//!   not; `insecure: true` allows plain HTTP to an OCI registry.
+//! - The values ([`values`]): `valuesFrom` ConfigMaps and Secrets in order (`valuesKey`,
+//!   `targetPath`, `optional`), then `spec.values`.
+//! - The release: `releaseName` (default `[targetNamespace-]name`, shortened as Flux does),
+//!   `.Release.Namespace` and the namespace of objects without one: `targetNamespace`, else
+//!   the HelmRelease's namespace. `install.crds: Skip` leaves the chart's `crds/` out.
+//! - `postRenderers[].kustomize` (patches, images) run on the rendered objects.
+//! - Every object gets Helm's release annotations (`meta.helm.sh/release-name`,
+//!   `meta.helm.sh/release-namespace`), as `helm install` sets them, so that objects the
+//!   release installed before (with Helm or Flux) are adopted ([`crate::sync::adopt`]).
+//!   Hooks keep `helm.sh/hook` and run as the sync's hooks ([`crate::sync::helm_hooks`]).
+//!
+//! Values from Secrets are secret: no error quotes them, and the values of Secrets the
+//! chart renders from them are held by the render's decryption ([`Decryptor::hold`]), so
+//! the rendered objects carry stand-ins, as decrypted SOPS Secrets do.
+
+pub mod model;
+mod post_render;
+mod source;
+pub mod values;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use crate::render::Decryptor;
+use crate::render::helm_fetch::{ArchiveCache, FetchError, FetchLimits, FetchedChart, Fetcher};
+use model::HelmRelease;
+pub use values::{HeldValues, NothingHeld};
+
+/// Why a HelmRelease could not be rendered. Each variant names the HelmRelease; none quotes
+/// a value.
+#[derive(Debug, thiserror::Error)]
+pub enum FluxHelmError {
+    /// A Flux object is malformed.
+    #[error("{object}: {problem}")]
+    InvalidObject {
+        /// The object.
+        object: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A field of a HelmRelease or source cannot be used.
+    #[error("{object}: field {field}: {problem}")]
+    InvalidField {
+        /// The object.
+        object: String,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The source a HelmRelease names is not in the app's manifests.
+    #[error("{object}: {source_kind} {source_name} is not in the app's manifests")]
+    SourceNotFound {
+        /// The HelmRelease.
+        object: String,
+        /// The source's kind.
+        source_kind: String,
+        /// `namespace/name`.
+        source_name: String,
+    },
+    /// The chart could not be fetched.
+    #[error("{object}: {source}")]
+    FetchFailed {
+        /// The HelmRelease.
+        object: String,
+        /// The cause.
+        #[source]
+        source: FetchError,
+    },
+    /// The chart could not be rendered.
+    #[error("{object}: {reason}")]
+    RenderFailed {
+        /// The HelmRelease.
+        object: String,
+        /// The renderer's message.
+        reason: String,
+    },
+    /// A post-renderer failed.
+    #[error("{object}: spec.postRenderers[{index}].kustomize: {reason}")]
+    PostRenderFailed {
+        /// The HelmRelease.
+        object: String,
+        /// The post-renderer.
+        index: usize,
+        /// Kustomize's message.
+        reason: String,
+    },
+}
+
+impl FluxHelmError {
+    /// The short, stable reason used in status, Events and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::FetchFailed { source, .. } => source.reason(),
+            _ => "HelmReleaseFailed",
+        }
+    }
+}
+
+/// What a chart is rendered with.
+pub struct ReleaseRequest {
+    /// `.Release.Name`.
+    pub release_name: String,
+    /// `.Release.Namespace`.
+    pub namespace: String,
+    /// The values (possibly from Secrets).
+    pub values: Map<String, Value>,
+    /// Whether some values came from a Secret (then no error may quote a value).
+    pub secret_values: bool,
+    /// Render the chart's `crds/`.
+    pub include_crds: bool,
+    /// Seeds the chart's random functions (the app).
+    pub app_seed: String,
+}
+
+impl std::fmt::Debug for ReleaseRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseRequest")
+            .field("release_name", &self.release_name)
+            .field("namespace", &self.namespace)
+            .field("include_crds", &self.include_crds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A rendered release: CRDs, objects and hooks, in Helm's order.
+#[derive(Debug, Default)]
+pub struct RenderedRelease {
+    /// The chart's `crds/` objects.
+    pub crds: Vec<Value>,
+    /// The templates' objects.
+    pub objects: Vec<Value>,
+    /// The hooks (`helm.sh/hook`).
+    pub hooks: Vec<Value>,
+}
+
+/// Renders a fetched chart (the native Helm renderer, [`crate::render::helm`]).
+pub trait ChartRenderer: Send + Sync {
+    /// Renders `chart` for `request`. The error is a reason that quotes no value when
+    /// `request.secret_values` is set.
+    fn render(
+        &self,
+        chart: &FetchedChart,
+        request: &ReleaseRequest,
+    ) -> Result<RenderedRelease, String>;
+}
+
+/// The native renderer: the archive loaded under [`crate::render::helm`]'s bounds and
+/// rendered as `helm template` renders it (test hooks left out).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NativeRenderer;
+
+impl ChartRenderer for NativeRenderer {
+    fn render(
+        &self,
+        chart: &FetchedChart,
+        request: &ReleaseRequest,
+    ) -> Result<RenderedRelease, String> {
+        let loaded = crate::render::helm::load_archive(
+            &format!("{}-{}.tgz", chart.name, chart.version),
+            &chart.archive,
+        )
+        .map_err(|e| e.to_string())?;
+        let options = crate::render::helm::ReleaseOptions {
+            release_name: request.release_name.clone(),
+            namespace: request.namespace.clone(),
+            values: request.values.clone(),
+            secret_values: request.secret_values,
+            include_crds: request.include_crds,
+            app_seed: request.app_seed.clone(),
+            ..crate::render::helm::ReleaseOptions::default()
+        };
+        let release = crate::render::helm::render(&loaded, &options).map_err(|e| e.to_string())?;
+        Ok(RenderedRelease {
+            crds: release.crds.into_iter().map(|o| o.value).collect(),
+            objects: release.objects.into_iter().map(|o| o.value).collect(),
+            hooks: release
+                .hooks
+                .into_iter()
+                .filter(|h| !h.is_test())
+                .map(|h| h.object)
+                .collect(),
+        })
+    }
+}
+
+/// What expanding HelmReleases needs.
+pub struct Context<'a> {
+    /// The app (seeds the random functions).
+    pub app: &'a str,
+    /// The namespace of objects that name none (the app's target namespace).
+    pub namespace: &'a str,
+    /// The chart renderer.
+    pub renderer: &'a dyn ChartRenderer,
+    /// The values of decrypted Secrets, behind their stand-ins.
+    pub held: &'a dyn HeldValues,
+    /// Holds the values of Secrets rendered from secret values (stand-ins in their place).
+    pub hold: Option<&'a dyn Decryptor>,
+    /// Bounds of fetching.
+    pub limits: FetchLimits,
+    /// The archive cache shared across renders.
+    pub cache: Arc<Mutex<ArchiveCache>>,
+}
+
+/// The process-wide archive cache (public chart archives only; 256 MiB).
+pub fn shared_cache() -> Arc<Mutex<ArchiveCache>> {
+    static CACHE: OnceLock<Arc<Mutex<ArchiveCache>>> = OnceLock::new();
+    Arc::clone(CACHE.get_or_init(|| {
+        Arc::new(Mutex::new(ArchiveCache::new(
+            FetchLimits::default().cache_bytes,
+        )))
+    }))
+}
+
+fn group_kind(object: &Value) -> (&str, &str) {
+    let group = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .and_then(|v| v.split_once('/'))
+        .map_or("", |(g, _)| g);
+    (
+        group,
+        object.get("kind").and_then(Value::as_str).unwrap_or(""),
+    )
+}
+
+fn namespace_of<'a>(object: &'a Value, default: &'a str) -> &'a str {
+    object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(default)
+}
+
+fn name_of(object: &Value) -> &str {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// [`expand`] over rendered objects: the objects of a release keep the file of the first
+/// HelmRelease as their source. Fetches with the process-wide cache and the native renderer.
+pub fn expand_rendered(
+    objects: Vec<crate::render::Object>,
+    app: &str,
+    namespace: &str,
+    held: &dyn HeldValues,
+    hold: Option<&dyn Decryptor>,
+) -> Result<Vec<crate::render::Object>, FluxHelmError> {
+    let Some(source) = objects
+        .iter()
+        .find(|o| model::is_flux_helm_object(&o.value))
+        .map(|o| o.source.clone())
+    else {
+        return Ok(objects);
+    };
+    let renderer = NativeRenderer;
+    let ctx = Context {
+        app,
+        namespace,
+        renderer: &renderer,
+        held,
+        hold,
+        limits: FetchLimits::default(),
+        cache: shared_cache(),
+    };
+    // `expand` keeps the other objects first, in order, and appends the releases' objects.
+    let kept: Vec<crate::tree::RelPath> = objects
+        .iter()
+        .filter(|o| !model::is_flux_helm_object(&o.value))
+        .map(|o| o.source.clone())
+        .collect();
+    let expanded = expand(objects.into_iter().map(|o| o.value).collect(), &ctx)?;
+    let sources = kept.into_iter().chain(std::iter::repeat(source));
+    Ok(expanded
+        .into_iter()
+        .zip(sources)
+        .map(|(value, source)| crate::render::Object { value, source })
+        .collect())
+}
+
+/// Replaces every HelmRelease of `objects` by its chart's objects; the Flux objects are
+/// dropped. The other objects come first, in their order, then each release's objects.
+pub fn expand(objects: Vec<Value>, ctx: &Context<'_>) -> Result<Vec<Value>, FluxHelmError> {
+    if !objects.iter().any(model::is_flux_helm_object) {
+        return Ok(objects);
+    }
+    let (flux, mut out): (Vec<Value>, Vec<Value>) =
+        objects.into_iter().partition(model::is_flux_helm_object);
+    for object in flux
+        .iter()
+        .filter(|o| group_kind(o) == (model::HELM_GROUP, "HelmRelease"))
+    {
+        let namespace = namespace_of(object, ctx.namespace).to_owned();
+        let id = format!("HelmRelease {namespace}/{}", name_of(object));
+        let release: HelmRelease =
+            serde_json::from_value(object.clone()).map_err(|e| FluxHelmError::InvalidObject {
+                object: id.clone(),
+                problem: e.to_string().chars().take(300).collect(),
+            })?;
+        let span = tracing::info_span!("helm_release", release = %id);
+        let _entered = span.enter();
+        let rendered = render_release(&release, &namespace, &id, &flux, &out, ctx)?;
+        out.extend(rendered);
+    }
+    Ok(out)
+}
+
+fn render_release(
+    release: &HelmRelease,
+    namespace: &str,
+    id: &str,
+    flux: &[Value],
+    objects: &[Value],
+    ctx: &Context<'_>,
+) -> Result<Vec<Value>, FluxHelmError> {
+    let crds = |a: &Option<model::Action>| a.as_ref().map(|a| a.crds.clone()).unwrap_or_default();
+    for (field, policy) in [
+        ("spec.install.crds", crds(&release.spec.install)),
+        ("spec.upgrade.crds", crds(&release.spec.upgrade)),
+    ] {
+        if !matches!(policy.as_str(), "" | "Skip" | "Create" | "CreateReplace") {
+            return Err(FluxHelmError::InvalidField {
+                object: id.to_owned(),
+                field: field.into(),
+                problem: format!("{policy:?} is not Skip, Create or CreateReplace"),
+            });
+        }
+    }
+    let (repository, request) = source::chart_source(release, namespace, id, flux, objects, ctx)?;
+    let fetcher =
+        Fetcher::new(vec![repository], ctx.limits.clone()).with_cache(Arc::clone(&ctx.cache));
+    let chart = fetcher
+        .fetch(&request)
+        .map_err(|source| FluxHelmError::FetchFailed {
+            object: id.to_owned(),
+            source,
+        })?;
+    let (values, secret_values) = values::compose(release, namespace, objects, ctx.held)?;
+    let release_namespace = if release.spec.target_namespace.is_empty() {
+        namespace.to_owned()
+    } else {
+        release.spec.target_namespace.clone()
+    };
+    let request = ReleaseRequest {
+        release_name: model::release_name(release),
+        namespace: release_namespace.clone(),
+        values,
+        secret_values,
+        include_crds: crds(&release.spec.install) != "Skip",
+        app_seed: ctx.app.to_owned(),
+    };
+    tracing::info!(chart = %chart.name, version = %chart.version, digest = %chart.digest,
+        release_name = %request.release_name, "rendering the HelmRelease's chart");
+    let rendered =
+        ctx.renderer
+            .render(&chart, &request)
+            .map_err(|reason| FluxHelmError::RenderFailed {
+                object: id.to_owned(),
+                reason,
+            })?;
+    let mut all: Vec<Value> = rendered.crds;
+    if !request.include_crds {
+        all.clear();
+    }
+    all.extend(rendered.objects);
+    all.extend(rendered.hooks);
+    let mut all = post_render_all(release, id, all, secret_values)?;
+    for object in &mut all {
+        finish(object, &request.release_name, &release_namespace);
+        if secret_values && let Some(hold) = ctx.hold {
+            hold_secret(object, hold);
+        }
+    }
+    Ok(all)
+}
+
+/// Runs the release's Kustomize post-renderers in order.
+fn post_render_all(
+    release: &HelmRelease,
+    id: &str,
+    mut all: Vec<Value>,
+    secret_values: bool,
+) -> Result<Vec<Value>, FluxHelmError> {
+    for (index, post) in release.spec.post_renderers.iter().enumerate() {
+        if let Some(settings) = &post.kustomize {
+            all = post_render::kustomize(all, settings).map_err(|reason| {
+                FluxHelmError::PostRenderFailed {
+                    object: id.to_owned(),
+                    index,
+                    reason: if secret_values {
+                        "the Kustomize post-renderer failed (details withheld: the values include a Secret's)".into()
+                    } else {
+                        reason
+                    },
+                }
+            })?;
+        }
+    }
+    Ok(all)
+}
+
+/// Sets the namespace of an object without one and Helm's release annotations.
+fn finish(object: &mut Value, release_name: &str, namespace: &str) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if metadata
+        .get("namespace")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        metadata.insert("namespace".into(), Value::String(namespace.to_owned()));
+    }
+    let annotations = metadata
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !annotations.is_object() {
+        *annotations = Value::Object(Map::new());
+    }
+    if let Some(map) = annotations.as_object_mut() {
+        map.insert(
+            crate::sync::adopt::RELEASE_NAME.into(),
+            Value::String(release_name.to_owned()),
+        );
+        map.insert(
+            crate::sync::adopt::RELEASE_NAMESPACE.into(),
+            Value::String(namespace.to_owned()),
+        );
+    }
+}
+
+/// Moves a rendered Secret's values into the held values, leaving stand-ins.
+fn hold_secret(object: &mut Value, hold: &dyn Decryptor) {
+    if group_kind(object) != ("", "Secret")
+        || object.get("apiVersion").and_then(Value::as_str) != Some("v1")
+    {
+        return;
+    }
+    use base64::Engine;
+    for field in ["data", "stringData"] {
+        let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for value in map.values_mut() {
+            let Value::String(text) = value else { continue };
+            let bytes = if field == "data" {
+                match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
+                    Ok(b) => Zeroizing::new(b),
+                    Err(_) => continue,
+                }
+            } else {
+                Zeroizing::new(text.as_bytes().to_vec())
+            };
+            let old = std::mem::replace(value, Value::String(hold.hold(bytes)));
+            if let Value::String(s) = old {
+                let _wiped = Zeroizing::new(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
