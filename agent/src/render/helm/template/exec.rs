@@ -1,11 +1,11 @@
 //! Execution of parsed templates: Go's `text/template` semantics over [`Value`]s.
 
 use super::funcs::{self, Func};
-use super::parse::{Arg, Cmd, List, Node, Pipe};
 use super::mutation::Mutations;
+use super::nodes::{arg_string, cmd_string, last_node, parse_arg_error, printable};
+use super::parse::{Arg, Cmd, List, Node, Pipe};
 use super::{Def, Environment, TemplateSet, Value};
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
 /// Why execution stopped: a formatted error or a control flow signal.
@@ -189,8 +189,13 @@ impl<'a> Exec<'a> {
                 self.step(pipe.pos)?;
                 let v = self.pipe(pipe, dot)?;
                 if pipe.decl.is_empty() {
-                    let s = printable(&v);
-                    self.write(out, &s)?;
+                    match &v {
+                        Value::String(s) => self.write(out, s)?,
+                        other => {
+                            let s = printable(other);
+                            self.write(out, &s)?;
+                        }
+                    }
                 }
             }
             Node::If {
@@ -229,10 +234,18 @@ impl<'a> Exec<'a> {
                     None => Value::Nil,
                 };
                 let Some(def) = self.lookup_def(name) else {
+                    let node = match pipe {
+                        Some(p) => format!(
+                            "{{{{template {} {}}}}}",
+                            super::print::go_quote(name),
+                            super::nodes::pipe_string(p)
+                        ),
+                        None => format!("{{{{template {}}}}}", super::print::go_quote(name)),
+                    };
                     return Err(self.error_at(
                         *pos,
-                        &format!("template {}", super::print::go_quote(name)),
-                        &format!("template {:?} not defined", name),
+                        &node,
+                        &format!("template {name:?} not defined"),
                     ));
                 };
                 self.run_def(def, name, &arg, out)?;
@@ -306,11 +319,9 @@ impl<'a> Exec<'a> {
     }
 
     fn set_or_push(&mut self, name: &str, v: Value, assign: bool) {
-        if assign {
-            if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| &**n == name) {
-                slot.1 = v;
-                return;
-            }
+        if assign && let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| &**n == name) {
+            slot.1 = v;
+            return;
         }
         self.vars.push((Arc::from(name), v));
     }
@@ -372,7 +383,11 @@ impl<'a> Exec<'a> {
     fn not_a_function(&self, first: &Arg, rest: &[Arg], fin: &Option<Value>) -> Result<(), Fail> {
         if !rest.is_empty() || fin.is_some() {
             let s = arg_string(first);
-            return Err(self.error_at(first.pos(), &s, &format!("can't give argument to non-function {s}")));
+            return Err(self.error_at(
+                first.pos(),
+                &s,
+                &format!("can't give argument to non-function {s}"),
+            ));
         }
         Ok(())
     }
@@ -389,7 +404,15 @@ impl<'a> Exec<'a> {
 
     /// Walks a field chain from `v` (`.A.B`, `$x.A`, `(pipe).A`); the last field may be a
     /// method of an object called with the arguments.
-    fn chain(&mut self, mut v: Value, chain: &[String], rest: &[Arg], fin: Option<Value>, node: &Arg, dot: &Value) -> Result<Value, Fail> {
+    fn chain(
+        &mut self,
+        mut v: Value,
+        chain: &[String],
+        rest: &[Arg],
+        fin: Option<Value>,
+        node: &Arg,
+        dot: &Value,
+    ) -> Result<Value, Fail> {
         let n = chain.len();
         let pos = node.pos();
         for (i, name) in chain.iter().enumerate() {
@@ -398,7 +421,11 @@ impl<'a> Exec<'a> {
             v = match &v {
                 Value::Map(m) => {
                     if has_args {
-                        return Err(self.error_at(pos, &arg_string(node), &format!("{name} is not a method but has arguments")));
+                        return Err(self.error_at(
+                            pos,
+                            &arg_string(node),
+                            &format!("{name} is not a method but has arguments"),
+                        ));
                     }
                     m.get(name.as_str()).cloned().unwrap_or(Value::Nil)
                 }
@@ -407,26 +434,53 @@ impl<'a> Exec<'a> {
                     match field {
                         Some(f) => f,
                         None => {
-                            let args = if last { self.args(rest, fin.clone(), dot)? } else { Vec::new() };
+                            let args = if last {
+                                self.args(rest, fin.clone(), dot)?
+                            } else {
+                                Vec::new()
+                            };
                             match o.call(name, &args) {
                                 Some(Ok(r)) => r,
                                 Some(Err(e)) => {
-                                    return Err(self.error_at(pos, &arg_string(node), &format!("error calling {name}: {e}")));
+                                    return Err(self.error_at(
+                                        pos,
+                                        &arg_string(node),
+                                        &format!("error calling {name}: {e}"),
+                                    ));
                                 }
                                 None => {
-                                    return Err(self.error_at(pos, &arg_string(node), &format!("can't evaluate field {name} in type {}", o.type_name())));
+                                    return Err(self.error_at(
+                                        pos,
+                                        &arg_string(node),
+                                        &format!(
+                                            "can't evaluate field {name} in type {}",
+                                            o.type_name()
+                                        ),
+                                    ));
                                 }
                             }
                         }
                     }
                 }
                 Value::Nil => {
-                    return Err(self.error_at(pos, &arg_string(node), &format!("nil pointer evaluating interface {{}}.{name}")));
+                    return Err(self.error_at(
+                        pos,
+                        &arg_string(node),
+                        &format!("nil pointer evaluating interface {{}}.{name}"),
+                    ));
                 }
                 other => {
                     // Values read from maps are held as interface{} in Go.
-                    let ty = if i == 0 && matches!(node, Arg::Pipe(..)) { other.type_name() } else { "interface {}".to_owned() };
-                    return Err(self.error_at(pos, &arg_string(node), &format!("can't evaluate field {name} in type {ty}")));
+                    let ty = if i == 0 && matches!(node, Arg::Pipe(..)) {
+                        other.type_name()
+                    } else {
+                        "interface {}".to_owned()
+                    };
+                    return Err(self.error_at(
+                        pos,
+                        &arg_string(node),
+                        &format!("can't evaluate field {name} in type {ty}"),
+                    ));
                 }
             };
         }
@@ -466,7 +520,10 @@ impl<'a> Exec<'a> {
                 self.chain(v, chain, &[], None, a, dot)
             }
             Arg::Ident(name, pos) => {
-                let c = Cmd { pos: *pos, args: vec![Arg::Ident(name.clone(), *pos)] };
+                let c = Cmd {
+                    pos: *pos,
+                    args: vec![Arg::Ident(name.clone(), *pos)],
+                };
                 self.call(name, *pos, &c, &[], None, dot)
             }
             Arg::Dot(_) => Ok(self.fix(dot.clone())),
@@ -475,13 +532,25 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn call(&mut self, name: &str, pos: usize, cmd: &Cmd, rest: &[Arg], fin: Option<Value>, dot: &Value) -> Result<Value, Fail> {
+    fn call(
+        &mut self,
+        name: &str,
+        pos: usize,
+        cmd: &Cmd,
+        rest: &[Arg],
+        fin: Option<Value>,
+        dot: &Value,
+    ) -> Result<Value, Fail> {
         // `and` / `or` evaluate their arguments lazily.
         if name == "and" || name == "or" {
             let want = name == "or";
             let total = rest.len() + usize::from(fin.is_some());
             if total == 0 {
-                return Err(self.error_at(pos, &cmd_string(cmd), &format!("wrong number of args for {name}: want at least 1 got 0")));
+                return Err(self.error_at(
+                    pos,
+                    &cmd_string(cmd),
+                    &format!("wrong number of args for {name}: want at least 1 got 0"),
+                ));
             }
             let mut last = Value::Nil;
             for a in rest {
@@ -520,7 +589,11 @@ impl<'a> Exec<'a> {
                         };
                     if nil_ok && invalid_nil {
                         if let Some(slot) = args.get_mut(i) {
-                            *slot = if go_type.starts_with('[') { Value::list(Vec::new()) } else { Value::map(Default::default()) };
+                            *slot = if go_type.starts_with('[') {
+                                Value::list(Vec::new())
+                            } else {
+                                Value::map(Default::default())
+                            };
                         }
                         continue;
                     }
@@ -530,119 +603,22 @@ impl<'a> Exec<'a> {
                     if e.starts_with("template: ") && self.limit_hit {
                         return Err(e);
                     }
-                    return Err(self.error_at(cmd.pos, &cmd_string(cmd), &format!("error calling {name}: {e}")));
+                    return Err(self.error_at(
+                        cmd.pos,
+                        &cmd_string(cmd),
+                        &format!("error calling {name}: {e}"),
+                    ));
                 }
             }
         }
-        Err(self.error_at(cmd.pos, &cmd_string(cmd), &format!("error calling {name}: bad arguments")))
-    }
-
-    /// Go's wording for an argument that does not fit its parameter's type.
-    fn arg_type_error(&self, node: Option<&Arg>, rest: &[Arg], fpos: usize, fname: &str, value: &Value, go_type: &str) -> Fail {
-        let Some(node) = node else {
-            // The piped value: Go reports it at the last argument evaluated (or the function).
-            let (pos, s) = match rest.last() {
-                Some(a) => (a.pos(), arg_string(a)),
-                None => (fpos, fname.to_owned()),
-            };
-            let msg = match value {
-                Value::Nil => format!("invalid value; expected {go_type}"),
-                v => format!("wrong type for value; expected {go_type}; got {}", v.type_name()),
-            };
-            return self.error_at(pos, &s, &msg);
-        };
-        let s = arg_string(node);
-        let msg = match node {
-            Arg::Const(_, lit, _) => match go_type {
-                "string" => format!("expected string; found {lit}"),
-                "int" => format!("expected integer; found {lit}"),
-                "bool" => format!("expected bool; found {lit}"),
-                t => format!("can't handle {lit} for arg of type {t}"),
-            },
-            Arg::Nil(_) => format!("cannot assign nil to {go_type}"),
-            Arg::Var(_, c, _) | Arg::Pipe(_, c, _) if c.is_empty() && matches!(value, Value::Nil) => {
-                format!("invalid value; expected {go_type}")
-            }
-            Arg::Ident(..) if matches!(value, Value::Nil) => format!("invalid value; expected {go_type}"),
-            _ => match value {
-                Value::Nil => format!("wrong type for value; expected {go_type}; got interface {{}}"),
-                v => format!("wrong type for value; expected {go_type}; got {}", v.type_name()),
-            },
-        };
-        self.error_at(node.pos(), &s, &msg)
+        Err(self.error_at(
+            cmd.pos,
+            &cmd_string(cmd),
+            &format!("error calling {name}: bad arguments"),
+        ))
     }
 
     fn invoke(&mut self, func: Func, _name: &str, args: &[Value]) -> Result<Value, String> {
         func(self, args)
     }
-}
-
-/// What an action prints for a value: `<no value>` for nil, else Go's `%v`.
-fn printable(v: &Value) -> String {
-    match v {
-        Value::Nil => "<no value>".to_owned(),
-        Value::String(s) => s.to_string(),
-        other => other.to_v(),
-    }
-}
-
-fn chain_string(chain: &[String]) -> String {
-    let mut s = String::new();
-    for c in chain {
-        s.push('.');
-        s.push_str(c);
-    }
-    s
-}
-
-pub(crate) fn arg_string(a: &Arg) -> String {
-    match a {
-        Arg::Field(c, _) => chain_string(c),
-        Arg::Var(n, c, _) => format!("{n}{}", chain_string(c)),
-        Arg::Dot(_) => ".".to_owned(),
-        Arg::Nil(_) => "nil".to_owned(),
-        Arg::Const(_, s, _) => s.clone(),
-        Arg::Ident(n, _) => n.clone(),
-        Arg::Pipe(p, c, _) => format!("({}){}", pipe_string(p), chain_string(c)),
-    }
-}
-
-/// The node Go last visited when a pipeline's value is refused (`range` over a number).
-fn last_node(p: &Pipe) -> (usize, String) {
-    match p.cmds.last() {
-        Some(c) if c.args.len() == 1 && !matches!(c.args[0], Arg::Ident(..)) => (c.args[0].pos(), arg_string(&c.args[0])),
-        Some(c) => (c.pos, cmd_string(c)),
-        None => (p.pos, pipe_string(p)),
-    }
-}
-
-/// Reads `\0INDEX\0GO_TYPE[\0nil-ok]`.
-fn parse_arg_error(e: &str) -> (usize, &str, bool) {
-    let mut parts = e.split(funcs::ARG_ERROR).skip(1);
-    let i = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-    let t = parts.next().unwrap_or("interface {}");
-    let nil_ok = parts.next() == Some("nil-ok");
-    (i, t, nil_ok)
-}
-
-pub(crate) fn cmd_string(c: &Cmd) -> String {
-    let mut s = String::new();
-    for (i, a) in c.args.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        let _ = write!(s, "{}", arg_string(a));
-    }
-    s
-}
-
-pub(crate) fn pipe_string(p: &Pipe) -> String {
-    let mut s = String::new();
-    if !p.decl.is_empty() {
-        s.push_str(&p.decl.join(", "));
-        s.push_str(if p.is_assign { " = " } else { " := " });
-    }
-    let cmds: Vec<String> = p.cmds.iter().map(cmd_string).collect();
-    s.push_str(&cmds.join(" | "));
-    s
 }

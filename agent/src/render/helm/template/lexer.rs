@@ -199,77 +199,84 @@ impl Lexer<'_> {
                 self.push(Tok::Close, p);
                 return Ok(false);
             }
-            match c {
-                b'(' => {
-                    self.paren += 1;
-                    self.one(Tok::LParen)
+            self.token(p, c)?;
+        }
+    }
+
+    /// Lexes one token (not space, not `}}`) starting with byte `c` at `p`.
+    fn token(&mut self, p: usize, c: u8) -> Result<(), TemplateError> {
+        let b = self.text.as_bytes();
+        match c {
+            b'(' => {
+                self.paren += 1;
+                self.one(Tok::LParen)
+            }
+            b')' => {
+                if self.paren == 0 {
+                    return Err(self.err(p, "unexpected right paren"));
                 }
-                b')' => {
-                    if self.paren == 0 {
-                        return Err(self.err(p, "unexpected right paren"));
-                    }
-                    self.paren -= 1;
-                    self.one(Tok::RParen)
+                self.paren -= 1;
+                self.one(Tok::RParen)
+            }
+            b'|' => self.one(Tok::Pipe),
+            b',' => self.one(Tok::Comma),
+            b'=' => self.one(Tok::Assign),
+            b':' => {
+                if b.get(p + 1) != Some(&b'=') {
+                    return Err(self.err(p, "expected :="));
                 }
-                b'|' => self.one(Tok::Pipe),
-                b',' => self.one(Tok::Comma),
-                b'=' => self.one(Tok::Assign),
-                b':' => {
-                    if b.get(p + 1) != Some(&b'=') {
-                        return Err(self.err(p, "expected :="));
-                    }
-                    self.pos = p + 2;
-                    self.push(Tok::Declare, p);
-                }
-                b'"' => self.quoted(p)?,
-                b'`' => {
-                    let Some(end) = self.text[p + 1..].find('`') else {
-                        return Err(self.err(p, "unterminated raw quoted string"));
-                    };
-                    let s = self.text[p + 1..p + 1 + end].replace('\r', "");
-                    self.pos = p + end + 2;
-                    self.push(Tok::Str(s), p);
-                }
-                b'\'' => self.char_const(p)?,
-                b'$' => {
+                self.pos = p + 2;
+                self.push(Tok::Declare, p);
+            }
+            b'"' => self.quoted(p)?,
+            b'`' => {
+                let Some(end) = self.text[p + 1..].find('`') else {
+                    return Err(self.err(p, "unterminated raw quoted string"));
+                };
+                let s = self.text[p + 1..p + 1 + end].replace('\r', "");
+                self.pos = p + end + 2;
+                self.push(Tok::Str(s), p);
+            }
+            b'\'' => self.char_const(p)?,
+            b'$' => {
+                let end = self.word_end(p + 1);
+                let name = self.text[p..end].to_owned();
+                self.pos = end;
+                self.push(Tok::Var(name), p);
+            }
+            b'.' => {
+                if b.get(p + 1).is_some_and(u8::is_ascii_digit) {
+                    self.number(p)?;
+                } else {
                     let end = self.word_end(p + 1);
-                    let name = self.text[p..end].to_owned();
                     self.pos = end;
-                    self.push(Tok::Var(name), p);
-                }
-                b'.' => {
-                    if b.get(p + 1).is_some_and(u8::is_ascii_digit) {
-                        self.number(p)?;
+                    if end == p + 1 {
+                        self.push(Tok::Dot, p);
                     } else {
-                        let end = self.word_end(p + 1);
-                        self.pos = end;
-                        if end == p + 1 {
-                            self.push(Tok::Dot, p);
-                        } else {
-                            let name = self.text[p + 1..end].to_owned();
-                            self.push(Tok::Field(name), p);
-                        }
+                        let name = self.text[p + 1..end].to_owned();
+                        self.push(Tok::Field(name), p);
                     }
-                }
-                b'0'..=b'9' | b'+' | b'-' => self.number(p)?,
-                _ if c == b'_' || c.is_ascii_alphabetic() || c >= 0x80 => {
-                    let end = self.word_end(p);
-                    let word = &self.text[p..end];
-                    let tok = match word {
-                        "true" => Tok::Bool(true),
-                        "false" => Tok::Bool(false),
-                        "nil" => Tok::Nil,
-                        _ => Tok::Ident(word.to_owned()),
-                    };
-                    self.pos = end;
-                    self.push(tok, p);
-                }
-                _ => {
-                    let ch = self.text[p..].chars().next().unwrap_or('?');
-                    return Err(self.err(p, format!("unexpected {ch:?} in command")));
                 }
             }
+            b'0'..=b'9' | b'+' | b'-' => self.number(p)?,
+            _ if c == b'_' || c.is_ascii_alphabetic() || c >= 0x80 => {
+                let end = self.word_end(p);
+                let word = &self.text[p..end];
+                let tok = match word {
+                    "true" => Tok::Bool(true),
+                    "false" => Tok::Bool(false),
+                    "nil" => Tok::Nil,
+                    _ => Tok::Ident(word.to_owned()),
+                };
+                self.pos = end;
+                self.push(tok, p);
+            }
+            _ => {
+                let ch = self.text[p..].chars().next().unwrap_or('?');
+                return Err(self.err(p, format!("unexpected {ch:?} in command")));
+            }
         }
+        Ok(())
     }
 
     fn one(&mut self, tok: Tok) {

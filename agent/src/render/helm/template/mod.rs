@@ -26,12 +26,15 @@ mod exec;
 pub mod funcs;
 mod lexer;
 mod mutation;
+mod nodes;
 mod parse;
 mod print;
 mod value;
 pub mod yaml;
+mod yaml_style;
 
 pub use print::{format_float_v, go_quote, sprintf};
+pub use yaml_style::resolves_to_non_string;
 
 use parse::List;
 use std::collections::{BTreeMap, HashMap};
@@ -233,7 +236,11 @@ impl TemplateSet {
         for f in &files {
             parse_into(&mut defs, &f.name, &f.text)?;
         }
-        Ok(TemplateSet { defs, limits, mutations: Default::default() })
+        Ok(TemplateSet {
+            defs,
+            limits,
+            mutations: Default::default(),
+        })
     }
 
     /// Whether a template (a file or a `define`) of this name exists.
@@ -253,6 +260,32 @@ impl TemplateSet {
         dot: &Value,
         env: &Environment,
     ) -> Result<String, TemplateError> {
+        // Nested includes recurse: run on a stack sized for the nesting bound (reserved,
+        // not committed), so that the bound fails cleanly before the stack runs out.
+        let stack =
+            STACK_BASE.saturating_add(self.limits.max_depth.saturating_mul(STACK_PER_LEVEL));
+        std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("helm-template".to_owned())
+                .stack_size(stack.min(STACK_MAX))
+                .spawn_scoped(scope, || self.execute_here(name, dot, env));
+            match worker {
+                Ok(handle) => handle.join().unwrap_or_else(|_| {
+                    Err(TemplateError::Execute(format!(
+                        "template: {name}: the engine failed"
+                    )))
+                }),
+                Err(_) => self.execute_here(name, dot, env),
+            }
+        })
+    }
+
+    fn execute_here(
+        &self,
+        name: &str,
+        dot: &Value,
+        env: &Environment,
+    ) -> Result<String, TemplateError> {
         let Some(def) = self.defs.get(name).cloned() else {
             return Err(TemplateError::Execute(format!(
                 "template: no template {name:?} associated with template \"gotpl\""
@@ -260,7 +293,10 @@ impl TemplateSet {
         };
         // Changes made in place to shared maps persist from one template to the next, as
         // Helm's templates share their values; executions of one set take turns.
-        let mut shared = self.mutations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut shared = self
+            .mutations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut ex = exec::Exec::new(self, env, def.clone(), name);
         ex.mutations = std::mem::take(&mut *shared);
         let mut out = String::new();
@@ -274,6 +310,13 @@ impl TemplateSet {
         }
     }
 }
+
+/// Stack of an execution beyond its nesting (bytes).
+const STACK_BASE: usize = 8 << 20;
+/// Stack per level of `include`/`template`/`tpl` nesting (generous for debug builds).
+const STACK_PER_LEVEL: usize = 64 << 10;
+/// Largest stack reserved for one execution.
+const STACK_MAX: usize = 1 << 30;
 
 /// Helm's `cleanupExecError`: a `required`/`fail` message becomes
 /// `execution error at (LOCATION): MESSAGE`.

@@ -35,7 +35,9 @@ const MAX_DEPTH: usize = 200;
 impl Mutations {
     /// Records that `old` (a map) was changed into `new`.
     pub(crate) fn record(&mut self, old: &Value, new: &Value) {
-        let (Some(o), Some(n)) = (id(old), id(new)) else { return };
+        let (Some(o), Some(n)) = (id(old), id(new)) else {
+            return;
+        };
         if o == n {
             return;
         }
@@ -78,7 +80,9 @@ impl Mutations {
                     }
                     let nc = self.deep(c.clone(), visiting, depth + 1);
                     if id(&nc) != id(c) {
-                        changed.get_or_insert_with(|| (**m).clone()).insert(k.clone(), nc);
+                        changed
+                            .get_or_insert_with(|| (**m).clone())
+                            .insert(k.clone(), nc);
                     }
                 }
                 changed.map(|n| Value::Map(Arc::new(n)))
@@ -119,7 +123,9 @@ impl Mutations {
 /// are not seen through the copy.
 pub(crate) fn deep_copy(v: &Value) -> Value {
     match v {
-        Value::Map(m) => Value::Map(Arc::new(m.iter().map(|(k, x)| (k.clone(), deep_copy(x))).collect())),
+        Value::Map(m) => Value::Map(Arc::new(
+            m.iter().map(|(k, x)| (k.clone(), deep_copy(x))).collect(),
+        )),
         Value::List(l) => Value::List(Arc::new(l.iter().map(deep_copy).collect())),
         other => other.clone(),
     }

@@ -80,7 +80,13 @@ impl Arg {
     /// The position Go reports for this node.
     pub(crate) fn pos(&self) -> usize {
         match self {
-            Arg::Field(_, p) | Arg::Var(_, _, p) | Arg::Dot(p) | Arg::Nil(p) | Arg::Const(_, _, p) | Arg::Ident(_, p) | Arg::Pipe(_, _, p) => *p,
+            Arg::Field(_, p)
+            | Arg::Var(_, _, p)
+            | Arg::Dot(p)
+            | Arg::Nil(p)
+            | Arg::Const(_, _, p)
+            | Arg::Ident(_, p)
+            | Arg::Pipe(_, _, p) => *p,
         }
     }
 }
@@ -247,29 +253,29 @@ impl Parser<'_> {
         let pipe = self.pipeline(kw, kw == "range")?;
         let (body, end) = self.list(false)?;
         let mut otherwise = Vec::new();
-        if let Some((k, _)) = &end {
-            if k == "else" {
-                self.skip_space();
-                // `else if` / `else with` chain: parse as a nested control in the else branch.
-                match self.peek().cloned() {
-                    Some(Tok::Ident(next))
-                        if (next == "if" && kw == "if") || (next == "with" && kw == "with") =>
-                    {
-                        self.i += 1;
-                        self.vars.pop();
-                        self.vars.push(Vec::new());
-                        otherwise.push(self.control(&next)?);
-                        self.vars.pop();
-                        return Ok(self.make(kw, pipe, body, otherwise));
+        if let Some((k, _)) = &end
+            && k == "else"
+        {
+            self.skip_space();
+            // `else if` / `else with` chain: parse as a nested control in the else branch.
+            match self.peek().cloned() {
+                Some(Tok::Ident(next))
+                    if (next == "if" && kw == "if") || (next == "with" && kw == "with") =>
+                {
+                    self.i += 1;
+                    self.vars.pop();
+                    self.vars.push(Vec::new());
+                    otherwise.push(self.control(&next)?);
+                    self.vars.pop();
+                    return Ok(self.make(kw, pipe, body, otherwise));
+                }
+                _ => {
+                    self.expect_close("else")?;
+                    let (rest, end2) = self.list(false)?;
+                    if end2.as_ref().map(|e| e.0.as_str()) != Some("end") {
+                        return Err(self.err_at(self.pos(), "expected end; found else"));
                     }
-                    _ => {
-                        self.expect_close("else")?;
-                        let (rest, end2) = self.list(false)?;
-                        if end2.as_ref().map(|e| e.0.as_str()) != Some("end") {
-                            return Err(self.err_at(self.pos(), "expected end; found else"));
-                        }
-                        otherwise = rest;
-                    }
+                    otherwise = rest;
                 }
             }
         }
@@ -312,6 +318,24 @@ impl Parser<'_> {
         if end.as_ref().map(|e| e.0.as_str()) != Some("end") {
             return Err(self.err_at(pos, "unexpected else in define"));
         }
+        // Go refuses two non-empty definitions of one name in one text.
+        let empty = |l: &List| {
+            l.iter()
+                .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+        };
+        if let Some(i) = self.defines.iter().position(|(n, _)| *n == name) {
+            if !empty(&self.defines[i].1) && !empty(&body) {
+                return Err(self.err_at(pos, format!("multiple definition of template {name:?}")));
+            }
+            if empty(&body) {
+                return Ok(pipe.map(|pipe| Node::Template {
+                    name,
+                    pipe: Some(pipe),
+                    pos,
+                }));
+            }
+            self.defines.remove(i);
+        }
         self.defines.push((name.clone(), Arc::new(body)));
         Ok(pipe.map(|pipe| Node::Template {
             name,
@@ -321,10 +345,12 @@ impl Parser<'_> {
     }
 
     fn template(&mut self, pos: usize) -> Result<Node, TemplateError> {
-        let name = match self.next_non_space() {
+        // Go places the node at its name.
+        let (name, pos) = match self.next_non_space() {
             Some(Token {
-                tok: Tok::Str(s), ..
-            }) => s,
+                tok: Tok::Str(s),
+                pos,
+            }) => (s, pos),
             _ => return Err(self.err_at(pos, "unexpected name in template clause")),
         };
         self.skip_space();
@@ -516,7 +542,11 @@ impl Parser<'_> {
             }
             Tok::Char(c) => {
                 let end = self.toks.get(self.i).map_or(self.text.len(), |n| n.pos);
-                Arg::Const(Value::Int(c), self.text[t.pos..end].trim_end().to_owned(), t.pos)
+                Arg::Const(
+                    Value::Int(c),
+                    self.text[t.pos..end].trim_end().to_owned(),
+                    t.pos,
+                )
             }
             Tok::Number(n) => {
                 let v = parse_number(&n)

@@ -133,13 +133,7 @@ pub fn format_float_fixed(f: f64, verb: char, prec: usize) -> String {
         }
         _ => {
             let s = format!("{:.*}", prec, f.abs());
-            if neg && s.bytes().any(|c| c.is_ascii_digit() && c != b'0') || (neg && f != 0.0) {
-                format!("-{s}")
-            } else if neg {
-                format!("-{s}")
-            } else {
-                s
-            }
+            if neg { format!("-{s}") } else { s }
         }
     }
 }
@@ -362,13 +356,7 @@ fn format_one(verb: char, spec: &Spec, arg: &Value) -> String {
                 .collect();
             format!("map[{}]", parts.join(" "))
         }
-        (_, 'v') => {
-            if spec.plus || spec.sharp {
-                arg.to_v()
-            } else {
-                arg.to_v()
-            }
-        }
+        (_, 'v') => arg.to_v(),
         (Value::Object(_), 's') => arg.to_v(),
         _ => bad(verb, arg),
     }

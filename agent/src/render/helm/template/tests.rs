@@ -154,3 +154,146 @@ fn random_functions_are_deterministic_per_seed() {
         .unwrap();
     assert_ne!(a, other);
 }
+
+/// A stand-in for Helm's `.Capabilities.APIVersions` (a field and a method).
+struct ApiVersions;
+
+impl Object for ApiVersions {
+    fn type_name(&self) -> &str {
+        "chartutil.VersionSet"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        (name == "Count").then_some(Value::Int(2))
+    }
+    fn call(&self, method: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        match (method, args) {
+            ("Has", [Value::String(s)]) => Some(Ok(Value::Bool(&**s == "apps/v1"))),
+            ("Has", _) => Some(Err("Has takes one string".to_owned())),
+            _ => None,
+        }
+    }
+}
+
+fn render_dot(text: &str, dot: &Value) -> Result<String, TemplateError> {
+    let set = TemplateSet::parse(
+        vec![TemplateFile {
+            name: "t".into(),
+            text: text.into(),
+        }],
+        Limits::default(),
+    )?;
+    set.execute("t", dot, &env())
+}
+
+#[test]
+fn objects_expose_fields_and_methods() {
+    let dot = Value::map(
+        [("Api".to_owned(), Value::object(ApiVersions))]
+            .into_iter()
+            .collect(),
+    );
+    assert_eq!(
+        render_dot(
+            "{{ .Api.Count }} {{ .Api.Has \"apps/v1\" }} {{ .Api.Has \"x/v1\" }}",
+            &dot
+        )
+        .unwrap(),
+        "2 true false"
+    );
+    let e = render_dot("{{ .Api.Nope }}", &dot).unwrap_err().to_string();
+    assert!(
+        e.ends_with("can't evaluate field Nope in type chartutil.VersionSet"),
+        "{e}"
+    );
+    let e = render_dot("{{ .Api.Has 1 }}", &dot)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("error calling Has: Has takes one string"),
+        "{e}"
+    );
+}
+
+#[test]
+fn set_through_one_variable_is_seen_through_another_and_across_templates() {
+    let files = vec![
+        TemplateFile {
+            name: "a".into(),
+            text: "{{ $v := .Values }}{{ $_ := set $v \"added\" 1 }}{{ .Values.added }}".into(),
+        },
+        TemplateFile {
+            name: "b".into(),
+            text: "{{ .Values.added }}".into(),
+        },
+    ];
+    let set = TemplateSet::parse(files, Limits::default()).unwrap();
+    let dot = values();
+    assert_eq!(set.execute("a", &dot, &env()).unwrap(), "1");
+    // Helm's templates share their values: a change made by one is seen by the next.
+    assert_eq!(set.execute("b", &dot, &env()).unwrap(), "1");
+    // A dict that holds itself does not loop.
+    assert_eq!(
+        render("{{ $d := dict }}{{ $_ := set $d \"me\" $d }}{{ len $d }}").unwrap(),
+        "1"
+    );
+}
+
+#[test]
+fn tpl_defines_stay_inside_the_tpl_call() {
+    let out = render("{{ tpl \"{{ define \\\"in\\\" }}I{{ end }}{{ include \\\"in\\\" . }}\" . }}")
+        .unwrap();
+    assert_eq!(out, "I");
+    let e = render("{{ tpl \"{{ define \\\"in\\\" }}I{{ end }}\" . }}{{ include \"in\" . }}")
+        .unwrap_err();
+    assert!(e.to_string().contains("no template \"in\""), "{e}");
+}
+
+#[test]
+fn parse_errors_name_file_and_line() {
+    let e = render("ok\n{{ if }}").unwrap_err();
+    assert!(matches!(e, TemplateError::Parse { line: 2, .. }), "{e}");
+    let e = render("{{ nosuch 1 }}").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "parse error at (c/templates/t.yaml:1): function \"nosuch\" not defined"
+    );
+    let e = render("{{ range .Values.l }}").unwrap_err();
+    assert!(matches!(e, TemplateError::Parse { .. }), "{e}");
+}
+
+#[test]
+fn to_yaml_follows_go_yaml() {
+    let v = serde_json::json!({"b": [1, {"c": "yes"}], "a": "multi\nline\n", "a10": 1.5, "a9": null, "k": "1:20"});
+    let out = yaml::to_yaml(&Value::from_json(&v));
+    assert_eq!(
+        out,
+        "a: |\n  multi\n  line\na9: null\na10: 1.5\nb:\n- 1\n- c: \"yes\"\nk: \"1:20\""
+    );
+}
+
+#[test]
+fn deep_include_recursion_at_the_default_bound_fails_cleanly() {
+    // On a test thread's small stack: the default bound must fail before the stack does.
+    let text = "{{ define \"x\" }}{{ include \"x\" . | nindent 2 }}{{ end }}{{ include \"x\" . }}";
+    let e = render(text).unwrap_err();
+    assert!(matches!(e, TemplateError::Limit(_)), "{e}");
+    assert!(e.to_string().contains("exceeds 1000"), "{e}");
+}
+
+#[test]
+fn deeply_nested_values_built_in_a_loop_render() {
+    let text = "{{ $d := dict }}{{ range until 3000 }}{{ $d = dict \"a\" $d }}{{ end }}{{ len (toYaml $d) }} {{ len (toJson $d) }} {{ len (print $d) }}";
+    let out = render(text).unwrap();
+    // As helm 3.17 prints it.
+    assert_eq!(out, "9006002 18002 21005");
+    // Indented YAML of a deep value grows with the square of its depth: bounded.
+    let e = render_with(
+        text,
+        Limits {
+            max_output: 1 << 20,
+            ..Limits::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, TemplateError::Limit(_)), "{e}");
+}

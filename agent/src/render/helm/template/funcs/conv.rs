@@ -22,7 +22,6 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
     ("kindOf", kind_of),
     ("kindIs", kind_is),
     ("deepEqual", deep_equal),
-    ("toBool", to_bool),
 ];
 
 fn atoi(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -115,16 +114,4 @@ fn kind_is(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 fn deep_equal(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
     Ok(Value::Bool(a[0] == a[1]))
-}
-
-fn to_bool(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
-    arity(a, 1)?;
-    let b = match &a[0] {
-        Value::Bool(b) => *b,
-        Value::Int(i) => *i != 0,
-        Value::Float(f) => *f != 0.0,
-        Value::String(v) => matches!(&**v, "1" | "t" | "T" | "true" | "TRUE" | "True"),
-        _ => false,
-    };
-    Ok(Value::Bool(b))
 }

@@ -37,7 +37,14 @@ fn uuidv4(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    Ok(s(format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])))
+    Ok(s(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )))
 }
 
 fn rand_int(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -52,7 +59,7 @@ fn rand_int(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 fn rand_bytes(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
     let n = int(a, 0)?;
-    if n < 0 || n > 64 * 1024 * 1024 {
+    if !(0..=64 * 1024 * 1024).contains(&n) {
         return Err(format!("randBytes: {n} is out of range"));
     }
     let mut b = vec![0u8; n as usize];
@@ -66,10 +73,27 @@ fn password_templates(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "maximum" => &["anoxxxxxxxxxxxxxxxxx", "axxxxxxxxxxxxxxxxxno"],
         "long" => &[
-            "CvcvnoCvcvCvcv", "CvcvCvcvnoCvcv", "CvcvCvcvCvcvno", "CvccnoCvcvCvcv", "CvccCvcvnoCvcv", "CvccCvcvCvcvno",
-            "CvcvnoCvccCvcv", "CvcvCvccnoCvcv", "CvcvCvccCvcvno", "CvcvnoCvcvCvcc", "CvcvCvcvnoCvcc", "CvcvCvcvCvccno",
-            "CvccnoCvccCvcv", "CvccCvccnoCvcv", "CvccCvccCvcvno", "CvcvnoCvccCvcc", "CvcvCvccnoCvcc", "CvcvCvccCvccno",
-            "CvccnoCvcvCvcc", "CvccCvcvnoCvcc", "CvccCvcvCvccno",
+            "CvcvnoCvcvCvcv",
+            "CvcvCvcvnoCvcv",
+            "CvcvCvcvCvcvno",
+            "CvccnoCvcvCvcv",
+            "CvccCvcvnoCvcv",
+            "CvccCvcvCvcvno",
+            "CvcvnoCvccCvcv",
+            "CvcvCvccnoCvcv",
+            "CvcvCvccCvcvno",
+            "CvcvnoCvcvCvcc",
+            "CvcvCvcvnoCvcc",
+            "CvcvCvcvCvccno",
+            "CvccnoCvccCvcv",
+            "CvccCvccnoCvcv",
+            "CvccCvccCvcvno",
+            "CvcvnoCvccCvcc",
+            "CvcvCvccnoCvcc",
+            "CvcvCvccCvccno",
+            "CvccnoCvcvCvcc",
+            "CvccCvcvnoCvcc",
+            "CvccCvcvCvccno",
         ],
         "medium" => &["CvcnoCvc", "CvcCvcno"],
         "short" => &["Cvcn"],
@@ -132,7 +156,11 @@ const BCRYPT_B64: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 fn bcrypt_b64(data: &[u8]) -> String {
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
@@ -171,7 +199,11 @@ fn bcrypt_hash(ex: &mut Exec<'_>, password: &str) -> String {
     for w in ctext {
         out.extend(w.to_be_bytes());
     }
-    format!("$2a${cost:02}${}{}", bcrypt_b64(&salt), bcrypt_b64(&out[..23]))
+    format!(
+        "$2a${cost:02}${}{}",
+        bcrypt_b64(&salt),
+        bcrypt_b64(&out[..23])
+    )
 }
 
 fn bcrypt(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -247,8 +279,18 @@ fn gen_private_key(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     let pem = match kind.as_str() {
         "" | "rsa" => rsa_pem(&rsa_key(ex, 4096)?)?,
         "ecdsa" => {
+            // SEC1 with the curve named, as Go's x509.MarshalECPrivateKey writes it.
+            use p256::elliptic_curve::sec1::ToEncodedPoint;
             let sk = p256::SecretKey::random(ex.rng());
-            let der = sk.to_sec1_der().map_err(|e| e.to_string())?;
+            let point = sk.public_key().to_encoded_point(false);
+            let mut bits = vec![0u8];
+            bits.extend_from_slice(point.as_bytes());
+            let der = seq(&[
+                &uint(&[1]),
+                &tlv(0x04, &sk.to_bytes()),
+                &tlv(0xa0, &oid("1.2.840.10045.3.1.7")),
+                &tlv(0xa1, &tlv(0x03, &bits)),
+            ]);
             x509::pem("EC PRIVATE KEY", &der)
         }
         "ed25519" => {
@@ -314,16 +356,31 @@ fn ip_bytes(v: &Value) -> Result<Vec<u8>, String> {
     }
 }
 
-fn template(a: &[Value], cn: usize, ips: Option<usize>, days: usize, is_ca: bool) -> Result<Template, String> {
+fn template(
+    a: &[Value],
+    cn: usize,
+    ips: Option<usize>,
+    days: usize,
+    is_ca: bool,
+) -> Result<Template, String> {
     let cn = string(a, cn)?.to_owned();
     let (ips, dns) = match ips {
         Some(i) => (
-            list(a, i)?.iter().map(ip_bytes).collect::<Result<Vec<_>, _>>()?,
+            list(a, i)?
+                .iter()
+                .map(ip_bytes)
+                .collect::<Result<Vec<_>, _>>()?,
             list(a, i + 1)?.iter().map(strval).collect(),
         ),
         None => (Vec::new(), Vec::new()),
     };
-    Ok(Template { cn, ips, dns, days: int(a, days)?, is_ca })
+    Ok(Template {
+        cn,
+        ips,
+        dns,
+        days: int(a, days)?,
+        is_ca,
+    })
 }
 
 fn validity(now: i64, days: i64) -> Vec<u8> {
@@ -337,18 +394,27 @@ fn validity(now: i64, days: i64) -> Vec<u8> {
 fn sha256_rsa_sign(key: &rsa::RsaPrivateKey, data: &[u8]) -> Result<Vec<u8>, String> {
     let mut info = hex::decode("3031300d060960864801650304020105000420").unwrap_or_default();
     info.extend(sha2::Sha256::digest(data));
-    key.sign(rsa::Pkcs1v15Sign::new_unprefixed(), &info).map_err(|e| e.to_string())
+    key.sign(rsa::Pkcs1v15Sign::new_unprefixed(), &info)
+        .map_err(|e| e.to_string())
 }
 
 fn spki(key: &rsa::RsaPrivateKey) -> Result<Vec<u8>, String> {
     use rsa::pkcs8::EncodePublicKey;
-    Ok(key.to_public_key().to_public_key_der().map_err(|e| e.to_string())?.as_bytes().to_vec())
+    Ok(key
+        .to_public_key()
+        .to_public_key_der()
+        .map_err(|e| e.to_string())?
+        .as_bytes()
+        .to_vec())
 }
 
 /// The key identifier Go computes: SHA-1 of the public key's bits.
 fn key_id(spki_der: &[u8]) -> Vec<u8> {
     let bits = x509::elements(spki_der)
-        .and_then(|e| e.get(1).and_then(|(_, el)| x509::read(el).map(|(_, b, _)| b[1..].to_vec())))
+        .and_then(|e| {
+            e.get(1)
+                .and_then(|(_, el)| x509::read(el).map(|(_, b, _)| b[1..].to_vec()))
+        })
         .unwrap_or_default();
     sha1::Sha1::digest(&bits).to_vec()
 }
@@ -367,18 +433,30 @@ fn build(
     let sig_alg = seq(&[&oid("1.2.840.113549.1.1.11"), &tlv(0x05, &[])]);
     let mut exts: Vec<Vec<u8>> = Vec::new();
     // keyUsage: digitalSignature, keyEncipherment (+ keyCertSign for a CA).
-    let ku = if t.is_ca { tlv(0x03, &[0x02, 0xa4]) } else { tlv(0x03, &[0x05, 0xa0]) };
+    let ku = if t.is_ca {
+        tlv(0x03, &[0x02, 0xa4])
+    } else {
+        tlv(0x03, &[0x05, 0xa0])
+    };
     exts.push(extension("2.5.29.15", true, &ku));
-    exts.push(extension("2.5.29.37", false, &seq(&[&oid("1.3.6.1.5.5.7.3.1"), &oid("1.3.6.1.5.5.7.3.2")])));
-    let bc = if t.is_ca { seq(&[&tlv(0x01, &[0xff])]) } else { seq(&[]) };
+    exts.push(extension(
+        "2.5.29.37",
+        false,
+        &seq(&[&oid("1.3.6.1.5.5.7.3.1"), &oid("1.3.6.1.5.5.7.3.2")]),
+    ));
+    let bc = if t.is_ca {
+        seq(&[&tlv(0x01, &[0xff])])
+    } else {
+        seq(&[])
+    };
     exts.push(extension("2.5.29.19", true, &bc));
     if t.is_ca {
         exts.push(extension("2.5.29.14", false, &tlv(0x04, &key_id(&pub_der))));
     }
-    if let Some((_, _, aki)) = &issuer {
-        if !aki.is_empty() {
-            exts.push(extension("2.5.29.35", false, &seq(&[&tlv(0x80, aki)])));
-        }
+    if let Some((_, _, aki)) = &issuer
+        && !aki.is_empty()
+    {
+        exts.push(extension("2.5.29.35", false, &seq(&[&tlv(0x80, aki)])));
     }
     if !t.dns.is_empty() || !t.ips.is_empty() {
         let mut names: Vec<Vec<u8>> = t.dns.iter().map(|d| tlv(0x82, d.as_bytes())).collect();
@@ -424,7 +502,8 @@ fn ca_of(v: &Value) -> Result<(Vec<u8>, rsa::RsaPrivateKey, Vec<u8>), String> {
     let Value::Object(o) = v else {
         return Err("wrong type for value; expected sprig.certificate".to_owned());
     };
-    let (Some(Value::String(cert)), Some(Value::String(key))) = (o.field("Cert"), o.field("Key")) else {
+    let (Some(Value::String(cert)), Some(Value::String(key))) = (o.field("Cert"), o.field("Key"))
+    else {
         return Err("wrong type for value; expected sprig.certificate".to_owned());
     };
     let der = x509::unpem(&cert, "CERTIFICATE").ok_or("error decoding the CA certificate")?;
@@ -439,7 +518,10 @@ fn gen_ca(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     let t = template(a, 0, None, 1, true)?;
     let key = rsa_key(ex, 2048)?;
     let cert = build(ex, &t, &key, None)?;
-    Ok(cert_value(Certificate { cert, key: rsa_pem(&key)? }))
+    Ok(cert_value(Certificate {
+        cert,
+        key: rsa_pem(&key)?,
+    }))
 }
 
 fn gen_ca_with_key(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -447,7 +529,10 @@ fn gen_ca_with_key(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     let t = template(a, 0, None, 1, true)?;
     let key = parse_rsa_pem(string(a, 2)?)?;
     let cert = build(ex, &t, &key, None)?;
-    Ok(cert_value(Certificate { cert, key: rsa_pem(&key)? }))
+    Ok(cert_value(Certificate {
+        cert,
+        key: rsa_pem(&key)?,
+    }))
 }
 
 fn gen_self_signed_cert(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -455,7 +540,10 @@ fn gen_self_signed_cert(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String>
     let t = template(a, 0, Some(1), 3, false)?;
     let key = rsa_key(ex, 2048)?;
     let cert = build(ex, &t, &key, None)?;
-    Ok(cert_value(Certificate { cert, key: rsa_pem(&key)? }))
+    Ok(cert_value(Certificate {
+        cert,
+        key: rsa_pem(&key)?,
+    }))
 }
 
 fn gen_self_signed_cert_with_key(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -463,7 +551,10 @@ fn gen_self_signed_cert_with_key(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value
     let t = template(a, 0, Some(1), 3, false)?;
     let key = parse_rsa_pem(string(a, 4)?)?;
     let cert = build(ex, &t, &key, None)?;
-    Ok(cert_value(Certificate { cert, key: rsa_pem(&key)? }))
+    Ok(cert_value(Certificate {
+        cert,
+        key: rsa_pem(&key)?,
+    }))
 }
 
 fn gen_signed_cert(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -472,7 +563,10 @@ fn gen_signed_cert(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     let (subject, ca_key, aki) = ca_of(&a[4])?;
     let key = rsa_key(ex, 2048)?;
     let cert = build(ex, &t, &key, Some((&subject, &ca_key, aki)))?;
-    Ok(cert_value(Certificate { cert, key: rsa_pem(&key)? }))
+    Ok(cert_value(Certificate {
+        cert,
+        key: rsa_pem(&key)?,
+    }))
 }
 
 fn gen_signed_cert_with_key(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -481,7 +575,10 @@ fn gen_signed_cert_with_key(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, Str
     let (subject, ca_key, aki) = ca_of(&a[4])?;
     let key = parse_rsa_pem(string(a, 5)?)?;
     let cert = build(ex, &t, &key, Some((&subject, &ca_key, aki)))?;
-    Ok(cert_value(Certificate { cert, key: rsa_pem(&key)? }))
+    Ok(cert_value(Certificate {
+        cert,
+        key: rsa_pem(&key)?,
+    }))
 }
 
 fn build_custom_cert(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {

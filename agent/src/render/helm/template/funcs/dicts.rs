@@ -136,24 +136,24 @@ fn merge_into(
             continue;
         }
         let dv = dst.get(k).cloned();
-        if let (Value::Map(sm), Some(Value::Map(dm))) = (sv, &dv) {
-            if depth < 100 {
-                let mut inner = (**dm).clone();
-                merge_into(&mut inner, sm, overwrite, changed, depth + 1);
-                let new = Value::map(inner);
-                changed.push((Value::Map(dm.clone()), new.clone()));
-                dst.insert(k.clone(), new);
-            }
+        if let (Value::Map(sm), Some(Value::Map(dm))) = (sv, &dv)
+            && depth < 100
+        {
+            let mut inner = (**dm).clone();
+            merge_into(&mut inner, sm, overwrite, changed, depth + 1);
+            let new = Value::map(inner);
+            changed.push((Value::Map(dm.clone()), new.clone()));
+            dst.insert(k.clone(), new);
         }
         let dv = dst.get(k);
-        if let Some(d) = dv {
-            if !is_empty_value(d) {
-                if matches!(sv, Value::List(_)) && !overwrite {
-                    continue;
-                }
-                if matches!(sv, Value::Map(_)) && matches!(d, Value::Map(_)) {
-                    continue;
-                }
+        if let Some(d) = dv
+            && !is_empty_value(d)
+        {
+            if matches!(sv, Value::List(_)) && !overwrite {
+                continue;
+            }
+            if matches!(sv, Value::Map(_)) && matches!(d, Value::Map(_)) {
+                continue;
             }
         }
         if overwrite || dv.is_none_or(is_empty_value) {
@@ -224,7 +224,9 @@ fn pick(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 fn omit(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     at_least(a, 1)?;
     let m = dict(a, 0)?;
-    let drop: Vec<&str> = (1..a.len()).map(|i| string(a, i)).collect::<Result<_, _>>()?;
+    let drop: Vec<&str> = (1..a.len())
+        .map(|i| string(a, i))
+        .collect::<Result<_, _>>()?;
     Ok(Value::map(
         m.iter()
             .filter(|(k, _)| !drop.contains(&k.as_str()))

@@ -33,7 +33,9 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
 
 fn b64enc(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(base64::engine::general_purpose::STANDARD.encode(string(a, 0)?)))
+    Ok(s(
+        base64::engine::general_purpose::STANDARD.encode(string(a, 0)?)
+    ))
 }
 
 fn b64dec(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
@@ -94,7 +96,7 @@ fn base32_decode(text: &str) -> Result<Vec<u8>, usize> {
             acc &= (1 << n) - 1;
         }
     }
-    if text.len() % 8 != 0 {
+    if !text.len().is_multiple_of(8) {
         return Err(text.len() - text.len() % 8);
     }
     Ok(out)
@@ -120,12 +122,16 @@ fn sha1sum(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn sha256sum(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(hex::encode(sha2::Sha256::digest(string(a, 0)?.as_bytes()))))
+    Ok(s(hex::encode(sha2::Sha256::digest(
+        string(a, 0)?.as_bytes(),
+    ))))
 }
 
 fn sha512sum(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(hex::encode(sha2::Sha512::digest(string(a, 0)?.as_bytes()))))
+    Ok(s(hex::encode(sha2::Sha512::digest(
+        string(a, 0)?.as_bytes(),
+    ))))
 }
 
 /// Adler-32 (Go's `hash/adler32`), printed in decimal as Sprig does.
@@ -232,11 +238,22 @@ struct Url<'a> {
 fn parse_url(v: &str) -> Url<'_> {
     let (rest, fragment) = v.split_once('#').unwrap_or((v, ""));
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let mut u = Url { scheme: "", userinfo: "", host: "", path: rest, query, fragment, opaque: "" };
+    let mut u = Url {
+        scheme: "",
+        userinfo: "",
+        host: "",
+        path: rest,
+        query,
+        fragment,
+        opaque: "",
+    };
     if let Some(i) = rest.find(':') {
         let sch = &rest[..i];
-        if !sch.is_empty() && sch.starts_with(|c: char| c.is_ascii_alphabetic())
-            && sch.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        if !sch.is_empty()
+            && sch.starts_with(|c: char| c.is_ascii_alphabetic())
+            && sch
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         {
             u.scheme = sch;
             u.path = &rest[i + 1..];

@@ -15,7 +15,6 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
     ("required", required),
     ("fail", fail),
     ("toYaml", to_yaml),
-    ("mustToYaml", must_to_yaml),
     ("toYamlPretty", to_yaml),
     ("fromYaml", from_yaml),
     ("fromYamlArray", from_yaml_array),
@@ -29,6 +28,7 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
     ("mustFromJson", must_from_json),
     ("fromJsonArray", from_json_array),
     ("toToml", to_toml),
+    ("fromToml", from_toml),
     ("lookup", lookup),
 ];
 
@@ -118,14 +118,18 @@ fn fail(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     Err(format!("HELM[{msg}]HELM"))
 }
 
-fn to_yaml(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
+fn to_yaml(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    Ok(s(yaml::to_yaml(&a[0])))
-}
-
-fn must_to_yaml(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
-    arity(a, 1)?;
-    Ok(s(yaml::to_yaml(&a[0])))
+    let limit = ex.set_limits().max_output;
+    match yaml::to_yaml_bounded(&a[0], limit) {
+        Some(text) => Ok(s(text)),
+        None => {
+            ex.limit_hit = true;
+            Err(format!(
+                "toYaml would write more than the output limit of {limit} bytes"
+            ))
+        }
+    }
 }
 
 fn yaml_limits() -> ParseOptions {
@@ -236,7 +240,7 @@ pub(crate) fn json_float(f: f64) -> String {
         return "null".to_owned();
     }
     let a = f.abs();
-    if a != 0.0 && (a < 1e-6 || a >= 1e21) {
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
         let s = super::super::print::format_float_fixed(f, 'e', 0);
         // Shortest digits in exponent form, then Go's cleanup of "e-07" to "e-7".
         let shortest = format!("{f:e}");
@@ -424,5 +428,34 @@ fn lookup(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     match &ex.env.lookup {
         None => Ok(Value::map(BTreeMap::new())),
         Some(l) => l.lookup(api, kind, ns, name).map(|j| Value::from_json(&j)),
+    }
+}
+
+fn toml_to_value(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(x) => s(x),
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => s(d.to_string()),
+        toml::Value::Array(a) => Value::list(a.iter().map(toml_to_value).collect()),
+        toml::Value::Table(t) => Value::map(
+            t.iter()
+                .map(|(k, x)| (k.clone(), toml_to_value(x)))
+                .collect(),
+        ),
+    }
+}
+
+/// Helm's `fromToml`: a map, or a map with `Error` when the text is not TOML.
+fn from_toml(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
+    arity(a, 1)?;
+    match toml::from_str::<toml::Value>(string(a, 0)?) {
+        Ok(v @ toml::Value::Table(_)) => Ok(toml_to_value(&v)),
+        Ok(_) => Ok(Value::map(BTreeMap::new())),
+        Err(e) => Ok(Value::map(BTreeMap::from([(
+            "Error".to_owned(),
+            s(format!("toml: {e}")),
+        )]))),
     }
 }

@@ -19,6 +19,8 @@ mod math;
 mod regex;
 mod semver;
 mod strings;
+mod text;
+mod time;
 mod x509;
 
 use super::Value;
@@ -37,6 +39,7 @@ fn table() -> &'static HashMap<&'static str, Func> {
         for list in [
             builtins::FUNCS,
             strings::FUNCS,
+            text::FUNCS,
             conv::FUNCS,
             lists::FUNCS,
             dicts::FUNCS,
@@ -126,7 +129,9 @@ pub(crate) fn boolean(a: &[Value], i: usize) -> Result<bool, String> {
 pub(crate) fn list(a: &[Value], i: usize) -> Result<Arc<Vec<Value>>, String> {
     match a.get(i) {
         Some(Value::List(l)) => Ok(l.clone()),
-        Some(Value::Nil) => Err(format!("{ARG_ERROR}{i}{ARG_ERROR}[]interface {{}}{ARG_ERROR}nil-ok")),
+        Some(Value::Nil) => Err(format!(
+            "{ARG_ERROR}{i}{ARG_ERROR}[]interface {{}}{ARG_ERROR}nil-ok"
+        )),
         _ => Err(arg_error(i, "[]interface {}")),
     }
 }
@@ -134,10 +139,15 @@ pub(crate) fn list(a: &[Value], i: usize) -> Result<Arc<Vec<Value>>, String> {
 /// A `map[string]interface{}` parameter. A nil argument read straight from a map is
 /// refused (Go's "wrong type for value"), a nil variable or piped value is an empty map;
 /// the engine decides which by the argument's node.
-pub(crate) fn dict(a: &[Value], i: usize) -> Result<Arc<std::collections::BTreeMap<String, Value>>, String> {
+pub(crate) fn dict(
+    a: &[Value],
+    i: usize,
+) -> Result<Arc<std::collections::BTreeMap<String, Value>>, String> {
     match a.get(i) {
         Some(Value::Map(m)) => Ok(m.clone()),
-        Some(Value::Nil) => Err(format!("{ARG_ERROR}{i}{ARG_ERROR}map[string]interface {{}}{ARG_ERROR}nil-ok")),
+        Some(Value::Nil) => Err(format!(
+            "{ARG_ERROR}{i}{ARG_ERROR}map[string]interface {{}}{ARG_ERROR}nil-ok"
+        )),
         _ => Err(arg_error(i, "map[string]interface {}")),
     }
 }
@@ -243,5 +253,13 @@ pub(crate) fn dates_time(secs: i64) -> (i64, String) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, format!("{m:02}{d:02}{:02}{:02}{:02}", sod / 3600, (sod / 60) % 60, sod % 60))
+    (
+        y,
+        format!(
+            "{m:02}{d:02}{:02}{:02}{:02}",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        ),
+    )
 }

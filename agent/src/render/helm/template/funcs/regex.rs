@@ -28,7 +28,10 @@ fn compile(expr: &str) -> Result<Regex, String> {
 
 /// Compiles as Go's `regexp.Compile`, with Go's `error parsing regexp: ...` wording.
 fn build(expr: &str) -> Result<Regex, String> {
-    regex::RegexBuilder::new(expr).size_limit(10 * 1024 * 1024).build().map_err(|e| go_error(expr, &e))
+    regex::RegexBuilder::new(expr)
+        .size_limit(10 * 1024 * 1024)
+        .build()
+        .map_err(|e| go_error(expr, &e))
 }
 
 /// Go's regexp quoting: backquotes when possible.
@@ -44,7 +47,10 @@ fn go_regexp_quote(s: &str) -> String {
 fn go_error(expr: &str, e: &regex::Error) -> String {
     use regex_syntax::ast::ErrorKind as K;
     let Err(ast) = regex_syntax::ast::parse::Parser::new().parse(expr) else {
-        return format!("error parsing regexp: {}", e.to_string().lines().last().unwrap_or("invalid").trim());
+        return format!(
+            "error parsing regexp: {}",
+            e.to_string().lines().last().unwrap_or("invalid").trim()
+        );
     };
     let span = ast.span();
     let at = &expr[span.start.offset.min(expr.len())..];
@@ -56,11 +62,23 @@ fn go_error(expr: &str, e: &regex::Error) -> String {
             let op: String = at.chars().take(1).collect();
             ("missing argument to repetition operator", op)
         }
-        K::EscapeUnrecognized => ("invalid escape sequence", expr[span.start.offset..span.end.offset].to_owned()),
-        K::ClassRangeInvalid => ("invalid character class range", expr[span.start.offset..span.end.offset].to_owned()),
-        K::UnsupportedLookAround => ("invalid or unsupported Perl syntax", expr[span.start.offset..span.end.offset.min(span.start.offset + 3)].to_owned()),
+        K::EscapeUnrecognized => (
+            "invalid escape sequence",
+            expr[span.start.offset..span.end.offset].to_owned(),
+        ),
+        K::ClassRangeInvalid => (
+            "invalid character class range",
+            expr[span.start.offset..span.end.offset].to_owned(),
+        ),
+        K::UnsupportedLookAround => (
+            "invalid or unsupported Perl syntax",
+            expr[span.start.offset..span.end.offset.min(span.start.offset + 3)].to_owned(),
+        ),
         K::RepetitionCountInvalid | K::RepetitionCountDecimalEmpty | K::RepetitionCountUnclosed => {
-            ("invalid repeat count", expr[span.start.offset..span.end.offset].to_owned())
+            (
+                "invalid repeat count",
+                expr[span.start.offset..span.end.offset].to_owned(),
+            )
         }
         _ => return format!("error parsing regexp: {}", ast.kind()),
     };
@@ -92,7 +110,11 @@ fn regex_find_all(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     let v = string(a, 1)?;
     let n = int(a, 2)?;
     let it = re.find_iter(v).map(|m| s(m.as_str()));
-    let out: Vec<Value> = if n < 0 { it.collect() } else { it.take(n as usize).collect() };
+    let out: Vec<Value> = if n < 0 {
+        it.collect()
+    } else {
+        it.take(n as usize).collect()
+    };
     Ok(Value::list(out))
 }
 

@@ -33,10 +33,16 @@ fn version_re() -> &'static regex::Regex {
 impl Version {
     /// Masterminds' `NewVersion`.
     pub(crate) fn parse(v: &str) -> Result<Version, String> {
-        let c = version_re().captures(v).ok_or_else(|| "Invalid Semantic Version".to_owned())?;
+        let c = version_re()
+            .captures(v)
+            .ok_or_else(|| "Invalid Semantic Version".to_owned())?;
         let num = |i: usize| -> Result<u64, String> {
             match c.get(i) {
-                Some(m) => m.as_str().trim_start_matches('.').parse().map_err(|_| "Invalid Semantic Version".to_owned()),
+                Some(m) => m
+                    .as_str()
+                    .trim_start_matches('.')
+                    .parse()
+                    .map_err(|_| "Invalid Semantic Version".to_owned()),
                 None => Ok(0),
             }
         };
@@ -118,7 +124,9 @@ fn parse_constraint(c: &str) -> Result<Constraint, String> {
         regex::Regex::new(r"^\s*(=|!=|>=|=>|<=|=<|>|<|~>|~|\^)?\s*v?([0-9xX*]+)(\.[0-9xX*]+)?(\.[0-9xX*]+)?(-[0-9A-Za-z\-]+(?:\.[0-9A-Za-z\-]+)*)?(\+[0-9A-Za-z\-]+(?:\.[0-9A-Za-z\-]+)*)?\s*$")
             .expect("valid regex")
     });
-    let m = re.captures(c).ok_or_else(|| format!("improper constraint: {c}"))?;
+    let m = re
+        .captures(c)
+        .ok_or_else(|| format!("improper constraint: {c}"))?;
     let op = m.get(1).map_or("", |x| x.as_str()).to_owned();
     let major = m.get(2).map_or("", |x| x.as_str());
     let minor = m.get(3).map_or("", |x| x.as_str().trim_start_matches('.'));
@@ -143,7 +151,13 @@ fn parse_constraint(c: &str) -> Result<Constraint, String> {
         format!("{major}.{minor}.{patch}{pre}")
     };
     let con = Version::parse(&ver).map_err(|_| format!("improper constraint: {c}"))?;
-    Ok(Constraint { op, con, dirty, minor_dirty, patch_dirty })
+    Ok(Constraint {
+        op,
+        con,
+        dirty,
+        minor_dirty,
+        patch_dirty,
+    })
 }
 
 impl Constraint {
@@ -243,7 +257,8 @@ impl Constraint {
 /// Masterminds' `NewConstraint(...).Check(version)`.
 pub(crate) fn satisfies(constraint: &str, version: &Version) -> Result<bool, String> {
     static HYPHEN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let hyphen = HYPHEN.get_or_init(|| regex::Regex::new(r"\s*(\S+)\s+-\s+(\S+)\s*").expect("valid regex"));
+    let hyphen =
+        HYPHEN.get_or_init(|| regex::Regex::new(r"\s*(\S+)\s+-\s+(\S+)\s*").expect("valid regex"));
     let mut any = false;
     for group in constraint.split("||") {
         let group = hyphen.replace_all(group, ">= $1, <= $2");
@@ -252,7 +267,10 @@ pub(crate) fn satisfies(constraint: &str, version: &Version) -> Result<bool, Str
             // Space separates constraints too, but not an operator from its version.
             let mut cur = String::new();
             for tok in piece.split_whitespace() {
-                let op_only = matches!(tok, "=" | "!=" | ">=" | "=>" | "<=" | "=<" | ">" | "<" | "~>" | "~" | "^");
+                let op_only = matches!(
+                    tok,
+                    "=" | "!=" | ">=" | "=>" | "<=" | "=<" | ">" | "<" | "~>" | "~" | "^"
+                );
                 cur.push_str(tok);
                 if !op_only {
                     parts.push(std::mem::take(&mut cur));
@@ -313,9 +331,15 @@ impl Object for Version {
             "Original" => s(&self.original),
             "String" => s(self.string()),
             "Compare" => return Some(other().map(|o| Value::Int(self.compare(&o) as i64))),
-            "LessThan" => return Some(other().map(|o| Value::Bool(self.compare(&o) == Ordering::Less))),
-            "GreaterThan" => return Some(other().map(|o| Value::Bool(self.compare(&o) == Ordering::Greater))),
-            "Equal" => return Some(other().map(|o| Value::Bool(self.compare(&o) == Ordering::Equal))),
+            "LessThan" => {
+                return Some(other().map(|o| Value::Bool(self.compare(&o) == Ordering::Less)));
+            }
+            "GreaterThan" => {
+                return Some(other().map(|o| Value::Bool(self.compare(&o) == Ordering::Greater)));
+            }
+            "Equal" => {
+                return Some(other().map(|o| Value::Bool(self.compare(&o) == Ordering::Equal)));
+            }
             _ => return None,
         };
         Some(Ok(v))

@@ -9,7 +9,12 @@ pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     if n < 0x80 {
         out.push(n as u8);
     } else {
-        let bytes: Vec<u8> = n.to_be_bytes().iter().copied().skip_while(|b| *b == 0).collect();
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -65,7 +70,9 @@ pub(crate) fn name_cn(cn: &str) -> Vec<u8> {
     if cn.is_empty() {
         return seq(&[]);
     }
-    let printable = cn.bytes().all(|c| c.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&c));
+    let printable = cn
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&c));
     let value = tlv(if printable { 0x13 } else { 0x0c }, cn.as_bytes());
     let atv = seq(&[&oid("2.5.4.3"), &value]);
     seq(&[&tlv(0x31, &atv)])
@@ -148,6 +155,9 @@ pub(crate) fn unpem(text: &str, label: &str) -> Option<Vec<u8>> {
     let end = format!("-----END {label}-----");
     let start = text.find(&begin)? + begin.len();
     let stop = text[start..].find(&end)? + start;
-    let body: String = text[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
+    let body: String = text[start..stop]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
