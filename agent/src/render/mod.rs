@@ -4,8 +4,9 @@
 //! - A directory with a kustomization file (`kustomization.yaml`, `kustomization.yml` or
 //!   `Kustomization`) is built natively with Kustomize v5 semantics ([`kustomize`]); the
 //!   output matches `kubectl kustomize` object by object and in order.
-//! - A directory with a `Chart.yaml`, when the app has a `helm:` block (or for
-//!   `tether-agent render`), is rendered as a Helm chart ([`helm`]), as `helm template` does.
+//! - A directory with a `Chart.yaml` is rendered as a Helm chart ([`helm`]), as
+//!   `helm template` does: with the app's `helm:` settings, or with Helm's defaults when it
+//!   has no kustomization file either.
 //! - Any other directory is read as plain manifests: every `.yaml`, `.yml` and `.json` file
 //!   below it (sorted by path, hidden entries skipped), each possibly holding several
 //!   documents; other files are ignored.
@@ -360,17 +361,23 @@ pub fn render(
             .into());
         }
     }
-    let chart = options
-        .helm
-        .as_ref()
-        .filter(|_| helm::is_chart_dir(tree, dir));
+    // A chart directory renders as a chart: with the app's `helm:` settings, or (no
+    // kustomization beside it) with Helm's defaults, as `tether-agent check` renders it.
+    let kustomization = kustomize::load::find_kustomization(tree, dir)?;
+    let default_settings = helm::ChartSettings::default();
+    let chart = match &options.helm {
+        Some(settings) => Some(settings),
+        None if kustomization.is_none() => Some(&default_settings),
+        None => None,
+    }
+    .filter(|_| helm::is_chart_dir(tree, dir));
     let objects = if let Some(settings) = chart {
         helm::render_app(tree, dir, settings).map_err(|source| RenderError::ChartFailed {
             path: dir.to_string(),
             source,
         })?
     } else {
-        match kustomize::load::find_kustomization(tree, dir)? {
+        match kustomization {
             Some(file) => kustomize::load::build(tree, dir, &file, options)?
                 .into_iter()
                 .map(|res| Object {

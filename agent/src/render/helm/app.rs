@@ -118,3 +118,74 @@ pub fn render_app(
     }
     Ok(objects)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{RenderError, RenderOptions};
+    use crate::tree::FsTree;
+
+    fn write(dir: &std::path::Path, name: &str, text: &str) {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn an_app_chart_renders_with_its_value_files_and_sources() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let d = dir.path();
+        write(
+            d,
+            "apps/web/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+        );
+        write(d, "apps/web/values.yaml", "replicas: 1\nname: a\n");
+        write(
+            d,
+            "apps/web/templates/cm.yaml",
+            "kind: ConfigMap\napiVersion: v1\nmetadata: {name: {{ .Release.Name }}-{{ .Values.name }}, namespace: {{ .Release.Namespace }}}\ndata: {replicas: {{ .Values.replicas | quote }}}\n",
+        );
+        write(d, "env/prod.yaml", "replicas: 3\nname: b\n");
+        let tree = crate::tree::Tree::new(FsTree::new(d));
+        let settings = ChartSettings {
+            release_name: Some("shop".into()),
+            namespace: Some("prod".into()),
+            value_files: vec!["../../env/prod.yaml".into()],
+            set: vec!["name=c".into()],
+            ..ChartSettings::default()
+        };
+        let options = RenderOptions {
+            helm: Some(settings),
+            ..RenderOptions::default()
+        };
+        let dir = RelPath::parse("apps/web").unwrap_or_else(|e| panic!("{e}"));
+        let objects =
+            crate::render::render(&tree, &dir, &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].value["metadata"]["name"], "shop-c");
+        assert_eq!(objects[0].value["metadata"]["namespace"], "prod");
+        assert_eq!(objects[0].value["data"]["replicas"], "3");
+        assert_eq!(objects[0].source.as_str(), "apps/web/templates/cm.yaml");
+        // Without settings the chart renders with Helm's defaults.
+        let objects = crate::render::render(&tree, &dir, &RenderOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(objects[0].value["metadata"]["name"], "release-name-a");
+        // A values file outside the snapshot is refused, naming the chart.
+        let outside = RenderOptions {
+            helm: Some(ChartSettings {
+                value_files: vec!["../../../etc/passwd".into()],
+                ..ChartSettings::default()
+            }),
+            ..RenderOptions::default()
+        };
+        let err = crate::render::render(&tree, &dir, &outside).err();
+        assert!(
+            matches!(err, Some(RenderError::ChartFailed { .. })),
+            "{err:?}"
+        );
+        assert_eq!(err.map(|e| e.reason()), Some("ChartFailed"));
+    }
+}
