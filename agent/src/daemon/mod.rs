@@ -333,6 +333,7 @@ pub async fn run(
     } = daemon;
     // In a Pod (POD_NAME from the downward API), the leader labels itself for webhooks.
     let pod = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty());
+    state.set_cluster(client.clone(), &config.namespace);
     let (server_stop, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::server::run(
         listener,

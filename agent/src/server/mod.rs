@@ -151,7 +151,9 @@ async fn webhook(
                 );
             }
             tracing::info!(source = %source, git_ref = ?event.git_ref, after = ?event.after, "webhook accepted");
-            hook.trigger.trigger();
+            if !state.request_round(&source, "webhook") {
+                hook.trigger.trigger();
+            }
             (StatusCode::ACCEPTED, "fetch triggered\n").into_response()
         }
         Err(err) => {
