@@ -204,6 +204,9 @@ pub struct Config {
     /// Notifications: providers and rules.
     #[serde(default)]
     pub notifications: crate::notify::NotificationsConfig,
+    /// The web UI on `listen`: access (tokens, a proxy's headers, anonymous reads).
+    #[serde(default)]
+    pub ui: crate::server::ui::UiConfig,
 }
 
 /// Log output.

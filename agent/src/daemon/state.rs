@@ -54,6 +54,8 @@ pub struct AppStatus {
     pub policy: Vec<String>,
     /// The Secrets of the last sync and where they came from (never a value).
     pub secrets: Vec<SecretSource>,
+    /// Every container image of the last sync's objects (`name:tag` or `name@digest`).
+    pub images: Vec<String>,
     /// The last syncs, newest last (at most [`HISTORY_LEN`]); served by the UI's app view.
     #[serde(skip)]
     pub history: std::collections::VecDeque<SyncRecord>,
@@ -140,6 +142,8 @@ pub struct Shared {
     version: tokio::sync::watch::Sender<u64>,
     /// The cluster client and the agent's namespace, for the UI's live views and audit Events.
     cluster: Mutex<Option<(kube::Client, String)>>,
+    /// The UI's configuration (`ui:`), replaced on reload.
+    ui: Mutex<std::sync::Arc<crate::server::ui::UiConfig>>,
     /// The metrics registry.
     pub metrics: Metrics,
     /// The log level control.
@@ -172,6 +176,7 @@ impl Shared {
             suspended: Mutex::new(std::collections::BTreeSet::new()),
             version: tokio::sync::watch::Sender::new(0),
             cluster: Mutex::new(None),
+            ui: Mutex::new(std::sync::Arc::default()),
             metrics: Metrics::new(),
             log,
         }
@@ -261,6 +266,17 @@ impl Shared {
     /// Sets the cluster client and the agent's namespace (by the daemon).
     pub fn set_cluster(&self, client: kube::Client, namespace: &str) {
         *lock(&self.cluster) = Some((client, namespace.to_owned()));
+    }
+
+    /// Sets the UI's configuration.
+    pub fn set_ui_config(&self, config: crate::server::ui::UiConfig) {
+        *lock(&self.ui) = std::sync::Arc::new(config);
+    }
+
+    /// The UI's configuration.
+    #[must_use]
+    pub fn ui_config(&self) -> std::sync::Arc<crate::server::ui::UiConfig> {
+        std::sync::Arc::clone(&lock(&self.ui))
     }
 
     /// The cluster client and the agent's namespace, once the daemon set them.

@@ -8,6 +8,7 @@
 //! | `POST /webhook/{source}` | a push notification, verified with the source's secret; body at most 1 MiB; a standby answers 503 (the leader labels its Pod `tether.dev/leader=true` for a webhook Service) |
 //! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status as JSON (never a secret value) |
 //! | `GET /api/v1/recipient` | the agent's newest age recipient |
+//! | `/`, `/environments`, `/apps/{name}`, `/api/v1/overview`, ... | the web UI ([`ui`]) |
 //! | `GET /api/v1/bitnami-cert` | the Sealed Secrets controller certificate (PEM) of the newest key the agent holds, for `tether-seal kubeseal --cert URL` |
 //!
 //! The admin listener (`adminListen`, loopback by default, reached with
@@ -19,6 +20,8 @@
 //! | `GET`/`PUT /debug/log-level` | the log filter in force / a new one (body: `debug`, `tether_agent::sync=trace`) |
 //!
 //! [`run`] takes its listeners and its shutdown signal, so tests bind port 0.
+
+pub mod ui;
 
 use crate::daemon::state::Shared;
 use axum::Router;
@@ -86,7 +89,8 @@ pub fn router(state: Arc<Shared>) -> Router {
         .route("/api/v1/apps/{name}", get(app))
         .route("/api/v1/recipient", get(recipient))
         .route("/api/v1/bitnami-cert", get(bitnami_cert))
-        .with_state(state)
+        .with_state(Arc::clone(&state))
+        .merge(ui::router(state))
 }
 
 async fn readyz(State(state): State<Arc<Shared>>) -> Response {

@@ -193,6 +193,12 @@ pub(super) async fn finish_synced(
         s.errors = errors.clone();
         s.first_sync_done = true;
         s.policy = policy_lines(&prepared.policy);
+        s.images = crate::server::ui::model::images(prepared.resolution.desired.iter().filter_map(
+            |d| match d {
+                crate::secrets::Desired::Plain(v) => Some(v),
+                crate::secrets::Desired::Secret(_) => None,
+            },
+        ));
         s.secrets = secret_sources(prepared, s.last_sync.as_deref().unwrap_or_default());
         let counts = [
             result.changes.count(Action::Created),
