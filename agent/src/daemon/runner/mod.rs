@@ -466,7 +466,15 @@ async fn round(
             tracing::warn!(reason = err.reason(), error = %err, "policies do not load");
             for app in &apps {
                 let message = format!("{}: {err}", err.reason());
-                finish_failed(ctx, app, &snapshot.revision, "PolicyFailed", message, started).await;
+                finish_failed(
+                    ctx,
+                    app,
+                    &snapshot.revision,
+                    "PolicyFailed",
+                    message,
+                    started,
+                )
+                .await;
             }
             ctx.state.source_round_done(name);
             return None;
@@ -477,8 +485,15 @@ async fn round(
         Err(err) => {
             tracing::error!(error = %err, "the schemas cannot be set up");
             for app in &apps {
-                finish_failed(ctx, app, &snapshot.revision, "Invalid", err.to_string(), started)
-                    .await;
+                finish_failed(
+                    ctx,
+                    app,
+                    &snapshot.revision,
+                    "Invalid",
+                    err.to_string(),
+                    started,
+                )
+                .await;
             }
             ctx.state.source_round_done(name);
             return None;

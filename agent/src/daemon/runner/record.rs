@@ -193,12 +193,13 @@ pub(super) async fn finish_synced(
         s.errors = errors.clone();
         s.first_sync_done = true;
         s.policy = policy_lines(&prepared.policy);
-        s.images = crate::server::ui::model::images(prepared.resolution.desired.iter().filter_map(
-            |d| match d {
-                crate::secrets::Desired::Plain(v) => Some(v),
-                crate::secrets::Desired::Secret(_) => None,
-            },
-        ));
+        s.images =
+            crate::server::ui::model::images(prepared.resolution.desired.iter().filter_map(|d| {
+                match d {
+                    crate::secrets::Desired::Plain(v) => Some(v),
+                    crate::secrets::Desired::Secret(_) => None,
+                }
+            }));
         s.secrets = secret_sources(prepared, s.last_sync.as_deref().unwrap_or_default());
         let counts = [
             result.changes.count(Action::Created),
@@ -347,7 +348,8 @@ fn hook_runs(prepared: &Prepared, result: &SyncResult) -> usize {
             crate::secrets::Desired::Secret(_) => false,
         })
         .count();
-    let skipped = result.changes.count(Action::Skipped) > 0 && result.changes.changes.len() == result.changes.count(Action::Skipped);
+    let skipped = result.changes.count(Action::Skipped) > 0
+        && result.changes.changes.len() == result.changes.count(Action::Skipped);
     if skipped { 0 } else { hooks }
 }
 

@@ -92,7 +92,10 @@ async fn perform(
             if !ui.state.request_round(&status.source, "ui") {
                 return Err((
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("source {} has no running loop (a standby replica?)", status.source),
+                    format!(
+                        "source {} has no running loop (a standby replica?)",
+                        status.source
+                    ),
                 ));
             }
             format!("{} of app {name} requested by {user}", action.as_str())
@@ -275,7 +278,10 @@ pub async fn logout(
         ui.auth.logout(&id);
     }
     let mut response = Redirect::to("/login").into_response();
-    let expired = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", auth::SESSION_COOKIE);
+    let expired = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        auth::SESSION_COOKIE
+    );
     if let Ok(value) = HeaderValue::from_str(&expired) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -307,32 +313,29 @@ pub async fn stream(
     let html = query.format == "html";
     let filter = query.filter;
     let subject = caller.subject;
-    let events = futures::stream::unfold(
-        (ui, rx, true),
-        move |(ui, mut rx, first)| {
-            let filter = filter.clone();
-            let subject = subject.clone();
-            async move {
-                if !first {
-                    rx.changed().await.ok()?;
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                rx.borrow_and_update();
-                let apps = visible(&ui, &subject).await;
-                let view = model::overview(&apps, &filter);
-                let event = if html {
-                    Event::default()
-                        .event("overview")
-                        .data(pages::overview_live(&view, SystemTime::now()).into_string())
-                } else {
-                    Event::default()
-                        .event("apps")
-                        .data(serde_json::to_string(&view).unwrap_or_default())
-                };
-                Some((Ok::<_, std::convert::Infallible>(event), (ui, rx, false)))
+    let events = futures::stream::unfold((ui, rx, true), move |(ui, mut rx, first)| {
+        let filter = filter.clone();
+        let subject = subject.clone();
+        async move {
+            if !first {
+                rx.changed().await.ok()?;
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-        },
-    );
+            rx.borrow_and_update();
+            let apps = visible(&ui, &subject).await;
+            let view = model::overview(&apps, &filter);
+            let event = if html {
+                Event::default()
+                    .event("overview")
+                    .data(pages::overview_live(&view, SystemTime::now()).into_string())
+            } else {
+                Event::default()
+                    .event("apps")
+                    .data(serde_json::to_string(&view).unwrap_or_default())
+            };
+            Some((Ok::<_, std::convert::Infallible>(event), (ui, rx, false)))
+        }
+    });
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()

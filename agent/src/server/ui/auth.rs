@@ -210,7 +210,10 @@ pub fn csrf_ok(headers: &HeaderMap, submitted: &str) -> bool {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<secrecy::SecretString> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let token = value.strip_prefix("Bearer ")?.trim();
     (!token.is_empty()).then(|| secrecy::SecretString::from(token.to_owned()))
 }
@@ -337,8 +340,7 @@ impl Auth {
         let status = answer.status.unwrap_or_default();
         if status.authenticated != Some(true) {
             return Err(AuthError::TokenRefused {
-                reason: crate::text::clip_message(&status.error.unwrap_or_default())
-                    .into_owned(),
+                reason: crate::text::clip_message(&status.error.unwrap_or_default()).into_owned(),
             });
         }
         let user = status.user.unwrap_or_default();
@@ -372,7 +374,10 @@ impl Auth {
         {
             return *allowed;
         }
-        let allowed = match self.review_access(state, name, groups, verb, namespace).await {
+        let allowed = match self
+            .review_access(state, name, groups, verb, namespace)
+            .await
+        {
             Ok(allowed) => allowed,
             Err(err) => {
                 tracing::warn!(user = %name, verb, namespace, error = %err, "access review failed; refusing");

@@ -69,7 +69,10 @@ fn uid(object: &Value) -> Option<&str> {
 }
 
 fn str_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
-    object.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// Children of every owner uid among Jobs, ReplicaSets and Pods of one namespace.
@@ -296,4 +299,10 @@ async fn events(
     out.sort_by(|a, b| b.time.cmp(&a.time));
     out.truncate(MAX_EVENTS);
     Ok(out)
+}
+
+/// [`secret_keys`], for the UI's tests.
+#[cfg(test)]
+pub(crate) fn secret_keys_for_tests(object: &Value) -> Vec<SecretKey> {
+    secret_keys(object)
 }

@@ -61,7 +61,9 @@ impl Ui {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(
-            slot.get_or_insert_with(|| Arc::new(crate::sync::client::Resolver::new(client.clone()))),
+            slot.get_or_insert_with(|| {
+                Arc::new(crate::sync::client::Resolver::new(client.clone()))
+            }),
         )
     }
 }
@@ -257,7 +259,12 @@ pub async fn app_for(
         // Not telling apart an app one may not see from one that does not exist.
         return Err(not_found());
     }
-    if verb != "get" && !ui.auth.allowed(&ui.state, subject, verb, &status.namespace).await {
+    if verb != "get"
+        && !ui
+            .auth
+            .allowed(&ui.state, subject, verb, &status.namespace)
+            .await
+    {
         return Err((
             StatusCode::FORBIDDEN,
             format!(

@@ -159,9 +159,15 @@ impl Filter {
             && (self.namespace.is_empty() || row.namespace == self.namespace)
             && (self.source.is_empty() || row.source == self.source)
             && (q.is_empty()
-                || [&row.name, &row.path, &row.revision, &row.subject, &row.error]
-                    .iter()
-                    .any(|f| f.to_lowercase().contains(&q)))
+                || [
+                    &row.name,
+                    &row.path,
+                    &row.revision,
+                    &row.subject,
+                    &row.error,
+                ]
+                .iter()
+                .any(|f| f.to_lowercase().contains(&q)))
     }
 
     /// The filter as a query string (empty when nothing is filtered).
@@ -400,7 +406,10 @@ pub fn environments(apps: &[AppStatus]) -> Environments {
     let rows = bases
         .into_iter()
         .map(|(key, by_env)| {
-            let base = key.split_once(':').map_or(key.as_str(), |(_, b)| b).to_owned();
+            let base = key
+                .split_once(':')
+                .map_or(key.as_str(), |(_, b)| b)
+                .to_owned();
             let mut previous: Option<&AppStatus> = None;
             let cells = environments
                 .iter()

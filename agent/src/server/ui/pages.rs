@@ -237,9 +237,17 @@ fn object_row(o: &ObjectView) -> Markup {
 fn actions(view: &AppView, chrome: &Chrome) -> Markup {
     let app = super::model::url_encode(&view.app.name);
     let list: &[(&str, &str)] = if view.app.suspended {
-        &[("sync", "Sync now"), ("refresh", "Refresh from Git"), ("resume", "Resume")]
+        &[
+            ("sync", "Sync now"),
+            ("refresh", "Refresh from Git"),
+            ("resume", "Resume"),
+        ]
     } else {
-        &[("sync", "Sync now"), ("refresh", "Refresh from Git"), ("suspend", "Suspend")]
+        &[
+            ("sync", "Sync now"),
+            ("refresh", "Refresh from Git"),
+            ("suspend", "Suspend"),
+        ]
     };
     html! { div.actions { @for (action, label) in list {
         form method="post" action={"/apps/" (app) "/" (action)} {
