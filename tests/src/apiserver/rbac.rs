@@ -39,7 +39,12 @@ impl Request {
         let groups = spec
             .get("groups")
             .and_then(Value::as_array)
-            .map(|g| g.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|g| {
+                g.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         let mut request = Self {
             user: s(spec, "user"),
@@ -87,7 +92,8 @@ fn rule_allows(rule: &Value, request: &Request) -> bool {
     let names = strings(rule, "resourceNames");
     matches(&strings(rule, "apiGroups"), &request.group)
         && matches(&strings(rule, "resources"), &request.resource)
-        && (names.is_empty() || (!request.name.is_empty() && names.contains(&request.name.as_str())))
+        && (names.is_empty()
+            || (!request.name.is_empty() && names.contains(&request.name.as_str())))
 }
 
 fn subject_matches(subject: &Value, request: &Request) -> bool {
@@ -96,7 +102,12 @@ fn subject_matches(subject: &Value, request: &Request) -> bool {
         "User" => field("name") == request.user,
         "Group" => request.groups.iter().any(|g| g == field("name")),
         "ServiceAccount" => {
-            request.user == format!("system:serviceaccount:{}:{}", field("namespace"), field("name"))
+            request.user
+                == format!(
+                    "system:serviceaccount:{}:{}",
+                    field("namespace"),
+                    field("name")
+                )
         }
         _ => false,
     }
@@ -117,7 +128,12 @@ fn role_rules<'a>(store: &'a Store, role_ref: &Value, namespace: &str) -> Vec<&'
     objects(store, plural, ns)
         .into_iter()
         .filter(|r| super::meta::name(r) == name)
-        .flat_map(|r| r.get("rules").and_then(Value::as_array).into_iter().flatten())
+        .flat_map(|r| {
+            r.get("rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
         .collect()
 }
 
@@ -132,9 +148,17 @@ pub fn authorize(store: &Store, request: &Request) -> (bool, String) {
     for binding in objects(store, "clusterrolebindings", None) {
         if bound(binding)
             && let Some(role_ref) = binding.get("roleRef")
-            && role_rules(store, role_ref, "").iter().any(|r| rule_allows(r, request))
+            && role_rules(store, role_ref, "")
+                .iter()
+                .any(|r| rule_allows(r, request))
         {
-            return (true, format!("allowed by ClusterRoleBinding {:?}", super::meta::name(binding)));
+            return (
+                true,
+                format!(
+                    "allowed by ClusterRoleBinding {:?}",
+                    super::meta::name(binding)
+                ),
+            );
         }
     }
     if !request.namespace.is_empty() {

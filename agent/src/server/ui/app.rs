@@ -2,8 +2,8 @@
 //! object's sync state, health and last diff, live children from owner references, recent
 //! Events, the last syncs, policy results, orphaned objects with the rule that kept them and
 //! where each Secret came from. Live data is read from the cluster by [`super::live`];
-//! Secret values never appear: diffs are redacted by the engine, and a live Secret is shown
-//! as its keys with [`crate::redact::mark`]s.
+//! Secret values never appear: diffs are redacted by the engine with [`crate::redact::mark`],
+//! and of a live Secret only the metadata is read.
 
 use super::model::AppRow;
 use crate::daemon::state::{AppStatus, SecretSource, SyncRecord};
@@ -66,20 +66,8 @@ pub struct ObjectView {
     pub reason: String,
     /// The fields the last sync changed (desired vs live before), Secret values redacted.
     pub diff: Vec<FieldChange>,
-    /// A live Secret's keys with redaction marks (never values).
-    pub secret_keys: Vec<SecretKey>,
     /// Live children by owner reference (ReplicaSets, Pods, Jobs), depth first.
     pub children: Vec<ChildView>,
-}
-
-/// One key of a live Secret: the key and the mark of its value.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecretKey {
-    /// The key.
-    pub key: String,
-    /// `<redacted hmac:...>`.
-    pub mark: String,
 }
 
 /// A live child object.
@@ -159,7 +147,6 @@ pub fn app_view(status: &AppStatus) -> AppView {
                 health_reason: String::new(),
                 reason: change.reason.clone().unwrap_or_default(),
                 diff: change.diff.clone(),
-                secret_keys: Vec::new(),
                 children: Vec::new(),
             }),
         }

@@ -1,14 +1,13 @@
 //! Live data for the app view, read from the cluster with the agent's client: each object's
 //! health ([`crate::sync::health::assess`]), its children by owner reference (Deployment →
-//! ReplicaSet → Pod, StatefulSet/DaemonSet/Job → Pod, CronJob → Job → Pod), a live Secret's
-//! keys with redaction marks, and recent Events (core and `events.k8s.io`) about the app's
+//! ReplicaSet → Pod, StatefulSet/DaemonSet/Job → Pod, CronJob → Job → Pod), whether each
+//! Secret exists (its metadata only: values are never read here), and recent Events (core and `events.k8s.io`) about the app's
 //! inventory and objects. Bounded: at most [`MAX_OBJECTS`] objects are read, lists are
 //! limited, and every failure becomes the view's `liveError` instead of a failed page.
 
-use super::app::{AppView, ChildView, EventView, SecretKey};
+use super::app::{AppView, ChildView, EventView};
 use crate::sync::ObjectRef;
 use crate::sync::client::Resolver;
-use base64::Engine as _;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -139,27 +138,6 @@ impl Owned {
     }
 }
 
-/// A live Secret's keys with the mark of each value; values are decoded into zeroizing
-/// memory only to be marked.
-fn secret_keys(object: &Value) -> Vec<SecretKey> {
-    let mut keys = Vec::new();
-    if let Some(data) = object.get("data").and_then(Value::as_object) {
-        for (key, value) in data {
-            let encoded = value.as_str().unwrap_or("");
-            let decoded = zeroize::Zeroizing::new(
-                base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .unwrap_or_default(),
-            );
-            keys.push(SecretKey {
-                key: key.clone(),
-                mark: crate::redact::mark(&decoded),
-            });
-        }
-    }
-    keys
-}
-
 /// Adds live health, children, Secret keys and Events to `view`.
 pub async fn fill(
     view: &mut AppView,
@@ -183,6 +161,21 @@ pub async fn fill(
             object.health_reason = "the kind is not served".into();
             continue;
         };
+        if reference.is_secret() {
+            // Only a Secret's metadata is read: its values never enter the UI.
+            object.health = match secret_exists(client, &object.namespace, &object.name).await {
+                Ok(true) => "Healthy".into(),
+                Ok(false) => {
+                    object.sync = "Missing".into();
+                    "Missing".into()
+                }
+                Err(err) => {
+                    object.health_reason = crate::text::clip_message(&err.to_string()).into_owned();
+                    "Unknown".into()
+                }
+            };
+            continue;
+        }
         let api: Api<DynamicObject> = if resolved.scope.namespaced {
             Api::namespaced_with(client.clone(), &object.namespace, &resolved.resource)
         } else {
@@ -203,9 +196,6 @@ pub async fn fill(
         let health = crate::sync::health::assess(&reference, &live);
         object.health = health.status().to_owned();
         object.health_reason = health.reason().to_owned();
-        if reference.is_secret() {
-            object.secret_keys = secret_keys(&live);
-        }
         let Some(uid) = uid(&live) else { continue };
         if !matches!(
             object.kind.as_str(),
@@ -232,6 +222,15 @@ pub async fn fill(
     }
     view.events = events(client, &namespaces, &names).await?;
     Ok(())
+}
+
+async fn secret_exists(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<bool, kube::Error> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), namespace);
+    api.get_metadata_opt(name).await.map(|m| m.is_some())
 }
 
 fn event_view(object: &Value) -> EventView {
@@ -299,10 +298,4 @@ async fn events(
     out.sort_by(|a, b| b.time.cmp(&a.time));
     out.truncate(MAX_EVENTS);
     Ok(out)
-}
-
-/// [`secret_keys`], for the UI's tests.
-#[cfg(test)]
-pub(crate) fn secret_keys_for_tests(object: &Value) -> Vec<SecretKey> {
-    secret_keys(object)
 }

@@ -148,7 +148,13 @@ pub struct Filter {
     /// Text found in the name, path, revision, subject or error.
     #[serde(default)]
     pub q: String,
+    /// The page of the rows (1 when absent), [`PAGE_SIZE`] rows each.
+    #[serde(default)]
+    pub page: usize,
 }
+
+/// Rows per page of the overview.
+pub const PAGE_SIZE: usize = 100;
 
 impl Filter {
     /// Whether `row` passes.
@@ -179,12 +185,24 @@ impl Filter {
             ("source", &self.source),
             ("q", &self.q),
         ];
-        let parts: Vec<String> = pairs
+        let mut parts: Vec<String> = pairs
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| format!("{k}={}", url_encode(v)))
             .collect();
+        if self.page > 1 {
+            parts.push(format!("page={}", self.page));
+        }
         parts.join("&")
+    }
+
+    /// This filter on another page.
+    #[must_use]
+    pub fn on_page(&self, page: usize) -> Self {
+        Self {
+            page,
+            ..self.clone()
+        }
     }
 }
 
@@ -218,7 +236,13 @@ pub struct Overview {
     pub namespaces: Vec<String>,
     /// The sources of the visible apps.
     pub sources: Vec<String>,
-    /// The rows the filter admits, problems first, then by name.
+    /// How many apps the filter admits.
+    pub matched: usize,
+    /// The page shown (from 1).
+    pub page: usize,
+    /// How many pages there are.
+    pub pages: usize,
+    /// The rows of the page, problems first, then by name.
     pub apps: Vec<AppRow>,
 }
 
@@ -247,10 +271,21 @@ pub fn overview(apps: &[AppStatus], filter: &Filter) -> Overview {
             .cmp(&b.urgency())
             .then_with(|| a.name.cmp(&b.name))
     });
+    let matched = apps.len();
+    let pages = matched.div_ceil(PAGE_SIZE).max(1);
+    let page = filter.page.clamp(1, pages);
+    let apps: Vec<AppRow> = apps
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
     Overview {
         total,
         counts,
-        filter: filter.clone(),
+        matched,
+        page,
+        pages,
+        filter: filter.on_page(page),
         namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
         sources: sources.into_iter().filter(|s| !s.is_empty()).collect(),
         apps,

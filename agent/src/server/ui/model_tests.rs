@@ -71,6 +71,7 @@ fn the_overview_filters_by_state_namespace_source_and_text() {
         namespace: namespace.into(),
         source: source.into(),
         q: q.into(),
+        page: 0,
     };
     assert_eq!(only(f("degraded", "", "", "")), ["shop-production"]);
     assert_eq!(only(f("", "blog", "", "")), ["blog"]);
@@ -142,4 +143,34 @@ fn images_are_found_at_any_depth_and_split_into_repository_and_tag() {
         Some(("apps/shop".into(), "staging".into()))
     );
     assert_eq!(environment_of("apps/shop"), None);
+}
+
+#[test]
+fn the_overview_is_paged_after_sorting_problems_first() {
+    let apps: Vec<AppStatus> = (0..250)
+        .map(|i| {
+            let sync = if i == 249 { "Failed" } else { "Succeeded" };
+            app(&format!("app{i:03}"), "apps/x", sync, "Healthy")
+        })
+        .collect();
+    let first = overview(&apps, &Filter::default());
+    assert_eq!((first.page, first.pages, first.matched), (1, 3, 250));
+    assert_eq!(first.apps.len(), PAGE_SIZE);
+    assert_eq!(
+        first.apps[0].name, "app249",
+        "the failed app leads the first page"
+    );
+    let last = overview(
+        &apps,
+        &Filter {
+            page: 9,
+            ..Filter::default()
+        },
+    );
+    assert_eq!(
+        (last.page, last.apps.len()),
+        (3, 50),
+        "a page past the end is the last"
+    );
+    assert_eq!(last.filter.query(), "page=3");
 }

@@ -83,13 +83,20 @@ pub fn overview_live(view: &Overview, now: SystemTime) -> Markup {
             p { "No app matches." }
         } @else {
             table.apps {
-                caption { (view.apps.len()) " of " (view.total) " apps, problems first" }
+                caption { (view.matched) " of " (view.total) " apps, problems first"
+                    @if view.pages > 1 { ", page " (view.page) " of " (view.pages) } }
                 thead { tr {
                     th scope="col" { "App" } th scope="col" { "Source" } th scope="col" { "Revision" }
                     th scope="col" { "Sync" } th scope="col" { "Health" } th scope="col" { "Drift" }
                     th scope="col" { "Orphans" } th scope="col" { "Last sync" } th scope="col" { "Error" }
                 } }
                 tbody { @for row in &view.apps { (overview_row(row, now)) } }
+            }
+            @if view.pages > 1 {
+                nav.pages aria-label="Pages" {
+                    @if view.page > 1 { a href={"/?" (view.filter.on_page(view.page - 1).query())} rel="prev" { "Previous page" } " " }
+                    @if view.page < view.pages { a href={"/?" (view.filter.on_page(view.page + 1).query())} rel="next" { "Next page" } }
+                }
             }
         }
     }
@@ -108,7 +115,10 @@ fn overview_row(row: &AppRow, now: SystemTime) -> Markup {
                 @if !row.subject.is_empty() { div.sub { (row.subject) } }
                 @if !row.author.is_empty() { div.sub { (row.author) " · " (when(Some(&row.commit_time), now)) } }
             }
-            td { (badge(&row.sync)) @if row.suspended { " " (badge("Suspended")) } }
+            td {
+                (badge(&row.sync)) @if row.suspended { " " (badge("Suspended")) }
+                @if !row.reason.is_empty() && row.reason != "Succeeded" { div.sub { (row.reason) } }
+            }
             td { (badge(&row.health)) }
             td.num { (row.drift) }
             td.num { (row.orphans) }
@@ -153,6 +163,7 @@ pub fn overview(view: &Overview, chrome: &Chrome, now: SystemTime) -> Markup {
         namespace,
         source,
         q,
+        ..
     } = &view.filter;
     let stream = format!("/api/v1/events/stream?format=html&{}", view.filter.query());
     let body = html! {
@@ -221,7 +232,6 @@ fn object_row(o: &ObjectView) -> Markup {
                 @for d in &o.diff { div.diff { code { (d.path) } ": "
                     del { (d.before.as_deref().unwrap_or("<none>")) } " → "
                     ins { (d.after.as_deref().unwrap_or("<none>")) } } }
-                @for k in &o.secret_keys { div { code { (k.key) } " " (k.mark) } }
                 @if !o.children.is_empty() { ul.children { @for c in &o.children {
                     li style={"margin-left:" (u32::from(c.depth) * 12) "px"} {
                         (c.kind) " " (c.name) " " (badge(&c.health))
