@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
-use tether_agent::daemon::state::{AppStatus, SecretSource, Shared, SyncRecord};
+use tether_agent::daemon::state::{SecretSource, Shared, SyncRecord};
 use tether_agent::server::ui::{app, model, pages};
 use tether_agent::sync::{Action, Change, ObjectRef};
 use tether_agent::telemetry::LogControl;
@@ -50,10 +50,10 @@ fn base_status(state: &Shared, i: usize) {
         s.namespace = ns.clone();
         s.revision = format!("{:040x}", i * 7919);
         s.last_sync = Some("2026-12-07T09:00:00Z".into());
-        s.sync = if i % 37 == 0 { "Failed" } else { "Succeeded" }.into();
-        s.reason = if i % 37 == 0 { "ApplyFailed" } else { "Succeeded" }.into();
-        s.health = if i % 23 == 0 { "Degraded" } else { "Healthy" }.into();
-        if i % 37 == 0 {
+        s.sync = if i.is_multiple_of(37) { "Failed" } else { "Succeeded" }.into();
+        s.reason = if i.is_multiple_of(37) { "ApplyFailed" } else { "Succeeded" }.into();
+        s.health = if i.is_multiple_of(23) { "Degraded" } else { "Healthy" }.into();
+        if i.is_multiple_of(37) {
             s.errors = vec![format!(
                 "ApplyFailed: Deployment {ns}/web: spec.template.spec.containers[0].image: Required value"
             )];

@@ -152,6 +152,9 @@ pub enum AuthError {
     },
 }
 
+/// An access question: who, which verb, which namespace.
+type Question = (Subject, &'static str, String);
+
 struct Session {
     subject: Subject,
     expires: Instant,
@@ -162,7 +165,7 @@ struct Session {
 pub struct Auth {
     sessions: Mutex<HashMap<String, Session>>,
     tokens: Mutex<HashMap<[u8; 32], (Subject, Instant)>>,
-    decisions: Mutex<HashMap<(Subject, &'static str, String), (bool, Instant)>>,
+    decisions: Mutex<HashMap<Question, (bool, Instant)>>,
 }
 
 impl std::fmt::Debug for Auth {
