@@ -6,6 +6,9 @@
 //! of each page is saved under `$CARGO_TARGET_TMPDIR/ui-screenshots` (with
 //! `TETHER_UPDATE_SCREENSHOTS=1`, the overview and environments also under `docs/`).
 //!
+//! Single sign-on is tested against a certified OpenID provider (node-oidc-provider 9) on
+//! loopback, with two users in different groups.
+//!
 //! One browser test runs every scenario in order with one chromedriver, to stay fast.
 
 #[path = "ui/browser.rs"]
@@ -379,6 +382,102 @@ async fn operator(world: &World, client: &Client, seen: &mut Seen) -> Step {
     Ok(())
 }
 
+/// Signs in through the provider's development login form as `user` (any password), then
+/// its consent form.
+async fn sso_sign_in(client: &Client, base: &str, user: &str) -> Step {
+    client.delete_all_cookies().await?;
+    client.goto(&format!("{base}/login")).await?;
+    client
+        .find(Locator::LinkText("Sign in with single sign-on"))
+        .await?
+        .click()
+        .await?;
+    client
+        .wait()
+        .for_element(Locator::Css("input[name=login]"))
+        .await?
+        .send_keys(user)
+        .await?;
+    client
+        .find(Locator::Css("input[name=password]"))
+        .await?
+        .send_keys("any")
+        .await?;
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    // The consent form, then back to the agent.
+    client
+        .wait()
+        .for_element(Locator::Css("button[type=submit], #live"))
+        .await?;
+    if client.find(Locator::Css("#live")).await.is_err() {
+        client
+            .find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+    }
+    client.wait().for_element(Locator::Css("#live")).await?;
+    Ok(())
+}
+
+/// Single sign-on: the agent's configuration gains `ui.oidc` (reloaded on SIGHUP); bob and
+/// alice sign in at a real OpenID provider and see what their `groups` claim is allowed.
+async fn single_sign_on(world: &World, client: &Client, axe: &str, seen: &mut Seen) -> Step {
+    let base = format!("http://127.0.0.1:{}", world.agent.port);
+    let provider = fixture::OidcProvider::start(world.dir.path(), world.agent.port);
+    let secret = world.dir.path().join("oidc-client-secret");
+    std::fs::write(&secret, fixture::OIDC_CLIENT_SECRET)?;
+    let mut config = std::fs::read_to_string(&world.agent.config)?;
+    config.push_str(&format!(
+        "ui:\n  oidc:\n    issuer: {}\n    clientId: tether\n    clientSecretFile: {}\n    redirectUrl: {base}/oidc/callback\n",
+        provider.issuer,
+        secret.display()
+    ));
+    std::fs::write(&world.agent.config, config)?;
+    world.agent.signal("-HUP");
+    support::wait_for(
+        "the reloaded configuration",
+        Duration::from_secs(30),
+        || {
+            world
+                .agent
+                .get("/login")
+                .1
+                .contains("single sign-on")
+                .then_some(())
+        },
+    );
+    sso_sign_in(client, &base, "bob").await?;
+    let user = client
+        .find(Locator::Css("header .user strong"))
+        .await?
+        .text()
+        .await?;
+    assert_eq!(user, "bob@example.com");
+    assert_eq!(
+        rows(client).await?.len(),
+        4,
+        "the viewers group sees every app"
+    );
+    check_page(client, axe, "overview-sso", seen).await?;
+    sso_sign_in(client, &base, "alice").await?;
+    assert_eq!(
+        rows(client).await?,
+        ["app-shop-production", "app-shop-staging"],
+        "the shop-team group sees the shop apps"
+    );
+    client.goto(&format!("{base}/apps/shop-staging")).await?;
+    assert!(
+        client.source().await?.contains("Sync now"),
+        "and may act on them"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_in_a_browser_shows_every_page_live_with_rbac_and_without_secrets() {
     let world = World::start();
@@ -390,7 +489,8 @@ async fn the_web_ui_in_a_browser_shows_every_page_live_with_rbac_and_without_sec
     let result = async {
         viewer(&world, &client, &axe, &mut seen).await?;
         pages(&world, &client, &axe, &mut seen).await?;
-        operator(&world, &client, &mut seen).await
+        operator(&world, &client, &mut seen).await?;
+        single_sign_on(&world, &client, &axe, &mut seen).await
     }
     .await;
     let _ = client.close().await;

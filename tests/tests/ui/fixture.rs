@@ -283,3 +283,56 @@ impl World {
             .ok(&["apply", "-f", file.to_str().expect("UTF-8")]);
     }
 }
+
+/// The OpenID client's secret.
+pub const OIDC_CLIENT_SECRET: &str = "oidc-client-secret-3c5e7a9b";
+
+/// node-oidc-provider on a free loopback port (`tests/fixtures/ui/oidc-provider.mjs`, its
+/// packages from `scripts/setup-peers`), stopped by PID when dropped.
+pub struct OidcProvider {
+    _process: peers::Process,
+    pub issuer: String,
+}
+
+impl OidcProvider {
+    pub fn start(dir: &Path, agent_port: u16) -> Self {
+        let modules = peers::peers_bin_dir()
+            .parent()
+            .map(|venv| venv.join("lib/node/oidc/node_modules"))
+            .expect("the venv");
+        assert!(
+            modules.is_dir(),
+            "oidc-provider is missing: run scripts/setup-peers"
+        );
+        let home = dir.join("oidc");
+        std::fs::create_dir_all(&home).expect("folder");
+        let script = home.join("oidc-provider.mjs");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ui/oidc-provider.mjs"),
+            &script,
+        )
+        .expect("copy the provider script");
+        let link = home.join("node_modules");
+        if !link.exists() {
+            std::os::unix::fs::symlink(&modules, &link).expect("link node_modules");
+        }
+        let port = peers::free_port();
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg(&script)
+            .arg(port.to_string())
+            .arg(format!("http://127.0.0.1:{agent_port}/oidc/callback"))
+            .arg(OIDC_CLIENT_SECRET);
+        let log = home.join("provider.log");
+        let process = peers::Process::spawn("oidc-provider", cmd, &log).expect("start node");
+        wait_for("the OpenID provider", Duration::from_secs(30), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("ready")
+                .then_some(())
+        });
+        Self {
+            _process: process,
+            issuer: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}

@@ -234,7 +234,11 @@ pub async fn login(
         new_csrf,
     };
     if !auth::csrf_ok(&headers, &form.csrf) {
-        let page = pages::login(&anonymous.chrome(), Some("The form expired: try again."));
+        let page = pages::login(
+            &anonymous.chrome(),
+            Some("The form expired: try again."),
+            config.oidc.is_some(),
+        );
         return with_csrf(
             (StatusCode::FORBIDDEN, super::html(page)).into_response(),
             &anonymous,
@@ -243,24 +247,99 @@ pub async fn login(
     match ui.auth.login(&ui.state, &config, token).await {
         Ok((id, subject)) => {
             tracing::info!(user = %subject.name(), "UI sign-in");
-            let mut response = Redirect::to("/").into_response();
-            let cookie = format!(
-                "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                auth::SESSION_COOKIE,
-                config.session_ttl.0.as_secs()
-            );
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-            response
+            session_response(&id, &config)
         }
         Err(err) => {
             tracing::info!(error = %err, "UI sign-in refused");
-            let page = pages::login(&anonymous.chrome(), Some(&err.to_string()));
+            let page = pages::login(
+                &anonymous.chrome(),
+                Some(&err.to_string()),
+                config.oidc.is_some(),
+            );
             with_csrf(
                 (StatusCode::UNAUTHORIZED, super::html(page)).into_response(),
                 &anonymous,
             )
+        }
+    }
+}
+
+/// A redirect to the overview that sets the session cookie (`SameSite=Lax`, so that the
+/// redirect back from an identity provider carries it).
+fn session_response(id: &str, config: &super::UiConfig) -> Response {
+    let mut response = Redirect::to("/").into_response();
+    let cookie = format!(
+        "{}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        auth::SESSION_COOKIE,
+        config.session_ttl.0.as_secs()
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn sign_in_failed(status: StatusCode, message: &str, headers: &HeaderMap) -> Response {
+    let (csrf, new_csrf) = super::csrf_of(headers);
+    let anonymous = super::Caller {
+        subject: Subject::Anonymous,
+        via: Via::Anonymous,
+        csrf,
+        new_csrf,
+    };
+    let page = pages::login(&anonymous.chrome(), Some(message), true);
+    with_csrf((status, super::html(page)).into_response(), &anonymous)
+}
+
+/// `GET /oidc/login`: to the identity provider (authorization code flow with PKCE).
+pub async fn oidc_login(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+    let config = ui.state.ui_config();
+    let Some(oidc) = config.oidc.as_ref().filter(|_| config.enabled) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match ui.oidc.start(oidc).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "OpenID Connect sign-in could not start");
+            sign_in_failed(StatusCode::BAD_GATEWAY, &err.to_string(), &headers)
+        }
+    }
+}
+
+/// What the identity provider sends back.
+#[derive(Deserialize)]
+pub struct Callback {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    error: String,
+}
+
+/// `GET /oidc/callback`: redeems the code, verifies the ID token, opens a session.
+pub async fn oidc_callback(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Query(callback): Query<Callback>,
+) -> Response {
+    let config = ui.state.ui_config();
+    let Some(oidc) = config.oidc.as_ref().filter(|_| config.enabled) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if !callback.error.is_empty() {
+        let err = super::oidc::OidcError::Refused(model::one_line(&callback.error, 200));
+        return sign_in_failed(StatusCode::UNAUTHORIZED, &err.to_string(), &headers);
+    }
+    match ui.oidc.finish(oidc, &callback.state, &callback.code).await {
+        Ok(subject) => {
+            tracing::info!(user = %subject.name(), "UI sign-in through OpenID Connect");
+            let id = ui.auth.open_session(&subject, &config);
+            session_response(&id, &config)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "OpenID Connect sign-in refused");
+            sign_in_failed(StatusCode::UNAUTHORIZED, &err.to_string(), &headers)
         }
     }
 }

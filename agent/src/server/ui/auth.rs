@@ -3,7 +3,8 @@
 //! - **Authentication**: a bearer token (`Authorization: Bearer ...`) or a session cookie
 //!   obtained by posting a token to `/login`; either token is checked with a `TokenReview`.
 //!   With `ui.trustedHeaders`, the user (and groups) named by an authenticating proxy's
-//!   headers; with `ui.anonymous`, anyone else reads.
+//!   headers; with `ui.oidc`, single sign-on ([`super::oidc`]) opens the same sessions; with
+//!   `ui.anonymous`, anyone else reads.
 //! - **Authorisation**: each view and action is a `SubjectAccessReview` for the user and
 //!   their groups: `get` (view) or `patch` (act) on `apps` in group `tether.dev` in the app's
 //!   namespace, so a team sees only its namespaces. Anonymous users may only `get`.
@@ -53,6 +54,9 @@ pub struct UiConfig {
     /// How long a session lasts (default 8h).
     #[serde(default = "default_session_ttl")]
     pub session_ttl: crate::config::Interval,
+    /// Single sign-on with OpenID Connect.
+    #[serde(default)]
+    pub oidc: Option<super::oidc::OidcConfig>,
 }
 
 /// The headers an authenticating proxy sets.
@@ -81,6 +85,7 @@ impl Default for UiConfig {
             anonymous: false,
             trusted_headers: None,
             session_ttl: default_session_ttl(),
+            oidc: None,
         }
     }
 }
@@ -286,6 +291,12 @@ impl Auth {
         token: secrecy::SecretString,
     ) -> Result<(String, Subject), AuthError> {
         let subject = self.review_token(state, &token).await?;
+        Ok((self.open_session(&subject, config), subject))
+    }
+
+    /// Opens a session for `subject` (after a token review or an OpenID Connect sign-in);
+    /// returns its id.
+    pub fn open_session(&self, subject: &Subject, config: &UiConfig) -> String {
         let id = random_token();
         let mut sessions = lock(&self.sessions);
         let now = Instant::now();
@@ -305,7 +316,7 @@ impl Auth {
                 expires: now + config.session_ttl.0,
             },
         );
-        Ok((id, subject))
+        id
     }
 
     /// Ends a session.

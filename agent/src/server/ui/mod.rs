@@ -8,6 +8,7 @@
 //! | `POST /apps/{name}/{sync,refresh,suspend,resume}` | actions (form with CSRF token) | `POST /api/v1/apps/{name}/actions/{action}` (bearer token) |
 //! | `GET /api/v1/events/stream` | Server-Sent Events: `overview` (`?format=html`, the overview's table) or `apps` (JSON rows) at every change | |
 //! | `GET /login`, `POST /login`, `POST /logout` | a session from a token | |
+//! | `GET /oidc/login`, `GET /oidc/callback` | a session through OpenID Connect ([`oidc`]) | |
 //!
 //! Pages are rendered on the server ([`pages`], maud), the style sheet is embedded, the only
 //! script is a few lines that apply the event stream. Access: [`auth`]. Every view lists only
@@ -19,6 +20,7 @@ pub mod app;
 pub mod auth;
 pub mod live;
 pub mod model;
+pub mod oidc;
 pub mod pages;
 
 pub use auth::UiConfig;
@@ -41,6 +43,7 @@ pub const STYLE: &str = include_str!("style.css");
 pub struct Ui {
     state: Arc<Shared>,
     auth: Auth,
+    oidc: oidc::Oidc,
     resolver: Mutex<Option<Arc<crate::sync::client::Resolver>>>,
 }
 
@@ -51,6 +54,7 @@ impl Ui {
         Self {
             state,
             auth: Auth::default(),
+            oidc: oidc::Oidc::default(),
             resolver: Mutex::new(None),
         }
     }
@@ -78,6 +82,8 @@ pub fn router(state: Arc<Shared>) -> Router {
         .route("/apps/{name}/{action}", post(actions::form))
         .route("/login", get(login_page).post(actions::login))
         .route("/logout", post(actions::logout))
+        .route("/oidc/login", get(actions::oidc_login))
+        .route("/oidc/callback", get(actions::oidc_callback))
         .route("/ui/style.css", get(style))
         .route("/api/v1/overview", get(overview_json))
         .route("/api/v1/environments", get(environments_json))
@@ -344,7 +350,8 @@ async fn login_page(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
         csrf,
         new_csrf,
     };
-    with_csrf(html(pages::login(&caller.chrome(), None)), &caller)
+    let sso = ui.state.ui_config().oidc.is_some();
+    with_csrf(html(pages::login(&caller.chrome(), None, sso)), &caller)
 }
 
 #[cfg(test)]

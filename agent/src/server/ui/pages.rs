@@ -329,9 +329,10 @@ pub fn app(view: &AppView, chrome: &Chrome, can_act: bool, now: SystemTime) -> M
 
 /// The sign-in page.
 #[must_use]
-pub fn login(chrome: &Chrome, error: Option<&str>) -> Markup {
+pub fn login(chrome: &Chrome, error: Option<&str>, sso: bool) -> Markup {
     let body = html! {
         h1 { "Sign in" }
+        @if sso { p { a.sso href="/oidc/login" { "Sign in with single sign-on" } } }
         p { "Paste a Kubernetes token (" code { "kubectl create token NAME" } "). It is checked with a TokenReview and not stored." }
         @if let Some(e) = error { p.error role="alert" { (e) } }
         form method="post" action="/login" {
