@@ -92,7 +92,7 @@ fn ui_fields(state: &Shared, name: &str) {
         }];
         s.policy = vec!["warn: Deployment web: tether.resources.warn: no memory limit".into()];
         for n in 0..tether_agent::daemon::state::HISTORY_LEN {
-            s.record(SyncRecord {
+            s.record(&SyncRecord {
                 revision: format!("{:040x}", n),
                 at: "2026-12-07T09:00:00Z".into(),
                 result: "Succeeded".into(),
@@ -120,6 +120,7 @@ fn main() {
     for app in state.apps() {
         ui_fields(&state, &app.name);
     }
+    let filled = rss_kib();
     let chrome = pages::Chrome {
         user: "bench".into(),
         signed_in: true,
@@ -133,7 +134,7 @@ fn main() {
         now,
     )
     .into_string();
-    let env_html = pages::environments(&model::environments(&all), &chrome).into_string();
+    let env_html = pages::environments(&model::environments(&all, 1), &chrome).into_string();
     let app_html = pages::app(&app::app_view(&all[0]), &chrome, true, now).into_string();
     let after = rss_kib();
     drop((overview_html.clone(), env_html.clone(), app_html.clone()));
@@ -183,9 +184,11 @@ fn main() {
         app_html.len() as f64 / 1024.0
     );
     println!(
-        "  memory added by the UI's state (commit, 50-sync history, images, Secret origins, policy per app) and one render of each page: {:.2} MiB (RSS {} -> {} KiB; goal < 5 MiB)",
+        "  memory added by the UI's per-app state (commit, 50-sync history, images, Secret origins, policy): {:.2} MiB; with one render of each page: {:.2} MiB (RSS {} -> {} -> {} KiB; goal < 5 MiB)",
+        filled.saturating_sub(before) as f64 / 1024.0,
         after.saturating_sub(before) as f64 / 1024.0,
         before,
+        filled,
         after
     );
 }

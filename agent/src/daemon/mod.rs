@@ -19,6 +19,7 @@
 //! - **Keys**: with `keys.secretName`, the key Secret is checked every 6 h; when a key is
 //!   renewed the sync loops restart with the new key ring.
 
+pub mod history;
 pub mod leader;
 pub mod pipeline;
 pub(crate) mod runner;

@@ -56,9 +56,10 @@ pub struct AppStatus {
     pub secrets: Vec<SecretSource>,
     /// Every container image of the last sync's objects (`name:tag` or `name@digest`).
     pub images: Vec<String>,
-    /// The last syncs, newest last (at most [`HISTORY_LEN`]); served by the UI's app view.
+    /// The last syncs, oldest first (at most [`HISTORY_LEN`]), compact and shared between
+    /// clones; [`AppStatus::history`] reads them.
     #[serde(skip)]
-    pub history: std::collections::VecDeque<SyncRecord>,
+    pub history: std::sync::Arc<std::collections::VecDeque<super::history::Compact>>,
 }
 
 /// How many syncs an app's history keeps.
@@ -106,11 +107,22 @@ pub struct SyncRecord {
 
 impl AppStatus {
     /// Appends `record` to the history, dropping the oldest beyond [`HISTORY_LEN`].
-    pub fn record(&mut self, record: SyncRecord) {
-        self.history.push_back(record);
-        while self.history.len() > HISTORY_LEN {
-            self.history.pop_front();
+    pub fn record(&mut self, record: &SyncRecord) {
+        let history = std::sync::Arc::make_mut(&mut self.history);
+        history.push_back(super::history::Compact::of(record));
+        while history.len() > HISTORY_LEN {
+            history.pop_front();
         }
+    }
+
+    /// The last syncs, newest first.
+    #[must_use]
+    pub fn history(&self) -> Vec<SyncRecord> {
+        self.history
+            .iter()
+            .rev()
+            .map(super::history::Compact::expand)
+            .collect()
     }
 }
 

@@ -78,7 +78,7 @@ pub(super) async fn finish_failed(
             s.policy = message.split("; ").map(|m| format!("deny: {m}")).collect();
         }
         let record = history_record(s, started, [0, 0, 0, 0]);
-        s.record(record);
+        s.record(&record);
     });
     let event_reason = if denied { "PolicyDenied" } else { "SyncFailed" };
     ctx.events
@@ -208,7 +208,7 @@ pub(super) async fn finish_synced(
             hook_runs(prepared, &result),
         ];
         let record = history_record(s, started, counts);
-        s.record(record);
+        s.record(&record);
     });
     let events = &ctx.events;
     let summary = format!(

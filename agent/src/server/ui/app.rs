@@ -157,7 +157,7 @@ pub fn app_view(status: &AppStatus) -> AppView {
         orphans,
         pruned,
         events: Vec::new(),
-        history: status.history.iter().rev().cloned().collect(),
+        history: status.history(),
         policy: status.policy.clone(),
         secrets: status.secrets.clone(),
         errors: status.errors.clone(),

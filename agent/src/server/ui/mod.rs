@@ -229,23 +229,40 @@ async fn overview_json(
     axum::Json(model::overview(&apps, &filter)).into_response()
 }
 
-async fn environments_page(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+/// The environments page's query.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    /// The page (from 1).
+    #[serde(default)]
+    page: usize,
+}
+
+async fn environments_page(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
     let caller = match caller(&ui, &headers, true).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let apps = visible(&ui, &caller.subject).await;
-    let page = pages::environments(&model::environments(&apps), &caller.chrome());
+    let view = model::environments(&apps, query.page);
+    let page = pages::environments(&view, &caller.chrome());
     with_csrf(html(page), &caller)
 }
 
-async fn environments_json(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+async fn environments_json(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
     let caller = match caller(&ui, &headers, false).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let apps = visible(&ui, &caller.subject).await;
-    axum::Json(model::environments(&apps)).into_response()
+    axum::Json(model::environments(&apps, query.page)).into_response()
 }
 
 /// The app `name` if `subject` may `verb` it; else why not, as a status.

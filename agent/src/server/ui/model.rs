@@ -349,9 +349,16 @@ pub fn split_image(image: &str) -> (&str, &str) {
 pub struct Environments {
     /// The columns, in promotion order (dev, test, staging, production, then by name).
     pub environments: Vec<String>,
-    /// One row per base.
+    /// The page shown (from 1), [`ENV_PAGE_SIZE`] rows each.
+    pub page: usize,
+    /// How many pages there are.
+    pub pages: usize,
+    /// One row per base, on this page.
     pub rows: Vec<EnvRow>,
 }
+
+/// Rows per page of the environments page.
+pub const ENV_PAGE_SIZE: usize = 50;
 
 /// One base (`apps/shop`) and its app in each environment.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -424,9 +431,9 @@ fn env_rank(env: &str) -> (u8, String) {
     (u8::try_from(rank).unwrap_or(u8::MAX), env.to_owned())
 }
 
-/// Builds the environments page of `apps`.
+/// Builds page `page` (from 1) of the environments of `apps`.
 #[must_use]
-pub fn environments(apps: &[AppStatus]) -> Environments {
+pub fn environments(apps: &[AppStatus], page: usize) -> Environments {
     let mut bases: BTreeMap<String, BTreeMap<String, &AppStatus>> = BTreeMap::new();
     let mut envs = BTreeSet::new();
     for app in apps {
@@ -438,8 +445,12 @@ pub fn environments(apps: &[AppStatus]) -> Environments {
     }
     let mut environments: Vec<String> = envs.into_iter().collect();
     environments.sort_by_key(|e| env_rank(e));
+    let pages = bases.len().div_ceil(ENV_PAGE_SIZE).max(1);
+    let page = page.clamp(1, pages);
     let rows = bases
         .into_iter()
+        .skip((page - 1) * ENV_PAGE_SIZE)
+        .take(ENV_PAGE_SIZE)
         .map(|(key, by_env)| {
             let base = key
                 .split_once(':')
@@ -458,7 +469,12 @@ pub fn environments(apps: &[AppStatus]) -> Environments {
             EnvRow { base, cells }
         })
         .collect();
-    Environments { environments, rows }
+    Environments {
+        environments,
+        page,
+        pages,
+        rows,
+    }
 }
 
 fn env_cell(app: &AppStatus, previous: Option<&AppStatus>) -> EnvCell {

@@ -104,7 +104,7 @@ fn environments_group_overlays_of_a_base_and_mark_what_a_promotion_changes() {
     production.images = vec!["registry:5000/shop/web:1.2.0".into(), "redis:7".into()];
     production.revision = "aaaaaaaaaa".into();
     let blog = app("blog", "apps/blog", "Succeeded", "Healthy");
-    let view = environments(&[production, blog, staging]);
+    let view = environments(&[production, blog, staging], 1);
     assert_eq!(view.environments, ["staging", "production"]);
     assert_eq!(view.rows.len(), 1);
     let row = &view.rows[0];

@@ -131,7 +131,13 @@ fn overview_row(row: &AppRow, now: SystemTime) -> Markup {
     }
 }
 
+/// Choices beyond which a filter is a text field (a page must stay small).
+const MAX_CHOICES: usize = 50;
+
 fn select(name: &str, label: &str, choices: &[String], chosen: &str) -> Markup {
+    if choices.len() > MAX_CHOICES {
+        return html! { label { (label) " " input type="search" name=(name) value=(chosen); } };
+    }
     html! {
         label { (label) " "
             select name=(name) {
@@ -215,6 +221,13 @@ pub fn environments(view: &Environments, chrome: &Chrome) -> Markup {
                         } }
                     } @else { span.sub { "—" } } } }
                 } } }
+            }
+            @if view.pages > 1 {
+                nav.pages aria-label="Pages" {
+                    "Page " (view.page) " of " (view.pages) " "
+                    @if view.page > 1 { a href={"/environments?page=" (view.page - 1)} rel="prev" { "Previous page" } " " }
+                    @if view.page < view.pages { a href={"/environments?page=" (view.page + 1)} rel="next" { "Next page" } }
+                }
             }
         }
     };
