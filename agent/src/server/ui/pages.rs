@@ -300,7 +300,7 @@ pub fn app(view: &AppView, chrome: &Chrome, can_act: bool, now: SystemTime) -> M
         section aria-labelledby="objects" {
             h2 id="objects" { "Objects, in apply order" }
             table { caption.visually-hidden { "Objects" }
-                thead { tr { th scope="col" { "Kind" } th scope="col" { "Namespace" } th scope="col" { "Name" } th scope="col" { "Sync" } th scope="col" { "Health" } th scope="col" { "Diff, data and children" } } }
+                thead { tr { th scope="col" { "Kind" } th scope="col" { "Namespace" } th scope="col" { "Name" } th scope="col" { "Sync" } th scope="col" { "Health" } th scope="col" { "Changed fields and children" } } }
                 tbody { @for o in &view.objects { (object_row(o)) } }
             }
         }
