@@ -226,3 +226,44 @@ async fn the_event_stream_sends_the_overview_at_once_and_after_a_change() {
         .expect("bytes");
     assert!(String::from_utf8_lossy(&next).contains("feedfac"));
 }
+
+#[tokio::test]
+async fn trusted_headers_name_the_user_only_when_configured() {
+    let state = shared(false);
+    let with_header = |state: &Arc<Shared>| {
+        let request = Request::builder()
+            .uri("/")
+            .header("X-Forwarded-User", "carol")
+            .header("X-Forwarded-Groups", "shop-team, viewers")
+            .body(Body::empty())
+            .expect("request");
+        crate::server::router(Arc::clone(state)).oneshot(request)
+    };
+    let response = with_header(&state).await.expect("response");
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "headers are not trusted by default"
+    );
+    state.set_ui_config(UiConfig {
+        trusted_headers: Some(auth::TrustedHeaders {
+            user: "X-Forwarded-User".into(),
+            groups: Some("X-Forwarded-Groups".into()),
+        }),
+        ..UiConfig::default()
+    });
+    let response = with_header(&state).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+        .await
+        .expect("body");
+    let page = String::from_utf8_lossy(&bytes);
+    assert!(
+        page.contains("<strong>carol</strong>"),
+        "signed in as carol"
+    );
+    assert!(
+        !page.contains("app-shop"),
+        "without a cluster to review access, carol sees nothing"
+    );
+}
