@@ -213,6 +213,9 @@ pub struct Config {
     /// Image automation: registries scanned, tag policies, Git updates.
     #[serde(default)]
     pub images: crate::images::config::ImagesConfig,
+    /// The web UI on `listen`: access (tokens, a proxy's headers, anonymous reads).
+    #[serde(default)]
+    pub ui: crate::server::ui::UiConfig,
 }
 
 /// Log output.

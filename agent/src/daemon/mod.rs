@@ -19,6 +19,7 @@
 //! - **Keys**: with `keys.secretName`, the key Secret is checked every 6 h; when a key is
 //!   renewed the sync loops restart with the new key ring.
 
+pub mod history;
 pub mod leader;
 pub mod pipeline;
 pub(crate) mod runner;
@@ -333,6 +334,8 @@ pub async fn run(
     } = daemon;
     // In a Pod (POD_NAME from the downward API), the leader labels itself for webhooks.
     let pod = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty());
+    state.set_cluster(client.clone(), &config.namespace);
+    state.set_ui_config(config.ui.clone());
     let (server_stop, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::server::run(
         listener,
@@ -411,6 +414,7 @@ pub async fn run(
                     Ok(new) => {
                         tracing::info!("configuration reloaded");
                         generation.stop(grace).await;
+                        state.set_ui_config(new.ui.clone());
                         config = new;
                         continue 'outer;
                     }

@@ -49,6 +49,88 @@ pub struct AppStatus {
     /// The sync windows in force for the app.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub windows: Vec<crate::rollout::window::Active>,
+    /// The synced commit's subject, author and time.
+    pub commit: crate::source::snapshot::CommitInfo,
+    /// How long the last sync took, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// What started the last sync: `start`, `poll`, `webhook`, `drift`, `ui`.
+    pub trigger: String,
+    /// Whether syncs of the app are suspended (from the UI).
+    pub suspended: bool,
+    /// The policy findings of the last round (`deny`/`warn`: message).
+    pub policy: Vec<String>,
+    /// The Secrets of the last sync and where they came from (never a value).
+    pub secrets: Vec<SecretSource>,
+    /// Every container image of the last sync's objects (`name:tag` or `name@digest`).
+    pub images: Vec<String>,
+    /// The last syncs, oldest first (at most [`HISTORY_LEN`]), compact and shared between
+    /// clones; [`AppStatus::history`] reads them.
+    #[serde(skip)]
+    pub history: std::sync::Arc<std::collections::VecDeque<super::history::Compact>>,
+}
+
+/// How many syncs an app's history keeps.
+pub const HISTORY_LEN: usize = 50;
+
+/// Where one Secret of an app came from: never a value.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretSource {
+    /// The Secret's namespace.
+    pub namespace: String,
+    /// The Secret's name.
+    pub name: String,
+    /// `plain`, `sops`, `sealed`, `external`, `inline`.
+    pub origin: String,
+    /// When its values were last read (RFC 3339).
+    pub read_at: String,
+}
+
+/// One sync in an app's history.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRecord {
+    /// The revision.
+    pub revision: String,
+    /// When it ended (RFC 3339).
+    pub at: String,
+    /// `Succeeded`, `Failed`, `Denied`.
+    pub result: String,
+    /// `Succeeded` or the failure's reason.
+    pub reason: String,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// What started it.
+    pub trigger: String,
+    /// Objects created.
+    pub created: usize,
+    /// Objects changed.
+    pub configured: usize,
+    /// Objects pruned.
+    pub pruned: usize,
+    /// Hook runs (objects of the change set that are hooks).
+    pub hooks: usize,
+}
+
+impl AppStatus {
+    /// Appends `record` to the history, dropping the oldest beyond [`HISTORY_LEN`].
+    pub fn record(&mut self, record: &SyncRecord) {
+        let history = std::sync::Arc::make_mut(&mut self.history);
+        history.push_back(super::history::Compact::of(record));
+        while history.len() > HISTORY_LEN {
+            history.pop_front();
+        }
+    }
+
+    /// The last syncs, newest first.
+    #[must_use]
+    pub fn history(&self) -> Vec<SyncRecord> {
+        self.history
+            .iter()
+            .rev()
+            .map(super::history::Compact::expand)
+            .collect()
+    }
 }
 
 /// A source's webhook: how requests are verified and what they trigger.
@@ -69,6 +151,18 @@ pub struct Shared {
     recipient: Mutex<Option<String>>,
     bitnami_cert: Mutex<Option<String>>,
     leader: AtomicBool,
+    /// Per source, what asked for its next round (`webhook`, `drift`, `ui`).
+    round_reasons: Mutex<BTreeMap<String, String>>,
+    /// Each source's trigger, by name (set by the generation).
+    triggers: Mutex<BTreeMap<String, crate::source::trigger::Trigger>>,
+    /// Apps whose syncs are suspended (kept across generations, not across restarts).
+    suspended: Mutex<std::collections::BTreeSet<String>>,
+    /// Counts changes of app status, for the UI's live updates.
+    version: tokio::sync::watch::Sender<u64>,
+    /// The cluster client and the agent's namespace, for the UI's live views and audit Events.
+    cluster: Mutex<Option<(kube::Client, String)>>,
+    /// The UI's configuration (`ui:`), replaced on reload.
+    ui: Mutex<std::sync::Arc<crate::server::ui::UiConfig>>,
     /// The metrics registry.
     pub metrics: Metrics,
     /// The log level control.
@@ -98,6 +192,12 @@ impl Shared {
             recipient: Mutex::new(None),
             bitnami_cert: Mutex::new(None),
             leader: AtomicBool::new(false),
+            round_reasons: Mutex::new(BTreeMap::new()),
+            triggers: Mutex::new(BTreeMap::new()),
+            suspended: Mutex::new(std::collections::BTreeSet::new()),
+            version: tokio::sync::watch::Sender::new(0),
+            cluster: Mutex::new(None),
+            ui: Mutex::new(std::sync::Arc::default()),
             metrics: Metrics::new(),
             log,
             images: std::sync::Arc::default(),
@@ -126,12 +226,92 @@ impl Shared {
             ..AppStatus::default()
         });
         f(status);
+        status.suspended = lock(&self.suspended).contains(name);
+        drop(apps);
+        self.changed();
+    }
+
+    fn changed(&self) {
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// A receiver that sees every change of app status (for live updates).
+    #[must_use]
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Registers each source's trigger (by the generation).
+    pub fn set_triggers(&self, triggers: BTreeMap<String, crate::source::trigger::Trigger>) {
+        *lock(&self.triggers) = triggers;
+    }
+
+    /// Asks for a round of `source` now, recording why (`webhook`, `drift`, `ui:USER`);
+    /// false when the source has no running loop.
+    pub fn request_round(&self, source: &str, why: &str) -> bool {
+        let Some(trigger) = lock(&self.triggers).get(source).cloned() else {
+            return false;
+        };
+        lock(&self.round_reasons).insert(source.to_owned(), why.to_owned());
+        trigger.trigger();
+        true
+    }
+
+    /// What asked for the round of `source` that starts now (taken once).
+    #[must_use]
+    pub fn take_round_reason(&self, source: &str) -> Option<String> {
+        lock(&self.round_reasons).remove(source)
+    }
+
+    /// Suspends or resumes the syncs of `app`.
+    pub fn set_suspended(&self, app: &str, suspended: bool) {
+        {
+            let mut set = lock(&self.suspended);
+            if suspended {
+                set.insert(app.to_owned());
+            } else {
+                set.remove(app);
+            }
+        }
+        if let Some(status) = lock(&self.apps).get_mut(app) {
+            status.suspended = suspended;
+        }
+        self.changed();
+    }
+
+    /// Whether the syncs of `app` are suspended.
+    #[must_use]
+    pub fn is_suspended(&self, app: &str) -> bool {
+        lock(&self.suspended).contains(app)
+    }
+
+    /// Sets the cluster client and the agent's namespace (by the daemon).
+    pub fn set_cluster(&self, client: kube::Client, namespace: &str) {
+        *lock(&self.cluster) = Some((client, namespace.to_owned()));
+    }
+
+    /// Sets the UI's configuration.
+    pub fn set_ui_config(&self, config: crate::server::ui::UiConfig) {
+        *lock(&self.ui) = std::sync::Arc::new(config);
+    }
+
+    /// The UI's configuration.
+    #[must_use]
+    pub fn ui_config(&self) -> std::sync::Arc<crate::server::ui::UiConfig> {
+        std::sync::Arc::clone(&lock(&self.ui))
+    }
+
+    /// The cluster client and the agent's namespace, once the daemon set them.
+    #[must_use]
+    pub fn cluster(&self) -> Option<(kube::Client, String)> {
+        lock(&self.cluster).clone()
     }
 
     /// Keeps only the apps of `source` named in `keep` (apps that left the configuration or
     /// the repository).
     pub fn retain_apps(&self, source: &str, keep: &[String]) {
         lock(&self.apps).retain(|name, s| s.source != source || keep.contains(name));
+        self.changed();
     }
 
     /// Declares the sources of the configuration (none has finished a first round); apps of

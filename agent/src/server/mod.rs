@@ -9,6 +9,7 @@
 //! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status as JSON (never a secret value) |
 //! | `GET /api/v1/recipient` | the agent's newest age recipient |
 //! | `GET /api/v1/images` | image automation: repositories scanned, tags chosen, commits pushed |
+//! | `/`, `/environments`, `/apps/{name}`, `/api/v1/overview`, ... | the web UI ([`ui`]) |
 //! | `GET /api/v1/bitnami-cert` | the Sealed Secrets controller certificate (PEM) of the newest key the agent holds, for `tether-seal kubeseal --cert URL` |
 //!
 //! The admin listener (`adminListen`, loopback by default, reached with
@@ -22,6 +23,7 @@
 //! [`run`] takes its listeners and its shutdown signal, so tests bind port 0.
 
 mod images;
+pub mod ui;
 
 use crate::daemon::state::Shared;
 use axum::Router;
@@ -90,7 +92,8 @@ pub fn router(state: Arc<Shared>) -> Router {
         .route("/api/v1/recipient", get(recipient))
         .route("/api/v1/bitnami-cert", get(bitnami_cert))
         .route("/api/v1/images", get(images::images))
-        .with_state(state)
+        .with_state(Arc::clone(&state))
+        .merge(ui::router(state))
 }
 
 async fn readyz(State(state): State<Arc<Shared>>) -> Response {
@@ -155,7 +158,9 @@ async fn webhook(
                 );
             }
             tracing::info!(source = %source, git_ref = ?event.git_ref, after = ?event.after, "webhook accepted");
-            hook.trigger.trigger();
+            if !state.request_round(&source, "webhook") {
+                hook.trigger.trigger();
+            }
             (StatusCode::ACCEPTED, "fetch triggered\n").into_response()
         }
         Err(err) => {

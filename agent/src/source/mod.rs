@@ -261,11 +261,9 @@ pub fn fetch_snapshot_blocking(
         timeout: config.timeout,
         cancel,
     })?;
-    let signer = signature::verify_commit(
-        &fetched.repo.to_thread_local(),
-        fetched.commit,
-        &config.signatures,
-    )?;
+    let local = fetched.repo.to_thread_local();
+    let signer = signature::verify_commit(&local, fetched.commit, &config.signatures)?;
+    let commit = snapshot::CommitInfo::read(&local, fetched.commit);
     let tree = GitTree::new(fetched.repo, fetched.tree)
         .into_tree()
         .with_max_file_bytes(config.max_file_bytes);
@@ -275,6 +273,7 @@ pub fn fetch_snapshot_blocking(
         tree,
         signer,
         shallow: fetched.shallow,
+        commit,
     })
 }
 

@@ -23,6 +23,49 @@ pub struct Snapshot {
     pub signer: Option<String>,
     /// Whether the history behind it is shallow.
     pub shallow: bool,
+    /// The commit's subject, author and time (empty when they cannot be read).
+    pub commit: CommitInfo,
+}
+
+/// What people read about a commit: its subject line, author and time. Never file content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitInfo {
+    /// The first line of the message (at most 200 characters).
+    pub subject: String,
+    /// The author's name.
+    pub author: String,
+    /// The author time, seconds since the Unix epoch.
+    pub time: i64,
+}
+
+impl CommitInfo {
+    /// Reads `commit` in `repo`; an unreadable commit gives empty fields.
+    #[must_use]
+    pub fn read(repo: &gix::Repository, commit: gix::ObjectId) -> Self {
+        let Ok(commit) = repo.find_commit(commit) else {
+            return Self::default();
+        };
+        let subject = commit
+            .message()
+            .map(|m| m.summary().to_string())
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        let (author, time) = match commit.author() {
+            Ok(sig) => (
+                sig.name.to_string(),
+                sig.time().map(|t| t.seconds).unwrap_or(0),
+            ),
+            Err(_) => (String::new(), 0),
+        };
+        Self {
+            subject,
+            author,
+            time,
+        }
+    }
 }
 
 impl fmt::Debug for Snapshot {

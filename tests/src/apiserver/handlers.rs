@@ -388,7 +388,7 @@ fn run_verb(
         }
         "create" if ty.group == ACCESS_REVIEW_GROUP => {
             let review = parse_body(headers, &body)?;
-            Ok((StatusCode::CREATED, access_review(ty, &review)))
+            Ok((StatusCode::CREATED, access_review(&store, ty, &review)))
         }
         "create" => {
             let obj = parse_body(headers, &body)?;

@@ -25,7 +25,7 @@
 //! resourceVersion, history), [`verbs`], [`write`](mod@write) and [`delete`] (the verbs), [`apply`],
 //! [`managed`], [`fields`] and [`schema`] (server-side apply), [`patch`], [`defaults`],
 //! [`validation`], [`selectors`], [`watch`], [`discovery`], [`openapi`], [`table`] (Table and
-//! metadata-only answers), [`crd`], [`tokens`] (token and access reviews), [`faults`] (test
+//! metadata-only answers), [`crd`], [`tokens`] (token and access reviews) and [`rbac`] (their RBAC), [`faults`] (test
 //! hooks), [`handlers`] and [`params`] (HTTP), [`protobuf`] (kubectl's protobuf bodies),
 //! [`status`] (error bodies), [`meta`] (helpers).
 //!
@@ -47,6 +47,7 @@ pub mod openapi;
 pub mod params;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
 pub mod schema;
 pub mod selectors;
 pub mod status;
@@ -373,6 +374,18 @@ impl ApiServer {
             },
         );
         token
+    }
+
+    /// Adds a user token that TokenReviews report as `user` with `groups` (and
+    /// `system:authenticated`); what the user may do is decided by the RBAC objects held.
+    pub fn add_user_token(&self, token: &str, user: &str, groups: &[&str]) {
+        self.state.lock().user_tokens.insert(
+            token.to_owned(),
+            (
+                user.to_owned(),
+                groups.iter().map(|g| (*g).to_owned()).collect(),
+            ),
+        );
     }
 
     /// Forgets the watch history and ends every open watch, as an etcd compaction followed

@@ -68,6 +68,8 @@ pub struct Store {
     pub tokens: HashMap<String, super::tokens::IssuedToken>,
     /// The uid of each service account tokens were issued for: (namespace, name) → uid.
     pub service_account_uids: HashMap<(String, String), String>,
+    /// Tokens of users a test configured: token → (user name, groups).
+    pub user_tokens: HashMap<String, (String, Vec<String>)>,
     /// CRDs waiting to become Established, by name.
     pub pending_crds: Vec<String>,
     /// Whether CRDs are Established at once (no establishing delay).
@@ -91,6 +93,7 @@ impl Store {
             alloc: Allocator::default(),
             tokens: HashMap::new(),
             service_account_uids: HashMap::new(),
+            user_tokens: HashMap::new(),
             pending_crds: Vec::new(),
             crd_delay_zero: true,
             tx,

@@ -1,8 +1,12 @@
 //! Reviews: TokenReviews (`authentication.k8s.io/v1`, "Authenticating": webhook token
 //! review), as OpenBao's Kubernetes auth method calls them: tokens issued by
-//! `ApiServer::issue_service_account_token` are service accounts, anything else is refused;
-//! and access reviews (`authorization.k8s.io/v1`, as `kubectl auth can-i` sends them), always
-//! allowed since RBAC is not enforced.
+//! `ApiServer::issue_service_account_token` are service accounts, tokens added with
+//! `ApiServer::add_user_token` are their users (with their groups), anything else is refused;
+//! and access reviews (`authorization.k8s.io/v1`): a `SubjectAccessReview` or
+//! `LocalSubjectAccessReview` naming a user is decided by RBAC from the Roles and bindings
+//! held ([`super::rbac`]; members of `system:masters` may do anything); one naming nobody,
+//! and a `SelfSubjectAccessReview` (`kubectl auth can-i`, whose client is not
+//! authenticated), are allowed.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -56,14 +60,28 @@ pub fn service_account_jwt(namespace: &str, name: &str, uid: &str) -> String {
     )
 }
 
-/// Answers a (Self|Local)SubjectAccessReview: allowed.
-pub fn access_review(ty: &ResourceType, review: &Value) -> Value {
+/// Answers a (Self|Local)SubjectAccessReview.
+pub fn access_review(store: &Store, ty: &ResourceType, review: &Value) -> Value {
+    let spec = review.get("spec").cloned().unwrap_or_else(|| json!({}));
+    let request = super::rbac::Request::from_spec(&spec);
+    let status = if ty.kind == "SelfSubjectAccessReview"
+        || (request.user.is_empty() && request.groups.is_empty())
+    {
+        json!({"allowed": true, "reason": "the emulation's clients are not authenticated"})
+    } else if request.groups.iter().any(|g| g == "system:masters") {
+        json!({"allowed": true, "reason": "member of system:masters"})
+    } else {
+        match super::rbac::authorize(store, &request) {
+            (true, reason) => json!({"allowed": true, "reason": reason}),
+            (false, _) => json!({"allowed": false}),
+        }
+    };
     json!({
         "kind": ty.kind,
         "apiVersion": ty.api_version(),
         "metadata": review.get("metadata").cloned().unwrap_or_else(|| json!({})),
-        "spec": review.get("spec").cloned().unwrap_or_else(|| json!({})),
-        "status": {"allowed": true, "reason": "the API server emulation does not enforce RBAC"},
+        "spec": spec,
+        "status": status,
     })
 }
 
@@ -85,7 +103,18 @@ pub fn token_review(store: &Store, review: &Value) -> Value {
             },
             "audiences": review.get("spec").and_then(|s| s.get("audiences")).cloned().unwrap_or_else(|| json!([])),
         }),
-        None => json!({"authenticated": false, "error": "invalid bearer token"}),
+        None => match store.user_tokens.get(token) {
+            Some((user, groups)) => {
+                let mut groups = groups.clone();
+                groups.push("system:authenticated".to_owned());
+                json!({
+                    "authenticated": true,
+                    "user": {"username": user, "uid": format!("user-{user}"), "groups": groups, "extra": {}},
+                    "audiences": review.get("spec").and_then(|s| s.get("audiences")).cloned().unwrap_or_else(|| json!([])),
+                })
+            }
+            None => json!({"authenticated": false, "error": "invalid bearer token"}),
+        },
     };
     json!({
         "kind": "TokenReview",

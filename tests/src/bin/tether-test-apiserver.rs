@@ -28,6 +28,9 @@ struct Args {
     /// Milliseconds between watch bookmarks.
     #[arg(long, default_value_t = 1000)]
     bookmark_interval_ms: u64,
+    /// A user token for TokenReviews: `TOKEN=USER` or `TOKEN=USER:GROUP,GROUP` (repeatable).
+    #[arg(long = "user-token", value_name = "TOKEN=USER[:GROUPS]")]
+    user_tokens: Vec<String>,
 }
 
 #[tokio::main]
@@ -49,6 +52,14 @@ async fn main() -> anyhow::Result<()> {
         crd_establish_delay: Duration::from_millis(args.crd_establish_delay_ms),
     };
     let server = ApiServer::serve(listener, options)?;
+    for entry in &args.user_tokens {
+        let (token, who) = entry
+            .split_once('=')
+            .with_context(|| "--user-token: expected TOKEN=USER[:GROUPS]".to_owned())?;
+        let (user, groups) = who.split_once(':').unwrap_or((who, ""));
+        let groups: Vec<&str> = groups.split(',').filter(|g| !g.is_empty()).collect();
+        server.add_user_token(token, user, &groups);
+    }
     if let Some(path) = &args.kubeconfig {
         server.write_kubeconfig(path)?;
     }

@@ -54,11 +54,16 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Self {
+        Self::start_with_args(&[])
+    }
+
+    /// Starts the emulation with more arguments (`--user-token TOKEN=USER:GROUPS`).
+    pub fn start_with_args(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
         let kubeconfig = dir.path().join("kubeconfig");
         let log = dir.path().join("apiserver.log");
         let mut cmd = Command::new(bins::tether_test_apiserver());
-        cmd.arg("--kubeconfig").arg(&kubeconfig);
+        cmd.arg("--kubeconfig").arg(&kubeconfig).args(args);
         let server =
             Process::spawn("tether-test-apiserver", cmd, &log).expect("start the emulation");
         wait_for("the API emulation", Duration::from_secs(30), || {

@@ -182,6 +182,12 @@ impl Generation {
                 .collect::<Vec<_>>(),
         );
         state.set_webhooks(hooks);
+        state.set_triggers(
+            sources
+                .iter()
+                .map(|(spec, _, trigger)| (spec.name.clone(), trigger.clone()))
+                .collect(),
+        );
         let events = Events::new(client.clone(), &config.namespace, identity);
         let triggers = sources
             .iter()
@@ -293,9 +299,9 @@ async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
                 // A Secret's values are not kept between syncs: its app's source renders
                 // and resolves it again, and the sync re-applies it.
                 let source = ctx.state.app(&c.app).map(|s| s.source);
-                if let Some(trigger) = source.as_ref().and_then(|s| ctx.triggers.get(s)) {
+                if let Some(source) = source.filter(|s| ctx.triggers.contains_key(s)) {
                     tracing::info!(app = %c.app, object = %c.object, "a drifted Secret is restored by a sync of its app");
-                    trigger.trigger();
+                    ctx.state.request_round(&source, "drift");
                 }
             }
             Ok(c) => {
@@ -418,6 +424,12 @@ async fn round(
 ) -> Option<std::time::Duration> {
     let metrics = &ctx.state.metrics;
     let started = Instant::now();
+    let why = match (cause, ctx.state.take_round_reason(name)) {
+        (Cause::Trigger, Some(why)) => why,
+        (Cause::Trigger, None) => "webhook".to_owned(),
+        (Cause::Start, _) => "start".to_owned(),
+        (Cause::Poll, _) => "poll".to_owned(),
+    };
     let fetched = source.sync().await;
     metrics
         .git_fetch_duration
@@ -464,11 +476,24 @@ async fn round(
         let _ = metrics.orphaned_objects.get_or_create(&label);
         let _ = metrics.managed_objects.get_or_create(&label);
         ctx.state.update_app(&app.spec.name, |s| {
+            if !s.suspended {
+                s.trigger.clone_from(&why);
+                s.commit = snapshot.commit.clone();
+            }
             s.source = name.to_owned();
             s.path = app.path.to_string();
             s.namespace = app.spec.target_namespace.clone();
         });
     }
+    // A suspended app keeps its objects and its status; it is neither synced nor departed.
+    let mut apps = apps;
+    apps.retain(|app| {
+        let suspended = ctx.state.is_suspended(&app.spec.name);
+        if suspended {
+            tracing::info!(app = %app.spec.name, "suspended: not synced");
+        }
+        !suspended
+    });
     let policies = match PolicySet::load(
         &pipeline::policy_config(&ctx.config, &apps),
         Some(&snapshot.tree),
@@ -478,7 +503,15 @@ async fn round(
             tracing::warn!(reason = err.reason(), error = %err, "policies do not load");
             for app in &apps {
                 let message = format!("{}: {err}", err.reason());
-                finish_failed(ctx, app, &snapshot.revision, "PolicyFailed", message).await;
+                finish_failed(
+                    ctx,
+                    app,
+                    &snapshot.revision,
+                    "PolicyFailed",
+                    message,
+                    started,
+                )
+                .await;
             }
             ctx.state.source_round_done(name);
             return None;
@@ -489,7 +522,15 @@ async fn round(
         Err(err) => {
             tracing::error!(error = %err, "the schemas cannot be set up");
             for app in &apps {
-                finish_failed(ctx, app, &snapshot.revision, "Invalid", err.to_string()).await;
+                finish_failed(
+                    ctx,
+                    app,
+                    &snapshot.revision,
+                    "Invalid",
+                    err.to_string(),
+                    started,
+                )
+                .await;
             }
             ctx.state.source_round_done(name);
             return None;
@@ -538,7 +579,7 @@ async fn round(
             match prepared {
                 Err(err) => {
                     let message = err.to_string();
-                    finish_failed(ctx, app, revision, err.reason(), message).await;
+                    finish_failed(ctx, app, revision, err.reason(), message, started).await;
                     None
                 }
                 Ok(p) if p.denied() => {
@@ -548,7 +589,7 @@ async fn round(
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
                         .join("; ");
-                    finish_failed(ctx, app, revision, "PolicyDenied", message).await;
+                    finish_failed(ctx, app, revision, "PolicyDenied", message, started).await;
                     None
                 }
                 Ok(p) => {

@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::daemon::pipeline::{AppDef, Prepared};
-use crate::daemon::state::AppStatus;
+use crate::daemon::state::{AppStatus, SecretSource, SyncRecord};
 use crate::daemon::status;
 use crate::daemon::time::format_rfc3339;
 use crate::secrets::{SecretsError, StoreError};
@@ -43,6 +43,7 @@ pub(super) async fn finish_failed(
     revision: &str,
     reason: &str,
     message: String,
+    started: Instant,
 ) {
     let name = &app.spec.name;
     let message = crate::text::clip_message(&message).into_owned();
@@ -73,6 +74,11 @@ pub(super) async fn finish_failed(
         s.errors = vec![message.clone()];
         s.changes.clear();
         s.first_sync_done = true;
+        if denied {
+            s.policy = message.split("; ").map(|m| format!("deny: {m}")).collect();
+        }
+        let record = history_record(s, started, [0, 0, 0, 0]);
+        s.record(&record);
     });
     let event_reason = if denied { "PolicyDenied" } else { "SyncFailed" };
     ctx.events
@@ -186,6 +192,23 @@ pub(super) async fn finish_synced(
         s.drift_corrections = corrections;
         s.errors = errors.clone();
         s.first_sync_done = true;
+        s.policy = policy_lines(&prepared.policy);
+        s.images =
+            crate::server::ui::model::images(prepared.resolution.desired.iter().filter_map(|d| {
+                match d {
+                    crate::secrets::Desired::Plain(v) => Some(v),
+                    crate::secrets::Desired::Secret(_) => None,
+                }
+            }));
+        s.secrets = secret_sources(prepared, s.last_sync.as_deref().unwrap_or_default());
+        let counts = [
+            result.changes.count(Action::Created),
+            result.changes.count(Action::Configured),
+            result.changes.count(Action::Pruned),
+            hook_runs(prepared, &result),
+        ];
+        let record = history_record(s, started, counts);
+        s.record(&record);
     });
     let events = &ctx.events;
     let summary = format!(
@@ -264,6 +287,70 @@ pub(super) async fn finish_synced(
     if let Some(status) = ctx.state.app(name) {
         write_status(ctx, &status).await;
     }
+}
+
+/// The history record of the attempt `status` now shows; `counts`: created, configured,
+/// pruned, hook runs.
+fn history_record(status: &mut AppStatus, started: Instant, counts: [usize; 4]) -> SyncRecord {
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    status.duration_ms = Some(duration_ms);
+    let [created, configured, pruned, hooks] = counts;
+    SyncRecord {
+        revision: status.revision.clone(),
+        at: status.last_sync.clone().unwrap_or_default(),
+        result: status.sync.clone(),
+        reason: status.reason.clone(),
+        duration_ms,
+        trigger: status.trigger.clone(),
+        created,
+        configured,
+        pruned,
+        hooks,
+    }
+}
+
+/// The policy findings as lines (`deny: ...`, `warn: ...`).
+fn policy_lines(report: &crate::policy::Report) -> Vec<String> {
+    report
+        .denials()
+        .map(|f| format!("deny: {f}"))
+        .chain(report.warnings().map(|f| format!("warn: {f}")))
+        .collect()
+}
+
+/// The Secrets handed to the engine and where they came from.
+fn secret_sources(prepared: &Prepared, read_at: &str) -> Vec<SecretSource> {
+    prepared
+        .resolution
+        .desired
+        .iter()
+        .filter_map(|d| match d {
+            crate::secrets::Desired::Secret(s) => Some(SecretSource {
+                namespace: s.namespace().to_owned(),
+                name: s.name().to_owned(),
+                origin: s.origin().as_str().to_owned(),
+                read_at: read_at.to_owned(),
+            }),
+            crate::secrets::Desired::Plain(_) => None,
+        })
+        .collect()
+}
+
+/// How many pre-sync hook Jobs ran: those of the desired set, unless the sync stopped before
+/// the hooks.
+fn hook_runs(prepared: &Prepared, result: &SyncResult) -> usize {
+    let hooks = prepared
+        .resolution
+        .desired
+        .iter()
+        .filter(|d| match d {
+            crate::secrets::Desired::Plain(v) => crate::sync::hooks::is_pre_sync(v),
+            crate::secrets::Desired::Secret(_) => false,
+        })
+        .count();
+    let skipped = result.changes.count(Action::Skipped) > 0
+        && result.changes.changes.len() == result.changes.count(Action::Skipped);
+    if skipped { 0 } else { hooks }
 }
 
 pub(super) async fn write_status(ctx: &Ctx, status: &AppStatus) {

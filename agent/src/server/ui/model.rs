@@ -1,0 +1,523 @@
+//! The UI's typed view models, built from the daemon's app status ([`AppStatus`]): the
+//! overview's rows, counts and filter, and the environments' rows. The pages and their JSON
+//! twins render these same values. Nothing here holds a secret value: the status carries
+//! none (change sets are redacted by the engine, errors carry no value).
+
+use crate::daemon::state::AppStatus;
+use crate::daemon::time::{format_rfc3339, parse_rfc3339};
+use crate::sync::Action;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+/// One app as the overview shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRow {
+    /// The app.
+    pub name: String,
+    /// Its source.
+    pub source: String,
+    /// Its directory in the source.
+    pub path: String,
+    /// Its target namespace.
+    pub namespace: String,
+    /// The revision (full commit id).
+    pub revision: String,
+    /// The first 7 characters of the revision.
+    pub revision_short: String,
+    /// The commit's subject.
+    pub subject: String,
+    /// The commit's author.
+    pub author: String,
+    /// The commit's time (RFC 3339; empty when unknown).
+    pub commit_time: String,
+    /// `Pending`, `Succeeded`, `Failed`, `Denied`.
+    pub sync: String,
+    /// `Succeeded` or the failure's reason.
+    pub reason: String,
+    /// `Healthy`, `Progressing`, `Degraded`, `Unknown`.
+    pub health: String,
+    /// Drift corrections since the agent started.
+    pub drift: u64,
+    /// Objects that left Git and were kept.
+    pub orphans: usize,
+    /// When the last sync ended (RFC 3339).
+    pub last_sync: Option<String>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// What started it: `start`, `poll`, `webhook`, `drift`, `ui`.
+    pub trigger: String,
+    /// The first error, on one line (empty when none).
+    pub error: String,
+    /// Whether syncs are suspended.
+    pub suspended: bool,
+}
+
+impl AppRow {
+    /// The row of one app's status.
+    #[must_use]
+    pub fn of(status: &AppStatus) -> Self {
+        let error = status
+            .errors
+            .first()
+            .map(|e| one_line(e, 240))
+            .unwrap_or_default();
+        let commit_time = u64::try_from(status.commit.time)
+            .ok()
+            .filter(|t| *t > 0)
+            .map(|t| format_rfc3339(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t)))
+            .unwrap_or_default();
+        Self {
+            name: status.name.clone(),
+            source: status.source.clone(),
+            path: status.path.clone(),
+            namespace: status.namespace.clone(),
+            revision: status.revision.clone(),
+            revision_short: status.revision.chars().take(7).collect(),
+            subject: status.commit.subject.clone(),
+            author: status.commit.author.clone(),
+            commit_time,
+            sync: status.sync.clone(),
+            reason: status.reason.clone(),
+            health: status.health.clone(),
+            drift: status.drift_corrections,
+            orphans: status
+                .changes
+                .iter()
+                .filter(|c| c.action == Action::Orphaned)
+                .count(),
+            last_sync: status.last_sync.clone(),
+            duration_ms: status.duration_ms,
+            trigger: status.trigger.clone(),
+            error,
+            suspended: status.suspended,
+        }
+    }
+
+    /// How urgent the row is: 0 (failed or denied), 1 (degraded), 2 (in progress, pending,
+    /// suspended), 3 (fine).
+    #[must_use]
+    pub fn urgency(&self) -> u8 {
+        match (self.sync.as_str(), self.health.as_str()) {
+            ("Failed" | "Denied", _) => 0,
+            (_, "Degraded") => 1,
+            _ if !self.error.is_empty() => 1,
+            ("Pending", _) | (_, "Progressing" | "Unknown") => 2,
+            _ if self.suspended => 2,
+            _ => 3,
+        }
+    }
+
+    /// Whether the row is in `state` (a sync state, a health, or `Suspended`).
+    #[must_use]
+    pub fn in_state(&self, state: &str) -> bool {
+        self.sync.eq_ignore_ascii_case(state)
+            || self.health.eq_ignore_ascii_case(state)
+            || (self.suspended && state.eq_ignore_ascii_case("Suspended"))
+    }
+}
+
+/// `text` on one line, at most `max` characters.
+#[must_use]
+pub fn one_line(text: &str, max: usize) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= max {
+        line
+    } else {
+        let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// The overview's filter, from the query string (`?state=Failed&namespace=shop&q=text`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Filter {
+    /// A sync state, a health, or `Suspended`.
+    #[serde(default)]
+    pub state: String,
+    /// A target namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// A source.
+    #[serde(default)]
+    pub source: String,
+    /// Text found in the name, path, revision, subject or error.
+    #[serde(default)]
+    pub q: String,
+    /// The page of the rows (1 when absent), [`PAGE_SIZE`] rows each.
+    #[serde(default)]
+    pub page: usize,
+}
+
+/// Rows per page of the overview.
+pub const PAGE_SIZE: usize = 100;
+
+impl Filter {
+    /// Whether `row` passes.
+    #[must_use]
+    pub fn admits(&self, row: &AppRow) -> bool {
+        let q = self.q.trim().to_lowercase();
+        (self.state.is_empty() || row.in_state(&self.state))
+            && (self.namespace.is_empty() || row.namespace == self.namespace)
+            && (self.source.is_empty() || row.source == self.source)
+            && (q.is_empty()
+                || [
+                    &row.name,
+                    &row.path,
+                    &row.revision,
+                    &row.subject,
+                    &row.error,
+                ]
+                .iter()
+                .any(|f| f.to_lowercase().contains(&q)))
+    }
+
+    /// The filter as a query string (empty when nothing is filtered).
+    #[must_use]
+    pub fn query(&self) -> String {
+        let pairs = [
+            ("state", &self.state),
+            ("namespace", &self.namespace),
+            ("source", &self.source),
+            ("q", &self.q),
+        ];
+        let mut parts: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect();
+        if self.page > 1 {
+            parts.push(format!("page={}", self.page));
+        }
+        parts.join("&")
+    }
+
+    /// This filter on another page.
+    #[must_use]
+    pub fn on_page(&self, page: usize) -> Self {
+        Self {
+            page,
+            ..self.clone()
+        }
+    }
+}
+
+/// Percent-encodes `text` for a query string.
+#[must_use]
+pub fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The overview: counts over every app the user may see, then the rows the filter admits,
+/// problems first.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    /// Apps the user may see.
+    pub total: usize,
+    /// Apps per sync state, health and `Suspended`.
+    pub counts: BTreeMap<String, usize>,
+    /// The filter in force.
+    pub filter: Filter,
+    /// The namespaces of the visible apps (for the filter's choices).
+    pub namespaces: Vec<String>,
+    /// The sources of the visible apps.
+    pub sources: Vec<String>,
+    /// How many apps the filter admits.
+    pub matched: usize,
+    /// The page shown (from 1).
+    pub page: usize,
+    /// How many pages there are.
+    pub pages: usize,
+    /// The rows of the page, problems first, then by name.
+    pub apps: Vec<AppRow>,
+}
+
+/// Builds the overview of `apps` (already limited to what the user may see).
+#[must_use]
+pub fn overview(apps: &[AppStatus], filter: &Filter) -> Overview {
+    let rows: Vec<AppRow> = apps.iter().map(AppRow::of).collect();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut namespaces = BTreeSet::new();
+    let mut sources = BTreeSet::new();
+    for row in &rows {
+        *counts.entry(row.sync.clone()).or_default() += 1;
+        if row.health != row.sync {
+            *counts.entry(row.health.clone()).or_default() += 1;
+        }
+        if row.suspended {
+            *counts.entry("Suspended".into()).or_default() += 1;
+        }
+        namespaces.insert(row.namespace.clone());
+        sources.insert(row.source.clone());
+    }
+    let total = rows.len();
+    let mut apps: Vec<AppRow> = rows.into_iter().filter(|r| filter.admits(r)).collect();
+    apps.sort_by(|a, b| {
+        a.urgency()
+            .cmp(&b.urgency())
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let matched = apps.len();
+    let pages = matched.div_ceil(PAGE_SIZE).max(1);
+    let page = filter.page.clamp(1, pages);
+    let apps: Vec<AppRow> = apps
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    Overview {
+        total,
+        counts,
+        matched,
+        page,
+        pages,
+        filter: filter.on_page(page),
+        namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+        sources: sources.into_iter().filter(|s| !s.is_empty()).collect(),
+        apps,
+    }
+}
+
+/// Every container image in `objects` (`containers`, `initContainers`,
+/// `ephemeralContainers` at any depth: Deployments, CronJobs, Pods, custom resources),
+/// without repeats, in order.
+pub fn images<'a>(objects: impl Iterator<Item = &'a Value>) -> Vec<String> {
+    fn walk(value: &Value, out: &mut Vec<String>, depth: usize) {
+        if depth > 32 {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    if matches!(
+                        key.as_str(),
+                        "containers" | "initContainers" | "ephemeralContainers"
+                    ) && let Some(list) = v.as_array()
+                    {
+                        for c in list {
+                            if let Some(image) = c.get("image").and_then(Value::as_str)
+                                && !out.iter().any(|i| i == image)
+                            {
+                                out.push(image.to_owned());
+                            }
+                        }
+                    }
+                    walk(v, out, depth + 1);
+                }
+            }
+            Value::Array(list) => list.iter().for_each(|v| walk(v, out, depth + 1)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for object in objects {
+        walk(object, &mut out, 0);
+    }
+    out
+}
+
+/// An image split into its repository and its tag or digest (`latest` when neither).
+#[must_use]
+pub fn split_image(image: &str) -> (&str, &str) {
+    if let Some((repo, digest)) = image.split_once('@') {
+        return (repo, digest);
+    }
+    let slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[slash..].rfind(':') {
+        Some(colon) => (&image[..slash + colon], &image[slash + colon + 1..]),
+        None => (image, "latest"),
+    }
+}
+
+/// The environments page: apps sharing a base, one row each, an environment per column.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Environments {
+    /// The columns, in promotion order (dev, test, staging, production, then by name).
+    pub environments: Vec<String>,
+    /// The page shown (from 1), [`ENV_PAGE_SIZE`] rows each.
+    pub page: usize,
+    /// How many pages there are.
+    pub pages: usize,
+    /// One row per base, on this page.
+    pub rows: Vec<EnvRow>,
+}
+
+/// Rows per page of the environments page.
+pub const ENV_PAGE_SIZE: usize = 50;
+
+/// One base (`apps/shop`) and its app in each environment.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvRow {
+    /// The base directory.
+    pub base: String,
+    /// Per column of [`Environments::environments`], the app there (if any).
+    pub cells: Vec<Option<EnvCell>>,
+}
+
+/// One app in one environment.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvCell {
+    /// The app.
+    pub app: String,
+    /// The revision, short.
+    pub revision_short: String,
+    /// Whether the revision differs from the previous environment's.
+    pub revision_differs: bool,
+    /// The sync state.
+    pub sync: String,
+    /// The health.
+    pub health: String,
+    /// Every container image with its tag.
+    pub images: Vec<ImageCell>,
+}
+
+/// One container image in an environment.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageCell {
+    /// The repository.
+    pub repository: String,
+    /// The tag or digest.
+    pub tag: String,
+    /// Whether the previous environment runs another tag of it (what a promotion changes).
+    pub differs: bool,
+}
+
+/// The environment of an app directory and its base: `apps/shop/overlays/staging` is
+/// `staging` of `apps/shop`; `envs/` and `environments/` work the same way.
+#[must_use]
+pub fn environment_of(path: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let [base @ .., parent, env] = parts.as_slice() else {
+        return None;
+    };
+    if !matches!(*parent, "overlays" | "envs" | "environments") || env.is_empty() {
+        return None;
+    }
+    Some((base.join("/"), (*env).to_owned()))
+}
+
+fn env_rank(env: &str) -> (u8, String) {
+    const ORDER: [&str; 10] = [
+        "dev",
+        "development",
+        "test",
+        "qa",
+        "staging",
+        "stage",
+        "preprod",
+        "canary",
+        "prod",
+        "production",
+    ];
+    let rank = ORDER.iter().position(|e| *e == env).unwrap_or(ORDER.len());
+    (u8::try_from(rank).unwrap_or(u8::MAX), env.to_owned())
+}
+
+/// Builds page `page` (from 1) of the environments of `apps`.
+#[must_use]
+pub fn environments(apps: &[AppStatus], page: usize) -> Environments {
+    let mut bases: BTreeMap<String, BTreeMap<String, &AppStatus>> = BTreeMap::new();
+    let mut envs = BTreeSet::new();
+    for app in apps {
+        if let Some((base, env)) = environment_of(&app.path) {
+            let key = format!("{}:{base}", app.source);
+            bases.entry(key).or_default().insert(env.clone(), app);
+            envs.insert(env);
+        }
+    }
+    let mut environments: Vec<String> = envs.into_iter().collect();
+    environments.sort_by_key(|e| env_rank(e));
+    let pages = bases.len().div_ceil(ENV_PAGE_SIZE).max(1);
+    let page = page.clamp(1, pages);
+    let rows = bases
+        .into_iter()
+        .skip((page - 1) * ENV_PAGE_SIZE)
+        .take(ENV_PAGE_SIZE)
+        .map(|(key, by_env)| {
+            let base = key
+                .split_once(':')
+                .map_or(key.as_str(), |(_, b)| b)
+                .to_owned();
+            let mut previous: Option<&AppStatus> = None;
+            let cells = environments
+                .iter()
+                .map(|env| {
+                    let app = by_env.get(env)?;
+                    let cell = env_cell(app, previous);
+                    previous = Some(app);
+                    Some(cell)
+                })
+                .collect();
+            EnvRow { base, cells }
+        })
+        .collect();
+    Environments {
+        environments,
+        page,
+        pages,
+        rows,
+    }
+}
+
+fn env_cell(app: &AppStatus, previous: Option<&AppStatus>) -> EnvCell {
+    let before: BTreeMap<&str, &str> = previous
+        .map(|p| p.images.iter().map(|i| split_image(i)).collect())
+        .unwrap_or_default();
+    let images = app
+        .images
+        .iter()
+        .map(|image| {
+            let (repository, tag) = split_image(image);
+            ImageCell {
+                repository: repository.to_owned(),
+                tag: tag.to_owned(),
+                differs: previous.is_some() && before.get(repository) != Some(&tag),
+            }
+        })
+        .collect();
+    EnvCell {
+        app: app.name.clone(),
+        revision_short: app.revision.chars().take(7).collect(),
+        revision_differs: previous.is_some_and(|p| p.revision != app.revision),
+        sync: app.sync.clone(),
+        health: app.health.clone(),
+        images,
+    }
+}
+
+/// How long ago `rfc3339` was, for people (`5s`, `3m`, `2h`, `4d`; empty when unknown).
+#[must_use]
+pub fn ago(rfc3339: &str, now: SystemTime) -> String {
+    let Some(then) = parse_rfc3339(rfc3339) else {
+        return String::new();
+    };
+    let secs = now.duration_since(then).map_or(0, |d| d.as_secs());
+    match secs {
+        0..120 => format!("{secs}s ago"),
+        120..7200 => format!("{}m ago", secs / 60),
+        7200..172_800 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86400),
+    }
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;
