@@ -52,7 +52,9 @@ pub fn map(found: &[Found]) -> Outcome {
                 }
                 Err(err) => outcome.errors.push(err),
             },
-            "HelmRepository" | "HelmChart" => outcome.charts_refused += 1,
+            // Read by the agent from the app that holds them (with their HelmReleases).
+            "HelmRepository" | "OCIRepository" => {}
+            "HelmChart" => outcome.charts_refused += 1,
             _ => outcome.errors.push(unmappable(
                 object,
                 "kind",
@@ -60,7 +62,6 @@ pub fn map(found: &[Found]) -> Outcome {
             )),
         }
     }
-    outcome.charts_refused += found.iter().filter(|f| f.kind() == "HelmRelease").count();
     let bootstrap_dirs: Vec<String> = found
         .iter()
         .filter(|f| f.file.ends_with("flux-system/gotk-sync.yaml") && f.kind() == "GitRepository")

@@ -10,6 +10,7 @@
 mod appset;
 pub mod argocd;
 pub mod flux;
+mod renders;
 mod scan;
 
 pub use scan::{Found, scan};
@@ -163,7 +164,8 @@ pub struct Outcome {
     pub imported: Imported,
     /// The objects (or fields) that could not be mapped.
     pub errors: Vec<MigrateError>,
-    /// Charts (`HelmRelease`, Helm sources) refused: not supported yet.
+    /// Chart sources Tether does not read (Flux `HelmChart`, Argo CD charts from Helm
+    /// repositories) refused.
     pub charts_refused: usize,
     /// Apps left out because they are suspended.
     pub suspended: Vec<String>,
@@ -184,7 +186,7 @@ impl Outcome {
         }
         if self.charts_refused > 0 {
             out.push_str(&format!(
-                "# charts refused (not supported yet): {}\n",
+                "# chart sources refused (not supported): {}\n",
                 self.charts_refused
             ));
         }
@@ -204,7 +206,7 @@ pub fn import(from: From, dir: &std::path::Path) -> Outcome {
     let mut all = errors;
     all.append(&mut outcome.errors);
     outcome.errors = all;
-    refuse_foreign_renders(dir, &mut outcome);
+    renders::refuse_foreign_renders(dir, &mut outcome);
     refuse_bad_names(&mut outcome);
     outcome
 }
@@ -237,64 +239,6 @@ fn refuse_bad_names(outcome: &mut Outcome) {
             });
         }
     }
-}
-
-/// Renders every imported app whose directory is in `dir` and refuses (an error naming it)
-/// the apps that do not render or render Flux or Argo CD objects: a chart (`HelmRelease`)
-/// or a nested tool object has no meaning once Tether syncs the app.
-fn refuse_foreign_renders(dir: &std::path::Path, outcome: &mut Outcome) {
-    use crate::tree::{FsTree, RelPath, Tree};
-    let Ok(root) = dir.canonicalize() else {
-        return;
-    };
-    let tree = Tree::new(FsTree::new(root.clone()));
-    let mut kept = Vec::new();
-    for app in std::mem::take(&mut outcome.imported.apps) {
-        let path = &app.directories[0].path;
-        let refuse = |problem: String| MigrateError::Unmappable {
-            object: format!("app {}", app.name),
-            file: path.clone(),
-            field: "path".to_owned(),
-            problem,
-        };
-        if !root.join(path).is_dir() {
-            kept.push(app);
-            continue;
-        }
-        let rendered = RelPath::parse(path)
-            .map_err(|e| e.to_string())
-            .and_then(|rel| {
-                crate::render::render(&tree, &rel, &crate::render::RenderOptions::default())
-                    .map_err(|e| e.to_string())
-            });
-        let objects = match rendered {
-            Ok(objects) => objects,
-            Err(message) => {
-                outcome
-                    .errors
-                    .push(refuse(format!("does not render: {message}")));
-                continue;
-            }
-        };
-        let foreign = objects.iter().find(|o| {
-            let api = o.value["apiVersion"].as_str().unwrap_or_default();
-            api.contains(".fluxcd.io/") || api.starts_with("argoproj.io/")
-        });
-        match foreign {
-            Some(object) if object.value["kind"] == "HelmRelease" => {
-                outcome.errors.push(refuse(format!(
-                    "renders {} (charts are not supported yet)",
-                    describe(&object.value)
-                )))
-            }
-            Some(object) => outcome.errors.push(refuse(format!(
-                "renders {}: tool objects inside an app are not supported yet",
-                describe(&object.value)
-            ))),
-            None => kept.push(app),
-        }
-    }
-    outcome.imported.apps = kept;
 }
 
 /// `tether-agent import`: prints the config on `out`, every error on `err`; exit 0 when
@@ -340,7 +284,7 @@ pub fn command(
 }
 
 /// `Kind namespace/name` of an object, for errors.
-fn describe(value: &serde_json::Value) -> String {
+pub(crate) fn describe(value: &serde_json::Value) -> String {
     let meta = &value["metadata"];
     let name = meta["name"].as_str().unwrap_or("<unnamed>");
     let kind = value["kind"].as_str().unwrap_or("<no kind>");

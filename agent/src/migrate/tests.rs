@@ -117,8 +117,46 @@ fn flux_unsupported_field_is_an_error_naming_it_and_others_still_import() {
     assert_eq!(outcome.imported.apps[0].name, "good");
 }
 
+const HELM_RELEASE: &str = "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: podinfo, namespace: web}
+spec:
+  chart:
+    spec:
+      chart: podinfo
+      sourceRef: {kind: HelmRepository, name: podinfo}
+";
+
+const HELM_REPOSITORY: &str = "apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {name: podinfo, namespace: web}
+spec: {url: https://stefanprodan.github.io/podinfo}
+";
+
 #[test]
-fn flux_app_holding_a_helm_release_is_refused_and_counted() {
+fn flux_app_holding_a_helm_release_and_its_source_is_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("clusters/prod/flux-system/gotk-sync.yaml", GOTK_SYNC),
+            (
+                "clusters/prod/apps.yaml",
+                &kustomization("charts", "  path: ./charts\n"),
+            ),
+            ("charts/release.yaml", HELM_RELEASE),
+            ("charts/repository.yaml", HELM_REPOSITORY),
+        ],
+    );
+    let outcome = import(From::Flux, dir.path());
+    assert_eq!(outcome.charts_refused, 0);
+    assert!(errors(&outcome).is_empty(), "{:?}", errors(&outcome));
+    assert_eq!(outcome.imported.apps.len(), 1);
+    assert_eq!(outcome.imported.apps[0].name, "charts");
+}
+
+#[test]
+fn flux_helm_release_whose_source_is_in_another_app_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
@@ -129,21 +167,30 @@ fn flux_app_holding_a_helm_release_is_refused_and_counted() {
                 &kustomization("charts", "  path: ./charts\n"),
             ),
             (
-                "charts/release.yaml",
-                "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: podinfo, namespace: web}\n",
+                "clusters/prod/sources.yaml",
+                &kustomization("sources", "  path: ./sources\n"),
             ),
+            ("charts/release.yaml", HELM_RELEASE),
+            ("sources/repository.yaml", HELM_REPOSITORY),
         ],
     );
     let outcome = import(From::Flux, dir.path());
-    assert_eq!(outcome.charts_refused, 1);
     let errors = errors(&outcome);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors[0].contains("HelmRelease web/podinfo"),
+        errors[0].contains("HelmRelease web/podinfo")
+            && errors[0].contains("spec.chart.spec.sourceRef")
+            && errors[0].contains("HelmRepository web/podinfo"),
         "{}",
         errors[0]
     );
-    assert!(outcome.imported.apps.is_empty());
+    let names: Vec<&str> = outcome
+        .imported
+        .apps
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(names, ["sources"]);
 }
 
 #[test]
