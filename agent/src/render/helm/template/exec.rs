@@ -462,6 +462,11 @@ impl<'a> Exec<'a> {
                         }
                     }
                 }
+                // Go digs a pipeline's or variable's nil interface{} down to an invalid
+                // value, and a field of an invalid value is no value (no error).
+                Value::Nil if i == 0 && matches!(node, Arg::Pipe(..) | Arg::Var(..)) => {
+                    return Ok(Value::Nil);
+                }
                 Value::Nil => {
                     return Err(self.error_at(
                         pos,

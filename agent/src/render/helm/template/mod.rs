@@ -336,3 +336,5 @@ fn cleanup_error(name: &str, err: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_go_compat;
