@@ -60,3 +60,15 @@ fn field_of_a_nil_pipeline_or_variable_is_no_value() {
         .to_string();
     assert!(e.contains("nil pointer evaluating interface {}.y"), "{e}");
 }
+
+#[test]
+fn regex_functions_accept_go_class_syntax() {
+    // helm3 prints "true false a-b.c": `-` after `\w` in a class is a literal in Go.
+    assert_eq!(
+        render(
+            r#"{{ regexMatch "^[\\w-\\.]+$" "a-b.c" }} {{ regexMatch "^[\\w-\\.]+$" "a b" }} {{ regexFind "[\\w-\\.]+" "a-b.c d" }}"#
+        )
+        .unwrap(),
+        "true false a-b.c"
+    );
+}
