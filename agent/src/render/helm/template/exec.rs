@@ -266,7 +266,7 @@ impl<'a> Exec<'a> {
     ) -> Result<Flow, Fail> {
         let mark = self.vars.len();
         // The pipeline's value without declaring: range declares per iteration.
-        let v = self.pipe_value(pipe, dot)?;
+        let v = self.pipe_value(pipe, dot)?.collection();
         let mut items: Vec<(Value, Value)> = Vec::new();
         let iterate =
             |this: &mut Self, k: Value, e: Value, out: &mut String| -> Result<Flow, Fail> {
