@@ -71,4 +71,12 @@ fn regex_functions_accept_go_class_syntax() {
         .unwrap(),
         "true false a-b.c"
     );
+    // helm3 prints "true false true false true true true".
+    assert_eq!(
+        render(
+            r#"{{ regexMatch "^[\x41-\x5A-z]+$" "A-z" }} {{ regexMatch "^[\x41-\x5A-z]+$" "b" }} {{ regexMatch "^[a-c-e]+$" "a-e" }} {{ regexMatch "^[a-c-e]+$" "d" }} {{ regexMatch "^a{$" "a{" }} {{ regexMatch "^[a&&b]+$" "&" }} {{ regexMatch "^[a[b]+$" "[" }}"#
+        )
+        .unwrap(),
+        "true false true false true true true"
+    );
 }

@@ -35,19 +35,20 @@ pub(super) fn translate(expr: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Copies the escape at `c[i]` (a backslash); returns the next index and whether it was
-/// a class escape (`\d`, `\w`, `\s`, their negations, `\pL`, `\p{Greek}`).
+/// Copies the escape at `c[i]` (a backslash, with its `{...}` for `\p{..}`/`\x{..}`);
+/// returns the next index and whether it was a class escape (`\d`, `\w`, `\s`, their negations, `\pL`, `\p{Greek}`).
 fn escape(c: &[char], i: usize, out: &mut String) -> (usize, bool) {
     let Some(&next) = c.get(i + 1) else {
         out.push('\\');
         return (i + 1, false);
     };
     let end = match next {
-        'p' | 'P' if c.get(i + 2) == Some(&'{') => c[i..]
+        'p' | 'P' | 'x' if c.get(i + 2) == Some(&'{') => c[i..]
             .iter()
             .position(|&ch| ch == '}')
             .map_or(c.len(), |p| i + p + 1),
         'p' | 'P' => (i + 3).min(c.len()),
+        'x' => (i + 4).min(c.len()),
         _ => i + 2,
     };
     out.extend(&c[i..end]);
@@ -172,6 +173,8 @@ mod tests {
             (r"\{[\d-x]", r"\{[\d\-x]"),
             (r"[\p{Greek}-a]", r"[\p{Greek}\-a]"),
             (r"plain.*", r"plain.*"),
+            (r"[\x41-\x5A-z]", r"[\x41-\x5A\-z]"),
+            (r"\x{1F600}[\x{41}-\x{5A}-]", r"\x{1F600}[\x{41}-\x{5A}\-]"),
         ] {
             assert_eq!(translate(go), rust, "{go}");
             assert!(regex::Regex::new(&translate(go)).is_ok(), "{go}");
