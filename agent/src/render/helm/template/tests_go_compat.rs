@@ -80,3 +80,39 @@ fn regex_functions_accept_go_class_syntax() {
         "true false true false true true true"
     );
 }
+
+#[test]
+fn nil_dot_of_include_is_no_value_but_nil_range_element_is_a_nil_pointer() {
+    // helm3: `include` and `tpl` of nil print "[]" and ""; a nil element of a range is
+    // a nil interface{}, whose field is an error through dot and through the variable.
+    assert_eq!(
+        render(
+            "{{ define \"inc\" }}[{{ .y }}]{{ end }}{{ include \"inc\" .Values.x.missing }}\
+             [{{ tpl \"{{ .y }}\" nil }}]"
+        )
+        .unwrap(),
+        "[][]"
+    );
+    let v = serde_json::json!({"Values": {"l": [null]}});
+    let dot = Value::from_json(&v);
+    for text in [
+        "{{ range $v := .Values.l }}{{ $v.y }}{{ end }}",
+        "{{ range $i, $v := .Values.l }}{{ $v.y }}{{ end }}",
+        "{{ range .Values.l }}{{ .y }}{{ end }}",
+    ] {
+        let e = render_dot(text, &dot).unwrap_err().to_string();
+        assert!(
+            e.contains("nil pointer evaluating interface {}.y"),
+            "{text}: {e}"
+        );
+    }
+    // Reassigned from a pipeline, the variable holds Go's invalid value again.
+    assert_eq!(
+        render_dot(
+            "{{ range $v := .Values.l }}{{ $v = index $.Values \"none\" }}[{{ $v.y }}]{{ end }}",
+            &dot
+        )
+        .unwrap(),
+        "[]"
+    );
+}
