@@ -243,6 +243,9 @@ impl Object for ApiVersions {
                 .collect(),
         )
     }
+    fn as_list(&self) -> Option<Vec<Value>> {
+        Some(self.0.iter().map(|v| Value::str(v)).collect())
+    }
 }
 
 /// `.Capabilities.HelmVersion`: the Helm build Tether follows.
@@ -355,7 +358,7 @@ impl Files {
         self.0.iter().find(|f| f.name == name)
     }
 
-    fn as_map(&self, encode: fn(&ChartFile) -> String) -> Value {
+    fn encoded_yaml(&self, encode: fn(&ChartFile) -> String) -> Value {
         if self.0.is_empty() {
             return s("");
         }
@@ -417,8 +420,8 @@ impl Object for Files {
                     .collect();
                 Ok(Value::Object(Arc::new(Files(Arc::new(files)))))
             }),
-            "AsConfig" => Ok(self.as_map(Files::text)),
-            "AsSecrets" => Ok(self.as_map(|f| {
+            "AsConfig" => Ok(self.encoded_yaml(Files::text)),
+            "AsSecrets" => Ok(self.encoded_yaml(|f| {
                 use base64::Engine;
                 base64::engine::general_purpose::STANDARD.encode(f.data.as_slice())
             })),
@@ -433,5 +436,81 @@ impl Object for Files {
             .map(|f| (f.name.clone(), serde_json::Value::String(Files::text(f))))
             .collect();
         serde_json::Value::Object(entries)
+    }
+    fn as_map(&self) -> Option<BTreeMap<String, Value>> {
+        Some(
+            self.0
+                .iter()
+                .map(|f| (f.name.clone(), s(&Files::text(f))))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::helm::template::{Environment, Limits, TemplateFile, TemplateSet};
+
+    fn render(text: &str) -> String {
+        let files: Vec<ChartFile> = [("files/a.conf", "A\n"), ("files/b.conf", "B\n")]
+            .iter()
+            .map(|(n, t)| ChartFile {
+                name: (*n).to_owned(),
+                data: Arc::new(t.as_bytes().to_vec()),
+            })
+            .collect();
+        let caps = capabilities(None, &["x/v1".to_owned()]).unwrap_or_else(|e| panic!("{e}"));
+        let dot = map(vec![
+            ("Files", Value::object(Files::new(&files))),
+            ("Capabilities", caps),
+        ]);
+        let set = TemplateSet::parse(
+            vec![TemplateFile {
+                name: "t".into(),
+                text: text.into(),
+            }],
+            Limits::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let env = Environment {
+            seed: [1; 32],
+            now: 0,
+            lookup: None,
+        };
+        set.execute("t", &dot, &env)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn api_versions_and_files_work_as_go_slices_and_maps() {
+        // helm3 template --api-versions x/v1 prints the same for the same files.
+        assert_eq!(
+            render(
+                "{{ has \"apps/v1\" .Capabilities.APIVersions }} {{ has \"x/v9\" .Capabilities.APIVersions }} \
+                 {{ has \"x/v1\" .Capabilities.APIVersions }}"
+            ),
+            "true false true"
+        );
+        assert_eq!(
+            render(
+                "{{ range $path, $_ := .Files.Glob \"files/*.conf\" }}{{ $path }}={{ $.Files.Get $path | trim }};{{ end }}"
+            ),
+            "files/a.conf=A;files/b.conf=B;"
+        );
+        assert_eq!(
+            render(
+                "{{ len (.Files.Glob \"files/*\") }} {{ if .Files.Glob \"nope/*\" }}yes{{ else }}no{{ end }} \
+                 {{ if .Files.Glob \"files/*\" }}yes{{ else }}no{{ end }}"
+            ),
+            "2 no yes"
+        );
+        assert_eq!(
+            render(
+                "{{ gt (len .Capabilities.APIVersions) 10 }} {{ index .Capabilities.APIVersions 0 | kindOf }} \
+                 {{ index .Files \"files/b.conf\" | trim }}"
+            ),
+            "true string B"
+        );
     }
 }

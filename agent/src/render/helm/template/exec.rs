@@ -29,7 +29,11 @@ pub(crate) struct Exec<'a> {
     pub def: Arc<Def>,
     /// The name it was called by (`executing "NAME"`).
     pub exec_name: Arc<str>,
-    vars: Vec<(Arc<str>, Value)>,
+    /// Variables in scope; the flag marks a nil that Go holds as a nil `interface{}` (a
+    /// `range` element), whose fields are a nil pointer error, unlike a pipeline's nil.
+    vars: Vec<(Arc<str>, Value, bool)>,
+    /// Whether dot is a `range` element that is a nil `interface{}` (see `vars`).
+    dot_nil_iface: bool,
     pub steps: u64,
     pub depth: usize,
     pub written: usize,
@@ -58,6 +62,7 @@ impl<'a> Exec<'a> {
             def,
             exec_name: Arc::from(name),
             vars: Vec::new(),
+            dot_nil_iface: false,
             steps: 0,
             depth: 0,
             written: 0,
@@ -163,8 +168,11 @@ impl<'a> Exec<'a> {
         self.depth += 1;
         let saved_def = std::mem::replace(&mut self.def, def.clone());
         let saved_name = std::mem::replace(&mut self.exec_name, Arc::from(name));
-        let saved_vars = std::mem::replace(&mut self.vars, vec![(Arc::from("$"), dot.clone())]);
+        let saved_vars =
+            std::mem::replace(&mut self.vars, vec![(Arc::from("$"), dot.clone(), false)]);
+        let saved_iface = std::mem::replace(&mut self.dot_nil_iface, false);
         let r = self.list(&def.body, dot, out);
+        self.dot_nil_iface = saved_iface;
         self.vars = saved_vars;
         self.exec_name = saved_name;
         self.def = saved_def;
@@ -266,21 +274,25 @@ impl<'a> Exec<'a> {
     ) -> Result<Flow, Fail> {
         let mark = self.vars.len();
         // The pipeline's value without declaring: range declares per iteration.
-        let v = self.pipe_value(pipe, dot)?;
+        let v = self.pipe_value(pipe, dot)?.collection();
         let mut items: Vec<(Value, Value)> = Vec::new();
         let iterate =
             |this: &mut Self, k: Value, e: Value, out: &mut String| -> Result<Flow, Fail> {
                 this.step(pipe.pos)?;
                 this.vars.truncate(mark);
+                let iface = matches!(e, Value::Nil);
                 match pipe.decl.len() {
-                    1 => this.set_or_push(&pipe.decl[0], e.clone(), pipe.is_assign),
+                    1 => this.set_or_push(&pipe.decl[0], e.clone(), pipe.is_assign, iface),
                     2 => {
-                        this.set_or_push(&pipe.decl[0], k, pipe.is_assign);
-                        this.set_or_push(&pipe.decl[1], e.clone(), pipe.is_assign);
+                        this.set_or_push(&pipe.decl[0], k, pipe.is_assign, false);
+                        this.set_or_push(&pipe.decl[1], e.clone(), pipe.is_assign, iface);
                     }
                     _ => {}
                 }
-                this.list(body, &e, out)
+                let saved = std::mem::replace(&mut this.dot_nil_iface, iface);
+                let r = this.list(body, &e, out);
+                this.dot_nil_iface = saved;
+                r
             };
         match &v {
             Value::List(l) => {
@@ -318,19 +330,36 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn set_or_push(&mut self, name: &str, v: Value, assign: bool) {
-        if assign && let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| &**n == name) {
+    fn set_or_push(&mut self, name: &str, v: Value, assign: bool, iface: bool) {
+        if assign && let Some(slot) = self.vars.iter_mut().rev().find(|(n, ..)| &**n == name) {
             slot.1 = v;
+            slot.2 = iface;
             return;
         }
-        self.vars.push((Arc::from(name), v));
+        self.vars.push((Arc::from(name), v, iface));
+    }
+
+    /// Whether a nil at the head of this node's field chain is Go's invalid value (a field
+    /// of it is no value) rather than a nil `interface{}` (a nil pointer error).
+    fn nil_is_invalid(&self, node: &Arg) -> bool {
+        match node {
+            Arg::Pipe(..) => true,
+            Arg::Var(name, ..) => !self
+                .vars
+                .iter()
+                .rev()
+                .find(|(n, ..)| **n == **name)
+                .is_some_and(|v| v.2),
+            Arg::Field(..) => !self.dot_nil_iface,
+            _ => false,
+        }
     }
 
     /// Evaluates a pipeline and declares or assigns its variables.
     pub(crate) fn pipe(&mut self, pipe: &Pipe, dot: &Value) -> Result<Value, Fail> {
         let v = self.pipe_value(pipe, dot)?;
         for name in &pipe.decl {
-            self.set_or_push(name, v.clone(), pipe.is_assign);
+            self.set_or_push(name, v.clone(), pipe.is_assign, false);
         }
         Ok(v)
     }
@@ -393,8 +422,8 @@ impl<'a> Exec<'a> {
     }
 
     fn var(&mut self, name: &str, pos: usize) -> Result<Value, Fail> {
-        match self.vars.iter().rev().find(|(n, _)| &**n == name) {
-            Some((_, v)) => {
+        match self.vars.iter().rev().find(|(n, ..)| &**n == name) {
+            Some((_, v, _)) => {
                 let v = v.clone();
                 Ok(self.fix(v))
             }
@@ -461,6 +490,12 @@ impl<'a> Exec<'a> {
                             }
                         }
                     }
+                }
+                // Go digs a pipeline's nil interface{} down to an invalid value (so are
+                // variables set from one, and dot in `include`/`tpl` of nil), and a field of
+                // an invalid value is no value (no error).
+                Value::Nil if i == 0 && self.nil_is_invalid(node) => {
+                    return Ok(Value::Nil);
                 }
                 Value::Nil => {
                     return Err(self.error_at(

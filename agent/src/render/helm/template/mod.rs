@@ -85,6 +85,16 @@ pub trait Object: Send + Sync {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(serde_json::Map::new())
     }
+    /// The elements when Go holds the object as a slice (`.Capabilities.APIVersions` is a
+    /// `[]string`), for `range`, `len`, `index`, `has` and the list functions.
+    fn as_list(&self) -> Option<Vec<Value>> {
+        None
+    }
+    /// The entries when Go holds the object as a map (`.Files` and what `Glob` returns),
+    /// for `range`, `len` and `index`.
+    fn as_map(&self) -> Option<BTreeMap<String, Value>> {
+        None
+    }
 }
 
 /// One template file of a chart or subchart, named as Helm names it
@@ -336,3 +346,5 @@ fn cleanup_error(name: &str, err: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_go_compat;

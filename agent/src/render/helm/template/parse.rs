@@ -600,8 +600,9 @@ pub(crate) fn parse_number(text: &str) -> Option<Value> {
     if let Some(i) = int {
         return Some(Value::Int(if neg { -i } else { i }));
     }
-    if lower.starts_with("0x") {
-        return None;
+    if let Some(h) = lower.strip_prefix("0x") {
+        let f = parse_hex_float(h)?;
+        return Some(Value::Float(if neg { -f } else { f }));
     }
     let f: f64 = lower.parse().ok()?;
     if !lower.contains(['.', 'e']) && f.fract() == 0.0 {
@@ -609,4 +610,21 @@ pub(crate) fn parse_number(text: &str) -> Option<Value> {
         return Some(Value::Float(if neg { -f } else { f }));
     }
     Some(Value::Float(if neg { -f } else { f }))
+}
+
+/// A Go hexadecimal floating-point literal after its `0x` (`1p60`, `1.8p-2`, `.8p1`): hex
+/// mantissa digits with an optional point, then a mandatory binary exponent.
+fn parse_hex_float(h: &str) -> Option<f64> {
+    let (mantissa, exp) = h.split_once('p')?;
+    let exp: i32 = exp.parse().ok()?;
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    let mut m = 0f64;
+    for c in int_part.chars().chain(frac_part.chars()) {
+        m = m * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let frac_bits = i32::try_from(frac_part.len()).ok()?.checked_mul(4)?;
+    Some(m * 2f64.powi(exp.checked_sub(frac_bits)?))
 }

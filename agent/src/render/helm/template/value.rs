@@ -30,6 +30,21 @@ impl Value {
         Value::Object(Arc::new(o))
     }
 
+    /// The value itself, or an object Go holds as a slice or map seen as a list or map
+    /// (see [`Object::as_list`], [`Object::as_map`]).
+    #[must_use]
+    pub fn collection(&self) -> Value {
+        if let Value::Object(o) = self {
+            if let Some(l) = o.as_list() {
+                return Value::list(l);
+            }
+            if let Some(m) = o.as_map() {
+                return Value::map(m);
+            }
+        }
+        self.clone()
+    }
+
     /// Go's truth (`if`): false, 0, nil, and empty strings, lists and maps are false.
     #[must_use]
     pub fn truth(&self) -> bool {
@@ -41,7 +56,10 @@ impl Value {
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
-            Value::Object(_) => true,
+            Value::Object(o) => {
+                o.as_list().is_none_or(|l| !l.is_empty())
+                    && o.as_map().is_none_or(|m| !m.is_empty())
+            }
         }
     }
 

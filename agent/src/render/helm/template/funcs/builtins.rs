@@ -31,7 +31,7 @@ fn not(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
 
 fn len(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 1)?;
-    let n = match &a[0] {
+    let n = match &a[0].collection() {
         Value::String(s) => s.len(),
         Value::List(l) => l.len(),
         Value::Map(m) => m.len(),
@@ -63,7 +63,7 @@ fn index(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     at_least(a, 1)?;
     let mut v = a[0].clone();
     for ix in &a[1..] {
-        v = match &v {
+        v = match &v.collection() {
             Value::List(l) => {
                 let i = index_arg(ix, l.len())?;
                 match l.get(i) {

@@ -44,6 +44,11 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
 
 /// A list-like argument: Sprig accepts slices and arrays, and fails on anything else.
 fn items(v: &Value, fname: &str) -> Result<Vec<Value>, String> {
+    if let Value::Object(o) = v
+        && let Some(l) = o.as_list()
+    {
+        return Ok(l);
+    }
     match v {
         Value::List(l) => Ok(l.as_ref().clone()),
         Value::Nil => Err(format!("Cannot find {fname} on type <nil>")),

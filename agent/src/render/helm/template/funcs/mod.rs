@@ -17,6 +17,7 @@ mod helm;
 mod lists;
 mod math;
 mod regex;
+mod regex_go;
 mod semver;
 mod strings;
 mod text;

@@ -1,5 +1,5 @@
 //! Sprig's regular expression functions (Go's RE2 syntax, through the `regex` crate, which
-//! follows the same syntax and guarantees linear time).
+//! guarantees linear time; [`super::regex_go`] rewrites where the two syntaxes differ).
 
 use super::super::exec::Exec;
 use super::{Func, Value, arity, int, s, string};
@@ -28,10 +28,11 @@ fn compile(expr: &str) -> Result<Regex, String> {
 
 /// Compiles as Go's `regexp.Compile`, with Go's `error parsing regexp: ...` wording.
 fn build(expr: &str) -> Result<Regex, String> {
-    regex::RegexBuilder::new(expr)
+    let expr = super::regex_go::translate(expr);
+    regex::RegexBuilder::new(&expr)
         .size_limit(10 * 1024 * 1024)
         .build()
-        .map_err(|e| go_error(expr, &e))
+        .map_err(|e| go_error(&expr, &e))
 }
 
 /// Go's regexp quoting: backquotes when possible.
