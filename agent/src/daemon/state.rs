@@ -157,6 +157,8 @@ pub struct Shared {
     triggers: Mutex<BTreeMap<String, crate::source::trigger::Trigger>>,
     /// Apps whose syncs are suspended (kept across generations, not across restarts).
     suspended: Mutex<std::collections::BTreeSet<String>>,
+    /// Apps a user asked to sync by hand (the UI's sync action), until their next round.
+    manual_syncs: Mutex<std::collections::BTreeSet<String>>,
     /// Counts changes of app status, for the UI's live updates.
     version: tokio::sync::watch::Sender<u64>,
     /// The cluster client and the agent's namespace, for the UI's live views and audit Events.
@@ -195,6 +197,7 @@ impl Shared {
             round_reasons: Mutex::new(BTreeMap::new()),
             triggers: Mutex::new(BTreeMap::new()),
             suspended: Mutex::new(std::collections::BTreeSet::new()),
+            manual_syncs: Mutex::new(std::collections::BTreeSet::new()),
             version: tokio::sync::watch::Sender::new(0),
             cluster: Mutex::new(None),
             ui: Mutex::new(std::sync::Arc::default()),
@@ -261,6 +264,18 @@ impl Shared {
     #[must_use]
     pub fn take_round_reason(&self, source: &str) -> Option<String> {
         lock(&self.round_reasons).remove(source)
+    }
+
+    /// Marks the next round of `app` as a sync by hand: a sync window that allows manual
+    /// syncs (`manualSync: true`) lets it through.
+    pub fn request_manual_sync(&self, app: &str) {
+        lock(&self.manual_syncs).insert(app.to_owned());
+    }
+
+    /// Whether the round of `app` that starts now was asked for by hand (taken once).
+    #[must_use]
+    pub fn take_manual_sync(&self, app: &str) -> bool {
+        lock(&self.manual_syncs).remove(app)
     }
 
     /// Suspends or resumes the syncs of `app`.

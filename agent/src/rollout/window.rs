@@ -2,7 +2,8 @@
 //! open on a cron schedule for a duration, in a time zone, for the apps they select.
 //!
 //! - An active `deny` window: new revisions wait (status says until when); drift correction
-//!   follows the window's `selfHeal`; a rollback by hand goes ahead when `manualSync: true`.
+//!   follows the window's `selfHeal`; a sync by hand (the web UI's Sync) and a rollback by
+//!   hand go ahead when `manualSync: true`.
 //! - `allow` windows: when any selects an app, the app syncs only while one is active.
 //! - Deny wins over allow.
 //!
@@ -15,7 +16,7 @@
 //!     apps: ["*-production"]     # globs on app names (default: every app)
 //!     namespaces: []             # globs on target namespaces
 //!     selfHeal: false            # correct drift during the window (default true)
-//!     manualSync: true           # rollbacks by hand go ahead (default false)
+//!     manualSync: true           # syncs and rollbacks by hand go ahead (default false)
 //! ```
 
 use crate::config::Interval;
@@ -135,6 +136,8 @@ pub struct Active {
     pub schedule: String,
     /// When it closes (RFC 3339, UTC).
     pub until: String,
+    /// Whether syncs and rollbacks by hand go ahead in it.
+    pub manual_sync: bool,
 }
 
 /// What the windows say about an app now.
@@ -144,7 +147,7 @@ pub struct Verdict {
     pub sync: bool,
     /// Drift may be corrected.
     pub self_heal: bool,
-    /// Rollbacks by hand may go ahead.
+    /// Syncs and rollbacks by hand may go ahead.
     pub manual: bool,
     /// The windows in force (active ones that select the app).
     pub active: Vec<Active>,
@@ -265,6 +268,7 @@ impl Windows {
                 kind: c.kind,
                 schedule: c.schedule.clone(),
                 until: until_text.clone(),
+                manual_sync: c.manual_sync,
             });
             match c.kind {
                 WindowKind::Allow => allow_open = true,

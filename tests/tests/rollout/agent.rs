@@ -63,7 +63,12 @@ pub struct Setup {
 
 impl Setup {
     pub fn new() -> Self {
-        let cluster = Cluster::start();
+        Self::with_cluster_args(&[])
+    }
+
+    /// A setup whose API emulation takes more arguments (`--user-token TOKEN=USER:GROUPS`).
+    pub fn with_cluster_args(args: &[&str]) -> Self {
+        let cluster = Cluster::start_with_args(args);
         cluster.ok(&["create", "namespace", "tether-system"]);
         let repos = tempfile::tempdir().expect("temporary folder");
         let upstream = Upstream::create(repos.path(), "config").expect("create the repository");

@@ -547,6 +547,8 @@ async fn round(
         async move {
             let gated = rollout::Round { policies, schemas };
             let window = windows::verdict(ctx, app).await;
+            // A sync by hand (the UI's action) goes through a window that allows it.
+            let manual = ctx.state.take_manual_sync(&app.spec.name) && window.manual;
             if let Some(request) = ctx.rollout_requests.take(&app.spec.name)
                 && requests::handle(ctx, app, revision, request, &gated, &window).await
             {
@@ -558,7 +560,7 @@ async fn round(
                 }
                 return None;
             }
-            if windows::waits(ctx, app, revision, &window).await {
+            if !manual && windows::waits(ctx, app, revision, &window).await {
                 return None;
             }
             if let Some(crate::rollout::wave::Decision::Wait(why)) = wave_plan.get(&app.spec.name) {

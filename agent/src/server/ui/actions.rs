@@ -89,6 +89,9 @@ async fn perform(
                     format!("app {name} is suspended: resume it first"),
                 ));
             }
+            if action == Action::Sync {
+                ui.state.request_manual_sync(name);
+            }
             if !ui.state.request_round(&status.source, "ui") {
                 return Err((
                     StatusCode::SERVICE_UNAVAILABLE,
