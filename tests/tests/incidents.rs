@@ -899,7 +899,7 @@ async fn cve_2022_24878_cycles_and_doubling_bases_end_with_an_error() {
             "resources:\n- ../cycle\n".to_owned(),
         ),
     ];
-    let levels = 40;
+    let levels = 25;
     for i in 0..levels {
         files.push((
             format!("d{i}/kustomization.yaml"),

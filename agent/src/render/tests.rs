@@ -195,7 +195,7 @@ fn diamond(levels: usize, via_components: bool) -> Vec<(String, String)> {
 #[test]
 fn fail_exponential_bases_and_components_are_bounded() {
     for via_components in [false, true] {
-        let mut files = diamond(40, via_components);
+        let mut files = diamond(25, via_components);
         if via_components {
             // The components apply to one ConfigMap of the top kustomization.
             files.push((
@@ -228,6 +228,78 @@ fn fail_exponential_bases_and_components_are_bounded() {
             "{err}"
         );
     }
+}
+
+/// A chain of `levels` kustomizations, each a resource of the one above; the last holds a
+/// ConfigMap.
+fn chain(levels: usize) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = (0..levels)
+        .map(|i| {
+            (
+                format!("c{i}/kustomization.yaml"),
+                format!("namePrefix: p{i}-\nresources:\n- ../c{}\n", i + 1),
+            )
+        })
+        .collect();
+    files.push((
+        format!("c{levels}/kustomization.yaml"),
+        "resources:\n- cm.yaml\n".into(),
+    ));
+    files.push((
+        format!("c{levels}/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n".into(),
+    ));
+    files
+}
+
+#[test]
+fn deep_nesting_renders_on_the_builds_own_stack_and_deeper_is_refused() {
+    // 63 levels below the top: the deepest accepted, whatever the calling thread's stack.
+    let deepest = chain(crate::render::kustomize::load::MAX_NESTING - 1);
+    let refs: Vec<(&str, &str)> = deepest
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_str()))
+        .collect();
+    let (_dir, tree) = tree_with(&refs);
+    let objects = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            render(
+                &tree,
+                &RelPath::parse("c0").expect("path"),
+                &RenderOptions::default(),
+            )
+        })
+        .expect("thread")
+        .join()
+        .expect("no overflow")
+        .expect("renders");
+    assert_eq!(objects.len(), 1);
+    assert!(
+        objects[0].value["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("p0-p1-") && n.ends_with("-x")),
+        "{}",
+        objects[0].value
+    );
+
+    let deeper = chain(crate::render::kustomize::load::MAX_NESTING + 1);
+    let refs: Vec<(&str, &str)> = deeper
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_str()))
+        .collect();
+    let (_dir, tree) = tree_with(&refs);
+    let err = render(
+        &tree,
+        &RelPath::parse("c0").expect("path"),
+        &RenderOptions::default(),
+    )
+    .expect_err("too deep");
+    assert_eq!(err.reason(), "LimitExceeded", "{err}");
+    assert!(
+        err.to_string().contains("nesting of kustomizations"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -15,6 +15,10 @@ use crate::render::yaml::{self, ParseOptions};
 use crate::tree::{EntryKind, RelPath, Tree, TreeError};
 use serde_json::Value;
 
+/// How deeply kustomizations may nest inside one another (kustomize itself has no bound;
+/// real repositories stay well under a dozen levels).
+pub(crate) const MAX_NESTING: usize = 64;
+
 pub(crate) use super::dir::{Dir, is_remote};
 
 /// The objects of a build so far, and the transformer configuration gathered with them.
@@ -137,6 +141,34 @@ pub(crate) fn find_kustomization(
 
 /// Builds the kustomization in `dir` (whose file is `file`) into ordered objects.
 pub(crate) fn build(
+    tree: &Tree,
+    dir: &RelPath,
+    file: &RelPath,
+    options: &RenderOptions,
+) -> Result<Vec<Resource>, KustomizeError> {
+    // A build recurses once per nested kustomization: it runs on a thread whose stack holds
+    // `MAX_NESTING` levels whatever thread (a runtime worker, a test) asks for it.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("kustomize".into())
+            .stack_size(BUILD_STACK)
+            .spawn_scoped(scope, || build_here(tree, dir, file, options))
+            .map_err(|err| KustomizeError::ThreadFailed {
+                path: file.to_string(),
+                reason: err.to_string(),
+            })
+            .and_then(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+    })
+}
+
+/// The stack of a build's thread: room for [`MAX_NESTING`] levels in an unoptimised build.
+const BUILD_STACK: usize = 64 << 20;
+
+fn build_here(
     tree: &Tree,
     dir: &RelPath,
     file: &RelPath,
@@ -302,6 +334,15 @@ impl<'a> Builder<'a> {
             });
         }
         let sub_dir = here.join(field, entry)?;
+        // Each nested kustomization is a level of recursion: bounded, so that no
+        // repository can exhaust the render's stack.
+        if chain.len() >= MAX_NESTING {
+            return Err(KustomizeError::LimitExceeded {
+                path: here.file.to_string(),
+                what: "the nesting of kustomizations (resources, bases and components)",
+                limit: MAX_NESTING,
+            });
+        }
         // Like kustomize: a directory equal to, or above, one being built is a cycle.
         if let Some(seen) = chain.iter().find(|seen| seen.starts_with(&sub_dir)) {
             let mut names: Vec<String> = chain.iter().map(RelPath::to_string).collect();

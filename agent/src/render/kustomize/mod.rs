@@ -160,6 +160,14 @@ pub enum KustomizeError {
         /// The budget.
         limit: std::time::Duration,
     },
+    /// The build's own thread (sized for deep nesting) could not start.
+    #[error("{path}: no thread for the build could start: {reason}")]
+    ThreadFailed {
+        /// The kustomization file.
+        path: String,
+        /// The system's reason.
+        reason: String,
+    },
     /// A bound on the render's size was reached.
     #[error("{path}: {what} exceeds the limit of {limit}")]
     LimitExceeded {
