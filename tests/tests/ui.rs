@@ -101,13 +101,28 @@ async fn sign_in(client: &Client, base: &str, token: &str) -> Step {
         .await?
         .send_keys(token)
         .await?;
-    client
-        .find(Locator::Css("main form[action='/login'] button"))
-        .await?
-        .click()
-        .await?;
+    click(client, Locator::Css("main form[action='/login'] button")).await?;
     client.wait().for_element(Locator::Css("#live")).await?;
     Ok(())
+}
+
+/// Finds `locator` and clicks it; when the page replaced the element in between (a
+/// navigation, or a live update of the overview), it is found again, a few times at most.
+async fn click(client: &Client, locator: Locator<'_>) -> Result<(), fantoccini::error::CmdError> {
+    let mut tries = 0;
+    loop {
+        let result = match client.find(locator).await {
+            Ok(element) => element.click().await,
+            Err(err) => Err(err),
+        };
+        match result {
+            Err(err) if tries < 5 && err.to_string().contains("stale element") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn rows(client: &Client) -> Result<Vec<String>, Box<dyn std::error::Error>> {
@@ -171,11 +186,7 @@ async fn viewer(world: &World, client: &Client, axe: &str, seen: &mut Seen) -> S
         .await?
         .select_by_value("Failed")
         .await?;
-    client
-        .find(Locator::Css("form.filter button"))
-        .await?
-        .click()
-        .await?;
+    click(client, Locator::Css("form.filter button")).await?;
     wait_in_page(
         client,
         "the filtered overview",
@@ -228,11 +239,7 @@ async fn pages(world: &World, client: &Client, axe: &str, seen: &mut Seen) -> St
                     .is_some_and(|c| c.iter().any(|c| c["action"] == "orphaned"))
         })
     });
-    client
-        .find(Locator::LinkText("Environments"))
-        .await?
-        .click()
-        .await?;
+    click(client, Locator::LinkText("Environments")).await?;
     client
         .wait()
         .for_element(Locator::Css("table.envs"))
@@ -319,11 +326,7 @@ async fn pages(world: &World, client: &Client, axe: &str, seen: &mut Seen) -> St
 /// the Event names her.
 async fn operator(world: &World, client: &Client, seen: &mut Seen) -> Step {
     let base = format!("http://127.0.0.1:{}", world.agent.port);
-    client
-        .find(Locator::Css("header form[action='/logout'] button"))
-        .await?
-        .click()
-        .await?;
+    click(client, Locator::Css("header form[action='/logout'] button")).await?;
     sign_in(client, &base, ALICE).await?;
     assert_eq!(
         rows(client).await?,
@@ -337,13 +340,11 @@ async fn operator(world: &World, client: &Client, seen: &mut Seen) -> Step {
         "alice does not see vault"
     );
     client.goto(&format!("{base}/apps/shop-production")).await?;
-    client
-        .find(Locator::Css(
-            "form[action='/apps/shop-production/suspend'] button",
-        ))
-        .await?
-        .click()
-        .await?;
+    click(
+        client,
+        Locator::Css("form[action='/apps/shop-production/suspend'] button"),
+    )
+    .await?;
     client
         .wait()
         .for_element(Locator::Css("form[action='/apps/shop-production/resume']"))
@@ -364,13 +365,11 @@ async fn operator(world: &World, client: &Client, seen: &mut Seen) -> Step {
         events.contains("app shop-production suspended by alice"),
         "the audit Event"
     );
-    client
-        .find(Locator::Css(
-            "form[action='/apps/shop-production/resume'] button",
-        ))
-        .await?
-        .click()
-        .await?;
+    click(
+        client,
+        Locator::Css("form[action='/apps/shop-production/resume'] button"),
+    )
+    .await?;
     client
         .wait()
         .for_element(Locator::Css("form[action='/apps/shop-production/suspend']"))
@@ -387,11 +386,7 @@ async fn operator(world: &World, client: &Client, seen: &mut Seen) -> Step {
 async fn sso_sign_in(client: &Client, base: &str, user: &str) -> Step {
     client.delete_all_cookies().await?;
     client.goto(&format!("{base}/login")).await?;
-    client
-        .find(Locator::LinkText("Sign in with single sign-on"))
-        .await?
-        .click()
-        .await?;
+    click(client, Locator::LinkText("Sign in with single sign-on")).await?;
     client
         .wait()
         .for_element(Locator::Css("input[name=login]"))
@@ -403,22 +398,14 @@ async fn sso_sign_in(client: &Client, base: &str, user: &str) -> Step {
         .await?
         .send_keys("any")
         .await?;
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await?
-        .click()
-        .await?;
+    click(client, Locator::Css("button[type=submit]")).await?;
     // The consent form, then back to the agent.
     client
         .wait()
         .for_element(Locator::Css("button[type=submit], #live"))
         .await?;
     if client.find(Locator::Css("#live")).await.is_err() {
-        client
-            .find(Locator::Css("button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        click(client, Locator::Css("button[type=submit]")).await?;
     }
     client.wait().for_element(Locator::Css("#live")).await?;
     Ok(())
