@@ -154,7 +154,32 @@ static ENC_RE: LazyLock<regex::Regex> = LazyLock::new(|| {
 
 /// Whether a string looks like an encrypted sops value.
 pub fn is_enc_value(s: &str) -> bool {
-    ENC_RE.is_match(s)
+    canonical_enc(s).is_some() || ENC_RE.is_match(s)
+}
+
+/// The four fields of a value in the form sops writes, found without the regex: one line, the
+/// three commas that separate the fields, and the only `]` at the end. For such a string the
+/// regex's greedy groups can only match these same fields; anything else goes to the regex.
+fn canonical_enc(s: &str) -> Option<[&str; 4]> {
+    let body = s.strip_prefix("ENC[AES256_GCM,data:")?.strip_suffix(']')?;
+    if body.contains(['\n', '\r', ']']) || body.bytes().filter(|b| *b == b',').count() != 3 {
+        return None;
+    }
+    let (data, rest) = body.split_once(",iv:")?;
+    let (iv, rest) = rest.split_once(",tag:")?;
+    let (tag, kind) = rest.split_once(",type:")?;
+    let fields = [data, iv, tag, kind];
+    fields.iter().all(|f| !f.is_empty()).then_some(fields)
+}
+
+/// The four fields of an encrypted value, by the fast path or by the regex.
+fn enc_fields(s: &str) -> Option<[&str; 4]> {
+    if let Some(fields) = canonical_enc(s) {
+        return Some(fields);
+    }
+    let caps = ENC_RE.captures(s)?;
+    let group = |i: usize| caps.get(i).map(|m| m.as_str()).unwrap_or_default();
+    Some([group(1), group(2), group(3), group(4)])
 }
 
 struct EncParts {
@@ -165,23 +190,18 @@ struct EncParts {
 }
 
 fn parse_enc(s: &str) -> Result<EncParts, ValueError> {
-    let caps = ENC_RE
-        .captures(s)
+    let [data, iv, tag, kind] = enc_fields(s)
         .ok_or_else(|| ValueError::Format("not an ENC[AES256_GCM,...] value".into()))?;
-    let field = |i: usize, name: &str| -> Result<Vec<u8>, ValueError> {
-        let text = caps.get(i).map(|m| m.as_str()).unwrap_or_default();
+    let field = |text: &str, name: &str| -> Result<Vec<u8>, ValueError> {
         GO_STD_B64
             .decode(text)
             .map_err(|e| ValueError::Format(format!("{name} is not base64: {e}")))
     };
     Ok(EncParts {
-        data: field(1, "data")?,
-        iv: field(2, "iv")?,
-        tag: field(3, "tag")?,
-        kind: caps
-            .get(4)
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_default(),
+        data: field(data, "data")?,
+        iv: field(iv, "iv")?,
+        tag: field(tag, "tag")?,
+        kind: kind.to_owned(),
     })
 }
 
@@ -551,5 +571,31 @@ mod tests {
     fn non_canonical_base64_padding_bits_are_accepted() {
         // "Zh==" has non-zero trailing bits; Go decodes it to "f", like "Zg==".
         assert_eq!(GO_STD_B64.decode("Zh==").expect("accepted"), b"f");
+    }
+
+    #[test]
+    fn encrypted_value_fields_found_without_the_regex_match_the_regex() {
+        let by_regex = |s: &str| {
+            ENC_RE.captures(s).map(|c| {
+                [1, 2, 3, 4].map(|i| c.get(i).map(|m| m.as_str().to_owned()).unwrap_or_default())
+            })
+        };
+        let cases = [
+            "ENC[AES256_GCM,data:YQ==,iv:aXY=,tag:dGFn,type:str]",
+            "ENC[AES256_GCM,data:YQ==,iv:aXY=,tag:dGFn,type:str]tail",
+            "ENC[AES256_GCM,data:a,b,iv:c,tag:d,type:str]",
+            "ENC[AES256_GCM,data:a,iv:b,iv:c,tag:d,type:str]",
+            "ENC[AES256_GCM,data:a,iv:b,tag:c,type:s]t]",
+            "ENC[AES256_GCM,data:,iv:b,tag:c,type:str]",
+            "ENC[AES256_GCM,data:a\r,iv:b,tag:c,type:str]",
+            "ENC[AES256_GCM,data:a\n,iv:b,tag:c,type:str]",
+            "ENC[AES256_GCM,data:a,iv:b,tag:c,type:str",
+            "plain text",
+        ];
+        for case in cases {
+            let fast = enc_fields(case).map(|f| f.map(str::to_owned));
+            assert_eq!(fast, by_regex(case), "{case:?}");
+            assert_eq!(is_enc_value(case), ENC_RE.is_match(case), "{case:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! Input size, nesting depth and alias expansion are bounded.
 
 use granit_parser::{Event, Options, Parser, Placement, ScalarStyle, Span};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use super::Error;
@@ -56,6 +56,8 @@ struct Frame {
     lines: Vec<usize>,
     /// A key waiting for its value, with its line.
     key: Option<(String, usize)>,
+    /// The keys seen so far in a mapping, to refuse a duplicate without a scan.
+    keys: HashSet<String>,
     col: usize,
     flow: bool,
     anchor: usize,
@@ -190,11 +192,7 @@ impl Builder {
             let Some(top) = self.frames.last_mut() else {
                 return Ok(());
             };
-            let dup = top
-                .map
-                .iter()
-                .any(|i| matches!(i, MapItem::Entry(k, _) if k == value));
-            if dup {
+            if !top.keys.insert(value.to_owned()) {
                 return Err(malformed(
                     &path,
                     format!("mapping key {value:?} already defined"),
@@ -242,6 +240,7 @@ impl Builder {
             seq: Vec::new(),
             lines: Vec::new(),
             key: None,
+            keys: HashSet::new(),
             col: span.start.col(),
             flow,
             anchor,

@@ -540,7 +540,12 @@ fn is_base60_float(s: &str) -> bool {
         regex::Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
             .expect("a constant regex compiles")
     });
-    RE.is_match(s)
+    // Most strings fail on their first byte or for want of a colon; the regex is the rest.
+    s.as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'+')
+        && s.contains(':')
+        && RE.is_match(s)
 }
 
 /// The style go-yaml picks for a string (a key when `simple_key`).
