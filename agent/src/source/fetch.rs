@@ -5,6 +5,7 @@
 //! `spawn_blocking` with a timeout. A watchdog thread enforces the size limit and the
 //! deadline by raising gix's interrupt flag while a pack streams in.
 
+use super::cache::open_cache;
 use super::credentials::{Credentials, HttpAuth};
 use super::redact::{RedactedUrl, scrub};
 use super::refs::{Reference, highest_matching};
@@ -194,11 +195,15 @@ pub fn fetch_blocking(req: &FetchRequest<'_>) -> Result<Fetched, FetchError> {
         }
         Tripped::No => {}
     }
-    let (local_ref, ref_name) = result?;
+    let (local_ref, ref_name, received) = result?;
 
     // The watchdog samples; check the final size too, and drop a cache that is over it so the
     // next attempt does not start from an over-size repository.
-    let size = dir_size(&req.cache_dir.join("objects"));
+    let size = if received {
+        dir_size(&req.cache_dir.join("objects"))
+    } else {
+        0
+    };
     if size > req.max_bytes {
         let _ = std::fs::remove_dir_all(req.cache_dir);
         return Err(FetchError::SizeLimitExceeded {
@@ -292,7 +297,7 @@ impl Ctx {
 }
 
 /// Every message in an error's chain, joined.
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -304,132 +309,6 @@ fn describe(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     out
-}
-
-fn open_options() -> gix::open::Options {
-    // Isolated: no system, global or environment configuration (GIT_SSH_COMMAND, credential
-    // helpers, url rewrites) can change what the agent fetches or how.
-    gix::open::Options::isolated().strict_config(false)
-}
-
-/// Opens the cache, or creates it; a cache that does not open or whose refs do not lead to
-/// readable commits and trees is removed and created anew.
-fn open_cache(req: &FetchRequest<'_>) -> Result<(gix::Repository, bool), FetchError> {
-    let dir = req.cache_dir;
-    let cache_failed = |step: &'static str, message: String| FetchError::CacheFailed {
-        path: dir.to_owned(),
-        step,
-        message,
-    };
-    let exists = dir.join("HEAD").exists() || dir.join("objects").exists();
-    if exists {
-        clear_stale_locks(dir);
-        match gix::open_opts(dir, open_options()) {
-            Ok(repo) => {
-                let depth_mismatch = req.depth == Depth::Full && repo.is_shallow().unwrap_or(false);
-                match cache_is_sound(&repo) {
-                    Ok(()) if !depth_mismatch => return Ok((repo, false)),
-                    Ok(()) => {
-                        tracing::info!(cache = %dir.display(), "full history requested: re-cloning the shallow cache");
-                    }
-                    Err(why) => {
-                        tracing::warn!(cache = %dir.display(), reason = %why, "cache is unsound: re-cloning");
-                    }
-                }
-            }
-            Err(err) => {
-                tracing::warn!(cache = %dir.display(), reason = %describe(&err), "cache does not open: re-cloning");
-            }
-        }
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|err| cache_failed("remove", err.to_string()))?;
-    }
-    std::fs::create_dir_all(dir).map_err(|err| cache_failed("create", err.to_string()))?;
-    gix::init_bare(dir).map_err(|err| cache_failed("init", describe(&err)))?;
-    let repo =
-        gix::open_opts(dir, open_options()).map_err(|err| cache_failed("open", describe(&err)))?;
-    Ok((repo, true))
-}
-
-/// When this process started (first asked): lock files older than that were left by an
-/// earlier run.
-fn process_start() -> std::time::SystemTime {
-    static START: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
-    *START.get_or_init(std::time::SystemTime::now)
-}
-
-/// Removes the `*.lock` files (`shallow.lock`, `packed-refs.lock`, `refs/**.lock`, ...) that a
-/// run killed in the middle of a fetch left in the cache: git would refuse every later fetch
-/// with "could not be locked". A cache belongs to one agent process and its fetches of one
-/// source run one at a time, so a lock older than this process is stale; a newer one is left
-/// alone.
-fn clear_stale_locks(dir: &Path) {
-    let started = process_start();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                // Locks live at the top and under refs/; objects/ holds none worth a walk.
-                if folder == dir && entry.file_name() == "refs"
-                    || folder.starts_with(dir.join("refs"))
-                {
-                    pending.push(path);
-                }
-                continue;
-            }
-            let is_lock = path.extension().is_some_and(|e| e == "lock");
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|modified| modified < started);
-            if is_lock && stale {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {
-                        tracing::warn!(lock = %path.display(), "removed a lock file left by an interrupted fetch")
-                    }
-                    Err(err) => {
-                        tracing::warn!(lock = %path.display(), error = %err, "cannot remove a stale lock file")
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Checks that every ref leads to a readable commit whose trees are readable and whose
-/// blobs exist.
-fn cache_is_sound(repo: &gix::Repository) -> Result<(), String> {
-    let platform = repo.references().map_err(|err| describe(&err))?;
-    let refs = platform.all().map_err(|err| describe(&err))?;
-    for reference in refs {
-        let mut reference = reference.map_err(|err| err.to_string())?;
-        let name = reference.name().as_bstr().to_string();
-        let commit = reference
-            .peel_to_commit()
-            .map_err(|err| format!("{name}: {}", describe(&err)))?;
-        let tree = commit
-            .tree()
-            .map_err(|err| format!("{name}: {}", describe(&err)))?;
-        let mut recorder = gix::traverse::tree::Recorder::default();
-        tree.traverse()
-            .breadthfirst(&mut recorder)
-            .map_err(|err| format!("{name}: tree: {}", describe(&err)))?;
-        for entry in recorder.records {
-            if entry.mode.is_blob() || entry.mode.is_link() {
-                repo.find_header(entry.oid)
-                    .map_err(|err| format!("{name}: {}: {}", entry.filepath, describe(&err)))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Sets the in-memory configuration of this fetch: the ssh command (strict, batch mode).
@@ -458,14 +337,15 @@ fn configure(
     Ok(())
 }
 
-/// Lists refs when needed, then fetches the one ref-spec; returns the local ref and the
-/// remote ref name.
+/// Lists refs when needed, then fetches the one ref-spec; returns the local ref, the remote
+/// ref name and whether a pack was asked for. When the remote ref already names the commit the
+/// local ref holds, the ref advertisement is all this costs: no negotiation, no pack.
 fn fetch_into(
     repo: &gix::Repository,
     req: &FetchRequest<'_>,
     ctx: &Ctx,
     interrupt: &AtomicBool,
-) -> Result<(String, String), FetchError> {
+) -> Result<(String, String, bool), FetchError> {
     let resolved_tag = match req.reference {
         Reference::Semver(range) => {
             let tags = list_tags(repo, req, ctx)?;
@@ -504,6 +384,13 @@ fn fetch_into(
             .map(|id| id.to_hex().to_string())
             .unwrap_or_default(),
     };
+    if mapping
+        .remote
+        .as_id()
+        .is_some_and(|id| holds(repo, &local_ref, id))
+    {
+        return Ok((local_ref, ref_name, false));
+    }
     let shallow = match req.depth {
         Depth::Shallow => gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN),
         Depth::Full => gix::remote::fetch::Shallow::NoChange,
@@ -512,7 +399,16 @@ fn fetch_into(
         .with_shallow(shallow)
         .receive(gix::progress::Discard, interrupt)
         .map_err(|err| classify(ctx, "receive pack", &err, req.reference))?;
-    Ok((local_ref, ref_name))
+    Ok((local_ref, ref_name, true))
+}
+
+/// Whether the local ref already points at `id` and the object is in the cache.
+fn holds(repo: &gix::Repository, local_ref: &str, id: &gix::oid) -> bool {
+    repo.try_find_reference(local_ref)
+        .ok()
+        .flatten()
+        .and_then(|r| r.target().try_id().map(ToOwned::to_owned))
+        .is_some_and(|target| target.as_ref() == id && repo.has_object(id))
 }
 
 fn classify(ctx: &Ctx, step: &'static str, err: &gix::Error, reference: &Reference) -> FetchError {
@@ -672,41 +568,4 @@ fn http_options(
         options.backend = Some(Arc::new(std::sync::Mutex::new(backend)));
     }
     Ok(Some(options))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{clear_stale_locks, process_start};
-    use std::time::{Duration, SystemTime};
-
-    #[test]
-    fn locks_left_by_an_earlier_run_are_removed_and_fresh_ones_kept() {
-        let started = process_start();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("refs/heads")).expect("mkdir");
-        std::fs::create_dir_all(root.join("objects/pack")).expect("mkdir");
-        let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let write = |path: &str, modified: SystemTime| {
-            let file = std::fs::File::create(root.join(path)).expect("create");
-            file.set_modified(modified).expect("set mtime");
-        };
-        write("shallow.lock", old);
-        write("refs/heads/main.lock", old);
-        write("objects/pack/tmp.lock", old);
-        write("packed-refs.lock", started + Duration::from_secs(3600));
-        write("HEAD", old);
-        clear_stale_locks(root);
-        assert!(!root.join("shallow.lock").exists());
-        assert!(!root.join("refs/heads/main.lock").exists());
-        assert!(
-            root.join("objects/pack/tmp.lock").exists(),
-            "objects/ is not walked"
-        );
-        assert!(
-            root.join("packed-refs.lock").exists(),
-            "a lock of this run is kept"
-        );
-        assert!(root.join("HEAD").exists(), "only lock files are removed");
-    }
 }
