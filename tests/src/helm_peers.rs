@@ -145,7 +145,7 @@ mimetype.assign = ( ".yaml" => "application/x-yaml", ".tgz" => "application/gzip
         std::fs::write(&conf_path, conf)?;
         let mut cmd = Command::new(peer_binary("lighttpd"));
         cmd.arg("-D").arg("-f").arg(&conf_path);
-        let process = Process::spawn("lighttpd", cmd, &dir.path().join("lighttpd.log"))?;
+        let process = Process::spawn_guarded("lighttpd", cmd, &dir.path().join("lighttpd.log"))?;
         wait_for_port(port, Duration::from_secs(10))?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(Self {
@@ -245,7 +245,7 @@ impl OciRegistry {
             .arg(&key)
             .arg(&cert)
             .args(["tether-test-issuer", user, password]);
-        let service = Process::spawn("token-server", cmd, &dir.path().join("token.log"))?;
+        let service = Process::spawn_guarded("token-server", cmd, &dir.path().join("token.log"))?;
         wait_for_port(token_port, Duration::from_secs(10))?;
         let auth = format!(
             "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: tether-test-registry\n    issuer: tether-test-issuer\n    rootcertbundle: {}\n",
@@ -269,7 +269,8 @@ impl OciRegistry {
         std::fs::write(&conf_path, conf)?;
         let mut cmd = Command::new(peer_binary("docker-registry"));
         cmd.arg("serve").arg(&conf_path);
-        let process = Process::spawn("docker-registry", cmd, &dir.path().join("registry.log"))?;
+        let process =
+            Process::spawn_guarded("docker-registry", cmd, &dir.path().join("registry.log"))?;
         wait_for_port(port, Duration::from_secs(10))?;
         Ok(Self {
             process,

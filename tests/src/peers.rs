@@ -102,7 +102,16 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> io::Result<()> {
 pub struct Process {
     name: String,
     child: Child,
+    /// Started under [`GUARD`]: stopped with SIGTERM first, so the guard stops the peer.
+    guarded: bool,
 }
+
+/// The shell guard of [`Process::spawn_guarded`]: runs the peer, stops it (by PID) when the
+/// test process is gone or when the guard gets SIGTERM, and exits with it.
+const GUARD: &str = r#""$@" & child=$!
+trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT
+while kill -0 "$TETHER_TEST_PARENT" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done
+kill $child 2>/dev/null; wait $child"#;
 
 impl Process {
     /// Starts `cmd` with stdout and stderr sent to `log` (a file the test can read back).
@@ -119,7 +128,34 @@ impl Process {
         Ok(Self {
             name: name.to_owned(),
             child,
+            guarded: false,
         })
+    }
+
+    /// Like [`Process::spawn`], for a peer kept in a `static` (never dropped): it runs under
+    /// a shell guard that stops it as soon as the test process is gone, so nothing outlives
+    /// the test binary; dropping the `Process` stops the guard and with it the peer.
+    pub fn spawn_guarded(name: &str, cmd: Command, log: &Path) -> io::Result<Self> {
+        let mut guard = Command::new("sh");
+        guard
+            .arg("-c")
+            .arg(GUARD)
+            .arg(format!("{name}-guard"))
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .env("TETHER_TEST_PARENT", std::process::id().to_string());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => guard.env(key, value),
+                None => guard.env_remove(key),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            guard.current_dir(dir);
+        }
+        let mut process = Self::spawn(name, guard, log)?;
+        process.guarded = true;
+        Ok(process)
     }
 
     /// The process id.
@@ -132,8 +168,18 @@ impl Process {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
-    /// Kills the process now and reaps it.
+    /// Kills the process now and reaps it (a guarded one gets SIGTERM first, so that its
+    /// guard stops the peer, and SIGKILL after 5 s).
     pub fn stop(&mut self) {
+        if self.guarded && matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
         }

@@ -2,8 +2,8 @@
 //! small exporter served by the test process, whose values the test sets: analyses query
 //! Prometheus for real and pass or fail on what the test made the metric say.
 //!
-//! [`shared`] starts both once per test binary. Prometheus runs under a small shell guard
-//! that stops it (by PID) as soon as the test process is gone, so nothing outlives the run.
+//! [`shared`] starts both once per test binary. Prometheus runs under the peers' shell guard
+//! ([`Process::spawn_guarded`]), so nothing outlives the run.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -83,24 +83,14 @@ scrape_configs:
             ),
         )?;
         let port = peers::free_port();
-        // The guard: Prometheus stops when the test process is gone (statics are never
-        // dropped), or when the guard itself is killed.
-        let script = r#"prometheus "$@" & child=$!
-trap 'kill $child 2>/dev/null; exit 0' TERM INT
-while kill -0 "$TETHER_TEST_PARENT" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done
-kill $child 2>/dev/null; wait $child"#;
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(script)
-            .arg("prometheus-guard")
-            .arg(format!("--config.file={}", config.display()))
+        let mut cmd = Command::new("prometheus");
+        cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .env("TETHER_TEST_PARENT", std::process::id().to_string());
-        let guard = Process::spawn("prometheus", cmd, &dir.path().join("prometheus.log"))?;
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let guard = Process::spawn_guarded("prometheus", cmd, &dir.path().join("prometheus.log"))?;
         let me = Self {
             address: format!("http://127.0.0.1:{port}"),
             values,

@@ -331,7 +331,8 @@ impl Registry {
         )?;
         let mut cmd = Command::new("docker-registry");
         cmd.arg("serve").arg(&conf);
-        let process = Process::spawn("docker-registry", cmd, &dir.path().join("registry.log"))?;
+        let process =
+            Process::spawn_guarded("docker-registry", cmd, &dir.path().join("registry.log"))?;
         wait_for_port(port, Duration::from_secs(20))?;
         Ok(Self {
             process,
