@@ -28,6 +28,10 @@ pub struct HelmAppConfig {
     /// Leave the chart's `crds/` out.
     #[serde(default, rename = "skipCrds")]
     pub skip_crds: bool,
+    /// Let values read from Secrets (`valuesFrom`) into objects that are not Secrets; by
+    /// default such a render is refused, naming the object and field.
+    #[serde(default)]
+    pub allow_secret_values_outside_secrets: bool,
     /// `.Capabilities.KubeVersion` (default: Helm 3's offline default).
     #[serde(default)]
     pub kube_version: Option<String>,
@@ -59,6 +63,14 @@ pub struct ValuesFrom {
     /// Render without it when it is missing.
     #[serde(default)]
     pub optional: bool,
+    /// Set the key's text at this dotted path of the values (`a.b`, `\.` for a dot in
+    /// a key) instead of reading it as a YAML map.
+    #[serde(default)]
+    pub target_path: Option<String>,
+    /// Read the object from this manifest file of the snapshot (relative to the chart
+    /// directory; SOPS-encrypted or not) instead of the cluster.
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 fn default_values_key() -> String {
@@ -87,13 +99,39 @@ impl HelmAppConfig {
             ),
             value_files: self.value_files.clone(),
             values: self.values.clone().unwrap_or_default(),
-            values_from: Vec::new(),
+            values_from: None,
+            allow_secret_values_outside_secrets: self.allow_secret_values_outside_secrets,
+            hold: None,
             set: self.parameters.clone(),
             skip_crds: self.skip_crds,
             kube_version: self.kube_version.clone(),
             api_versions: self.api_versions.clone(),
             app: app.to_owned(),
         }
+    }
+}
+
+impl HelmAppConfig {
+    /// The `valuesFrom` entries, for [`crate::render::helm::values_from::resolve`].
+    #[must_use]
+    pub fn values_sources(&self) -> Vec<crate::render::helm::values_from::ValuesSource> {
+        self.values_from
+            .iter()
+            .map(|entry| crate::render::helm::values_from::ValuesSource {
+                reference: crate::render::flux_helm::model::ValuesReference {
+                    kind: match entry.kind {
+                        ValuesKind::ConfigMap => "ConfigMap",
+                        ValuesKind::Secret => "Secret",
+                    }
+                    .to_owned(),
+                    name: entry.name.clone(),
+                    values_key: entry.values_key.clone(),
+                    target_path: entry.target_path.clone().unwrap_or_default(),
+                    optional: entry.optional,
+                },
+                path: entry.path.clone(),
+            })
+            .collect()
     }
 }
 

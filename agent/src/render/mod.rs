@@ -332,6 +332,7 @@ impl RenderError {
                 helm::HelmError::ArchiveRefused { .. } => "PathRefused",
                 helm::HelmError::LimitExceeded { .. } => "LimitExceeded",
                 helm::HelmError::SchemaFailed { .. } => "ValuesInvalid",
+                helm::HelmError::SecretValueExposed { .. } => "SecretValueExposed",
                 _ => "ChartFailed",
             },
             Self::LimitExceeded { .. } => "LimitExceeded",

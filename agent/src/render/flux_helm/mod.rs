@@ -89,6 +89,18 @@ pub enum FluxHelmError {
         /// The renderer's message.
         reason: String,
     },
+    /// A value read from a Secret was rendered into an object that is not a Secret.
+    #[error(
+        "{object}: {target}: field {field} carries a value read from a Secret (valuesFrom); keep it in a Secret, or annotate the HelmRelease {SECRET_VALUES_ANNOTATION}: allow"
+    )]
+    SecretValueExposed {
+        /// The HelmRelease.
+        object: String,
+        /// The rendered object, `Kind namespace/name`.
+        target: String,
+        /// The field that carries the value.
+        field: String,
+    },
     /// A post-renderer failed.
     #[error("{object}: spec.postRenderers[{index}].kustomize: {reason}")]
     PostRenderFailed {
@@ -106,6 +118,7 @@ impl FluxHelmError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::FetchFailed { source, .. } => source.reason(),
+            Self::SecretValueExposed { .. } => "SecretValueExposed",
             _ => "HelmReleaseFailed",
         }
     }
@@ -351,7 +364,8 @@ fn render_release(
             object: id.to_owned(),
             source,
         })?;
-    let (values, secret_values) = values::compose(release, namespace, objects, ctx.held)?;
+    let composed = values::compose(release, namespace, objects, ctx.held)?;
+    let (values, secret_values) = (composed.values, composed.secret);
     let release_namespace = if release.spec.target_namespace.is_empty() {
         namespace.to_owned()
     } else {
@@ -381,6 +395,7 @@ fn render_release(
     all.extend(rendered.objects);
     all.extend(rendered.hooks);
     let mut all = post_render_all(release, id, all, secret_values)?;
+    refuse_exposure(release, id, &all, &composed.leaves)?;
     for object in &mut all {
         finish(object, &request.release_name, &release_namespace);
         if secret_values && let Some(hold) = ctx.hold {
@@ -388,6 +403,36 @@ fn render_release(
         }
     }
     Ok(all)
+}
+
+/// The annotation on a HelmRelease that allows values from its Secrets in objects that are
+/// not Secrets (`allow`).
+pub const SECRET_VALUES_ANNOTATION: &str = "tether.dev/secret-values-outside-secrets";
+
+/// Refuses a release whose non-Secret objects carry a value read from a Secret, unless the
+/// HelmRelease allows it ([`SECRET_VALUES_ANNOTATION`]).
+fn refuse_exposure(
+    release: &HelmRelease,
+    id: &str,
+    objects: &[Value],
+    leaves: &crate::render::helm::exposure::SecretLeaves,
+) -> Result<(), FluxHelmError> {
+    if release
+        .metadata
+        .annotations
+        .get(SECRET_VALUES_ANNOTATION)
+        .is_some_and(|v| v == "allow")
+    {
+        return Ok(());
+    }
+    match crate::render::helm::exposure::find(objects, leaves) {
+        None => Ok(()),
+        Some(found) => Err(FluxHelmError::SecretValueExposed {
+            object: id.to_owned(),
+            target: found.object,
+            field: found.field,
+        }),
+    }
 }
 
 /// Runs the release's Kustomize post-renderers in order.
@@ -446,7 +491,7 @@ fn finish(object: &mut Value, release_name: &str, namespace: &str) {
 }
 
 /// Moves a rendered Secret's values into the held values, leaving stand-ins.
-fn hold_secret(object: &mut Value, hold: &dyn Decryptor) {
+pub(crate) fn hold_secret(object: &mut Value, hold: &dyn Decryptor) {
     if group_kind(object) != ("", "Secret")
         || object.get("apiVersion").and_then(Value::as_str) != Some("v1")
     {

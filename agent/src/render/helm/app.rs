@@ -2,9 +2,12 @@
 //! `tether-agent render DIR` on a chart): values files read through the tree, the release
 //! rendered, and its CRDs, objects and (non-test) hooks returned as render objects.
 
+use std::sync::Arc;
+
 use super::release::RenderedObject;
+use super::values_from::ResolvedValues;
 use super::{HelmError, ReleaseOptions, load_dir, read_values_file, render};
-use crate::render::Object;
+use crate::render::{Decryptor, Object};
 use crate::tree::{RelPath, Tree};
 use serde_json::{Map, Value};
 
@@ -22,9 +25,14 @@ pub struct ChartSettings {
     pub value_files: Vec<String>,
     /// Inline values, after the files.
     pub values: Map<String, Value>,
-    /// Values read at sync from ConfigMaps and Secrets, after the inline values, in order;
-    /// `true` marks a Secret's (then no error quotes a value).
-    pub values_from: Vec<(Map<String, Value>, bool)>,
+    /// Values read at sync from ConfigMaps and Secrets ([`super::values_from`]), merged over
+    /// the inline values.
+    pub values_from: Option<Arc<ResolvedValues>>,
+    /// Let values read from Secrets into objects that are not Secrets (else the render is
+    /// refused, [`super::exposure`]).
+    pub allow_secret_values_outside_secrets: bool,
+    /// Holds the values of Secrets rendered from secret values (stand-ins in their place).
+    pub hold: Option<Arc<dyn Decryptor>>,
     /// `--set` expressions, last.
     pub set: Vec<String>,
     /// Leave the chart's `crds/` out.
@@ -43,7 +51,7 @@ impl std::fmt::Debug for ChartSettings {
             .field("release_name", &self.release_name)
             .field("namespace", &self.namespace)
             .field("value_files", &self.value_files)
-            .field("values_from", &self.values_from.len())
+            .field("values_from", &self.values_from.is_some())
             .field("skip_crds", &self.skip_crds)
             .finish_non_exhaustive()
     }
@@ -88,12 +96,15 @@ pub fn render_app(
             .push((path.to_string(), read_values_file(tree, &path)?));
     }
     let mut inline = settings.values.clone();
-    for (values, secret) in &settings.values_from {
-        inline = super::merge_maps(inline, values.clone());
-        options.secret_values |= secret;
+    if let Some(from) = &settings.values_from {
+        inline = super::merge_maps(inline, from.values.clone());
+        options.secret_values |= from.secret;
     }
     options.values = inline;
     let release = render(&chart, &options)?;
+    if let Some(from) = settings.values_from.as_deref().filter(|f| f.secret) {
+        refuse_exposure(settings, from, &options, &chart.values, &release)?;
+    }
     let source = |object: &RenderedObject| -> RelPath {
         // `chart/templates/x.yaml` → `DIR/templates/x.yaml`.
         let inner = object.template.split_once('/').map_or("", |(_, rest)| rest);
@@ -116,7 +127,48 @@ pub fn render_app(
             value: rendered.value,
         });
     }
+    if options.secret_values
+        && let Some(hold) = settings.hold.as_deref()
+    {
+        for object in &mut objects {
+            crate::render::flux_helm::hold_secret(&mut object.value, hold);
+        }
+    }
     Ok(objects)
+}
+
+/// Refuses the release when a value read from a Secret is in an object that is not a
+/// Secret, unless the app allows it. Strings also in the non-secret values do not count.
+fn refuse_exposure(
+    settings: &ChartSettings,
+    from: &ResolvedValues,
+    options: &ReleaseOptions,
+    defaults: &Map<String, Value>,
+    release: &super::Release,
+) -> Result<(), HelmError> {
+    if settings.allow_secret_values_outside_secrets {
+        return Ok(());
+    }
+    let mut leaves = super::exposure::SecretLeaves::new();
+    leaves.extend_from(&from.leaves);
+    leaves.forget_public(&settings.values);
+    leaves.forget_public(defaults);
+    for (_, values) in &options.value_files {
+        leaves.forget_public(values);
+    }
+    let objects = release
+        .crds
+        .iter()
+        .chain(&release.objects)
+        .map(|o| &o.value)
+        .chain(release.hooks.iter().map(|h| &h.object));
+    match super::exposure::find(objects, &leaves) {
+        None => Ok(()),
+        Some(found) => Err(HelmError::SecretValueExposed {
+            target: found.object,
+            field: found.field,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -187,5 +239,55 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.map(|e| e.reason()), Some("ChartFailed"));
+    }
+
+    fn resolved(values: serde_json::Value) -> Arc<ResolvedValues> {
+        let mut leaves = crate::render::helm::exposure::SecretLeaves::new();
+        leaves.add_value(&values);
+        Arc::new(ResolvedValues {
+            values: values.as_object().cloned().unwrap_or_default(),
+            secret: true,
+            leaves,
+        })
+    }
+
+    #[test]
+    fn a_secret_value_in_a_config_map_refuses_the_app_unless_it_opts_out() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let d = dir.path();
+        write(
+            d,
+            "web/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+        );
+        write(d, "web/values.yaml", "image: nginx:1.27\n");
+        write(
+            d,
+            "web/templates/cm.yaml",
+            "kind: ConfigMap\napiVersion: v1\nmetadata: {name: cfg}\ndata: {image: {{ .Values.image }}, url: 'postgres://app:{{ .Values.password }}@db'}\n",
+        );
+        let tree = crate::tree::Tree::new(FsTree::new(d));
+        let dir = RelPath::parse("web").unwrap_or_else(|e| panic!("{e}"));
+        let mut settings = ChartSettings {
+            values_from: Some(resolved(
+                serde_json::json!({"password": "hunter2-pass", "image": "nginx:1.27"}),
+            )),
+            ..ChartSettings::default()
+        };
+        let err = render_app(&tree, &dir, &settings)
+            .err()
+            .map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(
+            err.starts_with("ConfigMap cfg: field data.url carries a value read from a Secret"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2-pass"), "{err}");
+        settings.allow_secret_values_outside_secrets = true;
+        let objects = render_app(&tree, &dir, &settings).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            objects[0].value["data"]["url"],
+            "postgres://app:hunter2-pass@db"
+        );
     }
 }

@@ -18,6 +18,7 @@ mod app;
 mod archive;
 mod chart;
 mod deps;
+pub mod exposure;
 mod ignore;
 mod load;
 mod options;
@@ -28,6 +29,7 @@ mod sort;
 pub mod strvals;
 pub mod template;
 mod values;
+pub mod values_from;
 
 pub use app::{CHART_FILE, ChartSettings, is_chart_dir, render_app};
 pub use archive::{ArchiveLimits, load_archive};
@@ -129,6 +131,26 @@ pub enum HelmError {
         template: String,
         /// What is wrong.
         reason: String,
+    },
+    /// A `valuesFrom` entry could not be read (names the entry, never a value).
+    #[error("{object}: field {field}: {problem}")]
+    ValuesFromFailed {
+        /// The app (`app shop`).
+        object: String,
+        /// The entry (`helm.valuesFrom[0]`).
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A value read from a Secret was rendered into an object that is not a Secret.
+    #[error(
+        "{target}: field {field} carries a value read from a Secret (helm.valuesFrom); keep it in a Secret, or set helm.allowSecretValuesOutsideSecrets: true"
+    )]
+    SecretValueExposed {
+        /// The rendered object, `Kind namespace/name`.
+        target: String,
+        /// The field that carries the value.
+        field: String,
     },
     /// A bound on what a chart may cost was reached.
     #[error("chart {chart}: {what} exceeds the limit of {limit}")]
