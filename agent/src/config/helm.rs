@@ -10,6 +10,16 @@ pub struct HelmAppConfig {
     /// `.Release.Name` (default: the app's name).
     #[serde(default)]
     pub release_name: Option<String>,
+    /// A remote chart's repository (`https://...` Helm repository or `oci://...`
+    /// registry), instead of a chart in the app's directory (Argo CD's `repoURL`).
+    #[serde(default, rename = "repoURL")]
+    pub repo_url: Option<String>,
+    /// The remote chart's name.
+    #[serde(default)]
+    pub chart: Option<String>,
+    /// The remote chart's version or semver constraint (empty: the latest release).
+    #[serde(default)]
+    pub target_revision: Option<String>,
     /// `.Release.Namespace` (default: the app's namespace).
     #[serde(default)]
     pub namespace: Option<String>,
@@ -99,6 +109,15 @@ impl HelmAppConfig {
             ),
             value_files: self.value_files.clone(),
             values: self.values.clone().unwrap_or_default(),
+            remote: self.repo_url.as_ref().map(|repository| {
+                crate::render::helm_fetch::ChartRequest {
+                    repository: repository.clone(),
+                    name: self.chart.clone().unwrap_or_default(),
+                    version: self.target_revision.clone().unwrap_or_default(),
+                    digest: None,
+                }
+            }),
+            repositories: None,
             values_from: None,
             allow_secret_values_outside_secrets: self.allow_secret_values_outside_secrets,
             hold: None,
@@ -109,6 +128,47 @@ impl HelmAppConfig {
             app: app.to_owned(),
         }
     }
+}
+
+/// Access to Helm repositories and OCI registries (`helmRepositories`), matched by URL
+/// prefix (the longest wins), as Argo CD matches repository credentials. Used by
+/// Kustomize's `helmCharts` and `helm:` apps; credentials come from files or a Secret,
+/// never from this file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HelmRepositoryConfig {
+    /// `https://charts.example.com`, `oci://registry.example.com/charts`: every repository
+    /// at or below it.
+    pub url: String,
+    /// The user name for basic auth (or `usernameFile`, or the Secret's `username`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the user name.
+    #[serde(default)]
+    pub username_file: Option<std::path::PathBuf>,
+    /// A file holding the password.
+    #[serde(default)]
+    pub password_file: Option<std::path::PathBuf>,
+    /// A PEM CA bundle trusted (besides the system's) for these repositories.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A Secret with keys `username`, `password` and (optional) `ca.crt`.
+    #[serde(default)]
+    pub secret_ref: Option<HelmSecretRef>,
+    /// OCI only: talk plain HTTP to the registry.
+    #[serde(default)]
+    pub plain_http: bool,
+}
+
+/// A Secret holding repository credentials.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HelmSecretRef {
+    /// The Secret's name.
+    pub name: String,
+    /// Its namespace (default: the agent's).
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 impl HelmAppConfig {

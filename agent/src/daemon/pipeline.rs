@@ -341,43 +341,6 @@ fn unresolved_of(object: &Value, namespace: &str) -> Unresolved {
     }
 }
 
-/// The chart settings of a `helm:` app, its `valuesFrom` read (from Git, or from the
-/// cluster unless `offline`) before it renders.
-async fn helm_settings(
-    tree: &Tree,
-    app: &AppDef,
-    helm: &crate::config::helm::HelmAppConfig,
-    decryptor: &Arc<dyn render::Decryptor>,
-    held: &Held,
-    secrets_ctx: &SecretsContext,
-    offline: bool,
-) -> Result<render::helm::ChartSettings, RenderError> {
-    let mut settings = helm.settings(&app.spec.name, namespace_of(app));
-    settings.hold = Some(Arc::clone(decryptor));
-    let sources = helm.values_sources();
-    if sources.is_empty() {
-        return Ok(settings);
-    }
-    let namespace = settings.namespace.clone().unwrap_or_default();
-    let input = render::helm::values_from::ValuesFromInput {
-        app: &app.spec.name,
-        namespace: &namespace,
-        tree,
-        chart_dir: &app.path,
-        decryptor: Some(decryptor.as_ref()),
-        held,
-        cluster: (!offline).then(|| secrets_ctx.stores.credentials()),
-    };
-    let resolved = render::helm::values_from::resolve(&sources, &input)
-        .await
-        .map_err(|source| RenderError::ChartFailed {
-            path: app.path.to_string(),
-            source,
-        })?;
-    settings.values_from = Some(Arc::new(resolved));
-    Ok(settings)
-}
-
 /// Renders, validates, resolves and evaluates one app. With `offline`, ExternalSecrets and
 /// Secrets with inline store references are not resolved but listed in
 /// [`Prepared::unresolved`].
@@ -403,22 +366,33 @@ pub async fn prepare(
         Arc::clone(&held),
     );
     let decryptor: Arc<dyn render::Decryptor> = Arc::new(decryptor);
-    let helm = config.apps.get(app.generator).and_then(|g| g.helm.as_ref());
-    let helm = match helm {
-        Some(h) => Some(
-            helm_settings(tree, app, h, &decryptor, &held, secrets_ctx, offline)
-                .await
-                .map_err(|source| PipelineError::RenderFailed {
-                    app: name.clone(),
-                    source: Box::new(source),
-                })?,
-        ),
-        None => None,
-    };
+    // A `helm:` app's valuesFrom and the charts' repository credentials, read before.
+    let (helm, helm_repositories) =
+        render::helm::inputs::resolve(&render::helm::inputs::HelmInputs {
+            tree,
+            app: &name,
+            path: &app.path,
+            namespace: namespace_of(app),
+            helm: config.apps.get(app.generator).and_then(|g| g.helm.as_ref()),
+            repositories: &config.helm_repositories,
+            agent_namespace: &config.namespace,
+            decryptor: &decryptor,
+            held: &*held,
+            cluster: (!offline).then(|| secrets_ctx.stores.credentials()),
+        })
+        .await
+        .map_err(|source| PipelineError::RenderFailed {
+            app: name.clone(),
+            source: Box::new(RenderError::ChartFailed {
+                path: app.path.to_string(),
+                source,
+            }),
+        })?;
     let options = RenderOptions {
         max_render_time: config.limits.render_timeout.0,
         decryptor: Some(decryptor),
         helm,
+        helm_repositories: Some(helm_repositories),
         ..RenderOptions::default()
     };
     let rendered = {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::release::RenderedObject;
 use super::values_from::ResolvedValues;
 use super::{HelmError, ReleaseOptions, load_dir, read_values_file, render};
+use crate::render::helm_fetch::{ChartRequest, FetchLimits, Fetcher, RepositoryAccess};
 use crate::render::{Decryptor, Object};
 use crate::tree::{RelPath, Tree};
 use serde_json::{Map, Value};
@@ -21,6 +22,11 @@ pub struct ChartSettings {
     pub release_name: Option<String>,
     /// `.Release.Namespace` (default: the app's namespace, else `default`).
     pub namespace: Option<String>,
+    /// A remote chart (its repository, name and version) rendered instead of a chart in the
+    /// app's directory; values files are then relative to the app's directory.
+    pub remote: Option<ChartRequest>,
+    /// Access to the remote chart's repository (credentials, CA bundle, plain HTTP).
+    pub repositories: Option<Arc<RepositoryAccess>>,
     /// Values files, paths relative to the chart directory (inside the snapshot), in order.
     pub value_files: Vec<String>,
     /// Inline values, after the files.
@@ -71,7 +77,10 @@ pub fn render_app(
     dir: &RelPath,
     settings: &ChartSettings,
 ) -> Result<Vec<Object>, HelmError> {
-    let chart = load_dir(tree, dir)?;
+    let chart = match &settings.remote {
+        Some(request) => fetch_remote(request, settings.repositories.as_deref())?,
+        None => load_dir(tree, dir)?,
+    };
     let mut options = ReleaseOptions {
         include_crds: !settings.skip_crds,
         kube_version: settings.kube_version.clone(),
@@ -135,6 +144,31 @@ pub fn render_app(
         }
     }
     Ok(objects)
+}
+
+/// Fetches the remote chart through the configured access, with the process-wide cache.
+fn fetch_remote(
+    request: &ChartRequest,
+    access: Option<&RepositoryAccess>,
+) -> Result<super::Chart, HelmError> {
+    let repository = access.map_or_else(
+        || crate::render::helm_fetch::Repository::new(&request.repository),
+        |a| a.repository(&request.repository),
+    );
+    let fetched = Fetcher::new(vec![repository], FetchLimits::default())
+        .with_cache(crate::render::flux_helm::shared_cache())
+        .fetch(request)
+        .map_err(|source| HelmError::RepositoryFailed { source })?;
+    super::load_archive(
+        &format!("{}-{}.tgz", fetched.name, fetched.version),
+        &fetched.archive,
+    )
+}
+
+/// Whether the settings render a remote chart (the app's directory holds no chart).
+#[must_use]
+pub fn is_remote(settings: &ChartSettings) -> bool {
+    settings.remote.is_some()
 }
 
 /// Refuses the release when a value read from a Secret is in an object that is not a

@@ -20,6 +20,7 @@ mod chart;
 mod deps;
 pub mod exposure;
 mod ignore;
+pub mod inputs;
 mod load;
 mod options;
 mod release;
@@ -31,7 +32,7 @@ pub mod template;
 mod values;
 pub mod values_from;
 
-pub use app::{CHART_FILE, ChartSettings, is_chart_dir, render_app};
+pub use app::{CHART_FILE, ChartSettings, is_chart_dir, is_remote, render_app};
 pub use archive::{ArchiveLimits, load_archive};
 pub use chart::{Chart, ChartFile, Dependency, Metadata};
 pub use load::load_dir;
@@ -151,6 +152,13 @@ pub enum HelmError {
         target: String,
         /// The field that carries the value.
         field: String,
+    },
+    /// The configured access to a chart repository is unusable (`helmRepositories`).
+    #[error("{source}")]
+    RepositoryFailed {
+        /// The cause (names the repository, never a credential).
+        #[source]
+        source: crate::render::helm_fetch::FetchError,
     },
     /// A bound on what a chart may cost was reached.
     #[error("chart {chart}: {what} exceeds the limit of {limit}")]

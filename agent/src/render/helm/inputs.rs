@@ -1,0 +1,71 @@
+//! What a render needs from outside the snapshot, read before it starts (the render itself
+//! never reaches the cluster): a `helm:` app's settings with its `valuesFrom` resolved
+//! ([`super::values_from`]), and the configured access to chart repositories
+//! ([`crate::render::helm_fetch::RepositoryAccess`]).
+
+use std::sync::Arc;
+
+use super::values_from::{self, ValuesFromInput};
+use super::{ChartSettings, HelmError};
+use crate::config::helm::{HelmAppConfig, HelmRepositoryConfig};
+use crate::render::Decryptor;
+use crate::render::flux_helm::HeldValues;
+use crate::render::helm_fetch::RepositoryAccess;
+use crate::secrets::credentials::CredentialSource;
+use crate::tree::{RelPath, Tree};
+
+/// The app and where its inputs are read.
+pub struct HelmInputs<'a> {
+    /// The snapshot.
+    pub tree: &'a Tree,
+    /// The app's name.
+    pub app: &'a str,
+    /// The app's directory.
+    pub path: &'a RelPath,
+    /// The app's target namespace.
+    pub namespace: &'a str,
+    /// The app generator's `helm:` block.
+    pub helm: Option<&'a HelmAppConfig>,
+    /// `helmRepositories`.
+    pub repositories: &'a [HelmRepositoryConfig],
+    /// The agent's namespace (of repository Secrets that name none).
+    pub agent_namespace: &'a str,
+    /// The render's decryption (SOPS files of `valuesFrom`; holds rendered Secret values).
+    pub decryptor: &'a Arc<dyn Decryptor>,
+    /// The values the decryption holds.
+    pub held: &'a dyn HeldValues,
+    /// Reads the cluster (`None` offline).
+    pub cluster: Option<&'a dyn CredentialSource>,
+}
+
+/// The chart settings of a `helm:` app (none for other apps) and the repository access.
+pub async fn resolve(
+    inputs: &HelmInputs<'_>,
+) -> Result<(Option<ChartSettings>, Arc<RepositoryAccess>), HelmError> {
+    let access =
+        RepositoryAccess::resolve(inputs.repositories, inputs.agent_namespace, inputs.cluster)
+            .await
+            .map_err(|source| HelmError::RepositoryFailed { source })?;
+    let access = Arc::new(access);
+    let Some(helm) = inputs.helm else {
+        return Ok((None, access));
+    };
+    let mut settings = helm.settings(inputs.app, inputs.namespace);
+    settings.hold = Some(Arc::clone(inputs.decryptor));
+    settings.repositories = Some(Arc::clone(&access));
+    let sources = helm.values_sources();
+    if !sources.is_empty() {
+        let namespace = settings.namespace.clone().unwrap_or_default();
+        let input = ValuesFromInput {
+            app: inputs.app,
+            namespace: &namespace,
+            tree: inputs.tree,
+            chart_dir: inputs.path,
+            decryptor: Some(inputs.decryptor.as_ref()),
+            held: inputs.held,
+            cluster: inputs.cluster,
+        };
+        settings.values_from = Some(Arc::new(values_from::resolve(&sources, &input).await?));
+    }
+    Ok((Some(settings), access))
+}
