@@ -26,6 +26,7 @@
 //! the rendered objects carry stand-ins, as decrypted SOPS Secrets do.
 
 pub mod model;
+pub mod phase;
 mod post_render;
 mod source;
 pub mod values;
@@ -101,6 +102,15 @@ pub enum FluxHelmError {
         /// The field that carries the value.
         field: String,
     },
+    /// The HelmRelease is suspended (`spec.suspend: true`): it is not rendered, and the app
+    /// is not synced (nothing applied or pruned) until it is resumed.
+    #[error(
+        "{object} is suspended (spec.suspend: true): the app is not synced until it is resumed"
+    )]
+    Suspended {
+        /// The HelmRelease.
+        object: String,
+    },
     /// A post-renderer failed.
     #[error("{object}: spec.postRenderers[{index}].kustomize: {reason}")]
     PostRenderFailed {
@@ -119,6 +129,7 @@ impl FluxHelmError {
         match self {
             Self::FetchFailed { source, .. } => source.reason(),
             Self::SecretValueExposed { .. } => "SecretValueExposed",
+            Self::Suspended { .. } => "HelmReleaseSuspended",
             _ => "HelmReleaseFailed",
         }
     }
@@ -227,6 +238,9 @@ pub struct Context<'a> {
     pub limits: FetchLimits,
     /// The archive cache shared across renders.
     pub cache: Arc<Mutex<ArchiveCache>>,
+    /// The objects the app applied at its last sync (install or upgrade, [`phase`]); `None`
+    /// when unknown (every release installs).
+    pub applied: Option<&'a phase::AppliedObjects>,
 }
 
 /// The process-wide archive cache (public chart archives only; 256 MiB).
@@ -274,6 +288,7 @@ pub fn expand_rendered(
     namespace: &str,
     held: &dyn HeldValues,
     hold: Option<&dyn Decryptor>,
+    applied: Option<&phase::AppliedObjects>,
 ) -> Result<Vec<crate::render::Object>, FluxHelmError> {
     let Some(source) = objects
         .iter()
@@ -291,6 +306,7 @@ pub fn expand_rendered(
         hold,
         limits: FetchLimits::default(),
         cache: shared_cache(),
+        applied,
     };
     // `expand` keeps the other objects first, in order, and appends the releases' objects.
     let kept: Vec<crate::tree::RelPath> = objects
@@ -342,18 +358,11 @@ fn render_release(
     objects: &[Value],
     ctx: &Context<'_>,
 ) -> Result<Vec<Value>, FluxHelmError> {
-    let crds = |a: &Option<model::Action>| a.as_ref().map(|a| a.crds.clone()).unwrap_or_default();
-    for (field, policy) in [
-        ("spec.install.crds", crds(&release.spec.install)),
-        ("spec.upgrade.crds", crds(&release.spec.upgrade)),
-    ] {
-        if !matches!(policy.as_str(), "" | "Skip" | "Create" | "CreateReplace") {
-            return Err(FluxHelmError::InvalidField {
-                object: id.to_owned(),
-                field: field.into(),
-                problem: format!("{policy:?} is not Skip, Create or CreateReplace"),
-            });
-        }
+    phase::validate(release, id)?;
+    if release.spec.suspend {
+        return Err(FluxHelmError::Suspended {
+            object: id.to_owned(),
+        });
     }
     let (repository, request) = source::chart_source(release, namespace, id, flux, objects, ctx)?;
     let fetcher =
@@ -376,7 +385,8 @@ fn render_release(
         namespace: release_namespace.clone(),
         values,
         secret_values,
-        include_crds: crds(&release.spec.install) != "Skip",
+        // Which CRDs are applied is decided once the release's objects are known.
+        include_crds: true,
         app_seed: ctx.app.to_owned(),
     };
     tracing::info!(chart = %chart.name, version = %chart.version, digest = %chart.digest,
@@ -388,10 +398,10 @@ fn render_release(
                 object: id.to_owned(),
                 reason,
             })?;
-    let mut all: Vec<Value> = rendered.crds;
-    if !request.include_crds {
-        all.clear();
-    }
+    let (policy, upgrade) =
+        phase::crd_policy(release, &rendered.objects, &release_namespace, ctx.applied);
+    tracing::debug!(crds = %policy, upgrade, "the release's CRD policy");
+    let mut all = phase::select_crds(rendered.crds, &policy, upgrade, ctx.applied);
     all.extend(rendered.objects);
     all.extend(rendered.hooks);
     let mut all = post_render_all(release, id, all, secret_values)?;

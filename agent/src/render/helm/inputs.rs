@@ -1,7 +1,9 @@
 //! What a render needs from outside the snapshot, read before it starts (the render itself
 //! never reaches the cluster): a `helm:` app's settings with its `valuesFrom` resolved
-//! ([`super::values_from`]), and the configured access to chart repositories
-//! ([`crate::render::helm_fetch::RepositoryAccess`]).
+//! ([`super::values_from`]), the configured access to chart repositories
+//! ([`crate::render::helm_fetch::RepositoryAccess`]), and the objects the app applied at its
+//! last sync, which tell a HelmRelease's install from its upgrade
+//! ([`crate::render::flux_helm::phase`]).
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use super::{ChartSettings, HelmError};
 use crate::config::helm::{HelmAppConfig, HelmRepositoryConfig};
 use crate::render::Decryptor;
 use crate::render::flux_helm::HeldValues;
+use crate::render::flux_helm::phase::AppliedObjects;
 use crate::render::helm_fetch::RepositoryAccess;
 use crate::secrets::credentials::CredentialSource;
 use crate::tree::{RelPath, Tree};
@@ -38,17 +41,30 @@ pub struct HelmInputs<'a> {
     pub cluster: Option<&'a dyn CredentialSource>,
 }
 
-/// The chart settings of a `helm:` app (none for other apps) and the repository access.
-pub async fn resolve(
-    inputs: &HelmInputs<'_>,
-) -> Result<(Option<ChartSettings>, Arc<RepositoryAccess>), HelmError> {
+/// What [`resolve`] read.
+pub struct ResolvedInputs {
+    /// The chart settings of a `helm:` app (none for other apps).
+    pub settings: Option<ChartSettings>,
+    /// The access to chart repositories.
+    pub repositories: Arc<RepositoryAccess>,
+    /// The objects the app applied at its last sync (none: unknown, or never synced).
+    pub applied: Option<AppliedObjects>,
+}
+
+/// Reads the app's inputs.
+pub async fn resolve(inputs: &HelmInputs<'_>) -> Result<ResolvedInputs, HelmError> {
+    let applied = applied_objects(inputs).await;
     let access =
         RepositoryAccess::resolve(inputs.repositories, inputs.agent_namespace, inputs.cluster)
             .await
             .map_err(|source| HelmError::RepositoryFailed { source })?;
     let access = Arc::new(access);
     let Some(helm) = inputs.helm else {
-        return Ok((None, access));
+        return Ok(ResolvedInputs {
+            settings: None,
+            repositories: access,
+            applied,
+        });
     };
     let mut settings = helm.settings(inputs.app, inputs.namespace);
     settings.hold = Some(Arc::clone(inputs.decryptor));
@@ -67,5 +83,31 @@ pub async fn resolve(
         };
         settings.values_from = Some(Arc::new(values_from::resolve(&sources, &input).await?));
     }
-    Ok((Some(settings), access))
+    Ok(ResolvedInputs {
+        settings: Some(settings),
+        repositories: access,
+        applied,
+    })
+}
+
+/// The app's inventory, read from the cluster; unknown when it cannot be read (the
+/// releases then install, which applies their CRDs as `install.crds` says).
+async fn applied_objects(inputs: &HelmInputs<'_>) -> Option<AppliedObjects> {
+    let cluster = inputs.cluster?;
+    let name = crate::sync::inventory::config_map_name(inputs.app);
+    let text = cluster
+        .config_map_value(
+            inputs.agent_namespace,
+            &name,
+            crate::sync::inventory::DATA_KEY,
+        )
+        .await
+        .ok()?;
+    match AppliedObjects::from_inventory(&text, &name) {
+        Ok(applied) => Some(applied),
+        Err(reason) => {
+            tracing::warn!(app = inputs.app, %reason, "the inventory could not be read");
+            None
+        }
+    }
 }
