@@ -204,3 +204,55 @@ fn a_remote_chart_from_an_oci_registry_uses_basic_auth_from_a_secret_and_plain_h
     assert_eq!(objects[0]["data"]["greeting"], "hej");
     assert!(!err.contains(PASSWORD));
 }
+
+#[test]
+fn archives_cached_on_disk_serve_a_restarted_agent_and_a_corrupt_one_is_fetched_again() {
+    use std::sync::Mutex;
+    use tether_agent::render::helm_fetch::{ArchiveCache, ChartRequest, FetchLimits, Fetcher};
+    let peers = peers();
+    let url = peers.auth_repo.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let configs =
+        json!([{"url": url, "username": "reader", "passwordFile": dir.path().join("pw")}]);
+    std::fs::write(dir.path().join("pw"), PASSWORD).expect("write");
+    let cache_dir = dir.path().join("archives");
+    let fetch = || {
+        let mut cache = ArchiveCache::new(1 << 20);
+        cache.set_dir(&cache_dir, 1 << 20).expect("a cache dir");
+        let fetcher = Fetcher::new(
+            vec![access(configs.clone(), None).repository(&url)],
+            FetchLimits::default(),
+        )
+        .with_cache(Arc::new(Mutex::new(cache)));
+        let request = ChartRequest {
+            repository: url.clone(),
+            name: "greeter".into(),
+            version: "1.1.0".into(),
+            digest: None,
+        };
+        let fetched = fetcher.fetch(&request).expect("fetched");
+        (fetched.digest, fetcher.downloads())
+    };
+    let (digest, downloads) = fetch();
+    assert_eq!(downloads, 1);
+    // A restarted agent (a new cache on the same directory) downloads nothing.
+    assert_eq!(fetch(), (digest.clone(), 0));
+    // A corrupt file is detected by its digest and the archive fetched again.
+    let file = cache_dir.join(format!("{}.tgz", digest.trim_start_matches("sha256:")));
+    std::fs::write(&file, b"corrupt").expect("corrupt the cached archive");
+    assert_eq!(fetch(), (digest.clone(), 1));
+    assert_eq!(
+        fetch(),
+        (digest, 0),
+        "the archive fetched again is cached again"
+    );
+    let cached: Vec<u8> = std::fs::read_dir(&cache_dir)
+        .expect("read the cache")
+        .filter_map(Result::ok)
+        .flat_map(|e| std::fs::read(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        !String::from_utf8_lossy(&cached).contains(PASSWORD),
+        "no credential is cached"
+    );
+}

@@ -378,6 +378,7 @@ pub async fn prepare(
         decryptor: &decryptor,
         held: &*held,
         cluster: (!offline).then(|| secrets_ctx.stores.credentials()),
+        archive_dir: Some(&config.cache_dir.join("helm-archives")),
     })
     .await
     .map_err(|source| PipelineError::RenderFailed {

@@ -253,6 +253,22 @@ pub fn shared_cache() -> Arc<Mutex<ArchiveCache>> {
     }))
 }
 
+/// The most bytes of archives the shared cache keeps on disk.
+pub const DISK_CACHE_BYTES: u64 = 1 << 30;
+
+/// Keeps the shared cache's archives in `dir` too (once; later calls change nothing), so a
+/// restarted agent reuses them.
+pub fn use_cache_dir(dir: &std::path::Path) {
+    static SET: OnceLock<()> = OnceLock::new();
+    SET.get_or_init(|| {
+        let cache = shared_cache();
+        let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = cache.set_dir(dir, DISK_CACHE_BYTES) {
+            tracing::warn!(dir = %dir.display(), error = %e, "chart archives are cached in memory only");
+        }
+    });
+}
+
 fn group_kind(object: &Value) -> (&str, &str) {
     let group = object
         .get("apiVersion")

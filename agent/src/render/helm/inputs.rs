@@ -39,6 +39,8 @@ pub struct HelmInputs<'a> {
     pub held: &'a dyn HeldValues,
     /// Reads the cluster (`None` offline).
     pub cluster: Option<&'a dyn CredentialSource>,
+    /// Where downloaded chart archives are kept across restarts (`None`: memory only).
+    pub archive_dir: Option<&'a std::path::Path>,
 }
 
 /// What [`resolve`] read.
@@ -53,6 +55,9 @@ pub struct ResolvedInputs {
 
 /// Reads the app's inputs.
 pub async fn resolve(inputs: &HelmInputs<'_>) -> Result<ResolvedInputs, HelmError> {
+    if let Some(dir) = inputs.archive_dir {
+        crate::render::flux_helm::use_cache_dir(dir);
+    }
     let applied = applied_objects(inputs).await;
     let access =
         RepositoryAccess::resolve(inputs.repositories, inputs.agent_namespace, inputs.cluster)
