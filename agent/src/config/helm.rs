@@ -42,6 +42,10 @@ pub struct HelmAppConfig {
     /// default such a render is refused, naming the object and field.
     #[serde(default)]
     pub allow_secret_values_outside_secrets: bool,
+    /// Answer the chart's `lookup` from the cluster (read-only, in the namespaces the app
+    /// writes); by default it answers as `helm template` does offline (empty).
+    #[serde(default)]
+    pub lookup: bool,
     /// `.Capabilities.KubeVersion` (default: Helm 3's offline default).
     #[serde(default)]
     pub kube_version: Option<String>,
@@ -118,6 +122,7 @@ impl HelmAppConfig {
                 }
             }),
             repositories: None,
+            lookup: None,
             values_from: None,
             allow_secret_values_outside_secrets: self.allow_secret_values_outside_secrets,
             hold: None,

@@ -27,6 +27,8 @@ pub struct ChartSettings {
     pub remote: Option<ChartRequest>,
     /// Access to the remote chart's repository (credentials, CA bundle, plain HTTP).
     pub repositories: Option<Arc<RepositoryAccess>>,
+    /// Answers `lookup` from the cluster (the app opted in); `None` answers empty.
+    pub lookup: Option<Arc<super::lookup::ClusterLookup>>,
     /// Values files, paths relative to the chart directory (inside the snapshot), in order.
     pub value_files: Vec<String>,
     /// Inline values, after the files.
@@ -110,10 +112,19 @@ pub fn render_app(
         options.secret_values |= from.secret;
     }
     options.values = inline;
-    let release = render(&chart, &options)?;
-    if let Some(from) = settings.values_from.as_deref().filter(|f| f.secret) {
-        refuse_exposure(settings, from, &options, &chart.values, &release)?;
+    if let Some(lookup) = &settings.lookup {
+        let lookup: Arc<dyn super::template::Lookup> = lookup.clone();
+        options.lookup = Some(lookup);
+        // A Secret looked up may reach an error message: none quotes a value.
+        options.secret_values = true;
     }
+    let release = render(&chart, &options).map_err(|e| match &settings.lookup {
+        Some(lookup) => lookup
+            .take_refusal()
+            .map_or(e, |reason| HelmError::LookupRefused { reason }),
+        None => e,
+    })?;
+    refuse_exposure(settings, &options, &chart.values, &release)?;
     let source = |object: &RenderedObject| -> RelPath {
         // `chart/templates/x.yaml` → `DIR/templates/x.yaml`.
         let inner = object.template.split_once('/').map_or("", |(_, rest)| rest);
@@ -171,20 +182,25 @@ pub fn is_remote(settings: &ChartSettings) -> bool {
     settings.remote.is_some()
 }
 
-/// Refuses the release when a value read from a Secret is in an object that is not a
-/// Secret, unless the app allows it. Strings also in the non-secret values do not count.
+/// Refuses the release when a value read from a Secret (by `valuesFrom` or `lookup`) is in
+/// an object that is not a Secret, unless the app allows it. Strings also in the non-secret
+/// values do not count.
 fn refuse_exposure(
     settings: &ChartSettings,
-    from: &ResolvedValues,
     options: &ReleaseOptions,
     defaults: &Map<String, Value>,
     release: &super::Release,
 ) -> Result<(), HelmError> {
-    if settings.allow_secret_values_outside_secrets {
+    let mut leaves = super::exposure::SecretLeaves::new();
+    if let Some(from) = settings.values_from.as_deref().filter(|f| f.secret) {
+        leaves.extend_from(&from.leaves);
+    }
+    if let Some(lookup) = &settings.lookup {
+        leaves.extend(lookup.take_leaves());
+    }
+    if settings.allow_secret_values_outside_secrets || leaves.is_empty() {
         return Ok(());
     }
-    let mut leaves = super::exposure::SecretLeaves::new();
-    leaves.extend_from(&from.leaves);
     leaves.forget_public(&settings.values);
     leaves.forget_public(defaults);
     for (_, values) in &options.value_files {

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::lookup::ClusterLookup;
 use super::values_from::{self, ValuesFromInput};
 use super::{ChartSettings, HelmError};
 use crate::config::helm::{HelmAppConfig, HelmRepositoryConfig};
@@ -74,6 +75,16 @@ pub async fn resolve(inputs: &HelmInputs<'_>) -> Result<ResolvedInputs, HelmErro
     let mut settings = helm.settings(inputs.app, inputs.namespace);
     settings.hold = Some(Arc::clone(inputs.decryptor));
     settings.repositories = Some(Arc::clone(&access));
+    if helm.lookup
+        && let Some(client) = inputs.cluster.and_then(CredentialSource::client)
+    {
+        let mut namespaces = vec![inputs.namespace.to_owned()];
+        if let Some(release) = settings.namespace.clone().filter(|n| n != inputs.namespace) {
+            namespaces.push(release);
+        }
+        let runtime = tokio::runtime::Handle::current();
+        settings.lookup = Some(Arc::new(ClusterLookup::new(client, runtime, namespaces)));
+    }
     let sources = helm.values_sources();
     if !sources.is_empty() {
         let namespace = settings.namespace.clone().unwrap_or_default();

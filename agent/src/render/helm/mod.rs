@@ -22,6 +22,7 @@ pub mod exposure;
 mod ignore;
 pub mod inputs;
 mod load;
+pub mod lookup;
 mod options;
 mod release;
 mod schema;
@@ -159,6 +160,12 @@ pub enum HelmError {
         /// The cause (names the repository, never a credential).
         #[source]
         source: crate::render::helm_fetch::FetchError,
+    },
+    /// A `lookup` was refused or failed (names the kind, namespace and name).
+    #[error("{reason}")]
+    LookupRefused {
+        /// Why.
+        reason: String,
     },
     /// A bound on what a chart may cost was reached.
     #[error("chart {chart}: {what} exceeds the limit of {limit}")]
