@@ -8,7 +8,7 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -95,7 +95,7 @@ fn start_agent(cluster: &Cluster, repo: &Repo, dir: &Path) -> Agent {
         admin_port,
         log,
         identity: identity.into(),
-        config: PathBuf::from(config),
+        config,
     }
 }
 
