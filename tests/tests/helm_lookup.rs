@@ -146,3 +146,68 @@ fn lookups_are_empty_unless_the_app_opts_in_and_stay_in_its_namespaces() {
     );
     assert!(!err.contains(KEPT) && !err.contains(&encoded), "{err}");
 }
+
+#[test]
+fn a_helm_app_sees_the_clusters_capabilities_and_its_lookup_opt_in() {
+    use tether_agent::config::helm::HelmAppConfig;
+    use tether_agent::render::helm::inputs::{HelmInputs, resolve};
+    let cluster = Cluster::start();
+    cluster.ok(&["create", "namespace", "shop"]);
+    cluster.ok(&[
+        "create",
+        "configmap",
+        "existing",
+        "-n",
+        "shop",
+        "--from-literal=color=green",
+    ]);
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/helm_release/crd.yaml");
+    cluster.ok(&["apply", "-f", &crd.display().to_string()]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let credentials =
+        tether_agent::secrets::credentials::KubeCredentials::new(client(&cluster, &runtime));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/helm_lookup");
+    let tree = Tree::new(FsTree::new(&dir));
+    let path = RelPath::parse("chart").expect("a path");
+    let decryptor: Arc<dyn tether_agent::render::Decryptor> =
+        Arc::new(tether_agent::render::NoDecryption);
+    let config: HelmAppConfig =
+        serde_json::from_value(serde_json::json!({"lookup": true})).expect("a helm block");
+    let inputs = HelmInputs {
+        tree: &tree,
+        app: "web",
+        path: &path,
+        namespace: "shop",
+        helm: Some(&config),
+        repositories: &[],
+        agent_namespace: "tether-system",
+        decryptor: &decryptor,
+        held: &tether_agent::render::flux_helm::NothingHeld,
+        cluster: Some(&credentials),
+        archive_dir: None,
+    };
+    let resolved = runtime.block_on(resolve(&inputs)).expect("resolved");
+    let settings = resolved.settings.expect("a helm app's settings");
+    assert_eq!(settings.kube_version.as_deref(), Some("v1.33.0"));
+    for served in [
+        "apps/v1",
+        "apps/v1/Deployment",
+        "v1/ConfigMap",
+        "webapp.example/v1/Widget",
+    ] {
+        assert!(
+            settings.api_versions.iter().any(|a| a == served),
+            "{served}"
+        );
+    }
+    assert!(
+        settings.lookup.is_some(),
+        "the opt-in gives a cluster lookup"
+    );
+    let objects = render_chart(settings.lookup.clone(), &[]).expect("rendered");
+    assert_eq!(find(&objects, "ConfigMap")["data"]["color"], "green");
+}

@@ -3,7 +3,8 @@
 //! ([`super::values_from`]), the configured access to chart repositories
 //! ([`crate::render::helm_fetch::RepositoryAccess`]), and the objects the app applied at its
 //! last sync, which tell a HelmRelease's install from its upgrade
-//! ([`crate::render::flux_helm::phase`]).
+//! ([`crate::render::flux_helm::phase`]); for a `helm:` app, `.Capabilities` from the
+//! cluster's discovery ([`super::capabilities`]).
 
 use std::sync::Arc;
 
@@ -75,8 +76,23 @@ pub async fn resolve(inputs: &HelmInputs<'_>) -> Result<ResolvedInputs, HelmErro
     let mut settings = helm.settings(inputs.app, inputs.namespace);
     settings.hold = Some(Arc::clone(inputs.decryptor));
     settings.repositories = Some(Arc::clone(&access));
+    let client = inputs.cluster.and_then(CredentialSource::client);
+    if let Some(client) = &client {
+        match super::capabilities::discover(client).await {
+            Ok(found) => {
+                if settings.kube_version.is_none() {
+                    settings.kube_version = Some(found.kube_version.clone());
+                }
+                settings
+                    .api_versions
+                    .extend(found.api_versions.iter().cloned());
+            }
+            Err(e) => tracing::warn!(app = inputs.app, error = %e,
+                "the cluster's discovery failed; .Capabilities keeps helm template's defaults"),
+        }
+    }
     if helm.lookup
-        && let Some(client) = inputs.cluster.and_then(CredentialSource::client)
+        && let Some(client) = client
     {
         let mut namespaces = vec![inputs.namespace.to_owned()];
         if let Some(release) = settings.namespace.clone().filter(|n| n != inputs.namespace) {

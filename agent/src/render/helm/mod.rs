@@ -16,6 +16,7 @@
 
 mod app;
 mod archive;
+pub mod capabilities;
 mod chart;
 mod deps;
 pub mod exposure;
