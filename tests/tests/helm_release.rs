@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Value, json};
+use tether_agent::render::flux_helm::phase::AppliedObjects;
 use tether_agent::render::flux_helm::{self, Context, NativeRenderer, NothingHeld};
 use tether_agent::render::helm_fetch::{ArchiveCache, FetchLimits};
 use tether_tests::gitserver::run;
@@ -88,6 +89,7 @@ fn ctx<'a>(renderer: &'a NativeRenderer, cache: Arc<Mutex<ArchiveCache>>) -> Con
         hold: None,
         limits: FetchLimits::default(),
         cache,
+        applied: None,
     }
 }
 
@@ -261,6 +263,73 @@ fn install_crds_skip_leaves_the_crds_out_and_post_renderers_patch_the_release() 
     assert!(
         out.iter().all(|o| o["kind"] != "Pod"),
         "test hooks are left out"
+    );
+}
+
+/// How many CRDs the release renders when the app applied `inventory` before (`None`: never).
+fn crd_count(peers: &Peers, object: &Value, inventory: Option<&str>) -> usize {
+    let applied = inventory.map(|text| {
+        AppliedObjects::from_inventory(text, "tether-inventory-web").expect("an inventory")
+    });
+    let renderer = NativeRenderer;
+    let mut ctx = ctx(&renderer, Arc::new(Mutex::new(ArchiveCache::new(64 << 20))));
+    ctx.applied = applied.as_ref();
+    let out = flux_helm::expand(manifests(peers, std::slice::from_ref(object), "pw"), &ctx)
+        .expect("expanded");
+    out.iter()
+        .filter(|o| o["kind"] == "CustomResourceDefinition")
+        .count()
+}
+
+#[test]
+fn upgrade_crds_apply_once_the_release_was_applied_and_a_suspended_release_is_not_rendered() {
+    let peers = peers();
+    let mut object = release(
+        "phased",
+        json!({"chart": {"spec": {"chart": "webapp", "version": "1.1.0",
+            "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}),
+    );
+    object["spec"]["install"] = json!({"crds": "CreateReplace"});
+    let header = "tether-inventory v1\nrevision abc\ndigest 0\n";
+    let installed = format!("{header}apps/v1/Deployment/shop/shop-phased 1 2\n");
+    let with_crd = format!(
+        "{installed}apiextensions.k8s.io/v1/CustomResourceDefinition//widgets.webapp.example 1 2\n"
+    );
+    let elsewhere = format!("{header}apps/v1/Deployment/other/shop-phased 1 2\n");
+    // Never applied: install.crds.
+    assert_eq!(crd_count(peers, &object, None), 1);
+    assert_eq!(crd_count(peers, &object, Some(&elsewhere)), 1);
+    // Applied before (the release is named `targetNamespace-name`): upgrade.crds, Skip by
+    // default as in Flux.
+    assert_eq!(crd_count(peers, &object, Some(&installed)), 0);
+    object["spec"]["upgrade"] = json!({"crds": "Create"});
+    assert_eq!(
+        crd_count(peers, &object, Some(&installed)),
+        1,
+        "a new CRD is created"
+    );
+    assert_eq!(
+        crd_count(peers, &object, Some(&with_crd)),
+        0,
+        "an applied CRD is left as is"
+    );
+    object["spec"]["upgrade"] = json!({"crds": "CreateReplace"});
+    assert_eq!(crd_count(peers, &object, Some(&with_crd)), 1);
+    object["spec"]["install"] = json!({"crds": "Skip"});
+    assert_eq!(crd_count(peers, &object, None), 0);
+
+    object["spec"]["suspend"] = json!(true);
+    let renderer = NativeRenderer;
+    let err = flux_helm::expand(
+        manifests(peers, &[object], "pw"),
+        &ctx(&renderer, Arc::new(Mutex::new(ArchiveCache::new(1 << 20)))),
+    )
+    .expect_err("suspended");
+    assert_eq!(err.reason(), "HelmReleaseSuspended");
+    assert!(
+        err.to_string()
+            .starts_with("HelmRelease shop/phased is suspended"),
+        "{err}"
     );
 }
 

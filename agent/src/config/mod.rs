@@ -216,6 +216,9 @@ pub struct Config {
     /// The web UI on `listen`: access (tokens, a proxy's headers, anonymous reads).
     #[serde(default)]
     pub ui: crate::server::ui::UiConfig,
+    /// Credentials, CA bundles and plain HTTP for Helm repositories and OCI registries.
+    #[serde(default)]
+    pub helm_repositories: Vec<helm::HelmRepositoryConfig>,
 }
 
 /// Log output.

@@ -365,24 +365,34 @@ pub async fn prepare(
         key_allow.clone(),
         Arc::clone(&held),
     );
-    let helm = config.apps.get(app.generator).and_then(|g| g.helm.as_ref());
-    if helm.is_some_and(|h| !h.values_from.is_empty()) {
-        return Err(PipelineError::RenderFailed {
-            app: name.clone(),
-            source: Box::new(RenderError::ChartFailed {
-                path: app.path.to_string(),
-                source: render::helm::HelmError::InvalidValues {
-                    file: "helm.valuesFrom".into(),
-                    reason: "reading values from ConfigMaps and Secrets is not supported yet"
-                        .into(),
-                },
-            }),
-        });
-    }
+    let decryptor: Arc<dyn render::Decryptor> = Arc::new(decryptor);
+    // A `helm:` app's valuesFrom and the charts' repository credentials, read before.
+    let inputs = render::helm::inputs::resolve(&render::helm::inputs::HelmInputs {
+        tree,
+        app: &name,
+        path: &app.path,
+        namespace: namespace_of(app),
+        helm: config.apps.get(app.generator).and_then(|g| g.helm.as_ref()),
+        repositories: &config.helm_repositories,
+        agent_namespace: &config.namespace,
+        decryptor: &decryptor,
+        held: &*held,
+        cluster: (!offline).then(|| secrets_ctx.stores.credentials()),
+        archive_dir: Some(&config.cache_dir.join("helm-archives")),
+    })
+    .await
+    .map_err(|source| PipelineError::RenderFailed {
+        app: name.clone(),
+        source: Box::new(RenderError::ChartFailed {
+            path: app.path.to_string(),
+            source,
+        }),
+    })?;
     let options = RenderOptions {
         max_render_time: config.limits.render_timeout.0,
-        decryptor: Some(Arc::new(decryptor)),
-        helm: helm.map(|h| h.settings(&name, namespace_of(app))),
+        decryptor: Some(decryptor),
+        helm: inputs.settings.clone(),
+        helm_repositories: Some(Arc::clone(&inputs.repositories)),
         ..RenderOptions::default()
     };
     let rendered = {
@@ -392,8 +402,15 @@ pub async fn prepare(
             .and_then(|objects| {
                 // Flux HelmReleases are rendered here, their values read through `held`.
                 let hold = options.decryptor.as_deref();
-                render::flux_helm::expand_rendered(objects, &name, namespace_of(app), &*held, hold)
-                    .map_err(RenderError::from)
+                render::flux_helm::expand_rendered(
+                    objects,
+                    &name,
+                    namespace_of(app),
+                    &*held,
+                    hold,
+                    inputs.applied.as_ref(),
+                )
+                .map_err(RenderError::from)
             })
             .map_err(|source| PipelineError::RenderFailed {
                 app: name.clone(),

@@ -209,6 +209,8 @@ pub struct RenderOptions {
     pub decryptor: Option<Arc<dyn Decryptor>>,
     /// Render a directory holding a `Chart.yaml` as a Helm chart with these settings.
     pub helm: Option<helm::ChartSettings>,
+    /// Credentials, CA bundles and plain HTTP for remote charts (`helmRepositories`).
+    pub helm_repositories: Option<Arc<helm_fetch::RepositoryAccess>>,
 }
 
 impl Default for RenderOptions {
@@ -222,6 +224,7 @@ impl Default for RenderOptions {
             max_render_time: std::time::Duration::from_secs(30),
             decryptor: None,
             helm: None,
+            helm_repositories: None,
         }
     }
 }
@@ -332,6 +335,7 @@ impl RenderError {
                 helm::HelmError::ArchiveRefused { .. } => "PathRefused",
                 helm::HelmError::LimitExceeded { .. } => "LimitExceeded",
                 helm::HelmError::SchemaFailed { .. } => "ValuesInvalid",
+                helm::HelmError::SecretValueExposed { .. } => "SecretValueExposed",
                 _ => "ChartFailed",
             },
             Self::LimitExceeded { .. } => "LimitExceeded",
@@ -370,7 +374,7 @@ pub fn render(
         None if kustomization.is_none() => Some(&default_settings),
         None => None,
     }
-    .filter(|_| helm::is_chart_dir(tree, dir));
+    .filter(|s| helm::is_remote(s) || helm::is_chart_dir(tree, dir));
     let objects = if let Some(settings) = chart {
         helm::render_app(tree, dir, settings).map_err(|source| RenderError::ChartFailed {
             path: dir.to_string(),

@@ -53,6 +53,11 @@ pub trait CredentialSource: Send + Sync {
         name: &'a str,
         key: &'a str,
     ) -> BoxFuture<'a, Result<String, CredentialError>>;
+
+    /// The cluster client behind this source, if any (Helm's opt-in `lookup` reads with it).
+    fn client(&self) -> Option<kube::Client> {
+        None
+    }
 }
 
 /// `(namespace, name, key)` of a value in a Secret.
@@ -169,6 +174,10 @@ impl KubeCredentials {
 }
 
 impl CredentialSource for KubeCredentials {
+    fn client(&self) -> Option<kube::Client> {
+        Some(self.client.clone())
+    }
+
     fn secret_value<'a>(
         &'a self,
         namespace: &'a str,

@@ -317,6 +317,25 @@ fn helm_releases_from_a_registry_and_a_repository_sync_upgrade_and_prune_through
         Some(web_hook),
         "the web release did not change"
     );
+
+    // A suspended release is not rendered: the app is reported, nothing is pruned.
+    let suspended = release("web", "charts", "^1.1", 3, "Create").replace(
+        "spec:\n  interval: 10m\n",
+        "spec:\n  suspend: true\n  interval: 10m\n",
+    );
+    scene.commit(
+        &[("apps/web/web.yaml", suspended)],
+        "suspend the web release",
+    );
+    wait_for("the suspension reported", Duration::from_secs(60), || {
+        let (_, body) = scene.agent.get("/api/v1/apps/web");
+        body.contains("HelmRelease web/web is suspended")
+            .then_some(())
+    });
+    assert!(
+        scene.image("web").is_some(),
+        "a suspended release's objects stay"
+    );
     assert_nothing_emitted(&scene);
 }
 

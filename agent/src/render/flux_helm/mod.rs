@@ -26,6 +26,7 @@
 //! the rendered objects carry stand-ins, as decrypted SOPS Secrets do.
 
 pub mod model;
+pub mod phase;
 mod post_render;
 mod source;
 pub mod values;
@@ -89,6 +90,27 @@ pub enum FluxHelmError {
         /// The renderer's message.
         reason: String,
     },
+    /// A value read from a Secret was rendered into an object that is not a Secret.
+    #[error(
+        "{object}: {target}: field {field} carries a value read from a Secret (valuesFrom); keep it in a Secret, or annotate the HelmRelease {SECRET_VALUES_ANNOTATION}: allow"
+    )]
+    SecretValueExposed {
+        /// The HelmRelease.
+        object: String,
+        /// The rendered object, `Kind namespace/name`.
+        target: String,
+        /// The field that carries the value.
+        field: String,
+    },
+    /// The HelmRelease is suspended (`spec.suspend: true`): it is not rendered, and the app
+    /// is not synced (nothing applied or pruned) until it is resumed.
+    #[error(
+        "{object} is suspended (spec.suspend: true): the app is not synced until it is resumed"
+    )]
+    Suspended {
+        /// The HelmRelease.
+        object: String,
+    },
     /// A post-renderer failed.
     #[error("{object}: spec.postRenderers[{index}].kustomize: {reason}")]
     PostRenderFailed {
@@ -106,6 +128,8 @@ impl FluxHelmError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::FetchFailed { source, .. } => source.reason(),
+            Self::SecretValueExposed { .. } => "SecretValueExposed",
+            Self::Suspended { .. } => "HelmReleaseSuspended",
             _ => "HelmReleaseFailed",
         }
     }
@@ -214,6 +238,9 @@ pub struct Context<'a> {
     pub limits: FetchLimits,
     /// The archive cache shared across renders.
     pub cache: Arc<Mutex<ArchiveCache>>,
+    /// The objects the app applied at its last sync (install or upgrade, [`phase`]); `None`
+    /// when unknown (every release installs).
+    pub applied: Option<&'a phase::AppliedObjects>,
 }
 
 /// The process-wide archive cache (public chart archives only; 256 MiB).
@@ -224,6 +251,22 @@ pub fn shared_cache() -> Arc<Mutex<ArchiveCache>> {
             FetchLimits::default().cache_bytes,
         )))
     }))
+}
+
+/// The most bytes of archives the shared cache keeps on disk.
+pub const DISK_CACHE_BYTES: u64 = 1 << 30;
+
+/// Keeps the shared cache's archives in `dir` too (once; later calls change nothing), so a
+/// restarted agent reuses them.
+pub fn use_cache_dir(dir: &std::path::Path) {
+    static SET: OnceLock<()> = OnceLock::new();
+    SET.get_or_init(|| {
+        let cache = shared_cache();
+        let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = cache.set_dir(dir, DISK_CACHE_BYTES) {
+            tracing::warn!(dir = %dir.display(), error = %e, "chart archives are cached in memory only");
+        }
+    });
 }
 
 fn group_kind(object: &Value) -> (&str, &str) {
@@ -261,6 +304,7 @@ pub fn expand_rendered(
     namespace: &str,
     held: &dyn HeldValues,
     hold: Option<&dyn Decryptor>,
+    applied: Option<&phase::AppliedObjects>,
 ) -> Result<Vec<crate::render::Object>, FluxHelmError> {
     let Some(source) = objects
         .iter()
@@ -278,6 +322,7 @@ pub fn expand_rendered(
         hold,
         limits: FetchLimits::default(),
         cache: shared_cache(),
+        applied,
     };
     // `expand` keeps the other objects first, in order, and appends the releases' objects.
     let kept: Vec<crate::tree::RelPath> = objects
@@ -329,18 +374,11 @@ fn render_release(
     objects: &[Value],
     ctx: &Context<'_>,
 ) -> Result<Vec<Value>, FluxHelmError> {
-    let crds = |a: &Option<model::Action>| a.as_ref().map(|a| a.crds.clone()).unwrap_or_default();
-    for (field, policy) in [
-        ("spec.install.crds", crds(&release.spec.install)),
-        ("spec.upgrade.crds", crds(&release.spec.upgrade)),
-    ] {
-        if !matches!(policy.as_str(), "" | "Skip" | "Create" | "CreateReplace") {
-            return Err(FluxHelmError::InvalidField {
-                object: id.to_owned(),
-                field: field.into(),
-                problem: format!("{policy:?} is not Skip, Create or CreateReplace"),
-            });
-        }
+    phase::validate(release, id)?;
+    if release.spec.suspend {
+        return Err(FluxHelmError::Suspended {
+            object: id.to_owned(),
+        });
     }
     let (repository, request) = source::chart_source(release, namespace, id, flux, objects, ctx)?;
     let fetcher =
@@ -351,7 +389,8 @@ fn render_release(
             object: id.to_owned(),
             source,
         })?;
-    let (values, secret_values) = values::compose(release, namespace, objects, ctx.held)?;
+    let composed = values::compose(release, namespace, objects, ctx.held)?;
+    let (values, secret_values) = (composed.values, composed.secret);
     let release_namespace = if release.spec.target_namespace.is_empty() {
         namespace.to_owned()
     } else {
@@ -362,7 +401,8 @@ fn render_release(
         namespace: release_namespace.clone(),
         values,
         secret_values,
-        include_crds: crds(&release.spec.install) != "Skip",
+        // Which CRDs are applied is decided once the release's objects are known.
+        include_crds: true,
         app_seed: ctx.app.to_owned(),
     };
     tracing::info!(chart = %chart.name, version = %chart.version, digest = %chart.digest,
@@ -374,13 +414,14 @@ fn render_release(
                 object: id.to_owned(),
                 reason,
             })?;
-    let mut all: Vec<Value> = rendered.crds;
-    if !request.include_crds {
-        all.clear();
-    }
+    let (policy, upgrade) =
+        phase::crd_policy(release, &rendered.objects, &release_namespace, ctx.applied);
+    tracing::debug!(crds = %policy, upgrade, "the release's CRD policy");
+    let mut all = phase::select_crds(rendered.crds, &policy, upgrade, ctx.applied);
     all.extend(rendered.objects);
     all.extend(rendered.hooks);
     let mut all = post_render_all(release, id, all, secret_values)?;
+    refuse_exposure(release, id, &all, &composed.leaves)?;
     for object in &mut all {
         finish(object, &request.release_name, &release_namespace);
         if secret_values && let Some(hold) = ctx.hold {
@@ -388,6 +429,36 @@ fn render_release(
         }
     }
     Ok(all)
+}
+
+/// The annotation on a HelmRelease that allows values from its Secrets in objects that are
+/// not Secrets (`allow`).
+pub const SECRET_VALUES_ANNOTATION: &str = "tether.dev/secret-values-outside-secrets";
+
+/// Refuses a release whose non-Secret objects carry a value read from a Secret, unless the
+/// HelmRelease allows it ([`SECRET_VALUES_ANNOTATION`]).
+fn refuse_exposure(
+    release: &HelmRelease,
+    id: &str,
+    objects: &[Value],
+    leaves: &crate::render::helm::exposure::SecretLeaves,
+) -> Result<(), FluxHelmError> {
+    if release
+        .metadata
+        .annotations
+        .get(SECRET_VALUES_ANNOTATION)
+        .is_some_and(|v| v == "allow")
+    {
+        return Ok(());
+    }
+    match crate::render::helm::exposure::find(objects, leaves) {
+        None => Ok(()),
+        Some(found) => Err(FluxHelmError::SecretValueExposed {
+            object: id.to_owned(),
+            target: found.object,
+            field: found.field,
+        }),
+    }
 }
 
 /// Runs the release's Kustomize post-renderers in order.
@@ -446,7 +517,7 @@ fn finish(object: &mut Value, release_name: &str, namespace: &str) {
 }
 
 /// Moves a rendered Secret's values into the held values, leaving stand-ins.
-fn hold_secret(object: &mut Value, hold: &dyn Decryptor) {
+pub(crate) fn hold_secret(object: &mut Value, hold: &dyn Decryptor) {
     if group_kind(object) != ("", "Secret")
         || object.get("apiVersion").and_then(Value::as_str) != Some("v1")
     {

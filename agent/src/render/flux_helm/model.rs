@@ -37,6 +37,9 @@ pub struct Meta {
     /// The namespace (the app's target namespace when empty).
     #[serde(default)]
     pub namespace: String,
+    /// Annotations.
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// A `HelmRelease`.

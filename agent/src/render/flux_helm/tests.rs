@@ -17,6 +17,7 @@ fn ctx(renderer: &dyn ChartRenderer) -> Context<'_> {
         hold: None,
         limits: FetchLimits::default(),
         cache: Arc::new(Mutex::new(ArchiveCache::new(1 << 20))),
+        applied: None,
     }
 }
 

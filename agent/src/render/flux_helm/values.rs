@@ -12,11 +12,12 @@ use zeroize::Zeroizing;
 
 use super::FluxHelmError;
 use super::model::{HelmRelease, ValuesReference};
+use crate::render::helm::exposure::SecretLeaves;
 use crate::render::is_stand_in;
 use crate::render::yaml::{self, ParseOptions};
 
 /// Reads the values behind stand-ins of decrypted Secrets (the render's held values).
-pub trait HeldValues {
+pub trait HeldValues: Send + Sync {
     /// The value behind `stand_in`, if held.
     fn reveal(&self, stand_in: &str) -> Option<Zeroizing<Vec<u8>>>;
 }
@@ -37,70 +38,117 @@ impl HeldValues for NothingHeld {
     }
 }
 
-/// The values of `release` (in namespace `namespace`), and whether any came from a Secret.
+/// Values composed from `valuesFrom` references.
+pub struct Composed {
+    /// The merged values.
+    pub values: Map<String, Value>,
+    /// Whether any came from a Secret (then no error may quote a value).
+    pub secret: bool,
+    /// The strings that came from Secrets, to find them in non-Secret objects.
+    pub leaves: SecretLeaves,
+}
+
+/// The values of `release` (in namespace `namespace`): its `valuesFrom`, then `spec.values`.
 pub fn compose(
     release: &HelmRelease,
     namespace: &str,
     objects: &[Value],
     held: &dyn HeldValues,
-) -> Result<(Map<String, Value>, bool), FluxHelmError> {
-    let mut values = Map::new();
-    let mut secret = false;
-    for (index, reference) in release.spec.values_from.iter().enumerate() {
-        let field = format!("spec.valuesFrom[{index}]");
-        let Some(bytes) = read_key(release, namespace, reference, objects, held, &field)? else {
+) -> Result<Composed, FluxHelmError> {
+    let source = ReferenceSource {
+        object: &release_id(release, namespace),
+        field: "spec.valuesFrom",
+        namespace,
+        objects,
+        held,
+        missing: "is not in the app's manifests",
+        first_index: 0,
+    };
+    let mut composed = compose_references(&release.spec.values_from, &source)?;
+    if let Some(inline) = &release.spec.values {
+        merge(&mut composed.values, inline.clone());
+        composed.leaves.forget_public(inline);
+    }
+    Ok(composed)
+}
+
+/// Where `valuesFrom` references are read.
+pub struct ReferenceSource<'a> {
+    /// The object that holds the references, for errors (`HelmRelease shop/web`).
+    pub object: &'a str,
+    /// The field of the references (`spec.valuesFrom`).
+    pub field: &'a str,
+    /// The namespace of the referenced objects.
+    pub namespace: &'a str,
+    /// The objects that may be referenced.
+    pub objects: &'a [Value],
+    /// The values of decrypted Secrets, behind their stand-ins.
+    pub held: &'a dyn HeldValues,
+    /// How an error says that a referenced object is missing.
+    pub missing: &'a str,
+    /// The index of the first reference in its field.
+    pub first_index: usize,
+}
+
+/// Composes `references` in order: a key read as a YAML map and merged, or set as one
+/// string at `targetPath`; an `optional` reference may be missing.
+pub fn compose_references(
+    references: &[ValuesReference],
+    source: &ReferenceSource<'_>,
+) -> Result<Composed, FluxHelmError> {
+    let mut composed = Composed {
+        values: Map::new(),
+        secret: false,
+        leaves: SecretLeaves::new(),
+    };
+    for (index, reference) in references.iter().enumerate() {
+        let field = format!("{}[{}]", source.field, source.first_index + index);
+        let Some(bytes) = read_key(source, reference, &field)? else {
             continue;
         };
-        secret |= reference.kind == "Secret";
+        let from_secret = reference.kind == "Secret";
+        composed.secret |= from_secret;
         let fail = |problem: String| FluxHelmError::InvalidField {
-            object: release_id(release, namespace),
+            object: source.object.to_owned(),
             field: field.clone(),
             problem,
         };
+        let what = format!(
+            "{} {} key {}",
+            reference.kind,
+            reference.name,
+            key_of(reference)
+        );
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| fail(format!("{what}: the key is not UTF-8")))?;
         if reference.target_path.is_empty() {
-            let text = std::str::from_utf8(&bytes).map_err(|_| {
-                fail(format!(
-                    "{} {}: the key is not UTF-8",
-                    reference.kind, reference.name
-                ))
-            })?;
-            let parsed = yaml::parse_values(text, &ParseOptions::default()).map_err(|_| {
-                fail(format!(
-                    "{} {} key {}: not a YAML map of values",
-                    reference.kind,
-                    reference.name,
-                    key_of(reference)
-                ))
-            })?;
+            let parsed = yaml::parse_values(text, &ParseOptions::default())
+                .map_err(|_| fail(format!("{what}: not a YAML map of values")))?;
             for doc in parsed {
                 match doc {
-                    Value::Object(map) => merge(&mut values, map),
-                    Value::Null => {}
-                    _ => {
-                        return Err(fail(format!(
-                            "{} {} key {}: not a YAML map of values",
-                            reference.kind,
-                            reference.name,
-                            key_of(reference)
-                        )));
+                    Value::Object(map) => {
+                        if from_secret {
+                            composed.leaves.add_value(&Value::Object(map.clone()));
+                        }
+                        merge(&mut composed.values, map);
                     }
+                    Value::Null => {}
+                    _ => return Err(fail(format!("{what}: not a YAML map of values"))),
                 }
             }
         } else {
-            let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
-                fail(format!(
-                    "{} {}: the key is not UTF-8",
-                    reference.kind, reference.name
-                ))
-            })?;
-            set_path(&mut values, &reference.target_path, Value::String(text))
-                .map_err(|problem| fail(format!("targetPath: {problem}")))?;
+            if from_secret {
+                composed.leaves.add(text);
+            }
+            set_path(
+                &mut composed.values,
+                &reference.target_path,
+                Value::String(text.to_owned()),
+            )
+            .map_err(|problem| fail(format!("targetPath: {problem}")))?;
         }
     }
-    if let Some(inline) = &release.spec.values {
-        merge(&mut values, inline.clone());
-    }
-    Ok((values, secret))
+    Ok(composed)
 }
 
 fn key_of(reference: &ValuesReference) -> &str {
@@ -117,15 +165,13 @@ fn release_id(release: &HelmRelease, namespace: &str) -> String {
 
 /// The bytes of the referenced key; `None` when it is optional and missing.
 fn read_key(
-    release: &HelmRelease,
-    namespace: &str,
+    source: &ReferenceSource<'_>,
     reference: &ValuesReference,
-    objects: &[Value],
-    held: &dyn HeldValues,
     field: &str,
 ) -> Result<Option<Zeroizing<Vec<u8>>>, FluxHelmError> {
+    let (namespace, objects, held) = (source.namespace, source.objects, source.held);
     let fail = |problem: String| FluxHelmError::InvalidField {
-        object: release_id(release, namespace),
+        object: source.object.to_owned(),
         field: field.to_owned(),
         problem,
     };
@@ -150,8 +196,8 @@ fn read_key(
             return Ok(None);
         }
         return Err(fail(format!(
-            "{} {namespace}/{} is not in the app's manifests",
-            reference.kind, reference.name
+            "{} {namespace}/{} {}",
+            reference.kind, reference.name, source.missing
         )));
     };
     let bytes = match reference.kind.as_str() {
@@ -231,7 +277,11 @@ pub(crate) fn merge(dst: &mut Map<String, Value>, src: Map<String, Value>) {
 }
 
 /// Sets `value` at a dotted path (`a.b.c`, `\.` for a dot inside a key), creating maps.
-fn set_path(values: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), String> {
+pub(crate) fn set_path(
+    values: &mut Map<String, Value>,
+    path: &str,
+    value: Value,
+) -> Result<(), String> {
     let mut keys = Vec::new();
     let mut current = String::new();
     let mut chars = path.chars();
@@ -302,10 +352,10 @@ mod tests {
             ],
             "values": {"replicas": 3}
         }));
-        let (values, secret) = compose(&release, "shop", &objects, &Held).expect("values");
-        assert!(secret);
+        let composed = compose(&release, "shop", &objects, &Held).expect("values");
+        assert!(composed.secret);
         assert_eq!(
-            Value::Object(values),
+            Value::Object(composed.values),
             json!({"replicas": 3, "image": {"tag": "1.1"}, "db": {"password": "hunter2"}})
         );
     }
@@ -313,7 +363,9 @@ mod tests {
     #[test]
     fn a_missing_reference_names_the_field_and_never_a_value() {
         let release = release(json!({"valuesFrom": [{"kind": "Secret", "name": "absent"}]}));
-        let err = compose(&release, "shop", &[], &NothingHeld).expect_err("missing");
+        let err = compose(&release, "shop", &[], &NothingHeld)
+            .err()
+            .expect("missing");
         let text = err.to_string();
         assert!(
             text.contains("spec.valuesFrom[0]") && text.contains("Secret shop/absent"),
@@ -325,7 +377,9 @@ mod tests {
         ];
         let release =
             super::tests::release(json!({"valuesFrom": [{"kind": "Secret", "name": "s"}]}));
-        let err = compose(&release, "shop", &objects, &NothingHeld).expect_err("not YAML");
+        let err = compose(&release, "shop", &objects, &NothingHeld)
+            .err()
+            .expect("not YAML");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 

@@ -2,9 +2,13 @@
 //! `tether-agent render DIR` on a chart): values files read through the tree, the release
 //! rendered, and its CRDs, objects and (non-test) hooks returned as render objects.
 
+use std::sync::Arc;
+
 use super::release::RenderedObject;
+use super::values_from::ResolvedValues;
 use super::{HelmError, ReleaseOptions, load_dir, read_values_file, render};
-use crate::render::Object;
+use crate::render::helm_fetch::{ChartRequest, FetchLimits, Fetcher, RepositoryAccess};
+use crate::render::{Decryptor, Object};
 use crate::tree::{RelPath, Tree};
 use serde_json::{Map, Value};
 
@@ -18,13 +22,25 @@ pub struct ChartSettings {
     pub release_name: Option<String>,
     /// `.Release.Namespace` (default: the app's namespace, else `default`).
     pub namespace: Option<String>,
+    /// A remote chart (its repository, name and version) rendered instead of a chart in the
+    /// app's directory; values files are then relative to the app's directory.
+    pub remote: Option<ChartRequest>,
+    /// Access to the remote chart's repository (credentials, CA bundle, plain HTTP).
+    pub repositories: Option<Arc<RepositoryAccess>>,
+    /// Answers `lookup` from the cluster (the app opted in); `None` answers empty.
+    pub lookup: Option<Arc<super::lookup::ClusterLookup>>,
     /// Values files, paths relative to the chart directory (inside the snapshot), in order.
     pub value_files: Vec<String>,
     /// Inline values, after the files.
     pub values: Map<String, Value>,
-    /// Values read at sync from ConfigMaps and Secrets, after the inline values, in order;
-    /// `true` marks a Secret's (then no error quotes a value).
-    pub values_from: Vec<(Map<String, Value>, bool)>,
+    /// Values read at sync from ConfigMaps and Secrets ([`super::values_from`]), merged over
+    /// the inline values.
+    pub values_from: Option<Arc<ResolvedValues>>,
+    /// Let values read from Secrets into objects that are not Secrets (else the render is
+    /// refused, [`super::exposure`]).
+    pub allow_secret_values_outside_secrets: bool,
+    /// Holds the values of Secrets rendered from secret values (stand-ins in their place).
+    pub hold: Option<Arc<dyn Decryptor>>,
     /// `--set` expressions, last.
     pub set: Vec<String>,
     /// Leave the chart's `crds/` out.
@@ -43,7 +59,7 @@ impl std::fmt::Debug for ChartSettings {
             .field("release_name", &self.release_name)
             .field("namespace", &self.namespace)
             .field("value_files", &self.value_files)
-            .field("values_from", &self.values_from.len())
+            .field("values_from", &self.values_from.is_some())
             .field("skip_crds", &self.skip_crds)
             .finish_non_exhaustive()
     }
@@ -63,7 +79,10 @@ pub fn render_app(
     dir: &RelPath,
     settings: &ChartSettings,
 ) -> Result<Vec<Object>, HelmError> {
-    let chart = load_dir(tree, dir)?;
+    let chart = match &settings.remote {
+        Some(request) => fetch_remote(request, settings.repositories.as_deref())?,
+        None => load_dir(tree, dir)?,
+    };
     let mut options = ReleaseOptions {
         include_crds: !settings.skip_crds,
         kube_version: settings.kube_version.clone(),
@@ -88,12 +107,24 @@ pub fn render_app(
             .push((path.to_string(), read_values_file(tree, &path)?));
     }
     let mut inline = settings.values.clone();
-    for (values, secret) in &settings.values_from {
-        inline = super::merge_maps(inline, values.clone());
-        options.secret_values |= secret;
+    if let Some(from) = &settings.values_from {
+        inline = super::merge_maps(inline, from.values.clone());
+        options.secret_values |= from.secret;
     }
     options.values = inline;
-    let release = render(&chart, &options)?;
+    if let Some(lookup) = &settings.lookup {
+        let lookup: Arc<dyn super::template::Lookup> = lookup.clone();
+        options.lookup = Some(lookup);
+        // A Secret looked up may reach an error message: none quotes a value.
+        options.secret_values = true;
+    }
+    let release = render(&chart, &options).map_err(|e| match &settings.lookup {
+        Some(lookup) => lookup
+            .take_refusal()
+            .map_or(e, |reason| HelmError::LookupRefused { reason }),
+        None => e,
+    })?;
+    refuse_exposure(settings, &options, &chart.values, &release)?;
     let source = |object: &RenderedObject| -> RelPath {
         // `chart/templates/x.yaml` → `DIR/templates/x.yaml`.
         let inner = object.template.split_once('/').map_or("", |(_, rest)| rest);
@@ -116,7 +147,78 @@ pub fn render_app(
             value: rendered.value,
         });
     }
+    if options.secret_values
+        && let Some(hold) = settings.hold.as_deref()
+    {
+        for object in &mut objects {
+            crate::render::flux_helm::hold_secret(&mut object.value, hold);
+        }
+    }
     Ok(objects)
+}
+
+/// Fetches the remote chart through the configured access, with the process-wide cache.
+fn fetch_remote(
+    request: &ChartRequest,
+    access: Option<&RepositoryAccess>,
+) -> Result<super::Chart, HelmError> {
+    let repository = access.map_or_else(
+        || crate::render::helm_fetch::Repository::new(&request.repository),
+        |a| a.repository(&request.repository),
+    );
+    let fetched = Fetcher::new(vec![repository], FetchLimits::default())
+        .with_cache(crate::render::flux_helm::shared_cache())
+        .fetch(request)
+        .map_err(|source| HelmError::RepositoryFailed { source })?;
+    super::load_archive(
+        &format!("{}-{}.tgz", fetched.name, fetched.version),
+        &fetched.archive,
+    )
+}
+
+/// Whether the settings render a remote chart (the app's directory holds no chart).
+#[must_use]
+pub fn is_remote(settings: &ChartSettings) -> bool {
+    settings.remote.is_some()
+}
+
+/// Refuses the release when a value read from a Secret (by `valuesFrom` or `lookup`) is in
+/// an object that is not a Secret, unless the app allows it. Strings also in the non-secret
+/// values do not count.
+fn refuse_exposure(
+    settings: &ChartSettings,
+    options: &ReleaseOptions,
+    defaults: &Map<String, Value>,
+    release: &super::Release,
+) -> Result<(), HelmError> {
+    let mut leaves = super::exposure::SecretLeaves::new();
+    if let Some(from) = settings.values_from.as_deref().filter(|f| f.secret) {
+        leaves.extend_from(&from.leaves);
+    }
+    if let Some(lookup) = &settings.lookup {
+        leaves.extend(lookup.take_leaves());
+    }
+    if settings.allow_secret_values_outside_secrets || leaves.is_empty() {
+        return Ok(());
+    }
+    leaves.forget_public(&settings.values);
+    leaves.forget_public(defaults);
+    for (_, values) in &options.value_files {
+        leaves.forget_public(values);
+    }
+    let objects = release
+        .crds
+        .iter()
+        .chain(&release.objects)
+        .map(|o| &o.value)
+        .chain(release.hooks.iter().map(|h| &h.object));
+    match super::exposure::find(objects, &leaves) {
+        None => Ok(()),
+        Some(found) => Err(HelmError::SecretValueExposed {
+            target: found.object,
+            field: found.field,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -187,5 +289,55 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.map(|e| e.reason()), Some("ChartFailed"));
+    }
+
+    fn resolved(values: serde_json::Value) -> Arc<ResolvedValues> {
+        let mut leaves = crate::render::helm::exposure::SecretLeaves::new();
+        leaves.add_value(&values);
+        Arc::new(ResolvedValues {
+            values: values.as_object().cloned().unwrap_or_default(),
+            secret: true,
+            leaves,
+        })
+    }
+
+    #[test]
+    fn a_secret_value_in_a_config_map_refuses_the_app_unless_it_opts_out() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let d = dir.path();
+        write(
+            d,
+            "web/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+        );
+        write(d, "web/values.yaml", "image: nginx:1.27\n");
+        write(
+            d,
+            "web/templates/cm.yaml",
+            "kind: ConfigMap\napiVersion: v1\nmetadata: {name: cfg}\ndata: {image: {{ .Values.image }}, url: 'postgres://app:{{ .Values.password }}@db'}\n",
+        );
+        let tree = crate::tree::Tree::new(FsTree::new(d));
+        let dir = RelPath::parse("web").unwrap_or_else(|e| panic!("{e}"));
+        let mut settings = ChartSettings {
+            values_from: Some(resolved(
+                serde_json::json!({"password": "hunter2-pass", "image": "nginx:1.27"}),
+            )),
+            ..ChartSettings::default()
+        };
+        let err = render_app(&tree, &dir, &settings)
+            .err()
+            .map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(
+            err.starts_with("ConfigMap cfg: field data.url carries a value read from a Secret"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2-pass"), "{err}");
+        settings.allow_secret_values_outside_secrets = true;
+        let objects = render_app(&tree, &dir, &settings).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            objects[0].value["data"]["url"],
+            "postgres://app:hunter2-pass@db"
+        );
     }
 }

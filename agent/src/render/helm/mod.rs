@@ -16,10 +16,14 @@
 
 mod app;
 mod archive;
+pub mod capabilities;
 mod chart;
 mod deps;
+pub mod exposure;
 mod ignore;
+pub mod inputs;
 mod load;
+pub mod lookup;
 mod options;
 mod release;
 mod schema;
@@ -28,8 +32,9 @@ mod sort;
 pub mod strvals;
 pub mod template;
 mod values;
+pub mod values_from;
 
-pub use app::{CHART_FILE, ChartSettings, is_chart_dir, render_app};
+pub use app::{CHART_FILE, ChartSettings, is_chart_dir, is_remote, render_app};
 pub use archive::{ArchiveLimits, load_archive};
 pub use chart::{Chart, ChartFile, Dependency, Metadata};
 pub use load::load_dir;
@@ -128,6 +133,39 @@ pub enum HelmError {
         /// The template.
         template: String,
         /// What is wrong.
+        reason: String,
+    },
+    /// A `valuesFrom` entry could not be read (names the entry, never a value).
+    #[error("{object}: field {field}: {problem}")]
+    ValuesFromFailed {
+        /// The app (`app shop`).
+        object: String,
+        /// The entry (`helm.valuesFrom[0]`).
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A value read from a Secret was rendered into an object that is not a Secret.
+    #[error(
+        "{target}: field {field} carries a value read from a Secret (helm.valuesFrom); keep it in a Secret, or set helm.allowSecretValuesOutsideSecrets: true"
+    )]
+    SecretValueExposed {
+        /// The rendered object, `Kind namespace/name`.
+        target: String,
+        /// The field that carries the value.
+        field: String,
+    },
+    /// The configured access to a chart repository is unusable (`helmRepositories`).
+    #[error("{source}")]
+    RepositoryFailed {
+        /// The cause (names the repository, never a credential).
+        #[source]
+        source: crate::render::helm_fetch::FetchError,
+    },
+    /// A `lookup` was refused or failed (names the kind, namespace and name).
+    #[error("{reason}")]
+    LookupRefused {
+        /// Why.
         reason: String,
     },
     /// A bound on what a chart may cost was reached.

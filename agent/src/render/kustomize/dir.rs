@@ -16,6 +16,8 @@ pub(crate) struct Dir<'a> {
     pub(crate) file: RelPath,
     pub(crate) limits: ParseOptions,
     pub(crate) decryptor: Option<&'a dyn Decryptor>,
+    /// Access to remote charts' repositories (`helmCharts`).
+    pub(crate) helm_repositories: Option<&'a crate::render::helm_fetch::RepositoryAccess>,
 }
 
 impl Dir<'_> {

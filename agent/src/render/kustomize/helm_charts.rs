@@ -249,7 +249,11 @@ fn load_chart(
             format!("no repo specified for pull, no chart found at '{chart_dir}'"),
         ));
     } else {
-        let fetcher = Fetcher::new(vec![Repository::new(&chart.repo)], FetchLimits::default())
+        let repository = here.helm_repositories.map_or_else(
+            || Repository::new(&chart.repo),
+            |a| a.repository(&chart.repo),
+        );
+        let fetcher = Fetcher::new(vec![repository], FetchLimits::default())
             .with_cache(crate::render::flux_helm::shared_cache());
         let fetched = fetcher
             .fetch(&ChartRequest {

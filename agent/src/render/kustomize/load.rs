@@ -221,6 +221,7 @@ impl<'a> Builder<'a> {
             file: file.clone(),
             limits: self.kustomize_limits(),
             decryptor: self.options.decryptor.as_deref(),
+            helm_repositories: self.options.helm_repositories.as_deref(),
         }
     }
 

@@ -17,6 +17,7 @@
 //! Fetching blocks (it runs on the render's blocking thread); every call has a timeout and
 //! every body a size bound.
 
+pub mod access;
 mod cache;
 mod http_repo;
 mod oci;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+pub use access::RepositoryAccess;
 pub use cache::ArchiveCache;
 
 /// The media type of a Helm chart's layer in an OCI registry.
