@@ -67,6 +67,9 @@ pub struct AppStatus {
     /// clones; [`AppStatus::history`] reads them.
     #[serde(skip)]
     pub history: std::sync::Arc<std::collections::VecDeque<super::history::Compact>>,
+    /// The last comparison with Git (the web UI's app page or refresh), without objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared: Option<crate::server::ui::desired::Compared>,
 }
 
 /// How many syncs an app's history keeps.
@@ -165,6 +168,8 @@ pub struct Shared {
     cluster: Mutex<Option<(kube::Client, String)>>,
     /// The UI's configuration (`ui:`), replaced on reload.
     ui: Mutex<std::sync::Arc<crate::server::ui::UiConfig>>,
+    /// What renders an app on demand for the web UI (set by each generation).
+    inspector: Mutex<Option<std::sync::Arc<dyn crate::server::ui::desired::Inspect>>>,
     /// The metrics registry.
     pub metrics: Metrics,
     /// The log level control.
@@ -201,6 +206,7 @@ impl Shared {
             version: tokio::sync::watch::Sender::new(0),
             cluster: Mutex::new(None),
             ui: Mutex::new(std::sync::Arc::default()),
+            inspector: Mutex::new(None),
             metrics: Metrics::new(),
             log,
             images: std::sync::Arc::default(),
@@ -395,6 +401,23 @@ impl Shared {
     pub fn set_leader(&self, leader: bool) {
         self.leader.store(leader, Ordering::Release);
         self.metrics.leader.set(i64::from(leader));
+    }
+}
+
+/// The web UI's on-demand renders ([`crate::server::ui::desired`]).
+impl Shared {
+    /// Sets what renders apps on demand for the web UI (by each generation).
+    pub fn set_inspector(
+        &self,
+        inspector: Option<std::sync::Arc<dyn crate::server::ui::desired::Inspect>>,
+    ) {
+        *lock(&self.inspector) = inspector;
+    }
+
+    /// What renders apps on demand, while a generation runs.
+    #[must_use]
+    pub fn inspector(&self) -> Option<std::sync::Arc<dyn crate::server::ui::desired::Inspect>> {
+        lock(&self.inspector).clone()
     }
 }
 

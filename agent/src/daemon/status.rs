@@ -124,6 +124,69 @@ pub async fn read_notified(client: &kube::Client, namespace: &str, app: &str) ->
     }
 }
 
+/// The key of an app's suspension (`"true"` while suspended from the web UI) in its status
+/// ConfigMap, written by its own field manager so that status writes keep it.
+pub const SUSPENDED_KEY: &str = "suspended";
+/// The field manager of suspension writes.
+pub const SUSPEND_MANAGER: &str = "tether-ui";
+
+/// Records that `app` is suspended (or resumed) in its status ConfigMap.
+pub async fn write_suspended(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    suspended: bool,
+) -> Result<(), StatusError> {
+    let name = config_map_name(app);
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {STATUS_LABEL: app, "app.kubernetes.io/part-of": "tether"},
+        },
+        "data": {SUSPENDED_KEY: suspended.to_string()},
+    });
+    api.patch(
+        &name,
+        &PatchParams::apply(SUSPEND_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| StatusError::WriteFailed {
+        app: app.to_owned(),
+        namespace: namespace.to_owned(),
+        name,
+        source,
+    })
+}
+
+/// The apps whose status ConfigMap says they are suspended.
+pub async fn read_suspended(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Vec<String>, StatusError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default().labels(STATUS_LABEL))
+        .await
+        .map_err(|source| StatusError::ListFailed {
+            namespace: namespace.to_owned(),
+            source,
+        })?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|cm| {
+            let app = cm.metadata.labels?.remove(STATUS_LABEL)?;
+            (cm.data?.get(SUSPENDED_KEY).map(String::as_str) == Some("true")).then_some(app)
+        })
+        .collect())
+}
+
 /// Publishes Events about apps on their inventory ConfigMaps.
 #[derive(Clone)]
 pub struct Events {

@@ -6,6 +6,7 @@ use super::DaemonError;
 use record::{finish_failed, finish_synced, write_status};
 
 mod departed;
+mod inspect;
 mod notify;
 mod record;
 mod requests;
@@ -49,6 +50,8 @@ pub(super) struct Ctx {
     rollout_requests: requests::Requests,
     /// Image automation.
     images: Arc<crate::images::controller::Controller>,
+    /// The web UI's on-demand renders and refreshes.
+    inspector: Arc<inspect::Inspector>,
 }
 
 /// A generation's running tasks.
@@ -208,7 +211,8 @@ impl Generation {
             .await,
         );
         let images = images_controller(&config, &client, &state, &triggers);
-        let ctx = Arc::new(Ctx {
+        let ctx = Arc::new_cyclic(|weak| Ctx {
+            inspector: Arc::new(inspect::Inspector::new(weak.clone())),
             gates: rollout::Gates::new(&client, &config),
             rollout_requests: requests::Requests::default(),
             images: Arc::clone(&images),
@@ -221,6 +225,10 @@ impl Generation {
             events,
             triggers,
         });
+        ctx.state.set_inspector(Some(
+            Arc::clone(&ctx.inspector) as Arc<dyn crate::server::ui::desired::Inspect>
+        ));
+        restore_suspended(&ctx).await;
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         {
@@ -262,6 +270,20 @@ impl Generation {
     pub(super) async fn abort(mut self) {
         let _ = self.stop.send(true);
         self.tasks.shutdown().await;
+    }
+}
+
+/// Suspensions set from the web UI survive a restart: they are kept in the apps' status
+/// ConfigMaps and read back when a generation starts.
+async fn restore_suspended(ctx: &Ctx) {
+    match super::status::read_suspended(&ctx.client, &ctx.config.namespace).await {
+        Ok(apps) => {
+            for app in apps {
+                tracing::info!(app = %app, "suspended (kept in its status)");
+                ctx.state.set_suspended(&app, true);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "reading suspended apps failed"),
     }
 }
 
@@ -362,6 +384,7 @@ async fn source_loop(
     stop: watch::Receiver<bool>,
 ) {
     let source = Arc::new(tokio::sync::Mutex::new(Source::new(config)));
+    ctx.inspector.register(&spec.name, Arc::clone(&source));
     // The shutdown future waits for the round in flight (which holds the source's lock).
     let shutdown = {
         let source = Arc::clone(&source);
@@ -454,6 +477,7 @@ async fn round(
         }
     };
     metrics.set_revision(name, &snapshot.revision);
+    ctx.inspector.remember(name, &snapshot);
     let apps = match pipeline::discover_apps(&ctx.config, name, &snapshot.tree) {
         Ok(apps) => apps,
         Err(err) => {

@@ -18,6 +18,7 @@
 pub mod actions;
 pub mod app;
 pub mod auth;
+pub mod desired;
 pub mod live;
 pub mod model;
 pub mod oidc;
@@ -303,6 +304,16 @@ pub async fn app_for(
 
 async fn app_view(ui: &Ui, status: &AppStatus) -> app::AppView {
     let mut view = app::app_view(status);
+    match ui.state.inspector() {
+        Some(inspector) => match inspector.compare(&status.name).await {
+            Ok(comparison) => app::merge_comparison(&mut view, comparison),
+            Err(err) => view.compare_error = Some(err.to_string()),
+        },
+        None => view.compare_error = Some(desired::CompareError::NotRunning.to_string()),
+    }
+    if let Some(fresh) = ui.state.app(&status.name) {
+        view.app = model::AppRow::of(&fresh);
+    }
     if let Some((client, namespace)) = ui.state.cluster() {
         let resolver = ui.resolver(&client);
         if let Err(err) = live::fill(&mut view, &client, &resolver, &namespace).await {

@@ -39,6 +39,11 @@ pub struct AppRow {
     pub reason: String,
     /// `Healthy`, `Progressing`, `Degraded`, `Unknown`.
     pub health: String,
+    /// Live vs Git at the last comparison (app page, refresh): `Synced`, `OutOfSync`; empty
+    /// when not compared since the last sync.
+    pub compare: String,
+    /// The revision last compared (empty when none).
+    pub compared_revision: String,
     /// Drift corrections since the agent started.
     pub drift: u64,
     /// Objects that left Git and were kept.
@@ -82,6 +87,16 @@ impl AppRow {
             sync: status.sync.clone(),
             reason: status.reason.clone(),
             health: status.health.clone(),
+            compare: status
+                .compared
+                .as_ref()
+                .map_or("", |c| c.state(status.last_sync.as_deref()))
+                .to_owned(),
+            compared_revision: status
+                .compared
+                .as_ref()
+                .map(|c| c.revision.clone())
+                .unwrap_or_default(),
             drift: status.drift_corrections,
             orphans: status
                 .changes
@@ -105,7 +120,7 @@ impl AppRow {
             (_, "Degraded") => 1,
             _ if !self.error.is_empty() => 1,
             ("Pending", _) | (_, "Progressing" | "Unknown") => 2,
-            _ if self.suspended => 2,
+            _ if self.suspended || self.compare == "OutOfSync" => 2,
             _ => 3,
         }
     }
@@ -115,6 +130,7 @@ impl AppRow {
     pub fn in_state(&self, state: &str) -> bool {
         self.sync.eq_ignore_ascii_case(state)
             || self.health.eq_ignore_ascii_case(state)
+            || (!self.compare.is_empty() && self.compare.eq_ignore_ascii_case(state))
             || (self.suspended && state.eq_ignore_ascii_case("Suspended"))
     }
 }
@@ -260,6 +276,9 @@ pub fn overview(apps: &[AppStatus], filter: &Filter) -> Overview {
         }
         if row.suspended {
             *counts.entry("Suspended".into()).or_default() += 1;
+        }
+        if row.compare == "OutOfSync" {
+            *counts.entry("OutOfSync".into()).or_default() += 1;
         }
         namespaces.insert(row.namespace.clone());
         sources.insert(row.source.clone());
