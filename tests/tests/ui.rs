@@ -15,6 +15,8 @@
 mod browser;
 #[path = "ui/fixture.rs"]
 mod fixture;
+#[path = "ui/operator.rs"]
+mod operator;
 #[allow(dead_code)] // shared with the daemon tests, which use more of it
 #[path = "daemon/support.rs"]
 mod support;
@@ -322,65 +324,6 @@ async fn pages(world: &World, client: &Client, axe: &str, seen: &mut Seen) -> St
     Ok(())
 }
 
-/// As alice (operator of the shop namespaces): sees only her apps, suspends and resumes one;
-/// the Event names her.
-async fn operator(world: &World, client: &Client, seen: &mut Seen) -> Step {
-    let base = format!("http://127.0.0.1:{}", world.agent.port);
-    click(client, Locator::Css("header form[action='/logout'] button")).await?;
-    sign_in(client, &base, ALICE).await?;
-    assert_eq!(
-        rows(client).await?,
-        ["app-shop-production", "app-shop-staging"]
-    );
-    client
-        .goto(&format!("{base}/apps/vault-production"))
-        .await?;
-    assert!(
-        client.source().await?.contains("no app"),
-        "alice does not see vault"
-    );
-    client.goto(&format!("{base}/apps/shop-production")).await?;
-    click(
-        client,
-        Locator::Css("form[action='/apps/shop-production/suspend'] button"),
-    )
-    .await?;
-    client
-        .wait()
-        .for_element(Locator::Css("form[action='/apps/shop-production/resume']"))
-        .await?;
-    seen.add("alice's app page", client.source().await?);
-    let status: serde_json::Value =
-        serde_json::from_str(&world.agent.get("/api/v1/apps/shop-production").1)?;
-    assert_eq!(status["suspended"], true);
-    let events = world.cluster.ok(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        "tether-system",
-        "-o",
-        "json",
-    ]);
-    assert!(
-        events.contains("app shop-production suspended by alice"),
-        "the audit Event"
-    );
-    click(
-        client,
-        Locator::Css("form[action='/apps/shop-production/resume'] button"),
-    )
-    .await?;
-    client
-        .wait()
-        .for_element(Locator::Css("form[action='/apps/shop-production/suspend']"))
-        .await?;
-    let (code, body) = world.with_token(ALICE, "POST", "/api/v1/apps/shop-production/actions/sync");
-    assert_eq!(code, 202, "{body}");
-    let (code, _) = world.with_token(ALICE, "POST", "/api/v1/apps/vault-production/actions/sync");
-    assert_eq!(code, 404, "alice cannot act on what she cannot see");
-    Ok(())
-}
-
 /// Signs in through the provider's development login form as `user` (any password), then
 /// its consent form.
 async fn sso_sign_in(client: &Client, base: &str, user: &str) -> Step {
@@ -467,7 +410,7 @@ async fn single_sign_on(world: &World, client: &Client, axe: &str, seen: &mut Se
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_in_a_browser_shows_every_page_live_with_rbac_and_without_secrets() {
-    let world = World::start();
+    let mut world = World::start();
     world.add_children();
     let axe = browser::axe_source().expect("axe-core");
     let driver = browser::Chromedriver::start(world.dir.path()).expect("chromedriver");
@@ -476,7 +419,7 @@ async fn the_web_ui_in_a_browser_shows_every_page_live_with_rbac_and_without_sec
     let result = async {
         viewer(&world, &client, &axe, &mut seen).await?;
         pages(&world, &client, &axe, &mut seen).await?;
-        operator(&world, &client, &mut seen).await?;
+        operator::operator(&mut world, &client, &mut seen).await?;
         single_sign_on(&world, &client, &axe, &mut seen).await
     }
     .await;

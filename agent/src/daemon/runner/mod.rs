@@ -515,6 +515,9 @@ async fn round(
         let suspended = ctx.state.is_suspended(&app.spec.name);
         if suspended {
             tracing::info!(app = %app.spec.name, "suspended: not synced");
+            // Readiness does not wait for a sync that will not come.
+            ctx.state
+                .update_app(&app.spec.name, |s| s.first_sync_done = true);
         }
         !suspended
     });

@@ -127,10 +127,7 @@ async fn perform(
 const REFRESH_LIMIT: Duration = Duration::from_secs(60);
 
 /// Fetches the app's source and compares the app with Git, applying nothing.
-async fn refresh(
-    ui: &Ui,
-    name: &str,
-) -> Result<super::desired::Comparison, (StatusCode, String)> {
+async fn refresh(ui: &Ui, name: &str) -> Result<super::desired::Comparison, (StatusCode, String)> {
     let Some(inspector) = ui.state.inspector() else {
         return Err((
             StatusCode::SERVICE_UNAVAILABLE,
@@ -440,6 +437,7 @@ pub async fn stream(
         Err(r) => return r,
     };
     let rx = ui.state.subscribe();
+    let ui_stop = ui.stop.clone();
     let html = query.format == "html";
     let filter = query.filter;
     let subject = caller.subject;
@@ -466,7 +464,16 @@ pub async fn stream(
             Some((Ok::<_, std::convert::Infallible>(event), (ui, rx, false)))
         }
     });
-    Sse::new(events)
+    let stop = ui_stop.map(|mut rx| async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    });
+    let stopped = async move {
+        match stop {
+            Some(stop) => stop.await,
+            None => std::future::pending().await,
+        }
+    };
+    Sse::new(futures::StreamExt::take_until(events, stopped))
         .keep_alive(KeepAlive::default())
         .into_response()
 }

@@ -6,6 +6,7 @@
 //! | `GET /environments` | apps sharing a base (`BASE/overlays/ENV`), an environment per column | `GET /api/v1/environments` |
 //! | `GET /apps/{name}` | one app: objects, children, health, diffs, Events, last syncs, policy, orphans, Secret origins | `GET /api/v1/apps/{name}/view` |
 //! | `POST /apps/{name}/{sync,refresh,suspend,resume}` | actions (form with CSRF token) | `POST /api/v1/apps/{name}/actions/{action}` (bearer token) |
+//! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status, as `tether-agent status --server` reads it: the same access checks (served also with `ui.enabled: false`) | |
 //! | `GET /api/v1/events/stream` | Server-Sent Events: `overview` (`?format=html`, the overview's table) or `apps` (JSON rows) at every change | |
 //! | `GET /login`, `POST /login`, `POST /logout` | a session from a token | |
 //! | `GET /oidc/login`, `GET /oidc/callback` | a session through OpenID Connect ([`oidc`]) | |
@@ -46,6 +47,8 @@ pub struct Ui {
     auth: Auth,
     oidc: oidc::Oidc,
     resolver: Mutex<Option<Arc<crate::sync::client::Resolver>>>,
+    /// Turns true when the server stops: event streams end then.
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Ui {
@@ -57,6 +60,7 @@ impl Ui {
             auth: Auth::default(),
             oidc: oidc::Oidc::default(),
             resolver: Mutex::new(None),
+            stop: None,
         }
     }
 
@@ -75,7 +79,18 @@ impl Ui {
 
 /// The UI's routes (merged into the public router).
 pub fn router(state: Arc<Shared>) -> Router {
-    let ui = Arc::new(Ui::new(state));
+    router_until(state, None)
+}
+
+/// The UI's routes; open event streams end when `stop` turns true (the server's shutdown).
+pub fn router_until(
+    state: Arc<Shared>,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Router {
+    let ui = Arc::new(Ui {
+        stop,
+        ..Ui::new(state)
+    });
     Router::new()
         .route("/", get(overview_page))
         .route("/environments", get(environments_page))
@@ -88,6 +103,8 @@ pub fn router(state: Arc<Shared>) -> Router {
         .route("/ui/style.css", get(style))
         .route("/api/v1/overview", get(overview_json))
         .route("/api/v1/environments", get(environments_json))
+        .route("/api/v1/apps", get(apps_json))
+        .route("/api/v1/apps/{name}", get(app_status_json))
         .route("/api/v1/apps/{name}/view", get(app_json))
         .route("/api/v1/apps/{name}/actions/{action}", post(actions::api))
         .route("/api/v1/events/stream", get(actions::stream))
@@ -135,10 +152,16 @@ fn csrf_of(headers: &HeaderMap) -> (String, bool) {
 /// Authenticates a request; `page` decides how a refusal looks (a redirect to `/login` or
 /// a JSON 401). A disabled UI is not found.
 pub async fn caller(ui: &Ui, headers: &HeaderMap, page: bool) -> Result<Caller, Response> {
-    let config = ui.state.ui_config();
-    if !config.enabled {
+    if !ui.state.ui_config().enabled {
         return Err(StatusCode::NOT_FOUND.into_response());
     }
+    api_caller(ui, headers, page).await
+}
+
+/// Authenticates a request to the API (`/api/v1/apps`), served with the same access checks
+/// whether the pages are enabled or not.
+pub async fn api_caller(ui: &Ui, headers: &HeaderMap, page: bool) -> Result<Caller, Response> {
+    let config = ui.state.ui_config();
     let (csrf, new_csrf) = csrf_of(headers);
     match ui.auth.authenticate(&ui.state, &config, headers).await {
         Ok((subject, via)) => Ok(Caller {
@@ -363,6 +386,32 @@ async fn app_json(
     };
     match app_for(&ui, &caller.subject, &name, "get").await {
         Ok(status) => axum::Json(app_view(&ui, &status).await).into_response(),
+        Err((code, message)) => problem(code, message),
+    }
+}
+
+/// `GET /api/v1/apps`: the status of each app the caller may see.
+async fn apps_json(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+    let caller = match api_caller(&ui, &headers, false).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let apps = visible(&ui, &caller.subject).await;
+    axum::Json(serde_json::json!({ "apps": apps })).into_response()
+}
+
+/// `GET /api/v1/apps/{name}`: one app's status, if the caller may see it.
+async fn app_status_json(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let caller = match api_caller(&ui, &headers, false).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match app_for(&ui, &caller.subject, &name, "get").await {
+        Ok(status) => axum::Json(status).into_response(),
         Err((code, message)) => problem(code, message),
     }
 }
