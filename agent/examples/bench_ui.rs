@@ -89,6 +89,7 @@ fn ui_fields(state: &Shared, name: &str) {
             name: "db".into(),
             origin: "sops".into(),
             read_at: "2026-12-07T09:00:00Z".into(),
+            store: String::new(),
         }];
         s.policy = vec!["warn: Deployment web: tether.resources.warn: no memory limit".into()];
         for n in 0..tether_agent::daemon::state::HISTORY_LEN {

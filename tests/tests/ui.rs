@@ -321,6 +321,43 @@ async fn pages(world: &World, client: &Client, axe: &str, seen: &mut Seen) -> St
     seen.add("the event stream", stream);
     let (code, _) = world.with_token(BOB, "POST", "/api/v1/apps/shop-production/actions/suspend");
     assert_eq!(code, 403, "bob may only read");
+    status_command(world, seen)
+}
+
+/// `tether-agent status --server`: the same API with bob's token; refused without one.
+fn status_command(world: &World, seen: &mut Seen) -> Step {
+    let (code, body) = world.agent.get("/api/v1/apps");
+    assert_eq!(code, 401, "no anonymous reads unless configured: {body}");
+    let server = format!("http://127.0.0.1:{}", world.agent.port);
+    let token = world.dir.path().join("bob.token");
+    std::fs::write(&token, format!("{BOB}\n"))?;
+    let out = support::agent(&[
+        "status",
+        "--server",
+        &server,
+        "--token-file",
+        token.to_str().ok_or("UTF-8 path")?,
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for app in fixture::APPS {
+        assert!(table.contains(app), "status lists {app}: {table}");
+    }
+    seen.add("tether-agent status", table);
+    let out = support::agent(&[
+        "status",
+        "--server",
+        &server,
+        "--kubeconfig",
+        "/nonexistent",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
     Ok(())
 }
 

@@ -173,6 +173,8 @@ pub struct Prepared {
     pub policy: Report,
     /// Objects skipped because no store may be contacted (offline only).
     pub unresolved: Vec<Unresolved>,
+    /// The store behind each Secret whose values a store holds (references only, no value).
+    pub store_refs: Vec<crate::server::ui::origins::StoreRef>,
 }
 
 impl Prepared {
@@ -403,6 +405,8 @@ pub async fn prepare(
     validate(schemas, &name, &rendered)?;
     let count = rendered.len();
     let namespace = namespace_of(app).to_owned();
+    let store_refs =
+        crate::server::ui::origins::store_refs(rendered.iter().map(|o| &o.value), &namespace);
     let mut unresolved = Vec::new();
     let mut objects = Vec::with_capacity(count);
     for object in rendered {
@@ -464,6 +468,7 @@ pub async fn prepare(
         resolution,
         policy,
         unresolved,
+        store_refs,
     })
 }
 

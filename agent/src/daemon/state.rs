@@ -87,6 +87,9 @@ pub struct SecretSource {
     pub origin: String,
     /// When its values were last read (RFC 3339).
     pub read_at: String,
+    /// For values a store holds: the store, paths and keys read, how often (never a value).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub store: String,
 }
 
 /// One sync in an app's history.

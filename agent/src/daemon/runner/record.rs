@@ -318,8 +318,28 @@ fn policy_lines(report: &crate::policy::Report) -> Vec<String> {
         .collect()
 }
 
-/// The Secrets handed to the engine and where they came from.
+/// The Secrets handed to the engine and where they came from; then those a store holds that
+/// could not be read this time (where they come from, not read).
 fn secret_sources(prepared: &Prepared, read_at: &str) -> Vec<SecretSource> {
+    let mut sources = resolved_sources(prepared, read_at);
+    for unread in &prepared.store_refs {
+        if !sources
+            .iter()
+            .any(|s| s.namespace == unread.namespace && s.name == unread.name)
+        {
+            sources.push(SecretSource {
+                namespace: unread.namespace.clone(),
+                name: unread.name.clone(),
+                origin: unread.origin.to_owned(),
+                read_at: String::new(),
+                store: unread.describe(),
+            });
+        }
+    }
+    sources
+}
+
+fn resolved_sources(prepared: &Prepared, read_at: &str) -> Vec<SecretSource> {
     prepared
         .resolution
         .desired
@@ -330,6 +350,12 @@ fn secret_sources(prepared: &Prepared, read_at: &str) -> Vec<SecretSource> {
                 name: s.name().to_owned(),
                 origin: s.origin().as_str().to_owned(),
                 read_at: read_at.to_owned(),
+                store: prepared
+                    .store_refs
+                    .iter()
+                    .find(|r| r.namespace == s.namespace() && r.name == s.name())
+                    .map(crate::server::ui::origins::StoreRef::describe)
+                    .unwrap_or_default(),
             }),
             crate::secrets::Desired::Plain(_) => None,
         })

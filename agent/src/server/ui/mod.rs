@@ -23,6 +23,7 @@ pub mod desired;
 pub mod live;
 pub mod model;
 pub mod oidc;
+pub mod origins;
 pub mod pages;
 
 pub use auth::UiConfig;

@@ -330,7 +330,9 @@ pub fn app(view: &AppView, chrome: &Chrome, can_act: bool, now: SystemTime) -> M
         section aria-labelledby="secrets" {
             h2 id="secrets" { "Secrets and where they came from" }
             @if view.secrets.is_empty() { p { "None." } }
-            ul { @for s in &view.secrets { li { code { (s.namespace) "/" (s.name) } " from " strong { (s.origin) } ", read " (when(Some(&s.read_at), now)) } } }
+            ul { @for s in &view.secrets { li { code { (s.namespace) "/" (s.name) } " from " strong { (s.origin) }
+                @if !s.store.is_empty() { " (" (s.store) ")" }
+                ", read " (when(Some(&s.read_at), now)) } } }
         }
         section aria-labelledby="policy" {
             h2 id="policy" { "Policy results" }
