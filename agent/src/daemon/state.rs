@@ -122,10 +122,12 @@ impl AppStatus {
     /// Appends `record` to the history, dropping the oldest beyond [`HISTORY_LEN`].
     pub fn record(&mut self, record: &SyncRecord) {
         let history = std::sync::Arc::make_mut(&mut self.history);
-        history.push_back(super::history::Compact::of(record));
-        while history.len() > HISTORY_LEN {
+        // Room for exactly HISTORY_LEN records: the oldest leaves before the newest comes.
+        history.reserve_exact(HISTORY_LEN.saturating_sub(history.len()));
+        while history.len() >= HISTORY_LEN {
             history.pop_front();
         }
+        history.push_back(super::history::Compact::of(record));
     }
 
     /// The last syncs, newest first.
@@ -407,8 +409,15 @@ impl Shared {
     }
 }
 
-/// The web UI's on-demand renders ([`crate::server::ui::desired`]).
+/// The web UI's on-demand renders ([`crate::server::ui::desired`]) and views.
 impl Shared {
+    /// Runs `f` over every app's status, by name, under the lock: for views that read a few
+    /// fields of every app without cloning them all (keep `f` short: syncs wait for it).
+    pub fn with_apps<T>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &AppStatus>) -> T) -> T {
+        let apps = lock(&self.apps);
+        f(&mut apps.values())
+    }
+
     /// Sets what renders apps on demand for the web UI (by each generation).
     pub fn set_inspector(
         &self,

@@ -7,7 +7,7 @@
 //! Kubernetes Event (reason `UiAction`) naming the user, on the app's inventory ConfigMap.
 
 use super::auth::{self, Subject, Via};
-use super::{Ui, app_for, caller, model, pages, problem, visible, with_csrf};
+use super::{Ui, app_for, caller, model, overview_for, pages, problem, with_csrf};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -450,8 +450,7 @@ pub async fn stream(
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             rx.borrow_and_update();
-            let apps = visible(&ui, &subject).await;
-            let view = model::overview(&apps, &filter);
+            let view = overview_for(&ui, &subject, &filter).await;
             let event = if html {
                 Event::default()
                     .event("overview")

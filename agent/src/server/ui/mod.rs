@@ -35,7 +35,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -193,18 +193,35 @@ pub fn with_csrf(mut response: Response, caller: &Caller) -> Response {
     response
 }
 
-/// The apps `subject` may see: those in namespaces where it may `get` apps.
-pub async fn visible(ui: &Ui, subject: &Subject) -> Vec<AppStatus> {
-    let apps = ui.state.apps();
-    let namespaces: BTreeSet<String> = apps.iter().map(|a| a.namespace.clone()).collect();
-    let mut allowed: BTreeMap<String, bool> = BTreeMap::new();
+/// The namespaces whose apps `subject` may see (`get` apps there); every app's namespace
+/// is reviewed once (the answers are cached).
+pub async fn allowed_namespaces(ui: &Ui, subject: &Subject) -> BTreeSet<String> {
+    let namespaces: BTreeSet<String> = ui
+        .state
+        .with_apps(|apps| apps.map(|a| a.namespace.clone()).collect());
+    let mut allowed = BTreeSet::new();
     for ns in namespaces {
-        let ok = ui.auth.allowed(&ui.state, subject, "get", &ns).await;
-        allowed.insert(ns, ok);
+        if ui.auth.allowed(&ui.state, subject, "get", &ns).await {
+            allowed.insert(ns);
+        }
     }
-    apps.into_iter()
-        .filter(|a| allowed.get(a.namespace.as_str()).copied().unwrap_or(false))
-        .collect()
+    allowed
+}
+
+/// The overview `subject` may see, read from the apps' status where it is.
+pub async fn overview_for(ui: &Ui, subject: &Subject, filter: &model::Filter) -> model::Overview {
+    let allowed = allowed_namespaces(ui, subject).await;
+    ui.state.with_apps(|apps| {
+        model::overview_of(&mut apps.filter(|a| allowed.contains(&a.namespace)), filter)
+    })
+}
+
+/// The environments `subject` may see.
+pub async fn environments_for(ui: &Ui, subject: &Subject, page: usize) -> model::Environments {
+    let allowed = allowed_namespaces(ui, subject).await;
+    ui.state.with_apps(|apps| {
+        model::environments_of(&mut apps.filter(|a| allowed.contains(&a.namespace)), page)
+    })
 }
 
 fn html(markup: maud::Markup) -> Response {
@@ -235,8 +252,7 @@ async fn overview_page(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let apps = visible(&ui, &caller.subject).await;
-    let view = model::overview(&apps, &filter);
+    let view = overview_for(&ui, &caller.subject, &filter).await;
     let page = pages::overview(&view, &caller.chrome(), SystemTime::now());
     with_csrf(html(page), &caller)
 }
@@ -250,8 +266,7 @@ async fn overview_json(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let apps = visible(&ui, &caller.subject).await;
-    axum::Json(model::overview(&apps, &filter)).into_response()
+    axum::Json(overview_for(&ui, &caller.subject, &filter).await).into_response()
 }
 
 /// The environments page's query.
@@ -271,8 +286,7 @@ async fn environments_page(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let apps = visible(&ui, &caller.subject).await;
-    let view = model::environments(&apps, query.page);
+    let view = environments_for(&ui, &caller.subject, query.page).await;
     let page = pages::environments(&view, &caller.chrome());
     with_csrf(html(page), &caller)
 }
@@ -286,8 +300,7 @@ async fn environments_json(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let apps = visible(&ui, &caller.subject).await;
-    axum::Json(model::environments(&apps, query.page)).into_response()
+    axum::Json(environments_for(&ui, &caller.subject, query.page).await).into_response()
 }
 
 /// The app `name` if `subject` may `verb` it; else why not, as a status.
@@ -397,8 +410,21 @@ async fn apps_json(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let apps = visible(&ui, &caller.subject).await;
-    axum::Json(serde_json::json!({ "apps": apps })).into_response()
+    /// The body of `/api/v1/apps`, serialised from the statuses where they are.
+    #[derive(serde::Serialize)]
+    struct Apps<'a> {
+        apps: Vec<&'a AppStatus>,
+    }
+    let allowed = allowed_namespaces(&ui, &caller.subject).await;
+    let body = ui.state.with_apps(|apps| {
+        serde_json::to_vec(&Apps {
+            apps: apps.filter(|a| allowed.contains(&a.namespace)).collect(),
+        })
+    });
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(err) => problem(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    }
 }
 
 /// `GET /api/v1/apps/{name}`: one app's status, if the caller may see it.

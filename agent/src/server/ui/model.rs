@@ -112,10 +112,73 @@ impl AppRow {
     }
 
     /// How urgent the row is: 0 (failed or denied), 1 (degraded), 2 (in progress, pending,
-    /// suspended), 3 (fine).
+    /// suspended, out of sync), 3 (fine).
     #[must_use]
     pub fn urgency(&self) -> u8 {
-        match (self.sync.as_str(), self.health.as_str()) {
+        Facts::of_row(self).urgency()
+    }
+
+    /// Whether the row is in `state` (a sync state, a health, `Suspended` or `OutOfSync`).
+    #[must_use]
+    pub fn in_state(&self, state: &str) -> bool {
+        Facts::of_row(self).in_state(state)
+    }
+}
+
+/// What sorting and filtering read of an app, borrowed (from its status or its row), so the
+/// overview builds rows only for the page it shows.
+struct Facts<'a> {
+    name: &'a str,
+    path: &'a str,
+    namespace: &'a str,
+    source: &'a str,
+    revision: &'a str,
+    subject: &'a str,
+    error: &'a str,
+    sync: &'a str,
+    health: &'a str,
+    compare: &'a str,
+    suspended: bool,
+}
+
+impl<'a> Facts<'a> {
+    fn of_row(row: &'a AppRow) -> Self {
+        Self {
+            name: &row.name,
+            path: &row.path,
+            namespace: &row.namespace,
+            source: &row.source,
+            revision: &row.revision,
+            subject: &row.subject,
+            error: &row.error,
+            sync: &row.sync,
+            health: &row.health,
+            compare: &row.compare,
+            suspended: row.suspended,
+        }
+    }
+
+    fn of_status(status: &'a AppStatus) -> Self {
+        Self {
+            name: &status.name,
+            path: &status.path,
+            namespace: &status.namespace,
+            source: &status.source,
+            revision: &status.revision,
+            subject: &status.commit.subject,
+            error: status.errors.first().map_or("", String::as_str),
+            sync: &status.sync,
+            health: &status.health,
+            compare: status
+                .compared
+                .as_ref()
+                .map_or("", |c| c.state(status.last_sync.as_deref())),
+            suspended: status.suspended,
+        }
+    }
+
+    fn urgency(&self) -> u8 {
+        match (self.sync, self.health) {
             ("Failed" | "Denied", _) => 0,
             (_, "Degraded") => 1,
             _ if !self.error.is_empty() => 1,
@@ -125,13 +188,11 @@ impl AppRow {
         }
     }
 
-    /// Whether the row is in `state` (a sync state, a health, or `Suspended`).
-    #[must_use]
-    pub fn in_state(&self, state: &str) -> bool {
+    fn in_state(&self, state: &str) -> bool {
         self.sync.eq_ignore_ascii_case(state)
             || self.health.eq_ignore_ascii_case(state)
-            || (!self.compare.is_empty() && self.compare.eq_ignore_ascii_case(state))
             || (self.suspended && state.eq_ignore_ascii_case("Suspended"))
+            || (!self.compare.is_empty() && self.compare.eq_ignore_ascii_case(state))
     }
 }
 
@@ -176,20 +237,18 @@ impl Filter {
     /// Whether `row` passes.
     #[must_use]
     pub fn admits(&self, row: &AppRow) -> bool {
+        self.admits_facts(&Facts::of_row(row))
+    }
+
+    fn admits_facts(&self, f: &Facts<'_>) -> bool {
         let q = self.q.trim().to_lowercase();
-        (self.state.is_empty() || row.in_state(&self.state))
-            && (self.namespace.is_empty() || row.namespace == self.namespace)
-            && (self.source.is_empty() || row.source == self.source)
+        (self.state.is_empty() || f.in_state(&self.state))
+            && (self.namespace.is_empty() || f.namespace == self.namespace)
+            && (self.source.is_empty() || f.source == self.source)
             && (q.is_empty()
-                || [
-                    &row.name,
-                    &row.path,
-                    &row.revision,
-                    &row.subject,
-                    &row.error,
-                ]
-                .iter()
-                .any(|f| f.to_lowercase().contains(&q)))
+                || [f.name, f.path, f.revision, f.subject, f.error]
+                    .iter()
+                    .any(|t| t.to_lowercase().contains(&q)))
     }
 
     /// The filter as a query string (empty when nothing is filtered).
@@ -265,38 +324,46 @@ pub struct Overview {
 /// Builds the overview of `apps` (already limited to what the user may see).
 #[must_use]
 pub fn overview(apps: &[AppStatus], filter: &Filter) -> Overview {
-    let rows: Vec<AppRow> = apps.iter().map(AppRow::of).collect();
+    overview_of(&mut apps.iter(), filter)
+}
+
+/// Builds the overview of `apps`: counts, choices and filtering read the statuses where they
+/// are; rows are made only for the page shown.
+#[must_use]
+pub fn overview_of<'a>(apps: &mut dyn Iterator<Item = &'a AppStatus>, filter: &Filter) -> Overview {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut namespaces = BTreeSet::new();
     let mut sources = BTreeSet::new();
-    for row in &rows {
-        *counts.entry(row.sync.clone()).or_default() += 1;
-        if row.health != row.sync {
-            *counts.entry(row.health.clone()).or_default() += 1;
+    let mut total = 0;
+    let mut admitted: Vec<(u8, &AppStatus)> = Vec::new();
+    for status in apps {
+        let f = Facts::of_status(status);
+        total += 1;
+        count(&mut counts, f.sync);
+        if f.health != f.sync {
+            count(&mut counts, f.health);
         }
-        if row.suspended {
-            *counts.entry("Suspended".into()).or_default() += 1;
+        if f.suspended {
+            count(&mut counts, "Suspended");
         }
-        if row.compare == "OutOfSync" {
-            *counts.entry("OutOfSync".into()).or_default() += 1;
+        if f.compare == "OutOfSync" {
+            count(&mut counts, "OutOfSync");
         }
-        namespaces.insert(row.namespace.clone());
-        sources.insert(row.source.clone());
+        namespaces.insert(f.namespace);
+        sources.insert(f.source);
+        if filter.admits_facts(&f) {
+            admitted.push((f.urgency(), status));
+        }
     }
-    let total = rows.len();
-    let mut apps: Vec<AppRow> = rows.into_iter().filter(|r| filter.admits(r)).collect();
-    apps.sort_by(|a, b| {
-        a.urgency()
-            .cmp(&b.urgency())
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    let matched = apps.len();
+    admitted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    let matched = admitted.len();
     let pages = matched.div_ceil(PAGE_SIZE).max(1);
     let page = filter.page.clamp(1, pages);
-    let apps: Vec<AppRow> = apps
+    let apps: Vec<AppRow> = admitted
         .into_iter()
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE)
+        .map(|(_, status)| AppRow::of(status))
         .collect();
     Overview {
         total,
@@ -305,9 +372,26 @@ pub fn overview(apps: &[AppStatus], filter: &Filter) -> Overview {
         page,
         pages,
         filter: filter.on_page(page),
-        namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
-        sources: sources.into_iter().filter(|s| !s.is_empty()).collect(),
+        namespaces: namespaces
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        sources: sources
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         apps,
+    }
+}
+
+fn count(counts: &mut BTreeMap<String, usize>, state: &str) {
+    match counts.get_mut(state) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(state.to_owned(), 1);
+        }
     }
 }
 
@@ -453,6 +537,15 @@ fn env_rank(env: &str) -> (u8, String) {
 /// Builds page `page` (from 1) of the environments of `apps`.
 #[must_use]
 pub fn environments(apps: &[AppStatus], page: usize) -> Environments {
+    environments_of(&mut apps.iter(), page)
+}
+
+/// Builds page `page` (from 1) of the environments of `apps`, reading them where they are.
+#[must_use]
+pub fn environments_of<'a>(
+    apps: &mut dyn Iterator<Item = &'a AppStatus>,
+    page: usize,
+) -> Environments {
     let mut bases: BTreeMap<String, BTreeMap<String, &AppStatus>> = BTreeMap::new();
     let mut envs = BTreeSet::new();
     for app in apps {
