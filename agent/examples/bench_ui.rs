@@ -91,6 +91,7 @@ fn ui_fields(state: &Shared, name: &str) {
             origin: "sops".into(),
             read_at: "2026-12-07T09:00:00Z".into(),
             store: String::new(),
+            file: format!("apps/app/overlays/{}/db.sops.yaml", s.name),
         }];
         // What an app page's comparison with Git leaves behind.
         s.compared = Some(tether_agent::server::ui::desired::Compared {

@@ -519,6 +519,7 @@ fn the_daemon_corrects_drift_reports_unresolvable_secrets_and_reloads_a_changed_
         "{vaulted}"
     );
     assert_eq!(vaulted["secrets"][0]["readAt"], "", "never read: {vaulted}");
+    assert_eq!(vaulted["secrets"][0]["file"], "apps/vaulted/external.yaml");
     assert_eq!(app_status(&agent, "one").expect("one")["sync"], "Succeeded");
     let (_, text) = agent.get("/metrics");
     assert!(

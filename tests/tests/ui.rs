@@ -286,8 +286,10 @@ async fn pages(world: &World, client: &Client, axe: &str, seen: &mut Seen) -> St
     for text in [
         "vault-production/token",
         "sealed",
+        "apps/vault/overlays/production/token.sealed.yaml",
         "vault-production/db",
         "sops",
+        "apps/vault/overlays/production/db.sops.yaml",
         "ConfigMap vault-production/keep",
         "tether.dev/prune: disabled",
     ] {

@@ -173,7 +173,8 @@ pub struct Prepared {
     pub policy: Report,
     /// Objects skipped because no store may be contacted (offline only).
     pub unresolved: Vec<Unresolved>,
-    /// The store behind each Secret whose values a store holds (references only, no value).
+    /// Where each Secret comes from: its file, and the store holding its values (references
+    /// only, no value).
     pub store_refs: Vec<crate::server::ui::origins::StoreRef>,
 }
 
@@ -405,8 +406,10 @@ pub async fn prepare(
     validate(schemas, &name, &rendered)?;
     let count = rendered.len();
     let namespace = namespace_of(app).to_owned();
-    let store_refs =
-        crate::server::ui::origins::store_refs(rendered.iter().map(|o| &o.value), &namespace);
+    let store_refs = crate::server::ui::origins::store_refs(
+        rendered.iter().map(|o| (&o.value, o.source.to_string())),
+        &namespace,
+    );
     let mut unresolved = Vec::new();
     let mut objects = Vec::with_capacity(count);
     for object in rendered {

@@ -90,6 +90,9 @@ pub struct SecretSource {
     /// For values a store holds: the store, paths and keys read, how often (never a value).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub store: String,
+    /// The file in Git it was rendered from (a SOPS file, a SealedSecret, an ExternalSecret).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub file: String,
 }
 
 /// One sync in an app's history.

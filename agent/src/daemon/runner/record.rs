@@ -322,7 +322,7 @@ fn policy_lines(report: &crate::policy::Report) -> Vec<String> {
 /// could not be read this time (where they come from, not read).
 fn secret_sources(prepared: &Prepared, read_at: &str) -> Vec<SecretSource> {
     let mut sources = resolved_sources(prepared, read_at);
-    for unread in &prepared.store_refs {
+    for unread in prepared.store_refs.iter().filter(|r| !r.store.is_empty()) {
         if !sources
             .iter()
             .any(|s| s.namespace == unread.namespace && s.name == unread.name)
@@ -333,6 +333,7 @@ fn secret_sources(prepared: &Prepared, read_at: &str) -> Vec<SecretSource> {
                 origin: unread.origin.to_owned(),
                 read_at: String::new(),
                 store: unread.describe(),
+                file: unread.file.clone(),
             });
         }
     }
@@ -345,18 +346,20 @@ fn resolved_sources(prepared: &Prepared, read_at: &str) -> Vec<SecretSource> {
         .desired
         .iter()
         .filter_map(|d| match d {
-            crate::secrets::Desired::Secret(s) => Some(SecretSource {
-                namespace: s.namespace().to_owned(),
-                name: s.name().to_owned(),
-                origin: s.origin().as_str().to_owned(),
-                read_at: read_at.to_owned(),
-                store: prepared
+            crate::secrets::Desired::Secret(s) => {
+                let from = prepared
                     .store_refs
                     .iter()
-                    .find(|r| r.namespace == s.namespace() && r.name == s.name())
-                    .map(crate::server::ui::origins::StoreRef::describe)
-                    .unwrap_or_default(),
-            }),
+                    .find(|r| r.namespace == s.namespace() && r.name == s.name());
+                Some(SecretSource {
+                    namespace: s.namespace().to_owned(),
+                    name: s.name().to_owned(),
+                    origin: s.origin().as_str().to_owned(),
+                    read_at: read_at.to_owned(),
+                    store: from.map(|r| r.describe()).unwrap_or_default(),
+                    file: from.map(|r| r.file.clone()).unwrap_or_default(),
+                })
+            }
             crate::secrets::Desired::Plain(_) => None,
         })
         .collect()

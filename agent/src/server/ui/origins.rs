@@ -1,7 +1,8 @@
-//! Where a Secret's values come from when a store holds them: the store (kind and name, or
-//! the reference's scheme) and the paths and keys read, taken from the rendered
-//! `ExternalSecret` or from the inline `ref+vault://...` references of a `Secret`, as Git
-//! holds them. Never a value: a reference names a place, and only references are read here.
+//! Where each Secret of a render comes from: the file in Git (a SOPS file, a SealedSecret, an
+//! ExternalSecret, a plain Secret) and, when a store holds the values, the store (kind and
+//! name, or the reference's scheme) and the paths and keys read, taken from the rendered
+//! `ExternalSecret` or from the inline `ref+vault://...` references of a `Secret`. Never a
+//! value: a reference names a place, and only references are kept from here.
 
 use serde_json::Value;
 
@@ -12,27 +13,34 @@ const MAX_PATH: usize = 200;
 /// The prefixes of inline references.
 const INLINE: [&str; 2] = ["ref+vault://", "ref+awssecrets://"];
 
-/// The store behind one Secret.
+/// Where one Secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRef {
     /// The Secret's namespace.
     pub namespace: String,
     /// The Secret's name.
     pub name: String,
-    /// `SecretStore vault-shop`, `ClusterSecretStore aws`, `vault`, `awssecrets`.
+    /// The file in Git it was rendered from.
+    pub file: String,
+    /// `SecretStore vault-shop`, `ClusterSecretStore aws`, `vault`, `awssecrets`; empty when
+    /// the values are in Git (plain, SOPS, sealed).
     pub store: String,
     /// What is read: `shop/db#password`, `secret/data/shop/db#/password`.
     pub paths: Vec<String>,
     /// How often the values are read again (an ExternalSecret's `refreshInterval`).
     pub refresh: String,
-    /// `external` (an ExternalSecret) or `inline` (references in a Secret).
+    /// `external` (an ExternalSecret), `inline` (references in a Secret), else `git`.
     pub origin: &'static str,
 }
 
 impl StoreRef {
-    /// One line for people: `SecretStore vault-shop: shop/db#password (refreshed every 1h)`.
+    /// One line for people: `SecretStore vault-shop: shop/db#password (read again every 1h)`;
+    /// empty when no store holds the values.
     #[must_use]
     pub fn describe(&self) -> String {
+        if self.store.is_empty() {
+            return String::new();
+        }
         let mut line = format!("{}: {}", self.store, self.paths.join(", "));
         if !self.refresh.is_empty() {
             line.push_str(&format!(" (read again every {})", self.refresh));
@@ -58,7 +66,7 @@ fn clipped(path: String) -> String {
     }
 }
 
-fn external(object: &Value, namespace: &str) -> StoreRef {
+fn external(object: &Value, namespace: &str, file: String) -> StoreRef {
     let store_kind = match text(object, "/spec/secretStoreRef/kind") {
         "" => "SecretStore",
         kind => kind,
@@ -95,6 +103,7 @@ fn external(object: &Value, namespace: &str) -> StoreRef {
     StoreRef {
         namespace: namespace_of(object, namespace),
         name: name.to_owned(),
+        file,
         store: format!("{store_kind} {}", text(object, "/spec/secretStoreRef/name")),
         paths: paths.into_iter().take(MAX_PATHS).map(clipped).collect(),
         refresh: match text(object, "/spec/refreshInterval") {
@@ -112,7 +121,19 @@ fn namespace_of(object: &Value, namespace: &str) -> String {
     }
 }
 
-fn inline(object: &Value, namespace: &str) -> Option<StoreRef> {
+fn in_git(object: &Value, namespace: &str, file: String) -> StoreRef {
+    StoreRef {
+        namespace: namespace_of(object, namespace),
+        name: text(object, "/metadata/name").to_owned(),
+        file,
+        store: String::new(),
+        paths: Vec::new(),
+        refresh: String::new(),
+        origin: "git",
+    }
+}
+
+fn inline(object: &Value, namespace: &str, file: String) -> StoreRef {
     let mut stores: Vec<&str> = Vec::new();
     let mut paths = Vec::new();
     for (field, encoded) in [("stringData", false), ("data", true)] {
@@ -143,27 +164,35 @@ fn inline(object: &Value, namespace: &str) -> Option<StoreRef> {
             }
         }
     }
-    (!paths.is_empty()).then(|| StoreRef {
+    if paths.is_empty() {
+        return in_git(object, namespace, file);
+    }
+    StoreRef {
         namespace: namespace_of(object, namespace),
         name: text(object, "/metadata/name").to_owned(),
+        file,
         store: stores.join(", "),
         paths: paths.into_iter().take(MAX_PATHS).collect(),
         refresh: String::new(),
         origin: "inline",
-    })
+    }
 }
 
-/// The store behind each Secret of a render whose values a store holds (`namespace`: the
-/// app's, for objects without one).
-pub fn store_refs<'a>(objects: impl Iterator<Item = &'a Value>, namespace: &str) -> Vec<StoreRef> {
+/// Where each Secret of a render comes from, with the file each object was read from
+/// (`namespace`: the app's, for objects without one).
+pub fn store_refs<'a>(
+    objects: impl Iterator<Item = (&'a Value, String)>,
+    namespace: &str,
+) -> Vec<StoreRef> {
     objects
-        .filter_map(|object| {
+        .filter_map(|(object, file)| {
             let api = text(object, "/apiVersion");
             match text(object, "/kind") {
                 "ExternalSecret" if api.starts_with("external-secrets.io/") => {
-                    Some(external(object, namespace))
+                    Some(external(object, namespace, file))
                 }
-                "Secret" if api == "v1" => inline(object, namespace),
+                "Secret" if api == "v1" => Some(inline(object, namespace, file)),
+                "SealedSecret" => Some(in_git(object, namespace, file)),
                 _ => None,
             }
         })
@@ -183,12 +212,13 @@ mod tests {
                 "target": {"name": "db-credentials"},
                 "data": [{"secretKey": "password", "remoteRef": {"key": "shop/db", "property": "password"}}],
                 "dataFrom": [{"extract": {"key": "shop/api"}}]}});
-        let refs = store_refs([&es].into_iter(), "shop");
+        let refs = store_refs([(&es, "apps/shop/db.yaml".to_owned())].into_iter(), "shop");
         assert_eq!(
             refs,
             [StoreRef {
                 namespace: "shop".into(),
                 name: "db-credentials".into(),
+                file: "apps/shop/db.yaml".into(),
                 store: "SecretStore vault-shop".into(),
                 paths: vec!["shop/db#password".into(), "shop/api".into()],
                 refresh: "15m".into(),
@@ -211,7 +241,7 @@ mod tests {
             "stringData": {"password": "ref+vault://secret/data/shop/db#/password?version=2",
                            "plain": "not-a-reference-value"},
             "data": {"token": encoded}});
-        let refs = store_refs([&secret].into_iter(), "shop");
+        let refs = store_refs([(&secret, "s.yaml".to_owned())].into_iter(), "shop");
         assert_eq!(refs.len(), 1);
         assert_eq!(refs[0].namespace, "web");
         assert_eq!(refs[0].store, "vault, awssecrets");
@@ -223,6 +253,11 @@ mod tests {
         assert!(!refs[0].describe().contains("not-a-reference-value"));
         let plain = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "p"},
             "stringData": {"a": "b"}});
-        assert!(store_refs([&plain].into_iter(), "shop").is_empty());
+        let refs = store_refs([(&plain, "p.sops.yaml".to_owned())].into_iter(), "shop");
+        assert_eq!(
+            (refs[0].origin, refs[0].file.as_str()),
+            ("git", "p.sops.yaml")
+        );
+        assert_eq!(refs[0].describe(), "", "no store");
     }
 }

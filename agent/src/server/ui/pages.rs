@@ -331,6 +331,7 @@ pub fn app(view: &AppView, chrome: &Chrome, can_act: bool, now: SystemTime) -> M
             h2 id="secrets" { "Secrets and where they came from" }
             @if view.secrets.is_empty() { p { "None." } }
             ul { @for s in &view.secrets { li { code { (s.namespace) "/" (s.name) } " from " strong { (s.origin) }
+                @if !s.file.is_empty() { " " code { (s.file) } }
                 @if !s.store.is_empty() { " (" (s.store) ")" }
                 ", read " (when(Some(&s.read_at), now)) } } }
         }

@@ -26,6 +26,7 @@ fn shared(anonymous: bool) -> Arc<Shared> {
             origin: "external".into(),
             read_at: "2026-12-07T09:00:00Z".into(),
             store: "SecretStore vault-shop: shop/api#token (read again every 1h)".into(),
+            file: "apps/shop/api.yaml".into(),
         }];
         s.changes = vec![Change {
             object: ObjectRef {
@@ -139,7 +140,7 @@ async fn anonymous_reads_show_every_page_problems_first_and_no_secret_value() {
     assert!(!body.contains("Sync now"), "anonymous users get no actions");
     assert!(body.contains("no cluster connection"));
     assert!(
-        body.contains("shop/api</code> from <strong>external</strong> (SecretStore vault-shop: shop/api#token (read again every 1h)), read"),
+        body.contains("shop/api</code> from <strong>external</strong> <code>apps/shop/api.yaml</code> (SecretStore vault-shop: shop/api#token (read again every 1h)), read"),
         "the store, path and key of an external Secret, and when it was read"
     );
     assert!(body.contains("not compared: the agent is not syncing"));
