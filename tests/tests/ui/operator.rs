@@ -80,8 +80,7 @@ async fn suspension_survives_a_restart(
     )?;
     world.repo.upstream.write(
         "apps/shop/overlays/staging/kustomization.yaml",
-        "resources: [../../base]\nimages:\n- name: registry.example/shop/web\n  newTag: \"1.1.1\"\n"
-            .to_owned(),
+        "resources: [../../base]\nimages:\n- name: registry.example/shop/web\n  newTag: \"1.1.1\"\n",
     )?;
     let commit = world
         .repo

@@ -330,7 +330,7 @@ pub fn overview(apps: &[AppStatus], filter: &Filter) -> Overview {
 /// Builds the overview of `apps`: counts, choices and filtering read the statuses where they
 /// are; rows are made only for the page shown.
 #[must_use]
-pub fn overview_of<'a>(apps: &mut dyn Iterator<Item = &'a AppStatus>, filter: &Filter) -> Overview {
+pub fn overview_of(apps: &mut dyn Iterator<Item = &AppStatus>, filter: &Filter) -> Overview {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut namespaces = BTreeSet::new();
     let mut sources = BTreeSet::new();
@@ -542,10 +542,7 @@ pub fn environments(apps: &[AppStatus], page: usize) -> Environments {
 
 /// Builds page `page` (from 1) of the environments of `apps`, reading them where they are.
 #[must_use]
-pub fn environments_of<'a>(
-    apps: &mut dyn Iterator<Item = &'a AppStatus>,
-    page: usize,
-) -> Environments {
+pub fn environments_of(apps: &mut dyn Iterator<Item = &AppStatus>, page: usize) -> Environments {
     let mut bases: BTreeMap<String, BTreeMap<String, &AppStatus>> = BTreeMap::new();
     let mut envs = BTreeSet::new();
     for app in apps {
