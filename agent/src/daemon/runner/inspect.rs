@@ -5,6 +5,9 @@
 //! and inline references). A refresh fetches the source first (under the source's lock, so
 //! never beside a round's fetch) and applies nothing.
 //!
+//! Suspensions set from the web UI are read back from the apps' status when a generation
+//! starts ([`restore_suspended`]).
+//!
 //! Kept in memory: the newest snapshot of each source (the handle the source keeps anyway)
 //! and a resolver of kinds; nothing rendered.
 
@@ -161,5 +164,19 @@ impl Inspect for Inspector {
 
     fn refresh<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<Comparison, CompareError>> {
         Box::pin(self.refresh_app(app))
+    }
+}
+
+/// Suspensions set from the web UI survive a restart: they are kept in the apps' status
+/// ConfigMaps and read back when a generation starts.
+pub(super) async fn restore_suspended(ctx: &Ctx) {
+    match crate::daemon::status::read_suspended(&ctx.client, &ctx.config.namespace).await {
+        Ok(apps) => {
+            for app in apps {
+                tracing::info!(app = %app, "suspended (kept in its status)");
+                ctx.state.set_suspended(&app, true);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "reading suspended apps failed"),
     }
 }

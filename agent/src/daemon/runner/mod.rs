@@ -228,7 +228,7 @@ impl Generation {
         ctx.state.set_inspector(Some(
             Arc::clone(&ctx.inspector) as Arc<dyn crate::server::ui::desired::Inspect>
         ));
-        restore_suspended(&ctx).await;
+        inspect::restore_suspended(&ctx).await;
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         {
@@ -270,20 +270,6 @@ impl Generation {
     pub(super) async fn abort(mut self) {
         let _ = self.stop.send(true);
         self.tasks.shutdown().await;
-    }
-}
-
-/// Suspensions set from the web UI survive a restart: they are kept in the apps' status
-/// ConfigMaps and read back when a generation starts.
-async fn restore_suspended(ctx: &Ctx) {
-    match super::status::read_suspended(&ctx.client, &ctx.config.namespace).await {
-        Ok(apps) => {
-            for app in apps {
-                tracing::info!(app = %app, "suspended (kept in its status)");
-                ctx.state.set_suspended(&app, true);
-            }
-        }
-        Err(err) => tracing::warn!(error = %err, "reading suspended apps failed"),
     }
 }
 

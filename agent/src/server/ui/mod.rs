@@ -20,6 +20,7 @@ pub mod actions;
 pub mod app;
 pub mod auth;
 pub mod desired;
+pub mod envs;
 pub mod live;
 pub mod model;
 pub mod oidc;
