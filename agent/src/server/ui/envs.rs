@@ -223,4 +223,3 @@ fn env_cell(app: &AppStatus, previous: Option<&AppStatus>) -> EnvCell {
         images,
     }
 }
-
