@@ -2,7 +2,8 @@
 //! rendered on the server (model and HTML, as `GET /` does; median and max of ROUNDS), the
 //! sizes of the overview, environments and app pages, and the memory the UI's state adds to
 //! the agent (resident set before and after filling each app's UI fields: commit, history of
-//! 50 syncs, images, Secret origins, policy results; then one render of every page).
+//! 50 syncs, images, Secret origins, policy results; then after one render of every page, the
+//! overview, the environments and each app's page, each dropped when done as a request's is).
 //!
 //! Usage: bench_ui [APPS] [ROUNDS]   (defaults: 1000 apps, 50 rounds)
 
@@ -89,7 +90,16 @@ fn ui_fields(state: &Shared, name: &str) {
             name: "db".into(),
             origin: "sops".into(),
             read_at: "2026-12-07T09:00:00Z".into(),
+            store: String::new(),
+            file: format!("apps/app/overlays/{}/db.sops.yaml", s.name),
         }];
+        // What an app page's comparison with Git leaves behind.
+        s.compared = Some(tether_agent::server::ui::desired::Compared {
+            revision: s.revision.clone(),
+            out_of_sync: 1,
+            at: "2026-12-07T09:00:00Z".into(),
+            last_sync: "2026-12-07T09:00:00Z".into(),
+        });
         s.policy = vec!["warn: Deployment web: tether.resources.warn: no memory limit".into()];
         for n in 0..tether_agent::daemon::state::HISTORY_LEN {
             s.record(&SyncRecord {
@@ -127,23 +137,27 @@ fn main() {
         csrf: "0".repeat(64),
     };
     let now = SystemTime::now();
-    let all = state.apps();
-    let overview_html = pages::overview(
-        &model::overview(&all, &model::Filter::default()),
-        &chrome,
-        now,
-    )
-    .into_string();
-    let env_html = pages::environments(&model::environments(&all, 1), &chrome).into_string();
-    let app_html = pages::app(&app::app_view(&all[0]), &chrome, true, now).into_string();
+    // One render of every page as the server makes it (statuses read where they are), each
+    // dropped when done, as a request's are; then the resident set again.
+    let sizes = {
+        let overview = state.with_apps(|apps| model::overview_of(apps, &model::Filter::default()));
+        let overview_html = pages::overview(&overview, &chrome, now).into_string();
+        let envs = state.with_apps(|apps| model::environments_of(apps, 1));
+        let env_html = pages::environments(&envs, &chrome).into_string();
+        let mut app_html = String::new();
+        for name in state.with_apps(|apps| apps.map(|a| a.name.clone()).collect::<Vec<_>>()) {
+            if let Some(status) = state.app(&name) {
+                app_html = pages::app(&app::app_view(&status), &chrome, true, now).into_string();
+            }
+        }
+        (overview_html.len(), env_html.len(), app_html.len())
+    };
     let after = rss_kib();
-    drop((overview_html.clone(), env_html.clone(), app_html.clone()));
     let mut times = Vec::with_capacity(rounds);
     let mut bytes = 0;
     for _ in 0..rounds {
         let started = Instant::now();
-        let apps = state.apps();
-        let view = model::overview(&apps, &model::Filter::default());
+        let view = state.with_apps(|apps| model::overview_of(apps, &model::Filter::default()));
         let html = pages::overview(&view, &chrome, SystemTime::now()).into_string();
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         bytes = html.len();
@@ -151,13 +165,11 @@ fn main() {
     times.sort_by(f64::total_cmp);
     let filtered = {
         let started = Instant::now();
-        let view = model::overview(
-            &state.apps(),
-            &model::Filter {
-                state: "Failed".into(),
-                ..model::Filter::default()
-            },
-        );
+        let filter = model::Filter {
+            state: "Failed".into(),
+            ..model::Filter::default()
+        };
+        let view = state.with_apps(|apps| model::overview_of(apps, &filter));
         let html = pages::overview(&view, &chrome, now).into_string();
         (started.elapsed().as_secs_f64() * 1000.0, html.len())
     };
@@ -180,11 +192,11 @@ fn main() {
     );
     println!(
         "  environments page: {:.1} KiB; app page: {:.1} KiB",
-        env_html.len() as f64 / 1024.0,
-        app_html.len() as f64 / 1024.0
+        sizes.1 as f64 / 1024.0,
+        sizes.2 as f64 / 1024.0
     );
     println!(
-        "  memory added by the UI's per-app state (commit, 50-sync history, images, Secret origins, policy): {:.2} MiB; with one render of each page: {:.2} MiB (RSS {} -> {} -> {} KiB; goal < 5 MiB)",
+        "  memory added by the UI's per-app state (commit, 50-sync history, images, Secret origins, policy): {:.2} MiB; after one render of every page (overview, environments, each app's page): {:.2} MiB (RSS {} -> {} -> {} KiB; goal < 5 MiB)",
         filled.saturating_sub(before) as f64 / 1024.0,
         after.saturating_sub(before) as f64 / 1024.0,
         before,

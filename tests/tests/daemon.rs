@@ -511,6 +511,15 @@ fn the_daemon_corrects_drift_reports_unresolvable_secrets_and_reloads_a_changed_
     assert_eq!(vaulted["sync"], "Failed", "{vaulted}");
     assert_eq!(vaulted["reason"], "SecretResolveFailed", "{vaulted}");
     assert_eq!(vaulted["health"], "Degraded", "{vaulted}");
+    // Where the Secret comes from (store, path, key), though it could not be read.
+    assert_eq!(vaulted["secrets"][0]["name"], "db", "{vaulted}");
+    assert_eq!(
+        vaulted["secrets"][0]["store"],
+        "ClusterSecretStore vault: secret/data/vaulted/db#password (read again every 1h)",
+        "{vaulted}"
+    );
+    assert_eq!(vaulted["secrets"][0]["readAt"], "", "never read: {vaulted}");
+    assert_eq!(vaulted["secrets"][0]["file"], "apps/vaulted/external.yaml");
     assert_eq!(app_status(&agent, "one").expect("one")["sync"], "Succeeded");
     let (_, text) = agent.get("/metrics");
     assert!(

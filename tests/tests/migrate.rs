@@ -304,7 +304,7 @@ fn start_agent(cluster: &Cluster, dir: &Path, outcome: &Outcome, port: u16) -> P
     let config = format!(
         "{}listen: 127.0.0.1:{port}\nadminListen: 127.0.0.1:{admin}\nnamespace: tether-system\n\
          cacheDir: {cache}\nleaderElection: {{enabled: false}}\n\
-         limits: {{healthTimeout: 0s, shutdownGrace: 10s}}\n",
+         limits: {{healthTimeout: 0s, shutdownGrace: 10s}}\nui: {{anonymous: true}}\n",
         outcome.to_yaml().expect("the config"),
         admin = peers::free_port(),
         cache = dir.join("cache").display(),

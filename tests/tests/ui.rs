@@ -15,6 +15,8 @@
 mod browser;
 #[path = "ui/fixture.rs"]
 mod fixture;
+#[path = "ui/operator.rs"]
+mod operator;
 #[allow(dead_code)] // shared with the daemon tests, which use more of it
 #[path = "daemon/support.rs"]
 mod support;
@@ -284,8 +286,10 @@ async fn pages(world: &World, client: &Client, axe: &str, seen: &mut Seen) -> St
     for text in [
         "vault-production/token",
         "sealed",
+        "apps/vault/overlays/production/token.sealed.yaml",
         "vault-production/db",
         "sops",
+        "apps/vault/overlays/production/db.sops.yaml",
         "ConfigMap vault-production/keep",
         "tether.dev/prune: disabled",
     ] {
@@ -319,65 +323,43 @@ async fn pages(world: &World, client: &Client, axe: &str, seen: &mut Seen) -> St
     seen.add("the event stream", stream);
     let (code, _) = world.with_token(BOB, "POST", "/api/v1/apps/shop-production/actions/suspend");
     assert_eq!(code, 403, "bob may only read");
-    Ok(())
+    status_command(world, seen)
 }
 
-/// As alice (operator of the shop namespaces): sees only her apps, suspends and resumes one;
-/// the Event names her.
-async fn operator(world: &World, client: &Client, seen: &mut Seen) -> Step {
-    let base = format!("http://127.0.0.1:{}", world.agent.port);
-    click(client, Locator::Css("header form[action='/logout'] button")).await?;
-    sign_in(client, &base, ALICE).await?;
-    assert_eq!(
-        rows(client).await?,
-        ["app-shop-production", "app-shop-staging"]
-    );
-    client
-        .goto(&format!("{base}/apps/vault-production"))
-        .await?;
-    assert!(
-        client.source().await?.contains("no app"),
-        "alice does not see vault"
-    );
-    client.goto(&format!("{base}/apps/shop-production")).await?;
-    click(
-        client,
-        Locator::Css("form[action='/apps/shop-production/suspend'] button"),
-    )
-    .await?;
-    client
-        .wait()
-        .for_element(Locator::Css("form[action='/apps/shop-production/resume']"))
-        .await?;
-    seen.add("alice's app page", client.source().await?);
-    let status: serde_json::Value =
-        serde_json::from_str(&world.agent.get("/api/v1/apps/shop-production").1)?;
-    assert_eq!(status["suspended"], true);
-    let events = world.cluster.ok(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        "tether-system",
-        "-o",
-        "json",
+/// `tether-agent status --server`: the same API with bob's token; refused without one.
+fn status_command(world: &World, seen: &mut Seen) -> Step {
+    let (code, body) = world.agent.get("/api/v1/apps");
+    assert_eq!(code, 401, "no anonymous reads unless configured: {body}");
+    let server = format!("http://127.0.0.1:{}", world.agent.port);
+    let token = world.dir.path().join("bob.token");
+    std::fs::write(&token, format!("{BOB}\n"))?;
+    let out = support::agent(&[
+        "status",
+        "--server",
+        &server,
+        "--token-file",
+        token.to_str().ok_or("UTF-8 path")?,
     ]);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        events.contains("app shop-production suspended by alice"),
-        "the audit Event"
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    click(
-        client,
-        Locator::Css("form[action='/apps/shop-production/resume'] button"),
-    )
-    .await?;
-    client
-        .wait()
-        .for_element(Locator::Css("form[action='/apps/shop-production/suspend']"))
-        .await?;
-    let (code, body) = world.with_token(ALICE, "POST", "/api/v1/apps/shop-production/actions/sync");
-    assert_eq!(code, 202, "{body}");
-    let (code, _) = world.with_token(ALICE, "POST", "/api/v1/apps/vault-production/actions/sync");
-    assert_eq!(code, 404, "alice cannot act on what she cannot see");
+    for app in fixture::APPS {
+        assert!(table.contains(app), "status lists {app}: {table}");
+    }
+    seen.add("tether-agent status", table);
+    let out = support::agent(&[
+        "status",
+        "--server",
+        &server,
+        "--kubeconfig",
+        "/nonexistent",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
     Ok(())
 }
 
@@ -467,7 +449,7 @@ async fn single_sign_on(world: &World, client: &Client, axe: &str, seen: &mut Se
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_in_a_browser_shows_every_page_live_with_rbac_and_without_secrets() {
-    let world = World::start();
+    let mut world = World::start();
     world.add_children();
     let axe = browser::axe_source().expect("axe-core");
     let driver = browser::Chromedriver::start(world.dir.path()).expect("chromedriver");
@@ -476,7 +458,7 @@ async fn the_web_ui_in_a_browser_shows_every_page_live_with_rbac_and_without_sec
     let result = async {
         viewer(&world, &client, &axe, &mut seen).await?;
         pages(&world, &client, &axe, &mut seen).await?;
-        operator(&world, &client, &mut seen).await?;
+        operator::operator(&mut world, &client, &mut seen).await?;
         single_sign_on(&world, &client, &axe, &mut seen).await
     }
     .await;

@@ -1,6 +1,6 @@
 //! Each app's last syncs, kept compact: 50 syncs of 1,000 apps are 50,000 records, so a
-//! record is 48 bytes without a heap allocation (the commit id as 20 bytes, the time as
-//! seconds, result, reason and trigger as indices into a small table of labels, which are
+//! record is 40 bytes without a heap allocation (the commit id as 20 bytes, the time as
+//! seconds in a `u32`, result, reason and trigger as indices into a small table of labels, which are
 //! the code's own reason names). [`super::state::SyncRecord`] is the readable form.
 
 use super::state::SyncRecord;
@@ -51,7 +51,8 @@ impl Label {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compact {
     revision: [u8; 20],
-    at: u64,
+    /// Seconds since the Unix epoch (a `u32` lasts until 2106).
+    at: u32,
     duration_ms: u32,
     counts: [u16; 4],
     result: Label,
@@ -75,7 +76,7 @@ impl Compact {
         }
         let at = parse_rfc3339(&record.at)
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
         Self {
             revision,
             at,
@@ -97,7 +98,7 @@ impl Compact {
     pub fn expand(&self) -> SyncRecord {
         SyncRecord {
             revision: hex::encode(self.revision),
-            at: format_rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(self.at)),
+            at: format_rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(self.at))),
             result: self.result.as_str().to_owned(),
             reason: self.reason.as_str().to_owned(),
             duration_ms: u64::from(self.duration_ms),
@@ -115,8 +116,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_is_kept_in_48_bytes_and_read_back_unchanged() {
-        assert!(std::mem::size_of::<Compact>() <= 48);
+    fn a_record_is_kept_in_40_bytes_and_read_back_unchanged() {
+        assert!(std::mem::size_of::<Compact>() <= 40);
         let record = SyncRecord {
             revision: "0123456789abcdef0123456789abcdef01234567".into(),
             at: "2026-12-07T09:00:00Z".into(),

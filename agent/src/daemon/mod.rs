@@ -25,6 +25,7 @@ pub mod pipeline;
 pub(crate) mod runner;
 pub mod state;
 pub mod status;
+pub mod status_server;
 pub mod time;
 
 use crate::config::{Config, ConfigError};

@@ -173,6 +173,9 @@ pub struct Prepared {
     pub policy: Report,
     /// Objects skipped because no store may be contacted (offline only).
     pub unresolved: Vec<Unresolved>,
+    /// Where each Secret comes from: its file, and the store holding its values (references
+    /// only, no value).
+    pub store_refs: Vec<crate::server::ui::origins::StoreRef>,
 }
 
 impl Prepared {
@@ -420,6 +423,10 @@ pub async fn prepare(
     validate(schemas, &name, &rendered)?;
     let count = rendered.len();
     let namespace = namespace_of(app).to_owned();
+    let store_refs = crate::server::ui::origins::store_refs(
+        rendered.iter().map(|o| (&o.value, o.source.to_string())),
+        &namespace,
+    );
     let mut unresolved = Vec::new();
     let mut objects = Vec::with_capacity(count);
     for object in rendered {
@@ -481,6 +488,7 @@ pub async fn prepare(
         resolution,
         policy,
         unresolved,
+        store_refs,
     })
 }
 

@@ -67,6 +67,9 @@ pub struct AppStatus {
     /// clones; [`AppStatus::history`] reads them.
     #[serde(skip)]
     pub history: std::sync::Arc<std::collections::VecDeque<super::history::Compact>>,
+    /// The last comparison with Git (the web UI's app page or refresh), without objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared: Option<crate::server::ui::desired::Compared>,
 }
 
 /// How many syncs an app's history keeps.
@@ -84,6 +87,12 @@ pub struct SecretSource {
     pub origin: String,
     /// When its values were last read (RFC 3339).
     pub read_at: String,
+    /// For values a store holds: the store, paths and keys read, how often (never a value).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub store: String,
+    /// The file in Git it was rendered from (a SOPS file, a SealedSecret, an ExternalSecret).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub file: String,
 }
 
 /// One sync in an app's history.
@@ -116,10 +125,12 @@ impl AppStatus {
     /// Appends `record` to the history, dropping the oldest beyond [`HISTORY_LEN`].
     pub fn record(&mut self, record: &SyncRecord) {
         let history = std::sync::Arc::make_mut(&mut self.history);
-        history.push_back(super::history::Compact::of(record));
-        while history.len() > HISTORY_LEN {
+        // Room for exactly HISTORY_LEN records: the oldest leaves before the newest comes.
+        history.reserve_exact(HISTORY_LEN.saturating_sub(history.len()));
+        while history.len() >= HISTORY_LEN {
             history.pop_front();
         }
+        history.push_back(super::history::Compact::of(record));
     }
 
     /// The last syncs, newest first.
@@ -165,6 +176,8 @@ pub struct Shared {
     cluster: Mutex<Option<(kube::Client, String)>>,
     /// The UI's configuration (`ui:`), replaced on reload.
     ui: Mutex<std::sync::Arc<crate::server::ui::UiConfig>>,
+    /// What renders an app on demand for the web UI (set by each generation).
+    inspector: Mutex<Option<std::sync::Arc<dyn crate::server::ui::desired::Inspect>>>,
     /// The metrics registry.
     pub metrics: Metrics,
     /// The log level control.
@@ -201,6 +214,7 @@ impl Shared {
             version: tokio::sync::watch::Sender::new(0),
             cluster: Mutex::new(None),
             ui: Mutex::new(std::sync::Arc::default()),
+            inspector: Mutex::new(None),
             metrics: Metrics::new(),
             log,
             images: std::sync::Arc::default(),
@@ -395,6 +409,30 @@ impl Shared {
     pub fn set_leader(&self, leader: bool) {
         self.leader.store(leader, Ordering::Release);
         self.metrics.leader.set(i64::from(leader));
+    }
+}
+
+/// The web UI's on-demand renders ([`crate::server::ui::desired`]) and views.
+impl Shared {
+    /// Runs `f` over every app's status, by name, under the lock: for views that read a few
+    /// fields of every app without cloning them all (keep `f` short: syncs wait for it).
+    pub fn with_apps<T>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &AppStatus>) -> T) -> T {
+        let apps = lock(&self.apps);
+        f(&mut apps.values())
+    }
+
+    /// Sets what renders apps on demand for the web UI (by each generation).
+    pub fn set_inspector(
+        &self,
+        inspector: Option<std::sync::Arc<dyn crate::server::ui::desired::Inspect>>,
+    ) {
+        *lock(&self.inspector) = inspector;
+    }
+
+    /// What renders apps on demand, while a generation runs.
+    #[must_use]
+    pub fn inspector(&self) -> Option<std::sync::Arc<dyn crate::server::ui::desired::Inspect>> {
+        lock(&self.inspector).clone()
     }
 }
 

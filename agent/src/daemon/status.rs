@@ -47,6 +47,22 @@ pub enum StatusError {
     /// The cluster could not be reached.
     #[error(transparent)]
     Client(#[from] crate::sync::client::ClientError),
+    /// The token file could not be read (`status --token-file`).
+    #[error("token file {path}: {message}")]
+    TokenUnreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The agent's API answered with an error or could not be reached (`status --server`).
+    #[error("{url}: {message}")]
+    ServerFailed {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// The name of an app's status ConfigMap.
@@ -122,6 +138,69 @@ pub async fn read_notified(client: &kube::Client, namespace: &str, app: &str) ->
             None
         }
     }
+}
+
+/// The key of an app's suspension (`"true"` while suspended from the web UI) in its status
+/// ConfigMap, written by its own field manager so that status writes keep it.
+pub const SUSPENDED_KEY: &str = "suspended";
+/// The field manager of suspension writes.
+pub const SUSPEND_MANAGER: &str = "tether-ui";
+
+/// Records that `app` is suspended (or resumed) in its status ConfigMap.
+pub async fn write_suspended(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    suspended: bool,
+) -> Result<(), StatusError> {
+    let name = config_map_name(app);
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {STATUS_LABEL: app, "app.kubernetes.io/part-of": "tether"},
+        },
+        "data": {SUSPENDED_KEY: suspended.to_string()},
+    });
+    api.patch(
+        &name,
+        &PatchParams::apply(SUSPEND_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| StatusError::WriteFailed {
+        app: app.to_owned(),
+        namespace: namespace.to_owned(),
+        name,
+        source,
+    })
+}
+
+/// The apps whose status ConfigMap says they are suspended.
+pub async fn read_suspended(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Vec<String>, StatusError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default().labels(STATUS_LABEL))
+        .await
+        .map_err(|source| StatusError::ListFailed {
+            namespace: namespace.to_owned(),
+            source,
+        })?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|cm| {
+            let app = cm.metadata.labels?.remove(STATUS_LABEL)?;
+            (cm.data?.get(SUSPENDED_KEY).map(String::as_str) == Some("true")).then_some(app)
+        })
+        .collect())
 }
 
 /// Publishes Events about apps on their inventory ConfigMaps.
@@ -250,6 +329,13 @@ pub struct StatusArgs {
     /// A kubeconfig (default: `$KUBECONFIG`, else in-cluster).
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// Read a running agent's `/api/v1/apps` at this URL (`http://127.0.0.1:8080` through
+    /// `kubectl port-forward`) instead of the status ConfigMaps.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The bearer token for `--server` (default: the kubeconfig's or ServiceAccount's token).
+    #[arg(long, requires = "server")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// One row of the status table.
@@ -320,7 +406,7 @@ pub async fn rows(
     Ok(rows)
 }
 
-fn age(rfc3339: &str, now: std::time::SystemTime) -> String {
+pub(crate) fn age(rfc3339: &str, now: std::time::SystemTime) -> String {
     let Some(then) = super::time::parse_rfc3339(rfc3339) else {
         return "<unknown>".into();
     };
@@ -379,6 +465,12 @@ pub fn write_table(rows: &[Row], out: &mut dyn Write) -> std::io::Result<()> {
 /// Runs `tether-agent status`: exit 0, 1 when an asked-for app has no status, 2 on errors.
 pub async fn command(args: &StatusArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let result = async {
+        if let Some(server) = &args.server {
+            let token =
+                super::status_server::token(args.token_file.as_deref(), args.kubeconfig.as_deref())
+                    .await?;
+            return super::status_server::rows(server, token.as_ref(), args.app.as_deref()).await;
+        }
         let client = crate::sync::connect(&crate::sync::ClientOptions {
             kubeconfig: args.kubeconfig.clone(),
             ..Default::default()

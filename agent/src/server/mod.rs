@@ -6,7 +6,7 @@
 //! | `GET /readyz` | 200 once every app's first sync finished or failed (a standby replica is ready: it has nothing to sync) |
 //! | `GET /metrics` | OpenMetrics text (see [`crate::telemetry::Metrics`]) |
 //! | `POST /webhook/{source}` | a push notification, verified with the source's secret; body at most 1 MiB; a standby answers 503 (the leader labels its Pod `tether.dev/leader=true` for a webhook Service) |
-//! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status as JSON (never a secret value) |
+//! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status as JSON (never a secret value), behind the web UI's access checks ([`ui::auth`]): only the apps the caller may `get` |
 //! | `GET /api/v1/recipient` | the agent's newest age recipient |
 //! | `GET /api/v1/images` | image automation: repositories scanned, tags chosen, commits pushed |
 //! | `/`, `/environments`, `/apps/{name}`, `/api/v1/overview`, ... | the web UI ([`ui`]) |
@@ -58,8 +58,12 @@ pub async fn run(
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let public = axum::serve(listeners.public, router(Arc::clone(&state)))
-        .with_graceful_shutdown(until_stopped(stopped.clone()));
+    // Open event streams end when the server stops, so they cannot hold the shutdown.
+    let public = axum::serve(
+        listeners.public,
+        routes(Arc::clone(&state), Some(stopped.clone())),
+    )
+    .with_graceful_shutdown(until_stopped(stopped.clone()));
     let admin = axum::serve(listeners.admin, admin_router(state))
         .with_graceful_shutdown(until_stopped(stopped));
     let signal = async move {
@@ -79,6 +83,11 @@ pub fn admin_router(state: Arc<Shared>) -> Router {
 
 /// The public routes, for tests that drive them without a socket.
 pub fn router(state: Arc<Shared>) -> Router {
+    routes(state, None)
+}
+
+/// The public routes; event streams end when `stop` turns true.
+fn routes(state: Arc<Shared>, stop: Option<tokio::sync::watch::Receiver<bool>>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -87,13 +96,11 @@ pub fn router(state: Arc<Shared>) -> Router {
             "/webhook/{source}",
             axum::routing::post(webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)),
         )
-        .route("/api/v1/apps", get(apps))
-        .route("/api/v1/apps/{name}", get(app))
         .route("/api/v1/recipient", get(recipient))
         .route("/api/v1/bitnami-cert", get(bitnami_cert))
         .route("/api/v1/images", get(images::images))
         .with_state(Arc::clone(&state))
-        .merge(ui::router(state))
+        .merge(ui::router_until(state, stop))
 }
 
 async fn readyz(State(state): State<Arc<Shared>>) -> Response {
@@ -167,17 +174,6 @@ async fn webhook(
             tracing::warn!(source = %source, reason = err.reason(), error = %err, "webhook refused");
             problem(StatusCode::UNAUTHORIZED, err.to_string())
         }
-    }
-}
-
-async fn apps(State(state): State<Arc<Shared>>) -> Response {
-    axum::Json(serde_json::json!({"apps": state.apps()})).into_response()
-}
-
-async fn app(State(state): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
-    match state.app(&name) {
-        Some(status) => axum::Json(status).into_response(),
-        None => problem(StatusCode::NOT_FOUND, format!("no app {name:?}")),
     }
 }
 
@@ -298,8 +294,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_apps_api_needs_a_credential_unless_anonymous_reads_are_configured() {
+        let state = Arc::new(Shared::new(LogControl::detached("info")));
+        state.update_app("shop", |s| s.revision = "abc".into());
+        for path in ["/api/v1/apps", "/api/v1/apps/shop"] {
+            let (status, body) = call(&state, "GET", path, "").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+            assert!(!body.contains("abc"), "{path}: {body}");
+        }
+        state.set_ui_config(ui::UiConfig {
+            enabled: false,
+            anonymous: true,
+            ..ui::UiConfig::default()
+        });
+        let (status, body) = call(&state, "GET", "/api/v1/apps", "").await;
+        assert_eq!(status, StatusCode::OK, "served without the pages too");
+        assert!(body.contains("abc"), "{body}");
+        assert_eq!(call(&state, "GET", "/", "").await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
     async fn a_webhook_for_an_unknown_source_is_not_found_and_apps_are_json() {
         let state = Arc::new(Shared::new(LogControl::detached("info")));
+        state.set_ui_config(ui::UiConfig {
+            anonymous: true,
+            ..ui::UiConfig::default()
+        });
         let (status, _) = call(&state, "POST", "/webhook/nope", "{}").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         state.update_app("shop", |s| s.revision = "abc".into());
@@ -315,6 +335,43 @@ mod tests {
         assert_eq!(
             call(&state, "GET", "/api/v1/recipient", "").await.0,
             StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn an_open_event_stream_does_not_hold_the_shutdown() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let state = Arc::new(Shared::new(LogControl::detached("info")));
+        state.set_ui_config(ui::UiConfig {
+            anonymous: true,
+            ..ui::UiConfig::default()
+        });
+        let public = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = public.local_addr().expect("address").port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(run(Listeners { public, admin }, state, async move {
+            let _ = stopped.await;
+        }));
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut first = [0u8; 512];
+        let n = stream.read(&mut first).await.expect("read");
+        assert!(String::from_utf8_lossy(&first[..n]).contains("200 OK"));
+        stop.send(()).expect("stop");
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+        assert!(
+            matches!(ended, Ok(Ok(Ok(())))),
+            "the server stopped with a stream open"
         );
     }
 

@@ -189,6 +189,9 @@ pub struct Settings<'a> {
     pub managed_keys: bool,
     /// Run as if in the Pod named like the identity (`POD_NAME`).
     pub in_pod: bool,
+    /// The `ui:` block: by default anonymous reads, so that tests read `/api/v1/apps`
+    /// without a token (the web UI's tests set their own).
+    pub ui: &'a str,
 }
 
 impl Default for Settings<'_> {
@@ -200,6 +203,7 @@ impl Default for Settings<'_> {
             extra: "",
             managed_keys: false,
             in_pod: false,
+            ui: "ui: {anonymous: true}",
         }
     }
 }
@@ -247,8 +251,10 @@ apps:
     createNamespace: true
 {keys}
 limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
+{ui}
 {extra}
 ",
+        ui = settings.ui,
         apps = settings.apps,
         name = settings
             .name

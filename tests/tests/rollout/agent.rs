@@ -140,6 +140,7 @@ sources:
     ref: main
     interval: 2s
 {apps}limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
+ui: {{anonymous: true}}
 {extra}",
             cache = self.dir.path().join("cache").display(),
             url = self.daemon.url("config.git"),

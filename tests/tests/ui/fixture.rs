@@ -148,6 +148,17 @@ fn write_repository(repo: &Repo, dir: &Path) {
         .expect("commit");
 }
 
+/// The agent's settings: an app per overlay, named and placed by base and environment.
+fn settings() -> Settings<'static> {
+    Settings {
+        apps: "apps/*/overlays/*",
+        name: Some("{{path[1]}}-{{path.basename}}"),
+        namespace: "{{path[1]}}-{{path.basename}}",
+        ui: "",
+        ..Settings::default()
+    }
+}
+
 /// The running world.
 pub struct World {
     pub agent: Agent,
@@ -179,13 +190,7 @@ impl World {
         let repo = Repo::start();
         let dir = tempfile::tempdir().expect("temporary folder");
         write_repository(&repo, dir.path());
-        let settings = Settings {
-            apps: "apps/*/overlays/*",
-            name: Some("{{path[1]}}-{{path.basename}}"),
-            namespace: "{{path[1]}}-{{path.basename}}",
-            ..Settings::default()
-        };
-        let agent = Agent::start_with(&cluster, &repo, dir.path(), "agent-ui", settings);
+        let agent = Agent::start_with(&cluster, &repo, dir.path(), "agent-ui", settings());
         let world = Self {
             agent,
             repo,
@@ -201,9 +206,29 @@ impl World {
         world
     }
 
-    /// `/api/v1/apps` (open to the agent's callers, as before the UI).
+    /// Stops the agent (SIGTERM, waiting for its exit) and starts it again on new ports:
+    /// its sessions are gone, what it keeps in the cluster is not.
+    pub fn restart(&mut self) {
+        self.agent.terminate();
+        wait_for("the agent to stop", Duration::from_secs(30), || {
+            self.agent.process.has_exited().then_some(())
+        });
+        self.agent = Agent::start_with(
+            &self.cluster,
+            &self.repo,
+            self.dir.path(),
+            "agent-ui",
+            settings(),
+        );
+        self.wait_synced("the first round after the restart", |apps| {
+            apps.iter()
+                .any(|a| a["name"] == "shop-staging" && a["sync"] != "Pending")
+        });
+    }
+
+    /// `/api/v1/apps`, as bob (a viewer of every namespace) sees it.
     pub fn apps(&self) -> Vec<serde_json::Value> {
-        let (code, body) = self.agent.get("/api/v1/apps");
+        let (code, body) = self.with_token(BOB, "GET", "/api/v1/apps");
         if code != 200 {
             return Vec::new();
         }

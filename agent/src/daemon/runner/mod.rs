@@ -6,6 +6,7 @@ use super::DaemonError;
 use record::{finish_failed, finish_synced, write_status};
 
 mod departed;
+mod inspect;
 mod notify;
 mod record;
 mod requests;
@@ -49,6 +50,8 @@ pub(super) struct Ctx {
     rollout_requests: requests::Requests,
     /// Image automation.
     images: Arc<crate::images::controller::Controller>,
+    /// The web UI's on-demand renders and refreshes.
+    inspector: Arc<inspect::Inspector>,
 }
 
 /// A generation's running tasks.
@@ -208,7 +211,8 @@ impl Generation {
             .await,
         );
         let images = images_controller(&config, &client, &state, &triggers);
-        let ctx = Arc::new(Ctx {
+        let ctx = Arc::new_cyclic(|weak| Ctx {
+            inspector: Arc::new(inspect::Inspector::new(weak.clone())),
             gates: rollout::Gates::new(&client, &config),
             rollout_requests: requests::Requests::default(),
             images: Arc::clone(&images),
@@ -221,6 +225,10 @@ impl Generation {
             events,
             triggers,
         });
+        ctx.state.set_inspector(Some(
+            Arc::clone(&ctx.inspector) as Arc<dyn crate::server::ui::desired::Inspect>
+        ));
+        inspect::restore_suspended(&ctx).await;
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         {
@@ -362,6 +370,7 @@ async fn source_loop(
     stop: watch::Receiver<bool>,
 ) {
     let source = Arc::new(tokio::sync::Mutex::new(Source::new(config)));
+    ctx.inspector.register(&spec.name, Arc::clone(&source));
     // The shutdown future waits for the round in flight (which holds the source's lock).
     let shutdown = {
         let source = Arc::clone(&source);
@@ -454,6 +463,7 @@ async fn round(
         }
     };
     metrics.set_revision(name, &snapshot.revision);
+    ctx.inspector.remember(name, &snapshot);
     let apps = match pipeline::discover_apps(&ctx.config, name, &snapshot.tree) {
         Ok(apps) => apps,
         Err(err) => {
@@ -491,6 +501,9 @@ async fn round(
         let suspended = ctx.state.is_suspended(&app.spec.name);
         if suspended {
             tracing::info!(app = %app.spec.name, "suspended: not synced");
+            // Readiness does not wait for a sync that will not come.
+            ctx.state
+                .update_app(&app.spec.name, |s| s.first_sync_done = true);
         }
         !suspended
     });

@@ -318,19 +318,48 @@ fn policy_lines(report: &crate::policy::Report) -> Vec<String> {
         .collect()
 }
 
-/// The Secrets handed to the engine and where they came from.
+/// The Secrets handed to the engine and where they came from; then those a store holds that
+/// could not be read this time (where they come from, not read).
 fn secret_sources(prepared: &Prepared, read_at: &str) -> Vec<SecretSource> {
+    let mut sources = resolved_sources(prepared, read_at);
+    for unread in prepared.store_refs.iter().filter(|r| !r.store.is_empty()) {
+        if !sources
+            .iter()
+            .any(|s| s.namespace == unread.namespace && s.name == unread.name)
+        {
+            sources.push(SecretSource {
+                namespace: unread.namespace.clone(),
+                name: unread.name.clone(),
+                origin: unread.origin.to_owned(),
+                read_at: String::new(),
+                store: unread.describe(),
+                file: unread.file.clone(),
+            });
+        }
+    }
+    sources
+}
+
+fn resolved_sources(prepared: &Prepared, read_at: &str) -> Vec<SecretSource> {
     prepared
         .resolution
         .desired
         .iter()
         .filter_map(|d| match d {
-            crate::secrets::Desired::Secret(s) => Some(SecretSource {
-                namespace: s.namespace().to_owned(),
-                name: s.name().to_owned(),
-                origin: s.origin().as_str().to_owned(),
-                read_at: read_at.to_owned(),
-            }),
+            crate::secrets::Desired::Secret(s) => {
+                let from = prepared
+                    .store_refs
+                    .iter()
+                    .find(|r| r.namespace == s.namespace() && r.name == s.name());
+                Some(SecretSource {
+                    namespace: s.namespace().to_owned(),
+                    name: s.name().to_owned(),
+                    origin: s.origin().as_str().to_owned(),
+                    read_at: read_at.to_owned(),
+                    store: from.map(|r| r.describe()).unwrap_or_default(),
+                    file: from.map(|r| r.file.clone()).unwrap_or_default(),
+                })
+            }
             crate::secrets::Desired::Plain(_) => None,
         })
         .collect()

@@ -7,7 +7,7 @@
 //! Kubernetes Event (reason `UiAction`) naming the user, on the app's inventory ConfigMap.
 
 use super::auth::{self, Subject, Via};
-use super::{Ui, app_for, caller, model, pages, problem, visible, with_csrf};
+use super::{Ui, app_for, caller, model, overview_for, pages, problem, with_csrf};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -20,9 +20,10 @@ use std::time::{Duration, SystemTime};
 /// An action on an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// A round of the app's source now (fetch, then sync).
+    /// A round of the app's source now (fetch, then sync: applies).
     Sync,
-    /// The same round, named for what people expect: fetch from Git and sync what changed.
+    /// Fetch from Git, render and compare with the live objects: updates the app's sync state
+    /// and diff, applies nothing.
     Refresh,
     /// No more syncs of the app until resumed.
     Suspend,
@@ -82,16 +83,14 @@ async fn perform(
     let status = app_for(ui, subject, name, "patch").await?;
     let user = subject.name();
     let message = match action {
-        Action::Sync | Action::Refresh => {
+        Action::Sync => {
             if ui.state.is_suspended(name) {
                 return Err((
                     StatusCode::CONFLICT,
                     format!("app {name} is suspended: resume it first"),
                 ));
             }
-            if action == Action::Sync {
-                ui.state.request_manual_sync(name);
-            }
+            ui.state.request_manual_sync(name);
             if !ui.state.request_round(&status.source, "ui") {
                 return Err((
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -101,20 +100,66 @@ async fn perform(
                     ),
                 ));
             }
-            format!("{} of app {name} requested by {user}", action.as_str())
+            format!("sync of app {name} requested by {user}")
         }
-        Action::Suspend => {
-            ui.state.set_suspended(name, true);
-            format!("app {name} suspended by {user}")
+        Action::Refresh => {
+            let comparison = refresh(ui, name).await?;
+            format!(
+                "app {name} refreshed from Git by {user}: revision {}, {} objects out of sync",
+                comparison.revision.chars().take(12).collect::<String>(),
+                comparison.out_of_sync()
+            )
         }
-        Action::Resume => {
-            ui.state.set_suspended(name, false);
-            format!("app {name} resumed by {user}")
+        Action::Suspend | Action::Resume => {
+            let suspended = action == Action::Suspend;
+            persist_suspended(ui, name, suspended).await?;
+            ui.state.set_suspended(name, suspended);
+            let verb = if suspended { "suspended" } else { "resumed" };
+            format!("app {name} {verb} by {user}")
         }
     };
     tracing::info!(app = %name, user = %user, action = action.as_str(), "UI action");
     audit(ui, name, &message).await;
     Ok(message)
+}
+
+/// How long a refresh (fetch, render, compare) may take before the answer says so.
+const REFRESH_LIMIT: Duration = Duration::from_secs(60);
+
+/// Fetches the app's source and compares the app with Git, applying nothing.
+async fn refresh(ui: &Ui, name: &str) -> Result<super::desired::Comparison, (StatusCode, String)> {
+    let Some(inspector) = ui.state.inspector() else {
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the agent is not syncing (starting up or a standby replica)".into(),
+        ));
+    };
+    match tokio::time::timeout(REFRESH_LIMIT, inspector.refresh(name)).await {
+        Ok(Ok(comparison)) => Ok(comparison),
+        Ok(Err(err)) => Err((StatusCode::BAD_GATEWAY, err.to_string())),
+        Err(_) => Err((
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("the refresh of app {name} took longer than {REFRESH_LIMIT:?}"),
+        )),
+    }
+}
+
+/// Keeps a suspension in the app's status ConfigMap, so that it survives a restart; done
+/// before the suspension takes effect, so a failed write changes nothing.
+async fn persist_suspended(
+    ui: &Ui,
+    name: &str,
+    suspended: bool,
+) -> Result<(), (StatusCode, String)> {
+    let Some((client, namespace)) = ui.state.cluster() else {
+        return Ok(());
+    };
+    crate::daemon::status::write_suspended(&client, &namespace, name, suspended)
+        .await
+        .map_err(|err| {
+            tracing::warn!(app = %name, error = %err, "keeping the suspension failed");
+            (StatusCode::BAD_GATEWAY, err.to_string())
+        })
 }
 
 /// Records an action as an Event on the app's inventory ConfigMap (failures logged).
@@ -392,6 +437,7 @@ pub async fn stream(
         Err(r) => return r,
     };
     let rx = ui.state.subscribe();
+    let ui_stop = ui.stop.clone();
     let html = query.format == "html";
     let filter = query.filter;
     let subject = caller.subject;
@@ -404,8 +450,7 @@ pub async fn stream(
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             rx.borrow_and_update();
-            let apps = visible(&ui, &subject).await;
-            let view = model::overview(&apps, &filter);
+            let view = overview_for(&ui, &subject, &filter).await;
             let event = if html {
                 Event::default()
                     .event("overview")
@@ -418,7 +463,16 @@ pub async fn stream(
             Some((Ok::<_, std::convert::Infallible>(event), (ui, rx, false)))
         }
     });
-    Sse::new(events)
+    let stop = ui_stop.map(|mut rx| async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    });
+    let stopped = async move {
+        match stop {
+            Some(stop) => stop.await,
+            None => std::future::pending().await,
+        }
+    };
+    Sse::new(futures::StreamExt::take_until(events, stopped))
         .keep_alive(KeepAlive::default())
         .into_response()
 }

@@ -1,5 +1,6 @@
 //! The app view: the resource tree in apply order (from the last sync's change set), each
-//! object's sync state, health and last diff, live children from owner references, recent
+//! object's sync state, health and live vs desired diff ([`super::desired`], computed when
+//! the page is asked for), live children from owner references, recent
 //! Events, the last syncs, policy results, orphaned objects with the rule that kept them and
 //! where each Secret came from. Live data is read from the cluster by [`super::live`];
 //! Secret values never appear: diffs are redacted by the engine with [`crate::redact::mark`],
@@ -38,6 +39,28 @@ pub struct AppView {
     /// Why live data is missing, when the cluster could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_error: Option<String>,
+    /// The comparison with Git (revision compared, objects out of sync, Secrets whose values
+    /// only a sync reads), when it could be made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<ComparisonView>,
+    /// Why the app could not be compared with Git.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare_error: Option<String>,
+}
+
+/// The comparison with Git, without its per-object diffs (those are on the objects).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComparisonView {
+    /// The revision rendered.
+    pub revision: String,
+    /// How many objects differ from Git.
+    pub out_of_sync: usize,
+    /// Objects whose values come from a store at sync time (not compared here).
+    pub unresolved: Vec<String>,
+    /// Reading one object failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One object of the app.
@@ -64,8 +87,13 @@ pub struct ObjectView {
     pub health_reason: String,
     /// Why it failed or was skipped.
     pub reason: String,
-    /// The fields the last sync changed (desired vs live before), Secret values redacted.
+    /// Live vs Git: `Synced`, `OutOfSync`, `Missing`, `Unknown` (empty before a comparison).
+    pub compare: String,
+    /// The fields whose live value differs from Git (before: live, after: desired), Secret
+    /// values as redaction marks.
     pub diff: Vec<FieldChange>,
+    /// The fields the last sync changed, Secret values as redaction marks.
+    pub changed: Vec<FieldChange>,
     /// Live children by owner reference (ReplicaSets, Pods, Jobs), depth first.
     pub children: Vec<ChildView>,
 }
@@ -146,7 +174,9 @@ pub fn app_view(status: &AppStatus) -> AppView {
                 health: "Unknown".into(),
                 health_reason: String::new(),
                 reason: change.reason.clone().unwrap_or_default(),
-                diff: change.diff.clone(),
+                compare: String::new(),
+                diff: Vec::new(),
+                changed: change.diff.clone(),
                 children: Vec::new(),
             }),
         }
@@ -163,5 +193,48 @@ pub fn app_view(status: &AppStatus) -> AppView {
         errors: status.errors.clone(),
         images: status.images.clone(),
         live_error: None,
+        comparison: None,
+        compare_error: None,
     }
+}
+
+/// Puts a comparison with Git into `view`: each object's state and diff; objects Git has and
+/// the last sync did not apply are added (not applied yet).
+pub fn merge_comparison(view: &mut AppView, comparison: super::desired::Comparison) {
+    let out_of_sync = comparison.out_of_sync();
+    for found in comparison.objects {
+        let o = &found.object;
+        let state = format!("{:?}", found.state);
+        let existing = view.objects.iter_mut().find(|v| {
+            v.group == o.group && v.kind == o.kind && v.namespace == o.namespace && v.name == o.name
+        });
+        match existing {
+            Some(v) => {
+                v.compare = state;
+                v.diff = found.diff;
+            }
+            None => view.objects.push(ObjectView {
+                group: o.group.clone(),
+                version: o.version.clone(),
+                kind: o.kind.clone(),
+                namespace: o.namespace.clone(),
+                name: o.name.clone(),
+                action: "not applied yet".into(),
+                sync: "OutOfSync".into(),
+                health: "Unknown".into(),
+                health_reason: String::new(),
+                reason: String::new(),
+                compare: state,
+                diff: found.diff,
+                changed: Vec::new(),
+                children: Vec::new(),
+            }),
+        }
+    }
+    view.comparison = Some(ComparisonView {
+        revision: comparison.revision,
+        out_of_sync,
+        unresolved: comparison.unresolved,
+        error: comparison.error,
+    });
 }

@@ -6,6 +6,7 @@
 //! | `GET /environments` | apps sharing a base (`BASE/overlays/ENV`), an environment per column | `GET /api/v1/environments` |
 //! | `GET /apps/{name}` | one app: objects, children, health, diffs, Events, last syncs, policy, orphans, Secret origins | `GET /api/v1/apps/{name}/view` |
 //! | `POST /apps/{name}/{sync,refresh,suspend,resume}` | actions (form with CSRF token) | `POST /api/v1/apps/{name}/actions/{action}` (bearer token) |
+//! | `GET /api/v1/apps`, `GET /api/v1/apps/{name}` | each app's status, as `tether-agent status --server` reads it: the same access checks (served also with `ui.enabled: false`) | |
 //! | `GET /api/v1/events/stream` | Server-Sent Events: `overview` (`?format=html`, the overview's table) or `apps` (JSON rows) at every change | |
 //! | `GET /login`, `POST /login`, `POST /logout` | a session from a token | |
 //! | `GET /oidc/login`, `GET /oidc/callback` | a session through OpenID Connect ([`oidc`]) | |
@@ -18,9 +19,12 @@
 pub mod actions;
 pub mod app;
 pub mod auth;
+pub mod desired;
+pub mod envs;
 pub mod live;
 pub mod model;
 pub mod oidc;
+pub mod origins;
 pub mod pages;
 
 pub use auth::UiConfig;
@@ -32,7 +36,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -45,6 +49,8 @@ pub struct Ui {
     auth: Auth,
     oidc: oidc::Oidc,
     resolver: Mutex<Option<Arc<crate::sync::client::Resolver>>>,
+    /// Turns true when the server stops: event streams end then.
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Ui {
@@ -56,6 +62,7 @@ impl Ui {
             auth: Auth::default(),
             oidc: oidc::Oidc::default(),
             resolver: Mutex::new(None),
+            stop: None,
         }
     }
 
@@ -74,7 +81,18 @@ impl Ui {
 
 /// The UI's routes (merged into the public router).
 pub fn router(state: Arc<Shared>) -> Router {
-    let ui = Arc::new(Ui::new(state));
+    router_until(state, None)
+}
+
+/// The UI's routes; open event streams end when `stop` turns true (the server's shutdown).
+pub fn router_until(
+    state: Arc<Shared>,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Router {
+    let ui = Arc::new(Ui {
+        stop,
+        ..Ui::new(state)
+    });
     Router::new()
         .route("/", get(overview_page))
         .route("/environments", get(environments_page))
@@ -87,6 +105,8 @@ pub fn router(state: Arc<Shared>) -> Router {
         .route("/ui/style.css", get(style))
         .route("/api/v1/overview", get(overview_json))
         .route("/api/v1/environments", get(environments_json))
+        .route("/api/v1/apps", get(apps_json))
+        .route("/api/v1/apps/{name}", get(app_status_json))
         .route("/api/v1/apps/{name}/view", get(app_json))
         .route("/api/v1/apps/{name}/actions/{action}", post(actions::api))
         .route("/api/v1/events/stream", get(actions::stream))
@@ -134,10 +154,16 @@ fn csrf_of(headers: &HeaderMap) -> (String, bool) {
 /// Authenticates a request; `page` decides how a refusal looks (a redirect to `/login` or
 /// a JSON 401). A disabled UI is not found.
 pub async fn caller(ui: &Ui, headers: &HeaderMap, page: bool) -> Result<Caller, Response> {
-    let config = ui.state.ui_config();
-    if !config.enabled {
+    if !ui.state.ui_config().enabled {
         return Err(StatusCode::NOT_FOUND.into_response());
     }
+    api_caller(ui, headers, page).await
+}
+
+/// Authenticates a request to the API (`/api/v1/apps`), served with the same access checks
+/// whether the pages are enabled or not.
+pub async fn api_caller(ui: &Ui, headers: &HeaderMap, page: bool) -> Result<Caller, Response> {
+    let config = ui.state.ui_config();
     let (csrf, new_csrf) = csrf_of(headers);
     match ui.auth.authenticate(&ui.state, &config, headers).await {
         Ok((subject, via)) => Ok(Caller {
@@ -168,18 +194,35 @@ pub fn with_csrf(mut response: Response, caller: &Caller) -> Response {
     response
 }
 
-/// The apps `subject` may see: those in namespaces where it may `get` apps.
-pub async fn visible(ui: &Ui, subject: &Subject) -> Vec<AppStatus> {
-    let apps = ui.state.apps();
-    let namespaces: BTreeSet<String> = apps.iter().map(|a| a.namespace.clone()).collect();
-    let mut allowed: BTreeMap<String, bool> = BTreeMap::new();
+/// The namespaces whose apps `subject` may see (`get` apps there); every app's namespace
+/// is reviewed once (the answers are cached).
+pub async fn allowed_namespaces(ui: &Ui, subject: &Subject) -> BTreeSet<String> {
+    let namespaces: BTreeSet<String> = ui
+        .state
+        .with_apps(|apps| apps.map(|a| a.namespace.clone()).collect());
+    let mut allowed = BTreeSet::new();
     for ns in namespaces {
-        let ok = ui.auth.allowed(&ui.state, subject, "get", &ns).await;
-        allowed.insert(ns, ok);
+        if ui.auth.allowed(&ui.state, subject, "get", &ns).await {
+            allowed.insert(ns);
+        }
     }
-    apps.into_iter()
-        .filter(|a| allowed.get(a.namespace.as_str()).copied().unwrap_or(false))
-        .collect()
+    allowed
+}
+
+/// The overview `subject` may see, read from the apps' status where it is.
+pub async fn overview_for(ui: &Ui, subject: &Subject, filter: &model::Filter) -> model::Overview {
+    let allowed = allowed_namespaces(ui, subject).await;
+    ui.state.with_apps(|apps| {
+        model::overview_of(&mut apps.filter(|a| allowed.contains(&a.namespace)), filter)
+    })
+}
+
+/// The environments `subject` may see.
+pub async fn environments_for(ui: &Ui, subject: &Subject, page: usize) -> model::Environments {
+    let allowed = allowed_namespaces(ui, subject).await;
+    ui.state.with_apps(|apps| {
+        model::environments_of(&mut apps.filter(|a| allowed.contains(&a.namespace)), page)
+    })
 }
 
 fn html(markup: maud::Markup) -> Response {
@@ -210,8 +253,7 @@ async fn overview_page(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let apps = visible(&ui, &caller.subject).await;
-    let view = model::overview(&apps, &filter);
+    let view = overview_for(&ui, &caller.subject, &filter).await;
     let page = pages::overview(&view, &caller.chrome(), SystemTime::now());
     with_csrf(html(page), &caller)
 }
@@ -225,8 +267,7 @@ async fn overview_json(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let apps = visible(&ui, &caller.subject).await;
-    axum::Json(model::overview(&apps, &filter)).into_response()
+    axum::Json(overview_for(&ui, &caller.subject, &filter).await).into_response()
 }
 
 /// The environments page's query.
@@ -246,8 +287,7 @@ async fn environments_page(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let apps = visible(&ui, &caller.subject).await;
-    let view = model::environments(&apps, query.page);
+    let view = environments_for(&ui, &caller.subject, query.page).await;
     let page = pages::environments(&view, &caller.chrome());
     with_csrf(html(page), &caller)
 }
@@ -261,8 +301,7 @@ async fn environments_json(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let apps = visible(&ui, &caller.subject).await;
-    axum::Json(model::environments(&apps, query.page)).into_response()
+    axum::Json(environments_for(&ui, &caller.subject, query.page).await).into_response()
 }
 
 /// The app `name` if `subject` may `verb` it; else why not, as a status.
@@ -303,6 +342,16 @@ pub async fn app_for(
 
 async fn app_view(ui: &Ui, status: &AppStatus) -> app::AppView {
     let mut view = app::app_view(status);
+    match ui.state.inspector() {
+        Some(inspector) => match inspector.compare(&status.name).await {
+            Ok(comparison) => app::merge_comparison(&mut view, comparison),
+            Err(err) => view.compare_error = Some(err.to_string()),
+        },
+        None => view.compare_error = Some(desired::CompareError::NotRunning.to_string()),
+    }
+    if let Some(fresh) = ui.state.app(&status.name) {
+        view.app = model::AppRow::of(&fresh);
+    }
     if let Some((client, namespace)) = ui.state.cluster() {
         let resolver = ui.resolver(&client);
         if let Err(err) = live::fill(&mut view, &client, &resolver, &namespace).await {
@@ -352,6 +401,45 @@ async fn app_json(
     };
     match app_for(&ui, &caller.subject, &name, "get").await {
         Ok(status) => axum::Json(app_view(&ui, &status).await).into_response(),
+        Err((code, message)) => problem(code, message),
+    }
+}
+
+/// `GET /api/v1/apps`: the status of each app the caller may see.
+async fn apps_json(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+    let caller = match api_caller(&ui, &headers, false).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    /// The body of `/api/v1/apps`, serialised from the statuses where they are.
+    #[derive(serde::Serialize)]
+    struct Apps<'a> {
+        apps: Vec<&'a AppStatus>,
+    }
+    let allowed = allowed_namespaces(&ui, &caller.subject).await;
+    let body = ui.state.with_apps(|apps| {
+        serde_json::to_vec(&Apps {
+            apps: apps.filter(|a| allowed.contains(&a.namespace)).collect(),
+        })
+    });
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(err) => problem(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    }
+}
+
+/// `GET /api/v1/apps/{name}`: one app's status, if the caller may see it.
+async fn app_status_json(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let caller = match api_caller(&ui, &headers, false).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match app_for(&ui, &caller.subject, &name, "get").await {
+        Ok(status) => axum::Json(status).into_response(),
         Err((code, message)) => problem(code, message),
     }
 }

@@ -7,9 +7,10 @@ use crate::daemon::state::AppStatus;
 use crate::daemon::time::{format_rfc3339, parse_rfc3339};
 use crate::sync::Action;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
+
+pub use super::envs::*;
 
 /// One app as the overview shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -39,6 +40,11 @@ pub struct AppRow {
     pub reason: String,
     /// `Healthy`, `Progressing`, `Degraded`, `Unknown`.
     pub health: String,
+    /// Live vs Git at the last comparison (app page, refresh): `Synced`, `OutOfSync`; empty
+    /// when not compared since the last sync.
+    pub compare: String,
+    /// The revision last compared (empty when none).
+    pub compared_revision: String,
     /// Drift corrections since the agent started.
     pub drift: u64,
     /// Objects that left Git and were kept.
@@ -82,6 +88,16 @@ impl AppRow {
             sync: status.sync.clone(),
             reason: status.reason.clone(),
             health: status.health.clone(),
+            compare: status
+                .compared
+                .as_ref()
+                .map_or("", |c| c.state(status.last_sync.as_deref()))
+                .to_owned(),
+            compared_revision: status
+                .compared
+                .as_ref()
+                .map(|c| c.revision.clone())
+                .unwrap_or_default(),
             drift: status.drift_corrections,
             orphans: status
                 .changes
@@ -97,25 +113,87 @@ impl AppRow {
     }
 
     /// How urgent the row is: 0 (failed or denied), 1 (degraded), 2 (in progress, pending,
-    /// suspended), 3 (fine).
+    /// suspended, out of sync), 3 (fine).
     #[must_use]
     pub fn urgency(&self) -> u8 {
-        match (self.sync.as_str(), self.health.as_str()) {
+        Facts::of_row(self).urgency()
+    }
+
+    /// Whether the row is in `state` (a sync state, a health, `Suspended` or `OutOfSync`).
+    #[must_use]
+    pub fn in_state(&self, state: &str) -> bool {
+        Facts::of_row(self).in_state(state)
+    }
+}
+
+/// What sorting and filtering read of an app, borrowed (from its status or its row), so the
+/// overview builds rows only for the page it shows.
+struct Facts<'a> {
+    name: &'a str,
+    path: &'a str,
+    namespace: &'a str,
+    source: &'a str,
+    revision: &'a str,
+    subject: &'a str,
+    error: &'a str,
+    sync: &'a str,
+    health: &'a str,
+    compare: &'a str,
+    suspended: bool,
+}
+
+impl<'a> Facts<'a> {
+    fn of_row(row: &'a AppRow) -> Self {
+        Self {
+            name: &row.name,
+            path: &row.path,
+            namespace: &row.namespace,
+            source: &row.source,
+            revision: &row.revision,
+            subject: &row.subject,
+            error: &row.error,
+            sync: &row.sync,
+            health: &row.health,
+            compare: &row.compare,
+            suspended: row.suspended,
+        }
+    }
+
+    fn of_status(status: &'a AppStatus) -> Self {
+        Self {
+            name: &status.name,
+            path: &status.path,
+            namespace: &status.namespace,
+            source: &status.source,
+            revision: &status.revision,
+            subject: &status.commit.subject,
+            error: status.errors.first().map_or("", String::as_str),
+            sync: &status.sync,
+            health: &status.health,
+            compare: status
+                .compared
+                .as_ref()
+                .map_or("", |c| c.state(status.last_sync.as_deref())),
+            suspended: status.suspended,
+        }
+    }
+
+    fn urgency(&self) -> u8 {
+        match (self.sync, self.health) {
             ("Failed" | "Denied", _) => 0,
             (_, "Degraded") => 1,
             _ if !self.error.is_empty() => 1,
             ("Pending", _) | (_, "Progressing" | "Unknown") => 2,
-            _ if self.suspended => 2,
+            _ if self.suspended || self.compare == "OutOfSync" => 2,
             _ => 3,
         }
     }
 
-    /// Whether the row is in `state` (a sync state, a health, or `Suspended`).
-    #[must_use]
-    pub fn in_state(&self, state: &str) -> bool {
+    fn in_state(&self, state: &str) -> bool {
         self.sync.eq_ignore_ascii_case(state)
             || self.health.eq_ignore_ascii_case(state)
             || (self.suspended && state.eq_ignore_ascii_case("Suspended"))
+            || (!self.compare.is_empty() && self.compare.eq_ignore_ascii_case(state))
     }
 }
 
@@ -160,20 +238,18 @@ impl Filter {
     /// Whether `row` passes.
     #[must_use]
     pub fn admits(&self, row: &AppRow) -> bool {
+        self.admits_facts(&Facts::of_row(row))
+    }
+
+    fn admits_facts(&self, f: &Facts<'_>) -> bool {
         let q = self.q.trim().to_lowercase();
-        (self.state.is_empty() || row.in_state(&self.state))
-            && (self.namespace.is_empty() || row.namespace == self.namespace)
-            && (self.source.is_empty() || row.source == self.source)
+        (self.state.is_empty() || f.in_state(&self.state))
+            && (self.namespace.is_empty() || f.namespace == self.namespace)
+            && (self.source.is_empty() || f.source == self.source)
             && (q.is_empty()
-                || [
-                    &row.name,
-                    &row.path,
-                    &row.revision,
-                    &row.subject,
-                    &row.error,
-                ]
-                .iter()
-                .any(|f| f.to_lowercase().contains(&q)))
+                || [f.name, f.path, f.revision, f.subject, f.error]
+                    .iter()
+                    .any(|t| t.to_lowercase().contains(&q)))
     }
 
     /// The filter as a query string (empty when nothing is filtered).
@@ -249,35 +325,46 @@ pub struct Overview {
 /// Builds the overview of `apps` (already limited to what the user may see).
 #[must_use]
 pub fn overview(apps: &[AppStatus], filter: &Filter) -> Overview {
-    let rows: Vec<AppRow> = apps.iter().map(AppRow::of).collect();
+    overview_of(&mut apps.iter(), filter)
+}
+
+/// Builds the overview of `apps`: counts, choices and filtering read the statuses where they
+/// are; rows are made only for the page shown.
+#[must_use]
+pub fn overview_of(apps: &mut dyn Iterator<Item = &AppStatus>, filter: &Filter) -> Overview {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut namespaces = BTreeSet::new();
     let mut sources = BTreeSet::new();
-    for row in &rows {
-        *counts.entry(row.sync.clone()).or_default() += 1;
-        if row.health != row.sync {
-            *counts.entry(row.health.clone()).or_default() += 1;
+    let mut total = 0;
+    let mut admitted: Vec<(u8, &AppStatus)> = Vec::new();
+    for status in apps {
+        let f = Facts::of_status(status);
+        total += 1;
+        count(&mut counts, f.sync);
+        if f.health != f.sync {
+            count(&mut counts, f.health);
         }
-        if row.suspended {
-            *counts.entry("Suspended".into()).or_default() += 1;
+        if f.suspended {
+            count(&mut counts, "Suspended");
         }
-        namespaces.insert(row.namespace.clone());
-        sources.insert(row.source.clone());
+        if f.compare == "OutOfSync" {
+            count(&mut counts, "OutOfSync");
+        }
+        namespaces.insert(f.namespace);
+        sources.insert(f.source);
+        if filter.admits_facts(&f) {
+            admitted.push((f.urgency(), status));
+        }
     }
-    let total = rows.len();
-    let mut apps: Vec<AppRow> = rows.into_iter().filter(|r| filter.admits(r)).collect();
-    apps.sort_by(|a, b| {
-        a.urgency()
-            .cmp(&b.urgency())
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    let matched = apps.len();
+    admitted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    let matched = admitted.len();
     let pages = matched.div_ceil(PAGE_SIZE).max(1);
     let page = filter.page.clamp(1, pages);
-    let apps: Vec<AppRow> = apps
+    let apps: Vec<AppRow> = admitted
         .into_iter()
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE)
+        .map(|(_, status)| AppRow::of(status))
         .collect();
     Overview {
         total,
@@ -286,220 +373,26 @@ pub fn overview(apps: &[AppStatus], filter: &Filter) -> Overview {
         page,
         pages,
         filter: filter.on_page(page),
-        namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
-        sources: sources.into_iter().filter(|s| !s.is_empty()).collect(),
+        namespaces: namespaces
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        sources: sources
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         apps,
     }
 }
 
-/// Every container image in `objects` (`containers`, `initContainers`,
-/// `ephemeralContainers` at any depth: Deployments, CronJobs, Pods, custom resources),
-/// without repeats, in order.
-pub fn images<'a>(objects: impl Iterator<Item = &'a Value>) -> Vec<String> {
-    fn walk(value: &Value, out: &mut Vec<String>, depth: usize) {
-        if depth > 32 {
-            return;
+fn count(counts: &mut BTreeMap<String, usize>, state: &str) {
+    match counts.get_mut(state) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(state.to_owned(), 1);
         }
-        match value {
-            Value::Object(map) => {
-                for (key, v) in map {
-                    if matches!(
-                        key.as_str(),
-                        "containers" | "initContainers" | "ephemeralContainers"
-                    ) && let Some(list) = v.as_array()
-                    {
-                        for c in list {
-                            if let Some(image) = c.get("image").and_then(Value::as_str)
-                                && !out.iter().any(|i| i == image)
-                            {
-                                out.push(image.to_owned());
-                            }
-                        }
-                    }
-                    walk(v, out, depth + 1);
-                }
-            }
-            Value::Array(list) => list.iter().for_each(|v| walk(v, out, depth + 1)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for object in objects {
-        walk(object, &mut out, 0);
-    }
-    out
-}
-
-/// An image split into its repository and its tag or digest (`latest` when neither).
-#[must_use]
-pub fn split_image(image: &str) -> (&str, &str) {
-    if let Some((repo, digest)) = image.split_once('@') {
-        return (repo, digest);
-    }
-    let slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[slash..].rfind(':') {
-        Some(colon) => (&image[..slash + colon], &image[slash + colon + 1..]),
-        None => (image, "latest"),
-    }
-}
-
-/// The environments page: apps sharing a base, one row each, an environment per column.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Environments {
-    /// The columns, in promotion order (dev, test, staging, production, then by name).
-    pub environments: Vec<String>,
-    /// The page shown (from 1), [`ENV_PAGE_SIZE`] rows each.
-    pub page: usize,
-    /// How many pages there are.
-    pub pages: usize,
-    /// One row per base, on this page.
-    pub rows: Vec<EnvRow>,
-}
-
-/// Rows per page of the environments page.
-pub const ENV_PAGE_SIZE: usize = 50;
-
-/// One base (`apps/shop`) and its app in each environment.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvRow {
-    /// The base directory.
-    pub base: String,
-    /// Per column of [`Environments::environments`], the app there (if any).
-    pub cells: Vec<Option<EnvCell>>,
-}
-
-/// One app in one environment.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvCell {
-    /// The app.
-    pub app: String,
-    /// The revision, short.
-    pub revision_short: String,
-    /// Whether the revision differs from the previous environment's.
-    pub revision_differs: bool,
-    /// The sync state.
-    pub sync: String,
-    /// The health.
-    pub health: String,
-    /// Every container image with its tag.
-    pub images: Vec<ImageCell>,
-}
-
-/// One container image in an environment.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageCell {
-    /// The repository.
-    pub repository: String,
-    /// The tag or digest.
-    pub tag: String,
-    /// Whether the previous environment runs another tag of it (what a promotion changes).
-    pub differs: bool,
-}
-
-/// The environment of an app directory and its base: `apps/shop/overlays/staging` is
-/// `staging` of `apps/shop`; `envs/` and `environments/` work the same way.
-#[must_use]
-pub fn environment_of(path: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let [base @ .., parent, env] = parts.as_slice() else {
-        return None;
-    };
-    if !matches!(*parent, "overlays" | "envs" | "environments") || env.is_empty() {
-        return None;
-    }
-    Some((base.join("/"), (*env).to_owned()))
-}
-
-fn env_rank(env: &str) -> (u8, String) {
-    const ORDER: [&str; 10] = [
-        "dev",
-        "development",
-        "test",
-        "qa",
-        "staging",
-        "stage",
-        "preprod",
-        "canary",
-        "prod",
-        "production",
-    ];
-    let rank = ORDER.iter().position(|e| *e == env).unwrap_or(ORDER.len());
-    (u8::try_from(rank).unwrap_or(u8::MAX), env.to_owned())
-}
-
-/// Builds page `page` (from 1) of the environments of `apps`.
-#[must_use]
-pub fn environments(apps: &[AppStatus], page: usize) -> Environments {
-    let mut bases: BTreeMap<String, BTreeMap<String, &AppStatus>> = BTreeMap::new();
-    let mut envs = BTreeSet::new();
-    for app in apps {
-        if let Some((base, env)) = environment_of(&app.path) {
-            let key = format!("{}:{base}", app.source);
-            bases.entry(key).or_default().insert(env.clone(), app);
-            envs.insert(env);
-        }
-    }
-    let mut environments: Vec<String> = envs.into_iter().collect();
-    environments.sort_by_key(|e| env_rank(e));
-    let pages = bases.len().div_ceil(ENV_PAGE_SIZE).max(1);
-    let page = page.clamp(1, pages);
-    let rows = bases
-        .into_iter()
-        .skip((page - 1) * ENV_PAGE_SIZE)
-        .take(ENV_PAGE_SIZE)
-        .map(|(key, by_env)| {
-            let base = key
-                .split_once(':')
-                .map_or(key.as_str(), |(_, b)| b)
-                .to_owned();
-            let mut previous: Option<&AppStatus> = None;
-            let cells = environments
-                .iter()
-                .map(|env| {
-                    let app = by_env.get(env)?;
-                    let cell = env_cell(app, previous);
-                    previous = Some(app);
-                    Some(cell)
-                })
-                .collect();
-            EnvRow { base, cells }
-        })
-        .collect();
-    Environments {
-        environments,
-        page,
-        pages,
-        rows,
-    }
-}
-
-fn env_cell(app: &AppStatus, previous: Option<&AppStatus>) -> EnvCell {
-    let before: BTreeMap<&str, &str> = previous
-        .map(|p| p.images.iter().map(|i| split_image(i)).collect())
-        .unwrap_or_default();
-    let images = app
-        .images
-        .iter()
-        .map(|image| {
-            let (repository, tag) = split_image(image);
-            ImageCell {
-                repository: repository.to_owned(),
-                tag: tag.to_owned(),
-                differs: previous.is_some() && before.get(repository) != Some(&tag),
-            }
-        })
-        .collect();
-    EnvCell {
-        app: app.name.clone(),
-        revision_short: app.revision.chars().take(7).collect(),
-        revision_differs: previous.is_some_and(|p| p.revision != app.revision),
-        sync: app.sync.clone(),
-        health: app.health.clone(),
-        images,
     }
 }
 

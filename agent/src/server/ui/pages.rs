@@ -117,6 +117,7 @@ fn overview_row(row: &AppRow, now: SystemTime) -> Markup {
             }
             td {
                 (badge(&row.sync)) @if row.suspended { " " (badge("Suspended")) }
+                @if row.compare == "OutOfSync" { " " (badge("OutOfSync")) }
                 @if !row.reason.is_empty() && row.reason != "Succeeded" { div.sub { (row.reason) } }
             }
             td { (badge(&row.health)) }
@@ -160,6 +161,7 @@ pub fn overview(view: &Overview, chrome: &Chrome, now: SystemTime) -> Markup {
         "Succeeded",
         "Healthy",
         "Suspended",
+        "OutOfSync",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -239,10 +241,16 @@ fn object_row(o: &ObjectView) -> Markup {
         tr {
             td { (o.kind) @if !o.group.is_empty() { span.sub { "." (o.group) } } }
             td { (o.namespace) } td { (o.name) }
-            td { (badge(&o.sync)) div.sub { (o.action) } @if !o.reason.is_empty() { div.sub { (o.reason) } } }
+            td { (badge(&o.sync)) div.sub { (o.action) } @if !o.reason.is_empty() { div.sub { (o.reason) } }
+                 @if !o.compare.is_empty() { div { span.sub { "vs Git: " } (badge(&o.compare)) } } }
             td { (badge(&o.health)) @if !o.health_reason.is_empty() { div.sub { (o.health_reason) } } }
             td {
+                @if !o.diff.is_empty() { div.sub { "Live → Git:" } }
                 @for d in &o.diff { div.diff { code { (d.path) } ": "
+                    del { (d.before.as_deref().unwrap_or("<none>")) } " → "
+                    ins { (d.after.as_deref().unwrap_or("<none>")) } } }
+                @if !o.changed.is_empty() { div.sub { "Changed by the last sync:" } }
+                @for d in &o.changed { div.diff { code { (d.path) } ": "
                     del { (d.before.as_deref().unwrap_or("<none>")) } " → "
                     ins { (d.after.as_deref().unwrap_or("<none>")) } } }
                 @if !o.children.is_empty() { ul.children { @for c in &o.children {
@@ -292,6 +300,15 @@ pub fn app(view: &AppView, chrome: &Chrome, can_act: bool, now: SystemTime) -> M
             dt { "Revision" } dd { code { (a.revision) } @if !a.subject.is_empty() { " " (a.subject) } @if !a.author.is_empty() { " (" (a.author) ")" } }
             dt { "Sync" } dd { (badge(&a.sync)) " " (a.reason) @if a.suspended { " " (badge("Suspended")) } }
             dt { "Health" } dd { (badge(&a.health)) }
+            dt { "Compared with Git" } dd {
+                @if let Some(c) = &view.comparison {
+                    (badge(if c.out_of_sync > 0 { "OutOfSync" } else { "Synced" }))
+                    " revision " code { (c.revision.chars().take(7).collect::<String>()) }
+                    ", " (c.out_of_sync) " objects differ"
+                    @if let Some(e) = &c.error { div.error { (e) } }
+                    @if !c.unresolved.is_empty() { div.sub { "Values read from a store only at sync, not compared: " (c.unresolved.join(", ")) } }
+                } @else if let Some(e) = &view.compare_error { "not compared: " (e) }
+            }
             dt { "Last sync" } dd { (when(a.last_sync.as_deref(), now)) @if let Some(ms) = a.duration_ms { ", " (ms) " ms, by " (a.trigger) } }
         }
         @if can_act { (actions(view, chrome)) }
@@ -300,7 +317,7 @@ pub fn app(view: &AppView, chrome: &Chrome, can_act: bool, now: SystemTime) -> M
         section aria-labelledby="objects" {
             h2 id="objects" { "Objects, in apply order" }
             table { caption.visually-hidden { "Objects" }
-                thead { tr { th scope="col" { "Kind" } th scope="col" { "Namespace" } th scope="col" { "Name" } th scope="col" { "Sync" } th scope="col" { "Health" } th scope="col" { "Changed fields and children" } } }
+                thead { tr { th scope="col" { "Kind" } th scope="col" { "Namespace" } th scope="col" { "Name" } th scope="col" { "Sync" } th scope="col" { "Health" } th scope="col" { "Differences and children" } } }
                 tbody { @for o in &view.objects { (object_row(o)) } }
             }
         }
@@ -313,7 +330,10 @@ pub fn app(view: &AppView, chrome: &Chrome, can_act: bool, now: SystemTime) -> M
         section aria-labelledby="secrets" {
             h2 id="secrets" { "Secrets and where they came from" }
             @if view.secrets.is_empty() { p { "None." } }
-            ul { @for s in &view.secrets { li { code { (s.namespace) "/" (s.name) } " from " strong { (s.origin) } ", read " (when(Some(&s.read_at), now)) } } }
+            ul { @for s in &view.secrets { li { code { (s.namespace) "/" (s.name) } " from " strong { (s.origin) }
+                @if !s.file.is_empty() { " " code { (s.file) } }
+                @if !s.store.is_empty() { " (" (s.store) ")" }
+                ", read " (when(Some(&s.read_at), now)) } } }
         }
         section aria-labelledby="policy" {
             h2 id="policy" { "Policy results" }

@@ -20,6 +20,14 @@ fn shared(anonymous: bool) -> Arc<Shared> {
         s.revision = "0123456789abcdef".into();
         s.sync = "Succeeded".into();
         s.health = "Healthy".into();
+        s.secrets = vec![crate::daemon::state::SecretSource {
+            namespace: "shop".into(),
+            name: "api".into(),
+            origin: "external".into(),
+            read_at: "2026-12-07T09:00:00Z".into(),
+            store: "SecretStore vault-shop: shop/api#token (read again every 1h)".into(),
+            file: "apps/shop/api.yaml".into(),
+        }];
         s.changes = vec![Change {
             object: ObjectRef {
                 group: String::new(),
@@ -87,6 +95,8 @@ async fn without_credentials_pages_ask_to_sign_in_and_the_api_refuses() {
         "/api/v1/environments",
         "/api/v1/apps/shop/view",
         "/api/v1/events/stream",
+        "/api/v1/apps",
+        "/api/v1/apps/shop",
     ] {
         let (status, _, body) = call(&state, "GET", uri, None, "").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
@@ -129,6 +139,11 @@ async fn anonymous_reads_show_every_page_problems_first_and_no_secret_value() {
     assert!(body.contains(&escaped), "the diff shows marks");
     assert!(!body.contains("Sync now"), "anonymous users get no actions");
     assert!(body.contains("no cluster connection"));
+    assert!(
+        body.contains("shop/api</code> from <strong>external</strong> <code>apps/shop/api.yaml</code> (SecretStore vault-shop: shop/api#token (read again every 1h)), read"),
+        "the store, path and key of an external Secret, and when it was read"
+    );
+    assert!(body.contains("not compared: the agent is not syncing"));
     let (status, _, _) = call(&state, "GET", "/apps/nope", None, "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, headers, css) = call(&state, "GET", "/ui/style.css", None, "").await;
