@@ -26,6 +26,9 @@ pub struct AppMemory {
     pub held: BTreeMap<Kind, Held>,
     /// The revision of the last notified successful sync.
     pub synced_revision: String,
+    /// The events not delivered yet (see [`super::ledger`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<super::ledger::Record>,
 }
 
 impl AppMemory {

@@ -142,17 +142,21 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
     }
     let ok = result.error.is_none() && secret_failures.is_empty();
     if ok {
+        let counts =
+            [Action::Created, Action::Configured, Action::Pruned].map(|a| result.changes.count(a));
+        // A new commit that changed no object is a quiet success (see `Event::is_quiet_success`).
+        let reason = if counts.iter().all(|n| *n == 0) {
+            super::event::UNCHANGED
+        } else {
+            "Succeeded"
+        };
+        let [created, configured, pruned] = counts;
         seen.push(condition(
             Kind::SyncSucceeded,
             result.revision.clone(),
             None,
-            "Succeeded",
-            format!(
-                "{} created, {} configured, {} pruned",
-                result.changes.count(Action::Created),
-                result.changes.count(Action::Configured),
-                result.changes.count(Action::Pruned)
-            ),
+            reason,
+            format!("{created} created, {configured} configured, {pruned} pruned"),
         ));
     }
     let mut evaluated: Vec<Kind> = Kind::ALL.into_iter().filter(|k| k.is_condition()).collect();
@@ -272,6 +276,7 @@ mod tests {
     fn a_clean_sync_clears_every_condition_and_is_a_success() {
         let o = after_sync(&result(None, Health::Healthy, Vec::new()), &[]);
         assert_eq!(kinds(&o), [Kind::SyncSucceeded]);
+        assert_eq!(o.seen[0].reason, "Unchanged", "no object changed");
         assert_eq!(o.synced_revision.as_deref(), Some("abc"));
         assert!(o.evaluated.contains(&Kind::HealthDegraded));
         assert!(o.evaluated.contains(&Kind::SealedValueRefused));
