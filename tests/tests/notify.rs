@@ -18,3 +18,9 @@ mod delivery;
 
 #[path = "notify/daemon.rs"]
 mod daemon;
+
+#[path = "notify/restart.rs"]
+mod restart;
+
+#[path = "notify/kinds.rs"]
+mod kinds;

@@ -99,13 +99,36 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
             result.health.reason().to_owned(),
         ));
     }
-    let mut orphans: Vec<String> = result
+    let orphaned: Vec<&crate::sync::Change> = result
         .changes
-        .with(Action::Orphaned)
+        .changes
         .iter()
-        .map(ToString::to_string)
+        .filter(|c| c.action == Action::Orphaned)
         .collect();
+    let mut orphans: Vec<String> = orphaned.iter().map(|c| c.object.to_string()).collect();
     orphans.sort();
+    orphans.dedup();
+    // A protected object that left Git is a prune held back too (one condition per kind:
+    // the mass-deletion guard's, when it stopped the prune, says it first).
+    let mut protected: Vec<String> = orphaned
+        .iter()
+        .filter_map(|c| {
+            let why = c.reason.as_deref()?;
+            why.contains("protected")
+                .then(|| format!("{} ({why})", c.object))
+        })
+        .collect();
+    protected.sort();
+    if !protected.is_empty() && !seen.iter().any(|c| c.kind == Kind::PruneHeld) {
+        let list = protected.join(", ");
+        seen.push(condition(
+            Kind::PruneHeld,
+            format!("prune/protected/{list}"),
+            Some("prune"),
+            "PruneProtected",
+            format!("prune held back by protection: {list}"),
+        ));
+    }
     if !orphans.is_empty() {
         let list = orphans.join(", ");
         seen.push(condition(
@@ -226,7 +249,7 @@ mod tests {
                 name: name.into(),
             },
             action: Action::Orphaned,
-            reason: Some("protected".into()),
+            reason: Some("protected by tether.dev/prune: disabled".into()),
             diff: Vec::new(),
         }
     }
@@ -263,13 +286,33 @@ mod tests {
         );
         assert_eq!(
             kinds(&o),
-            [Kind::PruneHeld, Kind::HealthDegraded, Kind::OrphanAppeared]
+            [Kind::PruneHeld, Kind::HealthDegraded, Kind::OrphanAppeared],
+            "one held prune: the guard's"
         );
         assert!(o.synced_revision.is_none());
         assert!(
             o.evaluated.contains(&Kind::SyncFailed),
             "the sync itself recovered"
         );
+    }
+
+    #[test]
+    fn a_protected_object_that_left_git_is_a_held_prune_and_an_orphan() {
+        let o = after_sync(
+            &result(None, Health::Healthy, vec![orphan("old"), orphan("older")]),
+            &[],
+        );
+        assert_eq!(
+            kinds(&o),
+            [Kind::PruneHeld, Kind::OrphanAppeared, Kind::SyncSucceeded]
+        );
+        assert_eq!(o.seen[0].reason, "PruneProtected");
+        assert!(
+            o.seen[0].message.contains("ConfigMap"),
+            "{}",
+            o.seen[0].message
+        );
+        assert!(o.synced_revision.is_some(), "the sync itself succeeded");
     }
 
     #[test]

@@ -235,16 +235,11 @@ fn validate(service: &str, path: &str, h: &HeaderMap, body: &[u8], json: &Value)
                 "kind",
             );
         }
-        "hmac" => {
-            let mut mac =
-                hmac::Hmac::<sha2::Sha256>::new_from_slice(HMAC_KEY.as_bytes()).expect("key");
-            mac.update(body);
-            let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-            need(
-                &mut p,
-                header(h, "x-signature") == want,
-                "X-Signature: sha256=HMAC of the body",
-            );
+        "hmac" => check_hmac(&mut p, h, body),
+        "flux" => check_flux(&mut p, h, json),
+        "fluxhmac" => {
+            check_flux(&mut p, h, json);
+            check_hmac(&mut p, h, body);
         }
         "github" => {
             need(
@@ -310,6 +305,72 @@ fn validate(service: &str, path: &str, h: &HeaderMap, body: &[u8], json: &Value)
         other => p.push(format!("unknown service {other}")),
     }
     p
+}
+
+/// `X-Signature: sha256=HEX`, the HMAC-SHA256 of the body with [`HMAC_KEY`] (as Flux's
+/// `generic-hmac` provider signs).
+fn check_hmac(p: &mut Vec<String>, h: &HeaderMap, body: &[u8]) {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(HMAC_KEY.as_bytes()).expect("key");
+    mac.update(body);
+    let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    need(
+        p,
+        header(h, "x-signature") == want,
+        "X-Signature: sha256=HMAC of the body",
+    );
+}
+
+/// Flux's `Event` (fluxcd/pkg runtime/events): the involved object with kind, namespace,
+/// name, uid and apiVersion; severity info or error; an RFC 3339 timestamp; message and
+/// reason; string metadata; the reporting controller (also in `gotk-component`).
+fn check_flux(p: &mut Vec<String>, h: &HeaderMap, json: &Value) {
+    for field in ["kind", "namespace", "name", "uid", "apiVersion"] {
+        need(
+            p,
+            json.pointer(&format!("/involvedObject/{field}"))
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.is_empty()),
+            &format!("involvedObject.{field}"),
+        );
+    }
+    let severity = json.get("severity").and_then(Value::as_str).unwrap_or("");
+    need(
+        p,
+        ["info", "error"].contains(&severity),
+        "severity info|error",
+    );
+    let timestamp = json.get("timestamp").and_then(Value::as_str).unwrap_or("");
+    need(
+        p,
+        timestamp.len() >= 20 && timestamp.as_bytes().get(10) == Some(&b'T'),
+        "an RFC 3339 timestamp",
+    );
+    for field in [
+        "message",
+        "reason",
+        "reportingController",
+        "reportingInstance",
+    ] {
+        need(
+            p,
+            json.get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.is_empty()),
+            field,
+        );
+    }
+    need(
+        p,
+        json.get("metadata")
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.values().all(Value::is_string)),
+        "metadata of strings",
+    );
+    need(
+        p,
+        header(h, "gotk-component") == json["reportingController"],
+        "gotk-component names the controller",
+    );
 }
 
 async fn receive(
@@ -413,6 +474,11 @@ impl Receiver {
             .entry(service.to_owned())
             .or_default()
             .extend(codes);
+    }
+
+    /// Answers `service` normally again (its queued faults forgotten).
+    pub fn heal(&self, service: &str) {
+        self.inner.lock().expect("lock").faults.remove(service);
     }
 
     /// Everything received so far.
