@@ -137,7 +137,7 @@ pub fn step(
         let Some(held) = memory.held.remove(&kind) else {
             continue;
         };
-        if kind.notifies_recovery() {
+        if kind.notifies_recovery() && !held.fingerprint.starts_with(super::observe::SILENT) {
             out.push(Decision {
                 condition: Condition {
                     kind,
@@ -269,6 +269,15 @@ mod tests {
         assert_eq!(step(&mut m, &ok("a"), t(0), None).len(), 1);
         assert!(step(&mut m, &ok("a"), t(1), None).is_empty());
         assert_eq!(step(&mut m, &ok("b"), t(2), None).len(), 1);
+    }
+
+    #[test]
+    fn a_silent_condition_clears_without_a_recovery() {
+        let mut m = AppMemory::default();
+        let held = obs(vec![cond(Kind::PruneHeld, "~prune/protected/x")]);
+        assert_eq!(step(&mut m, &held, t(0), None).len(), 1);
+        assert!(step(&mut m, &obs(vec![]), t(1), None).is_empty());
+        assert!(m.held.is_empty(), "cleared");
     }
 
     #[test]

@@ -58,10 +58,13 @@ pub fn failed_before_sync(reason: &str, message: &str) -> Observation {
     }
 }
 
-/// The kind of a secret that did not resolve: a store that cannot be reached, or a read
-/// (refresh) that failed.
+/// The kind of a secret that did not resolve: a sealed value that did not unseal here (its
+/// scope), a store that cannot be reached, or a read (refresh) that failed.
 fn secret_kind(error: &SecretsError) -> Kind {
     match error {
+        SecretsError::UnsealFailed { .. } | SecretsError::BitnamiUnsealFailed { .. } => {
+            Kind::SealedValueRefused
+        }
         SecretsError::StoreReadFailed {
             source: StoreError::Unavailable { .. },
             ..
@@ -69,6 +72,10 @@ fn secret_kind(error: &SecretsError) -> Kind {
         _ => Kind::SecretRefreshFailed,
     }
 }
+
+/// The fingerprint prefix of a condition that clears without a recovery notice (a prune
+/// held back by protection: the object stays, only its report ends).
+pub const SILENT: &str = "~";
 
 /// A round that reached the sync: its result and the Secrets that did not resolve.
 #[must_use]
@@ -90,7 +97,13 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
             format!("{reason}: {err}"),
         ));
     }
-    if result.health.status() == "Degraded" {
+    // A failed sync makes the app's health Degraded with the error itself: that is the
+    // failure's notice, not one of health, and says nothing about the objects' health.
+    let masked = result.error.as_ref().is_some_and(|e| {
+        result.health.status() == "Degraded"
+            && result.health.reason() == format!("{}: {e}", e.reason())
+    });
+    if result.health.status() == "Degraded" && !masked {
         seen.push(condition(
             Kind::HealthDegraded,
             String::new(),
@@ -123,7 +136,7 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
         let list = protected.join(", ");
         seen.push(condition(
             Kind::PruneHeld,
-            format!("prune/protected/{list}"),
+            format!("{SILENT}prune/protected/{list}"),
             Some("prune"),
             "PruneProtected",
             format!("prune held back by protection: {list}"),
@@ -139,7 +152,11 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
             format!("left Git and kept: {list}"),
         ));
     }
-    for kind in [Kind::SecretStoreUnreachable, Kind::SecretRefreshFailed] {
+    for kind in [
+        Kind::SealedValueRefused,
+        Kind::SecretStoreUnreachable,
+        Kind::SecretRefreshFailed,
+    ] {
         let of_kind: Vec<&&SecretsError> = secret_failures
             .iter()
             .filter(|e| secret_kind(e) == kind)
@@ -190,6 +207,9 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
     {
         // A sync that stopped early says nothing about health or orphans.
         evaluated.retain(|k| !matches!(k, Kind::HealthDegraded | Kind::OrphanAppeared));
+    }
+    if masked {
+        evaluated.retain(|k| *k != Kind::HealthDegraded);
     }
     Observation {
         evaluated,
@@ -313,6 +333,24 @@ mod tests {
             o.seen[0].message
         );
         assert!(o.synced_revision.is_some(), "the sync itself succeeded");
+    }
+
+    #[test]
+    fn health_degraded_only_by_the_sync_error_is_no_health_notice() {
+        let blocked = PruneError::Blocked {
+            app: "web".into(),
+            would_delete: 9,
+            total: 10,
+            max_percent: 50,
+        };
+        let error = SyncError::Prune(blocked);
+        let health = Health::Degraded(format!("{}: {error}", error.reason()));
+        let o = after_sync(&result(Some(error), health, Vec::new()), &[]);
+        assert_eq!(kinds(&o), [Kind::PruneHeld]);
+        assert!(
+            !o.evaluated.contains(&Kind::HealthDegraded),
+            "health unknown"
+        );
     }
 
     #[test]

@@ -81,9 +81,22 @@ impl Rig {
     }
 
     fn wait_event(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
-        wait_for(what, STEP, || {
-            self.events().into_iter().find(|e| matches(e))
-        })
+        let limit = Instant::now() + STEP;
+        loop {
+            let events = self.events();
+            if let Some(e) = events.iter().find(|e| matches(e)) {
+                return e.clone();
+            }
+            let kinds: Vec<String> = events
+                .iter()
+                .map(|e| format!("{} {} {}", e["kind"], e["reason"], e["message"]))
+                .collect();
+            assert!(
+                Instant::now() < limit,
+                "timed out waiting for {what}; received: {kinds:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn commit(&self, message: &str) {
@@ -181,21 +194,22 @@ fn held_prunes_an_orphan_a_refused_sealed_value_and_a_failing_hook_are_each_noti
         ("a.yaml", configmap("a", "a")),
         ("b.yaml", configmap("b", "b")),
         ("c.yaml", configmap("c", "c")),
+        ("d.yaml", configmap("d", "d")),
         ("keep.yaml", protected.to_owned()),
     ];
     let rig = Rig::start("notify-k1", "1h", &files);
-    // The mass-deletion guard: three of five objects would go.
-    for f in ["a.yaml", "b.yaml", "c.yaml"] {
+    // The mass-deletion guard: four of seven objects (with the namespace) would go.
+    for f in ["a.yaml", "b.yaml", "c.yaml", "d.yaml"] {
         rig.remove(f);
     }
-    rig.commit("one: drop three of five");
+    rig.commit("one: drop four");
     let guard = rig.wait_event("the guard's held prune", |e| {
         e["kind"] == "pruneHeld" && e["reason"] == "PruneBlocked"
     });
     assert_eq!(guard["severity"], "warning", "{guard}");
     assert_eq!(guard["stage"], "prune", "{guard}");
     // Protection: the three back, the protected ConfigMap out of Git; it stays, an orphan.
-    for (path, text) in &files[..3] {
+    for (path, text) in &files[..4] {
         rig.write(path, text);
     }
     rig.remove("keep.yaml");
