@@ -114,6 +114,28 @@ impl Ledger {
         decisions
     }
 
+    /// Keeps `event` as the last notice of its condition, while the condition holds.
+    pub fn held_event(&self, event: &Event) {
+        let mut apps = lock(&self.apps);
+        if let Some(held) = apps
+            .get_mut(&event.app)
+            .and_then(|m| m.held.get_mut(&event.kind))
+        {
+            let mut event = event.clone();
+            event.id = 0;
+            held.event = Some(event);
+        }
+    }
+
+    /// The last notices of the conditions of `app` that hold.
+    #[must_use]
+    pub fn holding(&self, app: &str) -> Vec<Event> {
+        lock(&self.apps)
+            .get(app)
+            .map(|m| m.held.values().filter_map(|h| h.event.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// Keeps `event` as pending for `provider`; returns its number.
     pub fn add(&self, provider: &str, event: &Event) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);

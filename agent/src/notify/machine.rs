@@ -15,6 +15,10 @@ pub struct Held {
     pub fingerprint: String,
     /// When it was last notified (seconds since the epoch).
     pub notified_at: u64,
+    /// The event last notified for it, so that a new agent goes on announcing a firing
+    /// alert (its texts are redacted already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<super::event::Event>,
 }
 
 /// What was last notified about one app: the conditions that hold and the last revision a
@@ -115,6 +119,7 @@ pub fn step(
                     Held {
                         fingerprint: condition.fingerprint.clone(),
                         notified_at: now_s,
+                        event: None,
                     },
                 );
                 out.push(Decision {

@@ -307,7 +307,18 @@ impl Notifier {
     /// Sets the memory of `app` read from its status (`notified`), unless known already, and
     /// queues again the events that were pending there (a restart, a reload, a new leader).
     pub fn restore(&self, app: &str, stored: Option<&str>) {
-        for record in self.ledger.restore(app, stored) {
+        let pending = self.ledger.restore(app, stored);
+        // Firing alerts go on being announced to Alertmanager.
+        let labels = lock(&self.labels).get(app).cloned().unwrap_or_default();
+        for event in self.ledger.holding(app) {
+            if event.kind.is_condition() {
+                let namespace = event.namespace.clone();
+                lock(&self.firing)
+                    .entry((app.to_owned(), event.kind))
+                    .or_insert((event, namespace, labels.clone()));
+            }
+        }
+        for record in pending {
             let extras: Vec<Arc<Extra>> = lock(&self.extras).values().cloned().collect();
             let channel = self
                 .channels
@@ -365,7 +376,7 @@ impl Notifier {
                 commit: commit.clone(),
                 stage: d.condition.stage.clone(),
                 reason: d.condition.reason.clone(),
-                message: redact_text(&d.condition.message),
+                message: self.scrub(&redact_text(&d.condition.message)),
                 link,
                 channel: None,
                 time: crate::daemon::time::format_rfc3339(now),
@@ -377,6 +388,7 @@ impl Notifier {
                 if event.resolved {
                     lock(&self.firing).remove(&key);
                 } else {
+                    self.ledger.held_event(&event);
                     lock(&self.firing)
                         .insert(key, (event.clone(), app.namespace.clone(), labels.clone()));
                 }
@@ -386,15 +398,8 @@ impl Notifier {
     }
 
     fn dispatch(&self, event: &Event, namespace: &str, labels: &BTreeMap<String, String>) {
-        // Every provider's address, token and password is masked in every payload: a
-        // message may quote one provider's URL and go to another.
-        let secrets: Vec<&str> = self
-            .channels
-            .iter()
-            .flat_map(|c| c.provider.secrets())
-            .collect();
         let mut event = event.clone();
-        event.message = crate::source::redact::scrub(&event.message, &secrets);
+        event.message = self.scrub(&event.message);
         for channel in &self.channels {
             if !self
                 .rules
@@ -452,6 +457,19 @@ impl Notifier {
                 self.enqueue(channel, event.clone());
             }
         }
+    }
+
+    /// `text` with every provider's address, token and password masked (a message may quote
+    /// one provider's URL and go to another, or be kept in the status).
+    fn scrub(&self, text: &str) -> String {
+        let extras: Vec<Arc<Extra>> = lock(&self.extras).values().cloned().collect();
+        let secrets: Vec<&str> = self
+            .channels
+            .iter()
+            .chain(extras.iter().flat_map(|e| e.channels.iter()))
+            .flat_map(|c| c.provider.secrets())
+            .collect();
+        crate::source::redact::scrub(text, &secrets)
     }
 
     fn enqueue(&self, channel: &Channel, event: Event) {

@@ -368,6 +368,19 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
             .any(|a| a["labels"]["alertname"] == "TetherSyncFailed"),
         "the alert of a condition that holds stays active: {still:?}"
     );
+    // A new agent (a restart, a new leader) reads what was kept and goes on announcing it.
+    let kept = n.kept("web").expect("kept");
+    drop(n);
+    let n = Notifier::start(&config(&yaml), None, "tether-system", counts.clone()).await;
+    n.restore("web", Some(&kept));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let still = tokio::task::block_in_place(|| am.alerts());
+    assert!(
+        still
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed"),
+        "still active well after the first agent's hold: {still:?}"
+    );
     n.observe(&app(), &commit(FIXED_REVISION), &succeeded(FIXED_REVISION));
     wait_for("the alert resolved", Duration::from_secs(30), || {
         let alerts = tokio::task::block_in_place(|| am.alerts());
