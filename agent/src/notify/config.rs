@@ -15,7 +15,7 @@ pub struct NotificationsConfig {
     /// The cluster's name, in commit status contexts and alert labels (default `tether`).
     #[serde(default)]
     pub cluster: Option<String>,
-    /// The agent's external URL; events link to `URL/api/v1/apps/APP`.
+    /// The agent's external URL; events link to the app's page, `URL/apps/APP`.
     #[serde(default)]
     pub agent_url: Option<String>,
     /// Repeat a condition that still holds after this long (default: never).

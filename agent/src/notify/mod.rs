@@ -364,7 +364,7 @@ impl Notifier {
             let link = self
                 .agent_url
                 .as_ref()
-                .map(|u| format!("{}/api/v1/apps/{}", u.trim_end_matches('/'), app.name));
+                .map(|u| format!("{}/apps/{}", u.trim_end_matches('/'), app.name));
             let event = Event {
                 app: app.name.clone(),
                 namespace: app.namespace.clone(),

@@ -303,7 +303,7 @@ async fn every_provider_gets_its_documented_payload_once_per_change_with_retries
     );
     assert_eq!(
         hook[0].json["link"],
-        "http://tether.example/api/v1/apps/web"
+        "http://tether.example/apps/web"
     );
     assert_eq!(hook[1].json["resolved"], true);
 }
