@@ -301,10 +301,7 @@ async fn every_provider_gets_its_documented_payload_once_per_change_with_retries
         hook[0].json["commit"]["author"],
         "Dev One <dev@example.com>"
     );
-    assert_eq!(
-        hook[0].json["link"],
-        "http://tether.example/apps/web"
-    );
+    assert_eq!(hook[0].json["link"], "http://tether.example/apps/web");
     assert_eq!(hook[1].json["resolved"], true);
 }
 
@@ -546,7 +543,10 @@ async fn a_signed_webhook_in_flux_format_passes_a_flux_receivers_checks_and_its_
         "providers:\n- {name: s, type: slack, address: 'http://x', format: flux}\n",
     )
     .expect("parses");
-    assert_eq!(bad.validate().expect_err("refused").0, "providers[0].format");
+    assert_eq!(
+        bad.validate().expect_err("refused").0,
+        "providers[0].format"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -585,4 +585,45 @@ async fn a_full_queue_drops_its_oldest_info_event_and_counts_it() {
         .map(|x| x.json["app"].to_string())
         .collect();
     assert_eq!(apps, ["\"a\"", "\"c\""]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_request_is_retried_and_a_provider_keeps_to_its_rate_limit() {
+    let r = Receiver::start();
+    // The first request gets no answer in time (the provider waits 300ms).
+    r.fail("hook", &[receiver::HANG]);
+    let yaml = format!(
+        "providers:\n- name: hook\n  type: webhook\n  address: {}/hook/events\n  timeout: 300ms\n  retry: {{attempts: 3, backoff: 50ms}}\n  rateLimit: {{perMinute: 120}}\n",
+        r.url
+    );
+    let counts = Arc::new(Counts::default());
+    let n = Notifier::start(&config(&yaml), None, "tether-system", counts.clone()).await;
+    for name in ["a", "b", "c"] {
+        let info = AppInfo {
+            name: name.into(),
+            namespace: "shop".into(),
+            labels: None,
+        };
+        n.observe(&info, &commit(REVISION), &failed("boom"));
+    }
+    wait_for("three delivered", Duration::from_secs(30), || {
+        (r.accepted("hook").len() == 3).then_some(())
+    });
+    assert_eq!(
+        counts.retried.lock().expect("lock").clone(),
+        ["hook"],
+        "one retry, after the timeout"
+    );
+    assert!(counts.failed.lock().expect("lock").is_empty());
+    // 120 a minute: requests (the retry too) at least half a second apart.
+    let arrivals: Vec<std::time::Instant> = r.received().iter().map(|x| x.at).collect();
+    assert_eq!(arrivals.len(), 4, "the timed-out one and three");
+    for pair in arrivals.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap >= Duration::from_millis(450),
+            "requests {gap:?} apart, under the rate limit's 500ms"
+        );
+    }
+    assert_clean(&r);
 }

@@ -318,31 +318,7 @@ fn degraded_health_is_reminded_not_repeated_and_recovers_and_an_unreachable_stor
     ]);
     rig.write(
         "store.yaml",
-        "apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata:
-  name: vault
-spec:
-  provider:
-    vault:
-      server: http://127.0.0.1:1
-      path: secret
-      version: v2
-      auth:
-        tokenSecretRef: {name: store-token, key: token}
----
-apiVersion: external-secrets.io/v1
-kind: ExternalSecret
-metadata:
-  name: db
-spec:
-  refreshInterval: 1h
-  secretStoreRef: {name: vault, kind: SecretStore}
-  target: {name: db}
-  data:
-  - secretKey: password
-    remoteRef: {key: one/db, property: password}
-",
+        store_yaml("http://127.0.0.1:1", "store-token"),
     );
     rig.commit("one: a secret from a store");
     let store = rig.wait_event("the unreachable store", |e| {
@@ -350,10 +326,55 @@ spec:
     });
     assert_eq!(store["severity"], "error", "{store}");
     assert_eq!(store["stage"], "secrets", "{store}");
+    // A store whose credentials cannot be read: the refresh fails.
+    rig.write(
+        "store.yaml",
+        store_yaml("http://127.0.0.1:1", "no-such-token"),
+    );
+    rig.commit("one: the store's token Secret renamed");
+    let refresh = rig.wait_event("the failing refresh", |e| {
+        e["kind"] == "secretRefreshFailed" && e["resolved"] == false
+    });
+    assert!(
+        refresh["message"].to_string().contains("no-such-token"),
+        "{refresh}"
+    );
     rig.remove("store.yaml");
     rig.commit("one: the store removed");
     rig.wait_event("the store recovered", |e| {
-        e["kind"] == "secretStoreUnreachable" && e["resolved"] == true
+        e["kind"] == "secretRefreshFailed" && e["resolved"] == true
     });
     rig.check();
+}
+
+/// A SecretStore at `server` with its token in the Secret `token`, and an ExternalSecret
+/// reading it.
+fn store_yaml(server: &str, token: &str) -> String {
+    format!(
+        "apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: vault
+spec:
+  provider:
+    vault:
+      server: {server}
+      path: secret
+      version: v2
+      auth:
+        tokenSecretRef: {{name: {token}, key: token}}
+---
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: db
+spec:
+  refreshInterval: 1h
+  secretStoreRef: {{name: vault, kind: SecretStore}}
+  target: {{name: db}}
+  data:
+  - secretKey: password
+    remoteRef: {{key: one/db, property: password}}
+"
+    )
 }

@@ -34,9 +34,15 @@ pub struct Received {
     pub json: Value,
     /// What was wrong with it (empty: valid).
     pub problems: Vec<String>,
-    /// The status answered.
+    /// The status answered ([`HANG`]: none in time).
     pub answered: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
+
+/// A fault that answers only after [`HANG_FOR`] (longer than the test's client waits).
+pub const HANG: u16 = 999;
+const HANG_FOR: std::time::Duration = std::time::Duration::from_millis(1500);
 
 #[derive(Default)]
 struct Inner {
@@ -391,8 +397,30 @@ async fn receive(
     if json.is_null() {
         problems.push("not JSON".into());
     }
+    let fault = {
+        let mut inner = inner.lock().expect("receiver lock");
+        inner.faults.get_mut(&service).and_then(VecDeque::pop_front)
+    };
+    let at = std::time::Instant::now();
+    if fault == Some(HANG) {
+        // Recorded now: the client gives up (and drops this handler) before the answer.
+        inner
+            .lock()
+            .expect("receiver lock")
+            .received
+            .push(Received {
+                service: service.clone(),
+                path: rest,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                json,
+                problems,
+                answered: HANG,
+                at,
+            });
+        tokio::time::sleep(HANG_FOR).await;
+        return (StatusCode::OK, "late").into_response();
+    }
     let mut inner = inner.lock().expect("receiver lock");
-    let fault = inner.faults.get_mut(&service).and_then(VecDeque::pop_front);
     let answered = match (fault, problems.is_empty()) {
         (Some(code), _) => code,
         (None, false) => 400,
@@ -410,6 +438,7 @@ async fn receive(
         json,
         problems,
         answered,
+        at,
     });
     let status = StatusCode::from_u16(answered).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if answered == 429 {
