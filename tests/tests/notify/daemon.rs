@@ -3,7 +3,7 @@
 //! sends no duplicate.
 
 use crate::delivery::{SERVICES, assert_clean, providers_yaml};
-use crate::peers_notify::Alertmanager;
+use crate::peers_notify::{Alertmanager, Smtp};
 use crate::receiver::Receiver;
 use crate::support::{self, Agent, Cluster, Repo, Settings, http, wait_for};
 use hmac::Mac as _;
@@ -11,6 +11,17 @@ use std::time::Duration;
 
 /// A sealed value of the app: never in a payload.
 const SEALED_VALUE: &str = "sealed-db-password-e2e-77aa";
+/// The SMTP password: never in a mail or a log.
+const SMTP_PASSWORD: &str = "smtp-password-e2e-6f1a";
+
+/// Waits until the SMTP server holds `n` mails (never more).
+fn wait_mails(smtp: &Smtp, what: &str, n: usize) {
+    wait_for(what, Duration::from_secs(60), || {
+        let got = smtp.messages().len();
+        assert!(got <= n, "{what}: {got} mails, more than {n}");
+        (got == n).then_some(())
+    });
+}
 
 fn signed(body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(support::WEBHOOK_SECRET.as_bytes())
@@ -90,16 +101,20 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
         .expect("commit");
     let receiver = Receiver::start();
     let am = Alertmanager::start();
+    let smtp = Smtp::start("tether", SMTP_PASSWORD);
     let dir = tempfile::tempdir().expect("temporary folder");
-    let names = "slack, slack-bot, teams, discord, chat, hook, hmac, github, gitlab, am";
+    let names = "slack, slack-bot, teams, discord, chat, hook, hmac, github, gitlab, am, mail";
     let extra = format!(
         "notifications:\n{}  rules:\n  - providers: [{names}]\n    apps: {{names: [one]}}\n",
         providers_yaml(
             dir.path(),
             &receiver.url,
             &format!(
-                "  - name: am\n    type: alertmanager\n    address: {}\n",
-                am.url()
+                "  - name: am\n    type: alertmanager\n    address: {}\n  - name: mail\n    type: smtp\n    smtp: {{server: '127.0.0.1:{}', from: tether@example.com, to: [ops@example.com], username: tether}}\n    passwordFrom: {{file: {}}}\n    caFile: {}\n",
+                am.url(),
+                smtp.port,
+                crate::delivery::secret_file(dir.path(), "smtp-password", SMTP_PASSWORD),
+                smtp.cert.display(),
             ),
         )
     );
@@ -110,6 +125,7 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
     let agent = Agent::start_with(&cluster, &repo, dir.path(), "notify-a", settings);
     // The first sync of app one: a success for each (a commit status too); nothing for two.
     wait_counts(&receiver, "the first sync's success", &want(1, 1, 1));
+    wait_mails(&smtp, "the first sync's mail", 1);
     // Broken in Git: one failure per provider, the alert in Alertmanager.
     repo.upstream
         .write("apps/one/broken.yaml", "kind: [unclosed\n")
@@ -117,6 +133,7 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
     repo.upstream.commit("one: break it").expect("commit");
     push(&agent);
     wait_counts(&receiver, "one failure per provider", &want(2, 2, 2));
+    wait_mails(&smtp, "the failure's mail", 2);
     wait_for("the alert", Duration::from_secs(30), || alert_of_one(&am));
     let slack = receiver.accepted("slack");
     assert!(
@@ -147,12 +164,18 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
     assert_eq!(
         counts(&receiver),
         want(2, 2, 2),
-        "no duplicate after the restart: {:#?}",
+        "no duplicate after the restart ({} mails): {:#?}",
+        smtp.messages().len(),
         receiver
             .accepted("hook")
             .iter()
             .map(|x| &x.body)
             .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        smtp.messages().len(),
+        2,
+        "no duplicate mail after the restart"
     );
     // Fixed: the recovery, and the success of the new commit, which changed no object: a
     // commit status and the generic webhooks get it, the chat services (no rule asks for
@@ -163,6 +186,7 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
     repo.upstream.commit("one: fix it").expect("commit");
     push(&agent);
     wait_counts(&receiver, "the recovery and the success", &want(3, 4, 3));
+    wait_mails(&smtp, "the recovery's mail", 3);
     wait_for("the alert resolved", Duration::from_secs(30), || {
         alert_of_one(&am).is_none().then_some(())
     });
@@ -178,6 +202,19 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
         r#"{"data":{"value":"drifted"}}"#,
     ]);
     wait_counts(&receiver, "the drift revert", &want(4, 5, 3));
+    wait_mails(&smtp, "the revert's mail", 4);
+    let mails = smtp.texts();
+    assert!(mails[1].contains("sync failed (render)"), "{}", mails[1]);
+    assert!(mails[2].contains("sync recovered"), "{}", mails[2]);
+    assert!(mails[3].contains("drift reverted"), "{}", mails[3]);
+    for mail in &mails {
+        for secret in crate::delivery::forbidden()
+            .into_iter()
+            .chain([SEALED_VALUE, SMTP_PASSWORD])
+        {
+            assert!(!mail.contains(secret), "a secret in a mail: {mail}");
+        }
+    }
     let hook = receiver.accepted("hook");
     let kinds: Vec<&str> = hook
         .iter()
@@ -230,7 +267,7 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
     let logs = agent.logs();
     for secret in crate::delivery::forbidden()
         .into_iter()
-        .chain([SEALED_VALUE])
+        .chain([SEALED_VALUE, SMTP_PASSWORD])
     {
         assert!(!logs.contains(secret), "the agent's log holds a secret");
     }

@@ -44,7 +44,7 @@ impl Report for Counts {
     }
 }
 
-fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, format!("{value}\n")).expect("write a secret file");
     path.display().to_string()

@@ -158,6 +158,27 @@ impl Smtp {
     pub fn messages(&self) -> Vec<serde_json::Value> {
         messages(&self.outdir)
     }
+
+    /// Each message as text: its headers and its body (base64 decoded).
+    pub fn texts(&self) -> Vec<String> {
+        use base64::Engine as _;
+        self.messages()
+            .iter()
+            .map(|m| {
+                let data = m["data"].as_str().unwrap_or_default();
+                let (head, body) = data
+                    .split_once("\r\n\r\n")
+                    .or_else(|| data.split_once("\n\n"))
+                    .unwrap_or((data, ""));
+                let compact: String = body.split_whitespace().collect();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_else(|_| body.to_owned());
+                format!("{head}\n\n{decoded}")
+            })
+            .collect()
+    }
 }
 
 fn messages(dir: &Path) -> Vec<serde_json::Value> {
