@@ -3,7 +3,7 @@
 //! sends no duplicate.
 
 use crate::delivery::{SERVICES, assert_clean, providers_yaml};
-use crate::peers_notify::{Alertmanager, Smtp};
+use crate::peers_notify::{Alertmanager, SMTP_PASSWORD, SMTP_USER, Smtp};
 use crate::receiver::Receiver;
 use crate::support::{self, Agent, Cluster, Repo, Settings, http, wait_for};
 use hmac::Mac as _;
@@ -11,13 +11,13 @@ use std::time::Duration;
 
 /// A sealed value of the app: never in a payload.
 const SEALED_VALUE: &str = "sealed-db-password-e2e-77aa";
-/// The SMTP password: never in a mail or a log.
-const SMTP_PASSWORD: &str = "smtp-password-e2e-6f1a";
+/// The recipient of this test's mails.
+const MAIL_TO: &str = "oncall@example.com";
 
 /// Waits until the SMTP server holds `n` mails (never more).
 fn wait_mails(smtp: &Smtp, what: &str, n: usize) {
     wait_for(what, Duration::from_secs(60), || {
-        let got = smtp.messages().len();
+        let got = smtp.messages(MAIL_TO).len();
         assert!(got <= n, "{what}: {got} mails, more than {n}");
         (got == n).then_some(())
     });
@@ -100,8 +100,8 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
         .commit("one: a sealed password")
         .expect("commit");
     let receiver = Receiver::start();
-    let am = Alertmanager::start();
-    let smtp = Smtp::start("tether", SMTP_PASSWORD);
+    let am = crate::peers_notify::alertmanager();
+    let smtp = crate::peers_notify::smtp();
     let dir = tempfile::tempdir().expect("temporary folder");
     let names = "slack, slack-bot, teams, discord, chat, hook, hmac, github, gitlab, am, mail";
     let extra = format!(
@@ -110,7 +110,7 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
             dir.path(),
             &receiver.url,
             &format!(
-                "  - name: am\n    type: alertmanager\n    address: {}\n  - name: mail\n    type: smtp\n    smtp: {{server: '127.0.0.1:{}', from: tether@example.com, to: [ops@example.com], username: tether}}\n    passwordFrom: {{file: {}}}\n    caFile: {}\n",
+                "  - name: am\n    type: alertmanager\n    address: {}\n  - name: mail\n    type: smtp\n    smtp: {{server: '127.0.0.1:{}', from: tether@example.com, to: [{MAIL_TO}], username: {SMTP_USER}}}\n    passwordFrom: {{file: {}}}\n    caFile: {}\n",
                 am.url(),
                 smtp.port,
                 crate::delivery::secret_file(dir.path(), "smtp-password", SMTP_PASSWORD),
@@ -165,7 +165,7 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
         counts(&receiver),
         want(2, 2, 2),
         "no duplicate after the restart ({} mails): {:#?}",
-        smtp.messages().len(),
+        smtp.messages(MAIL_TO).len(),
         receiver
             .accepted("hook")
             .iter()
@@ -173,7 +173,7 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
             .collect::<Vec<_>>()
     );
     assert_eq!(
-        smtp.messages().len(),
+        smtp.messages(MAIL_TO).len(),
         2,
         "no duplicate mail after the restart"
     );
@@ -203,7 +203,7 @@ fn a_broken_app_notifies_once_per_provider_then_recovery_and_drift_without_dupli
     ]);
     wait_counts(&receiver, "the drift revert", &want(4, 5, 3));
     wait_mails(&smtp, "the revert's mail", 4);
-    let mails = smtp.texts();
+    let mails = smtp.texts(MAIL_TO);
     assert!(mails[1].contains("sync failed (render)"), "{}", mails[1]);
     assert!(mails[2].contains("sync recovered"), "{}", mails[2]);
     assert!(mails[3].contains("drift reverted"), "{}", mails[3]);

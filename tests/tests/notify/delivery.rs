@@ -1,7 +1,6 @@
 //! The notifier as a library against the receivers: every provider's payload, one event per
 //! change of state, retries on 500 and 429, failures reported, Alertmanager and SMTP for real.
 
-use crate::peers_notify::{Alertmanager, Smtp};
 use crate::receiver::{self, Receiver};
 use crate::support::wait_for;
 use std::path::Path;
@@ -333,7 +332,7 @@ async fn a_provider_that_keeps_failing_is_reported_and_the_next_event_still_goes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_shows_the_alert_and_resolves_it() {
-    let am = Alertmanager::start();
+    let am = crate::peers_notify::alertmanager();
     let yaml = format!(
         "cluster: test\nalertRefresh: 1s\nproviders:\n- name: am\n  type: alertmanager\n  address: {}\n  retry: {{attempts: 10, backoff: 200ms}}\n  rateLimit: {{perMinute: 6000}}\n",
         am.url()
@@ -345,7 +344,7 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
         let alerts = tokio::task::block_in_place(|| am.alerts());
         alerts
             .into_iter()
-            .find(|a| a["labels"]["alertname"] == "TetherSyncFailed")
+            .find(|a| a["labels"]["alertname"] == "TetherSyncFailed" && a["labels"]["app"] == "web")
     });
     assert_eq!(alert["labels"]["app"], "web");
     assert_eq!(alert["labels"]["cluster"], "test");
@@ -362,7 +361,7 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
     assert!(
         still
             .iter()
-            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed"),
+            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed" && a["labels"]["app"] == "web"),
         "the alert of a condition that holds stays active: {still:?}"
     );
     // A new agent (a restart, a new leader) reads what was kept and goes on announcing it.
@@ -375,7 +374,7 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
     assert!(
         still
             .iter()
-            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed"),
+            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed" && a["labels"]["app"] == "web"),
         "still active well after the first agent's hold: {still:?}"
     );
     n.observe(&app(), &commit(FIXED_REVISION), &succeeded(FIXED_REVISION));
@@ -383,7 +382,7 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
         let alerts = tokio::task::block_in_place(|| am.alerts());
         (!alerts
             .iter()
-            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed"))
+            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed" && a["labels"]["app"] == "web"))
         .then_some(())
     });
     assert!(counts.failed.lock().expect("lock").is_empty());
@@ -391,8 +390,8 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_goes_over_starttls_with_auth_to_a_real_smtp_server() {
-    const PASSWORD: &str = "smtp-password-plaintext-a1b2";
-    let smtp = Smtp::start("tether", PASSWORD);
+    const PASSWORD: &str = crate::peers_notify::SMTP_PASSWORD;
+    let smtp = crate::peers_notify::smtp();
     let dir = tempfile::tempdir().expect("temporary folder");
     let yaml = format!(
         "providers:\n- name: mail\n  type: smtp\n  smtp: {{server: '127.0.0.1:{port}', from: tether@example.com, to: [ops@example.com], username: tether}}\n  passwordFrom: {{file: {pw}}}\n  caFile: {ca}\n  retry: {{attempts: 3, backoff: 100ms}}\n",
@@ -410,7 +409,7 @@ async fn mail_goes_over_starttls_with_auth_to_a_real_smtp_server() {
     let mail = wait_for("the mail", Duration::from_secs(30), || {
         let failed = counts.failed.lock().expect("lock").clone();
         assert!(failed.is_empty(), "delivery failed: {failed:?}");
-        smtp.messages().into_iter().next()
+        smtp.messages("ops@example.com").into_iter().next()
     });
     assert_eq!(mail["tls"], true, "sent after STARTTLS");
     assert_eq!(mail["from"], "tether@example.com");
