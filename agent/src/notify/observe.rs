@@ -58,18 +58,64 @@ pub fn failed_before_sync(reason: &str, message: &str) -> Observation {
     }
 }
 
-/// The kind of a secret that did not resolve: a sealed value that did not unseal here (its
-/// scope), a store that cannot be reached, or a read (refresh) that failed.
-fn secret_kind(error: &SecretsError) -> Kind {
+/// The kind and stage of a secret that did not resolve: a sealed value that did not unseal
+/// here (its scope), a SOPS value that did not decrypt (a failed sync of the decryption
+/// stage), a store path the policy refuses, a store that cannot be reached, or a read
+/// (refresh) that failed.
+fn secret_kind(error: &SecretsError) -> (Kind, &'static str) {
     match error {
         SecretsError::UnsealFailed { .. } | SecretsError::BitnamiUnsealFailed { .. } => {
-            Kind::SealedValueRefused
+            (Kind::SealedValueRefused, "decrypt")
         }
+        SecretsError::DecryptFailed { .. }
+        | SecretsError::DecryptFailedAtLoad { .. }
+        | SecretsError::NoKeys { .. }
+        | SecretsError::CiphertextLeft { .. }
+        | SecretsError::InvalidObject { .. } => (Kind::SyncFailed, "decrypt"),
+        SecretsError::PolicyDenied { .. } => (Kind::SyncFailed, "policy"),
         SecretsError::StoreReadFailed {
             source: StoreError::Unavailable { .. },
             ..
-        } => Kind::SecretStoreUnreachable,
-        _ => Kind::SecretRefreshFailed,
+        } => (Kind::SecretStoreUnreachable, "secrets"),
+        SecretsError::StoreReadFailed { .. } | SecretsError::ValueMissing { .. } => {
+            (Kind::SecretRefreshFailed, "secrets")
+        }
+    }
+}
+
+/// The conditions of the Secrets that did not resolve, one per kind (a failed sync only when
+/// the sync itself did not fail already).
+fn secret_conditions(secret_failures: &[&SecretsError], seen: &mut Vec<Condition>) {
+    for kind in [
+        Kind::SyncFailed,
+        Kind::SealedValueRefused,
+        Kind::SecretStoreUnreachable,
+        Kind::SecretRefreshFailed,
+    ] {
+        let of_kind: Vec<(&SecretsError, &str)> = secret_failures
+            .iter()
+            .map(|e| (*e, secret_kind(e)))
+            .filter(|(_, (k, _))| *k == kind)
+            .map(|(e, (_, stage))| (e, stage))
+            .collect();
+        let Some((first, stage)) = of_kind.first().copied() else {
+            continue;
+        };
+        if seen.iter().any(|c| c.kind == kind) {
+            continue;
+        }
+        let message = of_kind
+            .iter()
+            .map(|(e, _)| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let reason = first.reason();
+        let fingerprint = if kind == Kind::SyncFailed {
+            format!("{stage}/{reason}")
+        } else {
+            String::new()
+        };
+        seen.push(condition(kind, fingerprint, Some(stage), reason, message));
     }
 }
 
@@ -152,34 +198,7 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
             format!("left Git and kept: {list}"),
         ));
     }
-    for kind in [
-        Kind::SealedValueRefused,
-        Kind::SecretStoreUnreachable,
-        Kind::SecretRefreshFailed,
-    ] {
-        let of_kind: Vec<&&SecretsError> = secret_failures
-            .iter()
-            .filter(|e| secret_kind(e) == kind)
-            .collect();
-        if of_kind.is_empty() {
-            continue;
-        }
-        let message = of_kind
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let reason = of_kind
-            .first()
-            .map_or("SecretResolveFailed", |e| e.reason());
-        seen.push(condition(
-            kind,
-            String::new(),
-            Some("secrets"),
-            reason,
-            message,
-        ));
-    }
+    secret_conditions(secret_failures, &mut seen);
     let ok = result.error.is_none() && secret_failures.is_empty();
     if ok {
         let counts =

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// A sealed value of the test: never in a payload.
 const SEALED_VALUE: &str = "sealed-kinds-password-31c9";
+/// A plaintext value in a Secret in Git, which the policy refuses: never in a payload.
+const PLAIN_VALUE: &str = "plain-secret-in-git-5a7b";
 /// The token the unreachable store would be read with: never in a payload.
 const STORE_TOKEN: &str = "store-token-plaintext-8d0e";
 const STEP: Duration = Duration::from_secs(60);
@@ -147,7 +149,7 @@ impl Rig {
     fn check(&self) {
         assert_clean(&self.receiver);
         for got in self.receiver.received() {
-            for secret in [SEALED_VALUE, STORE_TOKEN] {
+            for secret in [SEALED_VALUE, STORE_TOKEN, PLAIN_VALUE] {
                 assert!(!got.body.contains(secret), "a plaintext in {}", got.body);
             }
         }
@@ -247,6 +249,38 @@ fn held_prunes_an_orphan_a_refused_sealed_value_and_a_failing_hook_are_each_noti
     rig.commit("one: the copy removed");
     rig.wait_event("the sealed value accepted again", |e| {
         e["kind"] == "sealedValueRefused" && e["resolved"] == true
+    });
+    // A Secret with a plaintext value in Git: the policy stage refuses the sync.
+    rig.write(
+        "plain.yaml",
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\nstringData:\n  password: {PLAIN_VALUE}\n"
+        ),
+    );
+    rig.commit("one: a plaintext Secret");
+    let denied = rig.wait_event("the policy's refusal", |e| {
+        e["kind"] == "syncFailed" && e["stage"] == "policy"
+    });
+    assert_eq!(denied["reason"], "PolicyDenied", "{denied}");
+    assert!(denied["message"].to_string().contains("Secret"), "{denied}");
+    rig.remove("plain.yaml");
+    // A SOPS file whose ciphertext was altered: the decryption stage refuses it.
+    let sops = std::fs::read_to_string(
+        support::root().join("examples/apps/shop/overlays/staging/db-credentials.sops.yaml"),
+    )
+    .expect("read the example SOPS file");
+    let tampered = sops.replace("data:H6vEjQ==", "data:H6vEjA==");
+    assert_ne!(tampered, sops, "the example file changed");
+    rig.write("db.sops.yaml", tampered);
+    rig.commit("one: an altered SOPS file instead");
+    let decrypt = rig.wait_event("the decryption failure", |e| {
+        e["kind"] == "syncFailed" && e["stage"] == "decrypt"
+    });
+    assert_eq!(decrypt["severity"], "error", "{decrypt}");
+    rig.remove("db.sops.yaml");
+    rig.commit("one: the altered file removed");
+    rig.wait_event("the sync recovered", |e| {
+        e["kind"] == "syncFailed" && e["resolved"] == true
     });
     // A pre-sync hook that fails.
     rig.write("migrate.yaml", job("migrate", true));
