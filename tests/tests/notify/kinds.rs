@@ -34,6 +34,21 @@ impl Rig {
     fn start(identity: &str, reminder: &str, files: &[(&str, String)]) -> Self {
         let cluster = Cluster::start();
         cluster.ok(&["create", "namespace", "tether-system"]);
+        let receiver = Receiver::start();
+        // The webhook's address (a token in its path) comes from a Secret.
+        cluster.ok(&[
+            "create",
+            "secret",
+            "generic",
+            "hook-url",
+            "-n",
+            "tether-system",
+            &format!(
+                "--from-literal=url={}/hook/{}",
+                receiver.url,
+                crate::receiver::HOOK_TOKEN
+            ),
+        ]);
         let repo = Repo::start();
         for (path, text) in files {
             repo.upstream
@@ -41,7 +56,6 @@ impl Rig {
                 .expect("write");
         }
         repo.upstream.commit("app one's objects").expect("commit");
-        let receiver = Receiver::start();
         let dir = tempfile::tempdir().expect("temporary folder");
         let extra = format!(
             "notifications:
@@ -49,14 +63,13 @@ impl Rig {
   providers:
   - name: hook
     type: webhook
-    address: {url}/hook/events
+    addressFrom: {{secretRef: {{name: hook-url, key: url}}}}
     retry: {{attempts: 4, backoff: 50ms}}
     rateLimit: {{perMinute: 6000}}
   rules:
   - providers: [hook]
     apps: {{names: [one]}}
 ",
-            url = receiver.url
         );
         let settings = Settings {
             extra: &extra,
@@ -152,6 +165,15 @@ impl Rig {
             for secret in [SEALED_VALUE, STORE_TOKEN, PLAIN_VALUE] {
                 assert!(!got.body.contains(secret), "a plaintext in {}", got.body);
             }
+        }
+        let logs = self.agent.logs();
+        for secret in [
+            crate::receiver::HOOK_TOKEN,
+            STORE_TOKEN,
+            PLAIN_VALUE,
+            SEALED_VALUE,
+        ] {
+            assert!(!logs.contains(secret), "the agent's log holds a secret");
         }
         let mut notices: Vec<String> = self
             .events()
