@@ -24,3 +24,6 @@ mod restart;
 
 #[path = "notify/kinds.rs"]
 mod kinds;
+
+#[path = "notify/sending.rs"]
+mod sending;

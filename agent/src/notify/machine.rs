@@ -78,6 +78,39 @@ fn secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The conditions of the kinds `observation` evaluated that it no longer shows: cleared,
+/// with a recovery to notify unless the kind or the condition is silent.
+fn recoveries(memory: &mut AppMemory, observation: &Observation) -> Vec<Decision> {
+    let mut out = Vec::new();
+    let cleared: Vec<Kind> = memory
+        .held
+        .keys()
+        .copied()
+        .filter(|k| {
+            observation.evaluated.contains(k) && !observation.seen.iter().any(|c| c.kind == *k)
+        })
+        .collect();
+    for kind in cleared {
+        let Some(held) = memory.held.remove(&kind) else {
+            continue;
+        };
+        if kind.notifies_recovery() && !held.fingerprint.starts_with(super::observe::SILENT) {
+            out.push(Decision {
+                condition: Condition {
+                    kind,
+                    fingerprint: held.fingerprint,
+                    stage: None,
+                    reason: "Recovered".into(),
+                    message: String::new(),
+                },
+                resolved: true,
+                reminder: false,
+            });
+        }
+    }
+    out
+}
+
 /// Applies one observation to `memory`; returns what to notify (in the order seen, then
 /// recoveries). `reminder`: repeat a condition that still holds after this long (none: never).
 pub fn step(
@@ -130,32 +163,7 @@ pub fn step(
             }
         }
     }
-    let cleared: Vec<Kind> = memory
-        .held
-        .keys()
-        .copied()
-        .filter(|k| {
-            observation.evaluated.contains(k) && !observation.seen.iter().any(|c| c.kind == *k)
-        })
-        .collect();
-    for kind in cleared {
-        let Some(held) = memory.held.remove(&kind) else {
-            continue;
-        };
-        if kind.notifies_recovery() && !held.fingerprint.starts_with(super::observe::SILENT) {
-            out.push(Decision {
-                condition: Condition {
-                    kind,
-                    fingerprint: held.fingerprint,
-                    stage: None,
-                    reason: "Recovered".into(),
-                    message: String::new(),
-                },
-                resolved: true,
-                reminder: false,
-            });
-        }
-    }
+    out.extend(recoveries(memory, observation));
     if let Some(revision) = &observation.synced_revision
         && *revision != memory.synced_revision
     {

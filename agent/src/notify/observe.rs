@@ -123,6 +123,50 @@ fn secret_conditions(secret_failures: &[&SecretsError], seen: &mut Vec<Condition
 /// held back by protection: the object stays, only its report ends).
 pub const SILENT: &str = "~";
 
+/// The objects that left Git and were kept: an orphan appearing, and for the protected ones
+/// a prune held back (one condition per kind: the mass-deletion guard's, when it stopped the
+/// prune, says it first).
+fn orphan_conditions(result: &SyncResult, seen: &mut Vec<Condition>) {
+    let orphaned: Vec<&crate::sync::Change> = result
+        .changes
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Orphaned)
+        .collect();
+    let mut orphans: Vec<String> = orphaned.iter().map(|c| c.object.to_string()).collect();
+    orphans.sort();
+    orphans.dedup();
+    let mut protected: Vec<String> = orphaned
+        .iter()
+        .filter_map(|c| {
+            let why = c.reason.as_deref()?;
+            why.contains("protected")
+                .then(|| format!("{} ({why})", c.object))
+        })
+        .collect();
+    protected.sort();
+    if !protected.is_empty() && !seen.iter().any(|c| c.kind == Kind::PruneHeld) {
+        let list = protected.join(", ");
+        seen.push(condition(
+            Kind::PruneHeld,
+            format!("{SILENT}prune/protected/{list}"),
+            Some("prune"),
+            "PruneProtected",
+            format!("prune held back by protection: {list}"),
+        ));
+    }
+    if !orphans.is_empty() {
+        let list = orphans.join(", ");
+        seen.push(condition(
+            Kind::OrphanAppeared,
+            list.clone(),
+            None,
+            "Orphaned",
+            format!("left Git and kept: {list}"),
+        ));
+    }
+}
+
 /// A round that reached the sync: its result and the Secrets that did not resolve.
 #[must_use]
 pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Observation {
@@ -158,46 +202,7 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
             result.health.reason().to_owned(),
         ));
     }
-    let orphaned: Vec<&crate::sync::Change> = result
-        .changes
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Orphaned)
-        .collect();
-    let mut orphans: Vec<String> = orphaned.iter().map(|c| c.object.to_string()).collect();
-    orphans.sort();
-    orphans.dedup();
-    // A protected object that left Git is a prune held back too (one condition per kind:
-    // the mass-deletion guard's, when it stopped the prune, says it first).
-    let mut protected: Vec<String> = orphaned
-        .iter()
-        .filter_map(|c| {
-            let why = c.reason.as_deref()?;
-            why.contains("protected")
-                .then(|| format!("{} ({why})", c.object))
-        })
-        .collect();
-    protected.sort();
-    if !protected.is_empty() && !seen.iter().any(|c| c.kind == Kind::PruneHeld) {
-        let list = protected.join(", ");
-        seen.push(condition(
-            Kind::PruneHeld,
-            format!("{SILENT}prune/protected/{list}"),
-            Some("prune"),
-            "PruneProtected",
-            format!("prune held back by protection: {list}"),
-        ));
-    }
-    if !orphans.is_empty() {
-        let list = orphans.join(", ");
-        seen.push(condition(
-            Kind::OrphanAppeared,
-            list.clone(),
-            None,
-            "Orphaned",
-            format!("left Git and kept: {list}"),
-        ));
-    }
+    orphan_conditions(result, &mut seen);
     secret_conditions(secret_failures, &mut seen);
     let ok = result.error.is_none() && secret_failures.is_empty();
     if ok {

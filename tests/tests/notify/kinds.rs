@@ -253,6 +253,25 @@ fn held_prunes_an_orphan_a_refused_sealed_value_and_a_failing_hook_are_each_noti
     );
     assert_eq!(orphan["severity"], "info");
     assert!(rig.cluster.exists(&["configmap", "keep", "-n", "one"]));
+    refused_values(&rig);
+    // A pre-sync hook that fails.
+    rig.write("migrate.yaml", job("migrate", true));
+    rig.commit("one: a migration");
+    wait_for("the hook Job", STEP, || {
+        rig.cluster
+            .exists(&["job", "migrate", "-n", "one"])
+            .then_some(())
+    });
+    rig.job_condition("migrate", "Failed");
+    let hook = rig.wait_event("the failed hook", |e| e["kind"] == "hookFailed");
+    assert_eq!(hook["stage"], "hook", "{hook}");
+    assert!(hook["message"].to_string().contains("migrate"), "{hook}");
+    rig.check();
+}
+
+/// A sealed value copied to another name, a plaintext Secret and an altered SOPS file: each
+/// refused by its stage, notified, and recovered from.
+fn refused_values(rig: &Rig) {
     // A sealed value copied to another name: refused by its scope.
     let sealed = support::sealed("one", "db", "password", SEALED_VALUE)
         .replace("  name: db\n", "  name: stolen\n");
@@ -304,19 +323,6 @@ fn held_prunes_an_orphan_a_refused_sealed_value_and_a_failing_hook_are_each_noti
     rig.wait_event("the sync recovered", |e| {
         e["kind"] == "syncFailed" && e["resolved"] == true
     });
-    // A pre-sync hook that fails.
-    rig.write("migrate.yaml", job("migrate", true));
-    rig.commit("one: a migration");
-    wait_for("the hook Job", STEP, || {
-        rig.cluster
-            .exists(&["job", "migrate", "-n", "one"])
-            .then_some(())
-    });
-    rig.job_condition("migrate", "Failed");
-    let hook = rig.wait_event("the failed hook", |e| e["kind"] == "hookFailed");
-    assert_eq!(hook["stage"], "hook", "{hook}");
-    assert!(hook["message"].to_string().contains("migrate"), "{hook}");
-    rig.check();
 }
 
 #[test]
