@@ -18,3 +18,12 @@ mod delivery;
 
 #[path = "notify/daemon.rs"]
 mod daemon;
+
+#[path = "notify/restart.rs"]
+mod restart;
+
+#[path = "notify/kinds.rs"]
+mod kinds;
+
+#[path = "notify/sending.rs"]
+mod sending;

@@ -39,9 +39,6 @@ pub struct AppStatus {
     pub errors: Vec<String>,
     /// Whether a first sync finished (or failed).
     pub first_sync_done: bool,
-    /// What notifications last said about the app (kept in its status ConfigMap).
-    #[serde(skip)]
-    pub notified: String,
     /// Gates, hold and revision history (apps with a `rollout:` block; kept in the status
     /// ConfigMap under `rollout`).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -90,9 +90,7 @@ pub async fn write(
     data.insert("driftCorrections", status.drift_corrections.to_string());
     data.insert("lastSync", status.last_sync.clone().unwrap_or_default());
     data.insert("errors", status.errors.join("\n"));
-    if !status.notified.is_empty() {
-        data.insert("notified", status.notified.clone());
-    }
+    // `notified` is kept by the notifier itself (crate::notify::ledger).
     if let Some(rollout) = &status.rollout {
         data.insert(ROLLOUT_KEY, rollout.encode());
     }

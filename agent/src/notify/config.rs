@@ -15,7 +15,7 @@ pub struct NotificationsConfig {
     /// The cluster's name, in commit status contexts and alert labels (default `tether`).
     #[serde(default)]
     pub cluster: Option<String>,
-    /// The agent's external URL; events link to `URL/api/v1/apps/APP`.
+    /// The agent's external URL; events link to the app's page, `URL/apps/APP`.
     #[serde(default)]
     pub agent_url: Option<String>,
     /// Repeat a condition that still holds after this long (default: never).
@@ -60,6 +60,35 @@ pub enum ProviderType {
     Gitlab,
     /// E-mail over SMTP (STARTTLS).
     Smtp,
+}
+
+impl ProviderType {
+    /// Whether people read it (Slack, Teams, Discord, Google Chat, e-mail): such providers
+    /// skip the success of a commit that changed nothing unless a rule asks for it.
+    #[must_use]
+    pub fn is_chat(self) -> bool {
+        matches!(
+            self,
+            Self::Slack
+                | Self::SlackBot
+                | Self::Teams
+                | Self::Discord
+                | Self::GoogleChat
+                | Self::Smtp
+        )
+    }
+}
+
+/// The body a generic webhook (`webhook`, `genericHmac`) sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WebhookFormat {
+    /// Tether's event as JSON (default).
+    #[default]
+    Tether,
+    /// Flux's `Event` (what notification-controller's `generic` providers post), so that a
+    /// receiver written for Flux works unchanged.
+    Flux,
 }
 
 /// Where a secret text (an address with a token in it, a token, a password) is read from.
@@ -205,6 +234,9 @@ pub struct ProviderConfig {
     /// Retries.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// The body of a `webhook` or `genericHmac` provider (default `tether`).
+    #[serde(default)]
+    pub format: WebhookFormat,
 }
 
 /// Which apps a rule applies to: every listed criterion must match.
@@ -326,6 +358,12 @@ fn validate_provider(i: usize, p: &ProviderConfig) -> Result<(), Invalid> {
                 }
             }
         }
+    }
+    if p.format != WebhookFormat::Tether && !matches!(p.kind, T::Webhook | T::GenericHmac) {
+        return Err((
+            format!("providers[{i}].format"),
+            "only a webhook or genericHmac provider has a format".into(),
+        ));
     }
     if p.queue == Some(0) {
         return Err((format!("providers[{i}].queue"), "must be at least 1".into()));

@@ -324,6 +324,7 @@ mod tests {
             channel: None,
             time: String::new(),
             at: SystemTime::UNIX_EPOCH,
+            id: 0,
         }
     }
 

@@ -148,6 +148,9 @@ impl Kind {
     }
 }
 
+/// The reason of a successful sync that changed no object.
+pub const UNCHANGED: &str = "Unchanged";
+
 /// How bad an event is.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
@@ -190,8 +193,9 @@ pub struct Commit {
 }
 
 /// One notification's content. Every text in it went through the project's redaction
-/// ([`crate::notify::redact_text`]) before the event was made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// ([`crate::notify::redact_text`]) before the event was made, so an event record may be
+/// kept (the pending queue in the app's status, [`crate::notify::ledger`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// The app.
@@ -225,9 +229,12 @@ pub struct Event {
     pub channel: Option<String>,
     /// When it happened (RFC 3339).
     pub time: String,
-    /// The same, as a time.
-    #[serde(skip)]
+    /// The same, as a time (a kept record read back: the time it was read).
+    #[serde(skip, default = "SystemTime::now")]
     pub at: SystemTime,
+    /// Its number in the pending queue of its app (0: not kept, a refreshed alert).
+    #[serde(skip)]
+    pub id: u64,
 }
 
 impl Event {
@@ -252,6 +259,13 @@ impl Event {
             s.push_str(&format!(" at {}", self.short_revision()));
         }
         s
+    }
+
+    /// Whether this is the success of a new commit that changed no object: commit statuses
+    /// take it, chat providers only when a rule asks for `syncSucceeded` by name.
+    #[must_use]
+    pub fn is_quiet_success(&self) -> bool {
+        self.kind == Kind::SyncSucceeded && self.reason == UNCHANGED
     }
 
     /// The first 12 hex digits of the revision.

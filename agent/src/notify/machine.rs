@@ -15,6 +15,10 @@ pub struct Held {
     pub fingerprint: String,
     /// When it was last notified (seconds since the epoch).
     pub notified_at: u64,
+    /// The event last notified for it, so that a new agent goes on announcing a firing
+    /// alert (its texts are redacted already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<super::event::Event>,
 }
 
 /// What was last notified about one app: the conditions that hold and the last revision a
@@ -26,6 +30,9 @@ pub struct AppMemory {
     pub held: BTreeMap<Kind, Held>,
     /// The revision of the last notified successful sync.
     pub synced_revision: String,
+    /// The events not delivered yet (see [`super::ledger`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<super::ledger::Record>,
 }
 
 impl AppMemory {
@@ -71,6 +78,39 @@ fn secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The conditions of the kinds `observation` evaluated that it no longer shows: cleared,
+/// with a recovery to notify unless the kind or the condition is silent.
+fn recoveries(memory: &mut AppMemory, observation: &Observation) -> Vec<Decision> {
+    let mut out = Vec::new();
+    let cleared: Vec<Kind> = memory
+        .held
+        .keys()
+        .copied()
+        .filter(|k| {
+            observation.evaluated.contains(k) && !observation.seen.iter().any(|c| c.kind == *k)
+        })
+        .collect();
+    for kind in cleared {
+        let Some(held) = memory.held.remove(&kind) else {
+            continue;
+        };
+        if kind.notifies_recovery() && !held.fingerprint.starts_with(super::observe::SILENT) {
+            out.push(Decision {
+                condition: Condition {
+                    kind,
+                    fingerprint: held.fingerprint,
+                    stage: None,
+                    reason: "Recovered".into(),
+                    message: String::new(),
+                },
+                resolved: true,
+                reminder: false,
+            });
+        }
+    }
+    out
+}
+
 /// Applies one observation to `memory`; returns what to notify (in the order seen, then
 /// recoveries). `reminder`: repeat a condition that still holds after this long (none: never).
 pub fn step(
@@ -112,6 +152,7 @@ pub fn step(
                     Held {
                         fingerprint: condition.fingerprint.clone(),
                         notified_at: now_s,
+                        event: None,
                     },
                 );
                 out.push(Decision {
@@ -122,32 +163,7 @@ pub fn step(
             }
         }
     }
-    let cleared: Vec<Kind> = memory
-        .held
-        .keys()
-        .copied()
-        .filter(|k| {
-            observation.evaluated.contains(k) && !observation.seen.iter().any(|c| c.kind == *k)
-        })
-        .collect();
-    for kind in cleared {
-        let Some(held) = memory.held.remove(&kind) else {
-            continue;
-        };
-        if kind.notifies_recovery() {
-            out.push(Decision {
-                condition: Condition {
-                    kind,
-                    fingerprint: held.fingerprint,
-                    stage: None,
-                    reason: "Recovered".into(),
-                    message: String::new(),
-                },
-                resolved: true,
-                reminder: false,
-            });
-        }
-    }
+    out.extend(recoveries(memory, observation));
     if let Some(revision) = &observation.synced_revision
         && *revision != memory.synced_revision
     {
@@ -266,6 +282,15 @@ mod tests {
         assert_eq!(step(&mut m, &ok("a"), t(0), None).len(), 1);
         assert!(step(&mut m, &ok("a"), t(1), None).is_empty());
         assert_eq!(step(&mut m, &ok("b"), t(2), None).len(), 1);
+    }
+
+    #[test]
+    fn a_silent_condition_clears_without_a_recovery() {
+        let mut m = AppMemory::default();
+        let held = obs(vec![cond(Kind::PruneHeld, "~prune/protected/x")]);
+        assert_eq!(step(&mut m, &held, t(0), None).len(), 1);
+        assert!(step(&mut m, &obs(vec![]), t(1), None).is_empty());
+        assert!(m.held.is_empty(), "cleared");
     }
 
     #[test]

@@ -12,6 +12,8 @@
 pub mod config;
 pub mod delivery;
 pub mod event;
+pub mod flux;
+pub mod ledger;
 pub mod machine;
 pub mod observe;
 pub mod payload;
@@ -25,7 +27,8 @@ pub use config::NotificationsConfig;
 pub use event::{Commit, Condition, Event, Kind, Severity};
 
 use delivery::{Queue, Report};
-use machine::{AppMemory, Observation};
+use ledger::Ledger;
+use machine::Observation;
 use provider::Provider;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -74,8 +77,9 @@ async fn refresh_alerts(
         let alerts: Vec<_> = lock(&firing).values().cloned().collect();
         for (event, namespace, labels) in alerts {
             let mut event = event;
-            // startsAt stays the first time; endsAt counts from now.
+            // startsAt stays the first time; endsAt counts from now. A refresh is not kept.
             event.at = now;
+            event.id = 0;
             for channel in &channels {
                 if rules.routes(&channel.provider.name, &event, &namespace, &labels) {
                     let _ = channel.queue.push(event.clone());
@@ -116,7 +120,7 @@ pub struct Notifier {
     channels: Vec<Channel>,
     workers: Vec<tokio::task::JoinHandle<()>>,
     report: Arc<dyn Report>,
-    memory: Mutex<HashMap<String, AppMemory>>,
+    ledger: Arc<Ledger>,
     labels: Mutex<HashMap<String, BTreeMap<String, String>>>,
     client: Option<kube::Client>,
     hold: Duration,
@@ -155,6 +159,11 @@ impl Notifier {
         namespace: &str,
         report: Arc<dyn Report>,
     ) -> Self {
+        let ledger = Arc::new(Ledger::new(client.cloned(), namespace));
+        let report: Arc<dyn Report> = Arc::new(Tracked {
+            inner: report,
+            ledger: Arc::clone(&ledger),
+        });
         let reminder = config.reminder.map(|r| r.0);
         let refresh = config
             .alert_refresh
@@ -180,6 +189,10 @@ impl Notifier {
                     tracing::error!(provider = %p.name, error = %err, "notification provider left out");
                 }
             }
+        }
+        {
+            let ledger = Arc::clone(&ledger);
+            workers.push(tokio::spawn(async move { ledger.run_writer().await }));
         }
         let firing: Firing = Arc::default();
         let alertmanagers: Vec<Channel> = channels
@@ -207,7 +220,7 @@ impl Notifier {
             channels,
             workers,
             report,
-            memory: Mutex::new(HashMap::new()),
+            ledger,
             labels: Mutex::new(HashMap::new()),
             client: client.cloned(),
             hold,
@@ -288,19 +301,51 @@ impl Notifier {
     /// status first, with [`Notifier::restore`]).
     #[must_use]
     pub fn knows(&self, app: &str) -> bool {
-        lock(&self.memory).contains_key(app)
+        self.ledger.knows(app)
     }
 
-    /// Sets the memory of `app` read from its status (`notified`), unless known already.
+    /// Sets the memory of `app` read from its status (`notified`), unless known already, and
+    /// queues again the events that were pending there (a restart, a reload, a new leader).
     pub fn restore(&self, app: &str, stored: Option<&str>) {
-        lock(&self.memory)
-            .entry(app.to_owned())
-            .or_insert_with(|| stored.map(AppMemory::from_json).unwrap_or_default());
+        let pending = self.ledger.restore(app, stored);
+        // Firing alerts go on being announced to Alertmanager.
+        let labels = lock(&self.labels).get(app).cloned().unwrap_or_default();
+        for event in self.ledger.holding(app) {
+            if event.kind.is_condition() {
+                let namespace = event.namespace.clone();
+                lock(&self.firing)
+                    .entry((app.to_owned(), event.kind))
+                    .or_insert((event, namespace, labels.clone()));
+            }
+        }
+        for record in pending {
+            let extras: Vec<Arc<Extra>> = lock(&self.extras).values().cloned().collect();
+            let channel = self
+                .channels
+                .iter()
+                .chain(extras.iter().flat_map(|e| e.channels.iter()))
+                .find(|c| c.provider.name == record.provider);
+            let Some(channel) = channel else {
+                tracing::warn!(app, provider = %record.provider, "a pending notification names a provider that is gone; dropped");
+                self.ledger.done(app, record.id);
+                continue;
+            };
+            tracing::info!(app, provider = %record.provider, kind = record.event.kind.name(), "a pending notification is sent again");
+            if let Some(dropped) = channel.queue.push(record.event) {
+                self.report.dropped(&channel.provider.name, &dropped);
+            }
+        }
     }
 
-    /// Applies one observation of `app`: decides what is news, queues it to the providers its
-    /// rules choose, and returns the memory to keep with the app's status.
-    pub fn observe(&self, app: &AppInfo, commit: &Commit, observation: &Observation) -> String {
+    /// The memory and pending queue of `app` as kept in its status (`notified`), when known.
+    #[must_use]
+    pub fn kept(&self, app: &str) -> Option<String> {
+        self.ledger.json(app)
+    }
+
+    /// Applies one observation of `app`: decides what is news and queues it to the providers
+    /// its rules choose; what was decided and queued is kept with the app's status.
+    pub fn observe(&self, app: &AppInfo, commit: &Commit, observation: &Observation) {
         let now = SystemTime::now();
         if let Some(labels) = &app.labels {
             lock(&self.labels).insert(app.name.clone(), labels.clone());
@@ -309,12 +354,7 @@ impl Notifier {
             .get(&app.name)
             .cloned()
             .unwrap_or_default();
-        let (decisions, memory) = {
-            let mut all = lock(&self.memory);
-            let memory = all.entry(app.name.clone()).or_default();
-            let decisions = machine::step(memory, observation, now, self.reminder);
-            (decisions, memory.to_json())
-        };
+        let decisions = self.ledger.step(&app.name, observation, now, self.reminder);
         for d in decisions {
             let severity = if d.resolved {
                 Severity::Info
@@ -324,7 +364,7 @@ impl Notifier {
             let link = self
                 .agent_url
                 .as_ref()
-                .map(|u| format!("{}/api/v1/apps/{}", u.trim_end_matches('/'), app.name));
+                .map(|u| format!("{}/apps/{}", u.trim_end_matches('/'), app.name));
             let event = Event {
                 app: app.name.clone(),
                 namespace: app.namespace.clone(),
@@ -336,40 +376,35 @@ impl Notifier {
                 commit: commit.clone(),
                 stage: d.condition.stage.clone(),
                 reason: d.condition.reason.clone(),
-                message: redact_text(&d.condition.message),
+                message: self.scrub(&redact_text(&d.condition.message)),
                 link,
                 channel: None,
                 time: crate::daemon::time::format_rfc3339(now),
                 at: now,
+                id: 0,
             };
             if event.kind.is_condition() {
                 let key = (app.name.clone(), event.kind);
                 if event.resolved {
                     lock(&self.firing).remove(&key);
                 } else {
+                    self.ledger.held_event(&event);
                     lock(&self.firing)
                         .insert(key, (event.clone(), app.namespace.clone(), labels.clone()));
                 }
             }
             self.dispatch(&event, &app.namespace, &labels);
         }
-        memory
     }
 
     fn dispatch(&self, event: &Event, namespace: &str, labels: &BTreeMap<String, String>) {
-        // Every provider's address, token and password is masked in every payload: a
-        // message may quote one provider's URL and go to another.
-        let secrets: Vec<&str> = self
-            .channels
-            .iter()
-            .flat_map(|c| c.provider.secrets())
-            .collect();
         let mut event = event.clone();
-        event.message = crate::source::redact::scrub(&event.message, &secrets);
+        event.message = self.scrub(&event.message);
         for channel in &self.channels {
             if !self
                 .rules
                 .routes(&channel.provider.name, &event, namespace, labels)
+                || skips_quiet(&self.rules, channel, &event)
             {
                 continue;
             }
@@ -381,6 +416,7 @@ impl Notifier {
                 if extra
                     .rules
                     .routes(&channel.provider.name, &event, namespace, labels)
+                    && !skips_quiet(&extra.rules, channel, &event)
                 {
                     self.enqueue(channel, event.clone());
                 }
@@ -423,11 +459,62 @@ impl Notifier {
         }
     }
 
+    /// `text` with every provider's address, token and password masked (a message may quote
+    /// one provider's URL and go to another, or be kept in the status).
+    fn scrub(&self, text: &str) -> String {
+        let extras: Vec<Arc<Extra>> = lock(&self.extras).values().cloned().collect();
+        let secrets: Vec<&str> = self
+            .channels
+            .iter()
+            .chain(extras.iter().flat_map(|e| e.channels.iter()))
+            .flat_map(|c| c.provider.secrets())
+            .collect();
+        crate::source::redact::scrub(text, &secrets)
+    }
+
     fn enqueue(&self, channel: &Channel, event: Event) {
+        if !payload::accepts(&channel.provider, &event) {
+            // Not this provider's kind of event (a drift revert as a commit status).
+            return;
+        }
+        let mut event = event;
+        event.id = self.ledger.add(&channel.provider.name, &event);
         if let Some(dropped) = channel.queue.push(event) {
             tracing::warn!(provider = %channel.provider.name, app = %dropped.app, kind = dropped.kind.name(), "notification queue full: an event was dropped");
             self.report.dropped(&channel.provider.name, &dropped);
         }
+    }
+}
+
+/// Whether a chat provider skips `event`: the success of a commit that changed nothing,
+/// unless a rule asks for successes by name.
+fn skips_quiet(rules: &rules::Rules, channel: &Channel, event: &Event) -> bool {
+    event.is_quiet_success()
+        && channel.provider.kind.is_chat()
+        && !rules.asks_for(&channel.provider.name, Kind::SyncSucceeded)
+}
+
+/// The daemon's report, and the ledger told of each event that no longer waits.
+struct Tracked {
+    inner: Arc<dyn Report>,
+    ledger: Arc<Ledger>,
+}
+
+impl Report for Tracked {
+    fn delivered(&self, provider: &str, event: &Event) {
+        self.ledger.done(&event.app, event.id);
+        self.inner.delivered(provider, event);
+    }
+    fn failed(&self, provider: &str, event: &Event, error: &str) {
+        self.ledger.done(&event.app, event.id);
+        self.inner.failed(provider, event, error);
+    }
+    fn dropped(&self, provider: &str, event: &Event) {
+        self.ledger.done(&event.app, event.id);
+        self.inner.dropped(provider, event);
+    }
+    fn retried(&self, provider: &str) {
+        self.inner.retried(provider);
     }
 }
 

@@ -58,15 +58,112 @@ pub fn failed_before_sync(reason: &str, message: &str) -> Observation {
     }
 }
 
-/// The kind of a secret that did not resolve: a store that cannot be reached, or a read
+/// The kind and stage of a secret that did not resolve: a sealed value that did not unseal
+/// here (its scope), a SOPS value that did not decrypt (a failed sync of the decryption
+/// stage), a store path the policy refuses, a store that cannot be reached, or a read
 /// (refresh) that failed.
-fn secret_kind(error: &SecretsError) -> Kind {
+fn secret_kind(error: &SecretsError) -> (Kind, &'static str) {
     match error {
+        SecretsError::UnsealFailed { .. } | SecretsError::BitnamiUnsealFailed { .. } => {
+            (Kind::SealedValueRefused, "decrypt")
+        }
+        SecretsError::DecryptFailed { .. }
+        | SecretsError::DecryptFailedAtLoad { .. }
+        | SecretsError::NoKeys { .. }
+        | SecretsError::CiphertextLeft { .. }
+        | SecretsError::InvalidObject { .. } => (Kind::SyncFailed, "decrypt"),
+        SecretsError::PolicyDenied { .. } => (Kind::SyncFailed, "policy"),
         SecretsError::StoreReadFailed {
             source: StoreError::Unavailable { .. },
             ..
-        } => Kind::SecretStoreUnreachable,
-        _ => Kind::SecretRefreshFailed,
+        } => (Kind::SecretStoreUnreachable, "secrets"),
+        SecretsError::StoreReadFailed { .. } | SecretsError::ValueMissing { .. } => {
+            (Kind::SecretRefreshFailed, "secrets")
+        }
+    }
+}
+
+/// The conditions of the Secrets that did not resolve, one per kind (a failed sync only when
+/// the sync itself did not fail already).
+fn secret_conditions(secret_failures: &[&SecretsError], seen: &mut Vec<Condition>) {
+    for kind in [
+        Kind::SyncFailed,
+        Kind::SealedValueRefused,
+        Kind::SecretStoreUnreachable,
+        Kind::SecretRefreshFailed,
+    ] {
+        let of_kind: Vec<(&SecretsError, &str)> = secret_failures
+            .iter()
+            .map(|e| (*e, secret_kind(e)))
+            .filter(|(_, (k, _))| *k == kind)
+            .map(|(e, (_, stage))| (e, stage))
+            .collect();
+        let Some((first, stage)) = of_kind.first().copied() else {
+            continue;
+        };
+        if seen.iter().any(|c| c.kind == kind) {
+            continue;
+        }
+        let message = of_kind
+            .iter()
+            .map(|(e, _)| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let reason = first.reason();
+        let fingerprint = if kind == Kind::SyncFailed {
+            format!("{stage}/{reason}")
+        } else {
+            String::new()
+        };
+        seen.push(condition(kind, fingerprint, Some(stage), reason, message));
+    }
+}
+
+/// The fingerprint prefix of a condition that clears without a recovery notice (a prune
+/// held back by protection: the object stays, only its report ends).
+pub const SILENT: &str = "~";
+
+/// The objects that left Git and were kept: an orphan appearing, and for the protected ones
+/// a prune held back (one condition per kind: the mass-deletion guard's, when it stopped the
+/// prune, says it first).
+fn orphan_conditions(result: &SyncResult, seen: &mut Vec<Condition>) {
+    let orphaned: Vec<&crate::sync::Change> = result
+        .changes
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Orphaned)
+        .collect();
+    let mut orphans: Vec<String> = orphaned.iter().map(|c| c.object.to_string()).collect();
+    orphans.sort();
+    orphans.dedup();
+    let mut protected: Vec<String> = orphaned
+        .iter()
+        .filter_map(|c| {
+            let why = c.reason.as_deref()?;
+            why.contains("protected")
+                .then(|| format!("{} ({why})", c.object))
+        })
+        .collect();
+    protected.sort();
+    if !protected.is_empty() && !seen.iter().any(|c| c.kind == Kind::PruneHeld) {
+        let list = protected.join(", ");
+        seen.push(condition(
+            Kind::PruneHeld,
+            format!("{SILENT}prune/protected/{list}"),
+            Some("prune"),
+            "PruneProtected",
+            format!("prune held back by protection: {list}"),
+        ));
+    }
+    if !orphans.is_empty() {
+        let list = orphans.join(", ");
+        seen.push(condition(
+            Kind::OrphanAppeared,
+            list.clone(),
+            None,
+            "Orphaned",
+            format!("left Git and kept: {list}"),
+        ));
     }
 }
 
@@ -90,7 +187,13 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
             format!("{reason}: {err}"),
         ));
     }
-    if result.health.status() == "Degraded" {
+    // A failed sync makes the app's health Degraded with the error itself: that is the
+    // failure's notice, not one of health, and says nothing about the objects' health.
+    let masked = result.error.as_ref().is_some_and(|e| {
+        result.health.status() == "Degraded"
+            && result.health.reason() == format!("{}: {e}", e.reason())
+    });
+    if result.health.status() == "Degraded" && !masked {
         seen.push(condition(
             Kind::HealthDegraded,
             String::new(),
@@ -99,60 +202,25 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
             result.health.reason().to_owned(),
         ));
     }
-    let mut orphans: Vec<String> = result
-        .changes
-        .with(Action::Orphaned)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    orphans.sort();
-    if !orphans.is_empty() {
-        let list = orphans.join(", ");
-        seen.push(condition(
-            Kind::OrphanAppeared,
-            list.clone(),
-            None,
-            "Orphaned",
-            format!("left Git and kept: {list}"),
-        ));
-    }
-    for kind in [Kind::SecretStoreUnreachable, Kind::SecretRefreshFailed] {
-        let of_kind: Vec<&&SecretsError> = secret_failures
-            .iter()
-            .filter(|e| secret_kind(e) == kind)
-            .collect();
-        if of_kind.is_empty() {
-            continue;
-        }
-        let message = of_kind
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let reason = of_kind
-            .first()
-            .map_or("SecretResolveFailed", |e| e.reason());
-        seen.push(condition(
-            kind,
-            String::new(),
-            Some("secrets"),
-            reason,
-            message,
-        ));
-    }
+    orphan_conditions(result, &mut seen);
+    secret_conditions(secret_failures, &mut seen);
     let ok = result.error.is_none() && secret_failures.is_empty();
     if ok {
+        let counts =
+            [Action::Created, Action::Configured, Action::Pruned].map(|a| result.changes.count(a));
+        // A new commit that changed no object is a quiet success (see `Event::is_quiet_success`).
+        let reason = if counts.iter().all(|n| *n == 0) {
+            super::event::UNCHANGED
+        } else {
+            "Succeeded"
+        };
+        let [created, configured, pruned] = counts;
         seen.push(condition(
             Kind::SyncSucceeded,
             result.revision.clone(),
             None,
-            "Succeeded",
-            format!(
-                "{} created, {} configured, {} pruned",
-                result.changes.count(Action::Created),
-                result.changes.count(Action::Configured),
-                result.changes.count(Action::Pruned)
-            ),
+            reason,
+            format!("{created} created, {configured} configured, {pruned} pruned"),
         ));
     }
     let mut evaluated: Vec<Kind> = Kind::ALL.into_iter().filter(|k| k.is_condition()).collect();
@@ -163,6 +231,9 @@ pub fn after_sync(result: &SyncResult, secret_failures: &[&SecretsError]) -> Obs
     {
         // A sync that stopped early says nothing about health or orphans.
         evaluated.retain(|k| !matches!(k, Kind::HealthDegraded | Kind::OrphanAppeared));
+    }
+    if masked {
+        evaluated.retain(|k| *k != Kind::HealthDegraded);
     }
     Observation {
         evaluated,
@@ -222,7 +293,7 @@ mod tests {
                 name: name.into(),
             },
             action: Action::Orphaned,
-            reason: Some("protected".into()),
+            reason: Some("protected by tether.dev/prune: disabled".into()),
             diff: Vec::new(),
         }
     }
@@ -259,7 +330,8 @@ mod tests {
         );
         assert_eq!(
             kinds(&o),
-            [Kind::PruneHeld, Kind::HealthDegraded, Kind::OrphanAppeared]
+            [Kind::PruneHeld, Kind::HealthDegraded, Kind::OrphanAppeared],
+            "one held prune: the guard's"
         );
         assert!(o.synced_revision.is_none());
         assert!(
@@ -269,9 +341,47 @@ mod tests {
     }
 
     #[test]
+    fn a_protected_object_that_left_git_is_a_held_prune_and_an_orphan() {
+        let o = after_sync(
+            &result(None, Health::Healthy, vec![orphan("old"), orphan("older")]),
+            &[],
+        );
+        assert_eq!(
+            kinds(&o),
+            [Kind::PruneHeld, Kind::OrphanAppeared, Kind::SyncSucceeded]
+        );
+        assert_eq!(o.seen[0].reason, "PruneProtected");
+        assert!(
+            o.seen[0].message.contains("ConfigMap"),
+            "{}",
+            o.seen[0].message
+        );
+        assert!(o.synced_revision.is_some(), "the sync itself succeeded");
+    }
+
+    #[test]
+    fn health_degraded_only_by_the_sync_error_is_no_health_notice() {
+        let blocked = PruneError::Blocked {
+            app: "web".into(),
+            would_delete: 9,
+            total: 10,
+            max_percent: 50,
+        };
+        let error = SyncError::Prune(blocked);
+        let health = Health::Degraded(format!("{}: {error}", error.reason()));
+        let o = after_sync(&result(Some(error), health, Vec::new()), &[]);
+        assert_eq!(kinds(&o), [Kind::PruneHeld]);
+        assert!(
+            !o.evaluated.contains(&Kind::HealthDegraded),
+            "health unknown"
+        );
+    }
+
+    #[test]
     fn a_clean_sync_clears_every_condition_and_is_a_success() {
         let o = after_sync(&result(None, Health::Healthy, Vec::new()), &[]);
         assert_eq!(kinds(&o), [Kind::SyncSucceeded]);
+        assert_eq!(o.seen[0].reason, "Unchanged", "no object changed");
         assert_eq!(o.synced_revision.as_deref(), Some("abc"));
         assert!(o.evaluated.contains(&Kind::HealthDegraded));
         assert!(o.evaluated.contains(&Kind::SealedValueRefused));

@@ -1,7 +1,7 @@
 //! What each provider is sent for an event: the documented payload of each service, built
 //! without I/O (the delivery sends it).
 
-use super::config::ProviderType;
+use super::config::{ProviderType, WebhookFormat};
 use super::event::{Event, Kind, Severity};
 use super::provider::Provider;
 use hmac::{Hmac, Mac as _};
@@ -274,6 +274,27 @@ fn commit_status(
     Some(json_request(url, headers, &body))
 }
 
+/// The body of a generic webhook: Tether's event, or Flux's.
+fn webhook_body(provider: &Provider, event: &Event) -> Value {
+    match provider.config.format {
+        WebhookFormat::Tether => serde_json::to_value(event).unwrap_or(Value::Null),
+        WebhookFormat::Flux => super::flux::body(event),
+    }
+}
+
+/// The header Flux's forwarder names its controller in, for the Flux format.
+fn flux_header(provider: &Provider) -> Option<(String, String)> {
+    (provider.config.format == WebhookFormat::Flux)
+        .then(|| ("gotk-component".into(), super::flux::CONTROLLER.into()))
+}
+
+/// Whether `provider` takes `event` at all (no commit status for a drift revert, no alert
+/// for a success).
+#[must_use]
+pub fn accepts(provider: &Provider, event: &Event) -> bool {
+    build(provider, event).is_some()
+}
+
 /// The request for `event` to `provider`; `None` when the provider does not take this kind
 /// of event (a commit status for a drift revert).
 #[must_use]
@@ -287,21 +308,24 @@ pub fn build(provider: &Provider, event: &Event) -> Option<Outgoing> {
     let context = format!("tether/{}/{}", event.cluster, event.app);
     Some(match provider.kind {
         ProviderType::Webhook => {
-            let body = serde_json::to_value(event).unwrap_or(Value::Null);
-            json_request(address?, bearer().into_iter().collect(), &body)
+            let mut headers: Vec<(String, String)> = bearer().into_iter().collect();
+            headers.extend(flux_header(provider));
+            json_request(address?, headers, &webhook_body(provider, event))
         }
         ProviderType::GenericHmac => {
-            let body = serde_json::to_vec(event).unwrap_or_default();
+            let body = serde_json::to_vec(&webhook_body(provider, event)).unwrap_or_default();
             let key = provider.token()?;
             let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).ok()?;
             mac.update(&body);
             let signature = hex::encode(mac.finalize().into_bytes());
+            let mut headers = vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-signature".into(), format!("sha256={signature}")),
+            ];
+            headers.extend(flux_header(provider));
             Outgoing::Http(HttpRequest {
                 url: address?,
-                headers: vec![
-                    ("content-type".into(), "application/json".into()),
-                    ("x-signature".into(), format!("sha256={signature}")),
-                ],
+                headers,
                 body,
             })
         }

@@ -53,6 +53,15 @@ impl Rules {
         }
     }
 
+    /// Whether a rule sending to `provider` names `kind` among its events (an explicit ask,
+    /// which a rule listing no events is not).
+    #[must_use]
+    pub fn asks_for(&self, provider: &str, kind: Kind) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.providers.iter().any(|p| p == provider) && r.kinds.contains(&kind))
+    }
+
     /// Whether `event` of an app in `namespace` with `labels` goes to `provider`. Without
     /// rules every event goes everywhere. A recovery is judged by the severity of its
     /// condition, so it goes where the condition went.
@@ -109,6 +118,7 @@ mod tests {
             channel: None,
             time: String::new(),
             at: std::time::SystemTime::UNIX_EPOCH,
+            id: 0,
         }
     }
 
@@ -149,6 +159,19 @@ mod tests {
             ),
             "a recovery goes where its condition went"
         );
+    }
+
+    #[test]
+    fn only_a_rule_naming_the_kind_asks_for_it() {
+        let r = rules(
+            "rules:\n- providers: [slack, mail]\n- providers: [slack]\n  events: [syncSucceeded]\n",
+        );
+        assert!(r.asks_for("slack", Kind::SyncSucceeded));
+        assert!(
+            !r.asks_for("mail", Kind::SyncSucceeded),
+            "a rule of every kind"
+        );
+        assert!(!rules("{}").asks_for("slack", Kind::SyncSucceeded));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use super::config::{
     AppSelector, ProviderConfig, ProviderType, RetryConfig, RuleConfig, SecretKeyRef, SecretSource,
+    WebhookFormat,
 };
 use super::event::{Kind, Severity};
 use crate::sync::Manifest;
@@ -204,6 +205,8 @@ fn read_flux(object: &Value, app_namespace: &str, out: &mut AppSources) {
         queue: None,
         rate_limit: None,
         retry: RetryConfig::default(),
+        // What a Flux `generic`/`generic-hmac` provider sends.
+        format: WebhookFormat::Flux,
     };
     p.kind = match flux_type {
         "slack"

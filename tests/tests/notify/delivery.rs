@@ -1,7 +1,6 @@
 //! The notifier as a library against the receivers: every provider's payload, one event per
 //! change of state, retries on 500 and 429, failures reported, Alertmanager and SMTP for real.
 
-use crate::peers_notify::{Alertmanager, Smtp};
 use crate::receiver::{self, Receiver};
 use crate::support::wait_for;
 use std::path::Path;
@@ -14,7 +13,7 @@ use tether_agent::notify::{
 };
 
 /// A plaintext that leaks into an error message (a URL with credentials): never sent.
-const LEAKED_PASSWORD: &str = "pa55w0rd-plaintext-c3d4";
+pub const LEAKED_PASSWORD: &str = "pa55w0rd-plaintext-c3d4";
 pub const REVISION: &str = "0123456789abcdef0123456789abcdef01234567";
 pub const FIXED_REVISION: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
@@ -44,7 +43,7 @@ impl Report for Counts {
     }
 }
 
-fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, format!("{value}\n")).expect("write a secret file");
     path.display().to_string()
@@ -156,13 +155,13 @@ pub fn assert_clean(r: &Receiver) {
     }
 }
 
-fn config(yaml: &str) -> NotificationsConfig {
+pub fn config(yaml: &str) -> NotificationsConfig {
     let c: NotificationsConfig = serde_saphyr::from_str(yaml).expect("the test config parses");
     c.validate().expect("the test config is valid");
     c
 }
 
-fn app() -> AppInfo {
+pub fn app() -> AppInfo {
     AppInfo {
         name: "web".into(),
         namespace: "shop".into(),
@@ -170,7 +169,7 @@ fn app() -> AppInfo {
     }
 }
 
-fn commit(revision: &str) -> Commit {
+pub fn commit(revision: &str) -> Commit {
     Commit {
         revision: revision.into(),
         subject: Some("web: bump the image".into()),
@@ -178,7 +177,7 @@ fn commit(revision: &str) -> Commit {
     }
 }
 
-fn failed(message: &str) -> Observation {
+pub fn failed(message: &str) -> Observation {
     Observation {
         evaluated: vec![Kind::SyncFailed],
         seen: vec![Condition {
@@ -192,7 +191,7 @@ fn failed(message: &str) -> Observation {
     }
 }
 
-fn succeeded(revision: &str) -> Observation {
+pub fn succeeded(revision: &str) -> Observation {
     Observation {
         evaluated: vec![Kind::SyncFailed],
         seen: vec![Condition {
@@ -301,10 +300,7 @@ async fn every_provider_gets_its_documented_payload_once_per_change_with_retries
         hook[0].json["commit"]["author"],
         "Dev One <dev@example.com>"
     );
-    assert_eq!(
-        hook[0].json["link"],
-        "http://tether.example/api/v1/apps/web"
-    );
+    assert_eq!(hook[0].json["link"], "http://tether.example/apps/web");
     assert_eq!(hook[1].json["resolved"], true);
 }
 
@@ -336,7 +332,7 @@ async fn a_provider_that_keeps_failing_is_reported_and_the_next_event_still_goes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_shows_the_alert_and_resolves_it() {
-    let am = Alertmanager::start();
+    let am = crate::peers_notify::alertmanager();
     let yaml = format!(
         "cluster: test\nalertRefresh: 1s\nproviders:\n- name: am\n  type: alertmanager\n  address: {}\n  retry: {{attempts: 10, backoff: 200ms}}\n  rateLimit: {{perMinute: 6000}}\n",
         am.url()
@@ -348,7 +344,7 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
         let alerts = tokio::task::block_in_place(|| am.alerts());
         alerts
             .into_iter()
-            .find(|a| a["labels"]["alertname"] == "TetherSyncFailed")
+            .find(|a| a["labels"]["alertname"] == "TetherSyncFailed" && a["labels"]["app"] == "web")
     });
     assert_eq!(alert["labels"]["app"], "web");
     assert_eq!(alert["labels"]["cluster"], "test");
@@ -365,15 +361,28 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
     assert!(
         still
             .iter()
-            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed"),
+            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed" && a["labels"]["app"] == "web"),
         "the alert of a condition that holds stays active: {still:?}"
+    );
+    // A new agent (a restart, a new leader) reads what was kept and goes on announcing it.
+    let kept = n.kept("web").expect("kept");
+    drop(n);
+    let n = Notifier::start(&config(&yaml), None, "tether-system", counts.clone()).await;
+    n.restore("web", Some(&kept));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let still = tokio::task::block_in_place(|| am.alerts());
+    assert!(
+        still
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed" && a["labels"]["app"] == "web"),
+        "still active well after the first agent's hold: {still:?}"
     );
     n.observe(&app(), &commit(FIXED_REVISION), &succeeded(FIXED_REVISION));
     wait_for("the alert resolved", Duration::from_secs(30), || {
         let alerts = tokio::task::block_in_place(|| am.alerts());
         (!alerts
             .iter()
-            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed"))
+            .any(|a| a["labels"]["alertname"] == "TetherSyncFailed" && a["labels"]["app"] == "web"))
         .then_some(())
     });
     assert!(counts.failed.lock().expect("lock").is_empty());
@@ -381,8 +390,8 @@ async fn alertmanager_shows_the_alert_and_resolves_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_goes_over_starttls_with_auth_to_a_real_smtp_server() {
-    const PASSWORD: &str = "smtp-password-plaintext-a1b2";
-    let smtp = Smtp::start("tether", PASSWORD);
+    const PASSWORD: &str = crate::peers_notify::SMTP_PASSWORD;
+    let smtp = crate::peers_notify::smtp();
     let dir = tempfile::tempdir().expect("temporary folder");
     let yaml = format!(
         "providers:\n- name: mail\n  type: smtp\n  smtp: {{server: '127.0.0.1:{port}', from: tether@example.com, to: [ops@example.com], username: tether}}\n  passwordFrom: {{file: {pw}}}\n  caFile: {ca}\n  retry: {{attempts: 3, backoff: 100ms}}\n",
@@ -400,7 +409,7 @@ async fn mail_goes_over_starttls_with_auth_to_a_real_smtp_server() {
     let mail = wait_for("the mail", Duration::from_secs(30), || {
         let failed = counts.failed.lock().expect("lock").clone();
         assert!(failed.is_empty(), "delivery failed: {failed:?}");
-        smtp.messages().into_iter().next()
+        smtp.messages("ops@example.com").into_iter().next()
     });
     assert_eq!(mail["tls"], true, "sent after STARTTLS");
     assert_eq!(mail["from"], "tether@example.com");

@@ -3,8 +3,39 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tether_tests::peers::{self, Process};
+
+/// The SMTP server's user and password (the password: never in a mail or a log).
+pub const SMTP_USER: &str = "tether";
+pub const SMTP_PASSWORD: &str = "smtp-password-plaintext-a1b2";
+
+/// One peer shared by the tests of this binary that run at the same time: started by the
+/// first, stopped (by PID) when the last lets go of it.
+fn shared<T>(slot: &Mutex<Weak<T>>, start: impl FnOnce() -> T) -> Arc<T> {
+    let mut slot = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(peer) = slot.upgrade() {
+        return peer;
+    }
+    let peer = Arc::new(start());
+    *slot = Arc::downgrade(&peer);
+    peer
+}
+
+/// The Alertmanager of this test binary (tests tell their alerts apart by app).
+pub fn alertmanager() -> Arc<Alertmanager> {
+    static SLOT: Mutex<Weak<Alertmanager>> = Mutex::new(Weak::new());
+    shared(&SLOT, Alertmanager::start)
+}
+
+/// The SMTP server of this test binary (tests tell their mails apart by recipient).
+pub fn smtp() -> Arc<Smtp> {
+    static SLOT: Mutex<Weak<Smtp>> = Mutex::new(Weak::new());
+    shared(&SLOT, || Smtp::start(SMTP_USER, SMTP_PASSWORD))
+}
 
 /// An Alertmanager on a loopback port.
 pub struct Alertmanager {
@@ -154,9 +185,37 @@ impl Smtp {
         }
     }
 
-    /// The messages received, in order.
-    pub fn messages(&self) -> Vec<serde_json::Value> {
+    /// The messages received for `to`, in order.
+    pub fn messages(&self, to: &str) -> Vec<serde_json::Value> {
         messages(&self.outdir)
+            .into_iter()
+            .filter(|m| {
+                m["to"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|a| a == to))
+            })
+            .collect()
+    }
+
+    /// Each message for `to` as text: its headers and its body (base64 decoded).
+    pub fn texts(&self, to: &str) -> Vec<String> {
+        use base64::Engine as _;
+        self.messages(to)
+            .iter()
+            .map(|m| {
+                let data = m["data"].as_str().unwrap_or_default();
+                let (head, body) = data
+                    .split_once("\r\n\r\n")
+                    .or_else(|| data.split_once("\n\n"))
+                    .unwrap_or((data, ""));
+                let compact: String = body.split_whitespace().collect();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_else(|_| body.to_owned());
+                format!("{head}\n\n{decoded}")
+            })
+            .collect()
     }
 }
 

@@ -34,9 +34,15 @@ pub struct Received {
     pub json: Value,
     /// What was wrong with it (empty: valid).
     pub problems: Vec<String>,
-    /// The status answered.
+    /// The status answered ([`HANG`]: none in time).
     pub answered: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
+
+/// A fault that answers only after [`HANG_FOR`] (longer than the test's client waits).
+pub const HANG: u16 = 999;
+const HANG_FOR: std::time::Duration = std::time::Duration::from_millis(1500);
 
 #[derive(Default)]
 struct Inner {
@@ -90,226 +96,295 @@ fn validate(service: &str, path: &str, h: &HeaderMap, body: &[u8], json: &Value)
         "content-type application/json",
     );
     match service {
-        "slack" => {
-            need(
-                &mut p,
-                path.ends_with(HOOK_TOKEN),
-                "the hook's token in the path",
-            );
-            need(
-                &mut p,
-                str_len(json, "/text").is_some_and(|n| n > 0 && n <= 40_000),
-                "text",
-            );
-            need(
-                &mut p,
-                json.pointer("/blocks/0/type") == Some(&"section".into()),
-                "a section block",
-            );
-            need(
-                &mut p,
-                json.pointer("/blocks/0/text/type") == Some(&"mrkdwn".into()),
-                "mrkdwn text",
-            );
-            need(
-                &mut p,
-                str_len(json, "/blocks/0/text/text").is_some_and(|n| n <= 3000),
-                "block text ≤ 3000",
-            );
-        }
-        "slackbot" => {
-            need(
-                &mut p,
-                header(h, "authorization") == format!("Bearer {SLACK_BOT_TOKEN}"),
-                "bearer bot token",
-            );
-            need(
-                &mut p,
-                ct == "application/json; charset=utf-8",
-                "charset=utf-8",
-            );
-            need(
-                &mut p,
-                json.get("channel")
-                    .and_then(Value::as_str)
-                    .is_some_and(|c| !c.is_empty()),
-                "channel",
-            );
-            need(
-                &mut p,
-                str_len(json, "/text").is_some_and(|n| n > 0),
-                "text",
-            );
-        }
-        "teams" => {
-            need(
-                &mut p,
-                path.ends_with(HOOK_TOKEN),
-                "the workflow's signature in the path",
-            );
-            need(
-                &mut p,
-                json.get("type") == Some(&"message".into()),
-                "type message",
-            );
-            need(
-                &mut p,
-                json.pointer("/attachments/0/contentType")
-                    == Some(&"application/vnd.microsoft.card.adaptive".into()),
-                "an Adaptive Card attachment",
-            );
-            need(
-                &mut p,
-                json.pointer("/attachments/0/content/type") == Some(&"AdaptiveCard".into()),
-                "AdaptiveCard",
-            );
-            need(
-                &mut p,
-                json.pointer("/attachments/0/content/version")
-                    .and_then(Value::as_str)
-                    .is_some(),
-                "card version",
-            );
-            need(
-                &mut p,
-                json.pointer("/attachments/0/content/body")
-                    .and_then(Value::as_array)
-                    .is_some_and(|b| !b.is_empty()),
-                "card body",
-            );
-        }
-        "discord" => {
-            need(
-                &mut p,
-                path.ends_with(HOOK_TOKEN),
-                "the hook's token in the path",
-            );
-            need(
-                &mut p,
-                str_len(json, "/content").is_some_and(|n| n <= 2000),
-                "content ≤ 2000",
-            );
-            let embeds = json.get("embeds").and_then(Value::as_array);
-            need(&mut p, embeds.is_some_and(|e| e.len() <= 10), "≤ 10 embeds");
-            for e in embeds.into_iter().flatten() {
-                need(
-                    &mut p,
-                    str_len(e, "/title").is_some_and(|n| n <= 256),
-                    "embed title ≤ 256",
-                );
-                need(
-                    &mut p,
-                    str_len(e, "/description").is_none_or(|n| n <= 4096),
-                    "embed description ≤ 4096",
-                );
-                need(
-                    &mut p,
-                    e.get("fields")
-                        .and_then(Value::as_array)
-                        .is_none_or(|f| f.len() <= 25),
-                    "≤ 25 fields",
-                );
-            }
-        }
-        "chat" => {
-            need(
-                &mut p,
-                path.ends_with(HOOK_TOKEN),
-                "key and token in the URL",
-            );
-            need(
-                &mut p,
-                str_len(json, "/text").is_some_and(|n| n > 0),
-                "text",
-            );
-        }
-        "hook" => {
-            need(
-                &mut p,
-                json.get("app").and_then(Value::as_str).is_some(),
-                "app",
-            );
-            need(
-                &mut p,
-                json.get("kind").and_then(Value::as_str).is_some(),
-                "kind",
-            );
-        }
-        "hmac" => {
-            let mut mac =
-                hmac::Hmac::<sha2::Sha256>::new_from_slice(HMAC_KEY.as_bytes()).expect("key");
-            mac.update(body);
-            let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-            need(
-                &mut p,
-                header(h, "x-signature") == want,
-                "X-Signature: sha256=HMAC of the body",
-            );
-        }
-        "github" => {
-            need(
-                &mut p,
-                header(h, "authorization") == format!("Bearer {GITHUB_TOKEN}"),
-                "bearer token",
-            );
-            need(
-                &mut p,
-                header(h, "accept") == "application/vnd.github+json",
-                "accept",
-            );
-            need(&mut p, !header(h, "user-agent").is_empty(), "user-agent");
-            let state = json.get("state").and_then(Value::as_str).unwrap_or("");
-            need(
-                &mut p,
-                ["error", "failure", "pending", "success"].contains(&state),
-                "state",
-            );
-            need(
-                &mut p,
-                str_len(json, "/description").is_none_or(|n| n <= 140),
-                "description ≤ 140",
-            );
-            need(
-                &mut p,
-                json.get("context").and_then(Value::as_str).is_some(),
-                "context",
-            );
-            need(
-                &mut p,
-                path.split('/').next_back().is_some_and(|s| s.len() == 40),
-                "a commit sha",
-            );
-        }
-        "gitlab" => {
-            need(
-                &mut p,
-                header(h, "private-token") == GITLAB_TOKEN,
-                "PRIVATE-TOKEN",
-            );
-            let state = json.get("state").and_then(Value::as_str).unwrap_or("");
-            need(
-                &mut p,
-                ["pending", "running", "success", "failed", "canceled"].contains(&state),
-                "state",
-            );
-            need(
-                &mut p,
-                json.get("name").and_then(Value::as_str).is_some(),
-                "name",
-            );
-            let segments: Vec<&str> = path
-                .trim_start_matches("api/v4/projects/")
-                .split('/')
-                .collect();
-            need(
-                &mut p,
-                segments.len() == 3 && segments[1] == "statuses",
-                "a URL-encoded project id",
-            );
+        "slack" => check_slack(&mut p, path, h, json),
+        "slackbot" => check_slackbot(&mut p, path, h, json),
+        "teams" => check_teams(&mut p, path, h, json),
+        "discord" => check_discord(&mut p, path, h, json),
+        "chat" => check_chat(&mut p, path, h, json),
+        "hook" => check_hook(&mut p, path, h, json),
+        "github" => check_github(&mut p, path, h, json),
+        "gitlab" => check_gitlab(&mut p, path, h, json),
+        "hmac" => check_hmac(&mut p, h, body),
+        "flux" => check_flux(&mut p, h, json),
+        "fluxhmac" => {
+            check_flux(&mut p, h, json);
+            check_hmac(&mut p, h, body);
         }
         other => p.push(format!("unknown service {other}")),
     }
     p
+}
+
+/// What the slack receiver requires.
+fn check_slack(p: &mut Vec<String>, path: &str, _h: &HeaderMap, json: &Value) {
+    need(
+        p,
+        path.ends_with(HOOK_TOKEN),
+        "the hook's token in the path",
+    );
+    need(
+        p,
+        str_len(json, "/text").is_some_and(|n| n > 0 && n <= 40_000),
+        "text",
+    );
+    need(
+        p,
+        json.pointer("/blocks/0/type") == Some(&"section".into()),
+        "a section block",
+    );
+    need(
+        p,
+        json.pointer("/blocks/0/text/type") == Some(&"mrkdwn".into()),
+        "mrkdwn text",
+    );
+    need(
+        p,
+        str_len(json, "/blocks/0/text/text").is_some_and(|n| n <= 3000),
+        "block text ≤ 3000",
+    );
+}
+
+/// What the slackbot receiver requires.
+fn check_slackbot(p: &mut Vec<String>, _path: &str, h: &HeaderMap, json: &Value) {
+    need(
+        p,
+        header(h, "authorization") == format!("Bearer {SLACK_BOT_TOKEN}"),
+        "bearer bot token",
+    );
+    need(
+        p,
+        header(h, "content-type") == "application/json; charset=utf-8",
+        "charset=utf-8",
+    );
+    need(
+        p,
+        json.get("channel")
+            .and_then(Value::as_str)
+            .is_some_and(|c| !c.is_empty()),
+        "channel",
+    );
+    need(p, str_len(json, "/text").is_some_and(|n| n > 0), "text");
+}
+
+/// What the teams receiver requires.
+fn check_teams(p: &mut Vec<String>, path: &str, _h: &HeaderMap, json: &Value) {
+    need(
+        p,
+        path.ends_with(HOOK_TOKEN),
+        "the workflow's signature in the path",
+    );
+    need(
+        p,
+        json.get("type") == Some(&"message".into()),
+        "type message",
+    );
+    need(
+        p,
+        json.pointer("/attachments/0/contentType")
+            == Some(&"application/vnd.microsoft.card.adaptive".into()),
+        "an Adaptive Card attachment",
+    );
+    need(
+        p,
+        json.pointer("/attachments/0/content/type") == Some(&"AdaptiveCard".into()),
+        "AdaptiveCard",
+    );
+    need(
+        p,
+        json.pointer("/attachments/0/content/version")
+            .and_then(Value::as_str)
+            .is_some(),
+        "card version",
+    );
+    need(
+        p,
+        json.pointer("/attachments/0/content/body")
+            .and_then(Value::as_array)
+            .is_some_and(|b| !b.is_empty()),
+        "card body",
+    );
+}
+
+/// What the discord receiver requires.
+fn check_discord(p: &mut Vec<String>, path: &str, _h: &HeaderMap, json: &Value) {
+    need(
+        p,
+        path.ends_with(HOOK_TOKEN),
+        "the hook's token in the path",
+    );
+    need(
+        p,
+        str_len(json, "/content").is_some_and(|n| n <= 2000),
+        "content ≤ 2000",
+    );
+    let embeds = json.get("embeds").and_then(Value::as_array);
+    need(p, embeds.is_some_and(|e| e.len() <= 10), "≤ 10 embeds");
+    for e in embeds.into_iter().flatten() {
+        need(
+            p,
+            str_len(e, "/title").is_some_and(|n| n <= 256),
+            "embed title ≤ 256",
+        );
+        need(
+            p,
+            str_len(e, "/description").is_none_or(|n| n <= 4096),
+            "embed description ≤ 4096",
+        );
+        need(
+            p,
+            e.get("fields")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.len() <= 25),
+            "≤ 25 fields",
+        );
+    }
+}
+
+/// What the chat receiver requires.
+fn check_chat(p: &mut Vec<String>, path: &str, _h: &HeaderMap, json: &Value) {
+    need(p, path.ends_with(HOOK_TOKEN), "key and token in the URL");
+    need(p, str_len(json, "/text").is_some_and(|n| n > 0), "text");
+}
+
+/// What the hook receiver requires.
+fn check_hook(p: &mut Vec<String>, _path: &str, _h: &HeaderMap, json: &Value) {
+    need(p, json.get("app").and_then(Value::as_str).is_some(), "app");
+    need(
+        p,
+        json.get("kind").and_then(Value::as_str).is_some(),
+        "kind",
+    );
+}
+
+/// What the github receiver requires.
+fn check_github(p: &mut Vec<String>, path: &str, h: &HeaderMap, json: &Value) {
+    need(
+        p,
+        header(h, "authorization") == format!("Bearer {GITHUB_TOKEN}"),
+        "bearer token",
+    );
+    need(
+        p,
+        header(h, "accept") == "application/vnd.github+json",
+        "accept",
+    );
+    need(p, !header(h, "user-agent").is_empty(), "user-agent");
+    let state = json.get("state").and_then(Value::as_str).unwrap_or("");
+    need(
+        p,
+        ["error", "failure", "pending", "success"].contains(&state),
+        "state",
+    );
+    need(
+        p,
+        str_len(json, "/description").is_none_or(|n| n <= 140),
+        "description ≤ 140",
+    );
+    need(
+        p,
+        json.get("context").and_then(Value::as_str).is_some(),
+        "context",
+    );
+    need(
+        p,
+        path.split('/').next_back().is_some_and(|s| s.len() == 40),
+        "a commit sha",
+    );
+}
+
+/// What the gitlab receiver requires.
+fn check_gitlab(p: &mut Vec<String>, path: &str, h: &HeaderMap, json: &Value) {
+    need(
+        p,
+        header(h, "private-token") == GITLAB_TOKEN,
+        "PRIVATE-TOKEN",
+    );
+    let state = json.get("state").and_then(Value::as_str).unwrap_or("");
+    need(
+        p,
+        ["pending", "running", "success", "failed", "canceled"].contains(&state),
+        "state",
+    );
+    need(
+        p,
+        json.get("name").and_then(Value::as_str).is_some(),
+        "name",
+    );
+    let segments: Vec<&str> = path
+        .trim_start_matches("api/v4/projects/")
+        .split('/')
+        .collect();
+    need(
+        p,
+        segments.len() == 3 && segments[1] == "statuses",
+        "a URL-encoded project id",
+    );
+}
+
+/// `X-Signature: sha256=HEX`, the HMAC-SHA256 of the body with [`HMAC_KEY`] (as Flux's
+/// `generic-hmac` provider signs).
+fn check_hmac(p: &mut Vec<String>, h: &HeaderMap, body: &[u8]) {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(HMAC_KEY.as_bytes()).expect("key");
+    mac.update(body);
+    let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    need(
+        p,
+        header(h, "x-signature") == want,
+        "X-Signature: sha256=HMAC of the body",
+    );
+}
+
+/// Flux's `Event` (fluxcd/pkg runtime/events): the involved object with kind, namespace,
+/// name, uid and apiVersion; severity info or error; an RFC 3339 timestamp; message and
+/// reason; string metadata; the reporting controller (also in `gotk-component`).
+fn check_flux(p: &mut Vec<String>, h: &HeaderMap, json: &Value) {
+    for field in ["kind", "namespace", "name", "uid", "apiVersion"] {
+        need(
+            p,
+            json.pointer(&format!("/involvedObject/{field}"))
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.is_empty()),
+            &format!("involvedObject.{field}"),
+        );
+    }
+    let severity = json.get("severity").and_then(Value::as_str).unwrap_or("");
+    need(
+        p,
+        ["info", "error"].contains(&severity),
+        "severity info|error",
+    );
+    let timestamp = json.get("timestamp").and_then(Value::as_str).unwrap_or("");
+    need(
+        p,
+        timestamp.len() >= 20 && timestamp.as_bytes().get(10) == Some(&b'T'),
+        "an RFC 3339 timestamp",
+    );
+    for field in [
+        "message",
+        "reason",
+        "reportingController",
+        "reportingInstance",
+    ] {
+        need(
+            p,
+            json.get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.is_empty()),
+            field,
+        );
+    }
+    need(
+        p,
+        json.get("metadata")
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.values().all(Value::is_string)),
+        "metadata of strings",
+    );
+    need(
+        p,
+        header(h, "gotk-component") == json["reportingController"],
+        "gotk-component names the controller",
+    );
 }
 
 async fn receive(
@@ -330,8 +405,30 @@ async fn receive(
     if json.is_null() {
         problems.push("not JSON".into());
     }
+    let fault = {
+        let mut inner = inner.lock().expect("receiver lock");
+        inner.faults.get_mut(&service).and_then(VecDeque::pop_front)
+    };
+    let at = std::time::Instant::now();
+    if fault == Some(HANG) {
+        // Recorded now: the client gives up (and drops this handler) before the answer.
+        inner
+            .lock()
+            .expect("receiver lock")
+            .received
+            .push(Received {
+                service: service.clone(),
+                path: rest,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                json,
+                problems,
+                answered: HANG,
+                at,
+            });
+        tokio::time::sleep(HANG_FOR).await;
+        return (StatusCode::OK, "late").into_response();
+    }
     let mut inner = inner.lock().expect("receiver lock");
-    let fault = inner.faults.get_mut(&service).and_then(VecDeque::pop_front);
     let answered = match (fault, problems.is_empty()) {
         (Some(code), _) => code,
         (None, false) => 400,
@@ -349,6 +446,7 @@ async fn receive(
         json,
         problems,
         answered,
+        at,
     });
     let status = StatusCode::from_u16(answered).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if answered == 429 {
@@ -413,6 +511,11 @@ impl Receiver {
             .entry(service.to_owned())
             .or_default()
             .extend(codes);
+    }
+
+    /// Answers `service` normally again (its queued faults forgotten).
+    pub fn heal(&self, service: &str) {
+        self.inner.lock().expect("lock").faults.remove(service);
     }
 
     /// Everything received so far.

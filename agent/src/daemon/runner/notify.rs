@@ -32,8 +32,8 @@ pub(super) fn common_labels<'a>(
     common.unwrap_or_default()
 }
 
-/// Gives `observation` of `app` to the notifier (its memory read from the app's status the
-/// first time) and keeps the notifier's memory in the app's status, written next.
+/// Gives `observation` of `app` to the notifier (its memory and pending events read from the
+/// app's status the first time; the notifier keeps them there itself).
 pub(super) async fn notify(
     ctx: &Ctx,
     app: &str,
@@ -67,6 +67,5 @@ pub(super) async fn notify(
         namespace: status.namespace.clone(),
         labels,
     };
-    let memory = notifier.observe(&info, &commit, &observation);
-    ctx.state.update_app(app, |s| s.notified = memory);
+    notifier.observe(&info, &commit, &observation);
 }

@@ -1,0 +1,325 @@
+//! What was notified and what waits to be delivered, per app, kept in the app's status
+//! ConfigMap (`notified`) so that neither a restart, a reload nor a new leader sends an event
+//! twice or loses one: the state machine's memory ([`AppMemory`]) and the pending queue (the
+//! event records not yet delivered, at most [`PENDING_MAX`] per app). A record is the event
+//! itself, whose texts are redacted already; never a provider's payload, URL or token.
+//!
+//! Writes go through a task of their own ([`Ledger::run_writer`]), latest state per app,
+//! so syncing never waits for them.
+
+use super::event::Event;
+use super::machine::{self, AppMemory, Decision, Observation};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
+
+/// Pending event records kept per app at most (the oldest go first).
+pub const PENDING_MAX: usize = 200;
+/// The field manager of the notifier's writes.
+pub const MANAGER: &str = "tether-notify";
+/// Writes of one app tried at most while its status ConfigMap is not there (yet).
+const WRITE_ATTEMPTS: u32 = 30;
+
+/// One event waiting to be delivered to one provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// Its number in this process (numbers are given again when records are read back).
+    pub id: u64,
+    /// The provider, by name.
+    pub provider: String,
+    /// The event.
+    pub event: Event,
+}
+
+/// The memory and pending queue of every app this process notifies about.
+pub struct Ledger {
+    apps: Mutex<HashMap<String, AppMemory>>,
+    next: AtomicU64,
+    client: Option<kube::Client>,
+    namespace: String,
+    dirty: Mutex<BTreeSet<String>>,
+    wake: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Ledger {
+    /// A ledger writing to the status ConfigMaps of `namespace` through `client` (none: kept
+    /// in memory only).
+    #[must_use]
+    pub fn new(client: Option<kube::Client>, namespace: &str) -> Self {
+        Self {
+            apps: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+            client,
+            namespace: namespace.to_owned(),
+            dirty: Mutex::new(BTreeSet::new()),
+            wake: Notify::new(),
+        }
+    }
+
+    fn changed(&self, app: &str) {
+        lock(&self.dirty).insert(app.to_owned());
+        self.wake.notify_one();
+    }
+
+    /// Whether `app` is known in this process (else to be read from its status first).
+    #[must_use]
+    pub fn knows(&self, app: &str) -> bool {
+        lock(&self.apps).contains_key(app)
+    }
+
+    /// Sets the memory of `app` from its status (`stored`), unless known already; returns
+    /// the records that were pending there, numbered anew, to be queued again.
+    pub fn restore(&self, app: &str, stored: Option<&str>) -> Vec<Record> {
+        let mut apps = lock(&self.apps);
+        if apps.contains_key(app) {
+            return Vec::new();
+        }
+        let mut memory = stored.map(AppMemory::from_json).unwrap_or_default();
+        for record in &mut memory.pending {
+            record.id = self.next.fetch_add(1, Ordering::Relaxed);
+            record.event.id = record.id;
+            record.event.app = app.to_owned();
+        }
+        let pending = memory.pending.clone();
+        apps.insert(app.to_owned(), memory);
+        pending
+    }
+
+    /// Applies one observation of `app` to its memory (see [`machine::step`]).
+    pub fn step(
+        &self,
+        app: &str,
+        observation: &Observation,
+        now: SystemTime,
+        reminder: Option<Duration>,
+    ) -> Vec<Decision> {
+        let decisions = {
+            let mut apps = lock(&self.apps);
+            let memory = apps.entry(app.to_owned()).or_default();
+            machine::step(memory, observation, now, reminder)
+        };
+        if !decisions.is_empty() {
+            self.changed(app);
+        }
+        decisions
+    }
+
+    /// Keeps `event` as the last notice of its condition, while the condition holds.
+    pub fn held_event(&self, event: &Event) {
+        let mut apps = lock(&self.apps);
+        if let Some(held) = apps
+            .get_mut(&event.app)
+            .and_then(|m| m.held.get_mut(&event.kind))
+        {
+            let mut event = event.clone();
+            event.id = 0;
+            held.event = Some(event);
+        }
+    }
+
+    /// The last notices of the conditions of `app` that hold.
+    #[must_use]
+    pub fn holding(&self, app: &str) -> Vec<Event> {
+        lock(&self.apps)
+            .get(app)
+            .map(|m| m.held.values().filter_map(|h| h.event.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Keeps `event` as pending for `provider`; returns its number.
+    pub fn add(&self, provider: &str, event: &Event) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut record = Record {
+            id,
+            provider: provider.to_owned(),
+            event: event.clone(),
+        };
+        record.event.id = id;
+        {
+            let mut apps = lock(&self.apps);
+            let pending = &mut apps.entry(event.app.clone()).or_default().pending;
+            if pending.len() >= PENDING_MAX {
+                let dropped = pending.remove(0);
+                tracing::warn!(app = %event.app, provider = %dropped.provider, kind = dropped.event.kind.name(), "pending notifications of the app at their limit: the oldest is no longer kept");
+            }
+            pending.push(record);
+        }
+        self.changed(&event.app);
+        id
+    }
+
+    /// Forgets the pending record `id` of `app` (delivered, given up on or dropped).
+    pub fn done(&self, app: &str, id: u64) {
+        if id == 0 {
+            return;
+        }
+        let removed = {
+            let mut apps = lock(&self.apps);
+            apps.get_mut(app).is_some_and(|m| {
+                let before = m.pending.len();
+                m.pending.retain(|r| r.id != id);
+                m.pending.len() != before
+            })
+        };
+        if removed {
+            self.changed(app);
+        }
+    }
+
+    /// The memory of `app` as kept in its status, when known.
+    #[must_use]
+    pub fn json(&self, app: &str) -> Option<String> {
+        lock(&self.apps).get(app).map(AppMemory::to_json)
+    }
+
+    /// How many events of `app` wait.
+    #[must_use]
+    pub fn pending(&self, app: &str) -> usize {
+        lock(&self.apps).get(app).map_or(0, |m| m.pending.len())
+    }
+
+    async fn write(&self, client: &kube::Client, app: &str, json: &str) -> Result<(), kube::Error> {
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), &self.namespace);
+        let name = crate::daemon::status::config_map_name(app);
+        // A merge patch, so the ConfigMap is never created here: the status writer makes it
+        // (with its labels), and a removed app's status is not brought back.
+        let body = serde_json::json!({"data": {"notified": json}});
+        let params = PatchParams {
+            field_manager: Some(MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        api.patch(&name, &params, &Patch::Merge(&body))
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes what changed, latest state per app, until aborted. A write that fails is tried
+    /// again a little later, at most [`WRITE_ATTEMPTS`] times in a row for an app.
+    pub async fn run_writer(&self) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        let mut failures: HashMap<String, u32> = HashMap::new();
+        loop {
+            self.wake.notified().await;
+            let apps: Vec<String> = std::mem::take(&mut *lock(&self.dirty))
+                .into_iter()
+                .collect();
+            let mut again = false;
+            for app in apps {
+                let Some(json) = self.json(&app) else {
+                    continue;
+                };
+                match self.write(&client, &app, &json).await {
+                    Ok(()) => {
+                        failures.remove(&app);
+                    }
+                    Err(err) => {
+                        let n = failures.entry(app.clone()).or_default();
+                        *n += 1;
+                        tracing::debug!(app, attempt = *n, error = %err, "keeping what was notified failed");
+                        if *n < WRITE_ATTEMPTS {
+                            lock(&self.dirty).insert(app);
+                            again = true;
+                        } else {
+                            tracing::warn!(app, error = %err, "what was notified could not be kept in the app's status");
+                            failures.remove(&app);
+                        }
+                    }
+                }
+            }
+            if again {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                self.wake.notify_one();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::event::{Commit, Condition, Kind, Severity};
+
+    fn event(app: &str) -> Event {
+        Event {
+            app: app.into(),
+            namespace: "shop".into(),
+            cluster: "c".into(),
+            kind: Kind::SyncFailed,
+            resolved: false,
+            reminder: false,
+            severity: Severity::Error,
+            commit: Commit::default(),
+            stage: Some("render".into()),
+            reason: "RenderFailed".into(),
+            message: "bad YAML".into(),
+            link: None,
+            channel: None,
+            time: "2026-12-07T12:00:00Z".into(),
+            at: SystemTime::UNIX_EPOCH,
+            id: 0,
+        }
+    }
+
+    #[test]
+    fn pending_records_and_memory_survive_a_restart_through_the_status() {
+        let ledger = Ledger::new(None, "tether-system");
+        let failed = Observation {
+            evaluated: vec![Kind::SyncFailed],
+            seen: vec![Condition {
+                kind: Kind::SyncFailed,
+                fingerprint: "render".into(),
+                stage: None,
+                reason: "RenderFailed".into(),
+                message: String::new(),
+            }],
+            synced_revision: None,
+        };
+        assert_eq!(
+            ledger.step("web", &failed, SystemTime::now(), None).len(),
+            1
+        );
+        let delivered = ledger.add("slack", &event("web"));
+        let waiting = ledger.add("hook", &event("web"));
+        ledger.done("web", delivered);
+        let stored = ledger.json("web").expect("known");
+        assert!(!stored.contains("\"id\":0"), "{stored}");
+        let restarted = Ledger::new(None, "tether-system");
+        let again = restarted.restore("web", Some(&stored));
+        assert_eq!(again.len(), 1, "only the undelivered one");
+        assert_eq!(again[0].provider, "hook");
+        assert_eq!(again[0].event.message, "bad YAML");
+        assert_ne!(again[0].id, 0);
+        assert_eq!(again[0].event.id, again[0].id);
+        assert!(
+            restarted
+                .step("web", &failed, SystemTime::now(), None)
+                .is_empty(),
+            "the state that held is remembered"
+        );
+        restarted.done("web", again[0].id);
+        assert_eq!(restarted.pending("web"), 0);
+        assert!(restarted.restore("web", Some(&stored)).is_empty(), "known");
+        let _ = waiting;
+    }
+
+    #[test]
+    fn the_pending_queue_of_an_app_is_bounded() {
+        let ledger = Ledger::new(None, "tether-system");
+        for _ in 0..PENDING_MAX + 5 {
+            ledger.add("hook", &event("web"));
+        }
+        assert_eq!(ledger.pending("web"), PENDING_MAX);
+    }
+}
