@@ -65,7 +65,7 @@ fn parent_of<'a>(object: &Found, applications: &[&'a Found]) -> Option<&'a Found
         .copied()
 }
 
-fn unmappable(object: &Found, field: &str, problem: &str) -> MigrateError {
+pub(super) fn unmappable(object: &Found, field: &str, problem: &str) -> MigrateError {
     MigrateError::Unmappable {
         object: describe(&object.value),
         file: object.file.clone(),
@@ -99,6 +99,7 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
     }
     let source = &object.value["spec"]["source"];
     let (path, source_name) = source_of(object, source, outcome)?;
+    let kustomize = super::argocd_source::overlay(object, source)?;
     let destination = &object.value["spec"]["destination"];
     let cluster = destination["server"]
         .as_str()
@@ -123,6 +124,9 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
         prune,
         self_heal,
         ignore: ignore_rules(object)?,
+        kustomize,
+        post_build: None,
+        depends_on: Vec::new(),
     })
 }
 
@@ -137,8 +141,7 @@ fn source_of(
     };
     for field in fields.keys() {
         match field.as_str() {
-            "repoURL" | "path" | "targetRevision" => {}
-            "directory" => directory(object, &source["directory"])?,
+            "repoURL" | "path" | "targetRevision" | "directory" | "kustomize" => {}
             "chart" | "helm" => {
                 outcome.charts_refused += 1;
                 return Err(unmappable(
@@ -207,25 +210,6 @@ fn source_of(
         credentials: Credentials::default(),
     });
     Ok((path, name))
-}
-
-fn directory(object: &Found, directory: &Value) -> Result<(), MigrateError> {
-    for (field, value) in directory.as_object().into_iter().flatten() {
-        let plain = match field.as_str() {
-            "recurse" => value.as_bool() == Some(false),
-            "include" | "exclude" => value.as_str().is_none_or(str::is_empty),
-            "jsonnet" => value.as_object().is_none_or(serde_json::Map::is_empty),
-            _ => false,
-        };
-        if !plain {
-            return Err(unmappable(
-                object,
-                &format!("spec.source.directory.{field}"),
-                "not supported yet",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// `(prune, selfHeal, createNamespace)` of the sync policy.

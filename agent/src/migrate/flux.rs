@@ -8,6 +8,8 @@
 //! since Tether syncs on every fetch, heals drift continuously and waits for the health of
 //! every applied object within `limits.healthTimeout`.
 
+use super::overlay::Overlay;
+use super::postbuild::PostBuild;
 use super::{
     Credentials, Found, ImportedApp, ImportedDirectory, ImportedSource, MigrateError, Outcome,
     clean_path, describe,
@@ -20,9 +22,6 @@ const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 
 /// Fields of a Kustomization's spec that Tether cannot honour yet.
 const UNSUPPORTED: &[&str] = &[
-    "patches",
-    "images",
-    "postBuild",
     "components",
     "commonMetadata",
     "namePrefix",
@@ -276,6 +275,11 @@ fn app(
         ));
     }
     let depends_on = dependencies(object, &spec, namespace)?;
+    let (kustomize, post_build) = transforms(object, &spec)?;
+    let names: Vec<String> = depends_on
+        .iter()
+        .filter_map(|d| d.rsplit_once('/').map(|(_, name)| name.to_owned()))
+        .collect();
     Ok(Pending {
         key: key(namespace, object.name()),
         depends_on,
@@ -294,8 +298,78 @@ fn app(
             prune: spec.get("prune").and_then(Value::as_bool).unwrap_or(false),
             self_heal: true,
             ignore: Vec::new(),
+            kustomize,
+            post_build,
+            depends_on: names,
         },
     })
+}
+
+/// `patches` and `images` as an overlay, `postBuild` as it is.
+fn transforms(
+    object: &Found,
+    spec: &serde_json::Map<String, Value>,
+) -> Result<(Option<Overlay>, Option<PostBuild>), MigrateError> {
+    let mut overlay = Overlay::default();
+    for (field, list) in [
+        ("patches", &mut overlay.patches),
+        ("images", &mut overlay.images),
+    ] {
+        let Some(value) = spec.get(field) else {
+            continue;
+        };
+        let Some(items) = value.as_array() else {
+            return Err(unmappable(object, &format!("spec.{field}"), "not a list"));
+        };
+        for (index, item) in items.iter().enumerate() {
+            let known: &[&str] = if field == "patches" {
+                &["patch", "target"]
+            } else {
+                &["name", "newName", "newTag", "digest"]
+            };
+            let fields = item.as_object().ok_or_else(|| {
+                unmappable(object, &format!("spec.{field}[{index}]"), "not a mapping")
+            })?;
+            if let Some(other) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+                return Err(unmappable(
+                    object,
+                    &format!("spec.{field}[{index}].{other}"),
+                    "unknown field",
+                ));
+            }
+            list.push(item.clone());
+        }
+    }
+    let post_build = match spec.get("postBuild") {
+        None => None,
+        Some(value) => Some(
+            serde_json::from_value::<PostBuild>(value.clone()).map_err(|err| {
+                unmappable(
+                    object,
+                    "spec.postBuild",
+                    &crate::text::clip_message(&err.to_string()),
+                )
+            })?,
+        ),
+    };
+    if let Some(from) = post_build.as_ref().and_then(|p| p.substitute_from.first()) {
+        return Err(unmappable(
+            object,
+            "spec.postBuild.substituteFrom[0]",
+            &format!(
+                "{} {}: reading variables from the cluster is not supported yet",
+                from.kind, from.name
+            ),
+        ));
+    }
+    let post_build = post_build.map(|mut p| {
+        for from in &mut p.substitute_from {
+            from.namespace
+                .get_or_insert_with(|| object.namespace().to_owned());
+        }
+        p
+    });
+    Ok(((!overlay.is_empty()).then_some(overlay), post_build))
 }
 
 /// The `namespace/name` of every Kustomization `object` depends on.
@@ -363,6 +437,9 @@ fn check_fields(
             "dependsOn",
             "decryption",
             "suspend",
+            "patches",
+            "images",
+            "postBuild",
         ]
         .contains(&field.as_str())
         {

@@ -9,11 +9,17 @@
 
 mod appset;
 pub mod argocd;
+mod argocd_source;
+pub mod envsubst;
 pub mod flux;
+pub mod live;
+pub mod overlay;
+pub mod postbuild;
 mod renders;
 mod scan;
+pub mod transform;
 
-pub use scan::{Found, scan};
+pub use scan::{Found, scan, scan_tree};
 
 use crate::sync::IgnoreRule;
 use serde::Serialize;
@@ -44,7 +50,8 @@ pub enum MigrateError {
 }
 
 /// Which tool's objects to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum From {
     /// Argo CD `Application` objects.
     Argocd,
@@ -144,6 +151,15 @@ pub struct ImportedApp {
     /// Fields left out of drift detection.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<IgnoreRule>,
+    /// Kustomize transforms over the app's render (patches, images, name prefix, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<overlay::Overlay>,
+    /// Variables substituted in the render (Flux's `postBuild`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_build: Option<postbuild::PostBuild>,
+    /// Apps that must be synced and healthy before this one syncs (Flux's `dependsOn`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 /// A `directories[]` entry.
@@ -199,21 +215,29 @@ impl Outcome {
 #[must_use]
 pub fn import(from: From, dir: &std::path::Path) -> Outcome {
     let (found, errors) = scan(dir);
-    let mut outcome = match from {
-        From::Flux => flux::map(&found),
-        From::Argocd => argocd::map(&found),
-    };
-    let mut all = errors;
-    all.append(&mut outcome.errors);
-    outcome.errors = all;
+    let mut outcome = map(from, &found, errors);
     renders::refuse_foreign_renders(dir, &mut outcome);
     refuse_bad_names(&mut outcome);
     outcome
 }
 
+/// The one mapping of found objects to sources and apps, shared by `import` and the
+/// daemon's discovery ([`live`]); `errors` are the scan's.
+#[must_use]
+pub fn map(from: From, found: &[Found], errors: Vec<MigrateError>) -> Outcome {
+    let mut outcome = match from {
+        From::Flux => flux::map(found),
+        From::Argocd => argocd::map(found),
+    };
+    let mut all = errors;
+    all.append(&mut outcome.errors);
+    outcome.errors = all;
+    outcome
+}
+
 /// Tether names apps and sources with DNS labels: an imported name that is not one is an
 /// error (a templated app name is checked when the agent discovers the app).
-fn refuse_bad_names(outcome: &mut Outcome) {
+pub(crate) fn refuse_bad_names(outcome: &mut Outcome) {
     use crate::config::is_dns_label;
     let problem = "not a DNS label (lower-case letters, digits and '-', at most 63)";
     let apps = std::mem::take(&mut outcome.imported.apps);

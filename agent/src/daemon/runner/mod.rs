@@ -6,6 +6,7 @@ use super::DaemonError;
 use record::{finish_failed, finish_synced, write_status};
 
 mod departed;
+mod depends;
 mod notify;
 mod record;
 mod requests;
@@ -454,7 +455,10 @@ async fn round(
         }
     };
     metrics.set_revision(name, &snapshot.revision);
-    let apps = match pipeline::discover_apps(&ctx.config, name, &snapshot.tree) {
+    // Apps read from the snapshot's Argo CD and Flux objects join the configured ones.
+    let imported = crate::migrate::live::effective(&ctx.config, name, &snapshot.tree);
+    let config = imported.as_ref().unwrap_or(&ctx.config);
+    let apps = match pipeline::discover_apps(config, name, &snapshot.tree) {
         Ok(apps) => apps,
         Err(err) => {
             tracing::warn!(reason = err.reason(), error = %err, "app discovery failed");
@@ -495,7 +499,7 @@ async fn round(
         !suspended
     });
     let policies = match PolicySet::load(
-        &pipeline::policy_config(&ctx.config, &apps),
+        &pipeline::policy_config(config, &apps),
         Some(&snapshot.tree),
     ) {
         Ok(p) => p,
@@ -563,13 +567,16 @@ async fn round(
             if !manual && windows::waits(ctx, app, revision, &window).await {
                 return None;
             }
+            if let Some(why) = depends::waiting_for(ctx, config, app, revision) {
+                return depends::wait(ctx, app, revision, &why).await;
+            }
             if let Some(crate::rollout::wave::Decision::Wait(why)) = wave_plan.get(&app.spec.name) {
                 return waves::wait(ctx, app, revision, why).await;
             }
             let started = Instant::now();
             let prepared = pipeline::prepare(
                 tree,
-                &ctx.config,
+                config,
                 app,
                 revision,
                 &ctx.secrets,
