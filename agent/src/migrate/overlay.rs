@@ -1,8 +1,8 @@
 //! Kustomize transforms over an app's render, as Argo CD's `source.kustomize` and
-//! `source.directory` and Flux's Kustomization `patches`, `images` and `targetNamespace` ask
-//! for them: the app's directory becomes the one resource of a kustomization that exists only
-//! in memory, so the transforms are exactly the native Kustomize ones (and what
-//! `kubectl kustomize` does with the same kustomization written beside the app).
+//! `source.directory` and Flux's Kustomization `patches` and `images` ask for them: the
+//! fields are merged into the app's kustomization in memory (Flux and `kustomize edit` change
+//! it in place the same way), so the transforms are exactly the native Kustomize ones, and
+//! what `kubectl kustomize` renders with the same kustomization written in the directory.
 //!
 //! Typed input: the app's [`Tree`], its directory and an [`Overlay`]; output: the rendered
 //! objects. A plain directory (no kustomization) lists its manifest files as the resources,
@@ -15,9 +15,6 @@ use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// The in-memory directory (inside the app's) holding the generated kustomization.
-const OVERLAY_DIR: &str = ".tether-overlay";
 
 /// Kustomize transforms applied over an app's render (an app's `kustomize:` block).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -75,65 +72,115 @@ impl Overlay {
     }
 }
 
-/// Renders `dir` with `overlay` over it.
+/// Renders `dir` with `overlay` over it: the overlay's fields are merged into the directory's
+/// kustomization in place (as Flux and Argo CD's `kustomize edit` do), or a kustomization
+/// listing a plain directory's files is generated.
 pub fn render_with(
     tree: &Tree,
     dir: &RelPath,
     overlay: &Overlay,
     options: &RenderOptions,
 ) -> Result<Vec<Object>, RenderError> {
-    let resources = resources(tree, dir, overlay.files.as_ref())?;
-    let text = kustomization(overlay, resources);
-    let overlay_dir = dir.child(OVERLAY_DIR)?;
-    let file = overlay_dir.child("kustomization.yaml")?;
+    let (file, kustomization) = match render::kustomize::load::find_kustomization(tree, dir)? {
+        Some(file) => {
+            let text = tree.read_to_string(&file)?;
+            let parsed = crate::render::yaml::parse_values(&text, &options.yaml_limits()).map_err(
+                |source| RenderError::ParseFailed {
+                    path: file.to_string(),
+                    source,
+                },
+            )?;
+            let mut value = parsed.into_iter().next().unwrap_or(Value::Null);
+            if !value.is_object() {
+                value = Value::Object(serde_json::Map::new());
+            }
+            (file, value)
+        }
+        None => {
+            let mut value = serde_json::json!({
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+            });
+            value["resources"] = resources(tree, dir, overlay.files.as_ref())?.into();
+            (dir.child("kustomization.yaml")?, value)
+        }
+    };
+    let mut kustomization = kustomization;
+    merge(&mut kustomization, overlay);
     let layered = Tree::new(Layered {
         inner: tree.clone(),
-        dir: overlay_dir.clone(),
+        dir: dir.clone(),
         file,
-        text: text.into_bytes(),
+        // JSON is YAML: no second serializer needed.
+        text: kustomization.to_string().into_bytes(),
     })
     .with_max_file_bytes(tree.max_file_bytes());
-    let mut objects = render::render(&layered, &overlay_dir, options)?;
-    for object in &mut objects {
-        if object.source.starts_with(&overlay_dir) {
-            object.source = dir.clone();
+    render::render(&layered, dir, options)
+}
+
+/// The overlay's fields merged into a kustomization: patches appended, images and replicas
+/// replaced by name or appended, names and namespace set, labels and annotations merged.
+fn merge(kustomization: &mut Value, overlay: &Overlay) {
+    let Some(k) = kustomization.as_object_mut() else {
+        return;
+    };
+    let list = |k: &mut serde_json::Map<String, Value>, key: &str| -> Vec<Value> {
+        k.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    if !overlay.patches.is_empty() {
+        let mut patches = list(k, "patches");
+        patches.extend(overlay.patches.iter().cloned());
+        k.insert("patches".into(), patches.into());
+    }
+    for (key, entries) in [("images", &overlay.images), ("replicas", &overlay.replicas)] {
+        if entries.is_empty() {
+            continue;
+        }
+        let mut current = list(k, key);
+        for entry in entries {
+            current.retain(|e| e["name"] != entry["name"]);
+            current.push(entry.clone());
+        }
+        k.insert(key.into(), current.into());
+    }
+    for (key, value) in [
+        ("namePrefix", &overlay.name_prefix),
+        ("nameSuffix", &overlay.name_suffix),
+        ("namespace", &overlay.namespace),
+    ] {
+        if let Some(value) = value {
+            k.insert(key.into(), value.clone().into());
         }
     }
-    Ok(objects)
-}
-
-/// The generated kustomization's text.
-fn kustomization(overlay: &Overlay, resources: Vec<String>) -> String {
-    let mut k = serde_json::Map::new();
-    k.insert(
-        "apiVersion".into(),
-        "kustomize.config.k8s.io/v1beta1".into(),
-    );
-    k.insert("kind".into(), "Kustomization".into());
-    k.insert("resources".into(), resources.into());
-    let fields = serde_json::to_value(Overlay {
-        files: None,
-        ..overlay.clone()
-    })
-    .unwrap_or(Value::Null);
-    for (key, value) in fields.as_object().into_iter().flatten() {
-        k.insert(key.clone(), value.clone());
+    for (key, map) in [
+        ("commonLabels", &overlay.common_labels),
+        ("commonAnnotations", &overlay.common_annotations),
+    ] {
+        if map.is_empty() {
+            continue;
+        }
+        let mut current = k
+            .get(key)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (name, value) in map {
+            current.insert(name.clone(), value.clone().into());
+        }
+        k.insert(key.into(), current.into());
     }
-    // JSON is YAML: no second serializer needed.
-    Value::Object(k).to_string()
 }
 
-/// The generated kustomization's resources: the app's directory when it holds a
-/// kustomization, else its manifest files.
+/// A plain directory's manifest files (relative to it), as the generated kustomization's
+/// resources.
 fn resources(
     tree: &Tree,
     dir: &RelPath,
     files: Option<&FileSelection>,
 ) -> Result<Vec<String>, RenderError> {
-    // A kustomization wins: Argo CD reads `directory` options only for plain directories.
-    if render::kustomize::load::find_kustomization(tree, dir)?.is_some() {
-        return Ok(vec!["..".to_owned()]);
-    }
     let include = files
         .and_then(|f| f.include.as_deref())
         .map(glob)
@@ -170,7 +217,7 @@ fn resources(
                     let wanted = include.as_ref().is_none_or(|g| g.is_match(&rel))
                         && !exclude.as_ref().is_some_and(|g| g.is_match(&rel));
                     if manifest && wanted && !is_kustomization(&entry.name) {
-                        out.push(format!("../{rel}"));
+                        out.push(rel);
                     }
                 }
             }
@@ -194,9 +241,10 @@ fn glob(pattern: &str) -> Result<GlobMatcher, &'static str> {
         .map_err(|_| "an invalid include or exclude glob")
 }
 
-/// The snapshot with the generated kustomization added.
+/// The snapshot with one kustomization replaced or added.
 struct Layered {
     inner: Tree,
+    /// The app's directory (where `file` is).
     dir: RelPath,
     file: RelPath,
     text: Vec<u8>,
@@ -208,9 +256,6 @@ impl RawTree for Layered {
             return Ok(Some(RawEntry::File {
                 size: self.text.len() as u64,
             }));
-        }
-        if *path == self.dir {
-            return Ok(Some(RawEntry::Dir));
         }
         Ok(match self.inner.kind(path)? {
             Some(EntryKind::File) => Some(RawEntry::File { size: 0 }),
@@ -235,12 +280,12 @@ impl RawTree for Layered {
     }
 
     fn list_dir(&self, path: &RelPath) -> Result<Vec<String>, TreeError> {
-        if *path == self.dir {
-            return Ok(vec!["kustomization.yaml".to_owned()]);
-        }
         let mut names: Vec<String> = self.inner.list(path)?.into_iter().map(|e| e.name).collect();
-        if self.dir.parent().as_ref() == Some(path) && !names.iter().any(|n| n == OVERLAY_DIR) {
-            names.push(OVERLAY_DIR.to_owned());
+        if *path == self.dir
+            && let Some(name) = self.file.file_name()
+            && !names.iter().any(|n| n == name)
+        {
+            names.push(name.to_owned());
         }
         Ok(names)
     }
