@@ -149,7 +149,10 @@ fn follow(tree: &Tree, dirs: &[RelPath], found: &mut Vec<Found>) -> BTreeSet<Str
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut next = 0;
     while next < found.len() && seen.len() < MAX_FOLLOWED {
-        let Some(path) = target_path(&found[next]) else {
+        // The bootstrap Kustomization is never followed: `paths` say what to read.
+        let bootstrap =
+            found[next].name() == "flux-system" && found[next].namespace() == "flux-system";
+        let Some(path) = target_path(&found[next]).filter(|_| !bootstrap) else {
             next += 1;
             continue;
         };

@@ -80,3 +80,42 @@ fn argocd_app_of_apps_yields_its_children_not_itself() {
     names.sort_unstable();
     assert_eq!(names, ["guestbook", "kustomize-guestbook", "sock-shop"]);
 }
+
+#[test]
+fn one_app_at_a_time_reads_only_the_files_named() {
+    let config = config(
+        "sources: [{name: fleet, url: 'https://github.com/fluxcd/flux2-kustomize-helm-example'}]\n\
+         import: [{from: flux, paths: [clusters/production/flux-system, clusters/production/apps.yaml]}]\n",
+    );
+    let found = discover(
+        &config.import[0],
+        &config.sources[0],
+        &corpus("flux2-kustomize-helm-example"),
+    );
+    let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let names: Vec<&str> = found
+        .apps
+        .iter()
+        .filter_map(|a| a.name.as_deref())
+        .collect();
+    assert_eq!(names, ["apps"]);
+}
+
+#[test]
+fn fail_on_a_path_that_leaves_the_repository_naming_the_entry() {
+    let config = config(
+        "sources: [{name: fleet, url: 'file:///srv/fleet.git'}]\n\
+         import: [{from: flux, paths: [../elsewhere]}]\n",
+    );
+    let found = discover(
+        &config.import[0],
+        &config.sources[0],
+        &corpus("flux-bootstrap"),
+    );
+    let text = found.errors[0].to_string();
+    assert!(
+        text.contains("import[0]") && text.contains("paths"),
+        "{text}"
+    );
+}

@@ -67,13 +67,17 @@ pub fn scan(dir: &Path) -> (Vec<Found>, Vec<MigrateError>) {
 }
 
 /// Every object of the `.yaml`/`.yml` files under the directories `dirs` of `tree` (a
-/// snapshot), named by their path in the tree.
+/// snapshot; a file of `dirs` is read itself), named by their path in the tree.
 #[must_use]
 pub fn scan_tree(tree: &Tree, dirs: &[RelPath]) -> (Vec<Found>, Vec<MigrateError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for dir in dirs {
-        walk(tree, dir, 0, &mut files, &mut errors);
+        if tree.is_file(dir).unwrap_or(false) {
+            files.push(dir.clone());
+        } else {
+            walk(tree, dir, 0, &mut files, &mut errors);
+        }
     }
     files.sort();
     files.dedup();
