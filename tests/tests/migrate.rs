@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 use support::{Cluster, http, wait_for};
 
+#[path = "migrate/live.rs"]
 mod live;
 use tether_agent::migrate::{From, Outcome, import};
 use tether_tests::gitserver::{GitDaemon, Upstream};
