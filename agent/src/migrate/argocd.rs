@@ -99,7 +99,12 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
     }
     let source = &object.value["spec"]["source"];
     let (path, source_name) = source_of(object, source, outcome)?;
-    let kustomize = super::argocd_source::overlay(object, source)?;
+    let helm = super::argocd_helm::helm(object, &source["helm"])?;
+    let kustomize = if helm.is_some() {
+        None
+    } else {
+        super::argocd_source::overlay(object, source)?
+    };
     let destination = &object.value["spec"]["destination"];
     let cluster = destination["server"]
         .as_str()
@@ -125,6 +130,7 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
         self_heal,
         ignore: ignore_rules(object)?,
         kustomize,
+        helm,
         post_build: None,
         depends_on: Vec::new(),
     })
@@ -141,13 +147,13 @@ fn source_of(
     };
     for field in fields.keys() {
         match field.as_str() {
-            "repoURL" | "path" | "targetRevision" | "directory" | "kustomize" => {}
-            "chart" | "helm" => {
+            "repoURL" | "path" | "targetRevision" | "directory" | "kustomize" | "helm" => {}
+            "chart" => {
                 outcome.charts_refused += 1;
                 return Err(unmappable(
                     object,
-                    &format!("spec.source.{field}"),
-                    "charts are not supported yet",
+                    "spec.source.chart",
+                    "charts from Helm repositories are not supported yet (a chart in Git is)",
                 ));
             }
             other => {

@@ -299,6 +299,7 @@ fn app(
             self_heal: true,
             ignore: Vec::new(),
             kustomize,
+            helm: None,
             post_build,
             depends_on: names,
         },

@@ -9,6 +9,7 @@
 
 mod appset;
 pub mod argocd;
+mod argocd_helm;
 mod argocd_source;
 pub mod envsubst;
 pub mod flux;
@@ -154,6 +155,9 @@ pub struct ImportedApp {
     /// Kustomize transforms over the app's render (patches, images, name prefix, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kustomize: Option<overlay::Overlay>,
+    /// The app's directory is a Helm chart rendered with these settings (the `helm:` block).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm: Option<serde_json::Value>,
     /// Variables substituted in the render (Flux's `postBuild`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_build: Option<postbuild::PostBuild>,

@@ -322,7 +322,7 @@ fn argocd_unmappable_fields_are_errors_naming_them() {
             "path: ./guestbook",
             "spec.source.kustomize.commonAnnotationsEnvsubst",
         ),
-        ("path: ./guestbook", "spec.source.helm"),
+        ("path: ./guestbook", "spec.source.helm.fileParameters"),
     ] {
         let replacement = match field {
             "spec.syncPolicy.automated" => String::new(),
@@ -336,7 +336,7 @@ fn argocd_unmappable_fields_are_errors_naming_them() {
             "spec.source.kustomize.commonAnnotationsEnvsubst" => {
                 "path: ./guestbook\n    kustomize: {commonAnnotationsEnvsubst: true}".to_owned()
             }
-            _ => "path: ./guestbook\n    helm: {releaseName: x}".to_owned(),
+            _ => "path: ./guestbook\n    helm: {fileParameters: [{name: a, path: b}]}".to_owned(),
         };
         let dir = tempfile::tempdir().unwrap();
         write(
