@@ -10,15 +10,17 @@ use super::{
     clean_path, describe,
 };
 use crate::sync::{IgnoreRule, Target};
+use crate::tree::Tree;
 use serde_json::Value;
 
 const GROUP: &str = "argoproj.io";
 /// The destinations that mean the cluster the agent runs in.
 const IN_CLUSTER: &[&str] = &["https://kubernetes.default.svc", "in-cluster"];
 
-/// Maps the Argo CD objects among `found`.
+/// Maps the Argo CD objects among `found`; `tree` (the repository) is read by git files
+/// generators.
 #[must_use]
-pub fn map(found: &[Found]) -> Outcome {
+pub fn map(found: &[Found], tree: Option<&Tree>) -> Outcome {
     let mut outcome = Outcome::default();
     let applications: Vec<&Found> = found
         .iter()
@@ -38,7 +40,7 @@ pub fn map(found: &[Found]) -> Outcome {
                 Ok(app) => outcome.imported.apps.push(app),
                 Err(err) => outcome.errors.push(err),
             },
-            "ApplicationSet" => super::appset::map(object, &mut outcome),
+            "ApplicationSet" => super::appset::map(object, tree, &mut outcome),
             "AppProject" => outcome.notes.push(format!(
                 "{}: projects are not mapped; Tether policies restrict what apps may apply",
                 describe(&object.value)

@@ -110,7 +110,7 @@ pub fn discover(spec: &ImportSpec, source: &SourceSpec, tree: &Tree) -> Discover
     let (mut found, scan_errors) = super::scan_tree(tree, &dirs);
     errors.extend(scan_errors);
     let holders = follow(tree, &dirs, &mut found);
-    let mut outcome = super::map(spec.from, &found, errors);
+    let mut outcome = super::map(spec.from, &found, errors, Some(tree));
     outcome.imported.apps.retain(|app| {
         !app.directories
             .iter()

@@ -8,6 +8,7 @@
 //! field; it is never ignored, and one object's error never stops the others.
 
 mod appset;
+mod appset_files;
 pub mod argocd;
 mod argocd_helm;
 mod argocd_source;
@@ -219,19 +220,29 @@ impl Outcome {
 #[must_use]
 pub fn import(from: From, dir: &std::path::Path) -> Outcome {
     let (found, errors) = scan(dir);
-    let mut outcome = map(from, &found, errors);
+    let tree = dir
+        .canonicalize()
+        .ok()
+        .map(|root| crate::tree::Tree::new(crate::tree::FsTree::new(root)));
+    let mut outcome = map(from, &found, errors, tree.as_ref());
     renders::refuse_foreign_renders(dir, &mut outcome);
     refuse_bad_names(&mut outcome);
     outcome
 }
 
 /// The one mapping of found objects to sources and apps, shared by `import` and the
-/// daemon's discovery ([`live`]); `errors` are the scan's.
+/// daemon's discovery ([`live`]); `errors` are the scan's, `tree` the repository (read by
+/// ApplicationSet git files generators).
 #[must_use]
-pub fn map(from: From, found: &[Found], errors: Vec<MigrateError>) -> Outcome {
+pub fn map(
+    from: From,
+    found: &[Found],
+    errors: Vec<MigrateError>,
+    tree: Option<&crate::tree::Tree>,
+) -> Outcome {
     let mut outcome = match from {
         From::Flux => flux::map(found),
-        From::Argocd => argocd::map(found),
+        From::Argocd => argocd::map(found, tree),
     };
     let mut all = errors;
     all.append(&mut outcome.errors);

@@ -478,8 +478,8 @@ fn applicationset_unsupported_generators_are_errors_naming_the_field() {
     for (from, to, field) in [
         (
             "directories:",
-            "files: [{path: x.json}]\n        ignored:",
-            "git.files",
+            "files: [{exclude: false}]\n        ignored:",
+            "git.files[0].path",
         ),
         (
             "  generators:",
