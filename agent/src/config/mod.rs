@@ -442,6 +442,9 @@ pub struct AppGenerator {
     /// Apps that must be synced and healthy before these apps sync.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// The apps are neither synced nor pruned; their objects stay as they are.
+    #[serde(default)]
+    pub suspend: bool,
 }
 
 /// The agent's age keys.

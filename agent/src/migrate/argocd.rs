@@ -134,6 +134,7 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
         kustomize,
         helm,
         post_build: None,
+        suspend: false,
         depends_on: Vec::new(),
     })
 }

@@ -81,12 +81,16 @@ pub fn map(found: &[Found]) -> Outcome {
             ));
             continue;
         }
-        if object.value["spec"]["suspend"].as_bool() == Some(true) {
+        // A suspended Kustomization is a suspended app: neither synced nor pruned.
+        let suspend = object.value["spec"]["suspend"].as_bool() == Some(true);
+        if suspend {
             outcome.suspended.push(describe(&object.value));
-            continue;
         }
         match app(object, &sources, &mut outcome.notes) {
-            Ok(app) => apps.push(app),
+            Ok(mut app) => {
+                app.app.suspend = suspend;
+                apps.push(app);
+            }
             Err(err) => outcome.errors.push(err),
         }
     }
@@ -301,6 +305,7 @@ fn app(
             kustomize,
             helm: None,
             post_build,
+            suspend: false,
             depends_on: names,
         },
     })

@@ -34,6 +34,29 @@ fn flux_bootstrap_layout_becomes_apps_of_the_configured_source() {
     let patches = &configs.kustomize.as_ref().unwrap().patches;
     assert_eq!(patches[0]["target"]["kind"], "ClusterIssuer");
     assert_eq!(found.apps[2].depends_on, ["infra-configs"]);
+    let bootstrap = corpus("flux-bootstrap");
+    let spec = ImportSpec {
+        paths: vec!["clusters/staging".into()],
+        urls: vec!["ssh://git@github.com/example/fleet".into()],
+        ..config.import[0].clone()
+    };
+    let staging = discover(&spec, &config.sources[0], &bootstrap);
+    let mut names: Vec<(&str, bool)> = staging
+        .apps
+        .iter()
+        .filter_map(|a| a.name.as_deref().map(|n| (n, a.suspend)))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            ("apps", false),
+            ("infra-configs", false),
+            ("legacy", true),
+            ("team-a", false)
+        ],
+        "the tenants holder is followed, not an app"
+    );
     let effective = effective(&config, "fleet", &tree).unwrap();
     assert_eq!(effective.apps.len(), 3);
     assert!(super::super::live::effective(&config, "other", &tree).is_none());

@@ -165,6 +165,9 @@ pub struct ImportedApp {
     /// Apps that must be synced and healthy before this one syncs (Flux's `dependsOn`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Neither synced nor pruned (Flux's `suspend: true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
 }
 
 /// A `directories[]` entry.
@@ -188,7 +191,7 @@ pub struct Outcome {
     /// Chart sources Tether does not read (Flux `HelmChart`, Argo CD charts from Helm
     /// repositories) refused.
     pub charts_refused: usize,
-    /// Apps left out because they are suspended.
+    /// Apps that are suspended (`suspend: true`: neither synced nor pruned).
     pub suspended: Vec<String>,
     /// Fields accepted with a different meaning in Tether, for the reviewer.
     pub notes: Vec<String>,
@@ -203,7 +206,7 @@ impl Outcome {
             out.push_str(&format!("# note: {}\n", crate::text::clip_message(note)));
         }
         for app in &self.suspended {
-            out.push_str(&format!("# suspended, left out: {app}\n"));
+            out.push_str(&format!("# suspended (suspend: true): {app}\n"));
         }
         if self.charts_refused > 0 {
             out.push_str(&format!(

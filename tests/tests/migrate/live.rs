@@ -102,6 +102,9 @@ fn the_daemon_syncs_a_flux_bootstrap_layout_with_patches_images_variables_and_or
         live(&cluster, "configmap", "team-a", "default")["data"]["owner"],
         "team-a"
     );
+    // A suspended Kustomization is an app that is neither synced nor pruned.
+    assert!(status(port, "legacy").is_some(), "legacy is an app");
+    assert!(!cluster.exists(&["get", "configmap", "legacy", "-n", "default"]));
 }
 
 #[test]
@@ -181,5 +184,44 @@ fn the_daemon_syncs_an_argocd_app_of_apps_as_its_children() {
     assert!(
         status(port, "root").is_none(),
         "the app of apps is not an app"
+    );
+}
+
+#[test]
+fn the_daemon_honours_argocd_kustomize_directory_and_helm_options() {
+    let cluster = Cluster::start();
+    cluster.ok(&["create", "namespace", "tether-system"]);
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let daemon = serve("argocd-options", &dir.path().join("git"));
+    let port = peers::free_port();
+    let import = "[{from: argocd, paths: [argocd], \
+                  urls: ['https://github.com/example/argocd-options.git']}]";
+    let _agent = start(
+        &cluster,
+        dir.path(),
+        &daemon.url("config.git"),
+        import,
+        port,
+    );
+    for app in ["web", "plain", "demo"] {
+        wait_synced(port, app);
+    }
+    let web = live(&cluster, "deployment", "prod-web", "shop");
+    assert_eq!(web["spec"]["replicas"], 3);
+    assert_eq!(web["metadata"]["labels"]["team"], "shop");
+    assert_eq!(web["metadata"]["annotations"]["owner"], "shop-team");
+    assert_eq!(web["spec"]["selector"]["matchLabels"]["team"], "shop");
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    for name in ["cm-a", "cm-b", "cm-c"] {
+        live(&cluster, "configmap", name, "plain");
+    }
+    assert!(!cluster.exists(&["get", "configmap", "cm-skip", "-n", "plain"]));
+    let settings = live(&cluster, "configmap", "demo-settings", "charts");
+    assert_eq!(
+        settings["data"],
+        serde_json::json!({"greeting": "hi", "color": "blue"})
     );
 }

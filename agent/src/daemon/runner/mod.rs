@@ -492,7 +492,8 @@ async fn round(
     // A suspended app keeps its objects and its status; it is neither synced nor departed.
     let mut apps = apps;
     apps.retain(|app| {
-        let suspended = ctx.state.is_suspended(&app.spec.name);
+        let suspended = ctx.state.is_suspended(&app.spec.name)
+            || config.apps.get(app.generator).is_some_and(|g| g.suspend);
         if suspended {
             tracing::info!(app = %app.spec.name, "suspended: not synced");
         }
