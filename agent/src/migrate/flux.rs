@@ -21,14 +21,7 @@ const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 
 /// Fields of a Kustomization's spec that Tether cannot honour yet.
-const UNSUPPORTED: &[&str] = &[
-    "components",
-    "commonMetadata",
-    "namePrefix",
-    "nameSuffix",
-    "force",
-    "kubeConfig",
-];
+const UNSUPPORTED: &[&str] = &["components", "force", "kubeConfig"];
 /// Fields accepted and reported as notes.
 const NOTED: &[&str] = &[
     "interval",
@@ -311,6 +304,40 @@ fn app(
     })
 }
 
+/// `targetNamespace`, `namePrefix`, `nameSuffix` and `commonMetadata` as Flux sets them in the
+/// kustomization: the namespace and names of every object, labels and annotations on every
+/// object's metadata (selectors and templates left alone).
+fn metadata(
+    object: &Found,
+    spec: &serde_json::Map<String, Value>,
+    overlay: &mut Overlay,
+) -> Result<(), MigrateError> {
+    let text = |field: &str| -> Result<Option<String>, MigrateError> {
+        match spec.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(unmappable(object, &format!("spec.{field}"), "not a string")),
+        }
+    };
+    overlay.namespace = text("targetNamespace")?;
+    overlay.name_prefix = text("namePrefix")?;
+    overlay.name_suffix = text("nameSuffix")?;
+    let common = spec.get("commonMetadata").cloned().unwrap_or(Value::Null);
+    for (key, value) in common.as_object().into_iter().flatten() {
+        let field = format!("spec.commonMetadata.{key}");
+        let map: std::collections::BTreeMap<String, String> = serde_json::from_value(value.clone())
+            .map_err(|_| unmappable(object, &field, "not a mapping of strings"))?;
+        match key.as_str() {
+            "labels" => overlay
+                .labels
+                .push(serde_json::json!({"pairs": map, "includeSelectors": false})),
+            "annotations" => overlay.common_annotations = map,
+            _ => return Err(unmappable(object, &field, "unknown field")),
+        }
+    }
+    Ok(())
+}
+
 /// `patches` and `images` as an overlay, `postBuild` as it is.
 fn transforms(
     object: &Found,
@@ -346,6 +373,7 @@ fn transforms(
             list.push(item.clone());
         }
     }
+    metadata(object, spec, &mut overlay)?;
     let post_build = match spec.get("postBuild") {
         None => None,
         Some(value) => Some(
@@ -446,6 +474,9 @@ fn check_fields(
             "patches",
             "images",
             "postBuild",
+            "namePrefix",
+            "nameSuffix",
+            "commonMetadata",
         ]
         .contains(&field.as_str())
         {

@@ -38,6 +38,9 @@ pub struct Overlay {
     /// Labels added to every object (and selectors), as Kustomize's `commonLabels`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub common_labels: BTreeMap<String, String>,
+    /// Kustomize `labels` entries (`pairs`, `includeSelectors`, `includeTemplates`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<Value>,
     /// Annotations added to every object.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub common_annotations: BTreeMap<String, String>,
@@ -130,10 +133,12 @@ fn merge(kustomization: &mut Value, overlay: &Overlay) {
             .cloned()
             .unwrap_or_default()
     };
-    if !overlay.patches.is_empty() {
-        let mut patches = list(k, "patches");
-        patches.extend(overlay.patches.iter().cloned());
-        k.insert("patches".into(), patches.into());
+    for (key, entries) in [("patches", &overlay.patches), ("labels", &overlay.labels)] {
+        if !entries.is_empty() {
+            let mut current = list(k, key);
+            current.extend(entries.iter().cloned());
+            k.insert(key.into(), current.into());
+        }
     }
     for (key, entries) in [("images", &overlay.images), ("replicas", &overlay.replicas)] {
         if entries.is_empty() {

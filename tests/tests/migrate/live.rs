@@ -89,6 +89,15 @@ fn the_daemon_syncs_a_flux_bootstrap_layout_with_patches_images_variables_and_or
         serde_json::json!({"name": "staging", "region": "eu-west-1", "zone": "a",
             "upper": "STAGING", "escaped": "${keep}"})
     );
+    let meta = &settings["metadata"];
+    assert_eq!(
+        meta["labels"]["toolkit.fluxcd.io/tenant"], "platform",
+        "commonMetadata"
+    );
+    assert_eq!(
+        meta["annotations"]["owner"], "platform-team",
+        "commonMetadata"
+    );
     let config = live(&cluster, "configmap", "web-config", "default");
     assert_eq!(config["data"]["mode"], "production", "the JSON 6902 patch");
     assert_eq!(config["data"]["greeting"], "hello", "postBuild.substitute");
