@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use support::{Cluster, http, wait_for};
+
+#[path = "migrate/live.rs"]
+mod live;
 use tether_agent::migrate::{From, Outcome, import};
 use tether_tests::gitserver::{GitDaemon, Upstream};
 use tether_tests::peers::{self, Process};
@@ -101,22 +104,75 @@ fn errors(outcome: &Outcome) -> Vec<String> {
 }
 
 #[test]
-fn flux_kustomize_helm_example_imports_its_charts_and_refuses_its_patches() {
+fn flux_kustomize_helm_example_imports_every_app_with_its_patches_in_dependency_order() {
     let outcome = import(From::Flux, &corpus("flux2-kustomize-helm-example"));
     let errors = errors(&outcome);
     // The HelmReleases sit with their HelmRepositories in the apps that render them, so the
-    // agent renders the charts itself; only the Flux Kustomization's patches have no place.
+    // agent renders the charts itself; infra-configs' patches are an overlay of its app.
     let names: Vec<&str> = outcome
         .imported
         .apps
         .iter()
         .map(|a| a.name.as_str())
         .collect();
-    assert_eq!(names, ["apps", "infra-controllers"], "{errors:?}");
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("infra-configs") && errors[0].contains("spec.patches"));
+    assert_eq!(
+        names,
+        ["infra-controllers", "infra-configs", "apps"],
+        "{errors:?}"
+    );
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(outcome.charts_refused, 0);
     assert_eq!(outcome.imported.sources[0].name, "flux-system");
+    assert_eq!(outcome.imported.apps[1].depends_on, ["infra-controllers"]);
+    assert_eq!(outcome.imported.apps[2].depends_on, ["infra-configs"]);
+    assert_overlays_match("flux2-kustomize-helm-example", &outcome);
+}
+
+/// Every imported app with an overlay renders what kubectl renders when the overlay's fields
+/// are written into the app's kustomization (as Flux does before its build).
+fn assert_overlays_match(name: &str, outcome: &Outcome) {
+    use tether_agent::tree::{FsTree, RelPath, Tree};
+    let root = corpus(name);
+    let mut checked = 0;
+    for app in &outcome.imported.apps {
+        let Some(overlay) = &app.kustomize else {
+            continue;
+        };
+        let path = &app.directories[0].path;
+        let copy = tempfile::tempdir().expect("temporary folder");
+        for (file, body) in tether_tests::files_under(&root) {
+            let rel = file.strip_prefix(&root).expect("inside");
+            let target = copy.path().join(rel);
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            std::fs::write(target, body).expect("write");
+        }
+        let file = copy.path().join(path).join("kustomization.yaml");
+        let mut kustomization: Value =
+            parse(&std::fs::read_to_string(&file).expect("a kustomization"))[0].clone();
+        let mut patches = kustomization["patches"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        patches.extend(overlay.patches.iter().cloned());
+        kustomization["patches"] = patches.into();
+        if !overlay.images.is_empty() {
+            kustomization["images"] = overlay.images.clone().into();
+        }
+        std::fs::write(&file, kustomization.to_string()).expect("write");
+        let expected = sorted(kubectl_objects(&copy.path().join(path)));
+        let tree = Tree::new(FsTree::new(root.canonicalize().expect("root")));
+        let rendered = tether_agent::migrate::overlay::render_with(
+            &tree,
+            &RelPath::parse(path).expect("a path"),
+            overlay,
+            &tether_agent::render::RenderOptions::default(),
+        )
+        .expect("renders");
+        let actual = sorted(rendered.into_iter().map(|o| o.value).collect());
+        assert_eq!(actual, expected, "{name}/{path}");
+        checked += 1;
+    }
+    assert!(checked > 0, "{name}: no app with an overlay");
 }
 
 #[test]

@@ -176,6 +176,9 @@ pub struct Config {
     /// The app generators.
     #[serde(default)]
     pub apps: Vec<AppGenerator>,
+    /// Apps read from the Argo CD or Flux objects of a source, every round.
+    #[serde(default)]
+    pub import: Vec<crate::migrate::live::ImportSpec>,
     /// The agent's age keys.
     #[serde(default)]
     pub keys: KeysConfig,
@@ -433,6 +436,18 @@ pub struct AppGenerator {
     /// The apps' directories hold Helm charts, rendered with these settings.
     #[serde(default)]
     pub helm: Option<helm::HelmAppConfig>,
+    /// Kustomize transforms over the apps' render (patches, images, name prefix, ...).
+    #[serde(default)]
+    pub kustomize: Option<crate::migrate::overlay::Overlay>,
+    /// Variables substituted in the apps' render, as Flux's `postBuild`.
+    #[serde(default)]
+    pub post_build: Option<crate::migrate::postbuild::PostBuild>,
+    /// Apps that must be synced and healthy before these apps sync.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// The apps are neither synced nor pruned; their objects stay as they are.
+    #[serde(default)]
+    pub suspend: bool,
 }
 
 /// The agent's age keys.

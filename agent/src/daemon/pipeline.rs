@@ -2,6 +2,7 @@
 //! of a snapshot, then per app render, resolve secrets and evaluate policies.
 
 use crate::config::{AppGenerator, Config};
+use crate::migrate::transform::TransformError;
 use crate::policy::{AppMeta, AppObject, PolicyError, PolicySet, Report, SecretSource};
 use crate::render::{self, RenderError, RenderOptions};
 use crate::schema::{self, Outcome, SchemaCatalog};
@@ -62,6 +63,15 @@ pub enum PipelineError {
         /// The objects and fields refused.
         message: String,
     },
+    /// Flux's post-build variable substitution failed.
+    #[error("app {app}: {source}")]
+    SubstituteFailed {
+        /// The app.
+        app: String,
+        /// The cause (it names the object or variable, never a value).
+        #[source]
+        source: crate::migrate::postbuild::PostBuildError,
+    },
     /// Policies could not be evaluated.
     #[error("app {app}: policy: {source}")]
     PolicyFailed {
@@ -81,6 +91,7 @@ impl PipelineError {
             Self::DiscoveryFailed { .. } | Self::DuplicateApp { .. } => "DiscoveryFailed",
             Self::InvalidAllowList { .. } => "InvalidApp",
             Self::RenderFailed { .. } => "RenderFailed",
+            Self::SubstituteFailed { .. } => "SubstituteFailed",
             Self::Invalid { .. } => "Invalid",
             Self::PolicyFailed { .. } => "PolicyFailed",
         }
@@ -368,6 +379,7 @@ pub async fn prepare(
         key_allow.clone(),
         Arc::clone(&held),
     );
+    let generator = config.apps.get(app.generator);
     let decryptor: Arc<dyn render::Decryptor> = Arc::new(decryptor);
     // A `helm:` app's valuesFrom and the charts' repository credentials, read before.
     let inputs = render::helm::inputs::resolve(&render::helm::inputs::HelmInputs {
@@ -375,7 +387,7 @@ pub async fn prepare(
         app: &name,
         path: &app.path,
         namespace: namespace_of(app),
-        helm: config.apps.get(app.generator).and_then(|g| g.helm.as_ref()),
+        helm: generator.and_then(|g| g.helm.as_ref()),
         repositories: &config.helm_repositories,
         agent_namespace: &config.namespace,
         decryptor: &decryptor,
@@ -401,9 +413,20 @@ pub async fn prepare(
     let rendered = {
         let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
             .entered();
-        render::render(tree, &app.path, &options)
+        // The generator's Kustomize overlay and post-build substitution (apps imported
+        // from Argo CD and Flux), then Flux HelmReleases, their values read through `held`.
+        crate::migrate::transform::render_app(tree, &app.path, &options, generator)
+            .map_err(|err| match err {
+                TransformError::RenderFailed(source) => PipelineError::RenderFailed {
+                    app: name.clone(),
+                    source: Box::new(source),
+                },
+                TransformError::SubstituteFailed(source) => PipelineError::SubstituteFailed {
+                    app: name.clone(),
+                    source,
+                },
+            })
             .and_then(|objects| {
-                // Flux HelmReleases are rendered here, their values read through `held`.
                 let hold = options.decryptor.as_deref();
                 render::flux_helm::expand_rendered(
                     objects,
@@ -413,11 +436,10 @@ pub async fn prepare(
                     hold,
                     inputs.applied.as_ref(),
                 )
-                .map_err(RenderError::from)
-            })
-            .map_err(|source| PipelineError::RenderFailed {
-                app: name.clone(),
-                source: Box::new(source),
+                .map_err(|source| PipelineError::RenderFailed {
+                    app: name.clone(),
+                    source: Box::new(RenderError::from(source)),
+                })
             })?
     };
     validate(schemas, &name, &rendered)?;

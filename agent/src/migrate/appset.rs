@@ -1,9 +1,11 @@
 //! Argo CD `ApplicationSet`: a git directories generator becomes one Tether app generator
 //! (the same `{{path}}`, `{{path.basename}}`, `{{path[n]}}` templates), a list generator one
-//! app per element. Other generators, Go templates and several generators are errors.
+//! app per element, a git files generator one app per file ([`super::appset_files`]). Other
+//! generators, Go templates and several generators are errors.
 
 use super::argocd::app;
 use super::{Found, ImportedApp, ImportedDirectory, MigrateError, Outcome, describe};
+use crate::tree::Tree;
 use serde_json::Value;
 
 fn unmappable(object: &Found, field: &str, problem: &str) -> MigrateError {
@@ -16,13 +18,17 @@ fn unmappable(object: &Found, field: &str, problem: &str) -> MigrateError {
 }
 
 /// Maps one ApplicationSet into `outcome`.
-pub(super) fn map(object: &Found, outcome: &mut Outcome) {
-    if let Err(err) = map_inner(object, outcome) {
+pub(super) fn map(object: &Found, tree: Option<&Tree>, outcome: &mut Outcome) {
+    if let Err(err) = map_inner(object, tree, outcome) {
         outcome.errors.push(err);
     }
 }
 
-fn map_inner(object: &Found, outcome: &mut Outcome) -> Result<(), MigrateError> {
+fn map_inner(
+    object: &Found,
+    tree: Option<&Tree>,
+    outcome: &mut Outcome,
+) -> Result<(), MigrateError> {
     let spec = object.value["spec"]
         .as_object()
         .cloned()
@@ -63,6 +69,11 @@ fn map_inner(object: &Found, outcome: &mut Outcome) -> Result<(), MigrateError> 
             outcome.imported.apps.push(app);
         }
         return Ok(());
+    }
+    if let (Some(git), Some(tree)) = (generator.get("git"), tree)
+        && git.get("files").is_some()
+    {
+        return super::appset_files::map(object, git, &template, tree, outcome);
     }
     git_directories(object, generator, &template, outcome)
 }
@@ -139,7 +150,7 @@ fn git_directories(
 }
 
 /// The template as an Application named after the ApplicationSet, for [`app`].
-fn synthetic(object: &Found, template: &Value) -> Found {
+pub(super) fn synthetic(object: &Found, template: &Value) -> Found {
     let mut value = serde_json::json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -156,7 +167,7 @@ fn synthetic(object: &Found, template: &Value) -> Found {
 }
 
 /// An error of the template, named after the ApplicationSet and `spec.template.`.
-fn templated(object: &Found, error: MigrateError) -> MigrateError {
+pub(super) fn templated(object: &Found, error: MigrateError) -> MigrateError {
     match error {
         MigrateError::Unmappable { field, problem, .. } => MigrateError::Unmappable {
             object: describe(&object.value),
@@ -169,7 +180,7 @@ fn templated(object: &Found, error: MigrateError) -> MigrateError {
 }
 
 /// `{{key}}` of every string of `template` replaced by the element's value.
-fn substitute(template: &Value, element: &Value) -> Option<Value> {
+pub(super) fn substitute(template: &Value, element: &Value) -> Option<Value> {
     let element = element.as_object()?;
     let mut text = template.to_string();
     for (key, value) in element {

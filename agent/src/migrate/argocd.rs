@@ -10,15 +10,17 @@ use super::{
     clean_path, describe,
 };
 use crate::sync::{IgnoreRule, Target};
+use crate::tree::Tree;
 use serde_json::Value;
 
 const GROUP: &str = "argoproj.io";
 /// The destinations that mean the cluster the agent runs in.
 const IN_CLUSTER: &[&str] = &["https://kubernetes.default.svc", "in-cluster"];
 
-/// Maps the Argo CD objects among `found`.
+/// Maps the Argo CD objects among `found`; `tree` (the repository) is read by git files
+/// generators.
 #[must_use]
-pub fn map(found: &[Found]) -> Outcome {
+pub fn map(found: &[Found], tree: Option<&Tree>) -> Outcome {
     let mut outcome = Outcome::default();
     let applications: Vec<&Found> = found
         .iter()
@@ -38,7 +40,7 @@ pub fn map(found: &[Found]) -> Outcome {
                 Ok(app) => outcome.imported.apps.push(app),
                 Err(err) => outcome.errors.push(err),
             },
-            "ApplicationSet" => super::appset::map(object, &mut outcome),
+            "ApplicationSet" => super::appset::map(object, tree, &mut outcome),
             "AppProject" => outcome.notes.push(format!(
                 "{}: projects are not mapped; Tether policies restrict what apps may apply",
                 describe(&object.value)
@@ -65,7 +67,7 @@ fn parent_of<'a>(object: &Found, applications: &[&'a Found]) -> Option<&'a Found
         .copied()
 }
 
-fn unmappable(object: &Found, field: &str, problem: &str) -> MigrateError {
+pub(super) fn unmappable(object: &Found, field: &str, problem: &str) -> MigrateError {
     MigrateError::Unmappable {
         object: describe(&object.value),
         file: object.file.clone(),
@@ -99,6 +101,12 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
     }
     let source = &object.value["spec"]["source"];
     let (path, source_name) = source_of(object, source, outcome)?;
+    let helm = super::argocd_helm::helm(object, &source["helm"])?;
+    let kustomize = if helm.is_some() {
+        None
+    } else {
+        super::argocd_source::overlay(object, source)?
+    };
     let destination = &object.value["spec"]["destination"];
     let cluster = destination["server"]
         .as_str()
@@ -123,6 +131,11 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
         prune,
         self_heal,
         ignore: ignore_rules(object)?,
+        kustomize,
+        helm,
+        post_build: None,
+        suspend: false,
+        depends_on: Vec::new(),
     })
 }
 
@@ -137,14 +150,13 @@ fn source_of(
     };
     for field in fields.keys() {
         match field.as_str() {
-            "repoURL" | "path" | "targetRevision" => {}
-            "directory" => directory(object, &source["directory"])?,
-            "chart" | "helm" => {
+            "repoURL" | "path" | "targetRevision" | "directory" | "kustomize" | "helm" => {}
+            "chart" => {
                 outcome.charts_refused += 1;
                 return Err(unmappable(
                     object,
-                    &format!("spec.source.{field}"),
-                    "charts are not supported yet",
+                    "spec.source.chart",
+                    "charts from Helm repositories are not supported yet (a chart in Git is)",
                 ));
             }
             other => {
@@ -207,25 +219,6 @@ fn source_of(
         credentials: Credentials::default(),
     });
     Ok((path, name))
-}
-
-fn directory(object: &Found, directory: &Value) -> Result<(), MigrateError> {
-    for (field, value) in directory.as_object().into_iter().flatten() {
-        let plain = match field.as_str() {
-            "recurse" => value.as_bool() == Some(false),
-            "include" | "exclude" => value.as_str().is_none_or(str::is_empty),
-            "jsonnet" => value.as_object().is_none_or(serde_json::Map::is_empty),
-            _ => false,
-        };
-        if !plain {
-            return Err(unmappable(
-                object,
-                &format!("spec.source.directory.{field}"),
-                "not supported yet",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// `(prune, selfHeal, createNamespace)` of the sync policy.

@@ -8,6 +8,8 @@
 //! since Tether syncs on every fetch, heals drift continuously and waits for the health of
 //! every applied object within `limits.healthTimeout`.
 
+use super::overlay::Overlay;
+use super::postbuild::PostBuild;
 use super::{
     Credentials, Found, ImportedApp, ImportedDirectory, ImportedSource, MigrateError, Outcome,
     clean_path, describe,
@@ -19,17 +21,7 @@ const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 
 /// Fields of a Kustomization's spec that Tether cannot honour yet.
-const UNSUPPORTED: &[&str] = &[
-    "patches",
-    "images",
-    "postBuild",
-    "components",
-    "commonMetadata",
-    "namePrefix",
-    "nameSuffix",
-    "force",
-    "kubeConfig",
-];
+const UNSUPPORTED: &[&str] = &["components", "force", "kubeConfig"];
 /// Fields accepted and reported as notes.
 const NOTED: &[&str] = &[
     "interval",
@@ -82,12 +74,16 @@ pub fn map(found: &[Found]) -> Outcome {
             ));
             continue;
         }
-        if object.value["spec"]["suspend"].as_bool() == Some(true) {
+        // A suspended Kustomization is a suspended app: neither synced nor pruned.
+        let suspend = object.value["spec"]["suspend"].as_bool() == Some(true);
+        if suspend {
             outcome.suspended.push(describe(&object.value));
-            continue;
         }
         match app(object, &sources, &mut outcome.notes) {
-            Ok(app) => apps.push(app),
+            Ok(mut app) => {
+                app.app.suspend = suspend;
+                apps.push(app);
+            }
             Err(err) => outcome.errors.push(err),
         }
     }
@@ -276,6 +272,11 @@ fn app(
         ));
     }
     let depends_on = dependencies(object, &spec, namespace)?;
+    let (kustomize, post_build) = transforms(object, &spec)?;
+    let names: Vec<String> = depends_on
+        .iter()
+        .filter_map(|d| d.rsplit_once('/').map(|(_, name)| name.to_owned()))
+        .collect();
     Ok(Pending {
         key: key(namespace, object.name()),
         depends_on,
@@ -294,8 +295,115 @@ fn app(
             prune: spec.get("prune").and_then(Value::as_bool).unwrap_or(false),
             self_heal: true,
             ignore: Vec::new(),
+            kustomize,
+            helm: None,
+            post_build,
+            suspend: false,
+            depends_on: names,
         },
     })
+}
+
+/// `targetNamespace`, `namePrefix`, `nameSuffix` and `commonMetadata` as Flux sets them in the
+/// kustomization: the namespace and names of every object, labels and annotations on every
+/// object's metadata (selectors and templates left alone).
+fn metadata(
+    object: &Found,
+    spec: &serde_json::Map<String, Value>,
+    overlay: &mut Overlay,
+) -> Result<(), MigrateError> {
+    let text = |field: &str| -> Result<Option<String>, MigrateError> {
+        match spec.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(unmappable(object, &format!("spec.{field}"), "not a string")),
+        }
+    };
+    overlay.namespace = text("targetNamespace")?;
+    overlay.name_prefix = text("namePrefix")?;
+    overlay.name_suffix = text("nameSuffix")?;
+    let common = spec.get("commonMetadata").cloned().unwrap_or(Value::Null);
+    for (key, value) in common.as_object().into_iter().flatten() {
+        let field = format!("spec.commonMetadata.{key}");
+        let map: std::collections::BTreeMap<String, String> = serde_json::from_value(value.clone())
+            .map_err(|_| unmappable(object, &field, "not a mapping of strings"))?;
+        match key.as_str() {
+            "labels" => overlay
+                .labels
+                .push(serde_json::json!({"pairs": map, "includeSelectors": false})),
+            "annotations" => overlay.common_annotations = map,
+            _ => return Err(unmappable(object, &field, "unknown field")),
+        }
+    }
+    Ok(())
+}
+
+/// `patches` and `images` as an overlay, `postBuild` as it is.
+fn transforms(
+    object: &Found,
+    spec: &serde_json::Map<String, Value>,
+) -> Result<(Option<Overlay>, Option<PostBuild>), MigrateError> {
+    let mut overlay = Overlay::default();
+    for (field, list) in [
+        ("patches", &mut overlay.patches),
+        ("images", &mut overlay.images),
+    ] {
+        let Some(value) = spec.get(field) else {
+            continue;
+        };
+        let Some(items) = value.as_array() else {
+            return Err(unmappable(object, &format!("spec.{field}"), "not a list"));
+        };
+        for (index, item) in items.iter().enumerate() {
+            let known: &[&str] = if field == "patches" {
+                &["patch", "target"]
+            } else {
+                &["name", "newName", "newTag", "digest"]
+            };
+            let fields = item.as_object().ok_or_else(|| {
+                unmappable(object, &format!("spec.{field}[{index}]"), "not a mapping")
+            })?;
+            if let Some(other) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+                return Err(unmappable(
+                    object,
+                    &format!("spec.{field}[{index}].{other}"),
+                    "unknown field",
+                ));
+            }
+            list.push(item.clone());
+        }
+    }
+    metadata(object, spec, &mut overlay)?;
+    let post_build = match spec.get("postBuild") {
+        None => None,
+        Some(value) => Some(
+            serde_json::from_value::<PostBuild>(value.clone()).map_err(|err| {
+                unmappable(
+                    object,
+                    "spec.postBuild",
+                    &crate::text::clip_message(&err.to_string()),
+                )
+            })?,
+        ),
+    };
+    if let Some(from) = post_build.as_ref().and_then(|p| p.substitute_from.first()) {
+        return Err(unmappable(
+            object,
+            "spec.postBuild.substituteFrom[0]",
+            &format!(
+                "{} {}: reading variables from the cluster is not supported yet",
+                from.kind, from.name
+            ),
+        ));
+    }
+    let post_build = post_build.map(|mut p| {
+        for from in &mut p.substitute_from {
+            from.namespace
+                .get_or_insert_with(|| object.namespace().to_owned());
+        }
+        p
+    });
+    Ok(((!overlay.is_empty()).then_some(overlay), post_build))
 }
 
 /// The `namespace/name` of every Kustomization `object` depends on.
@@ -363,6 +471,12 @@ fn check_fields(
             "dependsOn",
             "decryption",
             "suspend",
+            "patches",
+            "images",
+            "postBuild",
+            "namePrefix",
+            "nameSuffix",
+            "commonMetadata",
         ]
         .contains(&field.as_str())
         {

@@ -8,12 +8,20 @@
 //! field; it is never ignored, and one object's error never stops the others.
 
 mod appset;
+mod appset_files;
 pub mod argocd;
+mod argocd_helm;
+mod argocd_source;
+pub mod envsubst;
 pub mod flux;
+pub mod live;
+pub mod overlay;
+pub mod postbuild;
 mod renders;
 mod scan;
+pub mod transform;
 
-pub use scan::{Found, scan};
+pub use scan::{Found, scan, scan_tree};
 
 use crate::sync::IgnoreRule;
 use serde::Serialize;
@@ -44,7 +52,8 @@ pub enum MigrateError {
 }
 
 /// Which tool's objects to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum From {
     /// Argo CD `Application` objects.
     Argocd,
@@ -144,6 +153,21 @@ pub struct ImportedApp {
     /// Fields left out of drift detection.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<IgnoreRule>,
+    /// Kustomize transforms over the app's render (patches, images, name prefix, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<overlay::Overlay>,
+    /// The app's directory is a Helm chart rendered with these settings (the `helm:` block).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm: Option<serde_json::Value>,
+    /// Variables substituted in the render (Flux's `postBuild`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_build: Option<postbuild::PostBuild>,
+    /// Apps that must be synced and healthy before this one syncs (Flux's `dependsOn`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Neither synced nor pruned (Flux's `suspend: true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
 }
 
 /// A `directories[]` entry.
@@ -167,7 +191,7 @@ pub struct Outcome {
     /// Chart sources Tether does not read (Flux `HelmChart`, Argo CD charts from Helm
     /// repositories) refused.
     pub charts_refused: usize,
-    /// Apps left out because they are suspended.
+    /// Apps that are suspended (`suspend: true`: neither synced nor pruned).
     pub suspended: Vec<String>,
     /// Fields accepted with a different meaning in Tether, for the reviewer.
     pub notes: Vec<String>,
@@ -182,7 +206,7 @@ impl Outcome {
             out.push_str(&format!("# note: {}\n", crate::text::clip_message(note)));
         }
         for app in &self.suspended {
-            out.push_str(&format!("# suspended, left out: {app}\n"));
+            out.push_str(&format!("# suspended (suspend: true): {app}\n"));
         }
         if self.charts_refused > 0 {
             out.push_str(&format!(
@@ -199,21 +223,39 @@ impl Outcome {
 #[must_use]
 pub fn import(from: From, dir: &std::path::Path) -> Outcome {
     let (found, errors) = scan(dir);
-    let mut outcome = match from {
-        From::Flux => flux::map(&found),
-        From::Argocd => argocd::map(&found),
-    };
-    let mut all = errors;
-    all.append(&mut outcome.errors);
-    outcome.errors = all;
+    let tree = dir
+        .canonicalize()
+        .ok()
+        .map(|root| crate::tree::Tree::new(crate::tree::FsTree::new(root)));
+    let mut outcome = map(from, &found, errors, tree.as_ref());
     renders::refuse_foreign_renders(dir, &mut outcome);
     refuse_bad_names(&mut outcome);
     outcome
 }
 
+/// The one mapping of found objects to sources and apps, shared by `import` and the
+/// daemon's discovery ([`live`]); `errors` are the scan's, `tree` the repository (read by
+/// ApplicationSet git files generators).
+#[must_use]
+pub fn map(
+    from: From,
+    found: &[Found],
+    errors: Vec<MigrateError>,
+    tree: Option<&crate::tree::Tree>,
+) -> Outcome {
+    let mut outcome = match from {
+        From::Flux => flux::map(found),
+        From::Argocd => argocd::map(found, tree),
+    };
+    let mut all = errors;
+    all.append(&mut outcome.errors);
+    outcome.errors = all;
+    outcome
+}
+
 /// Tether names apps and sources with DNS labels: an imported name that is not one is an
 /// error (a templated app name is checked when the agent discovers the app).
-fn refuse_bad_names(outcome: &mut Outcome) {
+pub(crate) fn refuse_bad_names(outcome: &mut Outcome) {
     use crate::config::is_dns_label;
     let problem = "not a DNS label (lower-case letters, digits and '-', at most 63)";
     let apps = std::mem::take(&mut outcome.imported.apps);

@@ -2,6 +2,7 @@
 
 use super::MigrateError;
 use crate::render::yaml::{ParseOptions, parse_values};
+use crate::tree::{EntryKind, FsTree, RelPath, Tree};
 use serde_json::Value;
 use std::path::Path;
 
@@ -54,25 +55,50 @@ impl Found {
 /// file, and every file that could not be read.
 #[must_use]
 pub fn scan(dir: &Path) -> (Vec<Found>, Vec<MigrateError>) {
+    let tree = match dir.canonicalize() {
+        Ok(root) => Tree::new(FsTree::new(root)),
+        Err(err) => {
+            let file = dir.display().to_string();
+            let message = err.to_string();
+            return (Vec::new(), vec![MigrateError::ReadFailed { file, message }]);
+        }
+    };
+    scan_tree(&tree, &[RelPath::root()])
+}
+
+/// Every object of the `.yaml`/`.yml` files under the directories `dirs` of `tree` (a
+/// snapshot; a file of `dirs` is read itself), named by their path in the tree.
+#[must_use]
+pub fn scan_tree(tree: &Tree, dirs: &[RelPath]) -> (Vec<Found>, Vec<MigrateError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    walk(dir, dir, 0, &mut files, &mut errors);
+    for dir in dirs {
+        if tree.is_file(dir).unwrap_or(false) {
+            files.push(dir.clone());
+        } else {
+            walk(tree, dir, 0, &mut files, &mut errors);
+        }
+    }
     files.sort();
+    files.dedup();
     let mut found = Vec::new();
-    for (rel, path) in files {
-        match read(&path) {
+    for rel in files {
+        match read(tree, &rel) {
             Ok(values) => {
                 found.extend(
                     values
                         .into_iter()
-                        .filter(|v| v.is_object())
+                        .filter(Value::is_object)
                         .map(|value| Found {
-                            file: rel.clone(),
+                            file: rel.to_string(),
                             value,
                         }),
                 )
             }
-            Err(message) => errors.push(MigrateError::ReadFailed { file: rel, message }),
+            Err(message) => errors.push(MigrateError::ReadFailed {
+                file: rel.to_string(),
+                message,
+            }),
         }
     }
     let patches = patch_files(&found);
@@ -116,65 +142,57 @@ fn patch_files(found: &[Found]) -> Vec<String> {
     out
 }
 
-fn read(path: &Path) -> Result<Vec<Value>, String> {
-    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+fn read(tree: &Tree, path: &RelPath) -> Result<Vec<Value>, String> {
+    let bytes = tree
+        .clone()
+        .with_max_file_bytes(MAX_FILE_BYTES)
+        .read(path)
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
     parse_values(&text, &ParseOptions::default()).map_err(|e| e.to_string())
 }
 
 fn walk(
-    root: &Path,
-    dir: &Path,
+    tree: &Tree,
+    dir: &RelPath,
     depth: usize,
-    files: &mut Vec<(String, std::path::PathBuf)>,
+    files: &mut Vec<RelPath>,
     errors: &mut Vec<MigrateError>,
 ) {
-    let rel = |p: &Path| {
-        p.strip_prefix(root)
-            .unwrap_or(p)
-            .to_string_lossy()
-            .into_owned()
-    };
     if depth > MAX_DEPTH {
         errors.push(MigrateError::ReadFailed {
-            file: rel(dir),
+            file: dir.to_string(),
             message: format!("nested deeper than {MAX_DEPTH} directories"),
         });
         return;
     }
-    let entries = match std::fs::read_dir(dir) {
+    let entries = match tree.list(dir) {
         Ok(entries) => entries,
         Err(err) => {
             errors.push(MigrateError::ReadFailed {
-                file: rel(dir),
+                file: dir.to_string(),
                 message: err.to_string(),
             });
             return;
         }
     };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+    for entry in entries {
+        if entry.name.starts_with('.') {
             continue;
         }
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            walk(root, &path, depth + 1, files, errors);
-        } else if kind.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
-            if files.len() >= MAX_FILES {
-                errors.push(MigrateError::ReadFailed {
-                    file: rel(&path),
-                    message: format!("more than {MAX_FILES} YAML files"),
-                });
-                return;
+        match entry.kind {
+            EntryKind::Dir => walk(tree, &entry.path, depth + 1, files, errors),
+            EntryKind::File if entry.name.ends_with(".yaml") || entry.name.ends_with(".yml") => {
+                if files.len() >= MAX_FILES {
+                    errors.push(MigrateError::ReadFailed {
+                        file: entry.path.to_string(),
+                        message: format!("more than {MAX_FILES} YAML files"),
+                    });
+                    return;
+                }
+                files.push(entry.path);
             }
-            files.push((rel(&path), path));
+            EntryKind::File => {}
         }
     }
 }

@@ -90,7 +90,7 @@ fn flux_bootstrap_layout_becomes_ordered_apps_of_one_source() {
 #[test]
 fn flux_unsupported_field_is_an_error_naming_it_and_others_still_import() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = kustomization("bad", "  path: ./a\n  postBuild: {substitute: {x: y}}\n");
+    let bad = kustomization("bad", "  path: ./a\n  components: [../c]\n");
     let good = kustomization("good", "  path: ./b\n");
     write(
         dir.path(),
@@ -107,7 +107,7 @@ fn flux_unsupported_field_is_an_error_naming_it_and_others_still_import() {
         "{}",
         errors[0]
     );
-    assert!(errors[0].contains("spec.postBuild"), "{}", errors[0]);
+    assert!(errors[0].contains("spec.components"), "{}", errors[0]);
     assert!(
         errors[0].contains("clusters/prod/apps.yaml"),
         "{}",
@@ -318,8 +318,11 @@ fn argocd_unmappable_fields_are_errors_naming_them() {
             "'.metadata.annotations[\"a/b\"]'",
             "ignoreDifferences[0].jqPathExpressions",
         ),
-        ("path: ./guestbook", "spec.source.kustomize"),
-        ("path: ./guestbook", "spec.source.helm"),
+        (
+            "path: ./guestbook",
+            "spec.source.kustomize.commonAnnotationsEnvsubst",
+        ),
+        ("path: ./guestbook", "spec.source.helm.fileParameters"),
     ] {
         let replacement = match field {
             "spec.syncPolicy.automated" => String::new(),
@@ -330,10 +333,10 @@ fn argocd_unmappable_fields_are_errors_naming_them() {
             "ignoreDifferences[0].jqPathExpressions" => {
                 "'.spec.containers[] | select(.name)'".to_owned()
             }
-            "spec.source.kustomize" => {
-                "path: ./guestbook\n    kustomize: {namePrefix: x-}".to_owned()
+            "spec.source.kustomize.commonAnnotationsEnvsubst" => {
+                "path: ./guestbook\n    kustomize: {commonAnnotationsEnvsubst: true}".to_owned()
             }
-            _ => "path: ./guestbook\n    helm: {releaseName: x}".to_owned(),
+            _ => "path: ./guestbook\n    helm: {fileParameters: [{name: a, path: b}]}".to_owned(),
         };
         let dir = tempfile::tempdir().unwrap();
         write(
@@ -475,8 +478,8 @@ fn applicationset_unsupported_generators_are_errors_naming_the_field() {
     for (from, to, field) in [
         (
             "directories:",
-            "files: [{path: x.json}]\n        ignored:",
-            "git.files",
+            "files: [{exclude: false}]\n        ignored:",
+            "git.files[0].path",
         ),
         (
             "  generators:",

@@ -6,6 +6,7 @@ use super::DaemonError;
 use record::{finish_failed, finish_synced, write_status};
 
 mod departed;
+mod depends;
 mod inspect;
 mod notify;
 mod record;
@@ -464,7 +465,10 @@ async fn round(
     };
     metrics.set_revision(name, &snapshot.revision);
     ctx.inspector.remember(name, &snapshot);
-    let apps = match pipeline::discover_apps(&ctx.config, name, &snapshot.tree) {
+    // Apps read from the snapshot's Argo CD and Flux objects join the configured ones.
+    let imported = crate::migrate::live::effective(&ctx.config, name, &snapshot.tree);
+    let config = imported.as_ref().unwrap_or(&ctx.config);
+    let apps = match pipeline::discover_apps(config, name, &snapshot.tree) {
         Ok(apps) => apps,
         Err(err) => {
             tracing::warn!(reason = err.reason(), error = %err, "app discovery failed");
@@ -498,7 +502,8 @@ async fn round(
     // A suspended app keeps its objects and its status; it is neither synced nor departed.
     let mut apps = apps;
     apps.retain(|app| {
-        let suspended = ctx.state.is_suspended(&app.spec.name);
+        let suspended = ctx.state.is_suspended(&app.spec.name)
+            || config.apps.get(app.generator).is_some_and(|g| g.suspend);
         if suspended {
             tracing::info!(app = %app.spec.name, "suspended: not synced");
             // Readiness does not wait for a sync that will not come.
@@ -508,7 +513,7 @@ async fn round(
         !suspended
     });
     let policies = match PolicySet::load(
-        &pipeline::policy_config(&ctx.config, &apps),
+        &pipeline::policy_config(config, &apps),
         Some(&snapshot.tree),
     ) {
         Ok(p) => p,
@@ -576,13 +581,16 @@ async fn round(
             if !manual && windows::waits(ctx, app, revision, &window).await {
                 return None;
             }
+            if let Some(why) = depends::waiting_for(ctx, config, app, revision) {
+                return depends::wait(ctx, app, revision, &why).await;
+            }
             if let Some(crate::rollout::wave::Decision::Wait(why)) = wave_plan.get(&app.spec.name) {
                 return waves::wait(ctx, app, revision, why).await;
             }
             let started = Instant::now();
             let prepared = pipeline::prepare(
                 tree,
-                &ctx.config,
+                config,
                 app,
                 revision,
                 &ctx.secrets,

@@ -1,0 +1,63 @@
+//! Ordering between apps (an app generator's `dependsOn`, as Flux's Kustomization
+//! `dependsOn`): an app does not sync until every app it depends on has synced successfully
+//! and is healthy (at this round's revision when both read the same source). A waiting app
+//! keeps what runs; its status says which app it waits for, and the round comes back soon.
+
+use super::Ctx;
+use super::record::write_status;
+use crate::config::Config;
+use crate::daemon::pipeline::AppDef;
+use std::time::Duration;
+
+/// How soon a round comes back while an app waits for its dependencies.
+const DEPENDS_REQUEUE: Duration = Duration::from_secs(2);
+
+/// Why `app` must wait this round, if it must.
+pub(super) fn waiting_for(
+    ctx: &Ctx,
+    config: &Config,
+    app: &AppDef,
+    revision: &str,
+) -> Option<String> {
+    let generator = config.apps.get(app.generator)?;
+    for dependency in &generator.depends_on {
+        let ready = ctx.state.app(dependency).is_some_and(|s| {
+            let current = s.source != app.source || s.revision == revision;
+            current && s.sync == "Succeeded" && s.health == "Healthy"
+        });
+        if !ready {
+            return Some(format!(
+                "dependency {dependency} is not synced and healthy yet"
+            ));
+        }
+    }
+    None
+}
+
+/// Records that `app` waits; returns how soon the next round should come.
+pub(super) async fn wait(ctx: &Ctx, app: &AppDef, revision: &str, why: &str) -> Option<Duration> {
+    let name = &app.spec.name;
+    let message = format!("{why} (revision {revision})");
+    let newly = ctx
+        .state
+        .app(name)
+        .is_none_or(|s| s.errors.first() != Some(&message));
+    ctx.state.update_app(name, |s| {
+        if s.revision != revision {
+            s.sync = "Waiting".into();
+            s.reason = "DependencyNotReady".into();
+            s.errors = vec![message.clone()];
+        }
+        s.first_sync_done = true;
+    });
+    if newly {
+        tracing::info!(app = %name, revision, reason = %why, "waiting for a dependency");
+        ctx.events
+            .publish(name, false, "DependencyNotReady", message)
+            .await;
+        if let Some(status) = ctx.state.app(name) {
+            write_status(ctx, &status).await;
+        }
+    }
+    Some(DEPENDS_REQUEUE)
+}
