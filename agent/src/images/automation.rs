@@ -136,7 +136,8 @@ pub fn write_target(
         password: c.password.clone(),
         bearer_token: c.bearer_token.clone(),
         ca_bundle: c.ca_bundle.clone(),
-        ..CredentialFiles::default()
+        ssh_private_key: c.ssh_private_key.clone(),
+        ssh_known_hosts: c.ssh_known_hosts.clone(),
     })
     .map_err(|e| AutomationError::CredentialsInvalid {
         automation: automation.name.clone(),

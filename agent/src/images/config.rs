@@ -242,6 +242,8 @@ impl ImagesConfig {
                 &mut c.password,
                 &mut c.bearer_token,
                 &mut c.ca_bundle,
+                &mut c.ssh_private_key,
+                &mut c.ssh_known_hosts,
                 &mut a.signing_key,
             ] {
                 fix(p);
