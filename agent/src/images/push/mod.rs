@@ -172,6 +172,10 @@ pub struct WriteTarget {
 /// The files of a tip: path → text (YAML files under the requested folders).
 pub type Files = BTreeMap<String, String>;
 
+/// Writes the commit message from the changes and the changed files' new texts; `Err`
+/// with a reason when a template fails.
+pub type MessageFn<'a> = dyn Fn(&[Change], &Files) -> Result<String, String> + 'a;
+
 /// What an edit returns: the new texts of changed files, and the changes.
 pub struct Edits {
     /// path → new text.
@@ -328,7 +332,7 @@ impl WriteTarget {
         &self,
         paths: &[String],
         edit: &mut dyn FnMut(&Files) -> Result<Edits, PushError>,
-        message: &dyn Fn(&[Change]) -> String,
+        message: &MessageFn<'_>,
     ) -> Result<Option<Pushed>, PushError> {
         let wire = self.wire()?;
         let mut last_refusal = String::new();
@@ -357,7 +361,12 @@ impl WriteTarget {
             if edits.files.is_empty() {
                 return Ok(None);
             }
-            let text = message(&edits.changes);
+            let text = message(&edits.changes, &edits.files).map_err(|message| {
+                PushError::CommitFailed {
+                    url: self.url_text(),
+                    message,
+                }
+            })?;
             let commit = self.commit(&repo, &tip, &edits.files, &text)?;
             let pushed = match wire {
                 Wire::Https => self.push_http(&repo, tip.id(), commit)?,

@@ -97,8 +97,8 @@ fn setter_edit(tag: &str) -> impl FnMut(&Files) -> Result<Edits, PushError> {
     }
 }
 
-fn message(changes: &[Change]) -> String {
-    format!("images: {} change(s)", changes.len())
+fn message(changes: &[Change], _files: &Files) -> Result<String, String> {
+    Ok(format!("images: {} change(s)", changes.len()))
 }
 
 #[test]
