@@ -44,10 +44,22 @@ pub fn edit(
     Ok(edits)
 }
 
-/// The commit message: the template with `{{automation}}` and `{{changes}}` replaced; by
-/// default a subject and one line per change.
-#[must_use]
-pub fn message(template: Option<&str>, automation: &str, changes: &[Change]) -> String {
+/// The commit message of the automation `(namespace, name)`: a Go template (as Flux's,
+/// see [`super::message`]) rendered with Flux's data, or Tether's own template with
+/// `{{automation}}` and `{{changes}}` replaced; by default a subject and one line per change.
+pub fn message(
+    template: Option<&str>,
+    automation: (&str, &str),
+    changes: &[Change],
+    files: &Files,
+) -> Result<String, String> {
+    if let Some(go) = template.filter(|t| super::message::is_go_template(t)) {
+        return super::message::render(go, automation, changes, files);
+    }
+    Ok(own_message(template, automation.1, changes))
+}
+
+fn own_message(template: Option<&str>, automation: &str, changes: &[Change]) -> String {
     let list = changes
         .iter()
         .map(|c| {
@@ -136,7 +148,8 @@ pub fn write_target(
         password: c.password.clone(),
         bearer_token: c.bearer_token.clone(),
         ca_bundle: c.ca_bundle.clone(),
-        ..CredentialFiles::default()
+        ssh_private_key: c.ssh_private_key.clone(),
+        ssh_known_hosts: c.ssh_known_hosts.clone(),
     })
     .map_err(|e| AutomationError::CredentialsInvalid {
         automation: automation.name.clone(),
@@ -174,13 +187,30 @@ mod tests {
             old: "x:1".into(),
             new: "x:2".into(),
         }];
+        let files = Files::new();
         assert_eq!(
-            message(None, "config", &changes),
+            message(None, ("ns", "config"), &changes, &files).unwrap(),
             "images: update config\n\n- apps/a.yaml:3 ns:app: x:1 -> x:2\n"
         );
         assert_eq!(
-            message(Some("bump {{automation}} [ci skip]"), "c", &changes),
+            message(
+                Some("bump {{automation}} [ci skip]"),
+                ("ns", "c"),
+                &changes,
+                &files
+            )
+            .unwrap(),
             "bump c [ci skip]"
+        );
+        assert_eq!(
+            message(
+                Some("bump {{ .AutomationObject }}"),
+                ("ns", "c"),
+                &changes,
+                &files
+            )
+            .unwrap(),
+            "bump ns/c"
         );
     }
 }

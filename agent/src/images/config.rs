@@ -178,10 +178,14 @@ pub struct AutomationConfig {
     /// The commit author.
     #[serde(default)]
     pub author: Author,
-    /// The commit message; `{{automation}}` and `{{changes}}` (one line per change) are
-    /// replaced.
+    /// The commit message: a Go template with Flux's data (`.AutomationObject`,
+    /// `.Changed`, ...), or Tether's `{{automation}}` and `{{changes}}` (one line per change).
     #[serde(default)]
     pub message_template: Option<String>,
+    /// The Flux `ImageUpdateAutomation` this came from (namespace, name), for
+    /// `.AutomationObject`.
+    #[serde(skip)]
+    pub flux_object: Option<(String, String)>,
     /// Sign commits with this SSH private key (OpenSSH format).
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
@@ -242,6 +246,8 @@ impl ImagesConfig {
                 &mut c.password,
                 &mut c.bearer_token,
                 &mut c.ca_bundle,
+                &mut c.ssh_private_key,
+                &mut c.ssh_known_hosts,
                 &mut a.signing_key,
             ] {
                 fix(p);

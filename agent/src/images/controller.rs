@@ -428,11 +428,18 @@ impl Controller {
         let paths = automation.paths.clone();
         let name = automation.name.clone();
         let template = automation.message_template.clone();
+        let flux_object = automation.flux_object.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut edit =
                 |files: &super::push::Files| super::automation::edit(files, &chosen, &kustomize);
-            let message = |changes: &[super::update::Change]| {
-                super::automation::message(template.as_deref(), &name, changes)
+            let object = flux_object.unwrap_or((ns, name));
+            let message = |changes: &[super::update::Change], files: &super::push::Files| {
+                super::automation::message(
+                    template.as_deref(),
+                    (&object.0, &object.1),
+                    changes,
+                    files,
+                )
             };
             target.update(&paths, &mut edit, &message)
         })

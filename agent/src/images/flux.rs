@@ -77,7 +77,8 @@ pub fn take(
                 repository(object, &ns, &name).map(|r| out.config.repositories.push(r))
             }
             "ImagePolicy" => policy(object, &ns, &name).map(|p| out.config.policies.push(p)),
-            _ => automation(object, &name, source, sources).map(|a| out.config.automations.push(a)),
+            _ => automation(object, (&ns, &name), source, sources)
+                .map(|a| out.config.automations.push(a)),
         };
         if let Err(problem) = result {
             out.problems.push(format!("{id}: {problem}"));
@@ -203,7 +204,7 @@ fn policy(v: &Value, ns: &str, name: &str) -> Result<PolicyConfig, String> {
 
 fn automation(
     v: &Value,
-    name: &str,
+    (namespace, name): (&str, &str),
     source: &str,
     sources: &[String],
 ) -> Result<AutomationConfig, String> {
@@ -241,8 +242,8 @@ fn automation(
                 .unwrap_or("tether@localhost")
                 .to_owned(),
         },
-        // Flux's templates are Go templates: the default message lists the changes instead.
-        message_template: None,
+        message_template: text(v, "/spec/git/commit/messageTemplate").map(str::to_owned),
+        flux_object: Some((namespace.to_owned(), name.to_owned())),
         signing_key: None,
         interval: interval(v, "/spec/interval", "spec.interval")?,
         max_retries: 3,

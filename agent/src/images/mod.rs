@@ -23,6 +23,7 @@ pub mod automation;
 pub mod config;
 pub mod controller;
 pub mod flux;
+pub mod message;
 pub mod policy;
 pub mod promote;
 pub mod push;

@@ -225,6 +225,14 @@ fn flux_image_objects_in_an_app_are_used_instead_of_applied() {
         s.git(&["log", "-1", "--format=%an <%ae>", "main"]),
         "fluxcdbot <fluxcdbot@users.noreply.github.com>"
     );
+    // The Flux object's Go template wrote the message: one line per change.
+    let message = s.git(&["log", "-1", "--format=%B", "main"]);
+    let line = message.lines().next().unwrap_or_default();
+    let (old, new) = line.split_once(" -> ").unwrap_or_default();
+    assert!(
+        old.ends_with("/shop/web:1.0.0") && new.contains("/shop/web:1."),
+        "{message}"
+    );
     s.wait("the new tag in the cluster", || s.released("1.2.0"));
     let (_, body) = s.agent.get("/api/v1/images");
     let report: serde_json::Value = serde_json::from_str(&body).expect("JSON");

@@ -302,3 +302,65 @@ fn an_https_remote_is_fetched_with_gix_and_pushed_by_send_pack_with_basic_creden
         "the pushed pack is sound"
     );
 }
+
+#[test]
+fn an_ssh_remote_is_pushed_with_the_write_key_survives_a_race_and_refuses_a_wrong_key() {
+    let s = setup();
+    let sshd = tether_tests::gitserver::SshGit::start().expect("sshd");
+    let head = git(&s, &["rev-parse", "main"]);
+    let with_key = |key: &std::path::Path| {
+        config(&s).replace(
+            "      paths: [apps/shop]\n",
+            &format!(
+                "      paths: [apps/shop]\n      url: {}\n      credentials: {{sshPrivateKey: {}, sshKnownHosts: {}}}\n",
+                sshd.url(&s.upstream.bare),
+                key.display(),
+                sshd.known_hosts.display()
+            ),
+        )
+    };
+    // A key the server does not know: refused with ssh's reason, no key material, no commit.
+    let wrong = s.dir.path().join("wrong_ed25519");
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&wrong))
+    .expect("ssh-keygen");
+    let (code, report, stderr) = images(s.dir.path(), &with_key(&wrong), true);
+    assert_eq!(code, 1, "{report:#}");
+    let error = entry(&report, "automations", "shop")["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("Permission denied"), "{error}");
+    let private = std::fs::read_to_string(&wrong).expect("read the key");
+    for line in private.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(
+            !report.to_string().contains(line),
+            "key material in {report:#}"
+        );
+        assert!(!stderr.contains(line), "key material in the log");
+    }
+    assert_eq!(git(&s, &["rev-parse", "main"]), head);
+    // The right key; a colleague pushes first: the refused push is applied again on top.
+    race_once(&s);
+    let (code, report, stderr) = images(s.dir.path(), &with_key(&sshd.client_key), true);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert!(s.upstream.bare.join("raced").exists(), "the race happened");
+    let commit = entry(&report, "automations", "shop")["lastCommit"]
+        .as_str()
+        .expect("a commit")
+        .to_owned();
+    assert_eq!(git(&s, &["rev-parse", "main"]), commit);
+    assert_eq!(
+        git(&s, &["log", "-1", "--format=%s", "main~1"]),
+        "a colleague's change"
+    );
+    assert_eq!(git(&s, &["rev-parse", "main~2"]), head);
+    assert!(git(&s, &["show", "main:apps/shop/deploy.yaml"]).contains("shop/web:1.1.0"));
+    // The refused first push leaves its commit dangling on the server; nothing is broken.
+    assert_eq!(
+        git(&s, &["fsck", "--strict", "--no-dangling"]),
+        "",
+        "the pushed packs are sound"
+    );
+}

@@ -215,7 +215,7 @@ pub fn promote(args: &PromoteArgs) -> Result<Promoted, PromoteError> {
     let pushed = target.update(
         std::slice::from_ref(&overlays),
         &mut edit,
-        &|c: &[Change]| message(&title, c),
+        &|c: &[Change], _: &super::push::Files| Ok(message(&title, c)),
     )?;
     if let Some(err) = failure {
         return Err(err);

@@ -5,13 +5,16 @@
 //!
 //! gix cannot push yet, so this uses libgit2 (`git2`, built from its vendored sources
 //! without OpenSSL or libssh2) for commits, packs, and git://, file:// and plain http://
-//! transfers; https:// is fetched with gix and pushed by a send-pack over smart HTTP on
-//! reqwest and rustls (module `http`), so no second TLS stack is linked. Basic or bearer
-//! credentials are separate from the sync's read credentials. ssh:// pushes are refused
-//! with a clear error (see README, "Image automation").
+//! transfers; https:// and ssh:// (or scp-like `user@host:path`) remotes are fetched with
+//! gix and pushed by the send-pack of module `sendpack`, over smart HTTP on reqwest and
+//! rustls (module `http`, so no second TLS stack is linked) or over the pipes of the
+//! system `ssh` (module `ssh`, so no libssh2). Basic, bearer or SSH key credentials are
+//! separate from the sync's read credentials.
 
 mod http;
+mod sendpack;
 mod sign;
+mod ssh;
 
 use crate::images::update::Change;
 use crate::source::credentials::{Credentials, HttpAuth};
@@ -105,7 +108,7 @@ pub enum PushError {
     },
     /// The URL's scheme cannot be pushed to.
     #[error(
-        "{url}: pushing over {scheme} is not supported (use http://, git:// or file://, or a separate push URL)"
+        "{url}: pushing over {scheme} is not supported (use https://, ssh://, http://, git:// or file://)"
     )]
     SchemeUnsupported {
         /// The remote (redacted).
@@ -133,6 +136,17 @@ impl PushError {
     }
 }
 
+/// How a remote is fetched and pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    /// libgit2 both ways (http://, git://, file://, local paths).
+    Libgit2,
+    /// gix fetch, send-pack over smart HTTP.
+    Https,
+    /// gix fetch, send-pack over `ssh … git-receive-pack`.
+    Ssh,
+}
+
 /// Where and how to write.
 pub struct WriteTarget {
     /// The remote.
@@ -157,6 +171,10 @@ pub struct WriteTarget {
 
 /// The files of a tip: path → text (YAML files under the requested folders).
 pub type Files = BTreeMap<String, String>;
+
+/// Writes the commit message from the changes and the changed files' new texts; `Err`
+/// with a reason when a template fails.
+pub type MessageFn<'a> = dyn Fn(&[Change], &Files) -> Result<String, String> + 'a;
 
 /// What an edit returns: the new texts of changed files, and the changes.
 pub struct Edits {
@@ -203,16 +221,21 @@ impl WriteTarget {
         crate::text::clip_message(&crate::source::redact::scrub(err.message(), &refs)).into_owned()
     }
 
-    fn check_scheme(&self) -> Result<(), PushError> {
+    /// How this remote is fetched and pushed.
+    fn wire(&self) -> Result<Wire, PushError> {
         let raw = self.url.expose();
-        let scheme = raw.split_once("://").map_or("file", |(s, _)| s);
-        if matches!(scheme, "https" | "http" | "git" | "file") || !raw.contains("://") {
-            return Ok(());
+        if ssh::parse(raw).is_some() {
+            return Ok(Wire::Ssh);
         }
-        Err(PushError::SchemeUnsupported {
-            url: self.url_text(),
-            scheme: scheme.to_owned(),
-        })
+        let scheme = raw.split_once("://").map_or("file", |(s, _)| s);
+        match scheme {
+            "https" => Ok(Wire::Https),
+            "http" | "git" | "file" => Ok(Wire::Libgit2),
+            _ => Err(PushError::SchemeUnsupported {
+                url: self.url_text(),
+                scheme: scheme.to_owned(),
+            }),
+        }
     }
 
     fn open(&self) -> Result<git2::Repository, PushError> {
@@ -309,19 +332,18 @@ impl WriteTarget {
         &self,
         paths: &[String],
         edit: &mut dyn FnMut(&Files) -> Result<Edits, PushError>,
-        message: &dyn Fn(&[Change]) -> String,
+        message: &MessageFn<'_>,
     ) -> Result<Option<Pushed>, PushError> {
-        self.check_scheme()?;
-        let https = self.url.expose().starts_with("https://");
+        let wire = self.wire()?;
         let mut last_refusal = String::new();
         for attempt in 0..=self.max_retries {
-            let (repo, tip) = if https {
-                let tip = self.fetch_gix()?;
-                (self.open()?, tip)
-            } else {
+            let (repo, tip) = if wire == Wire::Libgit2 {
                 let repo = self.open()?;
                 let tip = self.fetch(&repo)?.id();
                 (repo, tip)
+            } else {
+                let tip = self.fetch_gix()?;
+                (self.open()?, tip)
             };
             let tip = repo.find_commit(tip).map_err(|e| PushError::ReadFailed {
                 url: self.url_text(),
@@ -339,12 +361,17 @@ impl WriteTarget {
             if edits.files.is_empty() {
                 return Ok(None);
             }
-            let text = message(&edits.changes);
+            let text = message(&edits.changes, &edits.files).map_err(|message| {
+                PushError::CommitFailed {
+                    url: self.url_text(),
+                    message,
+                }
+            })?;
             let commit = self.commit(&repo, &tip, &edits.files, &text)?;
-            let pushed = if https {
-                self.push_http(&repo, tip.id(), commit)?
-            } else {
-                self.push(&repo, commit)?
+            let pushed = match wire {
+                Wire::Https => self.push_http(&repo, tip.id(), commit)?,
+                Wire::Ssh => self.push_ssh(&repo, tip.id(), commit)?,
+                Wire::Libgit2 => self.push(&repo, commit)?,
             };
             match pushed {
                 None => {

@@ -97,8 +97,8 @@ fn setter_edit(tag: &str) -> impl FnMut(&Files) -> Result<Edits, PushError> {
     }
 }
 
-fn message(changes: &[Change]) -> String {
-    format!("images: {} change(s)", changes.len())
+fn message(changes: &[Change], _files: &Files) -> Result<String, String> {
+    Ok(format!("images: {} change(s)", changes.len()))
 }
 
 #[test]
@@ -255,13 +255,14 @@ fn commits_are_signed_with_an_ssh_key_when_asked() {
 }
 
 #[test]
-fn ssh_remotes_are_refused_with_a_clear_error() {
+fn unknown_schemes_are_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut target = target(dir.path());
-    target.url = RedactedUrl::new("ssh://user:hunter22@git.example/config.git");
+    target.url = RedactedUrl::new("ftp://user:hunter22@git.example/config.git");
     let err = target
         .update(&[], &mut setter_edit("1"), &message)
         .unwrap_err();
     assert_eq!(err.reason(), "PushUnsupported");
+    assert!(err.to_string().contains("over ftp"), "{err}");
     assert!(!err.to_string().contains("hunter22"), "{err}");
 }

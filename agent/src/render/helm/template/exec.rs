@@ -305,6 +305,7 @@ impl<'a> Exec<'a> {
                     items.push((Value::str(k), e.clone()));
                 }
             }
+            Value::Object(o) if o.entries().is_some() => items = o.entries().unwrap_or_default(),
             Value::Nil => {}
             other => {
                 let (pos, node) = last_node(pipe);

@@ -95,6 +95,11 @@ pub trait Object: Send + Sync {
     fn as_map(&self) -> Option<BTreeMap<String, Value>> {
         None
     }
+    /// The entries when Go holds the object as a map with keys that are not strings (a
+    /// struct key, as Flux's `.Changed.Objects`), for `range $key, $value`.
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        None
+    }
 }
 
 /// One template file of a chart or subchart, named as Helm names it
