@@ -323,6 +323,18 @@ impl Tree {
         self.max_file_bytes
     }
 
+    /// The storage backend, to wrap (the daemon records what a render reads through it).
+    #[must_use]
+    pub fn raw(&self) -> Arc<dyn RawTree> {
+        Arc::clone(&self.raw)
+    }
+
+    /// A tree over another backend with this tree's file size limit.
+    #[must_use]
+    pub fn with_raw(&self, raw: impl RawTree + 'static) -> Self {
+        Self::new(raw).with_max_file_bytes(self.max_file_bytes)
+    }
+
     /// Resolves every symlink in `path`, returning the real path inside the tree and what is
     /// there, or `None` when nothing is.
     pub fn resolve(&self, path: &RelPath) -> Result<Option<(RelPath, EntryKind)>, TreeError> {

@@ -12,6 +12,8 @@ mod deploy;
 mod offline;
 #[path = "daemon/overlays.rs"]
 mod overlays;
+#[path = "daemon/rest.rs"]
+mod rest;
 #[path = "daemon/validation.rs"]
 mod validation;
 

@@ -2,13 +2,14 @@
 //! re-apply a managed object as soon as someone changes a field Tether set, or deletes it.
 //!
 //! The watches carry Tether's label selector (`app.kubernetes.io/managed-by=tether`), so an
-//! object whose label is removed is seen as gone and re-applied too. Full objects are watched
-//! (a metadata-only watch would need a read per event to compare values), except Secrets: a
-//! watch stream keeps its last event in its buffers, so their values would stay in memory;
-//! they are watched metadata-only and read again on each event. Nothing is cached: each event
-//! is cut down to the fields Tether applied ([`super::compare`]) and its hash
-//! compared with the one recorded after the last apply, so defaulting, status updates and
-//! fields of other managers (an HPA's replicas) cause no write.
+//! object whose label is removed is seen as gone and re-applied too. The watches are
+//! metadata-only (`PartialObjectMetadata`): per object the engine keeps the resourceVersion it
+//! last saw as applied, and an event with that version (a relist, Tether's own apply) costs
+//! nothing. Any other version makes the object read once: it is cut down to the fields Tether
+//! applied ([`super::compare`]) and its hash compared with the one recorded after the last
+//! apply, so defaulting, status updates and fields of other managers (an HPA's replicas) cause
+//! no write, and their version is remembered. No object is cached, and a Secret's values never
+//! reach the process through a watch.
 //!
 //! Corrections of one object back off exponentially ([`EngineConfig::drift_backoff_start`],
 //! doubling up to [`EngineConfig::drift_backoff_cap`] while the fight goes on, reset after a
@@ -21,7 +22,7 @@
 //! [`EngineConfig::drift_backoff_start`]: super::engine::EngineConfig::drift_backoff_start
 //! [`EngineConfig::drift_backoff_cap`]: super::engine::EngineConfig::drift_backoff_cap
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -40,7 +41,8 @@ use super::compare;
 use super::engine::{Engine, lock};
 use super::inventory;
 use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef};
-use super::plan::Desired;
+use super::watch_index::TargetKey;
+pub(super) use super::watch_index::WatchIndex;
 
 /// One drift correction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,116 +62,13 @@ pub struct Correction {
     pub resync: bool,
 }
 
-/// A resource and namespace watched (no namespace: cluster-wide or cluster-scoped).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct TargetKey {
-    api_version: String,
-    plural: String,
-    namespace: Option<String>,
-}
-
-/// Which objects each self-healing app manages, and so what to watch.
-#[derive(Debug, Default)]
-pub(super) struct WatchIndex {
-    apps: HashMap<String, Vec<(ObjectRef, ApiResource, bool)>>,
-    owners: HashMap<ObjectRef, String>,
-}
-
-impl WatchIndex {
-    /// Records the objects of `app`; true when they changed.
-    pub(super) fn set_app<'a>(
-        &mut self,
-        app: &str,
-        objects: impl Iterator<Item = &'a Desired>,
-    ) -> bool {
-        let list: Vec<(ObjectRef, ApiResource, bool)> = objects
-            .map(|d| {
-                (
-                    d.reference.clone(),
-                    d.resolved.resource.clone(),
-                    d.resolved.scope.namespaced,
-                )
-            })
-            .collect();
-        let same = self
-            .apps
-            .get(app)
-            .is_some_and(|old| old.iter().map(|o| &o.0).eq(list.iter().map(|o| &o.0)));
-        if same {
-            return false;
-        }
-        self.remove_app(app);
-        for (r, _, _) in &list {
-            self.owners.insert(r.clone(), app.to_owned());
-        }
-        self.apps.insert(app.to_owned(), list);
-        true
-    }
-
-    /// Forgets `app`; true when it was known.
-    pub(super) fn remove_app(&mut self, app: &str) -> bool {
-        let Some(old) = self.apps.remove(app) else {
-            return false;
-        };
-        for (r, _, _) in old {
-            if self.owners.get(&r).is_some_and(|a| a == app) {
-                self.owners.remove(&r);
-            }
-        }
-        true
-    }
-
-    fn owner(&self, reference: &ObjectRef) -> Option<String> {
-        self.owners.get(reference).cloned()
-    }
-
-    /// What to watch: per resource, one watch per namespace, or one cluster-wide watch when
-    /// the resource is cluster-scoped or spans more than `max_namespaces` namespaces.
-    fn targets(&self, max_namespaces: usize) -> BTreeMap<TargetKey, ApiResource> {
-        let mut by_resource: BTreeMap<
-            (String, String),
-            (ApiResource, bool, std::collections::BTreeSet<String>),
-        > = BTreeMap::new();
-        for (r, resource, namespaced) in self.apps.values().flatten() {
-            by_resource
-                .entry((resource.api_version.clone(), resource.plural.clone()))
-                .or_insert_with(|| (resource.clone(), *namespaced, Default::default()))
-                .2
-                .insert(r.namespace.clone());
-        }
-        let mut out = BTreeMap::new();
-        for ((api_version, plural), (resource, namespaced, namespaces)) in by_resource {
-            if !namespaced || namespaces.len() > max_namespaces {
-                out.insert(
-                    TargetKey {
-                        api_version,
-                        plural,
-                        namespace: None,
-                    },
-                    resource,
-                );
-                continue;
-            }
-            for ns in namespaces {
-                out.insert(
-                    TargetKey {
-                        api_version: api_version.clone(),
-                        plural: plural.clone(),
-                        namespace: Some(ns),
-                    },
-                    resource.clone(),
-                );
-            }
-        }
-        out
-    }
-}
-
 /// The drift state shared with the engine: counters and the broadcast of corrections.
 #[derive(Debug)]
 pub(super) struct DriftShared {
     corrections: broadcast::Sender<Correction>,
     counts: Mutex<HashMap<String, u64>>,
+    /// Corrections scheduled or running, by app.
+    in_flight: Mutex<HashMap<String, usize>>,
 }
 
 impl DriftShared {
@@ -177,6 +76,7 @@ impl DriftShared {
         Self {
             corrections,
             counts: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -186,6 +86,25 @@ impl DriftShared {
 
     pub(super) fn count(&self, app: &str) -> u64 {
         lock(&self.counts).get(app).copied().unwrap_or(0)
+    }
+
+    /// Whether a correction of one of `app`'s objects is scheduled or running.
+    pub(super) fn busy(&self, app: &str) -> bool {
+        lock(&self.in_flight).get(app).is_some_and(|n| *n > 0)
+    }
+
+    fn started(&self, app: &str) {
+        *lock(&self.in_flight).entry(app.to_owned()).or_insert(0) += 1;
+    }
+
+    fn finished(&self, app: &str) {
+        let mut in_flight = lock(&self.in_flight);
+        if let Some(n) = in_flight.get_mut(app) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                in_flight.remove(app);
+            }
+        }
     }
 
     fn record(&self, correction: Correction) {
@@ -225,10 +144,10 @@ impl Backoff {
 }
 
 enum Seen {
-    Changed(ObjectRef, serde_json::Value),
-    /// A change seen through a metadata-only watch (Secrets): the object is read again to
-    /// compare.
-    Touched(ObjectRef),
+    /// A change seen through a metadata-only watch, with the object's resourceVersion: when
+    /// it is the version last seen as applied, nothing changed; else the object is read
+    /// again to compare.
+    Touched(ObjectRef, Option<String>),
     Gone(ObjectRef),
 }
 
@@ -244,58 +163,22 @@ enum Outcome {
 
 type Key = (String, ObjectRef);
 
-fn reference_of(resource: &ApiResource, object: &DynamicObject) -> ObjectRef {
-    ObjectRef {
-        group: resource.group.clone(),
-        version: resource.version.clone(),
-        kind: resource.kind.clone(),
-        namespace: object.metadata.namespace.clone().unwrap_or_default(),
-        name: object.metadata.name.clone().unwrap_or_default(),
-    }
-}
-
 async fn watch_target(
     client: kube::Client,
     key: TargetKey,
     resource: ApiResource,
     tx: mpsc::Sender<Seen>,
 ) {
-    let api: Api<DynamicObject> = match &key.namespace {
+    // Metadata only (`PartialObjectMetadata`): the resourceVersion tells whether an object
+    // changed since Tether last saw it as applied, and the full object is read only then.
+    // A Secret's values never reach this process through a watch either.
+    let api: Api<PartialObjectMeta<DynamicObject>> = match &key.namespace {
         Some(ns) => Api::namespaced_with(client, ns, &resource),
         None => Api::all_with(client, &resource),
     };
     let config =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    if resource.group.is_empty() && resource.plural == "secrets" {
-        // Secrets are watched metadata-only: a watch stream keeps its last event in its
-        // buffers, and a Secret's values must not stay in this process.
-        let api: Api<PartialObjectMeta<DynamicObject>> = match &key.namespace {
-            Some(ns) => Api::namespaced_with(api.into_client(), ns, &resource),
-            None => Api::all_with(api.into_client(), &resource),
-        };
-        return watch_metadata(api, config, resource, tx).await;
-    }
-    let mut stream = watcher(api, config).default_backoff().boxed();
-    while let Some(event) = stream.next().await {
-        let seen = match event {
-            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
-                let reference = reference_of(&resource, &o);
-                match serde_json::to_value(o) {
-                    Ok(v) => Seen::Changed(reference, v),
-                    Err(_) => continue,
-                }
-            }
-            Ok(watcher::Event::Delete(o)) => Seen::Gone(reference_of(&resource, &o)),
-            Ok(_) => continue,
-            Err(err) => {
-                tracing::debug!(resource = %resource.plural, error = %err, "drift watch error; retrying");
-                continue;
-            }
-        };
-        if tx.send(seen).await.is_err() {
-            return;
-        }
-    }
+    watch_metadata(api, config, resource, tx).await;
 }
 
 async fn watch_metadata(
@@ -315,7 +198,7 @@ async fn watch_metadata(
     while let Some(event) = stream.next().await {
         let seen = match event {
             Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
-                Seen::Touched(reference(&o.metadata))
+                Seen::Touched(reference(&o.metadata), o.metadata.resource_version)
             }
             Ok(watcher::Event::Delete(o)) => Seen::Gone(reference(&o.metadata)),
             Ok(_) => continue,
@@ -359,6 +242,7 @@ impl Engine {
                 Some(done) = tasks.join_next() => {
                     let Ok((key, outcome)) = done else { continue };
                     let again = pending.remove(&key).unwrap_or(false);
+                    self.inner.drift.finished(&key.0);
                     let config = &self.inner.config;
                     if matches!(outcome, Outcome::Corrected | Outcome::Retry) {
                         let next = Backoff::after(
@@ -412,15 +296,15 @@ impl Engine {
     /// The app and object to check when an event may be drift; `None` when the event shows
     /// the object as Tether left it.
     fn drifted(&self, seen: Seen) -> Option<Key> {
-        let (reference, live) = match seen {
-            Seen::Changed(r, v) => (r, Some(v)),
-            Seen::Touched(r) | Seen::Gone(r) => (r, None),
+        let (reference, version) = match seen {
+            Seen::Touched(r, v) => (r, v),
+            Seen::Gone(r) => (r, None),
         };
         let app = lock(&self.inner.index).owner(&reference)?;
         let slot = self.existing_slot(&app)?;
-        if let (Some(live), Ok(state)) = (&live, slot.state.try_lock()) {
+        if let (Some(version), Ok(state)) = (&version, slot.state.try_lock()) {
             let managed = state.as_ref()?.objects.get(&reference)?;
-            if compare::live_hash(live, &managed.desired.shape) == managed.live {
+            if !version.is_empty() && managed.resource_version == *version {
                 return None;
             }
         }
@@ -439,6 +323,7 @@ impl Engine {
             return;
         }
         pending.insert(key.clone(), false);
+        self.inner.drift.started(&key.0);
         let not_before = backoff.get(&key).map(Backoff::next_allowed);
         let engine = self.clone();
         tasks.spawn(async move {
@@ -479,6 +364,13 @@ impl Engine {
             && (compare::live_hash(live, &managed.desired.shape) == managed.live
                 || super::object::meta_str(live, "deletionTimestamp").is_some())
         {
+            // Changed by someone, but not in a field Tether applied: remember the version,
+            // so that its next watch events need no read.
+            if let Some(m) = state.objects.get_mut(reference) {
+                m.resource_version = super::object::meta_str(live, "resourceVersion")
+                    .unwrap_or("")
+                    .to_owned();
+            }
             return Outcome::Clean;
         }
         if managed.desired.secret.is_none() && reference.is_secret() {
@@ -509,6 +401,11 @@ impl Engine {
             }
         };
         let hash = compare::live_hash(&new_live, &managed.desired.shape);
+        if let Some(m) = state.objects.get_mut(reference) {
+            m.resource_version = super::object::meta_str(&new_live, "resourceVersion")
+                .unwrap_or("")
+                .to_owned();
+        }
         if hash != managed.live {
             let before = state.inventory.clone();
             if let Some(m) = state.objects.get_mut(reference) {

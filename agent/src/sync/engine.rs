@@ -266,14 +266,25 @@ pub(super) struct Managed {
     pub(super) desired: Desired,
     /// The hash of the live object projected on the applied fields, after the last apply.
     pub(super) live: String,
+    /// The live object's resourceVersion when it was last seen as applied: a watch event
+    /// with this version shows nothing new, so it needs no read.
+    pub(super) resource_version: String,
 }
 
 impl Managed {
     /// What is kept of an applied object: a Secret's values are dropped here (the stand-in
-    /// with keyed fingerprints stays), so no plaintext outlives the sync.
-    pub(super) fn keep(mut desired: Desired, live: String) -> Self {
+    /// with keyed fingerprints stays), so no plaintext outlives the sync; of the live object,
+    /// only its resourceVersion.
+    pub(super) fn keep(mut desired: Desired, live: String, object: &Value) -> Self {
         desired.secret = None;
-        Self { desired, live }
+        let resource_version = super::object::meta_str(object, "resourceVersion")
+            .unwrap_or("")
+            .to_owned();
+        Self {
+            desired,
+            live,
+            resource_version,
+        }
     }
 }
 
@@ -491,6 +502,24 @@ impl Engine {
     /// How many drift corrections were made for `app` since the engine started.
     pub fn corrections(&self, app: &str) -> u64 {
         self.inner.drift.count(app)
+    }
+
+    /// Whether `app` is as its last sync left it, and the drift watcher keeps it so: its state
+    /// is known and its inventory saved, no pre-sync hook failed, self-heal is on and not
+    /// paused, and no drift correction of its objects is scheduled or running. A resync of
+    /// unchanged inputs would then write nothing, so the daemon skips it.
+    pub fn at_rest(&self, app: &str) -> bool {
+        let Some(slot) = self.existing_slot(app) else {
+            return false;
+        };
+        let Ok(state) = slot.state.try_lock() else {
+            return false;
+        };
+        state
+            .as_ref()
+            .is_some_and(|s| s.spec.self_heal && !s.unsaved && s.failed_hooks.is_none())
+            && lock(&self.inner.index).has_app(app)
+            && !self.inner.drift.busy(app)
     }
 
     fn update_index(&self, app: &str, state: Option<&AppState>) {

@@ -46,6 +46,7 @@ pub mod plan;
 pub mod prune;
 pub mod secret;
 mod stages;
+mod watch_index;
 
 pub use changeset::{Action, Change, ChangeSet};
 pub use client::{ClientOptions, connect};

@@ -215,6 +215,27 @@ impl Requests {
         lock(&self.0).clone()
     }
 
+    /// The counters as JSON, what `GET /tether-test/requests` answers (the emulation's own
+    /// endpoint, for benchmarks in another process): `total`, `writes` (without dry runs),
+    /// `dryRuns`, and `byVerb` (`{"get": {"configmaps": 3}}`, dry runs under `patch?dryRun`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut by_verb = serde_json::Map::new();
+        for ((verb, resource), n) in self.snapshot() {
+            let entry = by_verb
+                .entry(verb)
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let Some(map) = entry.as_object_mut() {
+                map.insert(resource, n.into());
+            }
+        }
+        serde_json::json!({
+            "total": self.total(),
+            "writes": self.writes(),
+            "dryRuns": self.dry_runs(),
+            "byVerb": by_verb,
+        })
+    }
+
     /// Sets every counter back to zero.
     pub fn reset(&self) {
         lock(&self.0).clear();
@@ -258,5 +279,19 @@ mod tests {
         });
         assert_eq!(f.decide("get").1, None);
         assert_eq!(f.decide("patch").1, Some(Fault::ServerError));
+    }
+
+    #[test]
+    fn the_counters_as_json_keep_dry_runs_out_of_the_writes() {
+        let r = Requests::default();
+        r.record("apply", "configmaps");
+        r.record_dry_run("apply", "configmaps");
+        r.record("get", "configmaps");
+        let json = r.to_json();
+        assert_eq!(json["total"], 3);
+        assert_eq!(json["writes"], 1);
+        assert_eq!(json["dryRuns"], 1);
+        assert_eq!(json["byVerb"]["get"]["configmaps"], 1);
+        assert_eq!(json["byVerb"]["apply?dryRun"]["configmaps"], 1);
     }
 }

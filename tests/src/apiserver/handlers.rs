@@ -97,6 +97,9 @@ async fn dispatch(
     match (method.clone(), seg.as_slice()) {
         (Method::GET, ["version"]) => json_response(StatusCode::OK, &discovery::version()),
         (Method::GET, ["healthz" | "readyz" | "livez"]) => (StatusCode::OK, "ok").into_response(),
+        (Method::GET, ["tether-test", "requests"]) => {
+            json_response(StatusCode::OK, &state.requests.to_json())
+        }
         (Method::GET, ["api"]) => match discovery::aggregated_version(&accept) {
             Some(v) => aggregated(&state, true, v),
             None => json_response(StatusCode::OK, &discovery::core_versions(&state.address)),

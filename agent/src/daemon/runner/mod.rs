@@ -5,6 +5,7 @@
 use super::DaemonError;
 use record::{finish_failed, finish_synced, write_status};
 
+mod at_rest;
 mod departed;
 mod depends;
 mod inspect;
@@ -53,6 +54,8 @@ pub(super) struct Ctx {
     images: Arc<crate::images::controller::Controller>,
     /// The web UI's on-demand renders and refreshes.
     inspector: Arc<inspect::Inspector>,
+    /// What each app's last successful sync was made of (work at rest).
+    rest: super::rest::Rest,
 }
 
 /// A generation's running tasks.
@@ -217,6 +220,7 @@ impl Generation {
             gates: rollout::Gates::new(&client, &config),
             rollout_requests: requests::Requests::default(),
             images: Arc::clone(&images),
+            rest: super::rest::Rest::default(),
             notifier,
             config,
             client,
@@ -307,6 +311,7 @@ async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
             Ok(c) if c.resync => {
                 // A Secret's values are not kept between syncs: its app's source renders
                 // and resolves it again, and the sync re-applies it.
+                ctx.rest.mark_dirty(&c.app);
                 let source = ctx.state.app(&c.app).map(|s| s.source);
                 if let Some(source) = source.filter(|s| ctx.triggers.contains_key(s)) {
                     tracing::info!(app = %c.app, object = %c.object, "a drifted Secret is restored by a sync of its app");
@@ -512,9 +517,10 @@ async fn round(
         }
         !suspended
     });
+    let (policy_tree, policy_reads) = super::rest::record(&snapshot.tree);
     let policies = match PolicySet::load(
         &pipeline::policy_config(config, &apps),
-        Some(&snapshot.tree),
+        Some(&policy_tree),
     ) {
         Ok(p) => p,
         Err(err) => {
@@ -555,6 +561,7 @@ async fn round(
         }
     };
     let revision = snapshot.revision.clone();
+    let policy_reads = policy_reads.reads();
     let wave_plan = waves::plan(ctx, &apps, &revision);
     let syncs = apps.iter().map(|app| {
         let wave_plan = &wave_plan;
@@ -562,6 +569,7 @@ async fn round(
         let schemas = &schemas;
         let tree = &snapshot.tree;
         let revision = revision.as_str();
+        let policy_reads = &policy_reads;
         async move {
             let gated = rollout::Round { policies, schemas };
             let window = windows::verdict(ctx, app).await;
@@ -587,9 +595,14 @@ async fn round(
             if let Some(crate::rollout::wave::Decision::Wait(why)) = wave_plan.get(&app.spec.name) {
                 return waves::wait(ctx, app, revision, why).await;
             }
+            let context = super::rest::context(&app.spec, app.generator, policy_reads);
+            if !manual && at_rest::skip(ctx, app, revision, tree, &context).await {
+                return None;
+            }
+            let (recording_tree, recording) = super::rest::record(tree);
             let started = Instant::now();
             let prepared = pipeline::prepare(
-                tree,
+                &recording_tree,
                 config,
                 app,
                 revision,
@@ -639,6 +652,7 @@ async fn round(
                         ctx.engine.sync(&spec, revision, objects).await
                     };
                     let synced = rollout::Synced::of(&result);
+                    at_rest::remember(ctx, app, revision, context, &recording, &p, &result);
                     finish_synced(ctx, app, &p, result, started).await;
                     rollout::after_sync(ctx, app, revision, synced, &gated).await;
                     p.resolution.requeue_after

@@ -194,8 +194,8 @@ impl<'a> Run<'a> {
                 tracing::warn!(error = %err, "could not record the partially applied objects");
             }
             let mut objects = state.take().map(|s| s.objects).unwrap_or_default();
-            for (r, (desired, live, _)) in applied {
-                objects.insert(r, Managed::keep(desired, live));
+            for (r, (desired, live, object)) in applied {
+                objects.insert(r, Managed::keep(desired, live, &object));
             }
             *state = Some(AppState {
                 spec: self.app.clone(),
@@ -237,7 +237,7 @@ impl<'a> Run<'a> {
             unsaved: stored.is_err(),
             objects: applied
                 .into_iter()
-                .map(|(r, (desired, live, _))| (r, Managed::keep(desired, live)))
+                .map(|(r, (desired, live, object))| (r, Managed::keep(desired, live, &object)))
                 .collect(),
             failed_hooks: None,
         });
