@@ -494,6 +494,9 @@ impl Engine {
             });
             return Outcome::Clean;
         }
+        if inner.fence.check(app).is_err() {
+            return Outcome::Clean;
+        }
         let new_live = match apply::apply(
             &api,
             reference,
@@ -518,6 +521,7 @@ impl Engine {
                 e.live = hash;
             }
             if before != state.inventory
+                && inner.fence.check(app).is_ok()
                 && let Err(err) = inventory::store(
                     &inner.client,
                     &inner.config.namespace,
