@@ -22,6 +22,7 @@
 pub mod history;
 pub mod leader;
 pub mod pipeline;
+pub mod shard;
 pub(crate) mod runner;
 pub mod state;
 pub mod status;
