@@ -216,6 +216,15 @@ pub struct Config {
     /// The web UI on `listen`: access (tokens, a proxy's headers, anonymous reads).
     #[serde(default)]
     pub ui: crate::server::ui::UiConfig,
+    /// How many replicas run (the Deployment's `replicas`). Above 1, apps are sharded across
+    /// the live replicas (each holds a member Lease; see `daemon::shard`); 1, the default,
+    /// keeps one syncing leader and standbys.
+    #[serde(default = "one_replica")]
+    pub replicas: u32,
+}
+
+fn one_replica() -> u32 {
+    1
 }
 
 /// Log output.

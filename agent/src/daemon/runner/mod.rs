@@ -7,6 +7,7 @@ use record::{finish_failed, finish_synced, write_status};
 
 mod departed;
 mod notify;
+mod ownership;
 mod record;
 mod requests;
 mod rollout;
@@ -49,6 +50,8 @@ pub(super) struct Ctx {
     rollout_requests: requests::Requests,
     /// Image automation.
     images: Arc<crate::images::controller::Controller>,
+    /// This replica's shard membership, when apps are sharded across replicas.
+    shard: Option<crate::daemon::shard::Member>,
 }
 
 /// A generation's running tasks.
@@ -142,8 +145,14 @@ impl Generation {
         state: Arc<Shared>,
         secrets: SecretsContext,
         identity: &str,
+        shard: Option<crate::daemon::shard::Member>,
     ) -> Result<Self, DaemonError> {
-        let engine = Engine::new(
+        // Sharded: every write of an app is fenced by this replica's membership.
+        let fence = shard
+            .as_ref()
+            .map(crate::daemon::shard::Member::fence)
+            .unwrap_or_default();
+        let engine = Engine::fenced(
             client.clone(),
             crate::sync::EngineConfig {
                 namespace: config.namespace.clone(),
@@ -156,6 +165,7 @@ impl Generation {
                 },
                 ..crate::sync::EngineConfig::default()
             },
+            fence,
         );
         let mut sources = Vec::new();
         let mut hooks = BTreeMap::new();
@@ -208,7 +218,10 @@ impl Generation {
             .await,
         );
         let images = images_controller(&config, &client, &state, &triggers);
+        // Image automation writes to Git: with sharded replicas, only the leader runs it.
+        let run_images = shard.is_none() || state.is_leader();
         let ctx = Arc::new(Ctx {
+            shard,
             gates: rollout::Gates::new(&client, &config),
             rollout_requests: requests::Requests::default(),
             images: Arc::clone(&images),
@@ -230,7 +243,9 @@ impl Generation {
         }
         tasks.spawn(corrections(Arc::clone(&ctx), stop_rx.clone()));
         tasks.spawn(requests::watch(Arc::clone(&ctx), stop_rx.clone()));
-        tasks.spawn(images.run(stopped(stop_rx.clone())));
+        if run_images {
+            tasks.spawn(images.run(stopped(stop_rx.clone())));
+        }
         {
             let stores = Arc::clone(&ctx.secrets.stores);
             let rx = stop_rx.clone();
@@ -431,6 +446,7 @@ async fn round(
         (Cause::Poll, _) => "poll".to_owned(),
     };
     let fetched = source.sync().await;
+    ownership::refresh(ctx).await;
     metrics
         .git_fetch_duration
         .get_or_create(&SourceLabel {
@@ -485,6 +501,8 @@ async fn round(
             s.namespace = app.spec.target_namespace.clone();
         });
     }
+    // Sharded: only the apps that hash to this replica are synced here.
+    let apps = ownership::owned(ctx, apps);
     // A suspended app keeps its objects and its status; it is neither synced nor departed.
     let mut apps = apps;
     apps.retain(|app| {
