@@ -58,6 +58,7 @@ pub mod validation;
 pub mod verbs;
 pub mod watch;
 pub mod write;
+pub mod writes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -180,6 +181,7 @@ impl ApiServer {
             store: Mutex::new(store),
             faults: Faults::default(),
             requests: Requests::default(),
+            writes: writes::Writes::default(),
             settings: Settings {
                 bookmark_interval: options.bookmark_interval,
                 crd_establish_delay: options.crd_establish_delay,
@@ -241,6 +243,11 @@ impl ApiServer {
     /// The request counters.
     pub fn requests(&self) -> &Requests {
         &self.state.requests
+    }
+
+    /// The writes that changed the store, per object and writer ([`writes`]).
+    pub fn writes(&self) -> &writes::Writes {
+        &self.state.writes
     }
 
     /// The latest resourceVersion.
