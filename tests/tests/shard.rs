@@ -55,13 +55,17 @@ fn all_at(server: &ApiServer, want: &str, limit: Duration, agents: &[&Agent]) {
 
 /// Each app's owner from its status ConfigMap, once every app names one of `members`.
 fn owners(server: &ApiServer, members: &[&str]) -> BTreeMap<String, String> {
-    wait_for("every app's status to name an owner", Duration::from_secs(60), || {
-        let owners: BTreeMap<String, String> = (0..APPS)
-            .filter_map(|i| status_owner(server, &app(i)).map(|o| (app(i), o)))
-            .collect();
-        (owners.len() == APPS && owners.values().all(|o| members.contains(&o.as_str())))
-            .then_some(owners)
-    })
+    wait_for(
+        "every app's status to name an owner",
+        Duration::from_secs(60),
+        || {
+            let owners: BTreeMap<String, String> = (0..APPS)
+                .filter_map(|i| status_owner(server, &app(i)).map(|o| (app(i), o)))
+                .collect();
+            (owners.len() == APPS && owners.values().all(|o| members.contains(&o.as_str())))
+                .then_some(owners)
+        },
+    )
 }
 
 fn spread(owners: &BTreeMap<String, String>) -> BTreeMap<String, usize> {
@@ -94,17 +98,38 @@ async fn three_replicas_share_the_apps_take_over_a_dead_one_and_fence_a_stalled_
     println!("spread of {APPS} apps over 3 replicas: {counts:?}");
     for id in IDENTITIES {
         let n = counts.get(id).copied().unwrap_or(0);
-        assert!((16..=24).contains(&n), "{id} owns {n} of {APPS} apps: {counts:?}");
+        assert!(
+            (16..=24).contains(&n),
+            "{id} owns {n} of {APPS} apps: {counts:?}"
+        );
     }
-    for w in server.writes().all().iter().filter(|w| w.namespace == shard_support::APPS_NAMESPACE) {
-        assert_eq!(owners.get(&w.name), Some(&w.writer), "{w:?} by a replica that does not own it");
+    for w in server
+        .writes()
+        .all()
+        .iter()
+        .filter(|w| w.namespace == shard_support::APPS_NAMESPACE)
+    {
+        assert_eq!(
+            owners.get(&w.name),
+            Some(&w.writer),
+            "{w:?} by a replica that does not own it"
+        );
     }
     let listed = agents[0].apps();
     let shown: BTreeMap<String, String> = listed
         .iter()
-        .map(|a| (a["name"].as_str().unwrap_or("").to_owned(), a["owner"].as_str().unwrap_or("").to_owned()))
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or("").to_owned(),
+                a["owner"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
-    assert_eq!(shown, owners, "/api/v1/apps of {} names the owners", agents[0].identity);
+    assert_eq!(
+        shown, owners,
+        "/api/v1/apps of {} names the owners",
+        agents[0].identity
+    );
 
     // 2. Steady state: several polls (3 s) of every replica write nothing of an app.
     let mark = server.writes().len();
@@ -124,7 +149,11 @@ async fn three_replicas_share_the_apps_take_over_a_dead_one_and_fence_a_stalled_
     // 3. kill -9 one replica, change every app: the others sync its apps too.
     let victim = agents.remove(1);
     let victim_id = victim.identity.clone();
-    let victim_apps: Vec<String> = owners.iter().filter(|(_, o)| **o == victim_id).map(|(a, _)| a.clone()).collect();
+    let victim_apps: Vec<String> = owners
+        .iter()
+        .filter(|(_, o)| **o == victim_id)
+        .map(|(a, _)| a.clone())
+        .collect();
     victim.signal("-KILL");
     let killed = Instant::now();
     drop(victim);
@@ -138,19 +167,38 @@ async fn three_replicas_share_the_apps_take_over_a_dead_one_and_fence_a_stalled_
         LEASE.as_secs()
     );
     let survivors = [agents[0].identity.as_str(), agents[1].identity.as_str()];
-    for w in server.writes().all().iter().filter(|w| w.namespace == shard_support::APPS_NAMESPACE && w.at > killed) {
-        assert!(survivors.contains(&w.writer.as_str()), "{w:?} after the kill");
+    for w in server
+        .writes()
+        .all()
+        .iter()
+        .filter(|w| w.namespace == shard_support::APPS_NAMESPACE && w.at > killed)
+    {
+        assert!(
+            survivors.contains(&w.writer.as_str()),
+            "{w:?} after the kill"
+        );
     }
 
     // 4. Restart it: its apps move back, no object is applied twice.
     let restarted = Agent::start(&server, &repo, dir.path(), &victim_id);
-    wait_for("the restarted replica to own its apps again", Duration::from_secs(60), || {
-        victim_apps.iter().all(|a| status_owner(&server, a).as_deref() == Some(&victim_id)).then_some(())
-    });
+    wait_for(
+        "the restarted replica to own its apps again",
+        Duration::from_secs(60),
+        || {
+            victim_apps
+                .iter()
+                .all(|a| status_owner(&server, a).as_deref() == Some(&victim_id))
+                .then_some(())
+        },
+    );
     agents.insert(1, restarted);
     let per_object = server.writes().per_object();
     for i in 0..APPS {
-        let key = ("configmaps".to_owned(), shard_support::APPS_NAMESPACE.to_owned(), app(i));
+        let key = (
+            "configmaps".to_owned(),
+            shard_support::APPS_NAMESPACE.to_owned(),
+            app(i),
+        );
         // Created at v1, updated to v2: two writes, whoever owned it.
         assert_eq!(per_object.get(&key), Some(&2), "writes of {}", app(i));
     }
@@ -158,13 +206,27 @@ async fn three_replicas_share_the_apps_take_over_a_dead_one_and_fence_a_stalled_
 
     // 5. SIGSTOP one replica in the middle of a round (applies slowed down), past its Lease.
     let paused = &agents[2];
-    let paused_apps: Vec<String> = (0..APPS).map(app).filter(|a| status_owner(&server, a).as_deref() == Some(&paused.identity)).collect();
+    let paused_apps: Vec<String> = (0..APPS)
+        .map(app)
+        .filter(|a| status_owner(&server, a).as_deref() == Some(&paused.identity))
+        .collect();
     repo.set_all("v3");
-    server.faults().set(FaultPlan { added_latency: Duration::from_millis(700), only_verbs: Some(vec!["apply".into()]), ..FaultPlan::default() });
-    assert_eq!(paused.push(), 202);
-    wait_for("the paused replica to start applying v3", Duration::from_secs(30), || {
-        paused_apps.iter().any(|a| value(&server, a).as_deref() == Some("v3")).then_some(())
+    server.faults().set(FaultPlan {
+        added_latency: Duration::from_millis(700),
+        only_verbs: Some(vec!["apply".into()]),
+        ..FaultPlan::default()
     });
+    assert_eq!(paused.push(), 202);
+    wait_for(
+        "the paused replica to start applying v3",
+        Duration::from_secs(30),
+        || {
+            paused_apps
+                .iter()
+                .any(|a| value(&server, a).as_deref() == Some("v3"))
+                .then_some(())
+        },
+    );
     paused.signal("-STOP");
     server.faults().clear();
     repo.set_all("v4");
@@ -176,15 +238,26 @@ async fn three_replicas_share_the_apps_take_over_a_dead_one_and_fence_a_stalled_
     std::thread::sleep(LEASE);
     let resumed = Instant::now();
     paused.signal("-CONT");
-    wait_for("the resumed replica to own its apps again", Duration::from_secs(60), || {
-        paused_apps.iter().all(|a| status_owner(&server, a).as_deref() == Some(&paused.identity)).then_some(())
-    });
+    wait_for(
+        "the resumed replica to own its apps again",
+        Duration::from_secs(60),
+        || {
+            paused_apps
+                .iter()
+                .all(|a| status_owner(&server, a).as_deref() == Some(&paused.identity))
+                .then_some(())
+        },
+    );
     std::thread::sleep(Duration::from_secs(2));
     let late: Vec<_> = server
         .writes()
         .all()
         .into_iter()
-        .filter(|w| w.at > resumed && w.writer == paused.identity && w.namespace == shard_support::APPS_NAMESPACE)
+        .filter(|w| {
+            w.at > resumed
+                && w.writer == paused.identity
+                && w.namespace == shard_support::APPS_NAMESPACE
+        })
         .collect();
     assert!(late.is_empty(), "the resumed replica wrote: {late:?}");
     all_at(&server, "v4", Duration::from_secs(1), &refs);
@@ -209,9 +282,15 @@ async fn stale_lease_update_conflicts(server: &ApiServer) {
     let config = kube::Config::new(server.url().parse().expect("url"));
     let client = kube::Client::try_from(config).expect("client");
     let api: Api<Lease> = Api::namespaced(client, shard_support::AGENT_NAMESPACE);
-    let mut lease = api.get("tether-member-tether-0").await.expect("the member lease");
+    let mut lease = api
+        .get("tether-member-tether-0")
+        .await
+        .expect("the member lease");
     lease.metadata.resource_version = Some("1".into());
-    match api.replace("tether-member-tether-0", &PostParams::default(), &lease).await {
+    match api
+        .replace("tether-member-tether-0", &PostParams::default(), &lease)
+        .await
+    {
         Err(kube::Error::Api(status)) => assert_eq!(status.code, 409, "{status:?}"),
         other => panic!("a stale update was not refused: {other:?}"),
     }

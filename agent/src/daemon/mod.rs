@@ -26,8 +26,8 @@
 pub mod history;
 pub mod leader;
 pub mod pipeline;
-pub mod shard;
 pub(crate) mod runner;
+pub mod shard;
 pub mod state;
 pub mod status;
 pub mod time;

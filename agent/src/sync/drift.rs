@@ -522,12 +522,16 @@ impl Engine {
             }
             if before != state.inventory
                 && inner.fence.check(app).is_ok()
-                && let Err(err) = inventory::store(
-                    &inner.client,
-                    &inner.config.namespace,
-                    app,
-                    &inner.config.field_manager,
+                && let Err(err) = inventory::parts::store(
+                    &inventory::parts::Writer {
+                        client: &inner.client,
+                        namespace: &inner.config.namespace,
+                        app,
+                        field_manager: &inner.config.field_manager,
+                        fence: &inner.fence,
+                    },
                     &state.inventory,
+                    Some(&before),
                 )
                 .await
             {

@@ -449,16 +449,8 @@ fn run_locked(
             ];
             let pt = PatchType::from_content_type(ct)
                 .ok_or_else(|| ApiError::unsupported_media_type(ct, &accepted))?;
-            let (obj, created) = verbs::patch(
-                store,
-                ty,
-                &ns,
-                &name,
-                pt,
-                &body,
-                &target.subresource,
-                opts,
-            )?;
+            let (obj, created) =
+                verbs::patch(store, ty, &ns, &name, pt, &body, &target.subresource, opts)?;
             Ok((
                 if created {
                     StatusCode::CREATED

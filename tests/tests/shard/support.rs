@@ -190,11 +190,18 @@ limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
     /// Asks the agent to fetch now (a signed webhook); returns the HTTP status.
     pub fn push(&self) -> u16 {
         let body = br#"{"ref":"refs/heads/main"}"#;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes())
-            .expect("key");
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("key");
         mac.update(body);
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        http(self.port, "POST", "/webhook/config", &[("X-Signature", &signature)], body).0
+        http(
+            self.port,
+            "POST",
+            "/webhook/config",
+            &[("X-Signature", &signature)],
+            body,
+        )
+        .0
     }
 
     /// `/api/v1/apps` of this replica.
@@ -223,7 +230,11 @@ pub fn value(server: &ApiServer, name: &str) -> Option<String> {
 
 /// The owner recorded in app `name`'s status ConfigMap.
 pub fn status_owner(server: &ApiServer, name: &str) -> Option<String> {
-    let cm = server.object("configmaps", AGENT_NAMESPACE, &format!("tether-status-{name}"))?;
+    let cm = server.object(
+        "configmaps",
+        AGENT_NAMESPACE,
+        &format!("tether-status-{name}"),
+    )?;
     cm["data"]["owner"].as_str().map(str::to_owned)
 }
 

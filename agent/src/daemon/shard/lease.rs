@@ -129,7 +129,9 @@ impl OwnLease {
     pub async fn release(&mut self) {
         match self.api.delete(&self.name, &DeleteParams::default()).await {
             Ok(_) => tracing::info!(lease = %self.name, "member lease released"),
-            Err(err) => tracing::warn!(lease = %self.name, error = %err, "releasing the member lease failed"),
+            Err(err) => {
+                tracing::warn!(lease = %self.name, error = %err, "releasing the member lease failed")
+            }
         }
         self.version = None;
     }
@@ -165,7 +167,10 @@ mod tests {
 
     #[test]
     fn lease_names_are_valid_object_names() {
-        assert_eq!(lease_name("tether-7f9c-abcde"), "tether-member-tether-7f9c-abcde");
+        assert_eq!(
+            lease_name("tether-7f9c-abcde"),
+            "tether-member-tether-7f9c-abcde"
+        );
         assert_eq!(lease_name("Host_Name:1"), "tether-member-host-name-1");
         assert!(lease_name(&"x".repeat(400)).len() <= 253);
     }

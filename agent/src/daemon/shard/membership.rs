@@ -191,7 +191,10 @@ impl Membership {
     /// Whether this replica may write `app` at `now`; otherwise why not.
     pub fn check(&self, app: &str, now: Instant) -> Result<(), String> {
         if !self.holds_lease(now) {
-            return Err(format!("the Lease of replica {} is not valid", self.identity));
+            return Err(format!(
+                "the Lease of replica {} is not valid",
+                self.identity
+            ));
         }
         if !self.warm(now) {
             return Err(format!("replica {} is still joining", self.identity));
@@ -237,7 +240,11 @@ mod tests {
         m.renewed(t0, t0);
         let later = t0 + Timing::of(D).warmup;
         m.renewed(later, later);
-        m.listed(later, later, vec![lease("a", "1"), lease("b", "1"), lease("c", "1")]);
+        m.listed(
+            later,
+            later,
+            vec![lease("a", "1"), lease("b", "1"), lease("c", "1")],
+        );
         m
     }
 
@@ -265,7 +272,9 @@ mod tests {
         let mut m = Membership::new("a", Timing::of(D));
         m.renewed(t0, t0);
         m.listed(t0, t0, vec![lease("a", "1")]);
-        let err = m.check("anything", t0 + Duration::from_secs(1)).expect_err("joining");
+        let err = m
+            .check("anything", t0 + Duration::from_secs(1))
+            .expect_err("joining");
         assert!(err.contains("still joining"), "{err}");
         let warm = t0 + Timing::of(D).warmup;
         m.renewed(warm, warm);

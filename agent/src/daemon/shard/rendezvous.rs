@@ -81,7 +81,10 @@ mod tests {
                 moved += 1;
             }
         }
-        assert!((250..=420).contains(&moved), "{moved} of 1000 moved to the new member");
+        assert!(
+            (250..=420).contains(&moved),
+            "{moved} of 1000 moved to the new member"
+        );
     }
 
     #[test]

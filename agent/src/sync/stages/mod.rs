@@ -521,14 +521,14 @@ impl<'a> Run<'a> {
         }
         let inner = &self.engine.inner;
         self.fence()?;
-        inventory::store(
-            &inner.client,
-            &inner.config.namespace,
-            &self.app.name,
-            &inner.config.field_manager,
-            next,
-        )
-        .await?;
+        let writer = inventory::parts::Writer {
+            client: &inner.client,
+            namespace: &inner.config.namespace,
+            app: &self.app.name,
+            field_manager: &inner.config.field_manager,
+            fence: &inner.fence,
+        };
+        inventory::parts::store(&writer, next, Some(previous)).await?;
         Ok(())
     }
 
