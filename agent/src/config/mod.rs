@@ -515,6 +515,14 @@ pub struct Limits {
     /// How long one app's render may take.
     #[serde(default = "default_render_timeout")]
     pub render_timeout: Interval,
+    /// The most objects one app may render to (and documents one file may hold); raise it
+    /// for big apps (default 10000).
+    #[serde(default = "default_max_objects")]
+    pub max_objects: usize,
+}
+
+fn default_max_objects() -> usize {
+    10_000
 }
 
 fn default_concurrency() -> usize {
@@ -557,6 +565,7 @@ impl Default for Limits {
             shutdown_grace: default_shutdown_grace(),
             hook_timeout: default_hook_timeout(),
             render_timeout: default_render_timeout(),
+            max_objects: default_max_objects(),
         }
     }
 }

@@ -381,6 +381,7 @@ pub async fn prepare(
     }
     let options = RenderOptions {
         max_render_time: config.limits.render_timeout.0,
+        max_documents: config.limits.max_objects,
         decryptor: Some(Arc::new(decryptor)),
         helm: helm.map(|h| h.settings(&name, namespace_of(app))),
         ..RenderOptions::default()

@@ -46,6 +46,8 @@ pub struct AppState {
     pub requests: Requests,
     /// Writes per object and writer.
     pub writes: super::writes::Writes,
+    /// Writes held until released.
+    pub holds: super::holds::Holds,
     /// Settings.
     pub settings: Settings,
     /// `127.0.0.1:PORT`, for `serverAddressByClientCIDRs`.
@@ -313,6 +315,11 @@ async fn resource(
             .into_response();
         }
         None => {}
+    }
+    if state.holds.holds(verb, target.name.as_deref(), dry_run) {
+        state.holds.wait_cleared().await;
+        return ApiError::new(503, "ServiceUnavailable", "a held write was released")
+            .into_response();
     }
     if target.subresource.is_empty() && state.faults.write_denied(verb, &target.ty.plural) {
         let message = format!(

@@ -40,6 +40,7 @@ pub mod discovery;
 pub mod faults;
 pub mod fields;
 pub mod handlers;
+pub mod holds;
 pub mod kinds;
 pub mod managed;
 pub mod meta;
@@ -182,6 +183,7 @@ impl ApiServer {
             faults: Faults::default(),
             requests: Requests::default(),
             writes: writes::Writes::default(),
+            holds: holds::Holds::default(),
             settings: Settings {
                 bookmark_interval: options.bookmark_interval,
                 crd_establish_delay: options.crd_establish_delay,
@@ -248,6 +250,11 @@ impl ApiServer {
     /// The writes that changed the store, per object and writer ([`writes`]).
     pub fn writes(&self) -> &writes::Writes {
         &self.state.writes
+    }
+
+    /// Writes held at a known point ([`holds`]).
+    pub fn holds(&self) -> &holds::Holds {
+        &self.state.holds
     }
 
     /// The latest resourceVersion.

@@ -99,9 +99,44 @@ pub struct Agent {
     pub log: PathBuf,
 }
 
+/// What differs between the agents of the shard and big-app tests.
+pub struct Settings<'a> {
+    /// `replicas:`.
+    pub replicas: u32,
+    /// The source's poll interval.
+    pub interval: &'a str,
+    /// More `limits:` fields (`maxObjects: 60000, `).
+    pub limits: &'a str,
+}
+
+/// Three sharded replicas polling every 3 s.
+pub const SHARDED: Settings<'static> = Settings {
+    replicas: 3,
+    interval: "3s",
+    limits: "",
+};
+
 impl Agent {
-    /// Starts `identity` (the config and cache are kept across restarts of one identity).
+    /// Starts `identity` of a sharded trio for `repo`.
     pub fn start(server: &ApiServer, repo: &Repo, dir: &Path, identity: &str) -> Self {
+        Self::start_with(
+            server,
+            &repo.daemon.url("config.git"),
+            dir,
+            identity,
+            &SHARDED,
+        )
+    }
+
+    /// Starts `identity` for the repository at `url` (the config and cache are kept across
+    /// restarts of one identity).
+    pub fn start_with(
+        server: &ApiServer,
+        url: &str,
+        dir: &Path,
+        identity: &str,
+        settings: &Settings<'_>,
+    ) -> Self {
         let port = peers::free_port();
         let secret = dir.join("webhook-secret");
         std::fs::write(&secret, WEBHOOK_SECRET).expect("write the webhook secret");
@@ -112,24 +147,27 @@ adminListen: 127.0.0.1:{admin}
 namespace: {AGENT_NAMESPACE}
 cacheDir: {cache}
 log: {{format: json, level: info}}
-replicas: 3
+replicas: {replicas}
 leaderElection: {{enabled: true, leaseDuration: {lease}s, renewGrace: 2s}}
 sources:
   - name: config
     url: {url}
     ref: main
-    interval: 3s
+    interval: {interval}
     webhook: {{provider: generic, header: X-Signature, secretFile: {secret}}}
 apps:
   - directories: [{{path: \"apps/*\"}}]
     namespace: {APPS_NAMESPACE}
 keys: {{files: [{key}]}}
-limits: {{healthTimeout: 0s, shutdownGrace: 10s}}
+limits: {{{limits}healthTimeout: 0s, shutdownGrace: 10s}}
 ",
+            replicas = settings.replicas,
+            interval = settings.interval,
+            limits = settings.limits,
             admin = peers::free_port(),
             cache = dir.join(format!("cache-{identity}")).display(),
             lease = LEASE.as_secs(),
-            url = repo.daemon.url("config.git"),
+            url = url,
             secret = secret.display(),
             key = peers::workspace_root()
                 .join("examples/keys/example.agekey")
