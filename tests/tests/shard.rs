@@ -295,3 +295,38 @@ async fn stale_lease_update_conflicts(server: &ApiServer) {
         other => panic!("a stale update was not refused: {other:?}"),
     }
 }
+
+#[test]
+fn the_sharded_overlay_runs_three_replicas_with_member_lease_rights_and_a_valid_config() {
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(support::root().join("deploy/overlays/sharded"))
+        .output()
+        .expect("run kubectl kustomize");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in the overlay"))
+    };
+    assert_eq!(find("Deployment", "tether")["spec"]["replicas"], 3);
+    let rules = &find("Role", "tether-shard-members")["rules"][0];
+    assert_eq!(rules["resources"][0], "leases");
+    for verb in ["get", "list", "create", "update", "delete"] {
+        assert!(rules["verbs"].as_array().is_some_and(|v| v.iter().any(|x| x == verb)), "{verb}");
+    }
+    assert_eq!(find("RoleBinding", "tether-shard-members")["subjects"][0]["name"], "tether");
+    let config = find("ConfigMap", "tether-config")["data"]["tether.yaml"]
+        .as_str()
+        .expect("tether.yaml");
+    let parsed = tether_agent::config::Config::parse(
+        config,
+        "deploy/overlays/sharded/config.yaml",
+        std::path::Path::new("/"),
+    )
+    .expect("the sharded config parses");
+    assert_eq!(parsed.replicas, 3);
+    assert!(parsed.leader_election.enabled);
+}
