@@ -125,11 +125,12 @@ fn converged(server: &ApiServer, want: &BTreeSet<String>, limit: Duration, agent
     }
 }
 
-fn settings(limits: &'static str) -> Settings<'static> {
+fn settings(limits: &'static str, extra: &'static str) -> Settings<'static> {
     Settings {
         replicas: 1,
         interval: "1h",
         limits,
+        extra,
     }
 }
 
@@ -147,7 +148,7 @@ async fn an_agent_killed_between_inventory_parts_loses_track_of_no_object() {
     let repo = BigRepo::start();
     let url = repo.daemon.url("config.git");
     repo.commit(0..2400, long);
-    let agent = Agent::start_with(&server, &url, dir.path(), "big-0", &settings(""));
+    let agent = Agent::start_with(&server, &url, dir.path(), "big-0", &settings("", ""));
     converged(
         &server,
         &names(0..2400, long),
@@ -189,7 +190,7 @@ async fn an_agent_killed_between_inventory_parts_loses_track_of_no_object() {
 
     // The new objects leave again with 100 others; the restarted agent prunes them all.
     repo.commit(300..2300, long);
-    let agent = Agent::start_with(&server, &url, dir.path(), "big-0", &settings(""));
+    let agent = Agent::start_with(&server, &url, dir.path(), "big-0", &settings("", ""));
     converged(
         &server,
         &names(300..2300, long),
@@ -218,7 +219,10 @@ async fn an_app_of_fifty_thousand_objects_syncs_and_prunes() {
         &url,
         dir.path(),
         "big-50k",
-        &settings("maxObjects: 60000, renderTimeout: 10m, "),
+        &settings(
+            "maxObjects: 60000, renderTimeout: 10m, ",
+            "policy: {enforcement: \"off\", limits: {maxObjectsPerApp: 60000, evaluationTimeout: 60s}}",
+        ),
     );
     converged(
         &server,

@@ -303,7 +303,11 @@ fn the_sharded_overlay_runs_three_replicas_with_member_lease_rights_and_a_valid_
         .arg(support::root().join("deploy/overlays/sharded"))
         .output()
         .expect("run kubectl kustomize");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("YAML");
     let find = |kind: &str, name: &str| {
@@ -315,9 +319,17 @@ fn the_sharded_overlay_runs_three_replicas_with_member_lease_rights_and_a_valid_
     let rules = &find("Role", "tether-shard-members")["rules"][0];
     assert_eq!(rules["resources"][0], "leases");
     for verb in ["get", "list", "create", "update", "delete"] {
-        assert!(rules["verbs"].as_array().is_some_and(|v| v.iter().any(|x| x == verb)), "{verb}");
+        assert!(
+            rules["verbs"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x == verb)),
+            "{verb}"
+        );
     }
-    assert_eq!(find("RoleBinding", "tether-shard-members")["subjects"][0]["name"], "tether");
+    assert_eq!(
+        find("RoleBinding", "tether-shard-members")["subjects"][0]["name"],
+        "tether"
+    );
     let config = find("ConfigMap", "tether-config")["data"]["tether.yaml"]
         .as_str()
         .expect("tether.yaml");

@@ -107,6 +107,8 @@ pub struct Settings<'a> {
     pub interval: &'a str,
     /// More `limits:` fields (`maxObjects: 60000, `).
     pub limits: &'a str,
+    /// More top-level YAML (`policy: ...`).
+    pub extra: &'a str,
 }
 
 /// Three sharded replicas polling every 3 s.
@@ -114,6 +116,7 @@ pub const SHARDED: Settings<'static> = Settings {
     replicas: 3,
     interval: "3s",
     limits: "",
+    extra: "",
 };
 
 impl Agent {
@@ -160,7 +163,9 @@ apps:
     namespace: {APPS_NAMESPACE}
 keys: {{files: [{key}]}}
 limits: {{{limits}healthTimeout: 0s, shutdownGrace: 10s}}
+{extra}
 ",
+            extra = settings.extra,
             replicas = settings.replicas,
             interval = settings.interval,
             limits = settings.limits,

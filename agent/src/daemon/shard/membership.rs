@@ -212,6 +212,19 @@ impl Membership {
         }
     }
 
+    /// The next moment after `now` when ownership changes without a new list: a member's
+    /// Lease expiring, or this replica's warm-up ending.
+    #[must_use]
+    pub fn next_change(&self, now: Instant) -> Option<Instant> {
+        let warm_at = self.joined.map(|j| j + self.timing.warmup);
+        self.observed
+            .values()
+            .map(|o| o.seen + o.duration)
+            .chain(warm_at)
+            .filter(|at| *at > now)
+            .min()
+    }
+
     /// What decides ownership at `now` (live members, and whether this replica writes):
     /// when it changes, the apps this replica writes may have changed.
     #[must_use]
@@ -317,6 +330,18 @@ mod tests {
         assert!(err.contains("membership"), "{err}");
         m.listed(later, later, vec![lease("b", "1"), lease("c", "1")]);
         assert!(m.check(&app, later).is_ok());
+    }
+
+    #[test]
+    fn the_next_change_is_the_first_expiry_or_the_end_of_the_warm_up() {
+        let t0 = Instant::now();
+        let mut m = Membership::new("a", Timing::of(D));
+        m.renewed(t0, t0);
+        m.listed(t0, t0 + Duration::from_secs(1), vec![lease("b", "1")]);
+        assert_eq!(m.next_change(t0), Some(t0 + Timing::of(D).warmup));
+        let warm = t0 + Timing::of(D).warmup;
+        assert_eq!(m.next_change(warm), Some(t0 + Duration::from_secs(1) + D));
+        assert_eq!(m.next_change(t0 + 2 * D), None);
     }
 
     #[test]

@@ -127,16 +127,27 @@ impl Member {
 
     async fn run(self, mut own: lease::OwnLease, mut stop: oneshot::Receiver<()>) {
         let every = lock(&self.0.state).timing().renew_every;
+        let mut next_renewal = Instant::now();
         loop {
-            let sent = Instant::now();
-            match own.renew().await {
-                Ok(()) => lock(&self.0.state).renewed(sent, Instant::now()),
-                Err(err) => tracing::warn!(error = %err, "renewing the member lease failed"),
+            if Instant::now() >= next_renewal {
+                let sent = Instant::now();
+                next_renewal = sent + every;
+                match own.renew().await {
+                    Ok(()) => lock(&self.0.state).renewed(sent, Instant::now()),
+                    Err(err) => tracing::warn!(error = %err, "renewing the member lease failed"),
+                }
             }
             self.refresh().await;
+            // Wake at the next renewal, or sooner when a Lease expires or the warm-up ends,
+            // so that ownership moves as soon as it may.
+            let now = Instant::now();
+            let soon = lock(&self.0.state)
+                .next_change(now)
+                .map(|at| at + std::time::Duration::from_millis(20));
+            let wake = soon.map_or(next_renewal, |at| at.min(next_renewal));
             tokio::select! {
                 _ = &mut stop => break,
-                () = tokio::time::sleep(every) => {}
+                () = tokio::time::sleep_until(wake.into()) => {}
             }
         }
         lock(&self.0.state).lost();
