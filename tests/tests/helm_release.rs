@@ -269,7 +269,10 @@ fn install_crds_skip_leaves_the_crds_out_and_post_renderers_patch_the_release() 
 /// How many CRDs the release renders when the app applied `inventory` before (`None`: never).
 fn crd_count(peers: &Peers, object: &Value, inventory: Option<&str>) -> usize {
     let applied = inventory.map(|text| {
-        AppliedObjects::from_inventory(text, "tether-inventory-web").expect("an inventory")
+        let inventory =
+            tether_agent::sync::inventory::Inventory::decode(text, "tether-inventory-web")
+                .expect("an inventory");
+        AppliedObjects::from_inventory(&inventory)
     });
     let renderer = NativeRenderer;
     let mut ctx = ctx(&renderer, Arc::new(Mutex::new(ArchiveCache::new(64 << 20))));

@@ -117,6 +117,15 @@ impl Config {
             field,
             problem,
         };
+        if self.replicas == 0 {
+            return Err(invalid("replicas".into(), "must be at least 1".into()));
+        }
+        if self.replicas > 1 && !self.leader_election.enabled {
+            return Err(invalid(
+                "replicas".into(),
+                "sharding across replicas needs leaderElection.enabled (one replica keeps the duties of a leader)".into(),
+            ));
+        }
         if self.admin_listen == self.listen {
             return Err(invalid(
                 "adminListen".into(),

@@ -222,6 +222,15 @@ pub struct Config {
     /// Credentials, CA bundles and plain HTTP for Helm repositories and OCI registries.
     #[serde(default)]
     pub helm_repositories: Vec<helm::HelmRepositoryConfig>,
+    /// How many replicas run (the Deployment's `replicas`). Above 1, apps are sharded across
+    /// the live replicas (each holds a member Lease; see `daemon::shard`); 1, the default,
+    /// keeps one syncing leader and standbys.
+    #[serde(default = "one_replica")]
+    pub replicas: u32,
+}
+
+fn one_replica() -> u32 {
+    1
 }
 
 /// Log output.
@@ -524,6 +533,14 @@ pub struct Limits {
     /// How long one app's render may take.
     #[serde(default = "default_render_timeout")]
     pub render_timeout: Interval,
+    /// The most objects one app may render to (and documents one file may hold); raise it
+    /// for big apps (default 10000).
+    #[serde(default = "default_max_objects")]
+    pub max_objects: usize,
+}
+
+fn default_max_objects() -> usize {
+    10_000
 }
 
 fn default_concurrency() -> usize {
@@ -566,6 +583,7 @@ impl Default for Limits {
             shutdown_grace: default_shutdown_grace(),
             hook_timeout: default_hook_timeout(),
             render_timeout: default_render_timeout(),
+            max_objects: default_max_objects(),
         }
     }
 }

@@ -93,6 +93,15 @@ impl Leadership {
         let _ = self.state.wait_for(|leader| !*leader).await;
     }
 
+    /// Waits until leadership differs from `leading`: lost when leading, acquired when not.
+    pub async fn changed_from(&mut self, leading: bool) {
+        if leading {
+            self.lost().await;
+        } else {
+            self.acquired().await;
+        }
+    }
+
     /// Releases the lease (when held) and stops the election.
     pub async fn release(self) {
         let Self { state, task } = self;

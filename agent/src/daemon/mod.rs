@@ -13,6 +13,10 @@
 //!   file is logged and the running configuration kept. The listen addresses are read once.
 //! - **Leadership lost**: work stops at once (another replica may already sync) and the
 //!   replica waits to lead again.
+//! - **Sharded** (`replicas` above 1, [`shard`]): every replica runs a generation at once
+//!   and syncs only the apps that hash to it, fenced before every write; a change of the
+//!   membership starts a round of every source. Leading adds the leader's duties (image
+//!   automation, key renewal): the generation restarts when leadership changes.
 //! - **SIGTERM/SIGINT**: the round in flight finishes (within `limits.shutdownGrace`), the
 //!   lease is released, the server stops, the process exits 0.
 //! - **SIGUSR1**: toggles the log level between the configured one and `debug`.
@@ -24,6 +28,7 @@ pub mod leader;
 pub mod pipeline;
 pub(crate) mod rest;
 pub(crate) mod runner;
+pub mod shard;
 pub mod state;
 pub mod status;
 pub mod status_server;
@@ -319,6 +324,18 @@ async fn keys_renewed(config: &Config, client: &kube::Client) -> bool {
     }
 }
 
+/// Completes when the shard membership changed (never without sharding).
+async fn shard_changed(membership: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    match membership {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
 /// Runs the daemon on `listener` (public and admin) until `shutdown` completes. See the
 /// module docs.
 pub async fn run(
@@ -358,14 +375,25 @@ pub async fn run(
     } else {
         Leadership::always()
     };
+    // Sharded replicas all work; the leader Lease keeps the duties of one replica.
+    let sharding = (config.replicas > 1).then(|| {
+        let timing = shard::membership::Timing::of(config.leader_election.lease_duration.0);
+        shard::Member::start(client.clone(), &config.namespace, &identity, timing)
+    });
+    let member = sharding.as_ref().map(|(m, _)| m.clone());
+    let mut membership = member.as_ref().map(shard::Member::subscribe);
+    state.set_sharded(member.is_some());
     tokio::pin!(shutdown);
     let result = 'outer: loop {
-        tracing::info!(identity = %identity, "waiting for leadership");
-        tokio::select! {
-            () = &mut shutdown => break 'outer Ok(()),
-            () = leadership.acquired() => {}
+        if member.is_none() {
+            tracing::info!(identity = %identity, "waiting for leadership");
+            tokio::select! {
+                () = &mut shutdown => break 'outer Ok(()),
+                () = leadership.acquired() => {}
+            }
         }
-        tracing::info!(identity = %identity, "leading: starting the sync loops");
+        let leading = leadership.is_leader();
+        tracing::info!(identity = %identity, leading, sharded = member.is_some(), "starting the sync loops");
         let secrets = match secrets_context(&config, &client, &state).await {
             Ok(s) => s,
             Err(err) => break 'outer Err(err),
@@ -377,6 +405,7 @@ pub async fn run(
             Arc::clone(&state),
             secrets,
             &identity,
+            member.clone(),
         )
         .await
         {
@@ -384,14 +413,14 @@ pub async fn run(
             Err(err) => break 'outer Err(err),
         };
         // After the generation declared its sources: readiness then waits for first syncs.
-        state.set_leader(true);
-        if let Some(pod) = &pod {
+        state.set_leader(leading);
+        if let Some(pod) = pod.as_ref().filter(|_| leading) {
             leader::label_pod(&client, &config.namespace, pod, true).await;
         }
         let mut next_key_check = tokio::time::Instant::now() + KEY_CHECK_INTERVAL;
         loop {
             tokio::select! {
-                () = tokio::time::sleep_until(next_key_check), if config.keys.secret_name.is_some() => {
+                () = tokio::time::sleep_until(next_key_check), if leading && config.keys.secret_name.is_some() => {
                     next_key_check = tokio::time::Instant::now() + KEY_CHECK_INTERVAL;
                     if keys_renewed(&config, &client).await {
                         tracing::info!("a new agent key: restarting the sync loops with it");
@@ -403,14 +432,26 @@ pub async fn run(
                     generation.stop(grace).await;
                     break 'outer Ok(());
                 }
-                () = leadership.lost() => {
-                    tracing::warn!("leadership lost: stopping the sync loops");
-                    state.set_leader(false);
-                    generation.abort().await;
-                    if let Some(pod) = &pod {
-                        leader::label_pod(&client, &config.namespace, pod, false).await;
+                () = leadership.changed_from(leading), if leading || member.is_some() => {
+                    if leading {
+                        tracing::warn!("leadership lost: stopping the sync loops");
+                        state.set_leader(false);
+                        // Sharded, the apps' writes are fenced by the member Lease: only the
+                        // leader's duties stop, so the round in flight may finish.
+                        if member.is_some() { generation.stop(grace).await } else { generation.abort().await }
+                        if let Some(pod) = &pod {
+                            leader::label_pod(&client, &config.namespace, pod, false).await;
+                        }
+                    } else {
+                        tracing::info!("leading: restarting the sync loops with the leader's duties");
+                        generation.stop(grace).await;
                     }
                     continue 'outer;
+                }
+                () = shard_changed(&mut membership) => {
+                    for source in &config.sources {
+                        state.request_round(&source.name, "membership");
+                    }
                 }
                 () = reload.notified() => match Config::load(&config_path) {
                     Ok(new) => {
@@ -434,6 +475,9 @@ pub async fn run(
         leader::label_pod(&client, &config.namespace, pod, false).await;
     }
     state.set_leader(false);
+    if let Some((_, stop)) = sharding {
+        stop.stop().await;
+    }
     leadership.release().await;
     let _ = server_stop.send(());
     match server.await {

@@ -405,18 +405,19 @@ pub async fn prepare(
     })?;
     let options = RenderOptions {
         max_render_time: config.limits.render_timeout.0,
+        max_documents: config.limits.max_objects,
         decryptor: Some(decryptor),
         helm: inputs.settings.clone(),
         helm_repositories: Some(Arc::clone(&inputs.repositories)),
         ..RenderOptions::default()
     };
-    let rendered = {
+    let objects = {
         let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
             .entered();
         // The generator's Kustomize overlay and post-build substitution (apps imported
-        // from Argo CD and Flux), then Flux HelmReleases, their values read through `held`.
-        crate::migrate::transform::render_app(tree, &app.path, &options, generator)
-            .map_err(|err| match err {
+        // from Argo CD and Flux).
+        crate::migrate::transform::render_app(tree, &app.path, &options, generator).map_err(
+            |err| match err {
                 TransformError::RenderFailed(source) => PipelineError::RenderFailed {
                     app: name.clone(),
                     source: Box::new(source),
@@ -425,22 +426,35 @@ pub async fn prepare(
                     app: name.clone(),
                     source,
                 },
-            })
-            .and_then(|objects| {
-                let hold = options.decryptor.as_deref();
-                render::flux_helm::expand_rendered(
-                    objects,
-                    &name,
-                    namespace_of(app),
-                    &*held,
-                    hold,
-                    inputs.applied.as_ref(),
-                )
-                .map_err(|source| PipelineError::RenderFailed {
-                    app: name.clone(),
-                    source: Box::new(RenderError::from(source)),
-                })
-            })?
+            },
+        )?
+    };
+    // Flux HelmReleases are rendered next, their values read through `held`; whether a
+    // release installs or upgrades comes from the inventory, read only when there is one.
+    let applied = if objects
+        .iter()
+        .any(|o| render::flux_helm::model::is_flux_helm_object(&o.value))
+    {
+        let cluster = (!offline).then(|| secrets_ctx.stores.credentials());
+        render::helm::inputs::applied_objects(cluster, &config.namespace, &name).await
+    } else {
+        None
+    };
+    let rendered = {
+        let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
+            .entered();
+        render::flux_helm::expand_rendered(
+            objects,
+            &name,
+            namespace_of(app),
+            &*held,
+            options.decryptor.as_deref(),
+            applied.as_ref(),
+        )
+        .map_err(|source| PipelineError::RenderFailed {
+            app: name.clone(),
+            source: Box::new(RenderError::from(source)),
+        })?
     };
     validate(schemas, &name, &rendered)?;
     let count = rendered.len();

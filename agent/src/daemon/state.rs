@@ -54,6 +54,10 @@ pub struct AppStatus {
     pub trigger: String,
     /// Whether syncs of the app are suspended (from the UI).
     pub suspended: bool,
+    /// The replica the app hashes to when apps are sharded across replicas (empty: not
+    /// sharded). Only that replica syncs it; the others show what they know.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub owner: String,
     /// The policy findings of the last round (`deny`/`warn`: message).
     pub policy: Vec<String>,
     /// The Secrets of the last sync and where they came from (never a value).
@@ -159,6 +163,8 @@ pub struct Shared {
     recipient: Mutex<Option<String>>,
     bitnami_cert: Mutex<Option<String>>,
     leader: AtomicBool,
+    /// Whether apps are sharded across replicas: every replica then works.
+    sharded: AtomicBool,
     /// Per source, what asked for its next round (`webhook`, `drift`, `ui`).
     round_reasons: Mutex<BTreeMap<String, String>>,
     /// Each source's trigger, by name (set by the generation).
@@ -204,6 +210,7 @@ impl Shared {
             recipient: Mutex::new(None),
             bitnami_cert: Mutex::new(None),
             leader: AtomicBool::new(false),
+            sharded: AtomicBool::new(false),
             round_reasons: Mutex::new(BTreeMap::new()),
             triggers: Mutex::new(BTreeMap::new()),
             suspended: Mutex::new(std::collections::BTreeSet::new()),
@@ -406,6 +413,17 @@ impl Shared {
     pub fn set_leader(&self, leader: bool) {
         self.leader.store(leader, Ordering::Release);
         self.metrics.leader.set(i64::from(leader));
+    }
+
+    /// Records whether apps are sharded across replicas.
+    pub fn set_sharded(&self, sharded: bool) {
+        self.sharded.store(sharded, Ordering::Release);
+    }
+
+    /// Whether this replica syncs apps: the leader, or any replica when apps are sharded.
+    #[must_use]
+    pub fn works(&self) -> bool {
+        self.is_leader() || self.sharded.load(Ordering::Acquire)
     }
 }
 

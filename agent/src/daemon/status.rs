@@ -91,6 +91,9 @@ pub async fn write(
     data.insert("lastSync", status.last_sync.clone().unwrap_or_default());
     data.insert("errors", status.errors.join("\n"));
     // `notified` is kept by the notifier itself (crate::notify::ledger).
+    if !status.owner.is_empty() {
+        data.insert(OWNER_KEY, status.owner.clone());
+    }
     if let Some(rollout) = &status.rollout {
         data.insert(ROLLOUT_KEY, rollout.encode());
     }
@@ -353,7 +356,12 @@ pub struct Row {
     pub age: String,
     /// The sync windows in force (empty: none).
     pub windows: String,
+    /// The replica that syncs the app when apps are sharded (empty: not sharded).
+    pub owner: String,
 }
+
+/// The status ConfigMap's key naming the replica that syncs the app (sharded replicas).
+pub const OWNER_KEY: &str = "owner";
 
 /// Reads the status rows from the cluster.
 pub async fn rows(
@@ -397,6 +405,7 @@ pub async fn rows(
                 drift: get("driftCorrections"),
                 age: age(&get("lastSync"), now),
                 windows: get(WINDOWS_KEY),
+                owner: get(OWNER_KEY),
             }
         })
         .collect();
@@ -419,21 +428,30 @@ pub(crate) fn age(rfc3339: &str, now: std::time::SystemTime) -> String {
 
 /// Writes `rows` as a table like `kubectl get`.
 pub fn write_table(rows: &[Row], out: &mut dyn Write) -> std::io::Result<()> {
-    let header = ["APP", "REVISION", "SYNC", "HEALTH", "DRIFT", "AGE"];
-    let cells: Vec<[&str; 6]> = rows
+    // The OWNER column only when apps are sharded across replicas.
+    let sharded = rows.iter().any(|r| !r.owner.is_empty());
+    let mut header = vec!["APP", "REVISION", "SYNC", "HEALTH", "DRIFT", "AGE"];
+    if sharded {
+        header.push("OWNER");
+    }
+    let cells: Vec<Vec<&str>> = rows
         .iter()
         .map(|r| {
-            [
+            let mut row = vec![
                 r.app.as_str(),
                 &r.revision,
                 &r.sync,
                 &r.health,
                 &r.drift,
                 &r.age,
-            ]
+            ];
+            if sharded {
+                row.push(&r.owner);
+            }
+            row
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.len());
@@ -441,7 +459,7 @@ pub fn write_table(rows: &[Row], out: &mut dyn Write) -> std::io::Result<()> {
     }
     for row in std::iter::once(&header).chain(cells.iter()) {
         let mut line = String::new();
-        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+        for (i, (cell, width)) in row.iter().zip(widths.iter().copied()).enumerate() {
             if i + 1 == row.len() {
                 line.push_str(cell);
             } else {
@@ -518,6 +536,7 @@ mod tests {
             drift: "0".into(),
             age: "5s".into(),
             windows: String::new(),
+            owner: String::new(),
         }];
         let mut out = Vec::new();
         write_table(&rows, &mut out).unwrap();
@@ -525,6 +544,29 @@ mod tests {
         assert_eq!(
             text,
             "APP    REVISION   SYNC        HEALTH    DRIFT   AGE\nshop   3f2a9c1    Succeeded   Healthy   0       5s\n"
+        );
+    }
+
+    #[test]
+    fn sharded_apps_show_the_replica_that_syncs_them() {
+        let row = |app: &str, owner: &str| Row {
+            app: app.into(),
+            revision: "3f2a9c1".into(),
+            sync: "Succeeded".into(),
+            health: "Healthy".into(),
+            drift: "0".into(),
+            age: "5s".into(),
+            windows: String::new(),
+            owner: owner.into(),
+        };
+        let mut out = Vec::new();
+        write_table(&[row("shop", "tether-1"), row("web", "tether-0")], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "APP    REVISION   SYNC        HEALTH    DRIFT   AGE   OWNER\n\
+             shop   3f2a9c1    Succeeded   Healthy   0       5s    tether-1\n\
+             web    3f2a9c1    Succeeded   Healthy   0       5s    tether-0\n"
         );
     }
 
@@ -538,6 +580,7 @@ mod tests {
             drift: "0".into(),
             age: "5s".into(),
             windows: windows.into(),
+            owner: String::new(),
         };
         let rows = vec![
             row("shop", "deny 0 22 * * 5 until 2026-12-14T09:00:00Z"),

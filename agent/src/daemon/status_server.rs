@@ -142,6 +142,7 @@ fn row(app: &Value, now: std::time::SystemTime) -> Row {
         drift: app["driftCorrections"].as_u64().unwrap_or(0).to_string(),
         age: super::status::age(&text("lastSync"), now),
         windows,
+        owner: text("owner"),
     }
 }
 

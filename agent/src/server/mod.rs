@@ -104,7 +104,7 @@ fn routes(state: Arc<Shared>, stop: Option<tokio::sync::watch::Receiver<bool>>) 
 }
 
 async fn readyz(State(state): State<Arc<Shared>>) -> Response {
-    if !state.is_leader() {
+    if !state.works() {
         (StatusCode::OK, "ready (standby)\n").into_response()
     } else if state.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
@@ -158,7 +158,7 @@ async fn webhook(
                 tracing::info!(source = %source, "webhook for another repository ignored");
                 return (StatusCode::ACCEPTED, "ignored: another repository\n").into_response();
             }
-            if !state.is_leader() {
+            if !state.works() {
                 return problem(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "this replica is a standby; the leader polls on its interval",

@@ -386,6 +386,9 @@ impl Engine {
             });
             return Outcome::Clean;
         }
+        if inner.fence.check(app).is_err() {
+            return Outcome::Clean;
+        }
         let new_live = match apply::apply(
             &api,
             reference,
@@ -415,12 +418,17 @@ impl Engine {
                 e.live = hash;
             }
             if before != state.inventory
-                && let Err(err) = inventory::store(
-                    &inner.client,
-                    &inner.config.namespace,
-                    app,
-                    &inner.config.field_manager,
+                && inner.fence.check(app).is_ok()
+                && let Err(err) = inventory::parts::store(
+                    &inventory::parts::Writer {
+                        client: &inner.client,
+                        namespace: &inner.config.namespace,
+                        app,
+                        field_manager: &inner.config.field_manager,
+                        fence: &inner.fence,
+                    },
                     &state.inventory,
+                    Some(&before),
                 )
                 .await
             {

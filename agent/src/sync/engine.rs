@@ -201,6 +201,9 @@ pub enum SyncError {
         /// The earlier failure.
         message: String,
     },
+    /// This replica may not write the app now (shard fencing): nothing more was written.
+    #[error(transparent)]
+    Fenced(#[from] super::fence::Fenced),
     /// Objects did not become healthy in time.
     #[error("health timeout after {after:?}: {object}: {reason}")]
     HealthTimeout {
@@ -229,6 +232,7 @@ impl SyncError {
             Self::Prune(e) => e.reason(),
             Self::HealthTimeout { .. } => "HealthTimeout",
             Self::Aborted { .. } => "SyncAborted",
+            Self::Fenced(_) => "Fenced",
         }
     }
 }
@@ -317,6 +321,8 @@ pub(super) struct Inner {
     pub(super) index: Mutex<WatchIndex>,
     pub(super) targets: watch::Sender<u64>,
     pub(super) drift: DriftShared,
+    /// Asked right before every write of an app.
+    pub(super) fence: super::fence::Fence,
 }
 
 /// The sync engine; cheap to clone (shared).
@@ -340,6 +346,11 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Engine {
     /// An engine that talks to the cluster through `client`.
     pub fn new(client: Client, config: EngineConfig) -> Self {
+        Self::fenced(client, config, super::fence::Fence::default())
+    }
+
+    /// An engine whose every write of an app is first checked by `fence`.
+    pub fn fenced(client: Client, config: EngineConfig, fence: super::fence::Fence) -> Self {
         let (targets, _) = watch::channel(0);
         let (corrections, _) = broadcast::channel(1024);
         Self {
@@ -352,6 +363,7 @@ impl Engine {
                 index: Mutex::new(WatchIndex::default()),
                 targets,
                 drift: DriftShared::new(corrections),
+                fence,
             }),
         }
     }

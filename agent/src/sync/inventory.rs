@@ -13,24 +13,23 @@
 //! ```
 //!
 //! (`group/version/kind/namespace/name applied live`, empty group and namespace for the core
-//! group and cluster scope), about 70 bytes an object: 5,000 objects take ~350 KB, well under
-//! the 1 MiB limit of a ConfigMap, and the size is checked before writing.
+//! group and cluster scope), about 70 bytes an object: 5,000 objects take ~350 KB. Beyond
+//! 512 KiB (~7,000 objects) the entries are split over several ConfigMaps, written so that a
+//! crash mid-write never loses track of an object: see [`parts`].
+
+pub mod parts;
 
 use std::collections::BTreeMap;
 
-use backon::Retryable;
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams};
-use serde_json::json;
 
-use super::apply::{backoff, is_transient};
-use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, ObjectRef};
+use super::object::ObjectRef;
 
-const HEADER: &str = "tether-inventory v1";
+pub(crate) const HEADER: &str = "tether-inventory v1";
 /// The data key holding the encoded inventory.
 pub const DATA_KEY: &str = "objects";
-/// The largest encoded inventory written (a ConfigMap holds at most 1 MiB in all).
+/// The most a ConfigMap holds (1 MiB in all): the head and each part stay at half of it
+/// ([`parts::PART_BYTES`]).
 pub const MAX_BYTES: usize = 1_000_000;
 
 /// Why the inventory could not be read or written.
@@ -46,8 +45,12 @@ pub enum InventoryError {
         /// What is wrong.
         problem: &'static str,
     },
-    /// The inventory would not fit in a ConfigMap.
-    #[error("inventory of app {app}: {objects} objects take {bytes} bytes, more than {MAX_BYTES}")]
+    /// The inventory would need more than [`parts::MAX_PARTS`] ConfigMaps.
+    #[error(
+        "inventory of app {app}: {objects} objects take {bytes} bytes, more than {} parts of {} bytes",
+        parts::MAX_PARTS,
+        parts::PART_BYTES
+    )]
     TooLarge {
         /// The app.
         app: String,
@@ -77,6 +80,14 @@ pub enum InventoryError {
         /// The cause.
         #[source]
         source: kube::Error,
+    },
+    /// This replica may no longer write the app (shard fencing): the write was not made.
+    #[error("write the inventory ConfigMap {config_map}: fenced: {why}")]
+    Fenced {
+        /// The ConfigMap.
+        config_map: String,
+        /// Why.
+        why: String,
     },
     /// Deleting the ConfigMap of a removed app failed.
     #[error("delete the inventory ConfigMap {namespace}/{config_map}: {source}")]
@@ -152,10 +163,7 @@ impl Inventory {
         out.push_str(&self.digest);
         out.push('\n');
         for (r, e) in &self.entries {
-            out.push_str(&format!(
-                "{}/{}/{}/{}/{} {} {}\n",
-                r.group, r.version, r.kind, r.namespace, r.name, e.applied, e.live
-            ));
+            push_line(&mut out, r, e);
         }
         out
     }
@@ -186,35 +194,8 @@ impl Inventory {
             if line.is_empty() {
                 continue;
             }
-            let mut words = line.split(' ');
-            let (Some(id), Some(applied), Some(live), None) =
-                (words.next(), words.next(), words.next(), words.next())
-            else {
-                return Err(fail(
-                    i + 4,
-                    "expected `group/version/kind/namespace/name applied live`",
-                ));
-            };
-            let parts: Vec<&str> = id.split('/').collect();
-            let [group, version, kind, namespace, name] = parts[..] else {
-                return Err(fail(i + 4, "the object id does not have five parts"));
-            };
-            if version.is_empty() || kind.is_empty() || name.is_empty() {
-                return Err(fail(i + 4, "the object id lacks a version, kind or name"));
-            }
-            entries.insert(
-                ObjectRef {
-                    group: group.to_owned(),
-                    version: version.to_owned(),
-                    kind: kind.to_owned(),
-                    namespace: namespace.to_owned(),
-                    name: name.to_owned(),
-                },
-                Entry {
-                    applied: applied.to_owned(),
-                    live: live.to_owned(),
-                },
-            );
+            let (r, e) = parse_line(line).map_err(|problem| fail(i + 4, problem))?;
+            entries.insert(r, e);
         }
         Ok(Self {
             revision,
@@ -224,57 +205,64 @@ impl Inventory {
     }
 }
 
-/// Reads the inventory of `app` from `namespace`; `None` when there is none yet.
+/// Appends the line of one object (`group/version/kind/namespace/name applied live`).
+pub(crate) fn push_line(out: &mut String, r: &ObjectRef, e: &Entry) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "{}/{}/{}/{}/{} {} {}",
+        r.group, r.version, r.kind, r.namespace, r.name, e.applied, e.live
+    );
+}
+
+/// Reads the line of one object; the error says what is wrong with it.
+pub(crate) fn parse_line(line: &str) -> Result<(ObjectRef, Entry), &'static str> {
+    let mut words = line.split(' ');
+    let (Some(id), Some(applied), Some(live), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err("expected `group/version/kind/namespace/name applied live`");
+    };
+    let parts: Vec<&str> = id.split('/').collect();
+    let [group, version, kind, namespace, name] = parts[..] else {
+        return Err("the object id does not have five parts");
+    };
+    if version.is_empty() || kind.is_empty() || name.is_empty() {
+        return Err("the object id lacks a version, kind or name");
+    }
+    Ok((
+        ObjectRef {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        },
+        Entry {
+            applied: applied.to_owned(),
+            live: live.to_owned(),
+        },
+    ))
+}
+
+/// Reads the inventory of `app` from `namespace` (the head and every part found, see
+/// [`parts`]); `None` when there is none yet.
 pub async fn load(
     client: &Client,
     namespace: &str,
     app: &str,
 ) -> Result<Option<Inventory>, InventoryError> {
-    let name = config_map_name(app);
-    let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
-    let found = (|| async { api.get_opt(&name).await })
-        .retry(backoff())
-        .when(is_transient)
-        .await
-        .map_err(|source| InventoryError::LoadFailed {
-            namespace: namespace.to_owned(),
-            config_map: name.clone(),
-            source,
-        })?;
-    let Some(cm) = found else {
-        return Ok(None);
-    };
-    let text = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get(DATA_KEY))
-        .map_or("", String::as_str);
-    Inventory::decode(text, &format!("{namespace}/{name}")).map(Some)
+    parts::load(client, namespace, app).await
 }
 
-/// Deletes the inventory of `app` from `namespace` (an app that left Git); a missing one is
-/// not an error.
+/// Deletes the inventory of `app` from `namespace` (an app that left Git), parts first; a
+/// missing one is not an error.
 pub async fn delete(client: &Client, namespace: &str, app: &str) -> Result<(), InventoryError> {
-    let name = config_map_name(app);
-    let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
-    (|| async {
-        match api.delete(&name, &Default::default()).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(err) => Err(err),
-        }
-    })
-    .retry(backoff())
-    .when(is_transient)
-    .await
-    .map_err(|source| InventoryError::DeleteFailed {
-        namespace: namespace.to_owned(),
-        config_map: name.clone(),
-        source,
-    })
+    parts::delete(client, namespace, app).await
 }
 
-/// Writes the inventory of `app` to `namespace` (server-side apply as `field_manager`).
+/// Writes the inventory of `app` to `namespace` (server-side apply as `field_manager`),
+/// split into parts when it is big (see [`parts`]).
 pub async fn store(
     client: &Client,
     namespace: &str,
@@ -282,38 +270,14 @@ pub async fn store(
     field_manager: &str,
     inventory: &Inventory,
 ) -> Result<(), InventoryError> {
-    let text = inventory.encode();
-    if text.len() > MAX_BYTES {
-        return Err(InventoryError::TooLarge {
-            app: app.to_owned(),
-            objects: inventory.entries.len(),
-            bytes: text.len(),
-        });
-    }
-    let name = config_map_name(app);
-    let body = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, "app.kubernetes.io/component": "inventory"},
-            "annotations": {OWNER_ANNOTATION: app},
-        },
-        "data": {DATA_KEY: text},
-    });
-    let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
-    let params = PatchParams::apply(field_manager).force();
-    (|| async { api.patch(&name, &params, &Patch::Apply(&body)).await })
-        .retry(backoff())
-        .when(is_transient)
-        .await
-        .map_err(|source| InventoryError::StoreFailed {
-            namespace: namespace.to_owned(),
-            config_map: name.clone(),
-            source,
-        })?;
-    Ok(())
+    let writer = parts::Writer {
+        client,
+        namespace,
+        app,
+        field_manager,
+        fence: &crate::sync::fence::Fence::default(),
+    };
+    parts::store(&writer, inventory, None).await
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! - [`inventory`]: what each app applied, stored in a ConfigMap.
 //! - [`prune`]: protections and guards of deletion.
 //! - [`drift`]: watches and self-heal with backoff.
+//! - [`fence`]: the check made right before every write of an app (shard fencing).
 //! - [`health`]: kstatus-like readiness.
 //! - [`changeset`]: the result of a sync, with Secret values redacted.
 //!
@@ -35,6 +36,7 @@ pub mod client;
 pub mod compare;
 pub mod drift;
 pub mod engine;
+pub mod fence;
 pub mod health;
 pub mod helm_hooks;
 pub mod hooks;

@@ -44,6 +44,10 @@ pub struct AppState {
     pub faults: Faults,
     /// Request counters.
     pub requests: Requests,
+    /// Writes per object and writer.
+    pub writes: super::writes::Writes,
+    /// Writes held until released.
+    pub holds: super::holds::Holds,
     /// Settings.
     pub settings: Settings,
     /// `127.0.0.1:PORT`, for `serverAddressByClientCIDRs`.
@@ -315,6 +319,11 @@ async fn resource(
         }
         None => {}
     }
+    if state.holds.holds(verb, target.name.as_deref(), dry_run) {
+        state.holds.wait_cleared().await;
+        return ApiError::new(503, "ServiceUnavailable", "a held write was released")
+            .into_response();
+    }
     if target.subresource.is_empty() && state.faults.write_denied(verb, &target.ty.plural) {
         let message = format!(
             "admission webhook \"deny.tether.test\" denied the request: {}",
@@ -358,13 +367,43 @@ fn run_verb(
     headers: &HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Value)> {
-    let ty = &target.ty;
     let ns = target.namespace.clone().unwrap_or_default();
     let name = target.name.clone().unwrap_or_default();
     let opts = write_options(params, headers, verb);
     let mut store = state.lock();
+    let before = store.current_rv();
+    let result = run_locked(&mut store, verb, target, params, headers, body, &opts);
+    if result.is_ok() && store.current_rv() != before {
+        state.writes.record(super::writes::Write {
+            resource: if target.subresource.is_empty() {
+                target.ty.plural.clone()
+            } else {
+                format!("{}/{}", target.ty.plural, target.subresource)
+            },
+            namespace: ns,
+            name,
+            verb: verb.to_owned(),
+            writer: super::writes::writer_of(headers),
+            at: std::time::Instant::now(),
+        });
+    }
+    result
+}
+
+fn run_locked(
+    store: &mut Store,
+    verb: &str,
+    target: &Target,
+    params: &Params,
+    headers: &HeaderMap,
+    body: Bytes,
+    opts: &super::verbs::WriteOptions,
+) -> ApiResult<(StatusCode, Value)> {
+    let ty = &target.ty;
+    let ns = target.namespace.clone().unwrap_or_default();
+    let name = target.name.clone().unwrap_or_default();
     match verb {
-        "get" => Ok((StatusCode::OK, verbs::get(&store, ty, &ns, &name)?)),
+        "get" => Ok((StatusCode::OK, verbs::get(store, ty, &ns, &name)?)),
         "list" => {
             let page = Page {
                 limit: param(params, "limit")
@@ -377,7 +416,7 @@ fn run_verb(
             Ok((
                 StatusCode::OK,
                 verbs::list(
-                    &store,
+                    store,
                     ty,
                     target.namespace.as_deref(),
                     &selectors(params)?,
@@ -387,24 +426,24 @@ fn run_verb(
         }
         "create" if ty.group == TOKEN_REVIEW_GROUP => {
             let review = parse_body(headers, &body)?;
-            Ok((StatusCode::CREATED, token_review(&store, &review)))
+            Ok((StatusCode::CREATED, token_review(store, &review)))
         }
         "create" if ty.group == ACCESS_REVIEW_GROUP => {
             let review = parse_body(headers, &body)?;
-            Ok((StatusCode::CREATED, access_review(&store, ty, &review)))
+            Ok((StatusCode::CREATED, access_review(store, ty, &review)))
         }
         "create" => {
             let obj = parse_body(headers, &body)?;
             Ok((
                 StatusCode::CREATED,
-                verbs::create(&mut store, ty, &ns, obj, &opts)?,
+                verbs::create(store, ty, &ns, obj, opts)?,
             ))
         }
         "update" => {
             let obj = parse_body(headers, &body)?;
             Ok((
                 StatusCode::OK,
-                verbs::update(&mut store, ty, &ns, &name, obj, &target.subresource, &opts)?,
+                verbs::update(store, ty, &ns, &name, obj, &target.subresource, opts)?,
             ))
         }
         "patch" | "apply" => {
@@ -420,16 +459,8 @@ fn run_verb(
             ];
             let pt = PatchType::from_content_type(ct)
                 .ok_or_else(|| ApiError::unsupported_media_type(ct, &accepted))?;
-            let (obj, created) = verbs::patch(
-                &mut store,
-                ty,
-                &ns,
-                &name,
-                pt,
-                &body,
-                &target.subresource,
-                &opts,
-            )?;
+            let (obj, created) =
+                verbs::patch(store, ty, &ns, &name, pt, &body, &target.subresource, opts)?;
             Ok((
                 if created {
                     StatusCode::CREATED
@@ -441,7 +472,7 @@ fn run_verb(
         }
         "delete" => {
             let d = delete_options(params, &body);
-            let obj = verbs::delete(&mut store, ty, &ns, &name, &d)?;
+            let obj = verbs::delete(store, ty, &ns, &name, &d)?;
             let pending = obj
                 .get("metadata")
                 .and_then(|m| m.get("deletionTimestamp"))
@@ -461,7 +492,7 @@ fn run_verb(
             let sel = selectors(params)?;
             Ok((
                 StatusCode::OK,
-                verbs::delete_collection(&mut store, ty, target.namespace.as_deref(), &sel, &d)?,
+                verbs::delete_collection(store, ty, target.namespace.as_deref(), &sel, &d)?,
             ))
         }
         _ => Err(ApiError::method_not_allowed(ty, verb)),

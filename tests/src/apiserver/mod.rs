@@ -40,6 +40,7 @@ pub mod discovery;
 pub mod faults;
 pub mod fields;
 pub mod handlers;
+pub mod holds;
 pub mod kinds;
 pub mod managed;
 pub mod meta;
@@ -58,6 +59,7 @@ pub mod validation;
 pub mod verbs;
 pub mod watch;
 pub mod write;
+pub mod writes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -180,6 +182,8 @@ impl ApiServer {
             store: Mutex::new(store),
             faults: Faults::default(),
             requests: Requests::default(),
+            writes: writes::Writes::default(),
+            holds: holds::Holds::default(),
             settings: Settings {
                 bookmark_interval: options.bookmark_interval,
                 crd_establish_delay: options.crd_establish_delay,
@@ -241,6 +245,16 @@ impl ApiServer {
     /// The request counters.
     pub fn requests(&self) -> &Requests {
         &self.state.requests
+    }
+
+    /// The writes that changed the store, per object and writer ([`writes`]).
+    pub fn writes(&self) -> &writes::Writes {
+        &self.state.writes
+    }
+
+    /// Writes held at a known point ([`holds`]).
+    pub fn holds(&self) -> &holds::Holds {
+        &self.state.holds
     }
 
     /// The latest resourceVersion.

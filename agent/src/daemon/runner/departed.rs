@@ -74,7 +74,14 @@ pub(super) async fn remove_departed(
         return;
     }
     let max = ctx.engine.config().max_prune_percent;
-    if let Some(why) = blocked(gone.len(), known, discovered.is_empty(), max) {
+    let why = blocked(gone.len(), known, discovered.is_empty(), max);
+    // Sharded: each departed app is removed (or reported) by the replica it hashes to; the
+    // guard above still counts every app of the source.
+    let gone: Vec<String> = gone
+        .into_iter()
+        .filter(|app| super::ownership::may_write(ctx, app))
+        .collect();
+    if let Some(why) = why {
         tracing::warn!(source, apps = gone.len(), reason = "PruneBlocked", "{why}");
         for app in &gone {
             let label = AppLabel { app: app.clone() };

@@ -10,6 +10,7 @@ mod departed;
 mod depends;
 mod inspect;
 mod notify;
+mod ownership;
 mod record;
 mod requests;
 mod rollout;
@@ -56,6 +57,8 @@ pub(super) struct Ctx {
     inspector: Arc<inspect::Inspector>,
     /// What each app's last successful sync was made of (work at rest).
     rest: super::rest::Rest,
+    /// This replica's shard membership, when apps are sharded across replicas.
+    shard: Option<crate::daemon::shard::Member>,
 }
 
 /// A generation's running tasks.
@@ -149,8 +152,14 @@ impl Generation {
         state: Arc<Shared>,
         secrets: SecretsContext,
         identity: &str,
+        shard: Option<crate::daemon::shard::Member>,
     ) -> Result<Self, DaemonError> {
-        let engine = Engine::new(
+        // Sharded: every write of an app is fenced by this replica's membership.
+        let fence = shard
+            .as_ref()
+            .map(crate::daemon::shard::Member::fence)
+            .unwrap_or_default();
+        let engine = Engine::fenced(
             client.clone(),
             crate::sync::EngineConfig {
                 namespace: config.namespace.clone(),
@@ -163,6 +172,7 @@ impl Generation {
                 },
                 ..crate::sync::EngineConfig::default()
             },
+            fence,
         );
         let mut sources = Vec::new();
         let mut hooks = BTreeMap::new();
@@ -215,8 +225,11 @@ impl Generation {
             .await,
         );
         let images = images_controller(&config, &client, &state, &triggers);
+        // Image automation writes to Git: with sharded replicas, only the leader runs it.
+        let run_images = shard.is_none() || state.is_leader();
         let ctx = Arc::new_cyclic(|weak| Ctx {
             inspector: Arc::new(inspect::Inspector::new(weak.clone())),
+            shard,
             gates: rollout::Gates::new(&client, &config),
             rollout_requests: requests::Requests::default(),
             images: Arc::clone(&images),
@@ -243,7 +256,9 @@ impl Generation {
         }
         tasks.spawn(corrections(Arc::clone(&ctx), stop_rx.clone()));
         tasks.spawn(requests::watch(Arc::clone(&ctx), stop_rx.clone()));
-        tasks.spawn(images.run(stopped(stop_rx.clone())));
+        if run_images {
+            tasks.spawn(images.run(stopped(stop_rx.clone())));
+        }
         {
             let stores = Arc::clone(&ctx.secrets.stores);
             let rx = stop_rx.clone();
@@ -446,6 +461,7 @@ async fn round(
         (Cause::Poll, _) => "poll".to_owned(),
     };
     let fetched = source.sync().await;
+    ownership::refresh(ctx).await;
     metrics
         .git_fetch_duration
         .get_or_create(&SourceLabel {
@@ -504,6 +520,8 @@ async fn round(
             s.namespace = app.spec.target_namespace.clone();
         });
     }
+    // Sharded: only the apps that hash to this replica are synced here.
+    let apps = ownership::owned(ctx, apps);
     // A suspended app keeps its objects and its status; it is neither synced nor departed.
     let mut apps = apps;
     apps.retain(|app| {
@@ -518,29 +536,27 @@ async fn round(
         !suspended
     });
     let (policy_tree, policy_reads) = super::rest::record(&snapshot.tree);
-    let policies = match PolicySet::load(
-        &pipeline::policy_config(config, &apps),
-        Some(&policy_tree),
-    ) {
-        Ok(p) => p,
-        Err(err) => {
-            tracing::warn!(reason = err.reason(), error = %err, "policies do not load");
-            for app in &apps {
-                let message = format!("{}: {err}", err.reason());
-                finish_failed(
-                    ctx,
-                    app,
-                    &snapshot.revision,
-                    "PolicyFailed",
-                    message,
-                    started,
-                )
-                .await;
+    let policies =
+        match PolicySet::load(&pipeline::policy_config(config, &apps), Some(&policy_tree)) {
+            Ok(p) => p,
+            Err(err) => {
+                tracing::warn!(reason = err.reason(), error = %err, "policies do not load");
+                for app in &apps {
+                    let message = format!("{}: {err}", err.reason());
+                    finish_failed(
+                        ctx,
+                        app,
+                        &snapshot.revision,
+                        "PolicyFailed",
+                        message,
+                        started,
+                    )
+                    .await;
+                }
+                ctx.state.source_round_done(name);
+                return None;
             }
-            ctx.state.source_round_done(name);
-            return None;
-        }
-    };
+        };
     let schemas = match schemas::catalog(&ctx.client).await {
         Ok(s) => s,
         Err(err) => {

@@ -383,6 +383,9 @@ fn hook_runs(prepared: &Prepared, result: &SyncResult) -> usize {
 }
 
 pub(super) async fn write_status(ctx: &Ctx, status: &AppStatus) {
+    if !super::ownership::may_write(ctx, &status.name) {
+        return;
+    }
     if let Err(err) = status::write(&ctx.client, &ctx.config.namespace, status).await {
         tracing::warn!(app = %status.name, error = %err, "writing status failed");
     }

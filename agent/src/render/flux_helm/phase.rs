@@ -27,11 +27,9 @@ pub struct AppliedObjects {
 }
 
 impl AppliedObjects {
-    /// From the encoded inventory of the app (the `objects` key of its inventory ConfigMap).
-    pub fn from_inventory(text: &str, config_map: &str) -> Result<Self, String> {
-        let inventory = crate::sync::inventory::Inventory::decode(text, config_map)
-            .map_err(|e| e.to_string())?;
-        Ok(Self {
+    /// From the app's inventory (the objects its last sync applied).
+    pub fn from_inventory(inventory: &crate::sync::inventory::Inventory) -> Self {
+        Self {
             refs: inventory
                 .entries
                 .keys()
@@ -44,7 +42,7 @@ impl AppliedObjects {
                     )
                 })
                 .collect(),
-        })
+        }
     }
 
     /// Whether `object` (in `namespace` when it names none) was applied; a cluster-scoped
@@ -130,8 +128,9 @@ mod tests {
 
     fn applied() -> AppliedObjects {
         let text = "tether-inventory v1\nrevision abc\ndigest 0\napps/v1/Deployment/shop/web 1 2\napiextensions.k8s.io/v1/CustomResourceDefinition//old.example.com 1 2\n";
-        AppliedObjects::from_inventory(text, "tether-inventory-shop")
-            .unwrap_or_else(|e| panic!("{e}"))
+        let inventory = crate::sync::inventory::Inventory::decode(text, "tether-inventory-shop")
+            .unwrap_or_else(|e| panic!("{e}"));
+        AppliedObjects::from_inventory(&inventory)
     }
 
     fn crd(name: &str) -> Value {

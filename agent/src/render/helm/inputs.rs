@@ -51,8 +51,6 @@ pub struct ResolvedInputs {
     pub settings: Option<ChartSettings>,
     /// The access to chart repositories.
     pub repositories: Arc<RepositoryAccess>,
-    /// The objects the app applied at its last sync (none: unknown, or never synced).
-    pub applied: Option<AppliedObjects>,
 }
 
 /// Reads the app's inputs.
@@ -60,7 +58,6 @@ pub async fn resolve(inputs: &HelmInputs<'_>) -> Result<ResolvedInputs, HelmErro
     if let Some(dir) = inputs.archive_dir {
         crate::render::flux_helm::use_cache_dir(dir);
     }
-    let applied = applied_objects(inputs).await;
     let access =
         RepositoryAccess::resolve(inputs.repositories, inputs.agent_namespace, inputs.cluster)
             .await
@@ -70,7 +67,6 @@ pub async fn resolve(inputs: &HelmInputs<'_>) -> Result<ResolvedInputs, HelmErro
         return Ok(ResolvedInputs {
             settings: None,
             repositories: access,
-            applied,
         });
     };
     let mut settings = helm.settings(inputs.app, inputs.namespace);
@@ -118,27 +114,22 @@ pub async fn resolve(inputs: &HelmInputs<'_>) -> Result<ResolvedInputs, HelmErro
     Ok(ResolvedInputs {
         settings: Some(settings),
         repositories: access,
-        applied,
     })
 }
 
-/// The app's inventory, read from the cluster; unknown when it cannot be read (the
-/// releases then install, which applies their CRDs as `install.crds` says).
-async fn applied_objects(inputs: &HelmInputs<'_>) -> Option<AppliedObjects> {
-    let cluster = inputs.cluster?;
-    let name = crate::sync::inventory::config_map_name(inputs.app);
-    let text = cluster
-        .config_map_value(
-            inputs.agent_namespace,
-            &name,
-            crate::sync::inventory::DATA_KEY,
-        )
-        .await
-        .ok()?;
-    match AppliedObjects::from_inventory(&text, &name) {
-        Ok(applied) => Some(applied),
-        Err(reason) => {
-            tracing::warn!(app = inputs.app, %reason, "the inventory could not be read");
+/// The objects `app` applied at its last sync, from its inventory (the head and every part);
+/// unknown when it cannot be read (the releases then install, which applies their CRDs as
+/// `install.crds` says). Read only for a render that holds a Flux HelmRelease.
+pub async fn applied_objects(
+    cluster: Option<&dyn CredentialSource>,
+    agent_namespace: &str,
+    app: &str,
+) -> Option<AppliedObjects> {
+    let client = cluster?.client()?;
+    match crate::sync::inventory::load(&client, agent_namespace, app).await {
+        Ok(inventory) => inventory.map(|i| AppliedObjects::from_inventory(&i)),
+        Err(error) => {
+            tracing::warn!(app, %error, "the inventory could not be read");
             None
         }
     }

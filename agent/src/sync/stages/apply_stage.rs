@@ -112,6 +112,7 @@ impl Run<'_> {
                     );
                     continue;
                 }
+                self.fence()?;
                 let result = match &desired.secret {
                     Some(secret) => {
                         apply::apply_secret(

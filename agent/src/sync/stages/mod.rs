@@ -65,6 +65,12 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Whether this process may write the app now (shard fencing), asked right before
+    /// each write.
+    pub(super) fn fence(&self) -> Result<(), SyncError> {
+        Ok(self.engine.inner.fence.check(&self.app.name)?)
+    }
+
     pub(super) fn finish(self) -> (ChangeSet, Health) {
         (self.changes, self.health)
     }
@@ -133,6 +139,7 @@ impl<'a> Run<'a> {
                     message: message.clone(),
                 });
             }
+            self.fence()?;
             let ran = hooks::run(
                 &inner.client,
                 &inner.resolver,
@@ -291,6 +298,7 @@ impl<'a> Run<'a> {
             stored?;
             return Err(err.into());
         }
+        self.fence()?;
         inventory::delete(&inner.client, &inner.config.namespace, &self.app.name).await?;
         *state = None;
         Ok(())
@@ -363,6 +371,7 @@ impl<'a> Run<'a> {
             field_manager: Some(inner.config.field_manager.clone()),
             ..Default::default()
         };
+        self.fence()?;
         match api.create(&params, &namespace).await {
             Ok(created) => Ok(owned(&created).then_some(body)),
             Err(kube::Error::Api(status)) if status.code == 409 => {
@@ -468,6 +477,13 @@ impl<'a> Run<'a> {
         }
         let mut failed = Vec::new();
         for (reference, entry, api, uid) in deletes {
+            if let Err(err) = self.fence() {
+                self.changes
+                    .push(reference.clone(), Action::Skipped, Some(err.to_string()));
+                kept.insert(reference.clone(), entry.clone());
+                failed.push(err.to_string());
+                continue;
+            }
             match apply::delete(&api, reference, &uid).await {
                 Ok(Deleted::Deleted | Deleted::AlreadyGone) => {
                     self.changes.push(reference.clone(), Action::Pruned, None);
@@ -504,14 +520,15 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let inner = &self.engine.inner;
-        inventory::store(
-            &inner.client,
-            &inner.config.namespace,
-            &self.app.name,
-            &inner.config.field_manager,
-            next,
-        )
-        .await?;
+        self.fence()?;
+        let writer = inventory::parts::Writer {
+            client: &inner.client,
+            namespace: &inner.config.namespace,
+            app: &self.app.name,
+            field_manager: &inner.config.field_manager,
+            fence: &inner.fence,
+        };
+        inventory::parts::store(&writer, next, Some(previous)).await?;
         Ok(())
     }
 

@@ -17,6 +17,7 @@ impl Run<'_> {
             return Ok(());
         }
         let inner = &self.engine.inner;
+        self.fence()?;
         hooks::run(
             &inner.client,
             &inner.resolver,
