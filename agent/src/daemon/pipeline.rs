@@ -420,7 +420,7 @@ pub async fn prepare(
             |err| match err {
                 TransformError::RenderFailed(source) => PipelineError::RenderFailed {
                     app: name.clone(),
-                    source: Box::new(source),
+                    source,
                 },
                 TransformError::SubstituteFailed(source) => PipelineError::SubstituteFailed {
                     app: name.clone(),

@@ -15,7 +15,7 @@ use crate::tree::{RelPath, Tree};
 pub enum TransformError {
     /// The render (with the overlay) failed.
     #[error(transparent)]
-    RenderFailed(#[from] RenderError),
+    RenderFailed(Box<RenderError>),
     /// The post-build substitution failed.
     #[error(transparent)]
     SubstituteFailed(#[from] PostBuildError),
@@ -54,4 +54,10 @@ pub fn render_app(
         }
     }
     Ok(objects)
+}
+
+impl From<RenderError> for TransformError {
+    fn from(source: RenderError) -> Self {
+        Self::RenderFailed(Box::new(source))
+    }
 }
