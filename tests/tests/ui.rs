@@ -118,7 +118,13 @@ async fn click(client: &Client, locator: Locator<'_>) -> Result<(), fantoccini::
             Err(err) => Err(err),
         };
         match result {
-            Err(err) if tries < 5 && err.to_string().contains("stale element") => {
+            // A navigation or a live update replaced the element, or the next page is still
+            // loading (a loaded machine): find it again, for up to about 5 s.
+            Err(err)
+                if tries < 25
+                    && (err.to_string().contains("stale element")
+                        || err.to_string().contains("no such element")) =>
+            {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -16,7 +16,7 @@ fn start(cluster: &Cluster, dir: &Path, url: &str, import: &str, port: u16) -> P
         "sources: [{{name: fleet, url: '{url}', interval: 1s}}]\nimport: {import}\n\
          listen: 127.0.0.1:{port}\nadminListen: 127.0.0.1:{admin}\nnamespace: tether-system\n\
          cacheDir: {cache}\nleaderElection: {{enabled: false}}\n\
-         limits: {{healthTimeout: 0s, shutdownGrace: 10s}}\n",
+         limits: {{healthTimeout: 0s, shutdownGrace: 10s}}\nui: {{anonymous: true}}\n",
         admin = peers::free_port(),
         cache = dir.join("cache").display(),
     );

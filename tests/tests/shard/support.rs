@@ -163,6 +163,7 @@ apps:
     namespace: {APPS_NAMESPACE}
 keys: {{files: [{key}]}}
 limits: {{{limits}healthTimeout: 0s, shutdownGrace: 10s}}
+ui: {{anonymous: true}}
 {extra}
 ",
             extra = settings.extra,
