@@ -4,7 +4,7 @@
 //! keeps what runs; its status says which app it waits for, and the round comes back soon.
 
 use super::Ctx;
-use super::record::write_status;
+use super::record::{Waiting, record_waiting};
 use crate::config::Config;
 use crate::daemon::pipeline::AppDef;
 use std::time::Duration;
@@ -36,28 +36,17 @@ pub(super) fn waiting_for(
 
 /// Records that `app` waits; returns how soon the next round should come.
 pub(super) async fn wait(ctx: &Ctx, app: &AppDef, revision: &str, why: &str) -> Option<Duration> {
-    let name = &app.spec.name;
-    let message = format!("{why} (revision {revision})");
-    let newly = ctx
-        .state
-        .app(name)
-        .is_none_or(|s| s.errors.first() != Some(&message));
-    ctx.state.update_app(name, |s| {
-        if s.revision != revision {
-            s.sync = "Waiting".into();
-            s.reason = "DependencyNotReady".into();
-            s.errors = vec![message.clone()];
-        }
-        s.first_sync_done = true;
-    });
-    if newly {
-        tracing::info!(app = %name, revision, reason = %why, "waiting for a dependency");
-        ctx.events
-            .publish(name, false, "DependencyNotReady", message)
-            .await;
-        if let Some(status) = ctx.state.app(name) {
-            write_status(ctx, &status).await;
-        }
-    }
+    record_waiting(
+        ctx,
+        app,
+        revision,
+        why,
+        &Waiting {
+            reason: "DependencyNotReady",
+            event: "DependencyNotReady",
+            log: "waiting for a dependency",
+        },
+    )
+    .await;
     Some(DEPENDS_REQUEUE)
 }

@@ -390,3 +390,48 @@ pub(super) async fn write_status(ctx: &Ctx, status: &AppStatus) {
         tracing::warn!(app = %status.name, error = %err, "writing status failed");
     }
 }
+
+/// Why an app waits instead of syncing: its status reason, the Event's reason, and what the
+/// log line says it waits for.
+pub(super) struct Waiting<'a> {
+    /// The status reason (`DependencyNotReady`, `Wave`).
+    pub reason: &'a str,
+    /// The Event's reason.
+    pub event: &'a str,
+    /// The log message.
+    pub log: &'a str,
+}
+
+/// Records that `app` waits at `revision` for `why`: status `Waiting` (a synced revision
+/// keeps its state), and an Event and a status write the first time this message is seen.
+pub(super) async fn record_waiting(
+    ctx: &Ctx,
+    app: &AppDef,
+    revision: &str,
+    why: &str,
+    waiting: &Waiting<'_>,
+) {
+    let name = &app.spec.name;
+    let message = format!("{why} (revision {revision})");
+    let newly = ctx
+        .state
+        .app(name)
+        .is_none_or(|s| s.errors.first() != Some(&message));
+    ctx.state.update_app(name, |s| {
+        if s.revision != revision {
+            s.sync = "Waiting".into();
+            s.reason = waiting.reason.into();
+            s.errors = vec![message.clone()];
+        }
+        s.first_sync_done = true;
+    });
+    if newly {
+        tracing::info!(app = %name, revision, reason = %why, "{}", waiting.log);
+        ctx.events
+            .publish(name, false, waiting.event, message)
+            .await;
+        if let Some(status) = ctx.state.app(name) {
+            write_status(ctx, &status).await;
+        }
+    }
+}

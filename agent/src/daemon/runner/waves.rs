@@ -4,7 +4,7 @@
 //! the round asks for the next one soon so that the waves move on.
 
 use super::Ctx;
-use super::record::write_status;
+use super::record::{Waiting, record_waiting};
 use crate::daemon::pipeline::AppDef;
 use crate::rollout::Phase;
 use crate::rollout::wave::{AppView, Decision, Progress};
@@ -97,28 +97,17 @@ pub(super) fn plan(ctx: &Ctx, apps: &[AppDef], revision: &str) -> BTreeMap<Strin
 /// Records that `app` waits for a wave step; returns how soon the next round should come
 /// (none when the waves are halted: only a new commit moves them).
 pub(super) async fn wait(ctx: &Ctx, app: &AppDef, revision: &str, why: &str) -> Option<Duration> {
-    let name = &app.spec.name;
-    let message = format!("{why} (revision {revision})");
-    let newly = ctx
-        .state
-        .app(name)
-        .is_none_or(|s| s.errors.first() != Some(&message));
-    ctx.state.update_app(name, |s| {
-        if s.revision != revision {
-            s.sync = "Waiting".into();
-            s.reason = "Wave".into();
-            s.errors = vec![message.clone()];
-        }
-        s.first_sync_done = true;
-    });
-    if newly {
-        tracing::info!(app = %name, revision, reason = %why, "waiting for a wave step");
-        ctx.events
-            .publish(name, false, "WaveWaiting", message)
-            .await;
-        if let Some(status) = ctx.state.app(name) {
-            write_status(ctx, &status).await;
-        }
-    }
+    record_waiting(
+        ctx,
+        app,
+        revision,
+        why,
+        &Waiting {
+            reason: "Wave",
+            event: "WaveWaiting",
+            log: "waiting for a wave step",
+        },
+    )
+    .await;
     (!why.contains("halted")).then_some(WAVE_REQUEUE)
 }
