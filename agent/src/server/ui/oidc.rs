@@ -315,7 +315,22 @@ async fn verify(
     discovery: &Discovery,
     id_token: &str,
 ) -> Result<serde_json::Map<String, Value>, OidcError> {
-    use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(get_json("jwks", &discovery.jwks_uri).await?)
+            .map_err(|e| failed("jwks", e))?;
+    check_id_token(&config.client_id, &discovery.issuer, &jwks, id_token)
+}
+
+/// Checks an ID token against the provider's keys: an asymmetric algorithm (never `none` or
+/// an HMAC keyed with a public key), a key of `jwks`, the `issuer`, the `audience` (the
+/// client id) and the expiry.
+fn check_id_token(
+    audience: &str,
+    issuer: &str,
+    jwks: &jsonwebtoken::jwk::JwkSet,
+    id_token: &str,
+) -> Result<serde_json::Map<String, Value>, OidcError> {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
     let invalid = |e: &dyn std::fmt::Display| OidcError::InvalidIdToken(e.to_string());
     let header = jsonwebtoken::decode_header(id_token).map_err(|e| invalid(&e))?;
     if matches!(
@@ -327,8 +342,6 @@ async fn verify(
             header.alg
         )));
     }
-    let jwks: JwkSet = serde_json::from_value(get_json("jwks", &discovery.jwks_uri).await?)
-        .map_err(|e| failed("jwks", e))?;
     let jwk = match &header.kid {
         Some(kid) => jwks.find(kid),
         None => jwks.keys.first(),
@@ -336,12 +349,18 @@ async fn verify(
     .ok_or_else(|| OidcError::InvalidIdToken("no key of the provider signed it".into()))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(&e))?;
     let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[discovery.issuer.as_str()]);
-    validation.set_audience(&[config.client_id.as_str()]);
+    // Without this, a token that carries no `aud` (or no `iss`) passes those checks.
+    validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
     let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(id_token, &key, &validation)
         .map_err(|e| invalid(&e))?;
     Ok(data.claims)
 }
+
+#[cfg(test)]
+#[path = "oidc_tests.rs"]
+mod oidc_tests;
 
 #[cfg(test)]
 mod tests {
