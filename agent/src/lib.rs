@@ -48,6 +48,7 @@ pub mod notify;
 pub mod output;
 pub mod plan;
 pub mod policy;
+pub mod private_dir;
 pub mod redact;
 pub mod render;
 pub mod repo_root;

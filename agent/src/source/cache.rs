@@ -77,7 +77,7 @@ pub(super) fn open_cache(req: &FetchRequest<'_>) -> Result<(gix::Repository, boo
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|err| cache_failed("remove", err.to_string()))?;
     }
-    std::fs::create_dir_all(dir).map_err(|err| cache_failed("create", err.to_string()))?;
+    crate::private_dir::create(dir).map_err(|err| cache_failed("create", err.to_string()))?;
     gix::init_bare(dir).map_err(|err| cache_failed("init", describe(&err)))?;
     let repo =
         gix::open_opts(dir, open_options()).map_err(|err| cache_failed("open", describe(&err)))?;

@@ -118,13 +118,25 @@ impl Agent {
 
     /// Runs every stage on the app at `app` (a directory of the snapshot rooted at `root`).
     pub async fn run(&self, name: &str, root: &Path, app: &str) -> Outcome {
+        self.run_with(name, root, app, &RenderOptions::default())
+            .await
+    }
+
+    /// [`Agent::run`] with these render options (a chart's settings, say).
+    pub async fn run_with(
+        &self,
+        name: &str,
+        root: &Path,
+        app: &str,
+        options: &RenderOptions,
+    ) -> Outcome {
         // Render.
         let tree = Tree::new(FsTree::new(root));
         let path = match RelPath::parse(app) {
             Ok(path) => path,
             Err(err) => return Outcome::Failed(Stage::Render, err.to_string()),
         };
-        let rendered = match render(&tree, &path, &RenderOptions::default()) {
+        let rendered = match render(&tree, &path, options) {
             Ok(objects) => objects,
             Err(err) => return Outcome::Failed(Stage::Render, err.to_string()),
         };

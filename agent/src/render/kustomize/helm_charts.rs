@@ -319,7 +319,7 @@ fn values(
     let file = if chart.values_file.is_empty() {
         child(here, field, chart_dir, "values.yaml")?
     } else {
-        let (path, _) = here.read(field, &chart.values_file)?;
+        let (path, _) = here.read(&format!("{field}.valuesFile"), &chart.values_file)?;
         path
     };
     let mut files = Vec::new();

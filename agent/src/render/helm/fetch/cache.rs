@@ -48,9 +48,10 @@ impl ArchiveCache {
         }
     }
 
-    /// Keeps archives in `dir` too (created if missing), at most `limit` bytes of them.
+    /// Keeps archives in `dir` too (created if missing, readable by this user only), at most
+    /// `limit` bytes of them.
     pub fn set_dir(&mut self, dir: &Path, limit: u64) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
+        crate::private_dir::create(dir)?;
         self.disk = Some((dir.to_owned(), limit));
         Ok(())
     }
