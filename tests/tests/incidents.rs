@@ -15,10 +15,10 @@
 //! - Argo CD CVE-2022-24768 asks for impersonation per tenant: Tether confines an app to its
 //!   namespace by policy instead (`argocd_secrets::cve_2022_24768_…`); impersonation is not
 //!   implemented.
-//! - GO-2024-2877 / GHSA-9766-5277-j5hr (a shared cache without integrity): Tether keeps no
-//!   external cache; its disk caches (Git objects, chart archives) are checked against their
-//!   hashes or digests before use and never hold plaintext
-//!   (`argocd_limits::cve_2022_24730_…`).
+//! - GO-2024-2877 / GHSA-9766-5277-j5hr / CVE-2024-31989 (a shared cache without
+//!   integrity): Tether keeps no external cache; its disk caches (Git objects, chart
+//!   archives) are private to its user, checked against their hashes or digests before use,
+//!   and never hold plaintext (`argocd_limits::cve_2022_24730_…`).
 
 #[path = "bad_inputs/cases.rs"]
 #[allow(dead_code)]
