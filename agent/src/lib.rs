@@ -55,6 +55,7 @@ pub mod repo_root;
 pub mod rollout;
 pub mod schema;
 pub mod secrets;
+pub mod semver;
 pub mod server;
 pub mod source;
 pub mod sync;

@@ -3,6 +3,7 @@
 //! greatest, `desc` the least), after `filterTags` (`pattern`, and `extract`, e.g. `$ts`,
 //! the part of the tag that is compared).
 
+use crate::semver::{Constraint, Version};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -92,7 +93,7 @@ pub struct Policy {
 
 #[derive(Debug, Clone)]
 enum Choice {
-    Semver(Range),
+    Semver(Constraint),
     Alphabetical(Order),
     Numerical(Order),
 }
@@ -101,7 +102,7 @@ impl Policy {
     /// Checks and compiles a policy.
     pub fn new(choice: &PolicyChoice, filter: Option<&FilterTags>) -> Result<Self, PolicyError> {
         let choice = match choice {
-            PolicyChoice::Semver(s) => Choice::Semver(Range::parse(&s.range)?),
+            PolicyChoice::Semver(s) => Choice::Semver(parse_range(&s.range)?),
             PolicyChoice::Alphabetical(o) => Choice::Alphabetical(o.order),
             PolicyChoice::Numerical(o) => Choice::Numerical(o.order),
         };
@@ -188,231 +189,24 @@ impl Policy {
     }
 }
 
-/// A tag read as a version like Flux does: an optional `v`, and `1` or `1.2` completed with
-/// zeros.
+/// A tag read as a version like Flux reads it (Masterminds `NewVersion`): an optional `v`,
+/// and `1` or `1.2` completed with zeros.
 #[must_use]
-pub fn parse_version(tag: &str) -> Option<semver::Version> {
-    let text = tag.strip_prefix('v').unwrap_or(tag);
-    if let Ok(v) = semver::Version::parse(text) {
-        return Some(v);
-    }
-    // Complete `1` and `1.2` (before any pre-release or build part).
-    let split = text.find(['-', '+']).unwrap_or(text.len());
-    let (core, rest) = text.split_at(split);
-    let dots = core.matches('.').count();
-    if dots >= 2 || core.is_empty() {
-        return None;
-    }
-    let padded = format!("{core}{}{rest}", ".0".repeat(2 - dots));
-    semver::Version::parse(&padded).ok()
+pub fn parse_version(tag: &str) -> Option<Version> {
+    Version::parse(tag).ok()
 }
 
-/// A range: alternatives (`||`) of comparator sets, with Masterminds semantics (which Flux
-/// uses): a pre-release matches only when the range names a pre-release.
-#[derive(Debug, Clone)]
-pub struct Range {
-    alternatives: Vec<Vec<(Op, semver::Version)>>,
-    prereleases: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Eq,
-    Ne,
-    Gt,
-    Ge,
-    Lt,
-    Le,
-}
-
-/// A partial version: `1`, `1.2`, `1.2.3(-pre)`, with `x`/`*` wildcards.
-struct Partial {
-    parts: Vec<u64>,
-    pre: semver::Prerelease,
-}
-
-impl Partial {
-    fn parse(text: &str) -> Option<Self> {
-        let text = text.strip_prefix('v').unwrap_or(text);
-        let text = text.split('+').next()?;
-        let (core, pre) = match text.split_once('-') {
-            Some((core, pre)) => (core, semver::Prerelease::new(pre).ok()?),
-            None => (text, semver::Prerelease::EMPTY),
-        };
-        let mut parts = Vec::new();
-        for part in core.split('.') {
-            if matches!(part, "x" | "X" | "*") {
-                break;
-            }
-            parts.push(part.parse().ok()?);
-        }
-        if parts.len() > 3 || (parts.len() < 3 && !pre.is_empty()) {
-            return None;
-        }
-        Some(Self { parts, pre })
+/// A range as Flux reads it (Masterminds `NewConstraint`, [`crate::semver`]): a pre-release
+/// matches only when the range names a pre-release.
+fn parse_range(text: &str) -> Result<Constraint, PolicyError> {
+    let invalid = |problem: String| PolicyError::RangeInvalid {
+        range: crate::text::clip_message(text).into_owned(),
+        problem,
+    };
+    if text.trim().is_empty() {
+        return Err(invalid("empty".into()));
     }
-
-    fn floor(&self) -> semver::Version {
-        let get = |i: usize| self.parts.get(i).copied().unwrap_or(0);
-        let mut v = semver::Version::new(get(0), get(1), get(2));
-        v.pre = self.pre.clone();
-        v
-    }
-
-    /// The first version above every version this partial covers (`1.2` → `1.3.0`).
-    fn ceiling(&self) -> Option<semver::Version> {
-        let get = |i: usize| self.parts.get(i).copied().unwrap_or(0);
-        Some(match self.parts.len() {
-            0 => return None,
-            1 => semver::Version::new(get(0).checked_add(1)?, 0, 0),
-            2 => semver::Version::new(get(0), get(1).checked_add(1)?, 0),
-            _ => return None,
-        })
-    }
-}
-
-impl Range {
-    /// Parses a range as Flux writes it.
-    pub fn parse(text: &str) -> Result<Self, PolicyError> {
-        let invalid = |problem: String| PolicyError::RangeInvalid {
-            range: crate::text::clip_message(text).into_owned(),
-            problem,
-        };
-        if text.trim().is_empty() {
-            return Err(invalid("empty".into()));
-        }
-        let mut alternatives = Vec::new();
-        for alternative in text.split("||") {
-            let tokens: Vec<String> = tokenize(alternative);
-            if tokens.is_empty() {
-                return Err(invalid("an empty alternative".into()));
-            }
-            let mut set = Vec::new();
-            let mut i = 0;
-            while i < tokens.len() {
-                if tokens.get(i + 1).map(String::as_str) == Some("-") {
-                    let (Some(low), Some(high)) = (
-                        Partial::parse(&tokens[i]),
-                        tokens.get(i + 2).and_then(|t| Partial::parse(t)),
-                    ) else {
-                        return Err(invalid(format!(
-                            "{:?} is not a hyphen range",
-                            crate::text::clip_message(alternative)
-                        )));
-                    };
-                    set.push((Op::Ge, low.floor()));
-                    match high.ceiling() {
-                        Some(c) => set.push((Op::Lt, c)),
-                        None if high.parts.is_empty() => {}
-                        None => set.push((Op::Le, high.floor())),
-                    }
-                    i += 3;
-                    continue;
-                }
-                comparator(&tokens[i], &mut set).ok_or_else(|| {
-                    invalid(format!(
-                        "{:?} is not a comparator",
-                        crate::text::clip_message(&tokens[i])
-                    ))
-                })?;
-                i += 1;
-            }
-            alternatives.push(set);
-        }
-        let prereleases = alternatives
-            .iter()
-            .flatten()
-            .any(|(_, v)| !v.pre.is_empty());
-        Ok(Self {
-            alternatives,
-            prereleases,
-        })
-    }
-
-    /// Whether `version` is in the range.
-    #[must_use]
-    pub fn matches(&self, version: &semver::Version) -> bool {
-        if !version.pre.is_empty() && !self.prereleases {
-            return false;
-        }
-        let mut v = version.clone();
-        v.build = semver::BuildMetadata::EMPTY;
-        self.alternatives.iter().any(|set| {
-            set.iter().all(|(op, bound)| match op {
-                Op::Eq => v == *bound,
-                Op::Ne => v != *bound,
-                Op::Gt => v > *bound,
-                Op::Ge => v >= *bound,
-                Op::Lt => v < *bound,
-                Op::Le => v <= *bound,
-            })
-        })
-    }
-}
-
-/// Splits `>= 1.2, <2` into `>=1.2`, `<2` (an operator binds to the version after it).
-fn tokenize(text: &str) -> Vec<String> {
-    let mut tokens: Vec<String> = Vec::new();
-    for word in text.split([' ', ',', '\t']).filter(|w| !w.is_empty()) {
-        match tokens.last_mut() {
-            Some(last) if last.chars().all(|c| "<>=!~^".contains(c)) && last != "-" => {
-                last.push_str(word)
-            }
-            _ => tokens.push(word.to_owned()),
-        }
-    }
-    tokens
-}
-
-/// Adds the bounds of one comparator; `None` when it is not one.
-fn comparator(token: &str, set: &mut Vec<(Op, semver::Version)>) -> Option<()> {
-    let split = token.find(|c: char| !"<>=!~^".contains(c))?;
-    let (op, version) = token.split_at(split);
-    let p = Partial::parse(version)?;
-    let floor = p.floor();
-    match op {
-        "" | "=" | "==" => match p.ceiling() {
-            Some(c) => {
-                set.push((Op::Ge, floor));
-                set.push((Op::Lt, c));
-            }
-            None if p.parts.is_empty() => {}
-            None => set.push((Op::Eq, floor)),
-        },
-        "!=" => set.push((Op::Ne, floor)),
-        ">" => match p.ceiling() {
-            Some(c) => set.push((Op::Ge, c)),
-            None => set.push((Op::Gt, floor)),
-        },
-        ">=" | "=>" => set.push((Op::Ge, floor)),
-        "<" => set.push((Op::Lt, floor)),
-        "<=" | "=<" => match p.ceiling() {
-            Some(c) => set.push((Op::Lt, c)),
-            None => set.push((Op::Le, floor)),
-        },
-        "~" | "~>" => {
-            set.push((Op::Ge, floor.clone()));
-            let upper = if p.parts.len() <= 1 {
-                semver::Version::new(floor.major.checked_add(1)?, 0, 0)
-            } else {
-                semver::Version::new(floor.major, floor.minor.checked_add(1)?, 0)
-            };
-            set.push((Op::Lt, upper));
-        }
-        "^" => {
-            set.push((Op::Ge, floor.clone()));
-            let upper = if floor.major > 0 || p.parts.len() <= 1 {
-                semver::Version::new(floor.major.checked_add(1)?, 0, 0)
-            } else if floor.minor > 0 || p.parts.len() == 2 {
-                semver::Version::new(0, floor.minor.checked_add(1)?, 0)
-            } else {
-                semver::Version::new(0, 0, floor.patch.checked_add(1)?)
-            };
-            set.push((Op::Lt, upper));
-        }
-        _ => return None,
-    }
-    Some(())
+    Constraint::parse(text).map_err(|e| invalid(e.to_string()))
 }
 
 #[cfg(test)]

@@ -39,9 +39,10 @@ pub enum Reference {
     Branch(String),
     /// A tag (`v1.2.3`); annotated tags are peeled to their commit.
     Tag(String),
-    /// The highest tag whose version matches the range (`>=1.2.0, <2.0.0`); a leading `v` in
-    /// tag names is accepted.
-    Semver(semver::VersionReq),
+    /// The highest tag whose version matches the range (`>=1.2.0, <2.0.0`), with the
+    /// Masterminds rules Flux and Argo CD use ([`crate::semver`]); a leading `v` in tag names
+    /// is accepted.
+    Semver(crate::semver::Constraint),
     /// One commit, whatever the refs say.
     Commit(gix::ObjectId),
 }
@@ -59,11 +60,11 @@ impl Reference {
         Ok(Self::Tag(name.to_owned()))
     }
 
-    /// A semver range of tags. Space-separated comparators (`>=1.2.0 <2.0.0`, as Flux and
-    /// npm write them) are accepted as well as comma-separated ones.
+    /// A semver range of tags, as Flux's `ref.semver` and Argo CD's `targetRevision` read it:
+    /// space- or comma-separated comparators, `||`, `x` wildcards, hyphen ranges; `1.2` means
+    /// `1.2.x`.
     pub fn semver(range: &str) -> Result<Self, RefError> {
-        let normalized = normalize_range(range);
-        semver::VersionReq::parse(&normalized)
+        crate::semver::Constraint::parse(range)
             .map(Self::Semver)
             .map_err(|err| RefError::InvalidRange {
                 range: range.to_owned(),
@@ -123,43 +124,22 @@ impl fmt::Display for Reference {
     }
 }
 
-/// `>=1.2.0 <2.0.0` → `>=1.2.0, <2.0.0`; `||` is not supported by the semver crate and is
-/// left for its parser to refuse with a clear message.
-fn normalize_range(range: &str) -> String {
-    let mut out = String::new();
-    let mut tokens = range.split_whitespace().peekable();
-    while let Some(token) = tokens.next() {
-        out.push_str(token);
-        let ends_with_operator = token.chars().all(|c| "<>=~^".contains(c));
-        if let Some(next) = tokens.peek() {
-            if ends_with_operator || token.ends_with(',') || next.starts_with(',') {
-                out.push(' ');
-            } else {
-                out.push_str(", ");
-            }
-        }
-    }
-    out
-}
-
-/// The version in a tag name (`1.2.3` or `v1.2.3`), if it is one.
+/// The version in a tag name (`1.2.3`, `v1.2.3`, `v1.2`), if it is one.
 #[must_use]
-pub fn tag_version(tag: &str) -> Option<semver::Version> {
-    let bare = tag.strip_prefix('v').unwrap_or(tag);
-    semver::Version::parse(bare).ok()
+pub fn tag_version(tag: &str) -> Option<crate::semver::Version> {
+    crate::semver::Version::parse(tag).ok()
 }
 
 /// The tag with the highest version matching `range` among `tags`, with its version.
-/// Pre-releases match only when the range names a pre-release of the same version (the
-/// semver crate's rule, as in Cargo and npm).
+/// Pre-releases match only when the range names a pre-release (Masterminds' rule).
 pub fn highest_matching<'a>(
-    range: &semver::VersionReq,
+    range: &crate::semver::Constraint,
     tags: impl IntoIterator<Item = &'a str>,
-) -> Option<(&'a str, semver::Version)> {
+) -> Option<(&'a str, crate::semver::Version)> {
     tags.into_iter()
         .filter_map(|tag| tag_version(tag).map(|version| (tag, version)))
         .filter(|(_, version)| range.matches(version))
-        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+        .max_by(|a, b| a.1.precedence(&b.1).then_with(|| b.0.cmp(a.0)))
 }
 
 fn check_name(field: &'static str, name: &str) -> Result<(), RefError> {
@@ -212,8 +192,21 @@ mod tests {
         ];
         let (tag, version) = highest_matching(&range, tags).expect("a match");
         assert_eq!(tag, "v1.10.0");
-        assert_eq!(version, semver::Version::new(1, 10, 0));
+        assert_eq!(
+            (version.major(), version.minor(), version.patch()),
+            (1, 10, 0)
+        );
         assert!(highest_matching(&range, ["v3.0.0", "main"]).is_none());
+    }
+
+    #[test]
+    fn a_bare_version_follows_its_patch_releases_as_flux_does() {
+        // Masterminds: `1.2` is `1.2.x`, where Cargo would read `^1.2`.
+        let Reference::Semver(range) = Reference::semver("1.2").expect("range") else {
+            panic!("semver")
+        };
+        let (tag, _) = highest_matching(&range, ["v1.2.0", "v1.2.7", "v1.3.0"]).expect("a match");
+        assert_eq!(tag, "v1.2.7");
     }
 
     #[test]
@@ -224,6 +217,7 @@ mod tests {
             ">= 1.2.0 < 2.0.0",
             "^1.2",
             "~1.2.3",
+            "1.2.x || >=3",
         ] {
             assert!(Reference::semver(range).is_ok(), "{range}");
         }

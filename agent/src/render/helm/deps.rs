@@ -157,84 +157,15 @@ fn text(value: Option<&Value>) -> String {
 }
 
 /// Whether `version` satisfies the constraint, as Helm's `IsCompatibleRange` (Masterminds
-/// semver): a constraint that does not parse matches nothing.
+/// semver, [`crate::semver`]): a constraint or version that does not parse matches nothing.
 pub(crate) fn compatible(constraint: &str, version: &str) -> bool {
-    let Some(version) = lenient_version(version) else {
+    let (Ok(constraint), Ok(version)) = (
+        crate::semver::Constraint::parse(constraint.trim()),
+        crate::semver::Version::parse(version.trim()),
+    ) else {
         return false;
     };
-    let constraint = constraint.trim();
-    if constraint.is_empty() {
-        return false;
-    }
-    constraint
-        .split("||")
-        .any(|group| group_matches(group, &version))
-}
-
-fn group_matches(group: &str, version: &semver::Version) -> bool {
-    // Hyphen ranges: `1.2 - 1.4`.
-    if let Some((low, high)) = group.split_once(" - ") {
-        return term_matches(&format!(">={}", low.trim()), version)
-            && term_matches(&format!("<={}", high.trim()), version);
-    }
-    let mut terms: Vec<String> = Vec::new();
-    let mut pending_op = String::new();
-    for token in group.split([',', ' ']).filter(|t| !t.is_empty()) {
-        if token.chars().all(|c| "<>=!~^".contains(c)) {
-            pending_op = token.to_owned();
-        } else {
-            terms.push(format!("{pending_op}{token}"));
-            pending_op.clear();
-        }
-    }
-    !terms.is_empty() && terms.iter().all(|t| term_matches(t, version))
-}
-
-fn term_matches(term: &str, version: &semver::Version) -> bool {
-    let split = term
-        .find(|c: char| !"<>=!~^".contains(c))
-        .unwrap_or(term.len());
-    let (op, rest) = term.split_at(split);
-    let rest = rest.trim_start_matches('v');
-    let op = match op {
-        "~>" => "~",
-        "=>" => ">=",
-        "=<" => "<=",
-        "==" => "=",
-        other => other,
-    };
-    if op == "!=" {
-        return !term_matches(&format!("={rest}"), version);
-    }
-    let wildcard = rest
-        .split(['-', '+'])
-        .next()
-        .is_some_and(|core| core.split('.').any(|p| matches!(p, "x" | "X" | "*")));
-    let rest = rest.replace(['x', 'X'], "*");
-    let req = match op {
-        "" | "=" if !wildcard && rest != "*" => format!("={}", pad(&rest)),
-        "" | "=" => rest,
-        _ => format!("{op}{rest}"),
-    };
-    semver::VersionReq::parse(&req).is_ok_and(|r| r.matches(version))
-}
-
-/// `1.2` → `1.2.0` (Masterminds pads missing parts for exact comparisons).
-fn pad(version: &str) -> String {
-    let (core, tail) = match version.find(['-', '+']) {
-        Some(i) => version.split_at(i),
-        None => (version, ""),
-    };
-    let parts = core.split('.').count();
-    let padding = ".0".repeat(3usize.saturating_sub(parts));
-    format!("{core}{padding}{tail}")
-}
-
-fn lenient_version(version: &str) -> Option<semver::Version> {
-    let version = version.trim().trim_start_matches('v');
-    semver::Version::parse(version)
-        .ok()
-        .or_else(|| semver::Version::parse(&pad(version)).ok())
+    constraint.matches(&version)
 }
 
 #[cfg(test)]
