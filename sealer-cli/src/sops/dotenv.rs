@@ -2,8 +2,9 @@
 //! The metadata is flattened into `sops_`-prefixed keys (`sops_age__list_0__map_enc`), sorted.
 
 use super::Error;
+use super::gostrconv::go_format_f;
 use super::tree::{Branch, MapItem, Node};
-use super::value::{Scalar, Secret, go_format_f};
+use super::value::{Scalar, Secret};
 
 const PREFIX: &str = "sops_";
 const MAP_SEP: &str = "__map_";

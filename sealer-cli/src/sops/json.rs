@@ -6,8 +6,9 @@
 //! `data` of a JSON document.
 
 use super::Error;
+use super::gostrconv::go_format_json_float;
 use super::tree::{Branch, MapItem, Node};
-use super::value::{Scalar, Secret, go_format_json_float};
+use super::value::{Scalar, Secret};
 
 /// Reads a JSON object into a branch.
 pub fn parse(bytes: &[u8]) -> Result<Branch, Error> {

@@ -61,7 +61,7 @@ fn scalar_text(node: &Node) -> Option<String> {
     match node {
         Node::Scalar(Scalar::Str(s) | Scalar::Time(s)) => s.expose_str().map(str::to_owned),
         Node::Scalar(Scalar::Int(i)) => Some(i.to_string()),
-        Node::Scalar(Scalar::Float(f)) => Some(super::value::go_format_f(*f)),
+        Node::Scalar(Scalar::Float(f)) => Some(super::gostrconv::go_format_f(*f)),
         Node::Scalar(Scalar::Bool(b)) => Some(b.to_string()),
         _ => None,
     }

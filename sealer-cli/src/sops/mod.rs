@@ -23,6 +23,7 @@
 
 pub mod config;
 pub mod dotenv;
+pub mod gostrconv;
 pub mod identities;
 pub mod json;
 pub mod keys;

@@ -8,8 +8,9 @@
 
 use base64::Engine;
 
+use super::gostrconv::go_format_yaml_float;
 use super::tree::{Branch, MapItem, Node};
-use super::value::{Scalar, Secret, go_format_yaml_float};
+use super::value::{Scalar, Secret};
 use super::yaml::resolve_plain;
 
 const INDENT: usize = 4;
