@@ -38,6 +38,7 @@ pub mod tree;
 pub mod value;
 pub mod yaml;
 pub mod yaml_emit;
+mod yaml_style;
 
 mod error;
 #[cfg(test)]
