@@ -21,14 +21,14 @@ spec:
           ports: [{containerPort: 8080}]   # unchanged
 ";
 
-struct Setup {
-    registry: Registry,
-    upstream: Upstream,
+pub(crate) struct Setup {
+    pub(crate) registry: Registry,
+    pub(crate) upstream: Upstream,
     daemon: GitDaemon,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
-fn setup() -> Setup {
+pub(crate) fn setup() -> Setup {
     let registry = Registry::start().expect("docker-registry");
     for tag in ["1.0.0", "1.1.0", "latest"] {
         registry.push("shop/web", tag).expect("push");
@@ -57,7 +57,7 @@ fn setup() -> Setup {
     }
 }
 
-fn config(s: &Setup) -> String {
+pub(crate) fn config(s: &Setup) -> String {
     format!(
         "cacheDir: {cache}
 sources:
@@ -79,7 +79,7 @@ images:
     )
 }
 
-fn git(s: &Setup, args: &[&str]) -> String {
+pub(crate) fn git(s: &Setup, args: &[&str]) -> String {
     run(Command::new("git")
         .arg("-C")
         .arg(&s.upstream.bare)
