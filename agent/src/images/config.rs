@@ -103,6 +103,26 @@ pub struct PromotionConfig {
     /// The commit author.
     #[serde(default)]
     pub author: Author,
+    /// Open a pull (GitHub) or merge (GitLab) request for the review branch.
+    #[serde(default)]
+    pub review: Option<PromotionReview>,
+}
+
+/// The pull or merge request of a promotion's review branch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PromotionReview {
+    /// GitHub: `OWNER/REPO`.
+    #[serde(default)]
+    pub github: Option<String>,
+    /// GitLab: the project id or `group/project`.
+    #[serde(default)]
+    pub gitlab: Option<String>,
+    /// The API address (default `https://api.github.com` or `https://gitlab.com/api/v4`).
+    #[serde(default)]
+    pub api: Option<String>,
+    /// The file holding the token.
+    pub token_file: PathBuf,
 }
 
 /// One image repository (Flux `ImageRepository`).
@@ -337,6 +357,11 @@ impl ImagesConfig {
             ] {
                 fix(f);
             }
+            if let Some(r) = &mut p.review
+                && r.token_file.is_relative()
+            {
+                r.token_file = base.join(&r.token_file);
+            }
         }
     }
 
@@ -447,6 +472,14 @@ impl ImagesConfig {
             }
             if p.from == p.to {
                 return Err((field("to"), "names the same environment as `from`".into()));
+            }
+            if let Some(r) = &p.review {
+                if r.github.is_some() == r.gitlab.is_some() {
+                    return Err((field("review"), "set exactly one of `github` and `gitlab`".into()));
+                }
+                if p.direct {
+                    return Err((field("review"), "a direct promotion has no review".into()));
+                }
             }
             if p.healthy_for.0 < Duration::from_secs(1) {
                 return Err((field("healthyFor"), "must be at least 1s".into()));

@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
+mod promotions;
+
 /// The default interval of an automation.
 pub const DEFAULT_AUTOMATION_INTERVAL: Duration = Duration::from_secs(60);
 /// How many tags the status shows per repository.
@@ -537,66 +539,6 @@ impl Controller {
         status
     }
 
-    /// Checks each promotion's gate; promotes what opened.
-    async fn promote(&self, memory: &mut Memory) {
-        use super::promote::auto;
-        let promotions = &self.config.images.promotions;
-        memory
-            .promotions
-            .retain(|k, _| promotions.iter().any(|p| p.name == *k));
-        let Some(view) = &self.apps_view else {
-            return;
-        };
-        let apps = view();
-        for p in promotions {
-            let gate = memory.promotions.entry(p.name.clone()).or_default();
-            if gate.next().is_some_and(|n| n > Instant::now()) {
-                continue;
-            }
-            let Some(revision) = gate.observe(p, &apps, Instant::now()) else {
-                continue;
-            };
-            let result = match auto::write_target(&self.config, p) {
-                Ok(target) => {
-                    gate.status.push_branch.clone_from(&target.push_branch);
-                    let (p, revision) = (p.clone(), revision.clone());
-                    tokio::task::spawn_blocking(move || auto::run(&target, &p, &revision))
-                        .await
-                        .unwrap_or_else(|e| {
-                            Err(super::promote::PromoteError::Usage(format!(
-                                "the promotion task failed: {e}"
-                            )))
-                        })
-                }
-                Err(e) => Err(e),
-            };
-            gate.record(&revision, &result);
-            let subject_name = crate::sync::inventory::config_map_name(&gate.status.from_app);
-            let subject = (self.config.namespace.as_str(), subject_name.as_str());
-            match &result {
-                Ok(Some(pushed)) => {
-                    tracing::info!(promotion = %p.name, revision = %revision, commit = %pushed.commit, "promotion pushed");
-                    let note = super::automation::pushed_note(
-                        &pushed.commit,
-                        &gate.status.push_branch,
-                        &pushed.changes,
-                    );
-                    let note = format!("promoted {} at {revision} to {}: {note}", p.from, p.to);
-                    self.observers.promoted(&p.name, subject, Ok(Some(&note))).await;
-                    if p.direct {
-                        (self.on_push)(&p.source);
-                    }
-                }
-                Ok(None) => self.observers.promoted(&p.name, subject, Ok(None)).await,
-                Err(err) => {
-                    tracing::warn!(promotion = %p.name, revision = %revision, error = %err, "promotion failed");
-                    let message = err.to_string();
-                    self.observers.promoted(&p.name, subject, Err(&message)).await;
-                }
-            }
-        }
-    }
-
     fn publish(&self, memory: &Memory, problems: Vec<String>) {
         self.state.set(ImagesReport {
             promotions: memory.promotions.values().map(|g| g.status.clone()).collect(),
@@ -609,60 +551,4 @@ impl Controller {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn controller() -> Controller {
-        let config = crate::config::Config::parse("{}", "t.yaml", std::path::Path::new("/"))
-            .expect("an empty config");
-        Controller::new(config, None, Arc::default(), Box::new(|_| {}))
-    }
-
-    fn flux(name: &str) -> FluxImages {
-        let mut found = FluxImages::default();
-        found.config.repositories.push(RepositoryConfig {
-            name: name.into(),
-            namespace: Some("apps".into()),
-            image: "ghcr.io/org/app".into(),
-            interval: crate::config::Interval(Duration::from_secs(60)),
-            exclusion_list: Vec::new(),
-            max_tags: 10,
-            insecure: false,
-            provider: super::super::config::Provider::Generic,
-            credentials: super::super::config::RegistryCredentialsSpec::default(),
-        });
-        found
-    }
-
-    #[test]
-    fn flux_objects_of_apps_that_left_git_are_forgotten_per_source() {
-        let c = controller();
-        c.set_app_objects("one", "config", flux("a"));
-        c.set_app_objects("two", "config", flux("b"));
-        c.set_app_objects("three", "other", flux("c"));
-        let names = |c: &Controller| {
-            let mut n: Vec<String> = c
-                .catalog()
-                .0
-                .repositories
-                .iter()
-                .map(|r| r.name.clone())
-                .collect();
-            n.sort();
-            n
-        };
-        assert_eq!(names(&c), ["a", "b", "c"]);
-        c.retain_apps("config", &["one".into()]);
-        assert_eq!(
-            names(&c),
-            ["a", "c"],
-            "two left Git; the other source's apps stay"
-        );
-        c.set_app_objects("one", "config", FluxImages::default());
-        assert_eq!(
-            names(&c),
-            ["c"],
-            "an app that no longer declares any is forgotten"
-        );
-    }
-}
+mod tests;

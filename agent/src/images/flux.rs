@@ -302,6 +302,11 @@ mod tests {
         );
         assert_eq!(a.paths, ["clusters/production"]);
         assert_eq!(a.author.email, "fluxcdbot@users.noreply.github.com");
+        let key = a.gpg_signing_key.as_ref().expect("the signing key");
+        assert_eq!(
+            (key.secret_name.as_deref(), key.namespace.as_deref()),
+            (Some("signing-key"), Some("flux-system"))
+        );
     }
 
     #[test]

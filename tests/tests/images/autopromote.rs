@@ -2,8 +2,9 @@
 //! at one revision for `healthyFor`, production's overlay gets staging's image as of that
 //! revision, in one commit naming what was promoted, which the agent then syncs; a promotion
 //! whose gate has not opened (a long `healthyFor`, the human gate's default branch) writes
-//! nothing.
+//! nothing; one for review goes to a branch with a pull request, the branch itself untouched.
 
+use crate::forge::{Forge, GITHUB_TOKEN};
 use crate::support::{Agent, Cluster, Repo, Settings};
 use std::process::Command;
 use std::time::Duration;
@@ -28,6 +29,14 @@ const PROMOTIONS: &str = "images:
       interval: 1s
       direct: true
       author: {name: Tether Promotions, email: promote@tether.invalid}
+    - name: shop-qa
+      source: config
+      app: shop
+      from: staging
+      to: qa
+      healthyFor: 2s
+      interval: 1s
+      review: {github: owner/config, api: FORGE, tokenFile: TOKEN}
     - name: shop-canary
       source: config
       app: shop
@@ -57,7 +66,12 @@ fn staging_healthy_for_long_enough_is_promoted_to_production_and_synced() {
     let cluster = Cluster::start();
     cluster.ok(&["create", "namespace", "tether-system"]);
     let repo = Repo::start();
-    for (env, tag) in [("staging", "1.4.0"), ("production", "1.2.0"), ("canary", "1.2.0")] {
+    for (env, tag) in [
+        ("staging", "1.4.0"),
+        ("production", "1.2.0"),
+        ("canary", "1.2.0"),
+        ("qa", "1.2.0"),
+    ] {
         let dir = format!("apps/shop/overlays/{env}");
         repo.upstream
             .write(&format!("{dir}/kustomization.yaml"), KUSTOMIZATION)
@@ -69,10 +83,16 @@ fn staging_healthy_for_long_enough_is_promoted_to_production_and_synced() {
     repo.upstream.commit("shop overlays").expect("commit");
     let before = repo.upstream.head().expect("head");
     let dir = tempfile::tempdir().expect("temporary folder");
+    let forge = Forge::start();
+    let token = dir.path().join("github-token");
+    std::fs::write(&token, format!("{GITHUB_TOKEN}\n")).expect("write");
+    let extra = PROMOTIONS
+        .replace("FORGE", &forge.served.url())
+        .replace("TOKEN", &token.display().to_string());
     let settings = Settings {
         apps: "apps/shop/overlays/*",
         name: Some("shop-{{path.basename}}"),
-        extra: PROMOTIONS,
+        extra: &extra,
         ..Settings::default()
     };
     let agent = Agent::start_with(&cluster, &repo, dir.path(), "promote-e2e", settings);
@@ -131,14 +151,52 @@ fn staging_healthy_for_long_enough_is_promoted_to_production_and_synced() {
             .unwrap_or_else(|| panic!("no promotion {name}: {report:#}"))
     };
     let production = by_name("shop-production");
-    assert_eq!(production["state"], "Promoted", "{report:#}");
+    // Promoted; the agent's own commit moved staging's revision, whose clock now runs (its
+    // promotion, when it comes, changes nothing).
+    assert!(
+        production["state"] == "Promoted" || production["state"] == "Healthy",
+        "{report:#}"
+    );
+    assert!(production["promotedRevision"].is_string(), "{report:#}");
     assert_eq!(production["lastCommit"], head.as_str());
     assert_eq!(production["fromApp"], "shop-staging");
     let canary = by_name("shop-canary");
     assert_eq!(canary["state"], "Healthy", "{report:#}");
     assert!(canary["lastCommit"].is_null(), "{report:#}");
-    assert!(git(&["branch", "--list", "promote/*"]).is_empty());
+    assert!(
+        git(&["branch", "--list", "promote/shop-canary"]).is_empty(),
+        "the gate that has not opened wrote nothing"
+    );
     assert_eq!(image_in(&cluster, "canary"), "registry.example/shop/web:1.2.0");
+
+    // The review promotion: a branch with the change and a pull request; qa untouched on main.
+    let mut requests = Vec::new();
+    for _ in 0..300 {
+        requests = forge.received();
+        if !requests.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(requests.len(), 1, "{requests:#?}\n{}", agent.logs());
+    assert!(requests[0].problems.is_empty(), "{:?}", requests[0].problems);
+    assert_eq!(requests[0].json["head"], "promote/shop-qa");
+    assert_eq!(requests[0].json["base"], "main");
+    assert!(
+        requests[0].json["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Promote shop to qa (from staging at ")),
+        "{}",
+        requests[0].json
+    );
+    assert_eq!(
+        git(&["show", "promote/shop-qa:apps/shop/overlays/qa/release.yaml"]),
+        release("1.4.0").trim_end()
+    );
+    assert_eq!(
+        git(&["show", "main:apps/shop/overlays/qa/release.yaml"]),
+        release("1.2.0").trim_end()
+    );
 
     // An Event on the staging app says what was promoted; the metric counts it.
     let text = cluster.ok(&[

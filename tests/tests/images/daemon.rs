@@ -186,6 +186,7 @@ spec:
     checkout: {ref: {branch: main}}
     commit:
       author: {name: fluxcdbot, email: fluxcdbot@users.noreply.github.com}
+      signingKey: {secretRef: {name: signing-key}}
       messageTemplate: '{{range .Changed.Changes}}{{print .OldValue}} -> {{println .NewValue}}{{end}}'
     push: {branch: main}
   update: {path: ./apps/one, strategy: Setters}
@@ -202,6 +203,22 @@ fn flux_image_objects_in_an_app_are_used_instead_of_applied() {
         ],
         "",
     );
+    // The automation's OpenPGP key, in a Secret of its namespace as Flux keeps it.
+    let keys = tempfile::tempdir().expect("temporary folder");
+    let signer = crate::sign::Gpg::new(keys.path(), "signer");
+    let (secret, public) = signer.generate("Flux Bot <fluxcdbot@users.noreply.github.com>", "ed25519", "flux-pass-99");
+    let key_file = keys.path().join("git.asc");
+    std::fs::write(&key_file, secret).expect("write the key");
+    s.cluster.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "signing-key",
+        "-n",
+        "two",
+        &format!("--from-file=git.asc={}", key_file.display()),
+        "--from-literal=passphrase=flux-pass-99",
+    ]);
     s.wait("the first sync", || s.released("1.0.0"));
     assert!(
         !s.cluster
@@ -232,6 +249,21 @@ fn flux_image_objects_in_an_app_are_used_instead_of_applied() {
     assert!(
         old.ends_with("/shop/web:1.0.0") && new.contains("/shop/web:1."),
         "{message}"
+    );
+    // Signed with the Secret's key: git verifies it with the public key alone.
+    let verifier = crate::sign::Gpg::new(keys.path(), "verifier");
+    verifier.run(&["--import"], Some(&public));
+    let verified = Command::new("git")
+        .arg("-C")
+        .arg(&s.repo.upstream.bare)
+        .args(["verify-commit", "main"])
+        .env("GNUPGHOME", &verifier.home)
+        .output()
+        .expect("git verify-commit");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
     );
     s.wait("the new tag in the cluster", || s.released("1.2.0"));
     let (_, body) = s.agent.get("/api/v1/images");

@@ -77,6 +77,8 @@ pub struct PromotionStatus {
     pub last_commit: Option<String>,
     /// The branch written.
     pub push_branch: String,
+    /// The pull or merge request opened for it.
+    pub review: Option<String>,
     /// Why the last attempt failed.
     pub error: Option<crate::images::status::Problem>,
 }
@@ -143,13 +145,14 @@ impl Gate {
     }
 
     /// Records the result of a promotion of `revision`.
-    pub fn record(&mut self, revision: &str, result: &Result<Option<Pushed>, PromoteError>) {
+    pub fn record(&mut self, revision: &str, result: &Result<Option<Promoted>, PromoteError>) {
         match result {
             Ok(pushed) => {
                 self.status.state = "Promoted".into();
                 self.status.promoted_revision = Some(revision.to_owned());
                 if let Some(p) = pushed {
-                    self.status.last_commit = Some(p.commit.clone());
+                    self.status.last_commit = Some(p.pushed.commit.clone());
+                    self.status.review.clone_from(&p.review);
                 }
                 self.status.error = None;
             }
@@ -230,9 +233,79 @@ pub fn message(p: &PromotionConfig, revision: &str, changes: &[Change]) -> Strin
     )
 }
 
-/// Promotes the `from` overlay as of `revision` onto the `to` overlay at the branch's tip.
-/// `Ok(None)`: `to` already runs it.
-pub fn run(target: &WriteTarget, p: &PromotionConfig, revision: &str) -> Result<Option<Pushed>, PromoteError> {
+/// A pushed promotion.
+pub struct Promoted {
+    /// The commit.
+    pub pushed: Pushed,
+    /// The review's address, when one was opened.
+    pub review: Option<String>,
+}
+
+/// Opens the review of a pushed promotion, when configured.
+fn open_review(
+    target: &WriteTarget,
+    p: &PromotionConfig,
+    pushed: &Pushed,
+) -> Result<Option<String>, PromoteError> {
+    let Some(r) = &p.review else {
+        return Ok(None);
+    };
+    let token = std::fs::read_to_string(&r.token_file).map_err(|e| {
+        PromoteError::Usage(format!(
+            "review.tokenFile {}: {}",
+            r.token_file.display(),
+            e.kind()
+        ))
+    })?;
+    let token = crate::source::credentials::SecretText::new(token.trim().to_owned());
+    let forge = match (&r.github, &r.gitlab) {
+        (Some(repository), _) => super::review::Forge::GitHub {
+            api: r.api.clone().unwrap_or_else(|| "https://api.github.com".into()),
+            repository: repository.clone(),
+            token,
+        },
+        (None, Some(project)) => super::review::Forge::GitLab {
+            api: r
+                .api
+                .clone()
+                .unwrap_or_else(|| "https://gitlab.com/api/v4".into()),
+            project: project.clone(),
+            token,
+        },
+        (None, None) => return Ok(None),
+    };
+    let title = pushed.message.lines().next().unwrap_or_default().to_owned();
+    super::review::open(
+        &forge,
+        &super::review::Review {
+            head: &target.push_branch,
+            base: &target.branch,
+            title: &title,
+            body: &pushed.message,
+        },
+    )
+    .map(Some)
+    .map_err(|source| PromoteError::Review {
+        head: target.push_branch.clone(),
+        source,
+    })
+}
+
+/// Promotes the `from` overlay as of `revision` onto the `to` overlay at the branch's tip,
+/// and opens its review when configured. `Ok(None)`: `to` already runs it.
+pub fn run(
+    target: &WriteTarget,
+    p: &PromotionConfig,
+    revision: &str,
+) -> Result<Option<Promoted>, PromoteError> {
+    let Some(pushed) = push(target, p, revision)? else {
+        return Ok(None);
+    };
+    let review = open_review(target, p, &pushed)?;
+    Ok(Some(Promoted { pushed, review }))
+}
+
+fn push(target: &WriteTarget, p: &PromotionConfig, revision: &str) -> Result<Option<Pushed>, PromoteError> {
     let from = overlay_dir(p, &p.from);
     let to = overlay_dir(p, &p.to);
     let mut failure = None;
