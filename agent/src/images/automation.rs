@@ -183,10 +183,7 @@ pub fn write_target(
         credentials,
         author_name: automation.author.name.clone(),
         author_email: automation.author.email.clone(),
-        signer: automation
-            .signing_key
-            .clone()
-            .map(super::push::Signer::Ssh),
+        signer: automation.signing_key.clone().map(super::push::Signer::Ssh),
         max_retries: automation.max_retries,
     })
 }

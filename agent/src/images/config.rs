@@ -475,7 +475,10 @@ impl ImagesConfig {
             }
             if let Some(r) = &p.review {
                 if r.github.is_some() == r.gitlab.is_some() {
-                    return Err((field("review"), "set exactly one of `github` and `gitlab`".into()));
+                    return Err((
+                        field("review"),
+                        "set exactly one of `github` and `gitlab`".into(),
+                    ));
                 }
                 if p.direct {
                     return Err((field("review"), "a direct promotion has no review".into()));

@@ -294,7 +294,12 @@ impl Controller {
             .values()
             .filter_map(|r| r.next)
             .chain(memory.automations.values().filter_map(|a| a.0))
-            .chain(memory.promotions.values().filter_map(super::promote::auto::Gate::next))
+            .chain(
+                memory
+                    .promotions
+                    .values()
+                    .filter_map(super::promote::auto::Gate::next),
+            )
             .min()
     }
 
@@ -325,7 +330,11 @@ impl Controller {
             Err(err) => {
                 tracing::warn!(repository = %k, reason = err.reason(), error = %err, "image repository scan failed");
                 let message = err.to_string();
-                let news = run.status.error.as_ref().is_none_or(|p| p.message != message);
+                let news = run
+                    .status
+                    .error
+                    .as_ref()
+                    .is_none_or(|p| p.message != message);
                 run.status.error = problem(err.reason(), &message);
                 self.observers
                     .scanned((namespace, &repo.name), Err(&message), news)
@@ -450,7 +459,8 @@ impl Controller {
         } else if status.last_commit != last_commit
             && let Some(commit) = &status.last_commit
         {
-            let note = super::automation::pushed_note(commit, &status.push_branch, &status.last_changes);
+            let note =
+                super::automation::pushed_note(commit, &status.push_branch, &status.last_changes);
             self.observers.automated(subject, Ok(&note), true).await;
         }
         status
@@ -541,7 +551,11 @@ impl Controller {
 
     fn publish(&self, memory: &Memory, problems: Vec<String>) {
         self.state.set(ImagesReport {
-            promotions: memory.promotions.values().map(|g| g.status.clone()).collect(),
+            promotions: memory
+                .promotions
+                .values()
+                .map(|g| g.status.clone())
+                .collect(),
             repositories: memory.repos.values().map(|r| r.status.clone()).collect(),
             policies: memory.policies.values().cloned().collect(),
             automations: memory.automations.values().map(|a| a.1.clone()).collect(),

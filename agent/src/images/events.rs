@@ -99,7 +99,12 @@ pub struct Observers {
 impl Observers {
     /// Records a scan of the repository `(namespace, name)`: its tag count, or its error;
     /// `news` says whether the failure differs from the last one (only news is an Event).
-    pub async fn scanned(&self, (namespace, name): (&str, &str), result: Result<usize, &str>, news: bool) {
+    pub async fn scanned(
+        &self,
+        (namespace, name): (&str, &str),
+        result: Result<usize, &str>,
+        news: bool,
+    ) {
         let key = format!("{namespace}:{name}");
         self.metrics.scan(&key, result.ok());
         if let (Err(message), true, Some(events)) = (result, news, &self.events) {
@@ -109,14 +114,24 @@ impl Observers {
                 name,
             };
             events
-                .publish(&subject, true, "ImageScanFailed", &format!("scan failed: {message}"))
+                .publish(
+                    &subject,
+                    true,
+                    "ImageScanFailed",
+                    &format!("scan failed: {message}"),
+                )
                 .await;
         }
     }
 
     /// Records an automation's run that pushed `Ok(note)` or failed `Err(message)`; `news`
     /// as for [`Observers::scanned`] (a push is always news).
-    pub async fn automated(&self, (namespace, name): (&str, &str), result: Result<&str, &str>, news: bool) {
+    pub async fn automated(
+        &self,
+        (namespace, name): (&str, &str),
+        result: Result<&str, &str>,
+        news: bool,
+    ) {
         self.metrics
             .update(&format!("{namespace}/{name}"), result.is_ok());
         let Some(events) = &self.events else {
@@ -128,10 +143,19 @@ impl Observers {
             name,
         };
         match result {
-            Ok(note) => events.publish(&subject, false, "ImageUpdatePushed", note).await,
+            Ok(note) => {
+                events
+                    .publish(&subject, false, "ImageUpdatePushed", note)
+                    .await
+            }
             Err(message) if news => {
                 events
-                    .publish(&subject, true, "ImageUpdateFailed", &format!("image update failed: {message}"))
+                    .publish(
+                        &subject,
+                        true,
+                        "ImageUpdateFailed",
+                        &format!("image update failed: {message}"),
+                    )
                     .await;
             }
             Err(_) => {}

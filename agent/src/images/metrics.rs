@@ -145,6 +145,11 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }
-        assert!(text.contains("tether_image_last_scan_timestamp_seconds{repository=\"tether-system:web\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "tether_image_last_scan_timestamp_seconds{repository=\"tether-system:web\"} 1"
+            ),
+            "{text}"
+        );
     }
 }

@@ -59,10 +59,16 @@ pub async fn load(
     if let Some(path) = &spec.file {
         let armored = read_file(path)?;
         let passphrase = match &spec.passphrase_file {
-            Some(p) => Some(Zeroizing::new(read_file(p)?.trim_end_matches(['\n', '\r']).to_owned())),
+            Some(p) => Some(Zeroizing::new(
+                read_file(p)?.trim_end_matches(['\n', '\r']).to_owned(),
+            )),
             None => None,
         };
-        return Ok(GpgKey::new(armored, passphrase, &path.display().to_string()));
+        return Ok(GpgKey::new(
+            armored,
+            passphrase,
+            &path.display().to_string(),
+        ));
     }
     let name = spec.secret_name.as_deref().unwrap_or_default();
     let namespace = spec.namespace.as_deref().unwrap_or(namespace);
@@ -101,5 +107,9 @@ pub async fn load(
                 .to_owned(),
         )),
     };
-    Ok(GpgKey::new(armored, passphrase, &format!("Secret {secret}")))
+    Ok(GpgKey::new(
+        armored,
+        passphrase,
+        &format!("Secret {secret}"),
+    ))
 }

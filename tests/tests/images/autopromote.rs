@@ -112,7 +112,10 @@ fn staging_healthy_for_long_enough_is_promoted_to_production_and_synced() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(promoted, "production never ran 1.4.0: {}", agent.logs());
-    assert_eq!(image_in(&cluster, "staging"), "registry.example/shop/web:1.4.0");
+    assert_eq!(
+        image_in(&cluster, "staging"),
+        "registry.example/shop/web:1.4.0"
+    );
 
     // One commit on main, on top of the one staging was healthy at, changing one line.
     let head = git(&["rev-parse", "main"]);
@@ -120,13 +123,19 @@ fn staging_healthy_for_long_enough_is_promoted_to_production_and_synced() {
     let message = git(&["log", "-1", "--format=%B", "main"]);
     let short = &before[..12];
     assert!(
-        message.starts_with(&format!("Promote shop to production (from staging at {short})")),
+        message.starts_with(&format!(
+            "Promote shop to production (from staging at {short})"
+        )),
         "{message}"
     );
-    assert!(message.contains(&format!("Promoted-From: staging@{before}")), "{message}");
+    assert!(
+        message.contains(&format!("Promoted-From: staging@{before}")),
+        "{message}"
+    );
     assert!(
         message.contains("apps/shop/overlays/production/release.yaml:")
-            && message.contains("registry.example/shop/web:1.2.0 -> registry.example/shop/web:1.4.0"),
+            && message
+                .contains("registry.example/shop/web:1.2.0 -> registry.example/shop/web:1.4.0"),
         "{message}"
     );
     assert_eq!(
@@ -167,7 +176,10 @@ fn staging_healthy_for_long_enough_is_promoted_to_production_and_synced() {
         git(&["branch", "--list", "promote/shop-canary"]).is_empty(),
         "the gate that has not opened wrote nothing"
     );
-    assert_eq!(image_in(&cluster, "canary"), "registry.example/shop/web:1.2.0");
+    assert_eq!(
+        image_in(&cluster, "canary"),
+        "registry.example/shop/web:1.2.0"
+    );
 
     // The review promotion: a branch with the change and a pull request; qa untouched on main.
     let mut requests = Vec::new();
@@ -179,7 +191,11 @@ fn staging_healthy_for_long_enough_is_promoted_to_production_and_synced() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(requests.len(), 1, "{requests:#?}\n{}", agent.logs());
-    assert!(requests[0].problems.is_empty(), "{:?}", requests[0].problems);
+    assert!(
+        requests[0].problems.is_empty(),
+        "{:?}",
+        requests[0].problems
+    );
     assert_eq!(requests[0].json["head"], "promote/shop-qa");
     assert_eq!(requests[0].json["base"], "main");
     assert!(
@@ -217,7 +233,9 @@ fn staging_healthy_for_long_enough_is_promoted_to_production_and_synced() {
     assert!(note.contains(&head) && note.contains(&before), "{note}");
     let (_, metrics) = agent.get("/metrics");
     assert!(
-        metrics.contains("tether_image_promotions_total{promotion=\"shop-production\",result=\"pushed\"} 1"),
+        metrics.contains(
+            "tether_image_promotions_total{promotion=\"shop-production\",result=\"pushed\"} 1"
+        ),
         "{metrics}"
     );
     // The promoted revision is not promoted again: more rounds, same head.

@@ -160,6 +160,32 @@ fn a_new_tag_becomes_a_commit_and_reaches_the_cluster() {
     assert_eq!(report["repositories"][0]["tagCount"], 2, "{report:#}");
 }
 
+#[test]
+fn a_push_that_meets_a_colleagues_commit_is_applied_again_on_top_through_the_daemon() {
+    let s = Setup::start(&[], IMAGES);
+    s.wait("the first sync", || s.released("1.0.0"));
+    let head = s.git(&["rev-parse", "main"]);
+    // The server moves main while the agent's first push is received: that push is refused.
+    crate::write::race_once_in(&s.repo.upstream.bare);
+    s.registry
+        .push("shop/web", "1.1.0")
+        .expect("push the new tag");
+    s.wait("the new tag in the cluster", || s.released("1.1.0"));
+    assert!(
+        s.repo.upstream.bare.join("raced").exists(),
+        "the race happened"
+    );
+    assert_eq!(
+        s.git(&["log", "-1", "--format=%s", "main~1"]),
+        "a colleague's change"
+    );
+    assert_eq!(s.git(&["rev-parse", "main~2"]), head);
+    assert_eq!(
+        s.git(&["show", "main:apps/one/release.yaml"]),
+        configmap(&s.image("1.1.0")).trim_end()
+    );
+}
+
 const FLUX_OBJECTS: &str = "apiVersion: image.toolkit.fluxcd.io/v1beta2
 kind: ImageRepository
 metadata: {name: web}
@@ -206,7 +232,11 @@ fn flux_image_objects_in_an_app_are_used_instead_of_applied() {
     // The automation's OpenPGP key, in a Secret of its namespace as Flux keeps it.
     let keys = tempfile::tempdir().expect("temporary folder");
     let signer = crate::sign::Gpg::new(keys.path(), "signer");
-    let (secret, public) = signer.generate("Flux Bot <fluxcdbot@users.noreply.github.com>", "ed25519", "flux-pass-99");
+    let (secret, public) = signer.generate(
+        "Flux Bot <fluxcdbot@users.noreply.github.com>",
+        "ed25519",
+        "flux-pass-99",
+    );
     let key_file = keys.path().join("git.asc");
     std::fs::write(&key_file, secret).expect("write the key");
     s.cluster.ok(&[
@@ -277,14 +307,9 @@ fn flux_image_objects_in_an_app_are_used_instead_of_applied() {
 
 /// The Events of `namespace` (events.k8s.io) with `reason`, as JSON objects.
 fn events(s: &Setup, namespace: &str, reason: &str) -> Vec<serde_json::Value> {
-    let text = s.cluster.ok(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        namespace,
-        "-o",
-        "json",
-    ]);
+    let text = s
+        .cluster
+        .ok(&["get", "events.events.k8s.io", "-n", namespace, "-o", "json"]);
     let list: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     list["items"]
         .as_array()
@@ -334,7 +359,10 @@ fn image_commits_and_failures_are_events_and_metrics() {
     });
     let pushed = &events(&s, "tether-system", "ImageUpdatePushed")[0];
     assert_eq!(pushed["type"], "Normal", "{pushed:#}");
-    assert_eq!(pushed["regarding"]["kind"], "ImageUpdateAutomation", "{pushed:#}");
+    assert_eq!(
+        pushed["regarding"]["kind"], "ImageUpdateAutomation",
+        "{pushed:#}"
+    );
     assert_eq!(pushed["regarding"]["name"], "web", "{pushed:#}");
     let note = pushed["note"].as_str().unwrap_or_default();
     assert!(
@@ -349,8 +377,14 @@ fn image_commits_and_failures_are_events_and_metrics() {
     assert_eq!(failed["type"], "Warning");
     assert_eq!(failed["regarding"]["name"], "nowhere", "{failed:#}");
     assert!(
-        failed["note"].as_str().unwrap_or_default().contains("FetchFailed")
-            || failed["note"].as_str().unwrap_or_default().contains("nonexistent"),
+        failed["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("FetchFailed")
+            || failed["note"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("nonexistent"),
         "{failed:#}"
     );
     s.wait("an ImageScanFailed Event", || {
@@ -366,24 +400,42 @@ fn image_commits_and_failures_are_events_and_metrics() {
 
     // The metrics, scraped.
     assert_eq!(
-        metric(&s, "tether_image_updates_total{automation=\"tether-system/web\",result=\"pushed\"}"),
+        metric(
+            &s,
+            "tether_image_updates_total{automation=\"tether-system/web\",result=\"pushed\"}"
+        ),
         Some(1.0)
     );
     assert!(
-        metric(&s, "tether_image_updates_total{automation=\"tether-system/nowhere\",result=\"failed\"}")
-            .is_some_and(|n| n >= 1.0)
-    );
-    assert_eq!(metric(&s, "tether_image_tags{repository=\"tether-system:web\"}"), Some(2.0));
-    assert!(
-        metric(&s, "tether_image_last_scan_timestamp_seconds{repository=\"tether-system:web\"}")
-            .is_some_and(|t| t > 1.6e9)
-    );
-    assert!(
-        metric(&s, "tether_image_scan_errors_total{repository=\"tether-system:anonymous\"}")
-            .is_some_and(|n| n >= 1.0)
+        metric(
+            &s,
+            "tether_image_updates_total{automation=\"tether-system/nowhere\",result=\"failed\"}"
+        )
+        .is_some_and(|n| n >= 1.0)
     );
     assert_eq!(
-        metric(&s, "tether_image_last_scan_timestamp_seconds{repository=\"tether-system:anonymous\"}"),
+        metric(&s, "tether_image_tags{repository=\"tether-system:web\"}"),
+        Some(2.0)
+    );
+    assert!(
+        metric(
+            &s,
+            "tether_image_last_scan_timestamp_seconds{repository=\"tether-system:web\"}"
+        )
+        .is_some_and(|t| t > 1.6e9)
+    );
+    assert!(
+        metric(
+            &s,
+            "tether_image_scan_errors_total{repository=\"tether-system:anonymous\"}"
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
+    assert_eq!(
+        metric(
+            &s,
+            "tether_image_last_scan_timestamp_seconds{repository=\"tether-system:anonymous\"}"
+        ),
         None,
         "a repository never scanned has no last scan"
     );

@@ -68,13 +68,32 @@ impl Gpg {
 
     /// Makes a key for `uid` protected by `passphrase` (empty: none); returns its armored
     /// secret key and armored public key.
-    pub(crate) fn generate(&self, uid: &str, algorithm: &str, passphrase: &str) -> (String, String) {
+    pub(crate) fn generate(
+        &self,
+        uid: &str,
+        algorithm: &str,
+        passphrase: &str,
+    ) -> (String, String) {
         self.run(
-            &["--passphrase", passphrase, "--quick-gen-key", uid, algorithm, "sign", "never"],
+            &[
+                "--passphrase",
+                passphrase,
+                "--quick-gen-key",
+                uid,
+                algorithm,
+                "sign",
+                "never",
+            ],
             None,
         );
         let secret = self.run(
-            &["--passphrase", passphrase, "--armor", "--export-secret-keys", uid],
+            &[
+                "--passphrase",
+                passphrase,
+                "--armor",
+                "--export-secret-keys",
+                uid,
+            ],
             None,
         );
         let public = self.run(&["--armor", "--export", uid], None);
@@ -170,7 +189,10 @@ fn image_commits_are_gpg_signed_in_process_and_git_verifies_them() {
         .output()
         .expect("git log");
     let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
-    assert!(shown.contains(&format!("Good signature from \"{UID}\"")), "{shown}");
+    assert!(
+        shown.contains(&format!("Good signature from \"{UID}\"")),
+        "{shown}"
+    );
 
     // The header has the shape of one git writes with gpg (same key kind, no passphrase).
     let raw = git(&s, &["cat-file", "commit", &commit]);
@@ -180,12 +202,8 @@ fn image_commits_are_gpg_signed_in_process_and_git_verifies_them() {
         .write("apps/other/note.yaml", "a: 1\n")
         .expect("write");
     let work = |args: &[&str]| {
-        run(s
-            .upstream
-            .git()
-            .env("GNUPGHOME", &signer.home)
-            .args(args))
-        .unwrap_or_else(|e| panic!("git {args:?}: {e}"))
+        run(s.upstream.git().env("GNUPGHOME", &signer.home).args(args))
+            .unwrap_or_else(|e| panic!("git {args:?}: {e}"))
     };
     work(&["add", "-A"]);
     work(&[
@@ -198,7 +216,11 @@ fn image_commits_are_gpg_signed_in_process_and_git_verifies_them() {
         "signed by git",
     ]);
     let theirs = gpgsig(&work(&["cat-file", "commit", "HEAD"]));
-    assert_eq!(shape(&ours), shape(&theirs), "ours:\n{ours:#?}\ngit's:\n{theirs:#?}");
+    assert_eq!(
+        shape(&ours),
+        shape(&theirs),
+        "ours:\n{ours:#?}\ngit's:\n{theirs:#?}"
+    );
     assert!(raw.contains("\n\nimages: update shop"), "{raw}");
     assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
 }
@@ -217,15 +239,27 @@ fn a_wrong_passphrase_makes_no_commit_and_shows_no_key_material() {
         images_with_env(s.dir.path(), &sign_config(&s, &key, &passphrase), true, &[]);
     assert_eq!(code, 1, "{report:#}\n{stderr}");
     let error = entry(&report, "automations", "shop")["error"].to_string();
-    assert!(error.contains("SignFailed") && error.contains("git.asc"), "{error}");
+    assert!(
+        error.contains("SignFailed") && error.contains("git.asc"),
+        "{error}"
+    );
     assert!(error.contains("passphrase does not unlock"), "{error}");
-    assert_eq!(git(&s, &["rev-parse", "main"]), before, "no commit was pushed");
+    assert_eq!(
+        git(&s, &["rev-parse", "main"]),
+        before,
+        "no commit was pushed"
+    );
     let all = format!("{report}{stderr}");
     let body_line = secret
         .lines()
         .find(|l| l.len() > 40 && !l.contains("-----"))
         .expect("a base64 line of the key");
-    for secret_text in ["not-the-passphrase-4410", PASSPHRASE, body_line, "PRIVATE KEY"] {
+    for secret_text in [
+        "not-the-passphrase-4410",
+        PASSPHRASE,
+        body_line,
+        "PRIVATE KEY",
+    ] {
         assert!(!all.contains(secret_text), "{secret_text} leaked: {all}");
     }
 }

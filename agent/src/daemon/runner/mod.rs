@@ -238,18 +238,20 @@ fn images_controller(
             identity,
         )),
     };
-    Arc::new(crate::images::controller::Controller::new(
-        config.clone(),
-        Some(client.clone()),
-        Arc::clone(&state.images),
-        Box::new(move |source: &str| {
-            if let Some(trigger) = triggers.get(source) {
-                trigger.trigger();
-            }
-        }),
+    Arc::new(
+        crate::images::controller::Controller::new(
+            config.clone(),
+            Some(client.clone()),
+            Arc::clone(&state.images),
+            Box::new(move |source: &str| {
+                if let Some(trigger) = triggers.get(source) {
+                    trigger.trigger();
+                }
+            }),
+        )
+        .observed(observers)
+        .with_apps(crate::images::promote::auto::apps_view(Arc::clone(state))),
     )
-    .observed(observers)
-    .with_apps(crate::images::promote::auto::apps_view(Arc::clone(state))))
 }
 
 async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {

@@ -50,7 +50,9 @@ impl Controller {
                         &pushed.changes,
                     );
                     let note = format!("promoted {} at {revision} to {}: {note}", p.from, p.to);
-                    self.observers.promoted(&p.name, subject, Ok(Some(&note))).await;
+                    self.observers
+                        .promoted(&p.name, subject, Ok(Some(&note)))
+                        .await;
                     if p.direct {
                         (self.on_push)(&p.source);
                     }
@@ -59,10 +61,11 @@ impl Controller {
                 Err(err) => {
                     tracing::warn!(promotion = %p.name, revision = %revision, error = %err, "promotion failed");
                     let message = err.to_string();
-                    self.observers.promoted(&p.name, subject, Err(&message)).await;
+                    self.observers
+                        .promoted(&p.name, subject, Err(&message))
+                        .await;
                 }
             }
         }
     }
-
 }

@@ -108,7 +108,12 @@ impl Gate {
     }
 
     /// Looks at the `from` app; returns the revision to promote when the gate opens.
-    pub fn observe(&mut self, p: &PromotionConfig, apps: &[AppView], now: Instant) -> Option<String> {
+    pub fn observe(
+        &mut self,
+        p: &PromotionConfig,
+        apps: &[AppView],
+        now: Instant,
+    ) -> Option<String> {
         let interval = p.interval.map_or(DEFAULT_PROMOTION_INTERVAL, |i| i.0);
         self.next = Some(now + interval);
         self.status.name.clone_from(&p.name);
@@ -177,7 +182,9 @@ pub fn write_target(config: &Config, p: &PromotionConfig) -> Result<WriteTarget,
         .sources
         .iter()
         .find(|s| s.name == p.source)
-        .ok_or_else(|| PromoteError::Usage(format!("promotion {}: no source {}", p.name, p.source)))?;
+        .ok_or_else(|| {
+            PromoteError::Usage(format!("promotion {}: no source {}", p.name, p.source))
+        })?;
     let branch = source.reference.clone();
     let c = &p.credentials;
     let credentials = Credentials::load(&CredentialFiles {
@@ -260,7 +267,10 @@ fn open_review(
     let token = crate::source::credentials::SecretText::new(token.trim().to_owned());
     let forge = match (&r.github, &r.gitlab) {
         (Some(repository), _) => super::review::Forge::GitHub {
-            api: r.api.clone().unwrap_or_else(|| "https://api.github.com".into()),
+            api: r
+                .api
+                .clone()
+                .unwrap_or_else(|| "https://api.github.com".into()),
             repository: repository.clone(),
             token,
         },
@@ -305,7 +315,11 @@ pub fn run(
     Ok(Some(Promoted { pushed, review }))
 }
 
-fn push(target: &WriteTarget, p: &PromotionConfig, revision: &str) -> Result<Option<Pushed>, PromoteError> {
+fn push(
+    target: &WriteTarget,
+    p: &PromotionConfig,
+    revision: &str,
+) -> Result<Option<Pushed>, PromoteError> {
     let from = overlay_dir(p, &p.from);
     let to = overlay_dir(p, &p.to);
     let mut failure = None;
@@ -384,7 +398,11 @@ mod tests {
         // A new revision starts the clock again.
         assert_eq!(gate.observe(&p, &staging("bbb", true), t5), None);
         let t12 = t0 + Duration::from_secs(12);
-        assert_eq!(gate.observe(&p, &staging("bbb", true), t12), None, "only 7s at bbb");
+        assert_eq!(
+            gate.observe(&p, &staging("bbb", true), t12),
+            None,
+            "only 7s at bbb"
+        );
         // Health lost resets too.
         assert_eq!(gate.observe(&p, &staging("bbb", false), t12), None);
         let t13 = t0 + Duration::from_secs(13);
@@ -395,7 +413,11 @@ mod tests {
             Some("bbb".into())
         );
         gate.record("bbb", &Ok(None));
-        assert_eq!(gate.observe(&p, &staging("bbb", true), t23 + Duration::from_secs(60)), None, "promoted once");
+        assert_eq!(
+            gate.observe(&p, &staging("bbb", true), t23 + Duration::from_secs(60)),
+            None,
+            "promoted once"
+        );
         assert_eq!(gate.status.state, "Promoted");
     }
 
@@ -409,8 +431,19 @@ mod tests {
             new: "web:1.1.0".into(),
         }];
         let text = message(&promotion(), "0123456789abcdef0123", &changes);
-        assert!(text.starts_with("Promote shop to production (from staging at 0123456789ab)\n"), "{text}");
-        assert!(text.contains("- apps/shop/overlays/production/kustomization.yaml:5: web:1.0.0 -> web:1.1.0"), "{text}");
-        assert!(text.ends_with("Promoted-From: staging@0123456789abcdef0123\n"), "{text}");
+        assert!(
+            text.starts_with("Promote shop to production (from staging at 0123456789ab)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "- apps/shop/overlays/production/kustomization.yaml:5: web:1.0.0 -> web:1.1.0"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("Promoted-From: staging@0123456789abcdef0123\n"),
+            "{text}"
+        );
     }
 }

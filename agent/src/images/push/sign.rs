@@ -28,7 +28,11 @@ pub struct GpgKey {
 impl GpgKey {
     /// A key read from `origin` (a file path or `Secret NS/NAME`, for errors).
     #[must_use]
-    pub fn new(armored: Zeroizing<String>, passphrase: Option<Zeroizing<String>>, origin: &str) -> Self {
+    pub fn new(
+        armored: Zeroizing<String>,
+        passphrase: Option<Zeroizing<String>>,
+        origin: &str,
+    ) -> Self {
         Self {
             armored,
             passphrase,
@@ -59,7 +63,8 @@ fn ssh_sign(key: &Path, buffer: &[u8]) -> Result<String, PushError> {
         path: key.display().to_string(),
         message,
     };
-    let text = Zeroizing::new(std::fs::read_to_string(key).map_err(|e| failed(e.kind().to_string()))?);
+    let text =
+        Zeroizing::new(std::fs::read_to_string(key).map_err(|e| failed(e.kind().to_string()))?);
     let private = ssh_key::PrivateKey::from_openssh(text.as_bytes())
         .map_err(|_| failed("not an unencrypted OpenSSH private key".into()))?;
     if private.is_encrypted() {
