@@ -210,6 +210,8 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Notification deliveries by provider and result.
     pub notifications: Family<NotifyLabels, Counter>,
+    /// Image automation: scans, commits, promotions.
+    pub images: crate::images::metrics::ImageMetrics,
     revisions: Mutex<std::collections::HashMap<String, String>>,
 }
 
@@ -294,6 +296,8 @@ impl Metrics {
             "1 while this replica holds the leader lease",
             leader.clone(),
         );
+        let images = crate::images::metrics::ImageMetrics::default();
+        images.register(&mut registry);
         Self {
             registry,
             sync_total,
@@ -307,6 +311,7 @@ impl Metrics {
             managed_objects,
             leader,
             notifications,
+            images,
             revisions: Mutex::new(std::collections::HashMap::new()),
         }
     }

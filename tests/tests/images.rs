@@ -26,5 +26,11 @@ mod promote;
 #[path = "images/write.rs"]
 mod write;
 
+#[path = "images/sign.rs"]
+mod sign;
+
+#[path = "images/autopromote.rs"]
+mod autopromote;
+
 #[path = "images/daemon.rs"]
 mod daemon;

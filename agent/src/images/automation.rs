@@ -80,6 +80,20 @@ fn own_message(template: Option<&str>, automation: &str, changes: &[Change]) -> 
         .replace("{{changes}}", &list)
 }
 
+/// The note of a pushed commit's Event: the commit, the branch and each change.
+#[must_use]
+pub fn pushed_note(commit: &str, branch: &str, changes: &[Change]) -> String {
+    let list = changes
+        .iter()
+        .map(|c| format!("{}:{} {} -> {}", c.file, c.line, display(&c.old), c.new))
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!(
+        "pushed commit {commit} to branch {branch} ({} change(s)): {list}",
+        changes.len()
+    )
+}
+
 fn display(old: &str) -> &str {
     if old.is_empty() { "(none)" } else { old }
 }
@@ -169,7 +183,7 @@ pub fn write_target(
         credentials,
         author_name: automation.author.name.clone(),
         author_email: automation.author.email.clone(),
-        signing_key: automation.signing_key.clone(),
+        signer: automation.signing_key.clone().map(super::push::Signer::Ssh),
         max_retries: automation.max_retries,
     })
 }

@@ -58,6 +58,71 @@ pub struct ImagesConfig {
     /// Automations writing chosen tags to Git.
     #[serde(default)]
     pub automations: Vec<AutomationConfig>,
+    /// Automatic promotions from one environment's overlay to the next.
+    #[serde(default)]
+    pub promotions: Vec<PromotionConfig>,
+}
+
+/// An automatic promotion: once the app of overlay `from` has been synced and Healthy at
+/// one revision for `healthyFor`, the overlay `to` gets its images (and `files`) as of that
+/// revision, committed on `pushBranch` for review (the default), or on the source's branch
+/// itself with `direct: true`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PromotionConfig {
+    /// Its name (status, metrics, the cache folder).
+    pub name: String,
+    /// The source both overlays live in, and the app of `from` syncs from.
+    pub source: String,
+    /// The app's base name: its overlays are `apps/APP/overlays/ENV` unless `overlays` says.
+    pub app: String,
+    /// The folder of the overlays.
+    #[serde(default)]
+    pub overlays: Option<String>,
+    /// The environment promoted from (its overlay folder's name).
+    pub from: String,
+    /// The environment promoted to.
+    pub to: String,
+    /// How long the `from` app must have been Healthy at one revision.
+    pub healthy_for: Interval,
+    /// How often the gate is checked (default 30s).
+    #[serde(default)]
+    pub interval: Option<Interval>,
+    /// Files (relative to the overlay) copied whole as well.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Commit on the source's branch itself (no review).
+    #[serde(default)]
+    pub direct: bool,
+    /// The review branch (default `promote/APP-TO`), force-pushed.
+    #[serde(default)]
+    pub push_branch: Option<String>,
+    /// Write credentials.
+    #[serde(default)]
+    pub credentials: CredentialsSpec,
+    /// The commit author.
+    #[serde(default)]
+    pub author: Author,
+    /// Open a pull (GitHub) or merge (GitLab) request for the review branch.
+    #[serde(default)]
+    pub review: Option<PromotionReview>,
+}
+
+/// The pull or merge request of a promotion's review branch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PromotionReview {
+    /// GitHub: `OWNER/REPO`.
+    #[serde(default)]
+    pub github: Option<String>,
+    /// GitLab: the project id or `group/project`.
+    #[serde(default)]
+    pub gitlab: Option<String>,
+    /// The API address (default `https://api.github.com` or `https://gitlab.com/api/v4`).
+    #[serde(default)]
+    pub api: Option<String>,
+    /// The file holding the token.
+    pub token_file: PathBuf,
 }
 
 /// One image repository (Flux `ImageRepository`).
@@ -189,12 +254,35 @@ pub struct AutomationConfig {
     /// Sign commits with this SSH private key (OpenSSH format).
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// Sign commits with this OpenPGP key (as Flux's `spec.git.commit.signingKey`).
+    #[serde(default)]
+    pub gpg_signing_key: Option<GpgSigningKey>,
     /// How often the files are checked (default: 1m).
     #[serde(default)]
     pub interval: Option<Interval>,
     /// How many times a rejected push is fetched, re-applied and pushed again.
     #[serde(default = "default_retries")]
     pub max_retries: u32,
+}
+
+/// An OpenPGP signing key: an ASCII-armored secret key in a file, or in a Secret under
+/// `git.asc` with an optional `passphrase` (the layout of Flux's `signingKey.secretRef`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GpgSigningKey {
+    /// The armored secret key file.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// A file holding the key's passphrase (with `file`).
+    #[serde(default)]
+    pub passphrase_file: Option<PathBuf>,
+    /// A Secret in the automation's namespace (the agent's, or the Flux object's) with keys
+    /// `git.asc` and optionally `passphrase`.
+    #[serde(default)]
+    pub secret_name: Option<String>,
+    /// The namespace of `secretName` (set for Flux objects).
+    #[serde(skip)]
+    pub namespace: Option<String>,
 }
 
 /// A Kustomize `images:` entry set from a policy.
@@ -252,6 +340,28 @@ impl ImagesConfig {
             ] {
                 fix(p);
             }
+            if let Some(g) = &mut a.gpg_signing_key {
+                fix(&mut g.file);
+                fix(&mut g.passphrase_file);
+            }
+        }
+        for p in &mut self.promotions {
+            let c = &mut p.credentials;
+            for f in [
+                &mut c.username,
+                &mut c.password,
+                &mut c.bearer_token,
+                &mut c.ca_bundle,
+                &mut c.ssh_private_key,
+                &mut c.ssh_known_hosts,
+            ] {
+                fix(f);
+            }
+            if let Some(r) = &mut p.review
+                && r.token_file.is_relative()
+            {
+                r.token_file = base.join(&r.token_file);
+            }
         }
     }
 
@@ -303,8 +413,79 @@ impl ImagesConfig {
             if !crate::config::is_dns_label(&a.name) {
                 return Err((field("name"), format!("{:?} is not a DNS label", a.name)));
             }
+            if let Some(g) = &a.gpg_signing_key {
+                match (&g.file, &g.secret_name, &g.passphrase_file) {
+                    (Some(_), None, _) | (None, Some(_), None) => {}
+                    (None, Some(_), Some(_)) => {
+                        return Err((
+                            field("gpgSigningKey.passphraseFile"),
+                            "goes with `file`; a Secret carries its own `passphrase`".into(),
+                        ));
+                    }
+                    _ => {
+                        return Err((
+                            field("gpgSigningKey"),
+                            "set exactly one of `file` and `secretName`".into(),
+                        ));
+                    }
+                }
+                if a.signing_key.is_some() {
+                    return Err((
+                        field("gpgSigningKey"),
+                        "`signingKey` (SSH) is set too: choose one".into(),
+                    ));
+                }
+            }
             if a.max_retries > 20 {
                 return Err((field("maxRetries"), "at most 20".into()));
+            }
+        }
+        self.validate_promotions(sources)
+    }
+
+    fn validate_promotions(
+        &self,
+        sources: &[crate::config::SourceSpec],
+    ) -> Result<(), (String, String)> {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, p) in self.promotions.iter().enumerate() {
+            let field = |f: &str| format!("images.promotions[{i}].{f}");
+            if !crate::config::is_dns_label(&p.name) || !names.insert(&p.name) {
+                return Err((
+                    field("name"),
+                    format!("{:?} is not a DNS label, or is used twice", p.name),
+                ));
+            }
+            let Some(source) = sources.iter().find(|s| s.name == p.source) else {
+                return Err((field("source"), format!("no source {:?}", p.source)));
+            };
+            if source.reference.contains(':') {
+                return Err((
+                    field("source"),
+                    format!("source {:?} does not follow a branch", p.source),
+                ));
+            }
+            for (f, env) in [("from", &p.from), ("to", &p.to)] {
+                if env.is_empty() || env.contains('/') || env.starts_with('.') {
+                    return Err((field(f), format!("{env:?} is not an overlay folder name")));
+                }
+            }
+            if p.from == p.to {
+                return Err((field("to"), "names the same environment as `from`".into()));
+            }
+            if let Some(r) = &p.review {
+                if r.github.is_some() == r.gitlab.is_some() {
+                    return Err((
+                        field("review"),
+                        "set exactly one of `github` and `gitlab`".into(),
+                    ));
+                }
+                if p.direct {
+                    return Err((field("review"), "a direct promotion has no review".into()));
+                }
+            }
+            if p.healthy_for.0 < Duration::from_secs(1) {
+                return Err((field("healthyFor"), "must be at least 1s".into()));
             }
         }
         Ok(())

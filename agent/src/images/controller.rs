@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
+mod promotions;
+
 /// The default interval of an automation.
 pub const DEFAULT_AUTOMATION_INTERVAL: Duration = Duration::from_secs(60);
 /// How many tags the status shows per repository.
@@ -40,6 +42,8 @@ pub struct Controller {
     apps: Mutex<BTreeMap<String, (String, FluxImages)>>,
     on_push: OnPush,
     wake: tokio::sync::Notify,
+    observers: super::events::Observers,
+    apps_view: Option<super::promote::auto::AppsView>,
 }
 
 #[derive(Default)]
@@ -57,6 +61,7 @@ struct Memory {
     chosen: BTreeMap<String, Chosen>,
     policies: BTreeMap<String, PolicyStatus>,
     automations: BTreeMap<String, (Option<Instant>, AutomationStatus)>,
+    promotions: BTreeMap<String, super::promote::auto::Gate>,
 }
 
 fn key(namespace: Option<&str>, default: &str, name: &str) -> String {
@@ -91,14 +96,33 @@ impl Controller {
             apps: Mutex::new(BTreeMap::new()),
             on_push,
             wake: tokio::sync::Notify::new(),
+            observers: super::events::Observers::default(),
+            apps_view: None,
         }
+    }
+
+    /// Lets promotions see the apps' revisions and health.
+    #[must_use]
+    pub fn with_apps(mut self, view: super::promote::auto::AppsView) -> Self {
+        self.apps_view = Some(view);
+        self
+    }
+
+    /// Reports scans and commits to `observers` (the daemon's metrics and Events).
+    #[must_use]
+    pub fn observed(mut self, observers: super::events::Observers) -> Self {
+        self.observers = observers;
+        self
     }
 
     /// Whether there is anything to do (config entries; Flux objects come later).
     #[must_use]
     pub fn configured(&self) -> bool {
         let i = &self.config.images;
-        !(i.repositories.is_empty() && i.policies.is_empty() && i.automations.is_empty())
+        !(i.repositories.is_empty()
+            && i.policies.is_empty()
+            && i.automations.is_empty()
+            && i.promotions.is_empty())
     }
 
     /// Forgets the Flux objects of the apps of `source` that are not in `apps` (they left
@@ -261,12 +285,21 @@ impl Controller {
         memory
             .automations
             .retain(|k, _| catalog.automations.iter().any(|a| a.name == *k));
+        if automate {
+            self.promote(memory).await;
+        }
         self.publish(memory, problems);
         memory
             .repos
             .values()
             .filter_map(|r| r.next)
             .chain(memory.automations.values().filter_map(|a| a.0))
+            .chain(
+                memory
+                    .promotions
+                    .values()
+                    .filter_map(super::promote::auto::Gate::next),
+            )
             .min()
     }
 
@@ -290,10 +323,22 @@ impl Controller {
                 run.status.error = None;
                 run.tags = scanned.tags;
                 run.scanned = true;
+                self.observers
+                    .scanned((namespace, &repo.name), Ok(run.tags.len()), false)
+                    .await;
             }
             Err(err) => {
                 tracing::warn!(repository = %k, reason = err.reason(), error = %err, "image repository scan failed");
-                run.status.error = problem(err.reason(), &err);
+                let message = err.to_string();
+                let news = run
+                    .status
+                    .error
+                    .as_ref()
+                    .is_none_or(|p| p.message != message);
+                run.status.error = problem(err.reason(), &message);
+                self.observers
+                    .scanned((namespace, &repo.name), Err(&message), news)
+                    .await;
             }
         }
     }
@@ -390,7 +435,38 @@ impl Controller {
         registry.digest(tag).await
     }
 
+    /// Runs one automation and reports a pushed commit, or a failure that differs from the
+    /// last one, as an Event and in the metrics.
     async fn automate(
+        &self,
+        automation: &AutomationConfig,
+        chosen: &BTreeMap<String, Chosen>,
+        status: AutomationStatus,
+    ) -> AutomationStatus {
+        let previous = status.error.as_ref().map(|p| p.message.clone());
+        let last_commit = status.last_commit.clone();
+        let status = self.automate_once(automation, chosen, status).await;
+        let (namespace, name) = automation
+            .flux_object
+            .clone()
+            .unwrap_or_else(|| (self.config.namespace.clone(), automation.name.clone()));
+        let subject = (namespace.as_str(), name.as_str());
+        if let Some(error) = &status.error {
+            let news = previous.as_deref() != Some(error.message.as_str());
+            self.observers
+                .automated(subject, Err(&error.message), news)
+                .await;
+        } else if status.last_commit != last_commit
+            && let Some(commit) = &status.last_commit
+        {
+            let note =
+                super::automation::pushed_note(commit, &status.push_branch, &status.last_changes);
+            self.observers.automated(subject, Ok(&note), true).await;
+        }
+        status
+    }
+
+    async fn automate_once(
         &self,
         automation: &AutomationConfig,
         chosen: &BTreeMap<String, Chosen>,
@@ -398,14 +474,24 @@ impl Controller {
     ) -> AutomationStatus {
         status.name = automation.name.clone();
         status.source = automation.source.clone();
+
         status.last_run = Some(format_rfc3339(SystemTime::now()));
-        let target = match super::automation::write_target(&self.config, automation) {
+        let mut target = match super::automation::write_target(&self.config, automation) {
             Ok(t) => t,
             Err(err) => {
                 status.error = problem("AutomationInvalid", &err);
                 return status;
             }
         };
+        if let Some(spec) = &automation.gpg_signing_key {
+            match super::signing::load(spec, &self.config.namespace, self.client.as_ref()).await {
+                Ok(key) => target.signer = Some(super::push::Signer::Gpg(key)),
+                Err(err) => {
+                    status.error = problem("SigningKeyUnreadable", &err);
+                    return status;
+                }
+            }
+        }
         status.push_branch = target.push_branch.clone();
         if chosen.is_empty() {
             status.error = None;
@@ -444,16 +530,16 @@ impl Controller {
             target.update(&paths, &mut edit, &message)
         })
         .await;
+        status.error = None;
         match result {
             Ok(Ok(Some(pushed))) => {
                 tracing::info!(automation = %automation.name, commit = %pushed.commit, changes = pushed.changes.len(), "image updates committed");
                 status.last_commit = Some(pushed.commit);
                 status.last_push = Some(format_rfc3339(SystemTime::now()));
                 status.last_changes = pushed.changes;
-                status.error = None;
                 (self.on_push)(&automation.source);
             }
-            Ok(Ok(None)) => status.error = None,
+            Ok(Ok(None)) => {}
             Ok(Err(err)) => {
                 tracing::warn!(automation = %automation.name, reason = err.reason(), error = %err, "image automation failed");
                 status.error = problem(err.reason(), &err);
@@ -465,6 +551,11 @@ impl Controller {
 
     fn publish(&self, memory: &Memory, problems: Vec<String>) {
         self.state.set(ImagesReport {
+            promotions: memory
+                .promotions
+                .values()
+                .map(|g| g.status.clone())
+                .collect(),
             repositories: memory.repos.values().map(|r| r.status.clone()).collect(),
             policies: memory.policies.values().cloned().collect(),
             automations: memory.automations.values().map(|a| a.1.clone()).collect(),
@@ -474,60 +565,4 @@ impl Controller {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn controller() -> Controller {
-        let config = crate::config::Config::parse("{}", "t.yaml", std::path::Path::new("/"))
-            .expect("an empty config");
-        Controller::new(config, None, Arc::default(), Box::new(|_| {}))
-    }
-
-    fn flux(name: &str) -> FluxImages {
-        let mut found = FluxImages::default();
-        found.config.repositories.push(RepositoryConfig {
-            name: name.into(),
-            namespace: Some("apps".into()),
-            image: "ghcr.io/org/app".into(),
-            interval: crate::config::Interval(Duration::from_secs(60)),
-            exclusion_list: Vec::new(),
-            max_tags: 10,
-            insecure: false,
-            provider: super::super::config::Provider::Generic,
-            credentials: super::super::config::RegistryCredentialsSpec::default(),
-        });
-        found
-    }
-
-    #[test]
-    fn flux_objects_of_apps_that_left_git_are_forgotten_per_source() {
-        let c = controller();
-        c.set_app_objects("one", "config", flux("a"));
-        c.set_app_objects("two", "config", flux("b"));
-        c.set_app_objects("three", "other", flux("c"));
-        let names = |c: &Controller| {
-            let mut n: Vec<String> = c
-                .catalog()
-                .0
-                .repositories
-                .iter()
-                .map(|r| r.name.clone())
-                .collect();
-            n.sort();
-            n
-        };
-        assert_eq!(names(&c), ["a", "b", "c"]);
-        c.retain_apps("config", &["one".into()]);
-        assert_eq!(
-            names(&c),
-            ["a", "c"],
-            "two left Git; the other source's apps stay"
-        );
-        c.set_app_objects("one", "config", FluxImages::default());
-        assert_eq!(
-            names(&c),
-            ["c"],
-            "an app that no longer declares any is forgotten"
-        );
-    }
-}
+mod tests;

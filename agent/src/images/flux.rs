@@ -245,6 +245,13 @@ fn automation(
         message_template: text(v, "/spec/git/commit/messageTemplate").map(str::to_owned),
         flux_object: Some((namespace.to_owned(), name.to_owned())),
         signing_key: None,
+        gpg_signing_key: text(v, "/spec/git/commit/signingKey/secretRef/name").map(|secret| {
+            super::config::GpgSigningKey {
+                secret_name: Some(secret.to_owned()),
+                namespace: Some(namespace.to_owned()),
+                ..super::config::GpgSigningKey::default()
+            }
+        }),
         interval: interval(v, "/spec/interval", "spec.interval")?,
         max_retries: 3,
     })
@@ -295,6 +302,11 @@ mod tests {
         );
         assert_eq!(a.paths, ["clusters/production"]);
         assert_eq!(a.author.email, "fluxcdbot@users.noreply.github.com");
+        let key = a.gpg_signing_key.as_ref().expect("the signing key");
+        assert_eq!(
+            (key.secret_name.as_deref(), key.namespace.as_deref()),
+            (Some("signing-key"), Some("flux-system"))
+        );
     }
 
     #[test]

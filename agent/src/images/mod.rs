@@ -11,7 +11,10 @@
 //! - [`automation`]: an automation's edit, commit message and write target.
 //! - [`flux`]: Flux's `ImageRepository`, `ImagePolicy`, `ImageUpdateAutomation` read from an
 //!   app's manifests, used instead of applied.
+//! - [`signing`]: the OpenPGP signing key of an automation, from a file or a Secret.
 //! - [`controller`]: the daemon's loop: scans on jittered intervals, choices, automations.
+//! - [`events`], [`metrics`]: Kubernetes Events and Prometheus metrics of scans, commits
+//!   and promotions.
 //! - [`status`]: the report `GET /api/v1/images` serves.
 //! - [`promote`]: `tether-agent promote`: one overlay's images onto another, on a branch,
 //!   with a pull or merge request.
@@ -22,13 +25,16 @@
 pub mod automation;
 pub mod config;
 pub mod controller;
+pub mod events;
 pub mod flux;
 pub mod message;
+pub mod metrics;
 pub mod policy;
 pub mod promote;
 pub mod push;
 pub mod registry;
 pub mod scan;
+pub mod signing;
 pub mod status;
 pub mod update;
 

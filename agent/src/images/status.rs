@@ -85,6 +85,8 @@ pub struct ImagesReport {
     pub automations: Vec<AutomationStatus>,
     /// Flux image objects that could not be used (object and field).
     pub problems: Vec<String>,
+    /// Automatic promotions.
+    pub promotions: Vec<crate::images::promote::auto::PromotionStatus>,
 }
 
 /// The shared report.

@@ -21,14 +21,14 @@ spec:
           ports: [{containerPort: 8080}]   # unchanged
 ";
 
-struct Setup {
-    registry: Registry,
-    upstream: Upstream,
+pub(crate) struct Setup {
+    pub(crate) registry: Registry,
+    pub(crate) upstream: Upstream,
     daemon: GitDaemon,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
-fn setup() -> Setup {
+pub(crate) fn setup() -> Setup {
     let registry = Registry::start().expect("docker-registry");
     for tag in ["1.0.0", "1.1.0", "latest"] {
         registry.push("shop/web", tag).expect("push");
@@ -57,7 +57,7 @@ fn setup() -> Setup {
     }
 }
 
-fn config(s: &Setup) -> String {
+pub(crate) fn config(s: &Setup) -> String {
     format!(
         "cacheDir: {cache}
 sources:
@@ -79,7 +79,7 @@ images:
     )
 }
 
-fn git(s: &Setup, args: &[&str]) -> String {
+pub(crate) fn git(s: &Setup, args: &[&str]) -> String {
     run(Command::new("git")
         .arg("-C")
         .arg(&s.upstream.bare)
@@ -160,7 +160,12 @@ fn a_push_refused_because_the_branch_moved_is_applied_again_on_top() {
 /// Makes the server move main once, while our push is being received: a colleague got
 /// there first. Only the first push meets it.
 fn race_once(s: &Setup) {
-    let hook = s.upstream.bare.join("hooks/pre-receive");
+    race_once_in(&s.upstream.bare);
+}
+
+/// [`race_once`] on the bare repository `bare`.
+pub(crate) fn race_once_in(bare: &std::path::Path) {
+    let hook = bare.join("hooks/pre-receive");
     std::fs::write(
         &hook,
         "#!/bin/sh\nset -e\n[ -e \"$GIT_DIR/raced\" ] && exit 0\ntouch \"$GIT_DIR/raced\"\nunset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\ntree=$(git rev-parse 'refs/heads/main^{tree}')\nc=$(echo \"a colleague's change\" | GIT_AUTHOR_NAME=colleague GIT_AUTHOR_EMAIL=c@x GIT_COMMITTER_NAME=colleague GIT_COMMITTER_EMAIL=c@x git commit-tree \"$tree\" -p refs/heads/main)\ngit update-ref refs/heads/main \"$c\"\nexit 0\n",

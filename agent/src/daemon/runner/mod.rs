@@ -153,7 +153,7 @@ impl Generation {
             )
             .await,
         );
-        let images = images_controller(&config, &client, &state, &triggers);
+        let images = images_controller(&config, &client, &state, &triggers, identity);
         // Image automation writes to Git: with sharded replicas, only the leader runs it.
         let run_images = shard.is_none() || state.is_leader();
         let ctx = Arc::new_cyclic(|weak| Ctx {
@@ -226,20 +226,32 @@ impl Generation {
 fn images_controller(
     config: &Config,
     client: &kube::Client,
-    state: &Shared,
+    state: &Arc<Shared>,
     triggers: &BTreeMap<String, Trigger>,
+    identity: &str,
 ) -> Arc<crate::images::controller::Controller> {
     let triggers = triggers.clone();
-    Arc::new(crate::images::controller::Controller::new(
-        config.clone(),
-        Some(client.clone()),
-        Arc::clone(&state.images),
-        Box::new(move |source: &str| {
-            if let Some(trigger) = triggers.get(source) {
-                trigger.trigger();
-            }
-        }),
-    ))
+    let observers = crate::images::events::Observers {
+        metrics: state.metrics.images.clone(),
+        events: Some(crate::images::events::ImageEvents::new(
+            client.clone(),
+            identity,
+        )),
+    };
+    Arc::new(
+        crate::images::controller::Controller::new(
+            config.clone(),
+            Some(client.clone()),
+            Arc::clone(&state.images),
+            Box::new(move |source: &str| {
+                if let Some(trigger) = triggers.get(source) {
+                    trigger.trigger();
+                }
+            }),
+        )
+        .observed(observers)
+        .with_apps(crate::images::promote::auto::apps_view(Arc::clone(state))),
+    )
 }
 
 async fn corrections(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {

@@ -8,6 +8,7 @@
 //! `apps/APP/overlays` unless `--overlays` says otherwise (the layout the environments view
 //! groups by).
 
+pub mod auto;
 pub mod diff;
 mod overlay;
 pub mod review;
@@ -163,7 +164,7 @@ fn write_target(args: &PromoteArgs, cache: &std::path::Path) -> Result<WriteTarg
         credentials,
         author_name: args.author_name.clone(),
         author_email: args.author_email.clone(),
-        signing_key: None,
+        signer: None,
         max_retries: 0,
     })
 }

@@ -1,7 +1,7 @@
 //! Writing to Git: fetch the branch into a bare cache repository, let the caller edit files
-//! of its tip, commit the edits (configured author, optional SSH signature) and push them;
-//! a push refused because someone pushed first is fetched again, re-applied and pushed
-//! again, a bounded number of times. Nothing to change: no commit.
+//! of its tip, commit the edits (configured author, optional SSH or OpenPGP signature) and
+//! push them; a push refused because someone pushed first is fetched again, re-applied and
+//! pushed again, a bounded number of times. Nothing to change: no commit.
 //!
 //! gix cannot push yet, so this uses libgit2 (`git2`, built from its vendored sources
 //! without OpenSSL or libssh2) for commits, packs, and git://, file:// and plain http://
@@ -15,6 +15,8 @@ mod http;
 mod sendpack;
 mod sign;
 mod ssh;
+
+pub use sign::{GpgKey, Signer};
 
 use crate::images::update::Change;
 use crate::source::credentials::{Credentials, HttpAuth};
@@ -163,8 +165,8 @@ pub struct WriteTarget {
     pub author_name: String,
     /// The author's e-mail address.
     pub author_email: String,
-    /// An SSH key to sign commits with.
-    pub signing_key: Option<PathBuf>,
+    /// How commits are signed (none: unsigned).
+    pub signer: Option<Signer>,
     /// Attempts after a refused push.
     pub max_retries: u32,
 }
@@ -428,11 +430,11 @@ impl WriteTarget {
         let tree_id = builder.create_updated(repo, &base_tree).map_err(failed)?;
         let tree = repo.find_tree(tree_id).map_err(failed)?;
         let author = git2::Signature::now(&self.author_name, &self.author_email).map_err(failed)?;
-        let id = match &self.signing_key {
+        let id = match &self.signer {
             None => repo
                 .commit(None, &author, &author, message, &tree, &[tip])
                 .map_err(failed)?,
-            Some(key) => {
+            Some(signer) => {
                 let buffer = repo
                     .commit_create_buffer(&author, &author, message, &tree, &[tip])
                     .map_err(failed)?;
@@ -441,7 +443,7 @@ impl WriteTarget {
                         url: self.url_text(),
                         message: "the commit is not UTF-8".into(),
                     })?;
-                let signature = sign::ssh_sign(key, buffer.as_ref())?;
+                let signature = sign::sign(signer, buffer.as_ref())?;
                 repo.commit_signed(content, &signature, None)
                     .map_err(failed)?
             }
@@ -487,6 +489,27 @@ impl WriteTarget {
         }
         drop(options);
         Ok(rejected.into_inner())
+    }
+}
+
+impl WriteTarget {
+    /// The YAML files under `paths` at `revision`, read from the cache repository (call it
+    /// from an edit of [`WriteTarget::update`], which fetched the branch holding it).
+    pub fn files_at(&self, revision: &str, paths: &[String]) -> Result<Files, PushError> {
+        let failed = |message: String| PushError::ReadFailed {
+            url: self.url_text(),
+            path: revision.to_owned(),
+            message,
+        };
+        let repo = self.open()?;
+        let commit = git2::Oid::from_str(revision)
+            .and_then(|oid| repo.find_commit(oid))
+            .map_err(|_| failed(format!("the revision is not on branch {}", self.branch)))?;
+        read_files(&repo, &commit, paths).map_err(|(path, message)| PushError::ReadFailed {
+            url: self.url_text(),
+            path,
+            message,
+        })
     }
 }
 

@@ -65,7 +65,7 @@ fn target(dir: &std::path::Path) -> WriteTarget {
         credentials: Credentials::none(),
         author_name: "tether".into(),
         author_email: "tether@example.com".into(),
-        signing_key: None,
+        signer: None,
         max_retries: 2,
     }
 }
@@ -242,7 +242,7 @@ fn commits_are_signed_with_an_ssh_key_when_asked() {
     )
     .unwrap();
     let mut target = target(dir.path());
-    target.signing_key = Some(key_path);
+    target.signer = Some(super::Signer::Ssh(key_path));
     let pushed = target
         .update(&[], &mut setter_edit("1.5.0"), &message)
         .unwrap()
