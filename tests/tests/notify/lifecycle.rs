@@ -105,6 +105,7 @@ fn apps_created_and_deleted_syncs_running_and_unknown_sync_status_are_notified_o
     let dir = tempfile::tempdir().expect("temporary folder");
     let extra = format!(
         "notifications:
+  agentUrl: https://tether.example.com/
   providers:
   - name: hook
     type: webhook
@@ -134,6 +135,19 @@ fn apps_created_and_deleted_syncs_running_and_unknown_sync_status_are_notified_o
         assert_eq!(
             running["commit"]["revision"].as_str().map(str::len),
             Some(40),
+            "{running}"
+        );
+        // Each event names the commit's subject and author and links to the app's page.
+        assert_eq!(running["commit"]["subject"], "subscriptions", "{running}");
+        assert!(
+            running["commit"]["author"]
+                .as_str()
+                .is_some_and(|a| a.contains('<') && a.ends_with('>')),
+            "{running}"
+        );
+        assert_eq!(
+            running["link"],
+            format!("https://tether.example.com/apps/{app}"),
             "{running}"
         );
         wait_event(&receiver, "argo", "syncRunning", app, false);
