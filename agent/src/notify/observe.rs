@@ -487,7 +487,10 @@ mod tests {
         assert_eq!(stage_of("PolicyDenied"), "policy");
         let o = failed_before_sync("PolicyDenied", "no");
         assert_eq!(kinds(&o), [Kind::SyncFailed], "compared, and refused");
-        assert!(o.evaluated.contains(&Kind::SyncStatusUnknown), "known again");
+        assert!(
+            o.evaluated.contains(&Kind::SyncStatusUnknown),
+            "known again"
+        );
         let o = fetch_failed("FetchFailed", "connection refused");
         assert_eq!(kinds(&o), [Kind::SyncStatusUnknown]);
         assert!(o.seen[0].fingerprint.starts_with(FETCH));

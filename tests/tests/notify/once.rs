@@ -111,9 +111,11 @@ fn an_agent_killed_between_a_send_and_its_ledger_write_resends_with_the_same_eve
     drop(agent);
     // The next agent (no delay) sends it again, with the same id.
     let agent = start_agent(&cluster, &repo, dir.path(), "notify-once", settings, &[]);
-    wait_for("the pending event sent again", Duration::from_secs(60), || {
-        (receiver.accepted("hook").len() >= 2).then_some(())
-    });
+    wait_for(
+        "the pending event sent again",
+        Duration::from_secs(60),
+        || (receiver.accepted("hook").len() >= 2).then_some(()),
+    );
     wait_for("the pending queue empty", Duration::from_secs(30), || {
         pending_of_one(&cluster).is_empty().then_some(())
     });

@@ -78,14 +78,18 @@ async fn an_app_that_moves_to_another_replica_is_notified_by_its_new_owner_only(
     let url = repo.daemon.url("config.git");
     let extra_a = notifications(&receiver.url, "tether-0");
     let a = Agent::start_with(&server, &url, dir.path(), "tether-0", &settings(&extra_a));
-    wait_for("every app synced by tether-0", Duration::from_secs(120), || {
-        let owned = owners(&server);
-        ((0..APPS).all(|i| value(&server, &app(i)).as_deref() == Some("v1"))
-            && owned.len() == APPS
-            && owned.values().all(|o| o == "tether-0")
-            && (0..APPS).all(|i| !pending(&server, &app(i)).is_empty()))
-        .then_some(())
-    });
+    wait_for(
+        "every app synced by tether-0",
+        Duration::from_secs(120),
+        || {
+            let owned = owners(&server);
+            ((0..APPS).all(|i| value(&server, &app(i)).as_deref() == Some("v1"))
+                && owned.len() == APPS
+                && owned.values().all(|o| o == "tether-0")
+                && (0..APPS).all(|i| !pending(&server, &app(i)).is_empty()))
+            .then_some(())
+        },
+    );
     let ids_of_a: BTreeMap<String, String> = (0..APPS)
         .map(|i| {
             let kept = pending(&server, &app(i));
@@ -103,15 +107,32 @@ async fn an_app_that_moves_to_another_replica_is_notified_by_its_new_owner_only(
     // A second replica joins: the apps that hash to it move.
     let extra_b = notifications(&receiver.url, "tether-1");
     let b = Agent::start_with(&server, &url, dir.path(), "tether-1", &settings(&extra_b));
-    let moved: Vec<String> = wait_for("apps to move to tether-1", Duration::from_secs(60), || {
-        let owned = owners(&server);
-        let moved: Vec<String> = owned
-            .iter()
-            .filter(|(_, o)| *o == "tether-1")
-            .map(|(a, _)| a.clone())
-            .collect();
-        (!moved.is_empty() && moved.len() < APPS).then_some(moved)
-    });
+    let members = ["tether-0", "tether-1"];
+    let moved: Vec<String> = (0..APPS)
+        .map(app)
+        .filter(|a| tether_agent::daemon::shard::rendezvous::owner(a, &members) == Some("tether-1"))
+        .collect();
+    assert!(
+        !moved.is_empty() && moved.len() < APPS,
+        "some apps hash to the new replica: {moved:?}"
+    );
+    wait_for(
+        "the moved apps' status to name tether-1",
+        Duration::from_secs(60),
+        || {
+            let owned = owners(&server);
+            (0..APPS)
+                .all(|i| {
+                    let want = if moved.contains(&app(i)) {
+                        "tether-1"
+                    } else {
+                        "tether-0"
+                    };
+                    owned.get(&app(i)).map(String::as_str) == Some(want)
+                })
+                .then_some(())
+        },
+    );
     println!("moved to tether-1: {moved:?}");
     // The new owner sends what was pending, from the ledger: the same events, same ids.
     wait_for(
@@ -135,12 +156,16 @@ async fn an_app_that_moves_to_another_replica_is_notified_by_its_new_owner_only(
                 .then_some(())
         },
     );
-    wait_for("the moved apps' ledgers cleared", Duration::from_secs(30), || {
-        moved
-            .iter()
-            .all(|m| pending(&server, m).is_empty())
-            .then_some(())
-    });
+    wait_for(
+        "the moved apps' ledgers cleared",
+        Duration::from_secs(30),
+        || {
+            moved
+                .iter()
+                .all(|m| pending(&server, m).is_empty())
+                .then_some(())
+        },
+    );
     // Settled (both replicas read the new membership): from now on, the replica that lost
     // the apps tries none of their events and writes none of their ledgers.
     std::thread::sleep(LEASE * 2);
@@ -182,7 +207,25 @@ async fn an_app_that_moves_to_another_replica_is_notified_by_its_new_owner_only(
     // The apps tether-0 kept still wait in its ledger (its receiver is down).
     for i in 0..APPS {
         if !moved.contains(&app(i)) {
-            assert!(!pending(&server, &app(i)).is_empty(), "{} pending", app(i));
+            let sent: Vec<(String, u16)> = receiver
+                .received()
+                .into_iter()
+                .filter(|r| r.json["app"] == app(i).as_str())
+                .map(|r| (r.path, r.answered))
+                .collect();
+            assert!(
+                !pending(&server, &app(i)).is_empty(),
+                "{} pending; sent {:?}\n{}",
+                app(i),
+                sent.iter()
+                    .filter(|(_, code)| *code != 503)
+                    .collect::<Vec<_>>(),
+                a.logs()
+                    .lines()
+                    .filter(|l| l.contains(&app(i)) && !l.contains("DEBUG"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
         }
     }
     crate::delivery::assert_clean(&receiver);
