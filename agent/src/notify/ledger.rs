@@ -80,6 +80,10 @@ pub struct Ledger {
     versions: Mutex<HashMap<String, (u64, u64)>>,
     written: tokio::sync::watch::Sender<u64>,
     owner: std::sync::OnceLock<OwnerCheck>,
+    /// Apps in the middle of an observation (a step of the state machine whose records are
+    /// not added yet): not written until it ends, so that the memory is never kept without
+    /// the events it decided.
+    observing: Mutex<HashMap<String, u32>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -101,6 +105,7 @@ impl Ledger {
             versions: Mutex::new(HashMap::new()),
             written: tokio::sync::watch::channel(0).0,
             owner: std::sync::OnceLock::new(),
+            observing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -140,7 +145,21 @@ impl Ledger {
     /// Marks `app`'s memory as changed after a step of the state machine (the decisions and
     /// the records they made are written together).
     pub fn touch(&self, app: &str) {
+        {
+            let mut observing = lock(&self.observing);
+            if let Some(n) = observing.get_mut(app) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    observing.remove(app);
+                }
+            }
+        }
         self.changed(app);
+    }
+
+    /// Starts an observation of `app`: it is not written until [`Ledger::touch`].
+    pub fn begin(&self, app: &str) {
+        *lock(&self.observing).entry(app.to_owned()).or_default() += 1;
     }
 
     /// Forgets `app` (removed, or now another replica's): nothing of it is written any
@@ -364,7 +383,15 @@ impl Ledger {
                     continue;
                 }
                 let version = lock(&self.versions).get(&app).map_or(0, |v| v.0);
-                let Some(json) = self.json(&app) else {
+                let json = {
+                    let apps = lock(&self.apps);
+                    if lock(&self.observing).contains_key(&app) {
+                        // Written when the observation ends (it marks the app again).
+                        continue;
+                    }
+                    apps.get(&app).map(AppMemory::to_json)
+                };
+                let Some(json) = json else {
                     self.written_up_to(&app, version);
                     continue;
                 };

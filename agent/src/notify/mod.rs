@@ -131,6 +131,9 @@ pub struct Notifier {
     firing: Firing,
     extras: Mutex<HashMap<String, Arc<Extra>>>,
     subscriptions: Mutex<HashMap<String, Vec<sources::Subscription>>>,
+    /// New apps whose `appCreated` waits for their next observation (by then their
+    /// manifests' Argo CD subscriptions are read).
+    created: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -231,7 +234,18 @@ impl Notifier {
             hold,
             extras: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
+            created: Mutex::default(),
         }
+    }
+
+    /// Notes that `app` is new: `appCreated` goes out with its next observation.
+    pub fn mark_created(&self, app: &str) {
+        lock(&self.created).insert(app.to_owned());
+    }
+
+    /// Whether `app` is new and its `appCreated` still to be sent (the note is taken).
+    pub fn take_created(&self, app: &str) -> bool {
+        lock(&self.created).remove(app)
     }
 
     /// Sets what `app`'s manifests bring (Flux `Provider`/`Alert` objects, Argo CD
@@ -363,6 +377,8 @@ impl Notifier {
             .get(&app.name)
             .cloned()
             .unwrap_or_default();
+        // Not written until the records of the decisions are added ([`Ledger::touch`]).
+        self.ledger.begin(&app.name);
         let decisions = self.ledger.step(&app.name, observation, now, self.reminder);
         for d in decisions {
             let severity = if d.resolved {
@@ -435,6 +451,7 @@ impl Notifier {
         lock(&self.labels).remove(app);
         lock(&self.subscriptions).remove(app);
         lock(&self.extras).remove(app);
+        lock(&self.created).remove(app);
     }
 
     /// Whether `app`'s sync status is unknown because its source could not be fetched (a

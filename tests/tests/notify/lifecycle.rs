@@ -11,7 +11,7 @@ use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(60);
 
-/// App `name`'s ConfigMap, subscribed (Argo CD annotations) to three triggers on the
+/// App `name`'s ConfigMap, subscribed (Argo CD annotations) to four triggers on the
 /// `argo` provider.
 fn annotated(name: &str, value: &str) -> String {
     format!(
@@ -20,6 +20,7 @@ kind: ConfigMap
 metadata:
   name: settings
   annotations:
+    notifications.argoproj.io/subscribe.on-created.argo: ''
     notifications.argoproj.io/subscribe.on-sync-running.argo: ''
     notifications.argoproj.io/subscribe.on-sync-status-unknown.argo: ''
     notifications.argoproj.io/subscribe.on-deleted.argo: ''
@@ -151,6 +152,7 @@ fn apps_created_and_deleted_syncs_running_and_unknown_sync_status_are_notified_o
             "{running}"
         );
         wait_event(&receiver, "argo", "syncRunning", app, false);
+        wait_event(&receiver, "argo", "appCreated", app, false);
     }
     // A restart and an idle round: the apps are not new, their revision's sync start was
     // notified already.
@@ -258,12 +260,19 @@ fn apps_created_and_deleted_syncs_running_and_unknown_sync_status_are_notified_o
     }
     for (kind, _, _) in seen(&receiver, "argo") {
         assert!(
-            ["syncRunning", "syncStatusUnknown", "appDeleted"].contains(&kind.as_str()),
+            [
+                "appCreated",
+                "syncRunning",
+                "syncStatusUnknown",
+                "appDeleted"
+            ]
+            .contains(&kind.as_str()),
             "{kind} was not subscribed to"
         );
     }
     assert_eq!(count(&receiver, "events", "appDeleted", "two", false), 1);
     assert_eq!(count(&receiver, "events", "appCreated", "one", false), 1);
+    assert_eq!(count(&receiver, "argo", "appCreated", "one", false), 1);
     crate::delivery::assert_clean(&receiver);
     drop(agent);
 }

@@ -67,12 +67,17 @@ pub(super) async fn notify(
         namespace: status.namespace.clone(),
         labels,
     };
+    if notifier.take_created(app) {
+        let created = crate::notify::observe::app_created(revision);
+        notifier.observe(&info, &commit, &created);
+    }
     notifier.observe(&info, &commit, &observation);
 }
 
 /// The apps of a round this replica owns: each app the notifier does not know yet is read
 /// from its status (what was pending is queued again: a restart, or an app taken over from
-/// another replica); an app with no status at all is new (`appCreated`). A good fetch ends
+/// another replica); an app with no status at all is new (`appCreated`, sent with its next
+/// observation: its sync's start, or its failure, once its manifests were read). A good fetch ends
 /// a sync status that was unknown because of a failed one.
 pub(super) async fn discovered(
     ctx: &Ctx,
@@ -100,8 +105,8 @@ pub(super) async fn discovered(
             let stored = found.and_then(|cm| cm.data?.remove("notified"));
             notifier.restore(name, stored.as_deref());
             if created {
-                let observed = crate::notify::observe::app_created(revision);
-                notify(ctx, name, revision, None, observed).await;
+                // Sent with its next observation, once its manifests were read.
+                notifier.mark_created(name);
             }
         }
         if notifier.unknown_by_fetch(name) {
