@@ -493,6 +493,45 @@ mod tests {
     }
 
     #[test]
+    fn a_record_kept_as_sending_is_read_back_with_its_event_id() {
+        let ledger = Ledger::new(None, "tether-system");
+        let mut e = event("web");
+        e.event_id = new_event_id();
+        assert_eq!(e.event_id.len(), 32);
+        let id = ledger.add("hook", &e);
+        lock(&ledger.apps)
+            .get_mut("web")
+            .and_then(|m| m.pending.iter_mut().find(|r| r.id == id))
+            .expect("kept")
+            .sending = true;
+        let stored = ledger.json("web").expect("known");
+        assert!(stored.contains("\"sending\":true"), "{stored}");
+        let restarted = Ledger::new(None, "tether-system");
+        let again = restarted.restore("web", Some(&stored));
+        assert_eq!(again.len(), 1);
+        assert!(again[0].sending);
+        assert_eq!(
+            again[0].event.event_id, e.event_id,
+            "the same id after a restart"
+        );
+        assert_ne!(new_event_id(), e.event_id);
+        let old = stored.replace(&format!("\"eventId\":\"{}\",", e.event_id), "");
+        let upgraded = Ledger::new(None, "tether-system").restore("web", Some(&old));
+        assert_eq!(
+            upgraded[0].event.event_id.len(),
+            32,
+            "a record of an older agent gets one"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_cluster_a_record_is_sent_unkept_at_once() {
+        let ledger = Ledger::new(None, "tether-system");
+        let id = ledger.add("hook", &event("web"));
+        assert_eq!(ledger.persist_sending("web", id).await, Kept::NotKept);
+    }
+
+    #[test]
     fn the_pending_queue_of_an_app_is_bounded() {
         let ledger = Ledger::new(None, "tether-system");
         for _ in 0..PENDING_MAX + 5 {
