@@ -331,22 +331,34 @@ pub async fn run_worker(
                 }
             }
         };
-        match result {
-            Outcome::Sent => {
-                tracing::info!(provider = %provider.name, app = %event.app, kind = event.kind.name(), resolved = event.resolved, event_id = %event.event_id, "notification sent");
-                if let Some(delay) = test_delay_after_send() {
-                    tokio::time::sleep(delay).await;
-                }
-                report.delivered(&provider.name, &event);
+        finish(&provider, &event, result, attempt, &*report, &ledger).await;
+    }
+}
+
+/// Reports the outcome of one event's delivery (the ledger clears it through the report).
+async fn finish(
+    provider: &Provider,
+    event: &Event,
+    result: Outcome,
+    attempt: u32,
+    report: &dyn Report,
+    ledger: &super::ledger::Ledger,
+) {
+    match result {
+        Outcome::Sent => {
+            tracing::info!(provider = %provider.name, app = %event.app, kind = event.kind.name(), resolved = event.resolved, event_id = %event.event_id, "notification sent");
+            if let Some(delay) = test_delay_after_send() {
+                tokio::time::sleep(delay).await;
             }
-            Outcome::Failed(why) => {
-                tracing::warn!(provider = %provider.name, app = %event.app, kind = event.kind.name(), attempts = attempt, error = %why, "notification failed");
-                report.failed(&provider.name, &event, &why);
-            }
-            Outcome::Moved => {
-                ledger.forget(&event.app);
-                tracing::info!(provider = %provider.name, app = %event.app, kind = event.kind.name(), "the app is another replica's now: its owner sends this notification");
-            }
+            report.delivered(&provider.name, event);
+        }
+        Outcome::Failed(why) => {
+            tracing::warn!(provider = %provider.name, app = %event.app, kind = event.kind.name(), attempts = attempt, error = %why, "notification failed");
+            report.failed(&provider.name, event, &why);
+        }
+        Outcome::Moved => {
+            ledger.forget(&event.app);
+            tracing::info!(provider = %provider.name, app = %event.app, kind = event.kind.name(), "the app is another replica's now: its owner sends this notification");
         }
     }
 }
