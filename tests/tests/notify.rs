@@ -27,3 +27,16 @@ mod kinds;
 
 #[path = "notify/sending.rs"]
 mod sending;
+
+#[path = "notify/once.rs"]
+mod once;
+
+#[path = "notify/lifecycle.rs"]
+mod lifecycle;
+
+#[allow(dead_code)]
+#[path = "shard/support.rs"]
+mod shard_support;
+
+#[path = "notify/shard.rs"]
+mod shard;

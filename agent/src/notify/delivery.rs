@@ -234,9 +234,38 @@ pub fn http_client(provider: &Provider, timeout: Duration) -> Result<reqwest::Cl
     builder.build().map_err(|e| e.without_url().to_string())
 }
 
-/// A provider's worker: takes events from its queue, keeps to the rate limit, sends each with
-/// retries. Runs until aborted.
-pub async fn run_worker(provider: Arc<Provider>, queue: Arc<Queue>, report: Arc<dyn Report>) {
+/// The environment variable of a test-only delay between a successful send and the ledger
+/// write that clears the event (milliseconds), to widen the window in which a killed agent
+/// has sent an event it still holds as pending. Never set it in production.
+pub const TEST_DELAY_AFTER_SEND: &str = "TETHER_TEST_NOTIFY_DELAY_AFTER_SEND_MS";
+
+fn test_delay_after_send() -> Option<Duration> {
+    static DELAY: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    *DELAY.get_or_init(|| {
+        std::env::var(TEST_DELAY_AFTER_SEND)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    })
+}
+
+/// The outcome of one event's delivery.
+enum Outcome {
+    Sent,
+    Failed(String),
+    /// The app is now another replica's: its owner sends the event from the ledger.
+    Moved,
+}
+
+/// A provider's worker: takes events from its queue, keeps to the rate limit, writes each
+/// kept event's `sending` state to the ledger, then sends it with retries. Runs until
+/// aborted.
+pub async fn run_worker(
+    provider: Arc<Provider>,
+    queue: Arc<Queue>,
+    report: Arc<dyn Report>,
+    ledger: Arc<super::ledger::Ledger>,
+) {
     let config = &provider.config;
     let timeout = config.timeout.map_or(Duration::from_secs(10), |t| t.0);
     let per_minute = config.rate_limit.map_or(30, |r| r.per_minute).max(1);
@@ -254,10 +283,22 @@ pub async fn run_worker(provider: Arc<Provider>, queue: Arc<Queue>, report: Arc<
         let Some(outgoing) = payload::build(&provider, &event) else {
             continue;
         };
+        if event.id != 0 {
+            if !ledger.owns(&event.app) {
+                tracing::debug!(provider = %provider.name, app = %event.app, "the app is another replica's: its owner sends this notification");
+                // Read back from the status if the app comes back here.
+                ledger.forget(&event.app);
+                continue;
+            }
+            ledger.persist_sending(&event.app, event.id).await;
+        }
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
             tokio::time::sleep_until(next_slot).await;
+            if event.id != 0 && !ledger.owns(&event.app) {
+                break Outcome::Moved;
+            }
             next_slot = tokio::time::Instant::now() + spacing;
             let sent = match (&outgoing, &client) {
                 (Outgoing::Http(req), Some(c)) => send_http(c, &provider, req).await,
@@ -273,7 +314,7 @@ pub async fn run_worker(provider: Arc<Provider>, queue: Arc<Queue>, report: Arc<
                 }
             };
             match sent {
-                Ok(()) => break Ok(()),
+                Ok(()) => break Outcome::Sent,
                 Err(Attempt::Retry { after, why }) if attempt < config.retry.attempts => {
                     report.retried(&provider.name);
                     let wait = backoff(
@@ -285,18 +326,39 @@ pub async fn run_worker(provider: Arc<Provider>, queue: Arc<Queue>, report: Arc<
                     tracing::debug!(provider = %provider.name, attempt, wait = ?wait, error = %why, "notification will be retried");
                     tokio::time::sleep(wait).await;
                 }
-                Err(Attempt::Retry { why, .. } | Attempt::Fatal(why)) => break Err(why),
+                Err(Attempt::Retry { why, .. } | Attempt::Fatal(why)) => {
+                    break Outcome::Failed(why);
+                }
             }
         };
-        match result {
-            Ok(()) => {
-                tracing::info!(provider = %provider.name, app = %event.app, kind = event.kind.name(), resolved = event.resolved, "notification sent");
-                report.delivered(&provider.name, &event);
+        finish(&provider, &event, result, attempt, &*report, &ledger).await;
+    }
+}
+
+/// Reports the outcome of one event's delivery (the ledger clears it through the report).
+async fn finish(
+    provider: &Provider,
+    event: &Event,
+    result: Outcome,
+    attempt: u32,
+    report: &dyn Report,
+    ledger: &super::ledger::Ledger,
+) {
+    match result {
+        Outcome::Sent => {
+            tracing::info!(provider = %provider.name, app = %event.app, kind = event.kind.name(), resolved = event.resolved, event_id = %event.event_id, "notification sent");
+            if let Some(delay) = test_delay_after_send() {
+                tokio::time::sleep(delay).await;
             }
-            Err(why) => {
-                tracing::warn!(provider = %provider.name, app = %event.app, kind = event.kind.name(), attempts = attempt, error = %why, "notification failed");
-                report.failed(&provider.name, &event, &why);
-            }
+            report.delivered(&provider.name, event);
+        }
+        Outcome::Failed(why) => {
+            tracing::warn!(provider = %provider.name, app = %event.app, kind = event.kind.name(), attempts = attempt, error = %why, "notification failed");
+            report.failed(&provider.name, event, &why);
+        }
+        Outcome::Moved => {
+            ledger.forget(&event.app);
+            tracing::info!(provider = %provider.name, app = %event.app, kind = event.kind.name(), "the app is another replica's now: its owner sends this notification");
         }
     }
 }
@@ -325,6 +387,7 @@ mod tests {
             time: String::new(),
             at: SystemTime::UNIX_EPOCH,
             id: 0,
+            event_id: String::new(),
         }
     }
 

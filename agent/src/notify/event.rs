@@ -35,11 +35,20 @@ pub enum Kind {
     RolledBack,
     /// A rollback failed: the app is left alone.
     RollbackFailed,
+    /// The app appeared for the first time (in the configuration or an import).
+    AppCreated,
+    /// The app left the configuration; its objects were handled as for any removed app.
+    AppDeleted,
+    /// A sync of a new revision started.
+    SyncRunning,
+    /// The app's desired state could not be known (fetch, render or decryption failed), so
+    /// it could not be compared with the cluster (resolved: compared again).
+    SyncStatusUnknown,
 }
 
 impl Kind {
     /// Every kind, in order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 17] = [
         Kind::SyncSucceeded,
         Kind::SyncFailed,
         Kind::HookFailed,
@@ -53,6 +62,10 @@ impl Kind {
         Kind::GateFailed,
         Kind::RolledBack,
         Kind::RollbackFailed,
+        Kind::AppCreated,
+        Kind::AppDeleted,
+        Kind::SyncRunning,
+        Kind::SyncStatusUnknown,
     ];
 
     /// The name used in configuration and payloads (`syncFailed`).
@@ -72,6 +85,10 @@ impl Kind {
             Kind::GateFailed => "gateFailed",
             Kind::RolledBack => "rolledBack",
             Kind::RollbackFailed => "rollbackFailed",
+            Kind::AppCreated => "appCreated",
+            Kind::AppDeleted => "appDeleted",
+            Kind::SyncRunning => "syncRunning",
+            Kind::SyncStatusUnknown => "syncStatusUnknown",
         }
     }
 
@@ -92,6 +109,21 @@ impl Kind {
                 | Kind::GateFailed
                 | Kind::RolledBack
                 | Kind::RollbackFailed
+                | Kind::AppCreated
+                | Kind::AppDeleted
+                | Kind::SyncRunning
+        )
+    }
+
+    /// Whether the kind is sent only where asked for by name (a rule's `events`, an Argo CD
+    /// subscription): the life-cycle events Argo CD's `on-created`, `on-deleted`,
+    /// `on-sync-running` and `on-sync-status-unknown` triggers stand for, which would
+    /// otherwise double every failure and announce every sync.
+    #[must_use]
+    pub fn is_opt_in(self) -> bool {
+        matches!(
+            self,
+            Kind::AppCreated | Kind::AppDeleted | Kind::SyncRunning | Kind::SyncStatusUnknown
         )
     }
 
@@ -105,11 +137,17 @@ impl Kind {
     #[must_use]
     pub fn severity(self) -> Severity {
         match self {
-            Kind::SyncSucceeded | Kind::DriftReverted | Kind::OrphanAppeared => Severity::Info,
+            Kind::SyncSucceeded
+            | Kind::DriftReverted
+            | Kind::OrphanAppeared
+            | Kind::AppCreated
+            | Kind::AppDeleted
+            | Kind::SyncRunning => Severity::Info,
             Kind::PruneHeld
             | Kind::HealthDegraded
             | Kind::SecretRefreshFailed
-            | Kind::RolledBack => Severity::Warning,
+            | Kind::RolledBack
+            | Kind::SyncStatusUnknown => Severity::Warning,
             Kind::SyncFailed
             | Kind::GateFailed
             | Kind::RollbackFailed
@@ -144,6 +182,11 @@ impl Kind {
             (Kind::GateFailed, _) => "gate failed",
             (Kind::RolledBack, _) => "rolled back",
             (Kind::RollbackFailed, _) => "rollback failed",
+            (Kind::AppCreated, _) => "app created",
+            (Kind::AppDeleted, _) => "app deleted",
+            (Kind::SyncRunning, _) => "sync running",
+            (Kind::SyncStatusUnknown, false) => "sync status unknown",
+            (Kind::SyncStatusUnknown, true) => "sync status known again",
         }
     }
 }
@@ -235,6 +278,11 @@ pub struct Event {
     /// Its number in the pending queue of its app (0: not kept, a refreshed alert).
     #[serde(skip)]
     pub id: u64,
+    /// Its stable identity (32 hex digits), made once and kept in the ledger before the
+    /// first attempt, so that a send repeated after a restart carries the same one: the
+    /// idempotency key receivers de-duplicate by (empty: a refreshed alert).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub event_id: String,
 }
 
 impl Event {

@@ -66,6 +66,9 @@ pub fn body(event: &Event) -> Value {
         json!(event.resolved.to_string()),
     );
     metadata.insert("tether.dev/cluster".into(), json!(event.cluster));
+    if !event.event_id.is_empty() {
+        metadata.insert("tether.dev/event-id".into(), json!(event.event_id));
+    }
     if let Some(stage) = &event.stage {
         metadata.insert("tether.dev/stage".into(), json!(stage));
     }
@@ -121,6 +124,7 @@ mod tests {
             time: "2026-12-07T12:00:00Z".into(),
             at: std::time::SystemTime::UNIX_EPOCH,
             id: 0,
+            event_id: String::new(),
         };
         let b = body(&event);
         assert_eq!(b["involvedObject"]["kind"], "Kustomization");

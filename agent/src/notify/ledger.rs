@@ -5,7 +5,12 @@
 //! itself, whose texts are redacted already; never a provider's payload, URL or token.
 //!
 //! Writes go through a task of their own ([`Ledger::run_writer`]), latest state per app,
-//! so syncing never waits for them.
+//! so syncing never waits for them. A provider's worker marks a record `sending` and waits
+//! (bounded) until that state is written before its first attempt
+//! ([`Ledger::persist_sending`]): an agent killed after a send and before the record is
+//! cleared sends it again after a restart, with the same [`Event::event_id`], which
+//! receivers de-duplicate by. With apps sharded across replicas, a replica writes the
+//! ledger of the apps it owns only ([`Ledger::set_owner`]).
 
 use super::event::Event;
 use super::machine::{self, AppMemory, Decision, Observation};
@@ -35,6 +40,32 @@ pub struct Record {
     pub provider: String,
     /// The event.
     pub event: Event,
+    /// Whether an attempt to send it may have begun (written before the first attempt): a
+    /// restart sends it again with the same event id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sending: bool,
+}
+
+/// Whether this replica may write an app's ledger and send its events.
+pub type OwnerCheck = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// What became of a record before its first attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// Its `sending` state is written.
+    Written,
+    /// The ledger does not keep it (no cluster, the app forgotten, or the write did not
+    /// succeed in time): sent all the same.
+    NotKept,
+}
+
+/// How long a worker waits for the `sending` state to be written before it sends anyway.
+const PERSIST_WAIT: Duration = Duration::from_secs(15);
+
+/// A new event id: 32 hex digits.
+#[must_use]
+pub fn new_event_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// The memory and pending queue of every app this process notifies about.
@@ -45,6 +76,14 @@ pub struct Ledger {
     namespace: String,
     dirty: Mutex<BTreeSet<String>>,
     wake: Notify,
+    /// Per app: the version of its memory last changed, and the last one written.
+    versions: Mutex<HashMap<String, (u64, u64)>>,
+    written: tokio::sync::watch::Sender<u64>,
+    owner: std::sync::OnceLock<OwnerCheck>,
+    /// Apps in the middle of an observation (a step of the state machine whose records are
+    /// not added yet): not written until it ends, so that the memory is never kept without
+    /// the events it decided.
+    observing: Mutex<HashMap<String, u32>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -63,12 +102,118 @@ impl Ledger {
             namespace: namespace.to_owned(),
             dirty: Mutex::new(BTreeSet::new()),
             wake: Notify::new(),
+            versions: Mutex::new(HashMap::new()),
+            written: tokio::sync::watch::channel(0).0,
+            owner: std::sync::OnceLock::new(),
+            observing: Mutex::new(HashMap::new()),
         }
     }
 
-    fn changed(&self, app: &str) {
+    /// Sets the check of which apps this replica owns (sharding); without it, every app.
+    pub fn set_owner(&self, check: OwnerCheck) {
+        let _ = self.owner.set(check);
+    }
+
+    /// Whether this replica may write the ledger of `app` and send its events.
+    #[must_use]
+    pub fn owns(&self, app: &str) -> bool {
+        self.owner.get().is_none_or(|check| check(app))
+    }
+
+    /// Marks `app`'s memory as changed (to be written); returns its new version.
+    fn changed(&self, app: &str) -> u64 {
+        let version = {
+            let mut versions = lock(&self.versions);
+            let v = versions.entry(app.to_owned()).or_default();
+            v.0 += 1;
+            v.0
+        };
         lock(&self.dirty).insert(app.to_owned());
         self.wake.notify_one();
+        version
+    }
+
+    /// Records that `app`'s memory is written up to `version` (or given up on), waking the
+    /// workers that wait for it.
+    fn written_up_to(&self, app: &str, version: u64) {
+        if let Some(v) = lock(&self.versions).get_mut(app) {
+            v.1 = v.1.max(version);
+        }
+        self.written.send_modify(|n| *n += 1);
+    }
+
+    /// Marks `app`'s memory as changed after a step of the state machine (the decisions and
+    /// the records they made are written together).
+    pub fn touch(&self, app: &str) {
+        {
+            let mut observing = lock(&self.observing);
+            if let Some(n) = observing.get_mut(app) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    observing.remove(app);
+                }
+            }
+        }
+        self.changed(app);
+    }
+
+    /// Starts an observation of `app`: it is not written until [`Ledger::touch`].
+    pub fn begin(&self, app: &str) {
+        *lock(&self.observing).entry(app.to_owned()).or_default() += 1;
+    }
+
+    /// Forgets `app` (removed, or now another replica's): nothing of it is written any
+    /// more; its events already queued still go out, unkept.
+    pub fn forget(&self, app: &str) {
+        lock(&self.apps).remove(app);
+        lock(&self.dirty).remove(app);
+        lock(&self.versions).remove(app);
+        self.written.send_modify(|n| *n += 1);
+    }
+
+    /// Marks the record `id` of `app` as `sending` and waits (at most [`PERSIST_WAIT`])
+    /// until that state is written, so that a restart after the send sends it again with
+    /// the same event id rather than a new event, or not at all.
+    pub async fn persist_sending(&self, app: &str, id: u64) -> Kept {
+        if self.client.is_none() {
+            return Kept::NotKept;
+        }
+        let marked = {
+            let mut apps = lock(&self.apps);
+            apps.get_mut(app)
+                .and_then(|m| m.pending.iter_mut().find(|r| r.id == id))
+                .map(|r| std::mem::replace(&mut r.sending, true))
+        };
+        let version = match marked {
+            None => return Kept::NotKept,
+            // Kept as sending already (read back after a restart, or a retry).
+            Some(true) => lock(&self.versions).get(app).map_or(0, |v| v.0),
+            Some(false) => self.changed(app),
+        };
+        let mut rx = self.written.subscribe();
+        let wait = async {
+            loop {
+                let state = lock(&self.versions).get(app).copied();
+                match state {
+                    None => return Kept::NotKept,
+                    Some((_, written)) if written >= version => return Kept::Written,
+                    Some(_) => {}
+                }
+                if rx.changed().await.is_err() {
+                    return Kept::NotKept;
+                }
+            }
+        };
+        let kept = tokio::time::timeout(PERSIST_WAIT, wait)
+            .await
+            .unwrap_or(Kept::NotKept);
+        if kept == Kept::NotKept {
+            tracing::warn!(
+                app,
+                "a notification is sent before its sending state could be kept"
+            );
+        }
+        kept
     }
 
     /// Whether `app` is known in this process (else to be read from its status first).
@@ -89,9 +234,14 @@ impl Ledger {
             record.id = self.next.fetch_add(1, Ordering::Relaxed);
             record.event.id = record.id;
             record.event.app = app.to_owned();
+            if record.event.event_id.is_empty() {
+                record.event.event_id = new_event_id();
+            }
         }
         let pending = memory.pending.clone();
         apps.insert(app.to_owned(), memory);
+        // What was read back is kept as it is.
+        lock(&self.versions).insert(app.to_owned(), (0, 0));
         pending
     }
 
@@ -103,15 +253,11 @@ impl Ledger {
         now: SystemTime,
         reminder: Option<Duration>,
     ) -> Vec<Decision> {
-        let decisions = {
-            let mut apps = lock(&self.apps);
-            let memory = apps.entry(app.to_owned()).or_default();
-            machine::step(memory, observation, now, reminder)
-        };
-        if !decisions.is_empty() {
-            self.changed(app);
-        }
-        decisions
+        // Not marked as changed here: the caller adds the records of the decisions, then
+        // [`Ledger::touch`]es, so that the memory is never written without them.
+        let mut apps = lock(&self.apps);
+        let memory = apps.entry(app.to_owned()).or_default();
+        machine::step(memory, observation, now, reminder)
     }
 
     /// Keeps `event` as the last notice of its condition, while the condition holds.
@@ -125,6 +271,15 @@ impl Ledger {
             event.id = 0;
             held.event = Some(event);
         }
+    }
+
+    /// The fingerprint of `app`'s condition `kind`, while it holds.
+    #[must_use]
+    pub fn held_fingerprint(&self, app: &str, kind: super::event::Kind) -> Option<String> {
+        lock(&self.apps)
+            .get(app)
+            .and_then(|m| m.held.get(&kind))
+            .map(|h| h.fingerprint.clone())
     }
 
     /// The last notices of the conditions of `app` that hold.
@@ -143,6 +298,7 @@ impl Ledger {
             id,
             provider: provider.to_owned(),
             event: event.clone(),
+            sending: false,
         };
         record.event.id = id;
         {
@@ -217,12 +373,32 @@ impl Ledger {
                 .collect();
             let mut again = false;
             for app in apps {
-                let Some(json) = self.json(&app) else {
+                if !self.owns(&app) {
+                    // Another replica's now: it reads the ledger and takes over.
+                    tracing::info!(
+                        app,
+                        "the app is another replica's: its notifications are no longer kept here"
+                    );
+                    self.forget(&app);
+                    continue;
+                }
+                let version = lock(&self.versions).get(&app).map_or(0, |v| v.0);
+                let json = {
+                    let apps = lock(&self.apps);
+                    if lock(&self.observing).contains_key(&app) {
+                        // Written when the observation ends (it marks the app again).
+                        continue;
+                    }
+                    apps.get(&app).map(AppMemory::to_json)
+                };
+                let Some(json) = json else {
+                    self.written_up_to(&app, version);
                     continue;
                 };
                 match self.write(&client, &app, &json).await {
                     Ok(()) => {
                         failures.remove(&app);
+                        self.written_up_to(&app, version);
                     }
                     Err(err) => {
                         let n = failures.entry(app.clone()).or_default();
@@ -234,6 +410,7 @@ impl Ledger {
                         } else {
                             tracing::warn!(app, error = %err, "what was notified could not be kept in the app's status");
                             failures.remove(&app);
+                            // The workers waiting for it send after their bounded wait.
                         }
                     }
                 }
@@ -269,6 +446,7 @@ mod tests {
             time: "2026-12-07T12:00:00Z".into(),
             at: SystemTime::UNIX_EPOCH,
             id: 0,
+            event_id: String::new(),
         }
     }
 
@@ -312,6 +490,45 @@ mod tests {
         assert_eq!(restarted.pending("web"), 0);
         assert!(restarted.restore("web", Some(&stored)).is_empty(), "known");
         let _ = waiting;
+    }
+
+    #[test]
+    fn a_record_kept_as_sending_is_read_back_with_its_event_id() {
+        let ledger = Ledger::new(None, "tether-system");
+        let mut e = event("web");
+        e.event_id = new_event_id();
+        assert_eq!(e.event_id.len(), 32);
+        let id = ledger.add("hook", &e);
+        lock(&ledger.apps)
+            .get_mut("web")
+            .and_then(|m| m.pending.iter_mut().find(|r| r.id == id))
+            .expect("kept")
+            .sending = true;
+        let stored = ledger.json("web").expect("known");
+        assert!(stored.contains("\"sending\":true"), "{stored}");
+        let restarted = Ledger::new(None, "tether-system");
+        let again = restarted.restore("web", Some(&stored));
+        assert_eq!(again.len(), 1);
+        assert!(again[0].sending);
+        assert_eq!(
+            again[0].event.event_id, e.event_id,
+            "the same id after a restart"
+        );
+        assert_ne!(new_event_id(), e.event_id);
+        let old = stored.replace(&format!("\"eventId\":\"{}\",", e.event_id), "");
+        let upgraded = Ledger::new(None, "tether-system").restore("web", Some(&old));
+        assert_eq!(
+            upgraded[0].event.event_id.len(),
+            32,
+            "a record of an older agent gets one"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_cluster_a_record_is_sent_unkept_at_once() {
+        let ledger = Ledger::new(None, "tether-system");
+        let id = ledger.add("hook", &event("web"));
+        assert_eq!(ledger.persist_sending("web", id).await, Kept::NotKept);
     }
 
     #[test]

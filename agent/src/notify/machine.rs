@@ -30,6 +30,10 @@ pub struct AppMemory {
     pub held: BTreeMap<Kind, Held>,
     /// The revision of the last notified successful sync.
     pub synced_revision: String,
+    /// The revision whose sync start was last notified (one `syncRunning` per revision, so
+    /// that rounds syncing the same revision again do not repeat it).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub running_revision: String,
     /// The events not delivered yet (see [`super::ledger`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<super::ledger::Record>,
@@ -125,6 +129,12 @@ pub fn step(
         if !condition.kind.is_condition() {
             if condition.kind == Kind::SyncSucceeded {
                 continue;
+            }
+            if condition.kind == Kind::SyncRunning {
+                if condition.fingerprint == memory.running_revision {
+                    continue;
+                }
+                memory.running_revision.clone_from(&condition.fingerprint);
             }
             out.push(Decision {
                 condition: condition.clone(),
@@ -291,6 +301,21 @@ mod tests {
         assert_eq!(step(&mut m, &held, t(0), None).len(), 1);
         assert!(step(&mut m, &obs(vec![]), t(1), None).is_empty());
         assert!(m.held.is_empty(), "cleared");
+    }
+
+    #[test]
+    fn a_sync_start_is_notified_once_per_revision() {
+        let mut m = AppMemory::default();
+        let running = |rev: &str| Observation {
+            evaluated: vec![],
+            seen: vec![cond(Kind::SyncRunning, rev)],
+            synced_revision: None,
+        };
+        assert_eq!(step(&mut m, &running("a"), t(0), None).len(), 1);
+        assert!(step(&mut m, &running("a"), t(1), None).is_empty());
+        let mut restored = AppMemory::from_json(&m.to_json());
+        assert!(step(&mut restored, &running("a"), t(2), None).is_empty());
+        assert_eq!(step(&mut restored, &running("b"), t(3), None).len(), 1);
     }
 
     #[test]

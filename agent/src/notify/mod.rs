@@ -22,6 +22,9 @@ pub mod report;
 pub mod rules;
 pub mod smtp;
 pub mod sources;
+mod text;
+
+pub use text::{commit_of, redact_text};
 
 pub use config::NotificationsConfig;
 pub use event::{Commit, Condition, Event, Kind, Severity};
@@ -80,6 +83,7 @@ async fn refresh_alerts(
             // startsAt stays the first time; endsAt counts from now. A refresh is not kept.
             event.at = now;
             event.id = 0;
+            event.event_id.clear();
             for channel in &channels {
                 if rules.routes(&channel.provider.name, &event, &namespace, &labels) {
                     let _ = channel.queue.push(event.clone());
@@ -127,6 +131,9 @@ pub struct Notifier {
     firing: Firing,
     extras: Mutex<HashMap<String, Arc<Extra>>>,
     subscriptions: Mutex<HashMap<String, Vec<sources::Subscription>>>,
+    /// New apps whose `appCreated` waits for their next observation (by then their
+    /// manifests' Argo CD subscriptions are read).
+    created: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -182,6 +189,7 @@ impl Notifier {
                         Arc::clone(&provider),
                         Arc::clone(&queue),
                         Arc::clone(&report),
+                        Arc::clone(&ledger),
                     )));
                     channels.push(Channel { provider, queue });
                 }
@@ -226,7 +234,18 @@ impl Notifier {
             hold,
             extras: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
+            created: Mutex::default(),
         }
+    }
+
+    /// Notes that `app` is new: `appCreated` goes out with its next observation.
+    pub fn mark_created(&self, app: &str) {
+        lock(&self.created).insert(app.to_owned());
+    }
+
+    /// Whether `app` is new and its `appCreated` still to be sent (the note is taken).
+    pub fn take_created(&self, app: &str) -> bool {
+        lock(&self.created).remove(app)
     }
 
     /// Sets what `app`'s manifests bring (Flux `Provider`/`Alert` objects, Argo CD
@@ -268,6 +287,7 @@ impl Notifier {
                         Arc::clone(&provider),
                         Arc::clone(&queue),
                         Arc::clone(&self.report),
+                        Arc::clone(&self.ledger),
                     )));
                     channels.push(Channel { provider, queue });
                 }
@@ -346,6 +366,9 @@ impl Notifier {
     /// Applies one observation of `app`: decides what is news and queues it to the providers
     /// its rules choose; what was decided and queued is kept with the app's status.
     pub fn observe(&self, app: &AppInfo, commit: &Commit, observation: &Observation) {
+        if !self.ledger.owns(&app.name) {
+            return;
+        }
         let now = SystemTime::now();
         if let Some(labels) = &app.labels {
             lock(&self.labels).insert(app.name.clone(), labels.clone());
@@ -354,6 +377,8 @@ impl Notifier {
             .get(&app.name)
             .cloned()
             .unwrap_or_default();
+        // Not written until the records of the decisions are added ([`Ledger::touch`]).
+        self.ledger.begin(&app.name);
         let decisions = self.ledger.step(&app.name, observation, now, self.reminder);
         for d in decisions {
             let severity = if d.resolved {
@@ -382,6 +407,7 @@ impl Notifier {
                 time: crate::daemon::time::format_rfc3339(now),
                 at: now,
                 id: 0,
+                event_id: ledger::new_event_id(),
             };
             if event.kind.is_condition() {
                 let key = (app.name.clone(), event.kind);
@@ -395,6 +421,46 @@ impl Notifier {
             }
             self.dispatch(&event, &app.namespace, &labels);
         }
+        // The new memory and the records it made are written together.
+        self.ledger.touch(&app.name);
+    }
+
+    /// Sets the check of which apps this replica owns (sharded replicas): the events of
+    /// another replica's app are neither kept nor sent here.
+    pub fn set_owner(&self, check: ledger::OwnerCheck) {
+        self.ledger.set_owner(check);
+    }
+
+    /// Forgets `app`, now another replica's: its owner reads its ledger and sends what was
+    /// pending; if it comes back, its memory is read again from its status.
+    pub fn release(&self, app: &str) {
+        if self.ledger.knows(app) {
+            tracing::info!(
+                app,
+                "the app is another replica's now: its notifications are left to it"
+            );
+            self.ledger.forget(app);
+            lock(&self.firing).retain(|(a, _), _| a != app);
+        }
+    }
+
+    /// Forgets `app`, removed: its events already queued (the deletion's) still go out.
+    pub fn forget(&self, app: &str) {
+        self.ledger.forget(app);
+        lock(&self.firing).retain(|(a, _), _| a != app);
+        lock(&self.labels).remove(app);
+        lock(&self.subscriptions).remove(app);
+        lock(&self.extras).remove(app);
+        lock(&self.created).remove(app);
+    }
+
+    /// Whether `app`'s sync status is unknown because its source could not be fetched (a
+    /// good fetch clears it, [`observe::fetch_failed`]).
+    #[must_use]
+    pub fn unknown_by_fetch(&self, app: &str) -> bool {
+        self.ledger
+            .held_fingerprint(app, Kind::SyncStatusUnknown)
+            .is_some_and(|f| f.starts_with(observe::FETCH))
     }
 
     fn dispatch(&self, event: &Event, namespace: &str, labels: &BTreeMap<String, String>) {
@@ -516,46 +582,4 @@ impl Report for Tracked {
     fn retried(&self, provider: &str) {
         self.inner.retried(provider);
     }
-}
-
-/// A message as notifications show it: URL credentials masked (values in errors are already
-/// redaction marks, [`crate::redact`]), at most 2000 bytes.
-#[must_use]
-pub fn redact_text(text: &str) -> String {
-    let mut out = crate::source::redact::scrub(text, &[]);
-    if out.len() > 2000 {
-        let mut cut = 2000;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
-}
-
-/// The subject and author of `revision` in the Git cache `repo` (a bare repository), when
-/// it can be read.
-#[must_use]
-pub fn commit_of(repo: &std::path::Path, revision: &str) -> Commit {
-    let mut commit = Commit {
-        revision: revision.to_owned(),
-        ..Commit::default()
-    };
-    let Ok(repo) = gix::open_opts(repo, gix::open::Options::isolated().strict_config(false)) else {
-        return commit;
-    };
-    let Ok(id) = gix::ObjectId::from_hex(revision.as_bytes()) else {
-        return commit;
-    };
-    let Ok(object) = repo.find_commit(id) else {
-        return commit;
-    };
-    if let Ok(message) = object.message() {
-        commit.subject = Some(redact_text(&message.summary().to_string()));
-    }
-    if let Ok(author) = object.author() {
-        commit.author = Some(format!("{} <{}>", author.name, author.email));
-    }
-    commit
 }

@@ -45,14 +45,104 @@ pub fn failed_before_sync(reason: &str, message: &str) -> Observation {
     } else {
         Kind::SyncFailed
     };
-    Observation {
-        evaluated: vec![Kind::SyncFailed, Kind::SealedValueRefused],
-        seen: vec![condition(
-            kind,
+    let mut seen = vec![condition(
+        kind,
+        format!("{stage}/{reason}"),
+        Some(stage),
+        reason,
+        message.to_owned(),
+    )];
+    if kind == Kind::SyncFailed && unknown_after(stage) {
+        seen.push(condition(
+            Kind::SyncStatusUnknown,
             format!("{stage}/{reason}"),
             Some(stage),
             reason,
             message.to_owned(),
+        ));
+    }
+    Observation {
+        evaluated: vec![
+            Kind::SyncFailed,
+            Kind::SealedValueRefused,
+            Kind::SyncStatusUnknown,
+        ],
+        seen,
+        synced_revision: None,
+    }
+}
+
+/// Whether a failure at `stage` leaves the desired state unknown (no comparison with the
+/// cluster could be made), as Argo CD's `ComparisonError` does; a policy denial or an
+/// invalid object compared and refused.
+fn unknown_after(stage: &str) -> bool {
+    matches!(stage, "render" | "decrypt" | "discovery" | "prepare")
+}
+
+/// The fingerprint prefix of a sync status unknown because the source could not be
+/// fetched: a later good fetch clears it.
+pub const FETCH: &str = "fetch/";
+
+/// A source fetch that failed: the desired state of its apps is unknown.
+#[must_use]
+pub fn fetch_failed(reason: &str, message: &str) -> Observation {
+    Observation {
+        evaluated: vec![Kind::SyncStatusUnknown],
+        seen: vec![condition(
+            Kind::SyncStatusUnknown,
+            format!("{FETCH}{reason}"),
+            Some("fetch"),
+            reason,
+            message.to_owned(),
+        )],
+        synced_revision: None,
+    }
+}
+
+/// A sync of `revision` starting (notified once per revision, [`super::machine::step`]).
+#[must_use]
+pub fn sync_started(revision: &str) -> Observation {
+    single(
+        Kind::SyncRunning,
+        revision,
+        "SyncRunning",
+        format!("syncing {}", revision.get(..12).unwrap_or(revision)),
+    )
+}
+
+/// An app seen for the first time.
+#[must_use]
+pub fn app_created(revision: &str) -> Observation {
+    single(
+        Kind::AppCreated,
+        revision,
+        "AppCreated",
+        "the app appeared in the configuration".to_owned(),
+    )
+}
+
+/// An app that left the configuration, with what became of its objects.
+#[must_use]
+pub fn app_deleted(revision: &str, pruned: usize, orphaned: &[String]) -> Observation {
+    let mut message = format!("the app left the configuration: {pruned} objects pruned");
+    if !orphaned.is_empty() {
+        message.push_str(&format!(
+            ", {} protected objects left running",
+            orphaned.len()
+        ));
+    }
+    single(Kind::AppDeleted, revision, "AppDeleted", message)
+}
+
+fn single(kind: Kind, fingerprint: &str, reason: &str, message: String) -> Observation {
+    Observation {
+        evaluated: Vec::new(),
+        seen: vec![condition(
+            kind,
+            fingerprint.to_owned(),
+            None,
+            reason,
+            message,
         )],
         synced_revision: None,
     }
@@ -392,8 +482,17 @@ mod tests {
         let o = failed_before_sync("DecryptFailed", "Secret shop/db: unsealing failed: scope");
         assert_eq!(kinds(&o), [Kind::SealedValueRefused]);
         let o = failed_before_sync("RenderFailed", "bad YAML");
-        assert_eq!(kinds(&o), [Kind::SyncFailed]);
+        assert_eq!(kinds(&o), [Kind::SyncFailed, Kind::SyncStatusUnknown]);
         assert_eq!(o.seen[0].stage.as_deref(), Some("render"));
         assert_eq!(stage_of("PolicyDenied"), "policy");
+        let o = failed_before_sync("PolicyDenied", "no");
+        assert_eq!(kinds(&o), [Kind::SyncFailed], "compared, and refused");
+        assert!(
+            o.evaluated.contains(&Kind::SyncStatusUnknown),
+            "known again"
+        );
+        let o = fetch_failed("FetchFailed", "connection refused");
+        assert_eq!(kinds(&o), [Kind::SyncStatusUnknown]);
+        assert!(o.seen[0].fingerprint.starts_with(FETCH));
     }
 }

@@ -25,6 +25,9 @@ pub struct Mail {
     pub subject: String,
     /// The plain-text body.
     pub body: String,
+    /// The event's id, sent as the local part of the `Message-ID` (the same after a
+    /// restart), when the event has one.
+    pub message_id: Option<String>,
 }
 
 /// What a provider is sent.
@@ -295,10 +298,34 @@ pub fn accepts(provider: &Provider, event: &Event) -> bool {
     build(provider, event).is_some()
 }
 
+/// The header that carries an event's stable id on every HTTP request: a receiver that
+/// sees one id twice has the same event twice (a send repeated after a restart).
+pub const EVENT_ID_HEADER: &str = "x-tether-event-id";
+
 /// The request for `event` to `provider`; `None` when the provider does not take this kind
-/// of event (a commit status for a drift revert).
+/// of event (a commit status for a drift revert). Every HTTP request carries the event's id
+/// in [`EVENT_ID_HEADER`]; Google Chat also as its `requestId` (the service then creates the
+/// message once); a mail as its `Message-ID`.
 #[must_use]
 pub fn build(provider: &Provider, event: &Event) -> Option<Outgoing> {
+    let mut out = build_body(provider, event)?;
+    if !event.event_id.is_empty() {
+        match &mut out {
+            Outgoing::Http(h) => {
+                h.headers
+                    .push((EVENT_ID_HEADER.into(), event.event_id.clone()));
+                if provider.kind == ProviderType::GoogleChat {
+                    let sep = if h.url.contains('?') { '&' } else { '?' };
+                    h.url = format!("{}{sep}requestId={}", h.url, event.event_id);
+                }
+            }
+            Outgoing::Mail(m) => m.message_id = Some(event.event_id.clone()),
+        }
+    }
+    Some(out)
+}
+
+fn build_body(provider: &Provider, event: &Event) -> Option<Outgoing> {
     let address = provider.address();
     let bearer = || {
         provider
@@ -377,6 +404,7 @@ pub fn build(provider: &Provider, event: &Event) -> Option<Outgoing> {
         ProviderType::Smtp => Outgoing::Mail(Mail {
             subject: cut(&format!("[tether] {}", event.summary()), 200),
             body: event.text(),
+            message_id: None,
         }),
     })
 }

@@ -74,7 +74,8 @@ impl Rules {
         labels: &BTreeMap<String, String>,
     ) -> bool {
         if self.rules.is_empty() {
-            return true;
+            // The opt-in kinds go only where a rule names them.
+            return !event.kind.is_opt_in();
         }
         let severity = if event.resolved {
             event.kind.severity()
@@ -83,7 +84,8 @@ impl Rules {
         };
         self.rules.iter().any(|r| {
             r.providers.iter().any(|p| p == provider)
-                && (r.kinds.is_empty() || r.kinds.contains(&event.kind))
+                && ((r.kinds.is_empty() && !event.kind.is_opt_in())
+                    || r.kinds.contains(&event.kind))
                 && severity >= r.severity
                 && r.names.as_ref().is_none_or(|g| g.is_match(&event.app))
                 && r.namespaces.as_ref().is_none_or(|g| g.is_match(namespace))
@@ -119,6 +121,7 @@ mod tests {
             time: String::new(),
             at: std::time::SystemTime::UNIX_EPOCH,
             id: 0,
+            event_id: String::new(),
         }
     }
 
@@ -172,6 +175,21 @@ mod tests {
             "a rule of every kind"
         );
         assert!(!rules("{}").asks_for("slack", Kind::SyncSucceeded));
+    }
+
+    #[test]
+    fn the_life_cycle_kinds_go_only_where_a_rule_names_them() {
+        let r = rules(
+            "rules:\n- providers: [slack]\n- providers: [hook]\n  events: [appCreated, syncRunning]\n",
+        );
+        let none = BTreeMap::new();
+        for kind in [Kind::AppCreated, Kind::SyncRunning] {
+            assert!(r.routes("hook", &event("a", kind, false), "n", &none));
+            assert!(!r.routes("slack", &event("a", kind, false), "n", &none));
+        }
+        assert!(!r.routes("hook", &event("a", Kind::AppDeleted, false), "n", &none));
+        assert!(!rules("{}").routes("x", &event("a", Kind::SyncStatusUnknown, false), "n", &none));
+        assert!(rules("{}").routes("x", &event("a", Kind::SyncFailed, false), "n", &none));
     }
 
     #[test]

@@ -129,11 +129,15 @@ pub fn message(from: &str, to: &[String], mail: &Mail, now: SystemTime) -> Strin
     ));
     out.push_str(&format!("Subject: {}\r\n", encode_header(&mail.subject)));
     out.push_str(&format!("Date: {}\r\n", rfc5322_date(now)));
-    let id = crate::redact::fingerprint(format!("{:?}{}", now, mail.subject).as_bytes());
-    out.push_str(&format!(
-        "Message-ID: <{}@tether>\r\n",
-        id.get(..24).unwrap_or(&id)
-    ));
+    let id = match &mail.message_id {
+        // The event's stable id: a mail sent again after a restart is the same message.
+        Some(id) => clean(id),
+        None => {
+            let id = crate::redact::fingerprint(format!("{:?}{}", now, mail.subject).as_bytes());
+            id.get(..24).unwrap_or(&id).to_owned()
+        }
+    };
+    out.push_str(&format!("Message-ID: <{id}@tether>\r\n"));
     out.push_str("MIME-Version: 1.0\r\n");
     out.push_str("Content-Type: text/plain; charset=utf-8\r\n");
     out.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
@@ -266,6 +270,7 @@ mod tests {
         let mail = Mail {
             subject: "a\r\nBcc: x@y".into(),
             body: "hello".into(),
+            message_id: None,
         };
         let m = message("t@x", &["a@b".into()], &mail, UNIX_EPOCH);
         assert!(m.contains("Subject: aBcc: x@y\r\n"), "{m}");
@@ -274,5 +279,29 @@ mod tests {
             "{m}"
         );
         assert!(m.ends_with("aGVsbG8=\r\n"), "{m}");
+    }
+
+    #[test]
+    fn the_message_id_is_the_event_id_so_a_repeated_send_is_the_same_mail() {
+        let mail = Mail {
+            subject: "s".into(),
+            body: "b".into(),
+            message_id: Some("0123abcd".into()),
+        };
+        let first = message("t@x", &["a@b".into()], &mail, UNIX_EPOCH);
+        let later = message(
+            "t@x",
+            &["a@b".into()],
+            &mail,
+            UNIX_EPOCH + std::time::Duration::from_secs(60),
+        );
+        assert!(
+            first.contains("Message-ID: <0123abcd@tether>\r\n"),
+            "{first}"
+        );
+        assert!(
+            later.contains("Message-ID: <0123abcd@tether>\r\n"),
+            "{later}"
+        );
     }
 }

@@ -272,6 +272,10 @@ fn read_argo(object: &Value, out: &mut AppSources) {
             "on-sync-failed" => vec![Kind::SyncFailed, Kind::HookFailed],
             "on-sync-succeeded" | "on-deployed" => vec![Kind::SyncSucceeded],
             "on-health-degraded" => vec![Kind::HealthDegraded],
+            "on-created" => vec![Kind::AppCreated],
+            "on-deleted" => vec![Kind::AppDeleted],
+            "on-sync-running" => vec![Kind::SyncRunning],
+            "on-sync-status-unknown" => vec![Kind::SyncStatusUnknown],
             other => {
                 out.problems.push(format!(
                     "annotation {key}: trigger {other:?} is not one of the built-in triggers Tether honours"
@@ -362,7 +366,7 @@ mod tests {
     #[test]
     fn argo_subscriptions_are_read_for_built_in_triggers() {
         let mut objects = vec![Manifest::Plain(yaml(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n    notifications.argoproj.io/subscribe.on-sync-failed.slack: 'alerts;oncall'\n    notifications.argoproj.io/subscribe.on-created.slack: x\n",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n    notifications.argoproj.io/subscribe.on-sync-failed.slack: 'alerts;oncall'\n    notifications.argoproj.io/subscribe.on-image-pushed.slack: x\n",
         ))];
         let s = take(&mut objects, "shop");
         assert_eq!(
@@ -373,8 +377,29 @@ mod tests {
                 recipients: vec!["alerts".into(), "oncall".into()],
             }]
         );
-        assert_eq!(s.problems.len(), 1, "on-created is not built in here");
+        assert_eq!(s.problems.len(), 1, "a custom trigger is not built in");
         assert!(serves(ProviderType::SlackBot, "slack"));
         assert!(!serves(ProviderType::Teams, "slack"));
+    }
+
+    #[test]
+    fn every_built_in_argo_trigger_has_a_tether_event() {
+        for (trigger, kind) in [
+            ("on-created", Kind::AppCreated),
+            ("on-deleted", Kind::AppDeleted),
+            ("on-sync-running", Kind::SyncRunning),
+            ("on-sync-status-unknown", Kind::SyncStatusUnknown),
+            ("on-deployed", Kind::SyncSucceeded),
+            ("on-sync-succeeded", Kind::SyncSucceeded),
+            ("on-health-degraded", Kind::HealthDegraded),
+            ("on-sync-failed", Kind::SyncFailed),
+        ] {
+            let mut objects = vec![Manifest::Plain(yaml(&format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\n    notifications.argoproj.io/subscribe.{trigger}.webhook: ''\n"
+            )))];
+            let s = take(&mut objects, "shop");
+            assert!(s.problems.is_empty(), "{trigger}: {:?}", s.problems);
+            assert!(s.subscriptions[0].kinds.contains(&kind), "{trigger}");
+        }
     }
 }

@@ -38,6 +38,8 @@ pub struct Received {
     pub answered: u16,
     /// When it arrived.
     pub at: std::time::Instant,
+    /// The event's id (`X-Tether-Event-Id`), when sent.
+    pub event_id: Option<String>,
 }
 
 /// A fault that answers only after [`HANG_FOR`] (longer than the test's client waits).
@@ -402,12 +404,37 @@ async fn receive(
         .to_owned();
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut problems = validate(&service, &rest, &headers, &body, &json);
+    let event_id = headers
+        .get("x-tether-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(id) = &event_id {
+        need(
+            &mut problems,
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "an event id of 32 hex digits",
+        );
+        if let Some(request_id) = uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("requestId=")))
+        {
+            need(
+                &mut problems,
+                request_id == id,
+                "Google Chat's requestId is the event id",
+            );
+        }
+    }
     if json.is_null() {
         problems.push("not JSON".into());
     }
     let fault = {
         let mut inner = inner.lock().expect("receiver lock");
-        inner.faults.get_mut(&service).and_then(VecDeque::pop_front)
+        let by_path = format!("{service}/{rest}");
+        match inner.faults.get_mut(&by_path) {
+            Some(faults) => faults.pop_front(),
+            None => inner.faults.get_mut(&service).and_then(VecDeque::pop_front),
+        }
     };
     let at = std::time::Instant::now();
     if fault == Some(HANG) {
@@ -424,6 +451,7 @@ async fn receive(
                 problems,
                 answered: HANG,
                 at,
+                event_id,
             });
         tokio::time::sleep(HANG_FOR).await;
         return (StatusCode::OK, "late").into_response();
@@ -447,6 +475,7 @@ async fn receive(
         problems,
         answered,
         at,
+        event_id,
     });
     let status = StatusCode::from_u16(answered).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if answered == 429 {

@@ -125,6 +125,7 @@ pub(super) async fn remove_departed(
                 format!("the app left Git at {revision}: {pruned} objects pruned"),
             )
             .await;
+        super::notify::deleted(ctx, &app, revision, pruned, &orphaned).await;
         if !orphaned.is_empty() {
             ctx.events
                 .publish(

@@ -153,6 +153,10 @@ impl Generation {
             )
             .await,
         );
+        if let Some(member) = shard.clone() {
+            // Sharded: only the owner of an app keeps its ledger and sends its events.
+            notifier.set_owner(Arc::new(move |app: &str| member.check(app).is_ok()));
+        }
         let images = images_controller(&config, &client, &state, &triggers, identity);
         // Image automation writes to Git: with sharded replicas, only the leader runs it.
         let run_images = shard.is_none() || state.is_leader();
@@ -413,6 +417,7 @@ async fn round(
         Ok(s) => s,
         Err(err) => {
             tracing::warn!(reason = err.reason(), error = %err, ?cause, "fetch failed");
+            notify::fetch_failed(ctx, name, err.reason(), &err.to_string()).await;
             // The last good snapshot is not re-synced here; its apps keep their status with
             // the fetch error added.
             for app in ctx.state.apps().into_iter().filter(|a| a.source == name) {
@@ -463,6 +468,7 @@ async fn round(
     }
     // Sharded: only the apps that hash to this replica are synced here.
     let apps = ownership::owned(ctx, apps);
+    notify::discovered(ctx, &apps, &snapshot.revision).await;
     // A suspended app keeps its objects and its status; it is neither synced nor departed.
     let mut apps = apps;
     apps.retain(|app| {
@@ -606,6 +612,7 @@ async fn round(
                             &ctx.triggers.keys().cloned().collect::<Vec<_>>(),
                         );
                         ctx.images.set_app_objects(&spec.name, name, images);
+                        notify::sync_started(ctx, &spec.name, revision).await;
                         ctx.engine.sync(&spec, revision, objects).await
                     };
                     let synced = rollout::Synced::of(&result);

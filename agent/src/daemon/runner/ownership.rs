@@ -32,6 +32,7 @@ pub(super) fn owned(ctx: &Ctx, apps: Vec<App>) -> Vec<App> {
             });
             if let Err(why) = &mine {
                 tracing::debug!(app = %name, owner = %owner, reason = %why, "synced by another replica");
+                ctx.notifier.release(name);
             }
             mine.is_ok()
         })
