@@ -16,6 +16,8 @@ use support::{Cluster, http, wait_for};
 
 #[path = "migrate/live.rs"]
 mod live;
+#[path = "migrate/options.rs"]
+mod options;
 use tether_agent::migrate::{From, Outcome, import};
 use tether_tests::gitserver::{GitDaemon, Upstream};
 use tether_tests::peers::{self, Process};

@@ -159,6 +159,8 @@ fn spec_for(config: &Config, g: &AppGenerator, name: &str, namespace: Option<&st
         max_prune_percent: g
             .max_prune_percent
             .or(Some(config.limits.max_prune_percent)),
+        // Checked when the configuration is loaded; an imported block is checked on import.
+        health: g.health.as_ref().and_then(|h| h.gate().ok()),
     }
 }
 

@@ -136,6 +136,7 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
         post_build: None,
         suspend: false,
         depends_on: Vec::new(),
+        health: None,
     })
 }
 

@@ -4,9 +4,9 @@
 //! The bootstrap Kustomization (the one whose path holds a `flux-system` directory, as
 //! `flux bootstrap` lays `clusters/<name>` out) is not an app: Tether reads the
 //! Kustomizations it would apply instead. `dependsOn` orders the printed apps (dependencies
-//! first); `interval`, `retryInterval`, `wait`, `timeout` and `healthChecks` become notes,
-//! since Tether syncs on every fetch, heals drift continuously and waits for the health of
-//! every applied object within `limits.healthTimeout`.
+//! first); `interval` and `retryInterval` become notes, since Tether syncs on every fetch
+//! and heals drift continuously; `wait`, `healthChecks` and `timeout` become the app's
+//! `health:` block ([`super::health`]).
 
 use super::overlay::Overlay;
 use super::postbuild::PostBuild;
@@ -23,13 +23,7 @@ const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 /// Fields of a Kustomization's spec that Tether cannot honour yet.
 const UNSUPPORTED: &[&str] = &["components", "force", "kubeConfig"];
 /// Fields accepted and reported as notes.
-const NOTED: &[&str] = &[
-    "interval",
-    "retryInterval",
-    "wait",
-    "timeout",
-    "healthChecks",
-];
+const NOTED: &[&str] = &["interval", "retryInterval"];
 
 /// Maps the Flux objects among `found`.
 #[must_use]
@@ -273,6 +267,8 @@ fn app(
     }
     let depends_on = dependencies(object, &spec, namespace)?;
     let (kustomize, post_build) = transforms(object, &spec)?;
+    let health = super::health::from_flux(&spec)
+        .map_err(|(field, problem)| unmappable(object, &field, &problem))?;
     let names: Vec<String> = depends_on
         .iter()
         .filter_map(|d| d.rsplit_once('/').map(|(_, name)| name.to_owned()))
@@ -300,6 +296,7 @@ fn app(
             post_build,
             suspend: false,
             depends_on: names,
+            health: Some(health),
         },
     })
 }
@@ -460,7 +457,7 @@ fn check_fields(
             ));
         } else if NOTED.contains(&field.as_str()) {
             notes.push(format!(
-                "{}: spec.{field}: Tether syncs on every fetch and waits for every object's health",
+                "{}: spec.{field}: Tether syncs on every fetch and heals drift at once",
                 describe(&object.value)
             ));
         } else if ![
@@ -477,6 +474,9 @@ fn check_fields(
             "namePrefix",
             "nameSuffix",
             "commonMetadata",
+            "wait",
+            "timeout",
+            "healthChecks",
         ]
         .contains(&field.as_str())
         {

@@ -14,6 +14,7 @@ mod argocd_helm;
 mod argocd_source;
 pub mod envsubst;
 pub mod flux;
+pub mod health;
 pub mod live;
 pub mod overlay;
 pub mod postbuild;
@@ -168,6 +169,10 @@ pub struct ImportedApp {
     /// Neither synced nor pruned (Flux's `suspend: true`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// Which objects gate the app's health, and for how long (Flux's `wait`, `healthChecks`,
+    /// `timeout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::HealthConfig>,
 }
 
 /// A `directories[]` entry.
