@@ -231,7 +231,15 @@ fn argocd_example_apps_import_as_the_children_of_the_app_of_apps() {
 
 /// The corpus as a Git repository served by `git daemon`.
 fn serve(name: &str, dir: &Path) -> GitDaemon {
+    serve_with(name, dir, &[])
+}
+
+/// [`serve`] with `extra` files (path, contents) written over the corpus.
+fn serve_with(name: &str, dir: &Path, extra: &[(&str, String)]) -> GitDaemon {
     let upstream = Upstream::create(dir, "config").expect("create the repository");
+    for (path, body) in extra {
+        upstream.write(path, body.clone()).expect("write");
+    }
     let root = corpus(name);
     for (path, body) in tether_tests::files_under(&root) {
         let rel = path

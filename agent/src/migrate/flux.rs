@@ -73,7 +73,7 @@ pub fn map(found: &[Found]) -> Outcome {
         if suspend {
             outcome.suspended.push(describe(&object.value));
         }
-        match app(object, &sources, &mut outcome.notes) {
+        match app(object, found, &sources, &mut outcome.notes) {
             Ok(mut app) => {
                 app.app.suspend = suspend;
                 apps.push(app);
@@ -215,6 +215,7 @@ struct Pending {
 
 fn app(
     object: &Found,
+    found: &[Found],
     sources: &BTreeMap<String, ImportedSource>,
     notes: &mut Vec<String>,
 ) -> Result<Pending, MigrateError> {
@@ -266,7 +267,7 @@ fn app(
         ));
     }
     let depends_on = dependencies(object, &spec, namespace)?;
-    let (kustomize, post_build) = transforms(object, &spec)?;
+    let (kustomize, post_build) = transforms(object, &spec, found)?;
     let health = super::health::from_flux(&spec)
         .map_err(|(field, problem)| unmappable(object, &field, &problem))?;
     let names: Vec<String> = depends_on
@@ -339,6 +340,7 @@ fn metadata(
 fn transforms(
     object: &Found,
     spec: &serde_json::Map<String, Value>,
+    found: &[Found],
 ) -> Result<(Option<Overlay>, Option<PostBuild>), MigrateError> {
     let mut overlay = Overlay::default();
     for (field, list) in [
@@ -383,20 +385,22 @@ fn transforms(
             })?,
         ),
     };
-    if let Some(from) = post_build.as_ref().and_then(|p| p.substitute_from.first()) {
-        return Err(unmappable(
-            object,
-            "spec.postBuild.substituteFrom[0]",
-            &format!(
-                "{} {}: reading variables from the cluster is not supported yet",
-                from.kind, from.name
-            ),
-        ));
-    }
     let post_build = post_build.map(|mut p| {
         for from in &mut p.substitute_from {
-            from.namespace
-                .get_or_insert_with(|| object.namespace().to_owned());
+            let namespace = from
+                .namespace
+                .get_or_insert_with(|| object.namespace().to_owned())
+                .clone();
+            // An object the repository holds is read from Git; any other from the cluster.
+            from.path = found
+                .iter()
+                .find(|f| {
+                    f.value["apiVersion"] == "v1"
+                        && f.kind() == from.kind
+                        && f.name() == from.name
+                        && (f.namespace().is_empty() || f.namespace() == namespace)
+                })
+                .map(|f| f.file.clone());
         }
         p
     });

@@ -168,14 +168,19 @@ fn follow(tree: &Tree, dirs: &[RelPath], found: &mut Vec<Found>) -> BTreeSet<Str
         let Ok(objects) = crate::render::render(tree, &dir, &RenderOptions::default()) else {
             continue;
         };
-        let tools: Vec<Found> = objects
+        let (tools, others): (Vec<Found>, Vec<Found>) = objects
             .into_iter()
-            .filter(|o| is_tool_object(&o.value))
             .map(|o| Found {
                 file: o.source.to_string(),
                 value: o.value,
             })
-            .collect();
+            .partition(|f| is_tool_object(&f.value));
+        // ConfigMaps and Secrets a Kustomization's `postBuild.substituteFrom` may read from Git.
+        if !inside {
+            found.extend(others.into_iter().filter(|f| {
+                f.value["apiVersion"] == "v1" && matches!(f.kind(), "ConfigMap" | "Secret")
+            }));
+        }
         if tools.is_empty() {
             continue;
         }

@@ -20,6 +20,7 @@ pub mod overlay;
 pub mod postbuild;
 mod renders;
 mod scan;
+pub mod substitute_from;
 pub mod transform;
 
 pub use scan::{Found, scan, scan_tree};

@@ -12,8 +12,20 @@ use tether_tests::peers::{self, Process};
 
 /// `tether-agent run` with `import` (YAML) reading the corpus served at `url`.
 pub(super) fn start(cluster: &Cluster, dir: &Path, url: &str, import: &str, port: u16) -> Process {
+    start_with(cluster, dir, url, import, port, "")
+}
+
+/// [`start`] with `extra` lines of configuration.
+pub(super) fn start_with(
+    cluster: &Cluster,
+    dir: &Path,
+    url: &str,
+    import: &str,
+    port: u16,
+    extra: &str,
+) -> Process {
     let config = format!(
-        "sources: [{{name: fleet, url: '{url}', interval: 1s}}]\nimport: {import}\n\
+        "sources: [{{name: fleet, url: '{url}', interval: 1s}}]\nimport: {import}\n{extra}\
          listen: 127.0.0.1:{port}\nadminListen: 127.0.0.1:{admin}\nnamespace: tether-system\n\
          cacheDir: {cache}\nleaderElection: {{enabled: false}}\n\
          limits: {{healthTimeout: 0s, shutdownGrace: 10s}}\nui: {{anonymous: true}}\n",
