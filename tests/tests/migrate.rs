@@ -14,6 +14,8 @@ use std::process::Command;
 use std::time::Duration;
 use support::{Cluster, http, wait_for};
 
+#[path = "migrate/charts.rs"]
+mod charts;
 #[path = "migrate/live.rs"]
 mod live;
 #[path = "migrate/options.rs"]

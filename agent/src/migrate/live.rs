@@ -216,7 +216,7 @@ fn to_generators(outcome: Outcome, spec: &ImportSpec, source: &SourceSpec) -> Di
         .collect();
     let mut apps = Vec::new();
     for app in outcome.imported.apps {
-        if !ours.contains(&app.source.as_str()) {
+        if !app.source.is_empty() && !ours.contains(&app.source.as_str()) {
             let url = outcome
                 .imported
                 .sources

@@ -12,6 +12,7 @@ mod appset_files;
 pub mod argocd;
 mod argocd_helm;
 mod argocd_source;
+mod argocd_sources;
 pub mod envsubst;
 pub mod flux;
 pub mod health;
@@ -137,7 +138,8 @@ impl Credentials {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportedApp {
-    /// The source's name.
+    /// The source's name (empty: the repository that holds the Application, a chart app).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub source: String,
     /// The app's directory.
     pub directories: Vec<ImportedDirectory>,
