@@ -170,6 +170,18 @@ fn flux_substitute_from_reads_config_maps_and_sops_secrets_from_git_and_the_clus
         "{text}"
     );
     assert!(!cluster.exists(&["configmap", "missing-settings", "-n", "default"]));
+    // An object that cannot be mapped shows as its app, naming the object, file and field.
+    let bad = wait_for("bad-field reported", Duration::from_secs(60), || {
+        status(port, "bad-field").filter(|s| s["reason"] == "ImportFailed")
+    });
+    let text = bad.to_string();
+    for part in [
+        "Kustomization flux-system/bad-field",
+        "clusters/test/vars.yaml",
+        "spec.unknownThing",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
     // No secret value in the status, the app list or the log.
     let (_, apps) = super::support::http(port, "GET", "/api/v1/apps", &[], b"");
     let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
