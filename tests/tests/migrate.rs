@@ -14,8 +14,12 @@ use std::process::Command;
 use std::time::Duration;
 use support::{Cluster, http, wait_for};
 
+#[path = "migrate/charts.rs"]
+mod charts;
 #[path = "migrate/live.rs"]
 mod live;
+#[path = "migrate/options.rs"]
+mod options;
 use tether_agent::migrate::{From, Outcome, import};
 use tether_tests::gitserver::{GitDaemon, Upstream};
 use tether_tests::peers::{self, Process};
@@ -229,7 +233,15 @@ fn argocd_example_apps_import_as_the_children_of_the_app_of_apps() {
 
 /// The corpus as a Git repository served by `git daemon`.
 fn serve(name: &str, dir: &Path) -> GitDaemon {
+    serve_with(name, dir, &[])
+}
+
+/// [`serve`] with `extra` files (path, contents) written over the corpus.
+fn serve_with(name: &str, dir: &Path, extra: &[(&str, String)]) -> GitDaemon {
     let upstream = Upstream::create(dir, "config").expect("create the repository");
+    for (path, body) in extra {
+        upstream.write(path, body.clone()).expect("write");
+    }
     let root = corpus(name);
     for (path, body) in tether_tests::files_under(&root) {
         let rel = path

@@ -207,6 +207,9 @@ impl Config {
             if let Some(Err((field, problem))) = app.rollout.as_ref().map(|r| r.validate()) {
                 return Err(invalid(format!("apps[{i}].rollout.{field}"), problem));
             }
+            if let Some(Err(err)) = app.health.as_ref().map(|h| h.gate()) {
+                return Err(invalid(format!("apps[{i}].health"), err.to_string()));
+            }
             if app.max_prune_percent.is_some_and(|p| p > 100) {
                 return Err(invalid(
                     format!("apps[{i}].maxPrunePercent"),

@@ -457,6 +457,10 @@ pub struct AppGenerator {
     /// The apps are neither synced nor pruned; their objects stay as they are.
     #[serde(default)]
     pub suspend: bool,
+    /// Which applied objects gate the apps' health, and for how long (Flux's `wait`,
+    /// `healthChecks`, `timeout`).
+    #[serde(default)]
+    pub health: Option<crate::migrate::health::HealthConfig>,
 }
 
 /// The agent's age keys.

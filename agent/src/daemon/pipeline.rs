@@ -148,6 +148,35 @@ pub fn discover_apps(
     Ok(apps)
 }
 
+/// The variables of the generator's `postBuild.substituteFrom` (none without one).
+async fn substitute_from(
+    generator: Option<&AppGenerator>,
+    tree: &Tree,
+    options: &RenderOptions,
+    held: &Held,
+    cluster: Option<&dyn secrets::CredentialSource>,
+    namespace: &str,
+) -> Result<
+    Vec<crate::migrate::substitute_from::FromValues>,
+    crate::migrate::postbuild::PostBuildError,
+> {
+    let entries = generator
+        .and_then(|g| g.post_build.as_ref())
+        .map(|p| p.substitute_from.as_slice())
+        .unwrap_or_default();
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = crate::migrate::substitute_from::FromInput {
+        tree,
+        decryptor: options.decryptor.as_deref(),
+        held,
+        cluster: cluster.and_then(secrets::CredentialSource::client),
+        namespace,
+    };
+    crate::migrate::substitute_from::read(entries, &input).await
+}
+
 fn spec_for(config: &Config, g: &AppGenerator, name: &str, namespace: Option<&str>) -> AppSpec {
     AppSpec {
         name: name.to_owned(),
@@ -159,6 +188,8 @@ fn spec_for(config: &Config, g: &AppGenerator, name: &str, namespace: Option<&st
         max_prune_percent: g
             .max_prune_percent
             .or(Some(config.limits.max_prune_percent)),
+        // Checked when the configuration is loaded; an imported block is checked on import.
+        health: g.health.as_ref().and_then(|h| h.gate().ok()),
     }
 }
 
@@ -411,12 +442,26 @@ pub async fn prepare(
         helm_repositories: Some(Arc::clone(&inputs.repositories)),
         ..RenderOptions::default()
     };
+    // Flux's postBuild.substituteFrom: read before the render (from Git or the cluster).
+    let from = substitute_from(
+        generator,
+        tree,
+        &options,
+        &held,
+        (!offline).then(|| secrets_ctx.stores.credentials()),
+        &config.namespace,
+    )
+    .await
+    .map_err(|source| PipelineError::SubstituteFailed {
+        app: name.clone(),
+        source,
+    })?;
     let objects = {
         let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
             .entered();
         // The generator's Kustomize overlay and post-build substitution (apps imported
         // from Argo CD and Flux).
-        crate::migrate::transform::render_app(tree, &app.path, &options, generator).map_err(
+        crate::migrate::transform::render_app(tree, &app.path, &options, generator, from).map_err(
             |err| match err {
                 TransformError::RenderFailed(source) => PipelineError::RenderFailed {
                     app: name.clone(),

@@ -85,6 +85,7 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
         match field.as_str() {
             "project"
             | "source"
+            | "sources"
             | "destination"
             | "syncPolicy"
             | "ignoreDifferences"
@@ -99,14 +100,22 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
             }
         }
     }
-    let source = &object.value["spec"]["source"];
-    let (path, source_name) = source_of(object, source, outcome)?;
-    let helm = super::argocd_helm::helm(object, &source["helm"])?;
-    let kustomize = if helm.is_some() {
-        None
-    } else {
-        super::argocd_source::overlay(object, source)?
-    };
+    let (path, source_name, helm, kustomize) =
+        match super::argocd_sources::rendered(object, outcome)? {
+            super::argocd_sources::Rendered::Directory(source) => {
+                let (path, name) = source_of(object, &source, "spec.source.", outcome)?;
+                let helm = super::argocd_helm::helm(object, &source["helm"])?;
+                let kustomize = if helm.is_some() {
+                    None
+                } else {
+                    super::argocd_source::overlay(object, &source)?
+                };
+                (path, name, helm, kustomize)
+            }
+            super::argocd_sources::Rendered::Chart { path, source, helm } => {
+                (path, source, Some(helm), None)
+            }
+        };
     let destination = &object.value["spec"]["destination"];
     let cluster = destination["server"]
         .as_str()
@@ -136,45 +145,40 @@ pub(super) fn app(object: &Found, outcome: &mut Outcome) -> Result<ImportedApp, 
         post_build: None,
         suspend: false,
         depends_on: Vec::new(),
+        health: None,
     })
 }
 
-/// The app's directory and the name of its source (added to `outcome` when new).
-fn source_of(
+/// The app's directory and the name of its source (added to `outcome` when new); `prefix`
+/// names the source's fields in errors (`spec.source.`).
+pub(super) fn source_of(
     object: &Found,
     source: &Value,
+    prefix: &str,
     outcome: &mut Outcome,
 ) -> Result<(String, String), MigrateError> {
     let Some(fields) = source.as_object() else {
-        return Err(unmappable(object, "spec.source", "missing"));
+        return Err(unmappable(object, prefix.trim_end_matches('.'), "missing"));
     };
     for field in fields.keys() {
         match field.as_str() {
-            "repoURL" | "path" | "targetRevision" | "directory" | "kustomize" | "helm" => {}
-            "chart" => {
-                outcome.charts_refused += 1;
-                return Err(unmappable(
-                    object,
-                    "spec.source.chart",
-                    "charts from Helm repositories are not supported yet (a chart in Git is)",
-                ));
-            }
+            "repoURL" | "path" | "targetRevision" | "directory" | "kustomize" | "helm" | "ref" => {}
             other => {
                 return Err(unmappable(
                     object,
-                    &format!("spec.source.{other}"),
+                    &format!("{prefix}{other}"),
                     "not supported yet",
                 ));
             }
         }
     }
     let Some(url) = source["repoURL"].as_str() else {
-        return Err(unmappable(object, "spec.source.repoURL", "missing"));
+        return Err(unmappable(object, &format!("{prefix}repoURL"), "missing"));
     };
     let Some(path) = clean_path(source["path"].as_str().unwrap_or(".")) else {
         return Err(unmappable(
             object,
-            "spec.source.path",
+            &format!("{prefix}path"),
             "leaves the repository",
         ));
     };

@@ -9,10 +9,21 @@ use serde_json::{Map, Value, json};
 
 /// The `helm:` block of an Application's `source.helm`, `None` without one.
 pub(super) fn helm(object: &Found, helm: &Value) -> Result<Option<Value>, MigrateError> {
+    helm_at(object, helm, "spec.source.helm", false)
+}
+
+/// [`helm`] for the block at `prefix`; `refs`: `$ref/path` value files are kept (for the
+/// caller to resolve).
+pub(super) fn helm_at(
+    object: &Found,
+    helm: &Value,
+    prefix: &str,
+    refs: bool,
+) -> Result<Option<Value>, MigrateError> {
     let Some(fields) = helm.as_object() else {
         return Ok(None);
     };
-    let field = |f: &str| format!("spec.source.helm.{f}");
+    let field = |f: &str| format!("{prefix}.{f}");
     let mut out = Map::new();
     let mut values = Map::new();
     for (key, value) in fields {
@@ -32,11 +43,13 @@ pub(super) fn helm(object: &Found, helm: &Value) -> Result<Option<Value>, Migrat
             "valueFiles" | "apiVersions" => {
                 let list = strings(value)
                     .ok_or_else(|| unmappable(object, &field(key), "not a list of strings"))?;
-                if let Some(r) = list.iter().find(|f| f.starts_with('$')) {
+                if let Some(r) = list.iter().find(|f| f.starts_with('$') && !refs) {
                     return Err(unmappable(
                         object,
                         &field(key),
-                        &format!("{r:?}: references to other sources are not supported yet"),
+                        &format!(
+                            "{r:?}: references to ref sources are read only with a chart from a Helm repository"
+                        ),
                     ));
                 }
                 out.insert(key.clone(), list.into());

@@ -4,9 +4,9 @@
 //! The bootstrap Kustomization (the one whose path holds a `flux-system` directory, as
 //! `flux bootstrap` lays `clusters/<name>` out) is not an app: Tether reads the
 //! Kustomizations it would apply instead. `dependsOn` orders the printed apps (dependencies
-//! first); `interval`, `retryInterval`, `wait`, `timeout` and `healthChecks` become notes,
-//! since Tether syncs on every fetch, heals drift continuously and waits for the health of
-//! every applied object within `limits.healthTimeout`.
+//! first); `interval` and `retryInterval` become notes, since Tether syncs on every fetch
+//! and heals drift continuously; `wait`, `healthChecks` and `timeout` become the app's
+//! `health:` block ([`super::health`]).
 
 use super::overlay::Overlay;
 use super::postbuild::PostBuild;
@@ -23,13 +23,7 @@ const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 /// Fields of a Kustomization's spec that Tether cannot honour yet.
 const UNSUPPORTED: &[&str] = &["components", "force", "kubeConfig"];
 /// Fields accepted and reported as notes.
-const NOTED: &[&str] = &[
-    "interval",
-    "retryInterval",
-    "wait",
-    "timeout",
-    "healthChecks",
-];
+const NOTED: &[&str] = &["interval", "retryInterval"];
 
 /// Maps the Flux objects among `found`.
 #[must_use]
@@ -79,7 +73,7 @@ pub fn map(found: &[Found]) -> Outcome {
         if suspend {
             outcome.suspended.push(describe(&object.value));
         }
-        match app(object, &sources, &mut outcome.notes) {
+        match app(object, found, &sources, &mut outcome.notes) {
             Ok(mut app) => {
                 app.app.suspend = suspend;
                 apps.push(app);
@@ -221,6 +215,7 @@ struct Pending {
 
 fn app(
     object: &Found,
+    found: &[Found],
     sources: &BTreeMap<String, ImportedSource>,
     notes: &mut Vec<String>,
 ) -> Result<Pending, MigrateError> {
@@ -272,7 +267,9 @@ fn app(
         ));
     }
     let depends_on = dependencies(object, &spec, namespace)?;
-    let (kustomize, post_build) = transforms(object, &spec)?;
+    let (kustomize, post_build) = transforms(object, &spec, found)?;
+    let health = super::health::from_flux(&spec)
+        .map_err(|(field, problem)| unmappable(object, &field, &problem))?;
     let names: Vec<String> = depends_on
         .iter()
         .filter_map(|d| d.rsplit_once('/').map(|(_, name)| name.to_owned()))
@@ -300,6 +297,7 @@ fn app(
             post_build,
             suspend: false,
             depends_on: names,
+            health: Some(health),
         },
     })
 }
@@ -342,6 +340,7 @@ fn metadata(
 fn transforms(
     object: &Found,
     spec: &serde_json::Map<String, Value>,
+    found: &[Found],
 ) -> Result<(Option<Overlay>, Option<PostBuild>), MigrateError> {
     let mut overlay = Overlay::default();
     for (field, list) in [
@@ -386,20 +385,22 @@ fn transforms(
             })?,
         ),
     };
-    if let Some(from) = post_build.as_ref().and_then(|p| p.substitute_from.first()) {
-        return Err(unmappable(
-            object,
-            "spec.postBuild.substituteFrom[0]",
-            &format!(
-                "{} {}: reading variables from the cluster is not supported yet",
-                from.kind, from.name
-            ),
-        ));
-    }
     let post_build = post_build.map(|mut p| {
         for from in &mut p.substitute_from {
-            from.namespace
-                .get_or_insert_with(|| object.namespace().to_owned());
+            let namespace = from
+                .namespace
+                .get_or_insert_with(|| object.namespace().to_owned())
+                .clone();
+            // An object the repository holds is read from Git; any other from the cluster.
+            from.path = found
+                .iter()
+                .find(|f| {
+                    f.value["apiVersion"] == "v1"
+                        && f.kind() == from.kind
+                        && f.name() == from.name
+                        && (f.namespace().is_empty() || f.namespace() == namespace)
+                })
+                .map(|f| f.file.clone());
         }
         p
     });
@@ -460,7 +461,7 @@ fn check_fields(
             ));
         } else if NOTED.contains(&field.as_str()) {
             notes.push(format!(
-                "{}: spec.{field}: Tether syncs on every fetch and waits for every object's health",
+                "{}: spec.{field}: Tether syncs on every fetch and heals drift at once",
                 describe(&object.value)
             ));
         } else if ![
@@ -477,6 +478,9 @@ fn check_fields(
             "namePrefix",
             "nameSuffix",
             "commonMetadata",
+            "wait",
+            "timeout",
+            "healthChecks",
         ]
         .contains(&field.as_str())
         {

@@ -61,6 +61,46 @@ pub struct Discovered {
 /// object that cannot be mapped is not an app, and never stops the others.
 #[must_use]
 pub fn effective(config: &Config, source: &str, tree: &Tree) -> Option<Config> {
+    effective_with_errors(config, source, tree).0
+}
+
+/// [`effective`], with the errors that name an app (an Application or Kustomization that
+/// could not be mapped): `(app, message)`, for that app's status.
+#[must_use]
+pub fn effective_with_errors(
+    config: &Config,
+    source: &str,
+    tree: &Tree,
+) -> (Option<Config>, Vec<(String, String)>) {
+    let mut named = Vec::new();
+    let out = effective_inner(config, source, tree, &mut named);
+    (out, named)
+}
+
+/// The app an import error is about: the name of the Application, ApplicationSet or
+/// Kustomization (or the mapped app) when it is a DNS label.
+#[must_use]
+pub fn app_of(error: &MigrateError) -> Option<String> {
+    let MigrateError::Unmappable { object, .. } = error else {
+        return None;
+    };
+    let (kind, rest) = object.split_once(' ')?;
+    if !matches!(
+        kind,
+        "Application" | "ApplicationSet" | "Kustomization" | "app"
+    ) {
+        return None;
+    }
+    let name = rest.rsplit('/').next()?;
+    crate::config::is_dns_label(name).then(|| name.to_owned())
+}
+
+fn effective_inner(
+    config: &Config,
+    source: &str,
+    tree: &Tree,
+    named: &mut Vec<(String, String)>,
+) -> Option<Config> {
     let entries: Vec<&ImportSpec> = config
         .import
         .iter()
@@ -82,6 +122,9 @@ pub fn effective(config: &Config, source: &str, tree: &Tree) -> Option<Config> {
         for error in &found.errors {
             let text = error.to_string();
             tracing::warn!(source, error = %crate::text::clip_message(&text), "an imported object is not an app");
+            if let Some(app) = app_of(error) {
+                named.push((app, crate::text::clip_message(&text).into_owned()));
+            }
         }
         out.apps.extend(found.apps);
     }
@@ -168,14 +211,19 @@ fn follow(tree: &Tree, dirs: &[RelPath], found: &mut Vec<Found>) -> BTreeSet<Str
         let Ok(objects) = crate::render::render(tree, &dir, &RenderOptions::default()) else {
             continue;
         };
-        let tools: Vec<Found> = objects
+        let (tools, others): (Vec<Found>, Vec<Found>) = objects
             .into_iter()
-            .filter(|o| is_tool_object(&o.value))
             .map(|o| Found {
                 file: o.source.to_string(),
                 value: o.value,
             })
-            .collect();
+            .partition(|f| is_tool_object(&f.value));
+        // ConfigMaps and Secrets a Kustomization's `postBuild.substituteFrom` may read from Git.
+        if !inside {
+            found.extend(others.into_iter().filter(|f| {
+                f.value["apiVersion"] == "v1" && matches!(f.kind(), "ConfigMap" | "Secret")
+            }));
+        }
         if tools.is_empty() {
             continue;
         }
@@ -211,7 +259,7 @@ fn to_generators(outcome: Outcome, spec: &ImportSpec, source: &SourceSpec) -> Di
         .collect();
     let mut apps = Vec::new();
     for app in outcome.imported.apps {
-        if !ours.contains(&app.source.as_str()) {
+        if !app.source.is_empty() && !ours.contains(&app.source.as_str()) {
             let url = outcome
                 .imported
                 .sources

@@ -12,13 +12,16 @@ mod appset_files;
 pub mod argocd;
 mod argocd_helm;
 mod argocd_source;
+mod argocd_sources;
 pub mod envsubst;
 pub mod flux;
+pub mod health;
 pub mod live;
 pub mod overlay;
 pub mod postbuild;
 mod renders;
 mod scan;
+pub mod substitute_from;
 pub mod transform;
 
 pub use scan::{Found, scan, scan_tree};
@@ -135,7 +138,8 @@ impl Credentials {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportedApp {
-    /// The source's name.
+    /// The source's name (empty: the repository that holds the Application, a chart app).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub source: String,
     /// The app's directory.
     pub directories: Vec<ImportedDirectory>,
@@ -168,6 +172,10 @@ pub struct ImportedApp {
     /// Neither synced nor pruned (Flux's `suspend: true`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// Which objects gate the app's health, and for how long (Flux's `wait`, `healthChecks`,
+    /// `timeout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::HealthConfig>,
 }
 
 /// A `directories[]` entry.

@@ -1,15 +1,21 @@
 //! Flux's post-build variable substitution over an app's rendered objects (an app's
 //! `postBuild:` block): the variables of `substitute`, and of the ConfigMaps and Secrets named
-//! by `substituteFrom` (read from the cluster; `substitute` wins), replace `${var}`
-//! expressions ([`super::envsubst`]) in every object that does not carry
+//! by `substituteFrom` (read from the repository or the cluster by
+//! [`super::substitute_from`]; `substitute` wins), replace `${var}` expressions
+//! ([`super::envsubst`]) in every object that does not carry
 //! `kustomize.toolkit.fluxcd.io/substitute: disabled` as a label or annotation. As in Flux,
 //! a scalar written plain in YAML takes the type of what it becomes (`replicas: ${n}` is a
 //! number), and nothing is substituted when there are no variables.
+//!
+//! A value that uses a variable read from a Secret is written only as a value of a Secret's
+//! `data` or `stringData`, held by the render's decryptor behind a stand-in (so it never
+//! shows in a diff, status or log); anywhere else it is an error naming the object and field.
 
 use super::envsubst::{self, EnvsubstError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use zeroize::Zeroizing;
 
 /// The label or annotation that turns substitution off for one object.
 pub const DISABLE_KEY: &str = "kustomize.toolkit.fluxcd.io/substitute";
@@ -20,15 +26,36 @@ pub enum PostBuildError {
     /// A variable name is not `[_a-zA-Z][_a-zA-Z0-9]*`.
     #[error("postBuild: variable name {0:?} is invalid (letters, digits and '_')")]
     InvalidName(String),
-    /// `substituteFrom` names an object the agent does not read yet.
-    #[error(
-        "postBuild.substituteFrom: {kind} {name}: reading variables from the cluster is not supported yet"
-    )]
-    SourceUnsupported {
+    /// A `substituteFrom` entry could not be read.
+    #[error("postBuild.substituteFrom[{index}]: {kind} {name}: {problem}")]
+    ReadFailed {
+        /// The entry's index.
+        index: usize,
         /// `ConfigMap` or `Secret`.
         kind: String,
         /// Its name.
         name: String,
+        /// What went wrong (never a value).
+        problem: String,
+    },
+    /// A variable read from a Secret is used outside a Secret's `data` or `stringData`.
+    #[error(
+        "postBuild: {object}: {field}: uses a variable read from a Secret; such values are only \
+         substituted inside a Secret's data or stringData"
+    )]
+    SecretOutsideData {
+        /// `Kind namespace/name`.
+        object: String,
+        /// The field.
+        field: String,
+    },
+    /// A Secret's `data` value with a secret variable is not base64 once substituted.
+    #[error("postBuild: {object}: {field}: is not valid base64 once substituted")]
+    SecretNotBase64 {
+        /// `Kind namespace/name`.
+        object: String,
+        /// The field.
+        field: String,
     },
     /// An object's text holds an expression that cannot be evaluated.
     #[error("postBuild: {object}: {source}")]
@@ -68,15 +95,22 @@ pub struct SubstituteFrom {
     /// A missing object is not an error.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
+    /// The repository file that holds the object (read from Git, SOPS files decrypted);
+    /// absent: the object is read from the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
-/// Variables: plain text for now, dropped with the render (Secret values are wiped).
-pub struct Variables(BTreeMap<String, String>);
+/// Variables, wiped when dropped; the names read from Secrets are marked secret.
+pub struct Variables {
+    values: BTreeMap<String, String>,
+    secret: BTreeSet<String>,
+}
 
 impl Drop for Variables {
     fn drop(&mut self) {
         use zeroize::Zeroize;
-        for value in self.0.values_mut() {
+        for value in self.values.values_mut() {
             value.zeroize();
         }
     }
@@ -87,20 +121,47 @@ impl Variables {
     /// order: later entries win); newlines are removed from values, as Flux does.
     pub fn new(
         post_build: &PostBuild,
-        from: Vec<BTreeMap<String, String>>,
+        from: Vec<super::substitute_from::FromValues>,
     ) -> Result<Self, PostBuildError> {
-        let mut vars = BTreeMap::new();
-        for map in from {
-            vars.extend(map);
+        let mut vars = Self {
+            values: BTreeMap::new(),
+            secret: BTreeSet::new(),
+        };
+        for set in from {
+            for (name, value) in set.values {
+                if set.secret {
+                    vars.secret.insert(name.clone());
+                } else {
+                    vars.secret.remove(&name);
+                }
+                vars.values.insert(name, value.as_str().to_owned());
+            }
         }
-        vars.extend(post_build.substitute.clone());
-        for (name, value) in &mut vars {
+        for (name, value) in &post_build.substitute {
+            vars.secret.remove(name);
+            vars.values.insert(name.clone(), value.clone());
+        }
+        for (name, value) in &mut vars.values {
             if !valid_name(name) {
                 return Err(PostBuildError::InvalidName(name.chars().take(64).collect()));
             }
             value.retain(|c| c != '\n');
         }
-        Ok(Self(vars))
+        Ok(vars)
+    }
+
+    /// Whether `text` names a variable read from a Secret (any name after a `$` or `${`).
+    fn names_secret(&self, text: &str) -> bool {
+        if self.secret.is_empty() {
+            return false;
+        }
+        text.match_indices('$').any(|(at, _)| {
+            let rest = text[at + 1..].trim_start_matches('{');
+            let end = rest
+                .find(|c: char| c != '_' && !c.is_ascii_alphanumeric())
+                .unwrap_or(rest.len());
+            self.secret.contains(&rest[..end])
+        })
     }
 }
 
@@ -112,9 +173,14 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-/// Substitutes `vars` in every object of `objects` that allows it.
-pub fn apply(objects: &mut [Value], vars: &Variables) -> Result<(), PostBuildError> {
-    if vars.0.is_empty() {
+/// Substitutes `vars` in every object of `objects` that allows it; a value built from a
+/// Secret's variable is held by `hold` (the render's decryptor) and a stand-in written.
+pub fn apply(
+    objects: &mut [Value],
+    vars: &Variables,
+    hold: Option<&dyn crate::render::Decryptor>,
+) -> Result<(), PostBuildError> {
+    if vars.values.is_empty() {
         return Ok(());
     }
     for object in objects.iter_mut() {
@@ -124,45 +190,113 @@ pub fn apply(objects: &mut [Value], vars: &Variables) -> Result<(), PostBuildErr
         {
             continue;
         }
-        let describe = super::describe(object);
-        substitute(object, &vars.0).map_err(|source| PostBuildError::SubstituteFailed {
-            object: describe,
-            source,
-        })?;
+        let walk = Walk {
+            vars,
+            hold,
+            object: super::describe(object),
+            secret_object: object["kind"] == "Secret" && object["apiVersion"] == "v1",
+        };
+        walk.substitute(object, &mut Vec::new())?;
     }
     Ok(())
 }
 
-fn substitute(value: &mut Value, vars: &BTreeMap<String, String>) -> Result<(), EnvsubstError> {
-    match value {
-        Value::String(text) if text.contains('$') => {
-            let replaced = envsubst::eval(text, vars)?;
-            *value = if is_plain(text) {
-                retyped(replaced)
-            } else {
-                Value::String(replaced)
-            };
+struct Walk<'a> {
+    vars: &'a Variables,
+    hold: Option<&'a dyn crate::render::Decryptor>,
+    object: String,
+    secret_object: bool,
+}
+
+impl Walk<'_> {
+    fn failed(&self, source: EnvsubstError) -> PostBuildError {
+        PostBuildError::SubstituteFailed {
+            object: self.object.clone(),
+            source,
         }
-        Value::Array(items) => {
-            for item in items {
-                substitute(item, vars)?;
-            }
-        }
-        Value::Object(map) => {
-            let entries = std::mem::take(map);
-            for (key, mut item) in entries {
-                substitute(&mut item, vars)?;
-                let key = if key.contains('$') {
-                    envsubst::eval(&key, vars)?
-                } else {
-                    key
-                };
-                map.insert(key, item);
-            }
-        }
-        _ => {}
     }
-    Ok(())
+
+    fn outside(&self, path: &[String]) -> PostBuildError {
+        PostBuildError::SecretOutsideData {
+            object: self.object.clone(),
+            field: crate::text::clip(&path.join(".")).into_owned(),
+        }
+    }
+
+    fn substitute(&self, value: &mut Value, path: &mut Vec<String>) -> Result<(), PostBuildError> {
+        match value {
+            Value::String(text) if text.contains('$') => {
+                if self.vars.names_secret(text) {
+                    *value = Value::String(self.secret(text, path)?);
+                    return Ok(());
+                }
+                let replaced =
+                    envsubst::eval(text, &self.vars.values).map_err(|e| self.failed(e))?;
+                *value = if is_plain(text) {
+                    retyped(replaced)
+                } else {
+                    Value::String(replaced)
+                };
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    path.push(index.to_string());
+                    self.substitute(item, path)?;
+                    path.pop();
+                }
+            }
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut item) in entries {
+                    path.push(key.clone());
+                    self.substitute(&mut item, path)?;
+                    let key = if key.contains('$') {
+                        if self.vars.names_secret(&key) {
+                            return Err(self.outside(path));
+                        }
+                        envsubst::eval(&key, &self.vars.values).map_err(|e| self.failed(e))?
+                    } else {
+                        key
+                    };
+                    path.pop();
+                    map.insert(key, item);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A value of `data` or `stringData` of a Secret built from a secret variable: held,
+    /// and its stand-in returned.
+    fn secret(&self, text: &str, path: &[String]) -> Result<String, PostBuildError> {
+        let section = match path {
+            [section, _] if self.secret_object => section.as_str(),
+            _ => return Err(self.outside(path)),
+        };
+        let Some(hold) = self
+            .hold
+            .filter(|_| section == "data" || section == "stringData")
+        else {
+            return Err(self.outside(path));
+        };
+        let replaced =
+            Zeroizing::new(envsubst::eval(text, &self.vars.values).map_err(|e| self.failed(e))?);
+        let bytes = if section == "data" {
+            use base64::Engine as _;
+            Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(replaced.trim())
+                    .map_err(|_| PostBuildError::SecretNotBase64 {
+                        object: self.object.clone(),
+                        field: crate::text::clip(&path.join(".")).into_owned(),
+                    })?,
+            )
+        } else {
+            Zeroizing::new(replaced.as_bytes().to_vec())
+        };
+        Ok(hold.hold(bytes))
+    }
 }
 
 /// Whether a YAML writer leaves this string unquoted (so the substituted text is read back
@@ -207,6 +341,10 @@ mod tests {
             substitute_from: Vec::new(),
         };
         Variables::new(&post, Vec::new()).unwrap()
+    }
+
+    fn apply(objects: &mut [Value], vars: &Variables) -> Result<(), PostBuildError> {
+        super::apply(objects, vars, None)
     }
 
     #[test]

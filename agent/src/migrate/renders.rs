@@ -41,7 +41,12 @@ pub(super) fn refuse_foreign_renders(dir: &std::path::Path, outcome: &mut Outcom
             field: "path".to_owned(),
             problem,
         };
-        if !root.join(path).is_dir() {
+        // A remote chart renders from its repository, not from the directory.
+        let remote = app
+            .helm
+            .as_ref()
+            .is_some_and(|h| h.get("repoURL").is_some());
+        if remote || !root.join(path).is_dir() {
             kept.push(app);
             continue;
         }

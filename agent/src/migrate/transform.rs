@@ -6,6 +6,7 @@
 //! [`PostBuild`]: super::postbuild::PostBuild
 
 use super::postbuild::{self, PostBuildError, Variables};
+use super::substitute_from::FromValues;
 use crate::config::AppGenerator;
 use crate::render::{self, Object, RenderError, RenderOptions};
 use crate::tree::{RelPath, Tree};
@@ -21,12 +22,14 @@ pub enum TransformError {
     SubstituteFailed(#[from] PostBuildError),
 }
 
-/// Renders `dir` as `generator` (none: as it is) asks.
+/// Renders `dir` as `generator` (none: as it is) asks; `from` are the variables read for
+/// its `postBuild.substituteFrom` ([`super::substitute_from::read`]).
 pub fn render_app(
     tree: &Tree,
     dir: &RelPath,
     options: &RenderOptions,
     generator: Option<&AppGenerator>,
+    from: Vec<FromValues>,
 ) -> Result<Vec<Object>, TransformError> {
     let overlay = generator
         .and_then(|g| g.kustomize.as_ref())
@@ -36,19 +39,12 @@ pub fn render_app(
         None => render::render(tree, dir, options)?,
     };
     if let Some(post) = generator.and_then(|g| g.post_build.as_ref()) {
-        if let Some(from) = post.substitute_from.first() {
-            return Err(PostBuildError::SourceUnsupported {
-                kind: from.kind.clone(),
-                name: from.name.clone(),
-            }
-            .into());
-        }
-        let vars = Variables::new(post, Vec::new())?;
+        let vars = Variables::new(post, from)?;
         let mut values: Vec<serde_json::Value> = objects
             .iter_mut()
             .map(|o| std::mem::take(&mut o.value))
             .collect();
-        postbuild::apply(&mut values, &vars)?;
+        postbuild::apply(&mut values, &vars, options.decryptor.as_deref())?;
         for (object, value) in objects.iter_mut().zip(values) {
             object.value = value;
         }

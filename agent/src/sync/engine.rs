@@ -115,6 +115,33 @@ pub struct AppSpec {
     /// Overrides [`EngineConfig::max_prune_percent`] for this app.
     #[serde(default)]
     pub max_prune_percent: Option<u8>,
+    /// Which applied objects gate the app's health, and for how long (every object within
+    /// [`EngineConfig::health_timeout`] when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthGate>,
+}
+
+/// The objects whose health an app waits for, and how long.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthGate {
+    /// Overrides [`EngineConfig::health_timeout`].
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// Only the applied objects these select are assessed (none when empty); every applied
+    /// object when absent.
+    #[serde(default)]
+    pub only: Option<Vec<super::compare::Target>>,
+}
+
+impl HealthGate {
+    /// Whether the health of `object` is assessed.
+    #[must_use]
+    pub fn assesses(&self, object: &super::ObjectRef) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|t| t.matches(object)))
+    }
 }
 
 impl AppSpec {
@@ -128,6 +155,7 @@ impl AppSpec {
             self_heal: true,
             ignore: Vec::new(),
             max_prune_percent: None,
+            health: None,
         }
     }
 }

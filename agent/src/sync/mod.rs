@@ -54,7 +54,7 @@ pub use changeset::{Action, Change, ChangeSet};
 pub use client::{ClientOptions, connect};
 pub use compare::{IgnoreRule, Target};
 pub use drift::Correction;
-pub use engine::{AppSpec, Engine, EngineConfig, SyncError, SyncResult};
+pub use engine::{AppSpec, Engine, EngineConfig, HealthGate, SyncError, SyncResult};
 pub use health::Health;
 pub use hooks::HookSettings;
 pub use object::ObjectRef;

@@ -11,9 +11,21 @@ use std::time::Duration;
 use tether_tests::peers::{self, Process};
 
 /// `tether-agent run` with `import` (YAML) reading the corpus served at `url`.
-fn start(cluster: &Cluster, dir: &Path, url: &str, import: &str, port: u16) -> Process {
+pub(super) fn start(cluster: &Cluster, dir: &Path, url: &str, import: &str, port: u16) -> Process {
+    start_with(cluster, dir, url, import, port, "")
+}
+
+/// [`start`] with `extra` lines of configuration.
+pub(super) fn start_with(
+    cluster: &Cluster,
+    dir: &Path,
+    url: &str,
+    import: &str,
+    port: u16,
+    extra: &str,
+) -> Process {
     let config = format!(
-        "sources: [{{name: fleet, url: '{url}', interval: 1s}}]\nimport: {import}\n\
+        "sources: [{{name: fleet, url: '{url}', interval: 1s}}]\nimport: {import}\n{extra}\
          listen: 127.0.0.1:{port}\nadminListen: 127.0.0.1:{admin}\nnamespace: tether-system\n\
          cacheDir: {cache}\nleaderElection: {{enabled: false}}\n\
          limits: {{healthTimeout: 0s, shutdownGrace: 10s}}\nui: {{anonymous: true}}\n",
@@ -40,14 +52,14 @@ fn start(cluster: &Cluster, dir: &Path, url: &str, import: &str, port: u16) -> P
     agent
 }
 
-fn status(port: u16, app: &str) -> Option<Value> {
+pub(super) fn status(port: u16, app: &str) -> Option<Value> {
     let (code, body) = http(port, "GET", &format!("/api/v1/apps/{app}"), &[], b"");
     (code == 200)
         .then(|| serde_json::from_str(&body).ok())
         .flatten()
 }
 
-fn wait_synced(port: u16, app: &str) -> Value {
+pub(super) fn wait_synced(port: u16, app: &str) -> Value {
     wait_for(
         &format!("app {app} synced"),
         Duration::from_secs(90),
@@ -55,7 +67,7 @@ fn wait_synced(port: u16, app: &str) -> Value {
     )
 }
 
-fn live(cluster: &Cluster, kind: &str, name: &str, namespace: &str) -> Value {
+pub(super) fn live(cluster: &Cluster, kind: &str, name: &str, namespace: &str) -> Value {
     let text = cluster.ok(&["get", kind, name, "-n", namespace, "-o", "json"]);
     serde_json::from_str(&text).expect("JSON")
 }
@@ -113,7 +125,7 @@ fn the_daemon_syncs_a_flux_bootstrap_layout_with_patches_images_variables_and_or
     );
     // A suspended Kustomization is an app that is neither synced nor pruned.
     assert!(status(port, "legacy").is_some(), "legacy is an app");
-    assert!(!cluster.exists(&["get", "configmap", "legacy", "-n", "default"]));
+    assert!(!cluster.exists(&["configmap", "legacy", "-n", "default"]));
 }
 
 #[test]
@@ -155,7 +167,7 @@ fn apps_of_the_flux_example_wait_for_the_apps_they_depend_on() {
         assert!(waiting.to_string().contains(dependency), "{waiting}");
     }
     assert!(
-        !cluster.exists(&["get", "namespace", "podinfo"]),
+        !cluster.exists(&["namespace", "podinfo"]),
         "nothing of apps is applied"
     );
 }
@@ -227,7 +239,7 @@ fn the_daemon_honours_argocd_kustomize_directory_and_helm_options() {
     for name in ["cm-a", "cm-b", "cm-c"] {
         live(&cluster, "configmap", name, "plain");
     }
-    assert!(!cluster.exists(&["get", "configmap", "cm-skip", "-n", "plain"]));
+    assert!(!cluster.exists(&["configmap", "cm-skip", "-n", "plain"]));
     let settings = live(&cluster, "configmap", "demo-settings", "charts");
     assert_eq!(
         settings["data"],

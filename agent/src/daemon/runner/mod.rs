@@ -433,7 +433,8 @@ async fn round(
     metrics.set_revision(name, &snapshot.revision);
     ctx.inspector.remember(name, &snapshot);
     // Apps read from the snapshot's Argo CD and Flux objects join the configured ones.
-    let imported = crate::migrate::live::effective(&ctx.config, name, &snapshot.tree);
+    let (imported, import_errors) =
+        crate::migrate::live::effective_with_errors(&ctx.config, name, &snapshot.tree);
     let config = imported.as_ref().unwrap_or(&ctx.config);
     let apps = match pipeline::discover_apps(config, name, &snapshot.tree) {
         Ok(apps) => apps,
@@ -443,7 +444,22 @@ async fn round(
             return None;
         }
     };
-    let names: Vec<String> = apps.iter().map(|a| a.spec.name.clone()).collect();
+    let mut names: Vec<String> = apps.iter().map(|a| a.spec.name.clone()).collect();
+    // An imported Application or Kustomization that cannot be mapped shows as its app, with
+    // the error naming the object, file and field; its objects stay (it has not departed).
+    for (app, message) in import_errors {
+        if names.contains(&app) {
+            continue;
+        }
+        ctx.state.update_app(&app, |s| {
+            s.source = name.to_owned();
+            s.sync = "Failed".into();
+            s.reason = "ImportFailed".into();
+            s.errors = vec![message];
+            s.first_sync_done = true;
+        });
+        names.push(app);
+    }
     departed::remove_departed(ctx, name, &names, &snapshot.revision).await;
     ctx.state.retain_apps(name, &names);
     ctx.images.retain_apps(name, &names);

@@ -535,11 +535,15 @@ impl<'a> Run<'a> {
     /// Assesses the health of the applied objects, waiting up to the health timeout.
     async fn health(&mut self, objects: Vec<(Desired, Value)>) -> Result<(), SyncError> {
         let inner = &self.engine.inner;
-        let timeout = inner.config.health_timeout;
+        let gate = self.app.health.clone().unwrap_or_default();
+        let timeout = gate.timeout.unwrap_or(inner.config.health_timeout);
         let deadline = tokio::time::Instant::now() + timeout;
         let mut pending: Vec<(Desired, Health)> = Vec::new();
         let mut overall = Health::Healthy;
         for (desired, live) in objects {
+            if !gate.assesses(&desired.reference) {
+                continue;
+            }
             match health::assess(&desired.reference, &live) {
                 Health::Healthy => {}
                 other => pending.push((desired, other)),
