@@ -342,3 +342,50 @@ fn the_sharded_overlay_runs_three_replicas_with_member_lease_rights_and_a_valid_
     assert_eq!(parsed.replicas, 3);
     assert!(parsed.leader_election.enabled);
 }
+
+/// Replicas starting together race to create the agent's key Secret (`tether-keys`): every
+/// one of them starts, all with the same key; the losers of the create (409) read the
+/// winner's Secret instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_racing_to_create_the_key_secret_all_start_with_one_key() {
+    let server = ApiServer::start()
+        .await
+        .expect("the API server emulation starts");
+    let client = kube::Client::try_from(kube::Config::new(server.url().parse().expect("URL")))
+        .expect("client");
+    for round in 0..5 {
+        let namespace = format!("keys-{round}");
+        server
+            .put_object(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": namespace}}))
+            .expect("namespace");
+        let replicas: Vec<tether_agent::secrets::KeyManager> = (0..3)
+            .map(|_| tether_agent::secrets::KeyManager::new(client.clone(), &namespace))
+            .collect();
+        let now = std::time::SystemTime::now();
+        let started = futures::future::join_all(replicas.iter().map(|r| r.ensure(now))).await;
+        let mut recipients = std::collections::BTreeSet::new();
+        let mut generated = 0;
+        for status in started {
+            let status = status.expect("every replica starts");
+            generated += usize::from(status.generated);
+            recipients.insert(
+                status
+                    .ring
+                    .newest_recipient()
+                    .expect("a recipient")
+                    .to_string(),
+            );
+        }
+        assert_eq!(recipients.len(), 1, "one key for all replicas: {recipients:?}");
+        let stored = server
+            .object("Secret", &namespace, "tether-keys")
+            .expect("the key Secret");
+        assert_eq!(
+            stored["data"].as_object().map(serde_json::Map::len),
+            Some(1),
+            "one key stored"
+        );
+        assert!(generated >= 1, "a replica generated the key");
+    }
+}

@@ -35,6 +35,7 @@ use super::plan::{Desired, PlanError};
 use super::prune::PruneError;
 use super::secret::Manifest;
 use super::stages;
+pub(super) use super::managed::Managed;
 
 /// Settings of the engine.
 #[derive(Debug, Clone)]
@@ -264,34 +265,6 @@ impl SyncResult {
     }
 }
 
-/// What the engine keeps of one applied object between syncs.
-#[derive(Debug, Clone)]
-pub(super) struct Managed {
-    pub(super) desired: Desired,
-    /// The hash of the live object projected on the applied fields, after the last apply.
-    pub(super) live: String,
-    /// The live object's resourceVersion when it was last seen as applied: a watch event
-    /// with this version shows nothing new, so it needs no read.
-    pub(super) resource_version: String,
-}
-
-impl Managed {
-    /// What is kept of an applied object: a Secret's values are dropped here (the stand-in
-    /// with keyed fingerprints stays), so no plaintext outlives the sync; of the live object,
-    /// only its resourceVersion.
-    pub(super) fn keep(mut desired: Desired, live: String, object: &Value) -> Self {
-        desired.secret = None;
-        let resource_version = super::object::meta_str(object, "resourceVersion")
-            .unwrap_or("")
-            .to_owned();
-        Self {
-            desired,
-            live,
-            resource_version,
-        }
-    }
-}
-
 /// What the engine keeps of one app between syncs.
 #[derive(Debug)]
 pub(super) struct AppState {
@@ -323,6 +296,8 @@ pub(super) struct Inner {
     pub(super) drift: DriftShared,
     /// Asked right before every write of an app.
     pub(super) fence: super::fence::Fence,
+    /// The resolved resources of the objects kept, one per kind.
+    pub(super) kinds: super::managed::Kinds,
 }
 
 /// The sync engine; cheap to clone (shared).
@@ -364,6 +339,7 @@ impl Engine {
                 targets,
                 drift: DriftShared::new(corrections),
                 fence,
+                kinds: super::managed::Kinds::default(),
             }),
         }
     }
@@ -538,7 +514,7 @@ impl Engine {
         let changed = {
             let mut index = lock(&self.inner.index);
             match state.filter(|s| s.spec.self_heal) {
-                Some(s) => index.set_app(app, s.objects.values().map(|m| &m.desired)),
+                Some(s) => index.set_app(app, s.objects.iter()),
                 None => index.remove_app(app),
             }
         };

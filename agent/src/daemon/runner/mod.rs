@@ -9,6 +9,7 @@ mod at_rest;
 mod departed;
 mod depends;
 mod inspect;
+mod known;
 mod notify;
 mod ownership;
 mod record;
@@ -18,6 +19,7 @@ mod schemas;
 mod sources;
 mod waves;
 mod windows;
+mod written;
 use super::pipeline;
 use super::state::{Shared, Webhook};
 use super::status::Events;
@@ -59,6 +61,12 @@ pub(super) struct Ctx {
     inspector: Arc<inspect::Inspector>,
     /// What each app's last successful sync was made of (work at rest).
     rest: super::rest::Rest,
+    /// What each app's status ConfigMap last said (written only on change).
+    written: written::Written,
+    /// The apps recorded in the cluster, from the watch of the status ConfigMaps.
+    known: known::Known,
+    /// The schema catalog, kept while the cluster's CRDs do not change.
+    schemas: schemas::Cached,
     /// This replica's shard membership, when apps are sharded across replicas.
     shard: Option<crate::daemon::shard::Member>,
 }
@@ -163,6 +171,9 @@ impl Generation {
             rollout_requests: requests::Requests::default(),
             images: Arc::clone(&images),
             rest: super::rest::Rest::default(),
+            written: written::Written::default(),
+            known: known::Known::default(),
+            schemas: schemas::Cached::default(),
             notifier,
             config,
             client,
@@ -486,7 +497,7 @@ async fn round(
                 return None;
             }
         };
-    let schemas = match schemas::catalog(&ctx.client).await {
+    let schemas = match ctx.schemas.catalog(&ctx.client).await {
         Ok(s) => s,
         Err(err) => {
             tracing::error!(error = %err, "the schemas cannot be set up");
@@ -511,7 +522,7 @@ async fn round(
     let syncs = apps.iter().map(|app| {
         let wave_plan = &wave_plan;
         let policies = &policies;
-        let schemas = &schemas;
+        let schemas = &*schemas;
         let tree = &snapshot.tree;
         let revision = revision.as_str();
         let policy_reads = &policy_reads;
