@@ -389,3 +389,38 @@ async fn replicas_racing_to_create_the_key_secret_all_start_with_one_key() {
         assert!(generated >= 1, "a replica generated the key");
     }
 }
+
+/// A webhook reaches one replica, but its commit changes apps of every replica: the one that
+/// fetched the new revision forwards it (the `tether-webhooks` ConfigMap the others watch),
+/// so every app's owner syncs it long before its next poll (5 minutes here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_to_one_replica_makes_every_owner_sync_its_apps() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let server = shard_support::cluster(dir.path()).await;
+    let repo = Repo::start(APPS, "v1");
+    let settings = shard_support::Settings {
+        replicas: 2,
+        interval: "300s",
+        ..shard_support::SHARDED
+    };
+    let url = repo.daemon.url("config.git");
+    let agents: Vec<Agent> = IDENTITIES[..2]
+        .iter()
+        .map(|id| Agent::start_with(&server, &url, dir.path(), id, &settings))
+        .collect();
+    let refs: Vec<&Agent> = agents.iter().collect();
+    all_at(&server, "v1", Duration::from_secs(120), &refs);
+    let owners = owners(&server, &IDENTITIES[..2]);
+    let others = owners.values().filter(|o| **o != agents[0].identity).count();
+    assert!(others > 0, "the other replica owns apps too: {owners:?}");
+
+    repo.set_all("v2");
+    let sent = Instant::now();
+    assert_eq!(agents[0].push(), 202, "the webhook is accepted");
+    // Well under the 300 s poll: only a forwarded webhook makes the other owner sync.
+    all_at(&server, "v2", Duration::from_secs(60), &refs);
+    println!(
+        "a webhook to one of 2 replicas: all {APPS} apps ({others} of the other) at the new revision in {:.2} s",
+        sent.elapsed().as_secs_f64()
+    );
+}

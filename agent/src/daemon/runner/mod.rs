@@ -8,6 +8,7 @@ use record::{finish_failed, finish_synced, write_status};
 mod at_rest;
 mod departed;
 mod depends;
+mod forward;
 mod inspect;
 mod known;
 mod notify;
@@ -65,6 +66,8 @@ pub(super) struct Ctx {
     written: written::Written,
     /// The apps recorded in the cluster, from the watch of the status ConfigMaps.
     known: known::Known,
+    /// Sources whose next round another replica's webhook asked for (sharded).
+    forwarded: forward::Forwarded,
     /// The schema catalog, kept while the cluster's CRDs do not change.
     schemas: schemas::Cached,
     /// This replica's shard membership, when apps are sharded across replicas.
@@ -173,6 +176,7 @@ impl Generation {
             rest: super::rest::Rest::default(),
             written: written::Written::default(),
             known: known::Known::default(),
+            forwarded: forward::Forwarded::default(),
             schemas: schemas::Cached::default(),
             notifier,
             config,
@@ -196,6 +200,7 @@ impl Generation {
         }
         tasks.spawn(corrections(Arc::clone(&ctx), stop_rx.clone()));
         tasks.spawn(requests::watch(Arc::clone(&ctx), stop_rx.clone()));
+        tasks.spawn(forward::watch(Arc::clone(&ctx), stop_rx.clone()));
         if run_images {
             tasks.spawn(images.run(stopped(stop_rx.clone())));
         }
@@ -394,12 +399,17 @@ async fn round(
 ) -> Option<std::time::Duration> {
     let metrics = &ctx.state.metrics;
     let started = Instant::now();
-    let why = match (cause, ctx.state.take_round_reason(name)) {
+    let reason = ctx.state.take_round_reason(name);
+    // A trigger without a recorded reason is a webhook (or a rollback request, a Secret's
+    // requeue); one forwarded by another replica is not forwarded again.
+    let forward = cause == Cause::Trigger && reason.is_none() && !ctx.forwarded.take(name);
+    let why = match (cause, reason) {
         (Cause::Trigger, Some(why)) => why,
         (Cause::Trigger, None) => "webhook".to_owned(),
         (Cause::Start, _) => "start".to_owned(),
         (Cause::Poll, _) => "poll".to_owned(),
     };
+    let before = source.current().map(|s| s.revision.clone());
     let fetched = source.sync().await;
     ownership::refresh(ctx).await;
     metrics
@@ -425,6 +435,9 @@ async fn round(
         }
     };
     metrics.set_revision(name, &snapshot.revision);
+    if forward && before.as_deref() != Some(snapshot.revision.as_str()) {
+        forward::publish(ctx, name, &snapshot.revision).await;
+    }
     ctx.inspector.remember(name, &snapshot);
     // Apps read from the snapshot's Argo CD and Flux objects join the configured ones.
     let imported = crate::migrate::live::effective(&ctx.config, name, &snapshot.tree);
