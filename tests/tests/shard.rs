@@ -377,7 +377,11 @@ async fn replicas_racing_to_create_the_key_secret_all_start_with_one_key() {
                     .to_string(),
             );
         }
-        assert_eq!(recipients.len(), 1, "one key for all replicas: {recipients:?}");
+        assert_eq!(
+            recipients.len(),
+            1,
+            "one key for all replicas: {recipients:?}"
+        );
         let stored = server
             .object("Secret", &namespace, "tether-keys")
             .expect("the key Secret");
@@ -411,7 +415,10 @@ async fn a_webhook_to_one_replica_makes_every_owner_sync_its_apps() {
     let refs: Vec<&Agent> = agents.iter().collect();
     all_at(&server, "v1", Duration::from_secs(120), &refs);
     let owners = owners(&server, &IDENTITIES[..2]);
-    let others = owners.values().filter(|o| **o != agents[0].identity).count();
+    let others = owners
+        .values()
+        .filter(|o| **o != agents[0].identity)
+        .count();
     assert!(others > 0, "the other replica owns apps too: {owners:?}");
 
     repo.set_all("v2");

@@ -348,11 +348,7 @@ impl Engine {
             return Outcome::Clean;
         };
         let inner = &self.inner;
-        let api = apply::api_for(
-            &inner.client,
-            &managed.resolved,
-            &reference.namespace,
-        );
+        let api = apply::api_for(&inner.client, &managed.resolved, &reference.namespace);
         let live = match apply::get(&api, reference).await {
             Ok(live) => live,
             Err(err) => {

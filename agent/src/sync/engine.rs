@@ -30,12 +30,12 @@ use super::drift::{Correction, DriftShared, WatchIndex};
 use super::health::Health;
 use super::hooks::{HookError, HookSettings};
 use super::inventory::{Inventory, InventoryError};
+pub(super) use super::managed::Managed;
 use super::order::OrderError;
 use super::plan::{Desired, PlanError};
 use super::prune::PruneError;
 use super::secret::Manifest;
 use super::stages;
-pub(super) use super::managed::Managed;
 
 /// Settings of the engine.
 #[derive(Debug, Clone)]

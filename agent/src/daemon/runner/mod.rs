@@ -400,9 +400,10 @@ async fn round(
     let metrics = &ctx.state.metrics;
     let started = Instant::now();
     let reason = ctx.state.take_round_reason(name);
-    // A trigger without a recorded reason is a webhook (or a rollback request, a Secret's
-    // requeue); one forwarded by another replica is not forwarded again.
-    let forward = cause == Cause::Trigger && reason.is_none() && !ctx.forwarded.take(name);
+    // A webhook's round (one forwarded by another replica is not forwarded again).
+    let forward = cause == Cause::Trigger
+        && reason.as_deref().is_none_or(|r| r == "webhook")
+        && !ctx.forwarded.take(name);
     let why = match (cause, reason) {
         (Cause::Trigger, Some(why)) => why,
         (Cause::Trigger, None) => "webhook".to_owned(),
@@ -634,6 +635,7 @@ async fn round(
         .into_iter()
         .flatten()
         .min();
+    at_rest::write_statuses(ctx, &apps).await;
     ctx.state.source_round_done(name);
     requeue
 }

@@ -81,7 +81,12 @@ impl Run<'_> {
         candidates: Vec<(&'r ObjectRef, &'r Entry)>,
         last_applied: &HashMap<ObjectRef, Value>,
         kept: &mut BTreeMap<ObjectRef, Entry>,
-    ) -> Vec<(&'r ObjectRef, &'r Entry, kube::Api<kube::api::DynamicObject>, String)> {
+    ) -> Vec<(
+        &'r ObjectRef,
+        &'r Entry,
+        kube::Api<kube::api::DynamicObject>,
+        String,
+    )> {
         let inner = &self.engine.inner;
         let mut reads = Vec::new();
         for (reference, entry) in candidates {
@@ -152,7 +157,12 @@ impl Run<'_> {
     /// delete failed or was fenced stay in the inventory.
     async fn prune_deletes(
         &mut self,
-        deletes: Vec<(&ObjectRef, &Entry, kube::Api<kube::api::DynamicObject>, String)>,
+        deletes: Vec<(
+            &ObjectRef,
+            &Entry,
+            kube::Api<kube::api::DynamicObject>,
+            String,
+        )>,
         kept: &mut BTreeMap<ObjectRef, Entry>,
     ) -> Option<PruneError> {
         let fence = &self.engine.inner.fence;
