@@ -342,3 +342,92 @@ fn the_sharded_overlay_runs_three_replicas_with_member_lease_rights_and_a_valid_
     assert_eq!(parsed.replicas, 3);
     assert!(parsed.leader_election.enabled);
 }
+
+/// Replicas starting together race to create the agent's key Secret (`tether-keys`): every
+/// one of them starts, all with the same key; the losers of the create (409) read the
+/// winner's Secret instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_racing_to_create_the_key_secret_all_start_with_one_key() {
+    let server = ApiServer::start()
+        .await
+        .expect("the API server emulation starts");
+    let client = kube::Client::try_from(kube::Config::new(server.url().parse().expect("URL")))
+        .expect("client");
+    for round in 0..5 {
+        let namespace = format!("keys-{round}");
+        server
+            .put_object(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": namespace}}))
+            .expect("namespace");
+        let replicas: Vec<tether_agent::secrets::KeyManager> = (0..3)
+            .map(|_| tether_agent::secrets::KeyManager::new(client.clone(), &namespace))
+            .collect();
+        let now = std::time::SystemTime::now();
+        let started = futures::future::join_all(replicas.iter().map(|r| r.ensure(now))).await;
+        let mut recipients = std::collections::BTreeSet::new();
+        let mut generated = 0;
+        for status in started {
+            let status = status.expect("every replica starts");
+            generated += usize::from(status.generated);
+            recipients.insert(
+                status
+                    .ring
+                    .newest_recipient()
+                    .expect("a recipient")
+                    .to_string(),
+            );
+        }
+        assert_eq!(
+            recipients.len(),
+            1,
+            "one key for all replicas: {recipients:?}"
+        );
+        let stored = server
+            .object("Secret", &namespace, "tether-keys")
+            .expect("the key Secret");
+        assert_eq!(
+            stored["data"].as_object().map(serde_json::Map::len),
+            Some(1),
+            "one key stored"
+        );
+        assert!(generated >= 1, "a replica generated the key");
+    }
+}
+
+/// A webhook reaches one replica, but its commit changes apps of every replica: the one that
+/// fetched the new revision forwards it (the `tether-webhooks` ConfigMap the others watch),
+/// so every app's owner syncs it long before its next poll (5 minutes here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_to_one_replica_makes_every_owner_sync_its_apps() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let server = shard_support::cluster(dir.path()).await;
+    let repo = Repo::start(APPS, "v1");
+    let settings = shard_support::Settings {
+        replicas: 2,
+        interval: "300s",
+        ..shard_support::SHARDED
+    };
+    let url = repo.daemon.url("config.git");
+    let agents: Vec<Agent> = IDENTITIES[..2]
+        .iter()
+        .map(|id| Agent::start_with(&server, &url, dir.path(), id, &settings))
+        .collect();
+    let refs: Vec<&Agent> = agents.iter().collect();
+    all_at(&server, "v1", Duration::from_secs(120), &refs);
+    let owners = owners(&server, &IDENTITIES[..2]);
+    let others = owners
+        .values()
+        .filter(|o| **o != agents[0].identity)
+        .count();
+    assert!(others > 0, "the other replica owns apps too: {owners:?}");
+
+    repo.set_all("v2");
+    let sent = Instant::now();
+    assert_eq!(agents[0].push(), 202, "the webhook is accepted");
+    // Well under the 300 s poll: only a forwarded webhook makes the other owner sync.
+    all_at(&server, "v2", Duration::from_secs(60), &refs);
+    println!(
+        "a webhook to one of 2 replicas: all {APPS} apps ({others} of the other) at the new revision in {:.2} s",
+        sent.elapsed().as_secs_f64()
+    );
+}

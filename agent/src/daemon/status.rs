@@ -71,14 +71,9 @@ pub fn config_map_name(app: &str) -> String {
     format!("tether-status-{app}")
 }
 
-/// Writes `status` to its ConfigMap (server-side apply).
-pub async fn write(
-    client: &kube::Client,
-    namespace: &str,
-    status: &AppStatus,
-) -> Result<(), StatusError> {
-    let name = config_map_name(&status.name);
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+/// What an app's status ConfigMap holds of `status` (its `data`).
+#[must_use]
+pub fn data(status: &AppStatus) -> BTreeMap<&'static str, String> {
     let mut data = BTreeMap::new();
     data.insert("app", status.name.clone());
     data.insert("source", status.source.clone());
@@ -88,7 +83,7 @@ pub async fn write(
     data.insert("reason", status.reason.clone());
     data.insert("health", status.health.clone());
     data.insert("driftCorrections", status.drift_corrections.to_string());
-    data.insert("lastSync", status.last_sync.clone().unwrap_or_default());
+    data.insert(LAST_SYNC_KEY, status.last_sync.clone().unwrap_or_default());
     data.insert("errors", status.errors.join("\n"));
     // `notified` is kept by the notifier itself (crate::notify::ledger).
     if !status.owner.is_empty() {
@@ -103,6 +98,21 @@ pub async fn write(
             crate::rollout::window::describe(&status.windows),
         );
     }
+    data
+}
+
+/// The key of when the last sync ended in a status ConfigMap.
+pub const LAST_SYNC_KEY: &str = "lastSync";
+
+/// Writes `status` to its ConfigMap (server-side apply).
+pub async fn write(
+    client: &kube::Client,
+    namespace: &str,
+    status: &AppStatus,
+) -> Result<(), StatusError> {
+    let name = config_map_name(&status.name);
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let data = data(status);
     let body = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",

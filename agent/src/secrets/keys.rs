@@ -332,7 +332,28 @@ impl KeyManager {
     /// Loads the keys; generates the first one when the Secret holds none; adds a new one
     /// when the newest is older than the renewal period at `now`; publishes the newest
     /// recipient. Call it at start and then periodically (for example daily).
+    ///
+    /// Replicas starting together race to create the Secret: the one whose write is refused
+    /// with 409 (created or changed by another since it was read) reads it again and uses
+    /// the keys it holds.
     pub async fn ensure(&self, now: SystemTime) -> Result<KeyStatus, KeyError> {
+        match self.ensure_once(now).await {
+            Err(KeyError::WriteKeySecretFailed {
+                source: kube::Error::Api(status),
+                ..
+            }) if status.code == 409 => {
+                tracing::info!(
+                    namespace = %self.namespace,
+                    secret = %self.secret_name,
+                    "the key Secret was written by another replica meanwhile; reading it again"
+                );
+                self.ensure_once(now).await
+            }
+            other => other,
+        }
+    }
+
+    async fn ensure_once(&self, now: SystemTime) -> Result<KeyStatus, KeyError> {
         let api: kube::Api<Secret> = kube::Api::namespaced(self.client.clone(), &self.namespace);
         let existing = api
             .get_opt(&self.secret_name)

@@ -348,11 +348,7 @@ impl Engine {
             return Outcome::Clean;
         };
         let inner = &self.inner;
-        let api = apply::api_for(
-            &inner.client,
-            &managed.desired.resolved,
-            &reference.namespace,
-        );
+        let api = apply::api_for(&inner.client, &managed.resolved, &reference.namespace);
         let live = match apply::get(&api, reference).await {
             Ok(live) => live,
             Err(err) => {
@@ -360,8 +356,9 @@ impl Engine {
                 return Outcome::Retry;
             }
         };
+        let shape = managed.shape.value();
         if let Some(live) = &live
-            && (compare::live_hash(live, &managed.desired.shape) == managed.live
+            && (compare::live_hash(live, &shape) == managed.live
                 || super::object::meta_str(live, "deletionTimestamp").is_some())
         {
             // Changed by someone, but not in a field Tether applied: remember the version,
@@ -373,7 +370,7 @@ impl Engine {
             }
             return Outcome::Clean;
         }
-        if managed.desired.secret.is_none() && reference.is_secret() {
+        if reference.is_secret() {
             tracing::info!(app, object = %reference, "a Secret drifted; asking for a sync of its app");
             inner.drift.record(Correction {
                 app: app.to_owned(),
@@ -392,7 +389,7 @@ impl Engine {
         let new_live = match apply::apply(
             &api,
             reference,
-            &managed.desired.object,
+            &managed.object.value(),
             &inner.config.field_manager,
         )
         .await
@@ -403,7 +400,7 @@ impl Engine {
                 return Outcome::Retry;
             }
         };
-        let hash = compare::live_hash(&new_live, &managed.desired.shape);
+        let hash = compare::live_hash(&new_live, &shape);
         if let Some(m) = state.objects.get_mut(reference) {
             m.resource_version = super::object::meta_str(&new_live, "resourceVersion")
                 .unwrap_or("")

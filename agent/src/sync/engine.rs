@@ -30,6 +30,7 @@ use super::drift::{Correction, DriftShared, WatchIndex};
 use super::health::Health;
 use super::hooks::{HookError, HookSettings};
 use super::inventory::{Inventory, InventoryError};
+pub(super) use super::managed::Managed;
 use super::order::OrderError;
 use super::plan::{Desired, PlanError};
 use super::prune::PruneError;
@@ -292,34 +293,6 @@ impl SyncResult {
     }
 }
 
-/// What the engine keeps of one applied object between syncs.
-#[derive(Debug, Clone)]
-pub(super) struct Managed {
-    pub(super) desired: Desired,
-    /// The hash of the live object projected on the applied fields, after the last apply.
-    pub(super) live: String,
-    /// The live object's resourceVersion when it was last seen as applied: a watch event
-    /// with this version shows nothing new, so it needs no read.
-    pub(super) resource_version: String,
-}
-
-impl Managed {
-    /// What is kept of an applied object: a Secret's values are dropped here (the stand-in
-    /// with keyed fingerprints stays), so no plaintext outlives the sync; of the live object,
-    /// only its resourceVersion.
-    pub(super) fn keep(mut desired: Desired, live: String, object: &Value) -> Self {
-        desired.secret = None;
-        let resource_version = super::object::meta_str(object, "resourceVersion")
-            .unwrap_or("")
-            .to_owned();
-        Self {
-            desired,
-            live,
-            resource_version,
-        }
-    }
-}
-
 /// What the engine keeps of one app between syncs.
 #[derive(Debug)]
 pub(super) struct AppState {
@@ -351,6 +324,8 @@ pub(super) struct Inner {
     pub(super) drift: DriftShared,
     /// Asked right before every write of an app.
     pub(super) fence: super::fence::Fence,
+    /// The resolved resources of the objects kept, one per kind.
+    pub(super) kinds: super::managed::Kinds,
 }
 
 /// The sync engine; cheap to clone (shared).
@@ -392,6 +367,7 @@ impl Engine {
                 targets,
                 drift: DriftShared::new(corrections),
                 fence,
+                kinds: super::managed::Kinds::default(),
             }),
         }
     }
@@ -566,7 +542,7 @@ impl Engine {
         let changed = {
             let mut index = lock(&self.inner.index);
             match state.filter(|s| s.spec.self_heal) {
-                Some(s) => index.set_app(app, s.objects.values().map(|m| &m.desired)),
+                Some(s) => index.set_app(app, s.objects.iter()),
                 None => index.remove_app(app),
             }
         };

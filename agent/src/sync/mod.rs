@@ -42,6 +42,7 @@ pub mod helm_hooks;
 pub mod hooks;
 pub mod inventory;
 pub mod kubeconfig;
+mod managed;
 pub mod object;
 pub mod order;
 pub mod plan;

@@ -3,10 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::sync::Arc;
+
 use kube::api::ApiResource;
 
+use super::client::Resolved;
+use super::managed::Managed;
 use super::object::ObjectRef;
-use super::plan::Desired;
 
 /// A resource and namespace watched (no namespace: cluster-wide or cluster-scoped).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,7 +22,7 @@ pub(super) struct TargetKey {
 /// Which objects each self-healing app manages, and so what to watch.
 #[derive(Debug, Default)]
 pub(super) struct WatchIndex {
-    apps: HashMap<String, Vec<(ObjectRef, ApiResource, bool)>>,
+    apps: HashMap<String, Vec<(ObjectRef, Arc<Resolved>)>>,
     owners: HashMap<ObjectRef, String>,
 }
 
@@ -28,16 +31,10 @@ impl WatchIndex {
     pub(super) fn set_app<'a>(
         &mut self,
         app: &str,
-        objects: impl Iterator<Item = &'a Desired>,
+        objects: impl Iterator<Item = (&'a ObjectRef, &'a Managed)>,
     ) -> bool {
-        let list: Vec<(ObjectRef, ApiResource, bool)> = objects
-            .map(|d| {
-                (
-                    d.reference.clone(),
-                    d.resolved.resource.clone(),
-                    d.resolved.scope.namespaced,
-                )
-            })
+        let list: Vec<(ObjectRef, Arc<Resolved>)> = objects
+            .map(|(r, m)| (r.clone(), Arc::clone(&m.resolved)))
             .collect();
         let same = self
             .apps
@@ -47,7 +44,7 @@ impl WatchIndex {
             return false;
         }
         self.remove_app(app);
-        for (r, _, _) in &list {
+        for (r, _) in &list {
             self.owners.insert(r.clone(), app.to_owned());
         }
         self.apps.insert(app.to_owned(), list);
@@ -64,7 +61,7 @@ impl WatchIndex {
         let Some(old) = self.apps.remove(app) else {
             return false;
         };
-        for (r, _, _) in old {
+        for (r, _) in old {
             if self.owners.get(&r).is_some_and(|a| a == app) {
                 self.owners.remove(&r);
             }
@@ -83,10 +80,17 @@ impl WatchIndex {
             (String, String),
             (ApiResource, bool, std::collections::BTreeSet<String>),
         > = BTreeMap::new();
-        for (r, resource, namespaced) in self.apps.values().flatten() {
+        for (r, resolved) in self.apps.values().flatten() {
+            let resource = &resolved.resource;
             by_resource
                 .entry((resource.api_version.clone(), resource.plural.clone()))
-                .or_insert_with(|| (resource.clone(), *namespaced, Default::default()))
+                .or_insert_with(|| {
+                    (
+                        resource.clone(),
+                        resolved.scope.namespaced,
+                        Default::default(),
+                    )
+                })
                 .2
                 .insert(r.namespace.clone());
         }

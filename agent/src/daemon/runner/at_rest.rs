@@ -8,6 +8,7 @@ use crate::daemon::rest::{Fingerprint, Reads, Recording};
 use crate::secrets::{Desired, SecretOrigin};
 use crate::sync::SyncResult;
 use crate::tree::Tree;
+use futures::StreamExt as _;
 
 /// Whether `app` is skipped this round: its last sync succeeded and left it Healthy, the
 /// engine finds it at rest, no rollout watches it, and its inputs at `revision` are those of
@@ -32,11 +33,10 @@ pub(super) async fn skip(
         return false;
     }
     if status.revision != revision {
+        // Its status ConfigMap is written after the round's syncs (`write_statuses`), so that
+        // a commit's writes of many skipped apps do not delay the apps it changed.
         ctx.state
             .update_app(name, |s| s.revision = revision.to_owned());
-        if let Some(status) = ctx.state.app(name) {
-            write_status(ctx, &status).await;
-        }
     }
     tracing::debug!(app = %name, revision, "inputs and live objects unchanged: not synced again");
     true
@@ -79,4 +79,22 @@ pub(super) fn remember(
         && tree_only(prepared);
     let reads: Option<Reads> = settled.then(|| recording.reads());
     ctx.rest.remember(&app.spec.name, revision, context, reads);
+}
+
+/// Writes the status ConfigMaps of `apps` that changed since their last write (the apps a
+/// round skipped took its revision), a few at a time.
+pub(super) async fn write_statuses(ctx: &Ctx, apps: &[AppDef]) {
+    let changed: Vec<_> = apps
+        .iter()
+        .filter_map(|app| ctx.state.app(&app.spec.name))
+        .filter(|status| ctx.written.changed(status))
+        .collect();
+    let mut writes = Vec::with_capacity(changed.len());
+    for status in &changed {
+        writes.push(write_status(ctx, status));
+    }
+    futures::stream::iter(writes)
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
 }

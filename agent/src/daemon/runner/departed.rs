@@ -1,8 +1,8 @@
 //! Apps whose directory left Git: their objects are pruned under the same protections as any
 //! prune, and their inventory and status are deleted.
 //!
-//! The apps a source had are read from the status ConfigMaps in the agent's namespace, so a
-//! restarted agent still prunes what left Git while it was down. Guards: only after a good
+//! The apps a source had are read from the status ConfigMaps in the agent's namespace (kept
+//! by a watch of them), so a restarted agent still prunes what left Git while it was down. Guards: only after a good
 //! snapshot and a successful discovery (the caller's job); never when discovery found no app
 //! at all; never when more than `maxPrunePercent` of the source's apps leave at once (a
 //! mistyped glob must not delete a cluster). A blocked removal is reported, not retried
@@ -15,8 +15,26 @@ use crate::telemetry::AppLabel;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 
-/// The apps of `source` recorded in the cluster that are not in `discovered`.
+/// The apps of `source` recorded in the cluster that are not in `discovered`, and how many
+/// it records: from the watch of the status ConfigMaps, or a listing until it is synced.
 async fn departed(ctx: &Ctx, source: &str, discovered: &[String]) -> Option<(Vec<String>, usize)> {
+    let recorded = match ctx.known.of_source(source) {
+        Some(recorded) => recorded,
+        None => listed(ctx, source).await?,
+    };
+    let discovered: std::collections::HashSet<&str> =
+        discovered.iter().map(String::as_str).collect();
+    let known = recorded.len();
+    let mut gone: Vec<String> = recorded
+        .into_iter()
+        .filter(|app| !discovered.contains(app.as_str()))
+        .collect();
+    gone.sort();
+    Some((gone, known))
+}
+
+/// The apps of `source` its status ConfigMaps record, listed.
+async fn listed(ctx: &Ctx, source: &str) -> Option<Vec<String>> {
     let namespace = &ctx.engine.config().namespace;
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
     let list = match api
@@ -29,21 +47,17 @@ async fn departed(ctx: &Ctx, source: &str, discovered: &[String]) -> Option<(Vec
             return None;
         }
     };
-    let mut known = 0;
-    let mut gone = Vec::new();
+    let mut recorded = Vec::new();
     for cm in list.items {
         let data = cm.data.unwrap_or_default();
         if data.get("source").map(String::as_str) != Some(source) {
             continue;
         }
-        let Some(app) = data.get("app") else { continue };
-        known += 1;
-        if !discovered.contains(app) {
-            gone.push(app.clone());
+        if let Some(app) = data.get("app") {
+            recorded.push(app.clone());
         }
     }
-    gone.sort();
-    Some((gone, known))
+    Some(recorded)
 }
 
 /// Why removing `gone` of `known` apps must not happen, if it must not: discovery found
@@ -136,6 +150,7 @@ pub(super) async fn remove_departed(
                 )
                 .await;
         }
+        ctx.written.forget(&app);
         let api: Api<ConfigMap> =
             Api::namespaced(ctx.client.clone(), &ctx.engine.config().namespace);
         if let Err(err) = api

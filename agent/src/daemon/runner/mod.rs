@@ -8,7 +8,9 @@ use record::{finish_failed, finish_synced, write_status};
 mod at_rest;
 mod departed;
 mod depends;
+mod forward;
 mod inspect;
+mod known;
 mod notify;
 mod ownership;
 mod record;
@@ -18,6 +20,7 @@ mod schemas;
 mod sources;
 mod waves;
 mod windows;
+mod written;
 use super::pipeline;
 use super::state::{Shared, Webhook};
 use super::status::Events;
@@ -59,6 +62,14 @@ pub(super) struct Ctx {
     inspector: Arc<inspect::Inspector>,
     /// What each app's last successful sync was made of (work at rest).
     rest: super::rest::Rest,
+    /// What each app's status ConfigMap last said (written only on change).
+    written: written::Written,
+    /// The apps recorded in the cluster, from the watch of the status ConfigMaps.
+    known: known::Known,
+    /// Sources whose next round another replica's webhook asked for (sharded).
+    forwarded: forward::Forwarded,
+    /// The schema catalog, kept while the cluster's CRDs do not change.
+    schemas: schemas::Cached,
     /// This replica's shard membership, when apps are sharded across replicas.
     shard: Option<crate::daemon::shard::Member>,
 }
@@ -167,6 +178,10 @@ impl Generation {
             rollout_requests: requests::Requests::default(),
             images: Arc::clone(&images),
             rest: super::rest::Rest::default(),
+            written: written::Written::default(),
+            known: known::Known::default(),
+            forwarded: forward::Forwarded::default(),
+            schemas: schemas::Cached::default(),
             notifier,
             config,
             client,
@@ -189,6 +204,7 @@ impl Generation {
         }
         tasks.spawn(corrections(Arc::clone(&ctx), stop_rx.clone()));
         tasks.spawn(requests::watch(Arc::clone(&ctx), stop_rx.clone()));
+        tasks.spawn(forward::watch(Arc::clone(&ctx), stop_rx.clone()));
         if run_images {
             tasks.spawn(images.run(stopped(stop_rx.clone())));
         }
@@ -399,12 +415,18 @@ async fn round(
 ) -> Option<std::time::Duration> {
     let metrics = &ctx.state.metrics;
     let started = Instant::now();
-    let why = match (cause, ctx.state.take_round_reason(name)) {
+    let reason = ctx.state.take_round_reason(name);
+    // A webhook's round (one forwarded by another replica is not forwarded again).
+    let forward = cause == Cause::Trigger
+        && reason.as_deref().is_none_or(|r| r == "webhook")
+        && !ctx.forwarded.take(name);
+    let why = match (cause, reason) {
         (Cause::Trigger, Some(why)) => why,
         (Cause::Trigger, None) => "webhook".to_owned(),
         (Cause::Start, _) => "start".to_owned(),
         (Cause::Poll, _) => "poll".to_owned(),
     };
+    let before = source.current().map(|s| s.revision.clone());
     let fetched = source.sync().await;
     ownership::refresh(ctx).await;
     metrics
@@ -431,6 +453,9 @@ async fn round(
         }
     };
     metrics.set_revision(name, &snapshot.revision);
+    if forward && before.as_deref() != Some(snapshot.revision.as_str()) {
+        forward::publish(ctx, name, &snapshot.revision).await;
+    }
     ctx.inspector.remember(name, &snapshot);
     // Apps read from the snapshot's Argo CD and Flux objects join the configured ones.
     let (imported, import_errors) =
@@ -520,7 +545,7 @@ async fn round(
                 return None;
             }
         };
-    let schemas = match schemas::catalog(&ctx.client).await {
+    let schemas = match ctx.schemas.catalog(&ctx.client).await {
         Ok(s) => s,
         Err(err) => {
             tracing::error!(error = %err, "the schemas cannot be set up");
@@ -545,7 +570,7 @@ async fn round(
     let syncs = apps.iter().map(|app| {
         let wave_plan = &wave_plan;
         let policies = &policies;
-        let schemas = &schemas;
+        let schemas = &*schemas;
         let tree = &snapshot.tree;
         let revision = revision.as_str();
         let policy_reads = &policy_reads;
@@ -645,6 +670,7 @@ async fn round(
         .into_iter()
         .flatten()
         .min();
+    at_rest::write_statuses(ctx, &apps).await;
     ctx.state.source_round_done(name);
     requeue
 }

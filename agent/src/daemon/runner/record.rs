@@ -383,11 +383,12 @@ fn hook_runs(prepared: &Prepared, result: &SyncResult) -> usize {
 }
 
 pub(super) async fn write_status(ctx: &Ctx, status: &AppStatus) {
-    if !super::ownership::may_write(ctx, &status.name) {
+    if !super::ownership::may_write(ctx, &status.name) || !ctx.written.changed(status) {
         return;
     }
-    if let Err(err) = status::write(&ctx.client, &ctx.config.namespace, status).await {
-        tracing::warn!(app = %status.name, error = %err, "writing status failed");
+    match status::write(&ctx.client, &ctx.config.namespace, status).await {
+        Ok(()) => ctx.written.wrote(status),
+        Err(err) => tracing::warn!(app = %status.name, error = %err, "writing status failed"),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Rollbacks by hand ([`crate::rollout::request`]): the status ConfigMaps are read every 2 s
-//! for pending requests; a request asks for a round of its app's source, and the round acts
+//! Rollbacks by hand ([`crate::rollout::request`]): the status ConfigMaps are watched for
+//! pending requests; a request asks for a round of its app's source, and the round acts
 //! on it (a rollback and a hold, or the end of the hold) and removes it.
 
 use super::Ctx;
@@ -9,11 +9,12 @@ use crate::daemon::status;
 use crate::notify::Kind;
 use crate::rollout::request::{self, REQUEST_KEY, Request};
 use crate::rollout::{Hold, Phase};
+use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// Pending requests by app, with the ConfigMap version each was read at.
@@ -52,43 +53,66 @@ impl Requests {
     }
 }
 
-/// Reads the status ConfigMaps every 2 s; a new request triggers its app's source.
+/// Watches the status ConfigMaps: a new request triggers its app's source, and the apps
+/// they record are kept for the rounds ([`super::known`]).
 pub(super) async fn watch(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
+    let config = watcher::Config::default().labels(status::STATUS_LABEL);
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     loop {
-        tokio::select! {
+        let event = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
-            () = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-        let list = match api
-            .list(&ListParams::default().labels(status::STATUS_LABEL))
-            .await
-        {
-            Ok(list) => list,
-            Err(err) => {
-                tracing::debug!(error = %err, "listing rollback requests failed");
-                continue;
-            }
+            event = stream.next() => event,
         };
-        for cm in list.items {
-            let version = cm.metadata.resource_version.clone().unwrap_or_default();
-            let data = cm.data.unwrap_or_default();
-            let (Some(app), Some(text)) = (data.get("app"), data.get(REQUEST_KEY)) else {
-                continue;
-            };
-            let Ok(request) = serde_json::from_str::<Request>(text) else {
-                tracing::warn!(app = %app, "an unreadable rollback request is ignored");
-                continue;
-            };
-            if !ctx.rollout_requests.offer(app, request, version) {
+        let cm = match event {
+            Some(Ok(watcher::Event::Apply(cm))) => {
+                ctx.known.apply(&cm);
+                cm
+            }
+            Some(Ok(watcher::Event::InitApply(cm))) => {
+                ctx.known.init_apply(&cm);
+                cm
+            }
+            Some(Ok(watcher::Event::Init)) => {
+                ctx.known.init();
                 continue;
             }
-            tracing::info!(app = %app, "a rollback request: asking for a round");
-            let source = ctx.state.app(app).map(|s| s.source);
-            if let Some(trigger) = source.as_ref().and_then(|s| ctx.triggers.get(s)) {
-                trigger.trigger();
+            Some(Ok(watcher::Event::InitDone)) => {
+                ctx.known.init_done();
+                continue;
             }
-        }
+            Some(Ok(watcher::Event::Delete(cm))) => {
+                ctx.known.delete(&cm);
+                continue;
+            }
+            Some(Err(err)) => {
+                tracing::debug!(error = %err, "watching rollback requests failed; retrying");
+                continue;
+            }
+            None => return,
+        };
+        offer(&ctx, cm);
+    }
+}
+
+/// Offers the request a status ConfigMap holds, if any, and asks for a round of its app.
+fn offer(ctx: &Ctx, cm: ConfigMap) {
+    let version = cm.metadata.resource_version.clone().unwrap_or_default();
+    let data = cm.data.unwrap_or_default();
+    let (Some(app), Some(text)) = (data.get("app"), data.get(REQUEST_KEY)) else {
+        return;
+    };
+    let Ok(request) = serde_json::from_str::<Request>(text) else {
+        tracing::warn!(app = %app, "an unreadable rollback request is ignored");
+        return;
+    };
+    if !ctx.rollout_requests.offer(app, request, version) {
+        return;
+    }
+    tracing::info!(app = %app, "a rollback request: asking for a round");
+    let source = ctx.state.app(app).map(|s| s.source);
+    if let Some(trigger) = source.as_ref().and_then(|s| ctx.triggers.get(s)) {
+        trigger.trigger();
     }
 }
 

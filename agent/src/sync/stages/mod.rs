@@ -1,28 +1,28 @@
 //! The stages of one app's sync, in the order [`Run::stages`] calls them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use super::apply::{self, Deleted};
-use super::changeset::{Action, ChangeSet};
-use super::client::ClientError;
+use super::apply;
+use super::changeset::ChangeSet;
 use super::engine::{AppSpec, AppState, Engine, Managed, SyncError};
 use super::health::{self, Health};
 use super::helm_hooks;
 use super::hooks;
 use super::inventory::{self, Entry, Inventory};
-use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, ObjectRef, meta_str};
+use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, ObjectRef};
 use super::plan::{self, Desired};
-use super::prune::{self, PruneError};
+use super::prune::PruneError;
 use super::secret::Manifest;
 
 mod apply_stage;
 mod hook_scope;
 mod post_sync;
+mod prune_stage;
 
 /// One sync in progress.
 pub(super) struct Run<'a> {
@@ -202,7 +202,10 @@ impl<'a> Run<'a> {
             }
             let mut objects = state.take().map(|s| s.objects).unwrap_or_default();
             for (r, (desired, live, object)) in applied {
-                objects.insert(r, Managed::keep(desired, live, &object));
+                objects.insert(
+                    r,
+                    Managed::keep(desired, live, &object, &self.engine.inner.kinds),
+                );
             }
             *state = Some(AppState {
                 spec: self.app.clone(),
@@ -244,7 +247,10 @@ impl<'a> Run<'a> {
             unsaved: stored.is_err(),
             objects: applied
                 .into_iter()
-                .map(|(r, (desired, live, object))| (r, Managed::keep(desired, live, &object)))
+                .map(|(r, (desired, live, object))| {
+                    let kept = Managed::keep(desired, live, &object, &self.engine.inner.kinds);
+                    (r, kept)
+                })
                 .collect(),
             failed_hooks: None,
         });
@@ -382,133 +388,6 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Deletes what left Git, except protected objects and objects that are not this app's.
-    /// Returns the inventory entries to keep (objects that could not be checked or deleted,
-    /// or a blocked prune) and the prune failure, if any.
-    async fn prune(
-        &mut self,
-        objects: &[Desired],
-        previous: &Inventory,
-        last_applied: &HashMap<ObjectRef, Value>,
-    ) -> (BTreeMap<ObjectRef, Entry>, Option<PruneError>) {
-        let inner = &self.engine.inner;
-        let desired: BTreeSet<&ObjectRef> = objects.iter().map(|d| &d.reference).collect();
-        let candidates: Vec<(&ObjectRef, &Entry)> = previous
-            .entries
-            .iter()
-            .filter(|(r, _)| !desired.contains(r))
-            .collect();
-        let mut kept = BTreeMap::new();
-        if candidates.is_empty() {
-            return (kept, None);
-        }
-        tracing::debug!(candidates = candidates.len(), "pruning");
-        if !self.app.prune {
-            for (r, _) in candidates {
-                self.changes.push(
-                    r.clone(),
-                    Action::Orphaned,
-                    Some("prune is disabled for the app".into()),
-                );
-            }
-            return (kept, None);
-        }
-        let mut deletes = Vec::new();
-        for (reference, entry) in candidates {
-            let resolved = match inner.resolver.resolve(&reference.gvk()).await {
-                Ok(r) => r,
-                Err(ClientError::UnknownKind { .. }) => continue,
-                Err(err) => {
-                    self.changes.push(
-                        reference.clone(),
-                        Action::Failed,
-                        Some(format!("not checked: {err}")),
-                    );
-                    kept.insert(reference.clone(), entry.clone());
-                    continue;
-                }
-            };
-            let api = apply::api_for(&inner.client, &resolved, &reference.namespace);
-            let live = match apply::get(&api, reference).await {
-                Ok(Some(live)) => live,
-                Ok(None) => continue,
-                Err(err) => {
-                    self.changes.push(
-                        reference.clone(),
-                        Action::Failed,
-                        Some(format!("not checked: {err}")),
-                    );
-                    kept.insert(reference.clone(), entry.clone());
-                    continue;
-                }
-            };
-            if let Some(reason) = prune::keep_reason(
-                &self.app.name,
-                reference,
-                &live,
-                last_applied.get(reference),
-            ) {
-                if prune::is_owned_by(&self.app.name, &live) {
-                    kept.insert(reference.clone(), inventory::Entry::orphaned());
-                }
-                self.changes
-                    .push(reference.clone(), Action::Orphaned, Some(reason));
-                continue;
-            }
-            let uid = meta_str(&live, "uid").unwrap_or("").to_owned();
-            deletes.push((reference, entry, api, uid));
-        }
-        let max = self
-            .app
-            .max_prune_percent
-            .unwrap_or(inner.config.max_prune_percent);
-        let guarded = if self.removing {
-            Ok(())
-        } else {
-            prune::guard(&self.app.name, deletes.len(), previous.entries.len(), max)
-        };
-        if let Err(err) = guarded {
-            for (reference, entry, _, _) in deletes {
-                self.changes
-                    .push(reference.clone(), Action::Skipped, Some(err.to_string()));
-                kept.insert(reference.clone(), entry.clone());
-            }
-            return (kept, Some(err));
-        }
-        let mut failed = Vec::new();
-        for (reference, entry, api, uid) in deletes {
-            if let Err(err) = self.fence() {
-                self.changes
-                    .push(reference.clone(), Action::Skipped, Some(err.to_string()));
-                kept.insert(reference.clone(), entry.clone());
-                failed.push(err.to_string());
-                continue;
-            }
-            match apply::delete(&api, reference, &uid).await {
-                Ok(Deleted::Deleted | Deleted::AlreadyGone) => {
-                    self.changes.push(reference.clone(), Action::Pruned, None);
-                }
-                Ok(Deleted::Replaced) => self.changes.push(
-                    reference.clone(),
-                    Action::Orphaned,
-                    Some("replaced by another object since it was read (uid changed)".into()),
-                ),
-                Err(err) => {
-                    self.changes
-                        .push(reference.clone(), Action::Failed, Some(err.to_string()));
-                    kept.insert(reference.clone(), entry.clone());
-                    failed.push(err.to_string());
-                }
-            }
-        }
-        let error = (!failed.is_empty()).then(|| PruneError::DeleteFailed {
-            app: self.app.name.clone(),
-            failed: failed.len(),
-            first: failed.swap_remove(0),
-        });
-        (kept, error)
-    }
-
     /// Writes the inventory when it changed, or when the last write failed (`unsaved`).
     async fn store(
         &self,
@@ -603,7 +482,7 @@ fn last_applied(state: &Option<AppState>) -> HashMap<ObjectRef, Value> {
         .map(|s| {
             s.objects
                 .iter()
-                .map(|(r, m)| (r.clone(), m.desired.object.clone()))
+                .map(|(r, m)| (r.clone(), m.object.value()))
                 .collect()
         })
         .unwrap_or_default()
