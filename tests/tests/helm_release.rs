@@ -90,6 +90,9 @@ fn ctx<'a>(renderer: &'a NativeRenderer, cache: Arc<Mutex<ArchiveCache>>) -> Con
         limits: FetchLimits::default(),
         cache,
         applied: None,
+        git: None,
+        cluster: None,
+        repositories: None,
     }
 }
 

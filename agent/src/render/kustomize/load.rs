@@ -222,6 +222,7 @@ impl<'a> Builder<'a> {
             limits: self.kustomize_limits(),
             decryptor: self.options.decryptor.as_deref(),
             helm_repositories: self.options.helm_repositories.as_deref(),
+            helm_cluster: self.options.helm_cluster.as_deref(),
         }
     }
 
