@@ -188,10 +188,12 @@ pub(super) fn reference(reference: Option<&GitReference>) -> Result<Reference, S
     made.map_err(|e| e.to_string())
 }
 
+/// Reads one key of a Secret: its bytes, `None` when absent.
+pub(super) type SecretKey<'a> =
+    dyn Fn(&str) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String> + 'a;
+
 /// The credentials of a GitRepository's Secret, read with `value(key)`.
-pub(super) fn credentials(
-    value: &dyn Fn(&str) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String>,
-) -> Result<Credentials, String> {
+pub(super) fn credentials(value: &SecretKey<'_>) -> Result<Credentials, String> {
     let text = |key: &str| -> Result<Option<SecretText>, String> {
         match value(key)? {
             None => Ok(None),
