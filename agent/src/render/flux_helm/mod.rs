@@ -31,6 +31,7 @@
 //! chart renders from them are held by the render's decryption ([`Decryptor::hold`]), so
 //! the rendered objects carry stand-ins, as decrypted SOPS Secrets do.
 
+mod chart;
 pub mod git;
 pub mod model;
 pub mod phase;
@@ -45,9 +46,9 @@ use zeroize::Zeroizing;
 
 use crate::render::Decryptor;
 use crate::render::helm::cluster::{HelmCluster, ReleaseCluster};
-use crate::render::helm_fetch::{ArchiveCache, FetchError, FetchLimits, Fetcher, RepositoryAccess};
+use crate::render::helm_fetch::{ArchiveCache, FetchError, FetchLimits, RepositoryAccess};
+use chart::{consumed, load_chart};
 use model::HelmRelease;
-use source::Origin;
 pub use values::{HeldValues, NothingHeld};
 
 /// Why a HelmRelease could not be rendered. Each variant names the HelmRelease; none quotes
@@ -419,43 +420,6 @@ pub fn expand(objects: Vec<Value>, ctx: &Context<'_>) -> Result<Vec<Value>, Flux
     Ok(out)
 }
 
-/// Which objects are rendered instead of applied: the Flux Helm objects, and the
-/// GitRepositories that a HelmRelease or HelmChart takes its chart from.
-fn consumed(objects: &[&Value], default_ns: &str) -> Vec<bool> {
-    let mut git: Vec<(String, String)> = Vec::new();
-    for object in objects.iter().filter(|o| model::is_flux_helm_object(o)) {
-        let ns = namespace_of(object, default_ns);
-        for pointer in [
-            "/spec/chart/spec/sourceRef",
-            "/spec/sourceRef",
-            "/spec/chartRef",
-        ] {
-            let Some(reference) = object.pointer(pointer) else {
-                continue;
-            };
-            if reference.get("kind").and_then(Value::as_str) == Some("GitRepository") {
-                let name = reference.get("name").and_then(Value::as_str).unwrap_or("");
-                let wanted = reference
-                    .get("namespace")
-                    .and_then(Value::as_str)
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or(ns);
-                git.push((wanted.to_owned(), name.to_owned()));
-            }
-        }
-    }
-    objects
-        .iter()
-        .map(|o| {
-            model::is_flux_helm_object(o)
-                || (group_kind(o) == (model::SOURCE_GROUP, "GitRepository")
-                    && git
-                        .iter()
-                        .any(|(ns, name)| ns == namespace_of(o, default_ns) && name == name_of(o)))
-        })
-        .collect()
-}
-
 fn render_release(
     release: &HelmRelease,
     namespace: &str,
@@ -520,61 +484,6 @@ fn render_release(
         }
     }
     Ok(all)
-}
-
-/// The chart of `origin`: fetched (through the archive cache) and unpacked under the
-/// archive bounds, or loaded from a Git tree with its `valuesFiles` as its values.
-fn load_chart(
-    origin: Origin,
-    id: &str,
-    ctx: &Context<'_>,
-) -> Result<crate::render::helm::Chart, FluxHelmError> {
-    let failed = |reason: String| FluxHelmError::RenderFailed {
-        object: id.to_owned(),
-        reason,
-    };
-    match origin {
-        Origin::Remote {
-            repository,
-            request,
-        } => {
-            let fetcher = Fetcher::new(vec![repository], ctx.limits.clone())
-                .with_cache(Arc::clone(&ctx.cache));
-            let chart = fetcher
-                .fetch(&request)
-                .map_err(|source| FluxHelmError::FetchFailed {
-                    object: id.to_owned(),
-                    source,
-                })?;
-            tracing::debug!(chart = %chart.name, version = %chart.version, digest = %chart.digest,
-                "the chart archive");
-            crate::render::helm::load_archive(
-                &format!("{}-{}.tgz", chart.name, chart.version),
-                &chart.archive,
-            )
-            .map_err(|e| failed(e.to_string()))
-        }
-        Origin::Git {
-            tree,
-            dir,
-            values_files,
-            snapshot,
-        } => {
-            tracing::debug!(dir = %dir, snapshot, "the chart of a GitRepository");
-            let mut chart =
-                crate::render::helm::load_dir(&tree, &dir).map_err(|e| failed(e.to_string()))?;
-            if !values_files.is_empty() {
-                let mut merged = serde_json::Map::new();
-                for file in &values_files {
-                    let values = crate::render::helm::read_values_file(&tree, file)
-                        .map_err(|e| failed(e.to_string()))?;
-                    merged = crate::render::helm::merge_maps(merged, values);
-                }
-                chart.values = merged;
-            }
-            Ok(chart)
-        }
-    }
 }
 
 /// The annotation on a HelmRelease that allows values from its Secrets in objects that are
