@@ -189,6 +189,8 @@ fn a_helm_app_sees_the_clusters_capabilities_and_its_lookup_opt_in() {
         held: &tether_agent::render::flux_helm::NothingHeld,
         cluster: Some(&credentials),
         archive_dir: None,
+        own_source: None,
+        git_cache_dir: None,
     };
     let resolved = runtime.block_on(resolve(&inputs)).expect("resolved");
     let settings = resolved.settings.expect("a helm app's settings");

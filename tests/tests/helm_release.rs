@@ -90,6 +90,9 @@ fn ctx<'a>(renderer: &'a NativeRenderer, cache: Arc<Mutex<ArchiveCache>>) -> Con
         limits: FetchLimits::default(),
         cache,
         applied: None,
+        git: None,
+        cluster: None,
+        repositories: None,
     }
 }
 
@@ -395,4 +398,48 @@ fn a_helm_repository_secret_ref_authenticates_and_its_password_is_never_quoted()
     let text = format!("{err} {err:?}");
     assert!(text.contains("refused the credentials"), "{text}");
     assert!(!text.contains("wrong-pass-77c1"), "{text}");
+}
+
+#[test]
+fn helm_repositories_authenticate_a_helm_repository_without_its_own_secret_ref() {
+    use tether_agent::config::helm::HelmRepositoryConfig;
+    use tether_agent::render::helm_fetch::RepositoryAccess;
+    let peers = peers();
+    let repo = HelmRepo::start(&peers.charts[..1], Some(("reader", "fallback-pass-91c3")))
+        .expect("start the Helm repository");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, "fallback-pass-91c3").expect("write the password");
+    let config: HelmRepositoryConfig = serde_json::from_value(json!({
+        "url": repo.url(), "username": "reader", "passwordFile": password_file}))
+    .expect("a helmRepositories entry");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let access = runtime
+        .block_on(RepositoryAccess::resolve(&[config], "tether-system", None))
+        .expect("the access resolves");
+    let objects = || {
+        vec![
+            json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                "metadata": {"name": "private", "namespace": "shop"}, "spec": {"url": repo.url()}}),
+            json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": "private", "namespace": "shop"},
+                "spec": {"chart": {"spec": {"chart": "webapp",
+                    "sourceRef": {"kind": "HelmRepository", "name": "private"}}},
+                    "values": {"db": {"password": "x"}}}}),
+        ]
+    };
+    let renderer = NativeRenderer;
+    let cache = Arc::new(Mutex::new(ArchiveCache::new(64 << 20)));
+    // Without Tether's helmRepositories the repository refuses the anonymous request.
+    let err = flux_helm::expand(objects(), &ctx(&renderer, Arc::clone(&cache)))
+        .expect_err("anonymous")
+        .to_string();
+    assert!(err.contains("HelmRelease shop/private"), "{err}");
+    let mut with_access = ctx(&renderer, cache);
+    with_access.repositories = Some(&access);
+    let out = flux_helm::expand(objects(), &with_access).expect("authenticated by the fallback");
+    assert!(out.iter().any(|o| o["kind"] == "Deployment"));
 }

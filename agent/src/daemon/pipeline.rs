@@ -425,6 +425,12 @@ pub async fn prepare(
         held: &*held,
         cluster: (!offline).then(|| secrets_ctx.stores.credentials()),
         archive_dir: Some(&config.cache_dir.join("helm-archives")),
+        own_source: config
+            .sources
+            .iter()
+            .find(|s| s.name == app.source)
+            .map(|s| (s.url.as_str(), s.reference.as_str())),
+        git_cache_dir: Some(&config.cache_dir.join("helm-git")),
     })
     .await
     .map_err(|source| PipelineError::RenderFailed {
@@ -440,6 +446,7 @@ pub async fn prepare(
         decryptor: Some(decryptor),
         helm: inputs.settings.clone(),
         helm_repositories: Some(Arc::clone(&inputs.repositories)),
+        helm_cluster: inputs.cluster.clone(),
         ..RenderOptions::default()
     };
     // Flux's postBuild.substituteFrom: read before the render (from Git or the cluster).
@@ -495,6 +502,7 @@ pub async fn prepare(
             &*held,
             options.decryptor.as_deref(),
             applied.as_ref(),
+            &inputs.flux,
         )
         .map_err(|source| PipelineError::RenderFailed {
             app: name.clone(),

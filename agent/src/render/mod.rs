@@ -211,6 +211,8 @@ pub struct RenderOptions {
     pub helm: Option<helm::ChartSettings>,
     /// Credentials, CA bundles and plain HTTP for remote charts (`helmRepositories`).
     pub helm_repositories: Option<Arc<helm_fetch::RepositoryAccess>>,
+    /// The cluster for Kustomize's `helmCharts`: `.Capabilities` and opt-in `lookup`.
+    pub helm_cluster: Option<Arc<helm::cluster::HelmCluster>>,
 }
 
 impl Default for RenderOptions {
@@ -225,6 +227,7 @@ impl Default for RenderOptions {
             decryptor: None,
             helm: None,
             helm_repositories: None,
+            helm_cluster: None,
         }
     }
 }

@@ -5,11 +5,17 @@
 //! `HelmRepository` and `OCIRepository` objects themselves are not applied.
 //!
 //! - The chart: `spec.chart.spec` (chart, version range, a `HelmRepository` of `type:
-//!   default` or `oci`), or `spec.chartRef` to an `OCIRepository` (tag, semver, digest).
-//!   Only the repositories these objects name are contacted
-//!   ([`crate::render::helm_fetch`]); their `secretRef` (username/password) and
+//!   default` or `oci`, or a `GitRepository` with `chart: ./path` and `valuesFiles`), or
+//!   `spec.chartRef` to an `OCIRepository` (tag, semver, digest) or a `HelmChart` (the same
+//!   fields as `chart.spec`). Only the repositories these objects name are contacted
+//!   ([`crate::render::helm_fetch`], [`git`]); their `secretRef` (username/password) and
 //!   `certSecretRef` (`ca.crt`) Secrets are read from the app's manifests, SOPS-encrypted or
-//!   not; `insecure: true` allows plain HTTP to an OCI registry.
+//!   not, Tether's `helmRepositories` being the fallback; `insecure: true` allows plain
+//!   HTTP to an OCI registry. A GitRepository that is the synced repository is read from
+//!   the snapshot ([`git`]); the GitRepositories HelmReleases use are not applied.
+//! - `.Capabilities` from the cluster's discovery and, when the app opts in
+//!   (`helm.lookup: true`), `lookup` in the namespaces the release writes
+//!   ([`crate::render::helm::cluster`]).
 //! - The values ([`values`]): `valuesFrom` ConfigMaps and Secrets in order (`valuesKey`,
 //!   `targetPath`, `optional`), then `spec.values`.
 //! - The release: `releaseName` (default `[targetNamespace-]name`, shortened as Flux does),
@@ -25,6 +31,8 @@
 //! chart renders from them are held by the render's decryption ([`Decryptor::hold`]), so
 //! the rendered objects carry stand-ins, as decrypted SOPS Secrets do.
 
+mod chart;
+pub mod git;
 pub mod model;
 pub mod phase;
 mod post_render;
@@ -37,7 +45,9 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::render::Decryptor;
-use crate::render::helm_fetch::{ArchiveCache, FetchError, FetchLimits, FetchedChart, Fetcher};
+use crate::render::helm::cluster::{HelmCluster, ReleaseCluster};
+use crate::render::helm_fetch::{ArchiveCache, FetchError, FetchLimits, RepositoryAccess};
+use chart::{consumed, load_chart};
 use model::HelmRelease;
 pub use values::{HeldValues, NothingHeld};
 
@@ -81,6 +91,16 @@ pub enum FluxHelmError {
         /// The cause.
         #[source]
         source: FetchError,
+    },
+    /// The GitRepository holding the chart could not be fetched.
+    #[error("{object}: {source_name}: {reason}")]
+    GitFailed {
+        /// The HelmRelease.
+        object: String,
+        /// The GitRepository.
+        source_name: String,
+        /// Why (names the repository without credentials).
+        reason: String,
     },
     /// The chart could not be rendered.
     #[error("{object}: {reason}")]
@@ -128,6 +148,7 @@ impl FluxHelmError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::FetchFailed { source, .. } => source.reason(),
+            Self::GitFailed { .. } => "GitRepositoryFailed",
             Self::SecretValueExposed { .. } => "SecretValueExposed",
             Self::Suspended { .. } => "HelmReleaseSuspended",
             _ => "HelmReleaseFailed",
@@ -149,6 +170,9 @@ pub struct ReleaseRequest {
     pub include_crds: bool,
     /// Seeds the chart's random functions (the app).
     pub app_seed: String,
+    /// `.Capabilities` from the cluster and `lookup` (`None`: `helm template`'s offline
+    /// defaults and an empty `lookup`).
+    pub cluster: Option<ReleaseCluster>,
 }
 
 impl std::fmt::Debug for ReleaseRequest {
@@ -172,34 +196,29 @@ pub struct RenderedRelease {
     pub hooks: Vec<Value>,
 }
 
-/// Renders a fetched chart (the native Helm renderer, [`crate::render::helm`]).
+/// Renders a loaded chart (the native Helm renderer, [`crate::render::helm`]).
 pub trait ChartRenderer: Send + Sync {
     /// Renders `chart` for `request`. The error is a reason that quotes no value when
     /// `request.secret_values` is set.
     fn render(
         &self,
-        chart: &FetchedChart,
+        chart: &crate::render::helm::Chart,
         request: &ReleaseRequest,
     ) -> Result<RenderedRelease, String>;
 }
 
-/// The native renderer: the archive loaded under [`crate::render::helm`]'s bounds and
-/// rendered as `helm template` renders it (test hooks left out).
+/// The native renderer: the chart rendered as `helm template` renders it (test hooks left
+/// out), with the cluster's capabilities and lookup when the request has them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NativeRenderer;
 
 impl ChartRenderer for NativeRenderer {
     fn render(
         &self,
-        chart: &FetchedChart,
+        loaded: &crate::render::helm::Chart,
         request: &ReleaseRequest,
     ) -> Result<RenderedRelease, String> {
-        let loaded = crate::render::helm::load_archive(
-            &format!("{}-{}.tgz", chart.name, chart.version),
-            &chart.archive,
-        )
-        .map_err(|e| e.to_string())?;
-        let options = crate::render::helm::ReleaseOptions {
+        let mut options = crate::render::helm::ReleaseOptions {
             release_name: request.release_name.clone(),
             namespace: request.namespace.clone(),
             values: request.values.clone(),
@@ -208,7 +227,16 @@ impl ChartRenderer for NativeRenderer {
             app_seed: request.app_seed.clone(),
             ..crate::render::helm::ReleaseOptions::default()
         };
-        let release = crate::render::helm::render(&loaded, &options).map_err(|e| e.to_string())?;
+        if let Some(cluster) = &request.cluster {
+            cluster.apply(&mut options, false);
+        }
+        let release = crate::render::helm::render(loaded, &options).map_err(|e| {
+            match &request.cluster {
+                Some(cluster) => cluster.explain(e),
+                None => e,
+            }
+            .to_string()
+        })?;
         Ok(RenderedRelease {
             crds: release.crds.into_iter().map(|o| o.value).collect(),
             objects: release.objects.into_iter().map(|o| o.value).collect(),
@@ -241,6 +269,23 @@ pub struct Context<'a> {
     /// The objects the app applied at its last sync (install or upgrade, [`phase`]); `None`
     /// when unknown (every release installs).
     pub applied: Option<&'a phase::AppliedObjects>,
+    /// Where charts of GitRepositories are read (`None`: refused).
+    pub git: Option<&'a git::GitSources>,
+    /// The cluster (`.Capabilities`, opt-in `lookup`); `None`: offline defaults.
+    pub cluster: Option<&'a HelmCluster>,
+    /// Tether's `helmRepositories`, for sources without a `secretRef`/`certSecretRef`.
+    pub repositories: Option<&'a RepositoryAccess>,
+}
+
+/// What the daemon gives the HelmReleases of an app besides its manifests.
+#[derive(Debug, Default)]
+pub struct ReleaseEnv {
+    /// Where charts of GitRepositories are read.
+    pub git: Option<git::GitSources>,
+    /// The cluster.
+    pub cluster: Option<HelmCluster>,
+    /// `helmRepositories`.
+    pub repositories: Option<Arc<RepositoryAccess>>,
 }
 
 /// The process-wide archive cache (public chart archives only; 256 MiB).
@@ -305,6 +350,7 @@ pub fn expand_rendered(
     held: &dyn HeldValues,
     hold: Option<&dyn Decryptor>,
     applied: Option<&phase::AppliedObjects>,
+    env: &ReleaseEnv,
 ) -> Result<Vec<crate::render::Object>, FluxHelmError> {
     let Some(source) = objects
         .iter()
@@ -323,12 +369,18 @@ pub fn expand_rendered(
         limits: FetchLimits::default(),
         cache: shared_cache(),
         applied,
+        git: env.git.as_ref(),
+        cluster: env.cluster.as_ref(),
+        repositories: env.repositories.as_deref(),
     };
     // `expand` keeps the other objects first, in order, and appends the releases' objects.
+    let values: Vec<&Value> = objects.iter().map(|o| &o.value).collect();
+    let mask = consumed(&values, namespace);
     let kept: Vec<crate::tree::RelPath> = objects
         .iter()
-        .filter(|o| !model::is_flux_helm_object(&o.value))
-        .map(|o| o.source.clone())
+        .zip(&mask)
+        .filter(|(_, c)| !**c)
+        .map(|(o, _)| o.source.clone())
         .collect();
     let expanded = expand(objects.into_iter().map(|o| o.value).collect(), &ctx)?;
     let sources = kept.into_iter().chain(std::iter::repeat(source));
@@ -345,8 +397,10 @@ pub fn expand(objects: Vec<Value>, ctx: &Context<'_>) -> Result<Vec<Value>, Flux
     if !objects.iter().any(model::is_flux_helm_object) {
         return Ok(objects);
     }
-    let (flux, mut out): (Vec<Value>, Vec<Value>) =
-        objects.into_iter().partition(model::is_flux_helm_object);
+    let mask = consumed(&objects.iter().collect::<Vec<_>>(), ctx.namespace);
+    let (flux, out): (Vec<_>, Vec<_>) = objects.into_iter().zip(mask).partition(|(_, c)| *c);
+    let flux: Vec<Value> = flux.into_iter().map(|(o, _)| o).collect();
+    let mut out: Vec<Value> = out.into_iter().map(|(o, _)| o).collect();
     for object in flux
         .iter()
         .filter(|o| group_kind(o) == (model::HELM_GROUP, "HelmRelease"))
@@ -380,15 +434,8 @@ fn render_release(
             object: id.to_owned(),
         });
     }
-    let (repository, request) = source::chart_source(release, namespace, id, flux, objects, ctx)?;
-    let fetcher =
-        Fetcher::new(vec![repository], ctx.limits.clone()).with_cache(Arc::clone(&ctx.cache));
-    let chart = fetcher
-        .fetch(&request)
-        .map_err(|source| FluxHelmError::FetchFailed {
-            object: id.to_owned(),
-            source,
-        })?;
+    let origin = source::chart_source(release, namespace, id, flux, objects, ctx)?;
+    let chart = load_chart(origin, id, ctx)?;
     let composed = values::compose(release, namespace, objects, ctx.held)?;
     let (values, secret_values) = (composed.values, composed.secret);
     let release_namespace = if release.spec.target_namespace.is_empty() {
@@ -404,8 +451,9 @@ fn render_release(
         // Which CRDs are applied is decided once the release's objects are known.
         include_crds: true,
         app_seed: ctx.app.to_owned(),
+        cluster: ctx.cluster.map(|c| c.for_release(&[&release_namespace])),
     };
-    tracing::info!(chart = %chart.name, version = %chart.version, digest = %chart.digest,
+    tracing::info!(chart = %chart.name(), version = %chart.metadata.version,
         release_name = %request.release_name, "rendering the HelmRelease's chart");
     let rendered =
         ctx.renderer
@@ -420,11 +468,18 @@ fn render_release(
     let mut all = phase::select_crds(rendered.crds, &policy, upgrade, ctx.applied);
     all.extend(rendered.objects);
     all.extend(rendered.hooks);
-    let mut all = post_render_all(release, id, all, secret_values)?;
-    refuse_exposure(release, id, &all, &composed.leaves)?;
+    let looked_up = request.cluster.as_ref().is_some_and(|c| c.lookup.is_some());
+    let mut all = post_render_all(release, id, all, secret_values || looked_up)?;
+    let mut leaves = composed.leaves;
+    if let Some(cluster) = &request.cluster {
+        leaves.extend(cluster.take_leaves());
+    }
+    refuse_exposure(release, id, &all, &leaves)?;
     for object in &mut all {
         finish(object, &request.release_name, &release_namespace);
-        if secret_values && let Some(hold) = ctx.hold {
+        if (secret_values || looked_up)
+            && let Some(hold) = ctx.hold
+        {
             hold_secret(object, hold);
         }
     }

@@ -23,7 +23,10 @@ pub fn is_flux_helm_object(object: &Value) -> bool {
     matches!(
         (group, kind),
         (Some(HELM_GROUP), Some("HelmRelease"))
-            | (Some(SOURCE_GROUP), Some("HelmRepository" | "OCIRepository"))
+            | (
+                Some(SOURCE_GROUP),
+                Some("HelmRepository" | "OCIRepository" | "HelmChart")
+            )
     )
 }
 
@@ -108,6 +111,10 @@ pub struct ChartSpec {
     pub version: String,
     /// The source.
     pub source_ref: SourceRef,
+    /// Values files of the source (paths from its root) replacing the chart's
+    /// `values.yaml`, merged in order.
+    #[serde(default)]
+    pub values_files: Vec<String>,
 }
 
 /// A reference to a source object.
@@ -227,6 +234,65 @@ pub struct OciRepository {
     pub spec: RepositorySpec,
 }
 
+/// A `GitRepository` (source.toolkit.fluxcd.io v1, v1beta2): a chart directory of a Git
+/// repository (`chart.spec.chart: ./path`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepository {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: Meta,
+    /// The spec.
+    pub spec: GitRepositorySpec,
+}
+
+/// `GitRepository.spec`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositorySpec {
+    /// `https://...`, `http://...`, `ssh://...`, `git://...`.
+    pub url: String,
+    /// What to check out (Flux's default: the `master` branch).
+    #[serde(default, rename = "ref")]
+    pub reference: Option<GitReference>,
+    /// A Secret with `username`/`password`, `bearerToken`, `ca.crt` (or SSH `identity`).
+    #[serde(default)]
+    pub secret_ref: Option<LocalRef>,
+}
+
+/// `GitRepository.spec.ref`, in Flux's precedence: commit, name, semver, tag, branch.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitReference {
+    /// A branch.
+    #[serde(default)]
+    pub branch: String,
+    /// A tag.
+    #[serde(default)]
+    pub tag: String,
+    /// A semver range over the tags.
+    #[serde(default)]
+    pub semver: String,
+    /// A full ref name (`refs/heads/x`, `refs/tags/y`).
+    #[serde(default)]
+    pub name: String,
+    /// A commit.
+    #[serde(default)]
+    pub commit: String,
+}
+
+/// A `HelmChart` (source.toolkit.fluxcd.io v1, v1beta2), named by a HelmRelease's
+/// `chartRef`: the same fields as `spec.chart.spec`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmChart {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: Meta,
+    /// The spec.
+    pub spec: ChartSpec,
+}
+
 /// The release name Flux gives: `spec.releaseName`, else `[targetNamespace-]name`,
 /// shortened as Flux shortens names longer than 53 characters.
 pub fn release_name(release: &HelmRelease) -> String {
@@ -291,6 +357,9 @@ mod tests {
         ));
         assert!(is_flux_helm_object(
             &json!({"apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "OCIRepository"})
+        ));
+        assert!(is_flux_helm_object(
+            &json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart"})
         ));
         assert!(!is_flux_helm_object(
             &json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository"})

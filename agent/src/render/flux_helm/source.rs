@@ -1,12 +1,40 @@
-//! Where a HelmRelease's chart comes from: its `HelmRepository` (`chart.spec.sourceRef`)
-//! or `OCIRepository` (`chartRef`), with the credentials and CA bundle of their Secrets.
+//! Where a HelmRelease's chart comes from: its `HelmRepository` or `GitRepository`
+//! (`chart.spec.sourceRef`), or the `OCIRepository` or `HelmChart` of its `chartRef`, with
+//! the credentials and CA bundle of their Secrets. Without a `secretRef`/`certSecretRef`, a
+//! repository gets the access Tether's `helmRepositories` gives its URL.
 
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::model::{self, HelmRelease, HelmRepository, OciRepository, RepositorySpec, SourceRef};
+use super::model::{
+    self, GitRepository, HelmChart, HelmRelease, HelmRepository, OciRepository, RepositorySpec,
+    SourceRef,
+};
 use super::{Context, FluxHelmError, group_kind, name_of, namespace_of, values};
 use crate::render::helm_fetch::{ChartRequest, Credentials, Repository};
+use crate::tree::{RelPath, Tree};
+
+/// Where the chart is read.
+pub(super) enum Origin {
+    /// A Helm repository or OCI registry.
+    Remote {
+        /// The repository to contact.
+        repository: Repository,
+        /// The chart to ask it for.
+        request: ChartRequest,
+    },
+    /// A directory of a Git repository.
+    Git {
+        /// The repository's files.
+        tree: Tree,
+        /// The chart's directory.
+        dir: RelPath,
+        /// `valuesFiles`, from the repository's root, in order.
+        values_files: Vec<RelPath>,
+        /// Whether it is the synced snapshot.
+        snapshot: bool,
+    },
+}
 
 /// The objects a HelmRelease's source is looked up among.
 struct Lookup<'a> {
@@ -25,7 +53,7 @@ pub(super) fn chart_source(
     flux: &[Value],
     objects: &[Value],
     ctx: &Context<'_>,
-) -> Result<(Repository, ChartRequest), FluxHelmError> {
+) -> Result<Origin, FluxHelmError> {
     let lookup = Lookup {
         namespace,
         id,
@@ -34,7 +62,8 @@ pub(super) fn chart_source(
         ctx,
     };
     match (&release.spec.chart, &release.spec.chart_ref) {
-        (Some(template), None) => lookup.helm_repository(&template.spec),
+        (Some(template), None) => lookup.chart_spec(&template.spec, "spec.chart.spec"),
+        (None, Some(reference)) if reference.kind == "HelmChart" => lookup.helm_chart(reference),
         (None, Some(reference)) => lookup.oci_repository(reference),
         (Some(_), Some(_)) => Err(lookup.invalid(
             "spec.chart",
@@ -77,20 +106,108 @@ impl Lookup<'_> {
             })
     }
 
-    /// `spec.chart.spec`: a chart of a HelmRepository (HTTP or OCI).
-    fn helm_repository(
+    /// `spec.chart.spec` (or a HelmChart's spec, `field`): a chart of a HelmRepository
+    /// (HTTP or OCI) or a directory of a GitRepository.
+    fn chart_spec(&self, spec: &model::ChartSpec, field: &str) -> Result<Origin, FluxHelmError> {
+        match spec.source_ref.kind.as_str() {
+            "HelmRepository" => {
+                if !spec.values_files.is_empty() {
+                    return Err(self.invalid(
+                        &format!("{field}.valuesFiles"),
+                        "valuesFiles is supported for charts of a GitRepository only".into(),
+                    ));
+                }
+                self.helm_repository(spec)
+            }
+            "GitRepository" => self.git_repository(spec, field),
+            other => Err(self.invalid(
+                &format!("{field}.sourceRef.kind"),
+                format!("{other:?} is not supported (HelmRepository and GitRepository are)"),
+            )),
+        }
+    }
+
+    /// `chartRef` to a HelmChart: its spec, its source in the HelmChart's namespace.
+    fn helm_chart(&self, reference: &SourceRef) -> Result<Origin, FluxHelmError> {
+        let object = self.find(reference, "HelmChart")?;
+        let chart: HelmChart = parse(object, "HelmChart")?;
+        let inner = Lookup {
+            namespace: namespace_of(object, self.ctx.namespace),
+            ..*self
+        };
+        inner.chart_spec(&chart.spec, "spec.chartRef(HelmChart).spec")
+    }
+
+    /// A chart directory (`chart: ./path`) of a GitRepository: the synced snapshot when it
+    /// is the same repository, else fetched.
+    fn git_repository(
         &self,
         spec: &model::ChartSpec,
-    ) -> Result<(Repository, ChartRequest), FluxHelmError> {
-        if spec.source_ref.kind != "HelmRepository" {
-            return Err(self.invalid(
-                "spec.chart.spec.sourceRef.kind",
-                format!(
-                    "{:?} is not supported (HelmRepository is)",
-                    spec.source_ref.kind
-                ),
+        field: &str,
+    ) -> Result<Origin, FluxHelmError> {
+        let object = self.find(&spec.source_ref, "GitRepository")?;
+        let source: GitRepository = parse(object, "GitRepository")?;
+        let source_ns = namespace_of(object, self.ctx.namespace);
+        let source_id = format!("GitRepository {source_ns}/{}", name_of(object));
+        let git_invalid = |field: &str, problem: String| FluxHelmError::InvalidField {
+            object: source_id.clone(),
+            field: field.to_owned(),
+            problem,
+        };
+        let reference = super::git::reference(source.spec.reference.as_ref())
+            .map_err(|p| git_invalid("spec.ref", p))?;
+        let path = |text: &str, field: &str| {
+            let text = text.trim().trim_start_matches("./");
+            RelPath::parse(text.trim_end_matches('/'))
+                .map_err(|e| self.invalid(field, format!("{e} (a path inside the repository)")))
+        };
+        let dir = path(&spec.chart, &format!("{field}.chart"))?;
+        let values_files = spec
+            .values_files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| path(f, &format!("{field}.valuesFiles[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let credentials = match &source.spec.secret_ref {
+            None => crate::source::Credentials::none(),
+            Some(secret) => {
+                let found = find_secret(self.objects, &secret.name, source_ns, self.ctx)
+                    .map_err(|p| git_invalid("spec.secretRef", p))?;
+                super::git::credentials(&|key| {
+                    values::secret_value(found, key, self.ctx.held)
+                        .map_err(|p| format!("key {key}: {p}"))
+                })
+                .map_err(|p| git_invalid("spec.secretRef", p))?
+            }
+        };
+        let Some(git) = self.ctx.git else {
+            return Err(git_invalid(
+                "spec.url",
+                "charts of a GitRepository are rendered by the agent (no Git access here)".into(),
             ));
-        }
+        };
+        let (tree, snapshot) = git
+            .tree(super::git::GitRequest {
+                object: &source_id,
+                url: &source.spec.url,
+                reference,
+                credentials,
+            })
+            .map_err(|reason| FluxHelmError::GitFailed {
+                object: self.id.to_owned(),
+                source_name: source_id.clone(),
+                reason,
+            })?;
+        Ok(Origin::Git {
+            tree,
+            dir,
+            values_files,
+            snapshot,
+        })
+    }
+
+    /// A chart of a HelmRepository (HTTP or OCI).
+    fn helm_repository(&self, spec: &model::ChartSpec) -> Result<Origin, FluxHelmError> {
         let object = self.find(&spec.source_ref, "HelmRepository")?;
         let source: HelmRepository = parse(object, "HelmRepository")?;
         let oci = source.spec.kind == "oci";
@@ -114,18 +231,21 @@ impl Lookup<'_> {
             version,
             digest: None,
         };
-        Ok((repository, request))
+        Ok(Origin::Remote {
+            repository,
+            request,
+        })
     }
 
     /// `spec.chartRef`: the chart an OCIRepository points at (tag, semver or digest).
-    fn oci_repository(
-        &self,
-        reference: &SourceRef,
-    ) -> Result<(Repository, ChartRequest), FluxHelmError> {
+    fn oci_repository(&self, reference: &SourceRef) -> Result<Origin, FluxHelmError> {
         if reference.kind != "OCIRepository" {
             return Err(self.invalid(
                 "spec.chartRef.kind",
-                format!("{:?} is not supported (OCIRepository is)", reference.kind),
+                format!(
+                    "{:?} is not supported (OCIRepository and HelmChart are)",
+                    reference.kind
+                ),
             ));
         }
         let object = self.find(reference, "OCIRepository")?;
@@ -155,8 +275,28 @@ impl Lookup<'_> {
             version,
             digest: (!wanted.digest.is_empty()).then(|| wanted.digest.clone()),
         };
-        Ok((repository, request))
+        Ok(Origin::Remote {
+            repository,
+            request,
+        })
     }
+}
+
+/// The Secret `namespace/name` of the app's manifests.
+fn find_secret<'a>(
+    objects: &'a [Value],
+    name: &str,
+    namespace: &str,
+    ctx: &Context<'_>,
+) -> Result<&'a Value, String> {
+    objects
+        .iter()
+        .find(|o| {
+            group_kind(o) == ("", "Secret")
+                && name_of(o) == name
+                && namespace_of(o, ctx.namespace) == namespace
+        })
+        .ok_or_else(|| format!("Secret {namespace}/{name} is not in the app's manifests"))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(object: &Value, kind: &str) -> Result<T, FluxHelmError> {
@@ -175,18 +315,11 @@ fn repository(
     id: &str,
 ) -> Result<Repository, FluxHelmError> {
     let secret = |name: &str, field: &str| -> Result<&Value, FluxHelmError> {
-        objects
-            .iter()
-            .find(|o| {
-                group_kind(o) == ("", "Secret")
-                    && name_of(o) == name
-                    && namespace_of(o, ctx.namespace) == namespace
-            })
-            .ok_or_else(|| FluxHelmError::InvalidField {
-                object: id.to_owned(),
-                field: field.to_owned(),
-                problem: format!("Secret {namespace}/{name} is not in the app's manifests"),
-            })
+        find_secret(objects, name, namespace, ctx).map_err(|problem| FluxHelmError::InvalidField {
+            object: id.to_owned(),
+            field: field.to_owned(),
+            problem,
+        })
     };
     let key = |object: &Value,
                key: &str,
@@ -198,8 +331,11 @@ fn repository(
             problem: format!("key {key}: {problem}"),
         })
     };
-    let mut repository = Repository::new(&spec.url);
-    repository.plain_http = spec.insecure && spec.url.starts_with("oci://");
+    // Tether's `helmRepositories` first; the source's own Secrets win over it.
+    let mut repository = ctx
+        .repositories
+        .map_or_else(|| Repository::new(&spec.url), |a| a.repository(&spec.url));
+    repository.plain_http |= spec.insecure && spec.url.starts_with("oci://");
     if let Some(reference) = &spec.secret_ref {
         let field = "secretRef";
         let object = secret(&reference.name, field)?;

@@ -3,7 +3,11 @@ use serde_json::json;
 
 struct Unused;
 impl ChartRenderer for Unused {
-    fn render(&self, _: &FetchedChart, _: &ReleaseRequest) -> Result<RenderedRelease, String> {
+    fn render(
+        &self,
+        _: &crate::render::helm::Chart,
+        _: &ReleaseRequest,
+    ) -> Result<RenderedRelease, String> {
         Err("not expected".into())
     }
 }
@@ -18,6 +22,9 @@ fn ctx(renderer: &dyn ChartRenderer) -> Context<'_> {
         limits: FetchLimits::default(),
         cache: Arc::new(Mutex::new(ArchiveCache::new(1 << 20))),
         applied: None,
+        git: None,
+        cluster: None,
+        repositories: None,
     }
 }
 

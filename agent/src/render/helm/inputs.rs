@@ -4,16 +4,21 @@
 //! ([`crate::render::helm_fetch::RepositoryAccess`]), and the objects the app applied at its
 //! last sync, which tell a HelmRelease's install from its upgrade
 //! ([`crate::render::flux_helm::phase`]); for a `helm:` app, `.Capabilities` from the
-//! cluster's discovery ([`super::capabilities`]).
+//! cluster's discovery ([`super::capabilities`]); for Flux HelmReleases and Kustomize's
+//! `helmCharts`, the cluster ([`super::cluster`]) and where GitRepository charts are read
+//! ([`crate::render::flux_helm::git`]).
 
 use std::sync::Arc;
 
+use super::cluster::HelmCluster;
 use super::lookup::ClusterLookup;
 use super::values_from::{self, ValuesFromInput};
 use super::{ChartSettings, HelmError};
 use crate::config::helm::{HelmAppConfig, HelmRepositoryConfig};
 use crate::render::Decryptor;
 use crate::render::flux_helm::HeldValues;
+use crate::render::flux_helm::ReleaseEnv;
+use crate::render::flux_helm::git::{GitSources, OwnSource};
 use crate::render::flux_helm::phase::AppliedObjects;
 use crate::render::helm_fetch::RepositoryAccess;
 use crate::secrets::credentials::CredentialSource;
@@ -43,6 +48,11 @@ pub struct HelmInputs<'a> {
     pub cluster: Option<&'a dyn CredentialSource>,
     /// Where downloaded chart archives are kept across restarts (`None`: memory only).
     pub archive_dir: Option<&'a std::path::Path>,
+    /// The synced repository's URL and reference (`main`, `tag:X`, `semver:R`,
+    /// `commit:C`): a GitRepository naming them is read from `tree`.
+    pub own_source: Option<(&'a str, &'a str)>,
+    /// Where other GitRepositories are fetched (`None`: refused).
+    pub git_cache_dir: Option<&'a std::path::Path>,
 }
 
 /// What [`resolve`] read.
@@ -51,6 +61,10 @@ pub struct ResolvedInputs {
     pub settings: Option<ChartSettings>,
     /// The access to chart repositories.
     pub repositories: Arc<RepositoryAccess>,
+    /// The cluster, for Kustomize's `helmCharts` (`None` offline).
+    pub cluster: Option<Arc<HelmCluster>>,
+    /// What the app's Flux HelmReleases are rendered with.
+    pub flux: ReleaseEnv,
 }
 
 /// Reads the app's inputs.
@@ -63,16 +77,37 @@ pub async fn resolve(inputs: &HelmInputs<'_>) -> Result<ResolvedInputs, HelmErro
             .await
             .map_err(|source| HelmError::RepositoryFailed { source })?;
     let access = Arc::new(access);
+    let client = inputs.cluster.and_then(CredentialSource::client);
+    let cluster = client.clone().map(|client| {
+        Arc::new(HelmCluster::new(
+            client,
+            tokio::runtime::Handle::current(),
+            inputs.namespace,
+            inputs.helm.is_some_and(|h| h.lookup),
+            inputs
+                .helm
+                .is_some_and(|h| h.allow_secret_values_outside_secrets),
+        ))
+    });
+    let flux = ReleaseEnv {
+        git: Some(GitSources::new(
+            own_source(inputs),
+            inputs.git_cache_dir.map(std::path::Path::to_path_buf),
+        )),
+        cluster: cluster.as_deref().cloned(),
+        repositories: Some(Arc::clone(&access)),
+    };
     let Some(helm) = inputs.helm else {
         return Ok(ResolvedInputs {
             settings: None,
             repositories: access,
+            cluster,
+            flux,
         });
     };
     let mut settings = helm.settings(inputs.app, inputs.namespace);
     settings.hold = Some(Arc::clone(inputs.decryptor));
     settings.repositories = Some(Arc::clone(&access));
-    let client = inputs.cluster.and_then(CredentialSource::client);
     if let Some(client) = &client {
         match super::capabilities::discover(client).await {
             Ok(found) => {
@@ -114,6 +149,19 @@ pub async fn resolve(inputs: &HelmInputs<'_>) -> Result<ResolvedInputs, HelmErro
     Ok(ResolvedInputs {
         settings: Some(settings),
         repositories: access,
+        cluster,
+        flux,
+    })
+}
+
+/// The synced repository, when its reference parses (else GitRepositories are fetched).
+fn own_source(inputs: &HelmInputs<'_>) -> Option<OwnSource> {
+    let (url, reference) = inputs.own_source?;
+    let reference = crate::source::parse_reference(reference).ok()?;
+    Some(OwnSource {
+        url: url.to_owned(),
+        reference,
+        tree: inputs.tree.clone(),
     })
 }
 

@@ -39,6 +39,11 @@ pub fn load_dir(tree: &Tree, dir: &RelPath) -> Result<Chart, HelmError> {
             reason,
         })?
     };
+    // Symlinks are followed inside the chart only: `.Files` never reads outside it.
+    let real_dir = tree
+        .resolve(dir)
+        .map_err(read_err)?
+        .map_or_else(|| dir.clone(), |(real, _)| real);
     let mut files = Vec::new();
     // (directory, its path inside the chart)
     let mut pending = vec![(dir.clone(), String::new())];
@@ -52,6 +57,17 @@ pub fn load_dir(tree: &Tree, dir: &RelPath) -> Result<Chart, HelmError> {
             let is_dir = entry.kind == EntryKind::Dir;
             if rules.ignored(&name, is_dir) {
                 continue;
+            }
+            if let Some((real, _)) = tree.resolve(&entry.path).map_err(read_err)?
+                && !real.starts_with(&real_dir)
+            {
+                return Err(HelmError::InvalidChart {
+                    chart: label,
+                    file: name,
+                    reason: format!(
+                        "a symlink to {real} leaves the chart's directory (.Files never reads outside the chart)"
+                    ),
+                });
             }
             if is_dir {
                 pending.push((entry.path, name));

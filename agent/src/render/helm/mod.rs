@@ -18,6 +18,7 @@ mod app;
 mod archive;
 pub mod capabilities;
 mod chart;
+pub mod cluster;
 mod deps;
 pub mod exposure;
 mod ignore;

@@ -358,10 +358,9 @@ impl Files {
         self.0.iter().find(|f| f.name == name)
     }
 
+    /// Helm's `AsConfig`/`AsSecrets`: the files by base name as YAML; `{}` when there are
+    /// none (helm's `Files` is never nil: an empty `Glob` prints `{}`).
     fn encoded_yaml(&self, encode: fn(&ChartFile) -> String) -> Value {
-        if self.0.is_empty() {
-            return s("");
-        }
         let entries: BTreeMap<String, Value> = self
             .0
             .iter()

@@ -18,6 +18,8 @@ pub(crate) struct Dir<'a> {
     pub(crate) decryptor: Option<&'a dyn Decryptor>,
     /// Access to remote charts' repositories (`helmCharts`).
     pub(crate) helm_repositories: Option<&'a crate::render::helm_fetch::RepositoryAccess>,
+    /// The cluster (`helmCharts`' `.Capabilities` and opt-in `lookup`).
+    pub(crate) helm_cluster: Option<&'a crate::render::helm::cluster::HelmCluster>,
 }
 
 impl Dir<'_> {

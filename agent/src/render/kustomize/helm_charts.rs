@@ -188,7 +188,7 @@ fn inflate(
     };
     let (loaded, chart_dir) = load_chart(here, field, chart, chart_home)?;
     let value_files = values(here, field, chart, &chart_dir, merge)?;
-    let options = ReleaseOptions {
+    let mut options = ReleaseOptions {
         release_name: if chart.release_name.is_empty() {
             helm::DEFAULT_RELEASE_NAME.to_owned()
         } else {
@@ -207,11 +207,42 @@ fn inflate(
         app_seed: here.file.to_string(),
         ..ReleaseOptions::default()
     };
-    let release = helm::render(&loaded, &options).map_err(|e| fail(here, field, e.to_string()))?;
+    // The cluster's capabilities; the kustomization's kubeVersion and apiVersions win.
+    let cluster = here
+        .helm_cluster
+        .map(|c| c.for_release(&[options.namespace.as_str()]));
+    if let Some(cluster) = &cluster {
+        cluster.apply(&mut options, !chart.api_versions.is_empty());
+    }
+    let explain = |e: helm::HelmError| match &cluster {
+        Some(c) => c.explain(e),
+        None => e,
+    };
+    let release =
+        helm::render(&loaded, &options).map_err(|e| fail(here, field, explain(e).to_string()))?;
+    if let Some(cluster) = &cluster {
+        let objects = release
+            .crds
+            .iter()
+            .chain(&release.objects)
+            .map(|o| &o.value)
+            .chain(release.hooks.iter().map(|h| &h.object));
+        cluster
+            .refuse_exposure(objects)
+            .map_err(|e| fail(here, field, e.to_string()))?;
+    }
     let mut out: Vec<Value> = release.crds.into_iter().map(|o| o.value).collect();
     out.extend(release.objects.into_iter().map(|o| o.value));
     if !chart.skip_hooks {
         out.extend(release.hooks.into_iter().map(|h| h.object));
+    }
+    // A looked-up Secret's values stay held, as decrypted SOPS values are.
+    if cluster.as_ref().is_some_and(|c| c.lookup.is_some())
+        && let Some(hold) = here.decryptor
+    {
+        for object in &mut out {
+            crate::render::flux_helm::hold_secret(object, hold);
+        }
     }
     Ok(out)
 }

@@ -147,22 +147,31 @@ pub(crate) fn build(
     options: &RenderOptions,
 ) -> Result<Vec<Resource>, KustomizeError> {
     // A build recurses once per nested kustomization: it runs on a thread whose stack holds
-    // `MAX_NESTING` levels whatever thread (a runtime worker, a test) asks for it.
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("kustomize".into())
-            .stack_size(BUILD_STACK)
-            .spawn_scoped(scope, || build_here(tree, dir, file, options))
-            .map_err(|err| KustomizeError::ThreadFailed {
-                path: file.to_string(),
-                reason: err.to_string(),
-            })
-            .and_then(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-    })
+    // `MAX_NESTING` levels whatever thread (a runtime worker, a test) asks for it. A runtime
+    // worker hands its tasks over while it waits (a chart's `lookup` needs them).
+    let run = || {
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("kustomize".into())
+                .stack_size(BUILD_STACK)
+                .spawn_scoped(scope, || build_here(tree, dir, file, options))
+                .map_err(|err| KustomizeError::ThreadFailed {
+                    path: file.to_string(),
+                    reason: err.to_string(),
+                })
+                .and_then(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+        })
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(run)
+        }
+        _ => run(),
+    }
 }
 
 /// The stack of a build's thread: room for [`MAX_NESTING`] levels in an unoptimised build.
@@ -222,6 +231,7 @@ impl<'a> Builder<'a> {
             limits: self.kustomize_limits(),
             decryptor: self.options.decryptor.as_deref(),
             helm_repositories: self.options.helm_repositories.as_deref(),
+            helm_cluster: self.options.helm_cluster.as_deref(),
         }
     }
 
