@@ -264,11 +264,11 @@ pub fn emit_documents<'a>(
         if index > 0 {
             out.push_str("---\n");
         }
-        let text = serde_saphyr::to_string(value).map_err(|err| YamlError::EmitFailed {
+        // Straight into the stream: no string per document to copy and free.
+        serde_saphyr::to_fmt_writer(&mut out, value).map_err(|err| YamlError::EmitFailed {
             message: err.to_string(),
         })?;
-        out.push_str(&text);
-        if !text.ends_with('\n') {
+        if !out.ends_with('\n') {
             out.push('\n');
         }
     }
