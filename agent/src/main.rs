@@ -38,18 +38,7 @@ enum Command {
     /// passed its gates, held there) or end its hold (`rollback clear APP`).
     Rollback(tether_agent::rollout::request::RollbackArgs),
     /// Print the objects a directory renders to, as multi-document YAML.
-    Render {
-        /// The directory (plain manifests or a kustomization).
-        dir: std::path::PathBuf,
-        /// The directory everything read must stay inside (the repository root); by
-        /// default the Git work tree that contains DIR, else the current directory (when it
-        /// contains DIR), else DIR itself.
-        #[arg(long)]
-        root: Option<std::path::PathBuf>,
-        /// Helm charts (a DIR with `Chart.yaml`): how to render them, as `helm template`.
-        #[command(flatten)]
-        chart: ChartArgs,
-    },
+    Render(RenderArgs),
     /// Print the `tether.yaml` equivalent of a repository's Argo CD Applications or Flux
     /// Kustomizations, for review (exit 1 when some objects could not be mapped).
     Import {
@@ -88,6 +77,47 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+}
+
+/// `tether-agent render`'s arguments.
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// The directory (plain manifests or a kustomization).
+    dir: std::path::PathBuf,
+    /// The directory everything read must stay inside (the repository root); by
+    /// default the Git work tree that contains DIR, else the current directory (when it
+    /// contains DIR), else DIR itself.
+    #[arg(long)]
+    root: Option<std::path::PathBuf>,
+    /// Helm charts (a DIR with `Chart.yaml`): how to render them, as `helm template`.
+    #[command(flatten)]
+    chart: ChartArgs,
+}
+
+/// `tether-agent render` parsed on its own: a render is often one short process per
+/// directory (CI, scripts), where building the parser of every other command costs a
+/// visible share of the run. Same arguments, help and errors as the subcommand.
+#[derive(Debug, Parser)]
+#[command(
+    name = "render",
+    bin_name = "tether-agent render",
+    about = "Print the objects a directory renders to, as multi-document YAML.",
+    long_about = None
+)]
+struct RenderCli {
+    #[command(flatten)]
+    args: RenderArgs,
+}
+
+/// The `render` arguments when the command line is `tether-agent render ...`.
+fn render_only() -> Option<RenderArgs> {
+    let mut argv = std::env::args_os();
+    let program = argv.next()?;
+    if argv.next()? != "render" {
+        return None;
+    }
+    let rest = std::iter::once(program).chain(argv);
+    Some(RenderCli::parse_from(rest).args)
 }
 
 /// `tether-agent render`'s options for a chart directory (as `helm template`'s).
@@ -222,6 +252,9 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
+    if let Some(args) = render_only() {
+        return render_command(&args.dir, args.root.as_deref(), args.chart);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => ExitCode::from(tether_agent::check::command(
@@ -270,7 +303,7 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             )))
         }),
-        Command::Render { dir, root, chart } => render_command(&dir, root.as_deref(), chart),
+        Command::Render(args) => render_command(&args.dir, args.root.as_deref(), args.chart),
         Command::Fetch {
             url,
             reference,

@@ -114,22 +114,27 @@ pub fn parse_values(text: &str, limits: &ParseOptions) -> Result<Vec<Value>, Yam
 /// Parses every document of a YAML stream, keeping where each holds empty nulls. Empty
 /// documents are dropped.
 pub fn parse_documents(text: &str, limits: &ParseOptions) -> Result<Vec<Document>, YamlError> {
-    let docs = match build::build(text, limits) {
-        Some(docs) => docs,
-        None => parse_with_serde(text, limits)?
-            .into_iter()
-            .map(|value| Document {
-                value,
-                empty_nulls: Vec::new(),
-            })
-            .collect(),
+    // The fast path refuses to nest deeper than the limit itself; the serde path's values
+    // are measured here.
+    let (docs, measured) = match build::build(text, limits) {
+        Some(docs) => (docs, true),
+        None => (
+            parse_with_serde(text, limits)?
+                .into_iter()
+                .map(|value| Document {
+                    value,
+                    empty_nulls: Vec::new(),
+                })
+                .collect(),
+            false,
+        ),
     };
     let mut out = Vec::with_capacity(docs.len());
     for (index, doc) in docs.into_iter().enumerate() {
         if doc.value.is_null() {
             continue;
         }
-        if depth(&doc.value) > limits.max_depth {
+        if !measured && depth(&doc.value) > limits.max_depth {
             return Err(YamlError::TooDeep {
                 index,
                 limit: limits.max_depth,
@@ -259,16 +264,20 @@ pub fn parse_scalar(text: &str) -> Value {
 pub fn emit_documents<'a>(
     values: impl IntoIterator<Item = &'a Value>,
 ) -> Result<String, YamlError> {
-    let mut out = String::new();
+    let values: Vec<&Value> = values.into_iter().collect();
+    // Room for the whole stream at once: growing a long output step by step copies it and
+    // maps fresh pages at every step.
+    let estimate: usize = values.iter().copied().map(approximate_size).sum();
+    let mut out = String::with_capacity(estimate + estimate / 2);
     for (index, value) in values.into_iter().enumerate() {
         if index > 0 {
             out.push_str("---\n");
         }
-        let text = serde_saphyr::to_string(value).map_err(|err| YamlError::EmitFailed {
+        // Straight into the stream: no string per document to copy and free.
+        serde_saphyr::to_fmt_writer(&mut out, value).map_err(|err| YamlError::EmitFailed {
             message: err.to_string(),
         })?;
-        out.push_str(&text);
-        if !text.ends_with('\n') {
+        if !out.ends_with('\n') {
             out.push('\n');
         }
     }

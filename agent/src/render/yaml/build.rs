@@ -99,7 +99,7 @@ impl Builder<'_> {
                 if tag.is_some() {
                     return None;
                 }
-                if let Some(Frame::Map { key, map, .. }) = self.stack.last_mut()
+                if let Some(Frame::Map { key, .. }) = self.stack.last_mut()
                     && key.is_none()
                 {
                     // A mapping key: a string, once, and not a merge key.
@@ -107,9 +107,7 @@ impl Builder<'_> {
                     if anchor != 0 || (plain && (text == "<<" || !is_plain_string(&text))) {
                         return None;
                     }
-                    if map.contains_key(text.as_ref()) {
-                        return None;
-                    }
+                    // A duplicate key is found when its value is added (one lookup, not two).
                     *key = Some(text.into_owned());
                     self.nodes += 1;
                     return (self.nodes <= self.limits.max_nodes).then_some(());
@@ -119,7 +117,7 @@ impl Builder<'_> {
                     if empty {
                         self.empty_nulls.push(self.path());
                     }
-                    self.plain(&text)?
+                    self.plain(text)?
                 } else {
                     Value::String(text.into_owned())
                 };
@@ -206,32 +204,35 @@ impl Builder<'_> {
             None => self.root = Some(value),
             Some(Frame::Seq { items, .. }) => items.push(value),
             Some(Frame::Map { map, key, .. }) => {
-                map.insert(key.take()?, value);
+                if map.insert(key.take()?, value).is_some() {
+                    // A duplicate key: serde decides and words the error.
+                    return None;
+                }
             }
         }
         Some(())
     }
 
     /// Types a plain scalar as serde-saphyr does; `None` when only serde can say.
-    fn plain(&self, text: &str) -> Option<Value> {
-        if let Some(value) = plain_keyword(text, self.limits.core_booleans) {
+    fn plain(&self, text: std::borrow::Cow<'_, str>) -> Option<Value> {
+        if let Some(value) = plain_keyword(&text, self.limits.core_booleans) {
             return Some(value);
         }
         let first = text.as_bytes().first().copied().unwrap_or(b' ');
         if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
-            return Some(Value::String(text.to_owned()));
+            return Some(Value::String(text.into_owned()));
         }
-        if let Some(number) = simple_integer(text) {
+        if let Some(number) = simple_integer(&text) {
             return Some(number);
         }
         if text.starts_with("---") || text.starts_with("...") {
-            return Some(Value::String(text.to_owned()));
+            return Some(Value::String(text.into_owned()));
         }
         // Numbers in all their YAML spellings (octal, hex, floats, ...): serde-saphyr reads
         // the scalar on its own, with the same options.
-        match serde_saphyr::from_str_with_options::<Value>(text, options(self.limits)) {
+        match serde_saphyr::from_str_with_options::<Value>(&text, options(self.limits)) {
             Ok(value @ (Value::Number(_) | Value::Bool(_) | Value::String(_))) => Some(value),
-            Ok(_) => Some(Value::String(text.to_owned())),
+            Ok(_) => Some(Value::String(text.into_owned())),
             Err(_) => None,
         }
     }
