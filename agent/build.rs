@@ -1,20 +1,20 @@
 //! Link settings for the `tether-agent` binary.
 //!
 //! The binary carries some 80,000 relative relocations (vtables and static tables of its
-//! dependencies). Linked position-independent, the loader applies them at every start and
-//! each of the ~350 pages they touch is copied on write: three quarters of the page faults
-//! of a short command such as `tether-agent render`, and most of its start-up time. On
-//! GNU/Linux the binary is therefore linked at a fixed address (`-no-pie`): the linker
-//! applies the relocations once, the loader none, and the pages stay shared with the file.
-//! The code is still compiled position-independent and the libraries, heap and stacks are
-//! still placed at random; only the program image itself is not (as for Go's default
-//! builds, `kubectl` among them).
+//! dependencies), which the loader applies at every start. On GNU/Linux they are packed as
+//! RELR (`-z pack-relative-relocs`, glibc 2.36+, as in the image's Debian 12 base): the
+//! relocation table shrinks from about 2 MiB to 24 KiB, and a short command such as
+//! `tether-agent render` starts faster. The binary stays position-independent: linking it at
+//! a fixed address (`-no-pie`) would save most of the remaining start-up page faults (about
+//! 1 ms per process), but the daemon parses untrusted input (Git packs, YAML, HTTP) with
+//! statically linked C code among it, and a program image at a known address would hand an
+//! attacker its gadgets. Address randomisation is kept.
 
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os == "linux" && env == "gnu" {
-        println!("cargo:rustc-link-arg-bins=-no-pie");
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
     println!("cargo:rerun-if-changed=build.rs");
 }
