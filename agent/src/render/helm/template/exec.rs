@@ -19,12 +19,18 @@ enum Flow {
     Continue,
 }
 
+/// A `tpl` text, parsed: its body and the templates it `define`s.
+pub(crate) struct Tpl {
+    pub root: Arc<Def>,
+    pub layer: Arc<HashMap<String, Arc<Def>>>,
+}
+
 /// The state of one render (one top-level template), shared by nested includes.
 pub(crate) struct Exec<'a> {
     pub set: &'a TemplateSet,
     pub env: &'a Environment,
     /// Templates `define`d by `tpl` texts being executed (innermost last).
-    pub overlay: Vec<HashMap<String, Arc<Def>>>,
+    pub overlay: Vec<Arc<HashMap<String, Arc<Def>>>>,
     /// The definition being executed (for error positions).
     pub def: Arc<Def>,
     /// The name it was called by (`executing "NAME"`).
@@ -42,8 +48,8 @@ pub(crate) struct Exec<'a> {
     /// Per-name include counts, as Helm bounds recursion.
     pub included: HashMap<String, usize>,
     pub rng: Option<rand_chacha::ChaCha20Rng>,
-    /// Parsed `tpl` texts, by text.
-    pub tpl_cache: HashMap<String, Arc<super::parse::Parsed>>,
+    /// Parsed `tpl` texts, by text (kept from one template to the next).
+    pub tpl_cache: HashMap<Arc<str>, Arc<Tpl>>,
     /// Maps changed in place (`set`, `merge`, ...), as Go's shared maps would show them.
     pub mutations: Mutations,
 }

@@ -9,16 +9,44 @@
 
 use super::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+
+/// A hasher for container identities (addresses): one multiplication, as the keys are
+/// already unique and only their low bits vary little (allocations are aligned).
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.0 = (i as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
+    }
+}
+
+/// Maps and sets keyed by container identity.
+type IdBuild = BuildHasherDefault<IdHasher>;
 
 /// The successors of changed maps and lists.
 #[derive(Default)]
 pub(crate) struct Mutations {
     /// Old container identity → (the old value, kept alive so its address is not reused;
     /// its successor).
-    replaced: HashMap<usize, (Value, Value)>,
+    replaced: HashMap<usize, (Value, Value), IdBuild>,
     /// Containers known to hold no replaced container since the last change.
-    clean: HashSet<usize>,
+    clean: HashSet<usize, IdBuild>,
 }
 
 fn id(v: &Value) -> Option<usize> {
@@ -50,7 +78,14 @@ impl Mutations {
         if self.replaced.is_empty() || id(&v).is_none() {
             return v;
         }
-        let mut visiting = HashSet::new();
+        // Cheap when nothing in `v` changed since its last walk.
+        if let Some(i) = id(&v)
+            && self.clean.contains(&i)
+            && !self.replaced.contains_key(&i)
+        {
+            return v;
+        }
+        let mut visiting = Vec::new();
         self.deep(v, &mut visiting, 0)
     }
 
@@ -65,12 +100,14 @@ impl Mutations {
         v
     }
 
-    fn deep(&mut self, v: Value, visiting: &mut HashSet<usize>, depth: usize) -> Value {
+    fn deep(&mut self, v: Value, visiting: &mut Vec<usize>, depth: usize) -> Value {
         let v = self.follow(v);
         let Some(i) = id(&v) else { return v };
-        if self.clean.contains(&i) || depth > MAX_DEPTH || !visiting.insert(i) {
+        // The containers being walked (the path from the root: at most MAX_DEPTH).
+        if self.clean.contains(&i) || depth > MAX_DEPTH || visiting.contains(&i) {
             return v;
         }
+        visiting.push(i);
         let out = match &v {
             Value::Map(m) => {
                 let mut changed: Option<BTreeMap<String, Value>> = None;
@@ -102,7 +139,7 @@ impl Mutations {
             }
             _ => None,
         };
-        visiting.remove(&i);
+        visiting.pop();
         match out {
             Some(new) => {
                 if let Some(n) = id(&new) {
