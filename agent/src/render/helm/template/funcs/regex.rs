@@ -43,7 +43,7 @@ fn build(expr: &str) -> Result<Regex, String> {
     if let Some(re) = lock().get(expr) {
         return Ok(re.clone());
     }
-    let re = compile(expr)?;
+    let re = build_uncached(expr)?;
     let mut cached = lock();
     if cached.len() >= CACHE_MAX {
         cached.clear();
@@ -52,7 +52,7 @@ fn build(expr: &str) -> Result<Regex, String> {
     Ok(re)
 }
 
-fn compile(expr: &str) -> Result<Regex, String> {
+fn build_uncached(expr: &str) -> Result<Regex, String> {
     let expr = super::regex_go::translate(expr);
     regex::RegexBuilder::new(&expr)
         .size_limit(10 * 1024 * 1024)
