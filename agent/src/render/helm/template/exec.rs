@@ -40,6 +40,8 @@ pub(crate) struct Exec<'a> {
     vars: Vec<(Arc<str>, Value, bool)>,
     /// Whether dot is a `range` element that is a nil `interface{}` (see `vars`).
     dot_nil_iface: bool,
+    /// The name of the root variable, `$`.
+    dollar: Arc<str>,
     pub steps: u64,
     pub depth: usize,
     pub written: usize,
@@ -69,6 +71,7 @@ impl<'a> Exec<'a> {
             exec_name: Arc::from(name),
             vars: Vec::new(),
             dot_nil_iface: false,
+            dollar: Arc::from("$"),
             steps: 0,
             depth: 0,
             written: 0,
@@ -174,8 +177,10 @@ impl<'a> Exec<'a> {
         self.depth += 1;
         let saved_def = std::mem::replace(&mut self.def, def.clone());
         let saved_name = std::mem::replace(&mut self.exec_name, Arc::from(name));
-        let saved_vars =
-            std::mem::replace(&mut self.vars, vec![(Arc::from("$"), dot.clone(), false)]);
+        let saved_vars = std::mem::replace(
+            &mut self.vars,
+            vec![(self.dollar.clone(), dot.clone(), false)],
+        );
         let saved_iface = std::mem::replace(&mut self.dot_nil_iface, false);
         let r = self.list(&def.body, dot, out);
         self.dot_nil_iface = saved_iface;
@@ -337,13 +342,13 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn set_or_push(&mut self, name: &str, v: Value, assign: bool, iface: bool) {
-        if assign && let Some(slot) = self.vars.iter_mut().rev().find(|(n, ..)| &**n == name) {
+    fn set_or_push(&mut self, name: &Arc<str>, v: Value, assign: bool, iface: bool) {
+        if assign && let Some(slot) = self.vars.iter_mut().rev().find(|(n, ..)| n == name) {
             slot.1 = v;
             slot.2 = iface;
             return;
         }
-        self.vars.push((Arc::from(name), v, iface));
+        self.vars.push((name.clone(), v, iface));
     }
 
     /// Whether a nil at the head of this node's field chain is Go's invalid value (a field

@@ -8,7 +8,7 @@
 //! values, so a change made by one is seen by those rendered after it).
 
 use super::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
@@ -45,8 +45,39 @@ pub(crate) struct Mutations {
     /// Old container identity → (the old value, kept alive so its address is not reused;
     /// its successor).
     replaced: HashMap<usize, (Value, Value), IdBuild>,
-    /// Containers known to hold no replaced container since the last change.
-    clean: HashSet<usize, IdBuild>,
+    /// Containers known to hold no replaced container, pinned (see [`Pin`]). Every
+    /// container inside a clean one is clean too, unless a walk was `cut`.
+    clean: HashMap<usize, Pin, IdBuild>,
+    /// Container → the clean containers found holding it, so that a change un-marks only
+    /// the containers that hold the changed one.
+    parents: HashMap<usize, Vec<usize>, IdBuild>,
+    /// A walk stopped short (nesting bound or a cycle): clean containers may hold
+    /// containers `parents` does not know, so the next change un-marks everything.
+    cut: bool,
+}
+
+/// A clean container's allocation kept (not its contents), so that its address is not
+/// taken by another container while it is listed as clean.
+enum Pin {
+    Map {
+        _keep: std::sync::Weak<BTreeMap<String, Value>>,
+    },
+    List {
+        _keep: std::sync::Weak<Vec<Value>>,
+    },
+    None,
+}
+
+fn pin(v: &Value) -> Pin {
+    match v {
+        Value::Map(m) => Pin::Map {
+            _keep: Arc::downgrade(m),
+        },
+        Value::List(l) => Pin::List {
+            _keep: Arc::downgrade(l),
+        },
+        _ => Pin::None,
+    }
 }
 
 fn id(v: &Value) -> Option<usize> {
@@ -56,6 +87,9 @@ fn id(v: &Value) -> Option<usize> {
         _ => None,
     }
 }
+
+/// Most containers whose holders are remembered (past it, a change un-marks everything).
+const MAX_LINKED: usize = 1 << 20;
 
 /// Deepest nesting resolved (deeper values are returned as they are).
 const MAX_DEPTH: usize = 200;
@@ -70,7 +104,39 @@ impl Mutations {
             return;
         }
         self.replaced.insert(o, (old.clone(), new.clone()));
-        self.clean.clear();
+        if self.cut || self.parents.len() > MAX_LINKED {
+            self.clean.clear();
+            self.parents.clear();
+            self.cut = false;
+            return;
+        }
+        // Un-mark `old` and every clean container holding it.
+        let mut stack = vec![o];
+        while let Some(c) = stack.pop() {
+            if (self.clean.remove(&c).is_some() || c == o)
+                && let Some(holders) = self.parents.get(&c)
+            {
+                stack.extend(holders.iter().copied());
+            }
+        }
+    }
+
+    /// Records that `holder`'s containers are held by it.
+    fn link(&mut self, holder: &Value) {
+        let Some(h) = id(holder) else { return };
+        let mut add = |c: &Value| {
+            if let Some(c) = id(c) {
+                let holders = self.parents.entry(c).or_default();
+                if !holders.contains(&h) {
+                    holders.push(h);
+                }
+            }
+        };
+        match holder {
+            Value::Map(m) => m.values().for_each(&mut add),
+            Value::List(l) => l.iter().for_each(&mut add),
+            _ => {}
+        }
     }
 
     /// The current state of a value.
@@ -80,7 +146,7 @@ impl Mutations {
         }
         // Cheap when nothing in `v` changed since its last walk.
         if let Some(i) = id(&v)
-            && self.clean.contains(&i)
+            && self.clean.contains_key(&i)
             && !self.replaced.contains_key(&i)
         {
             return v;
@@ -104,7 +170,11 @@ impl Mutations {
         let v = self.follow(v);
         let Some(i) = id(&v) else { return v };
         // The containers being walked (the path from the root: at most MAX_DEPTH).
-        if self.clean.contains(&i) || depth > MAX_DEPTH || visiting.contains(&i) {
+        if self.clean.contains_key(&i) {
+            return v;
+        }
+        if depth > MAX_DEPTH || visiting.contains(&i) {
+            self.cut = true;
             return v;
         }
         visiting.push(i);
@@ -144,12 +214,14 @@ impl Mutations {
             Some(new) => {
                 if let Some(n) = id(&new) {
                     self.replaced.insert(i, (v, new.clone()));
-                    self.clean.insert(n);
+                    self.link(&new);
+                    self.clean.insert(n, pin(&new));
                 }
                 new
             }
             None => {
-                self.clean.insert(i);
+                self.link(&v);
+                self.clean.insert(i, pin(&v));
                 v
             }
         }

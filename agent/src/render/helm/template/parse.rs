@@ -44,7 +44,7 @@ pub(crate) enum Node {
 #[derive(Debug)]
 pub(crate) struct Pipe {
     pub pos: usize,
-    pub decl: Vec<String>,
+    pub decl: Vec<Arc<str>>,
     pub is_assign: bool,
     pub cmds: Vec<Cmd>,
 }
@@ -405,7 +405,7 @@ impl Parser<'_> {
                 Some(Tok::Declare) | Some(Tok::Assign) => {
                     is_assign = self.peek() == Some(&Tok::Assign);
                     self.i += 1;
-                    decl.push(v);
+                    decl.push(Arc::from(v));
                 }
                 Some(Tok::Comma) if multi_decl => {
                     self.i += 1;
@@ -421,8 +421,8 @@ impl Parser<'_> {
                             }),
                         ) => {
                             is_assign = t == Tok::Assign;
-                            decl.push(v);
-                            decl.push(v2);
+                            decl.push(Arc::from(v));
+                            decl.push(Arc::from(v2));
                         }
                         _ => {
                             return Err(self.err_at(pos, format!("too many declarations in {ctx}")));
@@ -439,7 +439,7 @@ impl Parser<'_> {
                 }
             }
         } else if let Some(scope) = self.vars.last_mut() {
-            scope.extend(decl.iter().cloned());
+            scope.extend(decl.iter().map(|v| v.to_string()));
         }
         let mut cmds = Vec::new();
         loop {
