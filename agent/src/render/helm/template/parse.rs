@@ -240,7 +240,7 @@ impl Parser<'_> {
                             }
                             "break" | "continue" => {
                                 self.i += 1;
-                                self.expect_close(&kw)?;
+                                self.expect_close(kw)?;
                                 out.push(if kw == "break" {
                                     Node::Break
                                 } else {

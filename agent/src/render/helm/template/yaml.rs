@@ -304,7 +304,8 @@ impl Emitter {
     /// Writes a plain or single-quoted scalar, breaking at a space past column 80.
     fn folded(&mut self, s: &str, indent: usize, allow_breaks: bool, style: Style) {
         // Without spaces there is nowhere to fold.
-        if !s.contains(' ') && !(matches!(style, Style::Single) && s.contains('\'')) {
+        let quotes_to_double = matches!(style, Style::Single) && s.contains('\'');
+        if !s.contains(' ') && !quotes_to_double {
             self.put(s);
             return;
         }
