@@ -131,10 +131,10 @@ pub fn render_app(
         dir.join(inner).unwrap_or_else(|_| dir.clone())
     };
     let mut objects = Vec::new();
-    for object in release.crds.iter().chain(&release.objects) {
+    for object in release.crds.into_iter().chain(release.objects) {
         objects.push(Object {
-            value: object.value.clone(),
-            source: source(object),
+            source: source(&object),
+            value: object.value,
         });
     }
     for hook in release.hooks {

@@ -6,7 +6,7 @@ use super::chart::Chart;
 use super::options::{ReleaseOptions, prepare};
 use super::scope::{self, ChartObject, Files, map, s};
 use super::sort::{self, Hook};
-use super::template::{Environment, TemplateError, TemplateFile, TemplateSet, Value};
+use super::template::{Environment, Runner, TemplateError, TemplateFile, TemplateSet, Value};
 use super::{HelmError, clip};
 use crate::render::yaml::{self, ParseOptions};
 use sha2::{Digest, Sha256};
@@ -151,45 +151,9 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
         .collect();
     let set = TemplateSet::parse(files, options.limits.clone())
         .map_err(|e| template_error(&name, e, options.secret_values))?;
-    let mut rendered = BTreeMap::new();
-    let mut total = 0;
-    for template in order {
-        let base = template.rsplit('/').next().unwrap_or(template);
-        if base.starts_with('_') {
-            continue;
-        }
-        let item = &templates[template];
-        let mut dot = (*item.scope).clone();
-        dot.insert(
-            "Template".into(),
-            map(vec![
-                ("Name", s(template)),
-                ("BasePath", s(&item.base_path)),
-            ]),
-        );
-        let env = Environment {
-            seed: seed(options, template),
-            now: options.now,
-            lookup: options.lookup.clone(),
-        };
-        let text = set
-            .execute(template, &Value::Map(Arc::new(dot)), &env)
-            .map_err(|e| template_error(&name, e, options.secret_values))?;
-        // NOTES.txt is executed (its errors fail the render, as in Helm) but not output.
-        if template.ends_with("/NOTES.txt") {
-            continue;
-        }
-        let text = text.replace("<no value>", "");
-        total += text.len();
-        if total > MAX_RELEASE_OUTPUT {
-            return Err(HelmError::LimitExceeded {
-                chart: name,
-                what: "the rendered output",
-                limit: MAX_RELEASE_OUTPUT,
-            });
-        }
-        rendered.insert(template.clone(), text);
-    }
+    let rendered = set
+        .with_runner(|runner| execute_all(runner, &order, &templates, options, &name))
+        .map_err(|e| template_error(&name, e, options.secret_values))??;
     let limits = ParseOptions::default();
     let (mut hooks, generic) =
         sort::sort_manifests(&rendered, &limits).map_err(|(template, reason)| {
@@ -222,6 +186,56 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
             .collect(),
         hooks,
     })
+}
+
+/// Executes every non-partial template in `order` with its chart's scope on `runner`:
+/// Helm's template name → output (`NOTES.txt` executed but left out).
+fn execute_all(
+    runner: &Runner<'_>,
+    order: &[&String],
+    templates: &BTreeMap<String, Renderable>,
+    options: &ReleaseOptions,
+    name: &str,
+) -> Result<BTreeMap<String, String>, HelmError> {
+    let mut rendered = BTreeMap::new();
+    let mut total = 0;
+    for template in order.iter().copied() {
+        let base = template.rsplit('/').next().unwrap_or(template);
+        if base.starts_with('_') {
+            continue;
+        }
+        let item = &templates[template];
+        let mut dot = (*item.scope).clone();
+        dot.insert(
+            "Template".into(),
+            map(vec![
+                ("Name", s(template)),
+                ("BasePath", s(&item.base_path)),
+            ]),
+        );
+        let env = Environment {
+            seed: seed(options, template),
+            now: options.now,
+            lookup: options.lookup.clone(),
+        };
+        let text = runner
+            .execute(template, &Value::Map(Arc::new(dot)), &env)
+            .map_err(|e| template_error(name, e, options.secret_values))?;
+        // NOTES.txt is executed (its errors fail the render, as in Helm) but not output.
+        if template.ends_with("/NOTES.txt") {
+            continue;
+        }
+        total += text.len();
+        if total > MAX_RELEASE_OUTPUT {
+            return Err(HelmError::LimitExceeded {
+                chart: name.to_owned(),
+                what: "the rendered output",
+                limit: MAX_RELEASE_OUTPUT,
+            });
+        }
+        rendered.insert(template.clone(), text);
+    }
+    Ok(rendered)
 }
 
 fn crds(chart: &Chart, limits: &ParseOptions) -> Result<Vec<RenderedObject>, HelmError> {

@@ -19,12 +19,18 @@ enum Flow {
     Continue,
 }
 
+/// A `tpl` text, parsed: its body and the templates it `define`s.
+pub(crate) struct Tpl {
+    pub root: Arc<Def>,
+    pub layer: Arc<HashMap<String, Arc<Def>>>,
+}
+
 /// The state of one render (one top-level template), shared by nested includes.
 pub(crate) struct Exec<'a> {
     pub set: &'a TemplateSet,
     pub env: &'a Environment,
     /// Templates `define`d by `tpl` texts being executed (innermost last).
-    pub overlay: Vec<HashMap<String, Arc<Def>>>,
+    pub overlay: Vec<Arc<HashMap<String, Arc<Def>>>>,
     /// The definition being executed (for error positions).
     pub def: Arc<Def>,
     /// The name it was called by (`executing "NAME"`).
@@ -34,6 +40,8 @@ pub(crate) struct Exec<'a> {
     vars: Vec<(Arc<str>, Value, bool)>,
     /// Whether dot is a `range` element that is a nil `interface{}` (see `vars`).
     dot_nil_iface: bool,
+    /// The name of the root variable, `$`.
+    dollar: Arc<str>,
     pub steps: u64,
     pub depth: usize,
     pub written: usize,
@@ -42,8 +50,8 @@ pub(crate) struct Exec<'a> {
     /// Per-name include counts, as Helm bounds recursion.
     pub included: HashMap<String, usize>,
     pub rng: Option<rand_chacha::ChaCha20Rng>,
-    /// Parsed `tpl` texts, by text.
-    pub tpl_cache: HashMap<String, Arc<super::parse::Parsed>>,
+    /// Parsed `tpl` texts, by text (kept from one template to the next).
+    pub tpl_cache: HashMap<Arc<str>, Arc<Tpl>>,
     /// Maps changed in place (`set`, `merge`, ...), as Go's shared maps would show them.
     pub mutations: Mutations,
 }
@@ -63,6 +71,7 @@ impl<'a> Exec<'a> {
             exec_name: Arc::from(name),
             vars: Vec::new(),
             dot_nil_iface: false,
+            dollar: Arc::from("$"),
             steps: 0,
             depth: 0,
             written: 0,
@@ -168,8 +177,10 @@ impl<'a> Exec<'a> {
         self.depth += 1;
         let saved_def = std::mem::replace(&mut self.def, def.clone());
         let saved_name = std::mem::replace(&mut self.exec_name, Arc::from(name));
-        let saved_vars =
-            std::mem::replace(&mut self.vars, vec![(Arc::from("$"), dot.clone(), false)]);
+        let saved_vars = std::mem::replace(
+            &mut self.vars,
+            vec![(self.dollar.clone(), dot.clone(), false)],
+        );
         let saved_iface = std::mem::replace(&mut self.dot_nil_iface, false);
         let r = self.list(&def.body, dot, out);
         self.dot_nil_iface = saved_iface;
@@ -331,13 +342,13 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn set_or_push(&mut self, name: &str, v: Value, assign: bool, iface: bool) {
-        if assign && let Some(slot) = self.vars.iter_mut().rev().find(|(n, ..)| &**n == name) {
+    fn set_or_push(&mut self, name: &Arc<str>, v: Value, assign: bool, iface: bool) {
+        if assign && let Some(slot) = self.vars.iter_mut().rev().find(|(n, ..)| n == name) {
             slot.1 = v;
             slot.2 = iface;
             return;
         }
-        self.vars.push((Arc::from(name), v, iface));
+        self.vars.push((name.clone(), v, iface));
     }
 
     /// Whether a nil at the head of this node's field chain is Go's invalid value (a field

@@ -7,7 +7,7 @@ use super::TemplateError;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
     /// Text between actions (already trimmed by `{{-` / `-}}`).
-    Text(String),
+    Text(std::sync::Arc<str>),
     /// `{{` (the trim marker already applied).
     Open,
     /// `}}`.
@@ -110,7 +110,7 @@ impl Lexer<'_> {
                     t = t.trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8));
                 }
                 if !t.is_empty() {
-                    self.push(Tok::Text(t.to_owned()), self.pos);
+                    self.push(Tok::Text(std::sync::Arc::from(t)), self.pos);
                 }
                 return Ok(());
             };
@@ -126,7 +126,7 @@ impl Lexer<'_> {
                 t = t.trim_end_matches(|c: char| c.is_ascii() && is_space(c as u8));
             }
             if !t.is_empty() {
-                self.push(Tok::Text(t.to_owned()), self.pos);
+                self.push(Tok::Text(std::sync::Arc::from(t)), self.pos);
             }
             self.pos = start + if left_trim { 3 } else { 2 };
             // A comment: "{{/*" or "{{- /*", up to "*/}}" or "*/ -}}".

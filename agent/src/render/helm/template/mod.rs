@@ -197,7 +197,16 @@ pub(crate) struct Def {
 pub struct TemplateSet {
     defs: HashMap<String, Arc<Def>>,
     limits: Limits,
-    mutations: std::sync::Mutex<mutation::Mutations>,
+    /// What executions of this set share, one after the other: maps changed in place
+    /// and parsed `tpl` texts.
+    shared: std::sync::Mutex<Shared>,
+}
+
+/// See [`TemplateSet`]'s `shared`.
+#[derive(Default)]
+struct Shared {
+    mutations: mutation::Mutations,
+    tpl_cache: HashMap<Arc<str>, Arc<exec::Tpl>>,
 }
 
 /// Adds a definition unless it is empty and one already exists (Go keeps the old one).
@@ -254,7 +263,7 @@ impl TemplateSet {
         Ok(TemplateSet {
             defs,
             limits,
-            mutations: Default::default(),
+            shared: Default::default(),
         })
     }
 
@@ -275,22 +284,42 @@ impl TemplateSet {
         dot: &Value,
         env: &Environment,
     ) -> Result<String, TemplateError> {
-        // Nested includes recurse: run on a stack sized for the nesting bound (reserved,
-        // not committed), so that the bound fails cleanly before the stack runs out.
+        self.with_runner(|runner| runner.execute(name, dot, env))
+            .unwrap_or_else(|_| {
+                Err(TemplateError::Execute(format!(
+                    "template: {name}: the engine failed"
+                )))
+            })
+    }
+
+    /// Runs `work` with a [`Runner`] that executes templates of this set one after the
+    /// other on one thread (as [`TemplateSet::execute`] does for one template): nested
+    /// includes recurse, so the thread's stack is sized for the nesting bound (reserved,
+    /// not committed) and the bound fails cleanly before the stack runs out. `Err` when
+    /// the engine itself failed.
+    pub fn with_runner<R: Send>(
+        &self,
+        work: impl FnOnce(&Runner<'_>) -> R + Send,
+    ) -> Result<R, TemplateError> {
         let stack =
             STACK_BASE.saturating_add(self.limits.max_depth.saturating_mul(STACK_PER_LEVEL));
+        let runner = Runner { set: self };
+        let work = std::sync::Mutex::new(Some(work));
+        let take = || {
+            work.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        };
+        let failed = || TemplateError::Execute("template: the engine failed".to_owned());
         std::thread::scope(|scope| {
             let worker = std::thread::Builder::new()
                 .name("helm-template".to_owned())
                 .stack_size(stack.min(STACK_MAX))
-                .spawn_scoped(scope, || self.execute_here(name, dot, env));
+                .spawn_scoped(scope, || take().map(|w| w(&runner)));
             match worker {
-                Ok(handle) => handle.join().unwrap_or_else(|_| {
-                    Err(TemplateError::Execute(format!(
-                        "template: {name}: the engine failed"
-                    )))
-                }),
-                Err(_) => self.execute_here(name, dot, env),
+                Ok(handle) => handle.join().ok().flatten().ok_or_else(failed),
+                // No thread: run here (the work was not taken).
+                Err(_) => take().map(|w| w(&runner)).ok_or_else(failed),
             }
         })
     }
@@ -309,20 +338,41 @@ impl TemplateSet {
         // Changes made in place to shared maps persist from one template to the next, as
         // Helm's templates share their values; executions of one set take turns.
         let mut shared = self
-            .mutations
+            .shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut ex = exec::Exec::new(self, env, def.clone(), name);
-        ex.mutations = std::mem::take(&mut *shared);
+        ex.mutations = std::mem::take(&mut shared.mutations);
+        ex.tpl_cache = std::mem::take(&mut shared.tpl_cache);
         let mut out = String::new();
         let result = ex.run_def(def, name, dot, &mut out);
-        *shared = std::mem::take(&mut ex.mutations);
+        shared.mutations = std::mem::take(&mut ex.mutations);
+        shared.tpl_cache = std::mem::take(&mut ex.tpl_cache);
         drop(shared);
         match result {
-            Ok(()) => Ok(out.replace("<no value>", "")),
+            Ok(()) if out.contains("<no value>") => Ok(out.replace("<no value>", "")),
+            Ok(()) => Ok(out),
             Err(e) if ex.limit_hit => Err(TemplateError::Limit(e)),
             Err(e) => Err(TemplateError::Execute(cleanup_error(name, &e))),
         }
+    }
+}
+
+/// Executes templates of a [`TemplateSet`] on the thread [`TemplateSet::with_runner`]
+/// made for them.
+pub struct Runner<'a> {
+    set: &'a TemplateSet,
+}
+
+impl Runner<'_> {
+    /// [`TemplateSet::execute`] on this runner's thread.
+    pub fn execute(
+        &self,
+        name: &str,
+        dot: &Value,
+        env: &Environment,
+    ) -> Result<String, TemplateError> {
+        self.set.execute_here(name, dot, env)
     }
 }
 

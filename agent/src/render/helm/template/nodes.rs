@@ -126,7 +126,8 @@ pub(crate) fn cmd_string(c: &Cmd) -> String {
 pub(crate) fn pipe_string(p: &Pipe) -> String {
     let mut s = String::new();
     if !p.decl.is_empty() {
-        s.push_str(&p.decl.join(", "));
+        let names: Vec<&str> = p.decl.iter().map(|d| &**d).collect();
+        s.push_str(&names.join(", "));
         s.push_str(if p.is_assign { " = " } else { " := " });
     }
     let cmds: Vec<String> = p.cmds.iter().map(cmd_string).collect();

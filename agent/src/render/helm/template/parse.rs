@@ -44,7 +44,7 @@ pub(crate) enum Node {
 #[derive(Debug)]
 pub(crate) struct Pipe {
     pub pos: usize,
-    pub decl: Vec<String>,
+    pub decl: Vec<Arc<str>>,
     pub is_assign: bool,
     pub cmds: Vec<Cmd>,
 }
@@ -149,10 +149,26 @@ impl Parser<'_> {
         self.toks.get(self.i).map_or(self.text.len(), |t| t.pos)
     }
 
+    /// Takes the next token (the parser never goes back over a token it took).
     fn next(&mut self) -> Option<Token> {
-        let t = self.toks.get(self.i).cloned();
+        let t = self.toks.get_mut(self.i).map(|t| Token {
+            tok: std::mem::replace(&mut t.tok, Tok::Space),
+            pos: t.pos,
+        });
         self.i += 1;
         t
+    }
+
+    /// The keyword of the next token, when it is an identifier.
+    fn peek_ident(&self) -> Option<&'static str> {
+        const KEYWORDS: &[&str] = &[
+            "end", "else", "if", "with", "range", "define", "block", "template", "break",
+            "continue",
+        ];
+        match self.peek() {
+            Some(Tok::Ident(kw)) => KEYWORDS.iter().copied().find(|k| *k == kw.as_str()),
+            _ => None,
+        }
     }
 
     fn skip_space(&mut self) {
@@ -186,12 +202,12 @@ impl Parser<'_> {
         let mut out = Vec::new();
         while let Some(tok) = self.next() {
             match tok.tok {
-                Tok::Text(s) => out.push(Node::Text(Arc::from(s))),
+                Tok::Text(s) => out.push(Node::Text(s)),
                 Tok::Open => {
                     self.skip_space();
                     let kw_pos = self.pos();
-                    if let Some(Tok::Ident(kw)) = self.peek().cloned() {
-                        match kw.as_str() {
+                    if let Some(kw) = self.peek_ident() {
+                        match kw {
                             "end" | "else" => {
                                 self.i += 1;
                                 if kw == "end" {
@@ -203,11 +219,11 @@ impl Parser<'_> {
                                     );
                                 }
                                 self.depth -= 1;
-                                return Ok((out, Some((kw, kw_pos))));
+                                return Ok((out, Some((kw.to_owned(), kw_pos))));
                             }
                             "if" | "with" | "range" => {
                                 self.i += 1;
-                                out.push(self.control(&kw)?);
+                                out.push(self.control(kw)?);
                                 continue;
                             }
                             "define" | "block" => {
@@ -224,7 +240,7 @@ impl Parser<'_> {
                             }
                             "break" | "continue" => {
                                 self.i += 1;
-                                self.expect_close(&kw)?;
+                                self.expect_close(kw)?;
                                 out.push(if kw == "break" {
                                     Node::Break
                                 } else {
@@ -258,14 +274,12 @@ impl Parser<'_> {
         {
             self.skip_space();
             // `else if` / `else with` chain: parse as a nested control in the else branch.
-            match self.peek().cloned() {
-                Some(Tok::Ident(next))
-                    if (next == "if" && kw == "if") || (next == "with" && kw == "with") =>
-                {
+            match self.peek_ident() {
+                Some(next) if (next == "if" && kw == "if") || (next == "with" && kw == "with") => {
                     self.i += 1;
                     self.vars.pop();
                     self.vars.push(Vec::new());
-                    otherwise.push(self.control(&next)?);
+                    otherwise.push(self.control(next)?);
                     self.vars.pop();
                     return Ok(self.make(kw, pipe, body, otherwise));
                 }
@@ -391,7 +405,7 @@ impl Parser<'_> {
                 Some(Tok::Declare) | Some(Tok::Assign) => {
                     is_assign = self.peek() == Some(&Tok::Assign);
                     self.i += 1;
-                    decl.push(v);
+                    decl.push(Arc::from(v));
                 }
                 Some(Tok::Comma) if multi_decl => {
                     self.i += 1;
@@ -407,8 +421,8 @@ impl Parser<'_> {
                             }),
                         ) => {
                             is_assign = t == Tok::Assign;
-                            decl.push(v);
-                            decl.push(v2);
+                            decl.push(Arc::from(v));
+                            decl.push(Arc::from(v2));
                         }
                         _ => {
                             return Err(self.err_at(pos, format!("too many declarations in {ctx}")));
@@ -425,7 +439,7 @@ impl Parser<'_> {
                 }
             }
         } else if let Some(scope) = self.vars.last_mut() {
-            scope.extend(decl.iter().cloned());
+            scope.extend(decl.iter().map(|v| v.to_string()));
         }
         let mut cmds = Vec::new();
         loop {
@@ -502,9 +516,13 @@ impl Parser<'_> {
     fn fields(&mut self) -> (Vec<String>, Option<usize>) {
         let mut out = Vec::new();
         let first = self.toks.get(self.i).map(|t| t.pos);
-        while let Some(Tok::Field(f)) = self.peek().cloned() {
-            self.i += 1;
-            out.push(f);
+        while let Some(Tok::Field(_)) = self.peek() {
+            if let Some(Token {
+                tok: Tok::Field(f), ..
+            }) = self.next()
+            {
+                out.push(f);
+            }
         }
         let pos = if out.is_empty() { None } else { first };
         (out, pos)

@@ -239,6 +239,17 @@ fn set_through_one_variable_is_seen_through_another_and_across_templates() {
 }
 
 #[test]
+fn a_change_inside_maps_read_before_is_seen_through_every_holder() {
+    // helm3 template prints the same: maps are shared, whoever reads them after a change.
+    let text = "{{ $outer := dict \"inner\" (dict \"x\" 1) }}{{ $o2 := $outer }}\
+                {{ $b := dict \"k\" $outer.inner }}{{ $i := $outer.inner }}{{ $o2.inner.x }} \
+                {{ $_ := set $i \"x\" 2 }}{{ $o2.inner.x }}{{ $b.k.x }} \
+                {{ $_ := set $outer.inner \"y\" 3 }}{{ $o2.inner.y }}{{ $b.k.y }}{{ $i.x }} \
+                {{ $_ := set $o2 \"z\" 4 }}{{ $outer.z }}{{ len $b.k }}";
+    assert_eq!(render(text).unwrap(), "1 22 332 42");
+}
+
+#[test]
 fn tpl_defines_stay_inside_the_tpl_call() {
     let out = render("{{ tpl \"{{ define \\\"in\\\" }}I{{ end }}{{ include \\\"in\\\" . }}\" . }}")
         .unwrap();

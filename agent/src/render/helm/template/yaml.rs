@@ -57,15 +57,23 @@ fn node(v: &Value) -> Node<'_> {
 /// go-yaml v2's key order: runs of digits compare as numbers, letters after non-letters.
 #[must_use]
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return natural_cmp_units(a.as_bytes(), b.as_bytes(), char::from);
+    }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
+    natural_cmp_units(&ar, &br, |c| c)
+}
+
+/// [`natural_cmp`] over characters (`ch` reads one; ASCII strings compare as bytes).
+fn natural_cmp_units<T: Copy + Ord>(ar: &[T], br: &[T], ch: impl Fn(T) -> char) -> Ordering {
     let n = ar.len().min(br.len());
     for i in 0..n {
         if ar[i] == br[i] {
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let al = ch(ar[i]).is_alphabetic();
+        let bl = ch(br[i]).is_alphabetic();
         if al && bl {
             return ar[i].cmp(&br[i]);
         }
@@ -77,10 +85,10 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
             };
         }
         let (mut an, mut bn) = (0i64, 0i64);
-        if ar[i] == '0' || br[i] == '0' {
+        if ch(ar[i]) == '0' || ch(br[i]) == '0' {
             let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
-                if ar[j - 1] != '0' {
+            while j > 0 && ch(ar[j - 1]).is_ascii_digit() {
+                if ch(ar[j - 1]) != '0' {
                     an = 1;
                     bn = 1;
                     break;
@@ -89,17 +97,17 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
+        while ai < ar.len() && ch(ar[ai]).is_ascii_digit() {
             an = an
                 .wrapping_mul(10)
-                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+                .wrapping_add(i64::from(ch(ar[ai]) as u8 - b'0'));
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
+        while bi < br.len() && ch(br[bi]).is_ascii_digit() {
             bn = bn
                 .wrapping_mul(10)
-                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
+                .wrapping_add(i64::from(ch(br[bi]) as u8 - b'0'));
             bi += 1;
         }
         if an != bn {
@@ -138,6 +146,15 @@ pub fn to_yaml_bounded(v: &Value, limit: usize) -> Option<String> {
     Some(e.out)
 }
 
+/// Characters in `s` (bytes when it is ASCII).
+fn count_chars(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
+}
+
 struct Emitter {
     out: String,
     column: usize,
@@ -151,9 +168,15 @@ impl Emitter {
     fn put(&mut self, s: &str) {
         self.out.push_str(s);
         match s.rfind('\n') {
-            Some(i) => self.column = s[i + 1..].chars().count(),
-            None => self.column += s.chars().count(),
+            Some(i) => self.column = count_chars(&s[i + 1..]),
+            None => self.column += count_chars(s),
         }
+    }
+
+    /// Writes one character that is not a line break.
+    fn put_char(&mut self, c: char) {
+        self.out.push(c);
+        self.column += 1;
     }
 
     fn newline(&mut self, indent: usize) {
@@ -280,6 +303,12 @@ impl Emitter {
 
     /// Writes a plain or single-quoted scalar, breaking at a space past column 80.
     fn folded(&mut self, s: &str, indent: usize, allow_breaks: bool, style: Style) {
+        // Without spaces there is nowhere to fold.
+        let quotes_to_double = matches!(style, Style::Single) && s.contains('\'');
+        if !s.contains(' ') && !quotes_to_double {
+            self.put(s);
+            return;
+        }
         let chars: Vec<char> = s.chars().collect();
         let mut spaces = false;
         let last = chars.len().saturating_sub(1);
@@ -299,9 +328,10 @@ impl Emitter {
             } else {
                 if c == '\'' && matches!(style, Style::Single) {
                     self.put("''");
+                } else if c == '\n' {
+                    self.put("\n");
                 } else {
-                    let mut b = [0u8; 4];
-                    self.put(c.encode_utf8(&mut b));
+                    self.put_char(c);
                 }
                 spaces = false;
             }
@@ -328,34 +358,39 @@ impl Emitter {
             }
             spaces = false;
             let esc = match c {
-                '\0' => "\\0".to_owned(),
-                '\x07' => "\\a".to_owned(),
-                '\x08' => "\\b".to_owned(),
-                '\t' => "\\t".to_owned(),
-                '\n' => "\\n".to_owned(),
-                '\x0b' => "\\v".to_owned(),
-                '\x0c' => "\\f".to_owned(),
-                '\r' => "\\r".to_owned(),
-                '\x1b' => "\\e".to_owned(),
-                '"' => "\\\"".to_owned(),
-                '\\' => "\\\\".to_owned(),
-                '\u{85}' => "\\N".to_owned(),
-                '\u{a0}' => "\\_".to_owned(),
-                '\u{2028}' => "\\L".to_owned(),
-                '\u{2029}' => "\\P".to_owned(),
+                '\0' => "\\0",
+                '\x07' => "\\a",
+                '\x08' => "\\b",
+                '\t' => "\\t",
+                '\n' => "\\n",
+                '\x0b' => "\\v",
+                '\x0c' => "\\f",
+                '\r' => "\\r",
+                '\x1b' => "\\e",
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\u{85}' => "\\N",
+                '\u{a0}' => "\\_",
+                '\u{2028}' => "\\L",
+                '\u{2029}' => "\\P",
                 c if !printable(c) || c == '\u{feff}' => {
                     let v = c as u32;
-                    if v <= 0xff {
+                    let hex = if v <= 0xff {
                         format!("\\x{v:02X}")
                     } else if v <= 0xffff {
                         format!("\\u{v:04X}")
                     } else {
                         format!("\\U{v:08X}")
-                    }
+                    };
+                    self.put(&hex);
+                    continue;
                 }
-                c => c.to_string(),
+                c => {
+                    self.put_char(c);
+                    continue;
+                }
             };
-            self.put(&esc);
+            self.put(esc);
         }
         self.put("\"");
     }
@@ -388,8 +423,7 @@ impl Emitter {
                     }
                     self.column = indent;
                 }
-                let mut b = [0u8; 4];
-                self.put(c.encode_utf8(&mut b));
+                self.put_char(c);
                 breaks = false;
             }
         }

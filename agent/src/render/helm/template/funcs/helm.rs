@@ -1,7 +1,7 @@
 //! Helm's own functions: `include`, `tpl`, `required`, `fail`, YAML/JSON/TOML conversion
 //! and `lookup`.
 
-use super::super::exec::Exec;
+use super::super::exec::{Exec, Tpl};
 use super::super::{Def, Value, parse, yaml};
 use super::{Func, arity, s, string};
 use crate::render::yaml::{ParseOptions, parse_one, parse_values};
@@ -37,8 +37,11 @@ const RECURSION_MAX: usize = 1000;
 
 fn include(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let name = string(a, 0)?.to_owned();
-    let count = ex.included.entry(name.clone()).or_insert(0);
+    let name = string(a, 0)?;
+    let count = match ex.included.get_mut(name) {
+        Some(c) => c,
+        None => ex.included.entry(name.to_owned()).or_insert(0),
+    };
     if *count > RECURSION_MAX {
         ex.limit_hit = true;
         return Err(format!(
@@ -46,8 +49,8 @@ fn include(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
         ));
     }
     *count += 1;
-    let Some(def) = ex.lookup_def(&name) else {
-        if let Some(c) = ex.included.get_mut(&name) {
+    let Some(def) = ex.lookup_def(name) else {
+        if let Some(c) = ex.included.get_mut(name) {
             *c -= 1;
         }
         return Err(format!(
@@ -55,51 +58,57 @@ fn include(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
         ));
     };
     let mut out = String::new();
-    let r = ex.run_def(def, &name, &a[1], &mut out);
-    if let Some(c) = ex.included.get_mut(&name) {
+    let r = ex.run_def(def, name, &a[1], &mut out);
+    if let Some(c) = ex.included.get_mut(name) {
         *c -= 1;
     }
     r?;
-    Ok(Value::str(&out))
+    Ok(Value::String(Arc::from(out)))
 }
 
 fn tpl(ex: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {
     arity(a, 2)?;
-    let text = string(a, 0)?.to_owned();
-    let parsed = match ex.tpl_cache.get(&text) {
+    let text = string(a, 0)?;
+    let parsed = match ex.tpl_cache.get(text) {
         Some(p) => p.clone(),
         None => {
-            let p = parse::parse("gotpl", &text)
+            let p = parse::parse("gotpl", text)
                 .map_err(|e| format!("cannot parse template {text:?}: template: {e}"))?;
-            let p = Arc::new(p);
-            ex.tpl_cache.insert(text.clone(), p.clone());
-            p
+            let src: Arc<str> = Arc::from(text);
+            let name: Arc<str> = Arc::from("gotpl");
+            let mut layer: HashMap<String, Arc<Def>> = HashMap::new();
+            for (dname, body) in &p.defines {
+                layer.insert(
+                    dname.clone(),
+                    Arc::new(Def {
+                        parse_name: name.clone(),
+                        text: src.clone(),
+                        body: body.clone(),
+                    }),
+                );
+            }
+            let root = Arc::new(Def {
+                parse_name: name,
+                text: src.clone(),
+                body: p.root.clone(),
+            });
+            let entry = Arc::new(Tpl {
+                root,
+                layer: Arc::new(layer),
+            });
+            ex.tpl_cache.insert(src, entry.clone());
+            entry
         }
     };
-    let src: Arc<str> = Arc::from(text.as_str());
-    let name: Arc<str> = Arc::from("gotpl");
-    let mut layer: HashMap<String, Arc<Def>> = HashMap::new();
-    for (dname, body) in &parsed.defines {
-        layer.insert(
-            dname.clone(),
-            Arc::new(Def {
-                parse_name: name.clone(),
-                text: src.clone(),
-                body: body.clone(),
-            }),
-        );
-    }
-    let root = Arc::new(Def {
-        parse_name: name,
-        text: src,
-        body: parsed.root.clone(),
-    });
-    ex.overlay.push(layer);
+    ex.overlay.push(parsed.layer.clone());
     let mut out = String::new();
-    let r = ex.run_def(root, "gotpl", &a[1], &mut out);
+    let r = ex.run_def(parsed.root.clone(), "gotpl", &a[1], &mut out);
     ex.overlay.pop();
     r.map_err(|e| format!("error during tpl function execution for {text:?}: {e}"))?;
-    Ok(Value::str(&out.replace("<no value>", "")))
+    if out.contains("<no value>") {
+        out = out.replace("<no value>", "");
+    }
+    Ok(Value::String(Arc::from(out)))
 }
 
 fn required(_: &mut Exec<'_>, a: &[Value]) -> Result<Value, String> {

@@ -26,8 +26,33 @@ fn compile(expr: &str) -> Result<Regex, String> {
     build(expr).map_err(|e| format!("regexp: Compile({}): {e}", go_regexp_quote(expr)))
 }
 
-/// Compiles as Go's `regexp.Compile`, with Go's `error parsing regexp: ...` wording.
+/// Most compiled expressions kept (charts use a handful; the cache starts over when full).
+const CACHE_MAX: usize = 512;
+
+/// Compiles as Go's `regexp.Compile`, with Go's `error parsing regexp: ...` wording. The
+/// expressions compiled are kept: charts match the same few in every template.
 fn build(expr: &str) -> Result<Regex, String> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Regex>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(re) = lock().get(expr) {
+        return Ok(re.clone());
+    }
+    let re = build_uncached(expr)?;
+    let mut cached = lock();
+    if cached.len() >= CACHE_MAX {
+        cached.clear();
+    }
+    cached.insert(expr.to_owned(), re.clone());
+    Ok(re)
+}
+
+fn build_uncached(expr: &str) -> Result<Regex, String> {
     let expr = super::regex_go::translate(expr);
     regex::RegexBuilder::new(&expr)
         .size_limit(10 * 1024 * 1024)
