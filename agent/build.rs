@@ -6,7 +6,7 @@
 //! relocation table shrinks from about 2 MiB to 24 KiB, and a short command such as
 //! `tether-agent render` starts faster. The binary stays position-independent: linking it at
 //! a fixed address (`-no-pie`) would save most of the remaining start-up page faults (about
-//! 1 ms per process), but the daemon parses untrusted input (Git packs, YAML, HTTP) with
+//! 1.7 ms per process, bench/RESULTS.md), but the daemon parses untrusted input (Git packs, YAML, HTTP) with
 //! statically linked C code among it, and a program image at a known address would hand an
 //! attacker its gadgets. Address randomisation is kept.
 
