@@ -10,6 +10,7 @@ mod corrections;
 mod departed;
 mod depends;
 mod forward;
+mod images;
 mod inspect;
 mod known;
 mod notify;
@@ -169,7 +170,7 @@ impl Generation {
             // Sharded: only the owner of an app keeps its ledger and sends its events.
             notifier.set_owner(Arc::new(move |app: &str| member.check(app).is_ok()));
         }
-        let images = images_controller(&config, &client, &state, &triggers, identity);
+        let images = images::controller(&config, &client, &state, &triggers, identity);
         // Image automation writes to Git: with sharded replicas, only the leader runs it.
         let run_images = shard.is_none() || state.is_leader();
         let ctx = Arc::new_cyclic(|weak| Ctx {
@@ -241,38 +242,6 @@ impl Generation {
         let _ = self.stop.send(true);
         self.tasks.shutdown().await;
     }
-}
-
-/// The image automation of a generation: a pushed commit triggers its source's round.
-fn images_controller(
-    config: &Config,
-    client: &kube::Client,
-    state: &Arc<Shared>,
-    triggers: &BTreeMap<String, Trigger>,
-    identity: &str,
-) -> Arc<crate::images::controller::Controller> {
-    let triggers = triggers.clone();
-    let observers = crate::images::events::Observers {
-        metrics: state.metrics.images.clone(),
-        events: Some(crate::images::events::ImageEvents::new(
-            client.clone(),
-            identity,
-        )),
-    };
-    Arc::new(
-        crate::images::controller::Controller::new(
-            config.clone(),
-            Some(client.clone()),
-            Arc::clone(&state.images),
-            Box::new(move |source: &str| {
-                if let Some(trigger) = triggers.get(source) {
-                    trigger.trigger();
-                }
-            }),
-        )
-        .observed(observers)
-        .with_apps(crate::images::promote::auto::apps_view(Arc::clone(state))),
-    )
 }
 
 async fn source_loop(
