@@ -104,7 +104,7 @@ impl Decryptor for RenderDecryptor {
         let reference = format!("{path}: {}", super::object_ref(object, ""));
         let mut plain = super::sops::decrypt_object(object, &reference, &self.keys, &self.allow)
             .map_err(|e| e.to_string())?;
-        if super::is_secret(&plain) {
+        if super::stage::is_secret(&plain) {
             hold_secret_values(&mut plain, &self.held);
         }
         Ok(plain)
