@@ -2,8 +2,12 @@
 //! that name the field.
 
 use super::{AppGenerator, Config, ConfigError, MAX_CONFIG_BYTES, SourceSpec, WebhookProvider};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// A field of the configuration and what is wrong with it.
+type Invalid = (String, String);
 
 impl Config {
     /// Reads, parses and validates `path`; relative paths inside are resolved against its
@@ -112,25 +116,33 @@ impl Config {
     }
 
     fn validate(&self, name: &str) -> Result<(), ConfigError> {
-        let invalid = |field: String, problem: String| ConfigError::Invalid {
-            path: name.to_owned(),
-            field,
-            problem,
-        };
+        self.check_agent()
+            .and_then(|()| self.check_sources())
+            .and_then(|sources| self.check_apps(&sources))
+            .map_err(|(field, problem)| ConfigError::Invalid {
+                path: name.to_owned(),
+                field,
+                problem,
+            })
+    }
+
+    /// The agent-wide settings: replicas, listeners, durations, limits, keys, images.
+    fn check_agent(&self) -> Result<(), Invalid> {
+        let invalid = |field: &str, problem: &str| Err((field.to_owned(), problem.to_owned()));
         if self.replicas == 0 {
-            return Err(invalid("replicas".into(), "must be at least 1".into()));
+            return invalid("replicas", "must be at least 1");
         }
         if self.replicas > 1 && !self.leader_election.enabled {
-            return Err(invalid(
-                "replicas".into(),
-                "sharding across replicas needs leaderElection.enabled (one replica keeps the duties of a leader)".into(),
-            ));
+            return invalid(
+                "replicas",
+                "sharding across replicas needs leaderElection.enabled (one replica keeps the duties of a leader)",
+            );
         }
         if self.admin_listen == self.listen {
-            return Err(invalid(
-                "adminListen".into(),
-                "must differ from listen: the admin endpoints are never served on it".into(),
-            ));
+            return invalid(
+                "adminListen",
+                "must differ from listen: the admin endpoints are never served on it",
+            );
         }
         for (field, value) in [
             ("inlineRefresh", self.inline_refresh),
@@ -138,106 +150,33 @@ impl Config {
             ("limits.renderTimeout", self.limits.render_timeout),
         ] {
             if value.0 < Duration::from_secs(1) {
-                return Err(invalid(field.into(), "must be at least 1s".into()));
+                return invalid(field, "must be at least 1s");
             }
         }
         if let Err(problem) = crate::rollout::wave::Waves::new(&self.waves) {
-            return Err(invalid("waves".into(), problem));
+            return Err(("waves".into(), problem));
         }
         if let Err(err) = crate::rollout::window::Windows::new(&self.sync_windows) {
-            return Err(invalid("syncWindows".into(), err.to_string()));
+            return Err(("syncWindows".into(), err.to_string()));
         }
         if let Err((field, problem)) = self.notifications.validate() {
-            return Err(invalid(format!("notifications.{field}"), problem));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, source) in self.sources.iter().enumerate() {
-            if !is_dns_label(&source.name) {
-                return Err(invalid(
-                    format!("sources[{i}].name"),
-                    format!("{:?} is not a DNS label", source.name),
-                ));
-            }
-            if !seen.insert(source.name.as_str()) {
-                return Err(invalid(
-                    format!("sources[{i}].name"),
-                    format!("{:?} is used twice", source.name),
-                ));
-            }
-            crate::source::parse_reference(&source.reference)
-                .map_err(|err| invalid(format!("sources[{i}].ref"), err.to_string()))?;
-            if source.interval.0 < Duration::from_secs(1) {
-                return Err(invalid(
-                    format!("sources[{i}].interval"),
-                    "must be at least 1s".into(),
-                ));
-            }
-            if let Some(w) = &source.webhook
-                && w.provider == WebhookProvider::Generic
-                && w.header.is_none()
-            {
-                return Err(invalid(
-                    format!("sources[{i}].webhook.header"),
-                    "required for the generic provider".into(),
-                ));
-            }
-        }
-        for (i, app) in self.apps.iter().enumerate() {
-            match &app.source {
-                Some(s) if !seen.contains(s.as_str()) => {
-                    return Err(invalid(
-                        format!("apps[{i}].source"),
-                        format!("no source named {s:?}"),
-                    ));
-                }
-                None if self.sources.len() != 1 => {
-                    return Err(invalid(
-                        format!("apps[{i}].source"),
-                        "required when there is not exactly one source".into(),
-                    ));
-                }
-                _ => {}
-            }
-            if app.directories.is_empty() {
-                return Err(invalid(
-                    format!("apps[{i}].directories"),
-                    "must name at least one directory".into(),
-                ));
-            }
-            if let Some(Err((field, problem))) = app.rollout.as_ref().map(|r| r.validate()) {
-                return Err(invalid(format!("apps[{i}].rollout.{field}"), problem));
-            }
-            if let Some(Err(err)) = app.health.as_ref().map(|h| h.gate()) {
-                return Err(invalid(format!("apps[{i}].health"), err.to_string()));
-            }
-            if app.max_prune_percent.is_some_and(|p| p > 100) {
-                return Err(invalid(
-                    format!("apps[{i}].maxPrunePercent"),
-                    "must be 0 to 100".into(),
-                ));
-            }
+            return Err((format!("notifications.{field}"), problem));
         }
         if self.limits.concurrency == 0 {
-            return Err(invalid(
-                "limits.concurrency".into(),
-                "must be at least 1".into(),
-            ));
+            return invalid("limits.concurrency", "must be at least 1");
         }
         if self.limits.max_prune_percent > 100 {
-            return Err(invalid(
-                "limits.maxPrunePercent".into(),
-                "must be 0 to 100".into(),
-            ));
+            return invalid("limits.maxPrunePercent", "must be 0 to 100");
         }
         let le = &self.leader_election;
         if le.enabled && le.renew_grace.0 >= le.lease_duration.0 {
-            return Err(invalid(
-                "leaderElection.renewGrace".into(),
-                "must be shorter than leaseDuration".into(),
-            ));
+            return invalid(
+                "leaderElection.renewGrace",
+                "must be shorter than leaseDuration",
+            );
         }
         if !is_dns_label(&self.namespace) {
-            return Err(invalid(
+            return Err((
                 "namespace".into(),
                 format!("{:?} is not a DNS label", self.namespace),
             ));
@@ -245,11 +184,75 @@ impl Config {
         if let Some(bitnami) = &self.keys.bitnami {
             bitnami
                 .validate()
-                .map_err(|reason| invalid("keys.bitnami".into(), reason))?;
+                .map_err(|reason| ("keys.bitnami".to_owned(), reason))?;
         }
-        self.images
-            .validate(&self.sources)
-            .map_err(|(field, problem)| invalid(field, problem))?;
+        self.images.validate(&self.sources)
+    }
+
+    /// The sources; returns their names.
+    fn check_sources(&self) -> Result<BTreeSet<&str>, Invalid> {
+        let mut seen = BTreeSet::new();
+        for (i, source) in self.sources.iter().enumerate() {
+            let field = |f: &str| format!("sources[{i}].{f}");
+            if !is_dns_label(&source.name) {
+                return Err((
+                    field("name"),
+                    format!("{:?} is not a DNS label", source.name),
+                ));
+            }
+            if !seen.insert(source.name.as_str()) {
+                return Err((field("name"), format!("{:?} is used twice", source.name)));
+            }
+            crate::source::parse_reference(&source.reference)
+                .map_err(|err| (field("ref"), err.to_string()))?;
+            if source.interval.0 < Duration::from_secs(1) {
+                return Err((field("interval"), "must be at least 1s".into()));
+            }
+            if let Some(w) = &source.webhook
+                && w.provider == WebhookProvider::Generic
+                && w.header.is_none()
+            {
+                return Err((
+                    field("webhook.header"),
+                    "required for the generic provider".into(),
+                ));
+            }
+        }
+        Ok(seen)
+    }
+
+    /// The app generators, against the `sources` names.
+    fn check_apps(&self, sources: &BTreeSet<&str>) -> Result<(), Invalid> {
+        for (i, app) in self.apps.iter().enumerate() {
+            let field = |f: &str| format!("apps[{i}].{f}");
+            match &app.source {
+                Some(s) if !sources.contains(s.as_str()) => {
+                    return Err((field("source"), format!("no source named {s:?}")));
+                }
+                None if self.sources.len() != 1 => {
+                    return Err((
+                        field("source"),
+                        "required when there is not exactly one source".into(),
+                    ));
+                }
+                _ => {}
+            }
+            if app.directories.is_empty() {
+                return Err((
+                    field("directories"),
+                    "must name at least one directory".into(),
+                ));
+            }
+            if let Some(Err((f, problem))) = app.rollout.as_ref().map(|r| r.validate()) {
+                return Err((field(&format!("rollout.{f}")), problem));
+            }
+            if let Some(Err(err)) = app.health.as_ref().map(|h| h.gate()) {
+                return Err((field("health"), err.to_string()));
+            }
+            if app.max_prune_percent.is_some_and(|p| p > 100) {
+                return Err((field("maxPrunePercent"), "must be 0 to 100".into()));
+            }
+        }
         Ok(())
     }
 
