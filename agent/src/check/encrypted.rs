@@ -148,6 +148,12 @@ pub fn check_sops(
     let Some(sops) = object.get("sops") else {
         return;
     };
+    check_sops_values(&mut r, object, sops);
+    check_sops_age_keys(&mut r, sops, known);
+}
+
+/// The MAC and every value of a SOPS object: well-formed, and a Secret's data all encrypted.
+fn check_sops_values(r: &mut Reporter<'_>, object: &Value, sops: &Value) {
     match sops.get("mac").and_then(Value::as_str).map(check_enc_value) {
         Some(Ok(())) => {}
         Some(Err(reason)) => r.push(Severity::Deny, format!("sops.mac: {reason}")),
@@ -179,6 +185,10 @@ pub fn check_sops(
             }
         }
     }
+}
+
+/// The age recipients of a SOPS object: valid, their headers well-formed, one configured.
+fn check_sops_age_keys(r: &mut Reporter<'_>, sops: &Value, known: &[String]) {
     let mut keys: Vec<&Value> = sops
         .get("age")
         .and_then(Value::as_array)
