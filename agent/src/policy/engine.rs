@@ -199,101 +199,149 @@ impl PolicySet {
                 limit: limits.max_objects_per_app,
             });
         }
-        let mut documents = Vec::with_capacity(objects.len());
-        for object in objects {
-            let redacted = input::redact(object.object);
-            let size = serde_json::to_vec(&redacted).map_or(usize::MAX, |bytes| bytes.len());
-            if size > limits.max_object_bytes {
-                return Err(PolicyError::ObjectTooLarge {
-                    app: app.name.clone(),
-                    object: ObjectRef::of(object.object).to_string(),
-                    size,
-                    limit: limits.max_object_bytes,
-                });
-            }
-            documents.push(RegoValue::from(redacted));
-        }
-        let all = RegoValue::from(documents.clone());
-        let app_value = RegoValue::from(serde_json::to_value(app).unwrap_or_default());
-        let parameters = RegoValue::from(serde_json::Value::Object(
-            self.config.parameters_for(&app.name),
-        ));
+        let documents = redacted_documents(app, objects, limits)?;
+        let shared = Shared {
+            all: RegoValue::from(documents.clone()),
+            app: RegoValue::from(serde_json::to_value(app).unwrap_or_default()),
+            parameters: RegoValue::from(serde_json::Value::Object(
+                self.config.parameters_for(&app.name),
+            )),
+        };
         let mut engine = self.engine.clone();
         for (object, document) in objects.iter().zip(documents) {
-            let reference = ObjectRef::of(object.object);
-            let mut tether = RegoValue::new_object();
-            let mut wrapper = RegoValue::new_object();
-            if let (Ok(t), Ok(w)) = (tether.as_object_mut(), wrapper.as_object_mut()) {
-                t.insert(RegoValue::from("app"), app_value.clone());
-                t.insert(
-                    RegoValue::from("object"),
-                    RegoValue::from(input::object_meta(object)),
-                );
-                t.insert(RegoValue::from("objects"), all.clone());
-                t.insert(RegoValue::from("parameters"), parameters.clone());
-                w.insert(RegoValue::from("object"), document);
-                w.insert(RegoValue::from("tether"), tether);
-            }
-            engine.set_input(wrapper);
-            let results = engine
-                .eval_query(self.query.clone(), false)
-                .map_err(|err| {
-                    let object = reference.to_string();
-                    match err
-                        .chain()
-                        .find_map(|cause| cause.downcast_ref::<regorus::LimitError>())
-                    {
-                        Some(_) => PolicyError::TimedOut {
-                            app: app.name.clone(),
-                            object,
-                            limit: limits.evaluation_timeout,
-                        },
-                        None => PolicyError::EvaluationFailed {
-                            app: app.name.clone(),
-                            object,
-                            message: flatten(&err),
-                        },
-                    }
-                })?;
-            let values = results
-                .result
-                .first()
-                .and_then(|r| {
-                    r.bindings
-                        .as_object()
-                        .ok()
-                        .and_then(|b| b.get(&RegoValue::from(RESULTS)).cloned())
-                })
-                .and_then(|v| serde_json::to_value(&v).ok())
-                .unwrap_or_default();
-            let per_rule = values.as_array().cloned().unwrap_or_default();
-            for (rule, outcome) in self.rules.iter().zip(per_rule) {
-                // `[v | v := rule]`: empty when the rule is undefined, else its one value.
-                for value in outcome.as_array().into_iter().flatten() {
-                    let items = match value {
-                        serde_json::Value::Array(items) => items.clone(),
-                        other => vec![other.clone()],
-                    };
-                    for message in items.iter().filter_map(report::message_of) {
-                        let (severity, downgraded) = match (rule.severity(), enforcement) {
-                            (Severity::Deny, Enforcement::Warn) => (Severity::Warn, true),
-                            (severity, _) => (severity, false),
-                        };
-                        report.findings.push(Finding {
-                            severity,
-                            downgraded,
-                            rule: rule.path(),
-                            object: reference.clone(),
-                            file: object.file.map(str::to_owned),
-                            message,
-                        });
-                    }
-                }
-            }
+            engine.set_input(shared.input(object, document));
+            let per_rule = self.eval_one(&mut engine, app, object)?;
+            self.add_findings(&mut report, object, per_rule);
             report.objects += 1;
         }
         Ok(report)
     }
+
+    /// Each rule's messages for one object, as findings of `out` (a deny is a warning
+    /// under `warn` enforcement).
+    fn add_findings(
+        &self,
+        out: &mut Report,
+        object: &AppObject<'_>,
+        per_rule: Vec<serde_json::Value>,
+    ) {
+        let enforcement = out.enforcement;
+        let reference = ObjectRef::of(object.object);
+        for (rule, outcome) in self.rules.iter().zip(per_rule) {
+            // `[v | v := rule]`: empty when the rule is undefined, else its one value.
+            for value in outcome.as_array().into_iter().flatten() {
+                let items = match value {
+                    serde_json::Value::Array(items) => items.clone(),
+                    other => vec![other.clone()],
+                };
+                for message in items.iter().filter_map(report::message_of) {
+                    let (severity, downgraded) = match (rule.severity(), enforcement) {
+                        (Severity::Deny, Enforcement::Warn) => (Severity::Warn, true),
+                        (severity, _) => (severity, false),
+                    };
+                    out.findings.push(Finding {
+                        severity,
+                        downgraded,
+                        rule: rule.path(),
+                        object: reference.clone(),
+                        file: object.file.map(str::to_owned),
+                        message,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Evaluates the query on the engine's input (one object): each rule's outcome, in order.
+    fn eval_one(
+        &self,
+        engine: &mut regorus::Engine,
+        app: &AppMeta,
+        object: &AppObject<'_>,
+    ) -> Result<Vec<serde_json::Value>, PolicyError> {
+        let results = engine
+            .eval_query(self.query.clone(), false)
+            .map_err(|err| {
+                let object = ObjectRef::of(object.object).to_string();
+                match err
+                    .chain()
+                    .find_map(|cause| cause.downcast_ref::<regorus::LimitError>())
+                {
+                    Some(_) => PolicyError::TimedOut {
+                        app: app.name.clone(),
+                        object,
+                        limit: self.config.limits.evaluation_timeout,
+                    },
+                    None => PolicyError::EvaluationFailed {
+                        app: app.name.clone(),
+                        object,
+                        message: flatten(&err),
+                    },
+                }
+            })?;
+        let values = results
+            .result
+            .first()
+            .and_then(|r| {
+                r.bindings
+                    .as_object()
+                    .ok()
+                    .and_then(|b| b.get(&RegoValue::from(RESULTS)).cloned())
+            })
+            .and_then(|v| serde_json::to_value(&v).ok())
+            .unwrap_or_default();
+        Ok(values.as_array().cloned().unwrap_or_default())
+    }
+}
+
+/// The parts of every object's input that are the same for the whole app.
+struct Shared {
+    all: RegoValue,
+    app: RegoValue,
+    parameters: RegoValue,
+}
+
+impl Shared {
+    /// `input` for one object: `{object, tether: {app, object, objects, parameters}}`.
+    fn input(&self, object: &AppObject<'_>, document: RegoValue) -> RegoValue {
+        let mut tether = RegoValue::new_object();
+        let mut wrapper = RegoValue::new_object();
+        if let (Ok(t), Ok(w)) = (tether.as_object_mut(), wrapper.as_object_mut()) {
+            t.insert(RegoValue::from("app"), self.app.clone());
+            t.insert(
+                RegoValue::from("object"),
+                RegoValue::from(input::object_meta(object)),
+            );
+            t.insert(RegoValue::from("objects"), self.all.clone());
+            t.insert(RegoValue::from("parameters"), self.parameters.clone());
+            w.insert(RegoValue::from("object"), document);
+            w.insert(RegoValue::from("tether"), tether);
+        }
+        wrapper
+    }
+}
+
+/// The app's objects with their secret values redacted, each within the size limit.
+fn redacted_documents(
+    app: &AppMeta,
+    objects: &[AppObject<'_>],
+    limits: &PolicyLimits,
+) -> Result<Vec<RegoValue>, PolicyError> {
+    let mut documents = Vec::with_capacity(objects.len());
+    for object in objects {
+        let redacted = input::redact(object.object);
+        let size = serde_json::to_vec(&redacted).map_or(usize::MAX, |bytes| bytes.len());
+        if size > limits.max_object_bytes {
+            return Err(PolicyError::ObjectTooLarge {
+                app: app.name.clone(),
+                object: ObjectRef::of(object.object).to_string(),
+                size,
+                limit: limits.max_object_bytes,
+            });
+        }
+        documents.push(RegoValue::from(redacted));
+    }
+    Ok(documents)
 }
 
 /// The one query of an evaluation: every decision rule's value in a list (a comprehension, so
