@@ -143,47 +143,63 @@ fn read_flux(object: &Value, app_namespace: &str, out: &mut AppSources) {
         return;
     }
     if kind == "Alert" {
-        let Some(provider) = text(object, "/spec/providerRef/name") else {
-            out.problems
-                .push(format!("{what}: spec.providerRef.name is missing"));
-            return;
-        };
-        let mut names = Vec::new();
-        for source in object
-            .pointer("/spec/eventSources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            match (text(source, "/kind"), text(source, "/name")) {
-                (Some("Kustomization" | "HelmRelease"), Some(n)) => names.push(n.to_owned()),
-                (k, _) => out.problems.push(format!(
-                    "{what}: spec.eventSources kind {:?} has no Tether app; left out",
-                    k.unwrap_or_default()
-                )),
-            }
+        read_flux_alert(object, namespace, &what, out);
+    } else {
+        read_flux_provider(object, namespace, name, &what, out);
+    }
+}
+
+/// A Flux `Alert`: a rule sending its apps' events to its provider.
+fn read_flux_alert(object: &Value, namespace: &str, what: &str, out: &mut AppSources) {
+    let Some(provider) = text(object, "/spec/providerRef/name") else {
+        out.problems
+            .push(format!("{what}: spec.providerRef.name is missing"));
+        return;
+    };
+    let mut names = Vec::new();
+    for source in object
+        .pointer("/spec/eventSources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match (text(source, "/kind"), text(source, "/name")) {
+            (Some("Kustomization" | "HelmRelease"), Some(n)) => names.push(n.to_owned()),
+            (k, _) => out.problems.push(format!(
+                "{what}: spec.eventSources kind {:?} has no Tether app; left out",
+                k.unwrap_or_default()
+            )),
         }
-        if names.is_empty() {
-            out.problems.push(format!(
-                "{what}: no eventSources of kind Kustomization or HelmRelease"
-            ));
-            return;
-        }
-        let severity = match text(object, "/spec/eventSeverity") {
-            Some("error") => Severity::Warning,
-            _ => Severity::Info,
-        };
-        out.rules.push(RuleConfig {
-            providers: vec![flux_name(namespace, provider)],
-            events: Vec::new(),
-            apps: AppSelector {
-                names,
-                ..AppSelector::default()
-            },
-            severity,
-        });
+    }
+    if names.is_empty() {
+        out.problems.push(format!(
+            "{what}: no eventSources of kind Kustomization or HelmRelease"
+        ));
         return;
     }
+    let severity = match text(object, "/spec/eventSeverity") {
+        Some("error") => Severity::Warning,
+        _ => Severity::Info,
+    };
+    out.rules.push(RuleConfig {
+        providers: vec![flux_name(namespace, provider)],
+        events: Vec::new(),
+        apps: AppSelector {
+            names,
+            ..AppSelector::default()
+        },
+        severity,
+    });
+}
+
+/// A Flux `Provider`: a notification provider of the app.
+fn read_flux_provider(
+    object: &Value,
+    namespace: &str,
+    name: &str,
+    what: &str,
+    out: &mut AppSources,
+) {
     let Some(flux_type) = text(object, "/spec/type") else {
         out.problems.push(format!("{what}: spec.type is missing"));
         return;
