@@ -3,7 +3,7 @@
 //! listener of drift corrections. [`Generation::stop`] lets the round in flight finish.
 
 use super::DaemonError;
-use record::{finish_failed, finish_synced};
+use round::round;
 
 mod at_rest;
 mod corrections;
@@ -18,6 +18,7 @@ mod ownership;
 mod record;
 mod requests;
 mod rollout;
+mod round;
 mod schemas;
 mod sources;
 mod waves;
@@ -27,17 +28,14 @@ use super::pipeline;
 use super::state::{Shared, Webhook};
 use super::status::Events;
 use crate::config::{Config, SourceSpec};
-use crate::policy::PolicySet;
 use crate::secrets::SecretsContext;
-use crate::source::trigger::{self, Cause, Poll, Trigger};
+use crate::source::trigger::{self, Poll, Trigger};
 use crate::source::{Source, SourceConfig};
 use crate::sync::Engine;
-use crate::telemetry::{AppLabel, SourceLabel};
 pub(crate) use sources::source_config;
 use sources::webhook_auth;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
@@ -304,273 +302,4 @@ async fn source_loop(
     {
         pending.abort();
     }
-}
-
-/// One round of a source; returns how soon a Secret wants the next one.
-async fn round(
-    ctx: &Ctx,
-    name: &str,
-    source: &mut Source,
-    cause: Cause,
-) -> Option<std::time::Duration> {
-    let metrics = &ctx.state.metrics;
-    let started = Instant::now();
-    let reason = ctx.state.take_round_reason(name);
-    // A webhook's round (one forwarded by another replica is not forwarded again).
-    let forward = cause == Cause::Trigger
-        && reason.as_deref().is_none_or(|r| r == "webhook")
-        && !ctx.forwarded.take(name);
-    let why = match (cause, reason) {
-        (Cause::Trigger, Some(why)) => why,
-        (Cause::Trigger, None) => "webhook".to_owned(),
-        (Cause::Start, _) => "start".to_owned(),
-        (Cause::Poll, _) => "poll".to_owned(),
-    };
-    let before = source.current().map(|s| s.revision.clone());
-    let fetched = source.sync().await;
-    ownership::refresh(ctx).await;
-    metrics
-        .git_fetch_duration
-        .get_or_create(&SourceLabel {
-            source: name.to_owned(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    let snapshot = match fetched {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::warn!(reason = err.reason(), error = %err, ?cause, "fetch failed");
-            notify::fetch_failed(ctx, name, err.reason(), &err.to_string()).await;
-            // The last good snapshot is not re-synced here; its apps keep their status with
-            // the fetch error added.
-            for app in ctx.state.apps().into_iter().filter(|a| a.source == name) {
-                ctx.state.update_app(&app.name, |s| {
-                    s.errors = vec![format!("{}: {err}", err.reason())];
-                    s.first_sync_done = true;
-                });
-            }
-            ctx.state.source_round_done(name);
-            return None;
-        }
-    };
-    metrics.set_revision(name, &snapshot.revision);
-    if forward && before.as_deref() != Some(snapshot.revision.as_str()) {
-        forward::publish(ctx, name, &snapshot.revision).await;
-    }
-    ctx.inspector.remember(name, &snapshot);
-    // Apps read from the snapshot's Argo CD and Flux objects join the configured ones.
-    let (imported, import_errors) =
-        crate::migrate::live::effective_with_errors(&ctx.config, name, &snapshot.tree);
-    let config = imported.as_ref().unwrap_or(&ctx.config);
-    let apps = match pipeline::discover_apps(config, name, &snapshot.tree) {
-        Ok(apps) => apps,
-        Err(err) => {
-            tracing::warn!(reason = err.reason(), error = %err, "app discovery failed");
-            ctx.state.source_round_done(name);
-            return None;
-        }
-    };
-    let mut names: Vec<String> = apps.iter().map(|a| a.spec.name.clone()).collect();
-    // An imported Application or Kustomization that cannot be mapped shows as its app, with
-    // the error naming the object, file and field; its objects stay (it has not departed).
-    for (app, message) in import_errors {
-        if names.contains(&app) {
-            continue;
-        }
-        ctx.state.update_app(&app, |s| {
-            s.source = name.to_owned();
-            s.sync = "Failed".into();
-            s.reason = "ImportFailed".into();
-            s.errors = vec![message];
-            s.first_sync_done = true;
-        });
-        names.push(app);
-    }
-    departed::remove_departed(ctx, name, &names, &snapshot.revision).await;
-    ctx.state.retain_apps(name, &names);
-    ctx.images.retain_apps(name, &names);
-    for app in &apps {
-        // Every per-app series exists from the first round, at zero.
-        let label = AppLabel {
-            app: app.spec.name.clone(),
-        };
-        let _ = metrics.drift_corrections.get_or_create(&label);
-        let _ = metrics.prune_blocked.get_or_create(&label);
-        let _ = metrics.orphaned_objects.get_or_create(&label);
-        let _ = metrics.managed_objects.get_or_create(&label);
-        ctx.state.update_app(&app.spec.name, |s| {
-            if !s.suspended {
-                s.trigger.clone_from(&why);
-                s.commit = snapshot.commit.clone();
-            }
-            s.source = name.to_owned();
-            s.path = app.path.to_string();
-            s.namespace = app.spec.target_namespace.clone();
-        });
-    }
-    // Sharded: only the apps that hash to this replica are synced here.
-    let apps = ownership::owned(ctx, apps);
-    notify::discovered(ctx, &apps, &snapshot.revision).await;
-    // A suspended app keeps its objects and its status; it is neither synced nor departed.
-    let mut apps = apps;
-    apps.retain(|app| {
-        let suspended = ctx.state.is_suspended(&app.spec.name)
-            || config.apps.get(app.generator).is_some_and(|g| g.suspend);
-        if suspended {
-            tracing::info!(app = %app.spec.name, "suspended: not synced");
-            // Readiness does not wait for a sync that will not come.
-            ctx.state
-                .update_app(&app.spec.name, |s| s.first_sync_done = true);
-        }
-        !suspended
-    });
-    let (policy_tree, policy_reads) = super::rest::record(&snapshot.tree);
-    let policies =
-        match PolicySet::load(&pipeline::policy_config(config, &apps), Some(&policy_tree)) {
-            Ok(p) => p,
-            Err(err) => {
-                tracing::warn!(reason = err.reason(), error = %err, "policies do not load");
-                for app in &apps {
-                    let message = format!("{}: {err}", err.reason());
-                    finish_failed(
-                        ctx,
-                        app,
-                        &snapshot.revision,
-                        "PolicyFailed",
-                        message,
-                        started,
-                    )
-                    .await;
-                }
-                ctx.state.source_round_done(name);
-                return None;
-            }
-        };
-    let schemas = match ctx.schemas.catalog(&ctx.client).await {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::error!(error = %err, "the schemas cannot be set up");
-            for app in &apps {
-                finish_failed(
-                    ctx,
-                    app,
-                    &snapshot.revision,
-                    "Invalid",
-                    err.to_string(),
-                    started,
-                )
-                .await;
-            }
-            ctx.state.source_round_done(name);
-            return None;
-        }
-    };
-    let revision = snapshot.revision.clone();
-    let policy_reads = policy_reads.reads();
-    let wave_plan = waves::plan(ctx, &apps, &revision);
-    let syncs = apps.iter().map(|app| {
-        let wave_plan = &wave_plan;
-        let policies = &policies;
-        let schemas = &*schemas;
-        let tree = &snapshot.tree;
-        let revision = revision.as_str();
-        let policy_reads = &policy_reads;
-        async move {
-            let gated = rollout::Round { policies, schemas };
-            let window = windows::verdict(ctx, app).await;
-            // A sync by hand (the UI's action) goes through a window that allows it.
-            let manual = ctx.state.take_manual_sync(&app.spec.name) && window.manual;
-            if let Some(request) = ctx.rollout_requests.take(&app.spec.name)
-                && requests::handle(ctx, app, revision, request, &gated, &window).await
-            {
-                return None;
-            }
-            if let Some(hold) = rollout::held(ctx, app, revision).await {
-                if window.sync || window.self_heal {
-                    rollout::keep_held(ctx, app, &hold, &gated).await;
-                }
-                return None;
-            }
-            if !manual && windows::waits(ctx, app, revision, &window).await {
-                return None;
-            }
-            if let Some(why) = depends::waiting_for(ctx, config, app, revision) {
-                return depends::wait(ctx, app, revision, &why).await;
-            }
-            if let Some(crate::rollout::wave::Decision::Wait(why)) = wave_plan.get(&app.spec.name) {
-                return waves::wait(ctx, app, revision, why).await;
-            }
-            let context = super::rest::context(&app.spec, app.generator, policy_reads);
-            if !manual && at_rest::skip(ctx, app, revision, tree, &context).await {
-                return None;
-            }
-            let (recording_tree, recording) = super::rest::record(tree);
-            let started = Instant::now();
-            let prepared = pipeline::prepare(
-                &recording_tree,
-                config,
-                app,
-                revision,
-                &ctx.secrets,
-                policies,
-                schemas,
-                false,
-            )
-            .await;
-            match prepared {
-                Err(err) => {
-                    let message = err.to_string();
-                    finish_failed(ctx, app, revision, err.reason(), message, started).await;
-                    None
-                }
-                Ok(p) if p.denied() => {
-                    let message = p
-                        .policy
-                        .denials()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    finish_failed(ctx, app, revision, "PolicyDenied", message, started).await;
-                    None
-                }
-                Ok(p) => {
-                    let mut spec = app.spec.clone();
-                    if !p.resolution.prune_allowed() {
-                        spec.prune = false;
-                    }
-                    let result = {
-                        let mut objects = p.manifests();
-                        // Flux notification objects are used, not applied.
-                        let found =
-                            crate::notify::sources::take(&mut objects, &spec.target_namespace);
-                        ctx.notifier
-                            .set_app_sources(&spec.name, &spec.target_namespace, found)
-                            .await;
-                        // Flux image automation objects too.
-                        let images = crate::images::flux::take(
-                            &mut objects,
-                            &spec.target_namespace,
-                            name,
-                            &ctx.triggers.keys().cloned().collect::<Vec<_>>(),
-                        );
-                        ctx.images.set_app_objects(&spec.name, name, images);
-                        notify::sync_started(ctx, &spec.name, revision).await;
-                        ctx.engine.sync(&spec, revision, objects).await
-                    };
-                    let synced = rollout::Synced::of(&result);
-                    at_rest::remember(ctx, app, revision, context, &recording, &p, &result);
-                    finish_synced(ctx, app, &p, result, started).await;
-                    rollout::after_sync(ctx, app, revision, synced, &gated).await;
-                    p.resolution.requeue_after
-                }
-            }
-        }
-    });
-    let requeue = futures::future::join_all(syncs)
-        .await
-        .into_iter()
-        .flatten()
-        .min();
-    at_rest::write_statuses(ctx, &apps).await;
-    ctx.state.source_round_done(name);
-    requeue
 }
