@@ -104,8 +104,6 @@ pub(super) async fn finish_synced(
     started: Instant,
 ) {
     let name = &app.spec.name;
-    let metrics = &ctx.state.metrics;
-    let label = AppLabel { app: name.clone() };
     let secrets_failed = !prepared.resolution.failures.is_empty();
     let reason = if result.error.is_none() && secrets_failed {
         prepared
@@ -115,10 +113,56 @@ pub(super) async fn finish_synced(
     } else {
         result.reason()
     };
+    let orphaned = record_metrics(ctx, name, prepared, &result, reason, started);
+    if secrets_failed {
+        // The engine logs its own failures; Secrets that did not resolve are logged here.
+        tracing::warn!(
+            app = %name,
+            revision = %result.revision,
+            stage = "secrets",
+            reason,
+            error = %crate::text::clip_message(&prepared.resolution.message()),
+            "secrets failed"
+        );
+    }
+    update_synced_status(ctx, name, prepared, &result, reason, started);
+    publish_sync_events(ctx, name, prepared, &result, orphaned).await;
+    let failures: Vec<&SecretsError> = prepared
+        .resolution
+        .failures
+        .iter()
+        .map(|f| &f.error)
+        .collect();
+    let observed = crate::notify::observe::after_sync(&result, &failures);
+    let plain = prepared.resolution.desired.iter().filter_map(|d| match d {
+        crate::secrets::Desired::Plain(v) => Some(v),
+        crate::secrets::Desired::Secret(_) => None,
+    });
+    let labels = Some(super::notify::common_labels(plain));
+    super::notify::notify(ctx, name, &result.revision, labels, observed).await;
+    if let Some(status) = ctx.state.app(name) {
+        write_status(ctx, &status).await;
+    }
+}
+
+/// A sync's metrics: its result and duration, the app's orphaned and managed objects, blocked
+/// prunes and failed secret reads. Returns the orphaned objects' count.
+fn record_metrics(
+    ctx: &Ctx,
+    name: &str,
+    prepared: &Prepared,
+    result: &SyncResult,
+    reason: &str,
+    started: Instant,
+) -> usize {
+    let metrics = &ctx.state.metrics;
+    let label = AppLabel {
+        app: name.to_owned(),
+    };
     metrics
         .sync_total
         .get_or_create(&SyncLabels {
-            app: name.clone(),
+            app: name.to_owned(),
             result: reason.to_owned(),
         })
         .inc();
@@ -150,6 +194,20 @@ pub(super) async fn finish_synced(
             })
             .inc();
     }
+    orphaned
+}
+
+/// The app's status after a sync: result, health, changes, errors, policy findings, images,
+/// where its Secrets come from, and the history record.
+fn update_synced_status(
+    ctx: &Ctx,
+    name: &str,
+    prepared: &Prepared,
+    result: &SyncResult,
+    reason: &str,
+    started: Instant,
+) {
+    let secrets_failed = !prepared.resolution.failures.is_empty();
     let mut errors: Vec<String> = Vec::new();
     if let Some(err) = &result.error {
         errors.push(format!("{}: {err}", err.reason()));
@@ -166,17 +224,6 @@ pub(super) async fn finish_synced(
         .map(|e| crate::text::clip_message(e).into_owned())
         .collect();
     let ok = result.error.is_none() && !secrets_failed;
-    if secrets_failed {
-        // The engine logs its own failures; Secrets that did not resolve are logged here.
-        tracing::warn!(
-            app = %name,
-            revision = %result.revision,
-            stage = "secrets",
-            reason,
-            error = %crate::text::clip_message(&prepared.resolution.message()),
-            "secrets failed"
-        );
-    }
     let corrections = ctx.engine.corrections(name);
     ctx.state.update_app(name, |s: &mut AppStatus| {
         s.revision = result.revision.clone();
@@ -205,11 +252,23 @@ pub(super) async fn finish_synced(
             result.changes.count(Action::Created),
             result.changes.count(Action::Configured),
             result.changes.count(Action::Pruned),
-            hook_runs(prepared, &result),
+            hook_runs(prepared, result),
         ];
         let record = history_record(s, started, counts);
         s.record(&record);
     });
+}
+
+/// The Events of a sync: its outcome, orphaned objects (when that list changed), objects that
+/// failed, Secrets that did not resolve.
+async fn publish_sync_events(
+    ctx: &Ctx,
+    name: &str,
+    prepared: &Prepared,
+    result: &SyncResult,
+    orphaned: usize,
+) {
+    let secrets_failed = !prepared.resolution.failures.is_empty();
     let events = &ctx.events;
     let summary = format!(
         "{}: {} created, {} configured, {} pruned, {} orphaned",
@@ -270,22 +329,6 @@ pub(super) async fn finish_synced(
                 prepared.resolution.message(),
             )
             .await;
-    }
-    let failures: Vec<&SecretsError> = prepared
-        .resolution
-        .failures
-        .iter()
-        .map(|f| &f.error)
-        .collect();
-    let observed = crate::notify::observe::after_sync(&result, &failures);
-    let plain = prepared.resolution.desired.iter().filter_map(|d| match d {
-        crate::secrets::Desired::Plain(v) => Some(v),
-        crate::secrets::Desired::Secret(_) => None,
-    });
-    let labels = Some(super::notify::common_labels(plain));
-    super::notify::notify(ctx, name, &result.revision, labels, observed).await;
-    if let Some(status) = ctx.state.app(name) {
-        write_status(ctx, &status).await;
     }
 }
 
