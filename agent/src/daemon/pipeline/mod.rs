@@ -2,14 +2,13 @@
 //! of a snapshot, then per app render, resolve secrets and evaluate policies.
 
 mod offline;
+mod render_stage;
 use crate::config::{AppGenerator, Config};
-use crate::migrate::transform::TransformError;
 use crate::policy::{AppMeta, AppObject, PolicyError, PolicySet, Report, SecretSource};
-use crate::render::{self, RenderError, RenderOptions};
+use crate::render::{self, RenderError};
 use crate::schema::{self, Outcome, SchemaCatalog};
 use crate::secrets::{
-    self, AllowList, AppContext, Desired, Held, RenderDecryptor, Resolution, SecretOrigin,
-    SecretsContext,
+    self, AllowList, AppContext, Desired, Held, Resolution, SecretOrigin, SecretsContext,
 };
 use crate::source::discovery::{self, DiscoveryError};
 use crate::sync::{AppSpec, Manifest, SecretManifest};
@@ -148,35 +147,6 @@ pub fn discover_apps(
     }
     apps.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
     Ok(apps)
-}
-
-/// The variables of the generator's `postBuild.substituteFrom` (none without one).
-async fn substitute_from(
-    generator: Option<&AppGenerator>,
-    tree: &Tree,
-    options: &RenderOptions,
-    held: &Held,
-    cluster: Option<&dyn secrets::CredentialSource>,
-    namespace: &str,
-) -> Result<
-    Vec<crate::migrate::substitute_from::FromValues>,
-    crate::migrate::postbuild::PostBuildError,
-> {
-    let entries = generator
-        .and_then(|g| g.post_build.as_ref())
-        .map(|p| p.substitute_from.as_slice())
-        .unwrap_or_default();
-    if entries.is_empty() {
-        return Ok(Vec::new());
-    }
-    let input = crate::migrate::substitute_from::FromInput {
-        tree,
-        decryptor: options.decryptor.as_deref(),
-        held,
-        cluster: cluster.and_then(secrets::CredentialSource::client),
-        namespace,
-    };
-    crate::migrate::substitute_from::read(entries, &input).await
 }
 
 fn spec_for(config: &Config, g: &AppGenerator, name: &str, namespace: Option<&str>) -> AppSpec {
@@ -328,110 +298,16 @@ pub async fn prepare(
     // of decrypted Secrets stay in `held` (zeroizing) and the render carries stand-ins.
     let key_allow = key_allow_list(config, app)?;
     let held = Arc::new(Held::new());
-    let decryptor = RenderDecryptor::new(
-        Arc::clone(&secrets_ctx.keys),
-        key_allow.clone(),
-        Arc::clone(&held),
-    );
-    let generator = config.apps.get(app.generator);
-    let decryptor: Arc<dyn render::Decryptor> = Arc::new(decryptor);
-    // A `helm:` app's valuesFrom and the charts' repository credentials, read before.
-    let inputs = render::helm::inputs::resolve(&render::helm::inputs::HelmInputs {
+    let rendered = render_stage::render(&render_stage::RenderInput {
         tree,
-        app: &name,
-        path: &app.path,
-        namespace: namespace_of(app),
-        helm: generator.and_then(|g| g.helm.as_ref()),
-        repositories: &config.helm_repositories,
-        agent_namespace: &config.namespace,
-        decryptor: &decryptor,
-        held: &*held,
-        cluster: (!offline).then(|| secrets_ctx.stores.credentials()),
-        archive_dir: Some(&config.cache_dir.join("helm-archives")),
-        own_source: config
-            .sources
-            .iter()
-            .find(|s| s.name == app.source)
-            .map(|s| (s.url.as_str(), s.reference.as_str())),
-        git_cache_dir: Some(&config.cache_dir.join("helm-git")),
+        config,
+        app,
+        secrets_ctx,
+        offline,
+        held: &held,
+        key_allow: &key_allow,
     })
-    .await
-    .map_err(|source| PipelineError::RenderFailed {
-        app: name.clone(),
-        source: Box::new(RenderError::ChartFailed {
-            path: app.path.to_string(),
-            source,
-        }),
-    })?;
-    let options = RenderOptions {
-        max_render_time: config.limits.render_timeout.0,
-        max_documents: config.limits.max_objects,
-        decryptor: Some(decryptor),
-        helm: inputs.settings.clone(),
-        helm_repositories: Some(Arc::clone(&inputs.repositories)),
-        helm_cluster: inputs.cluster.clone(),
-        ..RenderOptions::default()
-    };
-    // Flux's postBuild.substituteFrom: read before the render (from Git or the cluster).
-    let from = substitute_from(
-        generator,
-        tree,
-        &options,
-        &held,
-        (!offline).then(|| secrets_ctx.stores.credentials()),
-        &config.namespace,
-    )
-    .await
-    .map_err(|source| PipelineError::SubstituteFailed {
-        app: name.clone(),
-        source,
-    })?;
-    let objects = {
-        let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
-            .entered();
-        // The generator's Kustomize overlay and post-build substitution (apps imported
-        // from Argo CD and Flux).
-        crate::migrate::transform::render_app(tree, &app.path, &options, generator, from).map_err(
-            |err| match err {
-                TransformError::RenderFailed(source) => PipelineError::RenderFailed {
-                    app: name.clone(),
-                    source,
-                },
-                TransformError::SubstituteFailed(source) => PipelineError::SubstituteFailed {
-                    app: name.clone(),
-                    source,
-                },
-            },
-        )?
-    };
-    // Flux HelmReleases are rendered next, their values read through `held`; whether a
-    // release installs or upgrades comes from the inventory, read only when there is one.
-    let applied = if objects
-        .iter()
-        .any(|o| render::flux_helm::model::is_flux_helm_object(&o.value))
-    {
-        let cluster = (!offline).then(|| secrets_ctx.stores.credentials());
-        render::helm::inputs::applied_objects(cluster, &config.namespace, &name).await
-    } else {
-        None
-    };
-    let rendered = {
-        let _span = tracing::info_span!("render", app = %name, path = %app.path, stage = "render")
-            .entered();
-        render::flux_helm::expand_rendered(
-            objects,
-            &name,
-            namespace_of(app),
-            &*held,
-            options.decryptor.as_deref(),
-            applied.as_ref(),
-            &inputs.flux,
-        )
-        .map_err(|source| PipelineError::RenderFailed {
-            app: name.clone(),
-            source: Box::new(RenderError::from(source)),
-        })?
-    };
+    .await?;
     validate(schemas, &name, &rendered)?;
     let count = rendered.len();
     let namespace = namespace_of(app).to_owned();
@@ -459,6 +335,24 @@ pub async fn prepare(
     };
     let resolution = secrets::resolve_rendered(&ctx, objects, secrets_ctx, &held).await;
     drop(held);
+    let policy = evaluate(policies, app, revision, &resolution)?;
+    Ok(Prepared {
+        rendered: count,
+        resolution,
+        policy,
+        unresolved,
+        store_refs,
+    })
+}
+
+/// The policies' findings on the app's objects, Secrets redacted.
+fn evaluate(
+    policies: &PolicySet,
+    app: &AppDef,
+    revision: &str,
+    resolution: &Resolution,
+) -> Result<Report, PipelineError> {
+    let name = app.spec.name.clone();
     let redacted: Vec<(Value, SecretSource)> = resolution
         .desired
         .iter()
@@ -495,13 +389,7 @@ pub async fn prepare(
                 source,
             })?
     };
-    Ok(Prepared {
-        rendered: count,
-        resolution,
-        policy,
-        unresolved,
-        store_refs,
-    })
+    Ok(policy)
 }
 
 /// Refuses the app when a rendered object does not match its schema; objects without a schema
