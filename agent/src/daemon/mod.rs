@@ -23,11 +23,13 @@
 //! - **Keys**: with `keys.secretName`, the key Secret is checked every 6 h; when a key is
 //!   renewed the sync loops restart with the new key ring.
 
+mod generations;
 pub mod history;
 pub mod leader;
 pub mod pipeline;
 pub(crate) mod rest;
 pub(crate) mod runner;
+pub use generations::run;
 pub mod shard;
 pub mod state;
 pub mod status;
@@ -37,7 +39,6 @@ pub mod time;
 use crate::config::{Config, ConfigError};
 use crate::secrets::{KeyManager, KeyRing, SecretsContext, Stores};
 use crate::telemetry::{self, LogControl, TelemetryError};
-use leader::Leadership;
 use state::Shared;
 use std::future::Future;
 use std::path::PathBuf;
@@ -302,189 +303,4 @@ async fn secrets_context(
         keys: Arc::new(ring),
         stores: Arc::new(stores),
     })
-}
-
-/// How often the managed key Secret is checked for renewal.
-const KEY_CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
-
-/// Renews the managed key when due; true when a key was added.
-async fn keys_renewed(config: &Config, client: &kube::Client) -> bool {
-    let Some(name) = &config.keys.secret_name else {
-        return false;
-    };
-    let manager = KeyManager::new(client.clone(), &config.namespace)
-        .with_secret_name(name)
-        .with_renew_period(config.keys.renew_period.0);
-    match manager.ensure(SystemTime::now()).await {
-        Ok(status) => status.renewed || status.generated,
-        Err(err) => {
-            tracing::warn!(error = %err, "checking the agent keys failed");
-            false
-        }
-    }
-}
-
-/// Completes when the shard membership changed (never without sharding).
-async fn shard_changed(membership: &mut Option<tokio::sync::watch::Receiver<u64>>) {
-    match membership {
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending::<()>().await,
-    }
-}
-
-/// Runs the daemon on `listener` (public and admin) until `shutdown` completes. See the
-/// module docs.
-pub async fn run(
-    daemon: Daemon,
-    listener: crate::server::Listeners,
-    state: Arc<Shared>,
-    shutdown: impl Future<Output = ()> + Send,
-    reload: Arc<Notify>,
-) -> Result<(), DaemonError> {
-    let Daemon {
-        config_path,
-        mut config,
-        client,
-        identity,
-    } = daemon;
-    // In a Pod (POD_NAME from the downward API), the leader labels itself for webhooks.
-    let pod = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty());
-    state.set_cluster(client.clone(), &config.namespace);
-    state.set_ui_config(config.ui.clone());
-    let (server_stop, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::run(
-        listener,
-        Arc::clone(&state),
-        async move {
-            let _ = server_stop_rx.await;
-        },
-    ));
-    let watcher = tokio::spawn(watch_file(config_path.clone(), Arc::clone(&reload)));
-    let mut leadership = if config.leader_election.enabled {
-        Leadership::start(
-            client.clone(),
-            &config.namespace,
-            &config.leader_election,
-            &identity,
-        )
-        .await?
-    } else {
-        Leadership::always()
-    };
-    // Sharded replicas all work; the leader Lease keeps the duties of one replica.
-    let sharding = (config.replicas > 1).then(|| {
-        let timing = shard::membership::Timing::of(config.leader_election.lease_duration.0);
-        shard::Member::start(client.clone(), &config.namespace, &identity, timing)
-    });
-    let member = sharding.as_ref().map(|(m, _)| m.clone());
-    let mut membership = member.as_ref().map(shard::Member::subscribe);
-    state.set_sharded(member.is_some());
-    tokio::pin!(shutdown);
-    let result = 'outer: loop {
-        if member.is_none() {
-            tracing::info!(identity = %identity, "waiting for leadership");
-            tokio::select! {
-                () = &mut shutdown => break 'outer Ok(()),
-                () = leadership.acquired() => {}
-            }
-        }
-        let leading = leadership.is_leader();
-        tracing::info!(identity = %identity, leading, sharded = member.is_some(), "starting the sync loops");
-        let secrets = match secrets_context(&config, &client, &state).await {
-            Ok(s) => s,
-            Err(err) => break 'outer Err(err),
-        };
-        let grace = config.limits.shutdown_grace.0;
-        let generation = match runner::Generation::start(
-            config.clone(),
-            client.clone(),
-            Arc::clone(&state),
-            secrets,
-            &identity,
-            member.clone(),
-        )
-        .await
-        {
-            Ok(g) => g,
-            Err(err) => break 'outer Err(err),
-        };
-        // After the generation declared its sources: readiness then waits for first syncs.
-        state.set_leader(leading);
-        if let Some(pod) = pod.as_ref().filter(|_| leading) {
-            leader::label_pod(&client, &config.namespace, pod, true).await;
-        }
-        let mut next_key_check = tokio::time::Instant::now() + KEY_CHECK_INTERVAL;
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(next_key_check), if leading && config.keys.secret_name.is_some() => {
-                    next_key_check = tokio::time::Instant::now() + KEY_CHECK_INTERVAL;
-                    if keys_renewed(&config, &client).await {
-                        tracing::info!("a new agent key: restarting the sync loops with it");
-                        generation.stop(grace).await;
-                        continue 'outer;
-                    }
-                }
-                () = &mut shutdown => {
-                    generation.stop(grace).await;
-                    break 'outer Ok(());
-                }
-                () = leadership.changed_from(leading), if leading || member.is_some() => {
-                    if leading {
-                        tracing::warn!("leadership lost: stopping the sync loops");
-                        state.set_leader(false);
-                        // Sharded, the apps' writes are fenced by the member Lease: only the
-                        // leader's duties stop, so the round in flight may finish.
-                        if member.is_some() { generation.stop(grace).await } else { generation.abort().await }
-                        if let Some(pod) = &pod {
-                            leader::label_pod(&client, &config.namespace, pod, false).await;
-                        }
-                    } else {
-                        tracing::info!("leading: restarting the sync loops with the leader's duties");
-                        generation.stop(grace).await;
-                    }
-                    continue 'outer;
-                }
-                () = shard_changed(&mut membership) => {
-                    for source in &config.sources {
-                        state.request_round(&source.name, "membership");
-                    }
-                }
-                () = reload.notified() => match Config::load(&config_path) {
-                    Ok(new) => {
-                        tracing::info!("configuration reloaded");
-                        generation.stop(grace).await;
-                        state.set_ui_config(new.ui.clone());
-                        config = new;
-                        continue 'outer;
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %err, reason = err.reason(), "the new configuration is invalid; keeping the running one");
-                    }
-                },
-            }
-        }
-    };
-    watcher.abort();
-    if state.is_leader()
-        && let Some(pod) = &pod
-    {
-        leader::label_pod(&client, &config.namespace, pod, false).await;
-    }
-    state.set_leader(false);
-    if let Some((_, stop)) = sharding {
-        stop.stop().await;
-    }
-    leadership.release().await;
-    let _ = server_stop.send(());
-    match server.await {
-        Ok(Err(err)) => return Err(DaemonError::ServeFailed(err)),
-        Err(err) => tracing::warn!(error = %err, "the server task failed"),
-        Ok(Ok(())) => {}
-    }
-    tracing::info!("stopped");
-    result
 }
