@@ -94,63 +94,12 @@ impl Generation {
         identity: &str,
         shard: Option<crate::daemon::shard::Member>,
     ) -> Result<Self, DaemonError> {
-        // Sharded: every write of an app is fenced by this replica's membership.
-        let fence = shard
-            .as_ref()
-            .map(crate::daemon::shard::Member::fence)
-            .unwrap_or_default();
-        let engine = Engine::fenced(
-            client.clone(),
-            crate::sync::EngineConfig {
-                namespace: config.namespace.clone(),
-                max_prune_percent: config.limits.max_prune_percent,
-                concurrency: config.limits.concurrency,
-                health_timeout: config.limits.health_timeout.0,
-                hooks: crate::sync::hooks::HookSettings {
-                    timeout: config.limits.hook_timeout.0,
-                    ..crate::sync::EngineConfig::default().hooks
-                },
-                ..crate::sync::EngineConfig::default()
-            },
-            fence,
-        );
-        let mut sources = Vec::new();
-        let mut hooks = BTreeMap::new();
-        for spec in &config.sources {
-            let sc = source_config(&config, spec)?;
-            let trigger = Trigger::new();
-            if let Some(auth) = webhook_auth(spec)? {
-                hooks.insert(
-                    spec.name.clone(),
-                    Arc::new(Webhook {
-                        auth,
-                        url: spec.url.clone(),
-                        trigger: trigger.clone(),
-                    }),
-                );
-            }
-            sources.push((spec.clone(), sc, trigger));
-        }
-        state.set_sources(
-            &config
-                .sources
-                .iter()
-                .map(|s| s.name.clone())
-                .collect::<Vec<_>>(),
-        );
-        state.set_webhooks(hooks);
-        state.set_triggers(
-            sources
-                .iter()
-                .map(|(spec, _, trigger)| (spec.name.clone(), trigger.clone()))
-                .collect(),
-        );
+        let engine = engine_for(&config, &client, shard.as_ref());
+        let sources = declare_sources(&config, &state)?;
         let events = Events::new(client.clone(), &config.namespace, identity);
         let triggers = sources
             .iter()
-            .map(|(spec, _, trigger): &(SourceSpec, SourceConfig, Trigger)| {
-                (spec.name.clone(), trigger.clone())
-            })
+            .map(|(spec, _, trigger)| (spec.name.clone(), trigger.clone()))
             .collect();
         let notifier = Arc::new(
             crate::notify::Notifier::start(
@@ -185,7 +134,7 @@ impl Generation {
             notifier,
             config,
             client,
-            engine: engine.clone(),
+            engine,
             secrets,
             state,
             events,
@@ -195,34 +144,7 @@ impl Generation {
             Arc::clone(&ctx.inspector) as Arc<dyn crate::server::ui::desired::Inspect>
         ));
         inspect::restore_suspended(&ctx).await;
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        {
-            let engine = engine.clone();
-            let rx = stop_rx.clone();
-            tasks.spawn(async move { engine.run_drift(stopped(rx)).await });
-        }
-        tasks.spawn(corrections::corrections(Arc::clone(&ctx), stop_rx.clone()));
-        tasks.spawn(requests::watch(Arc::clone(&ctx), stop_rx.clone()));
-        tasks.spawn(forward::watch(Arc::clone(&ctx), stop_rx.clone()));
-        if run_images {
-            tasks.spawn(images.run(stopped(stop_rx.clone())));
-        }
-        {
-            let stores = Arc::clone(&ctx.secrets.stores);
-            let rx = stop_rx.clone();
-            tasks.spawn(async move { stores.run_token_renewal(stopped(rx)).await });
-        }
-        for (spec, sc, trigger) in sources {
-            tasks.spawn(source_loop(
-                Arc::clone(&ctx),
-                spec,
-                sc,
-                trigger,
-                stop_rx.clone(),
-            ));
-        }
-        Ok(Self { stop, tasks })
+        Ok(spawn_tasks(&ctx, run_images.then_some(images), sources))
     }
 
     /// Stops: the rounds in flight finish (each within `grace`), then every task ends.
@@ -302,4 +224,107 @@ async fn source_loop(
     {
         pending.abort();
     }
+}
+
+/// The sync engine of a generation; sharded, every write of an app is fenced by this
+/// replica's membership.
+fn engine_for(
+    config: &Config,
+    client: &kube::Client,
+    shard: Option<&crate::daemon::shard::Member>,
+) -> Engine {
+    let fence = shard
+        .map(crate::daemon::shard::Member::fence)
+        .unwrap_or_default();
+    Engine::fenced(
+        client.clone(),
+        crate::sync::EngineConfig {
+            namespace: config.namespace.clone(),
+            max_prune_percent: config.limits.max_prune_percent,
+            concurrency: config.limits.concurrency,
+            health_timeout: config.limits.health_timeout.0,
+            hooks: crate::sync::hooks::HookSettings {
+                timeout: config.limits.hook_timeout.0,
+                ..crate::sync::EngineConfig::default().hooks
+            },
+            ..crate::sync::EngineConfig::default()
+        },
+        fence,
+    )
+}
+
+/// A source of a generation: its spec, how it is fetched, what starts its rounds.
+type SourceTask = (SourceSpec, SourceConfig, Trigger);
+
+/// The generation's sources, with their webhooks and triggers declared in the state.
+fn declare_sources(config: &Config, state: &Shared) -> Result<Vec<SourceTask>, DaemonError> {
+    let mut sources = Vec::new();
+    let mut hooks = BTreeMap::new();
+    for spec in &config.sources {
+        let sc = source_config(config, spec)?;
+        let trigger = Trigger::new();
+        if let Some(auth) = webhook_auth(spec)? {
+            hooks.insert(
+                spec.name.clone(),
+                Arc::new(Webhook {
+                    auth,
+                    url: spec.url.clone(),
+                    trigger: trigger.clone(),
+                }),
+            );
+        }
+        sources.push((spec.clone(), sc, trigger));
+    }
+    state.set_sources(
+        &config
+            .sources
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>(),
+    );
+    state.set_webhooks(hooks);
+    state.set_triggers(
+        sources
+            .iter()
+            .map(|(spec, _, trigger)| (spec.name.clone(), trigger.clone()))
+            .collect(),
+    );
+    Ok(sources)
+}
+
+/// The generation's tasks: the drift watcher, corrections, rollback requests, forwarded
+/// webhooks, image automation (when given), token renewal and a loop per source.
+fn spawn_tasks(
+    ctx: &Arc<Ctx>,
+    images: Option<Arc<crate::images::controller::Controller>>,
+    sources: Vec<SourceTask>,
+) -> Generation {
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    {
+        let engine = ctx.engine.clone();
+        let rx = stop_rx.clone();
+        tasks.spawn(async move { engine.run_drift(stopped(rx)).await });
+    }
+    tasks.spawn(corrections::corrections(Arc::clone(ctx), stop_rx.clone()));
+    tasks.spawn(requests::watch(Arc::clone(ctx), stop_rx.clone()));
+    tasks.spawn(forward::watch(Arc::clone(ctx), stop_rx.clone()));
+    if let Some(images) = images {
+        tasks.spawn(images.run(stopped(stop_rx.clone())));
+    }
+    {
+        let stores = Arc::clone(&ctx.secrets.stores);
+        let rx = stop_rx.clone();
+        tasks.spawn(async move { stores.run_token_renewal(stopped(rx)).await });
+    }
+    for (spec, sc, trigger) in sources {
+        tasks.spawn(source_loop(
+            Arc::clone(ctx),
+            spec,
+            sc,
+            trigger,
+            stop_rx.clone(),
+        ));
+    }
+    Generation { stop, tasks }
 }
