@@ -113,7 +113,14 @@ pub(super) async fn finish_synced(
     } else {
         result.reason()
     };
-    let orphaned = record_metrics(ctx, name, prepared, &result, reason, started);
+    let sync = Finished {
+        name,
+        prepared,
+        result: &result,
+        reason,
+        started,
+    };
+    let orphaned = record_metrics(ctx, &sync);
     if secrets_failed {
         // The engine logs its own failures; Secrets that did not resolve are logged here.
         tracing::warn!(
@@ -125,7 +132,7 @@ pub(super) async fn finish_synced(
             "secrets failed"
         );
     }
-    update_synced_status(ctx, name, prepared, &result, reason, started);
+    update_synced_status(ctx, &sync);
     publish_sync_events(ctx, name, prepared, &result, orphaned).await;
     let failures: Vec<&SecretsError> = prepared
         .resolution
@@ -145,16 +152,26 @@ pub(super) async fn finish_synced(
     }
 }
 
+/// A sync that finished, with the reason its status gives.
+#[derive(Clone, Copy)]
+struct Finished<'a> {
+    name: &'a str,
+    prepared: &'a Prepared,
+    result: &'a SyncResult,
+    reason: &'a str,
+    started: Instant,
+}
+
 /// A sync's metrics: its result and duration, the app's orphaned and managed objects, blocked
 /// prunes and failed secret reads. Returns the orphaned objects' count.
-fn record_metrics(
-    ctx: &Ctx,
-    name: &str,
-    prepared: &Prepared,
-    result: &SyncResult,
-    reason: &str,
-    started: Instant,
-) -> usize {
+fn record_metrics(ctx: &Ctx, sync: &Finished<'_>) -> usize {
+    let Finished {
+        name,
+        prepared,
+        result,
+        reason,
+        started,
+    } = *sync;
     let metrics = &ctx.state.metrics;
     let label = AppLabel {
         app: name.to_owned(),
@@ -199,14 +216,14 @@ fn record_metrics(
 
 /// The app's status after a sync: result, health, changes, errors, policy findings, images,
 /// where its Secrets come from, and the history record.
-fn update_synced_status(
-    ctx: &Ctx,
-    name: &str,
-    prepared: &Prepared,
-    result: &SyncResult,
-    reason: &str,
-    started: Instant,
-) {
+fn update_synced_status(ctx: &Ctx, sync: &Finished<'_>) {
+    let Finished {
+        name,
+        prepared,
+        result,
+        reason,
+        started,
+    } = *sync;
     let secrets_failed = !prepared.resolution.failures.is_empty();
     let mut errors: Vec<String> = Vec::new();
     if let Some(err) = &result.error {
