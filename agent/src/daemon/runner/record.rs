@@ -165,45 +165,38 @@ struct Finished<'a> {
 /// A sync's metrics: its result and duration, the app's orphaned and managed objects, blocked
 /// prunes and failed secret reads. Returns the orphaned objects' count.
 fn record_metrics(ctx: &Ctx, sync: &Finished<'_>) -> usize {
-    let Finished {
-        name,
-        prepared,
-        result,
-        reason,
-        started,
-    } = *sync;
     let metrics = &ctx.state.metrics;
     let label = AppLabel {
-        app: name.to_owned(),
+        app: sync.name.to_owned(),
     };
     metrics
         .sync_total
         .get_or_create(&SyncLabels {
-            app: name.to_owned(),
-            result: reason.to_owned(),
+            app: sync.name.to_owned(),
+            result: sync.reason.to_owned(),
         })
         .inc();
     metrics
         .sync_duration
         .get_or_create(&label)
-        .observe(started.elapsed().as_secs_f64());
-    let orphaned = result.changes.count(Action::Orphaned);
+        .observe(sync.started.elapsed().as_secs_f64());
+    let orphaned = sync.result.changes.count(Action::Orphaned);
     metrics
         .orphaned_objects
         .get_or_create(&label)
         .set(i64::try_from(orphaned).unwrap_or(i64::MAX));
     let managed = [Action::Created, Action::Configured, Action::Unchanged]
         .iter()
-        .map(|a| result.changes.count(*a))
+        .map(|a| sync.result.changes.count(*a))
         .sum::<usize>();
     metrics
         .managed_objects
         .get_or_create(&label)
         .set(i64::try_from(managed).unwrap_or(i64::MAX));
-    if reason == "PruneBlocked" {
+    if sync.reason == "PruneBlocked" {
         metrics.prune_blocked.get_or_create(&label).inc();
     }
-    for failure in &prepared.resolution.failures {
+    for failure in &sync.prepared.resolution.failures {
         metrics
             .secret_resolve_errors
             .get_or_create(&StoreLabel {
@@ -217,20 +210,13 @@ fn record_metrics(ctx: &Ctx, sync: &Finished<'_>) -> usize {
 /// The app's status after a sync: result, health, changes, errors, policy findings, images,
 /// where its Secrets come from, and the history record.
 fn update_synced_status(ctx: &Ctx, sync: &Finished<'_>) {
-    let Finished {
-        name,
-        prepared,
-        result,
-        reason,
-        started,
-    } = *sync;
-    let secrets_failed = !prepared.resolution.failures.is_empty();
+    let secrets_failed = !sync.prepared.resolution.failures.is_empty();
     let mut errors: Vec<String> = Vec::new();
-    if let Some(err) = &result.error {
+    if let Some(err) = &sync.result.error {
         errors.push(format!("{}: {err}", err.reason()));
     }
     errors.extend(
-        prepared
+        sync.prepared
             .resolution
             .failures
             .iter()
@@ -240,38 +226,38 @@ fn update_synced_status(ctx: &Ctx, sync: &Finished<'_>) {
         .iter()
         .map(|e| crate::text::clip_message(e).into_owned())
         .collect();
-    let ok = result.error.is_none() && !secrets_failed;
-    let corrections = ctx.engine.corrections(name);
-    ctx.state.update_app(name, |s: &mut AppStatus| {
-        s.revision = result.revision.clone();
+    let ok = sync.result.error.is_none() && !secrets_failed;
+    let corrections = ctx.engine.corrections(sync.name);
+    ctx.state.update_app(sync.name, |s: &mut AppStatus| {
+        s.revision = sync.result.revision.clone();
         s.last_sync = Some(format_rfc3339(SystemTime::now()));
         s.sync = if ok { "Succeeded" } else { "Failed" }.into();
-        s.reason = reason.to_owned();
+        s.reason = sync.reason.to_owned();
         s.health = if secrets_failed {
             "Degraded".into()
         } else {
-            result.health.status().to_owned()
+            sync.result.health.status().to_owned()
         };
-        s.changes = result.changes.changes.clone();
+        s.changes = sync.result.changes.changes.clone();
         s.drift_corrections = corrections;
         s.errors = errors.clone();
         s.first_sync_done = true;
-        s.policy = policy_lines(&prepared.policy);
+        s.policy = policy_lines(&sync.prepared.policy);
         s.images =
-            crate::server::ui::model::images(prepared.resolution.desired.iter().filter_map(|d| {
-                match d {
+            crate::server::ui::model::images(sync.prepared.resolution.desired.iter().filter_map(
+                |d| match d {
                     crate::secrets::Desired::Plain(v) => Some(v),
                     crate::secrets::Desired::Secret(_) => None,
-                }
-            }));
-        s.secrets = secret_sources(prepared, s.last_sync.as_deref().unwrap_or_default());
+                },
+            ));
+        s.secrets = secret_sources(sync.prepared, s.last_sync.as_deref().unwrap_or_default());
         let counts = [
-            result.changes.count(Action::Created),
-            result.changes.count(Action::Configured),
-            result.changes.count(Action::Pruned),
-            hook_runs(prepared, result),
+            sync.result.changes.count(Action::Created),
+            sync.result.changes.count(Action::Configured),
+            sync.result.changes.count(Action::Pruned),
+            hook_runs(sync.prepared, sync.result),
         ];
-        let record = history_record(s, started, counts);
+        let record = history_record(s, sync.started, counts);
         s.record(&record);
     });
 }
