@@ -75,58 +75,10 @@ pub(crate) fn write(
     let name = meta::name(&obj).to_owned();
     let namespace = meta::namespace(&obj).to_owned();
     check_namespace(store, ty, &namespace, &name, old.is_none())?;
-    let server_owned = [
-        "uid",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "generation",
-    ];
-    match old {
-        Some(old) => {
-            for f in server_owned {
-                match old.get("metadata").and_then(|m| m.get(f)) {
-                    Some(v) => meta::set_meta(&mut obj, f, v.clone()),
-                    None => {
-                        meta::remove_meta(&mut obj, f);
-                    }
-                }
-            }
-        }
-        None => {
-            for f in server_owned {
-                meta::remove_meta(&mut obj, f);
-            }
-            meta::set_meta(&mut obj, "uid", json!(meta::new_uid()));
-            meta::set_meta(&mut obj, "creationTimestamp", json!(meta::now_rfc3339()));
-        }
-    }
+    server_owned_metadata(old, &mut obj);
     meta::remove_meta(&mut obj, "selfLink");
     if ty.status_subresource {
-        let old_status = old.and_then(|o| o.get("status")).cloned();
-        if subresource == "status" {
-            let new_status = obj.get("status").cloned();
-            let mut base = old.cloned().unwrap_or_else(|| obj.clone());
-            if let Some(m) = base.as_object_mut() {
-                match new_status {
-                    Some(s) => m.insert("status".into(), s),
-                    None => m.remove("status"),
-                };
-            }
-            if let Some(mf) = obj
-                .get("metadata")
-                .and_then(|m| m.get("managedFields"))
-                .cloned()
-            {
-                meta::set_meta(&mut base, "managedFields", mf);
-            }
-            obj = base;
-        } else if let Some(m) = obj.as_object_mut() {
-            match old_status {
-                Some(s) => m.insert("status".into(), s),
-                None => m.remove("status"),
-            };
-        }
+        status_rules(old, &mut obj, subresource);
     }
     defaults::apply(&ty.kind, &ty.group, &mut obj, &mut store.alloc);
     if crd::is_crd(ty) {
@@ -142,53 +94,9 @@ pub(crate) fn write(
     }
     validation::validate_object(ty, &obj)?;
     if ty.generation {
-        let generation = match old {
-            None => 1,
-            Some(o) => {
-                let g = o
-                    .get("metadata")
-                    .and_then(|m| m.get("generation"))
-                    .and_then(Value::as_i64)
-                    .unwrap_or(1);
-                if generation_view(o) == generation_view(&obj) {
-                    g
-                } else {
-                    g + 1
-                }
-            }
-        };
-        meta::set_meta(&mut obj, "generation", json!(generation));
+        set_generation(old, &mut obj);
     }
-    match ownership {
-        Ownership::Update(manager) => {
-            let mut managed = match old {
-                Some(o) => Managed::read(o),
-                None => Managed::default(),
-            };
-            if obj
-                .get("metadata")
-                .and_then(|m| m.get("managedFields"))
-                .and_then(Value::as_array)
-                .is_some_and(Vec::is_empty)
-            {
-                managed = Managed::default();
-            }
-            let before = old
-                .map(|o| tracked(ty, o, subresource))
-                .unwrap_or_else(|| json!({}));
-            let after = tracked(ty, &obj, subresource);
-            managed.record_update(
-                ctx(ty),
-                &before,
-                &after,
-                &manager,
-                &ty.api_version(),
-                subresource,
-            );
-            managed.write(&mut obj);
-        }
-        Ownership::Applied(managed) => managed.write(&mut obj),
-    }
+    record_ownership(ty, old, &mut obj, ownership, subresource);
     if let Some(old) = old {
         if without_rv(old) == without_rv(&obj) {
             return Ok(as_version(ty, old));
@@ -218,6 +126,127 @@ pub(crate) fn write(
         finish_namespace(store, &name);
     }
     Ok(stored)
+}
+
+/// The metadata only the server sets (uid, creation and deletion times, generation): kept
+/// from the stored object, or new for a create.
+fn server_owned_metadata(old: Option<&Value>, obj: &mut Value) {
+    let server_owned = [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ];
+    match old {
+        Some(old) => {
+            for f in server_owned {
+                match old.get("metadata").and_then(|m| m.get(f)) {
+                    Some(v) => meta::set_meta(obj, f, v.clone()),
+                    None => {
+                        meta::remove_meta(obj, f);
+                    }
+                }
+            }
+        }
+        None => {
+            for f in server_owned {
+                meta::remove_meta(obj, f);
+            }
+            meta::set_meta(obj, "uid", json!(meta::new_uid()));
+            meta::set_meta(obj, "creationTimestamp", json!(meta::now_rfc3339()));
+        }
+    }
+}
+
+/// The status subresource: a write to it changes only the status (and managed fields), a
+/// write to the object never changes the status.
+fn status_rules(old: Option<&Value>, obj: &mut Value, subresource: &str) {
+    let old_status = old.and_then(|o| o.get("status")).cloned();
+    if subresource == "status" {
+        let new_status = obj.get("status").cloned();
+        let mut base = old.cloned().unwrap_or_else(|| obj.clone());
+        if let Some(m) = base.as_object_mut() {
+            match new_status {
+                Some(s) => m.insert("status".into(), s),
+                None => m.remove("status"),
+            };
+        }
+        if let Some(mf) = obj
+            .get("metadata")
+            .and_then(|m| m.get("managedFields"))
+            .cloned()
+        {
+            meta::set_meta(&mut base, "managedFields", mf);
+        }
+        *obj = base;
+    } else if let Some(m) = obj.as_object_mut() {
+        match old_status {
+            Some(s) => m.insert("status".into(), s),
+            None => m.remove("status"),
+        };
+    }
+}
+
+/// `metadata.generation`: 1 at create, one more when the spec view changed.
+fn set_generation(old: Option<&Value>, obj: &mut Value) {
+    let generation = match old {
+        None => 1,
+        Some(o) => {
+            let g = o
+                .get("metadata")
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if generation_view(o) == generation_view(obj) {
+                g
+            } else {
+                g + 1
+            }
+        }
+    };
+    meta::set_meta(obj, "generation", json!(generation));
+}
+
+/// The managed fields after the write: an update records the manager's fields, an apply
+/// writes what the apply computed.
+fn record_ownership(
+    ty: &ResourceType,
+    old: Option<&Value>,
+    obj: &mut Value,
+    ownership: Ownership,
+    subresource: &str,
+) {
+    match ownership {
+        Ownership::Update(manager) => {
+            let mut managed = match old {
+                Some(o) => Managed::read(o),
+                None => Managed::default(),
+            };
+            if obj
+                .get("metadata")
+                .and_then(|m| m.get("managedFields"))
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
+                managed = Managed::default();
+            }
+            let before = old
+                .map(|o| tracked(ty, o, subresource))
+                .unwrap_or_else(|| json!({}));
+            let after = tracked(ty, obj, subresource);
+            managed.record_update(
+                ctx(ty),
+                &before,
+                &after,
+                &manager,
+                &ty.api_version(),
+                subresource,
+            );
+            managed.write(obj);
+        }
+        Ownership::Applied(managed) => managed.write(obj),
+    }
 }
 
 /// Effects of an object leaving the store: a CRD takes its objects along, a namespace being
