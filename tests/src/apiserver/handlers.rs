@@ -404,26 +404,7 @@ fn run_locked(
     let name = target.name.clone().unwrap_or_default();
     match verb {
         "get" => Ok((StatusCode::OK, verbs::get(store, ty, &ns, &name)?)),
-        "list" => {
-            let page = Page {
-                limit: param(params, "limit")
-                    .and_then(|l| l.parse().ok())
-                    .unwrap_or(0),
-                continue_token: param(params, "continue")
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned),
-            };
-            Ok((
-                StatusCode::OK,
-                verbs::list(
-                    store,
-                    ty,
-                    target.namespace.as_deref(),
-                    &selectors(params)?,
-                    &page,
-                )?,
-            ))
-        }
+        "list" => Ok((StatusCode::OK, list(store, target, params)?)),
         "create" if ty.group == TOKEN_REVIEW_GROUP => {
             let review = parse_body(headers, &body)?;
             Ok((StatusCode::CREATED, token_review(store, &review)))
@@ -446,47 +427,8 @@ fn run_locked(
                 verbs::update(store, ty, &ns, &name, obj, &target.subresource, opts)?,
             ))
         }
-        "patch" | "apply" => {
-            let ct = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let accepted = [
-                "application/json-patch+json",
-                "application/merge-patch+json",
-                "application/strategic-merge-patch+json",
-                "application/apply-patch+yaml",
-            ];
-            let pt = PatchType::from_content_type(ct)
-                .ok_or_else(|| ApiError::unsupported_media_type(ct, &accepted))?;
-            let (obj, created) =
-                verbs::patch(store, ty, &ns, &name, pt, &body, &target.subresource, opts)?;
-            Ok((
-                if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                obj,
-            ))
-        }
-        "delete" => {
-            let d = delete_options(params, &body);
-            let obj = verbs::delete(store, ty, &ns, &name, &d)?;
-            let pending = obj
-                .get("metadata")
-                .and_then(|m| m.get("deletionTimestamp"))
-                .is_some()
-                && !d.dry_run;
-            Ok((
-                if pending {
-                    StatusCode::ACCEPTED
-                } else {
-                    StatusCode::OK
-                },
-                obj,
-            ))
-        }
+        "patch" | "apply" => patch(store, target, headers, &body, opts),
+        "delete" => delete(store, target, params, &body),
         "deletecollection" => {
             let d = delete_options(params, &body);
             let sel = selectors(params)?;
@@ -497,6 +439,89 @@ fn run_locked(
         }
         _ => Err(ApiError::method_not_allowed(ty, verb)),
     }
+}
+
+/// `list`, one page at a time.
+fn list(store: &mut Store, target: &Target, params: &Params) -> ApiResult<Value> {
+    let page = Page {
+        limit: param(params, "limit")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0),
+        continue_token: param(params, "continue")
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
+    };
+    verbs::list(
+        store,
+        &target.ty,
+        target.namespace.as_deref(),
+        &selectors(params)?,
+        &page,
+    )
+}
+
+/// `patch` of every patch type, and server-side `apply`: 201 when it created the object.
+fn patch(
+    store: &mut Store,
+    target: &Target,
+    headers: &HeaderMap,
+    body: &Bytes,
+    opts: &super::verbs::WriteOptions,
+) -> ApiResult<(StatusCode, Value)> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let accepted = [
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/apply-patch+yaml",
+    ];
+    let pt = PatchType::from_content_type(ct)
+        .ok_or_else(|| ApiError::unsupported_media_type(ct, &accepted))?;
+    let ns = target.namespace.clone().unwrap_or_default();
+    let name = target.name.clone().unwrap_or_default();
+    let (obj, created) = verbs::patch(
+        store,
+        &target.ty,
+        &ns,
+        &name,
+        pt,
+        body,
+        &target.subresource,
+        opts,
+    )?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, obj))
+}
+
+/// `delete`: 202 while finalizers keep the object.
+fn delete(
+    store: &mut Store,
+    target: &Target,
+    params: &Params,
+    body: &Bytes,
+) -> ApiResult<(StatusCode, Value)> {
+    let ns = target.namespace.clone().unwrap_or_default();
+    let name = target.name.clone().unwrap_or_default();
+    let d = delete_options(params, body);
+    let obj = verbs::delete(store, &target.ty, &ns, &name, &d)?;
+    let pending = obj
+        .get("metadata")
+        .and_then(|m| m.get("deletionTimestamp"))
+        .is_some()
+        && !d.dry_run;
+    let status = if pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, obj))
 }
 
 fn start_watch(state: &Arc<AppState>, target: &Target, params: &Params, accept: &str) -> Response {
