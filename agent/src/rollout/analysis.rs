@@ -246,6 +246,67 @@ struct Tally {
     errors_in_a_row: u32,
 }
 
+impl Tally {
+    /// Counts one measurement; the reason the metric fails when a limit is passed.
+    fn add(&mut self, phase: Phase, metric: &Metric, shown: &str) -> Option<String> {
+        match phase {
+            Phase::Successful => self.errors_in_a_row = 0,
+            Phase::Failed => {
+                self.failed += 1;
+                self.errors_in_a_row = 0;
+            }
+            Phase::Inconclusive => {
+                self.inconclusive += 1;
+                self.errors_in_a_row = 0;
+            }
+            Phase::Error => self.errors_in_a_row += 1,
+        }
+        if self.failed > metric.failure_limit {
+            Some(format!(
+                "{} failed measurement(s), more than failureLimit {}; last: {}",
+                self.failed, metric.failure_limit, shown
+            ))
+        } else if self.inconclusive > metric.inconclusive_limit {
+            Some(format!(
+                "{} inconclusive measurement(s), more than inconclusiveLimit {}; last: {}",
+                self.inconclusive, metric.inconclusive_limit, shown
+            ))
+        } else if self.errors_in_a_row > metric.consecutive_error_limit {
+            Some(format!(
+                "{} errors in a row, more than consecutiveErrorLimit {}; last: {}",
+                self.errors_in_a_row, metric.consecutive_error_limit, shown
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// One measurement of `metric`: its phase, and the value (or error) to show.
+async fn measure(
+    http: &reqwest::Client,
+    metric: &Metric,
+    vars: &Vars,
+    success: Option<&Condition>,
+    failure: Option<&Condition>,
+) -> (Phase, String) {
+    let measured = match (&metric.provider.prometheus, &metric.provider.web) {
+        (Some(p), _) => prometheus(http, p, vars).await,
+        (None, Some(w)) => web(http, w, vars).await,
+        (None, None) => Err(RolloutError::MeasureFailed {
+            what: metric.name.clone(),
+            message: "no provider".into(),
+        }),
+    };
+    match measured {
+        Ok(value) => match decide(&value, success, failure) {
+            Ok(phase) => (phase, value.to_string()),
+            Err(err) => (Phase::Error, format!("{value}: {err}")),
+        },
+        Err(err) => (Phase::Error, err.to_string()),
+    }
+}
+
 /// Runs one metric to its verdict.
 pub async fn run(http: &reqwest::Client, metric: &Metric, vars: &Vars) -> GateResult {
     let kind = if metric.provider.prometheus.is_some() {
@@ -275,53 +336,10 @@ pub async fn run(http: &reqwest::Client, metric: &Metric, vars: &Vars) -> GateRe
         if n > 0 {
             tokio::time::sleep(metric.interval.map_or(Duration::ZERO, |i| i.0)).await;
         }
-        let measured = match (&metric.provider.prometheus, &metric.provider.web) {
-            (Some(p), _) => prometheus(http, p, vars).await,
-            (None, Some(w)) => web(http, w, vars).await,
-            (None, None) => Err(RolloutError::MeasureFailed {
-                what: metric.name.clone(),
-                message: "no provider".into(),
-            }),
-        };
-        let (phase, shown) = match measured {
-            Ok(value) => match decide(&value, success.as_ref(), failure.as_ref()) {
-                Ok(phase) => (phase, value.to_string()),
-                Err(err) => (Phase::Error, format!("{value}: {err}")),
-            },
-            Err(err) => (Phase::Error, err.to_string()),
-        };
+        let (phase, shown) = measure(http, metric, vars, success.as_ref(), failure.as_ref()).await;
         tracing::info!(metric = %metric.name, measurement = n + 1, phase = ?phase, value = %crate::text::clip_message(&shown), "measured");
         result.measure(phase, &shown);
-        match phase {
-            Phase::Successful => tally.errors_in_a_row = 0,
-            Phase::Failed => {
-                tally.failed += 1;
-                tally.errors_in_a_row = 0;
-            }
-            Phase::Inconclusive => {
-                tally.inconclusive += 1;
-                tally.errors_in_a_row = 0;
-            }
-            Phase::Error => tally.errors_in_a_row += 1,
-        }
-        let verdict = if tally.failed > metric.failure_limit {
-            Some(format!(
-                "{} failed measurement(s), more than failureLimit {}; last: {}",
-                tally.failed, metric.failure_limit, shown
-            ))
-        } else if tally.inconclusive > metric.inconclusive_limit {
-            Some(format!(
-                "{} inconclusive measurement(s), more than inconclusiveLimit {}; last: {}",
-                tally.inconclusive, metric.inconclusive_limit, shown
-            ))
-        } else if tally.errors_in_a_row > metric.consecutive_error_limit {
-            Some(format!(
-                "{} errors in a row, more than consecutiveErrorLimit {}; last: {}",
-                tally.errors_in_a_row, metric.consecutive_error_limit, shown
-            ))
-        } else {
-            None
-        };
+        let verdict = tally.add(phase, metric, &shown);
         if let Some(message) = verdict {
             result.finish(Verdict::Failed, message);
             return result;
