@@ -21,7 +21,7 @@ const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 
 /// Fields of a Kustomization's spec that Tether cannot honour yet.
-const UNSUPPORTED: &[&str] = &["components", "force", "kubeConfig"];
+const UNSUPPORTED: &[&str] = &["force", "kubeConfig"];
 /// Fields accepted and reported as notes.
 const NOTED: &[&str] = &["interval", "retryInterval"];
 
@@ -336,6 +336,63 @@ fn metadata(
     Ok(())
 }
 
+/// `components` (directories relative to `spec.path`, local and relative as Flux requires,
+/// inside the repository) and `ignoreMissingComponents`.
+fn components(
+    object: &Found,
+    spec: &serde_json::Map<String, Value>,
+    overlay: &mut Overlay,
+) -> Result<(), MigrateError> {
+    let path = spec.get("path").and_then(Value::as_str).unwrap_or(".");
+    if let Some(value) = spec.get("components") {
+        let Some(items) = value.as_array() else {
+            return Err(unmappable(object, "spec.components", "not a list"));
+        };
+        for (index, item) in items.iter().enumerate() {
+            let field = format!("spec.components[{index}]");
+            let Some(component) = item.as_str() else {
+                return Err(unmappable(object, &field, "not a string"));
+            };
+            let remote = component.contains("://")
+                || component.starts_with("git@")
+                || component.starts_with("github.com/");
+            if component.is_empty() || component.starts_with('/') || remote {
+                return Err(unmappable(
+                    object,
+                    &field,
+                    &format!(
+                        "{:?}: a component path must be local and relative",
+                        crate::text::clip_message(component)
+                    ),
+                ));
+            }
+            if crate::tree::RelPath::parse(&format!("{path}/{component}")).is_err() {
+                return Err(unmappable(
+                    object,
+                    &field,
+                    &format!(
+                        "{:?}: leaves the repository (relative to spec.path {path:?})",
+                        crate::text::clip_message(component)
+                    ),
+                ));
+            }
+            overlay.components.push(component.to_owned());
+        }
+    }
+    match spec.get("ignoreMissingComponents") {
+        None => {}
+        Some(Value::Bool(b)) => overlay.ignore_missing_components = *b,
+        Some(_) => {
+            return Err(unmappable(
+                object,
+                "spec.ignoreMissingComponents",
+                "not a boolean",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `patches` and `images` as an overlay, `postBuild` as it is.
 fn transforms(
     object: &Found,
@@ -373,6 +430,7 @@ fn transforms(
         }
     }
     metadata(object, spec, &mut overlay)?;
+    components(object, spec, &mut overlay)?;
     let post_build = match spec.get("postBuild") {
         None => None,
         Some(value) => Some(
@@ -481,6 +539,8 @@ fn check_fields(
             "wait",
             "timeout",
             "healthChecks",
+            "components",
+            "ignoreMissingComponents",
         ]
         .contains(&field.as_str())
         {

@@ -90,7 +90,7 @@ fn flux_bootstrap_layout_becomes_ordered_apps_of_one_source() {
 #[test]
 fn flux_unsupported_field_is_an_error_naming_it_and_others_still_import() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = kustomization("bad", "  path: ./a\n  components: [../c]\n");
+    let bad = kustomization("bad", "  path: ./a\n  force: true\n");
     let good = kustomization("good", "  path: ./b\n");
     write(
         dir.path(),
@@ -107,7 +107,7 @@ fn flux_unsupported_field_is_an_error_naming_it_and_others_still_import() {
         "{}",
         errors[0]
     );
-    assert!(errors[0].contains("spec.components"), "{}", errors[0]);
+    assert!(errors[0].contains("spec.force"), "{}", errors[0]);
     assert!(
         errors[0].contains("clusters/prod/apps.yaml"),
         "{}",
@@ -115,6 +115,56 @@ fn flux_unsupported_field_is_an_error_naming_it_and_others_still_import() {
     );
     assert_eq!(outcome.imported.apps.len(), 1);
     assert_eq!(outcome.imported.apps[0].name, "good");
+}
+
+#[test]
+fn flux_components_are_relative_to_spec_path_and_bad_ones_are_errors_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = kustomization(
+        "good",
+        "  path: ./apps/prod\n  components: [../../components/ha]\n  ignoreMissingComponents: true\n",
+    );
+    let escapes = kustomization(
+        "escapes",
+        "  path: ./apps\n  components: [../../../outside]\n",
+    );
+    let remote = kustomization(
+        "remote",
+        "  path: ./apps\n  components: [\"https://github.com/x/y//c\"]\n",
+    );
+    let absolute = kustomization("absolute", "  path: ./apps\n  components: [/etc/c]\n");
+    write(
+        dir.path(),
+        &[
+            ("clusters/prod/flux-system/gotk-sync.yaml", GOTK_SYNC),
+            (
+                "clusters/prod/apps.yaml",
+                &format!("{good}---\n{escapes}---\n{remote}---\n{absolute}"),
+            ),
+        ],
+    );
+    let outcome = import(From::Flux, dir.path());
+    let errors = errors(&outcome);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    for (name, problem) in [
+        ("escapes", "leaves the repository"),
+        ("remote", "local and relative"),
+        ("absolute", "local and relative"),
+    ] {
+        let error = errors
+            .iter()
+            .find(|e| e.contains(&format!("Kustomization flux-system/{name} ")))
+            .unwrap_or_else(|| panic!("no error for {name}: {errors:?}"));
+        assert!(error.contains("spec.components[0]"), "{error}");
+        assert!(error.contains(problem), "{error}");
+    }
+    assert_eq!(outcome.imported.apps.len(), 1);
+    let overlay = outcome.imported.apps[0].kustomize.as_ref().unwrap();
+    assert_eq!(overlay.components, ["../../components/ha"]);
+    assert!(overlay.ignore_missing_components);
+    let yaml = outcome.to_yaml().unwrap();
+    assert!(yaml.contains("components:"), "{yaml}");
+    assert!(yaml.contains("ignoreMissingComponents: true"), "{yaml}");
 }
 
 const HELM_RELEASE: &str = "apiVersion: helm.toolkit.fluxcd.io/v2
