@@ -353,6 +353,32 @@ fn argocd_application_maps_source_policy_and_ignores() {
 }
 
 #[test]
+fn argocd_managed_fields_managers_become_the_rules_managers() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = APPLICATION.replace(
+        "jsonPointers: [/spec/replicas]",
+        "jsonPointers: [/spec/replicas]\n      managedFieldsManagers: [kube-controller-manager, rollouts-controller]",
+    );
+    assert_ne!(app, APPLICATION);
+    write(dir.path(), &[("apps/a.yaml", &app)]);
+    let outcome = import(From::Argocd, dir.path());
+    assert!(outcome.errors.is_empty(), "{:?}", errors(&outcome));
+    let rule = &outcome.imported.apps[0].ignore[0];
+    assert_eq!(
+        rule.managed_fields_managers,
+        ["kube-controller-manager", "rollouts-controller"]
+    );
+    let yaml = outcome.to_yaml().unwrap();
+    assert!(yaml.contains("managedFieldsManagers:"), "{yaml}");
+    let config =
+        Config::parse(&yaml, "imported", dir.path()).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(
+        config.apps[0].ignore[0].managed_fields_managers,
+        ["kube-controller-manager", "rollouts-controller"]
+    );
+}
+
+#[test]
 fn argocd_unmappable_fields_are_errors_naming_them() {
     for (change, field) in [
         (
@@ -378,7 +404,7 @@ fn argocd_unmappable_fields_are_errors_naming_them() {
             "spec.syncPolicy.automated" => String::new(),
             "spec.destination" => "server: https://remote:6443".to_owned(),
             "ignoreDifferences[0].managedFieldsManagers" => {
-                "managedFieldsManagers: [kube-controller-manager]".to_owned()
+                "managedFieldsManagers: kube-controller-manager".to_owned()
             }
             "ignoreDifferences[0].jqPathExpressions" => {
                 "'.spec.containers[] | select(.name)'".to_owned()

@@ -252,7 +252,8 @@ pub fn field_diff(
     ignore: &[IgnoreRule],
 ) -> Vec<FieldChange> {
     let shape = compare::shape(reference, desired, ignore);
-    let projected = compare::project(live, &shape);
+    let managers = compare::yielding_managers(reference, ignore);
+    let projected = compare::project_yielding(live, &shape, &managers);
     changeset::diff(reference, &projected, &shape)
 }
 
