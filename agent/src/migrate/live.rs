@@ -64,6 +64,22 @@ pub fn effective(config: &Config, source: &str, tree: &Tree) -> Option<Config> {
     effective_with_errors(config, source, tree).0
 }
 
+/// The configuration the apps of `source` in `tree` are discovered and prepared with: the
+/// configured one, with the apps its `import:` entries read from `tree` added. What
+/// discovers or prepares an app outside a sync round (`tether-agent plan`, a rollback, the
+/// web UI's inspector) uses it, so that an imported app is found there as in the round.
+#[must_use]
+pub fn with_imported<'a>(
+    config: &'a Config,
+    source: &str,
+    tree: &Tree,
+) -> std::borrow::Cow<'a, Config> {
+    match effective(config, source, tree) {
+        Some(config) => std::borrow::Cow::Owned(config),
+        None => std::borrow::Cow::Borrowed(config),
+    }
+}
+
 /// [`effective`], with the errors that name an app (an Application or Kustomization that
 /// could not be mapped): `(app, message)`, for that app's status.
 #[must_use]
