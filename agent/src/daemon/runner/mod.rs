@@ -11,6 +11,7 @@ mod departed;
 mod depends;
 mod forward;
 mod images;
+mod imports;
 mod inspect;
 mod known;
 mod notify;
@@ -359,7 +360,7 @@ async fn round(
     ctx.inspector.remember(name, &snapshot);
     // Apps read from the snapshot's Argo CD and Flux objects join the configured ones.
     let (imported, import_errors) =
-        crate::migrate::live::effective_with_errors(&ctx.config, name, &snapshot.tree);
+        crate::migrate::live::effective_reporting(&ctx.config, name, &snapshot.tree);
     let config = imported.as_ref().unwrap_or(&ctx.config);
     let apps = match pipeline::discover_apps(config, name, &snapshot.tree) {
         Ok(apps) => apps,
@@ -372,19 +373,8 @@ async fn round(
     let mut names: Vec<String> = apps.iter().map(|a| a.spec.name.clone()).collect();
     // An imported Application or Kustomization that cannot be mapped shows as its app, with
     // the error naming the object, file and field; its objects stay (it has not departed).
-    for (app, message) in import_errors {
-        if names.contains(&app) {
-            continue;
-        }
-        ctx.state.update_app(&app, |s| {
-            s.source = name.to_owned();
-            s.sync = "Failed".into();
-            s.reason = "ImportFailed".into();
-            s.errors = vec![message];
-            s.first_sync_done = true;
-        });
-        names.push(app);
-    }
+    // Errors naming no app go to the source's import status. Both are Events too.
+    imports::record(ctx, name, imported.is_some(), import_errors, &mut names).await;
     departed::remove_departed(ctx, name, &names, &snapshot.revision).await;
     ctx.state.retain_apps(name, &names);
     ctx.images.retain_apps(name, &names);
