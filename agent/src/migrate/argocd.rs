@@ -221,6 +221,7 @@ pub(super) fn source_of(
         reference,
         interval: "3m".to_owned(),
         credentials: Credentials::default(),
+        ignore: None,
     });
     Ok((path, name))
 }

@@ -118,7 +118,7 @@ fn source(object: &Found, notes: &mut Vec<String>) -> Result<ImportedSource, Mig
         .unwrap_or_default();
     for field in spec.keys() {
         match field.as_str() {
-            "url" | "ref" | "interval" | "secretRef" => {}
+            "url" | "ref" | "interval" | "secretRef" | "ignore" => {}
             "timeout" => notes.push(format!(
                 "{}: spec.timeout: Tether uses limits.fetchTimeout",
                 describe(&object.value)
@@ -136,6 +136,17 @@ fn source(object: &Found, notes: &mut Vec<String>) -> Result<ImportedSource, Mig
         return Err(unmappable(object, "spec.url", "missing"));
     };
     let reference = reference(object, spec.get("ref"))?;
+    let ignore = match spec.get("ignore") {
+        None => None,
+        Some(Value::String(text)) => {
+            notes.push(format!(
+                "{}: spec.ignore: set it as the source's ignore (with an import: entry, on the configured source)",
+                describe(&object.value)
+            ));
+            Some(text.clone())
+        }
+        Some(_) => return Err(unmappable(object, "spec.ignore", "not a string")),
+    };
     let credentials = match spec.get("secretRef").map(|s| &s["name"]) {
         None => Credentials::default(),
         Some(Value::String(name)) => {
@@ -156,6 +167,7 @@ fn source(object: &Found, notes: &mut Vec<String>) -> Result<ImportedSource, Mig
             .and_then(Value::as_str)
             .map_or_else(|| "1m".to_owned(), compact_duration),
         credentials,
+        ignore,
     })
 }
 

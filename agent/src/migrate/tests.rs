@@ -217,12 +217,12 @@ fn flux_refs_map_with_flux_precedence() {
         dir.path(),
         &[(
             "s.yaml",
-            &repo("{branch: main}").replace("ref:", "ignore: '/*', ref:"),
+            &repo("{branch: main}").replace("ref:", "recurseSubmodules: true, ref:"),
         )],
     );
     let errors = errors(&import(From::Flux, dir.path()));
     assert!(
-        errors.len() == 1 && errors[0].contains("spec.ignore"),
+        errors.len() == 1 && errors[0].contains("spec.recurseSubmodules"),
         "{errors:?}"
     );
 }

@@ -77,3 +77,45 @@ fn argocd_managed_fields_managers_become_the_rules_managers() {
         ["kube-controller-manager", "rollouts-controller"]
     );
 }
+
+#[test]
+fn flux_git_repository_ignore_becomes_the_sources_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_ignore = GOTK_SYNC.replace(
+        "  url: ssh://git@github.com/example/fleet\n",
+        "  url: ssh://git@github.com/example/fleet\n  ignore: |\n    # docs\n    /docs/\n    !/docs/keep.yaml\n",
+    );
+    assert_ne!(with_ignore, GOTK_SYNC);
+    let bad = GOTK_SYNC
+        .replace("name: flux-system, namespace", "name: other, namespace")
+        .replace(
+            "  url: ssh://git@github.com/example/fleet\n",
+            "  url: ssh://git@github.com/example/other\n  ignore: [a]\n",
+        );
+    write(
+        dir.path(),
+        &[
+            ("clusters/prod/flux-system/gotk-sync.yaml", &with_ignore),
+            ("clusters/prod/other.yaml", &bad),
+            (
+                "clusters/prod/apps.yaml",
+                &kustomization("web", "  path: ./web\n"),
+            ),
+        ],
+    );
+    let outcome = import(From::Flux, dir.path());
+    let errors = errors(&outcome);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("GitRepository flux-system/other") && errors[0].contains("spec.ignore"),
+        "{errors:?}"
+    );
+    let source = &outcome.imported.sources[0];
+    assert_eq!(
+        source.ignore.as_deref(),
+        Some("# docs\n/docs/\n!/docs/keep.yaml\n")
+    );
+    let yaml = outcome.to_yaml().unwrap();
+    assert!(yaml.contains("ignore:"), "{yaml}");
+    assert!(yaml.contains("!/docs/keep.yaml"), "{yaml}");
+}
