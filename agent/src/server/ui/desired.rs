@@ -289,6 +289,26 @@ mod tests {
     }
 
     #[test]
+    fn fields_of_a_yielded_to_manager_are_not_a_difference() {
+        let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 2, "paused": false}});
+        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "managedFields": [
+                {"manager": "tether", "operation": "Apply", "fieldsV1": {"f:spec": {"f:paused": {}}}},
+                {"manager": "hpa", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
+            "spec": {"replicas": 7, "paused": false}});
+        let rules = [IgnoreRule {
+            managed_fields_managers: vec!["hpa".into()],
+            ..IgnoreRule::default()
+        }];
+        let reference = reference(&desired);
+        assert!(field_diff(&reference, &desired, &live, &rules).is_empty());
+        let diff = field_diff(&reference, &desired, &live, &[]);
+        assert_eq!(diff.len(), 1, "{diff:?}");
+        assert_eq!(diff[0].path, "/spec/replicas");
+    }
+
+    #[test]
     fn a_secret_differs_by_redaction_marks_never_by_value() {
         let desired = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
             "data": {"password": "bmV3LXBhc3N3b3Jk"}});
