@@ -20,6 +20,8 @@ mod charts;
 mod live;
 #[path = "migrate/options.rs"]
 mod options;
+#[path = "migrate/tools.rs"]
+mod tools;
 use tether_agent::migrate::{From, Outcome, import};
 use tether_tests::gitserver::{GitDaemon, Upstream};
 use tether_tests::peers::{self, Process};

@@ -7,6 +7,8 @@ mod drift;
 mod helm_hooks;
 #[path = "sync_engine/hooks_health.rs"]
 mod hooks_health;
+#[path = "sync_engine/managers.rs"]
+mod managers;
 #[path = "sync_engine/support.rs"]
 mod support;
 

@@ -286,6 +286,33 @@ impl Events {
         self.send(&reference, app, warning, reason, note).await;
     }
 
+    /// Publishes one Event on the ConfigMap `name` of the agent's namespace about something
+    /// that is not one app (`subject`, e.g. `source fleet`), as an `import:` entry's error.
+    pub async fn publish_about(
+        &self,
+        config_map: &str,
+        subject: &str,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        let reference = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("ConfigMap".into()),
+            name: Some(config_map.to_owned()),
+            namespace: Some(self.namespace.clone()),
+            ..ObjectReference::default()
+        };
+        self.send_note(
+            &reference,
+            subject,
+            warning,
+            reason,
+            format!("{subject}: {note}"),
+        )
+        .await;
+    }
+
     async fn send(
         &self,
         reference: &ObjectReference,
@@ -294,7 +321,25 @@ impl Events {
         reason: &str,
         note: String,
     ) {
-        let mut note = format!("app {app}: {note}");
+        self.send_note(
+            reference,
+            app,
+            warning,
+            reason,
+            format!("app {app}: {note}"),
+        )
+        .await;
+    }
+
+    async fn send_note(
+        &self,
+        reference: &ObjectReference,
+        app: &str,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        let mut note = note;
         if note.len() > 1000 {
             let mut cut = 1000;
             while !note.is_char_boundary(cut) {

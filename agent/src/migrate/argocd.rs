@@ -221,6 +221,7 @@ pub(super) fn source_of(
         reference,
         interval: "3m".to_owned(),
         credentials: Credentials::default(),
+        ignore: None,
     });
     Ok((path, name))
 }
@@ -269,10 +270,25 @@ fn ignore_rules(object: &Found) -> Result<Vec<IgnoreRule>, MigrateError> {
     for (index, entry) in list.into_iter().flatten().enumerate() {
         let field = |f: &str| format!("spec.ignoreDifferences[{index}].{f}");
         let mut paths = Vec::new();
+        let mut managers = Vec::new();
         for (key, value) in entry.as_object().into_iter().flatten() {
             match key.as_str() {
                 "group" | "kind" | "name" | "namespace" => {}
                 "jsonPointers" => paths.extend(strings(value).map(str::to_owned)),
+                "managedFieldsManagers" => {
+                    let names = value.as_array().filter(|list| {
+                        list.iter()
+                            .all(|m| m.as_str().is_some_and(|m| !m.trim().is_empty()))
+                    });
+                    let Some(names) = names else {
+                        return Err(unmappable(
+                            object,
+                            &field("managedFieldsManagers"),
+                            "not a list of manager names",
+                        ));
+                    };
+                    managers.extend(names.iter().filter_map(Value::as_str).map(str::to_owned));
+                }
                 "jqPathExpressions" => {
                     for expr in strings(value) {
                         let Some(pointer) = jq_path(expr) else {
@@ -295,6 +311,7 @@ fn ignore_rules(object: &Found) -> Result<Vec<IgnoreRule>, MigrateError> {
         let text = |f: &str| entry[f].as_str().map(str::to_owned);
         rules.push(IgnoreRule {
             paths,
+            managed_fields_managers: managers,
             target: Some(Target {
                 group: Some(text("group").unwrap_or_default()),
                 version: None,

@@ -21,7 +21,7 @@ const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 
 /// Fields of a Kustomization's spec that Tether cannot honour yet.
-const UNSUPPORTED: &[&str] = &["components", "force", "kubeConfig"];
+const UNSUPPORTED: &[&str] = &["force", "kubeConfig"];
 /// Fields accepted and reported as notes.
 const NOTED: &[&str] = &["interval", "retryInterval"];
 
@@ -118,7 +118,7 @@ fn source(object: &Found, notes: &mut Vec<String>) -> Result<ImportedSource, Mig
         .unwrap_or_default();
     for field in spec.keys() {
         match field.as_str() {
-            "url" | "ref" | "interval" | "secretRef" => {}
+            "url" | "ref" | "interval" | "secretRef" | "ignore" => {}
             "timeout" => notes.push(format!(
                 "{}: spec.timeout: Tether uses limits.fetchTimeout",
                 describe(&object.value)
@@ -136,6 +136,17 @@ fn source(object: &Found, notes: &mut Vec<String>) -> Result<ImportedSource, Mig
         return Err(unmappable(object, "spec.url", "missing"));
     };
     let reference = reference(object, spec.get("ref"))?;
+    let ignore = match spec.get("ignore") {
+        None => None,
+        Some(Value::String(text)) => {
+            notes.push(format!(
+                "{}: spec.ignore: set it as the source's ignore (with an import: entry, on the configured source)",
+                describe(&object.value)
+            ));
+            Some(text.clone())
+        }
+        Some(_) => return Err(unmappable(object, "spec.ignore", "not a string")),
+    };
     let credentials = match spec.get("secretRef").map(|s| &s["name"]) {
         None => Credentials::default(),
         Some(Value::String(name)) => {
@@ -156,6 +167,7 @@ fn source(object: &Found, notes: &mut Vec<String>) -> Result<ImportedSource, Mig
             .and_then(Value::as_str)
             .map_or_else(|| "1m".to_owned(), compact_duration),
         credentials,
+        ignore,
     })
 }
 
@@ -336,6 +348,63 @@ fn metadata(
     Ok(())
 }
 
+/// `components` (directories relative to `spec.path`, local and relative as Flux requires,
+/// inside the repository) and `ignoreMissingComponents`.
+fn components(
+    object: &Found,
+    spec: &serde_json::Map<String, Value>,
+    overlay: &mut Overlay,
+) -> Result<(), MigrateError> {
+    let path = spec.get("path").and_then(Value::as_str).unwrap_or(".");
+    if let Some(value) = spec.get("components") {
+        let Some(items) = value.as_array() else {
+            return Err(unmappable(object, "spec.components", "not a list"));
+        };
+        for (index, item) in items.iter().enumerate() {
+            let field = format!("spec.components[{index}]");
+            let Some(component) = item.as_str() else {
+                return Err(unmappable(object, &field, "not a string"));
+            };
+            let remote = component.contains("://")
+                || component.starts_with("git@")
+                || component.starts_with("github.com/");
+            if component.is_empty() || component.starts_with('/') || remote {
+                return Err(unmappable(
+                    object,
+                    &field,
+                    &format!(
+                        "{:?}: a component path must be local and relative",
+                        crate::text::clip_message(component)
+                    ),
+                ));
+            }
+            if crate::tree::RelPath::parse(&format!("{path}/{component}")).is_err() {
+                return Err(unmappable(
+                    object,
+                    &field,
+                    &format!(
+                        "{:?}: leaves the repository (relative to spec.path {path:?})",
+                        crate::text::clip_message(component)
+                    ),
+                ));
+            }
+            overlay.components.push(component.to_owned());
+        }
+    }
+    match spec.get("ignoreMissingComponents") {
+        None => {}
+        Some(Value::Bool(b)) => overlay.ignore_missing_components = *b,
+        Some(_) => {
+            return Err(unmappable(
+                object,
+                "spec.ignoreMissingComponents",
+                "not a boolean",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `patches` and `images` as an overlay, `postBuild` as it is.
 fn transforms(
     object: &Found,
@@ -373,6 +442,7 @@ fn transforms(
         }
     }
     metadata(object, spec, &mut overlay)?;
+    components(object, spec, &mut overlay)?;
     let post_build = match spec.get("postBuild") {
         None => None,
         Some(value) => Some(
@@ -481,6 +551,8 @@ fn check_fields(
             "wait",
             "timeout",
             "healthChecks",
+            "components",
+            "ignoreMissingComponents",
         ]
         .contains(&field.as_str())
         {

@@ -64,6 +64,22 @@ pub fn effective(config: &Config, source: &str, tree: &Tree) -> Option<Config> {
     effective_with_errors(config, source, tree).0
 }
 
+/// The configuration the apps of `source` in `tree` are discovered and prepared with: the
+/// configured one, with the apps its `import:` entries read from `tree` added. What
+/// discovers or prepares an app outside a sync round (`tether-agent plan`, a rollback, the
+/// web UI's inspector) uses it, so that an imported app is found there as in the round.
+#[must_use]
+pub fn with_imported<'a>(
+    config: &'a Config,
+    source: &str,
+    tree: &Tree,
+) -> std::borrow::Cow<'a, Config> {
+    match effective(config, source, tree) {
+        Some(config) => std::borrow::Cow::Owned(config),
+        None => std::borrow::Cow::Borrowed(config),
+    }
+}
+
 /// [`effective`], with the errors that name an app (an Application or Kustomization that
 /// could not be mapped): `(app, message)`, for that app's status.
 #[must_use]
@@ -72,9 +88,31 @@ pub fn effective_with_errors(
     source: &str,
     tree: &Tree,
 ) -> (Option<Config>, Vec<(String, String)>) {
-    let mut named = Vec::new();
-    let out = effective_inner(config, source, tree, &mut named);
-    (out, named)
+    let (out, errors) = effective_reporting(config, source, tree);
+    (out, errors.named)
+}
+
+/// The errors of reading a source's `import:` entries, for status and Events.
+#[derive(Debug, Default)]
+pub struct ImportErrors {
+    /// `(app, message)`: errors about an Application, ApplicationSet or Kustomization, shown
+    /// as that app's status.
+    pub named: Vec<(String, String)>,
+    /// Errors that name no app (a `paths` entry that is invalid, missing or holds no object
+    /// of the tool, a file that does not parse), shown on the source's import status.
+    pub unnamed: Vec<String>,
+}
+
+/// [`effective`], with every error: those naming an app and the others.
+#[must_use]
+pub fn effective_reporting(
+    config: &Config,
+    source: &str,
+    tree: &Tree,
+) -> (Option<Config>, ImportErrors) {
+    let mut errors = ImportErrors::default();
+    let out = effective_inner(config, source, tree, &mut errors);
+    (out, errors)
 }
 
 /// The app an import error is about: the name of the Application, ApplicationSet or
@@ -99,7 +137,7 @@ fn effective_inner(
     config: &Config,
     source: &str,
     tree: &Tree,
-    named: &mut Vec<(String, String)>,
+    reported: &mut ImportErrors,
 ) -> Option<Config> {
     let entries: Vec<&ImportSpec> = config
         .import
@@ -122,8 +160,10 @@ fn effective_inner(
         for error in &found.errors {
             let text = error.to_string();
             tracing::warn!(source, error = %crate::text::clip_message(&text), "an imported object is not an app");
-            if let Some(app) = app_of(error) {
-                named.push((app, crate::text::clip_message(&text).into_owned()));
+            let message = crate::text::clip_message(&text).into_owned();
+            match app_of(error) {
+                Some(app) => reported.named.push((app, message)),
+                None => reported.unnamed.push(message),
             }
         }
         out.apps.extend(found.apps);
@@ -136,22 +176,39 @@ fn effective_inner(
 pub fn discover(spec: &ImportSpec, source: &SourceSpec, tree: &Tree) -> Discovered {
     let mut errors = Vec::new();
     let mut dirs = Vec::new();
+    let entry = |index: usize, path: &str, problem: &str| MigrateError::Unmappable {
+        object: format!("import of source {} (from {:?})", source.name, spec.from),
+        file: crate::text::clip_message(path).into_owned(),
+        field: format!("paths[{index}]"),
+        problem: problem.to_owned(),
+    };
     for (index, path) in spec.paths.iter().enumerate() {
         match super::clean_path(path).map(|p| RelPath::parse(&p)) {
-            Some(Ok(dir)) => dirs.push(dir),
-            _ => errors.push(MigrateError::Unmappable {
-                object: format!("import[{index}]"),
-                file: path.clone(),
-                field: "paths".to_owned(),
-                problem: "not a directory inside the repository".to_owned(),
-            }),
+            Some(Ok(dir)) => match tree.kind(&dir) {
+                Ok(Some(_)) => dirs.push((index, dir)),
+                Ok(None) => errors.push(entry(index, path, "not found in the repository")),
+                Err(err) => errors.push(entry(index, path, &err.to_string())),
+            },
+            _ => errors.push(entry(index, path, "not a directory inside the repository")),
         }
     }
     if spec.paths.is_empty() {
-        dirs.push(RelPath::root());
+        dirs.push((0, RelPath::root()));
     }
+    let (indexes, dirs): (Vec<usize>, Vec<RelPath>) = dirs.into_iter().unzip();
     let (mut found, scan_errors) = super::scan_tree(tree, &dirs);
     errors.extend(scan_errors);
+    if !spec.paths.is_empty() {
+        for (index, dir) in indexes.iter().zip(&dirs) {
+            if !found.iter().any(|f| holds(dir, f, spec.from)) {
+                let problem = match spec.from {
+                    From::Flux => "holds no Flux Kustomization or GitRepository",
+                    From::Argocd => "holds no Argo CD Application or ApplicationSet",
+                };
+                errors.push(entry(*index, dir.as_str(), problem));
+            }
+        }
+    }
     let holders = follow(tree, &dirs, &mut found);
     let mut outcome = super::map(spec.from, &found, errors, Some(tree));
     outcome.imported.apps.retain(|app| {
@@ -161,6 +218,19 @@ pub fn discover(spec: &ImportSpec, source: &SourceSpec, tree: &Tree) -> Discover
     });
     super::refuse_bad_names(&mut outcome);
     to_generators(outcome, spec, source)
+}
+
+/// Whether `found` was read under `dir` and is an object of the tool `from`.
+fn holds(dir: &RelPath, found: &Found, from: From) -> bool {
+    let under = dir.is_root()
+        || found.file == dir.as_str()
+        || found.file.starts_with(&format!("{}/", dir.as_str()));
+    let group = found.group();
+    let tool = match from {
+        From::Flux => group.ends_with(".toolkit.fluxcd.io"),
+        From::Argocd => group == "argoproj.io",
+    };
+    under && tool
 }
 
 /// The directory an Application or Flux Kustomization points to.

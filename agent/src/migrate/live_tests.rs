@@ -138,7 +138,39 @@ fn fail_on_a_path_that_leaves_the_repository_naming_the_entry() {
     );
     let text = found.errors[0].to_string();
     assert!(
-        text.contains("import[0]") && text.contains("paths"),
+        text.contains("import of source fleet") && text.contains("paths[0]"),
         "{text}"
     );
+}
+
+#[test]
+fn fail_on_a_path_that_is_missing_or_holds_no_object_of_the_tool_naming_it() {
+    let config = config(
+        "sources: [{name: fleet, url: 'file:///srv/fleet.git'}]\n\
+         import: [{from: flux, paths: [clusters/staging, clusters/nowhere, legacy], urls: ['ssh://git@github.com/example/fleet']}]\n",
+    );
+    let found = discover(
+        &config.import[0],
+        &config.sources[0],
+        &corpus("flux-bootstrap"),
+    );
+    let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("clusters/nowhere")
+            && errors[0].contains("paths[1]")
+            && errors[0].contains("not found"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("legacy")
+            && errors[1].contains("paths[2]")
+            && errors[1].contains("holds no Flux Kustomization"),
+        "{errors:?}"
+    );
+    assert!(
+        found.errors.iter().all(|e| app_of(e).is_none()),
+        "shown on the source's import status, not as an app"
+    );
+    assert!(!found.apps.is_empty(), "the good path still gives its apps");
 }

@@ -90,6 +90,10 @@ pub struct ImportedSource {
     /// Credential files: the Flux secret's keys, mounted as files.
     #[serde(skip_serializing_if = "Credentials::is_empty")]
     pub credentials: Credentials,
+    /// Files left out of the snapshot, gitignore patterns on top of Flux's defaults (a Flux
+    /// `GitRepository`'s `spec.ignore`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<String>,
 }
 
 /// A source's credential files.

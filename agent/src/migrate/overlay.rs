@@ -50,6 +50,14 @@ pub struct Overlay {
     /// Which files of a plain directory are read (default: all, recursively).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<FileSelection>,
+    /// Kustomize components (directories relative to the app's directory) appended to the
+    /// kustomization's `components`, as Flux's Kustomization `spec.components`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+    /// A component directory that does not exist is left out instead of failing the render
+    /// (Flux's `spec.ignoreMissingComponents`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_missing_components: bool,
 }
 
 /// The files of a plain directory that make the app (Argo CD's `source.directory`).
@@ -110,6 +118,7 @@ pub fn render_with(
     };
     let mut kustomization = kustomization;
     merge(&mut kustomization, overlay);
+    add_components(tree, dir, &mut kustomization, overlay)?;
     let layered = Tree::new(Layered {
         inner: tree.clone(),
         dir: dir.clone(),
@@ -177,6 +186,37 @@ fn merge(kustomization: &mut Value, overlay: &Overlay) {
         }
         k.insert(key.into(), current.into());
     }
+}
+
+/// The overlay's components appended to the kustomization's `components` (after its own, as
+/// Flux appends them); with `ignore_missing_components`, one whose directory is missing is
+/// left out. A component that leaves the repository is an error naming it.
+fn add_components(
+    tree: &Tree,
+    dir: &RelPath,
+    kustomization: &mut Value,
+    overlay: &Overlay,
+) -> Result<(), RenderError> {
+    if overlay.components.is_empty() {
+        return Ok(());
+    }
+    let Some(k) = kustomization.as_object_mut() else {
+        return Ok(());
+    };
+    let mut current = k
+        .get("components")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for component in &overlay.components {
+        let at = dir.join(component).map_err(RenderError::ReadFailed)?;
+        if overlay.ignore_missing_components && tree.kind(&at)?.is_none() {
+            continue;
+        }
+        current.push(component.clone().into());
+    }
+    k.insert("components".into(), current.into());
+    Ok(())
 }
 
 /// A plain directory's manifest files (relative to it), as the generated kustomization's

@@ -114,3 +114,44 @@ fn fail_on_a_patch_that_does_not_apply_naming_the_app() {
     let err = render_with(&tree, &dir, &overlay, &RenderOptions::default()).unwrap_err();
     assert!(err.to_string().contains("app"), "{err}");
 }
+
+const COMPONENT: &str = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n- patch: |-\n    - op: replace\n      path: /spec/replicas\n      value: 3\n  target: {kind: Deployment}\n";
+
+#[test]
+fn components_apply_relative_to_the_app_directory_after_its_own() {
+    let (_dir, tree) = tree(&[
+        ("apps/prod/deploy.yaml", DEPLOYMENT),
+        ("components/ha/kustomization.yaml", COMPONENT),
+    ]);
+    let overlay = Overlay {
+        components: vec!["../../components/ha".into()],
+        ..Overlay::default()
+    };
+    let objects = render(&tree, "apps/prod", &overlay);
+    assert_eq!(objects.len(), 1);
+    assert_eq!(
+        objects[0]["spec"]["replicas"], 3,
+        "the component's patch applied"
+    );
+    let missing = Overlay {
+        components: vec!["../../components/ha".into(), "../../components/gone".into()],
+        ..Overlay::default()
+    };
+    let dir = RelPath::parse("apps/prod").unwrap();
+    let err = render_with(&tree, &dir, &missing, &RenderOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("components/gone"), "{err}");
+    let ignored = Overlay {
+        ignore_missing_components: true,
+        ..missing
+    };
+    assert_eq!(
+        render(&tree, "apps/prod", &ignored)[0]["spec"]["replicas"],
+        3
+    );
+    let escapes = Overlay {
+        components: vec!["../../../../c".into()],
+        ..Overlay::default()
+    };
+    let err = render_with(&tree, &dir, &escapes, &RenderOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("../../../../c"), "{err}");
+}

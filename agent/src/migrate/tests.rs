@@ -90,7 +90,7 @@ fn flux_bootstrap_layout_becomes_ordered_apps_of_one_source() {
 #[test]
 fn flux_unsupported_field_is_an_error_naming_it_and_others_still_import() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = kustomization("bad", "  path: ./a\n  components: [../c]\n");
+    let bad = kustomization("bad", "  path: ./a\n  force: true\n");
     let good = kustomization("good", "  path: ./b\n");
     write(
         dir.path(),
@@ -107,7 +107,7 @@ fn flux_unsupported_field_is_an_error_naming_it_and_others_still_import() {
         "{}",
         errors[0]
     );
-    assert!(errors[0].contains("spec.components"), "{}", errors[0]);
+    assert!(errors[0].contains("spec.force"), "{}", errors[0]);
     assert!(
         errors[0].contains("clusters/prod/apps.yaml"),
         "{}",
@@ -217,12 +217,12 @@ fn flux_refs_map_with_flux_precedence() {
         dir.path(),
         &[(
             "s.yaml",
-            &repo("{branch: main}").replace("ref:", "ignore: '/*', ref:"),
+            &repo("{branch: main}").replace("ref:", "recurseSubmodules: true, ref:"),
         )],
     );
     let errors = errors(&import(From::Flux, dir.path()));
     assert!(
-        errors.len() == 1 && errors[0].contains("spec.ignore"),
+        errors.len() == 1 && errors[0].contains("spec.recurseSubmodules"),
         "{errors:?}"
     );
 }
@@ -328,7 +328,7 @@ fn argocd_unmappable_fields_are_errors_naming_them() {
             "spec.syncPolicy.automated" => String::new(),
             "spec.destination" => "server: https://remote:6443".to_owned(),
             "ignoreDifferences[0].managedFieldsManagers" => {
-                "managedFieldsManagers: [kube-controller-manager]".to_owned()
+                "managedFieldsManagers: kube-controller-manager".to_owned()
             }
             "ignoreDifferences[0].jqPathExpressions" => {
                 "'.spec.containers[] | select(.name)'".to_owned()
@@ -524,3 +524,6 @@ fn names_that_are_not_dns_labels_are_errors_and_repository_names_are_sanitised()
     assert!(outcome.imported.apps.is_empty());
     assert_eq!(outcome.imported.sources[0].name, "example-apps");
 }
+
+#[path = "tests_more.rs"]
+mod more;

@@ -181,15 +181,27 @@ pub async fn plan(args: &PlanArgs) -> Result<Vec<AppPlan>, PlanError> {
     let schemas = crate::schema::SchemaCatalog::new(&crate::schema::SchemaOptions::default())?;
     let mut plans = Vec::new();
     for (source, tree, revision) in &trees {
-        let mut apps = pipeline::discover_apps(&config, source, tree)?;
+        // Apps imported from the Argo CD and Flux objects of the tree, as the daemon reads them.
+        let (imported, import_errors) =
+            crate::migrate::live::effective_with_errors(&config, source, tree);
+        let config = imported.as_ref().unwrap_or(&config);
+        let mut apps = pipeline::discover_apps(config, source, tree)?;
         if let Some(only) = &args.app {
             apps.retain(|a| &a.spec.name == only);
         }
-        let policies = PolicySet::load(&pipeline::policy_config(&config, &apps), Some(tree))?;
+        for (app, message) in import_errors {
+            let wanted = args.app.as_ref().is_none_or(|only| *only == app);
+            if wanted && !apps.iter().any(|a| a.spec.name == app) {
+                let mut plan = AppPlan::import_failed(&app, &message);
+                plan.revision.clone_from(revision);
+                plans.push(plan);
+            }
+        }
+        let policies = PolicySet::load(&pipeline::policy_config(config, &apps), Some(tree))?;
         for app in &apps {
             let prepared = pipeline::prepare(
                 tree,
-                &config,
+                config,
                 app,
                 revision,
                 &ctx,
@@ -201,7 +213,7 @@ pub async fn plan(args: &PlanArgs) -> Result<Vec<AppPlan>, PlanError> {
             let mut plan = match (prepared, &client) {
                 (Err(e), _) => AppPlan::failed_with(app, &e),
                 (Ok(p), None) => offline_plan(app, &p),
-                (Ok(p), Some(client)) => online::plan(client, &config, app, &p).await,
+                (Ok(p), Some(client)) => online::plan(client, config, app, &p).await,
             };
             plan.revision.clone_from(revision);
             plans.push(plan);

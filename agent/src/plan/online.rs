@@ -61,7 +61,8 @@ pub async fn plan(
             )),
             Ok(Some(live)) => {
                 let shape = compare::shape(&reference, object, &app.spec.ignore);
-                let projected = compare::project(&live, &shape);
+                let managers = compare::yielding_managers(&reference, &app.spec.ignore);
+                let projected = compare::project_yielding(&live, &shape, &managers);
                 let diff = changeset::diff(&reference, &projected, &shape);
                 let action = if diff.is_empty() {
                     PlanAction::Unchanged

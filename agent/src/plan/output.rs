@@ -144,6 +144,29 @@ impl AppPlan {
         plan
     }
 
+    /// The plan of an app read from an Argo CD or Flux object that could not be mapped
+    /// (`message` names the object, file and field).
+    #[must_use]
+    pub fn import_failed(app: &str, message: &str) -> Self {
+        Self {
+            app: app.to_owned(),
+            path: String::new(),
+            namespace: String::new(),
+            revision: String::new(),
+            rendered: 0,
+            objects: Vec::new(),
+            secrets: Vec::new(),
+            secret_failures: Vec::new(),
+            unresolved: Vec::new(),
+            policy: "passed".into(),
+            findings: Vec::new(),
+            error: Some(format!(
+                "ImportFailed: {}",
+                crate::text::clip_message(message)
+            )),
+        }
+    }
+
     fn empty(app: &AppDef) -> Self {
         Self {
             app: app.spec.name.clone(),

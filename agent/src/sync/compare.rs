@@ -23,6 +23,11 @@ pub struct IgnoreRule {
     /// Which objects the rule applies to; every object when absent.
     #[serde(default)]
     pub target: Option<Target>,
+    /// Field managers whose fields (per the live object's `managedFields`) are neither drift
+    /// nor reverted, as Argo CD's `ignoreDifferences[].managedFieldsManagers`
+    /// ([`super::owned`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields_managers: Vec<String>,
 }
 
 /// An object selector: every field that is set must match.
@@ -166,6 +171,55 @@ fn project_list(live: &Value, shape: &[Value]) -> Value {
     }
 }
 
+/// The field managers the rules matching `reference` yield to (`managedFieldsManagers`).
+#[must_use]
+pub fn yielding_managers(reference: &ObjectRef, ignore: &[IgnoreRule]) -> Vec<String> {
+    let mut managers: Vec<String> = Vec::new();
+    for rule in ignore {
+        if rule.target.as_ref().is_none_or(|t| t.matches(reference)) {
+            for m in &rule.managed_fields_managers {
+                if !managers.contains(m) {
+                    managers.push(m.clone());
+                }
+            }
+        }
+    }
+    managers
+}
+
+/// [`project`], with the fields `managers` own in `live` taken from the shape (a Secret's
+/// fields are always compared).
+#[must_use]
+pub fn project_yielding(live: &Value, shape: &Value, managers: &[String]) -> Value {
+    let mut projected = project(live, shape);
+    if live.get("kind").and_then(Value::as_str) != Some("Secret")
+        && let Some(set) = super::owned::owned_set(live, managers)
+    {
+        super::owned::yield_owned(&mut projected, shape, &set);
+    }
+    projected
+}
+
+/// [`live_hash`], with the fields `managers` own in `live` counted as Tether applied them.
+#[must_use]
+pub fn live_hash_yielding(live: &Value, shape: &Value, managers: &[String]) -> String {
+    if managers.is_empty() || live.get("kind").and_then(Value::as_str) == Some("Secret") {
+        return live_hash(live, shape);
+    }
+    hash_value(&project_yielding(live, shape, managers))
+}
+
+/// `object` without the fields `managers` own in `live`, so that applying it does not take
+/// them back; `None` when there is nothing to leave out.
+#[must_use]
+pub fn without_owned(object: &Value, live: &Value, managers: &[String]) -> Option<Value> {
+    if live.get("kind").and_then(Value::as_str) == Some("Secret") {
+        return None;
+    }
+    let set = super::owned::owned_set(live, managers)?;
+    super::owned::strip_owned(object, &set)
+}
+
 /// The hash of `live` projected onto `shape`. A Secret's values are hashed by their keyed
 /// fingerprints ([`super::secret::fingerprinted`]), never by a plain hash.
 pub fn live_hash(live: &Value, shape: &Value) -> String {
@@ -220,6 +274,7 @@ mod tests {
                 kind: Some("Deployment".into()),
                 ..Target::default()
             }),
+            managed_fields_managers: Vec::new(),
         }];
         let s = shape(&deployment_ref(), &desired, &rules);
         assert_eq!(s["spec"], json!({"paused": false}));
@@ -229,6 +284,7 @@ mod tests {
                 kind: Some("StatefulSet".into()),
                 ..Target::default()
             }),
+            managed_fields_managers: Vec::new(),
         }];
         assert_eq!(
             shape(&deployment_ref(), &desired, &other)["spec"]["replicas"],

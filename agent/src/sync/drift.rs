@@ -357,8 +357,9 @@ impl Engine {
             }
         };
         let shape = managed.shape.value();
+        let managers = compare::yielding_managers(reference, &state.spec.ignore);
         if let Some(live) = &live
-            && (compare::live_hash(live, &shape) == managed.live
+            && (compare::live_hash_yielding(live, &shape, &managers) == managed.live
                 || super::object::meta_str(live, "deletionTimestamp").is_some())
         {
             // Changed by someone, but not in a field Tether applied: remember the version,
@@ -386,10 +387,14 @@ impl Engine {
         if inner.fence.check(app).is_err() {
             return Outcome::Clean;
         }
+        let object = managed.object.value();
+        let stripped = live
+            .as_ref()
+            .and_then(|l| compare::without_owned(&object, l, &managers));
         let new_live = match apply::apply(
             &api,
             reference,
-            &managed.object.value(),
+            stripped.as_ref().unwrap_or(&object),
             &inner.config.field_manager,
         )
         .await
@@ -400,7 +405,7 @@ impl Engine {
                 return Outcome::Retry;
             }
         };
-        let hash = compare::live_hash(&new_live, &shape);
+        let hash = compare::live_hash_yielding(&new_live, &shape, &managers);
         if let Some(m) = state.objects.get_mut(reference) {
             m.resource_version = super::object::meta_str(&new_live, "resourceVersion")
                 .unwrap_or("")

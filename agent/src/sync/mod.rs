@@ -45,6 +45,7 @@ pub mod kubeconfig;
 mod managed;
 pub mod object;
 pub mod order;
+pub mod owned;
 pub mod plan;
 pub mod prune;
 pub mod secret;

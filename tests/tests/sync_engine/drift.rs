@@ -106,6 +106,7 @@ async fn replicas_owned_by_an_hpa_and_ignored_fields_are_not_drift() {
             name: Some("web-flags".into()),
             ..Target::default()
         }),
+        managed_fields_managers: Vec::new(),
     }];
     assert_ok(&engine.sync(&app, "rev1", shop_objects()).await);
     let drift = start_drift(&engine);

@@ -91,13 +91,15 @@ impl Inspector {
             message: crate::text::clip_message(&message).into_owned(),
         };
         let source = Self::source_of(ctx, name)?;
-        let app = pipeline::discover_apps(&ctx.config, &source, &snapshot.tree)
+        // An app imported from Argo CD or Flux objects is found among the snapshot's.
+        let config = crate::migrate::live::with_imported(&ctx.config, &source, &snapshot.tree);
+        let app = pipeline::discover_apps(&config, &source, &snapshot.tree)
             .map_err(|e| failed(e.reason(), e.to_string()))?
             .into_iter()
             .find(|a| a.spec.name == name)
             .ok_or_else(|| CompareError::UnknownApp(name.to_owned()))?;
         let policies = PolicySet::load(
-            &pipeline::policy_config(&ctx.config, std::slice::from_ref(&app)),
+            &pipeline::policy_config(&config, std::slice::from_ref(&app)),
             Some(&snapshot.tree),
         )
         .map_err(|e| failed(e.reason(), e.to_string()))?;
@@ -107,7 +109,7 @@ impl Inspector {
         let revision = snapshot.revision.as_str();
         let prepared = pipeline::prepare(
             &snapshot.tree,
-            &ctx.config,
+            &config,
             &app,
             revision,
             &ctx.secrets,

@@ -11,6 +11,7 @@ mod departed;
 mod depends;
 mod forward;
 mod images;
+mod imports;
 mod inspect;
 mod known;
 mod notify;

@@ -425,15 +425,17 @@ pub(super) async fn apply_revision(
         .ok_or_else(|| failed(format!("source {} is not configured", app.source)))?;
     let source = super::source_config(&ctx.config, spec).map_err(|e| failed(e.to_string()))?;
     let tree = rollout::revision::tree_at(source, target).await?;
-    let apps = pipeline::discover_apps(&ctx.config, &app.source, &tree)
-        .map_err(|e| failed(e.to_string()))?;
+    // An app imported from Argo CD or Flux objects is found in that revision's objects.
+    let config = crate::migrate::live::with_imported(&ctx.config, &app.source, &tree);
+    let apps =
+        pipeline::discover_apps(&config, &app.source, &tree).map_err(|e| failed(e.to_string()))?;
     let old = apps
         .into_iter()
         .find(|a| a.spec.name == app.spec.name)
         .ok_or_else(|| failed("the app is not in that revision".into()))?;
     let prepared = pipeline::prepare(
         &tree,
-        &ctx.config,
+        &config,
         &old,
         target,
         &ctx.secrets,

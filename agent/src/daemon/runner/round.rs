@@ -4,12 +4,13 @@
 
 use super::record::{finish_failed, finish_synced};
 use super::{
-    Ctx, at_rest, departed, depends, forward, notify, ownership, pipeline, requests, rollout,
-    waves, windows,
+    Ctx, at_rest, departed, depends, forward, imports, notify, ownership, pipeline, requests,
+    rollout, waves, windows,
 };
 use crate::config::Config;
 use crate::daemon::pipeline::{AppDef, Prepared};
 use crate::daemon::rest::{self, Reads, Recording};
+use crate::migrate::live::ImportErrors;
 use crate::policy::PolicySet;
 use crate::rollout::wave::Decision;
 use crate::schema::SchemaCatalog;
@@ -95,7 +96,7 @@ async fn fetch(
 async fn sync_snapshot(ctx: &Ctx, name: &str, snapshot: &Snapshot, why: &str) -> Option<Duration> {
     // Apps read from the snapshot's Argo CD and Flux objects join the configured ones.
     let (imported, import_errors) =
-        crate::migrate::live::effective_with_errors(&ctx.config, name, &snapshot.tree);
+        crate::migrate::live::effective_reporting(&ctx.config, name, &snapshot.tree);
     let config = imported.as_ref().unwrap_or(&ctx.config);
     let apps = match pipeline::discover_apps(config, name, &snapshot.tree) {
         Ok(apps) => apps,
@@ -104,7 +105,8 @@ async fn sync_snapshot(ctx: &Ctx, name: &str, snapshot: &Snapshot, why: &str) ->
             return None;
         }
     };
-    record_apps(ctx, name, snapshot, &apps, import_errors, why).await;
+    let reads = imported.is_some();
+    record_apps(ctx, name, snapshot, &apps, (reads, import_errors), why).await;
     // Sharded: only the apps that hash to this replica are synced here.
     let apps = ownership::owned(ctx, apps);
     notify::discovered(ctx, &apps, &snapshot.revision).await;
@@ -120,32 +122,22 @@ async fn sync_snapshot(ctx: &Ctx, name: &str, snapshot: &Snapshot, why: &str) ->
     requeue
 }
 
-/// Records the source's apps: departed ones removed, imports that failed shown as their app,
-/// every app's metrics series and status fields set.
+/// Records the source's apps: departed ones removed, imports that failed shown as their app
+/// (`reads`: an `import:` entry reads the source), every app's metrics series and status
+/// fields set.
 async fn record_apps(
     ctx: &Ctx,
     name: &str,
     snapshot: &Snapshot,
     apps: &[AppDef],
-    import_errors: Vec<(String, String)>,
+    (reads, import_errors): (bool, ImportErrors),
     why: &str,
 ) {
     let mut names: Vec<String> = apps.iter().map(|a| a.spec.name.clone()).collect();
     // An imported Application or Kustomization that cannot be mapped shows as its app, with
     // the error naming the object, file and field; its objects stay (it has not departed).
-    for (app, message) in import_errors {
-        if names.contains(&app) {
-            continue;
-        }
-        ctx.state.update_app(&app, |s| {
-            s.source = name.to_owned();
-            s.sync = "Failed".into();
-            s.reason = "ImportFailed".into();
-            s.errors = vec![message];
-            s.first_sync_done = true;
-        });
-        names.push(app);
-    }
+    // Errors naming no app go to the source's import status. Both are Events too.
+    imports::record(ctx, name, reads, import_errors, &mut names).await;
     departed::remove_departed(ctx, name, &names, &snapshot.revision).await;
     ctx.state.retain_apps(name, &names);
     ctx.images.retain_apps(name, &names);

@@ -252,7 +252,8 @@ pub fn field_diff(
     ignore: &[IgnoreRule],
 ) -> Vec<FieldChange> {
     let shape = compare::shape(reference, desired, ignore);
-    let projected = compare::project(live, &shape);
+    let managers = compare::yielding_managers(reference, ignore);
+    let projected = compare::project_yielding(live, &shape, &managers);
     changeset::diff(reference, &projected, &shape)
 }
 
@@ -285,6 +286,26 @@ mod tests {
         let (before, after) = (diff[0].before.as_deref(), diff[0].after.as_deref());
         assert!(before.is_some_and(|b| b.contains("web:2") && !b.contains("imagePullPolicy")));
         assert!(after.is_some_and(|a| a.contains("web:1")), "{after:?}");
+    }
+
+    #[test]
+    fn fields_of_a_yielded_to_manager_are_not_a_difference() {
+        let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 2, "paused": false}});
+        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "managedFields": [
+                {"manager": "tether", "operation": "Apply", "fieldsV1": {"f:spec": {"f:paused": {}}}},
+                {"manager": "hpa", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
+            "spec": {"replicas": 7, "paused": false}});
+        let rules = [IgnoreRule {
+            managed_fields_managers: vec!["hpa".into()],
+            ..IgnoreRule::default()
+        }];
+        let reference = reference(&desired);
+        assert!(field_diff(&reference, &desired, &live, &rules).is_empty());
+        let diff = field_diff(&reference, &desired, &live, &[]);
+        assert_eq!(diff.len(), 1, "{diff:?}");
+        assert_eq!(diff[0].path, "/spec/replicas");
     }
 
     #[test]

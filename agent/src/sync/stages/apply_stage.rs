@@ -99,10 +99,13 @@ impl Run<'_> {
                         .push(reference.clone(), Action::Failed, Some(reason));
                     continue;
                 }
+                // Fields owned by the managers of `managedFieldsManagers` rules are neither
+                // compared nor applied (crate::sync::owned).
+                let managers = compare::yielding_managers(reference, &self.app.ignore);
                 if let (Some(prev), Some(current)) =
                     (previous.entries.get(reference), current.as_ref())
                     && prev.applied == desired.applied
-                    && compare::live_hash(current, &desired.shape) == prev.live
+                    && compare::live_hash_yielding(current, &desired.shape, &managers) == prev.live
                 {
                     self.changes
                         .push(reference.clone(), Action::Unchanged, None);
@@ -125,10 +128,13 @@ impl Run<'_> {
                         .await
                     }
                     None => {
+                        let stripped = current
+                            .as_ref()
+                            .and_then(|c| compare::without_owned(&desired.object, c, &managers));
                         apply::apply(
                             &api,
                             reference,
-                            &desired.object,
+                            stripped.as_ref().unwrap_or(&desired.object),
                             &inner.config.field_manager,
                         )
                         .await
@@ -161,7 +167,8 @@ impl Run<'_> {
                         if let Some(last) = self.changes.changes.last_mut() {
                             last.diff = diff;
                         }
-                        let hash = compare::live_hash(&new_live, &desired.shape);
+                        let hash =
+                            compare::live_hash_yielding(&new_live, &desired.shape, &managers);
                         applied.insert(reference.clone(), (desired.clone(), hash, new_live));
                     }
                     Err(err) => {
