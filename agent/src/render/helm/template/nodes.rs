@@ -2,8 +2,8 @@
 //! argument type errors, for execution errors that read as Go's.
 
 use super::Value;
+use super::ast::{Arg, Cmd, Pipe};
 use super::exec::{Exec, Fail};
-use super::parse::{Arg, Cmd, Pipe};
 
 impl Exec<'_> {
     /// Go's wording for an argument that does not fit its parameter's type.
