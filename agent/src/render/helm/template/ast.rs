@@ -2,6 +2,7 @@
 //! pipelines, commands and their operands.
 
 use super::Value;
+use super::funcs::Func;
 use std::sync::Arc;
 
 /// A sequence of nodes.
@@ -67,10 +68,12 @@ pub(crate) enum Arg {
     Dot(usize),
     /// `nil`.
     Nil(usize),
-    /// A literal (bool, string, number) and how Go prints it.
+    /// A literal (bool, string, number) and how Go prints it when that is not the
+    /// value's own printing (number and character literals as written; empty otherwise,
+    /// see [`super::nodes::const_text`]).
     Const(Value, String, usize),
-    /// A function name.
-    Ident(String, usize),
+    /// A function name and the function, resolved when the template is parsed.
+    Ident(String, Callee, usize),
     /// `( pipeline )` with an optional field chain after it.
     Pipe(Box<Pipe>, Vec<String>, usize),
 }
@@ -84,8 +87,21 @@ impl Arg {
             | Arg::Dot(p)
             | Arg::Nil(p)
             | Arg::Const(_, _, p)
-            | Arg::Ident(_, p)
+            | Arg::Ident(_, _, p)
             | Arg::Pipe(_, _, p) => *p,
         }
     }
+}
+
+/// What a function name calls: `and` and `or` (which evaluate their arguments lazily) or a
+/// function of the table, found once when the template is parsed rather than by name at
+/// every call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Callee {
+    /// `and`.
+    And,
+    /// `or`.
+    Or,
+    /// Any other function.
+    Func(Func),
 }

@@ -409,7 +409,9 @@ impl<'a> Exec<'a> {
                 }
                 self.chain(v, chain, rest, fin, first, dot)
             }
-            Arg::Ident(name, pos) => self.call(name, *pos, cmd, rest, fin, dot),
+            Arg::Ident(name, callee, pos) => {
+                self.call(name, *callee, *pos, (cmd.pos, &cmd.args), rest, fin, dot)
+            }
             Arg::Dot(_) => {
                 self.not_a_function(first, rest, &fin)?;
                 Ok(self.fix(dot.clone()))

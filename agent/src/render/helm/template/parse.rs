@@ -1,7 +1,7 @@
 //! The parser of Go's `text/template`: actions, control structures, pipelines and
 //! `define`d templates.
 
-use super::ast::{Arg, Cmd, List, Node, Pipe};
+use super::ast::{Arg, Callee, Cmd, List, Node, Pipe};
 use super::lexer::{Tok, Token, lex, line_of, parse_number};
 use super::{TemplateError, Value};
 use std::sync::Arc;
@@ -385,7 +385,8 @@ impl Parser<'_> {
             return Err(self.err_at(pos, format!("missing value for {ctx}")));
         }
         for c in &cmds[1..] {
-            if let Some(Arg::Const(_, s, _)) = c.args.first() {
+            if let Some(Arg::Const(v, lit, _)) = c.args.first() {
+                let s = super::nodes::const_text(v, lit);
                 return Err(self.err_at(
                     c.pos,
                     format!("non executable command in pipeline stage 2: {s}"),
@@ -468,11 +469,8 @@ impl Parser<'_> {
                 Arg::Dot(t.pos)
             }
             Tok::Nil => Arg::Nil(t.pos),
-            Tok::Bool(b) => Arg::Const(Value::Bool(b), b.to_string(), t.pos),
-            Tok::Str(s) => {
-                let shown = super::print::go_quote(&s);
-                Arg::Const(Value::String(Arc::from(s)), shown, t.pos)
-            }
+            Tok::Bool(b) => Arg::Const(Value::Bool(b), String::new(), t.pos),
+            Tok::Str(s) => Arg::Const(Value::String(Arc::from(s)), String::new(), t.pos),
             Tok::Char(c) => {
                 let end = self.toks.get(self.i).map_or(self.text.len(), |n| n.pos);
                 Arg::Const(
@@ -487,10 +485,19 @@ impl Parser<'_> {
                 Arg::Const(v, n, t.pos)
             }
             Tok::Ident(name) => {
-                if name != "and" && name != "or" && super::funcs::lookup(&name).is_none() {
-                    return Err(self.err_at(t.pos, format!("function {name:?} not defined")));
-                }
-                Arg::Ident(name, t.pos)
+                let callee = match name.as_str() {
+                    "and" => Callee::And,
+                    "or" => Callee::Or,
+                    _ => match super::funcs::lookup(&name) {
+                        Some(func) => Callee::Func(func),
+                        None => {
+                            return Err(
+                                self.err_at(t.pos, format!("function {name:?} not defined"))
+                            );
+                        }
+                    },
+                };
+                Arg::Ident(name, callee, t.pos)
             }
             Tok::LParen => {
                 let pipe = self.pipeline("parenthesized pipeline", false)?;

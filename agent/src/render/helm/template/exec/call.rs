@@ -3,9 +3,9 @@
 
 use super::{Exec, Fail};
 use crate::render::helm::template::Value;
-use crate::render::helm::template::ast::{Arg, Cmd};
+use crate::render::helm::template::ast::{Arg, Callee};
 use crate::render::helm::template::funcs::{self, Func};
-use crate::render::helm::template::nodes::{cmd_string, parse_arg_error};
+use crate::render::helm::template::nodes::{args_string, parse_arg_error};
 
 impl Exec<'_> {
     /// Evaluates the arguments of a call, then the piped value last.
@@ -45,53 +45,38 @@ impl Exec<'_> {
                 }
                 self.chain(v, chain, &[], None, a, dot)
             }
-            Arg::Ident(name, pos) => {
-                let c = Cmd {
-                    pos: *pos,
-                    args: vec![Arg::Ident(name.clone(), *pos)],
-                };
-                self.call(name, *pos, &c, &[], None, dot)
-            }
+            Arg::Ident(name, callee, pos) => self.call(
+                name,
+                *callee,
+                *pos,
+                (*pos, std::slice::from_ref(a)),
+                &[],
+                None,
+                dot,
+            ),
             Arg::Dot(_) => Ok(self.fix(dot.clone())),
             Arg::Nil(_) => Ok(Value::Nil),
             Arg::Const(v, _, _) => Ok(v.clone()),
         }
     }
 
+    /// Calls the function `name` (`callee`) at `pos`, in the command at `cmd` (its position
+    /// and operands, for errors), with the arguments `rest` and the piped value `fin`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn call(
         &mut self,
         name: &str,
+        callee: Callee,
         pos: usize,
-        cmd: &Cmd,
+        cmd: (usize, &[Arg]),
         rest: &[Arg],
         fin: Option<Value>,
         dot: &Value,
     ) -> Result<Value, Fail> {
-        // `and` / `or` evaluate their arguments lazily.
-        if name == "and" || name == "or" {
-            let want = name == "or";
-            let total = rest.len() + usize::from(fin.is_some());
-            if total == 0 {
-                return Err(self.error_at(
-                    pos,
-                    &cmd_string(cmd),
-                    &format!("wrong number of args for {name}: want at least 1 got 0"),
-                ));
-            }
-            let mut last = Value::Nil;
-            for a in rest {
-                last = self.arg(a, dot)?;
-                if last.truth() == want {
-                    return Ok(last);
-                }
-            }
-            if let Some(f) = fin {
-                last = f;
-            }
-            return Ok(last);
-        }
-        let Some(func) = funcs::lookup(name) else {
-            return Err(self.error_at(pos, name, &format!("function \"{name}\" not defined")));
+        let func = match callee {
+            Callee::Func(func) => func,
+            // `and` / `or` evaluate their arguments lazily.
+            Callee::And | Callee::Or => return self.and_or(name, callee, pos, cmd, rest, fin, dot),
         };
         let has_final = fin.is_some();
         let mut args = self.args(rest, fin, dot)?;
@@ -130,21 +115,56 @@ impl Exec<'_> {
                         return Err(e);
                     }
                     return Err(self.error_at(
-                        cmd.pos,
-                        &cmd_string(cmd),
+                        cmd.0,
+                        &args_string(cmd.1),
                         &format!("error calling {name}: {e}"),
                     ));
                 }
             }
         }
         Err(self.error_at(
-            cmd.pos,
-            &cmd_string(cmd),
+            cmd.0,
+            &args_string(cmd.1),
             &format!("error calling {name}: bad arguments"),
         ))
     }
 
     fn invoke(&mut self, func: Func, _name: &str, args: &[Value]) -> Result<Value, String> {
         func(self, args)
+    }
+
+    /// `and` / `or`: the arguments evaluated in turn until one decides (the piped value
+    /// last), as Go's builtins do.
+    #[allow(clippy::too_many_arguments)]
+    fn and_or(
+        &mut self,
+        name: &str,
+        callee: Callee,
+        pos: usize,
+        cmd: (usize, &[Arg]),
+        rest: &[Arg],
+        fin: Option<Value>,
+        dot: &Value,
+    ) -> Result<Value, Fail> {
+        let want = matches!(callee, Callee::Or);
+        let total = rest.len() + usize::from(fin.is_some());
+        if total == 0 {
+            return Err(self.error_at(
+                pos,
+                &args_string(cmd.1),
+                &format!("wrong number of args for {name}: want at least 1 got 0"),
+            ));
+        }
+        let mut last = Value::Nil;
+        for a in rest {
+            last = self.arg(a, dot)?;
+            if last.truth() == want {
+                return Ok(last);
+            }
+        }
+        if let Some(f) = fin {
+            last = f;
+        }
+        Ok(last)
     }
 }
