@@ -97,7 +97,7 @@ fn collect(
 
 /// Helm's parse order: deeper paths first, then names in reverse order, so that a
 /// parent's `define` replaces a subchart's.
-fn parse_order(names: &mut [&String]) {
+fn parse_order(names: &mut [String]) {
     names.sort_by(|a, b| {
         let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
         cb.cmp(&ca).then_with(|| b.cmp(a))
@@ -140,13 +140,17 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
     collect(&chart, values, &name, true, &shared, &mut templates);
     // Library charts' non-partial templates are neither parsed nor rendered.
     templates.retain(|_, r| !r.library);
-    let mut order: Vec<&String> = templates.keys().collect();
+    let mut order: Vec<String> = templates.keys().cloned().collect();
     parse_order(&mut order);
+    // The texts move into the set (it keeps them for error positions): no second copy.
     let files = order
         .iter()
         .map(|n| TemplateFile {
-            name: (*n).clone(),
-            text: templates[*n].text.clone(),
+            name: n.clone(),
+            text: templates
+                .get_mut(n)
+                .map(|r| std::mem::take(&mut r.text))
+                .unwrap_or_default(),
         })
         .collect();
     let set = TemplateSet::parse(files, options.limits.clone())
@@ -154,9 +158,13 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
     let rendered = set
         .with_runner(|runner| execute_all(runner, &order, &templates, options, &name))
         .map_err(|e| template_error(&name, e, options.secret_values))??;
+    // The parsed templates and their scopes are done with: freed before the output is
+    // parsed, so that the peak holds one of them, not both.
+    drop(set);
+    drop(templates);
     let limits = ParseOptions::default();
     let (mut hooks, generic) =
-        sort::sort_manifests(&rendered, &limits).map_err(|(template, reason)| {
+        sort::sort_manifests(rendered, &limits).map_err(|(template, reason)| {
             HelmError::ManifestInvalid {
                 chart: name.clone(),
                 template,
@@ -192,14 +200,14 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
 /// Helm's template name → output (`NOTES.txt` executed but left out).
 fn execute_all(
     runner: &Runner<'_>,
-    order: &[&String],
+    order: &[String],
     templates: &BTreeMap<String, Renderable>,
     options: &ReleaseOptions,
     name: &str,
 ) -> Result<BTreeMap<String, String>, HelmError> {
     let mut rendered = BTreeMap::new();
     let mut total = 0;
-    for template in order.iter().copied() {
+    for template in order {
         let base = template.rsplit('/').next().unwrap_or(template);
         if base.starts_with('_') {
             continue;

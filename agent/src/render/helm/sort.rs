@@ -153,22 +153,28 @@ pub(crate) fn split_manifests(text: &str) -> Vec<&str> {
 
 /// Sorts rendered templates (`name → text`) into hooks and manifests in Helm's order.
 /// `Err((template, reason))` when a document is not YAML or not a map.
+/// Each text is freed once its documents are parsed.
 pub(crate) fn sort_manifests(
-    files: &BTreeMap<String, String>,
+    files: BTreeMap<String, String>,
     limits: &ParseOptions,
 ) -> Result<(Vec<Hook>, Vec<Manifest>), (String, String)> {
     let mut hooks = Vec::new();
     let mut generic = Vec::new();
     for (path, content) in files {
+        let path = &path;
         let base = path.rsplit('/').next().unwrap_or(path);
         if base.starts_with('_') || content.trim().is_empty() {
             continue;
         }
-        for doc in split_manifests(content) {
+        for doc in split_manifests(&content) {
             // `helm template` prints each document followed by a newline: a block scalar
-            // ending the document keeps its final line break.
-            let parsed = yaml::parse_values(&format!("{doc}\n"), limits)
-                .map_err(|e| (path.clone(), clip(&e.to_string())))?;
+            // ending the document keeps its final line break. Where the text has that
+            // line break after the document, the document is parsed in place.
+            let parsed = match with_line_break(&content, doc) {
+                Some(text) => yaml::parse_values(text, limits),
+                None => yaml::parse_values(&format!("{doc}\n"), limits),
+            }
+            .map_err(|e| (path.clone(), clip(&e.to_string())))?;
             let value = match parsed.into_iter().next() {
                 None | Some(Value::Null) => continue,
                 Some(value @ Value::Object(_)) => value,
@@ -232,6 +238,13 @@ pub(crate) fn sort_manifests(
     Ok((hooks, generic))
 }
 
+/// `doc` (a slice of `text`) with the line break that follows it in `text`, if one does.
+fn with_line_break<'a>(text: &'a str, doc: &str) -> Option<&'a str> {
+    let start = (doc.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    let end = start.checked_add(doc.len())?;
+    (text.as_bytes().get(end) == Some(&b'\n')).then(|| text.get(start..=end))?
+}
+
 /// Helm's `lessByKind` as an ordering (used with a stable sort).
 fn kind_order(a: &str, b: &str) -> std::cmp::Ordering {
     use std::cmp::Ordering;
@@ -267,7 +280,7 @@ mod tests {
         );
         files.insert("c/templates/_x.tpl".to_owned(), "kind: Secret\n".to_owned());
         let (hooks, generic) =
-            sort_manifests(&files, &ParseOptions::default()).unwrap_or_else(|e| panic!("{e:?}"));
+            sort_manifests(files, &ParseOptions::default()).unwrap_or_else(|e| panic!("{e:?}"));
         let kinds: Vec<&str> = generic.iter().map(|m| m.kind.as_str()).collect();
         assert_eq!(kinds, ["Service", "Deployment", "Alpha", "Zeta"]);
         assert_eq!(hooks.len(), 1);
@@ -283,10 +296,27 @@ mod tests {
     }
 
     #[test]
+    fn a_block_scalar_ending_a_document_keeps_its_line_break_parsed_in_place_or_not() {
+        let mut files = BTreeMap::new();
+        files.insert(
+            "c/templates/a.yaml".to_owned(),
+            "kind: A\ndata:\n  x: |\n    one\n---\nkind: B\ndata:\n  x: |\n    two".to_owned(),
+        );
+        let (_, generic) =
+            sort_manifests(files, &ParseOptions::default()).unwrap_or_else(|e| panic!("{e:?}"));
+        let data: Vec<&Value> = generic.iter().map(|m| &m.value["data"]["x"]).collect();
+        assert_eq!(data, ["one\n", "two\n"]);
+        let text = "a: 1\n---\nb: 2";
+        let docs = split_manifests(text);
+        assert_eq!(with_line_break(text, docs[0]), Some("a: 1\n"));
+        assert_eq!(with_line_break(text, docs[1]), None);
+    }
+
+    #[test]
     fn a_template_rendering_a_scalar_is_refused_with_its_name() {
         let mut files = BTreeMap::new();
         files.insert("c/templates/a.yaml".to_owned(), "just text".to_owned());
-        let err = sort_manifests(&files, &ParseOptions::default()).err();
+        let err = sort_manifests(files, &ParseOptions::default()).err();
         assert_eq!(err.map(|e| e.0).as_deref(), Some("c/templates/a.yaml"));
     }
 }

@@ -1,12 +1,13 @@
 //! Execution of parsed templates: Go's `text/template` semantics over [`Value`]s.
 
-use super::funcs::{self, Func};
+use super::ast::{Arg, Cmd, List, Node, Pipe};
 use super::mutation::Mutations;
-use super::nodes::{arg_string, cmd_string, last_node, parse_arg_error, printable};
-use super::parse::{Arg, Cmd, List, Node, Pipe};
+use super::nodes::{arg_string, last_node, printable};
 use super::{Def, Environment, TemplateSet, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+mod call;
 
 /// Why execution stopped: a formatted error or a control flow signal.
 pub(crate) type Fail = String;
@@ -408,7 +409,9 @@ impl<'a> Exec<'a> {
                 }
                 self.chain(v, chain, rest, fin, first, dot)
             }
-            Arg::Ident(name, pos) => self.call(name, *pos, cmd, rest, fin, dot),
+            Arg::Ident(name, callee, pos) => {
+                self.call(name, *callee, *pos, (cmd.pos, &cmd.args), rest, fin, dot)
+            }
             Arg::Dot(_) => {
                 self.not_a_function(first, rest, &fin)?;
                 Ok(self.fix(dot.clone()))
@@ -532,140 +535,5 @@ impl<'a> Exec<'a> {
             };
         }
         Ok(v)
-    }
-
-    /// Evaluates the arguments of a call, then the piped value last.
-    fn args(&mut self, rest: &[Arg], fin: Option<Value>, dot: &Value) -> Result<Vec<Value>, Fail> {
-        let mut out = Vec::with_capacity(rest.len() + 1);
-        for a in rest {
-            out.push(self.arg(a, dot)?);
-        }
-        if let Some(f) = fin {
-            out.push(f);
-        }
-        Ok(out)
-    }
-
-    fn arg(&mut self, a: &Arg, dot: &Value) -> Result<Value, Fail> {
-        match a {
-            Arg::Field(chain, _) => {
-                let d = self.fix(dot.clone());
-                self.chain(d, chain, &[], None, a, dot)
-            }
-            Arg::Var(name, chain, pos) => {
-                let v = self.var(name, *pos)?;
-                if chain.is_empty() {
-                    return Ok(v);
-                }
-                self.chain(v, chain, &[], None, a, dot)
-            }
-            Arg::Pipe(p, chain, _) => {
-                let v = self.pipe_value(p, dot)?;
-                if chain.is_empty() {
-                    return Ok(v);
-                }
-                self.chain(v, chain, &[], None, a, dot)
-            }
-            Arg::Ident(name, pos) => {
-                let c = Cmd {
-                    pos: *pos,
-                    args: vec![Arg::Ident(name.clone(), *pos)],
-                };
-                self.call(name, *pos, &c, &[], None, dot)
-            }
-            Arg::Dot(_) => Ok(self.fix(dot.clone())),
-            Arg::Nil(_) => Ok(Value::Nil),
-            Arg::Const(v, _, _) => Ok(v.clone()),
-        }
-    }
-
-    fn call(
-        &mut self,
-        name: &str,
-        pos: usize,
-        cmd: &Cmd,
-        rest: &[Arg],
-        fin: Option<Value>,
-        dot: &Value,
-    ) -> Result<Value, Fail> {
-        // `and` / `or` evaluate their arguments lazily.
-        if name == "and" || name == "or" {
-            let want = name == "or";
-            let total = rest.len() + usize::from(fin.is_some());
-            if total == 0 {
-                return Err(self.error_at(
-                    pos,
-                    &cmd_string(cmd),
-                    &format!("wrong number of args for {name}: want at least 1 got 0"),
-                ));
-            }
-            let mut last = Value::Nil;
-            for a in rest {
-                last = self.arg(a, dot)?;
-                if last.truth() == want {
-                    return Ok(last);
-                }
-            }
-            if let Some(f) = fin {
-                last = f;
-            }
-            return Ok(last);
-        }
-        let Some(func) = funcs::lookup(name) else {
-            return Err(self.error_at(pos, name, &format!("function \"{name}\" not defined")));
-        };
-        let has_final = fin.is_some();
-        let mut args = self.args(rest, fin, dot)?;
-        for _ in 0..8 {
-            match self.invoke(func, name, &args) {
-                Ok(v) => return Ok(v),
-                Err(e) if e.starts_with(funcs::ARG_ERROR) => {
-                    let parsed = parse_arg_error(&e);
-                    let (i, go_type, nil_ok) = parsed;
-                    let is_final = has_final && i + 1 == args.len() && i >= rest.len();
-                    let node = if is_final { None } else { rest.get(i) };
-                    let value = args.get(i).cloned().unwrap_or(Value::Nil);
-                    // A nil that Go holds as an invalid value (a variable, a pipeline's
-                    // result, the piped value) becomes a nil map or slice.
-                    let invalid_nil = matches!(value, Value::Nil)
-                        && match node {
-                            None => true,
-                            Some(Arg::Var(_, c, _)) | Some(Arg::Pipe(_, c, _)) => c.is_empty(),
-                            Some(Arg::Ident(..)) | Some(Arg::Nil(_)) => true,
-                            _ => false,
-                        };
-                    if nil_ok && invalid_nil {
-                        if let Some(slot) = args.get_mut(i) {
-                            *slot = if go_type.starts_with('[') {
-                                Value::list(Vec::new())
-                            } else {
-                                Value::map(Default::default())
-                            };
-                        }
-                        continue;
-                    }
-                    return Err(self.arg_type_error(node, rest, pos, name, &value, go_type));
-                }
-                Err(e) => {
-                    if e.starts_with("template: ") && self.limit_hit {
-                        return Err(e);
-                    }
-                    return Err(self.error_at(
-                        cmd.pos,
-                        &cmd_string(cmd),
-                        &format!("error calling {name}: {e}"),
-                    ));
-                }
-            }
-        }
-        Err(self.error_at(
-            cmd.pos,
-            &cmd_string(cmd),
-            &format!("error calling {name}: bad arguments"),
-        ))
-    }
-
-    fn invoke(&mut self, func: Func, _name: &str, args: &[Value]) -> Result<Value, String> {
-        func(self, args)
     }
 }

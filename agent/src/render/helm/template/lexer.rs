@@ -1,7 +1,7 @@
-//! The lexer of Go's `text/template`: text, actions with trim markers, comments and the
-//! tokens inside actions.
+//! The lexer of Go's `text/template`: text, actions with trim markers, comments, the
+//! tokens inside actions and the number literals among them.
 
-use super::TemplateError;
+use super::{TemplateError, Value};
 
 /// A token inside an action, or a run of text.
 #[derive(Debug, Clone, PartialEq)]
@@ -409,4 +409,63 @@ pub(crate) fn unquote(raw: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// A Go number literal: an int when it is integral and fits (`1`, `0x1F`, `1_000`, `'a'`),
+/// else a float (`1.5`, `1e3`).
+pub(crate) fn parse_number(text: &str) -> Option<Value> {
+    let clean = text.replace('_', "");
+    let (neg, body) = match clean.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, clean.strip_prefix('+').unwrap_or(&clean)),
+    };
+    let lower = body.to_ascii_lowercase();
+    let int = if let Some(h) = lower.strip_prefix("0x") {
+        if h.contains('p') {
+            None
+        } else {
+            i64::from_str_radix(h, 16).ok()
+        }
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|c| c.is_ascii_digit())
+    {
+        i64::from_str_radix(&lower[1..], 8).ok()
+    } else if lower.bytes().all(|c| c.is_ascii_digit()) && !lower.is_empty() {
+        lower.parse::<i64>().ok()
+    } else {
+        None
+    };
+    if let Some(i) = int {
+        return Some(Value::Int(if neg { -i } else { i }));
+    }
+    if let Some(h) = lower.strip_prefix("0x") {
+        let f = parse_hex_float(h)?;
+        return Some(Value::Float(if neg { -f } else { f }));
+    }
+    let f: f64 = lower.parse().ok()?;
+    if !lower.contains(['.', 'e']) && f.fract() == 0.0 {
+        // An integer too large for int64 stays a float, as Go's constant would fail; accept.
+        return Some(Value::Float(if neg { -f } else { f }));
+    }
+    Some(Value::Float(if neg { -f } else { f }))
+}
+
+/// A Go hexadecimal floating-point literal after its `0x` (`1p60`, `1.8p-2`, `.8p1`): hex
+/// mantissa digits with an optional point, then a mandatory binary exponent.
+fn parse_hex_float(h: &str) -> Option<f64> {
+    let (mantissa, exp) = h.split_once('p')?;
+    let exp: i32 = exp.parse().ok()?;
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    let mut m = 0f64;
+    for c in int_part.chars().chain(frac_part.chars()) {
+        m = m * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let frac_bits = i32::try_from(frac_part.len()).ok()?.checked_mul(4)?;
+    Some(m * 2f64.powi(exp.checked_sub(frac_bits)?))
 }

@@ -22,6 +22,7 @@
 //! Every render is bounded by [`Limits`]: nesting of `include`/`template`/`tpl`, output
 //! size and evaluation steps.
 
+mod ast;
 mod exec;
 pub mod funcs;
 mod lexer;
@@ -36,7 +37,7 @@ mod yaml_style;
 pub use print::{format_float_v, go_quote, sprintf};
 pub use yaml_style::resolves_to_non_string;
 
-use parse::List;
+use ast::List;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -214,7 +215,7 @@ fn add_def(defs: &mut HashMap<String, Arc<Def>>, name: String, def: Def) {
     let empty = def
         .body
         .iter()
-        .all(|n| matches!(n, parse::Node::Text(t) if t.trim().is_empty()));
+        .all(|n| matches!(n, ast::Node::Text(t) if t.trim().is_empty()));
     if empty && defs.contains_key(&name) {
         return;
     }

@@ -2,8 +2,8 @@
 //! argument type errors, for execution errors that read as Go's.
 
 use super::Value;
+use super::ast::{Arg, Cmd, Pipe};
 use super::exec::{Exec, Fail};
-use super::parse::{Arg, Cmd, Pipe};
 
 impl Exec<'_> {
     /// Go's wording for an argument that does not fit its parameter's type.
@@ -33,12 +33,15 @@ impl Exec<'_> {
         };
         let s = arg_string(node);
         let msg = match node {
-            Arg::Const(_, lit, _) => match go_type {
-                "string" => format!("expected string; found {lit}"),
-                "int" => format!("expected integer; found {lit}"),
-                "bool" => format!("expected bool; found {lit}"),
-                t => format!("can't handle {lit} for arg of type {t}"),
-            },
+            Arg::Const(v, lit, _) => {
+                let lit = const_text(v, lit);
+                match go_type {
+                    "string" => format!("expected string; found {lit}"),
+                    "int" => format!("expected integer; found {lit}"),
+                    "bool" => format!("expected bool; found {lit}"),
+                    t => format!("can't handle {lit} for arg of type {t}"),
+                }
+            }
             Arg::Nil(_) => format!("cannot assign nil to {go_type}"),
             Arg::Var(_, c, _) | Arg::Pipe(_, c, _)
                 if c.is_empty() && matches!(value, Value::Nil) =>
@@ -86,8 +89,8 @@ pub(crate) fn arg_string(a: &Arg) -> String {
         Arg::Var(n, c, _) => format!("{n}{}", chain_string(c)),
         Arg::Dot(_) => ".".to_owned(),
         Arg::Nil(_) => "nil".to_owned(),
-        Arg::Const(_, s, _) => s.clone(),
-        Arg::Ident(n, _) => n.clone(),
+        Arg::Const(v, s, _) => const_text(v, s),
+        Arg::Ident(n, ..) => n.clone(),
         Arg::Pipe(p, c, _) => format!("({}){}", pipe_string(p), chain_string(c)),
     }
 }
@@ -112,9 +115,26 @@ pub(crate) fn parse_arg_error(e: &str) -> (usize, &str, bool) {
     (i, t, nil_ok)
 }
 
+/// How Go prints a literal: as written for numbers and characters, quoted for strings.
+pub(crate) fn const_text(v: &Value, lit: &str) -> String {
+    if !lit.is_empty() {
+        return lit.to_owned();
+    }
+    match v {
+        Value::String(s) => super::print::go_quote(s),
+        Value::Bool(b) => b.to_string(),
+        other => other.to_v(),
+    }
+}
+
 pub(crate) fn cmd_string(c: &Cmd) -> String {
+    args_string(&c.args)
+}
+
+/// A command's operands as Go prints them, separated by spaces.
+pub(crate) fn args_string(args: &[Arg]) -> String {
     let mut s = String::new();
-    for (i, a) in c.args.iter().enumerate() {
+    for (i, a) in args.iter().enumerate() {
         if i > 0 {
             s.push(' ');
         }

@@ -1,95 +1,10 @@
 //! The parser of Go's `text/template`: actions, control structures, pipelines and
 //! `define`d templates.
 
-use super::lexer::{Tok, Token, lex, line_of};
+use super::ast::{Arg, Callee, Cmd, List, Node, Pipe};
+use super::lexer::{Tok, Token, lex, line_of, parse_number};
 use super::{TemplateError, Value};
 use std::sync::Arc;
-
-/// A sequence of nodes.
-pub(crate) type List = Vec<Node>;
-
-/// A node of a parsed template.
-#[derive(Debug)]
-pub(crate) enum Node {
-    /// Literal text.
-    Text(Arc<str>),
-    /// `{{ pipeline }}`: prints unless it declares variables.
-    Action(Pipe),
-    /// `if` / `with` (`with` sets dot) with their `else` branch.
-    If {
-        pipe: Pipe,
-        then: List,
-        otherwise: List,
-        with: bool,
-    },
-    /// `range`.
-    Range {
-        pipe: Pipe,
-        body: List,
-        otherwise: List,
-    },
-    /// `{{ template "name" pipeline }}`.
-    Template {
-        name: String,
-        pipe: Option<Pipe>,
-        pos: usize,
-    },
-    /// `break`.
-    Break,
-    /// `continue`.
-    Continue,
-}
-
-/// A pipeline, possibly declaring or assigning variables.
-#[derive(Debug)]
-pub(crate) struct Pipe {
-    pub pos: usize,
-    pub decl: Vec<Arc<str>>,
-    pub is_assign: bool,
-    pub cmds: Vec<Cmd>,
-}
-
-/// A command of a pipeline: a function, method or value with its arguments.
-#[derive(Debug)]
-pub(crate) struct Cmd {
-    pub pos: usize,
-    pub args: Vec<Arg>,
-}
-
-/// An operand, with the position Go reports for it (for a field chain, the position of
-/// its second field, as Go's parser builds the node).
-#[derive(Debug)]
-pub(crate) enum Arg {
-    /// `.A.B` chain from dot.
-    Field(Vec<String>, usize),
-    /// `$x.A.B`.
-    Var(String, Vec<String>, usize),
-    /// `.`.
-    Dot(usize),
-    /// `nil`.
-    Nil(usize),
-    /// A literal (bool, string, number) and how Go prints it.
-    Const(Value, String, usize),
-    /// A function name.
-    Ident(String, usize),
-    /// `( pipeline )` with an optional field chain after it.
-    Pipe(Box<Pipe>, Vec<String>, usize),
-}
-
-impl Arg {
-    /// The position Go reports for this node.
-    pub(crate) fn pos(&self) -> usize {
-        match self {
-            Arg::Field(_, p)
-            | Arg::Var(_, _, p)
-            | Arg::Dot(p)
-            | Arg::Nil(p)
-            | Arg::Const(_, _, p)
-            | Arg::Ident(_, p)
-            | Arg::Pipe(_, _, p) => *p,
-        }
-    }
-}
 
 /// A parsed template file plus the templates it `define`s.
 pub(crate) struct Parsed {
@@ -470,7 +385,8 @@ impl Parser<'_> {
             return Err(self.err_at(pos, format!("missing value for {ctx}")));
         }
         for c in &cmds[1..] {
-            if let Some(Arg::Const(_, s, _)) = c.args.first() {
+            if let Some(Arg::Const(v, lit, _)) = c.args.first() {
+                let s = super::nodes::const_text(v, lit);
                 return Err(self.err_at(
                     c.pos,
                     format!("non executable command in pipeline stage 2: {s}"),
@@ -553,11 +469,8 @@ impl Parser<'_> {
                 Arg::Dot(t.pos)
             }
             Tok::Nil => Arg::Nil(t.pos),
-            Tok::Bool(b) => Arg::Const(Value::Bool(b), b.to_string(), t.pos),
-            Tok::Str(s) => {
-                let shown = super::print::go_quote(&s);
-                Arg::Const(Value::String(Arc::from(s)), shown, t.pos)
-            }
+            Tok::Bool(b) => Arg::Const(Value::Bool(b), String::new(), t.pos),
+            Tok::Str(s) => Arg::Const(Value::String(Arc::from(s)), String::new(), t.pos),
             Tok::Char(c) => {
                 let end = self.toks.get(self.i).map_or(self.text.len(), |n| n.pos);
                 Arg::Const(
@@ -572,10 +485,19 @@ impl Parser<'_> {
                 Arg::Const(v, n, t.pos)
             }
             Tok::Ident(name) => {
-                if name != "and" && name != "or" && super::funcs::lookup(&name).is_none() {
-                    return Err(self.err_at(t.pos, format!("function {name:?} not defined")));
-                }
-                Arg::Ident(name, t.pos)
+                let callee = match name.as_str() {
+                    "and" => Callee::And,
+                    "or" => Callee::Or,
+                    _ => match super::funcs::lookup(&name) {
+                        Some(func) => Callee::Func(func),
+                        None => {
+                            return Err(
+                                self.err_at(t.pos, format!("function {name:?} not defined"))
+                            );
+                        }
+                    },
+                };
+                Arg::Ident(name, callee, t.pos)
             }
             Tok::LParen => {
                 let pipe = self.pipeline("parenthesized pipeline", false)?;
@@ -586,63 +508,4 @@ impl Parser<'_> {
         };
         Ok(arg)
     }
-}
-
-/// A Go number literal: an int when it is integral and fits (`1`, `0x1F`, `1_000`, `'a'`),
-/// else a float (`1.5`, `1e3`).
-pub(crate) fn parse_number(text: &str) -> Option<Value> {
-    let clean = text.replace('_', "");
-    let (neg, body) = match clean.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, clean.strip_prefix('+').unwrap_or(&clean)),
-    };
-    let lower = body.to_ascii_lowercase();
-    let int = if let Some(h) = lower.strip_prefix("0x") {
-        if h.contains('p') {
-            None
-        } else {
-            i64::from_str_radix(h, 16).ok()
-        }
-    } else if let Some(o) = lower.strip_prefix("0o") {
-        i64::from_str_radix(o, 8).ok()
-    } else if let Some(b) = lower.strip_prefix("0b") {
-        i64::from_str_radix(b, 2).ok()
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|c| c.is_ascii_digit())
-    {
-        i64::from_str_radix(&lower[1..], 8).ok()
-    } else if lower.bytes().all(|c| c.is_ascii_digit()) && !lower.is_empty() {
-        lower.parse::<i64>().ok()
-    } else {
-        None
-    };
-    if let Some(i) = int {
-        return Some(Value::Int(if neg { -i } else { i }));
-    }
-    if let Some(h) = lower.strip_prefix("0x") {
-        let f = parse_hex_float(h)?;
-        return Some(Value::Float(if neg { -f } else { f }));
-    }
-    let f: f64 = lower.parse().ok()?;
-    if !lower.contains(['.', 'e']) && f.fract() == 0.0 {
-        // An integer too large for int64 stays a float, as Go's constant would fail; accept.
-        return Some(Value::Float(if neg { -f } else { f }));
-    }
-    Some(Value::Float(if neg { -f } else { f }))
-}
-
-/// A Go hexadecimal floating-point literal after its `0x` (`1p60`, `1.8p-2`, `.8p1`): hex
-/// mantissa digits with an optional point, then a mandatory binary exponent.
-fn parse_hex_float(h: &str) -> Option<f64> {
-    let (mantissa, exp) = h.split_once('p')?;
-    let exp: i32 = exp.parse().ok()?;
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let mut m = 0f64;
-    for c in int_part.chars().chain(frac_part.chars()) {
-        m = m * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let frac_bits = i32::try_from(frac_part.len()).ok()?.checked_mul(4)?;
-    Some(m * 2f64.powi(exp.checked_sub(frac_bits)?))
 }
