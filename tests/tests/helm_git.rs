@@ -284,3 +284,89 @@ fn a_git_repository_secret_authenticates_and_its_password_is_never_quoted() {
         "{err}"
     );
 }
+
+const COMMON_CHART: &str = "apiVersion: v2\nname: common\nversion: 2.4.0\ntype: library\n";
+const COMMON_HELPERS: &str = "{{- define \"common.labels\" -}}\napp.kubernetes.io/part-of: {{ .Values.partOf | default \"shop\" }}\nrelease: {{ .Release.Name }}\n{{- end -}}\n";
+const APP_CHART: &str = "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- name: common\n  version: ^2.0.0\n  repository: file://../../lib/common\n";
+const APP_TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-app\n  labels:\n    {{- include \"common.labels\" . | nindent 4 }}\ndata:\n  greeting: {{ .Values.greeting | default \"hello\" | quote }}\n";
+
+#[test]
+fn a_file_dependency_of_a_git_chart_is_read_from_the_same_repository_as_helm_builds_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let upstream = Upstream::create(root.path(), "charts").expect("an upstream");
+    for (path, text) in [
+        ("lib/common/Chart.yaml", COMMON_CHART),
+        ("lib/common/templates/_labels.tpl", COMMON_HELPERS),
+        ("deploy/app/Chart.yaml", APP_CHART),
+        ("deploy/app/values.yaml", "partOf: platform\n"),
+        ("deploy/app/templates/cm.yaml", APP_TEMPLATE),
+        (
+            "deploy/escape/Chart.yaml",
+            "apiVersion: v2\nname: escape\nversion: 1.0.0\ndependencies:\n- name: etc\n  repository: file://../../../etc\n",
+        ),
+    ] {
+        upstream.write(path, text).expect("write");
+    }
+    upstream
+        .commit("charts with file:// dependencies")
+        .expect("commit");
+    let daemon = GitDaemon::start(root.path()).expect("git daemon");
+    let url = daemon.url("charts.git");
+    let git = GitSources::new(None, Some(root.path().join("cache")));
+    let renderer = NativeRenderer;
+    let chart = |path: &str| {
+        json!({"chart": {"spec": {"chart": path,
+            "sourceRef": {"kind": "GitRepository", "name": "charts"}}}})
+    };
+    let objects = vec![
+        git_repository("charts", &url, None),
+        release("app", chart("./deploy/app")),
+    ];
+    let out = flux_helm::expand(objects, &ctx(&renderer, &git)).unwrap_or_else(|e| panic!("{e}"));
+
+    // The reference: the real helm builds the dependency from the same path, then renders.
+    let work = tempfile::tempdir().expect("tempdir");
+    let copy = work.path().join("repo");
+    run(std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&upstream.work)
+        .arg(&copy))
+    .expect("copy");
+    let home = work.path().join("home");
+    run(helm3(&home)
+        .args(["dependency", "build"])
+        .arg(copy.join("deploy/app")))
+    .expect("helm dependency build");
+    let expected = helm_template(
+        &copy.join("deploy/app"),
+        "app",
+        &[],
+        &json!({"greeting": "bonjour"}),
+    );
+    let ours: Vec<Value> = out.into_iter().map(as_helm_prints).collect();
+    render_compare::compare_objects(&expected, &ours)
+        .unwrap_or_else(|diff| panic!("differs from helm template:\n{diff}"));
+    assert_eq!(
+        ours[0]["metadata"]["labels"]["app.kubernetes.io/part-of"],
+        "platform"
+    );
+
+    // A file:// dependency leaving the repository is refused, naming the release, the
+    // chart's Chart.yaml and the dependency; nothing of the app is rendered.
+    let objects = vec![
+        git_repository("charts", &url, None),
+        release("app", chart("./deploy/app")),
+        release("escape", chart("./deploy/escape")),
+    ];
+    let err = flux_helm::expand(objects, &ctx(&renderer, &git))
+        .expect_err("a dependency outside the repository")
+        .to_string();
+    assert!(
+        err.contains("HelmRelease shop/escape")
+            && err.contains("deploy/escape")
+            && err.contains("Chart.yaml dependencies[0].repository")
+            && err.contains("dependency etc")
+            && err.contains("leaves the repository"),
+        "{err}"
+    );
+}

@@ -86,7 +86,8 @@ pub(super) fn load_chart(
         } => {
             tracing::debug!(dir = %dir, snapshot, "the chart of a GitRepository");
             let mut chart =
-                crate::render::helm::load_dir(&tree, &dir).map_err(|e| failed(e.to_string()))?;
+                crate::render::helm_fetch::local::load_dir_with_local_dependencies(&tree, &dir)
+                    .map_err(|e| failed(e.to_string()))?;
             if !values_files.is_empty() {
                 let mut merged = serde_json::Map::new();
                 for file in &values_files {
