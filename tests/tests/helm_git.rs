@@ -370,3 +370,150 @@ fn a_file_dependency_of_a_git_chart_is_read_from_the_same_repository_as_helm_bui
         "{err}"
     );
 }
+
+const FILES_TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-files\ndata:\n  logo: {{ .Files.Get \"files/logo.png\" | quote }}\n  note: {{ .Files.Get \"files/note.txt\" | quote }}\n";
+
+/// A repository whose chart has files Flux's exclusions hide: a default (`*.png`), a
+/// `.sourceignore` of `deploy/`, and what `spec.ignore` names.
+fn ignoring_upstream(root: &Path) -> Upstream {
+    let upstream = Upstream::create(root, "charts").expect("an upstream");
+    for (path, text) in [
+        ("README.md", "# charts\n"),
+        (".github/workflows/ci.yaml", "on: push\n"),
+        ("deploy/.sourceignore", "# scoped to deploy/\nextra.yaml\n"),
+        ("deploy/web/Chart.yaml", CHART),
+        ("deploy/web/values.yaml", VALUES),
+        ("deploy/web/templates/cm.yaml", TEMPLATE),
+        ("deploy/web/templates/files.yaml", FILES_TEMPLATE),
+        (
+            "deploy/web/templates/extra.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n",
+        ),
+        (
+            "deploy/web/templates/debug.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: debug\n",
+        ),
+        ("deploy/web/files/logo.png", "not-really-a-png"),
+        ("deploy/web/files/note.txt", "a note"),
+    ] {
+        upstream.write(path, text).expect("write");
+    }
+    upstream
+        .commit("a chart with excluded files")
+        .expect("commit");
+    upstream
+}
+
+#[test]
+fn git_repository_ignore_applies_on_top_of_flux_default_exclusions_and_sourceignore() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let _upstream = ignoring_upstream(root.path());
+    let daemon = GitDaemon::start(root.path()).expect("git daemon");
+    let url = daemon.url("charts.git");
+    let git = GitSources::new(None, Some(root.path().join("cache")));
+    let renderer = NativeRenderer;
+    let names = |out: &[Value]| -> Vec<String> {
+        out.iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+
+    // Without spec.ignore: the defaults hide the .png, deploy/.sourceignore hides extra.yaml.
+    let objects = vec![
+        git_repository("charts", &url, None),
+        release("web", from_git("charts", &[])),
+    ];
+    let out = flux_helm::expand(objects, &ctx(&renderer, &git)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(names(&out), ["web-cfg", "debug", "web-files"], "{out:#?}");
+    let files = &out[2]["data"];
+    assert_eq!(
+        (files["logo"].as_str(), files["note"].as_str()),
+        (Some(""), Some("a note"))
+    );
+
+    // spec.ignore comes last: it hides more, and `!` brings back what a default hid.
+    let mut source = git_repository("charts", &url, None);
+    source["spec"]["ignore"] =
+        json!("# gitignore format\ndeploy/web/templates/debug.yaml\n!*.png\nnote.txt\n");
+    let objects = vec![source, release("web", from_git("charts", &[]))];
+    let out = flux_helm::expand(objects, &ctx(&renderer, &git)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(names(&out), ["web-cfg", "web-files"], "{out:#?}");
+    let files = &out[1]["data"];
+    assert_eq!(
+        (files["logo"].as_str(), files["note"].as_str()),
+        (Some("not-really-a-png"), Some(""))
+    );
+
+    // An ignore that hides the chart itself: the chart is not found, the error names it.
+    let mut source = git_repository("charts", &url, None);
+    source["spec"]["ignore"] = json!("/deploy/web/\n");
+    let objects = vec![source, release("web", from_git("charts", &[]))];
+    let err = flux_helm::expand(objects, &ctx(&renderer, &git))
+        .expect_err("the chart is excluded")
+        .to_string();
+    assert!(
+        err.contains("HelmRelease shop/web") && err.contains("deploy/web"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_source_with_ignore_hides_what_flux_would_not_archive() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let _upstream = ignoring_upstream(root.path());
+    let daemon = GitDaemon::start(root.path()).expect("git daemon");
+    let mut config = tether_agent::source::SourceConfig::new(
+        "charts",
+        tether_agent::source::RedactedUrl::new(&daemon.url("charts.git")),
+        Reference::branch("main").expect("a branch"),
+        root.path().join("cache-source"),
+    );
+    let fetch = |config: &tether_agent::source::SourceConfig| {
+        tether_agent::source::fetch_snapshot_blocking(config, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .tree
+    };
+    let has = |tree: &Tree, path: &str| {
+        tree.kind(&tether_agent::tree::RelPath::parse(path).expect("a path"))
+            .expect("readable")
+            .is_some()
+    };
+    // Without `ignore` nothing is hidden (Tether's own sources are unchanged).
+    let tree = fetch(&config);
+    assert!(has(&tree, ".github/workflows/ci.yaml") && has(&tree, "README.md"));
+
+    // An empty `ignore`: Flux's defaults and .sourceignore files only.
+    config.ignore = Some(String::new());
+    let tree = fetch(&config);
+    for hidden in [
+        ".github",
+        "deploy/web/files/logo.png",
+        "deploy/web/templates/extra.yaml",
+    ] {
+        assert!(!has(&tree, hidden), "{hidden} is excluded by default");
+    }
+    assert!(has(&tree, "README.md") && has(&tree, "deploy/web/files/note.txt"));
+
+    config.ignore = Some("/*\n!/deploy/\n".into());
+    let tree = fetch(&config);
+    for hidden in [".github", "README.md"] {
+        assert!(!has(&tree, hidden), "{hidden} is excluded");
+    }
+    // The last matching pattern decides, and go-git's (Flux's) `!/deploy/` matches every
+    // path below deploy/: what the defaults and deploy/.sourceignore hid there is back.
+    for kept in [
+        "deploy/web/Chart.yaml",
+        "deploy/web/files/logo.png",
+        "deploy/web/templates/extra.yaml",
+        "deploy/.sourceignore",
+    ] {
+        assert!(has(&tree, kept), "{kept} is kept");
+    }
+    let root_names: Vec<String> = tree
+        .list(&tether_agent::tree::RelPath::root())
+        .expect("a listing")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(root_names, ["deploy"]);
+}

@@ -334,6 +334,10 @@ pub struct SourceSpec {
     /// Webhook authentication; without it `/webhook/{name}` refuses every request.
     #[serde(default)]
     pub webhook: Option<WebhookSpec>,
+    /// Flux's exclusions (gitignore format, as `GitRepository.spec.ignore`): when set, the
+    /// snapshot hides Flux's default exclusions, `.sourceignore` files and these patterns.
+    #[serde(default)]
+    pub ignore: Option<String>,
 }
 
 fn default_ref() -> String {

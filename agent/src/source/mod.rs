@@ -20,6 +20,7 @@ mod cache;
 pub mod credentials;
 pub mod discovery;
 pub mod fetch;
+pub mod ignore;
 pub mod program;
 pub mod redact;
 pub mod refs;
@@ -64,6 +65,14 @@ pub enum SourceError {
         /// The timeout.
         seconds: u64,
     },
+    /// The exclusions (`ignore`, `.sourceignore`) could not be applied.
+    #[error("source {source_name}: ignore: {message}")]
+    IgnoreFailed {
+        /// The source.
+        source_name: String,
+        /// What failed (a path of the tree).
+        message: String,
+    },
     /// The fetch task failed (panicked or was cancelled).
     #[error("source {source_name}: fetch task failed: {message}")]
     TaskFailed {
@@ -84,6 +93,7 @@ impl SourceError {
             Self::Signature(err) => err.reason(),
             Self::TimedOut { .. } => "FetchTimeout",
             Self::TaskFailed { .. } => "FetchFailed",
+            Self::IgnoreFailed { .. } => "IgnoreFailed",
         }
     }
 }
@@ -110,6 +120,10 @@ pub struct SourceConfig {
     pub signatures: SignaturePolicy,
     /// The largest file a snapshot reads.
     pub max_file_bytes: u64,
+    /// Flux's exclusions (`GitRepository.spec.ignore`): when set, the snapshot hides Flux's
+    /// default exclusions, what `.sourceignore` files and these gitignore-format patterns
+    /// exclude ([`ignore`]); `None` hides nothing.
+    pub ignore: Option<String>,
 }
 
 impl SourceConfig {
@@ -127,6 +141,7 @@ impl SourceConfig {
             timeout: DEFAULT_TIMEOUT,
             signatures: SignaturePolicy::None,
             max_file_bytes: crate::tree::DEFAULT_MAX_FILE_BYTES,
+            ignore: None,
         }
     }
 }
@@ -265,9 +280,15 @@ pub fn fetch_snapshot_blocking(
     let local = fetched.repo.to_thread_local();
     let signer = signature::verify_commit(&local, fetched.commit, &config.signatures)?;
     let commit = snapshot::CommitInfo::read(&local, fetched.commit);
-    let tree = GitTree::new(fetched.repo, fetched.tree)
+    let mut tree = GitTree::new(fetched.repo, fetched.tree)
         .into_tree()
         .with_max_file_bytes(config.max_file_bytes);
+    if let Some(ignore) = &config.ignore {
+        tree = ignore::flux_tree(&tree, Some(ignore)).map_err(|e| SourceError::IgnoreFailed {
+            source_name: config.name.clone(),
+            message: e.to_string(),
+        })?;
+    }
     Ok(Snapshot {
         revision: fetched.commit.to_string(),
         ref_name: fetched.ref_name,

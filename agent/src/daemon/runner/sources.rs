@@ -56,6 +56,7 @@ pub(crate) fn source_config(
     sc.max_bytes = config.limits.max_repository_bytes;
     sc.timeout = config.limits.fetch_timeout.0;
     sc.max_file_bytes = config.limits.max_file_bytes;
+    sc.ignore.clone_from(&spec.ignore);
     Ok(sc)
 }
 

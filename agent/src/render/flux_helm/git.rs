@@ -7,7 +7,9 @@
 //! ([`crate::source`]: shallow, size limit, timeout) into a cache directory of its own, with
 //! the credentials of the GitRepository's `secretRef` (`username`/`password`, `bearerToken`,
 //! `ca.crt`; SSH keys in a Secret are refused: the Git source reads keys from files only).
-//! Within one render a repository is fetched once, whatever the number of releases.
+//! Within one render a repository is fetched once, whatever the number of releases. The
+//! tree is what Flux archives: its default exclusions, `.sourceignore` files and
+//! `spec.ignore` applied ([`crate::source::ignore`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,6 +59,8 @@ pub(super) struct GitRequest<'a> {
     pub reference: Reference,
     /// From its `secretRef`.
     pub credentials: Credentials,
+    /// `spec.ignore`.
+    pub ignore: Option<&'a str>,
 }
 
 impl GitSources {
@@ -71,8 +75,22 @@ impl GitSources {
         }
     }
 
-    /// The tree of the requested repository and reference, and whether it is the snapshot.
+    /// The tree of the requested repository and reference as Flux archives it (its default
+    /// exclusions, `.sourceignore` files and `spec.ignore` applied), and whether it is the
+    /// snapshot.
     pub(super) fn tree(&self, request: GitRequest<'_>) -> Result<(Tree, bool), String> {
+        let ignore = request.ignore;
+        let (tree, snapshot) = self.raw_tree(request)?;
+        let tree = crate::source::ignore::flux_tree(&tree, ignore).map_err(|e| {
+            format!(
+                "applying spec.ignore and .sourceignore: {}",
+                super::super::helm::clip(&e.to_string())
+            )
+        })?;
+        Ok((tree, snapshot))
+    }
+
+    fn raw_tree(&self, request: GitRequest<'_>) -> Result<(Tree, bool), String> {
         if let Some(own) = &self.own
             && same_repository(&own.url, request.url)
             && own.reference == request.reference

@@ -258,6 +258,10 @@ pub struct GitRepositorySpec {
     /// A Secret with `username`/`password`, `bearerToken`, `ca.crt` (or SSH `identity`).
     #[serde(default)]
     pub secret_ref: Option<LocalRef>,
+    /// Exclusions in gitignore format, on top of Flux's defaults and `.sourceignore` files
+    /// ([`crate::source::ignore`]).
+    #[serde(default)]
+    pub ignore: Option<String>,
 }
 
 /// `GitRepository.spec.ref`, in Flux's precedence: commit, name, semver, tag, branch.

@@ -192,6 +192,7 @@ impl Lookup<'_> {
                 url: &source.spec.url,
                 reference,
                 credentials,
+                ignore: source.spec.ignore.as_deref(),
             })
             .map_err(|reason| FluxHelmError::GitFailed {
                 object: self.id.to_owned(),
