@@ -257,6 +257,14 @@ impl IgnoreRules {
         (1..=parts.len()).any(|n| self.decide(&parts[..n], n < parts.len() || is_dir))
     }
 
+    /// Whether the object `key` of a bucket is excluded: its whole path only, as Flux
+    /// matches a Bucket's keys (no directories are walked).
+    #[must_use]
+    pub fn excluded_key(&self, key: &str) -> bool {
+        let parts: Vec<&str> = key.split('/').collect();
+        self.decide(&parts, false)
+    }
+
     fn decide(&self, path: &[&str], is_dir: bool) -> bool {
         self.patterns
             .iter()

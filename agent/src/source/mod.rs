@@ -16,6 +16,7 @@
 //! timeout, verifies, and either replaces the snapshot or keeps the last good one and reports
 //! the source as [`SourceStatus::Degraded`] with a short reason.
 
+pub mod bucket;
 mod cache;
 pub mod credentials;
 pub mod discovery;

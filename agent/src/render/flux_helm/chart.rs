@@ -10,9 +10,9 @@ use super::{Context, FluxHelmError, group_kind, model, name_of, namespace_of};
 use crate::render::helm_fetch::Fetcher;
 
 /// Which objects are rendered instead of applied: the Flux Helm objects, and the
-/// GitRepositories that a HelmRelease or HelmChart takes its chart from.
+/// GitRepositories and Buckets that a HelmRelease or HelmChart takes its chart from.
 pub(super) fn consumed(objects: &[&Value], default_ns: &str) -> Vec<bool> {
-    let mut git: Vec<(String, String)> = Vec::new();
+    let mut git: Vec<(String, String, String)> = Vec::new();
     for object in objects.iter().filter(|o| model::is_flux_helm_object(o)) {
         let ns = namespace_of(object, default_ns);
         for pointer in [
@@ -23,14 +23,15 @@ pub(super) fn consumed(objects: &[&Value], default_ns: &str) -> Vec<bool> {
             let Some(reference) = object.pointer(pointer) else {
                 continue;
             };
-            if reference.get("kind").and_then(Value::as_str) == Some("GitRepository") {
+            let kind = reference.get("kind").and_then(Value::as_str).unwrap_or("");
+            if kind == "GitRepository" || kind == "Bucket" {
                 let name = reference.get("name").and_then(Value::as_str).unwrap_or("");
                 let wanted = reference
                     .get("namespace")
                     .and_then(Value::as_str)
                     .filter(|n| !n.is_empty())
                     .unwrap_or(ns);
-                git.push((wanted.to_owned(), name.to_owned()));
+                git.push((kind.to_owned(), wanted.to_owned(), name.to_owned()));
             }
         }
     }
@@ -38,10 +39,11 @@ pub(super) fn consumed(objects: &[&Value], default_ns: &str) -> Vec<bool> {
         .iter()
         .map(|o| {
             model::is_flux_helm_object(o)
-                || (group_kind(o) == (model::SOURCE_GROUP, "GitRepository")
-                    && git
-                        .iter()
-                        .any(|(ns, name)| ns == namespace_of(o, default_ns) && name == name_of(o)))
+                || git.iter().any(|(kind, ns, name)| {
+                    group_kind(o) == (model::SOURCE_GROUP, kind.as_str())
+                        && ns == namespace_of(o, default_ns)
+                        && name == name_of(o)
+                })
         })
         .collect()
 }

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::source::bucket::BucketRequest;
 use crate::source::credentials::{HttpAuth, SecretText};
 use crate::source::{Credentials, RedactedUrl, Reference, SourceConfig};
 use crate::tree::Tree;
@@ -38,6 +39,7 @@ pub struct GitSources {
     own: Option<OwnSource>,
     cache_dir: Option<PathBuf>,
     fetched: Mutex<HashMap<String, Tree>>,
+    buckets: Mutex<HashMap<String, Tree>>,
 }
 
 impl std::fmt::Debug for GitSources {
@@ -72,6 +74,7 @@ impl GitSources {
             own,
             cache_dir,
             fetched: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
         }
     }
 
@@ -153,6 +156,50 @@ impl GitSources {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key, snapshot.tree.clone());
         Ok((snapshot.tree, false))
+    }
+}
+
+impl GitSources {
+    /// The objects of a Bucket (read once per render for the same bucket, prefix,
+    /// exclusions and access key).
+    pub(super) fn bucket(&self, request: &BucketRequest) -> Result<Tree, String> {
+        let key = format!(
+            "{}|{}|{}|{}|{:?}|{}",
+            request.endpoint,
+            request.bucket,
+            request.region,
+            request.prefix,
+            request.ignore,
+            request
+                .credentials
+                .as_ref()
+                .map_or("", |c| c.access_key.as_str())
+        );
+        if let Some(tree) = self
+            .buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(tree.clone());
+        }
+        let limits = crate::source::bucket::BucketLimits::default();
+        let fetch = || crate::source::bucket::fetch(request, &limits).map_err(|e| e.to_string());
+        let snapshot = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(fetch)
+            }
+            _ => std::thread::scope(|s| {
+                s.spawn(fetch)
+                    .join()
+                    .unwrap_or_else(|_| Err("the bucket read ended abnormally".into()))
+            }),
+        }?;
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, snapshot.tree.clone());
+        Ok(snapshot.tree)
     }
 }
 

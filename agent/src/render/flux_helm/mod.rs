@@ -31,6 +31,7 @@
 //! chart renders from them are held by the render's decryption ([`Decryptor::hold`]), so
 //! the rendered objects carry stand-ins, as decrypted SOPS Secrets do.
 
+pub mod bucket;
 mod chart;
 mod error;
 mod finish;

@@ -120,9 +120,12 @@ impl Lookup<'_> {
                 self.helm_repository(spec)
             }
             "GitRepository" => self.git_repository(spec, field),
+            "Bucket" => self.bucket(spec, field),
             other => Err(self.invalid(
                 &format!("{field}.sourceRef.kind"),
-                format!("{other:?} is not supported (HelmRepository and GitRepository are)"),
+                format!(
+                    "{other:?} is not supported (HelmRepository, GitRepository and Bucket are)"
+                ),
             )),
         }
     }
@@ -205,6 +208,62 @@ impl Lookup<'_> {
             values_files,
             snapshot,
         })
+    }
+
+    /// A chart directory (`chart: ./path`) of a Bucket, read through the S3 API.
+    fn bucket(&self, spec: &model::ChartSpec, field: &str) -> Result<Origin, FluxHelmError> {
+        let object = self.find(&spec.source_ref, "Bucket")?;
+        let source_ns = namespace_of(object, self.ctx.namespace);
+        let source_id = format!("Bucket {source_ns}/{}", name_of(object));
+        let (dir, values_files) = self.chart_paths(spec, field)?;
+        let request = super::bucket::request(
+            object,
+            &source_id,
+            &|name| find_secret(self.objects, name, source_ns, self.ctx),
+            self.ctx,
+        )?;
+        let Some(sources) = self.ctx.git else {
+            return Err(FluxHelmError::InvalidField {
+                object: source_id,
+                field: "spec.endpoint".into(),
+                problem: "charts of a Bucket are rendered by the agent (no remote access here)"
+                    .into(),
+            });
+        };
+        let tree = sources
+            .bucket(&request)
+            .map_err(|reason| FluxHelmError::GitFailed {
+                object: self.id.to_owned(),
+                source_name: source_id.clone(),
+                reason,
+            })?;
+        Ok(Origin::Git {
+            tree,
+            dir,
+            values_files,
+            snapshot: false,
+        })
+    }
+
+    /// `chart` and `valuesFiles` of a chart spec, as paths of the source's tree.
+    fn chart_paths(
+        &self,
+        spec: &model::ChartSpec,
+        field: &str,
+    ) -> Result<(RelPath, Vec<RelPath>), FluxHelmError> {
+        let path = |text: &str, field: &str| {
+            let text = text.trim().trim_start_matches("./");
+            RelPath::parse(text.trim_end_matches('/'))
+                .map_err(|e| self.invalid(field, format!("{e} (a path inside the source)")))
+        };
+        let dir = path(&spec.chart, &format!("{field}.chart"))?;
+        let values_files = spec
+            .values_files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| path(f, &format!("{field}.valuesFiles[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((dir, values_files))
     }
 
     /// A chart of a HelmRepository (HTTP or OCI).
