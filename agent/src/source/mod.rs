@@ -27,6 +27,7 @@ pub mod redact;
 pub mod refs;
 pub mod signature;
 pub mod snapshot;
+pub mod ssh_agent;
 pub mod trigger;
 mod watchdog;
 pub mod webhook;

@@ -6,7 +6,8 @@
 //! commit that changes it. Any other repository is fetched with the Git source
 //! ([`crate::source`]: shallow, size limit, timeout) into a cache directory of its own, with
 //! the credentials of the GitRepository's `secretRef` (`username`/`password`, `bearerToken`,
-//! `ca.crt`; SSH keys in a Secret are refused: the Git source reads keys from files only).
+//! `ca.crt`; or an SSH `identity` with its `known_hosts`, held by an `ssh-agent` of the
+//! fetch and never written to disk, [`crate::source::ssh_agent`]).
 //! Within one render a repository is fetched once, whatever the number of releases. The
 //! tree is what Flux archives: its default exclusions, `.sourceignore` files and
 //! `spec.ignore` applied ([`crate::source::ignore`]).
@@ -76,6 +77,12 @@ impl GitSources {
             fetched: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Where other repositories are fetched (and SSH agents keep their sockets).
+    #[must_use]
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
     }
 
     /// The tree of the requested repository and reference as Flux archives it (its default
@@ -257,8 +264,13 @@ pub(super) fn reference(reference: Option<&GitReference>) -> Result<Reference, S
 pub(super) type SecretKey<'a> =
     dyn Fn(&str) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String> + 'a;
 
-/// The credentials of a GitRepository's Secret, read with `value(key)`.
-pub(super) fn credentials(value: &SecretKey<'_>) -> Result<Credentials, String> {
+/// The credentials of a GitRepository's Secret, read with `value(key)`. An SSH `identity`
+/// (with the required `known_hosts`) goes to an `ssh-agent` of its own, in a private folder
+/// under `base` ([`crate::source::ssh_agent`]): the key is never written to disk.
+pub(super) fn credentials(
+    value: &SecretKey<'_>,
+    base: Option<&std::path::Path>,
+) -> Result<Credentials, String> {
     let text = |key: &str| -> Result<Option<SecretText>, String> {
         match value(key)? {
             None => Ok(None),
@@ -267,8 +279,23 @@ pub(super) fn credentials(value: &SecretKey<'_>) -> Result<Credentials, String> 
                 .map_err(|_| format!("key {key} is not UTF-8")),
         }
     };
-    if value("identity")?.is_some() {
-        return Err("key identity: SSH keys in a Secret are not supported; use an https:// URL with username/password or bearerToken".into());
+    if let Some(identity) = value("identity")? {
+        if value("password")?.is_some() {
+            return Err("key password: a passphrase-protected identity is not supported; give the key without a passphrase".into());
+        }
+        let Some(known_hosts) = text("known_hosts")? else {
+            return Err(
+                "key known_hosts is required with identity (host keys are always checked)".into(),
+            );
+        };
+        let (_agent, ssh) =
+            crate::source::ssh_agent::KeyAgent::start(base, identity, known_hosts.expose())
+                .map_err(|e| e.to_string())?;
+        return Ok(Credentials {
+            http: None,
+            ssh: Some(ssh),
+            ca_bundle: None,
+        });
     }
     let http = match (text("username")?, text("password")?, text("bearerToken")?) {
         (Some(username), Some(password), None) => Some(HttpAuth::Basic {
@@ -332,18 +359,31 @@ mod tests {
     }
 
     #[test]
-    fn ssh_identities_in_a_secret_are_refused_and_basic_auth_is_read() {
-        let err = credentials(&|key| Ok((key == "identity").then(|| b"k".to_vec().into())))
-            .err()
-            .unwrap_or_default();
-        assert!(err.contains("identity"), "{err}");
-        let creds = credentials(&|key| {
-            Ok(match key {
-                "username" => Some(b"git".to_vec().into()),
-                "password" => Some(b"s3cret".to_vec().into()),
-                _ => None,
-            })
-        })
+    fn an_identity_needs_known_hosts_and_no_passphrase_and_basic_auth_is_read() {
+        let err = credentials(
+            &|key| Ok((key == "identity").then(|| b"k".to_vec().into())),
+            None,
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(err.contains("known_hosts is required"), "{err}");
+        let err = credentials(
+            &|key| Ok(matches!(key, "identity" | "password").then(|| b"k".to_vec().into())),
+            None,
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(err.contains("key password"), "{err}");
+        let creds = credentials(
+            &|key| {
+                Ok(match key {
+                    "username" => Some(b"git".to_vec().into()),
+                    "password" => Some(b"s3cret".to_vec().into()),
+                    _ => None,
+                })
+            },
+            None,
+        )
         .unwrap_or_default();
         assert!(
             matches!(creds.http, Some(HttpAuth::Basic { ref username, .. }) if username == "git")

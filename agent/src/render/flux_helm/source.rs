@@ -176,10 +176,13 @@ impl Lookup<'_> {
             Some(secret) => {
                 let found = find_secret(self.objects, &secret.name, source_ns, self.ctx)
                     .map_err(|p| git_invalid("spec.secretRef", p))?;
-                super::git::credentials(&|key| {
-                    values::secret_value(found, key, self.ctx.held)
-                        .map_err(|p| format!("key {key}: {p}"))
-                })
+                super::git::credentials(
+                    &|key| {
+                        values::secret_value(found, key, self.ctx.held)
+                            .map_err(|p| format!("key {key}: {p}"))
+                    },
+                    self.ctx.git.and_then(super::git::GitSources::cache_dir),
+                )
                 .map_err(|p| git_invalid("spec.secretRef", p))?
             }
         };
