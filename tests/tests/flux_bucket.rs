@@ -262,3 +262,74 @@ fn a_helm_release_chart_is_read_from_an_s3_bucket_with_signed_requests() {
         );
     }
 }
+
+#[test]
+fn a_bucket_source_reads_the_objects_as_a_snapshot_with_an_index_revision() {
+    let s3 = start(&[
+        ("apps/web/deploy.yaml", "kind: ConfigMap\n"),
+        ("apps/web/logo.png", "png"),
+        ("infra/ns.yaml", "kind: Namespace\n"),
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let config = |prefix: &str, secret: &str, ignore: Option<&str>| {
+        let mut config = tether_agent::source::SourceConfig::new(
+            "platform",
+            tether_agent::source::RedactedUrl::new(&s3.endpoint),
+            tether_agent::source::Reference::branch("main").expect("a branch"),
+            dir.path().join("cache"),
+        );
+        config.ignore = ignore.map(str::to_owned);
+        config.bucket = Some(tether_agent::source::bucket::BucketSource {
+            bucket: "charts".into(),
+            region: String::new(),
+            prefix: prefix.into(),
+            credentials: Some(tether_agent::source::bucket::s3::S3Credentials {
+                access_key: s3.access_key.clone(),
+                secret_key: zeroize::Zeroizing::new(secret.to_owned()),
+            }),
+        });
+        config
+    };
+    let sync = |config| rt.block_on(tether_agent::source::Source::new(config).sync());
+    let has = |snapshot: &tether_agent::source::Snapshot, path: &str| {
+        snapshot
+            .tree
+            .kind(&tether_agent::tree::RelPath::parse(path).expect("a path"))
+            .expect("readable")
+            .is_some()
+    };
+
+    let all = sync(config("", &s3.secret_key, None)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(all.revision.starts_with("sha256:"), "{}", all.revision);
+    assert!(has(&all, "apps/web/deploy.yaml") && has(&all, "infra/ns.yaml"));
+    // Flux's default exclusions apply to a bucket whatever the source's `ignore`.
+    assert!(!has(&all, "apps/web/logo.png"));
+    let again = sync(config("", &s3.secret_key, None)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        again.revision, all.revision,
+        "the same objects, the same revision"
+    );
+
+    let apps =
+        sync(config("apps/", &s3.secret_key, Some("!*.png\n"))).unwrap_or_else(|e| panic!("{e}"));
+    assert!(has(&apps, "apps/web/deploy.yaml") && has(&apps, "apps/web/logo.png"));
+    assert!(!has(&apps, "infra/ns.yaml"));
+    assert_ne!(apps.revision, all.revision);
+
+    let wrong = "wrong-secret-key-51c2";
+    let err = sync(config("", wrong, None)).expect_err("a bad signature");
+    assert_eq!(err.reason(), "BucketFailed");
+    let text = err.to_string();
+    assert!(
+        text.contains("source platform") && text.contains("403"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(wrong) && !text.contains(&s3.secret_key),
+        "{text}"
+    );
+}

@@ -67,6 +67,9 @@ pub enum SourceError {
         /// The timeout.
         seconds: u64,
     },
+    /// The bucket could not be read.
+    #[error(transparent)]
+    Bucket(#[from] bucket::BucketError),
     /// The exclusions (`ignore`, `.sourceignore`) could not be applied.
     #[error("source {source_name}: ignore: {message}")]
     IgnoreFailed {
@@ -96,6 +99,7 @@ impl SourceError {
             Self::TimedOut { .. } => "FetchTimeout",
             Self::TaskFailed { .. } => "FetchFailed",
             Self::IgnoreFailed { .. } => "IgnoreFailed",
+            Self::Bucket(_) => "BucketFailed",
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct SourceConfig {
     /// default exclusions, what `.sourceignore` files and these gitignore-format patterns
     /// exclude ([`ignore`]); `None` hides nothing.
     pub ignore: Option<String>,
+    /// When set, the source is an S3 bucket at `url` ([`bucket`]), not a Git remote.
+    pub bucket: Option<bucket::BucketSource>,
 }
 
 impl SourceConfig {
@@ -144,6 +150,7 @@ impl SourceConfig {
             signatures: SignaturePolicy::None,
             max_file_bytes: crate::tree::DEFAULT_MAX_FILE_BYTES,
             ignore: None,
+            bucket: None,
         }
     }
 }
@@ -269,6 +276,9 @@ pub fn fetch_snapshot_blocking(
     config: &SourceConfig,
     cancel: Arc<AtomicBool>,
 ) -> Result<Snapshot, SourceError> {
+    if let Some(source) = &config.bucket {
+        return Ok(bucket::source_snapshot(config, source)?);
+    }
     let fetched = fetch::fetch_blocking(&fetch::FetchRequest {
         url: &config.url,
         reference: &config.reference,

@@ -116,6 +116,69 @@ pub struct BucketRequest {
     pub credentials: Option<S3Credentials>,
 }
 
+/// A Tether source that is a bucket (`sources[].bucket`): the source's `url` is the S3
+/// endpoint (`http://` allowed, being explicit), these the rest.
+pub struct BucketSource {
+    /// The bucket.
+    pub bucket: String,
+    /// The SigV4 region (default `us-east-1`).
+    pub region: String,
+    /// Only keys under this prefix.
+    pub prefix: String,
+    /// The access keys; `None`: anonymous.
+    pub credentials: Option<S3Credentials>,
+}
+
+impl std::fmt::Debug for BucketSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BucketSource")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The snapshot of a bucket source: its objects, the revision `sha256:` of the index,
+/// exclusions as for a Flux Bucket (`ignore` of the source).
+pub fn source_snapshot(
+    config: &super::SourceConfig,
+    source: &BucketSource,
+) -> Result<super::Snapshot, BucketError> {
+    let endpoint = config.url.expose();
+    let request = BucketRequest {
+        object: format!("source {}", config.name),
+        endpoint: endpoint.to_owned(),
+        insecure: endpoint.starts_with("http://"),
+        bucket: source.bucket.clone(),
+        region: if source.region.is_empty() {
+            "us-east-1".into()
+        } else {
+            source.region.clone()
+        },
+        prefix: source.prefix.clone(),
+        ignore: config.ignore.clone(),
+        credentials: source.credentials.as_ref().map(|c| S3Credentials {
+            access_key: c.access_key.clone(),
+            secret_key: c.secret_key.clone(),
+        }),
+    };
+    let limits = BucketLimits {
+        max_file_bytes: config.max_file_bytes,
+        max_bytes: config.max_bytes,
+        timeout: config.timeout,
+        ..BucketLimits::default()
+    };
+    let read = fetch(&request, &limits)?;
+    Ok(super::Snapshot {
+        ref_name: format!("bucket {}", source.bucket),
+        revision: read.revision,
+        tree: read.tree,
+        signer: None,
+        shallow: false,
+        commit: super::snapshot::CommitInfo::default(),
+    })
+}
+
 /// A bucket's objects.
 pub struct BucketSnapshot {
     /// `sha256:` of the index.
