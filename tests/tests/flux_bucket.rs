@@ -248,6 +248,7 @@ fn a_helm_release_chart_is_read_from_an_s3_bucket_with_signed_requests() {
         (json!({"provider": "gcp"}), "spec.provider"),
         (json!({"endpoint": ""}), "spec.endpoint"),
         (json!({"secretRef": {"name": "absent"}}), "spec.secretRef"),
+        (json!({"sts": {"provider": "ldap"}}), "spec.sts"),
     ] {
         let err = run(vec![
             keys(&s3.access_key, &s3.secret_key),

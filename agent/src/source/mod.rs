@@ -22,6 +22,7 @@ pub mod credentials;
 pub mod discovery;
 pub mod fetch;
 pub mod ignore;
+pub mod overlay;
 pub mod program;
 pub mod redact;
 pub mod refs;

@@ -56,6 +56,15 @@ pub struct BucketSpec {
     /// Suspended sources are refused.
     #[serde(default)]
     pub suspend: bool,
+    /// Refused (not supported): `sts`, `certSecretRef`, `proxySecretRef`.
+    #[serde(default)]
+    pub sts: Option<Value>,
+    /// Refused (not supported).
+    #[serde(default)]
+    pub cert_secret_ref: Option<Value>,
+    /// Refused (not supported).
+    #[serde(default)]
+    pub proxy_secret_ref: Option<Value>,
 }
 
 /// The request a Bucket object describes, its `secretRef` read with `secret(name)`.
@@ -83,6 +92,15 @@ pub(super) fn request<'a>(
                 "spec.provider",
                 format!("{other:?} is not supported (generic and aws, the S3 API, are)"),
             ));
+        }
+    }
+    for (field, set) in [
+        ("spec.sts", spec.sts.is_some()),
+        ("spec.certSecretRef", spec.cert_secret_ref.is_some()),
+        ("spec.proxySecretRef", spec.proxy_secret_ref.is_some()),
+    ] {
+        if set {
+            return Err(invalid(field, "is not supported".into()));
         }
     }
     if spec.suspend {

@@ -10,7 +10,8 @@ use super::{Context, FluxHelmError, group_kind, model, name_of, namespace_of};
 use crate::render::helm_fetch::Fetcher;
 
 /// Which objects are rendered instead of applied: the Flux Helm objects, and the
-/// GitRepositories and Buckets that a HelmRelease or HelmChart takes its chart from.
+/// GitRepositories and Buckets that a HelmRelease or HelmChart takes its chart from, and
+/// the GitRepositories those include.
 pub(super) fn consumed(objects: &[&Value], default_ns: &str) -> Vec<bool> {
     let mut git: Vec<(String, String, String)> = Vec::new();
     for object in objects.iter().filter(|o| model::is_flux_helm_object(o)) {
@@ -32,6 +33,30 @@ pub(super) fn consumed(objects: &[&Value], default_ns: &str) -> Vec<bool> {
                     .filter(|n| !n.is_empty())
                     .unwrap_or(ns);
                 git.push((kind.to_owned(), wanted.to_owned(), name.to_owned()));
+            }
+        }
+    }
+    // The GitRepositories they include (`spec.include`), transitively.
+    let mut next = 0;
+    while next < git.len() && git.len() < 1000 {
+        let (kind, ns, name) = git[next].clone();
+        next += 1;
+        let Some(object) = objects.iter().find(|o| {
+            group_kind(o) == (model::SOURCE_GROUP, kind.as_str())
+                && namespace_of(o, default_ns) == ns
+                && name_of(o) == name
+        }) else {
+            continue;
+        };
+        let includes = object.pointer("/spec/include").and_then(Value::as_array);
+        for include in includes.into_iter().flatten() {
+            let name = include
+                .pointer("/repository/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let entry = ("GitRepository".to_owned(), ns.clone(), name.to_owned());
+            if !git.contains(&entry) {
+                git.push(entry);
             }
         }
     }

@@ -64,6 +64,8 @@ pub(super) struct GitRequest<'a> {
     pub credentials: Credentials,
     /// `spec.ignore`.
     pub ignore: Option<&'a str>,
+    /// `spec.include`: (toPath, the included repository's tree, fromPath).
+    pub includes: Vec<(crate::tree::RelPath, Tree, crate::tree::RelPath)>,
 }
 
 impl GitSources {
@@ -87,10 +89,21 @@ impl GitSources {
 
     /// The tree of the requested repository and reference as Flux archives it (its default
     /// exclusions, `.sourceignore` files and `spec.ignore` applied), and whether it is the
-    /// snapshot.
-    pub(super) fn tree(&self, request: GitRequest<'_>) -> Result<(Tree, bool), String> {
+    /// snapshot. `spec.include` trees are mounted before the exclusions apply, as Flux copies
+    /// them in before archiving.
+    pub(super) fn tree(&self, mut request: GitRequest<'_>) -> Result<(Tree, bool), String> {
         let ignore = request.ignore;
-        let (tree, snapshot) = self.raw_tree(request)?;
+        let includes = std::mem::take(&mut request.includes);
+        let (mut tree, snapshot) = self.raw_tree(request)?;
+        if !includes.is_empty() {
+            let mut overlay = crate::source::overlay::Overlay::new(tree);
+            for (index, (to, included, from)) in includes.into_iter().enumerate() {
+                overlay
+                    .mount(to, included, from)
+                    .map_err(|p| format!("spec.include[{index}]: {p}"))?;
+            }
+            tree = overlay.into_tree();
+        }
         let tree = crate::source::ignore::flux_tree(&tree, ignore).map_err(|e| {
             format!(
                 "applying spec.ignore and .sourceignore: {}",

@@ -262,6 +262,24 @@ pub struct GitRepositorySpec {
     /// ([`crate::source::ignore`]).
     #[serde(default)]
     pub ignore: Option<String>,
+    /// Other GitRepositories' files copied in.
+    #[serde(default)]
+    pub include: Vec<GitInclude>,
+}
+
+/// `GitRepository.spec.include[]`: another GitRepository (same namespace), its `fromPath`
+/// (default: its root) copied in at `toPath` (default: its name).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitInclude {
+    /// The GitRepository.
+    pub repository: LocalRef,
+    /// The directory of it to copy.
+    #[serde(default)]
+    pub from_path: String,
+    /// Where it lands.
+    #[serde(default)]
+    pub to_path: String,
 }
 
 /// `GitRepository.spec.ref`, in Flux's precedence: commit, name, semver, tag, branch.

@@ -14,6 +14,9 @@ use super::{Context, FluxHelmError, group_kind, name_of, namespace_of, values};
 use crate::render::helm_fetch::{ChartRequest, Credentials, Repository};
 use crate::tree::{RelPath, Tree};
 
+/// The deepest chain of GitRepository includes followed.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
 /// Where the chart is read.
 pub(super) enum Origin {
     /// A Helm repository or OCI registry.
@@ -149,6 +152,24 @@ impl Lookup<'_> {
         field: &str,
     ) -> Result<Origin, FluxHelmError> {
         let object = self.find(&spec.source_ref, "GitRepository")?;
+        let (dir, values_files) = self.chart_paths(spec, field)?;
+        let (tree, snapshot) = self.git_tree(object, &mut Vec::new())?;
+        Ok(Origin::Git {
+            tree,
+            dir,
+            values_files,
+            snapshot,
+        })
+    }
+
+    /// The tree of a GitRepository object as Flux archives it: its includes mounted (each
+    /// resolved the same way, a cycle or more than [`MAX_INCLUDE_DEPTH`] levels refused),
+    /// its exclusions applied. `chain` holds the repositories being resolved.
+    fn git_tree(
+        &self,
+        object: &Value,
+        chain: &mut Vec<String>,
+    ) -> Result<(Tree, bool), FluxHelmError> {
         let source: GitRepository = parse(object, "GitRepository")?;
         let source_ns = namespace_of(object, self.ctx.namespace);
         let source_id = format!("GitRepository {source_ns}/{}", name_of(object));
@@ -159,18 +180,55 @@ impl Lookup<'_> {
         };
         let reference = super::git::reference(source.spec.reference.as_ref())
             .map_err(|p| git_invalid("spec.ref", p))?;
-        let path = |text: &str, field: &str| {
-            let text = text.trim().trim_start_matches("./");
-            RelPath::parse(text.trim_end_matches('/'))
-                .map_err(|e| self.invalid(field, format!("{e} (a path inside the repository)")))
-        };
-        let dir = path(&spec.chart, &format!("{field}.chart"))?;
-        let values_files = spec
-            .values_files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| path(f, &format!("{field}.valuesFiles[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
+        if chain.contains(&source_id) || chain.len() > MAX_INCLUDE_DEPTH {
+            return Err(git_invalid(
+                "spec.include",
+                format!(
+                    "includes form a cycle or nest deeper than {MAX_INCLUDE_DEPTH} ({})",
+                    chain.join(" -> ")
+                ),
+            ));
+        }
+        chain.push(source_id.clone());
+        let mut includes = Vec::new();
+        for (index, include) in source.spec.include.iter().enumerate() {
+            let field = format!("spec.include[{index}]");
+            let reference = SourceRef {
+                kind: "GitRepository".into(),
+                name: include.repository.name.clone(),
+                namespace: source_ns.to_owned(),
+            };
+            let included = self.find(&reference, "GitRepository").map_err(|_| {
+                git_invalid(
+                    &format!("{field}.repository"),
+                    format!(
+                        "GitRepository {source_ns}/{} is not in the app's manifests",
+                        include.repository.name
+                    ),
+                )
+            })?;
+            let (tree, _) = self.git_tree(included, chain)?;
+            let clean = |text: &str, sub: &str| {
+                let text = text.trim().trim_start_matches("./").trim_end_matches('/');
+                RelPath::parse(text).map_err(|e| {
+                    git_invalid(
+                        &format!("{field}.{sub}"),
+                        format!("{e} (a path inside the repository)"),
+                    )
+                })
+            };
+            let to = if include.to_path.trim().is_empty() {
+                include.repository.name.as_str()
+            } else {
+                include.to_path.as_str()
+            };
+            includes.push((
+                clean(to, "toPath")?,
+                tree,
+                clean(&include.from_path, "fromPath")?,
+            ));
+        }
+        chain.pop();
         let credentials = match &source.spec.secret_ref {
             None => crate::source::Credentials::none(),
             Some(secret) => {
@@ -199,18 +257,14 @@ impl Lookup<'_> {
                 reference,
                 credentials,
                 ignore: source.spec.ignore.as_deref(),
+                includes,
             })
             .map_err(|reason| FluxHelmError::GitFailed {
                 object: self.id.to_owned(),
                 source_name: source_id.clone(),
                 reason,
             })?;
-        Ok(Origin::Git {
-            tree,
-            dir,
-            values_files,
-            snapshot,
-        })
+        Ok((tree, snapshot))
     }
 
     /// A chart directory (`chart: ./path`) of a Bucket, read through the S3 API.
