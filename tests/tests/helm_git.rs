@@ -464,7 +464,7 @@ fn a_source_with_ignore_hides_what_flux_would_not_archive() {
     let daemon = GitDaemon::start(root.path()).expect("git daemon");
     let mut config = tether_agent::source::SourceConfig::new(
         "charts",
-        tether_agent::source::RedactedUrl::new(&daemon.url("charts.git")),
+        tether_agent::source::RedactedUrl::new(daemon.url("charts.git")),
         Reference::branch("main").expect("a branch"),
         root.path().join("cache-source"),
     );
