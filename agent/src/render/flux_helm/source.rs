@@ -190,6 +190,59 @@ impl Lookup<'_> {
             ));
         }
         chain.push(source_id.clone());
+        let includes = self.includes(&source, source_ns, &source_id, chain)?;
+        chain.pop();
+        let credentials = match &source.spec.secret_ref {
+            None => crate::source::Credentials::none(),
+            Some(secret) => {
+                let found = find_secret(self.objects, &secret.name, source_ns, self.ctx)
+                    .map_err(|p| git_invalid("spec.secretRef", p))?;
+                super::git::credentials(
+                    &|key| {
+                        values::secret_value(found, key, self.ctx.held)
+                            .map_err(|p| format!("key {key}: {p}"))
+                    },
+                    self.ctx.git.and_then(super::git::GitSources::cache_dir),
+                )
+                .map_err(|p| git_invalid("spec.secretRef", p))?
+            }
+        };
+        let Some(git) = self.ctx.git else {
+            return Err(git_invalid(
+                "spec.url",
+                "charts of a GitRepository are rendered by the agent (no Git access here)".into(),
+            ));
+        };
+        let (tree, snapshot) = git
+            .tree(super::git::GitRequest {
+                object: &source_id,
+                url: &source.spec.url,
+                reference,
+                credentials,
+                ignore: source.spec.ignore.as_deref(),
+                includes,
+            })
+            .map_err(|reason| FluxHelmError::GitFailed {
+                object: self.id.to_owned(),
+                source_name: source_id.clone(),
+                reason,
+            })?;
+        Ok((tree, snapshot))
+    }
+
+    /// The trees of a GitRepository's `spec.include` entries: (toPath, tree, fromPath).
+    fn includes(
+        &self,
+        source: &GitRepository,
+        source_ns: &str,
+        source_id: &str,
+        chain: &mut Vec<String>,
+    ) -> Result<Vec<(RelPath, Tree, RelPath)>, FluxHelmError> {
+        let git_invalid = |field: &str, problem: String| FluxHelmError::InvalidField {
+            object: source_id.to_owned(),
+            field: field.to_owned(),
+            problem,
+        };
         let mut includes = Vec::new();
         for (index, include) in source.spec.include.iter().enumerate() {
             let field = format!("spec.include[{index}]");
@@ -228,43 +281,7 @@ impl Lookup<'_> {
                 clean(&include.from_path, "fromPath")?,
             ));
         }
-        chain.pop();
-        let credentials = match &source.spec.secret_ref {
-            None => crate::source::Credentials::none(),
-            Some(secret) => {
-                let found = find_secret(self.objects, &secret.name, source_ns, self.ctx)
-                    .map_err(|p| git_invalid("spec.secretRef", p))?;
-                super::git::credentials(
-                    &|key| {
-                        values::secret_value(found, key, self.ctx.held)
-                            .map_err(|p| format!("key {key}: {p}"))
-                    },
-                    self.ctx.git.and_then(super::git::GitSources::cache_dir),
-                )
-                .map_err(|p| git_invalid("spec.secretRef", p))?
-            }
-        };
-        let Some(git) = self.ctx.git else {
-            return Err(git_invalid(
-                "spec.url",
-                "charts of a GitRepository are rendered by the agent (no Git access here)".into(),
-            ));
-        };
-        let (tree, snapshot) = git
-            .tree(super::git::GitRequest {
-                object: &source_id,
-                url: &source.spec.url,
-                reference,
-                credentials,
-                ignore: source.spec.ignore.as_deref(),
-                includes,
-            })
-            .map_err(|reason| FluxHelmError::GitFailed {
-                object: self.id.to_owned(),
-                source_name: source_id.clone(),
-                reason,
-            })?;
-        Ok((tree, snapshot))
+        Ok(includes)
     }
 
     /// A chart directory (`chart: ./path`) of a Bucket, read through the S3 API.
