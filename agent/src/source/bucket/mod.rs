@@ -440,17 +440,23 @@ fn key_path(request: &BucketRequest, key: &str) -> Result<RelPath, BucketError> 
 /// A bucket's objects as a tree: files at their keys, directories implied by them.
 struct ObjectTree {
     files: BTreeMap<RelPath, Arc<Vec<u8>>>,
-    dirs: BTreeSet<RelPath>,
+    /// Each directory and the names in it.
+    dirs: BTreeMap<RelPath, BTreeSet<String>>,
 }
 
 impl ObjectTree {
     fn new(files: BTreeMap<RelPath, Arc<Vec<u8>>>) -> Self {
-        let mut dirs = BTreeSet::from([RelPath::root()]);
+        let mut dirs: BTreeMap<RelPath, BTreeSet<String>> =
+            BTreeMap::from([(RelPath::root(), BTreeSet::new())]);
         for path in files.keys() {
-            let mut parent = path.parent();
-            while let Some(dir) = parent {
-                parent = dir.parent();
-                dirs.insert(dir);
+            let mut child = path.clone();
+            while let Some(dir) = child.parent() {
+                let names = dirs.entry(dir.clone()).or_default();
+                let known = !names.insert(child.file_name().unwrap_or("").to_owned());
+                if known {
+                    break;
+                }
+                child = dir;
             }
         }
         Self { files, dirs }
@@ -459,7 +465,7 @@ impl ObjectTree {
 
 impl RawTree for ObjectTree {
     fn entry(&self, path: &RelPath) -> Result<Option<RawEntry>, TreeError> {
-        if self.dirs.contains(path) {
+        if self.dirs.contains_key(path) {
             return Ok(Some(RawEntry::Dir));
         }
         Ok(self.files.get(path).map(|f| RawEntry::File {
@@ -482,13 +488,10 @@ impl RawTree for ObjectTree {
     }
 
     fn list_dir(&self, path: &RelPath) -> Result<Vec<String>, TreeError> {
-        let children = self
+        Ok(self
             .dirs
-            .iter()
-            .chain(self.files.keys())
-            .filter(|p| !p.is_root() && p.parent().as_ref() == Some(path))
-            .filter_map(|p| p.file_name().map(str::to_owned))
-            .collect();
-        Ok(children)
+            .get(path)
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default())
     }
 }
