@@ -284,3 +284,236 @@ fn a_git_repository_secret_authenticates_and_its_password_is_never_quoted() {
         "{err}"
     );
 }
+
+const COMMON_CHART: &str = "apiVersion: v2\nname: common\nversion: 2.4.0\ntype: library\n";
+const COMMON_HELPERS: &str = "{{- define \"common.labels\" -}}\napp.kubernetes.io/part-of: {{ .Values.partOf | default \"shop\" }}\nrelease: {{ .Release.Name }}\n{{- end -}}\n";
+const APP_CHART: &str = "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- name: common\n  version: ^2.0.0\n  repository: file://../../lib/common\n";
+const APP_TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-app\n  labels:\n    {{- include \"common.labels\" . | nindent 4 }}\ndata:\n  greeting: {{ .Values.greeting | default \"hello\" | quote }}\n";
+
+#[test]
+fn a_file_dependency_of_a_git_chart_is_read_from_the_same_repository_as_helm_builds_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let upstream = Upstream::create(root.path(), "charts").expect("an upstream");
+    for (path, text) in [
+        ("lib/common/Chart.yaml", COMMON_CHART),
+        ("lib/common/templates/_labels.tpl", COMMON_HELPERS),
+        ("deploy/app/Chart.yaml", APP_CHART),
+        ("deploy/app/values.yaml", "partOf: platform\n"),
+        ("deploy/app/templates/cm.yaml", APP_TEMPLATE),
+        (
+            "deploy/escape/Chart.yaml",
+            "apiVersion: v2\nname: escape\nversion: 1.0.0\ndependencies:\n- name: etc\n  repository: file://../../../etc\n",
+        ),
+    ] {
+        upstream.write(path, text).expect("write");
+    }
+    upstream
+        .commit("charts with file:// dependencies")
+        .expect("commit");
+    let daemon = GitDaemon::start(root.path()).expect("git daemon");
+    let url = daemon.url("charts.git");
+    let git = GitSources::new(None, Some(root.path().join("cache")));
+    let renderer = NativeRenderer;
+    let chart = |path: &str| {
+        json!({"chart": {"spec": {"chart": path,
+            "sourceRef": {"kind": "GitRepository", "name": "charts"}}}})
+    };
+    let objects = vec![
+        git_repository("charts", &url, None),
+        release("app", chart("./deploy/app")),
+    ];
+    let out = flux_helm::expand(objects, &ctx(&renderer, &git)).unwrap_or_else(|e| panic!("{e}"));
+
+    // The reference: the real helm builds the dependency from the same path, then renders.
+    let work = tempfile::tempdir().expect("tempdir");
+    let copy = work.path().join("repo");
+    run(std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&upstream.work)
+        .arg(&copy))
+    .expect("copy");
+    let home = work.path().join("home");
+    run(helm3(&home)
+        .args(["dependency", "build"])
+        .arg(copy.join("deploy/app")))
+    .expect("helm dependency build");
+    let expected = helm_template(
+        &copy.join("deploy/app"),
+        "app",
+        &[],
+        &json!({"greeting": "bonjour"}),
+    );
+    let ours: Vec<Value> = out.into_iter().map(as_helm_prints).collect();
+    render_compare::compare_objects(&expected, &ours)
+        .unwrap_or_else(|diff| panic!("differs from helm template:\n{diff}"));
+    assert_eq!(
+        ours[0]["metadata"]["labels"]["app.kubernetes.io/part-of"],
+        "platform"
+    );
+
+    // A file:// dependency leaving the repository is refused, naming the release, the
+    // chart's Chart.yaml and the dependency; nothing of the app is rendered.
+    let objects = vec![
+        git_repository("charts", &url, None),
+        release("app", chart("./deploy/app")),
+        release("escape", chart("./deploy/escape")),
+    ];
+    let err = flux_helm::expand(objects, &ctx(&renderer, &git))
+        .expect_err("a dependency outside the repository")
+        .to_string();
+    assert!(
+        err.contains("HelmRelease shop/escape")
+            && err.contains("deploy/escape")
+            && err.contains("Chart.yaml dependencies[0].repository")
+            && err.contains("dependency etc")
+            && err.contains("leaves the repository"),
+        "{err}"
+    );
+}
+
+const FILES_TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-files\ndata:\n  logo: {{ .Files.Get \"files/logo.png\" | quote }}\n  note: {{ .Files.Get \"files/note.txt\" | quote }}\n";
+
+/// A repository whose chart has files Flux's exclusions hide: a default (`*.png`), a
+/// `.sourceignore` of `deploy/`, and what `spec.ignore` names.
+fn ignoring_upstream(root: &Path) -> Upstream {
+    let upstream = Upstream::create(root, "charts").expect("an upstream");
+    for (path, text) in [
+        ("README.md", "# charts\n"),
+        (".github/workflows/ci.yaml", "on: push\n"),
+        ("deploy/.sourceignore", "# scoped to deploy/\nextra.yaml\n"),
+        ("deploy/web/Chart.yaml", CHART),
+        ("deploy/web/values.yaml", VALUES),
+        ("deploy/web/templates/cm.yaml", TEMPLATE),
+        ("deploy/web/templates/files.yaml", FILES_TEMPLATE),
+        (
+            "deploy/web/templates/extra.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n",
+        ),
+        (
+            "deploy/web/templates/debug.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: debug\n",
+        ),
+        ("deploy/web/files/logo.png", "not-really-a-png"),
+        ("deploy/web/files/note.txt", "a note"),
+    ] {
+        upstream.write(path, text).expect("write");
+    }
+    upstream
+        .commit("a chart with excluded files")
+        .expect("commit");
+    upstream
+}
+
+#[test]
+fn git_repository_ignore_applies_on_top_of_flux_default_exclusions_and_sourceignore() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let _upstream = ignoring_upstream(root.path());
+    let daemon = GitDaemon::start(root.path()).expect("git daemon");
+    let url = daemon.url("charts.git");
+    let git = GitSources::new(None, Some(root.path().join("cache")));
+    let renderer = NativeRenderer;
+    let names = |out: &[Value]| -> Vec<String> {
+        out.iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+
+    // Without spec.ignore: the defaults hide the .png, deploy/.sourceignore hides extra.yaml.
+    let objects = vec![
+        git_repository("charts", &url, None),
+        release("web", from_git("charts", &[])),
+    ];
+    let out = flux_helm::expand(objects, &ctx(&renderer, &git)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(names(&out), ["web-cfg", "debug", "web-files"], "{out:#?}");
+    let files = &out[2]["data"];
+    assert_eq!(
+        (files["logo"].as_str(), files["note"].as_str()),
+        (Some(""), Some("a note"))
+    );
+
+    // spec.ignore comes last: it hides more, and `!` brings back what a default hid.
+    let mut source = git_repository("charts", &url, None);
+    source["spec"]["ignore"] =
+        json!("# gitignore format\ndeploy/web/templates/debug.yaml\n!*.png\nnote.txt\n");
+    let objects = vec![source, release("web", from_git("charts", &[]))];
+    let out = flux_helm::expand(objects, &ctx(&renderer, &git)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(names(&out), ["web-cfg", "web-files"], "{out:#?}");
+    let files = &out[1]["data"];
+    assert_eq!(
+        (files["logo"].as_str(), files["note"].as_str()),
+        (Some("not-really-a-png"), Some(""))
+    );
+
+    // An ignore that hides the chart itself: the chart is not found, the error names it.
+    let mut source = git_repository("charts", &url, None);
+    source["spec"]["ignore"] = json!("/deploy/web/\n");
+    let objects = vec![source, release("web", from_git("charts", &[]))];
+    let err = flux_helm::expand(objects, &ctx(&renderer, &git))
+        .expect_err("the chart is excluded")
+        .to_string();
+    assert!(
+        err.contains("HelmRelease shop/web") && err.contains("deploy/web"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_source_with_ignore_hides_what_flux_would_not_archive() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let _upstream = ignoring_upstream(root.path());
+    let daemon = GitDaemon::start(root.path()).expect("git daemon");
+    let mut config = tether_agent::source::SourceConfig::new(
+        "charts",
+        tether_agent::source::RedactedUrl::new(daemon.url("charts.git")),
+        Reference::branch("main").expect("a branch"),
+        root.path().join("cache-source"),
+    );
+    let fetch = |config: &tether_agent::source::SourceConfig| {
+        tether_agent::source::fetch_snapshot_blocking(config, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .tree
+    };
+    let has = |tree: &Tree, path: &str| {
+        tree.kind(&tether_agent::tree::RelPath::parse(path).expect("a path"))
+            .expect("readable")
+            .is_some()
+    };
+    // Without `ignore` nothing is hidden (Tether's own sources are unchanged).
+    let tree = fetch(&config);
+    assert!(has(&tree, ".github/workflows/ci.yaml") && has(&tree, "README.md"));
+
+    // An empty `ignore`: Flux's defaults and .sourceignore files only.
+    config.ignore = Some(String::new());
+    let tree = fetch(&config);
+    for hidden in [
+        ".github",
+        "deploy/web/files/logo.png",
+        "deploy/web/templates/extra.yaml",
+    ] {
+        assert!(!has(&tree, hidden), "{hidden} is excluded by default");
+    }
+    assert!(has(&tree, "README.md") && has(&tree, "deploy/web/files/note.txt"));
+
+    config.ignore = Some("/*\n!/deploy/\n".into());
+    let tree = fetch(&config);
+    for hidden in [".github", "README.md"] {
+        assert!(!has(&tree, hidden), "{hidden} is excluded");
+    }
+    // The last matching pattern decides, and go-git's (Flux's) `!/deploy/` matches every
+    // path below deploy/: what the defaults and deploy/.sourceignore hid there is back.
+    for kept in [
+        "deploy/web/Chart.yaml",
+        "deploy/web/files/logo.png",
+        "deploy/web/templates/extra.yaml",
+        "deploy/.sourceignore",
+    ] {
+        assert!(has(&tree, kept), "{kept} is kept");
+    }
+    let root_names: Vec<String> = tree
+        .list(&tether_agent::tree::RelPath::root())
+        .expect("a listing")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(root_names, ["deploy"]);
+}

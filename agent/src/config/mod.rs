@@ -334,6 +334,33 @@ pub struct SourceSpec {
     /// Webhook authentication; without it `/webhook/{name}` refuses every request.
     #[serde(default)]
     pub webhook: Option<WebhookSpec>,
+    /// Flux's exclusions (gitignore format, as `GitRepository.spec.ignore`): when set, the
+    /// snapshot hides Flux's default exclusions, `.sourceignore` files and these patterns.
+    #[serde(default)]
+    pub ignore: Option<String>,
+    /// An S3 bucket instead of a Git remote (Flux's `Bucket`): `url` is then the endpoint.
+    #[serde(default)]
+    pub bucket: Option<BucketSpec>,
+}
+
+/// A bucket source (`sources[].bucket`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BucketSpec {
+    /// The bucket.
+    pub name: String,
+    /// The SigV4 region (default `us-east-1`).
+    #[serde(default)]
+    pub region: String,
+    /// Only keys under this prefix.
+    #[serde(default)]
+    pub prefix: String,
+    /// A file holding the access key id.
+    #[serde(default)]
+    pub access_key_file: Option<PathBuf>,
+    /// A file holding the secret access key.
+    #[serde(default)]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 fn default_ref() -> String {

@@ -79,6 +79,9 @@ pub struct SshAuth {
     pub known_hosts: Option<PathBuf>,
     /// Accept any host key. Off by default; only for tests and first contact.
     pub insecure_ignore_host_key: bool,
+    /// An agent holding the key in memory ([`super::ssh_agent`]): `private_key` is then the
+    /// public half, which selects the agent's key. Kept alive as long as this is.
+    pub agent: Option<std::sync::Arc<super::ssh_agent::KeyAgent>>,
 }
 
 impl SshAuth {
@@ -91,6 +94,10 @@ impl SshAuth {
             shell_quote(&super::program::find_or_default("ssh")),
             shell_quote(&self.private_key)
         );
+        if let Some(agent) = &self.agent {
+            cmd.push_str(" -o IdentityAgent=");
+            cmd.push_str(&shell_quote(agent.socket()));
+        }
         if self.insecure_ignore_host_key {
             cmd.push_str(" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null");
         } else {
@@ -186,6 +193,7 @@ impl Credentials {
                     private_key: key.clone(),
                     known_hosts: files.ssh_known_hosts.clone(),
                     insecure_ignore_host_key: false,
+                    agent: None,
                 })
             }
             None => None,
@@ -287,6 +295,7 @@ mod tests {
             private_key: "/keys/id".into(),
             known_hosts: Some("/keys/known hosts".into()),
             insecure_ignore_host_key: false,
+            agent: None,
         };
         let cmd = ssh.ssh_command();
         assert!(cmd.contains("StrictHostKeyChecking=yes"), "{cmd}");

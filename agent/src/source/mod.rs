@@ -16,15 +16,19 @@
 //! timeout, verifies, and either replaces the snapshot or keeps the last good one and reports
 //! the source as [`SourceStatus::Degraded`] with a short reason.
 
+pub mod bucket;
 mod cache;
 pub mod credentials;
 pub mod discovery;
 pub mod fetch;
+pub mod ignore;
+pub mod overlay;
 pub mod program;
 pub mod redact;
 pub mod refs;
 pub mod signature;
 pub mod snapshot;
+pub mod ssh_agent;
 pub mod trigger;
 mod watchdog;
 pub mod webhook;
@@ -64,6 +68,17 @@ pub enum SourceError {
         /// The timeout.
         seconds: u64,
     },
+    /// The bucket could not be read.
+    #[error(transparent)]
+    Bucket(#[from] bucket::BucketError),
+    /// The exclusions (`ignore`, `.sourceignore`) could not be applied.
+    #[error("source {source_name}: ignore: {message}")]
+    IgnoreFailed {
+        /// The source.
+        source_name: String,
+        /// What failed (a path of the tree).
+        message: String,
+    },
     /// The fetch task failed (panicked or was cancelled).
     #[error("source {source_name}: fetch task failed: {message}")]
     TaskFailed {
@@ -84,6 +99,8 @@ impl SourceError {
             Self::Signature(err) => err.reason(),
             Self::TimedOut { .. } => "FetchTimeout",
             Self::TaskFailed { .. } => "FetchFailed",
+            Self::IgnoreFailed { .. } => "IgnoreFailed",
+            Self::Bucket(_) => "BucketFailed",
         }
     }
 }
@@ -110,6 +127,12 @@ pub struct SourceConfig {
     pub signatures: SignaturePolicy,
     /// The largest file a snapshot reads.
     pub max_file_bytes: u64,
+    /// Flux's exclusions (`GitRepository.spec.ignore`): when set, the snapshot hides Flux's
+    /// default exclusions, what `.sourceignore` files and these gitignore-format patterns
+    /// exclude ([`ignore`]); `None` hides nothing.
+    pub ignore: Option<String>,
+    /// When set, the source is an S3 bucket at `url` ([`bucket`]), not a Git remote.
+    pub bucket: Option<bucket::BucketSource>,
 }
 
 impl SourceConfig {
@@ -127,6 +150,8 @@ impl SourceConfig {
             timeout: DEFAULT_TIMEOUT,
             signatures: SignaturePolicy::None,
             max_file_bytes: crate::tree::DEFAULT_MAX_FILE_BYTES,
+            ignore: None,
+            bucket: None,
         }
     }
 }
@@ -252,6 +277,9 @@ pub fn fetch_snapshot_blocking(
     config: &SourceConfig,
     cancel: Arc<AtomicBool>,
 ) -> Result<Snapshot, SourceError> {
+    if let Some(source) = &config.bucket {
+        return Ok(bucket::source_snapshot(config, source)?);
+    }
     let fetched = fetch::fetch_blocking(&fetch::FetchRequest {
         url: &config.url,
         reference: &config.reference,
@@ -265,9 +293,15 @@ pub fn fetch_snapshot_blocking(
     let local = fetched.repo.to_thread_local();
     let signer = signature::verify_commit(&local, fetched.commit, &config.signatures)?;
     let commit = snapshot::CommitInfo::read(&local, fetched.commit);
-    let tree = GitTree::new(fetched.repo, fetched.tree)
+    let mut tree = GitTree::new(fetched.repo, fetched.tree)
         .into_tree()
         .with_max_file_bytes(config.max_file_bytes);
+    if let Some(ignore) = &config.ignore {
+        tree = ignore::flux_tree(&tree, Some(ignore)).map_err(|e| SourceError::IgnoreFailed {
+            source_name: config.name.clone(),
+            message: e.to_string(),
+        })?;
+    }
     Ok(Snapshot {
         revision: fetched.commit.to_string(),
         ref_name: fetched.ref_name,

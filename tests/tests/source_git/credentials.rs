@@ -187,6 +187,7 @@ fn ssh_clone_with_a_key_and_strict_known_hosts() {
             private_key: sshd.client_key.clone(),
             known_hosts: Some(sshd.known_hosts.clone()),
             insecure_ignore_host_key: false,
+            agent: None,
         }),
         ..Credentials::none()
     };
@@ -205,6 +206,7 @@ fn ssh_clone_with_a_key_and_strict_known_hosts() {
             private_key: sshd.client_key.clone(),
             known_hosts: Some(empty),
             insecure_ignore_host_key: false,
+            agent: None,
         }),
         ..Credentials::none()
     };

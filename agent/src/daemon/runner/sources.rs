@@ -56,6 +56,15 @@ pub(crate) fn source_config(
     sc.max_bytes = config.limits.max_repository_bytes;
     sc.timeout = config.limits.fetch_timeout.0;
     sc.max_file_bytes = config.limits.max_file_bytes;
+    sc.ignore.clone_from(&spec.ignore);
+    if let Some(bucket) = &spec.bucket {
+        sc.bucket = Some(
+            bucket_source(bucket).map_err(|message| DaemonError::SourceInvalid {
+                source_name: spec.name.clone(),
+                message,
+            })?,
+        );
+    }
     Ok(sc)
 }
 
@@ -77,4 +86,29 @@ pub(super) fn webhook_auth(spec: &SourceSpec) -> Result<Option<WebhookAuth>, Dae
             secret,
         },
     }))
+}
+
+/// A bucket source's settings, its keys read from their files (held in memory only).
+fn bucket_source(
+    spec: &crate::config::BucketSpec,
+) -> Result<crate::source::bucket::BucketSource, String> {
+    let read = |field: &str, path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map(|t| zeroize::Zeroizing::new(t.trim().to_owned()))
+            .map_err(|e| format!("bucket.{field} {}: {e}", path.display()))
+    };
+    let credentials = match (&spec.access_key_file, &spec.secret_key_file) {
+        (Some(access), Some(secret)) => Some(crate::source::bucket::s3::S3Credentials {
+            access_key: read("accessKeyFile", access)?.to_string(),
+            secret_key: read("secretKeyFile", secret)?,
+        }),
+        (None, None) => None,
+        _ => return Err("bucket: accessKeyFile and secretKeyFile go together".into()),
+    };
+    Ok(crate::source::bucket::BucketSource {
+        bucket: spec.name.clone(),
+        region: spec.region.clone(),
+        prefix: spec.prefix.clone(),
+        credentials,
+    })
 }

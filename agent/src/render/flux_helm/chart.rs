@@ -10,9 +10,10 @@ use super::{Context, FluxHelmError, group_kind, model, name_of, namespace_of};
 use crate::render::helm_fetch::Fetcher;
 
 /// Which objects are rendered instead of applied: the Flux Helm objects, and the
-/// GitRepositories that a HelmRelease or HelmChart takes its chart from.
+/// GitRepositories and Buckets that a HelmRelease or HelmChart takes its chart from, and
+/// the GitRepositories those include.
 pub(super) fn consumed(objects: &[&Value], default_ns: &str) -> Vec<bool> {
-    let mut git: Vec<(String, String)> = Vec::new();
+    let mut git: Vec<(String, String, String)> = Vec::new();
     for object in objects.iter().filter(|o| model::is_flux_helm_object(o)) {
         let ns = namespace_of(object, default_ns);
         for pointer in [
@@ -23,14 +24,39 @@ pub(super) fn consumed(objects: &[&Value], default_ns: &str) -> Vec<bool> {
             let Some(reference) = object.pointer(pointer) else {
                 continue;
             };
-            if reference.get("kind").and_then(Value::as_str) == Some("GitRepository") {
+            let kind = reference.get("kind").and_then(Value::as_str).unwrap_or("");
+            if kind == "GitRepository" || kind == "Bucket" {
                 let name = reference.get("name").and_then(Value::as_str).unwrap_or("");
                 let wanted = reference
                     .get("namespace")
                     .and_then(Value::as_str)
                     .filter(|n| !n.is_empty())
                     .unwrap_or(ns);
-                git.push((wanted.to_owned(), name.to_owned()));
+                git.push((kind.to_owned(), wanted.to_owned(), name.to_owned()));
+            }
+        }
+    }
+    // The GitRepositories they include (`spec.include`), transitively.
+    let mut next = 0;
+    while next < git.len() && git.len() < 1000 {
+        let (kind, ns, name) = git[next].clone();
+        next += 1;
+        let Some(object) = objects.iter().find(|o| {
+            group_kind(o) == (model::SOURCE_GROUP, kind.as_str())
+                && namespace_of(o, default_ns) == ns
+                && name_of(o) == name
+        }) else {
+            continue;
+        };
+        let includes = object.pointer("/spec/include").and_then(Value::as_array);
+        for include in includes.into_iter().flatten() {
+            let name = include
+                .pointer("/repository/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let entry = ("GitRepository".to_owned(), ns.clone(), name.to_owned());
+            if !git.contains(&entry) {
+                git.push(entry);
             }
         }
     }
@@ -38,10 +64,11 @@ pub(super) fn consumed(objects: &[&Value], default_ns: &str) -> Vec<bool> {
         .iter()
         .map(|o| {
             model::is_flux_helm_object(o)
-                || (group_kind(o) == (model::SOURCE_GROUP, "GitRepository")
-                    && git
-                        .iter()
-                        .any(|(ns, name)| ns == namespace_of(o, default_ns) && name == name_of(o)))
+                || git.iter().any(|(kind, ns, name)| {
+                    group_kind(o) == (model::SOURCE_GROUP, kind.as_str())
+                        && ns == namespace_of(o, default_ns)
+                        && name == name_of(o)
+                })
         })
         .collect()
 }
@@ -86,7 +113,8 @@ pub(super) fn load_chart(
         } => {
             tracing::debug!(dir = %dir, snapshot, "the chart of a GitRepository");
             let mut chart =
-                crate::render::helm::load_dir(&tree, &dir).map_err(|e| failed(e.to_string()))?;
+                crate::render::helm_fetch::local::load_dir_with_local_dependencies(&tree, &dir)
+                    .map_err(|e| failed(e.to_string()))?;
             if !values_files.is_empty() {
                 let mut merged = serde_json::Map::new();
                 for file in &values_files {

@@ -6,14 +6,18 @@
 //! commit that changes it. Any other repository is fetched with the Git source
 //! ([`crate::source`]: shallow, size limit, timeout) into a cache directory of its own, with
 //! the credentials of the GitRepository's `secretRef` (`username`/`password`, `bearerToken`,
-//! `ca.crt`; SSH keys in a Secret are refused: the Git source reads keys from files only).
-//! Within one render a repository is fetched once, whatever the number of releases.
+//! `ca.crt`; or an SSH `identity` with its `known_hosts`, held by an `ssh-agent` of the
+//! fetch and never written to disk, [`crate::source::ssh_agent`]).
+//! Within one render a repository is fetched once, whatever the number of releases. The
+//! tree is what Flux archives: its default exclusions, `.sourceignore` files and
+//! `spec.ignore` applied ([`crate::source::ignore`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::source::bucket::BucketRequest;
 use crate::source::credentials::{HttpAuth, SecretText};
 use crate::source::{Credentials, RedactedUrl, Reference, SourceConfig};
 use crate::tree::Tree;
@@ -36,6 +40,7 @@ pub struct GitSources {
     own: Option<OwnSource>,
     cache_dir: Option<PathBuf>,
     fetched: Mutex<HashMap<String, Tree>>,
+    buckets: Mutex<HashMap<String, Tree>>,
 }
 
 impl std::fmt::Debug for GitSources {
@@ -57,6 +62,10 @@ pub(super) struct GitRequest<'a> {
     pub reference: Reference,
     /// From its `secretRef`.
     pub credentials: Credentials,
+    /// `spec.ignore`.
+    pub ignore: Option<&'a str>,
+    /// `spec.include`: (toPath, the included repository's tree, fromPath).
+    pub includes: Vec<(crate::tree::RelPath, Tree, crate::tree::RelPath)>,
 }
 
 impl GitSources {
@@ -68,11 +77,43 @@ impl GitSources {
             own,
             cache_dir,
             fetched: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The tree of the requested repository and reference, and whether it is the snapshot.
-    pub(super) fn tree(&self, request: GitRequest<'_>) -> Result<(Tree, bool), String> {
+    /// Where other repositories are fetched (and SSH agents keep their sockets).
+    #[must_use]
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
+    }
+
+    /// The tree of the requested repository and reference as Flux archives it (its default
+    /// exclusions, `.sourceignore` files and `spec.ignore` applied), and whether it is the
+    /// snapshot. `spec.include` trees are mounted before the exclusions apply, as Flux copies
+    /// them in before archiving.
+    pub(super) fn tree(&self, mut request: GitRequest<'_>) -> Result<(Tree, bool), String> {
+        let ignore = request.ignore;
+        let includes = std::mem::take(&mut request.includes);
+        let (mut tree, snapshot) = self.raw_tree(request)?;
+        if !includes.is_empty() {
+            let mut overlay = crate::source::overlay::Overlay::new(tree);
+            for (index, (to, included, from)) in includes.into_iter().enumerate() {
+                overlay
+                    .mount(to, included, from)
+                    .map_err(|p| format!("spec.include[{index}]: {p}"))?;
+            }
+            tree = overlay.into_tree();
+        }
+        let tree = crate::source::ignore::flux_tree(&tree, ignore).map_err(|e| {
+            format!(
+                "applying spec.ignore and .sourceignore: {}",
+                super::super::helm::clip(&e.to_string())
+            )
+        })?;
+        Ok((tree, snapshot))
+    }
+
+    fn raw_tree(&self, request: GitRequest<'_>) -> Result<(Tree, bool), String> {
         if let Some(own) = &self.own
             && same_repository(&own.url, request.url)
             && own.reference == request.reference
@@ -138,6 +179,50 @@ impl GitSources {
     }
 }
 
+impl GitSources {
+    /// The objects of a Bucket (read once per render for the same bucket, prefix,
+    /// exclusions and access key).
+    pub(super) fn bucket(&self, request: &BucketRequest) -> Result<Tree, String> {
+        let key = format!(
+            "{}|{}|{}|{}|{:?}|{}",
+            request.endpoint,
+            request.bucket,
+            request.region,
+            request.prefix,
+            request.ignore,
+            request
+                .credentials
+                .as_ref()
+                .map_or("", |c| c.access_key.as_str())
+        );
+        if let Some(tree) = self
+            .buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(tree.clone());
+        }
+        let limits = crate::source::bucket::BucketLimits::default();
+        let fetch = || crate::source::bucket::fetch(request, &limits).map_err(|e| e.to_string());
+        let snapshot = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(fetch)
+            }
+            _ => std::thread::scope(|s| {
+                s.spawn(fetch)
+                    .join()
+                    .unwrap_or_else(|_| Err("the bucket read ended abnormally".into()))
+            }),
+        }?;
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, snapshot.tree.clone());
+        Ok(snapshot.tree)
+    }
+}
+
 /// A URL compared without credentials, case of the scheme and host, a trailing `/` or `.git`.
 fn normalise(url: &str) -> String {
     let url = url.trim().trim_end_matches('/');
@@ -192,8 +277,13 @@ pub(super) fn reference(reference: Option<&GitReference>) -> Result<Reference, S
 pub(super) type SecretKey<'a> =
     dyn Fn(&str) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String> + 'a;
 
-/// The credentials of a GitRepository's Secret, read with `value(key)`.
-pub(super) fn credentials(value: &SecretKey<'_>) -> Result<Credentials, String> {
+/// The credentials of a GitRepository's Secret, read with `value(key)`. An SSH `identity`
+/// (with the required `known_hosts`) goes to an `ssh-agent` of its own, in a private folder
+/// under `base` ([`crate::source::ssh_agent`]): the key is never written to disk.
+pub(super) fn credentials(
+    value: &SecretKey<'_>,
+    base: Option<&std::path::Path>,
+) -> Result<Credentials, String> {
     let text = |key: &str| -> Result<Option<SecretText>, String> {
         match value(key)? {
             None => Ok(None),
@@ -202,8 +292,23 @@ pub(super) fn credentials(value: &SecretKey<'_>) -> Result<Credentials, String> 
                 .map_err(|_| format!("key {key} is not UTF-8")),
         }
     };
-    if value("identity")?.is_some() {
-        return Err("key identity: SSH keys in a Secret are not supported; use an https:// URL with username/password or bearerToken".into());
+    if let Some(identity) = value("identity")? {
+        if value("password")?.is_some() {
+            return Err("key password: a passphrase-protected identity is not supported; give the key without a passphrase".into());
+        }
+        let Some(known_hosts) = text("known_hosts")? else {
+            return Err(
+                "key known_hosts is required with identity (host keys are always checked)".into(),
+            );
+        };
+        let (_agent, ssh) =
+            crate::source::ssh_agent::KeyAgent::start(base, identity, known_hosts.expose())
+                .map_err(|e| e.to_string())?;
+        return Ok(Credentials {
+            http: None,
+            ssh: Some(ssh),
+            ca_bundle: None,
+        });
     }
     let http = match (text("username")?, text("password")?, text("bearerToken")?) {
         (Some(username), Some(password), None) => Some(HttpAuth::Basic {
@@ -267,18 +372,31 @@ mod tests {
     }
 
     #[test]
-    fn ssh_identities_in_a_secret_are_refused_and_basic_auth_is_read() {
-        let err = credentials(&|key| Ok((key == "identity").then(|| b"k".to_vec().into())))
-            .err()
-            .unwrap_or_default();
-        assert!(err.contains("identity"), "{err}");
-        let creds = credentials(&|key| {
-            Ok(match key {
-                "username" => Some(b"git".to_vec().into()),
-                "password" => Some(b"s3cret".to_vec().into()),
-                _ => None,
-            })
-        })
+    fn an_identity_needs_known_hosts_and_no_passphrase_and_basic_auth_is_read() {
+        let err = credentials(
+            &|key| Ok((key == "identity").then(|| b"k".to_vec().into())),
+            None,
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(err.contains("known_hosts is required"), "{err}");
+        let err = credentials(
+            &|key| Ok(matches!(key, "identity" | "password").then(|| b"k".to_vec().into())),
+            None,
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(err.contains("key password"), "{err}");
+        let creds = credentials(
+            &|key| {
+                Ok(match key {
+                    "username" => Some(b"git".to_vec().into()),
+                    "password" => Some(b"s3cret".to_vec().into()),
+                    _ => None,
+                })
+            },
+            None,
+        )
         .unwrap_or_default();
         assert!(
             matches!(creds.http, Some(HttpAuth::Basic { ref username, .. }) if username == "git")

@@ -31,7 +31,10 @@
 //! chart renders from them are held by the render's decryption ([`Decryptor::hold`]), so
 //! the rendered objects carry stand-ins, as decrypted SOPS Secrets do.
 
+pub mod bucket;
 mod chart;
+mod error;
+mod finish;
 pub mod git;
 pub mod model;
 pub mod phase;
@@ -42,119 +45,18 @@ pub mod values;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value};
-use zeroize::Zeroizing;
 
 use crate::render::Decryptor;
 use crate::render::helm::cluster::{HelmCluster, ReleaseCluster};
-use crate::render::helm_fetch::{ArchiveCache, FetchError, FetchLimits, RepositoryAccess};
+use crate::render::helm_fetch::{ArchiveCache, FetchLimits, RepositoryAccess};
 use chart::{consumed, load_chart};
+use finish::{finish, post_render_all, refuse_exposure};
 use model::HelmRelease;
+
+pub use error::FluxHelmError;
+pub use finish::SECRET_VALUES_ANNOTATION;
+pub(crate) use finish::hold_secret;
 pub use values::{HeldValues, NothingHeld};
-
-/// Why a HelmRelease could not be rendered. Each variant names the HelmRelease; none quotes
-/// a value.
-#[derive(Debug, thiserror::Error)]
-pub enum FluxHelmError {
-    /// A Flux object is malformed.
-    #[error("{object}: {problem}")]
-    InvalidObject {
-        /// The object.
-        object: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A field of a HelmRelease or source cannot be used.
-    #[error("{object}: field {field}: {problem}")]
-    InvalidField {
-        /// The object.
-        object: String,
-        /// The field.
-        field: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// The source a HelmRelease names is not in the app's manifests.
-    #[error("{object}: {source_kind} {source_name} is not in the app's manifests")]
-    SourceNotFound {
-        /// The HelmRelease.
-        object: String,
-        /// The source's kind.
-        source_kind: String,
-        /// `namespace/name`.
-        source_name: String,
-    },
-    /// The chart could not be fetched.
-    #[error("{object}: {source}")]
-    FetchFailed {
-        /// The HelmRelease.
-        object: String,
-        /// The cause.
-        #[source]
-        source: FetchError,
-    },
-    /// The GitRepository holding the chart could not be fetched.
-    #[error("{object}: {source_name}: {reason}")]
-    GitFailed {
-        /// The HelmRelease.
-        object: String,
-        /// The GitRepository.
-        source_name: String,
-        /// Why (names the repository without credentials).
-        reason: String,
-    },
-    /// The chart could not be rendered.
-    #[error("{object}: {reason}")]
-    RenderFailed {
-        /// The HelmRelease.
-        object: String,
-        /// The renderer's message.
-        reason: String,
-    },
-    /// A value read from a Secret was rendered into an object that is not a Secret.
-    #[error(
-        "{object}: {target}: field {field} carries a value read from a Secret (valuesFrom); keep it in a Secret, or annotate the HelmRelease {SECRET_VALUES_ANNOTATION}: allow"
-    )]
-    SecretValueExposed {
-        /// The HelmRelease.
-        object: String,
-        /// The rendered object, `Kind namespace/name`.
-        target: String,
-        /// The field that carries the value.
-        field: String,
-    },
-    /// The HelmRelease is suspended (`spec.suspend: true`): it is not rendered, and the app
-    /// is not synced (nothing applied or pruned) until it is resumed.
-    #[error(
-        "{object} is suspended (spec.suspend: true): the app is not synced until it is resumed"
-    )]
-    Suspended {
-        /// The HelmRelease.
-        object: String,
-    },
-    /// A post-renderer failed.
-    #[error("{object}: spec.postRenderers[{index}].kustomize: {reason}")]
-    PostRenderFailed {
-        /// The HelmRelease.
-        object: String,
-        /// The post-renderer.
-        index: usize,
-        /// Kustomize's message.
-        reason: String,
-    },
-}
-
-impl FluxHelmError {
-    /// The short, stable reason used in status, Events and metrics.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::FetchFailed { source, .. } => source.reason(),
-            Self::GitFailed { .. } => "GitRepositoryFailed",
-            Self::SecretValueExposed { .. } => "SecretValueExposed",
-            Self::Suspended { .. } => "HelmReleaseSuspended",
-            _ => "HelmReleaseFailed",
-        }
-    }
-}
 
 /// What a chart is rendered with.
 pub struct ReleaseRequest {
@@ -484,121 +386,6 @@ fn render_release(
         }
     }
     Ok(all)
-}
-
-/// The annotation on a HelmRelease that allows values from its Secrets in objects that are
-/// not Secrets (`allow`).
-pub const SECRET_VALUES_ANNOTATION: &str = "tether.dev/secret-values-outside-secrets";
-
-/// Refuses a release whose non-Secret objects carry a value read from a Secret, unless the
-/// HelmRelease allows it ([`SECRET_VALUES_ANNOTATION`]).
-fn refuse_exposure(
-    release: &HelmRelease,
-    id: &str,
-    objects: &[Value],
-    leaves: &crate::render::helm::exposure::SecretLeaves,
-) -> Result<(), FluxHelmError> {
-    if release
-        .metadata
-        .annotations
-        .get(SECRET_VALUES_ANNOTATION)
-        .is_some_and(|v| v == "allow")
-    {
-        return Ok(());
-    }
-    match crate::render::helm::exposure::find(objects, leaves) {
-        None => Ok(()),
-        Some(found) => Err(FluxHelmError::SecretValueExposed {
-            object: id.to_owned(),
-            target: found.object,
-            field: found.field,
-        }),
-    }
-}
-
-/// Runs the release's Kustomize post-renderers in order.
-fn post_render_all(
-    release: &HelmRelease,
-    id: &str,
-    mut all: Vec<Value>,
-    secret_values: bool,
-) -> Result<Vec<Value>, FluxHelmError> {
-    for (index, post) in release.spec.post_renderers.iter().enumerate() {
-        if let Some(settings) = &post.kustomize {
-            all = post_render::kustomize(all, settings).map_err(|reason| {
-                FluxHelmError::PostRenderFailed {
-                    object: id.to_owned(),
-                    index,
-                    reason: if secret_values {
-                        "the Kustomize post-renderer failed (details withheld: the values include a Secret's)".into()
-                    } else {
-                        reason
-                    },
-                }
-            })?;
-        }
-    }
-    Ok(all)
-}
-
-/// Sets the namespace of an object without one and Helm's release annotations.
-fn finish(object: &mut Value, release_name: &str, namespace: &str) {
-    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    if metadata
-        .get("namespace")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        metadata.insert("namespace".into(), Value::String(namespace.to_owned()));
-    }
-    let annotations = metadata
-        .entry("annotations")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !annotations.is_object() {
-        *annotations = Value::Object(Map::new());
-    }
-    if let Some(map) = annotations.as_object_mut() {
-        map.insert(
-            crate::sync::adopt::RELEASE_NAME.into(),
-            Value::String(release_name.to_owned()),
-        );
-        map.insert(
-            crate::sync::adopt::RELEASE_NAMESPACE.into(),
-            Value::String(namespace.to_owned()),
-        );
-    }
-}
-
-/// Moves a rendered Secret's values into the held values, leaving stand-ins.
-pub(crate) fn hold_secret(object: &mut Value, hold: &dyn Decryptor) {
-    if group_kind(object) != ("", "Secret")
-        || object.get("apiVersion").and_then(Value::as_str) != Some("v1")
-    {
-        return;
-    }
-    use base64::Engine;
-    for field in ["data", "stringData"] {
-        let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) else {
-            continue;
-        };
-        for value in map.values_mut() {
-            let Value::String(text) = value else { continue };
-            let bytes = if field == "data" {
-                match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
-                    Ok(b) => Zeroizing::new(b),
-                    Err(_) => continue,
-                }
-            } else {
-                Zeroizing::new(text.as_bytes().to_vec())
-            };
-            let old = std::mem::replace(value, Value::String(hold.hold(bytes)));
-            if let Value::String(s) = old {
-                let _wiped = Zeroizing::new(s);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

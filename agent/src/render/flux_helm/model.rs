@@ -258,6 +258,28 @@ pub struct GitRepositorySpec {
     /// A Secret with `username`/`password`, `bearerToken`, `ca.crt` (or SSH `identity`).
     #[serde(default)]
     pub secret_ref: Option<LocalRef>,
+    /// Exclusions in gitignore format, on top of Flux's defaults and `.sourceignore` files
+    /// ([`crate::source::ignore`]).
+    #[serde(default)]
+    pub ignore: Option<String>,
+    /// Other GitRepositories' files copied in.
+    #[serde(default)]
+    pub include: Vec<GitInclude>,
+}
+
+/// `GitRepository.spec.include[]`: another GitRepository (same namespace), its `fromPath`
+/// (default: its root) copied in at `toPath` (default: its name).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitInclude {
+    /// The GitRepository.
+    pub repository: LocalRef,
+    /// The directory of it to copy.
+    #[serde(default)]
+    pub from_path: String,
+    /// Where it lands.
+    #[serde(default)]
+    pub to_path: String,
 }
 
 /// `GitRepository.spec.ref`, in Flux's precedence: commit, name, semver, tag, branch.

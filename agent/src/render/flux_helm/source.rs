@@ -14,6 +14,9 @@ use super::{Context, FluxHelmError, group_kind, name_of, namespace_of, values};
 use crate::render::helm_fetch::{ChartRequest, Credentials, Repository};
 use crate::tree::{RelPath, Tree};
 
+/// The deepest chain of GitRepository includes followed.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
 /// Where the chart is read.
 pub(super) enum Origin {
     /// A Helm repository or OCI registry.
@@ -120,9 +123,12 @@ impl Lookup<'_> {
                 self.helm_repository(spec)
             }
             "GitRepository" => self.git_repository(spec, field),
+            "Bucket" => self.bucket(spec, field),
             other => Err(self.invalid(
                 &format!("{field}.sourceRef.kind"),
-                format!("{other:?} is not supported (HelmRepository and GitRepository are)"),
+                format!(
+                    "{other:?} is not supported (HelmRepository, GitRepository and Bucket are)"
+                ),
             )),
         }
     }
@@ -146,6 +152,24 @@ impl Lookup<'_> {
         field: &str,
     ) -> Result<Origin, FluxHelmError> {
         let object = self.find(&spec.source_ref, "GitRepository")?;
+        let (dir, values_files) = self.chart_paths(spec, field)?;
+        let (tree, snapshot) = self.git_tree(object, &mut Vec::new())?;
+        Ok(Origin::Git {
+            tree,
+            dir,
+            values_files,
+            snapshot,
+        })
+    }
+
+    /// The tree of a GitRepository object as Flux archives it: its includes mounted (each
+    /// resolved the same way, a cycle or more than [`MAX_INCLUDE_DEPTH`] levels refused),
+    /// its exclusions applied. `chain` holds the repositories being resolved.
+    fn git_tree(
+        &self,
+        object: &Value,
+        chain: &mut Vec<String>,
+    ) -> Result<(Tree, bool), FluxHelmError> {
         let source: GitRepository = parse(object, "GitRepository")?;
         let source_ns = namespace_of(object, self.ctx.namespace);
         let source_id = format!("GitRepository {source_ns}/{}", name_of(object));
@@ -156,27 +180,30 @@ impl Lookup<'_> {
         };
         let reference = super::git::reference(source.spec.reference.as_ref())
             .map_err(|p| git_invalid("spec.ref", p))?;
-        let path = |text: &str, field: &str| {
-            let text = text.trim().trim_start_matches("./");
-            RelPath::parse(text.trim_end_matches('/'))
-                .map_err(|e| self.invalid(field, format!("{e} (a path inside the repository)")))
-        };
-        let dir = path(&spec.chart, &format!("{field}.chart"))?;
-        let values_files = spec
-            .values_files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| path(f, &format!("{field}.valuesFiles[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
+        if chain.contains(&source_id) || chain.len() > MAX_INCLUDE_DEPTH {
+            return Err(git_invalid(
+                "spec.include",
+                format!(
+                    "includes form a cycle or nest deeper than {MAX_INCLUDE_DEPTH} ({})",
+                    chain.join(" -> ")
+                ),
+            ));
+        }
+        chain.push(source_id.clone());
+        let includes = self.includes(&source, source_ns, &source_id, chain)?;
+        chain.pop();
         let credentials = match &source.spec.secret_ref {
             None => crate::source::Credentials::none(),
             Some(secret) => {
                 let found = find_secret(self.objects, &secret.name, source_ns, self.ctx)
                     .map_err(|p| git_invalid("spec.secretRef", p))?;
-                super::git::credentials(&|key| {
-                    values::secret_value(found, key, self.ctx.held)
-                        .map_err(|p| format!("key {key}: {p}"))
-                })
+                super::git::credentials(
+                    &|key| {
+                        values::secret_value(found, key, self.ctx.held)
+                            .map_err(|p| format!("key {key}: {p}"))
+                    },
+                    self.ctx.git.and_then(super::git::GitSources::cache_dir),
+                )
                 .map_err(|p| git_invalid("spec.secretRef", p))?
             }
         };
@@ -192,7 +219,93 @@ impl Lookup<'_> {
                 url: &source.spec.url,
                 reference,
                 credentials,
+                ignore: source.spec.ignore.as_deref(),
+                includes,
             })
+            .map_err(|reason| FluxHelmError::GitFailed {
+                object: self.id.to_owned(),
+                source_name: source_id.clone(),
+                reason,
+            })?;
+        Ok((tree, snapshot))
+    }
+
+    /// The trees of a GitRepository's `spec.include` entries: (toPath, tree, fromPath).
+    fn includes(
+        &self,
+        source: &GitRepository,
+        source_ns: &str,
+        source_id: &str,
+        chain: &mut Vec<String>,
+    ) -> Result<Vec<(RelPath, Tree, RelPath)>, FluxHelmError> {
+        let git_invalid = |field: &str, problem: String| FluxHelmError::InvalidField {
+            object: source_id.to_owned(),
+            field: field.to_owned(),
+            problem,
+        };
+        let mut includes = Vec::new();
+        for (index, include) in source.spec.include.iter().enumerate() {
+            let field = format!("spec.include[{index}]");
+            let reference = SourceRef {
+                kind: "GitRepository".into(),
+                name: include.repository.name.clone(),
+                namespace: source_ns.to_owned(),
+            };
+            let included = self.find(&reference, "GitRepository").map_err(|_| {
+                git_invalid(
+                    &format!("{field}.repository"),
+                    format!(
+                        "GitRepository {source_ns}/{} is not in the app's manifests",
+                        include.repository.name
+                    ),
+                )
+            })?;
+            let (tree, _) = self.git_tree(included, chain)?;
+            let clean = |text: &str, sub: &str| {
+                let text = text.trim().trim_start_matches("./").trim_end_matches('/');
+                RelPath::parse(text).map_err(|e| {
+                    git_invalid(
+                        &format!("{field}.{sub}"),
+                        format!("{e} (a path inside the repository)"),
+                    )
+                })
+            };
+            let to = if include.to_path.trim().is_empty() {
+                include.repository.name.as_str()
+            } else {
+                include.to_path.as_str()
+            };
+            includes.push((
+                clean(to, "toPath")?,
+                tree,
+                clean(&include.from_path, "fromPath")?,
+            ));
+        }
+        Ok(includes)
+    }
+
+    /// A chart directory (`chart: ./path`) of a Bucket, read through the S3 API.
+    fn bucket(&self, spec: &model::ChartSpec, field: &str) -> Result<Origin, FluxHelmError> {
+        let object = self.find(&spec.source_ref, "Bucket")?;
+        let source_ns = namespace_of(object, self.ctx.namespace);
+        let source_id = format!("Bucket {source_ns}/{}", name_of(object));
+        let (dir, values_files) = self.chart_paths(spec, field)?;
+        let request = super::bucket::request(
+            object,
+            &source_id,
+            &|name| find_secret(self.objects, name, source_ns, self.ctx),
+            self.ctx,
+        )?;
+        let Some(sources) = self.ctx.git else {
+            return Err(FluxHelmError::InvalidField {
+                object: source_id,
+                field: "spec.endpoint".into(),
+                problem: "charts of a Bucket are rendered by the agent (no remote access here)"
+                    .into(),
+            });
+        };
+        let tree = sources
+            .bucket(&request)
             .map_err(|reason| FluxHelmError::GitFailed {
                 object: self.id.to_owned(),
                 source_name: source_id.clone(),
@@ -202,8 +315,29 @@ impl Lookup<'_> {
             tree,
             dir,
             values_files,
-            snapshot,
+            snapshot: false,
         })
+    }
+
+    /// `chart` and `valuesFiles` of a chart spec, as paths of the source's tree.
+    fn chart_paths(
+        &self,
+        spec: &model::ChartSpec,
+        field: &str,
+    ) -> Result<(RelPath, Vec<RelPath>), FluxHelmError> {
+        let path = |text: &str, field: &str| {
+            let text = text.trim().trim_start_matches("./");
+            RelPath::parse(text.trim_end_matches('/'))
+                .map_err(|e| self.invalid(field, format!("{e} (a path inside the source)")))
+        };
+        let dir = path(&spec.chart, &format!("{field}.chart"))?;
+        let values_files = spec
+            .values_files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| path(f, &format!("{field}.valuesFiles[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((dir, values_files))
     }
 
     /// A chart of a HelmRepository (HTTP or OCI).

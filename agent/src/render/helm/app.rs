@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::release::RenderedObject;
 use super::values_from::ResolvedValues;
-use super::{HelmError, ReleaseOptions, load_dir, read_values_file, render};
+use super::{HelmError, ReleaseOptions, read_values_file, render};
 use crate::render::helm_fetch::{ChartRequest, FetchLimits, Fetcher, RepositoryAccess};
 use crate::render::{Decryptor, Object};
 use crate::tree::{RelPath, Tree};
@@ -81,7 +81,7 @@ pub fn render_app(
 ) -> Result<Vec<Object>, HelmError> {
     let chart = match &settings.remote {
         Some(request) => fetch_remote(request, settings.repositories.as_deref())?,
-        None => load_dir(tree, dir)?,
+        None => crate::render::helm_fetch::local::load_dir_with_local_dependencies(tree, dir)?,
     };
     let mut options = ReleaseOptions {
         include_crds: !settings.skip_crds,

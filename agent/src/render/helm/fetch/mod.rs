@@ -20,6 +20,7 @@
 pub mod access;
 mod cache;
 mod http_repo;
+pub mod local;
 mod oci;
 pub mod semver;
 mod transport;
