@@ -9,11 +9,11 @@
 use std::process::ExitCode;
 use tether_agent::render_cli;
 
-/// Every heap block is wiped when it is freed, as in `tether-agent` (rendered Secrets pass
-/// through these buffers).
+/// The allocator of `tether-agent`: every heap block is wiped when it is freed (rendered
+/// Secrets pass through these buffers), over jemalloc.
 #[global_allocator]
-static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
-    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<tikv_jemallocator::Jemalloc> =
+    zeroizing_alloc::ZeroAlloc(tikv_jemallocator::Jemalloc);
 
 fn main() -> ExitCode {
     let args = render_cli::parse("tether-render", std::env::args_os());
