@@ -9,11 +9,13 @@
 use std::process::ExitCode;
 use tether_agent::render_cli;
 
-/// The allocator of `tether-agent`: every heap block is wiped when it is freed (rendered
-/// Secrets pass through these buffers), over jemalloc.
+/// Every heap block is wiped when it is freed, as in `tether-agent` (rendered Secrets pass
+/// through these buffers). Under it, glibc's malloc rather than the agent's jemalloc: for one
+/// short render per process jemalloc's start-up (~80 more page faults) costs more than it
+/// saves (corpus CPU 1,090-1,145 ms against 1,006-1,012 ms, bench/RESULTS.md).
 #[global_allocator]
-static ALLOCATOR: zeroizing_alloc::ZeroAlloc<tikv_jemallocator::Jemalloc> =
-    zeroizing_alloc::ZeroAlloc(tikv_jemallocator::Jemalloc);
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
 
 fn main() -> ExitCode {
     let args = render_cli::parse("tether-render", std::env::args_os());
