@@ -8,7 +8,9 @@
 //! a fixed address (`-no-pie`) would save most of the remaining start-up page faults (about
 //! 1.7 ms per process, bench/RESULTS.md), but the daemon parses untrusted input (Git packs, YAML, HTTP) with
 //! statically linked C code among it, and a program image at a known address would hand an
-//! attacker its gadgets. Address randomisation is kept.
+//! attacker its gadgets. Address randomisation is kept. The command that runs once per
+//! directory in CI has its own binary instead, `tether-render`, whose link leaves out the
+//! daemon's tables: a fifth of the relocated pages (bench/RESULTS.md, Kustomize section).
 
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

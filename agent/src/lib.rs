@@ -51,6 +51,7 @@ pub mod policy;
 pub mod private_dir;
 pub mod redact;
 pub mod render;
+pub mod render_cli;
 pub mod repo_root;
 pub mod rollout;
 pub mod schema;

@@ -10,11 +10,8 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: zeroizing_alloc::ZeroAlloc<tikv_jemallocator::Jemalloc> =
     zeroizing_alloc::ZeroAlloc(tikv_jemallocator::Jemalloc);
-use std::path::Path;
 use std::process::ExitCode;
-use tether_agent::render::{self, RenderOptions};
-use tether_agent::tree::{FsTree, RelPath, Tree, relative_to};
-use tether_agent::{output, repo_root};
+use tether_agent::render_cli::{self, RenderArgs, write_stdout};
 
 /// The Tether GitOps agent.
 #[derive(Debug, Parser)]
@@ -82,37 +79,8 @@ enum Command {
     },
 }
 
-/// `tether-agent render`'s arguments.
-#[derive(Debug, clap::Args)]
-struct RenderArgs {
-    /// The directory (plain manifests or a kustomization).
-    dir: std::path::PathBuf,
-    /// The directory everything read must stay inside (the repository root); by
-    /// default the Git work tree that contains DIR, else the current directory (when it
-    /// contains DIR), else DIR itself.
-    #[arg(long)]
-    root: Option<std::path::PathBuf>,
-    /// Helm charts (a DIR with `Chart.yaml`): how to render them, as `helm template`.
-    #[command(flatten)]
-    chart: ChartArgs,
-}
-
-/// `tether-agent render` parsed on its own: a render is often one short process per
-/// directory (CI, scripts), where building the parser of every other command costs a
-/// visible share of the run. Same arguments, help and errors as the subcommand.
-#[derive(Debug, Parser)]
-#[command(
-    name = "render",
-    bin_name = "tether-agent render",
-    about = "Print the objects a directory renders to, as multi-document YAML.",
-    long_about = None
-)]
-struct RenderCli {
-    #[command(flatten)]
-    args: RenderArgs,
-}
-
-/// The `render` arguments when the command line is `tether-agent render ...`.
+/// The `render` arguments when the command line is `tether-agent render ...` (parsed
+/// without building every other command's parser).
 fn render_only() -> Option<RenderArgs> {
     let mut argv = std::env::args_os();
     let program = argv.next()?;
@@ -120,129 +88,7 @@ fn render_only() -> Option<RenderArgs> {
         return None;
     }
     let rest = std::iter::once(program).chain(argv);
-    Some(RenderCli::parse_from(rest).args)
-}
-
-/// `tether-agent render`'s options for a chart directory (as `helm template`'s).
-#[derive(Debug, Clone, clap::Args)]
-struct ChartArgs {
-    /// A values file, relative to DIR (repeatable; later files win).
-    #[arg(long = "values", short = 'f', value_name = "FILE")]
-    values: Vec<String>,
-    /// A value as `helm --set` takes it, `a.b=c,d[0]=e` (repeatable; applied last).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
-    /// The release name (default `release-name`).
-    #[arg(long)]
-    release_name: Option<String>,
-    /// The release namespace (default `default`).
-    #[arg(long)]
-    namespace: Option<String>,
-    /// The Kubernetes version for `.Capabilities` (default v1.32.0).
-    #[arg(long)]
-    kube_version: Option<String>,
-    /// Extra API versions for `.Capabilities.APIVersions.Has` (repeatable).
-    #[arg(long = "api-versions", value_name = "GROUP/VERSION")]
-    api_versions: Vec<String>,
-    /// Leave the chart's `crds/` out.
-    #[arg(long)]
-    skip_crds: bool,
-}
-
-/// Renders `dir`, reading nothing outside `root`, and prints the objects.
-fn render_command(dir: &Path, root: Option<&Path>, chart: ChartArgs) -> ExitCode {
-    let usage = |message: String| {
-        eprintln!("tether-agent: render: {message}");
-        ExitCode::from(2)
-    };
-    let Ok(dir_abs) = dir.canonicalize() else {
-        return usage(format!("{}: no such directory", dir.display()));
-    };
-    if !dir_abs.is_dir() {
-        return usage(format!("{}: not a directory", dir.display()));
-    }
-    let root_abs = match root {
-        Some(root) => match root.canonicalize() {
-            Ok(root) => root,
-            Err(_) => return usage(format!("{}: no such directory", root.display())),
-        },
-        None => {
-            let cwd = std::env::current_dir()
-                .and_then(|c| c.canonicalize())
-                .unwrap_or_else(|_| dir_abs.clone());
-            repo_root::repository_root(&dir_abs, &cwd)
-        }
-    };
-    let root = root_abs.as_path();
-    let Some(rel) = relative_to(&root_abs, &dir_abs) else {
-        return usage(format!(
-            "{} is not inside {}",
-            dir.display(),
-            root.display()
-        ));
-    };
-    let rel = match RelPath::parse(&rel.to_string_lossy()) {
-        Ok(rel) => rel,
-        Err(err) => return usage(err.to_string()),
-    };
-    let tree = Tree::new(FsTree::new(root_abs.clone()));
-    // Values files are given relative to the current directory and must lie inside the
-    // root; the chart reads them relative to itself (`../` climbing inside the root).
-    let climb = "../".repeat(rel.components().count());
-    let mut value_files = Vec::new();
-    for file in &chart.values {
-        let absolute = std::env::current_dir()
-            .map(|cwd| cwd.join(file))
-            .and_then(|p| p.canonicalize());
-        let Some(inside) = absolute.ok().and_then(|a| relative_to(&root_abs, &a)) else {
-            return usage(format!("{file}: no such file inside {}", root.display()));
-        };
-        value_files.push(format!("{climb}{}", inside.to_string_lossy()));
-    }
-    let options = RenderOptions {
-        helm: Some(render::helm::ChartSettings {
-            release_name: chart.release_name,
-            namespace: chart.namespace,
-            value_files,
-            set: chart.set,
-            skip_crds: chart.skip_crds,
-            kube_version: chart.kube_version,
-            api_versions: chart.api_versions,
-            ..render::helm::ChartSettings::default()
-        }),
-        ..RenderOptions::default()
-    };
-    let rendered = render::render(&tree, &rel, &options)
-        .map_err(|err| err.to_string())
-        .and_then(|objects| {
-            render::yaml::emit_documents(objects.iter().map(|o| &o.value))
-                .map_err(|err| err.to_string())
-        });
-    match rendered {
-        Ok(text) => write_stdout(text.as_bytes(), "render"),
-        Err(err) => {
-            let message = format!("{}: {err}", dir.display());
-            eprintln!(
-                "tether-agent: render {}",
-                tether_agent::text::clip_message(&message)
-            );
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// Writes a command's output; a closed stdout ends the command quietly.
-fn write_stdout(bytes: &[u8], command: &str) -> ExitCode {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) if output::closed_pipe(&err) => ExitCode::from(output::EXIT_CLOSED_PIPE),
-        Err(err) => {
-            eprintln!("tether-agent: {command}: cannot write the output: {err}");
-            ExitCode::from(2)
-        }
-    }
+    Some(render_cli::parse("tether-agent render", rest))
 }
 
 /// A multi-threaded runtime for the async commands.
@@ -256,7 +102,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 
 fn main() -> ExitCode {
     if let Some(args) = render_only() {
-        return render_command(&args.dir, args.root.as_deref(), args.chart);
+        return render_cli::run("tether-agent", args);
     }
     let cli = Cli::parse();
     match cli.command {
@@ -312,14 +158,14 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             )))
         }),
-        Command::Render(args) => render_command(&args.dir, args.root.as_deref(), args.chart),
+        Command::Render(args) => render_cli::run("tether-agent", args),
         Command::Fetch {
             url,
             reference,
             cache,
             full,
         } => match tether_agent::source::fetch_once(&url, &reference, &cache, full) {
-            Ok(line) => write_stdout(format!("{line}\n").as_bytes(), "fetch"),
+            Ok(line) => write_stdout("tether-agent", format!("{line}\n").as_bytes(), "fetch"),
             Err(err) => {
                 eprintln!("tether-agent: fetch: {err}");
                 ExitCode::from(1)

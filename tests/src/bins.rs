@@ -39,6 +39,11 @@ pub fn tether_agent() -> PathBuf {
     binary("tether-agent")
 }
 
+/// The `tether-render` binary (`tether-agent render` without the daemon linked in).
+pub fn tether_render() -> PathBuf {
+    binary("tether-render")
+}
+
 /// The `tether-test-apiserver` binary.
 pub fn tether_test_apiserver() -> PathBuf {
     binary("tether-test-apiserver")
