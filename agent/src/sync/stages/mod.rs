@@ -9,11 +9,11 @@ use tracing::Instrument;
 
 use super::apply;
 use super::changeset::ChangeSet;
-use super::engine::{AppSpec, AppState, Engine, Managed, SyncError};
+use super::engine::{AppSpec, AppState, Engine, SyncError};
 use super::health::{self, Health};
 use super::helm_hooks;
 use super::hooks;
-use super::inventory::{self, Entry, Inventory};
+use super::inventory::{self, Inventory};
 use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, ObjectRef};
 use super::plan::{self, Desired};
 use super::prune::PruneError;
@@ -21,6 +21,7 @@ use super::secret::Manifest;
 
 mod apply_stage;
 mod hook_scope;
+mod keep;
 mod post_sync;
 mod prune_stage;
 
@@ -82,47 +83,7 @@ impl<'a> Run<'a> {
         desired: Vec<Manifest>,
     ) -> Result<(), SyncError> {
         self.validate()?;
-        let inner = &self.engine.inner;
-        let mut prepared = plan::prepare(
-            &inner.resolver,
-            &self.app.name,
-            &self.app.target_namespace,
-            &self.app.ignore,
-            desired,
-        )
-        .await?;
-        let previous = match state.as_ref() {
-            Some(s) => s.inventory.clone(),
-            None => inventory::load(&inner.client, &inner.config.namespace, &self.app.name)
-                .await?
-                .unwrap_or_default(),
-        };
-        if prepared.objects.is_empty() && !previous.entries.is_empty() {
-            return Err(PruneError::EmptyDesiredSet {
-                app: self.app.name.clone(),
-                total: previous.entries.len(),
-            }
-            .into());
-        }
-        if self.app.create_namespace
-            && let Some(namespace) = self.ensure_namespace().await?
-        {
-            // The Namespace the app created is one of its objects: in its inventory, watched
-            // for drift, and protected (orphaned, never deleted) when the app leaves.
-            let extra = plan::prepare(
-                &inner.resolver,
-                &self.app.name,
-                &self.app.target_namespace,
-                &self.app.ignore,
-                vec![Manifest::Plain(namespace)],
-            )
-            .await?;
-            for ns in extra.objects {
-                if !prepared.objects.iter().any(|d| d.reference == ns.reference) {
-                    prepared.objects.insert(0, ns);
-                }
-            }
-        }
+        let (prepared, previous) = self.prepare(state.as_ref(), desired).await?;
         let changed = previous.digest != prepared.digest;
         let release_changed = |name: &str, namespace: &str| {
             hook_scope::release_changed(&prepared.objects, &previous, name, namespace)
@@ -130,41 +91,8 @@ impl<'a> Run<'a> {
         let pre_hooks = helm_hooks::due(&prepared.hooks, release_changed);
         let post_hooks = helm_hooks::due(&prepared.post_hooks, release_changed);
         if !pre_hooks.is_empty() && changed {
-            if let Some((_, message)) = state
-                .as_ref()
-                .and_then(|s| s.failed_hooks.as_ref())
-                .filter(|(digest, _)| *digest == prepared.digest)
-            {
-                return Err(SyncError::HookFailedBefore {
-                    message: message.clone(),
-                });
-            }
-            self.fence()?;
-            let ran = hooks::run(
-                &inner.client,
-                &inner.resolver,
-                &pre_hooks,
-                &inner.config.hooks,
-                &inner.config.field_manager,
-            )
-            .instrument(tracing::info_span!("hooks", count = pre_hooks.len()))
-            .await;
-            if let Err(err) = ran {
-                let failed = Some((prepared.digest.clone(), err.to_string()));
-                match state.as_mut() {
-                    Some(s) => s.failed_hooks = failed,
-                    None => {
-                        *state = Some(AppState {
-                            spec: self.app.clone(),
-                            inventory: previous.clone(),
-                            unsaved: false,
-                            objects: BTreeMap::new(),
-                            failed_hooks: failed,
-                        });
-                    }
-                }
-                return Err(err.into());
-            }
+            self.pre_hooks(state, &prepared, &previous, &pre_hooks)
+                .await?;
         }
         let last_applied = last_applied(state);
         let (applied, failure) = self
@@ -176,85 +104,21 @@ impl<'a> Run<'a> {
             .await?;
         let unsaved = state.as_ref().is_some_and(|s| s.unsaved);
         if let Some(failure) = failure {
-            // Keep what was applied, and what may have been, in the inventory, so it can be
-            // pruned later. An attempted object gets `-` for its hashes, which match nothing,
-            // so the next sync applies it.
-            let mut partial = previous.clone();
-            for r in &self.attempted {
-                partial.entries.entry(r.clone()).or_insert_with(|| Entry {
-                    applied: "-".to_owned(),
-                    live: "-".to_owned(),
-                });
-            }
-            for (r, (_, live, _)) in &applied {
-                let desired = &applied[r].0;
-                partial.entries.insert(
-                    r.clone(),
-                    Entry {
-                        applied: desired.applied.clone(),
-                        live: live.clone(),
-                    },
-                );
-            }
-            let stored = self.store(&previous, &partial, unsaved).await;
-            if let Err(err) = &stored {
-                tracing::warn!(error = %err, "could not record the partially applied objects");
-            }
-            let mut objects = state.take().map(|s| s.objects).unwrap_or_default();
-            for (r, (desired, live, object)) in applied {
-                objects.insert(
-                    r,
-                    Managed::keep(desired, live, &object, &self.engine.inner.kinds),
-                );
-            }
-            *state = Some(AppState {
-                spec: self.app.clone(),
-                inventory: partial,
-                unsaved: stored.is_err(),
-                objects,
-                failed_hooks: None,
-            });
+            self.keep_partial(state, &previous, applied, unsaved).await;
             return Err(failure);
         }
         let (kept, prune_error) = self
             .prune(&prepared.objects, &previous, &last_applied)
             .instrument(tracing::info_span!("prune"))
             .await;
-        let mut next = Inventory {
+        let next = Inventory {
             revision: self.revision.to_owned(),
             digest: prepared.digest.clone(),
             entries: kept,
         };
-        for (r, (desired, live, _)) in &applied {
-            next.entries.insert(
-                r.clone(),
-                Entry {
-                    applied: desired.applied.clone(),
-                    live: live.clone(),
-                },
-            );
-        }
-        // The state is kept even when the inventory cannot be written, so that the objects
-        // just applied are still known (and prunable) at the next sync, which writes it again.
-        let stored = self.store(&previous, &next, unsaved).await;
-        let live: Vec<(Desired, Value)> = applied
-            .values()
-            .map(|(d, _, l)| (d.clone(), l.clone()))
-            .collect();
-        *state = Some(AppState {
-            spec: self.app.clone(),
-            inventory: next,
-            unsaved: stored.is_err(),
-            objects: applied
-                .into_iter()
-                .map(|(r, (desired, live, object))| {
-                    let kept = Managed::keep(desired, live, &object, &self.engine.inner.kinds);
-                    (r, kept)
-                })
-                .collect(),
-            failed_hooks: None,
-        });
-        stored?;
+        let live = self
+            .keep_synced(state, &previous, next, applied, unsaved)
+            .await?;
         let health = self
             .health(live)
             .instrument(tracing::info_span!("health"))
@@ -266,6 +130,106 @@ impl<'a> Run<'a> {
             }
             None => health,
         }
+    }
+
+    /// The desired objects prepared (the app's Namespace among them when it creates it) and
+    /// the inventory of the last sync. An empty render never replaces a non-empty inventory.
+    async fn prepare(
+        &self,
+        state: Option<&AppState>,
+        desired: Vec<Manifest>,
+    ) -> Result<(plan::Prepared, Inventory), SyncError> {
+        let inner = &self.engine.inner;
+        let app = self.app;
+        let mut prepared = plan::prepare(
+            &inner.resolver,
+            &app.name,
+            &app.target_namespace,
+            &app.ignore,
+            desired,
+        )
+        .await?;
+        let previous = match state {
+            Some(s) => s.inventory.clone(),
+            None => inventory::load(&inner.client, &inner.config.namespace, &app.name)
+                .await?
+                .unwrap_or_default(),
+        };
+        if prepared.objects.is_empty() && !previous.entries.is_empty() {
+            return Err(PruneError::EmptyDesiredSet {
+                app: app.name.clone(),
+                total: previous.entries.len(),
+            }
+            .into());
+        }
+        if app.create_namespace
+            && let Some(namespace) = self.ensure_namespace().await?
+        {
+            // The Namespace the app created is one of its objects: in its inventory, watched
+            // for drift, and protected (orphaned, never deleted) when the app leaves.
+            let extra = plan::prepare(
+                &inner.resolver,
+                &app.name,
+                &app.target_namespace,
+                &app.ignore,
+                vec![Manifest::Plain(namespace)],
+            )
+            .await?;
+            for ns in extra.objects {
+                if !prepared.objects.iter().any(|d| d.reference == ns.reference) {
+                    prepared.objects.insert(0, ns);
+                }
+            }
+        }
+        Ok((prepared, previous))
+    }
+
+    /// Runs the pre-install/upgrade hooks of a changed release. A hook that failed for these
+    /// same inputs fails the sync again without running; a new failure is remembered.
+    async fn pre_hooks(
+        &self,
+        state: &mut Option<AppState>,
+        prepared: &plan::Prepared,
+        previous: &Inventory,
+        hooks_due: &[(ObjectRef, Value)],
+    ) -> Result<(), SyncError> {
+        if let Some((_, message)) = state
+            .as_ref()
+            .and_then(|s| s.failed_hooks.as_ref())
+            .filter(|(digest, _)| *digest == prepared.digest)
+        {
+            return Err(SyncError::HookFailedBefore {
+                message: message.clone(),
+            });
+        }
+        self.fence()?;
+        let inner = &self.engine.inner;
+        let ran = hooks::run(
+            &inner.client,
+            &inner.resolver,
+            hooks_due,
+            &inner.config.hooks,
+            &inner.config.field_manager,
+        )
+        .instrument(tracing::info_span!("hooks", count = hooks_due.len()))
+        .await;
+        let Err(err) = ran else {
+            return Ok(());
+        };
+        let failed = Some((prepared.digest.clone(), err.to_string()));
+        match state.as_mut() {
+            Some(s) => s.failed_hooks = failed,
+            None => {
+                *state = Some(AppState {
+                    spec: self.app.clone(),
+                    inventory: previous.clone(),
+                    unsaved: false,
+                    objects: BTreeMap::new(),
+                    failed_hooks: failed,
+                });
+            }
+        }
+        Err(err.into())
     }
 
     /// Removes an app that left Git: prunes every object of its inventory under the same
