@@ -21,6 +21,15 @@ use crate::sync::plan::Desired;
 use crate::sync::prune;
 
 use super::Applied;
+use crate::sync::object::ObjectRef;
+
+/// What the apply stage knows of the live objects: those listed by label so far, those it
+/// could not list (read one by one), and the inventory of the last sync.
+struct Seen<'a> {
+    live: &'a HashMap<ObjectRef, Value>,
+    unknown: &'a HashSet<ObjectRef>,
+    previous: &'a Inventory,
+}
 
 impl Run<'_> {
     /// Applies the objects stage by stage; an object whose applied hash and live projection
@@ -63,120 +72,16 @@ impl Run<'_> {
             // The reasons of the objects of this stage that failed.
             let mut failures: Vec<String> = Vec::new();
             for (reference, _, desired) in items.iter().map(|(r, o, d)| (r, o, *d)) {
-                let api = apply::api_for(&inner.client, &desired.resolved, &reference.namespace);
-                let mut current = if unknown.contains(reference) {
-                    apply::get(&api, reference).await.ok().flatten()
-                } else {
-                    live.get(reference).cloned()
+                let seen = Seen {
+                    live: &live,
+                    unknown: &unknown,
+                    previous,
                 };
-                // A Secret missing from the list of Tether's objects may still exist, made by
-                // someone else: read it before writing over it.
-                if current.is_none()
-                    && reference.is_secret()
-                    && !unknown.contains(reference)
-                    && !previous.entries.contains_key(reference)
+                if let Some(reason) = self
+                    .apply_one(reference, desired, &seen, &mut applied)
+                    .await?
                 {
-                    match apply::get(&api, reference).await {
-                        Ok(found) => current = found,
-                        Err(err) => {
-                            failures.push(err.to_string());
-                            self.changes.push(
-                                reference.clone(),
-                                Action::Failed,
-                                Some(err.to_string()),
-                            );
-                            continue;
-                        }
-                    }
-                }
-                if let Some(reason) = current
-                    .as_ref()
-                    .filter(|c| !adopt::from_same_helm_release(&desired.object, c))
-                    .and_then(|c| prune::takeover_refusal(&self.app.name, reference, c))
-                {
-                    failures.push(reason.clone());
-                    self.changes
-                        .push(reference.clone(), Action::Failed, Some(reason));
-                    continue;
-                }
-                // Fields owned by the managers of `managedFieldsManagers` rules are neither
-                // compared nor applied (crate::sync::owned).
-                let managers = compare::yielding_managers(reference, &self.app.ignore);
-                if let (Some(prev), Some(current)) =
-                    (previous.entries.get(reference), current.as_ref())
-                    && prev.applied == desired.applied
-                    && compare::live_hash_yielding(current, &desired.shape, &managers) == prev.live
-                {
-                    self.changes
-                        .push(reference.clone(), Action::Unchanged, None);
-                    applied.insert(
-                        reference.clone(),
-                        (desired.clone(), prev.live.clone(), current.clone()),
-                    );
-                    continue;
-                }
-                self.fence()?;
-                let result = match &desired.secret {
-                    Some(secret) => {
-                        apply::apply_secret(
-                            &inner.client,
-                            reference,
-                            secret,
-                            &desired.object,
-                            &inner.config.field_manager,
-                        )
-                        .await
-                    }
-                    None => {
-                        let stripped = current
-                            .as_ref()
-                            .and_then(|c| compare::without_owned(&desired.object, c, &managers));
-                        apply::apply(
-                            &api,
-                            reference,
-                            stripped.as_ref().unwrap_or(&desired.object),
-                            &inner.config.field_manager,
-                        )
-                        .await
-                    }
-                };
-                match result {
-                    Ok(new_live) => {
-                        let action = match &current {
-                            None if only_manager(&new_live, &inner.config.field_manager) => {
-                                Action::Created
-                            }
-                            None => Action::Configured,
-                            Some(c)
-                                if meta_str(c, "resourceVersion")
-                                    == meta_str(&new_live, "resourceVersion") =>
-                            {
-                                Action::Unchanged
-                            }
-                            Some(_) => Action::Configured,
-                        };
-                        let diff = match (&current, action) {
-                            (Some(c), Action::Configured) => changeset::diff(
-                                reference,
-                                &compare::project(c, &desired.shape),
-                                &compare::project(&new_live, &desired.shape),
-                            ),
-                            _ => Vec::new(),
-                        };
-                        self.changes.push(reference.clone(), action, None);
-                        if let Some(last) = self.changes.changes.last_mut() {
-                            last.diff = diff;
-                        }
-                        let hash =
-                            compare::live_hash_yielding(&new_live, &desired.shape, &managers);
-                        applied.insert(reference.clone(), (desired.clone(), hash, new_live));
-                    }
-                    Err(err) => {
-                        failures.push(err.to_string());
-                        self.attempted.push(reference.clone());
-                        self.changes
-                            .push(reference.clone(), Action::Failed, Some(err.to_string()));
-                    }
+                    failures.push(reason);
                 }
             }
             if let Some(first) = failures.first() {
@@ -191,6 +96,116 @@ impl Run<'_> {
             }
         }
         Ok((applied, failure))
+    }
+
+    /// Applies one object unless its applied hash and live projection match the inventory;
+    /// the reason when it failed.
+    async fn apply_one(
+        &mut self,
+        reference: &ObjectRef,
+        desired: &Desired,
+        seen: &Seen<'_>,
+        applied: &mut Applied,
+    ) -> Result<Option<String>, SyncError> {
+        let inner = &self.engine.inner;
+        let api = apply::api_for(&inner.client, &desired.resolved, &reference.namespace);
+        let current = match read_current(&api, reference, seen).await {
+            Ok(current) => current,
+            Err(err) => {
+                self.changes
+                    .push(reference.clone(), Action::Failed, Some(err.clone()));
+                return Ok(Some(err));
+            }
+        };
+        if let Some(reason) = current
+            .as_ref()
+            .filter(|c| !adopt::from_same_helm_release(&desired.object, c))
+            .and_then(|c| prune::takeover_refusal(&self.app.name, reference, c))
+        {
+            self.changes
+                .push(reference.clone(), Action::Failed, Some(reason.clone()));
+            return Ok(Some(reason));
+        }
+        // Fields owned by the managers of `managedFieldsManagers` rules are neither
+        // compared nor applied (crate::sync::owned).
+        let managers = compare::yielding_managers(reference, &self.app.ignore);
+        if let (Some(prev), Some(current)) =
+            (seen.previous.entries.get(reference), current.as_ref())
+            && prev.applied == desired.applied
+            && compare::live_hash_yielding(current, &desired.shape, &managers) == prev.live
+        {
+            self.changes
+                .push(reference.clone(), Action::Unchanged, None);
+            applied.insert(
+                reference.clone(),
+                (desired.clone(), prev.live.clone(), current.clone()),
+            );
+            return Ok(None);
+        }
+        self.fence()?;
+        let result = match &desired.secret {
+            Some(secret) => {
+                apply::apply_secret(
+                    &inner.client,
+                    reference,
+                    secret,
+                    &desired.object,
+                    &inner.config.field_manager,
+                )
+                .await
+            }
+            None => {
+                let stripped = current
+                    .as_ref()
+                    .and_then(|c| compare::without_owned(&desired.object, c, &managers));
+                apply::apply(
+                    &api,
+                    reference,
+                    stripped.as_ref().unwrap_or(&desired.object),
+                    &inner.config.field_manager,
+                )
+                .await
+            }
+        };
+        match result {
+            Ok(new_live) => {
+                let action = action_of(current.as_ref(), &new_live, &inner.config.field_manager);
+                self.record_write(reference, desired, current.as_ref(), action, &new_live);
+                let hash = compare::live_hash_yielding(&new_live, &desired.shape, &managers);
+                applied.insert(reference.clone(), (desired.clone(), hash, new_live));
+                Ok(None)
+            }
+            Err(err) => {
+                self.attempted.push(reference.clone());
+                self.changes
+                    .push(reference.clone(), Action::Failed, Some(err.to_string()));
+                Ok(Some(err.to_string()))
+            }
+        }
+    }
+
+    /// Records a written object in the change set, with its field diff when it was
+    /// configured.
+    fn record_write(
+        &mut self,
+        reference: &ObjectRef,
+        desired: &Desired,
+        current: Option<&Value>,
+        action: Action,
+        new_live: &Value,
+    ) {
+        let diff = match (current, action) {
+            (Some(c), Action::Configured) => changeset::diff(
+                reference,
+                &compare::project(c, &desired.shape),
+                &compare::project(new_live, &desired.shape),
+            ),
+            _ => Vec::new(),
+        };
+        self.changes.push(reference.clone(), action, None);
+        if let Some(last) = self.changes.changes.last_mut() {
+            last.diff = diff;
+        }
     }
 
     /// Waits until every applied CRD is Established, then forgets the groups they define so
@@ -234,4 +249,38 @@ fn only_manager(object: &Value, manager: &str) -> bool {
                 .iter()
                 .all(|e| e.get("manager").and_then(Value::as_str) == Some(manager))
         })
+}
+
+/// What a write did: created (this manager alone owns the new object), configured, or
+/// nothing (the resourceVersion did not move).
+fn action_of(current: Option<&Value>, new_live: &Value, field_manager: &str) -> Action {
+    match current {
+        None if only_manager(new_live, field_manager) => Action::Created,
+        None => Action::Configured,
+        Some(c) if meta_str(c, "resourceVersion") == meta_str(new_live, "resourceVersion") => {
+            Action::Unchanged
+        }
+        Some(_) => Action::Configured,
+    }
+}
+
+/// The live object before a write: from the list, or read alone when its kind could not be
+/// listed. A Secret missing from the list of Tether's objects may still exist, made by
+/// someone else: it is read before being written over.
+async fn read_current(
+    api: &kube::Api<kube::core::DynamicObject>,
+    reference: &ObjectRef,
+    seen: &Seen<'_>,
+) -> Result<Option<Value>, String> {
+    if seen.unknown.contains(reference) {
+        return Ok(apply::get(api, reference).await.ok().flatten());
+    }
+    let current = seen.live.get(reference).cloned();
+    if current.is_none() && reference.is_secret() && !seen.previous.entries.contains_key(reference)
+    {
+        return apply::get(api, reference)
+            .await
+            .map_err(|err| err.to_string());
+    }
+    Ok(current)
 }
