@@ -18,11 +18,11 @@ use std::time::Duration;
 use futures::future::join_all;
 use kube::Client;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
 use tokio::sync::{Semaphore, broadcast, watch};
 use tracing::Instrument;
 
-use super::apply::{self, ApplyError};
+use super::apply::ApplyError;
 use super::changeset::ChangeSet;
 use super::client::Resolver;
 use super::compare::IgnoreRule;
@@ -32,7 +32,7 @@ use super::hooks::{HookError, HookSettings};
 use super::inventory::{Inventory, InventoryError};
 pub(super) use super::managed::Managed;
 use super::order::OrderError;
-use super::plan::{Desired, PlanError};
+use super::plan::PlanError;
 use super::prune::PruneError;
 use super::secret::Manifest;
 use super::stages;
@@ -550,71 +550,6 @@ impl Engine {
             self.inner
                 .targets
                 .send_modify(|generation| *generation += 1);
-        }
-    }
-}
-
-/// Lists the live objects a stage needs, by resource and namespace, with Tether's label;
-/// returns the objects by identity, and the identities whose listing failed.
-pub(super) async fn list_live<'a>(
-    client: &Client,
-    items: impl Iterator<Item = &'a Desired>,
-    listed: &mut std::collections::HashSet<(String, String)>,
-    live: &mut HashMap<super::object::ObjectRef, Value>,
-    unknown: &mut std::collections::HashSet<super::object::ObjectRef>,
-) {
-    let selector = format!(
-        "{}={}",
-        super::object::MANAGED_BY_LABEL,
-        super::object::MANAGED_BY_VALUE
-    );
-    let mut wanted: BTreeMap<(String, String), (&Desired, Vec<&Desired>)> = BTreeMap::new();
-    for d in items {
-        let key = (
-            format!(
-                "{}/{}",
-                d.resolved.resource.api_version, d.resolved.resource.plural
-            ),
-            d.reference.namespace.clone(),
-        );
-        if listed.contains(&key) {
-            continue;
-        }
-        wanted
-            .entry(key)
-            .or_insert_with(|| (d, Vec::new()))
-            .1
-            .push(d);
-    }
-    let selector = &selector;
-    let calls = wanted
-        .into_iter()
-        .map(|(key, (first, members))| async move {
-            let api = apply::api_for(client, &first.resolved, &first.reference.namespace);
-            let what = format!("{} in {:?}", key.0, key.1);
-            let result = apply::list(&api, &what, selector).await;
-            (key, members, result)
-        });
-    for (key, members, result) in join_all(calls).await {
-        match result {
-            Ok(objects) => {
-                listed.insert(key);
-                let template = &members[0].reference;
-                for object in objects {
-                    let name = super::object::meta_str(&object, "name")
-                        .unwrap_or("")
-                        .to_owned();
-                    let reference = super::object::ObjectRef {
-                        name,
-                        ..template.clone()
-                    };
-                    live.insert(reference, object);
-                }
-            }
-            Err(err) => {
-                tracing::debug!(error = %err, "listing live objects failed; reading them one by one");
-                unknown.extend(members.into_iter().map(|d| d.reference.clone()));
-            }
         }
     }
 }

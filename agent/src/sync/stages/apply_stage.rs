@@ -2,7 +2,7 @@
 //! written only when its applied hash or live projection moved, Secrets from a body built
 //! at request time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,7 +12,7 @@ use crate::sync::adopt;
 use crate::sync::apply;
 use crate::sync::changeset::{self, Action};
 use crate::sync::compare;
-use crate::sync::engine::{SyncError, list_live};
+use crate::sync::engine::SyncError;
 use crate::sync::health::{self, Health};
 use crate::sync::inventory::Inventory;
 use crate::sync::object::meta_str;
@@ -283,4 +283,69 @@ async fn read_current(
             .map_err(|err| err.to_string());
     }
     Ok(current)
+}
+
+/// Lists the live objects a stage needs, by resource and namespace, with Tether's label;
+/// returns the objects by identity, and the identities whose listing failed.
+async fn list_live<'a>(
+    client: &kube::Client,
+    items: impl Iterator<Item = &'a Desired>,
+    listed: &mut std::collections::HashSet<(String, String)>,
+    live: &mut HashMap<crate::sync::object::ObjectRef, Value>,
+    unknown: &mut std::collections::HashSet<crate::sync::object::ObjectRef>,
+) {
+    let selector = format!(
+        "{}={}",
+        crate::sync::object::MANAGED_BY_LABEL,
+        crate::sync::object::MANAGED_BY_VALUE
+    );
+    let mut wanted: BTreeMap<(String, String), (&Desired, Vec<&Desired>)> = BTreeMap::new();
+    for d in items {
+        let key = (
+            format!(
+                "{}/{}",
+                d.resolved.resource.api_version, d.resolved.resource.plural
+            ),
+            d.reference.namespace.clone(),
+        );
+        if listed.contains(&key) {
+            continue;
+        }
+        wanted
+            .entry(key)
+            .or_insert_with(|| (d, Vec::new()))
+            .1
+            .push(d);
+    }
+    let selector = &selector;
+    let calls = wanted
+        .into_iter()
+        .map(|(key, (first, members))| async move {
+            let api = apply::api_for(client, &first.resolved, &first.reference.namespace);
+            let what = format!("{} in {:?}", key.0, key.1);
+            let result = apply::list(&api, &what, selector).await;
+            (key, members, result)
+        });
+    for (key, members, result) in futures::future::join_all(calls).await {
+        match result {
+            Ok(objects) => {
+                listed.insert(key);
+                let template = &members[0].reference;
+                for object in objects {
+                    let name = crate::sync::object::meta_str(&object, "name")
+                        .unwrap_or("")
+                        .to_owned();
+                    let reference = crate::sync::object::ObjectRef {
+                        name,
+                        ..template.clone()
+                    };
+                    live.insert(reference, object);
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "listing live objects failed; reading them one by one");
+                unknown.extend(members.into_iter().map(|d| d.reference.clone()));
+            }
+        }
+    }
 }
