@@ -32,13 +32,14 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::apply;
 use super::compare;
-use super::engine::{Engine, lock};
+use super::engine::{AppState, Engine, lock};
 use super::inventory;
 use super::object::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef};
 use super::watch_index::TargetKey;
@@ -373,14 +374,11 @@ impl Engine {
         }
         if reference.is_secret() {
             tracing::info!(app, object = %reference, "a Secret drifted; asking for a sync of its app");
+            let correction =
+                Correction::of(app, reference, live.as_ref(), &inner.config.field_manager);
             inner.drift.record(Correction {
-                app: app.to_owned(),
-                object: reference.clone(),
-                recreated: live.is_none(),
-                changed_by: live
-                    .as_ref()
-                    .and_then(|l| last_other_manager(l, &inner.config.field_manager)),
                 resync: true,
+                ..correction
             });
             return Outcome::Clean;
         }
@@ -412,42 +410,62 @@ impl Engine {
                 .to_owned();
         }
         if hash != managed.live {
-            let before = state.inventory.clone();
-            if let Some(m) = state.objects.get_mut(reference) {
-                m.live.clone_from(&hash);
-            }
-            if let Some(e) = state.inventory.entries.get_mut(reference) {
-                e.live = hash;
-            }
-            if before != state.inventory
-                && inner.fence.check(app).is_ok()
-                && let Err(err) = inventory::parts::store(
-                    &inventory::parts::Writer {
-                        client: &inner.client,
-                        namespace: &inner.config.namespace,
-                        app,
-                        field_manager: &inner.config.field_manager,
-                        fence: &inner.fence,
-                    },
-                    &state.inventory,
-                    Some(&before),
-                )
-                .await
-            {
-                tracing::warn!(app, error = %err, "could not record the corrected object in the inventory");
-            }
+            self.record_live_hash(app, state, reference, hash).await;
         }
         tracing::info!(app, object = %reference, recreated = live.is_none(), "drift corrected");
-        inner.drift.record(Correction {
+        let correction = Correction::of(app, reference, live.as_ref(), &inner.config.field_manager);
+        inner.drift.record(correction);
+        Outcome::Corrected
+    }
+
+    /// After a correction whose live projection differs from the one recorded (a field the
+    /// server sets changed): the new hash goes into the app's state and its inventory.
+    async fn record_live_hash(
+        &self,
+        app: &str,
+        state: &mut AppState,
+        reference: &ObjectRef,
+        hash: String,
+    ) {
+        let inner = &self.inner;
+        let before = state.inventory.clone();
+        if let Some(m) = state.objects.get_mut(reference) {
+            m.live.clone_from(&hash);
+        }
+        if let Some(e) = state.inventory.entries.get_mut(reference) {
+            e.live = hash;
+        }
+        if before != state.inventory
+            && inner.fence.check(app).is_ok()
+            && let Err(err) = inventory::parts::store(
+                &inventory::parts::Writer {
+                    client: &inner.client,
+                    namespace: &inner.config.namespace,
+                    app,
+                    field_manager: &inner.config.field_manager,
+                    fence: &inner.fence,
+                },
+                &state.inventory,
+                Some(&before),
+            )
+            .await
+        {
+            tracing::warn!(app, error = %err, "could not record the corrected object in the inventory");
+        }
+    }
+}
+
+impl Correction {
+    /// A correction of `reference` (not a resync), `changed_by` the last manager of `live`
+    /// other than Tether's.
+    fn of(app: &str, reference: &ObjectRef, live: Option<&Value>, ours: &str) -> Self {
+        Correction {
             app: app.to_owned(),
             object: reference.clone(),
             recreated: live.is_none(),
-            changed_by: live
-                .as_ref()
-                .and_then(|l| last_other_manager(l, &inner.config.field_manager)),
+            changed_by: live.and_then(|l| last_other_manager(l, ours)),
             resync: false,
-        });
-        Outcome::Corrected
+        }
     }
 }
 
