@@ -4,14 +4,16 @@
 //! `.sourceignore` and Flux's default exclusions applied.
 
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tether_agent::render::flux_helm::git::GitSources;
-use tether_agent::render::flux_helm::{self, Context, NativeRenderer, NothingHeld};
-use tether_agent::render::helm_fetch::{ArchiveCache, FetchLimits};
+use tether_agent::render::flux_helm::{self, NativeRenderer};
 use tether_tests::peers::{Process, free_port, peer_binary, wait_for_port};
+
+#[path = "shared/flux_context.rs"]
+mod flux_context;
+use flux_context::ctx;
 
 const SETUP: &str = r#"
 import boto3, json, sys
@@ -91,22 +93,6 @@ fn start(files: &[(&str, &str)]) -> S3 {
         access_key,
         secret_key,
         _dir: dir,
-    }
-}
-
-fn ctx<'a>(renderer: &'a NativeRenderer, git: &'a GitSources) -> Context<'a> {
-    Context {
-        app: "web",
-        namespace: "shop",
-        renderer,
-        held: &NothingHeld,
-        hold: None,
-        limits: FetchLimits::default(),
-        cache: Arc::new(Mutex::new(ArchiveCache::new(1 << 20))),
-        applied: None,
-        git: Some(git),
-        cluster: None,
-        repositories: None,
     }
 }
 

@@ -5,17 +5,19 @@
 //! what the real `helm template` renders for the same directory and values.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use tether_agent::render::flux_helm::git::{GitSources, OwnSource};
-use tether_agent::render::flux_helm::{self, Context, NativeRenderer, NothingHeld};
-use tether_agent::render::helm_fetch::{ArchiveCache, FetchLimits};
+use tether_agent::render::flux_helm::{self, NativeRenderer};
 use tether_agent::source::Reference;
 use tether_agent::tree::{FsTree, Tree};
 use tether_tests::gitserver::{GitDaemon, HttpGit, Upstream, run};
 use tether_tests::helm_peers::helm3;
 use tether_tests::render_compare;
+
+#[path = "shared/flux_context.rs"]
+mod flux_context;
+use flux_context::ctx;
 
 const PASSWORD: &str = "git-pass-8d1c2f";
 
@@ -37,22 +39,6 @@ fn upstream(root: &Path) -> Upstream {
     }
     upstream.commit("the chart").expect("commit");
     upstream
-}
-
-fn ctx<'a>(renderer: &'a NativeRenderer, git: &'a GitSources) -> Context<'a> {
-    Context {
-        app: "web",
-        namespace: "shop",
-        renderer,
-        held: &NothingHeld,
-        hold: None,
-        limits: FetchLimits::default(),
-        cache: Arc::new(Mutex::new(ArchiveCache::new(1 << 20))),
-        applied: None,
-        git: Some(git),
-        cluster: None,
-        repositories: None,
-    }
 }
 
 fn git_repository(name: &str, url: &str, secret: Option<&str>) -> Value {

@@ -2,29 +2,14 @@
 //! copied in at `toPath` before the including repository's exclusions apply, as
 //! source-controller builds the artifact. Both repositories are served by a real git daemon.
 
-use std::sync::{Arc, Mutex};
-
 use serde_json::{Value, json};
 use tether_agent::render::flux_helm::git::GitSources;
-use tether_agent::render::flux_helm::{self, Context, NativeRenderer, NothingHeld};
-use tether_agent::render::helm_fetch::{ArchiveCache, FetchLimits};
+use tether_agent::render::flux_helm::{self, NativeRenderer};
 use tether_tests::gitserver::{GitDaemon, Upstream};
 
-fn ctx<'a>(renderer: &'a NativeRenderer, git: &'a GitSources) -> Context<'a> {
-    Context {
-        app: "web",
-        namespace: "shop",
-        renderer,
-        held: &NothingHeld,
-        hold: None,
-        limits: FetchLimits::default(),
-        cache: Arc::new(Mutex::new(ArchiveCache::new(1 << 20))),
-        applied: None,
-        git: Some(git),
-        cluster: None,
-        repositories: None,
-    }
-}
+#[path = "shared/flux_context.rs"]
+mod flux_context;
+use flux_context::ctx;
 
 fn repository(name: &str, url: &str, extra: Value) -> Value {
     let mut spec = json!({"url": url, "interval": "5m", "ref": {"branch": "main"}});

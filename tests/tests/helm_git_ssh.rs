@@ -5,32 +5,18 @@
 //! the Secret's `known_hosts`.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use tether_agent::render::flux_helm::git::GitSources;
-use tether_agent::render::flux_helm::{self, Context, NativeRenderer, NothingHeld};
-use tether_agent::render::helm_fetch::{ArchiveCache, FetchLimits};
+use tether_agent::render::flux_helm::{self, NativeRenderer};
 use tether_tests::gitserver::{SshGit, Upstream};
+
+#[path = "shared/flux_context.rs"]
+mod flux_context;
+use flux_context::ctx;
 
 const CHART: &str = "apiVersion: v2\nname: web\nversion: 0.3.0\n";
 const TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cfg\ndata:\n  colour: {{ .Values.colour | quote }}\n";
-
-fn ctx<'a>(renderer: &'a NativeRenderer, git: &'a GitSources) -> Context<'a> {
-    Context {
-        app: "web",
-        namespace: "shop",
-        renderer,
-        held: &NothingHeld,
-        hold: None,
-        limits: FetchLimits::default(),
-        cache: Arc::new(Mutex::new(ArchiveCache::new(1 << 20))),
-        applied: None,
-        git: Some(git),
-        cluster: None,
-        repositories: None,
-    }
-}
 
 fn objects(url: &str, identity: &str, known_hosts: Option<&str>) -> Vec<Value> {
     let mut data = json!({"identity": identity});
