@@ -7,7 +7,7 @@ pub(crate) mod schema;
 pub(crate) mod strategic;
 pub(crate) mod target;
 
-use super::kustomization::Patch;
+use super::kustomization::{Patch, Selector};
 use super::load::Dir;
 use super::{KustomizeError, ResId, Resource, transform_error};
 use crate::render::yaml;
@@ -188,120 +188,129 @@ pub(crate) fn apply_patches(
 ) -> Result<(), KustomizeError> {
     let legacy_json = field == "patchesJson6902";
     for entry in entries {
-        let text = match (entry.patch.trim().is_empty(), entry.path.is_empty()) {
-            (true, true) => {
-                return Err(transform_error(
-                    &here.file,
-                    field,
-                    "must specify one of patch and path",
-                ));
-            }
-            (false, false) => {
-                return Err(transform_error(
-                    &here.file,
-                    field,
-                    "patch and path can't be set at the same time",
-                ));
-            }
-            (false, true) => entry.patch.trim().to_owned(),
-            (true, false) => here.read_text(field, &entry.path)?.1,
-        };
+        let text = patch_text(here, field, entry)?;
         let source = origin(here, entry);
         let parsed = yaml::parse_values(&text, &here.limits)
             .map_err(|err| transform_error(&here.file, field, format!("{source}: {err}")))?;
         let is_json = text.trim_start().starts_with('[')
             || (parsed.len() == 1 && parsed[0].is_array())
             || legacy_json;
-        if is_json {
-            let ops = json6902::parse(&parsed).map_err(|reason| {
-                transform_error(&here.file, field, format!("{source}: {reason}"))
-            })?;
-            let Some(target) = &entry.target else {
-                return Err(transform_error(
-                    &here.file,
-                    field,
-                    format!("{source}: a JSON patch needs a target"),
-                ));
-            };
-            if legacy_json && target.name.is_empty() {
-                return Err(transform_error(
-                    &here.file,
-                    field,
-                    "must specify the target name",
-                ));
-            }
-            let selector = target::SelectorRegex::new(target)
-                .map_err(|reason| transform_error(&here.file, field, reason))?;
-            for res in resources.iter_mut() {
-                if !selector
-                    .selects(res)
-                    .map_err(|reason| transform_error(&here.file, field, reason))?
-                {
-                    continue;
-                }
-                if !legacy_json {
-                    res.store_previous_id();
-                }
-                json6902::apply(&mut res.obj, &ops).map_err(|reason| {
-                    transform_error(
-                        &here.file,
-                        field,
-                        format!("{source} on {}: {reason}", res.cur_id()),
-                    )
-                })?;
-            }
-            continue;
-        }
-        if parsed.iter().any(|doc| !doc.is_object()) || parsed.is_empty() {
-            return Err(transform_error(
-                &here.file,
-                field,
-                format!("{source}: unable to parse SM or JSON patch"),
-            ));
-        }
-        let options = PatchOptions {
-            allow_name_change: entry
-                .options
-                .get("allowNameChange")
-                .copied()
-                .unwrap_or(false),
-            allow_kind_change: entry
-                .options
-                .get("allowKindChange")
-                .copied()
-                .unwrap_or(false),
+        let entry = Entry {
+            here,
+            field,
+            source: &source,
+            entry,
         };
-        match &entry.target {
-            Some(target) => {
-                if parsed.len() > 1 {
-                    return Err(transform_error(
-                        &here.file,
-                        field,
-                        format!(
-                            "{source}: several strategic merge patches in one entry cannot have a target"
-                        ),
-                    ));
-                }
-                let selector = target::SelectorRegex::new(target)
-                    .map_err(|reason| transform_error(&here.file, field, reason))?;
-                let mut patch = parsed[0].clone();
-                stringify_metadata(&mut patch);
-                for res in resources.iter_mut() {
-                    if selector
-                        .selects(res)
-                        .map_err(|reason| transform_error(&here.file, field, reason))?
-                    {
-                        apply_strategic(here, field, res, &patch, &options)?;
-                    }
-                }
-                resources.retain(|r| !r.is_empty());
-            }
-            None => {
-                for patch in &parsed {
-                    apply_by_patch_id(here, field, patch, resources, &options)?;
-                }
-            }
+        if is_json {
+            entry.apply_json(&parsed, legacy_json, resources)?;
+        } else {
+            entry.apply_strategic(&parsed, resources)?;
         }
     }
     Ok(())
+}
+
+/// The text of one patch entry: inline or read from its file, never both.
+fn patch_text(here: &Dir<'_>, field: &str, entry: &Patch) -> Result<String, KustomizeError> {
+    match (entry.patch.trim().is_empty(), entry.path.is_empty()) {
+        (true, true) => Err(transform_error(
+            &here.file,
+            field,
+            "must specify one of patch and path",
+        )),
+        (false, false) => Err(transform_error(
+            &here.file,
+            field,
+            "patch and path can't be set at the same time",
+        )),
+        (false, true) => Ok(entry.patch.trim().to_owned()),
+        (true, false) => Ok(here.read_text(field, &entry.path)?.1),
+    }
+}
+
+/// One entry of `patches` being applied, with what its errors name.
+struct Entry<'a, 'd> {
+    here: &'a Dir<'d>,
+    field: &'a str,
+    source: &'a str,
+    entry: &'a Patch,
+}
+
+impl Entry<'_, '_> {
+    fn error(&self, reason: impl std::fmt::Display) -> KustomizeError {
+        transform_error(&self.here.file, self.field, reason.to_string())
+    }
+
+    fn selector(&self, target: &Selector) -> Result<target::SelectorRegex, KustomizeError> {
+        target::SelectorRegex::new(target).map_err(|reason| self.error(reason))
+    }
+
+    /// A JSON 6902 patch: applied to every resource its (required) target selects.
+    fn apply_json(
+        &self,
+        parsed: &[Value],
+        legacy_json: bool,
+        resources: &mut [Resource],
+    ) -> Result<(), KustomizeError> {
+        let source = self.source;
+        let ops =
+            json6902::parse(parsed).map_err(|reason| self.error(format!("{source}: {reason}")))?;
+        let Some(target) = &self.entry.target else {
+            return Err(self.error(format!("{source}: a JSON patch needs a target")));
+        };
+        if legacy_json && target.name.is_empty() {
+            return Err(self.error("must specify the target name"));
+        }
+        let selector = self.selector(target)?;
+        for res in resources.iter_mut() {
+            if !selector.selects(res).map_err(|reason| self.error(reason))? {
+                continue;
+            }
+            if !legacy_json {
+                res.store_previous_id();
+            }
+            json6902::apply(&mut res.obj, &ops)
+                .map_err(|reason| self.error(format!("{source} on {}: {reason}", res.cur_id())))?;
+        }
+        Ok(())
+    }
+
+    /// Strategic merge patches: to what the target selects, or else to the object each
+    /// patch names.
+    fn apply_strategic(
+        &self,
+        parsed: &[Value],
+        resources: &mut Vec<Resource>,
+    ) -> Result<(), KustomizeError> {
+        let (here, field, source) = (self.here, self.field, self.source);
+        if parsed.iter().any(|doc| !doc.is_object()) || parsed.is_empty() {
+            return Err(self.error(format!("{source}: unable to parse SM or JSON patch")));
+        }
+        let option = |name: &str| self.entry.options.get(name).copied().unwrap_or(false);
+        let options = PatchOptions {
+            allow_name_change: option("allowNameChange"),
+            allow_kind_change: option("allowKindChange"),
+        };
+        let Some(target) = &self.entry.target else {
+            for patch in parsed {
+                apply_by_patch_id(here, field, patch, resources, &options)?;
+            }
+            return Ok(());
+        };
+        if parsed.len() > 1 {
+            return Err(self.error(format!(
+                "{source}: several strategic merge patches in one entry cannot have a target"
+            )));
+        }
+        let selector = self.selector(target)?;
+        let mut patch = parsed[0].clone();
+        stringify_metadata(&mut patch);
+        for res in resources.iter_mut() {
+            if selector.selects(res).map_err(|reason| self.error(reason))? {
+                apply_strategic(here, field, res, &patch, &options)?;
+            }
+        }
+        resources.retain(|r| !r.is_empty());
+        Ok(())
+    }
 }
