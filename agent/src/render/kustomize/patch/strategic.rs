@@ -217,6 +217,22 @@ fn merge_list(
     if keys.is_empty() {
         return Ok(Value::Array(merge_scalar_set(&dest, patch)));
     }
+    let all = key_value_sets(&dest, patch, keys);
+    let mut merge = KeyedMerge {
+        keys,
+        global: lookup_keys(&all, keys),
+        dest: dest.into_iter().map(Some).collect(),
+        items: Vec::new(),
+    };
+    for values in &all {
+        merge.element(values, patch, elem_ty, path)?;
+    }
+    Ok(Value::Array(merge.result()))
+}
+
+/// The distinct key values of the patch's and the destination's elements (patch first);
+/// with several keys, two sets that agree where both are set are made one.
+fn key_value_sets(dest: &[Value], patch: &[Value], keys: &[&str]) -> Vec<Vec<String>> {
     let mut all: Vec<Vec<String>> = Vec::new();
     for item in patch.iter().chain(dest.iter()) {
         let values = key_values(item, keys);
@@ -234,98 +250,111 @@ fn merge_list(
             }
         }
     }
-    // The keys some element sets; an element is looked up by those of its own that are set.
+    all
+}
+
+/// The keys some element sets (all of them when none is set).
+fn lookup_keys(all: &[Vec<String>], keys: &[&str]) -> Vec<usize> {
     let used: Vec<bool> = (0..keys.len())
         .map(|i| all.iter().any(|v| v.get(i).is_some_and(|s| !s.is_empty())))
         .collect();
-    let global: Vec<usize> = if used.iter().any(|u| *u) {
+    if used.iter().any(|u| *u) {
         (0..keys.len()).filter(|i| used[*i]).collect()
     } else {
         (0..keys.len()).collect()
-    };
-    let mut dest: Vec<Option<Value>> = dest.into_iter().map(Some).collect();
-    // Merged elements, with the index of the original element each came from.
-    let mut items: Vec<(Value, Option<usize>)> = Vec::new();
-    for values in &all {
-        let mut lookup: Vec<usize> = global
-            .iter()
-            .copied()
+    }
+}
+
+/// A list merged by its merge keys, element by element.
+struct KeyedMerge {
+    keys: &'static [&'static str],
+    /// The indexes of the keys elements are looked up by.
+    global: Vec<usize>,
+    /// The destination's elements; `None` once an element was deleted.
+    dest: Vec<Option<Value>>,
+    /// Merged elements, with the index of the original element each came from.
+    items: Vec<(Value, Option<usize>)>,
+}
+
+impl KeyedMerge {
+    /// Merges the elements whose keys are `values` (an element is looked up by those of
+    /// its own keys that are set).
+    fn element(
+        &mut self,
+        values: &[String],
+        patch: &[Value],
+        elem_ty: Ty,
+        path: &str,
+    ) -> Result<(), String> {
+        let keys = self.keys;
+        let mut lookup: Vec<usize> = (self.global.iter().copied())
             .filter(|i| !values[*i].is_empty())
             .collect();
         if lookup.is_empty() {
-            lookup.clone_from(&global);
+            lookup.clone_from(&self.global);
         }
         let lkeys: Vec<&str> = lookup.iter().map(|i| keys[*i]).collect();
         let lvalues: Vec<String> = lookup.iter().map(|i| values[*i].clone()).collect();
-        let dest_index = dest.iter().position(|d| {
-            d.as_ref()
-                .is_some_and(|item| matches(item, &lkeys, &lvalues))
-        });
-        let patch_item = patch.iter().find(|item| matches(item, &lkeys, &lvalues));
+        let found = |item: &Value| matches(item, &lkeys, &lvalues);
+        let dest_index = self.dest.iter().position(|d| d.as_ref().is_some_and(found));
+        let patch_item = patch.iter().find(|item| found(item));
         if dest_index.is_none() && patch_item.is_none() {
-            continue;
+            return Ok(());
         }
         let element_path = format!("{path}[{}]", lvalues.join(","));
-        let current = dest_index.and_then(|i| dest[i].clone());
+        let current = dest_index.and_then(|i| self.dest[i].clone());
         let merged = match merge_node(current, patch_item, elem_ty, None, &element_path)? {
             Some(Value::Object(map)) if map.is_empty() => None,
             Some(Value::Null) | None => None,
             Some(other) => Some(other),
         };
         let Some(mut merged) = merged else {
-            for slot in dest.iter_mut() {
-                if slot
-                    .as_ref()
-                    .is_some_and(|item| matches(item, &lkeys, &lvalues))
-                {
+            for slot in &mut self.dest {
+                if slot.as_ref().is_some_and(found) {
                     *slot = None;
                 }
             }
-            items.retain(|(item, _)| !matches(item, &lkeys, &lvalues));
-            continue;
+            self.items.retain(|(item, _)| !found(item));
+            return Ok(());
         };
         if let Value::Object(map) = &mut merged {
-            for i in &global {
+            for i in &self.global {
                 if !map.contains_key(keys[*i]) && !values[*i].is_empty() {
                     map.insert(keys[*i].to_owned(), yaml::parse_scalar(&values[*i]));
                 }
             }
         }
         if let Some(i) = dest_index {
-            dest[i] = Some(merged.clone());
+            self.dest[i] = Some(merged.clone());
         }
-        match items
-            .iter_mut()
-            .find(|(item, _)| matches(item, &lkeys, &lvalues))
-        {
+        match self.items.iter_mut().find(|(item, _)| found(item)) {
             Some(slot) => *slot = (merged, dest_index),
-            None => items.push((merged, dest_index)),
+            None => self.items.push((merged, dest_index)),
         }
+        Ok(())
     }
-    let result: Vec<Value> = if global.len() > 1 {
-        // With several keys, kustomize moves every original element after the new ones,
-        // in the original order.
-        items
-            .into_iter()
-            .filter(|(_, from)| from.is_none())
-            .map(|(item, _)| item)
-            .chain(dest.into_iter().flatten())
-            .collect()
-    } else {
-        let taken: Vec<usize> = items.iter().filter_map(|(_, from)| *from).collect();
-        let rest: Vec<Value> = dest
-            .into_iter()
-            .enumerate()
+
+    /// The merged list in kustomize's order.
+    fn result(self) -> Vec<Value> {
+        if self.global.len() > 1 {
+            // With several keys, kustomize moves every original element after the new
+            // ones, in the original order.
+            return (self.items.into_iter())
+                .filter(|(_, from)| from.is_none())
+                .map(|(item, _)| item)
+                .chain(self.dest.into_iter().flatten())
+                .collect();
+        }
+        let taken: Vec<usize> = self.items.iter().filter_map(|(_, from)| *from).collect();
+        let rest = (self.dest.into_iter().enumerate())
             .filter(|(i, _)| !taken.contains(i))
-            .filter_map(|(_, item)| item)
-            .collect();
-        items
+            .filter_map(|(_, item)| item);
+        self.items
             .into_iter()
             .map(|(item, _)| item)
             .chain(rest)
             .collect()
-    };
-    Ok(Value::Array(result))
+    }
 }
 
 /// A list of scalars merged as an ordered set: the patch's values, then the others.
