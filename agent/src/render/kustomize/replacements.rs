@@ -6,7 +6,7 @@
 
 use super::fieldspec::split_path;
 use super::kustomization::{
-    FieldOptions, Replacement, ReplacementField, ReplacementSource, Selector,
+    FieldOptions, Replacement, ReplacementField, ReplacementSource, ReplacementTarget, Selector,
 };
 use super::load::Dir;
 use super::patch::target::label_selector_matches;
@@ -177,39 +177,7 @@ fn visit(
         return Ok(count);
     }
     if let Some(inner) = part.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
-        let Some((key, pattern)) = inner.split_once('=') else {
-            return Err(format!(
-                "list path element {part:?} must be [fieldName=fieldValue]"
-            ));
-        };
-        let re =
-            Regex::new(pattern).map_err(|err| format!("invalid pattern {pattern:?}: {err}"))?;
-        let Value::Array(items) = node else {
-            return Ok(0);
-        };
-        let mut count = 0;
-        for item in items.iter_mut() {
-            let text = if key.is_empty() {
-                scalar_text(item)
-            } else {
-                item.get(key).and_then(scalar_text)
-            };
-            if text.is_some_and(|t| re.is_match(t.trim())) {
-                count += visit(item, rest, create, set)?;
-            }
-        }
-        if count == 0 && create.is_some() {
-            let element = if key.is_empty() {
-                Value::from(pattern)
-            } else {
-                let mut m = Map::new();
-                m.insert(key.to_owned(), Value::from(pattern));
-                Value::Object(m)
-            };
-            items.push(element);
-            return visit(node, path, create, set);
-        }
-        return Ok(count);
+        return visit_matching(node, path, inner, create, set);
     }
     let Value::Object(map) = node else {
         return Ok(0);
@@ -226,6 +194,51 @@ fn visit(
         Some(child) => visit(child, rest, create, set),
         None => Ok(0),
     }
+}
+
+/// Visits the elements of a list that `[key=pattern]` (the first segment of `path`)
+/// selects, adding one when none does and `create` is given.
+fn visit_matching(
+    node: &mut Value,
+    path: &[String],
+    inner: &str,
+    create: Option<&Value>,
+    set: &mut dyn FnMut(&mut Value) -> Result<(), String>,
+) -> Result<usize, String> {
+    let rest = &path[1..];
+    let Some((key, pattern)) = inner.split_once('=') else {
+        return Err(format!(
+            "list path element {:?} must be [fieldName=fieldValue]",
+            path[0]
+        ));
+    };
+    let re = Regex::new(pattern).map_err(|err| format!("invalid pattern {pattern:?}: {err}"))?;
+    let Value::Array(items) = node else {
+        return Ok(0);
+    };
+    let mut count = 0;
+    for item in items.iter_mut() {
+        let text = if key.is_empty() {
+            scalar_text(item)
+        } else {
+            item.get(key).and_then(scalar_text)
+        };
+        if text.is_some_and(|t| re.is_match(t.trim())) {
+            count += visit(item, rest, create, set)?;
+        }
+    }
+    if count == 0 && create.is_some() {
+        let element = if key.is_empty() {
+            Value::from(pattern)
+        } else {
+            let mut m = Map::new();
+            m.insert(key.to_owned(), Value::from(pattern));
+            Value::Object(m)
+        };
+        items.push(element);
+        return visit(node, path, create, set);
+    }
+    Ok(count)
 }
 
 /// Writes `value` into a target field, keeping the target's scalar type as kustomize does.
@@ -283,6 +296,15 @@ fn replace_one(r: &Replacement, resources: &mut [Resource]) -> Result<(), String
     if r.targets.is_empty() {
         return Err("replacements must specify a source and at least one target".to_owned());
     }
+    let value = source_value(source, resources)?;
+    for target in &r.targets {
+        apply_target(target, &value, resources)?;
+    }
+    Ok(())
+}
+
+/// The value a replacement copies: its source object's field, or one part of it.
+fn source_value(source: &ReplacementSource, resources: &[Resource]) -> Result<Value, String> {
     let wanted = source_id(source);
     let found: Vec<&Resource> = resources
         .iter()
@@ -308,79 +330,84 @@ fn replace_one(r: &Replacement, resources: &mut [Resource]) -> Result<(), String
         .ok_or_else(|| {
             format!("fieldPath `{field_path}` is missing for replacement source {wanted}")
         })?;
-    let value = match source.options.as_ref().filter(|o| !o.delimiter.is_empty()) {
-        None => value,
-        Some(opts) => {
-            let text = scalar_text(&value)
-                .filter(|_| !value.is_object() && !value.is_array())
-                .ok_or("delimiter option can only be used with scalar nodes")?;
-            let parts: Vec<&str> = text.split(opts.delimiter.as_str()).collect();
-            let part = usize::try_from(opts.index).ok().and_then(|i| parts.get(i));
-            let part = part.ok_or_else(|| {
-                format!(
-                    "options.index {} is out of bounds for value {text}",
-                    opts.index
-                )
-            })?;
-            match &value {
-                Value::String(_) => Value::from(*part),
-                _ => yaml::parse_scalar(part),
-            }
-        }
+    let Some(opts) = source.options.as_ref().filter(|o| !o.delimiter.is_empty()) else {
+        return Ok(value);
     };
-    for target in &r.targets {
-        let Some(select) = &target.select else {
-            return Err("target must specify resources to select".to_owned());
-        };
-        let select_id = selector_id(select);
-        let paths: Vec<&str> = if target.field_paths.is_empty() {
-            vec!["metadata.name"]
-        } else {
-            target.field_paths.iter().map(String::as_str).collect()
-        };
-        for res in resources.iter_mut() {
-            if !matches_selectors(res, select)? {
-                continue;
-            }
-            let mut rejected = false;
-            for reject in &target.reject {
-                if (!reject.annotation_selector.is_empty() || !reject.label_selector.is_empty())
-                    && matches_selectors(res, reject)?
-                {
-                    rejected = true;
-                }
-            }
-            let ids = resource_ids(res);
-            rejected |= target.reject.iter().any(|reject| {
-                let rid = selector_id(reject);
-                rid != ResId::default() && ids.iter().any(|id| id.is_selected_by(&rid))
-            });
-            if rejected || !ids.iter().any(|id| id.is_selected_by(&select_id)) {
-                continue;
-            }
-            let create = target
-                .options
-                .as_ref()
-                .is_some_and(|o| o.create)
-                .then_some(&value);
-            for path in &paths {
-                let count = visit(
-                    &mut res.obj,
-                    &split_field_path(path),
-                    create,
-                    &mut |field| set_field(target.options.as_ref(), field, &value),
-                )?;
-                if count == 0 {
-                    let verb = if create.is_some() {
-                        "find or create"
-                    } else {
-                        "find"
-                    };
-                    return Err(format!(
-                        "unable to {verb} field {path:?} in replacement target {}",
-                        res.cur_id()
-                    ));
-                }
+    let text = scalar_text(&value)
+        .filter(|_| !value.is_object() && !value.is_array())
+        .ok_or("delimiter option can only be used with scalar nodes")?;
+    let parts: Vec<&str> = text.split(opts.delimiter.as_str()).collect();
+    let part = usize::try_from(opts.index).ok().and_then(|i| parts.get(i));
+    let part = part.ok_or_else(|| {
+        format!(
+            "options.index {} is out of bounds for value {text}",
+            opts.index
+        )
+    })?;
+    Ok(match &value {
+        Value::String(_) => Value::from(*part),
+        _ => yaml::parse_scalar(part),
+    })
+}
+
+/// Whether a target's `reject` entries leave `res` out.
+fn rejected(target: &ReplacementTarget, res: &Resource, ids: &[ResId]) -> Result<bool, String> {
+    for reject in &target.reject {
+        if (!reject.annotation_selector.is_empty() || !reject.label_selector.is_empty())
+            && matches_selectors(res, reject)?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(target.reject.iter().any(|reject| {
+        let rid = selector_id(reject);
+        rid != ResId::default() && ids.iter().any(|id| id.is_selected_by(&rid))
+    }))
+}
+
+/// Writes `value` into the fields of one target in every object it selects.
+fn apply_target(
+    target: &ReplacementTarget,
+    value: &Value,
+    resources: &mut [Resource],
+) -> Result<(), String> {
+    let Some(select) = &target.select else {
+        return Err("target must specify resources to select".to_owned());
+    };
+    let select_id = selector_id(select);
+    let paths: Vec<&str> = if target.field_paths.is_empty() {
+        vec!["metadata.name"]
+    } else {
+        target.field_paths.iter().map(String::as_str).collect()
+    };
+    let create = (target.options.as_ref())
+        .is_some_and(|o| o.create)
+        .then_some(value);
+    for res in resources.iter_mut() {
+        if !matches_selectors(res, select)? {
+            continue;
+        }
+        let ids = resource_ids(res);
+        if rejected(target, res, &ids)? || !ids.iter().any(|id| id.is_selected_by(&select_id)) {
+            continue;
+        }
+        for path in &paths {
+            let count = visit(
+                &mut res.obj,
+                &split_field_path(path),
+                create,
+                &mut |field| set_field(target.options.as_ref(), field, value),
+            )?;
+            if count == 0 {
+                let verb = if create.is_some() {
+                    "find or create"
+                } else {
+                    "find"
+                };
+                return Err(format!(
+                    "unable to {verb} field {path:?} in replacement target {}",
+                    res.cur_id()
+                ));
             }
         }
     }
