@@ -129,54 +129,8 @@ pub async fn command(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) 
 /// Builds the plan of every app.
 pub async fn plan(args: &PlanArgs) -> Result<Vec<AppPlan>, PlanError> {
     let config = Config::load(&args.config)?;
-    let mut keys = KeyRing::new();
-    for file in &config.keys.files {
-        keys.add_file(file)?;
-    }
-    keys.set_remote(&config.keys)?;
-    let client = if args.offline {
-        None
-    } else {
-        Some(
-            crate::sync::connect(&crate::sync::ClientOptions {
-                kubeconfig: args.kubeconfig.clone(),
-                ..Default::default()
-            })
-            .await?,
-        )
-    };
-    if let Some(client) = &client {
-        // Marks comparable with the agent's: the installation's key, read, never created.
-        if let Err(err) =
-            crate::secrets::redaction_key::load_or_create(client, &config.namespace, false).await
-        {
-            tracing::warn!(error = %err, "the installation's redaction key could not be read; marks are this run's");
-        }
-    }
-    // Offline, the stores are parsed (so a bad one is reported) but never contacted:
-    // ExternalSecrets are set aside before the secrets stage.
-    let mut stores = match &client {
-        Some(client) => Stores::new(Arc::new(crate::secrets::KubeCredentials::new(
-            client.clone(),
-        ))),
-        None => Stores::new(Arc::new(StaticCredentials::new())),
-    };
-    for store in &config.secret_stores {
-        stores
-            .add_cluster_store(store, &config.namespace)
-            .map_err(|e| PlanError::StoresFailed(Box::new(e)))?;
-    }
-    if client.is_some() {
-        for store in &config.inline_stores {
-            stores
-                .set_inline_store(store, &config.namespace)
-                .map_err(|e| PlanError::StoresFailed(Box::new(e)))?;
-        }
-    }
-    let ctx = SecretsContext {
-        keys: Arc::new(keys),
-        stores: Arc::new(stores),
-    };
+    let client = connect(args, &config).await?;
+    let ctx = secrets_context(&config, client.as_ref())?;
     let trees = trees(args, &config).await?;
     let schemas = crate::schema::SchemaCatalog::new(&crate::schema::SchemaOptions::default())?;
     let mut plans = Vec::new();
@@ -221,6 +175,62 @@ pub async fn plan(args: &PlanArgs) -> Result<Vec<AppPlan>, PlanError> {
     }
     plans.sort_by(|a, b| a.app.cmp(&b.app));
     Ok(plans)
+}
+
+/// The cluster client, unless `--offline`; with it, the installation's redaction key, so
+/// that marks compare with the agent's.
+async fn connect(args: &PlanArgs, config: &Config) -> Result<Option<kube::Client>, PlanError> {
+    if args.offline {
+        return Ok(None);
+    }
+    let client = crate::sync::connect(&crate::sync::ClientOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        ..Default::default()
+    })
+    .await?;
+    // Read, never created.
+    if let Err(err) =
+        crate::secrets::redaction_key::load_or_create(&client, &config.namespace, false).await
+    {
+        tracing::warn!(error = %err, "the installation's redaction key could not be read; marks are this run's");
+    }
+    Ok(Some(client))
+}
+
+/// The keys and secret stores of the configuration. Offline, the stores are parsed (so a
+/// bad one is reported) but never contacted: ExternalSecrets are set aside before the
+/// secrets stage.
+fn secrets_context(
+    config: &Config,
+    client: Option<&kube::Client>,
+) -> Result<SecretsContext, PlanError> {
+    let mut keys = KeyRing::new();
+    for file in &config.keys.files {
+        keys.add_file(file)?;
+    }
+    keys.set_remote(&config.keys)?;
+    let mut stores = match client {
+        Some(client) => Stores::new(Arc::new(crate::secrets::KubeCredentials::new(
+            client.clone(),
+        ))),
+        None => Stores::new(Arc::new(StaticCredentials::new())),
+    };
+    for store in &config.secret_stores {
+        stores
+            .add_cluster_store(store, &config.namespace)
+            .map_err(|e| PlanError::StoresFailed(Box::new(e)))?;
+    }
+    if client.is_some() {
+        for store in &config.inline_stores {
+            stores
+                .set_inline_store(store, &config.namespace)
+                .map_err(|e| PlanError::StoresFailed(Box::new(e)))?;
+        }
+    }
+    Ok(SecretsContext {
+        keys: Arc::new(keys),
+        stores: Arc::new(stores),
+    })
 }
 
 /// The trees to plan from, per source, with their revisions: the working directory

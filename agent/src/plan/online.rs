@@ -7,6 +7,7 @@ use crate::daemon::pipeline::{AppDef, Prepared};
 use crate::sync::client::Resolver;
 use crate::sync::object::ObjectRef;
 use crate::sync::{apply, changeset, compare, inventory, prune};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// Plans one app against the cluster.
@@ -16,118 +17,139 @@ pub async fn plan(
     app: &AppDef,
     prepared: &Prepared,
 ) -> AppPlan {
-    let mut plan = AppPlan::from_prepared(app, prepared);
-    let resolver = Resolver::new(client.clone());
-    let mut desired_refs = BTreeSet::new();
+    let mut planner = Planner {
+        client,
+        app,
+        resolver: Resolver::new(client.clone()),
+        plan: AppPlan::from_prepared(app, prepared),
+        desired_refs: BTreeSet::new(),
+    };
     // Plaintext leaves the zeroizing types only for the comparison; every shown value is
     // sanitized by `changeset::diff`.
     let objects = prepared.apply_objects();
     for (index, object) in objects.iter().enumerate() {
+        planner.object(index, object).await;
+    }
+    drop(objects);
+    match inventory::load(client, &config.namespace, &app.spec.name).await {
+        Ok(Some(inv)) => {
+            let leftovers: Vec<ObjectRef> = (inv.entries.into_keys())
+                .filter(|r| !planner.desired_refs.contains(r))
+                .collect();
+            for reference in &leftovers {
+                planner.leftover(reference).await;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => planner.error(format!("{}: {e}", e.reason())),
+    }
+    planner.plan
+}
+
+/// One app's plan being built.
+struct Planner<'a> {
+    client: &'a kube::Client,
+    app: &'a AppDef,
+    resolver: Resolver,
+    plan: AppPlan,
+    /// The desired objects seen so far (what is not among them is a leftover).
+    desired_refs: BTreeSet<ObjectRef>,
+}
+
+impl Planner<'_> {
+    /// Keeps the first error.
+    fn error(&mut self, message: String) {
+        self.plan.error.get_or_insert(message);
+    }
+
+    /// Plans one desired object: create, update (with its diff) or unchanged.
+    async fn object(&mut self, index: usize, object: &Value) {
         let reference = match ObjectRef::from_object(index, object) {
             Ok(r) => r,
-            Err(e) => {
-                plan.error
-                    .get_or_insert_with(|| format!("{}: {e}", e.reason()));
-                continue;
-            }
+            Err(e) => return self.error(format!("{}: {e}", e.reason())),
         };
-        let resolved = match resolver.resolve(&reference.gvk()).await {
-            Ok(r) => r,
-            Err(_) => {
-                // A kind the cluster does not know yet (its CRD is in the same sync).
-                plan.objects.push(ObjectPlan::create(
-                    reference.to_string(),
-                    changeset::sanitize(&reference, object),
-                ));
-                continue;
-            }
+        let Ok(resolved) = self.resolver.resolve(&reference.gvk()).await else {
+            // A kind the cluster does not know yet (its CRD is in the same sync).
+            let manifest = changeset::sanitize(&reference, object);
+            self.plan
+                .objects
+                .push(ObjectPlan::create(reference.to_string(), manifest));
+            return;
         };
+        let spec = &self.app.spec;
         let reference = if resolved.scope.namespaced && reference.namespace.is_empty() {
-            let ns = if app.spec.target_namespace.is_empty() {
+            let ns = if spec.target_namespace.is_empty() {
                 "default"
             } else {
-                &app.spec.target_namespace
+                &spec.target_namespace
             };
             reference.with_namespace(ns)
         } else {
             reference
         };
-        desired_refs.insert(reference.clone());
-        let api = apply::api_for(client, &resolved, &reference.namespace);
-        match apply::get(&api, &reference).await {
-            Ok(None) => plan.objects.push(ObjectPlan::create(
-                reference.to_string(),
-                changeset::sanitize(&reference, object),
-            )),
-            Ok(Some(live)) => {
-                let shape = compare::shape(&reference, object, &app.spec.ignore);
-                let managers = compare::yielding_managers(&reference, &app.spec.ignore);
-                let projected = compare::project_yielding(&live, &shape, &managers);
-                let diff = changeset::diff(&reference, &projected, &shape);
-                let action = if diff.is_empty() {
-                    PlanAction::Unchanged
-                } else {
-                    PlanAction::Update
-                };
-                plan.objects.push(ObjectPlan {
-                    object: reference.to_string(),
-                    action,
-                    reason: None,
-                    diff: diff
-                        .iter()
-                        .map(|c| {
-                            format!(
-                                "{}: {} -> {}",
-                                c.path,
-                                c.before.as_deref().unwrap_or("<none>"),
-                                c.after.as_deref().unwrap_or("<none>")
-                            )
-                        })
-                        .collect(),
-                    manifest: None,
-                });
-            }
-            Err(e) => {
-                plan.error
-                    .get_or_insert_with(|| format!("{}: {e}", e.reason()));
-            }
-        }
+        self.desired_refs.insert(reference.clone());
+        let api = apply::api_for(self.client, &resolved, &reference.namespace);
+        let live = match apply::get(&api, &reference).await {
+            Ok(live) => live,
+            Err(e) => return self.error(format!("{}: {e}", e.reason())),
+        };
+        let Some(live) = live else {
+            let manifest = changeset::sanitize(&reference, object);
+            self.plan
+                .objects
+                .push(ObjectPlan::create(reference.to_string(), manifest));
+            return;
+        };
+        let shape = compare::shape(&reference, object, &spec.ignore);
+        let managers = compare::yielding_managers(&reference, &spec.ignore);
+        let projected = compare::project_yielding(&live, &shape, &managers);
+        let diff = changeset::diff(&reference, &projected, &shape);
+        let action = if diff.is_empty() {
+            PlanAction::Unchanged
+        } else {
+            PlanAction::Update
+        };
+        let diff = diff.iter().map(|c| {
+            let before = c.before.as_deref().unwrap_or("<none>");
+            let after = c.after.as_deref().unwrap_or("<none>");
+            format!("{}: {before} -> {after}", c.path)
+        });
+        self.plan.objects.push(ObjectPlan {
+            object: reference.to_string(),
+            action,
+            reason: None,
+            diff: diff.collect(),
+            manifest: None,
+        });
     }
-    drop(objects);
-    match inventory::load(client, &config.namespace, &app.spec.name).await {
-        Ok(Some(inv)) => {
-            for reference in inv.entries.keys().filter(|r| !desired_refs.contains(*r)) {
-                let live = match resolver.resolve(&reference.gvk()).await {
-                    Ok(resolved) => {
-                        let api = apply::api_for(client, &resolved, &reference.namespace);
-                        apply::get(&api, reference).await.ok().flatten()
-                    }
-                    Err(_) => None,
-                };
-                let Some(live) = live else { continue };
-                let keep = if app.spec.prune {
-                    prune::keep_reason(&app.spec.name, reference, &live, None)
-                } else {
-                    Some("prune is disabled for the app".into())
-                };
-                plan.objects.push(ObjectPlan {
-                    object: reference.to_string(),
-                    action: if keep.is_some() {
-                        PlanAction::Orphan
-                    } else {
-                        PlanAction::Prune
-                    },
-                    reason: keep,
-                    diff: Vec::new(),
-                    manifest: None,
-                });
+
+    /// Plans an object of the inventory that left Git: prune, or orphan with the reason
+    /// it is kept. One that is gone from the cluster is left out.
+    async fn leftover(&mut self, reference: &ObjectRef) {
+        let live = match self.resolver.resolve(&reference.gvk()).await {
+            Ok(resolved) => {
+                let api = apply::api_for(self.client, &resolved, &reference.namespace);
+                apply::get(&api, reference).await.ok().flatten()
             }
-        }
-        Ok(None) => {}
-        Err(e) => {
-            plan.error
-                .get_or_insert_with(|| format!("{}: {e}", e.reason()));
-        }
+            Err(_) => None,
+        };
+        let Some(live) = live else { return };
+        let spec = &self.app.spec;
+        let keep = if spec.prune {
+            prune::keep_reason(&spec.name, reference, &live, None)
+        } else {
+            Some("prune is disabled for the app".into())
+        };
+        self.plan.objects.push(ObjectPlan {
+            object: reference.to_string(),
+            action: if keep.is_some() {
+                PlanAction::Orphan
+            } else {
+                PlanAction::Prune
+            },
+            reason: keep,
+            diff: Vec::new(),
+            manifest: None,
+        });
     }
-    plan
 }
