@@ -150,22 +150,7 @@ pub struct Fetched {
 /// Fetches what `req` asks for, blocking. See the module docs.
 pub fn fetch_blocking(req: &FetchRequest<'_>) -> Result<Fetched, FetchError> {
     let started = Instant::now();
-    let mut secrets: Vec<Zeroizing<String>> = req
-        .credentials
-        .secrets()
-        .into_iter()
-        .map(|s| Zeroizing::new(s.to_owned()))
-        .collect();
-    if let Some(header) = basic_auth_value(req.credentials) {
-        secrets.push(header);
-    }
-    secrets.extend(req.url.secrets().into_iter().map(Zeroizing::new));
-    let ctx = Ctx {
-        url: req.url.to_string(),
-        secrets,
-        ssh_log: req.cache_dir.join("tether-ssh.log"),
-    };
-
+    let ctx = Ctx::new(req);
     let (mut repo, recloned) = open_cache(req)?;
     configure(&mut repo, req, &ctx)?;
 
@@ -176,25 +161,7 @@ pub fn fetch_blocking(req: &FetchRequest<'_>) -> Result<Fetched, FetchError> {
         Arc::clone(&req.cancel),
     );
     let result = fetch_into(&repo, req, &ctx, &watchdog.interrupt);
-    let tripped = watchdog.stop();
-    match tripped {
-        Tripped::SizeLimit => {
-            return Err(FetchError::SizeLimitExceeded {
-                url: ctx.url.clone(),
-                limit: req.max_bytes,
-            });
-        }
-        Tripped::Deadline => {
-            return Err(FetchError::TimedOut {
-                url: ctx.url.clone(),
-                seconds: req.timeout.as_secs(),
-            });
-        }
-        Tripped::Cancelled => {
-            return Err(ctx.failed("receive pack", "cancelled".to_owned()));
-        }
-        Tripped::No => {}
-    }
+    check_tripped(watchdog.stop(), req, &ctx)?;
     let (local_ref, ref_name, received) = result?;
 
     // The watchdog samples; check the final size too, and drop a cache that is over it so the
@@ -211,14 +178,55 @@ pub fn fetch_blocking(req: &FetchRequest<'_>) -> Result<Fetched, FetchError> {
             limit: req.max_bytes,
         });
     }
+    let (commit, tree) = read_commit(&repo, &ctx, &local_ref)?;
+    let shallow = repo.is_shallow().unwrap_or(false);
+    tracing::debug!(
+        url = %req.url,
+        reference = %req.reference,
+        commit = %commit,
+        recloned,
+        shallow,
+        "fetched"
+    );
+    Ok(Fetched {
+        commit,
+        tree,
+        ref_name,
+        recloned,
+        shallow,
+        repo: repo.into_sync(),
+    })
+}
 
+/// The error for a fetch the watchdog stopped, if it did.
+fn check_tripped(tripped: Tripped, req: &FetchRequest<'_>, ctx: &Ctx) -> Result<(), FetchError> {
+    match tripped {
+        Tripped::SizeLimit => Err(FetchError::SizeLimitExceeded {
+            url: ctx.url.clone(),
+            limit: req.max_bytes,
+        }),
+        Tripped::Deadline => Err(FetchError::TimedOut {
+            url: ctx.url.clone(),
+            seconds: req.timeout.as_secs(),
+        }),
+        Tripped::Cancelled => Err(ctx.failed("receive pack", "cancelled".to_owned())),
+        Tripped::No => Ok(()),
+    }
+}
+
+/// The commit a fetched local ref points at, and its tree.
+fn read_commit(
+    repo: &gix::Repository,
+    ctx: &Ctx,
+    local_ref: &str,
+) -> Result<(gix::ObjectId, gix::ObjectId), FetchError> {
     let read_failed = |message: String| FetchError::ReadCommitFailed {
         url: ctx.url.clone(),
-        reference: local_ref.clone(),
+        reference: local_ref.to_owned(),
         message: ctx.scrub(&message),
     };
     let mut reference = repo
-        .find_reference(local_ref.as_str())
+        .find_reference(local_ref)
         .map_err(|err| read_failed(describe(&err)))?;
     let commit = reference
         .peel_to_commit()
@@ -226,27 +234,7 @@ pub fn fetch_blocking(req: &FetchRequest<'_>) -> Result<Fetched, FetchError> {
     let tree = commit
         .tree_id()
         .map_err(|err| read_failed(describe(&err)))?;
-    let commit_id = commit.id;
-    let tree = tree.detach();
-    drop(commit);
-    drop(reference);
-    let shallow = repo.is_shallow().unwrap_or(false);
-    tracing::debug!(
-        url = %req.url,
-        reference = %req.reference,
-        commit = %commit_id,
-        recloned,
-        shallow,
-        "fetched"
-    );
-    Ok(Fetched {
-        commit: commit_id,
-        tree,
-        ref_name,
-        recloned,
-        shallow,
-        repo: repo.into_sync(),
-    })
+    Ok((commit.id, tree.detach()))
 }
 
 struct Ctx {
@@ -258,6 +246,23 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// What errors name, and every secret they must never show (credentials, the basic
+    /// auth header, secrets in the URL).
+    fn new(req: &FetchRequest<'_>) -> Self {
+        let mut secrets: Vec<Zeroizing<String>> = (req.credentials.secrets().into_iter())
+            .map(|s| Zeroizing::new(s.to_owned()))
+            .collect();
+        if let Some(header) = basic_auth_value(req.credentials) {
+            secrets.push(header);
+        }
+        secrets.extend(req.url.secrets().into_iter().map(Zeroizing::new));
+        Ctx {
+            url: req.url.to_string(),
+            secrets,
+            ssh_log: req.cache_dir.join("tether-ssh.log"),
+        }
+    }
+
     fn scrub(&self, text: &str) -> String {
         let secrets: Vec<&str> = self.secrets.iter().map(|s| s.as_str()).collect();
         scrub(text, &secrets)
