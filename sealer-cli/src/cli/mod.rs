@@ -6,6 +6,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 mod cluster;
+mod files;
 mod kubeseal_cmd;
 mod seal_cmd;
 mod sops_cmd;

@@ -18,11 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tether_seal::sops::keys::Services;
 use tether_seal::sops::{
-    self, Decrypted, EncryptOptions, EncryptedFile, Error, Format, Identities, Node, Rule, config,
-    tree,
+    self, Decrypted, EncryptOptions, EncryptedFile, Error, Format, Identities, Node, config, tree,
 };
 
-use super::sops_keyargs::{self, KeyArgs, RotateArgs};
+use super::sops_keyargs::{self, KeyArgs, RotateArgs, RuleArgs};
 use super::sops_keys::CliKeys;
 use zeroize::Zeroizing;
 
@@ -50,30 +49,6 @@ pub struct TypeArgs {
     /// The output format; by default the input format.
     #[arg(long, value_name = "TYPE")]
     output_type: Option<String>,
-}
-
-/// The encryption rule flags (at most one).
-#[derive(Debug, clap::Args)]
-#[group(multiple = false)]
-pub struct RuleArgs {
-    /// Encrypt only keys matching this regex (e.g. '^(data|stringData)$').
-    #[arg(long, value_name = "RE")]
-    encrypted_regex: Option<String>,
-    /// Leave keys matching this regex in clear.
-    #[arg(long, value_name = "RE")]
-    unencrypted_regex: Option<String>,
-    /// Encrypt only keys with this suffix.
-    #[arg(long, value_name = "SUFFIX")]
-    encrypted_suffix: Option<String>,
-    /// Leave keys with this suffix in clear (default `_unencrypted`).
-    #[arg(long, value_name = "SUFFIX")]
-    unencrypted_suffix: Option<String>,
-    /// Encrypt only values preceded by a comment matching this regex.
-    #[arg(long, value_name = "RE")]
-    encrypted_comment_regex: Option<String>,
-    /// Leave values preceded by a comment matching this regex in clear.
-    #[arg(long, value_name = "RE")]
-    unencrypted_comment_regex: Option<String>,
 }
 
 /// Subcommands that work on SOPS files.
@@ -348,23 +323,6 @@ fn identities(args: &IdentityArgs) -> Result<Identities, Failure> {
     Ok(ids)
 }
 
-fn rule_from_args(r: &RuleArgs) -> Result<Option<Rule>, Failure> {
-    let pairs = [
-        ("encrypted_regex", &r.encrypted_regex),
-        ("unencrypted_regex", &r.unencrypted_regex),
-        ("encrypted_suffix", &r.encrypted_suffix),
-        ("unencrypted_suffix", &r.unencrypted_suffix),
-        ("encrypted_comment_regex", &r.encrypted_comment_regex),
-        ("unencrypted_comment_regex", &r.unencrypted_comment_regex),
-    ];
-    for (k, v) in pairs {
-        if let Some(v) = v {
-            return Ok(Some(Rule::from_key(k, v)?));
-        }
-    }
-    Ok(None)
-}
-
 fn encrypt(
     keys: &KeyArgs,
     rules: &RuleArgs,
@@ -397,7 +355,7 @@ fn encrypt(
             .map(|s| s.key_groups.clone())
             .unwrap_or_default(),
     };
-    let rule = match rule_from_args(rules)? {
+    let rule = match sops_keyargs::rule_from_args(rules)? {
         Some(r) => r,
         None => settings
             .as_ref()

@@ -1,11 +1,54 @@
 //! The master-key flags of the SOPS subcommands (`--age`, `--pgp`, `--kms`,
-//! `--hc-vault-transit`, ...), the `rotate` add/remove flags, and `updatekeys`.
+//! `--hc-vault-transit`, ...), the encryption rule flags, the `rotate` add/remove flags, and
+//! `updatekeys`.
 
 use std::path::Path;
 use tether_seal::sops::master::{KmsKey, VaultKey};
-use tether_seal::sops::{self, KeyRef, config};
+use tether_seal::sops::{self, KeyRef, Rule, config};
 
 use super::sops_cmd::{Failure, fail};
+
+/// The encryption rule flags (at most one).
+#[derive(Debug, clap::Args)]
+#[group(multiple = false)]
+pub struct RuleArgs {
+    /// Encrypt only keys matching this regex (e.g. '^(data|stringData)$').
+    #[arg(long, value_name = "RE")]
+    encrypted_regex: Option<String>,
+    /// Leave keys matching this regex in clear.
+    #[arg(long, value_name = "RE")]
+    unencrypted_regex: Option<String>,
+    /// Encrypt only keys with this suffix.
+    #[arg(long, value_name = "SUFFIX")]
+    encrypted_suffix: Option<String>,
+    /// Leave keys with this suffix in clear (default `_unencrypted`).
+    #[arg(long, value_name = "SUFFIX")]
+    unencrypted_suffix: Option<String>,
+    /// Encrypt only values preceded by a comment matching this regex.
+    #[arg(long, value_name = "RE")]
+    encrypted_comment_regex: Option<String>,
+    /// Leave values preceded by a comment matching this regex in clear.
+    #[arg(long, value_name = "RE")]
+    unencrypted_comment_regex: Option<String>,
+}
+
+/// The rule the flags give, if any.
+pub(super) fn rule_from_args(r: &RuleArgs) -> Result<Option<Rule>, Failure> {
+    let pairs = [
+        ("encrypted_regex", &r.encrypted_regex),
+        ("unencrypted_regex", &r.unencrypted_regex),
+        ("encrypted_suffix", &r.encrypted_suffix),
+        ("unencrypted_suffix", &r.unencrypted_suffix),
+        ("encrypted_comment_regex", &r.encrypted_comment_regex),
+        ("unencrypted_comment_regex", &r.unencrypted_comment_regex),
+    ];
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            return Ok(Some(Rule::from_key(k, v)?));
+        }
+    }
+    Ok(None)
+}
 
 /// The master keys of a new file (each a comma-separated list). Without any, the
 /// `SOPS_AGE_RECIPIENTS`, `SOPS_PGP_FP`, `SOPS_KMS_ARN`, `SOPS_VAULT_URIS` variables, else the

@@ -42,95 +42,111 @@ fn analyze(value: &str) -> Analysis {
         };
     }
     let chars: Vec<char> = value.chars().collect();
-    let mut block_indicators = value.starts_with("---") || value.starts_with("...");
-    let (mut line_breaks, mut special, mut tabs) = (false, false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break) = (false, false);
-    let (mut prev_space, mut prev_break) = (false, false);
+    let mut flags = Flags {
+        block_indicators: value.starts_with("---") || value.starts_with("..."),
+        ..Flags::default()
+    };
     let mut preceded_by_ws = true;
     let n = chars.len();
-    for i in 0..n {
-        let c = chars[i];
-        let followed_by_ws =
-            i + 1 >= n || matches!(chars[i + 1], ' ' | '\t') || is_break(chars[i + 1]);
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_indicators = true,
-                '?' | ':' | '-' if followed_by_ws => block_indicators = true,
-                _ => {}
-            }
-        } else {
-            match c {
-                ':' if followed_by_ws => block_indicators = true,
-                '#' if preceded_by_ws => block_indicators = true,
-                _ => {}
-            }
-        }
+    for (i, &c) in chars.iter().enumerate() {
+        let followed_by_ws = chars
+            .get(i + 1)
+            .is_none_or(|&next| matches!(next, ' ' | '\t') || is_break(next));
+        flags.block_indicators |= indicator(c, i == 0, followed_by_ws, preceded_by_ws);
         if c == '\t' {
-            tabs = true;
+            flags.tabs = true;
         } else if !is_printable(c) {
-            special = true;
+            flags.special = true;
         }
-        if c == ' ' {
-            if i == 0 {
-                leading_space = true;
-            }
-            if i + 1 == n {
-                trailing_space = true;
-            }
-            if prev_break {
-                break_space = true;
-            }
-            prev_space = true;
-            prev_break = false;
-        } else if is_break(c) {
-            line_breaks = true;
-            if i == 0 {
-                leading_break = true;
-            }
-            if i + 1 == n {
-                trailing_break = true;
-            }
-            if prev_space {
-                space_break = true;
-            }
-            prev_space = false;
-            prev_break = true;
-        } else {
-            prev_space = false;
-            prev_break = false;
-        }
+        flags.spacing(c, i == 0, i + 1 == n);
         preceded_by_ws = matches!(c, ' ' | '\t' | '\0') || is_break(c);
     }
-    let mut a = Analysis {
-        multiline: line_breaks,
-        block_plain_allowed: true,
-        single_quoted_allowed: true,
-        block_allowed: true,
-    };
-    if leading_space || leading_break || trailing_space || trailing_break {
-        a.block_plain_allowed = false;
+    flags.analysis()
+}
+
+/// Whether `c` is an indicator that rules out a plain scalar where it stands.
+fn indicator(c: char, first: bool, followed_by_ws: bool, preceded_by_ws: bool) -> bool {
+    if first {
+        match c {
+            '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
+            | '@' | '`' => true,
+            '?' | ':' | '-' => followed_by_ws,
+            _ => false,
+        }
+    } else {
+        match c {
+            ':' => followed_by_ws,
+            '#' => preceded_by_ws,
+            _ => false,
+        }
     }
-    if trailing_space {
-        a.block_allowed = false;
+}
+
+/// What the scan of a string found.
+#[derive(Default)]
+struct Flags {
+    block_indicators: bool,
+    line_breaks: bool,
+    special: bool,
+    tabs: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    break_space: bool,
+    space_break: bool,
+    prev_space: bool,
+    prev_break: bool,
+}
+
+impl Flags {
+    /// Notes where spaces and line breaks are, and which follows which.
+    fn spacing(&mut self, c: char, first: bool, last: bool) {
+        if c == ' ' {
+            self.leading_space |= first;
+            self.trailing_space |= last;
+            self.break_space |= self.prev_break;
+            self.prev_space = true;
+            self.prev_break = false;
+        } else if is_break(c) {
+            self.line_breaks = true;
+            self.leading_break |= first;
+            self.trailing_break |= last;
+            self.space_break |= self.prev_space;
+            self.prev_space = false;
+            self.prev_break = true;
+        } else {
+            self.prev_space = false;
+            self.prev_break = false;
+        }
     }
-    if break_space {
-        a.block_plain_allowed = false;
-        a.single_quoted_allowed = false;
+
+    /// The styles the findings allow.
+    fn analysis(&self) -> Analysis {
+        let mut a = Analysis {
+            multiline: self.line_breaks,
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: true,
+        };
+        if self.leading_space || self.leading_break || self.trailing_space || self.trailing_break {
+            a.block_plain_allowed = false;
+        }
+        if self.trailing_space {
+            a.block_allowed = false;
+        }
+        if self.break_space || self.space_break || self.tabs || self.special {
+            a.block_plain_allowed = false;
+            a.single_quoted_allowed = false;
+        }
+        if self.space_break || self.special {
+            a.block_allowed = false;
+        }
+        if self.line_breaks || self.block_indicators {
+            a.block_plain_allowed = false;
+        }
+        a
     }
-    if space_break || tabs || special {
-        a.block_plain_allowed = false;
-        a.single_quoted_allowed = false;
-    }
-    if space_break || special {
-        a.block_allowed = false;
-    }
-    if line_breaks || block_indicators {
-        a.block_plain_allowed = false;
-    }
-    a
 }
 
 fn is_old_bool(s: &str) -> bool {
