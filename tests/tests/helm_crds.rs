@@ -14,8 +14,6 @@ const EXTRA_API: &str = "monitoring.coreos.com/v1";
 
 /// Corpus charts with `crds/` files (in the chart or in an enabled subchart).
 const CHARTS_WITH_CRDS: &[&str] = &[
-    "argo-cd",
-    "argo-rollouts",
     "external-dns",
     "gatekeeper",
     "kube-prometheus-stack",
@@ -41,9 +39,11 @@ fn helm3(case: &Path) -> Output {
         .unwrap_or_else(|err| panic!("helm3 is installed by scripts/setup-peers: {err}"))
 }
 
-fn render(binary: &Path, case: &Path) -> Output {
+/// `tether-render DIR ...` or `tether-agent render DIR ...`.
+fn render(command: &[PathBuf], case: &Path) -> Output {
+    let (binary, args) = command.split_first().unwrap_or_else(|| panic!("a command"));
     Command::new(binary)
-        .arg("render")
+        .args(args)
         .arg(case.join("chart"))
         .arg("--root")
         .arg(case)
@@ -83,15 +83,15 @@ fn crd_files_are_printed_byte_for_byte_as_helm_template_prints_them() {
         let helm = String::from_utf8_lossy(&helm.stdout);
         let crds = crd_part(&helm);
         assert!(crds.contains("/crds/"), "{name}: helm printed no CRD file");
-        for binary in [tether_render(), tether_agent()] {
-            let out = render(&binary, &case);
+        for command in [vec![tether_render()], vec![tether_agent(), "render".into()]] {
+            let out = render(&command, &case);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success(), "{name}: {stderr}");
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(
                 text.starts_with(crds),
                 "{name}: {} does not start with helm's {} bytes of CRD files",
-                binary.display(),
+                command[0].display(),
                 crds.len()
             );
             // The objects follow as their own documents.
@@ -144,7 +144,6 @@ fn a_malformed_crd_file_fails_the_render_naming_the_file() {
     ] {
         write(&chart, "crds/bad.yaml", text);
         let out = Command::new(tether_render())
-            .arg("render")
             .arg(&chart)
             .arg("--root")
             .arg(dir.path())
@@ -161,7 +160,6 @@ fn a_malformed_crd_file_fails_the_render_naming_the_file() {
     }
     // Left out with --skip-crds, the file is not read.
     let out = Command::new(tether_render())
-        .arg("render")
         .arg(&chart)
         .arg("--root")
         .arg(dir.path())
