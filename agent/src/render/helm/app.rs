@@ -115,42 +115,7 @@ fn render_chart(
         Some(request) => fetch_remote(request, settings.repositories.as_deref())?,
         None => crate::render::helm_fetch::local::load_dir_with_local_dependencies(tree, dir)?,
     };
-    let mut options = ReleaseOptions {
-        include_crds: !settings.skip_crds,
-        crds_as_text,
-        kube_version: settings.kube_version.clone(),
-        api_versions: settings.api_versions.clone(),
-        app_seed: settings.app.clone(),
-        set: settings.set.clone(),
-        ..ReleaseOptions::default()
-    };
-    if let Some(name) = &settings.release_name {
-        options.release_name.clone_from(name);
-    }
-    if let Some(namespace) = &settings.namespace {
-        options.namespace.clone_from(namespace);
-    }
-    for file in &settings.value_files {
-        let path = dir.join(file).map_err(|source| HelmError::ReadFailed {
-            chart: dir.to_string(),
-            source,
-        })?;
-        options
-            .value_files
-            .push((path.to_string(), read_values_file(tree, &path)?));
-    }
-    let mut inline = settings.values.clone();
-    if let Some(from) = &settings.values_from {
-        inline = super::merge_maps(inline, from.values.clone());
-        options.secret_values |= from.secret;
-    }
-    options.values = inline;
-    if let Some(lookup) = &settings.lookup {
-        let lookup: Arc<dyn super::template::Lookup> = lookup.clone();
-        options.lookup = Some(lookup);
-        // A Secret looked up may reach an error message: none quotes a value.
-        options.secret_values = true;
-    }
+    let options = release_options(tree, dir, settings, crds_as_text)?;
     let release = render(&chart, &options).map_err(|e| match &settings.lookup {
         Some(lookup) => lookup
             .take_refusal()
@@ -189,6 +154,53 @@ fn render_chart(
         }
     }
     Ok(PrintedChart { crd_files, objects })
+}
+
+/// The release options of an app's chart: its settings, with its values files read
+/// through the tree.
+fn release_options(
+    tree: &Tree,
+    dir: &RelPath,
+    settings: &ChartSettings,
+    crds_as_text: bool,
+) -> Result<ReleaseOptions, HelmError> {
+    let mut options = ReleaseOptions {
+        include_crds: !settings.skip_crds,
+        crds_as_text,
+        kube_version: settings.kube_version.clone(),
+        api_versions: settings.api_versions.clone(),
+        app_seed: settings.app.clone(),
+        set: settings.set.clone(),
+        ..ReleaseOptions::default()
+    };
+    if let Some(name) = &settings.release_name {
+        options.release_name.clone_from(name);
+    }
+    if let Some(namespace) = &settings.namespace {
+        options.namespace.clone_from(namespace);
+    }
+    for file in &settings.value_files {
+        let path = dir.join(file).map_err(|source| HelmError::ReadFailed {
+            chart: dir.to_string(),
+            source,
+        })?;
+        options
+            .value_files
+            .push((path.to_string(), read_values_file(tree, &path)?));
+    }
+    let mut inline = settings.values.clone();
+    if let Some(from) = &settings.values_from {
+        inline = super::merge_maps(inline, from.values.clone());
+        options.secret_values |= from.secret;
+    }
+    options.values = inline;
+    if let Some(lookup) = &settings.lookup {
+        let lookup: Arc<dyn super::template::Lookup> = lookup.clone();
+        options.lookup = Some(lookup);
+        // A Secret looked up may reach an error message: none quotes a value.
+        options.secret_values = true;
+    }
+    Ok(options)
 }
 
 /// Fetches the remote chart through the configured access, with the process-wide cache.
