@@ -2,11 +2,13 @@
 //! binary (the same command without the daemon linked in: one short process per directory
 //! in CI starts faster, see README "Rendering in CI").
 
-use crate::render::{self, RenderOptions};
+use crate::render::helm::{self, CrdFile};
+use crate::render::{self, Object, RenderError, RenderOptions};
 use crate::tree::{FsTree, RelPath, Tree, relative_to};
 use crate::{output, repo_root};
 use clap::{CommandFactory as _, FromArgMatches as _};
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -123,20 +125,78 @@ pub fn run(program: &str, args: RenderArgs) -> ExitCode {
         Err(message) => return usage(message),
     };
     let tree = Tree::new(FsTree::new(root_abs.clone()));
-    let rendered = render::render(&tree, &rel, &options)
-        .map_err(|err| err.to_string())
-        .and_then(|objects| {
-            render::yaml::emit_documents(objects.iter().map(|o| &o.value))
-                .map_err(|err| err.to_string())
-        });
+    let rendered = render_output(&tree, &rel, &options).and_then(|(crd_files, objects)| {
+        let text = render::yaml::emit_documents(objects.iter().map(|o| &o.value))
+            .map_err(|err| err.to_string())?;
+        Ok((crd_files, text))
+    });
     match rendered {
-        Ok(text) => write_stdout(program, text.as_bytes(), "render"),
+        Ok((crd_files, text)) => write_with(program, "render", |out| {
+            for file in &crd_files {
+                file.write_to(out)?;
+            }
+            if !crd_files.is_empty() && !text.is_empty() {
+                out.write_all(b"---\n")?;
+            }
+            out.write_all(text.as_bytes())
+        }),
         Err(err) => {
             let message = format!("{}: {err}", dir.display());
             eprintln!("{program}: render {}", crate::text::clip_message(&message));
             ExitCode::from(1)
         }
     }
+}
+
+/// What `dir` renders to: a chart's `crds/` files as text (as `helm template` prints them,
+/// checked but not parsed), then the objects. Other directories have no CRD files apart.
+fn render_output(
+    tree: &Tree,
+    dir: &RelPath,
+    options: &RenderOptions,
+) -> Result<(Vec<CrdFile>, Vec<Object>), String> {
+    let Some(settings) = options
+        .helm
+        .as_ref()
+        .filter(|_| helm::is_chart_dir(tree, dir))
+    else {
+        let objects = render::render(tree, dir, options).map_err(|err| err.to_string())?;
+        return Ok((Vec::new(), objects));
+    };
+    let printed = helm::render_printed(tree, dir, settings).map_err(|source| {
+        RenderError::ChartFailed {
+            path: dir.to_string(),
+            source,
+        }
+        .to_string()
+    })?;
+    // The bounds `render::render` applies, the CRD files counted with the objects.
+    let limit = |what, limit| {
+        RenderError::LimitExceeded {
+            path: dir.to_string(),
+            what,
+            limit,
+        }
+        .to_string()
+    };
+    let count = printed.crd_files.len() + printed.objects.len();
+    if count > options.max_documents {
+        return Err(limit("the number of objects", options.max_documents));
+    }
+    let size = printed
+        .crd_files
+        .iter()
+        .map(|f| f.data.len())
+        .sum::<usize>()
+        + printed
+            .objects
+            .iter()
+            .map(|o| render::yaml::approximate_size(&o.value))
+            .sum::<usize>();
+    if size > options.max_output_bytes {
+        return Err(limit("the size of the output", options.max_output_bytes));
+    }
+    Ok((printed.crd_files, printed.objects))
 }
 
 /// The render options of the command line: values files are given relative to the current
@@ -174,9 +234,18 @@ fn options(root_abs: &Path, rel: &RelPath, chart: ChartArgs) -> Result<RenderOpt
 
 /// Writes a command's output; a closed stdout ends the command quietly.
 pub fn write_stdout(program: &str, bytes: &[u8], command: &str) -> ExitCode {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
+    write_with(program, command, |out| out.write_all(bytes))
+}
+
+/// Writes a command's output with `write` (through a buffer); a closed stdout ends the
+/// command quietly.
+fn write_with(
+    program: &str,
+    command: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> ExitCode {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if output::closed_pipe(&err) => ExitCode::from(output::EXIT_CLOSED_PIPE),
         Err(err) => {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::crds::CrdFile;
 use super::release::RenderedObject;
 use super::values_from::ResolvedValues;
 use super::{HelmError, ReleaseOptions, read_values_file, render};
@@ -79,12 +80,93 @@ pub fn render_app(
     dir: &RelPath,
     settings: &ChartSettings,
 ) -> Result<Vec<Object>, HelmError> {
+    render_chart(tree, dir, settings, false).map(|output| output.objects)
+}
+
+/// What a chart renders to when it is printed: its `crds/` files as text, then the
+/// objects.
+#[derive(Debug)]
+pub struct PrintedChart {
+    /// The `crds/` files (unless `skip_crds`), to print as they are, first.
+    pub crd_files: Vec<CrdFile>,
+    /// The objects in Helm's install order, then the hooks, as [`render_app`] gives them
+    /// (without the CRDs).
+    pub objects: Vec<Object>,
+}
+
+/// Renders the chart in `dir` as `helm template --include-crds` prints it: the `crds/` files
+/// as text (checked to be YAML mappings, not parsed into objects, so that a chart's large
+/// CRDs cost little time and memory), then the objects as [`render_app`] gives them.
+pub fn render_printed(
+    tree: &Tree,
+    dir: &RelPath,
+    settings: &ChartSettings,
+) -> Result<PrintedChart, HelmError> {
+    render_chart(tree, dir, settings, true)
+}
+
+fn render_chart(
+    tree: &Tree,
+    dir: &RelPath,
+    settings: &ChartSettings,
+    crds_as_text: bool,
+) -> Result<PrintedChart, HelmError> {
     let chart = match &settings.remote {
         Some(request) => fetch_remote(request, settings.repositories.as_deref())?,
         None => crate::render::helm_fetch::local::load_dir_with_local_dependencies(tree, dir)?,
     };
+    let options = release_options(tree, dir, settings, crds_as_text)?;
+    let release = render(&chart, &options).map_err(|e| match &settings.lookup {
+        Some(lookup) => lookup
+            .take_refusal()
+            .map_or(e, |reason| HelmError::LookupRefused { reason }),
+        None => e,
+    })?;
+    refuse_exposure(settings, &options, &chart.values, &release)?;
+    let source = |object: &RenderedObject| -> RelPath {
+        // `chart/templates/x.yaml` → `DIR/templates/x.yaml`.
+        let inner = object.template.split_once('/').map_or("", |(_, rest)| rest);
+        dir.join(inner).unwrap_or_else(|_| dir.clone())
+    };
+    let crd_files = release.crd_files;
+    let mut objects = Vec::new();
+    for object in release.crds.into_iter().chain(release.objects) {
+        objects.push(Object {
+            source: source(&object),
+            value: object.value,
+        });
+    }
+    for hook in release.hooks {
+        let rendered = RenderedObject {
+            template: hook.template,
+            value: hook.object,
+        };
+        objects.push(Object {
+            source: source(&rendered),
+            value: rendered.value,
+        });
+    }
+    if options.secret_values
+        && let Some(hold) = settings.hold.as_deref()
+    {
+        for object in &mut objects {
+            crate::render::flux_helm::hold_secret(&mut object.value, hold);
+        }
+    }
+    Ok(PrintedChart { crd_files, objects })
+}
+
+/// The release options of an app's chart: its settings, with its values files read
+/// through the tree.
+fn release_options(
+    tree: &Tree,
+    dir: &RelPath,
+    settings: &ChartSettings,
+    crds_as_text: bool,
+) -> Result<ReleaseOptions, HelmError> {
     let mut options = ReleaseOptions {
         include_crds: !settings.skip_crds,
+        crds_as_text,
         kube_version: settings.kube_version.clone(),
         api_versions: settings.api_versions.clone(),
         app_seed: settings.app.clone(),
@@ -118,43 +200,7 @@ pub fn render_app(
         // A Secret looked up may reach an error message: none quotes a value.
         options.secret_values = true;
     }
-    let release = render(&chart, &options).map_err(|e| match &settings.lookup {
-        Some(lookup) => lookup
-            .take_refusal()
-            .map_or(e, |reason| HelmError::LookupRefused { reason }),
-        None => e,
-    })?;
-    refuse_exposure(settings, &options, &chart.values, &release)?;
-    let source = |object: &RenderedObject| -> RelPath {
-        // `chart/templates/x.yaml` → `DIR/templates/x.yaml`.
-        let inner = object.template.split_once('/').map_or("", |(_, rest)| rest);
-        dir.join(inner).unwrap_or_else(|_| dir.clone())
-    };
-    let mut objects = Vec::new();
-    for object in release.crds.into_iter().chain(release.objects) {
-        objects.push(Object {
-            source: source(&object),
-            value: object.value,
-        });
-    }
-    for hook in release.hooks {
-        let rendered = RenderedObject {
-            template: hook.template,
-            value: hook.object,
-        };
-        objects.push(Object {
-            source: source(&rendered),
-            value: rendered.value,
-        });
-    }
-    if options.secret_values
-        && let Some(hold) = settings.hold.as_deref()
-    {
-        for object in &mut objects {
-            crate::render::flux_helm::hold_secret(&mut object.value, hold);
-        }
-    }
-    Ok(objects)
+    Ok(options)
 }
 
 /// Fetches the remote chart through the configured access, with the process-wide cache.

@@ -19,6 +19,7 @@ mod archive;
 pub mod capabilities;
 mod chart;
 pub mod cluster;
+mod crds;
 mod deps;
 pub mod exposure;
 mod ignore;
@@ -35,9 +36,12 @@ pub mod template;
 mod values;
 pub mod values_from;
 
-pub use app::{CHART_FILE, ChartSettings, is_chart_dir, is_remote, render_app};
+pub use app::{
+    CHART_FILE, ChartSettings, PrintedChart, is_chart_dir, is_remote, render_app, render_printed,
+};
 pub use archive::{ArchiveLimits, load_archive};
 pub use chart::{Chart, ChartFile, Dependency, Metadata};
+pub use crds::CrdFile;
 pub use load::load_dir;
 pub use options::{DEFAULT_RELEASE_NAME, ReleaseOptions};
 pub use release::{Release, RenderedObject, render};

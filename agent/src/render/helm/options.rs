@@ -33,6 +33,9 @@ pub struct ReleaseOptions {
     pub api_versions: Vec<String>,
     /// Put the `crds/` files in the release (`--include-crds`).
     pub include_crds: bool,
+    /// Keep the `crds/` files as text, as `helm template` prints them, instead of parsing
+    /// them into objects (they are still checked to be YAML mappings).
+    pub crds_as_text: bool,
     /// Keep `test` hooks.
     pub include_tests: bool,
     /// Skip `values.schema.json`.
@@ -59,6 +62,7 @@ impl Default for ReleaseOptions {
             kube_version: None,
             api_versions: Vec::new(),
             include_crds: true,
+            crds_as_text: false,
             include_tests: false,
             skip_schema_validation: false,
             app_seed: String::new(),

@@ -2,13 +2,14 @@
 //! each non-partial template executed with its chart's scope, the output split, sorted and
 //! separated into CRDs, objects and hooks as `helm template` prints them.
 
+use super::HelmError;
 use super::chart::Chart;
+use super::crds::{self, CrdFile};
 use super::options::{ReleaseOptions, prepare};
 use super::scope::{self, ChartObject, Files, map, s};
 use super::sort::{self, Hook};
 use super::template::{Environment, Runner, TemplateError, TemplateFile, TemplateSet, Value};
-use super::{HelmError, clip};
-use crate::render::yaml::{self, ParseOptions};
+use crate::render::yaml::ParseOptions;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,8 +29,11 @@ pub struct RenderedObject {
 /// What `helm template` produces for a chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Release {
-    /// The `crds/` documents (empty unless `include_crds`), first to apply.
+    /// The `crds/` documents (empty unless `include_crds`, and `crds_as_text` unset), first
+    /// to apply.
     pub crds: Vec<RenderedObject>,
+    /// The `crds/` files as text (empty unless `include_crds` and `crds_as_text`).
+    pub crd_files: Vec<CrdFile>,
     /// The objects, in Helm's install order.
     pub objects: Vec<RenderedObject>,
     /// The hooks in Helm's order (`test` hooks only with `include_tests`).
@@ -178,13 +182,14 @@ pub fn render(chart: &Chart, options: &ReleaseOptions) -> Result<Release, HelmEr
     if !options.include_tests {
         hooks.retain(|h| !h.is_test());
     }
-    let crds = if options.include_crds {
-        crds(&chart, &limits)?
-    } else {
-        Vec::new()
+    let (crds, crd_files) = match (options.include_crds, options.crds_as_text) {
+        (false, _) => (Vec::new(), Vec::new()),
+        (true, false) => (crds::objects(&chart, &limits)?, Vec::new()),
+        (true, true) => (Vec::new(), crds::files(&chart, &limits)?),
     };
     Ok(Release {
         crds,
+        crd_files,
         objects: generic
             .into_iter()
             .map(|m| RenderedObject {
@@ -244,25 +249,6 @@ fn execute_all(
         rendered.insert(template.clone(), text);
     }
     Ok(rendered)
-}
-
-fn crds(chart: &Chart, limits: &ParseOptions) -> Result<Vec<RenderedObject>, HelmError> {
-    let mut out = Vec::new();
-    for (template, file) in chart.crd_files() {
-        let text = String::from_utf8_lossy(&file.data);
-        let docs = yaml::parse_values(&text, limits).map_err(|e| HelmError::ManifestInvalid {
-            chart: chart.name().to_owned(),
-            template: template.clone(),
-            reason: clip(&e.to_string()),
-        })?;
-        for value in docs.into_iter().filter(|d| d.is_object()) {
-            out.push(RenderedObject {
-                template: template.clone(),
-                value,
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// A template error as a [`HelmError`] naming the chart, template and line.
@@ -415,6 +401,37 @@ mod tests {
         let release = render(&top(), &with_tests).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(release.hooks.len(), 2);
         assert!(release.crds.is_empty());
+    }
+
+    #[test]
+    fn crds_as_text_are_the_files_as_read_and_a_malformed_one_is_named() {
+        let options = ReleaseOptions {
+            crds_as_text: true,
+            ..ReleaseOptions::default()
+        };
+        let release = render(&top(), &options).unwrap_or_else(|e| panic!("{e}"));
+        assert!(release.crds.is_empty());
+        assert_eq!(release.crd_files.len(), 1);
+        assert_eq!(release.crd_files[0].template, "top/crds/crd.yaml");
+        assert!(
+            release.crd_files[0]
+                .data
+                .starts_with(b"apiVersion: apiextensions.k8s.io/v1\n")
+        );
+        let broken = chart(
+            &[
+                ("Chart.yaml", "apiVersion: v2\nname: b\nversion: 1.0.0\n"),
+                ("crds/a.yaml", "kind: A\n"),
+                ("crds/b.yaml", "kind: B\nspec: [\n"),
+            ],
+            Vec::new(),
+        );
+        let err = render(&broken, &options).err().map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(
+            err.starts_with("chart b: YAML parse error on b/crds/b.yaml: invalid YAML: "),
+            "{err}"
+        );
     }
 
     #[test]

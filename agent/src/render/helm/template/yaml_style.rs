@@ -236,11 +236,18 @@ fn go_parse_float(s: &str) -> bool {
             && !s.contains(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
 }
 
-/// go-yaml v2's timestamp formats (`2001-12-14`, `2001-12-14T21:59:43.10Z`, ...).
+/// go-yaml v2's timestamp formats (`2001-12-14`, `2001-12-14T21:59:43.10Z`, ...). Digits
+/// are ASCII digits, as Go's `\d`: a Unicode `\d` would also make the compiled expression
+/// some 1.5 MiB, built in every render that writes a number-like string.
 fn is_timestamp(s: &str) -> bool {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    // Every form starts with four digits and a dash, and is at least `2001-1-1` long.
+    let b = s.as_bytes();
+    if b.len() < 8 || b[4] != b'-' || !b[..4].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
     let re = RE.get_or_init(|| {
-        regex::Regex::new(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2}))|(?: (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d{1,9})?))?$")
+        regex::Regex::new(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:[Tt]([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2}))|(?: ([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:\.[0-9]{1,9})?))?$")
             .expect("valid regex")
     });
     let Some(c) = re.captures(s) else {
@@ -261,4 +268,32 @@ fn is_timestamp(s: &str) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_go_yamls_with_ascii_digits_only() {
+        for yes in [
+            "2001-12-14",
+            "2001-1-1",
+            "2001-12-14T21:59:43.10Z",
+            "2001-12-14 21:59:43.10",
+        ] {
+            assert!(is_timestamp(yes), "{yes}");
+            assert!(resolves_to_non_string(yes), "{yes}");
+        }
+        for no in [
+            "2001-13-14",
+            "2001-12",
+            "200-12-14",
+            "20011-12-14",
+            "\u{661}\u{662}\u{663}\u{664}-01-01",
+            "2001-01-\u{661}",
+        ] {
+            assert!(!is_timestamp(no), "{no}");
+        }
+    }
 }
