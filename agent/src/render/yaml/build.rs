@@ -19,7 +19,7 @@ use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 
 /// Most parser events one text may produce on the fast path (serde-saphyr's own default).
-const MAX_EVENTS: usize = 1_000_000;
+pub(super) const MAX_EVENTS: usize = 1_000_000;
 
 /// Most bytes aliases may copy in one text: a few aliases of a long string would otherwise
 /// expand a small file to gigabytes within the node budget.
@@ -117,7 +117,7 @@ impl Builder<'_> {
                     if empty {
                         self.empty_nulls.push(self.path());
                     }
-                    self.plain(text)?
+                    plain_value(&text, self.limits)?
                 } else {
                     Value::String(text.into_owned())
                 };
@@ -212,29 +212,29 @@ impl Builder<'_> {
         }
         Some(())
     }
+}
 
-    /// Types a plain scalar as serde-saphyr does; `None` when only serde can say.
-    fn plain(&self, text: std::borrow::Cow<'_, str>) -> Option<Value> {
-        if let Some(value) = plain_keyword(&text, self.limits.core_booleans) {
-            return Some(value);
-        }
-        let first = text.as_bytes().first().copied().unwrap_or(b' ');
-        if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
-            return Some(Value::String(text.into_owned()));
-        }
-        if let Some(number) = simple_integer(&text) {
-            return Some(number);
-        }
-        if text.starts_with("---") || text.starts_with("...") {
-            return Some(Value::String(text.into_owned()));
-        }
-        // Numbers in all their YAML spellings (octal, hex, floats, ...): serde-saphyr reads
-        // the scalar on its own, with the same options.
-        match serde_saphyr::from_str_with_options::<Value>(&text, options(self.limits)) {
-            Ok(value @ (Value::Number(_) | Value::Bool(_) | Value::String(_))) => Some(value),
-            Ok(_) => Some(Value::String(text.into_owned())),
-            Err(_) => None,
-        }
+/// Types a plain scalar as serde-saphyr does; `None` when only serde can say.
+pub(super) fn plain_value(text: &str, limits: &ParseOptions) -> Option<Value> {
+    if let Some(value) = plain_keyword(text, limits.core_booleans) {
+        return Some(value);
+    }
+    let first = text.as_bytes().first().copied().unwrap_or(b' ');
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return Some(Value::String(text.to_owned()));
+    }
+    if let Some(number) = simple_integer(text) {
+        return Some(number);
+    }
+    if text.starts_with("---") || text.starts_with("...") {
+        return Some(Value::String(text.to_owned()));
+    }
+    // Numbers in all their YAML spellings (octal, hex, floats, ...): serde-saphyr reads
+    // the scalar on its own, with the same options.
+    match serde_saphyr::from_str_with_options::<Value>(text, options(limits)) {
+        Ok(value @ (Value::Number(_) | Value::Bool(_) | Value::String(_))) => Some(value),
+        Ok(_) => Some(Value::String(text.to_owned())),
+        Err(_) => None,
     }
 }
 
@@ -275,7 +275,7 @@ fn simple_integer(text: &str) -> Option<Value> {
 
 /// Whether a plain key reads as a string (not null, a boolean or a number), so that it can
 /// be used as it is.
-fn is_plain_string(text: &str) -> bool {
+pub(super) fn is_plain_string(text: &str) -> bool {
     let first = text.as_bytes().first().copied().unwrap_or(b' ');
     // Booleans are checked with the YAML 1.1 spellings: a key that is a boolean in either
     // reading goes through serde.
