@@ -226,7 +226,7 @@ pub(super) fn plain_value(text: &str, limits: &ParseOptions) -> Option<Value> {
     if let Some(number) = simple_integer(text) {
         return Some(number);
     }
-    if text.starts_with("---") || text.starts_with("...") {
+    if text.starts_with("---") || text.starts_with("...") || is_quantity_like(text) {
         return Some(Value::String(text.to_owned()));
     }
     // Numbers in all their YAML spellings (octal, hex, floats, ...): serde-saphyr reads
@@ -236,6 +236,18 @@ pub(super) fn plain_value(text: &str, limits: &ParseOptions) -> Option<Value> {
         Ok(_) => Some(Value::String(text.to_owned())),
         Err(_) => None,
     }
+}
+
+/// Whether a scalar that starts with a digit holds a letter that no YAML number has (a
+/// number's letters are hex digits, the radix prefixes `x`, `o`, `b` and the exponent `e`):
+/// `250m`, `10Mi`, `30s` are strings, without asking serde-saphyr.
+fn is_quantity_like(text: &str) -> bool {
+    text.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && text.bytes().any(|b| {
+            b.is_ascii_alphabetic()
+                && !b.is_ascii_hexdigit()
+                && !matches!(b, b'x' | b'X' | b'o' | b'O')
+        })
 }
 
 /// Null and boolean spellings.
@@ -298,7 +310,7 @@ mod tests {
 
     #[test]
     fn types_plain_scalars_like_the_serde_path() {
-        let text = "a: 1\nb: -2\nc: 0644\nd: 1.5\ne: 0x1F\nf: yes\ng: ~\nh: text\ni: '1'\nj: .5\nk: 1e3\nl: -x\nm: 123456789012345678901\np: \"on\"\n";
+        let text = "a: 1\nb: -2\nc: 0644\nd: 1.5\ne: 0x1F\nf: yes\ng: ~\nh: text\ni: '1'\nj: .5\nk: 1e3\nl: -x\nm: 123456789012345678901\np: \"on\"\nq: 250m\nr: 10Mi\ns: 1h30m\nt: 0o17\nu: 0b101\nv: 1_000\nw: 0xfg\n";
         let serde: Vec<Value> =
             serde_saphyr::from_multiple_with_options(text, options(&ParseOptions::default()))
                 .expect("serde");
