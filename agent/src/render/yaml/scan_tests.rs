@@ -157,3 +157,59 @@ fn reads_line_ends_and_the_end_of_the_input_as_the_event_based_path_does() {
         assert!(answers_alike(text), "not answered: {text:?}");
     }
 }
+
+/// YAML fragments spliced into the cases by [`mutated_texts_read_alike`].
+const FRAGMENTS: &[&str] = &[
+    "- ", ": ", "\n", "\n  ", "\n- ", "|", "|-", "|+", "|2", ">", ">-", "'", "''", "\"", "\\x41",
+    "\\", "# ", " #", "[", "]", "{", "}", ", ", "~", "null", "yes", "0x1F", "012", "1e3", "+12",
+    "---\n", "...\n", " ", "  ", "\t", "\r\n", ":", "-", "a", "?", "é", "\\u00e9", "\\n", "\\ ",
+];
+
+/// A small deterministic fuzzer (xorshift): the cases with fragments inserted, bytes
+/// deleted and pieces copied, read by both readers with small budgets.
+#[test]
+fn mutated_texts_read_alike() {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % bound as u64).unwrap_or(0)
+    };
+    let cases: Vec<&str> = include_str!("scan_cases.yaml").split("#=====\n").collect();
+    let small = |core_booleans| ParseOptions {
+        core_booleans,
+        max_depth: 12,
+        max_documents: 20,
+        max_nodes: 2000,
+    };
+    let mut answered = 0;
+    for _ in 0..5000 {
+        let mut bytes = cases[next(cases.len())].as_bytes().to_vec();
+        for _ in 0..1 + next(4) {
+            let at = next(bytes.len() + 1);
+            match next(3) {
+                0 => {
+                    let fragment = FRAGMENTS[next(FRAGMENTS.len())];
+                    bytes.splice(at..at, fragment.bytes());
+                }
+                1 => drop(bytes.drain(at..(at + 1 + next(8)).min(bytes.len()))),
+                _ => {
+                    let piece = bytes[at..(at + next(40)).min(bytes.len())].to_vec();
+                    let to = next(bytes.len() + 1);
+                    bytes.splice(to..to, piece);
+                }
+            }
+        }
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        for core in [false, true] {
+            if let Some(scanned) = scan::read(&text, &small(core)) {
+                answered += 1;
+                assert_eq!(Some(scanned), build::build(&text, &small(core)), "{text:?}");
+            }
+        }
+    }
+    assert!(answered > 1000, "answered only {answered}");
+}
