@@ -19,7 +19,7 @@ use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 
 /// Most parser events one text may produce on the fast path (serde-saphyr's own default).
-const MAX_EVENTS: usize = 1_000_000;
+pub(super) const MAX_EVENTS: usize = 1_000_000;
 
 /// Most bytes aliases may copy in one text: a few aliases of a long string would otherwise
 /// expand a small file to gigabytes within the node budget.
@@ -117,7 +117,7 @@ impl Builder<'_> {
                     if empty {
                         self.empty_nulls.push(self.path());
                     }
-                    self.plain(text)?
+                    plain_value(&text, self.limits)?
                 } else {
                     Value::String(text.into_owned())
                 };
@@ -212,30 +212,42 @@ impl Builder<'_> {
         }
         Some(())
     }
+}
 
-    /// Types a plain scalar as serde-saphyr does; `None` when only serde can say.
-    fn plain(&self, text: std::borrow::Cow<'_, str>) -> Option<Value> {
-        if let Some(value) = plain_keyword(&text, self.limits.core_booleans) {
-            return Some(value);
-        }
-        let first = text.as_bytes().first().copied().unwrap_or(b' ');
-        if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
-            return Some(Value::String(text.into_owned()));
-        }
-        if let Some(number) = simple_integer(&text) {
-            return Some(number);
-        }
-        if text.starts_with("---") || text.starts_with("...") {
-            return Some(Value::String(text.into_owned()));
-        }
-        // Numbers in all their YAML spellings (octal, hex, floats, ...): serde-saphyr reads
-        // the scalar on its own, with the same options.
-        match serde_saphyr::from_str_with_options::<Value>(&text, options(self.limits)) {
-            Ok(value @ (Value::Number(_) | Value::Bool(_) | Value::String(_))) => Some(value),
-            Ok(_) => Some(Value::String(text.into_owned())),
-            Err(_) => None,
-        }
+/// Types a plain scalar as serde-saphyr does; `None` when only serde can say.
+pub(super) fn plain_value(text: &str, limits: &ParseOptions) -> Option<Value> {
+    if let Some(value) = plain_keyword(text, limits.core_booleans) {
+        return Some(value);
     }
+    let first = text.as_bytes().first().copied().unwrap_or(b' ');
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return Some(Value::String(text.to_owned()));
+    }
+    if let Some(number) = simple_integer(text) {
+        return Some(number);
+    }
+    if text.starts_with("---") || text.starts_with("...") || is_quantity_like(text) {
+        return Some(Value::String(text.to_owned()));
+    }
+    // Numbers in all their YAML spellings (octal, hex, floats, ...): serde-saphyr reads
+    // the scalar on its own, with the same options.
+    match serde_saphyr::from_str_with_options::<Value>(text, options(limits)) {
+        Ok(value @ (Value::Number(_) | Value::Bool(_) | Value::String(_))) => Some(value),
+        Ok(_) => Some(Value::String(text.to_owned())),
+        Err(_) => None,
+    }
+}
+
+/// Whether a scalar that starts with a digit holds a letter that no YAML number has (a
+/// number's letters are hex digits, the radix prefixes `x`, `o`, `b` and the exponent `e`):
+/// `250m`, `10Mi`, `30s` are strings, without asking serde-saphyr.
+fn is_quantity_like(text: &str) -> bool {
+    text.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && text.bytes().any(|b| {
+            b.is_ascii_alphabetic()
+                && !b.is_ascii_hexdigit()
+                && !matches!(b, b'x' | b'X' | b'o' | b'O')
+        })
 }
 
 /// Null and boolean spellings.
@@ -275,7 +287,7 @@ fn simple_integer(text: &str) -> Option<Value> {
 
 /// Whether a plain key reads as a string (not null, a boolean or a number), so that it can
 /// be used as it is.
-fn is_plain_string(text: &str) -> bool {
+pub(super) fn is_plain_string(text: &str) -> bool {
     let first = text.as_bytes().first().copied().unwrap_or(b' ');
     // Booleans are checked with the YAML 1.1 spellings: a key that is a boolean in either
     // reading goes through serde.
@@ -298,7 +310,7 @@ mod tests {
 
     #[test]
     fn types_plain_scalars_like_the_serde_path() {
-        let text = "a: 1\nb: -2\nc: 0644\nd: 1.5\ne: 0x1F\nf: yes\ng: ~\nh: text\ni: '1'\nj: .5\nk: 1e3\nl: -x\nm: 123456789012345678901\np: \"on\"\n";
+        let text = "a: 1\nb: -2\nc: 0644\nd: 1.5\ne: 0x1F\nf: yes\ng: ~\nh: text\ni: '1'\nj: .5\nk: 1e3\nl: -x\nm: 123456789012345678901\np: \"on\"\nq: 250m\nr: 10Mi\ns: 1h30m\nt: 0o17\nu: 0b101\nv: 1_000\nw: 0xfg\n";
         let serde: Vec<Value> =
             serde_saphyr::from_multiple_with_options(text, options(&ParseOptions::default()))
                 .expect("serde");
