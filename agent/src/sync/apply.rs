@@ -138,15 +138,24 @@ pub async fn apply(
 ) -> Result<Value, ApplyError> {
     let params = PatchParams::apply(field_manager).force();
     let patch = Patch::Apply(object);
-    let live = (|| async { api.patch(&reference.name, &params, &patch).await })
-        .retry(backoff())
-        .when(is_transient)
-        .await
-        .map_err(|err| {
-            let secret = reference.is_secret().then_some(object);
-            ApplyError::from_kube("apply", reference.to_string(), err, secret)
-        })?;
-    to_value(live, "apply", reference)
+    let request = kube::core::Request::new(api.resource_url());
+    let client = api.clone().into_client();
+    // The answer is read straight into a `Value` (the object as the server wrote it), not
+    // into a `DynamicObject` serialised again: half the decoding per applied object.
+    (|| async {
+        let mut req = request
+            .patch(&reference.name, &params, &patch)
+            .map_err(kube::Error::BuildRequest)?;
+        req.extensions_mut().insert("patch");
+        client.request::<Value>(req).await
+    })
+    .retry(backoff())
+    .when(is_transient)
+    .await
+    .map_err(|err| {
+        let secret = reference.is_secret().then_some(object);
+        ApplyError::from_kube("apply", reference.to_string(), err, secret)
+    })
 }
 
 /// Server-side applies the Secret `secret` (its stand-in prepared as `prepared`) as
