@@ -71,7 +71,7 @@ impl BigRepo {
         self.upstream
             .write(
                 "apps/small/account.yaml",
-                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: small\n".to_owned(),
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: small\n",
             )
             .expect("write");
     }

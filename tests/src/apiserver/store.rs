@@ -87,7 +87,10 @@ const WATCH_QUEUE: usize = 4096;
 /// cluster-scoped resource), so that a change wakes only the watches it is in scope of, as
 /// the real server's watch cache dispatches by namespace instead of waking every watcher.
 #[derive(Debug, Default)]
-struct Watchers(HashMap<String, HashMap<String, Vec<mpsc::Sender<Arc<Event>>>>>);
+struct Watchers(HashMap<String, HashMap<String, Inboxes>>);
+
+/// The inboxes of the watches of one storage key and namespace.
+type Inboxes = Vec<mpsc::Sender<Arc<Event>>>;
 
 impl Watchers {
     fn add(&mut self, storage_key: &str, namespace: &str) -> mpsc::Receiver<Arc<Event>> {
