@@ -5,7 +5,7 @@
 //!   tracked, and after a restart the objects that left Git are pruned and nothing is left
 //!   behind, neither objects nor parts.
 //! - A big app (14,000 small ConfigMaps, 50,000 with `TETHER_BIG_APP_OBJECTS=50000`) syncs and
-//!   prunes correctly.
+//!   prunes correctly, and when it leaves Git its ConfigMaps go with one collection delete.
 
 #[path = "daemon/support.rs"]
 #[allow(dead_code)]
@@ -43,9 +43,12 @@ impl BigRepo {
         }
     }
 
-    /// Commits the app with the objects `range` named by `name`.
+    /// Commits the app with the objects `range` named by `name`, beside a small app (one
+    /// ServiceAccount) that lets the big one leave Git without all of the source's apps
+    /// leaving at once.
     fn commit(&self, range: Range<usize>, name: fn(usize) -> String) {
         let _ = std::fs::remove_dir_all(self.upstream.work.join("apps"));
+        self.write_small();
         let all: Vec<usize> = range.collect();
         for (n, chunk) in all.chunks(1000).enumerate() {
             let mut text = String::new();
@@ -60,6 +63,24 @@ impl BigRepo {
                 .expect("write");
         }
         self.upstream.commit("objects").expect("commit");
+    }
+}
+
+impl BigRepo {
+    fn write_small(&self) {
+        self.upstream
+            .write(
+                "apps/small/account.yaml",
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: small\n",
+            )
+            .expect("write");
+    }
+
+    /// Commits the small app alone: the big one leaves Git.
+    fn commit_without_big(&self) {
+        let _ = std::fs::remove_dir_all(self.upstream.work.join("apps"));
+        self.write_small();
+        self.upstream.commit("the big app leaves").expect("commit");
     }
 }
 
@@ -268,6 +289,24 @@ async fn a_big_app_syncs_and_prunes() {
         pruning.elapsed().as_secs_f64()
     );
     assert_eq!(tracked(&server).await, names(pruned..total, short));
+
+    // The app leaves Git: every one of its ConfigMaps goes, with one collection delete.
+    let deletes_before = server.requests().count("delete", "configmaps");
+    repo.commit_without_big();
+    let leaving = Instant::now();
+    assert_eq!(agent.push(), 202);
+    converged(&server, &BTreeSet::new(), Duration::from_secs(900), &agent);
+    println!(
+        "{} objects of the departed app pruned in {:.1} s",
+        total - pruned,
+        leaving.elapsed().as_secs_f64()
+    );
+    assert_eq!(server.requests().count("deletecollection", "configmaps"), 1);
+    let single = server.requests().count("delete", "configmaps") - deletes_before;
+    assert!(
+        single < 10,
+        "the departed app's ConfigMaps were deleted one by one: {single} deletes"
+    );
     agent.terminate();
     server.shutdown().await;
 }

@@ -4,12 +4,29 @@
 //!
 //! The file is an 8-byte header (`TKS1`, the JSON length as u32 little endian) and a zlib
 //! stream of `{"schemas": [...], "versions": {"1.35": {"definitions": {NAME: INDEX},
-//! "kinds": {"GROUP/VERSION/KIND": NAME}}}}`. It is decoded once, on first use.
+//! "kinds": {"GROUP/VERSION/KIND": NAME}}}}`. It is decoded once, on first use; each schema
+//! is kept as compact JSON text and parsed the first time it is looked up, so a process holds
+//! as trees only the schemas of the kinds it meets.
 
 use super::SchemaError;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+/// One schema: its compact JSON text, and its tree once looked up.
+#[derive(Debug)]
+struct Schema {
+    text: Box<str>,
+    tree: OnceLock<Value>,
+}
+
+impl Schema {
+    fn tree(&self) -> &Value {
+        // The text was written from a parsed value: it parses again.
+        self.tree
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
+    }
+}
 
 /// The compact schemas, as built into the binary.
 static PACKED: &[u8] = include_bytes!("../../schemas/kubernetes.bin");
@@ -29,7 +46,7 @@ pub struct BuiltinVersion {
 /// Every built-in version, sharing their schemas.
 #[derive(Debug)]
 pub struct Builtin {
-    schemas: Vec<Value>,
+    schemas: Vec<Schema>,
     versions: Vec<BuiltinVersion>,
 }
 
@@ -98,10 +115,15 @@ impl Builtin {
             }
         }
         versions.sort_by_key(|v| minor_of(&v.version));
-        Ok(Self {
-            schemas: document.schemas,
-            versions,
-        })
+        let schemas = document
+            .schemas
+            .into_iter()
+            .map(|v| Schema {
+                text: v.to_string().into_boxed_str(),
+                tree: OnceLock::new(),
+            })
+            .collect();
+        Ok(Self { schemas, versions })
     }
 
     /// The supported versions, oldest first.
@@ -154,7 +176,7 @@ impl<'a> BuiltinRef<'a> {
     #[must_use]
     pub fn definition(&self, name: &str) -> Option<&'a Value> {
         let index = *self.version.definitions.get(name)?;
-        self.builtin.schemas.get(index)
+        self.builtin.schemas.get(index).map(Schema::tree)
     }
 
     /// The schema of a kind (`apps`, `v1`, `Deployment`).

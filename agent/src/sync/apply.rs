@@ -26,7 +26,7 @@ pub enum ApplyError {
     /// The API refused the call (after retries for transient answers).
     #[error("{verb} {object}: {code} {reason}: {message}")]
     Rejected {
-        /// `apply`, `get`, `list` or `delete`.
+        /// `apply`, `get`, `list`, `delete` or `deletecollection`.
         verb: &'static str,
         /// The object (or `kind namespace` for a list).
         object: String,
@@ -40,7 +40,7 @@ pub enum ApplyError {
     /// The API could not be reached or answered something unreadable.
     #[error("{verb} {object}: {message}")]
     Unreachable {
-        /// `apply`, `get`, `list` or `delete`.
+        /// `apply`, `get`, `list`, `delete` or `deletecollection`.
         verb: &'static str,
         /// The object.
         object: String,
@@ -138,15 +138,24 @@ pub async fn apply(
 ) -> Result<Value, ApplyError> {
     let params = PatchParams::apply(field_manager).force();
     let patch = Patch::Apply(object);
-    let live = (|| async { api.patch(&reference.name, &params, &patch).await })
-        .retry(backoff())
-        .when(is_transient)
-        .await
-        .map_err(|err| {
-            let secret = reference.is_secret().then_some(object);
-            ApplyError::from_kube("apply", reference.to_string(), err, secret)
-        })?;
-    to_value(live, "apply", reference)
+    let request = kube::core::Request::new(api.resource_url());
+    let client = api.clone().into_client();
+    // The answer is read straight into a `Value` (the object as the server wrote it), not
+    // into a `DynamicObject` serialised again: half the decoding per applied object.
+    (|| async {
+        let mut req = request
+            .patch(&reference.name, &params, &patch)
+            .map_err(kube::Error::BuildRequest)?;
+        req.extensions_mut().insert("patch");
+        client.request::<Value>(req).await
+    })
+    .retry(backoff())
+    .when(is_transient)
+    .await
+    .map_err(|err| {
+        let secret = reference.is_secret().then_some(object);
+        ApplyError::from_kube("apply", reference.to_string(), err, secret)
+    })
 }
 
 /// Server-side applies the Secret `secret` (its stand-in prepared as `prepared`) as
@@ -253,8 +262,30 @@ pub async fn list(
     what: &str,
     label_selector: &str,
 ) -> Result<Vec<Value>, ApplyError> {
+    list_with_version(api, what, label_selector)
+        .await
+        .map(|l| l.objects)
+}
+
+/// The objects of a list and the resourceVersion the list was read at (its first page's:
+/// the later pages are read from the same snapshot).
+#[derive(Debug)]
+pub struct Listing {
+    /// The objects.
+    pub objects: Vec<Value>,
+    /// The list's resourceVersion.
+    pub resource_version: String,
+}
+
+/// [`list`], with the resourceVersion the list was read at.
+pub async fn list_with_version(
+    api: &Api<DynamicObject>,
+    what: &str,
+    label_selector: &str,
+) -> Result<Listing, ApplyError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
+    let mut version: Option<String> = None;
     loop {
         let mut params = ListParams::default().labels(label_selector).limit(500);
         if let Some(t) = &token {
@@ -265,6 +296,9 @@ pub async fn list(
             .when(is_transient)
             .await
             .map_err(|err| ApplyError::from_kube("list", what.to_owned(), err, None))?;
+        if version.is_none() {
+            version = Some(page.metadata.resource_version.clone().unwrap_or_default());
+        }
         for item in page.items {
             out.push(
                 serde_json::to_value(item).map_err(|err| ApplyError::Unreachable {
@@ -276,9 +310,66 @@ pub async fn list(
         }
         match page.metadata.continue_.filter(|t| !t.is_empty()) {
             Some(t) => token = Some(t),
-            None => return Ok(out),
+            None => {
+                return Ok(Listing {
+                    objects: out,
+                    resource_version: version.unwrap_or_default(),
+                });
+            }
         }
     }
+}
+
+/// Deletes with one request (`deletecollection`, propagation `Background`) the objects of
+/// `api` that carried `label_selector` at `resource_version`, read with
+/// `resourceVersionMatch=Exact`: exactly the set a list at that version returned, never an
+/// object created or labelled since. Returns the names the server reports deleted (`None`
+/// when it answered with a bare Status).
+pub async fn delete_collection_at(
+    client: &Client,
+    api: &Api<DynamicObject>,
+    what: &str,
+    label_selector: &str,
+    resource_version: &str,
+) -> Result<Option<Vec<String>>, ApplyError> {
+    let url = format!(
+        "{}?labelSelector={}&resourceVersion={}&resourceVersionMatch=Exact",
+        api.resource_url(),
+        path_segment(label_selector),
+        path_segment(resource_version),
+    );
+    let body = serde_json::json!({
+        "kind": "DeleteOptions",
+        "apiVersion": "v1",
+        "propagationPolicy": "Background",
+    })
+    .to_string();
+    let answer = (|| async {
+        let request = http::Request::builder()
+            .method(http::Method::DELETE)
+            .uri(url.as_str())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(body.clone().into_bytes())
+            .map_err(|e| kube::Error::BuildRequest(kube::core::request::Error::BuildRequest(e)))?;
+        client.request_text(request).await
+    })
+    .retry(backoff())
+    .when(is_transient)
+    .await
+    .map_err(|err| ApplyError::from_kube("deletecollection", what.to_owned(), err, None))?;
+    let answer: Value = serde_json::from_str(&answer).map_err(|err| ApplyError::Unreachable {
+        verb: "deletecollection",
+        object: what.to_owned(),
+        message: format!("decode the answer: {err}"),
+    })?;
+    Ok(answer.get("items").and_then(Value::as_array).map(|items| {
+        items
+            .iter()
+            .filter_map(|i| i.pointer("/metadata/name").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
+    }))
 }
 
 /// What a delete did.

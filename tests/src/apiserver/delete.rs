@@ -108,23 +108,40 @@ fn delete_namespace_contents(store: &mut Store, namespace: &str) {
     }
 }
 
-/// DELETE a collection: every object matching the selectors.
+/// DELETE a collection: every object matching the selectors, now or, with `exact`
+/// (`resourceVersion` and `resourceVersionMatch=Exact`), among the objects as they were at
+/// that resourceVersion; `410 Gone` when the history no longer reaches it. Objects already
+/// gone are skipped, as the real server ignores their `NotFound`.
 pub fn delete_collection(
     store: &mut Store,
     ty: &Arc<ResourceType>,
     namespace: Option<&str>,
     selectors: &Selectors,
     opts: &DeleteOptions,
+    exact: Option<u64>,
 ) -> ApiResult<Value> {
-    let targets: Vec<(String, String)> = store
-        .list(&ty.storage_key(), namespace)
-        .into_iter()
-        .filter(|o| selectors.matches(o))
-        .map(|o| (meta::namespace(o).to_owned(), meta::name(o).to_owned()))
-        .collect();
+    let targets: Vec<(String, String)> = match exact {
+        None => store
+            .list(&ty.storage_key(), namespace)
+            .into_iter()
+            .filter(|o| selectors.matches(o))
+            .map(|o| (meta::namespace(o).to_owned(), meta::name(o).to_owned()))
+            .collect(),
+        Some(rv) => store
+            .list_at(&ty.storage_key(), namespace, rv)
+            .map_err(|oldest| ApiError::gone(rv, oldest))?
+            .into_iter()
+            .filter(|(_, then)| selectors.matches(then))
+            .map(|((_, ns, name), _)| (ns, name))
+            .collect(),
+    };
     let mut items = Vec::new();
     for (ns, name) in targets {
-        items.push(delete(store, ty, &ns, &name, opts)?);
+        match delete(store, ty, &ns, &name, opts) {
+            Ok(item) => items.push(item),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(json!({
         "kind": format!("{}List", ty.kind),
@@ -132,4 +149,72 @@ pub fn delete_collection(
         "metadata": {"resourceVersion": store.current_rv().to_string()},
         "items": items,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::selectors::LabelSelector;
+    use crate::apiserver::verbs::{WriteOptions, create};
+
+    fn labelled(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "n", "labels": {"l": "x"}}})
+    }
+
+    #[test]
+    fn a_collection_delete_at_an_exact_version_deletes_what_matched_then_and_nothing_newer() {
+        let mut store = Store::new(100);
+        let opts = WriteOptions {
+            manager: "test".into(),
+            ..WriteOptions::default()
+        };
+        let ns_ty = store.registry.resolve("Namespace").expect("built in");
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}});
+        create(&mut store, &ns_ty, "", ns, &opts).expect("namespace");
+        let cm = store.registry.resolve("ConfigMap").expect("built in");
+        for name in ["a", "b"] {
+            create(&mut store, &cm, "n", labelled(name), &opts).expect("create");
+        }
+        let listed_at = store.current_rv();
+        create(&mut store, &cm, "n", labelled("newer"), &opts).expect("create");
+        // b loses the label after the list: it matched at that version, so it goes.
+        let mut b = store.get(&key(&cm, "n", "b")).cloned().expect("b");
+        b["metadata"]["labels"] = json!({});
+        store.put(key(&cm, "n", "b"), b);
+        let selectors = Selectors {
+            labels: LabelSelector::parse("l=x").expect("selector"),
+            ..Selectors::default()
+        };
+        let deleted = delete_collection(
+            &mut store,
+            &cm,
+            Some("n"),
+            &selectors,
+            &DeleteOptions::default(),
+            Some(listed_at),
+        )
+        .expect("deleted");
+        let names: Vec<&str> = deleted["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(meta::name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(store.get(&key(&cm, "n", "newer")).is_some());
+
+        store.compact();
+        let err = delete_collection(
+            &mut store,
+            &cm,
+            Some("n"),
+            &selectors,
+            &DeleteOptions::default(),
+            Some(listed_at),
+        )
+        .expect_err("the version is compacted");
+        assert_eq!(err.code, 410);
+        assert!(store.get(&key(&cm, "n", "newer")).is_some());
+    }
 }

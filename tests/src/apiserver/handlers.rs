@@ -432,12 +432,39 @@ fn run_locked(
         "deletecollection" => {
             let d = delete_options(params, &body);
             let sel = selectors(params)?;
+            let exact = exact_version(params)?;
             Ok((
                 StatusCode::OK,
-                verbs::delete_collection(store, ty, target.namespace.as_deref(), &sel, &d)?,
+                verbs::delete_collection(store, ty, target.namespace.as_deref(), &sel, &d, exact)?,
             ))
         }
         _ => Err(ApiError::method_not_allowed(ty, verb)),
+    }
+}
+
+/// The resourceVersion a collection is read at with `resourceVersionMatch=Exact`; `None` for
+/// the latest state (no match, or `NotOlderThan`, which the latest state satisfies). The
+/// checks and messages of the real server's list options.
+fn exact_version(params: &Params) -> ApiResult<Option<u64>> {
+    let rv = param(params, "resourceVersion").filter(|rv| !rv.is_empty());
+    match (
+        param(params, "resourceVersionMatch").filter(|m| !m.is_empty()),
+        rv,
+    ) {
+        (None | Some("NotOlderThan"), _) => Ok(None),
+        (Some(_), None) => Err(ApiError::bad_request(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+        )),
+        (Some("Exact"), Some("0")) => Err(ApiError::bad_request(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+        )),
+        (Some("Exact"), Some(rv)) => rv
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("resourceVersion: Invalid value: {rv:?}"))),
+        (Some(other), Some(_)) => Err(ApiError::bad_request(format!(
+            "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+        ))),
     }
 }
 
@@ -554,7 +581,7 @@ fn start_watch(state: &Arc<AppState>, target: &Target, params: &Params, accept: 
             .map(Duration::from_secs),
         bookmark_interval: state.settings.bookmark_interval,
     };
-    let stream = watch::start(&state.lock(), scope, &wp);
+    let stream = watch::start(&mut state.lock(), scope, &wp);
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, Interval};
 
 use super::kinds::ResourceType;
@@ -66,10 +66,10 @@ impl WatchScope {
         self.representation.one(&out)
     }
 
-    /// The line to send for a stored change, if any: selector transitions become ADDED and
-    /// DELETED ("Semantics for watch").
-    fn line_for(&self, event: &Event) -> Option<Bytes> {
-        if event.storage_key != self.ty.storage_key() {
+    /// The line to send for a stored change of the resource stored under `storage_key`, if
+    /// any: selector transitions become ADDED and DELETED ("Semantics for watch").
+    fn line_for(&self, storage_key: &str, event: &Event) -> Option<Bytes> {
+        if event.storage_key != storage_key {
             return None;
         }
         let now = self.in_scope(&event.object);
@@ -112,8 +112,9 @@ fn line(kind: &str, object: &Value) -> Bytes {
 
 struct Running {
     scope: WatchScope,
+    storage_key: String,
     queue: VecDeque<Bytes>,
-    events: broadcast::Receiver<Arc<Event>>,
+    events: mpsc::Receiver<Arc<Event>>,
     close: broadcast::Receiver<()>,
     start_rv: u64,
     progress_rv: u64,
@@ -123,7 +124,7 @@ struct Running {
 }
 
 enum Step {
-    Event(Result<Arc<Event>, broadcast::error::RecvError>),
+    Event(Option<Arc<Event>>),
     Bookmark,
     End,
 }
@@ -156,18 +157,18 @@ impl Running {
                 } => Step::Bookmark,
             };
             match step {
-                Step::Event(Ok(event)) => {
+                Step::Event(Some(event)) => {
                     if event.rv <= self.start_rv {
                         continue;
                     }
                     self.progress_rv = self.progress_rv.max(event.rv);
-                    if let Some(l) = self.scope.line_for(&event) {
+                    if let Some(l) = self.scope.line_for(&self.storage_key, &event) {
                         return Some(l);
                     }
                 }
-                // A watcher that fell behind is ended; the client resumes from its last
-                // resourceVersion, from history or with a relist.
-                Step::Event(Err(_)) | Step::End => self.ended = true,
+                // A watcher that fell behind is ended (the store drops its inbox); the client
+                // resumes from its last resourceVersion, from history or with a relist.
+                Step::Event(None) | Step::End => self.ended = true,
                 Step::Bookmark => return Some(self.scope.bookmark(self.progress_rv, false)),
             }
         }
@@ -177,11 +178,12 @@ impl Running {
 /// Starts a watch: the events to send first are decided under the store lock, so nothing
 /// between the replay and the live stream is lost.
 pub fn start(
-    store: &Store,
+    store: &mut Store,
     scope: WatchScope,
     params: &WatchParams,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let events = store.subscribe();
+    let storage_key = scope.ty.storage_key();
+    let events = store.subscribe(&storage_key, scope.namespace.as_deref());
     let close = store.subscribe_close();
     let current = store.current_rv();
     let mut queue = VecDeque::new();
@@ -195,7 +197,7 @@ pub fn start(
         Some(rv) if !params.send_initial_events => match store.events_since(rv) {
             Ok(history) => {
                 for e in history {
-                    if let Some(l) = scope.line_for(&e) {
+                    if let Some(l) = scope.line_for(&storage_key, &e) {
                         queue.push_back(l);
                     }
                 }
@@ -206,7 +208,7 @@ pub fn start(
             }
         },
         _ => {
-            for obj in store.list(&scope.ty.storage_key(), scope.namespace.as_deref()) {
+            for obj in store.list(&storage_key, scope.namespace.as_deref()) {
                 if scope.selectors.matches(obj) {
                     queue.push_back(line("ADDED", &scope.served(obj)));
                 }
@@ -222,6 +224,7 @@ pub fn start(
     });
     let running = Running {
         scope,
+        storage_key,
         queue,
         events,
         close,

@@ -258,3 +258,97 @@ async fn an_empty_render_never_prunes() {
     assert!(c.exists("Deployment", SHOP, "web"));
     assert_eq!(c.inventory_text("shop"), before);
 }
+
+/// `count` ConfigMaps named `prefix-NN` in `namespace`.
+fn config_maps_in(namespace: &str, prefix: &str, count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            let mut cm = config_map(&format!("{prefix}-{i:02}"), json!({"i": i.to_string()}));
+            cm["metadata"]["namespace"] = json!(namespace);
+            cm
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_kind_that_goes_whole_from_a_namespace_is_deleted_by_one_collection_delete() {
+    let c = cluster().await;
+    c.server
+        .put_object(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bulk"}}))
+        .expect("create a namespace");
+    let engine = c.engine();
+    // 40 ConfigMaps alone in `bulk`, 20 in `shop` beside another app's ConfigMap.
+    let mut objects = config_maps_in("bulk", "alone", 40);
+    objects.extend(config_maps_in(SHOP, "beside", 20));
+    let bulk = AppSpec::new("bulk", "bulk");
+    assert_ok(&engine.sync(&bulk, "rev1", objects).await);
+    let billing = AppSpec::new("billing", SHOP);
+    assert_ok(
+        &engine
+            .sync(
+                &billing,
+                "rev1",
+                vec![config_map("billing-config", json!({"a": "b"}))],
+            )
+            .await,
+    );
+    let billing_uid = c.uid("ConfigMap", SHOP, "billing-config");
+    let before = c.server.writes().len();
+    c.server.requests().reset();
+
+    let result = engine.remove(&bulk, "rev2").await;
+    assert_ok(&result);
+    assert_eq!(result.changes.count(Action::Pruned), 60);
+    let writes = c.server.writes().since(before);
+    let verbs_in = |ns: &str| -> Vec<String> {
+        writes
+            .iter()
+            .filter(|w| w.namespace == ns && w.resource == "configmaps")
+            .map(|w| w.verb.clone())
+            .collect()
+    };
+    assert_eq!(
+        verbs_in("bulk"),
+        ["deletecollection"],
+        "one request for the 40"
+    );
+    let in_shop = verbs_in(SHOP);
+    assert_eq!(in_shop.len(), 20, "{in_shop:?}");
+    assert!(in_shop.iter().all(|v| v == "delete"), "{in_shop:?}");
+    assert!(
+        c.server.list_objects("configmaps").iter().all(|o| {
+            let name = o["metadata"]["name"].as_str().unwrap_or("");
+            !name.starts_with("alone-") && !name.starts_with("beside-")
+        }),
+        "every object of the app is gone"
+    );
+    assert_eq!(c.uid("ConfigMap", SHOP, "billing-config"), billing_uid);
+    let gets = c.server.requests().count("get", "configmaps");
+    assert!(
+        gets < 5,
+        "the 60 candidates were read by two lists, not one by one: {gets} reads"
+    );
+}
+
+#[tokio::test]
+async fn a_protected_object_among_many_keeps_the_collection_delete_from_running() {
+    let c = cluster().await;
+    let engine = c.engine();
+    let mut objects = config_maps_in(SHOP, "many", 30);
+    objects.push(annotated(
+        config_map("kept", json!({})),
+        "tether.dev/prune",
+        "disabled",
+    ));
+    assert_ok(&engine.sync(&shop(), "rev1", objects).await);
+    c.server.requests().reset();
+    let result = engine.remove(&shop(), "rev2").await;
+    assert_ok(&result);
+    assert_eq!(result.changes.count(Action::Pruned), 30);
+    assert_eq!(names(&result, Action::Orphaned), ["ConfigMap/kept"]);
+    assert!(c.exists("ConfigMap", SHOP, "kept"));
+    assert_eq!(
+        c.server.requests().count("deletecollection", "configmaps"),
+        0
+    );
+}

@@ -23,6 +23,7 @@ mod apply_stage;
 mod hook_scope;
 mod keep;
 mod post_sync;
+mod prune_collection;
 mod prune_stage;
 
 /// One sync in progress.
