@@ -17,7 +17,9 @@ use super::discovery;
 use super::faults::{Fault, Faults, Requests};
 use super::kinds::{ACCESS_REVIEW_GROUP, ResourceType, TOKEN_REVIEW_GROUP};
 use super::openapi;
-use super::params::{Params, delete_options, flag, param, parse_body, selectors, write_options};
+use super::params::{
+    Params, delete_options, exact_version, flag, param, parse_body, selectors, write_options,
+};
 use super::selectors::FieldSelector;
 use super::status::{ApiError, ApiResult};
 use super::store::Store;
@@ -439,32 +441,6 @@ fn run_locked(
             ))
         }
         _ => Err(ApiError::method_not_allowed(ty, verb)),
-    }
-}
-
-/// The resourceVersion a collection is read at with `resourceVersionMatch=Exact`; `None` for
-/// the latest state (no match, or `NotOlderThan`, which the latest state satisfies). The
-/// checks and messages of the real server's list options.
-fn exact_version(params: &Params) -> ApiResult<Option<u64>> {
-    let rv = param(params, "resourceVersion").filter(|rv| !rv.is_empty());
-    match (
-        param(params, "resourceVersionMatch").filter(|m| !m.is_empty()),
-        rv,
-    ) {
-        (None | Some("NotOlderThan"), _) => Ok(None),
-        (Some(_), None) => Err(ApiError::bad_request(
-            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
-        )),
-        (Some("Exact"), Some("0")) => Err(ApiError::bad_request(
-            "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
-        )),
-        (Some("Exact"), Some(rv)) => rv
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("resourceVersion: Invalid value: {rv:?}"))),
-        (Some(other), Some(_)) => Err(ApiError::bad_request(format!(
-            "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
-        ))),
     }
 }
 
